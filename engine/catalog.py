@@ -1,0 +1,137 @@
+"""A catalog of workflow, form and calendar documents read from files, checked together.
+
+`flowdesk check` and `flowdesk load` read folders of JSON documents. A workflow
+refers to forms, calendars and other workflows by key, so documents are
+checked as a set: every reference must be found among them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.core.calendars import check_calendar
+from engine.core.checker import References, check_workflow
+from engine.core.errors import Problem
+from engine.core.fields import FieldInfo
+from forms.checker import check_form
+from forms.definition import Form
+
+KINDS = ("workflow", "form", "calendar")
+
+
+@dataclass(frozen=True, slots=True)
+class FileProblem:
+    """A problem in one file: prints as `FILE:/json/pointer: message`."""
+
+    path: Path
+    problem: Problem
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.problem}"
+
+
+@dataclass(slots=True)
+class Document:
+    """One JSON document read from a file; `content` is None when it could not be read."""
+
+    path: Path
+    content: Any
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def kind(self) -> str | None:
+        kind = self.content.get("kind") if isinstance(self.content, dict) else None
+        return kind if kind in KINDS else None
+
+    @property
+    def key(self) -> str | None:
+        key = self.content.get("key") if isinstance(self.content, dict) else None
+        return key if isinstance(key, str) else None
+
+
+def read_document(path: Path) -> Document:
+    """Read a JSON file; a file that is not JSON comes back with a problem, not an error."""
+    try:
+        return Document(path, json.loads(path.read_text(encoding="utf-8")))
+    except json.JSONDecodeError as exc:
+        where = f"line {exc.lineno}, column {exc.colno}"
+        return Document(path, None, [Problem("", f"this is not valid JSON ({where}: {exc.msg})")])
+    except (OSError, UnicodeDecodeError) as exc:
+        return Document(path, None, [Problem("", f"the file cannot be read: {exc}")])
+
+
+def json_files(paths: Iterable[Path]) -> Iterator[Path]:
+    """Yield the JSON files named, and those under the folders named, each once, in order."""
+    seen: set[Path] = set()
+    for path in paths:
+        found = sorted(p for p in path.rglob("*.json") if p.is_file()) if path.is_dir() else [path]
+        for file in found:
+            if file.resolve() not in seen:
+                seen.add(file.resolve())
+                yield file
+
+
+class Catalog:
+    """A set of documents that may refer to one another by key."""
+
+    def __init__(self, documents: list[Document]) -> None:
+        self.documents = documents
+
+    @classmethod
+    def read(cls, paths: Iterable[Path]) -> Catalog:
+        """Read every JSON document under the given files and folders."""
+        return cls([read_document(path) for path in json_files(paths)])
+
+    def of_kind(self, kind: str) -> list[Document]:
+        return [doc for doc in self.documents if doc.kind == kind]
+
+    def references(self) -> References:
+        forms: dict[str, tuple[FieldInfo, ...]] = {}
+        for doc in self.of_kind("form"):
+            if doc.key and not check_form(doc.content):
+                forms[doc.key] = Form.from_document(doc.content).field_infos()
+            elif doc.key:
+                forms[doc.key] = ()  # known, but broken: its own problems are reported
+        return References(
+            forms=forms,
+            calendars=frozenset(d.key for d in self.of_kind("calendar") if d.key),
+            workflows=frozenset(d.key for d in self.of_kind("workflow") if d.key),
+        )
+
+    def check(self, only: Iterable[Path] | None = None) -> list[FileProblem]:
+        """Check every document (or only those read from `only`) against the whole set."""
+        wanted = None if only is None else {p.resolve() for p in json_files(only)}
+        references = self.references()
+        problems: list[FileProblem] = []
+        seen: dict[tuple[str, str], Path] = {}
+        for doc in self.documents:
+            if wanted is not None and doc.path.resolve() not in wanted:
+                continue
+            found = list(doc.problems) or self._check(doc, references)
+            if doc.kind and doc.key:
+                first = seen.setdefault((doc.kind, doc.key), doc.path)
+                if first != doc.path:
+                    found.append(
+                        Problem(
+                            "/key", f"another {doc.kind} already has the key '{doc.key}' ({first})"
+                        )
+                    )
+            problems.extend(FileProblem(doc.path, problem) for problem in found)
+        return problems
+
+    @staticmethod
+    def _check(doc: Document, references: References) -> list[Problem]:
+        if doc.kind == "workflow":
+            return check_workflow(doc.content, references)
+        if doc.kind == "form":
+            return check_form(doc.content)
+        if doc.kind == "calendar":
+            return check_calendar(doc.content)
+        kinds = ", ".join(KINDS)
+        if not isinstance(doc.content, dict):
+            return [Problem("", f"a document must be a JSON object with a 'kind' ({kinds})")]
+        return [Problem("/kind", f"say what this document is: 'kind' must be one of {kinds}")]

@@ -1,0 +1,177 @@
+"""Checks on the shape of a workflow: unknown, unreachable and dead-end steps, loops."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from engine.core.errors import Problem
+from engine.core.schema import iter_steps
+
+#: Step types that finish by themselves, without waiting for a person or a timer.
+AUTOMATIC = frozenset({"action", "decision"})
+
+
+class Scope:
+    """The steps of the top level or of one parallel branch: routes stay inside it."""
+
+    def __init__(self, name: str, first: str, first_pointer: str, steps: dict[str, Any]) -> None:
+        self.name = name
+        self.first = first
+        self.first_pointer = first_pointer
+        self.steps = steps  # id -> (doc, pointer)
+
+
+def scopes(doc: Mapping[str, Any]) -> list[Scope]:
+    """Split a (schema-valid) workflow into its top level and its parallel branches."""
+    result = [Scope("", doc["first"], "/first", {})]
+    by_branch: dict[tuple[str, str], Scope] = {}
+    for step_id, step, pointer, parallel, branch in iter_steps(doc["steps"]):
+        if parallel is None or branch is None:
+            result[0].steps[step_id] = (step, pointer)
+            continue
+        key = (parallel, branch)
+        if key not in by_branch:
+            branches = _branch_parent(doc, pointer)
+            scope = Scope(
+                f"{parallel}/{branch}",
+                branches["first"],
+                pointer.rsplit("/steps/", 1)[0] + "/first",
+                {},
+            )
+            by_branch[key] = scope
+            result.append(scope)
+        by_branch[key].steps[step_id] = (step, pointer)
+    return result
+
+
+def _branch_parent(doc: Mapping[str, Any], pointer: str) -> Mapping[str, Any]:
+    node: Any = doc
+    for part in pointer.rsplit("/steps/", 1)[0].strip("/").split("/"):
+        node = node[part]
+    result: Mapping[str, Any] = node
+    return result
+
+
+def routes(step: Mapping[str, Any], pointer: str) -> Iterator[tuple[str, str]]:
+    """Yield (target step id, pointer of the reference) for every way out of a step."""
+    if "next" in step:
+        yield step["next"], f"{pointer}/next"
+    for outcome, target in step.get("on", {}).items():
+        yield target, f"{pointer}/on/{outcome}"
+    if step["type"] == "decision":
+        for index, branch in enumerate(step["branches"]):
+            yield branch["next"], f"{pointer}/branches/{index}/next"
+        yield step["otherwise"], f"{pointer}/otherwise"
+    for rung_index, rung in enumerate(step.get("escalate", ())):
+        for action_index, action in enumerate(rung["do"]):
+            if "goto" in action:
+                yield action["goto"], f"{pointer}/escalate/{rung_index}/do/{action_index}/goto"
+
+
+def check_graph(doc: Mapping[str, Any]) -> list[Problem]:
+    """Report duplicate ids, unknown targets, unreachable steps, dead ends and busy loops."""
+    problems = list(_duplicate_ids(doc))
+    for scope in scopes(doc):
+        problems.extend(_check_scope(scope))
+    return problems
+
+
+def _duplicate_ids(doc: Mapping[str, Any]) -> Iterator[Problem]:
+    seen: dict[str, str] = {}
+    for step_id, _step, pointer, _parallel, _branch in iter_steps(doc["steps"]):
+        if step_id in seen:
+            yield Problem(
+                pointer,
+                f"the step id '{step_id}' is already used at {seen[step_id]}; "
+                "every step needs its own id",
+            )
+        seen.setdefault(step_id, pointer)
+
+
+def _check_scope(scope: Scope) -> Iterator[Problem]:
+    steps = scope.steps
+    where = f" in branch '{scope.name.split('/')[1]}'" if scope.name else ""
+    if scope.first not in steps:
+        yield Problem(scope.first_pointer, _unknown(scope.first, steps, where))
+        return
+    edges: dict[str, list[str]] = {step_id: [] for step_id in steps}
+    for step_id, (step, pointer) in steps.items():
+        for target, ref in routes(step, pointer):
+            if target not in steps:
+                yield Problem(ref, _unknown(target, steps, where))
+            else:
+                edges[step_id].append(target)
+    reachable = _reach(scope.first, edges)
+    for step_id, (_step, pointer) in steps.items():
+        if step_id not in reachable:
+            yield Problem(pointer, f"no route leads to step '{step_id}'; it can never run")
+    ends = {sid for sid, (step, _p) in steps.items() if step["type"] == "end"}
+    finishing = _reach_back(ends, edges)
+    for step_id, (_step, pointer) in steps.items():
+        if step_id in reachable and step_id not in finishing:
+            yield Problem(
+                pointer,
+                f"from step '{step_id}' there is no way to reach an end{where}; "
+                "instances would be stuck here forever",
+            )
+    yield from _busy_loops(steps, edges)
+
+
+def _unknown(target: str, steps: Mapping[str, Any], where: str) -> str:
+    known = ", ".join(sorted(steps))
+    return f"there is no step '{target}'{where}; the steps here are: {known}"
+
+
+def _reach(start: str, edges: Mapping[str, list[str]]) -> set[str]:
+    seen, todo = {start}, [start]
+    while todo:
+        for target in edges[todo.pop()]:
+            if target not in seen:
+                seen.add(target)
+                todo.append(target)
+    return seen
+
+
+def _reach_back(targets: set[str], edges: Mapping[str, list[str]]) -> set[str]:
+    back: dict[str, list[str]] = {step: [] for step in edges}
+    for source, outs in edges.items():
+        for target in outs:
+            back[target].append(source)
+    seen, todo = set(targets), list(targets)
+    while todo:
+        for source in back[todo.pop()]:
+            if source not in seen:
+                seen.add(source)
+                todo.append(source)
+    return seen
+
+
+def _busy_loops(steps: Mapping[str, Any], edges: Mapping[str, list[str]]) -> Iterator[Problem]:
+    """Find loops made only of automatic steps: they would spin without ever waiting."""
+    automatic = {sid for sid, (step, _p) in steps.items() if step["type"] in AUTOMATIC}
+    reported: set[str] = set()
+    for start in sorted(automatic):
+        path = _cycle_from(start, automatic, edges)
+        if path and not reported.intersection(path):
+            reported.update(path)
+            loop = " -> ".join([*path, path[0]])
+            yield Problem(
+                steps[start][1],
+                f"the steps {loop} loop without waiting for anyone; "
+                "add a task or a wait to the loop",
+            )
+
+
+def _cycle_from(start: str, allowed: set[str], edges: Mapping[str, list[str]]) -> list[str]:
+    stack: list[tuple[str, list[str]]] = [(start, [start])]
+    seen: set[str] = set()
+    while stack:
+        node, path = stack.pop()
+        for target in edges[node]:
+            if target == start:
+                return path
+            if target in allowed and target not in seen:
+                seen.add(target)
+                stack.append((target, [*path, target]))
+    return []

@@ -1,0 +1,79 @@
+"""Workflow definitions: a checked JSON document turned into an immutable `Workflow`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+from engine.core.errors import DefinitionError, Problem
+from engine.core.expressions import compile_template
+from engine.core.schema import iter_steps, schema_problems, validator
+from engine.core.steps import STEP_TYPES, Step
+from engine.core.tables import DecisionTable
+
+#: The version of the workflow language this engine reads.
+FORMAT = 1
+
+
+class Workflow:
+    """A workflow definition: steps (nested ones included) by id, tables, SLA policy."""
+
+    __slots__ = (
+        "_title_template",
+        "doc",
+        "first",
+        "key",
+        "priorities",
+        "priority_field",
+        "sla",
+        "start",
+        "steps",
+        "tables",
+        "title",
+    )
+
+    def __init__(self, doc: Mapping[str, Any]) -> None:
+        self.doc = doc
+        self.key: str = doc["key"]
+        self.title: str = doc["title"]
+        self.first: str = doc["first"]
+        self.start: Mapping[str, Any] = doc.get("start", {})
+        self.sla: Mapping[str, Any] | None = doc.get("sla")
+        self.tables = MappingProxyType(
+            {key: DecisionTable.from_document(key, t) for key, t in doc.get("tables", {}).items()}
+        )
+        self.priority_field: str = (self.sla or {}).get("targets_by", "priority")
+        self.priorities: tuple[str, ...] = tuple(
+            doc.get("priorities") or (self.sla or {}).get("targets", {})
+        )
+        self.steps: Mapping[str, Step] = MappingProxyType(
+            {
+                sid: STEP_TYPES[sdoc["type"]](sid, sdoc, pointer, parallel, branch)
+                for sid, sdoc, pointer, parallel, branch in iter_steps(doc["steps"])
+            }
+        )
+        self._title_template = compile_template(self.start.get("title") or self.title)
+
+    @classmethod
+    def from_document(cls, doc: Mapping[str, Any]) -> Workflow:
+        """Build a workflow from JSON, refusing a document that breaks the schema."""
+        problems = schema_problems(validator("workflow"), doc)
+        if problems:
+            raise DefinitionError(problems, "workflow")
+        try:
+            return cls(doc)
+        except ValueError as exc:  # a duration or expression the checker would have refused
+            raise DefinitionError([Problem("", str(exc))], "workflow") from None
+
+    def __repr__(self) -> str:
+        return f"<Workflow {self.key}>"
+
+    def title_for(self, context: Mapping[str, Any]) -> str:
+        """Return the title of a new instance: the start title template, filled in."""
+        return self._title_template(context)
+
+    @property
+    def number_prefix(self) -> str:
+        prefix: str = self.start.get("number_prefix", "REQ")
+        return prefix

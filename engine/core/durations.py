@@ -1,0 +1,41 @@
+"""ISO 8601 durations (`PT30M`, `P3D`, `P1W`), parsed into exact lengths of time."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import lru_cache
+
+import isodate
+
+from engine.core.errors import DurationError
+
+
+@lru_cache(maxsize=1024)
+def parse_duration(text: str) -> timedelta:
+    """Return the length of an ISO 8601 duration; years and months are refused as inexact."""
+    try:
+        value = isodate.parse_duration(text)
+    except (isodate.ISO8601Error, ValueError, TypeError):
+        raise DurationError(
+            f"'{text}' is not a duration; write it in ISO 8601, like PT30M (30 minutes), "
+            "PT4H (4 hours) or P3D (3 days)"
+        ) from None
+    if isinstance(value, isodate.Duration):
+        raise DurationError(
+            f"'{text}' counts months or years, which have no fixed length; use days or weeks"
+        )
+    if not isinstance(value, timedelta) or value <= timedelta(0):
+        raise DurationError(f"'{text}' must be longer than zero")
+    return value
+
+
+def describe_duration(value: timedelta) -> str:
+    """Say a duration the way a person would: '1d 2h', '8h', '1h10', '45 min'."""
+    minutes = int(value.total_seconds() // 60)
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    if days:
+        return f"{days}d {hours}h" if hours else f"{days}d"
+    if hours:
+        return f"{hours}h{minutes:02d}" if minutes else f"{hours}h"
+    return f"{minutes} min"

@@ -1,0 +1,43 @@
+"""What can happen to a running instance: the events `runtime.advance` accepts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class TaskCompleted:
+    """A person (or the system) finished a task with an outcome and the task's data."""
+
+    task: str
+    outcome: str
+    data: dict[str, Any] = field(default_factory=dict)
+    actor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TimerFired:
+    """A timer came due. Firing one that is no longer pending changes nothing."""
+
+    timer: str
+
+
+@dataclass(frozen=True, slots=True)
+class Cancelled:
+    """Someone stopped the instance."""
+
+    reason: str
+    actor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SubflowFinished:
+    """A child instance started by a `subflow` step has ended."""
+
+    run: int
+    status: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+Event = TaskCompleted | TimerFired | Cancelled | SubflowFinished

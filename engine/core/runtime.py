@@ -1,0 +1,296 @@
+"""The pure runtime: start an instance, advance it with an event, at a given time.
+
+`start` and `advance` never read the clock and never touch the world. They
+return a `Transition`: the new state, the effects to carry out (tasks, timers,
+notifications) and the audit events that say what happened and why. The input
+state is never changed.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from engine.core.audit import AuditEvent
+from engine.core.calendars import Calendar, add_duration
+from engine.core.effects import CancelTask, CancelTimer, Effect, OpenTask, ScheduleTimer
+from engine.core.errors import InvalidEvent, UnknownCalendar
+from engine.core.events import Cancelled, Event, SubflowFinished, TaskCompleted, TimerFired
+from engine.core.state import InstanceState, PendingTask, Run, Timer, clone, copy_json
+
+if TYPE_CHECKING:
+    from engine.core.definition import Workflow
+    from engine.core.steps.base import Step
+
+#: Automatic steps (actions, decisions) one transition may pass before it is stopped;
+#: the checker refuses loops without a human step, this guards against the rest.
+MAX_AUTOMATIC_STEPS = 1000
+
+#: The status of an instance that is running and no step has named its status.
+DEFAULT_STATUS = "open"
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """The outcome of `start` or `advance`."""
+
+    state: InstanceState
+    effects: tuple[Effect, ...]
+    audit: tuple[AuditEvent, ...]
+
+
+def timestamp(at: datetime) -> str:
+    """Return the UTC ISO 8601 text of an aware datetime; naive ones are refused."""
+    if at.tzinfo is None:
+        raise ValueError("times given to the runtime must be timezone-aware")
+    return at.astimezone(UTC).isoformat()
+
+
+def start(
+    workflow: Workflow,
+    data: Mapping[str, Any],
+    at: datetime,
+    *,
+    requester: str | None = None,
+    number: str | None = None,
+    calendars: Mapping[str, Calendar] | None = None,
+) -> Transition:
+    """Start an instance of `workflow` with the start form's `data` at time `at`."""
+    state = InstanceState(
+        workflow=workflow.key,
+        started_at=timestamp(at),
+        data=copy_json(dict(data)),
+        status=DEFAULT_STATUS,
+        requester=requester,
+        number=number,
+    )
+    turn = Turn(workflow, state, at, calendars or {}, actor=requester)
+    state.title = workflow.title_for(turn.context())
+    turn.record("started", why=f"{workflow.title} started")
+    turn.enter(workflow.first, None, None)
+    turn.drain()
+    return turn.result()
+
+
+def advance(
+    workflow: Workflow,
+    state: InstanceState,
+    event: Event,
+    at: datetime,
+    *,
+    calendars: Mapping[str, Calendar] | None = None,
+) -> Transition:
+    """Apply one event to an instance at time `at`; `state` itself is left as it was."""
+    if isinstance(event, TimerFired) and event.timer not in state.timers:
+        return Transition(state, (), ())  # already fired or withdrawn: firing is idempotent
+    if state.ended:
+        raise InvalidEvent(f"{state.number or 'the instance'} has ended; nothing is left to do")
+    actor = getattr(event, "actor", None)
+    turn = Turn(workflow, clone(state), at, calendars or {}, actor=actor)
+    turn.handle(event)
+    turn.drain()
+    return turn.result()
+
+
+class Turn:
+    """One transition in progress: the state being changed and what it produced so far."""
+
+    def __init__(
+        self,
+        workflow: Workflow,
+        state: InstanceState,
+        at: datetime,
+        calendars: Mapping[str, Calendar],
+        actor: str | None = None,
+    ) -> None:
+        self.workflow = workflow
+        self.state = state
+        self.at = at
+        self.now = timestamp(at)
+        self.calendars = calendars
+        self.actor = actor
+        self.effects: list[Effect] = []
+        self.audit: list[AuditEvent] = []
+        self._queue: deque[tuple[str, int | None, str | None]] = deque()
+
+    def result(self) -> Transition:
+        return Transition(self.state, tuple(self.effects), tuple(self.audit))
+
+    # Recording ---------------------------------------------------------------------------
+
+    def emit(self, effect: Effect) -> None:
+        self.effects.append(effect)
+
+    def record(
+        self, kind: str, step: str | None = None, why: str | None = None, **detail: Any
+    ) -> None:
+        self.audit.append(AuditEvent(kind, self.now, step, why, self.actor, detail))
+
+    def context(self) -> dict[str, Any]:
+        """Return what expressions see: the data fields, `data` and `instance`."""
+        state = self.state
+        context: dict[str, Any] = dict(state.data)
+        context["data"] = state.data
+        context["instance"] = {
+            "number": state.number,
+            "title": state.title,
+            "status": state.status,
+            "requester": state.requester,
+            "started_at": state.started_at,
+        }
+        return context
+
+    def add(self, start: datetime, duration: timedelta, calendar: str | None) -> datetime:
+        """Add wall time, or the working time of a named calendar."""
+        if calendar is None:
+            return start + duration
+        if calendar not in self.calendars:
+            raise UnknownCalendar(f"the business calendar '{calendar}' is not known here")
+        return add_duration(start, duration, self.calendars[calendar])
+
+    def set_status(self, status: str, step: str) -> None:
+        if self.state.status != status:
+            self.record("status_changed", step, f"{self.state.status} -> {status}", status=status)
+            self.state.status = status
+
+    # Moving through steps ----------------------------------------------------------------
+
+    def enter(self, step_id: str, parent: int | None, branch: str | None) -> None:
+        """Queue a step to begin (in the same parallel branch as the step that led here)."""
+        self._queue.append((step_id, parent, branch))
+
+    def drain(self) -> None:
+        """Begin every queued step, and whatever automatic steps lead on from them."""
+        passed = 0
+        while self._queue:
+            step_id, parent, branch = self._queue.popleft()
+            passed += 1
+            if passed > MAX_AUTOMATIC_STEPS:
+                raise InvalidEvent(
+                    f"the instance passed {MAX_AUTOMATIC_STEPS} automatic steps without waiting "
+                    f"for anyone; stopped at step '{step_id}'"
+                )
+            run = Run(self.state.next_id(), step_id, self.now, parent, branch)
+            self.state.runs[run.id] = run
+            self.workflow.steps[step_id].activate(self, run)
+
+    def leave(self, run: Run, to: str, why: str, outcome: str | None = None) -> None:
+        """Finish a run and go on to step `to`, recording why this route was taken."""
+        self.withdraw(run, "the step is finished")
+        detail: dict[str, Any] = {"to": to}
+        if outcome:
+            detail["outcome"] = outcome
+        self.record("routed", run.step, why, **detail)
+        self.enter(to, run.parent, run.branch)
+
+    def withdraw(self, run: Run, reason: str) -> None:
+        """End a run and everything under it: cancel its open tasks, timers and branches."""
+        for child in [r for r in self.state.runs.values() if r.parent == run.id]:
+            self.withdraw(child, reason)
+        for task in run.tasks:
+            self.close_task(task)
+            self.emit(CancelTask(task, reason))
+            self.record("task_cancelled", run.step, reason, task=task)
+        run.tasks.clear()
+        for timer_id in [t for t, timer in self.state.timers.items() if timer.run == run.id]:
+            del self.state.timers[timer_id]
+            self.emit(CancelTimer(timer_id))
+        self.state.runs.pop(run.id, None)
+
+    def end_branch(self, run: Run) -> None:
+        """A branch of a parallel step reached its end: join if enough branches are done."""
+        self.state.runs.pop(run.id, None)
+        assert run.parent is not None
+        parallel = self.state.runs[run.parent]
+        parallel.done.append(run.branch or "")
+        self.record("branch_finished", run.step, f"branch '{run.branch}' finished", run=parallel.id)
+        if len(parallel.done) >= parallel.needed:
+            done = ", ".join(parallel.done)
+            self.leave(
+                parallel,
+                self.workflow.steps[parallel.step].target("next"),
+                f"joined: {len(parallel.done)} of {parallel.needed} branches needed "
+                f"finished ({done})",
+            )
+
+    def end_instance(self, status: str, outcome: str, why: str, step: str | None) -> None:
+        for run in [r for r in self.state.runs.values() if r.parent is None]:
+            self.withdraw(run, why)
+        self.state.status = status
+        self.state.outcome = outcome
+        self.state.ended_at = self.now
+        self._queue.clear()
+        self.record("ended", step, why, status=status, outcome=outcome)
+
+    # Tasks and timers --------------------------------------------------------------------
+
+    def open_task(
+        self,
+        run: Run,
+        step: Step,
+        title: str,
+        assign: dict[str, Any],
+        *,
+        form: str | None = None,
+        due: str | None = None,
+        role: str | None = None,
+    ) -> str:
+        task = f"t{self.state.next_id()}"
+        run.tasks.append(task)
+        self.state.tasks[task] = PendingTask(run.id, assign, role)
+        self.emit(OpenTask(task, step.id, title, assign, step.outcomes(), form, due, role))
+        self.record("task_opened", step.id, title, task=task, assign=assign)
+        return task
+
+    def close_task(self, task: str) -> None:
+        pending = self.state.tasks.pop(task, None)
+        if pending is not None:
+            run = self.state.runs.get(pending.run)
+            if run is not None and task in run.tasks:
+                run.tasks.remove(task)
+
+    def schedule(self, run: Run, at: datetime, rung: int | None = None, count: int = 0) -> str:
+        timer = f"x{self.state.next_id()}"
+        self.state.timers[timer] = Timer(run.id, timestamp(at), rung, count)
+        self.emit(ScheduleTimer(timer, timestamp(at), run.step))
+        return timer
+
+    # Events ------------------------------------------------------------------------------
+
+    def handle(self, event: Event) -> None:
+        if isinstance(event, TaskCompleted):
+            self._task_completed(event)
+        elif isinstance(event, TimerFired):
+            timer = self.state.timers.pop(event.timer)
+            run = self.state.runs[timer.run]
+            self.record("timer_fired", run.step, None, timer=event.timer)
+            self.workflow.steps[run.step].timer_fired(self, run, event.timer, timer)
+        elif isinstance(event, Cancelled):
+            self.end_instance("cancelled", "cancelled", event.reason, None)
+        elif isinstance(event, SubflowFinished):
+            waiting = self.state.runs.get(event.run)
+            if waiting is None:
+                raise InvalidEvent(
+                    f"no step is waiting for the workflow started by run {event.run}"
+                )
+            self.workflow.steps[waiting.step].subflow_finished(self, waiting, event)
+        else:  # pragma: no cover - the Event union is closed
+            raise InvalidEvent(f"unknown event {event!r}")
+
+    def _task_completed(self, event: TaskCompleted) -> None:
+        pending = self.state.tasks.get(event.task)
+        if pending is None:
+            raise InvalidEvent(
+                f"task {event.task} is not open: it was already completed or withdrawn"
+            )
+        run = self.state.runs[pending.run]
+        step = self.workflow.steps[run.step]
+        if event.outcome not in step.outcomes():
+            choices = ", ".join(step.outcomes())
+            raise InvalidEvent(
+                f"'{event.outcome}' is not an outcome of step '{step.id}'; choose one of: {choices}"
+            )
+        step.task_completed(self, run, event)

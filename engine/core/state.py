@@ -1,0 +1,207 @@
+"""Runtime state of one instance: plain data, kept apart from the immutable definition.
+
+The state holds only what is *active* (runs of steps, open tasks, pending
+timers) plus the data document, so its size and the cost of a step never grow
+with history; history lives in the audit trail. `to_dict`/`from_dict` give a
+JSON-ready form carrying `FORMAT`; `UPGRADES` lifts older formats.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.core.errors import StateFormatError
+
+FORMAT = 1
+
+#: format -> function turning a state dict of that format into the next format.
+UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+@dataclass(slots=True)
+class Run:
+    """One activation of a step; `parent` is the parallel run whose `branch` it belongs to."""
+
+    id: int
+    step: str
+    since: str
+    parent: int | None = None
+    branch: str | None = None
+    tasks: list[str] = field(default_factory=list)
+    votes: dict[str, str] = field(default_factory=dict)
+    done: list[str] = field(default_factory=list)
+    needed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "step": self.step, "since": self.since}
+        if self.parent is not None:
+            out["parent"] = self.parent
+            out["branch"] = self.branch
+        if self.tasks:
+            out["tasks"] = list(self.tasks)
+        if self.votes:
+            out["votes"] = dict(self.votes)
+        if self.done:
+            out["done"] = list(self.done)
+        if self.needed:
+            out["needed"] = self.needed
+        return out
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Run:
+        return cls(
+            raw["id"],
+            raw["step"],
+            raw["since"],
+            raw.get("parent"),
+            raw.get("branch"),
+            list(raw.get("tasks", ())),
+            dict(raw.get("votes", {})),
+            list(raw.get("done", ())),
+            raw.get("needed", 0),
+        )
+
+
+@dataclass(slots=True)
+class PendingTask:
+    """A task waiting on a person: which run it serves and whom it is assigned to."""
+
+    run: int
+    assign: dict[str, Any]
+    role: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"run": self.run, "assign": dict(self.assign)}
+        if self.role:
+            out["role"] = self.role
+        return out
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> PendingTask:
+        return cls(raw["run"], dict(raw["assign"]), raw.get("role"))
+
+
+@dataclass(slots=True)
+class Timer:
+    """A pending timer: `rung` of the run's escalation ladder (None: a wait), `count` repeats."""
+
+    run: int
+    at: str
+    rung: int | None = None
+    count: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"run": self.run, "at": self.at}
+        if self.rung is not None:
+            out["rung"] = self.rung
+        if self.count:
+            out["count"] = self.count
+        return out
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Timer:
+        return cls(raw["run"], raw["at"], raw.get("rung"), raw.get("count", 0))
+
+
+@dataclass(slots=True)
+class InstanceState:
+    """Everything the runtime needs to continue an instance, and nothing more."""
+
+    workflow: str
+    started_at: str
+    data: dict[str, Any]
+    status: str = "active"
+    title: str = ""
+    requester: str | None = None
+    number: str | None = None
+    ended_at: str | None = None
+    outcome: str | None = None
+    runs: dict[int, Run] = field(default_factory=dict)
+    tasks: dict[str, PendingTask] = field(default_factory=dict)
+    timers: dict[str, Timer] = field(default_factory=dict)
+    seq: int = 0
+
+    @property
+    def ended(self) -> bool:
+        """Tell whether the instance has finished (ended or cancelled)."""
+        return self.ended_at is not None
+
+    def next_id(self) -> int:
+        """Return a fresh number for a run, task or timer of this instance."""
+        self.seq += 1
+        return self.seq
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON-ready form, with the format version."""
+        out: dict[str, Any] = {
+            "format": FORMAT,
+            "workflow": self.workflow,
+            "started_at": self.started_at,
+            "status": self.status,
+            "title": self.title,
+            "data": self.data,
+            "seq": self.seq,
+        }
+        for name in ("requester", "number", "ended_at", "outcome"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        if self.runs:
+            out["runs"] = [run.to_dict() for run in self.runs.values()]
+        if self.tasks:
+            out["tasks"] = {key: task.to_dict() for key, task in self.tasks.items()}
+        if self.timers:
+            out["timers"] = {key: timer.to_dict() for key, timer in self.timers.items()}
+        return out
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> InstanceState:
+        """Load a state saved by `to_dict`, upgrading older formats first."""
+        raw = upgrade(raw)
+        try:
+            return cls(
+                workflow=raw["workflow"],
+                started_at=raw["started_at"],
+                data=raw["data"],
+                status=raw["status"],
+                title=raw.get("title", ""),
+                requester=raw.get("requester"),
+                number=raw.get("number"),
+                ended_at=raw.get("ended_at"),
+                outcome=raw.get("outcome"),
+                runs={run["id"]: Run.from_dict(run) for run in raw.get("runs", ())},
+                tasks={k: PendingTask.from_dict(v) for k, v in raw.get("tasks", {}).items()},
+                timers={k: Timer.from_dict(v) for k, v in raw.get("timers", {}).items()},
+                seq=raw["seq"],
+            )
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise StateFormatError(f"the saved instance state is malformed: {exc!r}") from None
+
+
+def upgrade(raw: dict[str, Any]) -> dict[str, Any]:
+    """Bring a saved state up to `FORMAT`, one format at a time."""
+    version = raw.get("format")
+    if not isinstance(version, int) or version > FORMAT or version < 1:
+        raise StateFormatError(f"unknown instance state format {version!r}; expected {FORMAT}")
+    while version < FORMAT:
+        raw = UPGRADES[version](raw)
+        version = raw["format"]
+    return raw
+
+
+def copy_json(value: Any) -> Any:
+    """Return a deep copy of JSON-like data (dicts, lists, scalars), fast."""
+    if isinstance(value, dict):
+        return {key: copy_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [copy_json(item) for item in value]
+    return value
+
+
+def clone(state: InstanceState) -> InstanceState:
+    """Return an independent copy of a state, so a transition never changes its input."""
+    copy = InstanceState.from_dict(state.to_dict())
+    copy.data = copy_json(state.data)
+    return copy

@@ -1,0 +1,264 @@
+"""Steps that wait on people: `task`, `approval` and `review`, with their escalation ladders."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from engine.core.conditions import Condition, compile_condition, field_value
+from engine.core.durations import describe_duration, parse_duration
+from engine.core.effects import Notify, ReassignTask
+from engine.core.expressions import compile_template, is_template
+from engine.core.runtime import DEFAULT_STATUS, timestamp
+from engine.core.steps.base import Step
+
+if TYPE_CHECKING:
+    from engine.core.events import TaskCompleted
+    from engine.core.runtime import Turn
+    from engine.core.state import Run, Timer
+
+APPROVAL_OUTCOMES = ("approved", "rejected")
+
+
+@dataclass(frozen=True, slots=True)
+class Rung:
+    """One rung of an escalation ladder: after how long, how often again, what to do."""
+
+    index: int
+    after: timedelta
+    calendar: str | None
+    every: timedelta | None
+    limit: int
+    actions: tuple[Mapping[str, Any], ...]
+
+
+def resolve_assignment(assign: Mapping[str, Any], turn: Turn) -> dict[str, Any]:
+    """Fill in the templates of an `assign` block; `requester` becomes that user."""
+    resolved: dict[str, Any] = {}
+    context: dict[str, Any] | None = None
+    for key, value in assign.items():
+        if isinstance(value, str) and is_template(value):
+            context = context or turn.context()
+            value = compile_template(value)(context).strip()
+        resolved[key] = value
+    if resolved.get("requester") and turn.state.requester:
+        resolved["user"] = turn.state.requester
+    return resolved
+
+
+class HumanStep(Step):
+    """What tasks, approvals and reviews share: title, assignment, due time, escalations."""
+
+    human = True
+    __slots__ = ("_title", "calendar", "due", "rungs")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        doc = self.doc
+        self._title = compile_template(doc.get("title") or self.label)
+        self.calendar: str | None = doc.get("calendar")
+        self.due = parse_duration(doc["due"]) if "due" in doc else None
+        self.rungs = tuple(
+            Rung(
+                index,
+                parse_duration(rung["after"]),
+                rung.get("calendar", self.calendar),
+                parse_duration(rung["repeat"]["every"]) if "repeat" in rung else None,
+                rung["repeat"]["limit"] if "repeat" in rung else 0,
+                tuple(rung["do"]),
+            )
+            for index, rung in enumerate(doc.get("escalate", ()))
+        )
+
+    def title(self, turn: Turn) -> str:
+        return self._title(turn.context())
+
+    def due_at(self, turn: Turn) -> str | None:
+        return timestamp(turn.add(turn.at, self.due, self.calendar)) if self.due else None
+
+    def activate(self, turn: Turn, run: Run) -> None:
+        turn.set_status(self.status or DEFAULT_STATUS, self.id)
+        self.open_tasks(turn, run)
+        if run.id in turn.state.runs:  # auto-approval may already have finished the run
+            for rung in self.rungs:
+                turn.schedule(run, turn.add(turn.at, rung.after, rung.calendar), rung.index)
+
+    def open_tasks(self, turn: Turn, run: Run) -> None:
+        """Open this step's tasks."""
+        raise NotImplementedError
+
+    def finish(self, turn: Turn, run: Run, outcome: str, why: str) -> None:
+        turn.leave(run, self.target(outcome), why, outcome)
+
+    def timer_fired(self, turn: Turn, run: Run, timer_id: str, timer: Timer) -> None:
+        rung = self.rungs[timer.rung or 0]
+        count = timer.count + 1
+        waited = describe_duration(rung.after + (rung.every or timedelta(0)) * timer.count)
+        calendar = f" of {rung.calendar} hours" if rung.calendar else ""
+        why = f"no answer after {waited}{calendar} (escalation {rung.index + 1}"
+        why += f", time {count} of {rung.limit + 1})" if rung.every else ")"
+        turn.record("escalated", self.id, why, rung=rung.index + 1)
+        for action in rung.actions:
+            ((kind, arg),) = action.items()
+            if kind == "complete":
+                self.finish(turn, run, arg, f"completed as '{arg}' by escalation: {why}")
+                return
+            if kind == "goto":
+                turn.leave(run, arg, f"moved on by escalation: {why}")
+                return
+            self._escalation_action(turn, run, kind, arg, why)
+        if rung.every and timer.count < rung.limit:
+            again = turn.add(datetime.fromisoformat(timer.at), rung.every, rung.calendar)
+            turn.schedule(run, again, rung.index, count)
+
+    def _escalation_action(self, turn: Turn, run: Run, kind: str, arg: Any, why: str) -> None:
+        if kind == "remind":
+            turn.emit(Notify(self.id, to=arg, template="reminder", tasks=tuple(run.tasks)))
+        elif kind == "notify":
+            turn.emit(
+                Notify(
+                    self.id,
+                    arg.get("to"),
+                    arg.get("template"),
+                    arg.get("webhook"),
+                    tuple(run.tasks),
+                )
+            )
+        elif kind == "reassign":
+            assign = {arg: True} if isinstance(arg, str) else resolve_assignment(arg, turn)
+            for task in run.tasks:
+                turn.state.tasks[task].assign = assign
+                turn.emit(ReassignTask(task, assign, why))
+                turn.record("task_reassigned", self.id, why, task=task, assign=assign)
+        elif kind == "raise_priority":
+            raise_priority(turn, self.id, arg, why)
+
+
+def raise_priority(turn: Turn, step: str, arg: Any, why: str) -> None:
+    """Make the instance more urgent: one level (`true`) or up to a named level."""
+    levels = turn.workflow.priorities
+    name = turn.workflow.priority_field
+    current = field_value(turn.state.data, name)
+    rank = levels.index(current) if current in levels else len(levels)
+    wanted = max(rank - 1, 0) if arg is True else levels.index(arg)
+    if wanted < rank:
+        turn.state.data[name] = levels[wanted]
+        turn.record(
+            "priority_changed",
+            step,
+            f"{current} -> {levels[wanted]}: {why}",
+            priority=levels[wanted],
+        )
+
+
+class TaskStep(HumanStep):
+    """Human work, optionally with a form; its outcome picks the route."""
+
+    type = "task"
+    __slots__ = ()
+
+    def open_tasks(self, turn: Turn, run: Run) -> None:
+        assign = resolve_assignment(self.doc.get("assign", {"requester": True}), turn)
+        turn.open_task(
+            run, self, self.title(turn), assign, form=self.doc.get("form"), due=self.due_at(turn)
+        )
+
+    def task_completed(self, turn: Turn, run: Run, event: TaskCompleted) -> None:
+        turn.close_task(event.task)
+        turn.state.data.update(event.data)
+        turn.record("task_completed", self.id, None, task=event.task, outcome=event.outcome)
+        self.finish(turn, run, event.outcome, f"'{event.outcome}' chosen")
+
+
+class ApprovalStep(TaskStep):
+    """One approver decides; `auto_approve` skips the person when its condition holds."""
+
+    type = "approval"
+    __slots__ = ("auto_approve",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        rule = self.doc.get("auto_approve")
+        self.auto_approve: Condition | None = compile_condition(rule) if rule else None
+
+    def outcomes(self) -> tuple[str, ...]:
+        return APPROVAL_OUTCOMES
+
+    def open_tasks(self, turn: Turn, run: Run) -> None:
+        if self.auto_approve and self.auto_approve.holds(turn.context()):
+            why = f"approved automatically because {self.auto_approve.text}"
+            turn.record("auto_approved", self.id, why)
+            self.finish(turn, run, "approved", why)
+            return
+        super().open_tasks(turn, run)
+
+
+class ReviewStep(HumanStep):
+    """Several reviewers vote at once; a quorum decides, and the other reviews are withdrawn."""
+
+    type = "review"
+    __slots__ = ()
+
+    def outcomes(self) -> tuple[str, ...]:
+        return APPROVAL_OUTCOMES
+
+    def reviewers(self, turn: Turn) -> list[tuple[str | None, dict[str, Any]]]:
+        spec = self.doc["reviewers"]
+        if isinstance(spec, dict):
+            users = field_value(turn.state.data, spec["from"]) or []
+            return [(None, {"user": str(user)}) for user in users]
+        return [(item.get("role"), resolve_assignment(item["assign"], turn)) for item in spec]
+
+    def needed(self, count: int) -> int:
+        quorum = self.doc["quorum"]
+        if quorum == "all":
+            return count
+        if quorum == "any":
+            return min(1, count)
+        if quorum == "majority":
+            return count // 2 + 1
+        return min(int(quorum), count)
+
+    def open_tasks(self, turn: Turn, run: Run) -> None:
+        reviewers = self.reviewers(turn)
+        run.needed = self.needed(len(reviewers))
+        if not reviewers:
+            self.finish(turn, run, "rejected", "there was nobody to review")
+            return
+        title = self.title(turn)
+        for role, assign in reviewers:
+            turn.open_task(
+                run,
+                self,
+                f"{title} ({role})" if role else title,
+                assign,
+                form=self.doc.get("form"),
+                due=self.due_at(turn),
+                role=role,
+            )
+
+    def task_completed(self, turn: Turn, run: Run, event: TaskCompleted) -> None:
+        turn.close_task(event.task)
+        run.votes[event.task] = event.outcome
+        comment = event.data.get("comment")
+        turn.record("voted", self.id, comment, task=event.task, vote=event.outcome)
+        approvals = sum(1 for vote in run.votes.values() if vote == "approved")
+        rejections = len(run.votes) - approvals
+        total = len(run.votes) + len(run.tasks)
+        tally = f"{approvals} of {total} approved, {rejections} rejected, {run.needed} needed"
+        if approvals >= run.needed:
+            self.finish(turn, run, "approved", f"approved: {tally}")
+        elif self._rejected(rejections, approvals + len(run.tasks), run.needed):
+            self.finish(turn, run, "rejected", f"rejected: {tally}")
+
+    def _rejected(self, rejections: int, reachable: int, needed: int) -> bool:
+        rule = self.doc.get("reject", "unreachable")
+        if reachable < needed:
+            return True
+        if rule == "first":
+            return rejections >= 1
+        if isinstance(rule, dict):
+            return rejections >= int(rule["count"])
+        return False

@@ -1,0 +1,62 @@
+"""Decision tables: the first row whose cells all match gives the output (hit policy FIRST).
+
+A cell is a literal that must equal the input, a list of allowed values, or
+`"-"`, which matches anything. The impact x urgency priority matrix is one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from engine.core.conditions import field_value
+
+ANY = "-"
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """The answer of a table: the value, and which row gave it (None: the default)."""
+
+    value: Any
+    row: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionTable:
+    """An immutable decision table read from a workflow's `tables` section."""
+
+    key: str
+    inputs: tuple[str, ...]
+    output: str
+    rows: tuple[tuple[tuple[Any, ...], Any], ...]
+    default: Any = None
+
+    @classmethod
+    def from_document(cls, key: str, doc: Mapping[str, Any]) -> DecisionTable:
+        """Build a table from its (schema-valid) JSON."""
+        rows = tuple((tuple(row["when"]), row["then"]) for row in doc["rows"])
+        return cls(key, tuple(doc["inputs"]), doc["output"], rows, doc.get("default"))
+
+    def lookup(self, data: Mapping[str, Any]) -> Lookup:
+        """Return the output of the first matching row, or the default."""
+        values = [field_value(data, name) for name in self.inputs]
+        for index, (cells, then) in enumerate(self.rows):
+            if all(_matches(cell, value) for cell, value in zip(cells, values, strict=True)):
+                return Lookup(then, index)
+        return Lookup(self.default, None)
+
+    def describe(self, data: Mapping[str, Any], result: Lookup) -> str:
+        """Explain a lookup for the timeline: `impact=high, urgency=low -> P2 (row 3)`."""
+        given = ", ".join(f"{name}={field_value(data, name)}" for name in self.inputs)
+        where = f"row {result.row + 1}" if result.row is not None else "no row matched: default"
+        return f"table {self.key}: {given} -> {result.value} ({where})"
+
+
+def _matches(cell: Any, value: Any) -> bool:
+    if cell == ANY:
+        return True
+    if isinstance(cell, list):
+        return value in cell
+    return bool(cell == value)
