@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from engine.catalog import Catalog, json_files
+from web.play import play
 
 
 @click.group()
@@ -34,3 +35,26 @@ def check(paths: tuple[Path, ...]) -> None:
         click.echo(f"{len(problems)} problem(s) in {len(checked)} document(s)", err=True)
         sys.exit(1)
     click.echo(f"{len(checked)} document(s) checked, no problems", err=True)
+
+
+main.add_command(play)
+
+
+@main.command()
+@click.option(
+    "--pack",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default="workflows",
+    show_default=True,
+    help="Folder of workflows and forms.",
+)
+@click.pass_context
+def up(ctx: click.Context, pack: Path) -> None:
+    """Start what Flowdesk has so far: check the pack, then simulate an IT incident."""
+    problems = Catalog.read([pack]).check()
+    for problem in problems:
+        click.echo(str(problem))
+    if problems:
+        sys.exit(1)
+    click.echo(f"The pack in {pack} is sound. Simulating an IT incident; Ctrl-C or 'q' stops.\n")
+    ctx.invoke(play, workflow_key="it-incident", raw_data="{}", pack=pack)
