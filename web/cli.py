@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from engine.catalog import Catalog, json_files
+from web.console import COMMANDS
 from web.play import play
 
 
@@ -38,6 +39,8 @@ def check(paths: tuple[Path, ...]) -> None:
 
 
 main.add_command(play)
+for command in COMMANDS:
+    main.add_command(command)
 
 
 @main.command()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -21,6 +21,7 @@ class Workflow:
 
     __slots__ = (
         "_title_template",
+        "calendars",
         "doc",
         "first",
         "key",
@@ -54,6 +55,7 @@ class Workflow:
             }
         )
         self._title_template = compile_template(self.start.get("title") or self.title)
+        self.calendars: frozenset[str] = frozenset(_calendar_names(doc))
 
     @classmethod
     def from_document(cls, doc: Mapping[str, Any]) -> Workflow:
@@ -75,5 +77,18 @@ class Workflow:
 
     @property
     def number_prefix(self) -> str:
+        """Return the prefix of instance numbers (`INC` in `INC-000042`)."""
         prefix: str = self.start.get("number_prefix", "REQ")
         return prefix
+
+
+def _calendar_names(doc: Mapping[str, Any]) -> Iterator[str]:
+    """Yield every business calendar a workflow counts time in."""
+    if "calendar" in doc.get("sla", {}):
+        yield doc["sla"]["calendar"]
+    for _sid, step, _pointer, _parallel, _branch in iter_steps(doc["steps"]):
+        if "calendar" in step:
+            yield step["calendar"]
+        for rung in step.get("escalate", ()):
+            if "calendar" in rung:
+                yield rung["calendar"]

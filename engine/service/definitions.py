@@ -1,0 +1,178 @@
+"""Publishing definitions as immutable versions, and reading them back ready to run."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.catalog import Catalog, Document, FileProblem
+from engine.core.calendars import Calendar
+from engine.core.definition import Workflow
+from engine.service.errors import InvalidInput, NotFound
+from engine.store.definitions import Definition, DefinitionVersion
+
+#: Publishing order: what others refer to comes first.
+KIND_ORDER = {"calendar": 0, "form": 1, "workflow": 2}
+
+
+def content_hash(content: Mapping[str, Any]) -> str:
+    """Return the SHA-256 of a document's canonical JSON (key order and spacing ignored)."""
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """The answer of a publish: which version, and whether it is new."""
+
+    kind: str
+    key: str
+    version: int
+    created: bool
+
+
+def publish_document(
+    session: Session, kind: str, content: Mapping[str, Any], at: datetime, by: str | None
+) -> Published:
+    """Freeze a checked document as the next version, unless the latest has the same content."""
+    key = content["key"]
+    digest = content_hash(content)
+    definition = session.scalars(
+        select(Definition).where(Definition.kind == kind, Definition.key == key)
+    ).one_or_none()
+    if definition is None:
+        definition = Definition(kind=kind, key=key, title=content.get("title", ""), updated_at=at)
+        session.add(definition)
+        session.flush()
+    latest = session.scalars(
+        select(DefinitionVersion).where(
+            DefinitionVersion.definition_id == definition.id,
+            DefinitionVersion.version == definition.latest_version,
+        )
+    ).one_or_none()
+    if latest is not None and latest.content_hash == digest:
+        return Published(kind, key, latest.version, created=False)
+    definition.latest_version += 1
+    definition.title = content.get("title", definition.title)
+    definition.updated_at = at
+    session.add(
+        DefinitionVersion(
+            definition_id=definition.id,
+            version=definition.latest_version,
+            content=dict(content),
+            content_hash=digest,
+            published_at=at,
+            published_by=by,
+        )
+    )
+    return Published(kind, key, definition.latest_version, created=True)
+
+
+def published_catalog(session: Session, extra: Iterable[Document] = ()) -> Catalog:
+    """Return the latest published documents (with `extra` ones replacing theirs) as a catalog."""
+    rows = session.execute(
+        select(Definition.kind, Definition.key, DefinitionVersion.content)
+        .join(DefinitionVersion, DefinitionVersion.definition_id == Definition.id)
+        .where(DefinitionVersion.version == Definition.latest_version)
+    ).all()
+    extra = list(extra)
+    replaced = {(doc.kind, doc.key) for doc in extra}
+    documents = [
+        Document(Path(f"<published {kind} {key}>"), content)
+        for kind, key, content in rows
+        if (kind, key) not in replaced
+    ]
+    return Catalog(documents + extra)
+
+
+def check_against_published(session: Session, documents: list[Document]) -> list[FileProblem]:
+    """Check new documents together with what is already published."""
+    catalog = published_catalog(session, documents)
+    return catalog.check(only=[doc.path for doc in documents])
+
+
+def publish_all(
+    session: Session, documents: list[Document], at: datetime, by: str | None
+) -> list[Published]:
+    """Check documents against the published ones and publish them all, or refuse them all."""
+    problems = check_against_published(session, documents)
+    if problems:
+        lines = "\n".join(str(p) for p in problems)
+        raise InvalidInput(f"nothing was published; fix these first:\n{lines}",
+                           [p.problem for p in problems])  # fmt: skip
+    ordered = sorted(documents, key=lambda doc: (KIND_ORDER[doc.kind or "workflow"], str(doc.path)))
+    return [publish_document(session, doc.kind or "", doc.content, at, by) for doc in ordered]
+
+
+class Registry:
+    """Published workflows and calendars, built once per version (versions never change)."""
+
+    def __init__(self) -> None:
+        self._workflows: dict[int, Workflow] = {}
+        self._calendars: dict[int, Calendar] = {}
+
+    def latest_workflow(self, session: Session, key: str) -> tuple[int, Workflow]:
+        """Return the id and the runnable form of a workflow's latest version."""
+        version_id = session.scalar(
+            select(DefinitionVersion.id)
+            .join(Definition, DefinitionVersion.definition_id == Definition.id)
+            .where(
+                Definition.kind == "workflow",
+                Definition.key == key,
+                DefinitionVersion.version == Definition.latest_version,
+            )
+        )
+        if version_id is None:
+            raise NotFound(f"there is no published workflow '{key}'")
+        return version_id, self.workflow(session, version_id)
+
+    def workflow(self, session: Session, version_id: int) -> Workflow:
+        """Return the runnable form of one published workflow version."""
+        workflow = self._workflows.get(version_id)
+        if workflow is None:
+            content = session.scalar(
+                select(DefinitionVersion.content).where(DefinitionVersion.id == version_id)
+            )
+            if content is None:
+                raise NotFound(f"there is no workflow version {version_id}")
+            workflow = self._workflows[version_id] = Workflow.from_document(content)
+        return workflow
+
+    def calendars(self, session: Session, workflow: Workflow) -> dict[str, Calendar]:
+        """Return the latest version of each calendar the workflow counts business time in."""
+        names = workflow.calendars
+        if not names:
+            return {}
+        rows = session.execute(
+            select(Definition.key, DefinitionVersion.id)
+            .join(DefinitionVersion, DefinitionVersion.definition_id == Definition.id)
+            .where(
+                Definition.kind == "calendar",
+                Definition.key.in_(names),
+                DefinitionVersion.version == Definition.latest_version,
+            )
+        ).all()
+        found = {}
+        for key, version_id in rows:
+            calendar = self._calendars.get(version_id)
+            if calendar is None:
+                content = session.scalar(
+                    select(DefinitionVersion.content).where(DefinitionVersion.id == version_id)
+                )
+                calendar = self._calendars[version_id] = Calendar.from_document(content or {})
+            found[key] = calendar
+        return found
+
+
+def load_folder(session: Session, folder: Path, at: datetime, by: str | None) -> list[Published]:
+    """Publish every document under a folder (`flowdesk load`); unchanged ones stay as they are."""
+    catalog = Catalog.read([folder])
+    return publish_all(session, catalog.documents, at, by)

@@ -1,0 +1,52 @@
+"""Errors the service layer raises; each has a stable `code` that views turn into a status."""
+
+from __future__ import annotations
+
+from engine.core.errors import FlowdeskError, Problem
+
+
+class ServiceError(FlowdeskError):
+    """Base of the errors a command answers with; `code` is stable, the message is for people."""
+
+    code = "error"
+
+    def __init__(self, message: str, problems: list[Problem] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.problems = problems or []
+
+
+class NotFound(ServiceError):
+    """The instance, task, workflow or user does not exist (or is not visible)."""
+
+    code = "not_found"
+
+
+class NotAllowed(ServiceError):
+    """The actor may not do this: not the assignee, not in the candidate group."""
+
+    code = "not_allowed"
+
+
+class Conflict(ServiceError):
+    """The thing changed under you: the task is already completed, the instance has ended."""
+
+    code = "conflict"
+
+
+class InvalidInput(ServiceError):
+    """The input is wrong: an outcome the step does not have, a document with problems."""
+
+    code = "invalid"
+
+
+class TooLarge(ServiceError):
+    """The data is over the stated size limit."""
+
+    code = "too_large"
+
+
+class Busy(ServiceError):
+    """The database stayed too busy to finish the command after several tries."""
+
+    code = "busy"

@@ -1,0 +1,72 @@
+"""Managing users, groups and memberships (minimal until the web app's admin pages)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.service.errors import InvalidInput, NotFound
+from engine.store.people import Group, Membership, User
+
+ROLES = ("admin", "designer", "agent", "requester")
+
+
+def ensure_group(session: Session, key: str, name: str = "", next_tier: str | None = None) -> Group:
+    """Create a group, or update its name and next tier."""
+    group = session.scalars(select(Group).where(Group.key == key)).one_or_none()
+    if group is None:
+        group = Group(key=key, name=name or key)
+        session.add(group)
+    elif name:
+        group.name = name
+    if next_tier is not None:
+        if next_tier == key:
+            raise InvalidInput(f"the group '{key}' cannot be its own next tier")
+        group.next_tier_id = ensure_group(session, next_tier).id
+    session.flush()
+    return group
+
+
+def ensure_user(
+    session: Session,
+    username: str,
+    at: datetime,
+    *,
+    name: str = "",
+    email: str | None = None,
+    roles: list[str] | None = None,
+    groups: list[str] | None = None,
+    manager: str | None = None,
+) -> User:
+    """Create a user, or update the given fields; join the given groups."""
+    unknown = sorted(set(roles or ()) - set(ROLES))
+    if unknown:
+        raise InvalidInput(f"unknown role(s) {', '.join(unknown)}; roles are {', '.join(ROLES)}")
+    user = session.scalars(select(User).where(User.username == username)).one_or_none()
+    if user is None:
+        user = User(
+            username=username,
+            name=name or username,
+            email=email,
+            roles=roles or ["agent"],
+            created_at=at,
+        )
+        session.add(user)
+    else:
+        user.name = name or user.name
+        user.email = email or user.email
+        user.roles = roles or user.roles
+    if manager is not None:
+        boss = session.scalars(select(User).where(User.username == manager)).one_or_none()
+        if boss is None:
+            raise NotFound(f"there is no user '{manager}' to be the manager of {username}")
+        user.manager_id = boss.id
+    session.flush()
+    for key in groups or ():
+        group = ensure_group(session, key)
+        if session.get(Membership, (user.id, group.id)) is None:
+            session.add(Membership(user_id=user.id, group_id=group.id))
+    session.flush()
+    return user

@@ -1,0 +1,84 @@
+"""Read-only questions: a user's tasks, an instance with its timeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from engine.service.errors import NotFound
+from engine.store.instances import Comment, Event, Instance, Task, Timer
+from engine.store.people import Group, Membership, User
+
+
+def groups_of(session: Session, username: str) -> list[str]:
+    """Return the keys of the groups a user belongs to."""
+    return list(
+        session.scalars(
+            select(Group.key)
+            .join(Membership, Membership.group_id == Group.id)
+            .join(User, User.id == Membership.user_id)
+            .where(User.username == username)
+            .order_by(Group.key)
+        )
+    )
+
+
+def open_tasks(session: Session, user: str | None = None, limit: int = 200) -> list[Task]:
+    """Return open tasks: all of them, or a user's own plus their groups' unclaimed ones."""
+    query = select(Task).where(Task.status == "open")
+    if user is not None:
+        groups = groups_of(session, user)
+        query = query.where(
+            or_(
+                Task.assignee == user,
+                Task.delegated_by == user,
+                Task.assignee.is_(None) & Task.candidate_group.in_(groups),
+            )
+        )
+    return list(
+        session.scalars(query.order_by(Task.due_at.is_(None), Task.due_at, Task.id).limit(limit))
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceView:
+    """An instance as people look at it: row, open tasks, pending timers, timeline, comments."""
+
+    instance: Instance
+    tasks: list[Task]
+    timers: list[Timer]
+    events: list[Event]
+    comments: list[Comment]
+
+    @property
+    def data(self) -> dict[str, Any]:
+        data: dict[str, Any] = self.instance.state.get("data", {})
+        return data
+
+
+def instance_view(session: Session, number: str) -> InstanceView:
+    """Return everything about one instance, by its number."""
+    instance = session.scalars(select(Instance).where(Instance.number == number)).one_or_none()
+    if instance is None:
+        raise NotFound(f"there is no instance {number}")
+    where = instance.id
+    return InstanceView(
+        instance,
+        list(session.scalars(select(Task).where(Task.instance_id == where, Task.status == "open"))),
+        list(
+            session.scalars(
+                select(Timer)
+                .where(Timer.instance_id == where, Timer.status == "pending")
+                .order_by(Timer.due_at)
+            )
+        ),
+        list(session.scalars(select(Event).where(Event.instance_id == where).order_by(Event.seq))),
+        list(
+            session.scalars(
+                select(Comment).where(Comment.instance_id == where).order_by(Comment.id)
+            )
+        ),
+    )

@@ -1,0 +1,105 @@
+"""The database: one engine per URL, SQLite tuned for concurrent writers, Alembic migrations."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+#: How long a SQLite writer waits for another to finish before giving up, in milliseconds.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def default_url(instance_path: str | os.PathLike[str] | None = None) -> str:
+    """Return `FLOWDESK_DATABASE_URL`, or a SQLite file in the instance folder."""
+    url = os.environ.get("FLOWDESK_DATABASE_URL")
+    if url:
+        return url
+    folder = Path(instance_path or os.environ.get("FLOWDESK_INSTANCE_PATH", "instance"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{folder.resolve() / 'flowdesk.sqlite3'}"
+
+
+def _normalise(url: str) -> str:
+    # psycopg 3 is the driver we install; plain postgresql:// URLs mean it too.
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+class Database:
+    """A database URL with its engine and sessions; `writing()` sessions lock for writes."""
+
+    def __init__(self, url: str, **engine_options: Any) -> None:
+        self.url = make_url(_normalise(url))
+        self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        if self.is_sqlite:
+            engine_options.setdefault("connect_args", {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        else:
+            engine_options.setdefault("pool_pre_ping", True)
+        self.engine: Engine = create_engine(self.url, **engine_options)
+        if self.is_sqlite:
+            _tune_sqlite(self.engine)
+        # Writes on SQLite begin with BEGIN IMMEDIATE, so two writers queue instead of
+        # deadlocking on a lock upgrade; reads keep SQLite's deferred BEGIN.
+        writer = self.engine.execution_options(flowdesk_write=True)
+        self._reader = sessionmaker(self.engine, expire_on_commit=False)
+        self._writer = sessionmaker(writer, expire_on_commit=False)
+
+    def __repr__(self) -> str:
+        return f"<Database {self.url.render_as_string(hide_password=True)}>"
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A session for reads; rolled back at the end."""
+        with self._reader() as session:
+            yield session
+
+    def writer_session(self) -> Session:
+        """A new session whose transactions take the write lock at once (see `UnitOfWork`)."""
+        return self._writer()
+
+    def migrate(self) -> None:
+        """Bring the schema up to the newest Alembic revision."""
+        config = alembic_config()
+        with self.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def alembic_config() -> Config:
+    """Return the Alembic configuration of Flowdesk's migrations."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def begin(connection: Any) -> None:
+        immediate = connection.get_execution_options().get("flowdesk_write")
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

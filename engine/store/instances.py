@@ -1,0 +1,202 @@
+"""Instances and everything that hangs off them: runs, tasks, events, timers, comments, files."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from engine.store.base import Base, Document, Id
+
+
+class Counter(Base):
+    """The last number given per prefix (`INC` -> 42), so numbers are unique and gap-free."""
+
+    __tablename__ = "counters"
+
+    prefix: Mapped[str] = mapped_column(String(10), primary_key=True)
+    last: Mapped[int] = mapped_column(default=0)
+
+
+class Instance(Base):
+    """One running or finished case, pinned to the workflow version it started on.
+
+    `state` is the runtime's state document (data included); the other columns
+    repeat what lists and filters need, kept in step with `state` by the service.
+    """
+
+    __tablename__ = "instances"
+    __table_args__ = (
+        UniqueConstraint("prefix", "seq"),
+        Index("ix_instances_status_updated", "status", "updated_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    number: Mapped[str] = mapped_column(String(24), unique=True)
+    prefix: Mapped[str] = mapped_column(String(10))
+    seq: Mapped[int]
+    workflow_key: Mapped[str] = mapped_column(String(80), index=True)
+    workflow_version_id: Mapped[int] = mapped_column(
+        ForeignKey("definition_versions.id", ondelete="RESTRICT")
+    )
+    title: Mapped[str] = mapped_column(String(500), default="")
+    status: Mapped[str] = mapped_column(String(40))
+    priority: Mapped[str | None] = mapped_column(String(40), index=True)
+    requester: Mapped[str | None] = mapped_column(String(80), index=True)
+    state: Mapped[dict[str, Any]]
+    version: Mapped[int] = mapped_column(default=1)
+    last_event: Mapped[int] = mapped_column(default=0)
+    started_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    response_due_at: Mapped[datetime | None] = mapped_column(index=True)
+    resolution_due_at: Mapped[datetime | None] = mapped_column(index=True)
+    response_breached: Mapped[bool] = mapped_column(default=False, index=True)
+    resolution_breached: Mapped[bool] = mapped_column(default=False, index=True)
+
+
+class StepRun(Base):
+    """One activation of a step: when it began, ended, and how."""
+
+    __tablename__ = "step_runs"
+    __table_args__ = (UniqueConstraint("instance_id", "run"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"))
+    run: Mapped[int]
+    step: Mapped[str] = mapped_column(String(80))
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+
+
+class Task(Base):
+    """Work waiting on a person, or done by one."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (
+        UniqueConstraint("instance_id", "key"),
+        Index("ix_tasks_assignee_status", "assignee", "status"),
+        Index("ix_tasks_group_status", "candidate_group", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(20))
+    step: Mapped[str] = mapped_column(String(80))
+    title: Mapped[str] = mapped_column(String(500))
+    form: Mapped[str | None] = mapped_column(String(80))
+    role: Mapped[str | None] = mapped_column(String(200))
+    outcomes: Mapped[list[str]] = mapped_column(Document)
+    assignment: Mapped[dict[str, Any]]
+    assignee: Mapped[str | None] = mapped_column(String(80))
+    candidate_group: Mapped[str | None] = mapped_column(String(80))
+    delegated_by: Mapped[str | None] = mapped_column(String(80))
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    outcome: Mapped[str | None] = mapped_column(String(80))
+    due_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    completed_at: Mapped[datetime | None]
+    completed_by: Mapped[str | None] = mapped_column(String(80))
+    data: Mapped[dict[str, Any] | None]
+
+
+class Event(Base):
+    """An entry of the append-only audit trail: who, what, when and why."""
+
+    __tablename__ = "events"
+    __table_args__ = (UniqueConstraint("instance_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"))
+    seq: Mapped[int]
+    kind: Mapped[str] = mapped_column(String(40))
+    step: Mapped[str | None] = mapped_column(String(80))
+    at: Mapped[datetime]
+    actor: Mapped[str | None] = mapped_column(String(80))
+    why: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[dict[str, Any] | None]
+    command: Mapped[str | None] = mapped_column(String(200))
+
+
+class Timer(Base):
+    """A timed step: due at `due_at`; fired, cancelled or still pending."""
+
+    __tablename__ = "timers"
+    __table_args__ = (
+        UniqueConstraint("instance_id", "key"),
+        Index("ix_timers_status_due", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(20))
+    step: Mapped[str] = mapped_column(String(80))
+    due_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    fired_at: Mapped[datetime | None]
+
+
+class Outbox(Base):
+    """An effect to carry out after commit: a message, a webhook, a timer to dispatch."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_id", "status", "id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime]
+    next_attempt_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class Comment(Base):
+    """A message on an instance; `public` ones are shown to the requester."""
+
+    __tablename__ = "comments"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(
+        ForeignKey("instances.id", ondelete="CASCADE"), index=True
+    )
+    author: Mapped[str | None] = mapped_column(String(80))
+    body: Mapped[str] = mapped_column(Text)
+    public: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime]
+
+
+class Attachment(Base):
+    """A file attached to an instance; the bytes live outside the database."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(
+        ForeignKey("instances.id", ondelete="CASCADE"), index=True
+    )
+    field: Mapped[str | None] = mapped_column(String(80))
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(120))
+    size: Mapped[int]
+    sha256: Mapped[str] = mapped_column(String(64))
+    storage_key: Mapped[str] = mapped_column(String(255))
+    uploaded_by: Mapped[str | None] = mapped_column(String(80))
+    created_at: Mapped[datetime]
+
+
+class Command(Base):
+    """A command already carried out, by idempotency key, with the answer it gave."""
+
+    __tablename__ = "commands"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"))
+    result: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]

@@ -1,0 +1,22 @@
+"""Every table, importable from one place (for Alembic and for the service layer)."""
+
+from engine.store.base import Base
+from engine.store.definitions import Definition, DefinitionVersion
+from engine.store.instances import (
+    Attachment,
+    Command,
+    Comment,
+    Counter,
+    Event,
+    Instance,
+    Outbox,
+    StepRun,
+    Task,
+    Timer,
+)
+from engine.store.people import Group, Membership, User
+
+__all__ = [
+    "Attachment", "Base", "Command", "Comment", "Counter", "Definition", "DefinitionVersion",
+    "Event", "Group", "Instance", "Membership", "Outbox", "StepRun", "Task", "Timer", "User",
+]  # fmt: skip

@@ -1,0 +1,137 @@
+"""Real databases for storage and service tests: a SQLite file, and PostgreSQL when given.
+
+Every test that takes `database` runs on SQLite, and again on PostgreSQL when
+`FLOWDESK_TEST_DATABASE_URL` is set (`.ci/run` sets it on the CI machine). Each
+PostgreSQL test gets its own schema, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from engine.service.commands import Commands
+from engine.service.definitions import load_folder
+from engine.service.people import ensure_user
+from engine.store.database import Database
+
+PG_URL = os.environ.get("FLOWDESK_TEST_DATABASE_URL")
+BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
+PACK = Path(__file__).resolve().parents[2] / "workflows"
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test (migrating once is the slow part)."""
+    path = tmp_path_factory.mktemp("template") / "flowdesk.sqlite3"
+    database = Database(f"sqlite:///{path}")
+    database.migrate()
+    database.dispose()
+    return path
+
+
+def postgres_schema_url(base: str, schema: str) -> str:
+    separator = "&" if "?" in base else "?"
+    return f"{base}{separator}options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
+) -> Iterator[str]:
+    """A URL of an empty, migrated database of each backend under test."""
+    if request.param == "sqlite":
+        path = tmp_path / "flowdesk.sqlite3"
+        shutil.copy(sqlite_template, path)
+        yield f"sqlite:///{path}"
+        return
+    assert PG_URL is not None
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(Database(PG_URL).url)
+    with admin.begin() as connection:
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    url = postgres_schema_url(PG_URL, schema)
+    migrated = Database(url)
+    migrated.migrate()
+    migrated.dispose()
+    try:
+        yield url
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture
+def database(database_url: str) -> Iterator[Database]:
+    database = Database(database_url)
+    yield database
+    database.dispose()
+
+
+class Clock:
+    """A fake clock at the edge: tests move time on by hand."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(datetime(2026, 11, 23, 8, 0, tzinfo=UTC))
+
+
+PEOPLE = {
+    # username: groups
+    "alice": [],
+    "bob": ["desktop-support", "service-desk"],
+    "dan": ["desktop-support"],
+    "erin": ["network"],
+    "ivy": ["incident-commanders"],
+    "cole": ["communications"],
+    "sam": [],
+    "lee": ["service-desk-l2"],
+}
+
+
+@pytest.fixture
+def commands(database: Database, clock: Clock) -> Commands:
+    """The service over a database holding the shipped pack and a small team."""
+    with database.writer_session() as session, session.begin():
+        load_folder(session, PACK, clock(), "setup")
+        for username, groups in PEOPLE.items():
+            ensure_user(session, username, clock(), groups=groups)
+    return Commands(database, clock=clock)
+
+
+INCIDENT = {
+    "name": "Alice Example",
+    "email": "alice@example.org",
+    "summary": "The printer on floor 3 is jammed",
+    "description": "It blinks red.",
+    "category": "hardware",
+    "impact": "medium",
+    "urgency": "high",
+}
+
+MAJOR = {
+    "summary": "Payments are down",
+    "services": ["payments"],
+    "customer_impact": "Nobody can pay.",
+    "started_at": "2026-11-23T07:55:00+00:00",
+    "service_owner": "sam",
+}

@@ -1,0 +1,226 @@
+"""The headless command line over the service layer: load, start, tasks, complete, show."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from engine.service.commands import Commands, utcnow
+from engine.service.definitions import load_folder
+from engine.service.errors import ServiceError
+from engine.service.people import ensure_group, ensure_user
+from engine.service.queries import instance_view, open_tasks
+from engine.store.database import Database, default_url
+from engine.store.instances import Event
+
+
+def open_database() -> Database:
+    """Open the database of `FLOWDESK_DATABASE_URL` (or the instance folder), migrated."""
+    database = Database(default_url())
+    database.migrate()
+    return database
+
+
+@contextmanager
+def service_errors() -> Iterator[None]:
+    """Turn a refused command into a one-line message and exit code 1."""
+    try:
+        yield
+    except ServiceError as error:
+        raise click.ClickException(error.message) from None
+
+
+def parse_json(text: str, what: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise click.BadParameter(f"{what} is not JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise click.BadParameter(f'{what} must be a JSON object, like \'{{"impact": "high"}}\'')
+    return value
+
+
+@click.command()
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--as", "actor", default=None, help="Who publishes (recorded on each version).")
+def load(folder: Path, actor: str | None) -> None:
+    """Publish every workflow, form and calendar under FOLDER; unchanged ones stay as they are."""
+    database = open_database()
+    with service_errors(), database.writer_session() as session, session.begin():
+        published = load_folder(session, folder, utcnow(), actor)
+    for item in published:
+        what = "published" if item.created else "unchanged"
+        click.echo(f"{item.kind} {item.key} v{item.version} {what}")
+
+
+@click.command()
+@click.argument("workflow")
+@click.option("--data", "raw", default="{}", help="The start form's data as a JSON object.")
+@click.option("--as", "actor", default=None, help="The requester.")
+@click.option("--key", default=None, help="Idempotency key: repeating the command changes nothing.")
+def start(workflow: str, raw: str, actor: str | None, key: str | None) -> None:
+    """Start an instance of WORKFLOW and print its number."""
+    commands = Commands(open_database())
+    with service_errors():
+        result = commands.start(workflow, parse_json(raw, "--data"), requester=actor, key=key)
+    click.echo(result["number"])
+
+
+@click.command()
+@click.option("--user", default=None, help="Only this user's tasks and their groups' queues.")
+def tasks(user: str | None) -> None:
+    """List open tasks, soonest due first."""
+    database = open_database()
+    with database.reading() as session:
+        rows = open_tasks(session, user)
+        numbers = _numbers(session, {task.instance_id for task in rows})
+    if not rows:
+        click.echo("no open tasks")
+    for task in rows:
+        who = (
+            task.assignee or f"queue {task.candidate_group}"
+            if task.candidate_group
+            else task.assignee
+        )
+        due = f" due {task.due_at:%Y-%m-%d %H:%M}" if task.due_at else ""
+        click.echo(
+            f"{task.id:>6}  {numbers[task.instance_id]}  {task.title}  [{who or 'requester'}]"
+            f"  ({'/'.join(task.outcomes)}){due}"
+        )
+
+
+def _numbers(session: Any, ids: set[int]) -> dict[int, str]:
+    from sqlalchemy import select
+
+    from engine.store.instances import Instance
+
+    return dict(
+        session.execute(select(Instance.id, Instance.number).where(Instance.id.in_(ids))).all()
+    )
+
+
+@click.command()
+@click.argument("task_id", type=int)
+@click.option("--outcome", required=True, help="One of the step's outcomes, e.g. resolved.")
+@click.option("--data", "raw", default="{}", help="The task form's data as a JSON object.")
+@click.option("--as", "actor", required=True, help="Who completes it.")
+@click.option("--key", default=None, help="Idempotency key: repeating the command changes nothing.")
+def complete(task_id: int, outcome: str, raw: str, actor: str, key: str | None) -> None:
+    """Complete TASK_ID with an outcome."""
+    commands = Commands(open_database())
+    with service_errors():
+        result = commands.complete(
+            task_id, outcome, parse_json(raw, "--data"), actor=actor, key=key
+        )
+    opened = ", ".join(str(t) for t in result["opened_tasks"]) or "none"
+    click.echo(f"{result['number']}: {result['status']} (new tasks: {opened})")
+
+
+@click.command()
+@click.argument("task_id", type=int)
+@click.option("--as", "actor", required=True, help="Who takes it.")
+def claim(task_id: int, actor: str) -> None:
+    """Take TASK_ID from your group's queue."""
+    with service_errors():
+        result = Commands(open_database()).claim(task_id, actor=actor)
+    click.echo(f"task {result['task']} is now {result['assignee']}'s")
+
+
+@click.command()
+@click.argument("number")
+@click.option("--reason", required=True)
+@click.option("--as", "actor", required=True)
+def cancel(number: str, reason: str, actor: str) -> None:
+    """Cancel instance NUMBER."""
+    with service_errors():
+        result = Commands(open_database()).cancel(number, reason, actor=actor)
+    click.echo(f"{result['number']}: {result['status']}")
+
+
+@click.command()
+@click.argument("number")
+def show(number: str) -> None:
+    """Show instance NUMBER: status, open tasks, and the timeline with reasons."""
+    database = open_database()
+    with service_errors(), database.reading() as session:
+        view = instance_view(session, number)
+    instance = view.instance
+    click.echo(f"{instance.number}  {instance.title}")
+    click.echo(
+        f"status: {instance.status}   priority: {instance.priority or '-'}   "
+        f"workflow: {instance.workflow_key}   requester: {instance.requester or '-'}"
+    )
+    click.echo("open tasks:" if view.tasks else "open tasks: none")
+    for task in view.tasks:
+        who = task.assignee or f"queue {task.candidate_group}"
+        click.echo(f"  #{task.id} {task.title} -> {who} ({'/'.join(task.outcomes)})")
+    for timer in view.timers:
+        click.echo(f"  timer on {timer.step} due {timer.due_at:%Y-%m-%d %H:%M} UTC")
+    click.echo("timeline:")
+    for event in view.events:
+        click.echo(describe(event))
+
+
+def describe(event: Event) -> str:
+    """One timeline line: when, who, where, what and why."""
+    detail = event.detail or {}
+    what = event.kind.replace("_", " ")
+    if event.kind == "routed":
+        what = f"-> {detail.get('to')}"
+    elif event.kind == "data_set":
+        what = f"set {detail.get('field')} = {detail.get('value')!r}"
+    where = f" [{event.step}]" if event.step else ""
+    who = f" ({event.actor})" if event.actor else ""
+    why = f": {event.why}" if event.why else ""
+    return f"  {event.at:%Y-%m-%d %H:%M}{who}{where} {what}{why}"
+
+
+@click.command()
+@click.argument("username")
+@click.option("--name", default="")
+@click.option("--email", default=None)
+@click.option("--role", "roles", multiple=True, help="admin, designer, agent or requester.")
+@click.option("--group", "groups", multiple=True, help="A group to join (created if new).")
+@click.option("--manager", default=None)
+def user(
+    username: str,
+    name: str,
+    email: str | None,
+    roles: tuple[str, ...],
+    groups: tuple[str, ...],
+    manager: str | None,
+) -> None:
+    """Create or update a user, and add them to groups."""
+    database = open_database()
+    with service_errors(), database.writer_session() as session, session.begin():
+        ensure_user(
+            session,
+            username,
+            utcnow(),
+            name=name,
+            email=email,
+            roles=list(roles),
+            groups=list(groups),
+            manager=manager,
+        )
+    click.echo(f"user {username} saved")
+
+
+@click.command()
+@click.argument("key")
+@click.option("--name", default="")
+@click.option("--next-tier", default=None, help="The group escalations go to.")
+def group(key: str, name: str, next_tier: str | None) -> None:
+    """Create or update a group."""
+    database = open_database()
+    with service_errors(), database.writer_session() as session, session.begin():
+        ensure_group(session, key, name, next_tier)
+    click.echo(f"group {key} saved")
+
+
+COMMANDS = (load, start, tasks, complete, claim, cancel, show, user, group)
