@@ -117,7 +117,7 @@ def complete(task_id: int, outcome: str, raw: str, actor: str, key: str | None) 
         result = commands.complete(
             task_id, outcome, parse_json(raw, "--data"), actor=actor, key=key
         )
-    opened = ", ".join(str(t) for t in result["opened_tasks"]) or "none"
+    opened = ", ".join(str(t["id"]) for t in result["opened_tasks"]) or "none"
     click.echo(f"{result['number']}: {result['status']} (new tasks: {opened})")
 
 

@@ -5,9 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.orm import Session
-
 from engine.core.definition import Workflow
 from engine.core.effects import (
     CancelTask,
@@ -21,28 +18,13 @@ from engine.core.effects import (
 from engine.core.runtime import Transition
 from engine.core.state import InstanceState
 from engine.service import assignment
-from engine.store.instances import Event, Instance, Outbox, StepRun, Task, Timer
+from engine.store.repository import InstanceRow, Repository
 
 
-def sync_columns(
-    instance: Instance, state: InstanceState, workflow: Workflow, at: datetime
-) -> None:
-    """Copy what lists and filters need from the state into the instance's columns."""
-    instance.state = state.to_dict()
-    instance.status = state.status
-    instance.title = state.title[:500]
-    priority = state.data.get(workflow.priority_field)
-    instance.priority = str(priority) if priority is not None else None
-    instance.ended_at = datetime.fromisoformat(state.ended_at) if state.ended_at else None
-    instance.updated_at = at
-
-
-def record_events(
-    session: Session, instance: Instance, entries: list[dict[str, Any]], command: str | None
-) -> None:
-    """Append audit entries (kind, at, step, why, actor, detail) to the instance's trail."""
-    if not entries:
-        return
+def event_rows(
+    instance: InstanceRow, entries: list[dict[str, Any]], command: str | None
+) -> list[dict[str, Any]]:
+    """Number audit entries (kind, at, step, why, actor, detail) after the instance's last."""
     rows = []
     for entry in entries:
         instance.last_event += 1
@@ -59,133 +41,168 @@ def record_events(
                 "command": command,
             }
         )
-    session.execute(insert(Event), rows)
+    return rows
+
+
+def record_events(
+    repo: Repository,
+    instance: InstanceRow,
+    entries: list[dict[str, Any]],
+    command: str | None,
+    at: datetime,
+) -> None:
+    """Append audit entries that did not come from the runtime (claims, comments...)."""
+    repo.append_events(event_rows(instance, entries, command))
+    repo.touch(instance.id, instance.last_event, at)
 
 
 def save_transition(
-    session: Session,
-    instance: Instance,
+    repo: Repository,
+    instance: InstanceRow,
     before: InstanceState | None,
     transition: Transition,
     workflow: Workflow,
     at: datetime,
     command: str | None,
-) -> list[int]:
-    """Persist a transition; return the ids of the tasks it opened."""
+    *,
+    new: dict[str, Any] | None = None,
+) -> dict[str, list[Any]]:
+    """Persist a transition (inserting the instance row when `new` holds its first columns).
+
+    Return the tasks it opened (id, step, assignee, group) and the ids of those it withdrew.
+    """
     state = transition.state
-    sync_columns(instance, state, workflow, at)
+    audit = [{**e.to_dict(), "at": datetime.fromisoformat(e.at)} for e in transition.audit]
+    priority = state.data.get(workflow.priority_field)
+    columns = {
+        "state": state.to_dict(),
+        "status": state.status,
+        "title": state.title[:500],
+        "priority": str(priority) if priority is not None else None,
+        "ended_at": datetime.fromisoformat(state.ended_at) if state.ended_at else None,
+        "updated_at": at,
+        "version": instance.version + 1,
+        "last_event": instance.last_event + len(audit),
+    }
+    if new is not None:
+        instance.id = repo.add_instance({**new, **columns})
+    else:
+        repo.save_state(instance.id, columns)
     instance.version += 1
-    record_events(
-        session,
-        instance,
-        [{**event.to_dict(), "at": datetime.fromisoformat(event.at)} for event in transition.audit],
-        command,
-    )
-    _save_runs(session, instance, before, state, at)
-    opened = []
+    repo.append_events(event_rows(instance, audit, command))
+    _save_runs(repo, instance, before, state, at)
+    return _apply_effects(repo, instance, transition, at)
+
+
+def _apply_effects(
+    repo: Repository, instance: InstanceRow, transition: Transition, at: datetime
+) -> dict[str, list[Any]]:
+    opened: list[dict[str, Any]] = []
+    messages: list[dict[str, Any]] = []
+    withdrawn: list[str] = []
+    scheduled: list[ScheduleTimer] = []
+    stopped: list[str] = []
     for effect in transition.effects:
         if isinstance(effect, OpenTask):
-            opened.append(_open_task(session, instance, effect, at))
+            opened.append(_open_task(repo, instance, effect, at))
         elif isinstance(effect, CancelTask):
-            session.execute(
-                update(Task)
-                .where(
-                    Task.instance_id == instance.id, Task.key == effect.task, Task.status == "open"
-                )
-                .values(status="cancelled", completed_at=at)
-            )
+            withdrawn.append(effect.task)
         elif isinstance(effect, ReassignTask):
-            _reassign(session, instance, effect)
+            _reassign(repo, instance, effect)
         elif isinstance(effect, ScheduleTimer):
-            _schedule(session, instance, effect)
+            scheduled.append(effect)
         elif isinstance(effect, CancelTimer):
-            session.execute(
-                update(Timer)
-                .where(
-                    Timer.instance_id == instance.id,
-                    Timer.key == effect.timer,
-                    Timer.status == "pending",
-                )
-                .values(status="cancelled")
-            )
+            stopped.append(effect.timer)
         elif isinstance(effect, Notify | StartSubflow):
-            session.add(_outbox(instance, effect.kind, effect.to_dict(), at))
-    return opened
-
-
-def _outbox(instance: Instance, kind: str, payload: dict[str, Any], at: datetime) -> Outbox:
-    payload = {**payload, "instance": instance.id, "number": instance.number}
-    return Outbox(instance_id=instance.id, kind=kind, payload=payload, created_at=at)
-
-
-def _open_task(session: Session, instance: Instance, effect: OpenTask, at: datetime) -> int:
-    who = assignment.resolve(session, effect.assign)
-    task = Task(
-        instance_id=instance.id,
-        key=effect.task,
-        step=effect.step,
-        title=effect.title[:500],
-        form=effect.form,
-        role=effect.role,
-        outcomes=list(effect.outcomes),
-        assignment=dict(effect.assign),
-        assignee=who.user,
-        candidate_group=who.group,
-        status="open",
-        due_at=datetime.fromisoformat(effect.due) if effect.due else None,
-        created_at=at,
+            messages.append(_message(instance, effect.kind, effect.to_dict(), at))
+    # A new timer row is its own outbox entry: the relay hands it to RQ after commit, and
+    # the sweep over pending timers finds any that Redis lost, so Redis holds no state.
+    repo.add_timers(
+        [
+            {
+                "instance_id": instance.id,
+                "key": timer.timer,
+                "step": timer.step,
+                "due_at": datetime.fromisoformat(timer.at),
+                "status": "pending",
+            }
+            for timer in scheduled
+        ]
     )
-    session.add(task)
-    session.flush()
-    return task.id
+    repo.cancel_timers(instance.id, stopped)
+    repo.add_outbox(messages)
+    return {
+        "opened_tasks": opened,
+        "withdrawn_tasks": repo.cancel_tasks(instance.id, withdrawn, at),
+    }
 
 
-def _reassign(session: Session, instance: Instance, effect: ReassignTask) -> None:
-    task = session.scalars(
-        select(Task).where(Task.instance_id == instance.id, Task.key == effect.task)
-    ).one_or_none()
+def _message(
+    instance: InstanceRow, kind: str, payload: dict[str, Any], at: datetime
+) -> dict[str, Any]:
+    payload = {**payload, "instance": instance.id, "number": instance.number}
+    return {
+        "instance_id": instance.id,
+        "kind": kind,
+        "payload": payload,
+        "status": "pending",
+        "attempts": 0,
+        "created_at": at,
+    }
+
+
+def _open_task(
+    repo: Repository, instance: InstanceRow, effect: OpenTask, at: datetime
+) -> dict[str, Any]:
+    who = assignment.resolve(repo, effect.assign)
+    task_id = repo.add_task(
+        {
+            "instance_id": instance.id,
+            "key": effect.task,
+            "step": effect.step,
+            "title": effect.title[:500],
+            "form": effect.form,
+            "role": effect.role,
+            "outcomes": list(effect.outcomes),
+            "assignment": dict(effect.assign),
+            "assignee": who.user,
+            "candidate_group": who.group,
+            "status": "open",
+            "due_at": datetime.fromisoformat(effect.due) if effect.due else None,
+            "created_at": at,
+        }
+    )
+    return {"id": task_id, "step": effect.step, "assignee": who.user, "group": who.group}
+
+
+def _reassign(repo: Repository, instance: InstanceRow, effect: ReassignTask) -> None:
+    task = repo.task_by_key(instance.id, effect.task)
     if task is None or task.status != "open":
         return
     who = assignment.resolve(
-        session, effect.assign, assignment.Assignee(task.assignee, task.candidate_group)
+        repo, effect.assign, assignment.Assignee(task.assignee, task.candidate_group)
     )
-    task.assignment = dict(effect.assign)
-    task.assignee, task.candidate_group, task.delegated_by = who.user, who.group, None
-
-
-def _schedule(session: Session, instance: Instance, effect: ScheduleTimer) -> None:
-    due = datetime.fromisoformat(effect.at)
-    timer = Timer(instance_id=instance.id, key=effect.timer, step=effect.step, due_at=due)
-    session.add(timer)
-    session.flush()
-    # Dispatching to Redis happens after commit, from the outbox; a lost dispatch is
-    # found again by the sweep over pending timers, so Redis never holds the only copy.
-    session.add(_outbox(instance, "dispatch_timer", {"timer": timer.id, "at": effect.at}, due))
+    repo.reassign_task(task.id, dict(effect.assign), who.user, who.group)
 
 
 def _save_runs(
-    session: Session,
-    instance: Instance,
+    repo: Repository,
+    instance: InstanceRow,
     before: InstanceState | None,
     after: InstanceState,
     at: datetime,
 ) -> None:
     old = set(before.runs) if before else set()
     new = set(after.runs)
-    for run_id in sorted(new - old):
-        run = after.runs[run_id]
-        session.add(
-            StepRun(
-                instance_id=instance.id,
-                run=run_id,
-                step=run.step,
-                started_at=datetime.fromisoformat(run.since),
-            )
-        )
-    ended = old - new
-    if ended:
-        session.execute(
-            update(StepRun)
-            .where(StepRun.instance_id == instance.id, StepRun.run.in_(ended))
-            .values(ended_at=at)
-        )
+    repo.start_runs(
+        [
+            {
+                "instance_id": instance.id,
+                "run": run_id,
+                "step": after.runs[run_id].step,
+                "started_at": datetime.fromisoformat(after.runs[run_id].since),
+            }
+            for run_id in sorted(new - old)
+        ]
+    )
+    repo.end_runs(instance.id, sorted(old - new), at)

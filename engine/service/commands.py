@@ -15,22 +15,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
 
 from engine.core import runtime
 from engine.core.errors import ExpressionError, InvalidEvent, UnknownCalendar
 from engine.core.events import Cancelled, Event, TaskCompleted, TimerFired
 from engine.core.state import InstanceState
-from engine.service import assignment
 from engine.service.apply import record_events, save_transition
 from engine.service.definitions import Registry
 from engine.service.errors import Busy, Conflict, InvalidInput, NotAllowed, NotFound, TooLarge
 from engine.store.database import Database
-from engine.store.instances import Command, Comment, Counter, Instance, Task, Timer
+from engine.store.repository import InstanceRow, Repository, TaskRow
 from engine.store.uow import UnitOfWork, is_retryable
 
 Clock = Callable[[], datetime]
@@ -77,26 +72,15 @@ class Commands:
         for attempt in range(self.limits.retries):
             try:
                 with UnitOfWork(self.database) as uow:
-                    if key is not None:
-                        done = uow.session.get(Command, key)
-                        if done is not None:
-                            if done.kind != kind:
-                                raise Conflict(
-                                    f"the key '{key}' was already used for a {done.kind}"
-                                )
-                            return done.result
+                    done = uow.repository.command(key) if key is not None else None
+                    if done is not None:
+                        if done[0] != kind:
+                            raise Conflict(f"the key '{key}' was already used for a {done[0]}")
+                        return done[1]
                     at = self.clock()
                     result = body(uow, at)
                     if key is not None:
-                        uow.session.add(
-                            Command(
-                                key=key,
-                                kind=kind,
-                                result=result,
-                                created_at=at,
-                                instance_id=result.get("instance_id"),
-                            )
-                        )
+                        uow.repository.add_command(key, kind, result.get("instance_id"), result, at)
                     uow.commit()
                     return result
             except DBAPIError as error:
@@ -116,28 +100,20 @@ class Commands:
             )
 
     def _advance(
-        self,
-        uow: UnitOfWork,
-        instance: Instance,
-        event: Event,
-        at: datetime,
-        key: str | None,
-        actor: str | None = None,
-    ) -> tuple[InstanceState, list[int]]:
-        session = uow.session
-        workflow = self.registry.workflow(session, instance.workflow_version_id)
+        self, uow: UnitOfWork, instance: InstanceRow, event: Event, at: datetime, key: str | None
+    ) -> Result:
+        workflow = self.registry.workflow(uow.repository, instance.workflow_version_id)
         before = InstanceState.from_dict(instance.state)
+        calendars = self.registry.calendars(uow.repository, workflow)
         try:
-            transition = runtime.advance(
-                workflow, before, event, at, calendars=self.registry.calendars(session, workflow)
-            )
+            transition = runtime.advance(workflow, before, event, at, calendars=calendars)
         except InvalidEvent as error:
             raise InvalidInput(str(error)) from None
         except (ExpressionError, UnknownCalendar) as error:
             raise InvalidInput(f"{instance.number} cannot go on: {error}") from None
         self._check_size(transition.state.data)
-        opened = save_transition(session, instance, before, transition, workflow, at, key)
-        return transition.state, opened
+        tasks = save_transition(uow.repository, instance, before, transition, workflow, at, key)
+        return _answer(instance, transition.state, tasks)
 
     # Starting ------------------------------------------------------------------------------
 
@@ -153,11 +129,10 @@ class Commands:
         self._check_size(data)
 
         def body(uow: UnitOfWork, at: datetime) -> Result:
-            session = uow.session
-            version_id, workflow = self.registry.latest_workflow(session, workflow_key)
-            calendars = self.registry.calendars(session, workflow)
+            version_id, workflow = self.registry.latest_workflow(uow.repository, workflow_key)
+            calendars = self.registry.calendars(uow.repository, workflow)
             prefix = workflow.number_prefix
-            seq = next_number(session, prefix)
+            seq = uow.repository.next_number(prefix)
             number = f"{prefix}-{seq:06d}"
             try:
                 transition = runtime.start(
@@ -166,34 +141,29 @@ class Commands:
             except (InvalidEvent, ExpressionError, UnknownCalendar) as error:
                 raise InvalidInput(f"{workflow_key} cannot start: {error}") from None
             self._check_size(transition.state.data)
-            instance = Instance(
-                number=number,
-                prefix=prefix,
-                seq=seq,
-                workflow_key=workflow.key,
-                workflow_version_id=version_id,
-                status="open",
-                state={},
-                requester=requester,
-                started_at=at,
-                updated_at=at,
-                version=0,
+            instance = InstanceRow(0, number, version_id, {}, 0, 0, requester, "open", None)
+            new = {
+                "number": number,
+                "prefix": prefix,
+                "seq": seq,
+                "workflow_key": workflow.key,
+                "workflow_version_id": version_id,
+                "requester": requester,
+                "started_at": at,
+            }
+            tasks = save_transition(
+                uow.repository, instance, None, transition, workflow, at, key, new=new
             )
-            session.add(instance)
-            session.flush()
-            opened = save_transition(session, instance, None, transition, workflow, at, key)
-            return _answer(instance, transition.state, opened)
+            return _answer(instance, transition.state, tasks)
 
         return self._execute("start", key, body)
 
     # Acting on tasks -----------------------------------------------------------------------
 
-    def _locked_task(self, uow: UnitOfWork, task_id: int) -> tuple[Instance, Task]:
-        instance_id = uow.session.scalar(select(Task.instance_id).where(Task.id == task_id))
-        if instance_id is None:
-            raise NotFound(f"there is no task {task_id}")
-        instance = uow.lock_instance(instance_id)
-        task = uow.session.get(Task, task_id, populate_existing=True)
+    @staticmethod
+    def _locked_task(repo: Repository, task_id: int) -> tuple[InstanceRow, TaskRow]:
+        instance = repo.lock_instance_of_task(task_id)
+        task = repo.task(task_id) if instance is not None else None  # read after the lock
         if instance is None or task is None:
             raise NotFound(f"there is no task {task_id}")
         return instance, task
@@ -212,14 +182,15 @@ class Commands:
         self._check_size(data)
 
         def body(uow: UnitOfWork, at: datetime) -> Result:
-            instance, task = self._locked_task(uow, task_id)
+            repo = uow.repository
+            instance, task = self._locked_task(repo, task_id)
             _require_open(task)
-            _require_actor(uow.session, task, actor, instance)
-            event = TaskCompleted(task.key, outcome, data, actor)
-            state, opened = self._advance(uow, instance, event, at, key, actor)
-            task.status, task.outcome, task.data = "completed", outcome, data
-            task.completed_at, task.completed_by = at, actor
-            return {**_answer(instance, state, opened), "task": task.id}
+            _require_actor(repo, task, actor, instance)
+            answer = self._advance(
+                uow, instance, TaskCompleted(task.key, outcome, data, actor), at, key
+            )
+            repo.complete_task(task.id, outcome, data, at, actor)
+            return {**answer, "task": task.id}
 
         return self._execute("complete", key, body)
 
@@ -227,20 +198,20 @@ class Commands:
         """Take a task from a group's queue."""
 
         def body(uow: UnitOfWork, at: datetime) -> Result:
-            instance, task = self._locked_task(uow, task_id)
+            repo = uow.repository
+            instance, task = self._locked_task(repo, task_id)
             _require_open(task)
             if task.assignee == actor:
                 return _task_answer(instance, task)
             if task.assignee is not None:
                 raise Conflict(f"task {task.id} is already claimed by {task.assignee}")
-            if not task.candidate_group or not assignment.is_member(
-                uow.session, actor, task.candidate_group
-            ):
+            if not task.candidate_group or not repo.is_member(actor, task.candidate_group):
                 raise NotAllowed(
                     f"{actor} is not in the group '{task.candidate_group}' of task {task.id}"
                 )
             task.assignee = actor
-            _note(uow, instance, at, actor, key, "task_claimed", task, f"{actor} took the task")
+            repo.assign_task(task)
+            _note(repo, instance, at, actor, key, "task_claimed", task, f"{actor} took the task")
             return _task_answer(instance, task)
 
         return self._execute("claim", key, body)
@@ -249,7 +220,8 @@ class Commands:
         """Put a claimed task back in its group's queue."""
 
         def body(uow: UnitOfWork, at: datetime) -> Result:
-            instance, task = self._locked_task(uow, task_id)
+            repo = uow.repository
+            instance, task = self._locked_task(repo, task_id)
             _require_open(task)
             if task.assignee != actor:
                 raise NotAllowed(
@@ -258,8 +230,9 @@ class Commands:
             if not task.candidate_group:
                 raise Conflict(f"task {task.id} has no group queue to go back to")
             task.assignee = None
+            repo.assign_task(task)
             _note(
-                uow,
+                repo,
                 instance,
                 at,
                 actor,
@@ -287,13 +260,15 @@ class Commands:
             raise InvalidInput("reassign to a user or to a group, not both and not neither")
 
         def body(uow: UnitOfWork, at: datetime) -> Result:
-            instance, task = self._locked_task(uow, task_id)
+            repo = uow.repository
+            instance, task = self._locked_task(repo, task_id)
             _require_open(task)
-            _require_actor(uow.session, task, actor, instance)
+            _require_actor(repo, task, actor, instance)
             task.assignee, task.candidate_group = (user, None) if user else (None, group)
             task.delegated_by = None
+            repo.assign_task(task)
             why = f"to {user or 'the queue of ' + str(group)}" + (f": {reason}" if reason else "")
-            _note(uow, instance, at, actor, key, "task_reassigned", task, why)
+            _note(repo, instance, at, actor, key, "task_reassigned", task, why)
             return _task_answer(instance, task)
 
         return self._execute("reassign", key, body)
@@ -302,22 +277,24 @@ class Commands:
         """Ask someone else to do a task; the delegator may still act on it."""
 
         def body(uow: UnitOfWork, at: datetime) -> Result:
-            instance, task = self._locked_task(uow, task_id)
+            repo = uow.repository
+            instance, task = self._locked_task(repo, task_id)
             _require_open(task)
             if actor not in (task.assignee, task.delegated_by):
                 raise NotAllowed(f"only the assignee of task {task.id} can delegate it")
-            task.delegated_by = task.delegated_by or actor
-            task.assignee = to
-            _note(uow, instance, at, actor, key, "task_delegated", task, f"delegated to {to}")
+            task.delegated_by, task.assignee = task.delegated_by or actor, to
+            repo.assign_task(task)
+            _note(repo, instance, at, actor, key, "task_delegated", task, f"delegated to {to}")
             return _task_answer(instance, task)
 
         return self._execute("delegate", key, body)
 
     # Acting on instances ---------------------------------------------------------------------
 
-    def _locked_instance(self, uow: UnitOfWork, number: str) -> Instance:
-        instance_id = uow.session.scalar(select(Instance.id).where(Instance.number == number))
-        instance = uow.lock_instance(instance_id) if instance_id is not None else None
+    @staticmethod
+    def _locked_instance(repo: Repository, number: str) -> InstanceRow:
+        instance_id = repo.instance_id(number)
+        instance = repo.lock_instance(instance_id) if instance_id is not None else None
         if instance is None:
             raise NotFound(f"there is no instance {number}")
         return instance
@@ -325,14 +302,14 @@ class Commands:
     def comment(
         self,
         number: str,
-        body_text: str,
+        text: str,
         *,
         actor: str | None,
         public: bool = True,
         key: str | None = None,
     ) -> Result:
         """Add a comment to an instance's conversation."""
-        text = body_text.strip()
+        text = text.strip()
         if not text:
             raise InvalidInput("a comment cannot be empty")
         if len(text) > self.limits.max_comment_chars:
@@ -342,27 +319,32 @@ class Commands:
             )
 
         def body(uow: UnitOfWork, at: datetime) -> Result:
-            instance = self._locked_instance(uow, number)
-            comment = Comment(
-                instance_id=instance.id, author=actor, body=text, public=public, created_at=at
+            repo = uow.repository
+            instance = self._locked_instance(repo, number)
+            comment_id = repo.add_comment(
+                {
+                    "instance_id": instance.id,
+                    "author": actor,
+                    "body": text,
+                    "public": public,
+                    "created_at": at,
+                }
             )
-            uow.session.add(comment)
-            uow.session.flush()
             record_events(
-                uow.session,
+                repo,
                 instance,
                 [
                     {
                         "kind": "commented",
                         "at": at,
                         "actor": actor,
-                        "detail": {"comment": comment.id, "public": public},
+                        "detail": {"comment": comment_id, "public": public},
                     }
                 ],
                 key,
+                at,
             )
-            instance.updated_at = at
-            return {"instance_id": instance.id, "number": instance.number, "comment": comment.id}
+            return {"instance_id": instance.id, "number": instance.number, "comment": comment_id}
 
         return self._execute("comment", key, body)
 
@@ -370,11 +352,10 @@ class Commands:
         """Stop an instance: every open task and pending timer is withdrawn."""
 
         def body(uow: UnitOfWork, at: datetime) -> Result:
-            instance = self._locked_instance(uow, number)
+            instance = self._locked_instance(uow.repository, number)
             if instance.ended_at is not None:
                 raise Conflict(f"{number} has already ended ({instance.status})")
-            state, opened = self._advance(uow, instance, Cancelled(reason, actor), at, key, actor)
-            return _answer(instance, state, opened)
+            return self._advance(uow, instance, Cancelled(reason, actor), at, key)
 
         return self._execute("cancel", key, body)
 
@@ -382,34 +363,22 @@ class Commands:
         """Fire a due timer; firing one that is no longer pending changes nothing."""
 
         def body(uow: UnitOfWork, at: datetime) -> Result:
-            instance_id = uow.session.scalar(select(Timer.instance_id).where(Timer.id == timer_id))
-            if instance_id is None:
+            repo = uow.repository
+            found = repo.timer(timer_id)
+            if found is None:
                 raise NotFound(f"there is no timer {timer_id}")
-            instance = uow.lock_instance(instance_id)
-            timer = uow.session.get(Timer, timer_id, populate_existing=True)
+            instance = repo.lock_instance(found.instance_id)
+            timer = repo.timer(timer_id)  # read again under the lock
             if instance is None or timer is None or timer.status != "pending":
-                return {"instance_id": instance_id, "timer": timer_id, "fired": False}
-            timer.status, timer.fired_at = "fired", at
-            state, opened = self._advance(uow, instance, TimerFired(timer.key), at, key)
-            return {**_answer(instance, state, opened), "timer": timer_id, "fired": True}
+                return {"instance_id": found.instance_id, "timer": timer_id, "fired": False}
+            repo.fire_timer(timer_id, at)
+            answer = self._advance(uow, instance, TimerFired(timer.key), at, key)
+            return {**answer, "timer": timer_id, "fired": True}
 
         return self._execute("fire_timer", key, body)
 
 
-def next_number(session: Session, prefix: str) -> int:
-    """Take the next number of a prefix; rolled back with the transaction, so no gaps."""
-    dialect = session.get_bind().dialect.name
-    build = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = (
-        build(Counter)
-        .values(prefix=prefix, last=1)
-        .on_conflict_do_update(index_elements=[Counter.prefix], set_={"last": Counter.last + 1})
-        .returning(Counter.last)
-    )
-    return int(session.execute(statement).scalar_one())
-
-
-def _require_open(task: Task) -> None:
+def _require_open(task: TaskRow) -> None:
     if task.status == "completed":
         raise Conflict(
             f"task {task.id} was already completed by {task.completed_by} "
@@ -419,12 +388,12 @@ def _require_open(task: Task) -> None:
         raise Conflict(f"task {task.id} was withdrawn ({task.status}); nothing was changed")
 
 
-def _require_actor(session: Session, task: Task, actor: str, instance: Instance) -> None:
+def _require_actor(repo: Repository, task: TaskRow, actor: str, instance: InstanceRow) -> None:
     """Only the assignee (or whoever delegated to them), or a member of the queue's group."""
     if actor in (task.assignee, task.delegated_by):
         return
     if task.assignee is None and task.candidate_group:
-        if assignment.is_member(session, actor, task.candidate_group):
+        if repo.is_member(actor, task.candidate_group):
             return
         raise NotAllowed(f"{actor} is not in the group '{task.candidate_group}' of task {task.id}")
     if task.assignee is None and task.assignment.get("requester") and actor == instance.requester:
@@ -435,17 +404,17 @@ def _require_actor(session: Session, task: Task, actor: str, instance: Instance)
 
 
 def _note(
-    uow: UnitOfWork,
-    instance: Instance,
+    repo: Repository,
+    instance: InstanceRow,
     at: datetime,
     actor: str,
     key: str | None,
     kind: str,
-    task: Task,
+    task: TaskRow,
     why: str,
 ) -> None:
     record_events(
-        uow.session,
+        repo,
         instance,
         [
             {
@@ -458,15 +427,25 @@ def _note(
             }
         ],
         key,
+        at,
     )
-    instance.updated_at = at
 
 
-def _answer(instance: Instance, state: InstanceState, opened: list[int]) -> Result:
-    return {"instance_id": instance.id, "number": instance.number, "status": state.status,
-            "ended": state.ended, "opened_tasks": opened}  # fmt: skip
+def _answer(instance: InstanceRow, state: InstanceState, tasks: dict[str, list[Any]]) -> Result:
+    return {
+        "instance_id": instance.id,
+        "number": instance.number,
+        "status": state.status,
+        "ended": state.ended,
+        **tasks,
+    }
 
 
-def _task_answer(instance: Instance, task: Task) -> Result:
-    return {"instance_id": instance.id, "number": instance.number, "task": task.id,
-            "assignee": task.assignee, "group": task.candidate_group}  # fmt: skip
+def _task_answer(instance: InstanceRow, task: TaskRow) -> Result:
+    return {
+        "instance_id": instance.id,
+        "number": instance.number,
+        "task": task.id,
+        "assignee": task.assignee,
+        "group": task.candidate_group,
+    }

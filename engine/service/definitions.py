@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -18,6 +19,10 @@ from engine.core.calendars import Calendar
 from engine.core.definition import Workflow
 from engine.service.errors import InvalidInput, NotFound
 from engine.store.definitions import Definition, DefinitionVersion
+from engine.store.repository import Repository
+
+#: Seconds a process keeps using the calendar versions it looked up last.
+CALENDAR_REFRESH_S = 5.0
 
 #: Publishing order: what others refer to comes first.
 KIND_ORDER = {"calendar": 0, "form": 1, "workflow": 2}
@@ -106,8 +111,9 @@ def publish_all(
     problems = check_against_published(session, documents)
     if problems:
         lines = "\n".join(str(p) for p in problems)
-        raise InvalidInput(f"nothing was published; fix these first:\n{lines}",
-                           [p.problem for p in problems])  # fmt: skip
+        raise InvalidInput(
+            f"nothing was published; fix these first:\n{lines}", [p.problem for p in problems]
+        )
     ordered = sorted(documents, key=lambda doc: (KIND_ORDER[doc.kind or "workflow"], str(doc.path)))
     return [publish_document(session, doc.kind or "", doc.content, at, by) for doc in ordered]
 
@@ -115,61 +121,52 @@ def publish_all(
 class Registry:
     """Published workflows and calendars, built once per version (versions never change)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._workflows: dict[int, Workflow] = {}
         self._calendars: dict[int, Calendar] = {}
+        self._latest_calendars: dict[tuple[str, ...], tuple[float, dict[str, int]]] = {}
+        self._clock = clock
 
-    def latest_workflow(self, session: Session, key: str) -> tuple[int, Workflow]:
+    def latest_workflow(self, repo: Repository, key: str) -> tuple[int, Workflow]:
         """Return the id and the runnable form of a workflow's latest version."""
-        version_id = session.scalar(
-            select(DefinitionVersion.id)
-            .join(Definition, DefinitionVersion.definition_id == Definition.id)
-            .where(
-                Definition.kind == "workflow",
-                Definition.key == key,
-                DefinitionVersion.version == Definition.latest_version,
-            )
-        )
+        version_id = repo.latest_workflow_version(key)
         if version_id is None:
             raise NotFound(f"there is no published workflow '{key}'")
-        return version_id, self.workflow(session, version_id)
+        return version_id, self.workflow(repo, version_id)
 
-    def workflow(self, session: Session, version_id: int) -> Workflow:
+    def workflow(self, repo: Repository, version_id: int) -> Workflow:
         """Return the runnable form of one published workflow version."""
         workflow = self._workflows.get(version_id)
         if workflow is None:
-            content = session.scalar(
-                select(DefinitionVersion.content).where(DefinitionVersion.id == version_id)
-            )
+            content = repo.content(version_id)
             if content is None:
                 raise NotFound(f"there is no workflow version {version_id}")
             workflow = self._workflows[version_id] = Workflow.from_document(content)
         return workflow
 
-    def calendars(self, session: Session, workflow: Workflow) -> dict[str, Calendar]:
+    def calendars(self, repo: Repository, workflow: Workflow) -> dict[str, Calendar]:
         """Return the latest version of each calendar the workflow counts business time in."""
-        names = workflow.calendars
-        if not names:
+        if not workflow.calendars:
             return {}
-        rows = session.execute(
-            select(Definition.key, DefinitionVersion.id)
-            .join(DefinitionVersion, DefinitionVersion.definition_id == Definition.id)
-            .where(
-                Definition.kind == "calendar",
-                Definition.key.in_(names),
-                DefinitionVersion.version == Definition.latest_version,
-            )
-        ).all()
         found = {}
-        for key, version_id in rows:
+        for key, version_id in self._latest_calendar_versions(repo, workflow).items():
             calendar = self._calendars.get(version_id)
             if calendar is None:
-                content = session.scalar(
-                    select(DefinitionVersion.content).where(DefinitionVersion.id == version_id)
-                )
-                calendar = self._calendars[version_id] = Calendar.from_document(content or {})
+                content = repo.content(version_id) or {}
+                calendar = self._calendars[version_id] = Calendar.from_document(content)
             found[key] = calendar
         return found
+
+    def _latest_calendar_versions(self, repo: Repository, workflow: Workflow) -> dict[str, int]:
+        # Calendars change rarely and a change may take a few seconds to apply, so the
+        # lookup of their latest versions is kept briefly instead of run by every command.
+        names = tuple(sorted(workflow.calendars))
+        now = self._clock()
+        cached = self._latest_calendars.get(names)
+        if cached is None or now - cached[0] > CALENDAR_REFRESH_S:
+            cached = (now, repo.latest_calendar_versions(names))
+            self._latest_calendars[names] = cached
+        return cached[1]
 
 
 def load_folder(session: Session, folder: Path, at: datetime, by: str | None) -> list[Published]:

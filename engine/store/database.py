@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
@@ -45,16 +46,17 @@ class Database:
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         if self.is_sqlite:
             engine_options.setdefault("connect_args", {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
-        else:
-            engine_options.setdefault("pool_pre_ping", True)
+        # orjson: the state document is written on every command, so its speed shows.
+        engine_options.setdefault("json_serializer", _dump_json)
+        engine_options.setdefault("json_deserializer", orjson.loads)
         self.engine: Engine = create_engine(self.url, **engine_options)
         if self.is_sqlite:
             _tune_sqlite(self.engine)
         # Writes on SQLite begin with BEGIN IMMEDIATE, so two writers queue instead of
         # deadlocking on a lock upgrade; reads keep SQLite's deferred BEGIN.
-        writer = self.engine.execution_options(flowdesk_write=True)
+        self.writer: Engine = self.engine.execution_options(flowdesk_write=True)
         self._reader = sessionmaker(self.engine, expire_on_commit=False)
-        self._writer = sessionmaker(writer, expire_on_commit=False)
+        self._writer = sessionmaker(self.writer, expire_on_commit=False)
 
     def __repr__(self) -> str:
         return f"<Database {self.url.render_as_string(hide_password=True)}>"
@@ -80,6 +82,10 @@ class Database:
         self.engine.dispose()
 
 
+def _dump_json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
 def alembic_config() -> Config:
     """Return the Alembic configuration of Flowdesk's migrations."""
     config = Config()
@@ -102,4 +108,5 @@ def _tune_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def begin(connection: Any) -> None:
         immediate = connection.get_execution_options().get("flowdesk_write")
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        # Straight to the driver: this runs before every transaction.
+        connection.connection.dbapi_connection.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")

@@ -121,12 +121,17 @@ class Event(Base):
 
 
 class Timer(Base):
-    """A timed step: due at `due_at`; fired, cancelled or still pending."""
+    """A timed step: due at `due_at`; fired, cancelled or still pending.
+
+    A new timer is also its own outbox entry: `dispatched_at` stays empty until the relay
+    has handed it to RQ after commit.
+    """
 
     __tablename__ = "timers"
     __table_args__ = (
         UniqueConstraint("instance_id", "key"),
         Index("ix_timers_status_due", "status", "due_at"),
+        Index("ix_timers_status_dispatched", "status", "dispatched_at"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -135,6 +140,7 @@ class Timer(Base):
     step: Mapped[str] = mapped_column(String(80))
     due_at: Mapped[datetime]
     status: Mapped[str] = mapped_column(String(20), default="pending")
+    dispatched_at: Mapped[datetime | None]
     fired_at: Mapped[datetime | None]
 
 

@@ -17,6 +17,20 @@ from engine.store.instances import (
 from engine.store.people import Group, Membership, User
 
 __all__ = [
-    "Attachment", "Base", "Command", "Comment", "Counter", "Definition", "DefinitionVersion",
-    "Event", "Group", "Instance", "Membership", "Outbox", "StepRun", "Task", "Timer", "User",
-]  # fmt: skip
+    "Attachment",
+    "Base",
+    "Command",
+    "Comment",
+    "Counter",
+    "Definition",
+    "DefinitionVersion",
+    "Event",
+    "Group",
+    "Instance",
+    "Membership",
+    "Outbox",
+    "StepRun",
+    "Task",
+    "Timer",
+    "User",
+]

@@ -1,30 +1,34 @@
-"""The unit of work: one transaction that rolls back unless committed, with a row lock helper."""
+"""The unit of work: one transaction that rolls back unless committed."""
 
 from __future__ import annotations
 
 from types import TracebackType
 
-from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
-from sqlalchemy.orm import Session
 
 from engine.store.database import Database
-from engine.store.instances import Instance
+from engine.store.repository import Repository
 
 #: SQLSTATEs after which PostgreSQL asks the client to try the transaction again.
 RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
 
 
 class UnitOfWork:
-    """`with UnitOfWork(db) as uow:` ... `uow.commit()`; leaving without commit rolls back."""
+    """`with UnitOfWork(db) as uow:` ... `uow.commit()`; leaving without commit rolls back.
+
+    On SQLite the transaction begins with BEGIN IMMEDIATE, so the whole database is
+    locked for writing from the start; on PostgreSQL `repository.lock_instance` takes
+    the instance's row lock (`SELECT ... FOR UPDATE`).
+    """
 
     def __init__(self, database: Database) -> None:
         self.database = database
-        self.session: Session = database.writer_session()
         self._committed = False
 
     def __enter__(self) -> UnitOfWork:
-        self.session.begin()
+        self.connection = self.database.writer.connect()
+        self.transaction = self.connection.begin()
+        self.repository = Repository(self.connection, row_locks=not self.database.is_sqlite)
         return self
 
     def __exit__(
@@ -33,24 +37,15 @@ class UnitOfWork:
         error: BaseException | None,
         trace: TracebackType | None,
     ) -> None:
-        if not self._committed:
-            self.session.rollback()
-        self.session.close()
+        try:
+            if not self._committed:
+                self.transaction.rollback()
+        finally:
+            self.connection.close()
 
     def commit(self) -> None:
-        self.session.commit()
+        self.transaction.commit()
         self._committed = True
-
-    def lock_instance(self, instance_id: int) -> Instance | None:
-        """Load an instance for change, holding its row lock until the end of the transaction.
-
-        On SQLite the whole database is already locked for writing (BEGIN IMMEDIATE);
-        on PostgreSQL this is `SELECT ... FOR UPDATE`.
-        """
-        query = select(Instance).where(Instance.id == instance_id)
-        if not self.database.is_sqlite:
-            query = query.with_for_update()
-        return self.session.scalars(query).one_or_none()
 
 
 def is_retryable(error: Exception) -> bool:
@@ -59,6 +54,8 @@ def is_retryable(error: Exception) -> bool:
         return True  # lost a race to insert the same key: the retry sees the winner's row
     if isinstance(error, OperationalError) and "database is locked" in str(error.orig):
         return True
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True  # the server restarted or dropped us: a fresh connection will do
     if isinstance(error, DBAPIError):
         code = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
         return code in RETRYABLE_SQLSTATES

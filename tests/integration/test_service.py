@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from typing import Any
 
 import pytest
@@ -37,13 +39,16 @@ def test_an_incident_goes_from_report_to_closure(commands: Commands, database: D
     confirm = only_open_task(database, number)
     assert (confirm.step, confirm.assignee) == ("confirm", "alice")
     result = commands.complete(confirm.id, "approved", {"feedback": "Thanks"}, actor="alice")
-    assert result["status"] == "closed" and result["ended"]
+    assert result["status"] == "closed"
+    assert result["ended"]
     with database.reading() as session:
         view = instance_view(session, number)
         kinds = [event.kind for event in view.events]
-        assert view.instance.status == "closed" and view.instance.priority == "P2"
+        assert view.instance.status == "closed"
+        assert view.instance.priority == "P2"
         assert view.data["resolution"] == "Cleared the jam"
-        assert kinds[0] == "started" and kinds[-1] == "ended"
+        assert kinds[0] == "started"
+        assert kinds[-1] == "ended"
         assert [e.seq for e in view.events] == list(range(1, len(view.events) + 1))
         routed = [e.why for e in view.events if e.kind == "routed"]
         assert "otherwise: no condition matched" in routed
@@ -141,7 +146,8 @@ def test_comments_and_cancel_are_recorded(commands: Commands, database: Database
     with database.reading() as session:
         view = instance_view(session, number)
         assert [c.body for c in view.comments] == ["Any news?"]
-        assert view.instance.status == "cancelled" and view.tasks == []
+        assert view.instance.status == "cancelled"
+        assert view.tasks == []
         cancelled = session.scalar(select(Task.status).where(Task.instance_id == view.instance.id))
         assert cancelled == "cancelled"
         assert "reported twice" in [e.why for e in view.events]
@@ -169,8 +175,11 @@ def test_effects_wait_in_the_outbox(commands: Commands, database: Database) -> N
     with database.reading() as session:
         rows = session.scalars(select(Outbox).order_by(Outbox.id)).all()
         notify = [r.payload for r in rows if r.kind == "notify"]
-        assert notify[0]["template"] == "password-reset" and notify[0]["to"] == "requester"
-        assert {r.kind for r in rows} == {"notify", "dispatch_timer"}
+        assert notify[0]["template"] == "password-reset"
+        assert notify[0]["to"] == "requester"
+        assert {r.kind for r in rows} == {"notify"}
+        undispatched = select(func.count()).select_from(Timer).where(Timer.dispatched_at.is_(None))
+        assert session.scalar(undispatched) == 1  # the confirmation's 3-day timer
 
 
 def test_loading_the_pack_twice_creates_no_new_version(database: Database, clock: Clock) -> None:
@@ -178,7 +187,8 @@ def test_loading_the_pack_twice_creates_no_new_version(database: Database, clock
         first = load_folder(session, PACK, clock(), None)
     with database.writer_session() as session, session.begin():
         second = load_folder(session, PACK, clock(), None)
-    assert all(p.created for p in first) and not any(p.created for p in second)
+    assert all(p.created for p in first)
+    assert not any(p.created for p in second)
     with database.reading() as session:
         assert session.scalar(select(func.count()).select_from(DefinitionVersion)) == len(first)
 
@@ -187,9 +197,6 @@ def test_an_instance_stays_on_the_version_it_started_on(
     commands: Commands, database: Database, clock: Clock, tmp_path: Any
 ) -> None:
     number = incident(commands)
-    import json
-    import shutil
-
     pack = tmp_path / "pack"
     shutil.copytree(PACK, pack)
     flow = json.loads((pack / "it-incident.json").read_text())
@@ -198,7 +205,8 @@ def test_an_instance_stays_on_the_version_it_started_on(
     (pack / "it-incident.json").write_text(json.dumps(flow))
     with database.writer_session() as session, session.begin():
         published = {p.key: p for p in load_folder(session, pack, clock(), None)}
-    assert published["it-incident"].version == 2 and published["it-incident"].created
+    assert published["it-incident"].version == 2
+    assert published["it-incident"].created
     newer = incident(commands)
     assert only_open_task(database, number).title.startswith("INC-000001 P2")
     assert only_open_task(database, newer).title.startswith("FIX ")
@@ -212,17 +220,18 @@ def test_an_instance_stays_on_the_version_it_started_on(
 def test_publishing_a_broken_workflow_publishes_nothing(
     database: Database, clock: Clock, tmp_path: Any
 ) -> None:
-    import json
-    import shutil
-
     pack = tmp_path / "pack"
     shutil.copytree(PACK, pack)
     flow = json.loads((pack / "it-incident.json").read_text())
     flow["steps"]["work"]["on"]["resolved"] = "nowhere"
     (pack / "it-incident.json").write_text(json.dumps(flow))
-    with pytest.raises(InvalidInput, match="/steps/work/on/resolved: there is no step 'nowhere'"):
-        with database.writer_session() as session, session.begin():
-            load_folder(session, pack, clock(), None)
+    expected = "/steps/work/on/resolved: there is no step 'nowhere'"
+    with (
+        pytest.raises(InvalidInput, match=expected),
+        database.writer_session() as session,
+        session.begin(),
+    ):
+        load_folder(session, pack, clock(), None)
     with database.reading() as session:
         assert session.scalar(select(func.count()).select_from(DefinitionVersion)) == 0
 
@@ -241,5 +250,6 @@ def test_events_say_who_did_what(commands: Commands, database: Database) -> None
     commands.complete(work.id, "resolved", {"resolution": "ok"}, actor="bob", key="k-1")
     with database.reading() as session:
         rows = session.scalars(select(Event).where(Event.command == "k-1")).all()
-    assert rows and {row.actor for row in rows} == {"bob"}
+    assert rows
+    assert {row.actor for row in rows} == {"bob"}
     assert rows[0].kind == "task_completed"

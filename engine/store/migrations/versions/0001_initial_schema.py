@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 23:32:15.628191
+Create Date: 2026-11-26 23:44:10.388288
 """
 
 from __future__ import annotations
@@ -402,6 +402,7 @@ def upgrade() -> None:
         sa.Column("step", sa.String(length=80), nullable=False),
         sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("dispatched_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("fired_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["instance_id"],
@@ -413,13 +414,16 @@ def upgrade() -> None:
         sa.UniqueConstraint("instance_id", "key", name=op.f("uq_timers_instance_id_key")),
     )
     with op.batch_alter_table("timers", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_timers_status_dispatched", ["status", "dispatched_at"], unique=False
+        )
         batch_op.create_index("ix_timers_status_due", ["status", "due_at"], unique=False)
 
 
 def downgrade() -> None:
-
     with op.batch_alter_table("timers", schema=None) as batch_op:
         batch_op.drop_index("ix_timers_status_due")
+        batch_op.drop_index("ix_timers_status_dispatched")
 
     op.drop_table("timers")
     with op.batch_alter_table("tasks", schema=None) as batch_op:

@@ -1,0 +1,228 @@
+"""Throughput of the durable engine: every user action a committed transaction with its events.
+
+Drives N `it-incident` and `major-incident` instances to the end through the
+service layer on each database, and measures how the cost of a command changes
+when an instance already has 10,000 events. Prints one JSON line per database.
+
+    python bench/store.py [--instances 400] [--rounds 3]
+    FLOWDESK_TEST_DATABASE_URL=postgresql://... python bench/store.py   # PostgreSQL too
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import create_engine, select, text  # noqa: E402
+
+from engine.service.commands import Commands  # noqa: E402
+from engine.service.definitions import load_folder  # noqa: E402
+from engine.service.people import ensure_user  # noqa: E402
+from engine.store.database import Database  # noqa: E402
+from engine.store.instances import Instance, Task  # noqa: E402
+
+INCIDENT = {
+    "name": "Ada Lovelace", "email": "ada@example.org", "summary": "Printer jammed",
+    "description": "It blinks red.", "category": "hardware", "impact": "medium", "urgency": "high",
+}  # fmt: skip
+MAJOR = {
+    "summary": "Payments are down", "services": ["payments"], "customer_impact": "No payments.",
+    "started_at": "2026-11-23T07:55:00+00:00", "service_owner": "sam",
+}  # fmt: skip
+TEAM = {"bob": ["desktop-support"], "ivy": ["incident-commanders"], "cole": ["communications"],
+        "sam": [], "ada": []}  # fmt: skip
+ANSWERS: dict[str, Callable[[random.Random], tuple[str, dict[str, Any]]]] = {
+    "work": lambda r: ("needs_info", {}) if r.random() < 0.2 else ("resolved", {"resolution": "x"}),
+    "ask_requester": lambda r: ("done", {"reply": "floor 3"}),
+    "confirm": lambda r: ("rejected", {}) if r.random() < 0.1 else ("approved", {}),
+    "plan": lambda r: ("done", {"plan": "fail over", "rollback": "fail back", "eta_minutes": 30}),
+    "review_plan": lambda r: ("rejected", {}) if r.random() < 0.15 else ("approved", {}),
+    "execute_plan": lambda r: ("done", {"restored_at": "2026-11-23T10:00:00Z",
+                                        "recovery_notes": "ok", "needs_problem_record": False}),
+    "status_update": lambda r: ("done", {}),
+}  # fmt: skip
+
+
+@contextmanager
+def fresh_database(kind: str) -> Iterator[Database]:
+    """An empty, migrated database: a SQLite file, or a new PostgreSQL schema."""
+    if kind == "sqlite":
+        with tempfile.TemporaryDirectory() as folder:
+            database = Database(f"sqlite:///{folder}/bench.sqlite3")
+            database.migrate()
+            yield database
+            database.dispose()
+        return
+    base = os.environ["FLOWDESK_TEST_DATABASE_URL"]
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(Database(base).url)
+    with admin.begin() as connection:
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    separator = "&" if "?" in base else "?"
+    database = Database(f"{base}{separator}options=-csearch_path%3D{schema}")
+    try:
+        database.migrate()
+        yield database
+    finally:
+        database.dispose()
+        with admin.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+def prepare(database: Database) -> Commands:
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    with database.writer_session() as session, session.begin():
+        load_folder(session, ROOT / "workflows", now, "bench")
+        for username, groups in TEAM.items():
+            ensure_user(session, username, now, groups=groups)
+    return Commands(database)
+
+
+def actor_for(task: dict[str, Any]) -> str:
+    if task["assignee"]:
+        return str(task["assignee"])
+    return {"incident-commanders": "ivy", "communications": "cole"}.get(task["group"] or "", "ada")
+
+
+class Timed:
+    """Runs commands and keeps each one's duration."""
+
+    def __init__(self) -> None:
+        self.durations: list[float] = []
+
+    def __call__(self, command: Callable[[], Any]) -> Any:
+        began = time.perf_counter()
+        result = command()
+        self.durations.append(time.perf_counter() - began)
+        return result
+
+
+def drive(commands: Commands, timed: Timed, rng: random.Random, major: bool) -> None:
+    """Run one instance to its end, answering each task as the people of TEAM would.
+
+    Like a client, it learns which tasks are open from the commands' answers (opened and
+    withdrawn tasks), not from extra queries.
+    """
+    if major:
+        answer = timed(lambda: commands.start("major-incident", MAJOR, requester="ivy"))
+    else:
+        answer = timed(lambda: commands.start("it-incident", INCIDENT, requester="ada"))
+    open_tasks: dict[int, dict[str, Any]] = {}
+    while True:
+        open_tasks.update((task["id"], task) for task in answer["opened_tasks"])
+        for task_id in answer["withdrawn_tasks"]:
+            open_tasks.pop(task_id, None)
+        if answer["ended"]:
+            return
+        task = open_tasks.pop(min(open_tasks))
+        outcome, data = ANSWERS[task["step"]](rng)
+        answer = timed(
+            lambda t=task, o=outcome, d=data: commands.complete(t["id"], o, d, actor=actor_for(t))
+        )
+
+
+def throughput(commands: Commands, instances: int, seed: int) -> dict[str, float]:
+    rng, timed = random.Random(seed), Timed()
+    began = time.perf_counter()
+    for index in range(instances):
+        drive(commands, timed, rng, major=index % 4 == 3)
+    elapsed = time.perf_counter() - began
+    durations = sorted(timed.durations)
+    return {
+        "instances_per_s": instances / elapsed,
+        "ms_per_transition": 1000 * statistics.fmean(durations),
+        "p95_ms_per_command": 1000 * durations[int(0.95 * (len(durations) - 1))],
+        "commands": len(durations),
+    }
+
+
+def loop_rate(commands: Commands, number: str, cycles: int) -> float:
+    """Commands per second of the needs-info loop (work, ask the requester, work...)."""
+    with commands.database.reading() as session:
+        task = session.scalars(
+            select(Task)
+            .join(Instance, Instance.id == Task.instance_id)
+            .where(Instance.number == number, Task.status == "open")
+        ).one()
+    current = {
+        "id": task.id,
+        "step": task.step,
+        "assignee": task.assignee,
+        "group": task.candidate_group,
+    }
+    began = time.perf_counter()
+    for _ in range(cycles):
+        outcome = "needs_info" if current["step"] == "work" else "done"
+        answer = commands.complete(current["id"], outcome, {}, actor=actor_for(current))
+        (current,) = answer["opened_tasks"]
+    return cycles / (time.perf_counter() - began)
+
+
+def history_ratio(database: Database, commands: Commands, prior_events: int, cycles: int) -> float:
+    """Command rate on an instance with `prior_events` events over that on a fresh one."""
+    from sqlalchemy import func
+
+    from engine.store.instances import Event
+
+    old = commands.start("it-incident", INCIDENT, requester="ada")["number"]
+    with database.reading() as session:
+        old_id = session.scalar(select(Instance.id).where(Instance.number == old))
+
+    def events() -> int:
+        with database.reading() as session:
+            return int(session.scalar(select(func.count()).select_from(Event)
+                                      .where(Event.instance_id == old_id)) or 0)  # fmt: skip
+
+    while events() < prior_events:
+        loop_rate(commands, old, 200)
+    aged = statistics.median(loop_rate(commands, old, cycles) for _ in range(3))
+    commands.cancel(old, "bench", actor="ada")
+    fresh_rates = []
+    for _ in range(3):
+        fresh = commands.start("it-incident", INCIDENT, requester="ada")["number"]
+        fresh_rates.append(loop_rate(commands, fresh, cycles))
+        commands.cancel(fresh, "bench", actor="ada")
+    return aged / statistics.median(fresh_rates)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--instances", type=int, default=400)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--history", type=int, default=10_000)
+    args = parser.parse_args()
+    kinds = ["sqlite"] + (["postgresql"] if os.environ.get("FLOWDESK_TEST_DATABASE_URL") else [])
+    for kind in kinds:
+        rounds = []
+        for round_index in range(args.rounds):
+            with fresh_database(kind) as database:
+                commands = prepare(database)
+                rounds.append(throughput(commands, args.instances, seed=round_index))
+        with fresh_database(kind) as database:
+            commands = prepare(database)
+            ratio = history_ratio(database, commands, args.history, cycles=200)
+        figures = {key: round(statistics.median(r[key] for r in rounds), 2) for key in rounds[0]}
+        print(json.dumps({"database": kind, **figures, "history_ratio": round(ratio, 3),
+                          "instances": args.instances, "rounds": args.rounds,
+                          "statistic": "median"}))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
