@@ -17,6 +17,7 @@ from engine.core.calendars import check_calendar
 from engine.core.checker import References, check_workflow
 from engine.core.errors import Problem
 from engine.core.fields import FieldInfo
+from engine.core.schema import schema_problems, validator
 from forms.checker import check_form
 from forms.definition import Form
 
@@ -68,11 +69,27 @@ def json_files(paths: Iterable[Path]) -> Iterator[Path]:
     """Yield the JSON files named, and those under the folders named, each once, in order."""
     seen: set[Path] = set()
     for path in paths:
-        found = sorted(p for p in path.rglob("*.json") if p.is_file()) if path.is_dir() else [path]
+        found = sorted(_under(path)) if path.is_dir() else [path]
         for file in found:
             if file.resolve() not in seen:
                 seen.add(file.resolve())
                 yield file
+
+
+def _under(folder: Path) -> Iterator[Path]:
+    # Hidden folders (.git, .venv) never hold documents, and can be huge.
+    for path in folder.rglob("*.json"):
+        relative = path.relative_to(folder).parts
+        if path.is_file() and not any(part.startswith(".") for part in relative):
+            yield path
+
+
+def neighbours(file: Path) -> list[Path]:
+    """Return the documents a single file is checked with: its folder's and those one level down."""
+    folder = file.parent
+    found = list(folder.glob("*.json"))
+    found += [p for p in folder.glob("*/*.json") if not p.parent.name.startswith(".")]
+    return sorted(p for p in found if p.is_file())
 
 
 class Catalog:
@@ -90,12 +107,14 @@ class Catalog:
         return [doc for doc in self.documents if doc.kind == kind]
 
     def references(self) -> References:
-        forms: dict[str, tuple[FieldInfo, ...]] = {}
+        forms: dict[str, tuple[FieldInfo, ...] | None] = {}
         for doc in self.of_kind("form"):
-            if doc.key and not check_form(doc.content):
+            if not doc.key or doc.key in forms:
+                continue  # the first document with a key is the one used (see `check`)
+            if schema_problems(validator("form", "forms"), doc.content):
+                forms[doc.key] = None  # known, but unreadable: its own problems are reported
+            else:
                 forms[doc.key] = Form.from_document(doc.content).field_infos()
-            elif doc.key:
-                forms[doc.key] = ()  # known, but broken: its own problems are reported
         return References(
             forms=forms,
             calendars=frozenset(d.key for d in self.of_kind("calendar") if d.key),

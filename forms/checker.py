@@ -19,15 +19,22 @@ def check_form(doc: Any) -> list[Problem]:
     problems = schema_problems(validator("form", "forms"), doc)
     if problems:
         return problems
-    fields = doc["fields"]
-    problems.extend(_keys(fields, "/fields"))
-    known = {f["key"] for f in fields if f["type"] not in LAYOUT_TYPES}
-    for index, field in enumerate(fields):
-        problems.extend(_rules(field, f"/fields/{index}", known))
-        problems.extend(_options(field, f"/fields/{index}"))
-        if field["type"] == "calculated":
-            problems.extend(_expression(field["expr"], f"/fields/{index}/expr", known))
+    problems.extend(_keys(doc["fields"], "/fields"))
+    problems.extend(_fields(doc["fields"], "/fields", set()))
     return sorted(problems)
+
+
+def _fields(fields: list[Mapping[str, Any]], pointer: str, outer: set[str]) -> Iterator[Problem]:
+    """Check rules, options and calculations; a table's columns also see the form's fields."""
+    known = outer | {f["key"] for f in fields if f["type"] not in LAYOUT_TYPES}
+    for index, field in enumerate(fields):
+        here = f"{pointer}/{index}"
+        yield from _rules(field, here, known)
+        yield from _options(field, here)
+        if field["type"] == "calculated":
+            yield from _expression(field["expr"], f"{here}/expr", known)
+        if field["type"] == "table":
+            yield from _fields(field["columns"], f"{here}/columns", known)
 
 
 def _keys(fields: list[Mapping[str, Any]], pointer: str) -> Iterator[Problem]:
@@ -39,8 +46,8 @@ def _keys(fields: list[Mapping[str, Any]], pointer: str) -> Iterator[Problem]:
         if key in seen:
             yield Problem(
                 f"{pointer}/{index}/key",
-                f"the key '{key}' is already used by field {seen[key] + 1} "
-                f"('{fields[seen[key]]['label']}'); each field needs its own key",
+                f"the key '{key}' is already used by the field '{fields[seen[key]]['label']}' "
+                f"({pointer}/{seen[key]}); each field needs its own key",
             )
         seen.setdefault(key, index)
         if field["type"] == "table":

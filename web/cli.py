@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from engine.catalog import Catalog, json_files
+from engine.catalog import Catalog, json_files, neighbours
 from web.console import COMMANDS
 from web.play import play
 
@@ -24,11 +24,12 @@ def check(paths: tuple[Path, ...]) -> None:
     """Check workflow, form and calendar documents; print one line per problem.
 
     PATHS are JSON files or folders of them. A file is checked together with
-    the documents in its folder, so its references to forms and calendars
-    kept there are found.
+    the documents in its folder and the folders just below it (such as forms/
+    and calendars/), so its references to documents kept there are found.
     """
     checked = list(json_files(paths))
-    catalog = Catalog.read([*paths, *{p.parent for p in paths if p.is_file()}])
+    context = [neighbour for p in paths if p.is_file() for neighbour in neighbours(p)]
+    catalog = Catalog.read([*paths, *context])
     problems = catalog.check(only=checked)
     for problem in problems:
         click.echo(str(problem))

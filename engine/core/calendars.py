@@ -1,8 +1,11 @@
 """Business calendars: working hours per weekday in a time zone, and holidays.
 
 Durations in `due`, escalations and SLA targets count either wall time or the
-working time of a named calendar. All arithmetic is on aware datetimes; local
-working hours are converted with `zoneinfo`, so daylight saving is handled.
+working time of a named calendar. In working time, a day (`P1D`) is one working
+day: the calendar's `day_length`, by default the length of its most usual working
+day, so "P3D" means three working days, not 72 working hours. All arithmetic is
+on aware datetimes; local working hours are converted with `zoneinfo`, so
+daylight saving is handled.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from engine.core.errors import Problem
+from engine.core.durations import parse_duration
+from engine.core.errors import DurationError, Problem
 from engine.core.schema import schema_problems, validator
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -30,15 +34,33 @@ class Calendar:
     timezone: str = "UTC"
     hours: tuple[tuple[tuple[time, time], ...], ...] = ((),) * 7
     holidays: frozenset[date] = field(default_factory=frozenset)
+    day_length: timedelta | None = None
 
     @classmethod
     def from_document(cls, doc: Mapping[str, Any]) -> Calendar:
         """Build a calendar from its (schema-valid) JSON."""
         hours = tuple(
-            tuple(_interval(text) for text in doc.get("hours", {}).get(day, ())) for day in WEEKDAYS
+            tuple(sorted(_interval(text) for text in doc.get("hours", {}).get(day, ())))
+            for day in WEEKDAYS
         )
         holidays = frozenset(date.fromisoformat(text) for text in doc.get("holidays", ()))
-        return cls(doc["key"], doc.get("timezone", "UTC"), hours, holidays)
+        length = parse_duration(doc["day_length"]) if "day_length" in doc else None
+        return cls(doc["key"], doc.get("timezone", "UTC"), hours, holidays, length)
+
+    @property
+    def working_day(self) -> timedelta:
+        """Return how much working time one business day (`P1D`) stands for."""
+        if self.day_length is not None:
+            return self.day_length
+        lengths = [_length(periods) for periods in self.hours if periods]
+        if not lengths:
+            return timedelta(hours=24)
+        # The most usual length of a working day; on a tie, the longer one.
+        return max(lengths, key=lambda length: (lengths.count(length), length))
+
+    def span(self, duration: timedelta) -> timedelta:
+        """Return the working time a duration means: its days count as working days."""
+        return self.working_day * duration.days + (duration - timedelta(days=duration.days))
 
     def working_periods(self, start: datetime) -> Iterator[tuple[datetime, datetime]]:
         """Yield the working periods (in UTC) that end after `start`, in order."""
@@ -47,8 +69,7 @@ class Calendar:
         for _ in range(MAX_DAYS_AHEAD):
             if day not in self.holidays:
                 for begin, end in self.hours[day.weekday()]:
-                    low = datetime.combine(day, begin, zone).astimezone(UTC)
-                    high = _end_of(day, end, zone)
+                    low, high = _moment(day, begin, zone), _moment(day, end, zone)
                     if high > start and high > low:
                         yield max(low, start), high
             day += timedelta(days=1)
@@ -74,6 +95,19 @@ class Calendar:
         return total
 
 
+def _length(periods: tuple[tuple[time, time], ...]) -> timedelta:
+    day = date(2001, 1, 1)  # any day: only the length of the clock readings matters here
+    total = timedelta(0)
+    for begin, end in periods:
+        high = (
+            datetime.combine(day + timedelta(days=1), time(0))
+            if end == time.max
+            else (datetime.combine(day, end))
+        )
+        total += high - datetime.combine(day, begin)
+    return total
+
+
 def _interval(text: str) -> tuple[time, time]:
     begin, end = text.split("-")
     return time.fromisoformat(begin.strip()), _clock(end.strip())
@@ -84,17 +118,34 @@ def _clock(text: str) -> time:
     return time.max if text == "24:00" else time.fromisoformat(text)
 
 
-def _end_of(day: date, end: time, zone: ZoneInfo) -> datetime:
-    if end == time.max:
-        return datetime.combine(day + timedelta(days=1), time(0), zone).astimezone(UTC)
-    return datetime.combine(day, end, zone).astimezone(UTC)
+def _moment(day: date, clock: time, zone: ZoneInfo) -> datetime:
+    """Return (in UTC) when the local clock first reads `clock` on `day`.
+
+    When clocks go back, a reading in the repeated hour means its first time round;
+    when they go forward, a reading in the skipped hour means the moment of the jump.
+    """
+    if clock == time.max:
+        day, clock = day + timedelta(days=1), time(0)
+    local = datetime.combine(day, clock, zone)
+    moment = local.astimezone(UTC)
+    if moment.astimezone(zone).replace(tzinfo=None) == local.replace(tzinfo=None):
+        return moment
+    # The clock skips this reading: the jump lies between its two possible meanings.
+    before, after = local.replace(fold=1).astimezone(UTC), moment
+    while after - before > timedelta(seconds=1):
+        middle = before + timedelta(seconds=(after - before).total_seconds() // 2)
+        if middle.astimezone(zone).utcoffset() == before.astimezone(zone).utcoffset():
+            before = middle
+        else:
+            after = middle
+    return after
 
 
 def add_duration(
     start: datetime, duration: timedelta, calendar: Calendar | None = None
 ) -> datetime:
-    """Add wall time, or working time when a calendar is given."""
-    return start + duration if calendar is None else calendar.add(start, duration)
+    """Add wall time, or business time (days being working days) when a calendar is given."""
+    return start + duration if calendar is None else calendar.add(start, calendar.span(duration))
 
 
 def check_calendar(doc: Any) -> list[Problem]:
@@ -104,7 +155,7 @@ def check_calendar(doc: Any) -> list[Problem]:
         return problems
     try:
         ZoneInfo(doc["timezone"])
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder, like 'Europe'
         problems.append(
             Problem(
                 "/timezone",
@@ -117,6 +168,25 @@ def check_calendar(doc: Any) -> list[Problem]:
             begin, end = _interval(text)
             if end != time.max and end <= begin:
                 problems.append(Problem(f"/hours/{day}/{index}", f"'{text}' ends before it begins"))
+        problems.extend(_overlaps(day, periods))
+    if "day_length" in doc:
+        try:
+            if parse_duration(doc["day_length"]) > timedelta(hours=24):
+                problems.append(Problem("/day_length", "a working day cannot be longer than 24h"))
+        except DurationError as error:
+            problems.append(Problem("/day_length", str(error)))
     if not any(doc["hours"].values()):
         problems.append(Problem("/hours", "the calendar has no working hours at all"))
-    return problems
+    return sorted(problems)
+
+
+def _overlaps(day: str, periods: list[str]) -> Iterator[Problem]:
+    # Overlapping periods would count the shared time twice.
+    latest: tuple[time, str] | None = None
+    for (begin, end), index, text in sorted(
+        (_interval(text), index, text) for index, text in enumerate(periods)
+    ):
+        if latest and begin < latest[0]:
+            yield Problem(f"/hours/{day}/{index}", f"'{text}' overlaps '{latest[1]}'")
+        if latest is None or end > latest[0]:
+            latest = (end, text)

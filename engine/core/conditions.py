@@ -50,21 +50,32 @@ def _same_kind(left: Any, right: Any) -> bool:
     return isinstance(left, bool) == isinstance(right, bool)
 
 
+def equals(actual: Any, expected: Any) -> bool:
+    """Tell whether two JSON values are equal, never taking `true` for 1 (as Python does)."""
+    return _same_kind(actual, expected) and bool(actual == expected)
+
+
+def _contains(actual: Any, expected: Any) -> bool:
+    if isinstance(actual, str):
+        return isinstance(expected, str) and expected in actual
+    return isinstance(actual, list) and any(equals(item, expected) for item in actual)
+
+
 def _compare(op: str, actual: Any, expected: Any) -> bool:
     if op == "empty":
         return _is_empty(actual)
     if op == "not_empty":
         return not _is_empty(actual)
     if op == "eq":
-        return _same_kind(actual, expected) and actual == expected
+        return equals(actual, expected)
     if op == "ne":
-        return not (_same_kind(actual, expected) and actual == expected)
+        return not equals(actual, expected)
     if op == "in":
-        return any(_same_kind(actual, item) and actual == item for item in expected)
+        return any(equals(actual, item) for item in expected)
     if op == "not_in":
-        return not any(_same_kind(actual, item) and actual == item for item in expected)
+        return not any(equals(actual, item) for item in expected)
     if op == "contains":
-        return isinstance(actual, str | list) and expected in actual
+        return _contains(actual, expected)
     if actual is None or not _same_kind(actual, expected):
         return False
     try:
@@ -109,11 +120,10 @@ def describe(condition: Any) -> str:
 
 def _grouped(condition: Any) -> str:
     text = describe(condition)
-    return (
-        f"({text})"
-        if isinstance(condition, dict) and ("all" in condition or "any" in condition)
-        else text
-    )
+    if isinstance(condition, str):
+        # An expression with its own `and`/`or` must not blend into the words around it.
+        return f"({text})" if " and " in text or " or " in text else text
+    return f"({text})" if "all" in condition or "any" in condition else text
 
 
 def _show(value: Any) -> str:

@@ -15,7 +15,7 @@ def parse_duration(text: str) -> timedelta:
     """Return the length of an ISO 8601 duration; years and months are refused as inexact."""
     try:
         value = isodate.parse_duration(text)
-    except (isodate.ISO8601Error, ValueError, TypeError):
+    except (isodate.ISO8601Error, ValueError, TypeError, OverflowError):
         raise DurationError(
             f"'{text}' is not a duration; write it in ISO 8601, like PT30M (30 minutes), "
             "PT4H (4 hours) or P3D (3 days)"

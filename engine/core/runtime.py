@@ -167,6 +167,8 @@ class Turn:
         passed = 0
         while self._queue:
             step_id, parent, branch = self._queue.popleft()
+            if parent is not None and parent not in self.state.runs:
+                continue  # the parallel step joined or was withdrawn before this branch began
             passed += 1
             if passed > MAX_AUTOMATIC_STEPS:
                 raise InvalidEvent(
@@ -190,7 +192,7 @@ class Turn:
         """End a run and everything under it: cancel its open tasks, timers and branches."""
         for child in [r for r in self.state.runs.values() if r.parent == run.id]:
             self.withdraw(child, reason)
-        for task in run.tasks:
+        for task in list(run.tasks):  # close_task removes it from run.tasks
             self.close_task(task)
             self.emit(CancelTask(task, reason))
             self.record("task_cancelled", run.step, reason, task=task)

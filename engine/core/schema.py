@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping
 from functools import cache
 from importlib import resources
 from typing import Any
 
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError, best_match
+from jsonschema.exceptions import ValidationError, relevance
 
 from engine.core.errors import Problem
 
@@ -34,20 +35,108 @@ def schema_problems(validator: Draft202012Validator, document: Any) -> list[Prob
     """Validate a document; return one plain-words problem per place that is wrong."""
     problems: dict[str, Problem] = {}
     for error in validator.iter_errors(document):
-        error = _most_relevant(error)
-        pointer = _pointer(error)
-        problems.setdefault(pointer, Problem(pointer, _words(error)))
+        for problem in _problems(_most_relevant(error), validator.schema):
+            problems.setdefault(problem.pointer, problem)
     return sorted(problems.values())
 
 
+def _problems(error: ValidationError, root: Mapping[str, Any]) -> Iterator[Problem]:
+    if error.validator in ("additionalProperties", "unevaluatedProperties"):
+        # Name each property that is not allowed, at its own place. With none, the error
+        # only echoes a mistake inside a property, which is reported by itself.
+        names, patterns = _declared(error.schema, root)
+        allowed = ", ".join(sorted(name for name in names if not name.startswith("$")))
+        allowed = allowed or "names matching " + " or ".join(patterns)
+        for key in error.instance if isinstance(error.instance, Mapping) else ():
+            if key not in names and not any(re.search(p, key) for p in patterns):
+                yield Problem(
+                    _encode([*error.absolute_path, key]),
+                    f"'{key}' is not something this can have; it can have: {allowed}",
+                )
+        return
+    yield Problem(_pointer(error), _words(error))
+
+
+def _declared(schema: Mapping[str, Any], root: Mapping[str, Any]) -> tuple[set[str], list[str]]:
+    """Return the property names and name patterns a schema (with its parts) declares."""
+    names = set(schema.get("properties", {}))
+    patterns = list(schema.get("patternProperties", {}))
+    parts = [part for key in ("allOf", "anyOf", "oneOf") for part in schema.get(key, ())]
+    ref = schema.get("$ref", "")
+    if ref.startswith("#/$defs/"):
+        parts.append(root["$defs"][ref.removeprefix("#/$defs/")])
+    for part in parts:
+        if isinstance(part, Mapping):
+            more_names, more_patterns = _declared(part, root)
+            names |= more_names
+            patterns += more_patterns
+    return names, patterns
+
+
 def _most_relevant(error: ValidationError) -> ValidationError:
-    # For oneOf/anyOf/if-then, the deepest sub-error says what is really wrong.
-    while error.context:
-        deeper = best_match(error.context)
-        if len(deeper.absolute_path) < len(error.absolute_path):
+    # For oneOf/anyOf, follow the alternative meant for this kind of value that fails in the
+    # fewest places: an object that breaks the structured condition is about the structure,
+    # not about "must be a text".
+    while error.context and _chosen_alternatives(error) is None:
+        branches: dict[Any, list[ValidationError]] = {}
+        for sub in error.context:
+            branch = sub.relative_schema_path[0] if sub.relative_schema_path else None
+            branches.setdefault(branch, []).append(sub)
+        fitting = [
+            errors
+            for errors in branches.values()
+            if not any(_wrong_kind(sub, error) for sub in errors)
+        ]
+        if not fitting:
             break
-        error = deeper
+        fewest = min(fitting, key=len)
+        error = max(fewest, key=_relevance)
     return error
+
+
+def _relevance(error: ValidationError) -> tuple[Any, ...]:
+    # Between a missing property and an unknown one, the unknown one is likely a misspelling.
+    return (*relevance(error), error.validator in ("additionalProperties", "unevaluatedProperties"))
+
+
+def _wrong_kind(error: ValidationError, parent: ValidationError) -> bool:
+    """Tell whether an alternative wants another kind of value altogether (text, object...)."""
+    if len(error.absolute_path) != len(parent.absolute_path):
+        return False
+    if error.validator == "type":
+        return True
+    if error.validator in ("enum", "const"):
+        values = error.validator_value if error.validator == "enum" else [error.validator_value]
+        return all(_json_type(value) != _json_type(error.instance) for value in values)
+    return False
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    return type(value).__name__
+
+
+def _alternatives(error: ValidationError) -> list[str] | None:
+    """For a oneOf/anyOf whose every branch requires a property, return the first of each."""
+    branches = error.validator_value
+    if error.validator not in ("oneOf", "anyOf") or not all(
+        isinstance(b, Mapping) and b.get("required") for b in branches
+    ):
+        return None
+    return list(dict.fromkeys(branch["required"][0] for branch in branches))
+
+
+def _chosen_alternatives(error: ValidationError) -> list[str] | None:
+    """Return which of the alternative properties an object has, if it has none or several."""
+    names = _alternatives(error)
+    instance = error.instance
+    if names is None or not isinstance(instance, Mapping):
+        return None
+    present = [name for name in names if name in instance]
+    return present if len(present) != 1 else None
 
 
 def _pointer(error: ValidationError) -> str:
@@ -56,6 +145,12 @@ def _pointer(error: ValidationError) -> str:
         missing = _missing_property(error)
         if missing:
             path.append(missing)
+    if "propertyNames" in error.schema_path and isinstance(error.instance, str):
+        path.append(error.instance)  # the name itself is wrong: point at it
+    return _encode(path)
+
+
+def _encode(path: list[Any]) -> str:
     return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in path)
 
 
@@ -69,42 +164,102 @@ def _missing_property(error: ValidationError) -> str | None:
 def _words(error: ValidationError) -> str:
     kind = error.validator
     value = error.validator_value
+    instance = error.instance
     if kind == "required":
         return "this is required here but missing"
-    if kind in ("additionalProperties", "unevaluatedProperties"):
-        extra = _extra_names(error)
-        return f"'{extra}' is not something this can have" if extra else str(error.message)
     if kind == "enum":
         options = ", ".join(json.dumps(v) for v in value)
-        return f"{json.dumps(error.instance)} is not allowed; choose one of {options}"
+        return f"{_show(instance)} is not allowed; choose one of {options}"
     if kind == "const":
         return f"must be {json.dumps(value)}"
     if kind == "type":
-        return f"must be {_type_words(value)}, not {json.dumps(error.instance)}"
+        return f"must be {_type_words(value)}, not {_show(instance)}"
     if kind == "pattern":
-        return f"{json.dumps(error.instance)} is not in the expected form ({_pattern_hint(error)})"
+        return f"{json.dumps(instance)} is not in the expected form ({_pattern_hint(error)})"
+    if kind == "format":
+        return _format_words(value, instance)
     if kind in ("minItems", "minProperties"):
         return "must not be empty" if value == 1 else f"needs at least {value} entries"
+    if kind == "maxProperties" and isinstance(instance, Mapping):
+        names = ", ".join(f"'{name}'" for name in instance)
+        if value == 1:
+            return f"can hold only one of {names}; give each its own entry"
+        return f"can have at most {value} settings, not {len(instance)} ({names})"
+    if kind == "uniqueItems" and isinstance(instance, list):
+        twice = [item for i, item in enumerate(instance) if item in instance[:i]]
+        return f"lists {_show(twice[0])} more than once" if twice else "lists a value twice"
     if kind == "minLength":
         return "must not be empty"
     if kind == "maxLength":
         return f"is too long (at most {value} characters)"
-    if kind in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
-        return str(error.message)
+    if kind in _BOUNDS:
+        return f"must be {_BOUNDS[kind]} {value}, not {_show(instance)}"
     if kind == "not":
-        return "has properties that cannot be used together here"
-    if kind == "oneOf":
-        return "does not match any of the allowed forms"
+        return _not_words(error)
+    if kind in ("oneOf", "anyOf"):
+        return _alternatives_words(error)
     return str(error.message)
 
 
-def _extra_names(error: ValidationError) -> str:
-    if isinstance(error.instance, Mapping):
-        known = set(error.schema.get("properties", {}))
-        extra = [key for key in error.instance if key not in known]
-        if extra:
-            return "', '".join(extra)
-    return ""
+_BOUNDS = {
+    "minimum": "at least", "exclusiveMinimum": "more than",
+    "maximum": "at most", "exclusiveMaximum": "less than",
+}  # fmt: skip
+
+
+def _show(instance: Any) -> str:
+    """Quote a value as JSON; say only what kind it is when it is an object or a list."""
+    if isinstance(instance, Mapping):
+        return "an object"
+    if isinstance(instance, list):
+        return "a list"
+    return json.dumps(instance)
+
+
+def _format_words(value: Any, instance: Any) -> str:
+    if value == "date":
+        return f"{_show(instance)} is not a date; write it like 2026-12-25"
+    if value == "regex":
+        return f"{_show(instance)} is not a valid regular expression"
+    return f"{_show(instance)} is not a valid {value}"
+
+
+def _not_words(error: ValidationError) -> str:
+    negated = error.validator_value
+    forbidden = negated.get("required", []) if isinstance(negated, Mapping) else []
+    if isinstance(error.instance, Mapping) and forbidden:
+        bad = " and ".join(f"'{name}'" for name in forbidden)
+        given = " and ".join(f"'{name}'" for name in error.schema.get("required", ()))
+        return (
+            f"{bad} cannot be used together with {given}" if given else f"{bad} cannot be used here"
+        )
+    return "has properties that cannot be used together here"
+
+
+def _alternatives_words(error: ValidationError) -> str:
+    present = _chosen_alternatives(error)
+    if present:
+        return f"use {_either(present)}, not {'both' if len(present) == 2 else 'several'}"
+    if present == []:
+        return f"needs {_either(_alternatives(error) or [])}"
+    wanted: list[str] = []
+    for sub in error.context:
+        if _wrong_kind(sub, error):
+            if sub.validator == "type":
+                wanted.append(_type_words(sub.validator_value))
+            elif sub.validator == "enum":
+                wanted.append("one of " + ", ".join(json.dumps(v) for v in sub.validator_value))
+            else:
+                wanted.append(json.dumps(sub.validator_value))
+    if error.context and wanted:
+        kinds = _either(list(dict.fromkeys(wanted)), quote=False)
+        return f"must be {kinds}, not {_show(error.instance)}"
+    return "does not match any of the allowed forms"
+
+
+def _either(names: list[str], quote: bool = True) -> str:
+    shown = [f"'{name}'" if quote else name for name in names]
+    return shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} or {shown[-1]}"
 
 
 def _type_words(value: Any) -> str:

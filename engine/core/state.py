@@ -176,14 +176,15 @@ class InstanceState:
                 timers={k: Timer.from_dict(v) for k, v in raw.get("timers", {}).items()},
                 seq=raw["seq"],
             )
-        except (KeyError, TypeError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise StateFormatError(f"the saved instance state is malformed: {exc!r}") from None
 
 
 def upgrade(raw: dict[str, Any]) -> dict[str, Any]:
     """Bring a saved state up to `FORMAT`, one format at a time."""
-    version = raw.get("format")
-    if not isinstance(version, int) or version > FORMAT or version < 1:
+    version = raw.get("format") if isinstance(raw, dict) else None
+    # `type(...) is int`: JSON `true` is not format 1.
+    if type(version) is not int or version > FORMAT or version < 1:
         raise StateFormatError(f"unknown instance state format {version!r}; expected {FORMAT}")
     while version < FORMAT:
         raw = UPGRADES[version](raw)

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine.core.conditions import field_value
+from engine.core.conditions import equals, field_value
 
 ANY = "-"
 
@@ -58,5 +58,5 @@ def _matches(cell: Any, value: Any) -> bool:
     if cell == ANY:
         return True
     if isinstance(cell, list):
-        return value in cell
-    return bool(cell == value)
+        return any(equals(value, item) for item in cell)
+    return equals(value, cell)

@@ -45,7 +45,9 @@ def test_firing_the_confirmation_timer_closes_an_unanswered_incident() -> None:
 def test_a_wrong_answer_is_explained_and_nothing_changes() -> None:
     output = play("service-request", "--data", '{"cost": 900}', answers="7\n1 maybe\nq\n")
     assert "pick a number from 1 to" in output
-    assert "'maybe' is not an outcome of step 'approve'; choose one of: approved, rejected" in output
+    assert (
+        "'maybe' is not an outcome of step 'approve'; choose one of: approved, rejected" in output
+    )
     assert "Ended: cancelled" in output
 
 

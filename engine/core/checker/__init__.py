@@ -12,11 +12,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine.core.checker.dataflow import check_data
+from engine.core.checker.dataflow import Forms, check_data
 from engine.core.checker.graph import check_graph
 from engine.core.durations import parse_duration
 from engine.core.errors import DurationError, Problem
-from engine.core.fields import FieldInfo
 from engine.core.schema import iter_steps, schema_problems, validator
 
 __all__ = ["References", "check_workflow"]
@@ -26,7 +25,7 @@ __all__ = ["References", "check_workflow"]
 class References:
     """What a workflow may refer to. `None` means unknown here: such references are not checked."""
 
-    forms: Mapping[str, tuple[FieldInfo, ...]] | None = None
+    forms: Forms | None = None
     calendars: frozenset[str] | None = None
     workflows: frozenset[str] | None = None
 

@@ -8,7 +8,9 @@ the kind of value (and the options) of the field.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from engine.core.checker.graph import routes
@@ -20,6 +22,9 @@ from engine.core.schema import iter_steps
 
 Fields = dict[str, FieldInfo]
 
+#: Form key -> the fields it fills in; None for a form too broken to read (reported itself).
+Forms = Mapping[str, tuple[FieldInfo, ...] | None]
+
 TYPE_WORDS = {
     "string": "text", "number": "a number", "boolean": "yes or no", "date": "a date",
     "datetime": "a date and time", "list": "a list", "file": "a file", "table": "a table",
@@ -29,22 +34,25 @@ TYPE_WORDS = {
 class Flow:
     """The fields known on entry to every step, computed once for a workflow."""
 
-    def __init__(self, doc: Mapping[str, Any], forms: Mapping[str, tuple[FieldInfo, ...]] | None):
+    def __init__(self, doc: Mapping[str, Any], forms: Forms | None):
         self.doc = doc
         self.forms = forms
         start_form = doc.get("start", {}).get("form")
         self.open = forms is None or start_form is None or start_form not in forms
         self.steps = {sid: (step, ptr) for sid, step, ptr, _p, _b in iter_steps(doc["steps"])}
         self.entry: dict[str, Fields] = {sid: {} for sid in self.steps}
+        self.reached: set[str] = set()
+        self._filled_by: dict[str, tuple[str, ...]] | None = None
         self._propagate(self._form_fields(start_form))
 
     def _form_fields(self, key: str | None) -> Fields:
         if key is None or self.forms is None:
             return {}
-        if key not in self.forms:
-            self.open = True  # reported as an unknown form; do not pile on
+        infos = self.forms.get(key)
+        if infos is None:
+            self.open = True  # reported as an unknown or broken form; do not pile on
             return {}
-        return {info.key: info for info in self.forms[key]}
+        return {info.key: info for info in infos}
 
     def writes(self, step_id: str) -> Fields:
         """Return the fields a step fills in (for a parallel step: all its branches')."""
@@ -82,6 +90,7 @@ class Flow:
             if step_id in visited and merged == self.entry[step_id]:
                 continue
             visited.add(step_id)
+            self.reached.add(step_id)
             self.entry[step_id] = merged
             step, pointer = self.steps[step_id]
             leaving = _union(merged, self.writes(step_id))
@@ -93,6 +102,30 @@ class Flow:
 
     def known(self, step_id: str) -> Fields:
         return self.entry.get(step_id, {})
+
+    def open_at(self, step_id: str) -> bool:
+        """Tell whether unknown fields go unreported at a step.
+
+        They do when the start form is unknown, and at a step no route leads to: what
+        it sees depends on the route still to be drawn (the step is reported already).
+        """
+        return self.open or step_id not in self.reached
+
+    def at(self, step_id: str) -> At:
+        """Return what checks of a step see: the fields known on entry to it."""
+        return At(self.known(step_id), self.open_at(step_id), self.filled_by())
+
+    def filled_by(self) -> dict[str, tuple[str, ...]]:
+        """Return, for every field a step fills in, the steps that do."""
+        if self._filled_by is None:
+            found: dict[str, list[str]] = {}
+            for step_id, (step, _pointer) in self.steps.items():
+                if step["type"] == "parallel":
+                    continue  # its branches' steps are named themselves
+                for name in self.writes(step_id):
+                    found.setdefault(name, []).append(step_id)
+            self._filled_by = {name: tuple(steps) for name, steps in found.items()}
+        return self._filled_by
 
     def everywhere(self) -> Fields:
         """Return every field the start form or any step fills in."""
@@ -116,99 +149,99 @@ def _union(left: Fields, right: Fields) -> Fields:
     return merged
 
 
-def check_data(
-    doc: Mapping[str, Any], forms: Mapping[str, tuple[FieldInfo, ...]] | None
-) -> list[Problem]:
+@dataclass(frozen=True, slots=True)
+class At:
+    """What a check sees at one point of the flow: the fields there, and who fills in others."""
+
+    fields: Fields
+    open: bool = False  # unknown fields go unreported (see `Flow.open_at`)
+    filled_by: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def with_fields(self, fields: Fields) -> At:
+        return At(fields, self.open, self.filled_by)
+
+    def missing(self, name: str) -> str:
+        """Say why a field does not exist here, naming the steps that fill it in elsewhere."""
+        known = ", ".join(sorted(self.fields)) or "none"
+        later = self.filled_by.get(name)
+        if later:
+            steps = " or ".join(f"'{step_id}'" for step_id in later)
+            why = f"only step {steps} fills it in, and no route leads from there to here"
+        else:
+            why = "neither the start form nor a step before this one fills it in"
+        return f"there is no field '{name}' at this point of the flow: {why} (fields here: {known})"
+
+
+def check_data(doc: Mapping[str, Any], forms: Forms | None) -> list[Problem]:
     """Check every condition, expression, template and lookup against the fields it can see."""
     flow = Flow(doc, forms)
     problems: list[Problem] = []
     start_form = doc.get("start", {}).get("form")
     start_fields = flow._form_fields(start_form) if start_form else {}
     if "title" in doc.get("start", {}):
-        problems += _template(doc["start"]["title"], "/start/title", start_fields, flow.open)
+        at = At(start_fields, flow.open, flow.filled_by())
+        problems += _template(doc["start"]["title"], "/start/title", at)
     for step_id, (step, pointer) in flow.steps.items():
-        problems += _step(flow, step_id, step, pointer)
+        problems += _step(flow.at(step_id), step, pointer)
     problems += _tables(doc, flow)
     sla = doc.get("sla")
     if sla and not flow.open:
-        field = sla.get("targets_by", "priority")
-        if field not in flow.everywhere():
+        field_name = sla.get("targets_by", "priority")
+        if field_name not in flow.everywhere():
             problems.append(
                 Problem(
                     "/sla/targets_by",
-                    f"no form or step fills in '{field}', so no SLA target could ever be chosen",
+                    f"no form or step fills in '{field_name}', "
+                    "so no SLA target could ever be chosen",
                 )
             )
     return problems
 
 
-def _step(flow: Flow, step_id: str, step: Mapping[str, Any], pointer: str) -> list[Problem]:
-    fields, open_world = flow.known(step_id), flow.open
+def _step(at: At, step: Mapping[str, Any], pointer: str) -> list[Problem]:
     problems: list[Problem] = []
-    for key in ("title",):
-        if key in step:
-            problems += _template(step[key], f"{pointer}/{key}", fields, open_world)
-    problems += _assign(step.get("assign"), f"{pointer}/assign", fields, open_world)
+    if "title" in step:
+        problems += _template(step["title"], f"{pointer}/title", at)
+    problems += _assign(step.get("assign"), f"{pointer}/assign", at)
     for index, reviewer in enumerate(
         step.get("reviewers", []) if isinstance(step.get("reviewers"), list) else []
     ):
-        problems += _assign(
-            reviewer["assign"], f"{pointer}/reviewers/{index}/assign", fields, open_world
-        )
+        problems += _assign(reviewer["assign"], f"{pointer}/reviewers/{index}/assign", at)
     if "auto_approve" in step:
-        problems += _condition(step["auto_approve"], f"{pointer}/auto_approve", fields, open_world)
+        problems += _condition(step["auto_approve"], f"{pointer}/auto_approve", at)
     for index, branch in enumerate(step.get("branches", []) if step["type"] == "decision" else []):
-        problems += _condition(
-            branch["when"], f"{pointer}/branches/{index}/when", fields, open_world
-        )
-    growing = dict(fields)
+        problems += _condition(branch["when"], f"{pointer}/branches/{index}/when", at)
+    growing = dict(at.fields)
     for name, spec in step.get("set", {}).items():
         if "expr" in spec:
-            problems += _expression(spec["expr"], f"{pointer}/set/{name}/expr", growing, open_world)
+            problems += _expression(
+                spec["expr"], f"{pointer}/set/{name}/expr", at.with_fields(dict(growing))
+            )
         growing[name] = FieldInfo(name)
     if step["type"] == "wait" and "until" in step:
         problems += _field_of(
-            step["until"],
-            ("date", "datetime", "string", "any"),
-            f"{pointer}/until",
-            fields,
-            open_world,
-            "a date",
+            step["until"], ("date", "datetime", "string", "any"), f"{pointer}/until", at, "a date"
         )
     if step["type"] == "review" and isinstance(step.get("reviewers"), dict):
         problems += _field_of(
             step["reviewers"]["from"],
             ("list", "any"),
             f"{pointer}/reviewers/from",
-            fields,
-            open_world,
+            at,
             "a list of users",
         )
     for child, mine in step.get("data", {}).items():
-        problems += _field_of(mine, None, f"{pointer}/data/{child}", fields, open_world, "")
+        problems += _field_of(mine, None, f"{pointer}/data/{child}", at, "")
     return problems
 
 
-def _missing(name: str, fields: Fields) -> str:
-    known = ", ".join(sorted(fields)) or "none"
-    return (
-        f"there is no field '{name}' at this point of the flow: neither the start form nor "
-        f"a step before this one fills it in (fields here: {known})"
-    )
-
-
 def _field_of(
-    name: str,
-    kinds: tuple[str, ...] | None,
-    pointer: str,
-    fields: Fields,
-    open_world: bool,
-    wanted: str,
+    name: str, kinds: tuple[str, ...] | None, pointer: str, at: At, wanted: str
 ) -> list[Problem]:
     root = name.split(".")[0]
-    info = fields.get(root)
+    info = at.fields.get(root)
     if info is None:
-        return [] if open_world else [Problem(pointer, _missing(root, fields))]
+        return [] if at.open else [Problem(pointer, at.missing(root))]
     if kinds and info.type not in kinds:
         return [
             Problem(
@@ -220,60 +253,52 @@ def _field_of(
     return []
 
 
-def _assign(assign: Any, pointer: str, fields: Fields, open_world: bool) -> list[Problem]:
+def _assign(assign: Any, pointer: str, at: At) -> list[Problem]:
     if not isinstance(assign, Mapping):
         return []
     problems = []
     for key, value in assign.items():
         if isinstance(value, str):
-            problems += _template(value, f"{pointer}/{key}", fields, open_world)
+            problems += _template(value, f"{pointer}/{key}", at)
     return problems
 
 
-def _template(source: str, pointer: str, fields: Fields, open_world: bool) -> list[Problem]:
+def _template(source: str, pointer: str, at: At) -> list[Problem]:
     if not is_template(source):
         return []
     inspection = inspect_template(source)
-    return _inspected(inspection.problems, inspection.fields, pointer, fields, open_world)
+    return _inspected(inspection.problems, inspection.fields, pointer, at)
 
 
-def _expression(source: str, pointer: str, fields: Fields, open_world: bool) -> list[Problem]:
+def _expression(source: str, pointer: str, at: At) -> list[Problem]:
     inspection = inspect_expression(source)
-    return _inspected(inspection.problems, inspection.fields, pointer, fields, open_world)
+    return _inspected(inspection.problems, inspection.fields, pointer, at)
 
 
 def _inspected(
-    messages: tuple[str, ...],
-    names: frozenset[str],
-    pointer: str,
-    fields: Fields,
-    open_world: bool,
+    messages: tuple[str, ...], names: frozenset[str], pointer: str, at: At
 ) -> list[Problem]:
     problems = [Problem(pointer, message) for message in messages]
-    if not open_world:
-        problems += [
-            Problem(pointer, _missing(name, fields)) for name in sorted(names - set(fields))
-        ]
+    if not at.open and not messages:  # a refused expression's names mean nothing yet
+        problems += [Problem(pointer, at.missing(name)) for name in sorted(names - set(at.fields))]
     return problems
 
 
-def _condition(condition: Any, pointer: str, fields: Fields, open_world: bool) -> list[Problem]:
+def _condition(condition: Any, pointer: str, at: At) -> list[Problem]:
     problems: list[Problem] = []
     for where, source in expressions(condition, pointer):
-        problems += _expression(source, where, fields, open_world)
+        problems += _expression(source, where, at)
     for where, comparison in comparisons(condition, pointer):
-        problems += list(_comparison(comparison, where, fields, open_world))
+        problems += list(_comparison(comparison, where, at))
     return problems
 
 
-def _comparison(
-    comparison: Mapping[str, Any], pointer: str, fields: Fields, open_world: bool
-) -> Iterator[Problem]:
+def _comparison(comparison: Mapping[str, Any], pointer: str, at: At) -> Iterator[Problem]:
     name, op = comparison["field"], comparison["op"]
-    info = fields.get(name.split(".")[0])
+    info = at.fields.get(name.split(".")[0])
     if info is None:
-        if not open_world:
-            yield Problem(f"{pointer}/field", _missing(name.split(".")[0], fields))
+        if not at.open:
+            yield Problem(f"{pointer}/field", at.missing(name.split(".")[0]))
         return
     if op in UNARY or "." in name:
         return
@@ -286,12 +311,12 @@ def _comparison(
             yield Problem(
                 f"{pointer}/value",
                 f"'{name}' holds {TYPE_WORDS.get(info.type, info.type)}, so comparing "
-                f"it with {item!r} can never be right",
+                f"it with {_literal(item)} can never be right",
             )
         elif _not_an_option(info, op, item):
-            options = ", ".join(repr(o) for o in info.options or ())
             yield Problem(
-                f"{pointer}/value", f"'{name}' is never {item!r}: its options are {options}"
+                f"{pointer}/value",
+                f"'{name}' is never {_literal(item)}: its options are {_options(info)}",
             )
 
 
@@ -317,15 +342,15 @@ def _tables(doc: Mapping[str, Any], flow: Flow) -> Iterator[Problem]:
             if "lookup" not in spec or spec["lookup"] not in tables:
                 continue
             table = tables[spec["lookup"]]
-            fields = flow.known(step_id)
+            at = flow.at(step_id)
             for column, field_name in enumerate(table["inputs"]):
-                info = fields.get(field_name.split(".")[0])
+                info = at.fields.get(field_name.split(".")[0])
                 if info is None:
-                    if not flow.open:
+                    if not at.open:
                         yield Problem(
                             f"{pointer}/set/{name}/lookup",
                             f"table '{spec['lookup']}' reads '{field_name}': "
-                            + _missing(field_name, fields),
+                            + at.missing(field_name),
                         )
                     continue
                 yield from _cells(spec["lookup"], table, column, info)
@@ -344,8 +369,19 @@ def _cells(key: str, table: Mapping[str, Any], column: int, info: FieldInfo) -> 
                 yield Problem(
                     where,
                     f"'{info.key}' holds {TYPE_WORDS.get(info.type, info.type)}, "
-                    f"so {value!r} can never match",
+                    f"so {_literal(value)} can never match",
                 )
             elif info.options is not None and value not in info.options:
-                options = ", ".join(repr(o) for o in info.options)
-                yield Problem(where, f"'{info.key}' is never {value!r}: its options are {options}")
+                yield Problem(
+                    where,
+                    f"'{info.key}' is never {_literal(value)}: its options are {_options(info)}",
+                )
+
+
+def _literal(value: Any) -> str:
+    """Show a value the way the document writes it: 'text', 500, true, null."""
+    return f"'{value}'" if isinstance(value, str) else json.dumps(value)
+
+
+def _options(info: FieldInfo) -> str:
+    return ", ".join(_literal(option) for option in info.options or ())

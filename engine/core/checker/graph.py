@@ -96,10 +96,14 @@ def _check_scope(scope: Scope) -> Iterator[Problem]:
         yield Problem(scope.first_pointer, _unknown(scope.first, steps, where))
         return
     edges: dict[str, list[str]] = {step_id: [] for step_id in steps}
+    # A route to an unknown step is reported as such; where it was meant to lead is
+    # unknown, so the step is not also called a dead end.
+    unknown_exits: set[str] = set()
     for step_id, (step, pointer) in steps.items():
         for target, ref in routes(step, pointer):
             if target not in steps:
                 yield Problem(ref, _unknown(target, steps, where))
+                unknown_exits.add(step_id)
             else:
                 edges[step_id].append(target)
     reachable = _reach(scope.first, edges)
@@ -107,15 +111,41 @@ def _check_scope(scope: Scope) -> Iterator[Problem]:
         if step_id not in reachable:
             yield Problem(pointer, f"no route leads to step '{step_id}'; it can never run")
     ends = {sid for sid, (step, _p) in steps.items() if step["type"] == "end"}
-    finishing = _reach_back(ends, edges)
-    for step_id, (_step, pointer) in steps.items():
-        if step_id in reachable and step_id not in finishing:
-            yield Problem(
-                pointer,
-                f"from step '{step_id}' there is no way to reach an end{where}; "
-                "instances would be stuck here forever",
-            )
+    finishing = _reach_back(ends | unknown_exits, edges)
+    yield from _dead_ends(scope, reachable, finishing, edges, where)
     yield from _busy_loops(steps, edges)
+
+
+def _dead_ends(
+    scope: Scope,
+    reachable: set[str],
+    finishing: set[str],
+    edges: Mapping[str, list[str]],
+    where: str,
+) -> Iterator[Problem]:
+    """Report each step where instances enter a part of the flow that has no way to an end.
+
+    The steps after it are stuck for the same reason, so they are named in the same
+    problem rather than reported one by one.
+    """
+    stuck = reachable - finishing
+    entered = {target for source in reachable & finishing for target in edges[source]}
+    for step_id, (_step, pointer) in scope.steps.items():
+        if step_id not in stuck or (step_id != scope.first and step_id not in entered):
+            continue
+        after = sorted(_reach(step_id, {s: [t for t in edges[s] if t in stuck] for s in stuck}))
+        after.remove(step_id)
+        beyond = f", only to {_names(after)}" if after else ""
+        yield Problem(
+            pointer,
+            f"from step '{step_id}' there is no way to reach an end{where}{beyond}; "
+            "instances would be stuck there forever",
+        )
+
+
+def _names(step_ids: list[str]) -> str:
+    quoted = [f"'{step_id}'" for step_id in step_ids]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} and {quoted[-1]}"
 
 
 def _unknown(target: str, steps: Mapping[str, Any], where: str) -> str:

@@ -10,6 +10,7 @@ from engine.core.durations import parse_duration
 from engine.core.effects import Notify, StartSubflow
 from engine.core.expressions import compile_expression
 from engine.core.runtime import DEFAULT_STATUS
+from engine.core.state import copy_json
 from engine.core.steps.base import Step
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ class ActionStep(Step):
     def activate(self, turn: Turn, run: Run) -> None:
         for name, spec in self.doc.get("set", {}).items():
             value, why = self._value(turn, spec)
-            _assign(turn.state.data, name, value)
+            _assign(turn.state.data, name, copy_json(value))  # never share the definition's
             turn.record("data_set", self.id, why, field=name, value=value)
         notify = self.doc.get("notify", ())
         for message in [notify] if isinstance(notify, dict) else notify:

@@ -12,6 +12,7 @@ from engine.core.durations import describe_duration, parse_duration
 from engine.core.effects import Notify, ReassignTask
 from engine.core.expressions import compile_template, is_template
 from engine.core.runtime import DEFAULT_STATUS, timestamp
+from engine.core.state import copy_json
 from engine.core.steps.base import Step
 
 if TYPE_CHECKING:
@@ -109,8 +110,18 @@ class HumanStep(Step):
                 turn.leave(run, arg, f"moved on by escalation: {why}")
                 return
             self._escalation_action(turn, run, kind, arg, why)
-        if rung.every and timer.count < rung.limit:
-            again = turn.add(datetime.fromisoformat(timer.at), rung.every, rung.calendar)
+        if rung.every:
+            self._repeat(turn, run, rung, rung.every, timer)
+
+    def _repeat(self, turn: Turn, run: Run, rung: Rung, every: timedelta, timer: Timer) -> None:
+        """Schedule the next time of a recurring rung that is still ahead, within its limit."""
+        count = timer.count + 1
+        again = turn.add(datetime.fromisoformat(timer.at), every, rung.calendar)
+        # Times missed while this timer fired late are folded into this one, not sent in a burst.
+        while again <= turn.at and count <= rung.limit:
+            count += 1
+            again = turn.add(again, every, rung.calendar)
+        if count <= rung.limit:
             turn.schedule(run, again, rung.index, count)
 
     def _escalation_action(self, turn: Turn, run: Run, kind: str, arg: Any, why: str) -> None:
@@ -167,7 +178,7 @@ class TaskStep(HumanStep):
 
     def task_completed(self, turn: Turn, run: Run, event: TaskCompleted) -> None:
         turn.close_task(event.task)
-        turn.state.data.update(event.data)
+        turn.state.data.update(copy_json(event.data))  # the event stays as it was given
         turn.record("task_completed", self.id, None, task=event.task, outcome=event.outcome)
         self.finish(turn, run, event.outcome, f"'{event.outcome}' chosen")
 

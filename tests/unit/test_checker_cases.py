@@ -1,0 +1,159 @@
+"""Every rule of `flowdesk check` has a broken example in `tests/checker_cases/`.
+
+A case folder holds `docs/` (a workflow with the forms and calendars it needs,
+sound but for one mistake) and `expected.json` (the file, JSON Pointer and words
+the check must report). A case must produce that one problem and no other, so it
+cannot pass because something else in it happens to be broken.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from web.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+CASES = ROOT / "tests" / "checker_cases"
+
+#: `FILE:/json/pointer: message`, as `flowdesk check` prints each problem.
+LINE = re.compile(r"^(?P<file>[^:]+\.json):(?P<pointer>/[^ ]*): (?P<message>\S.*)$")
+
+#: What a process owner should never read: Python's way of writing values.
+PYTHON_REPR = re.compile(r"[{\[(]'|\b(True|False|None)\b")
+
+#: The rules the issue asks the checker to catch, each shown by at least one case.
+REQUIRED = {
+    "schema-unknown-step-type",
+    "schema-missing-property",
+    "unknown-step-in-next",
+    "unknown-step-in-on",
+    "unknown-decision-otherwise",
+    "unknown-escalation-goto",
+    "unknown-start-form",
+    "unknown-step-form",
+    "unknown-decision-table",
+    "unknown-calendar-on-step",
+    "unknown-calendar-in-sla",
+    "unknown-subflow-workflow",
+    "unreachable-step",
+    "dead-end-loop",
+    "quorum-larger-than-reviewers",
+    "reject-count-larger-than-reviewers",
+    "parallel-join-larger-than-branches",
+    "condition-on-unknown-field",
+    "condition-on-field-filled-in-later",
+    "comparison-with-another-type",
+    "comparison-with-a-value-not-among-the-options",
+    "duration-in-words",
+    "duration-of-nothing",
+    "duration-in-months",
+    "expression-that-does-not-parse",
+    "expression-reading-a-private-attribute",
+    "expression-calling-a-method",
+    "expression-calling-a-function",
+    "template-with-import",
+    "template-with-include",
+    "loop-of-automatic-steps",
+    "duplicate-step-id",
+    "escalation-completes-with-an-unknown-outcome",
+    "escalation-raises-to-an-unknown-priority",
+    "table-row-with-the-wrong-number-of-cells",
+    "table-cell-not-among-the-options",
+    "form-with-duplicate-field-keys",
+    "form-rule-on-an-unknown-field",
+    "calendar-with-an-unknown-time-zone",
+    "file-that-is-not-json",
+    "document-without-a-kind",
+    "document-of-an-unknown-kind",
+}
+
+
+def case_folders() -> list[Path]:
+    return sorted(path for path in CASES.iterdir() if path.is_dir())
+
+
+def expected_of(case: Path) -> dict[str, Any]:
+    expected: dict[str, Any] = json.loads((case / "expected.json").read_text(encoding="utf-8"))
+    return expected
+
+
+def check(*paths: Path) -> tuple[int, list[str]]:
+    """Run `flowdesk check` on paths; return the exit code and the problem lines."""
+    result = CliRunner().invoke(main, ["check", *map(str, paths)])
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout.splitlines()
+
+
+def test_every_rule_of_the_issue_has_a_broken_example() -> None:
+    missing = REQUIRED - {case.name for case in case_folders()}
+    assert not missing
+
+
+@pytest.mark.parametrize("case", case_folders(), ids=lambda case: case.name)
+def test_broken_example_is_reported_at_its_pointer_and_nowhere_else(case: Path) -> None:
+    expected = expected_of(case)
+    docs = case / "docs"
+    assert (docs / expected["file"]).is_file(), "expected.json names a file that is not there"
+
+    code, lines = check(docs)
+
+    assert code == 1
+    assert len(lines) == 1, "\n".join(lines)
+    line = LINE.match(lines[0])
+    assert line, f"not FILE:/json/pointer: message: {lines[0]}"
+    assert line["file"] == str(docs / expected["file"])
+    assert line["pointer"] == expected["pointer"]
+    assert expected["message_contains"] in line["message"]
+    assert not PYTHON_REPR.search(line["message"]), line["message"]
+
+
+def test_installed_command_prints_one_line_per_problem_and_exits_one() -> None:
+    flowdesk = Path(sys.executable).with_name("flowdesk")
+    docs = Path("tests/checker_cases/quorum-larger-than-reviewers/docs")
+
+    result = subprocess.run(
+        [str(flowdesk), "check", str(docs)], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+
+    assert result.returncode == 1, result.stderr
+    assert result.stdout == (
+        f"{docs}/change-request.json:/steps/cab_review/quorum: "
+        "the quorum of 4 approvals can never be reached with 3 reviewers\n"
+    )
+
+
+def test_check_of_one_file_finds_the_forms_kept_beside_it(tmp_path: Path) -> None:
+    docs = CASES / "comparison-with-another-type" / "docs"
+    workflow = tmp_path / "service-request.json"
+    shutil.copy(docs / "service-request.json", workflow)
+
+    alone_code, alone = check(workflow)
+    shutil.copy(docs / "forms" / "service-request.json", tmp_path / "request-form.json")
+    code, lines = check(workflow)
+
+    assert alone_code == 1
+    assert any("/start/form: there is no form 'service-request'" in line for line in alone)
+    assert code == 1
+    assert lines == [
+        f"{workflow}:/steps/approve/auto_approve/value: 'cost' holds a number, "
+        "so comparing it with '500' can never be right"
+    ]
+
+
+def test_check_of_one_file_reports_only_that_file(tmp_path: Path) -> None:
+    broken = CASES / "form-with-duplicate-field-keys" / "docs"
+    shutil.copytree(broken, tmp_path, dirs_exist_ok=True)
+
+    code, lines = check(tmp_path / "it-incident.json")
+
+    assert (code, lines) == (0, [])

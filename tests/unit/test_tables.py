@@ -1,0 +1,125 @@
+"""Decision tables: the first matching row gives the answer, and the timeline says which."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from engine.core.tables import DecisionTable
+
+PRIORITY = DecisionTable.from_document(
+    "priority",
+    {
+        "inputs": ["impact", "urgency"],
+        "output": "priority",
+        "rows": [
+            {"when": ["high", "high"], "then": "P1"},
+            {"when": ["high", ["medium", "low"]], "then": "P2"},
+            {"when": ["-", "high"], "then": "P2"},
+            {"when": ["medium", "-"], "then": "P3"},
+            {"when": ["-", "-"], "then": "P4"},
+        ],
+    },
+)
+
+ROUTING = DecisionTable.from_document(
+    "team",
+    {
+        "inputs": ["category", "caller.vip"],
+        "output": "team",
+        "rows": [
+            {"when": ["hardware", True], "then": "vip-desk"},
+            {"when": [["hardware", "network"], "-"], "then": "field-services"},
+        ],
+        "default": "service-desk",
+    },
+)
+
+
+@pytest.mark.parametrize(
+    ("impact", "urgency", "priority", "row"),
+    [
+        ("high", "high", "P1", 0),
+        ("high", "medium", "P2", 1),
+        ("high", "low", "P2", 1),
+        ("low", "high", "P2", 2),
+        ("medium", "low", "P3", 3),
+        ("low", "low", "P4", 4),
+        (None, None, "P4", 4),
+    ],
+)
+def test_first_matching_row_gives_the_output(
+    impact: Any, urgency: Any, priority: str, row: int
+) -> None:
+    result = PRIORITY.lookup({"impact": impact, "urgency": urgency})
+    assert (result.value, result.row) == (priority, row)
+
+
+def test_earlier_row_wins_over_a_later_one_that_also_matches() -> None:
+    # "high, high" also matches rows 3 and 5; row 1 decides.
+    assert PRIORITY.lookup({"impact": "high", "urgency": "high"}).value == "P1"
+
+
+def test_dash_matches_anything_including_a_missing_field() -> None:
+    assert ROUTING.lookup({"category": "network"}).value == "field-services"
+    assert ROUTING.lookup({"category": "network", "caller": {"vip": True}}).value == (
+        "field-services"
+    )
+
+
+def test_list_cell_matches_any_of_its_values() -> None:
+    assert ROUTING.lookup({"category": "hardware"}).value == "field-services"
+    assert ROUTING.lookup({"category": "software"}).row is None
+
+
+def test_dotted_input_reads_nested_data() -> None:
+    result = ROUTING.lookup({"category": "hardware", "caller": {"vip": True}})
+    assert (result.value, result.row) == ("vip-desk", 0)
+
+
+def test_default_when_no_row_matches() -> None:
+    result = ROUTING.lookup({"category": "software"})
+    assert (result.value, result.row) == ("service-desk", None)
+
+
+def test_no_default_gives_none_when_no_row_matches() -> None:
+    table = DecisionTable.from_document(
+        "t", {"inputs": ["a"], "output": "b", "rows": [{"when": ["x"], "then": "y"}]}
+    )
+    assert table.lookup({"a": "z"}).value is None
+
+
+def test_cells_do_not_take_true_for_one() -> None:
+    table = DecisionTable.from_document(
+        "discount",
+        {
+            "inputs": ["member", "quantity"],
+            "output": "discount",
+            "rows": [
+                {"when": [True, "-"], "then": 10},
+                {"when": ["-", 1], "then": 0},
+                {"when": ["-", [2, 3]], "then": 5},
+            ],
+            "default": 15,
+        },
+    )
+    assert table.lookup({"member": 1, "quantity": True}).value == 15
+    assert table.lookup({"member": True, "quantity": 1}).value == 10
+    assert table.lookup({"member": False, "quantity": 1}).value == 0
+    assert table.lookup({"member": False, "quantity": 2}).value == 5
+    assert table.lookup({"member": False, "quantity": 1.0}).value == 0
+
+
+def test_describe_names_the_inputs_the_answer_and_the_row() -> None:
+    data = {"impact": "high", "urgency": "low"}
+    assert PRIORITY.describe(data, PRIORITY.lookup(data)) == (
+        "table priority: impact=high, urgency=low -> P2 (row 2)"
+    )
+
+
+def test_describe_says_when_the_default_was_used() -> None:
+    data = {"category": "software"}
+    assert ROUTING.describe(data, ROUTING.lookup(data)) == (
+        "table team: category=software, caller.vip=None -> service-desk (no row matched: default)"
+    )
