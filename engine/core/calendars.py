@@ -44,19 +44,13 @@ class Calendar:
             for day in WEEKDAYS
         )
         holidays = frozenset(date.fromisoformat(text) for text in doc.get("holidays", ()))
-        length = parse_duration(doc["day_length"]) if "day_length" in doc else None
+        length = parse_duration(doc["day_length"]) if "day_length" in doc else _usual_day(hours)
         return cls(doc["key"], doc.get("timezone", "UTC"), hours, holidays, length)
 
     @property
     def working_day(self) -> timedelta:
         """Return how much working time one business day (`P1D`) stands for."""
-        if self.day_length is not None:
-            return self.day_length
-        lengths = [_length(periods) for periods in self.hours if periods]
-        if not lengths:
-            return timedelta(hours=24)
-        # The most usual length of a working day; on a tie, the longer one.
-        return max(lengths, key=lambda length: (lengths.count(length), length))
+        return self.day_length if self.day_length is not None else _usual_day(self.hours)
 
     def span(self, duration: timedelta) -> timedelta:
         """Return the working time a duration means: its days count as working days."""
@@ -93,6 +87,14 @@ class Calendar:
                 break
             total += min(high, end) - low
         return total
+
+
+def _usual_day(hours: tuple[tuple[tuple[time, time], ...], ...]) -> timedelta:
+    """Return the most usual length of a working day (on a tie, the longer one)."""
+    lengths = [_length(periods) for periods in hours if periods]
+    if not lengths:
+        return timedelta(hours=24)
+    return max(lengths, key=lambda length: (lengths.count(length), length))
 
 
 def _length(periods: tuple[tuple[time, time], ...]) -> timedelta:

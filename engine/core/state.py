@@ -9,7 +9,7 @@ JSON-ready form carrying `FORMAT`; `UPGRADES` lifts older formats.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from engine.core.errors import StateFormatError
@@ -203,6 +203,13 @@ def copy_json(value: Any) -> Any:
 
 def clone(state: InstanceState) -> InstanceState:
     """Return an independent copy of a state, so a transition never changes its input."""
-    copy = InstanceState.from_dict(state.to_dict())
-    copy.data = copy_json(state.data)
-    return copy
+    return replace(
+        state,
+        data=copy_json(state.data),
+        runs={
+            key: replace(run, tasks=list(run.tasks), votes=dict(run.votes), done=list(run.done))
+            for key, run in state.runs.items()
+        },
+        tasks={key: replace(task, assign=dict(task.assign)) for key, task in state.tasks.items()},
+        timers={key: replace(timer) for key, timer in state.timers.items()},
+    )
