@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Row, bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -31,6 +31,7 @@ from engine.store.instances import (
     Timer,
 )
 from engine.store.people import Group, Membership, User
+from engine.store.statements import Prepared
 
 instances = Instance.__table__
 tasks = Task.__table__
@@ -80,39 +81,99 @@ class TaskRow:
     completed_by: str | None
 
 
+class TimerRow(NamedTuple):
+    instance_id: int
+    key: str
+    status: str
+    due_at: datetime
+
+
+class GroupRow(NamedTuple):
+    id: int
+    last_assigned: str | None
+    next_tier_id: int | None
+
+
 def _columns(table: Any, row_type: type) -> list[Any]:
     return [table.c[f.name] for f in fields(row_type)]
 
 
-def _setter(table: Any, key: str, names: Sequence[str]) -> Any:
+def _setter(table: Any, key: str, names: Sequence[str]) -> Prepared:
     """An UPDATE of `names` on the row whose `id` is bound as `key`."""
-    return (
+    return Prepared(
         update(table).where(table.c.id == bindparam(key)).values({n: bindparam(n) for n in names})
     )
 
 
-_INSTANCE = select(*_columns(instances, InstanceRow)).where(instances.c.id == bindparam("id"))
-_INSTANCE_LOCKED = _INSTANCE.with_for_update()
-_INSTANCE_OF_TASK = select(*_columns(instances, InstanceRow)).where(
-    instances.c.id
-    == select(tasks.c.instance_id).where(tasks.c.id == bindparam("task")).scalar_subquery()
+def _insert(table: Any, names: Sequence[str], returning: Any = None) -> Prepared:
+    """An INSERT of exactly these columns (defaults are given by the caller, not the ORM)."""
+    statement = insert(table).values({n: bindparam(n) for n in names})
+    return Prepared(statement.returning(returning) if returning is not None else statement.inline())
+
+
+_instance_select = select(*_columns(instances, InstanceRow))
+_INSTANCE = Prepared(_instance_select.where(instances.c.id == bindparam("id")))
+_INSTANCE_LOCKED = Prepared(
+    _instance_select.where(instances.c.id == bindparam("id")).with_for_update()
 )
-_INSTANCE_OF_TASK_LOCKED = _INSTANCE_OF_TASK.with_for_update()
-_INSTANCE_ID = select(instances.c.id).where(instances.c.number == bindparam("number"))
-_ADD_INSTANCE = insert(instances).returning(instances.c.id)
-_SAVE_STATE = _setter(
-    instances,
-    "row",
-    ("state", "status", "title", "priority", "ended_at", "updated_at", "version", "last_event"),
+_task_instance = (
+    select(tasks.c.instance_id).where(tasks.c.id == bindparam("task")).scalar_subquery()
 )
+_INSTANCE_OF_TASK = Prepared(_instance_select.where(instances.c.id == _task_instance))
+_INSTANCE_OF_TASK_LOCKED = Prepared(
+    _instance_select.where(instances.c.id == _task_instance).with_for_update()
+)
+_INSTANCE_ID = Prepared(select(instances.c.id).where(instances.c.number == bindparam("number")))
+STATE_COLUMNS = (
+    "state",
+    "status",
+    "title",
+    "priority",
+    "ended_at",
+    "updated_at",
+    "version",
+    "last_event",
+)
+NEW_INSTANCE_COLUMNS = (
+    "number",
+    "prefix",
+    "seq",
+    "workflow_key",
+    "workflow_version_id",
+    "requester",
+    "started_at",
+    "response_breached",
+    "resolution_breached",
+    *STATE_COLUMNS,
+)
+_ADD_INSTANCE = _insert(instances, NEW_INSTANCE_COLUMNS, instances.c.id)
+_SAVE_STATE = _setter(instances, "row", STATE_COLUMNS)
 _TOUCH = _setter(instances, "row", ("last_event", "updated_at"))
 
-_TASK = select(*_columns(tasks, TaskRow)).where(tasks.c.id == bindparam("id"))
-_TASK_BY_KEY = select(*_columns(tasks, TaskRow)).where(
-    tasks.c.instance_id == bindparam("instance"), tasks.c.key == bindparam("key")
+_task_select = select(*_columns(tasks, TaskRow))
+_TASK = Prepared(_task_select.where(tasks.c.id == bindparam("id")))
+_TASK_BY_KEY = Prepared(
+    _task_select.where(
+        tasks.c.instance_id == bindparam("instance"), tasks.c.key == bindparam("key")
+    )
 )
-_TASK_INSTANCE = select(tasks.c.instance_id).where(tasks.c.id == bindparam("id"))
-_ADD_TASK = insert(tasks).returning(tasks.c.id)
+_TASK_INSTANCE = Prepared(select(tasks.c.instance_id).where(tasks.c.id == bindparam("id")))
+TASK_COLUMNS = (
+    "instance_id",
+    "key",
+    "step",
+    "title",
+    "form",
+    "role",
+    "outcomes",
+    "assignment",
+    "assignee",
+    "candidate_group",
+    "status",
+    "due_at",
+    "created_at",
+)
+_ADD_TASK = _insert(tasks, TASK_COLUMNS, tasks.c.id)
 _COMPLETE_TASK = _setter(
     tasks, "row", ("status", "outcome", "data", "completed_at", "completed_by")
 )
@@ -120,7 +181,7 @@ _ASSIGN_TASK = _setter(tasks, "row", ("assignee", "candidate_group", "delegated_
 _REASSIGN_TASK = _setter(
     tasks, "row", ("assignment", "assignee", "candidate_group", "delegated_by")
 )
-_CANCEL_TASK = (
+_CANCEL_TASK = Prepared(
     update(tasks)
     .where(
         tasks.c.instance_id == bindparam("instance"),
@@ -136,12 +197,14 @@ _OPEN_LOAD = (
     .group_by(tasks.c.assignee)
 )
 
-_TIMER = select(timers.c.instance_id, timers.c.key, timers.c.status, timers.c.due_at).where(
-    timers.c.id == bindparam("id")
+_TIMER = Prepared(
+    select(timers.c.instance_id, timers.c.key, timers.c.status, timers.c.due_at).where(
+        timers.c.id == bindparam("id")
+    )
 )
-_ADD_TIMERS = insert(timers)
+_ADD_TIMERS = _insert(timers, ("instance_id", "key", "step", "due_at", "status"))
 _FIRE_TIMER = _setter(timers, "row", ("status", "fired_at"))
-_CANCEL_TIMER = (
+_CANCEL_TIMER = Prepared(
     update(timers)
     .where(
         timers.c.instance_id == bindparam("instance"),
@@ -151,17 +214,24 @@ _CANCEL_TIMER = (
     .values(status="cancelled")
 )
 
-_ADD_EVENTS = insert(events)
-_ADD_OUTBOX = insert(outbox)
-_ADD_RUNS = insert(step_runs)
-_END_RUN = (
+EVENT_COLUMNS = ("instance_id", "seq", "kind", "step", "at", "actor", "why", "detail", "command")
+_ADD_EVENTS = _insert(events, EVENT_COLUMNS)
+_ADD_OUTBOX = _insert(
+    outbox, ("instance_id", "kind", "payload", "status", "attempts", "created_at")
+)
+_ADD_RUNS = _insert(step_runs, ("instance_id", "run", "step", "started_at"))
+_END_RUN = Prepared(
     update(step_runs)
     .where(step_runs.c.instance_id == bindparam("instance"), step_runs.c.run == bindparam("run_id"))
     .values(ended_at=bindparam("at"))
 )
-_ADD_COMMENT = insert(comments).returning(comments.c.id)
-_COMMAND = select(commands.c.kind, commands.c.result).where(commands.c.key == bindparam("key"))
-_ADD_COMMAND = insert(commands)
+_ADD_COMMENT = _insert(
+    comments, ("instance_id", "author", "body", "public", "created_at"), comments.c.id
+)
+_COMMAND = Prepared(
+    select(commands.c.kind, commands.c.result).where(commands.c.key == bindparam("key"))
+)
+_ADD_COMMAND = _insert(commands, ("key", "kind", "instance_id", "result", "created_at"))
 
 _MEMBERS = (
     select(users.c.username)
@@ -170,21 +240,22 @@ _MEMBERS = (
     .where(groups.c.key == bindparam("group"), users.c.active.is_(True))
     .order_by(users.c.username)
 )
-_IS_MEMBER = (
+_IS_MEMBER = Prepared(
     select(func.count())
     .select_from(memberships)
     .join(users, users.c.id == memberships.c.user_id)
     .join(groups, groups.c.id == memberships.c.group_id)
     .where(users.c.username == bindparam("user"), groups.c.key == bindparam("group"))
 )
-_GROUP = select(groups.c.id, groups.c.last_assigned, groups.c.next_tier_id).where(
+_group_select = select(groups.c.id, groups.c.last_assigned, groups.c.next_tier_id).where(
     groups.c.key == bindparam("group")
 )
-_GROUP_LOCKED = _GROUP.with_for_update()
-_GROUP_KEY = select(groups.c.key).where(groups.c.id == bindparam("id"))
+_GROUP = Prepared(_group_select)
+_GROUP_LOCKED = Prepared(_group_select.with_for_update())
+_GROUP_KEY = Prepared(select(groups.c.key).where(groups.c.id == bindparam("id")))
 _LAST_ASSIGNED = _setter(groups, "row", ("last_assigned",))
 _managers = users.alias("managers")
-_MANAGER = (
+_MANAGER = Prepared(
     select(_managers.c.username)
     .join(users, users.c.manager_id == _managers.c.id)
     .where(users.c.username == bindparam("user"))
@@ -195,21 +266,21 @@ _LATEST = (
     .join(versions, versions.c.definition_id == definitions.c.id)
     .where(versions.c.version == definitions.c.latest_version)
 )
-_LATEST_WORKFLOW = _LATEST.where(
-    definitions.c.kind == "workflow", definitions.c.key == bindparam("key")
+_LATEST_WORKFLOW = Prepared(
+    _LATEST.where(definitions.c.kind == "workflow", definitions.c.key == bindparam("key"))
 )
 _LATEST_CALENDARS = _LATEST.where(
     definitions.c.kind == "calendar", definitions.c.key.in_(bindparam("keys", expanding=True))
 )
-_CONTENT = select(versions.c.content).where(versions.c.id == bindparam("id"))
+_CONTENT = Prepared(select(versions.c.content).where(versions.c.id == bindparam("id")))
 
-_UPSERTS: dict[str, Any] = {}
+_UPSERTS: dict[str, Prepared] = {}
 
 
-def _next_number_statement(dialect: str) -> Any:
+def _next_number_statement(dialect: str) -> Prepared:
     if dialect not in _UPSERTS:
         build = pg_insert if dialect == "postgresql" else sqlite_insert
-        _UPSERTS[dialect] = (
+        _UPSERTS[dialect] = Prepared(
             build(counters)
             .values(prefix=bindparam("prefix"), last=1)
             .on_conflict_do_update(
@@ -228,24 +299,21 @@ class Repository:
         self.row_locks = row_locks
         self.dialect = connection.dialect.name
 
-    def _one(self, statement: Any, params: dict[str, Any]) -> Row[Any] | None:
-        return self.connection.execute(statement, params).first()
-
-    def _many(self, statement: Any, rows: Sequence[dict[str, Any]]) -> None:
-        if rows:
-            self.connection.execute(statement, list(rows))
+    def _value(self, statement: Prepared, params: dict[str, Any]) -> Any:
+        row = statement.first(self.connection, params)
+        return row[0] if row else None
 
     # Commands already done ---------------------------------------------------------------
 
     def command(self, key: str) -> tuple[str, dict[str, Any]] | None:
-        row = self._one(_COMMAND, {"key": key})
-        return (row.kind, row.result) if row else None
+        row = _COMMAND.first(self.connection, {"key": key})
+        return (row[0], row[1]) if row else None
 
     def add_command(
         self, key: str, kind: str, instance_id: int | None, result: dict[str, Any], at: datetime
     ) -> None:
-        self.connection.execute(
-            _ADD_COMMAND,
+        _ADD_COMMAND.run(
+            self.connection,
             {
                 "key": key,
                 "kind": kind,
@@ -259,63 +327,64 @@ class Repository:
 
     def lock_instance(self, instance_id: int) -> InstanceRow | None:
         """Load an instance, holding its row lock (SQLite: the database is already locked)."""
-        row = self._one(_INSTANCE_LOCKED if self.row_locks else _INSTANCE, {"id": instance_id})
+        statement = _INSTANCE_LOCKED if self.row_locks else _INSTANCE
+        row = statement.first(self.connection, {"id": instance_id})
         return InstanceRow(*row) if row else None
 
     def lock_instance_of_task(self, task_id: int) -> InstanceRow | None:
         """Load the instance a task belongs to, holding its row lock."""
-        query = _INSTANCE_OF_TASK_LOCKED if self.row_locks else _INSTANCE_OF_TASK
-        row = self._one(query, {"task": task_id})
+        statement = _INSTANCE_OF_TASK_LOCKED if self.row_locks else _INSTANCE_OF_TASK
+        row = statement.first(self.connection, {"task": task_id})
         return InstanceRow(*row) if row else None
 
     def instance_id(self, number: str) -> int | None:
-        row = self._one(_INSTANCE_ID, {"number": number})
-        return row[0] if row else None
+        return self._value(_INSTANCE_ID, {"number": number})
 
     def add_instance(self, values: dict[str, Any]) -> int:
-        return int(self.connection.execute(_ADD_INSTANCE, values).scalar_one())
+        """Insert an instance (every column of `NEW_INSTANCE_COLUMNS`); return its id."""
+        row = {"response_breached": False, "resolution_breached": False, **values}
+        return int(self._value(_ADD_INSTANCE, row))
 
     def save_state(self, instance_id: int, values: dict[str, Any]) -> None:
-        self.connection.execute(_SAVE_STATE, {"row": instance_id, **values})
+        _SAVE_STATE.run(self.connection, {"row": instance_id, **values})
 
     def touch(self, instance_id: int, last_event: int, at: datetime) -> None:
-        self.connection.execute(
-            _TOUCH, {"row": instance_id, "last_event": last_event, "updated_at": at}
+        _TOUCH.run(
+            self.connection, {"row": instance_id, "last_event": last_event, "updated_at": at}
         )
 
     def next_number(self, prefix: str) -> int:
         """Take the next number of a prefix; rolled back with the transaction, so no gaps."""
-        statement = _next_number_statement(self.dialect)
-        return int(self.connection.execute(statement, {"prefix": prefix}).scalar_one())
+        return int(self._value(_next_number_statement(self.dialect), {"prefix": prefix}))
 
     def append_events(self, rows: Sequence[dict[str, Any]]) -> None:
-        self._many(_ADD_EVENTS, rows)
+        _ADD_EVENTS.many(self.connection, rows)
 
     def add_comment(self, values: dict[str, Any]) -> int:
-        return int(self.connection.execute(_ADD_COMMENT, values).scalar_one())
+        return int(self._value(_ADD_COMMENT, values))
 
     # Tasks -------------------------------------------------------------------------------
 
     def task(self, task_id: int) -> TaskRow | None:
-        row = self._one(_TASK, {"id": task_id})
+        row = _TASK.first(self.connection, {"id": task_id})
         return TaskRow(*row) if row else None
 
     def task_by_key(self, instance_id: int, key: str) -> TaskRow | None:
-        row = self._one(_TASK_BY_KEY, {"instance": instance_id, "key": key})
+        row = _TASK_BY_KEY.first(self.connection, {"instance": instance_id, "key": key})
         return TaskRow(*row) if row else None
 
     def task_instance(self, task_id: int) -> int | None:
-        row = self._one(_TASK_INSTANCE, {"id": task_id})
-        return row[0] if row else None
+        return self._value(_TASK_INSTANCE, {"id": task_id})
 
     def add_task(self, values: dict[str, Any]) -> int:
-        return int(self.connection.execute(_ADD_TASK, values).scalar_one())
+        """Insert a task (every column of `TASK_COLUMNS`); return its id."""
+        return int(self._value(_ADD_TASK, values))
 
     def complete_task(
         self, task_id: int, outcome: str, data: dict[str, Any], at: datetime, actor: str
     ) -> None:
-        self.connection.execute(
-            _COMPLETE_TASK,
+        _COMPLETE_TASK.run(
+            self.connection,
             {
                 "row": task_id,
                 "status": "completed",
@@ -328,8 +397,8 @@ class Repository:
 
     def assign_task(self, task: TaskRow) -> None:
         """Save a task's assignee, candidate group and delegator."""
-        self.connection.execute(
-            _ASSIGN_TASK,
+        _ASSIGN_TASK.run(
+            self.connection,
             {
                 "row": task.id,
                 "assignee": task.assignee,
@@ -341,8 +410,8 @@ class Repository:
     def reassign_task(
         self, task_id: int, assignment: dict[str, Any], assignee: str | None, group: str | None
     ) -> None:
-        self.connection.execute(
-            _REASSIGN_TASK,
+        _REASSIGN_TASK.run(
+            self.connection,
             {
                 "row": task_id,
                 "assignment": assignment,
@@ -356,9 +425,11 @@ class Repository:
         """Withdraw open tasks by key; return the ids of those that were open."""
         withdrawn = []
         for key in keys:
-            row = self._one(_CANCEL_TASK, {"instance": instance_id, "task_key": key, "at": at})
-            if row is not None:
-                withdrawn.append(int(row[0]))
+            task_id = self._value(
+                _CANCEL_TASK, {"instance": instance_id, "task_key": key, "at": at}
+            )
+            if task_id is not None:
+                withdrawn.append(int(task_id))
         return withdrawn
 
     def open_load(self, people: Sequence[str]) -> dict[str, int]:
@@ -369,25 +440,30 @@ class Repository:
     # Timers, outbox, runs ----------------------------------------------------------------
 
     def add_timers(self, rows: Sequence[dict[str, Any]]) -> None:
-        self._many(_ADD_TIMERS, rows)
+        _ADD_TIMERS.many(self.connection, rows)
 
-    def timer(self, timer_id: int) -> Row[Any] | None:
-        return self._one(_TIMER, {"id": timer_id})
+    def timer(self, timer_id: int) -> TimerRow | None:
+        row = _TIMER.first(self.connection, {"id": timer_id})
+        return TimerRow(*row) if row else None
 
     def fire_timer(self, timer_id: int, at: datetime) -> None:
-        self.connection.execute(_FIRE_TIMER, {"row": timer_id, "status": "fired", "fired_at": at})
+        _FIRE_TIMER.run(self.connection, {"row": timer_id, "status": "fired", "fired_at": at})
 
     def cancel_timers(self, instance_id: int, keys: Sequence[str]) -> None:
-        self._many(_CANCEL_TIMER, [{"instance": instance_id, "timer_key": k} for k in keys])
+        _CANCEL_TIMER.many(
+            self.connection, [{"instance": instance_id, "timer_key": k} for k in keys]
+        )
 
     def add_outbox(self, rows: Sequence[dict[str, Any]]) -> None:
-        self._many(_ADD_OUTBOX, rows)
+        _ADD_OUTBOX.many(self.connection, rows)
 
     def start_runs(self, rows: Sequence[dict[str, Any]]) -> None:
-        self._many(_ADD_RUNS, rows)
+        _ADD_RUNS.many(self.connection, rows)
 
     def end_runs(self, instance_id: int, runs: Sequence[int], at: datetime) -> None:
-        self._many(_END_RUN, [{"instance": instance_id, "run_id": r, "at": at} for r in runs])
+        _END_RUN.many(
+            self.connection, [{"instance": instance_id, "run_id": r, "at": at} for r in runs]
+        )
 
     # People ------------------------------------------------------------------------------
 
@@ -395,32 +471,31 @@ class Repository:
         return list(self.connection.scalars(_MEMBERS, {"group": group}))
 
     def is_member(self, user: str, group: str) -> bool:
-        return bool(self.connection.scalar(_IS_MEMBER, {"user": user, "group": group}))
+        return bool(self._value(_IS_MEMBER, {"user": user, "group": group}))
 
-    def group(self, key: str, *, lock: bool = False) -> Row[Any] | None:
-        return self._one(_GROUP_LOCKED if lock and self.row_locks else _GROUP, {"group": key})
+    def group(self, key: str, *, lock: bool = False) -> GroupRow | None:
+        statement = _GROUP_LOCKED if lock and self.row_locks else _GROUP
+        row = statement.first(self.connection, {"group": key})
+        return GroupRow(*row) if row else None
 
     def group_key(self, group_id: int) -> str | None:
-        row = self._one(_GROUP_KEY, {"id": group_id})
-        return row[0] if row else None
+        return self._value(_GROUP_KEY, {"id": group_id})
 
     def set_last_assigned(self, group_id: int, user: str) -> None:
-        self.connection.execute(_LAST_ASSIGNED, {"row": group_id, "last_assigned": user})
+        _LAST_ASSIGNED.run(self.connection, {"row": group_id, "last_assigned": user})
 
     def manager_of(self, username: str) -> str | None:
-        row = self._one(_MANAGER, {"user": username})
-        return row[0] if row else None
+        return self._value(_MANAGER, {"user": username})
 
     # Published definitions ---------------------------------------------------------------
 
     def latest_workflow_version(self, key: str) -> int | None:
-        row = self._one(_LATEST_WORKFLOW, {"key": key})
-        return row.id if row else None
+        row = _LATEST_WORKFLOW.first(self.connection, {"key": key})
+        return int(row[1]) if row else None
 
     def latest_calendar_versions(self, keys: Sequence[str]) -> dict[str, int]:
         rows = self.connection.execute(_LATEST_CALENDARS, {"keys": list(keys)})
         return {str(key): int(version) for key, version in rows}
 
     def content(self, version_id: int) -> dict[str, Any] | None:
-        row = self._one(_CONTENT, {"id": version_id})
-        return row.content if row else None
+        return self._value(_CONTENT, {"id": version_id})
