@@ -79,6 +79,13 @@ def _references(doc: Mapping[str, Any], refs: References) -> Iterator[Problem]:
                     f"{pointer}/set/{name}/lookup",
                     f"there is no decision table '{spec['lookup']}'{_among(tables)}",
                 )
+            elif "lookup" in spec and tables[spec["lookup"]]["output"] != name:
+                output = tables[spec["lookup"]]["output"]
+                yield Problem(
+                    f"{pointer}/set/{name}/lookup",
+                    f"table '{spec['lookup']}' gives '{output}', but this sets '{name}'; "
+                    "set the field the table gives",
+                )
         workflows = refs.workflows
         if (
             step["type"] == "subflow"

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time
 from typing import TYPE_CHECKING, Any
 
+from engine.core.assignment import notification
 from engine.core.conditions import Condition, compile_condition, field_value
 from engine.core.durations import parse_duration
-from engine.core.effects import Notify, StartSubflow
+from engine.core.effects import StartSubflow
 from engine.core.expressions import compile_expression
-from engine.core.runtime import DEFAULT_STATUS
 from engine.core.state import copy_json
 from engine.core.steps.base import Step
 
@@ -59,9 +59,7 @@ class ActionStep(Step):
             turn.record("data_set", self.id, why, field=name, value=value)
         notify = self.doc.get("notify", ())
         for message in [notify] if isinstance(notify, dict) else notify:
-            turn.emit(
-                Notify(self.id, message.get("to"), message.get("template"), message.get("webhook"))
-            )
+            turn.emit(notification(turn, self.id, message))
         turn.leave(run, self.doc["next"], "next step")
 
     def _value(self, turn: Turn, spec: dict[str, Any]) -> tuple[Any, str]:
@@ -110,7 +108,8 @@ class WaitStep(Step):
     __slots__ = ()
 
     def activate(self, turn: Turn, run: Run) -> None:
-        turn.set_status(self.status or DEFAULT_STATUS, self.id)
+        if self.status:
+            turn.set_status(self.status, self.id)
         if "for" in self.doc:
             at = turn.add(turn.at, parse_duration(self.doc["for"]), self.doc.get("calendar"))
         else:
@@ -148,10 +147,10 @@ class SubflowStep(Step):
         }
         wait = self.doc.get("wait", True)
         turn.emit(StartSubflow(run.id, self.doc["workflow"], data, wait))
-        if wait:
-            turn.set_status(self.status or DEFAULT_STATUS, self.id)
-        else:
+        if not wait:
             turn.leave(run, self.doc["next"], f"started {self.doc['workflow']} without waiting")
+        elif self.status:
+            turn.set_status(self.status, self.id)
 
     def subflow_finished(self, turn: Turn, run: Run, event: SubflowFinished) -> None:
         turn.leave(run, self.doc["next"], f"{self.doc['workflow']} ended as {event.status}")

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from engine.core.assignment import notification, resolve_assignment
 from engine.core.conditions import Condition, compile_condition, field_value
 from engine.core.durations import describe_duration, parse_duration
 from engine.core.effects import Notify, ReassignTask
-from engine.core.expressions import compile_template, is_template
-from engine.core.runtime import DEFAULT_STATUS, timestamp
+from engine.core.expressions import compile_template
+from engine.core.runtime import timestamp
 from engine.core.state import copy_json
 from engine.core.steps.base import Step
 
@@ -33,20 +34,6 @@ class Rung:
     every: timedelta | None
     limit: int
     actions: tuple[Mapping[str, Any], ...]
-
-
-def resolve_assignment(assign: Mapping[str, Any], turn: Turn) -> dict[str, Any]:
-    """Fill in the templates of an `assign` block; `requester` becomes that user."""
-    resolved: dict[str, Any] = {}
-    context: dict[str, Any] | None = None
-    for key, value in assign.items():
-        if isinstance(value, str) and is_template(value):
-            context = context or turn.context()
-            value = compile_template(value)(context).strip()
-        resolved[key] = value
-    if resolved.get("requester") and turn.state.requester:
-        resolved["user"] = turn.state.requester
-    return resolved
 
 
 class HumanStep(Step):
@@ -80,7 +67,8 @@ class HumanStep(Step):
         return timestamp(turn.add(turn.at, self.due, self.calendar)) if self.due else None
 
     def activate(self, turn: Turn, run: Run) -> None:
-        turn.set_status(self.status or DEFAULT_STATUS, self.id)
+        if self.status:
+            turn.set_status(self.status, self.id)
         self.open_tasks(turn, run)
         if run.id in turn.state.runs:  # auto-approval may already have finished the run
             for rung in self.rungs:
@@ -128,15 +116,7 @@ class HumanStep(Step):
         if kind == "remind":
             turn.emit(Notify(self.id, to=arg, template="reminder", tasks=tuple(run.tasks)))
         elif kind == "notify":
-            turn.emit(
-                Notify(
-                    self.id,
-                    arg.get("to"),
-                    arg.get("template"),
-                    arg.get("webhook"),
-                    tuple(run.tasks),
-                )
-            )
+            turn.emit(notification(turn, self.id, arg, tuple(run.tasks)))
         elif kind == "reassign":
             assign = {arg: True} if isinstance(arg, str) else resolve_assignment(arg, turn)
             for task in run.tasks:
@@ -152,6 +132,8 @@ def raise_priority(turn: Turn, step: str, arg: Any, why: str) -> None:
     levels = turn.workflow.priorities
     name = turn.workflow.priority_field
     current = field_value(turn.state.data, name)
+    if arg is True and current not in levels:
+        return  # no level to raise from: "one level more urgent" means nothing yet
     rank = levels.index(current) if current in levels else len(levels)
     wanted = max(rank - 1, 0) if arg is True else levels.index(arg)
     if wanted < rank:
