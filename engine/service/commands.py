@@ -23,7 +23,15 @@ from engine.core.events import Cancelled, Event, TaskCompleted, TimerFired
 from engine.core.state import InstanceState
 from engine.service.apply import record_events, save_transition
 from engine.service.definitions import Registry
-from engine.service.errors import Busy, Conflict, InvalidInput, NotAllowed, NotFound, TooLarge
+from engine.service.errors import (
+    Busy,
+    Conflict,
+    InvalidInput,
+    NotAllowed,
+    NotFound,
+    ServiceError,
+    TooLarge,
+)
 from engine.store.database import Database
 from engine.store.repository import InstanceRow, Repository, TaskRow
 from engine.store.uow import UnitOfWork, is_retryable
@@ -72,13 +80,19 @@ class Commands:
         for attempt in range(self.limits.retries):
             try:
                 with UnitOfWork(self.database) as uow:
-                    done = uow.repository.command(key) if key is not None else None
+                    done = _done(uow, kind, key)
                     if done is not None:
-                        if done[0] != kind:
-                            raise Conflict(f"the key '{key}' was already used for a {done[0]}")
-                        return done[1]
+                        return done
                     at = self.clock()
-                    result = body(uow, at)
+                    try:
+                        result = body(uow, at)
+                    except ServiceError:
+                        # On PostgreSQL the look-up above ran before the instance lock: a
+                        # repeat of this command may have finished while we waited for it.
+                        done = _done(uow, kind, key)
+                        if done is None:
+                            raise
+                        return done
                     if key is not None:
                         uow.repository.add_command(key, kind, result.get("instance_id"), result, at)
                     uow.commit()
@@ -376,6 +390,16 @@ class Commands:
             return {**answer, "timer": timer_id, "fired": True}
 
         return self._execute("fire_timer", key, body)
+
+
+def _done(uow: UnitOfWork, kind: str, key: str | None) -> Result | None:
+    """Return the first answer of the command already carried out under `key`, if any."""
+    found = uow.repository.command(key) if key is not None else None
+    if found is None:
+        return None
+    if found[0] != kind:
+        raise Conflict(f"the key '{key}' was already used for a {found[0]}")
+    return found[1]
 
 
 def _require_open(task: TaskRow) -> None:

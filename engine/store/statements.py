@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
 
 Processor = Callable[[Any], Any] | None
@@ -93,6 +94,8 @@ class Prepared:
         compiled, cursor = self._for(connection)
         try:
             cursor.execute(compiled.sql, compiled.parameters(values))
+        except connection.dialect.loaded_dbapi.Error as error:
+            raise _wrapped(error, compiled, connection) from error
         finally:
             cursor.close()
 
@@ -103,6 +106,8 @@ class Prepared:
         compiled, cursor = self._for(connection)
         try:
             cursor.executemany(compiled.sql, [compiled.parameters(row) for row in rows])
+        except connection.dialect.loaded_dbapi.Error as error:
+            raise _wrapped(error, compiled, connection) from error
         finally:
             cursor.close()
 
@@ -112,6 +117,20 @@ class Prepared:
         try:
             cursor.execute(compiled.sql, compiled.parameters(values))
             raw = cursor.fetchone()
+        except connection.dialect.loaded_dbapi.Error as error:
+            raise _wrapped(error, compiled, connection) from error
         finally:
             cursor.close()
         return compiled.row(raw) if raw is not None else None
+
+
+def _wrapped(error: Exception, compiled: _Compiled, connection: Connection) -> BaseException:
+    """Wrap a driver's error as `Connection.execute` would (`IntegrityError`, `OperationalError`).
+
+    Callers decide on the wrapped class and its `orig` whether to try the transaction
+    again (`engine.store.uow.is_retryable`); a bare driver error would escape that.
+    """
+    dialect = connection.dialect
+    return DBAPIError.instance(
+        compiled.sql, None, error, dialect.loaded_dbapi.Error, dialect=dialect
+    )
