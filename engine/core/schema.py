@@ -7,12 +7,15 @@ import re
 from collections.abc import Iterator, Mapping
 from functools import cache
 from importlib import resources
-from typing import Any
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError, relevance
+from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import Problem
+
+if TYPE_CHECKING:
+    # jsonschema is imported when a document is first validated, not with the runtime:
+    # its format checkers take a second to import, which every worker would pay.
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 
 @cache
@@ -26,6 +29,8 @@ def load_schema(name: str, package: str = "engine.core") -> dict[str, Any]:
 @cache
 def validator(name: str, package: str = "engine.core") -> Draft202012Validator:
     """Return a validator (with format checking on) for a shipped schema."""
+    from jsonschema import Draft202012Validator
+
     schema = load_schema(name, package)
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
@@ -96,6 +101,8 @@ def _most_relevant(error: ValidationError) -> ValidationError:
 
 def _relevance(error: ValidationError) -> tuple[Any, ...]:
     # Between a missing property and an unknown one, the unknown one is likely a misspelling.
+    from jsonschema.exceptions import relevance
+
     return (*relevance(error), error.validator in ("additionalProperties", "unevaluatedProperties"))
 
 
