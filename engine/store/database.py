@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 import orjson
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -55,6 +56,7 @@ class Database:
         # Writes on SQLite begin with BEGIN IMMEDIATE, so two writers queue instead of
         # deadlocking on a lock upgrade; reads keep SQLite's deferred BEGIN.
         self.writer: Engine = self.engine.execution_options(flowdesk_write=True)
+        self._local = threading.local()
         self._reader = sessionmaker(self.engine, expire_on_commit=False)
         self._writer = sessionmaker(self.writer, expire_on_commit=False)
 
@@ -66,6 +68,24 @@ class Database:
         """A session for reads; rolled back at the end."""
         with self._reader() as session:
             yield session
+
+    def writer_connection(self) -> Connection:
+        """This thread's connection for units of work, kept open between them.
+
+        Checking a connection out of the pool and back for every command cost about
+        as much as the command's own SQL, so each thread keeps one.
+        """
+        connection: Connection | None = getattr(self._local, "writer", None)
+        if connection is None or connection.closed:
+            connection = self._local.writer = self.writer.connect()
+        return connection
+
+    def drop_writer_connection(self) -> None:
+        """Close this thread's unit-of-work connection (after an error); the next opens anew."""
+        connection: Connection | None = getattr(self._local, "writer", None)
+        self._local.writer = None
+        if connection is not None:
+            connection.close()
 
     def writer_session(self) -> Session:
         """A new session whose transactions take the write lock at once (see `UnitOfWork`)."""
@@ -79,6 +99,7 @@ class Database:
             command.upgrade(config, "head")
 
     def dispose(self) -> None:
+        self.drop_writer_connection()
         self.engine.dispose()
 
 

@@ -26,7 +26,7 @@ class UnitOfWork:
         self._committed = False
 
     def __enter__(self) -> UnitOfWork:
-        self.connection = self.database.writer.connect()
+        self.connection = self.database.writer_connection()
         self.transaction = self.connection.begin()
         self.repository = Repository(self.connection, row_locks=not self.database.is_sqlite)
         return self
@@ -41,7 +41,8 @@ class UnitOfWork:
             if not self._committed:
                 self.transaction.rollback()
         finally:
-            self.connection.close()
+            if self.connection.invalidated or (error is not None and not self._committed):
+                self.database.drop_writer_connection()
 
     def commit(self) -> None:
         self.transaction.commit()
