@@ -233,7 +233,7 @@ _COMMAND = Prepared(
 )
 _ADD_COMMAND = _insert(commands, ("key", "kind", "instance_id", "result", "created_at"))
 
-_MEMBERS = (
+_MEMBERS = Prepared(
     select(users.c.username)
     .join(memberships, memberships.c.user_id == users.c.id)
     .join(groups, groups.c.id == memberships.c.group_id)
@@ -468,7 +468,7 @@ class Repository:
     # People ------------------------------------------------------------------------------
 
     def members(self, group: str) -> list[str]:
-        return list(self.connection.scalars(_MEMBERS, {"group": group}))
+        return [row[0] for row in _MEMBERS.all(self.connection, {"group": group})]
 
     def is_member(self, user: str, group: str) -> bool:
         return bool(self._value(_IS_MEMBER, {"user": user, "group": group}))

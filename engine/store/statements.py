@@ -28,7 +28,7 @@ Processor = Callable[[Any], Any] | None
 class _Compiled:
     """One statement compiled for one dialect, with its type processors."""
 
-    __slots__ = ("columns", "constants", "names", "positional", "processors", "sql")
+    __slots__ = ("columns", "constants", "converting", "names", "positional", "processors", "sql")
 
     def __init__(self, statement: ClauseElement, dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
@@ -39,6 +39,7 @@ class _Compiled:
             (name, compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect))
             for name in self.names
         ]
+        self.converting = [(i, p) for i, (_name, p) in enumerate(self.processors) if p is not None]
         # Literals written into the statement (`status == "open"`) are bind parameters too.
         self.constants: dict[str, Any] = {
             name: bind.effective_value
@@ -55,15 +56,11 @@ class _Compiled:
     def parameters(self, values: dict[str, Any]) -> Any:
         if self.constants:
             values = {**self.constants, **values}
-        if self.positional:
-            return tuple(
-                process(values[name]) if process and values[name] is not None else values[name]
-                for name, process in self.processors
-            )
-        return {
-            name: process(values[name]) if process and values[name] is not None else values[name]
-            for name, process in self.processors
-        }
+        ordered = [values[name] for name in self.names]
+        for index, process in self.converting:
+            if ordered[index] is not None:
+                ordered[index] = process(ordered[index])
+        return ordered if self.positional else dict(zip(self.names, ordered, strict=True))
 
     def row(self, raw: Sequence[Any]) -> tuple[Any, ...]:
         return tuple(
@@ -110,6 +107,18 @@ class Prepared:
             raise _wrapped(error, compiled, connection) from error
         finally:
             cursor.close()
+
+    def all(self, connection: Connection, values: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """Execute and return every row (type-processed)."""
+        compiled, cursor = self._for(connection)
+        try:
+            cursor.execute(compiled.sql, compiled.parameters(values))
+            raws = cursor.fetchall()
+        except connection.dialect.loaded_dbapi.Error as error:
+            raise _wrapped(error, compiled, connection) from error
+        finally:
+            cursor.close()
+        return [compiled.row(raw) for raw in raws]
 
     def first(self, connection: Connection, values: dict[str, Any]) -> tuple[Any, ...] | None:
         """Execute and return the first row (type-processed), or None."""
