@@ -14,7 +14,7 @@ from engine.service.commands import Commands, utcnow
 from engine.service.definitions import load_folder
 from engine.service.errors import ServiceError
 from engine.service.people import ensure_group, ensure_user
-from engine.service.queries import instance_view, open_tasks
+from engine.service.queries import holder, instance_numbers, instance_view, open_tasks
 from engine.store.database import Database, default_url
 from engine.store.instances import Event
 
@@ -78,30 +78,16 @@ def tasks(user: str | None) -> None:
     database = open_database()
     with database.reading() as session:
         rows = open_tasks(session, user)
-        numbers = _numbers(session, {task.instance_id for task in rows})
+        numbers = instance_numbers(session, {task.instance_id for task in rows})
     if not rows:
         click.echo("no open tasks")
     for task in rows:
-        who = (
-            task.assignee or f"queue {task.candidate_group}"
-            if task.candidate_group
-            else task.assignee
-        )
+        who = holder(task)
         due = f" due {task.due_at:%Y-%m-%d %H:%M}" if task.due_at else ""
         click.echo(
-            f"{task.id:>6}  {numbers[task.instance_id]}  {task.title}  [{who or 'requester'}]"
+            f"{task.id:>6}  {numbers[task.instance_id]}  {task.title}  [{who}]"
             f"  ({'/'.join(task.outcomes)}){due}"
         )
-
-
-def _numbers(session: Any, ids: set[int]) -> dict[int, str]:
-    from sqlalchemy import select
-
-    from engine.store.instances import Instance
-
-    return dict(
-        session.execute(select(Instance.id, Instance.number).where(Instance.id.in_(ids))).all()
-    )
 
 
 @click.command()
@@ -157,8 +143,7 @@ def show(number: str) -> None:
     )
     click.echo("open tasks:" if view.tasks else "open tasks: none")
     for task in view.tasks:
-        who = task.assignee or f"queue {task.candidate_group}"
-        click.echo(f"  #{task.id} {task.title} -> {who} ({'/'.join(task.outcomes)})")
+        click.echo(f"  #{task.id} {task.title} -> {holder(task)} ({'/'.join(task.outcomes)})")
     for timer in view.timers:
         click.echo(f"  timer on {timer.step} due {timer.due_at:%Y-%m-%d %H:%M} UTC")
     click.echo("timeline:")

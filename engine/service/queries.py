@@ -43,6 +43,21 @@ def open_tasks(session: Session, user: str | None = None, limit: int = 200) -> l
     )
 
 
+def instance_numbers(session: Session, ids: set[int]) -> dict[int, str]:
+    """Return the numbers (`INC-000042`) of instances by id."""
+    rows = session.execute(select(Instance.id, Instance.number).where(Instance.id.in_(ids)))
+    return dict(rows.all())
+
+
+def holder(task: Task) -> str:
+    """Say who holds a task: a person, a group's queue, or the requester."""
+    if task.assignee:
+        return task.assignee
+    if task.candidate_group:
+        return f"queue {task.candidate_group}"
+    return "the requester"
+
+
 @dataclass(frozen=True, slots=True)
 class InstanceView:
     """An instance as people look at it: row, open tasks, pending timers, timeline, comments."""
