@@ -20,8 +20,12 @@ from engine.store.instances import Event
 
 
 def open_database() -> Database:
-    """Open the database of `FLOWDESK_DATABASE_URL` (or the instance folder), migrated."""
+    """Open the database of `FLOWDESK_DATABASE_URL` (or the instance folder), migrated.
+
+    Its connections are closed when the command ends.
+    """
     database = Database(default_url())
+    click.get_current_context().call_on_close(database.dispose)
     database.migrate()
     return database
 
