@@ -74,16 +74,19 @@ def save_transition(
     state = transition.state
     audit = [{**e.to_dict(), "at": datetime.fromisoformat(e.at)} for e in transition.audit]
     priority = state.data.get(workflow.priority_field)
-    columns = {
+    priority = str(priority) if priority is not None else None
+    columns: dict[str, Any] = {
         "state": state.to_dict(),
-        "status": state.status,
         "title": state.title[:500],
-        "priority": str(priority) if priority is not None else None,
         "ended_at": datetime.fromisoformat(state.ended_at) if state.ended_at else None,
         "updated_at": at,
         "version": instance.version + 1,
         "last_event": instance.last_event + len(audit),
     }
+    if new is not None or state.status != instance.status:
+        columns["status"] = state.status
+    if new is not None or priority != instance.priority:
+        columns["priority"] = priority
     if new is not None:
         instance.id = repo.add_instance({**new, **columns})
     else:
@@ -192,17 +195,18 @@ def _save_runs(
     after: InstanceState,
     at: datetime,
 ) -> None:
-    old = set(before.runs) if before else set()
-    new = set(after.runs)
-    repo.start_runs(
+    """Append the runs this transition finished; the active ones live in the state."""
+    if before is None:
+        return
+    repo.add_runs(
         [
             {
                 "instance_id": instance.id,
                 "run": run_id,
-                "step": after.runs[run_id].step,
-                "started_at": datetime.fromisoformat(after.runs[run_id].since),
+                "step": before.runs[run_id].step,
+                "started_at": datetime.fromisoformat(before.runs[run_id].since),
+                "ended_at": at,
             }
-            for run_id in sorted(new - old)
+            for run_id in sorted(set(before.runs) - set(after.runs))
         ]
     )
-    repo.end_runs(instance.id, sorted(old - new), at)

@@ -7,7 +7,6 @@ key runs once: a repeat returns the first answer and changes nothing.
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from collections.abc import Callable
@@ -15,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy.exc import DBAPIError
 
 from engine.core import runtime
@@ -106,7 +106,10 @@ class Commands:
     def _check_size(self, data: Any, what: str = "the data") -> None:
         if not isinstance(data, dict):
             raise InvalidInput(f"{what} must be a JSON object")
-        size = len(json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode())
+        try:
+            size = len(orjson.dumps(data))
+        except TypeError as error:
+            raise InvalidInput(f"{what} is not plain JSON: {error}") from None
         if size > self.limits.max_data_bytes:
             raise TooLarge(
                 f"{what} is {size / 1024:.0f} KB; the limit is "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.store.base import Base, Document, Id
@@ -30,7 +30,7 @@ class Instance(Base):
     __tablename__ = "instances"
     __table_args__ = (
         UniqueConstraint("prefix", "seq"),
-        Index("ix_instances_status_updated", "status", "updated_at"),
+        Index("ix_instances_status", "status"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -58,7 +58,10 @@ class Instance(Base):
 
 
 class StepRun(Base):
-    """One activation of a step: when it began, ended, and how."""
+    """A finished activation of a step: when it began and ended.
+
+    Appended when the run ends; the runs still active are in the instance's state.
+    """
 
     __tablename__ = "step_runs"
     __table_args__ = (UniqueConstraint("instance_id", "run"),)
@@ -68,7 +71,7 @@ class StepRun(Base):
     run: Mapped[int]
     step: Mapped[str] = mapped_column(String(80))
     started_at: Mapped[datetime]
-    ended_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime]
 
 
 class Task(Base):
@@ -130,8 +133,14 @@ class Timer(Base):
     __tablename__ = "timers"
     __table_args__ = (
         UniqueConstraint("instance_id", "key"),
-        Index("ix_timers_status_due", "status", "due_at"),
-        Index("ix_timers_status_dispatched", "status", "dispatched_at"),
+        # Only pending timers are ever looked for (by the sweep and the relay), and they
+        # are few: a partial index keeps every other timer out of it.
+        Index(
+            "ix_timers_pending_due",
+            "due_at",
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)

@@ -62,6 +62,7 @@ class InstanceRow:
     requester: str | None
     status: str
     ended_at: datetime | None
+    priority: str | None = None
 
 
 @dataclass(slots=True)
@@ -147,7 +148,7 @@ NEW_INSTANCE_COLUMNS = (
     *STATE_COLUMNS,
 )
 _ADD_INSTANCE = _insert(instances, NEW_INSTANCE_COLUMNS, instances.c.id)
-_SAVE_STATE = _setter(instances, "row", STATE_COLUMNS)
+_SAVE_STATE: dict[tuple[str, ...], Prepared] = {}
 _TOUCH = _setter(instances, "row", ("last_event", "updated_at"))
 
 _task_select = select(*_columns(tasks, TaskRow))
@@ -219,12 +220,7 @@ _ADD_EVENTS = _insert(events, EVENT_COLUMNS)
 _ADD_OUTBOX = _insert(
     outbox, ("instance_id", "kind", "payload", "status", "attempts", "created_at")
 )
-_ADD_RUNS = _insert(step_runs, ("instance_id", "run", "step", "started_at"))
-_END_RUN = Prepared(
-    update(step_runs)
-    .where(step_runs.c.instance_id == bindparam("instance"), step_runs.c.run == bindparam("run_id"))
-    .values(ended_at=bindparam("at"))
-)
+_ADD_RUNS = _insert(step_runs, ("instance_id", "run", "step", "started_at", "ended_at"))
 _ADD_COMMENT = _insert(
     comments, ("instance_id", "author", "body", "public", "created_at"), comments.c.id
 )
@@ -346,7 +342,13 @@ class Repository:
         return int(self._value(_ADD_INSTANCE, row))
 
     def save_state(self, instance_id: int, values: dict[str, Any]) -> None:
-        _SAVE_STATE.run(self.connection, {"row": instance_id, **values})
+        # Only the columns given: leaving out an unchanged indexed column (status,
+        # priority) spares the database rewriting that index on every command.
+        names = tuple(sorted(values))
+        statement = _SAVE_STATE.get(names)
+        if statement is None:
+            statement = _SAVE_STATE[names] = _setter(instances, "row", names)
+        statement.run(self.connection, {"row": instance_id, **values})
 
     def touch(self, instance_id: int, last_event: int, at: datetime) -> None:
         _TOUCH.run(
@@ -457,13 +459,8 @@ class Repository:
     def add_outbox(self, rows: Sequence[dict[str, Any]]) -> None:
         _ADD_OUTBOX.many(self.connection, rows)
 
-    def start_runs(self, rows: Sequence[dict[str, Any]]) -> None:
+    def add_runs(self, rows: Sequence[dict[str, Any]]) -> None:
         _ADD_RUNS.many(self.connection, rows)
-
-    def end_runs(self, instance_id: int, runs: Sequence[int], at: datetime) -> None:
-        _END_RUN.many(
-            self.connection, [{"instance": instance_id, "run_id": r, "at": at} for r in runs]
-        )
 
     # People ------------------------------------------------------------------------------
 
