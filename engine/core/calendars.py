@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -58,14 +59,11 @@ class Calendar:
 
     def working_periods(self, start: datetime) -> Iterator[tuple[datetime, datetime]]:
         """Yield the working periods (in UTC) that end after `start`, in order."""
-        zone = ZoneInfo(self.timezone)
-        day = start.astimezone(zone).date()
+        day = start.astimezone(ZoneInfo(self.timezone)).date()
         for _ in range(MAX_DAYS_AHEAD):
-            if day not in self.holidays:
-                for begin, end in self.hours[day.weekday()]:
-                    low, high = _moment(day, begin, zone), _moment(day, end, zone)
-                    if high > start and high > low:
-                        yield max(low, start), high
+            for low, high in _day_periods(self, day):
+                if high > start:
+                    yield max(low, start), high
             day += timedelta(days=1)
 
     def add(self, start: datetime, duration: timedelta) -> datetime:
@@ -87,6 +85,20 @@ class Calendar:
                 break
             total += min(high, end) - low
         return total
+
+
+@lru_cache(maxsize=4096)
+def _day_periods(calendar: Calendar, day: date) -> tuple[tuple[datetime, datetime], ...]:
+    """Return a day's working periods in UTC (cached: every due time and timer asks)."""
+    if day in calendar.holidays:
+        return ()
+    zone = ZoneInfo(calendar.timezone)
+    periods = []
+    for begin, end in calendar.hours[day.weekday()]:
+        low, high = _moment(day, begin, zone), _moment(day, end, zone)
+        if high > low:
+            periods.append((low, high))
+    return tuple(periods)
 
 
 def _usual_day(hours: tuple[tuple[tuple[time, time], ...], ...]) -> timedelta:

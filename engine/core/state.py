@@ -9,7 +9,7 @@ JSON-ready form carrying `FORMAT`; `UPGRADES` lifts older formats.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from engine.core.errors import StateFormatError
@@ -203,13 +203,32 @@ def copy_json(value: Any) -> Any:
 
 def clone(state: InstanceState) -> InstanceState:
     """Return an independent copy of a state, so a transition never changes its input."""
-    return replace(
-        state,
-        data=copy_json(state.data),
-        runs={
-            key: replace(run, tasks=list(run.tasks), votes=dict(run.votes), done=list(run.done))
+    # Built field by field: dataclasses.replace costs several times more, on every event.
+    return InstanceState(
+        state.workflow,
+        state.started_at,
+        copy_json(state.data),
+        state.status,
+        state.title,
+        state.requester,
+        state.number,
+        state.ended_at,
+        state.outcome,
+        {
+            key: Run(
+                run.id,
+                run.step,
+                run.since,
+                run.parent,
+                run.branch,
+                list(run.tasks),
+                dict(run.votes),
+                list(run.done),
+                run.needed,
+            )
             for key, run in state.runs.items()
         },
-        tasks={key: replace(task, assign=dict(task.assign)) for key, task in state.tasks.items()},
-        timers={key: replace(timer) for key, timer in state.timers.items()},
+        {key: PendingTask(t.run, dict(t.assign), t.role) for key, t in state.tasks.items()},
+        {key: Timer(t.run, t.at, t.rung, t.count) for key, t in state.timers.items()},
+        state.seq,
     )
