@@ -359,6 +359,9 @@ def compile_template(source: str) -> Callable[[Mapping[str, Any]], str]:
     problems = inspect_template(source).problems
     if problems:
         raise ExpressionError(f"'{source}': {problems[0]}")
+    simple = _simple_template(source)
+    if simple is not None:
+        return simple
     try:
         template = environment().from_string(source)
     except (TemplateSyntaxError, RecursionError, SyntaxError, MemoryError):
@@ -377,6 +380,56 @@ def compile_template(source: str) -> Callable[[Mapping[str, Any]], str]:
         return "".join(parts)
 
     return render
+
+
+def _simple_template(source: str) -> Callable[[Mapping[str, Any]], str] | None:
+    """Render `Text {{ name }} and {{ a.b }}` without Jinja, the same way Jinja would.
+
+    Most titles are just text and field names; rendering them through Jinja was a
+    visible share of every command that opens a task.
+    """
+    tree = environment().parse(source)
+    if len(tree.body) != 1 or not isinstance(tree.body[0], nodes.Output):
+        return None
+    pieces: list[str | tuple[str, ...]] = []
+    for node in tree.body[0].nodes:
+        if isinstance(node, nodes.TemplateData):
+            pieces.append(node.data)
+            continue
+        path = _name_path(node)
+        if path is None:
+            return None
+        pieces.append(path)
+
+    def render(context: Mapping[str, Any]) -> str:
+        out = []
+        for piece in pieces:
+            if isinstance(piece, str):
+                out.append(piece)
+                continue
+            value: Any = context
+            for part in piece:
+                value = value.get(part, _MISSING) if isinstance(value, Mapping) else _MISSING
+                if value is _MISSING:
+                    break
+            out.append("" if value is _MISSING else str(value))
+        return "".join(out)
+
+    return render
+
+
+_MISSING = object()
+
+
+def _name_path(node: nodes.Node) -> tuple[str, ...] | None:
+    """Return ("a", "b") for `a.b`, or None when the node is anything else."""
+    if isinstance(node, nodes.Name):
+        return (node.name,)
+    if isinstance(node, nodes.Getattr) and not hasattr(dict, node.attr):
+        # `data.items` means the dict's method to Jinja: leave such names to Jinja.
+        inner = _name_path(node.node)
+        return (*inner, node.attr) if inner is not None else None
+    return None
 
 
 def is_template(text: str) -> bool:

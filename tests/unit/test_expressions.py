@@ -266,3 +266,29 @@ def test_template_failing_on_the_data_raises_expression_error() -> None:
 )
 def test_is_template_tells_text_with_parts_to_fill_in(text: str, expected: bool) -> None:
     assert is_template(text) is expected
+
+
+# Simple templates skip Jinja but must render exactly as Jinja does --------------------
+
+SIMPLE_TEMPLATES = [
+    (
+        "{{ instance.number }} {{ priority }}: {{ summary }}",
+        {"instance": {"number": "INC-000001"}, "priority": "P2", "summary": "Printer"},
+    ),
+    (
+        "A {{ missing }} B {{ none }} C {{ count }} D {{ flag }}",
+        {"none": None, "count": 3, "flag": True},
+    ),
+    ("{{ a.b.c }}|{{ a.b }}|{{ x.y }}", {"a": {"b": {}}, "x": 5}),
+    ("{{ data.summary }} {{ data.items }}", {"data": {"summary": "s", "items": "field"}}),
+    ("<{{ text }}>", {"text": "<b>&</b>"}),
+]
+
+
+@pytest.mark.parametrize(("source", "context"), SIMPLE_TEMPLATES)
+def test_simple_templates_render_exactly_as_jinja_does(
+    source: str, context: dict[str, Any]
+) -> None:
+    from engine.core.expressions import environment
+
+    assert compile_template(source)(context) == environment().from_string(source).render(context)
