@@ -175,7 +175,9 @@ def loop_rate(commands: Commands, number: str, cycles: int) -> float:
     return cycles / (time.perf_counter() - began)
 
 
-def history_ratio(database: Database, commands: Commands, prior_events: int, cycles: int) -> float:
+def history_ratio(
+    database: Database, commands: Commands, prior_events: int, cycles: int = 100, samples: int = 9
+) -> float:
     """Command rate on an instance with `prior_events` events over that on a fresh one."""
     from sqlalchemy import func
 
@@ -192,14 +194,14 @@ def history_ratio(database: Database, commands: Commands, prior_events: int, cyc
 
     while events() < prior_events:
         loop_rate(commands, old, 200)
-    aged = statistics.median(loop_rate(commands, old, cycles) for _ in range(3))
-    commands.cancel(old, "bench", actor="ada")
-    fresh_rates = []
-    for _ in range(3):
-        fresh = commands.start("it-incident", INCIDENT, requester="ada")["number"]
-        fresh_rates.append(loop_rate(commands, fresh, cycles))
-        commands.cancel(fresh, "bench", actor="ada")
-    return aged / statistics.median(fresh_rates)
+    # Interleaved, so that whatever else the machine does weighs on both sides alike.
+    aged, fresh = [], []
+    for _ in range(samples):
+        aged.append(loop_rate(commands, old, cycles))
+        number = commands.start("it-incident", INCIDENT, requester="ada")["number"]
+        fresh.append(loop_rate(commands, number, cycles))
+        commands.cancel(number, "bench", actor="ada")
+    return statistics.median(aged) / statistics.median(fresh)
 
 
 def main() -> None:
@@ -217,7 +219,7 @@ def main() -> None:
                 rounds.append(throughput(commands, args.instances, seed=round_index))
         with fresh_database(kind) as database:
             commands = prepare(database)
-            ratio = history_ratio(database, commands, args.history, cycles=200)
+            ratio = history_ratio(database, commands, args.history)
         figures = {key: round(statistics.median(r[key] for r in rounds), 2) for key in rounds[0]}
         print(json.dumps({"database": kind, **figures, "history_ratio": round(ratio, 3),
                           "instances": args.instances, "rounds": args.rounds,
