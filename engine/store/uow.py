@@ -40,9 +40,11 @@ class UnitOfWork:
         try:
             if not self._committed:
                 self.transaction.rollback()
-        finally:
-            if self.connection.invalidated or (error is not None and not self._committed):
-                self.database.drop_writer_connection()
+        except Exception:
+            self.database.drop_writer_connection()  # a connection that cannot roll back is lost
+            raise
+        if self.connection.invalidated:
+            self.database.drop_writer_connection()
 
     def commit(self) -> None:
         self.transaction.commit()
