@@ -62,3 +62,24 @@ def up(ctx: click.Context, pack: Path) -> None:
         sys.exit(1)
     click.echo(f"The pack in {pack} is sound. Simulating an IT incident; Ctrl-C or 'q' stops.\n")
     ctx.invoke(play, workflow_key="it-incident", raw_data="{}", pack=pack)
+
+
+@main.command()
+@click.option(
+    "--redis-url",
+    envvar="REDIS_URL",
+    default="redis://127.0.0.1:6379/0",
+    show_default=True,
+    help="The Redis that holds the queued jobs (REDIS_URL).",
+)
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+def worker(redis_url: str, burst: bool) -> None:
+    """Run an RQ worker for timed steps, with RQ's scheduler and the periodic sweeps."""
+    from engine.jobs.worker import run
+    from engine.store.database import Database, default_url
+
+    url = default_url()
+    database = Database(url)
+    database.migrate()
+    database.dispose()
+    run(url, redis_url, burst=burst)

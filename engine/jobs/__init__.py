@@ -1,0 +1,1 @@
+"""Work done outside a command's transaction: relaying the outbox, firing timers."""

@@ -1,0 +1,84 @@
+"""`flowdesk worker`: an RQ worker over the engine's jobs, with the periodic ones, without Flask.
+
+One process runs RQ's non-forking worker (jobs are short; forking per job would
+cap a worker at a few dozen timers a second) with RQ's scheduler, which moves
+`enqueue_at` jobs onto the queue when due, plus RQ's `CronScheduler` jobs that
+hand new timers to RQ every second and sweep for timers Redis lost.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+from redis import Redis
+from rq import Queue, SimpleWorker, get_current_job
+from rq.cron import CronScheduler
+
+from engine.jobs import context, timers
+
+#: Seconds between two hand-overs of new timers to RQ.
+DISPATCH_EVERY_S = 1
+#: Seconds between two sweeps for timers that Redis lost.
+SWEEP_EVERY_S = 10
+#: How often the periodic-job thread asks RQ's cron scheduler what is due.
+CRON_TICK = timedelta(milliseconds=250)
+
+
+def dispatch_timers() -> int:
+    """Periodic job: hand new timers to RQ."""
+    queue = Queue(timers.QUEUE, connection=_connection())
+    return timers.dispatch(context.commands().database, queue)
+
+
+def sweep_timers() -> int:
+    """Periodic job: hand over again the due timers Redis lost."""
+    queue = Queue(timers.QUEUE, connection=_connection())
+    return timers.sweep(context.commands().database, queue)
+
+
+def _connection() -> Redis:
+    job = get_current_job()
+    if job is None:
+        raise RuntimeError("periodic jobs run inside RQ jobs")
+    return job.connection
+
+
+def periodic(connection: Redis) -> CronScheduler:
+    """RQ's cron scheduler with Flowdesk's periodic jobs registered."""
+    cron = CronScheduler(connection=connection, name="flowdesk-periodic")
+    cron.register(dispatch_timers, timers.QUEUE, interval=DISPATCH_EVERY_S, result_ttl=0)
+    cron.register(sweep_timers, timers.QUEUE, interval=SWEEP_EVERY_S, result_ttl=0)
+    return cron
+
+
+class PeriodicThread(threading.Thread):
+    """Ask the cron scheduler for due periodic jobs until stopped.
+
+    `CronScheduler.start` installs signal handlers, which only the main thread may do,
+    and the main thread belongs to the worker; so this thread drives it tick by tick.
+    """
+
+    def __init__(self, cron: CronScheduler) -> None:
+        super().__init__(name="flowdesk-periodic", daemon=True)
+        self.cron = cron
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.wait(CRON_TICK.total_seconds()):
+            self.cron.enqueue_jobs()
+
+
+def run(database_url: str, redis_url: str, *, burst: bool = False) -> None:
+    """Run a worker until stopped (or, with `burst`, until its queue is empty)."""
+    context.configure(database_url)
+    connection = Redis.from_url(redis_url)
+    worker = SimpleWorker([Queue(timers.QUEUE, connection=connection)], connection=connection)
+    ticker = PeriodicThread(periodic(connection))
+    if not burst:
+        ticker.start()
+    try:
+        worker.work(burst=burst, with_scheduler=True)
+    finally:
+        ticker.stopping.set()
+        context.close()
