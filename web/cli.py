@@ -10,6 +10,7 @@ import click
 from engine.catalog import Catalog, json_files, neighbours
 from web.console import COMMANDS
 from web.play import play
+from web.stack import up
 
 
 @click.group()
@@ -40,28 +41,9 @@ def check(paths: tuple[Path, ...]) -> None:
 
 
 main.add_command(play)
+main.add_command(up)
 for command in COMMANDS:
     main.add_command(command)
-
-
-@main.command()
-@click.option(
-    "--pack",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    default="workflows",
-    show_default=True,
-    help="Folder of workflows and forms.",
-)
-@click.pass_context
-def up(ctx: click.Context, pack: Path) -> None:
-    """Start what Flowdesk has so far: check the pack, then simulate an IT incident."""
-    problems = Catalog.read([pack]).check()
-    for problem in problems:
-        click.echo(str(problem))
-    if problems:
-        sys.exit(1)
-    click.echo(f"The pack in {pack} is sound. Simulating an IT incident; Ctrl-C or 'q' stops.\n")
-    ctx.invoke(play, workflow_key="it-incident", raw_data="{}", pack=pack)
 
 
 @main.command()

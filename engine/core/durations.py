@@ -30,7 +30,9 @@ def parse_duration(text: str) -> timedelta:
 
 
 def describe_duration(value: timedelta) -> str:
-    """Say a duration the way a person would: '1d 2h', '8h', '1h10', '45 min'."""
+    """Say a duration the way a person would: '1d 2h', '8h', '1h10', '45 min', '5 s'."""
+    if value < timedelta(minutes=1):
+        return f"{int(value.total_seconds())} s"
     minutes = int(value.total_seconds() // 60)
     days, minutes = divmod(minutes, 24 * 60)
     hours, minutes = divmod(minutes, 60)

@@ -78,7 +78,8 @@ def run(database_url: str, redis_url: str, *, burst: bool = False) -> None:
     if not burst:
         ticker.start()
     try:
-        worker.work(burst=burst, with_scheduler=True)
+        # Every second brings a periodic job: logging each one at INFO would drown the rest.
+        worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")
     finally:
         ticker.stopping.set()
         context.close()

@@ -55,10 +55,3 @@ def test_an_unknown_workflow_is_refused_with_the_known_ones() -> None:
     result = CliRunner().invoke(main, ["play", "nope", "--pack", PACK])
     assert result.exit_code == 2
     assert "there are: it-incident, major-incident, service-request" in result.output
-
-
-def test_up_checks_the_pack_before_simulating() -> None:
-    result = CliRunner().invoke(main, ["up", "--pack", PACK], input="q\n")
-    assert result.exit_code == 0, result.output
-    assert "is sound" in result.output
-    assert "Ended: cancelled" in result.output
