@@ -3,11 +3,13 @@
 The `timers` table is the truth; Redis only holds work. After commit a timer
 row has no `dispatched_at`; `dispatch` hands it to RQ to run at its due time
 (job id `timer-<id>`, so handing it over twice keeps one job) and stamps it.
+RQ's scheduler works in whole seconds, so a timer is handed over for the next
+whole second: it may run up to a second late, never early.
 `sweep` finds pending timers that are due but whose job Redis no longer has
 (flushed, restarted, lost) and hands them over again. `fire` is the job: it
-waits out RQ's whole-second scheduling so a timer never acts early, then
 fires the timer through the service, which re-checks under the instance lock
-that it is still pending, so a timer delivered twice acts once.
+that it is still pending, so a timer delivered twice acts once. A job that still
+finds itself early puts itself back rather than act.
 """
 
 from __future__ import annotations
@@ -33,8 +35,9 @@ BATCH = 1000
 #: A due timer whose job is missing after this long is treated as lost by Redis.
 SWEEP_GRACE = timedelta(seconds=5)
 
-#: Longest a job waits in-process for its timer's due time before re-queueing itself.
-MAX_EARLY_WAIT_S = 2.0
+#: Longest a job waits in-process for its timer's due time before re-queueing itself;
+#: more would hold up the worker's other jobs.
+MAX_EARLY_WAIT_S = 0.05
 
 
 def job_id(timer_id: int) -> str:
@@ -47,8 +50,11 @@ def utcnow() -> datetime:
 
 
 def _hand_over(queue: Queue, timer_id: int, due: datetime) -> None:
+    # RQ's scheduler keeps times in whole seconds, cut down: a job due at 10.7 s would be
+    # moved to the queue at 10 s. Handing it over at the next whole second never is early.
+    whole = due.replace(microsecond=0) + (timedelta(seconds=1) if due.microsecond else timedelta())
     queue.enqueue_at(
-        due,
+        whole,
         fire,
         timer_id,
         due.isoformat(),
@@ -101,12 +107,12 @@ def fire(timer_id: int, due: str) -> dict[str, object]:
     """The RQ job of a timer: never act before the due time, then fire it once."""
     wait = (datetime.fromisoformat(due) - utcnow()).total_seconds()
     if wait > MAX_EARLY_WAIT_S:
-        # Dispatched far too early (a clock moved): come back at the due time.
+        # Early (clocks of machines differ, or a copy was queued by hand): come back later.
         queue = Queue(QUEUE, connection=_current_connection())
         _hand_over(queue, timer_id, datetime.fromisoformat(due))
         return {"timer": timer_id, "fired": False, "requeued": True}
     if wait > 0:
-        time.sleep(wait)  # RQ schedules at whole seconds: up to a second early
+        time.sleep(wait)
     return context.commands().fire_timer(timer_id)
 
 
