@@ -3,7 +3,8 @@
 One process runs RQ's non-forking worker (jobs are short; forking per job would
 cap a worker at a few dozen timers a second) with RQ's scheduler, which moves
 `enqueue_at` jobs onto the queue when due, plus RQ's `CronScheduler` jobs that
-hand new timers to RQ every second and sweep for timers Redis lost.
+hand new timers to RQ every second, sweep for timers Redis lost, and relay
+the outbox (mail and webhooks) every second.
 """
 
 from __future__ import annotations
@@ -16,11 +17,15 @@ from rq import Queue, SimpleWorker, get_current_job
 from rq.cron import CronScheduler
 
 from engine.jobs import context, timers
+from engine.jobs.outbox import relay_outbox
+from engine.jobs.settings import relay_settings
 
 #: Seconds between two hand-overs of new timers to RQ.
 DISPATCH_EVERY_S = 1
 #: Seconds between two sweeps for timers that Redis lost.
 SWEEP_EVERY_S = 10
+#: Seconds between two runs of the outbox relay.
+RELAY_EVERY_S = 1
 #: How often the periodic-job thread asks RQ's cron scheduler what is due.
 CRON_TICK = timedelta(milliseconds=250)
 
@@ -37,6 +42,12 @@ def sweep_timers() -> int:
     return timers.sweep(context.commands().database, queue)
 
 
+def relay() -> dict[str, list[int]]:
+    """Periodic job: deliver the notifications and webhooks waiting in the outbox."""
+    database = context.commands().database
+    return relay_outbox(database, settings=relay_settings(), now=timers.utcnow()).to_dict()
+
+
 def _connection() -> Redis:
     job = get_current_job()
     if job is None:
@@ -49,6 +60,7 @@ def periodic(connection: Redis) -> CronScheduler:
     cron = CronScheduler(connection=connection, name="flowdesk-periodic")
     cron.register(dispatch_timers, timers.QUEUE, interval=DISPATCH_EVERY_S, result_ttl=0)
     cron.register(sweep_timers, timers.QUEUE, interval=SWEEP_EVERY_S, result_ttl=0)
+    cron.register(relay, timers.QUEUE, interval=RELAY_EVERY_S, result_ttl=0)
     return cron
 
 

@@ -1,0 +1,108 @@
+"""Who a notification goes to: the `to` of a `notify` effect turned into email addresses."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.jobs.errors import PermanentFailure
+from engine.store.instances import Instance, Task
+from engine.store.people import Group, Membership, User
+
+
+def addresses(session: Session, instance: Instance, to: Any, tasks: Sequence[str]) -> list[str]:
+    """Return the addresses of `to` (deduplicated, in order); raise if there are none."""
+    found = _dedupe(_resolve(session, instance, to, tasks))
+    if not found:
+        raise PermanentFailure(f"no email address for the recipient {to!r} of {instance.number}")
+    return found
+
+
+def _resolve(session: Session, instance: Instance, to: Any, tasks: Sequence[str]) -> list[str]:
+    if to == "requester":
+        return _requester(session, instance)
+    if to in ("assignee", "candidates"):
+        return _of_tasks(session, instance, tasks, candidates=to == "candidates")
+    if isinstance(to, dict):
+        # `{"requester": true}` arrives with `user` filled in when the requester is known.
+        if to.get("user"):
+            return _users(session, [str(to["user"])])
+        if to.get("requester"):
+            return _requester(session, instance)
+        if to.get("email"):
+            return [str(to["email"]).strip()]
+        if to.get("group") or to.get("on_call"):
+            return _group(session, str(to.get("group") or to["on_call"]))
+        if to.get("manager_of"):
+            return _manager(session, str(to["manager_of"]))
+    raise PermanentFailure(f"unknown recipient {to!r}")
+
+
+def _requester(session: Session, instance: Instance) -> list[str]:
+    found = _users(session, [instance.requester]) if instance.requester else []
+    if not found:
+        # Anonymous requesters (and users without an address) gave one on the start form.
+        email = instance.state.get("data", {}).get("email")
+        found = [email.strip()] if isinstance(email, str) and email.strip() else []
+    return found
+
+
+def _users(session: Session, usernames: Sequence[str]) -> list[str]:
+    rows = session.execute(
+        select(User.username, User.email).where(User.username.in_(usernames), User.active)
+    ).all()
+    by_name = {name: email for name, email in rows if email}
+    return [by_name[name] for name in usernames if name in by_name]
+
+
+def _group(session: Session, key: str) -> list[str]:
+    return list(
+        session.scalars(
+            select(User.email)
+            .join(Membership, Membership.user_id == User.id)
+            .join(Group, Group.id == Membership.group_id)
+            .where(Group.key == key, User.active, User.email.is_not(None), User.email != "")
+            .order_by(User.username)
+        )
+    )
+
+
+def _manager(session: Session, username: str) -> list[str]:
+    manager_id = session.scalar(select(User.manager_id).where(User.username == username))
+    if manager_id is None:
+        return []
+    manager = session.get(User, manager_id)
+    return [manager.email] if manager and manager.active and manager.email else []
+
+
+def _of_tasks(
+    session: Session, instance: Instance, keys: Sequence[str], *, candidates: bool
+) -> list[str]:
+    """People on the instance's open tasks: the assignee, else (or for `candidates`) the group."""
+    rows = session.scalars(
+        select(Task)
+        .where(Task.instance_id == instance.id, Task.key.in_(list(keys)), Task.status == "open")
+        .order_by(Task.id)
+    ).all()
+    found: list[str] = []
+    for task in rows:
+        if task.assignee and not candidates:
+            found += _users(session, [task.assignee])
+        elif task.candidate_group:
+            found += _group(session, task.candidate_group)
+        elif task.assignee:
+            found += _users(session, [task.assignee])
+    return found
+
+
+def _dedupe(found: list[str]) -> list[str]:
+    seen: set[str] = set()
+    out = []
+    for address in found:
+        if address and address.lower() not in seen:
+            seen.add(address.lower())
+            out.append(address)
+    return out

@@ -1,0 +1,498 @@
+"""The outbox relay against a real SMTP server and a real HTTP endpoint on loopback."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import select
+
+from engine.core.effects import Notify
+from engine.jobs import mail
+from engine.jobs.errors import SettingsError
+from engine.jobs.outbox import RelayReport, relay_outbox
+from engine.jobs.settings import DEFAULT_SMTP_PORT, RelaySettings, relay_settings
+from engine.service.commands import Commands
+from engine.service.people import ensure_user
+from engine.store.database import Database
+from engine.store.instances import Instance, Outbox
+from tests.integration.conftest import INCIDENT, PACK, Clock
+
+SECRET = "webhook-test-secret"
+SENDER = "flowdesk@desk.example"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Inbox:
+    """An aiosmtpd handler that keeps what it receives."""
+
+    received: list[tuple[list[str], EmailMessage]] = field(default_factory=list)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = message_from_bytes(envelope.content, policy=policy.default)
+        assert isinstance(message, EmailMessage)
+        self.received.append((list(envelope.rcpt_tos), message))
+        return "250 Message accepted for delivery"
+
+
+class MailServer:
+    """A real SMTP server on 127.0.0.1 that can be stopped and started again on its port."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.inbox = Inbox()
+        self._controller: Controller | None = None
+
+    def start(self) -> None:
+        self._controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+
+@pytest.fixture
+def smtp() -> Iterator[MailServer]:
+    server = MailServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@dataclass
+class Receiver:
+    """The outside webhook endpoint: records each POST, answers with the queued statuses."""
+
+    requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)
+    url: str = ""
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    receiver = Receiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            receiver.requests.append((dict(self.headers.items()), body))
+            status = receiver.statuses.pop(0) if receiver.statuses else 200
+            answer = b'{"ok": true}' if status < 400 else b"nope"
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    receiver.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/flowdesk"
+    yield receiver
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+@pytest.fixture
+def settings(smtp: MailServer) -> RelaySettings:
+    return RelaySettings(
+        smtp_host="127.0.0.1",
+        smtp_port=smtp.port,
+        smtp_from=SENDER,
+        smtp_timeout_s=5,
+        webhook_secret=SECRET,
+        webhook_timeout_s=5,
+        max_attempts=4,
+        backoff_base_s=60,
+        backoff_max_s=3600,
+    )
+
+
+def password_incident(commands: Commands, requester: str | None = "alice") -> str:
+    data = {**INCIDENT, "category": "password"}
+    return str(commands.start("it-incident", data, requester=requester)["number"])
+
+
+def outbox_rows(database: Database) -> list[Outbox]:
+    with database.reading() as session:
+        return list(session.scalars(select(Outbox).order_by(Outbox.id)))
+
+
+def only_row(database: Database) -> Outbox:
+    rows = outbox_rows(database)
+    assert len(rows) == 1
+    return rows[0]
+
+
+def add_message(database: Database, number: str, at: datetime, **notify: Any) -> int:
+    """Write an outbox row the way `engine.service.apply` writes a `notify` effect."""
+    with database.writer_session() as session, session.begin():
+        instance = session.scalars(select(Instance).where(Instance.number == number)).one()
+        row = Outbox(
+            instance_id=instance.id,
+            kind="notify",
+            payload={**Notify(**notify).to_dict(), "instance": instance.id, "number": number},
+            status="pending",
+            attempts=0,
+            created_at=at,
+        )
+        session.add(row)
+        session.flush()
+        return row.id
+
+
+def clear_outbox(database: Database) -> None:
+    with database.writer_session() as session, session.begin():
+        for row in session.scalars(select(Outbox)):
+            session.delete(row)
+
+
+# Mail -------------------------------------------------------------------------------------
+
+
+def test_password_reset_mail_reaches_the_requester_once(
+    commands: Commands, database: Database, clock: Clock, smtp: MailServer, settings: RelaySettings
+) -> None:
+    with database.writer_session() as session, session.begin():
+        ensure_user(session, "alice", clock(), email="alice@corp.example")
+    number = password_incident(commands)
+    row = only_row(database)
+
+    report = relay_outbox(database, settings=settings, now=clock())
+
+    assert report.sent == [row.id]
+    [(recipients, message)] = smtp.inbox.received
+    assert recipients == ["alice@corp.example"]
+    assert message["Subject"] == f"{number}: reset your password yourself"
+    assert message["From"] == SENDER
+    assert message["Message-ID"] == f"<flowdesk-outbox-{row.id}@desk.example>"
+    body = message.get_content()
+    assert body.startswith("Hello Alice Example,")
+    assert 'we received your incident INC-000001: "The printer on floor 3 is jammed".' in body
+    assert "Reset your password yourself at the self-service page" in body
+    sent = only_row(database)
+    assert (sent.status, sent.sent_at, sent.attempts, sent.error) == ("sent", clock(), 1, None)
+
+    again = relay_outbox(database, settings=settings, now=clock.advance(hours=1))
+
+    assert again == RelayReport()
+    assert len(smtp.inbox.received) == 1
+
+
+def test_an_anonymous_requester_is_mailed_at_the_address_on_the_form(
+    commands: Commands, database: Database, clock: Clock, smtp: MailServer, settings: RelaySettings
+) -> None:
+    password_incident(commands, requester=None)
+
+    relay_outbox(database, settings=settings, now=clock())
+
+    [(recipients, _)] = smtp.inbox.received
+    assert recipients == [INCIDENT["email"]]
+
+
+def test_a_group_notification_goes_to_every_active_member(
+    commands: Commands, database: Database, clock: Clock, smtp: MailServer, settings: RelaySettings
+) -> None:
+    number = password_incident(commands)
+    clear_outbox(database)
+    with database.writer_session() as session, session.begin():
+        ensure_user(session, "bob", clock(), email="bob@desk.example")
+        ensure_user(session, "dan", clock(), email="dan@desk.example")
+    add_message(
+        database, number, clock(), step="reopen", to={"group": "desktop-support"},
+        template="incident-reopened",
+    )  # fmt: skip
+
+    relay_outbox(database, settings=settings, now=clock())
+
+    [(recipients, message)] = smtp.inbox.received
+    assert recipients == ["bob@desk.example", "dan@desk.example"]
+    assert message["Subject"] == f"{number} reopened: The printer on floor 3 is jammed"
+
+
+def test_a_recipient_without_an_address_fails_at_once(
+    commands: Commands, database: Database, clock: Clock, smtp: MailServer, settings: RelaySettings
+) -> None:
+    number = password_incident(commands)
+    clear_outbox(database)
+    row_id = add_message(
+        database, number, clock(), step="work", to={"user": "bob"}, template="reminder"
+    )
+
+    report = relay_outbox(database, settings=settings, now=clock())
+
+    assert report.failed == [row_id]
+    row = only_row(database)
+    assert row.status == "failed"
+    assert row.attempts == 1
+    assert "no email address for the recipient {'user': 'bob'}" in (row.error or "")
+    assert smtp.inbox.received == []
+
+
+def test_an_unknown_template_fails_at_once(
+    commands: Commands, database: Database, clock: Clock, smtp: MailServer, settings: RelaySettings
+) -> None:
+    number = password_incident(commands)
+    clear_outbox(database)
+    add_message(database, number, clock(), step="work", to="requester", template="no-such-mail")
+
+    relay_outbox(database, settings=settings, now=clock())
+    relay_outbox(database, settings=settings, now=clock.advance(days=2))
+
+    row = only_row(database)
+    assert (row.status, row.attempts) == ("failed", 1)
+    assert "there is no mail template 'no-such-mail'" in (row.error or "")
+    assert smtp.inbox.received == []
+
+
+def test_mail_waits_while_the_server_is_down_and_goes_once_it_is_back(
+    commands: Commands, database: Database, clock: Clock, smtp: MailServer, settings: RelaySettings
+) -> None:
+    smtp.stop()
+    password_incident(commands)
+    start = clock()
+
+    report = relay_outbox(database, settings=settings, now=start)
+
+    row = only_row(database)
+    assert report.retried == [row.id]
+    assert (row.status, row.attempts) == ("pending", 1)
+    assert "cannot reach the mail server at 127.0.0.1" in (row.error or "")
+    assert row.next_attempt_at is not None
+    # First backoff: between half and all of the base wait.
+    assert start + timedelta(seconds=30) <= row.next_attempt_at <= start + timedelta(seconds=60)
+    assert relay_outbox(database, settings=settings, now=start + timedelta(seconds=29)) == (
+        RelayReport()
+    )
+
+    smtp.start()
+    report = relay_outbox(database, settings=settings, now=row.next_attempt_at)
+
+    assert report.sent == [row.id]
+    assert len(smtp.inbox.received) == 1
+    sent = only_row(database)
+    assert (sent.status, sent.attempts, sent.error) == ("sent", 2, None)
+
+
+def test_a_message_that_keeps_failing_is_given_up_after_the_last_attempt(
+    commands: Commands, database: Database, clock: Clock, smtp: MailServer, settings: RelaySettings
+) -> None:
+    smtp.stop()
+    password_incident(commands)
+    settings = replace(settings, max_attempts=3)
+    waits = []
+
+    for _ in range(3):
+        relay_outbox(database, settings=settings, now=clock())
+        row = only_row(database)
+        if row.next_attempt_at is not None:
+            waits.append(row.next_attempt_at - clock())
+            clock.now = row.next_attempt_at
+
+    assert (row.status, row.attempts) == ("failed", 3)
+    assert (row.error or "").startswith("gave up after 3 attempts: cannot reach the mail server")
+    # The wait doubles, half of it random: 30-60 s after the first failure, 60-120 s next.
+    assert timedelta(seconds=30) <= waits[0] <= timedelta(seconds=60) <= waits[1]
+    assert waits[1] <= timedelta(seconds=120)
+
+
+# Webhooks ---------------------------------------------------------------------------------
+
+
+def test_a_webhook_is_a_signed_json_post_with_the_outbox_id_as_idempotency_key(
+    commands: Commands, database: Database, clock: Clock, receiver: Receiver,
+    settings: RelaySettings,
+) -> None:  # fmt: skip
+    number = password_incident(commands)
+    clear_outbox(database)
+    row_id = add_message(database, number, clock(), step="work", webhook=receiver.url)
+
+    report = relay_outbox(database, settings=settings, now=clock())
+
+    assert report.sent == [row_id]
+    [(headers, body)] = receiver.requests
+    expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(headers["X-Flowdesk-Signature"], expected)
+    assert headers["Content-Type"] == "application/json"
+    assert headers["Idempotency-Key"] == str(row_id)
+    document = json.loads(body)
+    assert document["delivery"] == row_id
+    assert document["step"] == "work"
+    assert document["instance"]["number"] == number
+    assert document["data"]["summary"] == INCIDENT["summary"]
+    assert only_row(database).status == "sent"
+
+
+def test_a_webhook_answering_500_is_retried_with_backoff_then_delivered(
+    commands: Commands, database: Database, clock: Clock, receiver: Receiver,
+    settings: RelaySettings,
+) -> None:  # fmt: skip
+    number = password_incident(commands)
+    clear_outbox(database)
+    row_id = add_message(database, number, clock(), step="work", webhook=receiver.url)
+    receiver.statuses = [500, 503]
+    start = clock()
+
+    assert relay_outbox(database, settings=settings, now=start).retried == [row_id]
+    first = only_row(database)
+    assert (first.status, first.attempts) == ("pending", 1)
+    assert "answered 500" in (first.error or "")
+    assert first.next_attempt_at is not None
+    assert first.next_attempt_at > start
+
+    assert relay_outbox(database, settings=settings, now=start) == RelayReport()
+    assert relay_outbox(database, settings=settings, now=first.next_attempt_at).retried == [row_id]
+    second = only_row(database)
+    assert second.next_attempt_at is not None
+    assert second.next_attempt_at - first.next_attempt_at >= timedelta(seconds=60)
+
+    assert relay_outbox(database, settings=settings, now=second.next_attempt_at).sent == [row_id]
+    done = only_row(database)
+    assert (done.status, done.attempts, done.error) == ("sent", 3, None)
+    keys = [headers["Idempotency-Key"] for headers, _ in receiver.requests]
+    assert keys == [str(row_id)] * 3
+
+
+def test_a_webhook_answering_400_fails_without_retry(
+    commands: Commands, database: Database, clock: Clock, receiver: Receiver,
+    settings: RelaySettings,
+) -> None:  # fmt: skip
+    number = password_incident(commands)
+    clear_outbox(database)
+    row_id = add_message(database, number, clock(), step="work", webhook=receiver.url)
+    receiver.statuses = [400]
+
+    assert relay_outbox(database, settings=settings, now=clock()).failed == [row_id]
+    assert relay_outbox(database, settings=settings, now=clock.advance(days=1)) == RelayReport()
+
+    row = only_row(database)
+    assert (row.status, row.attempts) == ("failed", 1)
+    assert "answered 400" in (row.error or "")
+    assert len(receiver.requests) == 1
+
+
+def test_an_unreachable_webhook_is_retried(
+    commands: Commands, database: Database, clock: Clock, settings: RelaySettings
+) -> None:
+    number = password_incident(commands)
+    clear_outbox(database)
+    url = f"http://127.0.0.1:{free_port()}/nobody-listens"
+    row_id = add_message(database, number, clock(), step="work", webhook=url)
+
+    assert relay_outbox(database, settings=settings, now=clock()).retried == [row_id]
+    assert "cannot reach" in (only_row(database).error or "")
+
+
+# Concurrency ------------------------------------------------------------------------------
+
+
+def test_two_relays_at_once_deliver_each_message_once(
+    commands: Commands, database: Database, clock: Clock, smtp: MailServer, settings: RelaySettings
+) -> None:
+    for _ in range(12):
+        password_incident(commands, requester=None)
+    ids = [row.id for row in outbox_rows(database)]
+    start = threading.Barrier(2)
+    reports: list[RelayReport] = []
+
+    def relay() -> None:
+        start.wait()
+        reports.append(relay_outbox(database, settings=settings, now=clock()))
+
+    threads = [threading.Thread(target=relay) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    sent = [row_id for report in reports for row_id in report.sent]
+    assert sorted(sent) == ids
+    message_ids = [message["Message-ID"] for _, message in smtp.inbox.received]
+    assert sorted(message_ids) == sorted(mail.message_id(i, SENDER) for i in ids)
+    assert {row.status for row in outbox_rows(database)} == {"sent"}
+
+
+# Settings ---------------------------------------------------------------------------------
+
+
+def test_settings_come_from_the_environment() -> None:
+    settings = relay_settings(
+        {
+            "FLOWDESK_SMTP_HOST": "mail.example",
+            "FLOWDESK_SMTP_PORT": "2525",
+            "FLOWDESK_SMTP_FROM": "desk@example.org",
+            "FLOWDESK_SMTP_STARTTLS": "true",
+            "FLOWDESK_WEBHOOK_SECRET": "s3cret",
+        }
+    )
+    assert (settings.smtp_host, settings.smtp_port, settings.smtp_starttls) == (
+        "mail.example", 2525, True,
+    )  # fmt: skip
+    assert settings.webhook_secret == "s3cret"
+    assert "s3cret" not in repr(settings)
+    assert relay_settings({}).smtp_port == DEFAULT_SMTP_PORT
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("FLOWDESK_SMTP_PORT", "twenty-five"), ("FLOWDESK_SMTP_STARTTLS", "maybe"),
+     ("FLOWDESK_OUTBOX_MAX_ATTEMPTS", "0")],
+)  # fmt: skip
+def test_a_bad_setting_is_refused_by_name(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        relay_settings({name: value})
+
+
+# Templates --------------------------------------------------------------------------------
+
+
+def template_keys(document: Any) -> set[str]:
+    """Every mail template a workflow document names, however deep."""
+    if isinstance(document, dict):
+        found = {document["template"]} if isinstance(document.get("template"), str) else set()
+        return found.union(*(template_keys(value) for value in document.values()))
+    if isinstance(document, list):
+        return set().union(*(template_keys(value) for value in document))
+    return set()
+
+
+def test_every_template_the_shipped_workflows_use_ships_and_renders() -> None:
+    keys = {"reminder"}  # what a `remind` escalation sends
+    for path in PACK.glob("*.json"):
+        keys |= template_keys(json.loads(path.read_text()))
+    context = {
+        "instance": {"number": "INC-000007", "title": "A case", "priority": "P2"},
+        "data": {},
+        "tasks": [{"title": "Look at it", "status": "open", "assignee": "bob", "due_at": None}],
+        "summary": "Something broke",
+        "base_url": "https://desk.example",
+    }
+    assert len(keys) >= 7
+    for key in sorted(keys):
+        subject, body = mail.render(key, context)
+        assert "INC-000007" in subject, key
+        assert "\n" not in subject, key
+        assert "https://desk.example/instances/INC-000007" in body, key
