@@ -3,8 +3,8 @@
 The `timers` table is the truth; Redis only holds work. After commit a timer
 row has no `dispatched_at`; `dispatch` hands it to RQ to run at its due time
 (job id `timer-<id>`, so handing it over twice keeps one job) and stamps it.
-RQ's scheduler works in whole seconds, so a timer is handed over for the next
-whole second: it may run up to a second late, never early.
+RQ's scheduler works in whole seconds; `move_due`, run by every worker ten times
+a second, moves each timer's job onto the queue at its exact due time instead.
 `sweep` finds pending timers that are due but whose job Redis no longer has
 (flushed, restarted, lost) and hands them over again. `fire` is the job: it
 fires the timer through the service, which re-checks under the instance lock
@@ -14,17 +14,21 @@ finds itself early puts itself back rather than act.
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import UTC, datetime, timedelta
 
 from redis import Redis
 from rq import Queue
 from rq.job import Job
+from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select, update
 
 from engine.jobs import context
 from engine.store.database import Database
 from engine.store.instances import Timer
+
+log = logging.getLogger(__name__)
 
 #: The queue timed steps run on.
 QUEUE = "flowdesk-timers"
@@ -34,6 +38,9 @@ BATCH = 1000
 
 #: A due timer whose job is missing after this long is treated as lost by Redis.
 SWEEP_GRACE = timedelta(seconds=5)
+
+#: How many due timers one job fires.
+FIRE_BATCH = 25
 
 #: Longest a job waits in-process for its timer's due time before re-queueing itself;
 #: more would hold up the worker's other jobs.
@@ -50,11 +57,10 @@ def utcnow() -> datetime:
 
 
 def _hand_over(queue: Queue, timer_id: int, due: datetime) -> None:
-    # RQ's scheduler keeps times in whole seconds, cut down: a job due at 10.7 s would be
-    # moved to the queue at 10 s. Handing it over at the next whole second never is early.
-    whole = due.replace(microsecond=0) + (timedelta(seconds=1) if due.microsecond else timedelta())
+    # RQ keeps scheduled times in whole seconds, cut down; `move_due` reads the exact due
+    # time from the job itself, so the timer leaves the registry neither early nor late.
     queue.enqueue_at(
-        whole,
+        due,
         fire,
         timer_id,
         due.isoformat(),
@@ -103,6 +109,37 @@ def sweep(database: Database, queue: Queue, now: datetime | None = None) -> int:
     return len(lost)
 
 
+def move_due(queue: Queue, now: datetime | None = None) -> int:
+    """Move the scheduled jobs of `queue` that are due *now* onto it; return how many.
+
+    RQ's own scheduler does this once a second with times cut to whole seconds, so it
+    moves a job due at 10.7 s at 10 s, early. This reads each candidate's exact due
+    time (the `due` argument of `fire`) and is cheap enough to run ten times a second.
+    """
+    now = now or utcnow()
+    registry = ScheduledJobRegistry(queue=queue)
+    ids = registry.get_jobs_to_schedule(int(now.timestamp()))
+    due: list[Job] = []
+    for job_id, job in zip(ids, Job.fetch_many(ids, connection=queue.connection), strict=True):
+        if job is None:
+            registry.remove(job_id)
+        elif job.func_name != FIRE:
+            queue.enqueue_job(job)
+            registry.remove(job)
+        elif datetime.fromisoformat(job.args[1]) <= now:
+            due.append(job)  # else: due later in this second
+    # Timers due together are fired by a few jobs rather than one job each: RQ's own
+    # bookkeeping per job costs more than firing a timer. Queued before the single jobs
+    # leave the registry: a crash in between fires some twice, which changes nothing.
+    for start in range(0, len(due), FIRE_BATCH):
+        chunk = due[start : start + FIRE_BATCH]
+        queue.enqueue(fire_many, [(job.args[0], job.args[1]) for job in chunk], result_ttl=60)
+        for job in chunk:
+            registry.remove(job)
+            job.delete()
+    return len(due)
+
+
 def fire(timer_id: int, due: str) -> dict[str, object]:
     """The RQ job of a timer: never act before the due time, then fire it once."""
     wait = (datetime.fromisoformat(due) - utcnow()).total_seconds()
@@ -116,6 +153,24 @@ def fire(timer_id: int, due: str) -> dict[str, object]:
     return context.commands().fire_timer(timer_id)
 
 
+def fire_many(timers: list[tuple[int, str]]) -> dict[str, list[int]]:
+    """The RQ job of several due timers: fire each (one transaction each), in order."""
+    fired, skipped, failed = [], [], []
+    for timer_id, due in timers:
+        try:
+            answer = fire(timer_id, due)
+        except Exception:  # one broken timer must not hold back the others
+            log.exception(
+                "timer %s could not be fired; the sweep will hand it over again", timer_id
+            )
+            failed.append(timer_id)
+            continue
+        (fired if answer.get("fired") else skipped).append(timer_id)
+    if failed:
+        raise RuntimeError(f"timers {failed} could not be fired")
+    return {"fired": fired, "skipped": skipped}
+
+
 def _current_connection() -> Redis:
     from rq import get_current_job
 
@@ -123,3 +178,7 @@ def _current_connection() -> Redis:
     if job is None:
         raise RuntimeError("fire() re-queues only from inside an RQ job")
     return job.connection
+
+
+#: How RQ names `fire` in a job, to tell timer jobs from others.
+FIRE = f"{fire.__module__}.{fire.__qualname__}"

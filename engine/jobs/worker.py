@@ -1,8 +1,8 @@
 """`flowdesk worker`: an RQ worker over the engine's jobs, with the periodic ones, without Flask.
 
 One process runs RQ's non-forking worker (jobs are short; forking per job would
-cap a worker at a few dozen timers a second) with RQ's scheduler, which moves
-`enqueue_at` jobs onto the queue when due, plus RQ's `CronScheduler` jobs that
+cap a worker at a few dozen timers a second), a thread that moves `enqueue_at`
+timer jobs onto the queue at their exact due time, and RQ's `CronScheduler` jobs that
 hand new timers to RQ every second, sweep for timers Redis lost, and relay
 the outbox (mail and webhooks) every second.
 """
@@ -28,6 +28,11 @@ SWEEP_EVERY_S = 10
 RELAY_EVERY_S = 1
 #: How often the periodic-job thread asks RQ's cron scheduler what is due.
 CRON_TICK = timedelta(milliseconds=250)
+#: How often a worker moves due timer jobs onto the queue.
+PUMP_TICK = timedelta(milliseconds=50)
+#: The Redis lock that lets one worker per tick move timers, and how long it lasts.
+PUMP_LOCK = "flowdesk:timer-pump"
+PUMP_LOCK_MS = 40
 
 
 def dispatch_timers() -> int:
@@ -65,33 +70,46 @@ def periodic(connection: Redis) -> CronScheduler:
 
 
 class PeriodicThread(threading.Thread):
-    """Ask the cron scheduler for due periodic jobs until stopped.
+    """Move due timer jobs onto the queue, and ask the cron scheduler for periodic jobs.
 
     `CronScheduler.start` installs signal handlers, which only the main thread may do,
     and the main thread belongs to the worker; so this thread drives it tick by tick.
+    One worker at a time moves timers (a short Redis lock per tick).
     """
 
-    def __init__(self, cron: CronScheduler) -> None:
+    def __init__(self, queue: Queue, cron: CronScheduler) -> None:
         super().__init__(name="flowdesk-periodic", daemon=True)
+        self.queue = queue
         self.cron = cron
         self.stopping = threading.Event()
 
     def run(self) -> None:
-        while not self.stopping.wait(CRON_TICK.total_seconds()):
-            self.cron.enqueue_jobs()
+        ticks_per_cron = max(1, round(CRON_TICK / PUMP_TICK))
+        tick = 0
+        while not self.stopping.wait(PUMP_TICK.total_seconds()):
+            lock = self.queue.connection.set(PUMP_LOCK, "1", nx=True, px=PUMP_LOCK_MS)
+            if lock:
+                timers.move_due(self.queue)
+            tick += 1
+            if tick % ticks_per_cron == 0:
+                self.cron.enqueue_jobs()
 
 
 def run(database_url: str, redis_url: str, *, burst: bool = False) -> None:
     """Run a worker until stopped (or, with `burst`, until its queue is empty)."""
     context.configure(database_url)
     connection = Redis.from_url(redis_url)
-    worker = SimpleWorker([Queue(timers.QUEUE, connection=connection)], connection=connection)
-    ticker = PeriodicThread(periodic(connection))
-    if not burst:
+    queue = Queue(timers.QUEUE, connection=connection)
+    worker = SimpleWorker([queue], connection=connection)
+    ticker = PeriodicThread(queue, periodic(connection))
+    if burst:
+        timers.move_due(queue)
+    else:
         ticker.start()
     try:
+        # RQ's own scheduler would move timer jobs up to a second early (see `move_due`).
         # Every second brings a periodic job: logging each one at INFO would drown the rest.
-        worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")
+        worker.work(burst=burst, with_scheduler=False, logging_level="WARNING")
     finally:
         ticker.stopping.set()
         context.close()
