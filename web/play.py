@@ -126,7 +126,8 @@ class Session:
             else:
                 timer = state.timers[ident]
                 at = datetime.fromisoformat(timer.at).strftime("%a %d %b %H:%M UTC")
-                click.echo(f"  [{number}] timer of '{state.runs[timer.run].step}' due {at}")
+                what = f"SLA {timer.sla}" if timer.sla else f"'{state.runs[timer.run].step}'"
+                click.echo(f"  [{number}] timer of {what} due {at}")
 
 
 def parse_answer(answer: str, session: Session) -> Event | None:

@@ -9,16 +9,18 @@ state is never changed.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from engine.core import sla
 from engine.core.audit import AuditEvent
 from engine.core.calendars import Calendar, add_duration
 from engine.core.effects import CancelTask, CancelTimer, Effect, OpenTask, ScheduleTimer
 from engine.core.errors import InvalidEvent, UnknownCalendar
 from engine.core.events import Cancelled, Event, SubflowFinished, TaskCompleted, TimerFired
+from engine.core.sla import SLA_STEP
 from engine.core.state import InstanceState, PendingTask, Run, Timer, clone, copy_json
 
 if TYPE_CHECKING:
@@ -72,6 +74,7 @@ def start(
     turn.record("started", why=f"{workflow.title} started")
     turn.enter(workflow.first, None, None)
     turn.drain()
+    sla.follow(turn, responded=False)
     return turn.result()
 
 
@@ -92,6 +95,7 @@ def advance(
     turn = Turn(workflow, clone(state), at, calendars or {}, actor=actor)
     turn.handle(event)
     turn.drain()
+    sla.follow(turn, responded=isinstance(event, TaskCompleted))
     return turn.result()
 
 
@@ -225,6 +229,7 @@ class Turn:
         self.state.outcome = outcome
         self.state.ended_at = self.now
         self._queue.clear()
+        sla.end(self, f"the instance ended ({status})")
         self.record("ended", step, why, status=status, outcome=outcome)
 
     # Tasks and timers --------------------------------------------------------------------
@@ -254,11 +259,26 @@ class Turn:
             if run is not None and task in run.tasks:
                 run.tasks.remove(task)
 
-    def schedule(self, run: Run, at: datetime, rung: int | None = None, count: int = 0) -> str:
+    def schedule(
+        self,
+        run: Run | None,
+        at: datetime,
+        rung: int | None = None,
+        count: int = 0,
+        sla: str | None = None,
+    ) -> str:
+        """Set a timer for a run, or (`run` None, `sla` set) for an SLA clock."""
         timer = f"x{self.state.next_id()}"
-        self.state.timers[timer] = Timer(run.id, timestamp(at), rung, count)
-        self.emit(ScheduleTimer(timer, timestamp(at), run.step))
+        owner, step = (run.id, run.step) if run is not None else (0, SLA_STEP)
+        self.state.timers[timer] = Timer(owner, timestamp(at), rung, count, sla)
+        self.emit(ScheduleTimer(timer, timestamp(at), step))
         return timer
+
+    def cancel_timers(self, which: Callable[[Timer], bool]) -> None:
+        """Withdraw the pending timers `which` picks."""
+        for timer_id in [key for key, timer in self.state.timers.items() if which(timer)]:
+            del self.state.timers[timer_id]
+            self.emit(CancelTimer(timer_id))
 
     # Events ------------------------------------------------------------------------------
 
@@ -267,6 +287,10 @@ class Turn:
             self._task_completed(event)
         elif isinstance(event, TimerFired):
             timer = self.state.timers.pop(event.timer)
+            if timer.sla is not None:
+                self.record("timer_fired", None, None, timer=event.timer, sla=timer.sla)
+                sla.timer_fired(self, event.timer, timer)
+                return
             run = self.state.runs[timer.run]
             self.record("timer_fired", run.step, None, timer=event.timer)
             self.workflow.steps[run.step].timer_fired(self, run, event.timer, timer)

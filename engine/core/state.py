@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.core.clocks import Clock
 from engine.core.errors import StateFormatError
 
 FORMAT = 1
@@ -85,12 +86,17 @@ class PendingTask:
 
 @dataclass(slots=True)
 class Timer:
-    """A pending timer: `rung` of the run's escalation ladder (None: a wait), `count` repeats."""
+    """A pending timer: `rung` of the run's escalation ladder (None: a wait), `count` repeats.
+
+    An SLA timer belongs to no run (`run` is 0): `sla` says which clock and what it
+    marks, like `resolution:warning` or `response:breach`.
+    """
 
     run: int
     at: str
     rung: int | None = None
     count: int = 0
+    sla: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"run": self.run, "at": self.at}
@@ -98,11 +104,13 @@ class Timer:
             out["rung"] = self.rung
         if self.count:
             out["count"] = self.count
+        if self.sla is not None:
+            out["sla"] = self.sla
         return out
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Timer:
-        return cls(raw["run"], raw["at"], raw.get("rung"), raw.get("count", 0))
+        return cls(raw["run"], raw["at"], raw.get("rung"), raw.get("count", 0), raw.get("sla"))
 
 
 @dataclass(slots=True)
@@ -122,6 +130,7 @@ class InstanceState:
     tasks: dict[str, PendingTask] = field(default_factory=dict)
     timers: dict[str, Timer] = field(default_factory=dict)
     seq: int = 0
+    sla: dict[str, Clock] | None = None  # the SLA clocks by kind, once they started
 
     @property
     def ended(self) -> bool:
@@ -154,6 +163,8 @@ class InstanceState:
             out["tasks"] = {key: task.to_dict() for key, task in self.tasks.items()}
         if self.timers:
             out["timers"] = {key: timer.to_dict() for key, timer in self.timers.items()}
+        if self.sla is not None:
+            out["sla"] = {kind: clock.to_dict() for kind, clock in self.sla.items()}
         return out
 
     @classmethod
@@ -175,6 +186,11 @@ class InstanceState:
                 tasks={k: PendingTask.from_dict(v) for k, v in raw.get("tasks", {}).items()},
                 timers={k: Timer.from_dict(v) for k, v in raw.get("timers", {}).items()},
                 seq=raw["seq"],
+                sla=(
+                    {kind: Clock.from_dict(clock) for kind, clock in raw["sla"].items()}
+                    if "sla" in raw
+                    else None
+                ),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise StateFormatError(f"the saved instance state is malformed: {exc!r}") from None
@@ -229,6 +245,7 @@ def clone(state: InstanceState) -> InstanceState:
             for key, run in state.runs.items()
         },
         {key: PendingTask(t.run, dict(t.assign), t.role) for key, t in state.tasks.items()},
-        {key: Timer(t.run, t.at, t.rung, t.count) for key, t in state.timers.items()},
+        {key: Timer(t.run, t.at, t.rung, t.count, t.sla) for key, t in state.timers.items()},
         state.seq,
+        None if state.sla is None else {kind: c.copy() for kind, c in state.sla.items()},
     )

@@ -83,9 +83,13 @@ def task_at(state: InstanceState, step: str) -> str:
 
 
 def timers_at(state: InstanceState, step: str) -> list[str]:
-    """Return the pending timers of a step, soonest first."""
+    """Return the pending timers of a step, soonest first (SLA timers belong to no step)."""
     return sorted(
-        (key for key, timer in state.timers.items() if state.runs[timer.run].step == step),
+        (
+            key
+            for key, timer in state.timers.items()
+            if timer.sla is None and state.runs[timer.run].step == step
+        ),
         key=lambda key: (state.timers[key].at, key),
     )
 

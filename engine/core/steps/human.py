@@ -13,6 +13,7 @@ from engine.core.durations import describe_duration, parse_duration
 from engine.core.effects import Notify, ReassignTask
 from engine.core.expressions import compile_template
 from engine.core.runtime import timestamp
+from engine.core.sla import raise_priority
 from engine.core.state import copy_json
 from engine.core.steps.base import Step
 
@@ -125,25 +126,6 @@ class HumanStep(Step):
                 turn.record("task_reassigned", self.id, why, task=task, assign=assign)
         elif kind == "raise_priority":
             raise_priority(turn, self.id, arg, why)
-
-
-def raise_priority(turn: Turn, step: str, arg: Any, why: str) -> None:
-    """Make the instance more urgent: one level (`true`) or up to a named level."""
-    levels = turn.workflow.priorities
-    name = turn.workflow.priority_field
-    current = field_value(turn.state.data, name)
-    if arg is True and current not in levels:
-        return  # no level to raise from: "one level more urgent" means nothing yet
-    rank = levels.index(current) if current in levels else len(levels)
-    wanted = max(rank - 1, 0) if arg is True else levels.index(arg)
-    if wanted < rank:
-        turn.state.data[name] = levels[wanted]
-        turn.record(
-            "priority_changed",
-            step,
-            f"{current} -> {levels[wanted]}: {why}",
-            priority=levels[wanted],
-        )
 
 
 class TaskStep(HumanStep):
