@@ -56,6 +56,17 @@ def record_events(
     repo.touch(instance.id, instance.last_event, at)
 
 
+def sla_columns(state: InstanceState | None) -> dict[str, Any]:
+    """The SLA columns of an instance: running clocks' due times, and breach flags."""
+    columns: dict[str, Any] = {}
+    for kind in ("response", "resolution"):
+        clock = state.sla.get(kind) if state is not None and state.sla else None
+        running = clock is not None and clock.running and clock.due_at
+        columns[f"{kind}_due_at"] = datetime.fromisoformat(clock.due_at) if running else None
+        columns[f"{kind}_breached"] = bool(clock and clock.breached)
+    return columns
+
+
 def save_transition(
     repo: Repository,
     instance: InstanceRow,
@@ -87,6 +98,12 @@ def save_transition(
         columns["status"] = state.status
     if new is not None or priority != instance.priority:
         columns["priority"] = priority
+    sla = sla_columns(state)
+    if new is not None:
+        columns.update(sla)
+    else:
+        old = sla_columns(before)
+        columns.update((name, value) for name, value in sla.items() if old[name] != value)
     if new is not None:
         instance.id = repo.add_instance({**new, **columns})
     else:

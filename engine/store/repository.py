@@ -143,6 +143,8 @@ NEW_INSTANCE_COLUMNS = (
     "workflow_version_id",
     "requester",
     "started_at",
+    "response_due_at",
+    "resolution_due_at",
     "response_breached",
     "resolution_breached",
     *STATE_COLUMNS,
@@ -338,7 +340,13 @@ class Repository:
 
     def add_instance(self, values: dict[str, Any]) -> int:
         """Insert an instance (every column of `NEW_INSTANCE_COLUMNS`); return its id."""
-        row = {"response_breached": False, "resolution_breached": False, **values}
+        row = {
+            "response_due_at": None,
+            "resolution_due_at": None,
+            "response_breached": False,
+            "resolution_breached": False,
+            **values,
+        }
         return int(self._value(_ADD_INSTANCE, row))
 
     def save_state(self, instance_id: int, values: dict[str, Any]) -> None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
+from engine.core.calendars import Calendar
 from engine.service.commands import Commands, Limits
 from engine.service.definitions import load_folder
 from engine.service.errors import Conflict, InvalidInput, NotAllowed, NotFound, TooLarge
@@ -253,3 +255,31 @@ def test_events_say_who_did_what(commands: Commands, database: Database) -> None
     assert rows
     assert {row.actor for row in rows} == {"bob"}
     assert rows[0].kind == "task_completed"
+
+
+def test_sla_due_times_and_breaches_are_columns_of_the_instance(
+    commands: Commands, database: Database, clock: Clock
+) -> None:
+    number = incident(commands)  # P2: resolution in 8 business hours of the office calendar
+
+    def row() -> Instance:
+        with database.reading() as session:
+            found = session.scalars(select(Instance).where(Instance.number == number)).one()
+            return found
+
+    started = row()
+    assert started.resolution_due_at is not None
+    assert started.resolution_due_at > clock()
+    assert started.resolution_breached is False
+    work = only_open_task(database, number)
+    clock.advance(minutes=10)
+    commands.complete(work.id, "needs_info", {"question": "Which floor?"}, actor="bob")
+    assert row().resolution_due_at is None  # paused while waiting on the requester
+    clock.advance(hours=1)
+    reply = only_open_task(database, number)
+    commands.complete(reply.id, "done", {"reply": "Third"}, actor="alice")
+    resumed = row().resolution_due_at
+    assert resumed is not None
+    office = Calendar.from_document(json.loads((PACK / "calendars" / "office.json").read_text()))
+    # Moved out by the paused hour, counted in office hours (so past the evening).
+    assert office.between(started.resolution_due_at, resumed) == timedelta(hours=1)
