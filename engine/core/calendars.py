@@ -23,6 +23,8 @@ from engine.core.schema import schema_problems, validator
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
+ONE_DAY = timedelta(days=1)
+
 #: How far ahead to look for working time before deciding a calendar has none.
 MAX_DAYS_AHEAD = 3 * 366
 
@@ -69,10 +71,21 @@ class Calendar:
     def add(self, start: datetime, duration: timedelta) -> datetime:
         """Return the moment `duration` of working time after `start`."""
         remaining = duration
-        for low, high in self.working_periods(start):
-            if high - low >= remaining:
-                return low + remaining
-            remaining -= high - low
+        day = start.astimezone(ZoneInfo(self.timezone)).date()
+        for _ in range(MAX_DAYS_AHEAD):
+            periods = _day_periods(self, day)
+            whole = _day_total(self, day)
+            if periods and periods[0][0] >= start and whole < remaining:
+                remaining -= whole  # the whole day counts: no need to walk its periods
+            else:
+                for low, high in periods:
+                    if high <= start:
+                        continue
+                    low = max(low, start)
+                    if high - low >= remaining:
+                        return low + remaining
+                    remaining -= high - low
+            day += ONE_DAY
         raise ValueError(f"calendar '{self.key}' has no working time in the next three years")
 
     def between(self, start: datetime, end: datetime) -> timedelta:
@@ -80,11 +93,24 @@ class Calendar:
         total = timedelta(0)
         if end <= start:
             return total
-        for low, high in self.working_periods(start):
-            if low >= end:
-                break
-            total += min(high, end) - low
+        zone = ZoneInfo(self.timezone)
+        day, last = start.astimezone(zone).date(), end.astimezone(zone).date()
+        while day <= last:
+            periods = _day_periods(self, day)
+            if periods and periods[0][0] >= start and periods[-1][1] <= end:
+                total += _day_total(self, day)
+            else:
+                for low, high in periods:
+                    if low < end and high > start:
+                        total += min(high, end) - max(low, start)
+            day += ONE_DAY
         return total
+
+
+@lru_cache(maxsize=4096)
+def _day_total(calendar: Calendar, day: date) -> timedelta:
+    """Return a day's working time."""
+    return sum((high - low for low, high in _day_periods(calendar, day)), timedelta(0))
 
 
 @lru_cache(maxsize=4096)

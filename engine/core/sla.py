@@ -97,6 +97,7 @@ def timer_fired(turn: Turn, timer_id: str, timer: Timer) -> None:
         return  # the due time moved since this timer was set
     if what == "warning":
         _warn(turn, policy, kind, clock)
+        _arm(turn, policy, kind, clock)  # now the breach timer
     else:
         _breach(turn, policy, kind, clock)
 
@@ -172,15 +173,19 @@ def _stop(turn: Turn, policy: Mapping[str, Any], kind: str, because: str) -> Non
 
 
 def _arm(turn: Turn, policy: Mapping[str, Any], kind: str, clock: Clock) -> None:
-    """Set the warning and breach timers of a running clock; a time already past acts now."""
+    """Set the next timer of a running clock (warning, else breach); a time past acts now.
+
+    Only the next one: the breach timer is set when the warning fires, so a clock that
+    pauses or moves (as most do) withdraws one timer, not two.
+    """
     _disarm(turn, kind)
     if not clock.running:
         return
     if not clock.warned:
-        if datetime.fromisoformat(clock.warn_at) <= turn.at:
-            _warn(turn, policy, kind, clock)
-        else:
+        if datetime.fromisoformat(clock.warn_at) > turn.at:
             turn.schedule(None, datetime.fromisoformat(clock.warn_at), sla=f"{kind}:warning")
+            return
+        _warn(turn, policy, kind, clock)
     if not clock.breached:
         if datetime.fromisoformat(clock.due_at) <= turn.at:
             _breach(turn, policy, kind, clock)

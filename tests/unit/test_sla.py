@@ -143,16 +143,19 @@ def test_p2_resolution_of_8_business_hours_runs_across_the_night(
     ]
 
 
-def test_clocks_start_with_warning_and_breach_timers(calendars: Mapping[str, Calendar]) -> None:
-    state = opened(incident(), calendars).state
+def test_clocks_start_with_their_warning_timers_and_arm_the_breach_at_the_warning(
+    calendars: Mapping[str, Calendar],
+) -> None:
+    flow = incident()
+    state = opened(flow, calendars).state
     at = {timer.sla: timer.at for timer in state.timers.values() if timer.sla}
     assert at == {
         "response:warning": utc(23, 13, 45).isoformat(),
-        "response:breach": utc(23, 14).isoformat(),
         # 75% of 8 business hours is 6: 3h30 on Monday, 2h30 on Tuesday.
         "resolution:warning": utc(24, 10).isoformat(),
-        "resolution:breach": utc(24, 12).isoformat(),
     }
+    warned = fire(flow, state, sla_timer(state, "resolution:warning"), calendars).state
+    assert sla_timer_at(warned, "resolution:breach") == utc(24, 12).isoformat()
 
 
 def test_no_clock_starts_without_a_priority_level(calendars: Mapping[str, Calendar]) -> None:
@@ -220,7 +223,7 @@ def test_pauses_accumulate_and_only_working_time_counts(
     resolution = clock(state, "resolution")
     assert resolution.paused == 60 * 60
     assert due(state, "resolution") == utc(24, 13)
-    assert resolution.due_at == sla_timer_at(state, "resolution:breach")
+    assert resolution.warn_at == sla_timer_at(state, "resolution:warning")
 
 
 def sla_timer_at(state: InstanceState, marker: str) -> str:
@@ -281,7 +284,9 @@ def test_raising_the_priority_recomputes_the_targets_and_keeps_the_time_spent(
     # The new response target is already past: breached at once, not by a timer in the past.
     assert clock(raised.state, "response").breached
     assert [e.detail["clock"] for e in raised.audit if e.kind == "sla_breached"] == ["response"]
-    assert sla_timer_at(raised.state, "resolution:breach") == utc(23, 12).isoformat()
+    raised_clock = clock(raised.state, "resolution")
+    assert raised_clock.due_at == utc(23, 12).isoformat()
+    assert sla_timer_at(raised.state, "resolution:warning") == raised_clock.warn_at
     for effect in raised.effects:
         if isinstance(effect, ScheduleTimer):
             assert datetime.fromisoformat(effect.at) > utc(23, 10)
@@ -315,14 +320,14 @@ def test_warning_and_breach_timers_fire_once(calendars: Mapping[str, Calendar]) 
 def test_a_stale_sla_timer_changes_nothing(calendars: Mapping[str, Calendar]) -> None:
     flow = incident()
     state = opened(flow, calendars).state
-    old = sla_timer(state, "resolution:breach")
+    old = sla_timer(state, "resolution:warning")
     waiting = complete(flow, state, "work", "needs_info", utc(23, 14), calendars)
     assert CancelTimer(old) in waiting.effects
     moved = complete(flow, waiting.state, "ask", "done", utc(23, 15), calendars).state
-    assert sla_timer(moved, "resolution:breach") != old
+    assert sla_timer(moved, "resolution:warning") != old
     stale = advance(flow, moved, TimerFired(old), utc(24, 12), calendars=calendars)
     assert stale == Transition(moved, (), ())
-    assert not clock(stale.state, "resolution").breached
+    assert not clock(stale.state, "resolution").warned
 
 
 def test_a_timer_whose_time_no_longer_matches_the_clock_does_nothing(
@@ -330,11 +335,11 @@ def test_a_timer_whose_time_no_longer_matches_the_clock_does_nothing(
 ) -> None:
     flow = incident()
     state = opened(flow, calendars).state
-    timer = sla_timer(state, "resolution:breach")
-    clock(state, "resolution").due_at = utc(25, 12).isoformat()  # as if the due time moved
-    fired = advance(flow, state, TimerFired(timer), utc(24, 12), calendars=calendars)
+    timer = sla_timer(state, "resolution:warning")
+    clock(state, "resolution").warn_at = utc(25, 12).isoformat()  # as if the due time moved
+    fired = advance(flow, state, TimerFired(timer), utc(24, 10), calendars=calendars)
     assert [event.kind for event in fired.audit] == ["timer_fired"]
-    assert not clock(fired.state, "resolution").breached
+    assert not clock(fired.state, "resolution").warned
 
 
 def test_a_breach_runs_the_on_breach_actions(calendars: Mapping[str, Calendar]) -> None:
@@ -349,6 +354,7 @@ def test_a_breach_runs_the_on_breach_actions(calendars: Mapping[str, Calendar]) 
     state = complete(flow, state, "work", "needs_info", utc(23, 13, 30), calendars).state
     state = complete(flow, state, "ask", "done", utc(23, 13, 30), calendars).state
     task = task_at(state, "work")
+    state = fire(flow, state, sla_timer(state, "resolution:warning"), calendars).state
     breached = fire(flow, state, sla_timer(state, "resolution:breach"), calendars)
     assert clock(breached.state, "resolution").breached
     assert breached.state.data["priority"] == "P1"
