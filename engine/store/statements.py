@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
@@ -76,13 +77,16 @@ class Prepared:
 
     def __init__(self, statement: ClauseElement) -> None:
         self.statement = statement
-        self._compiled: dict[int, _Compiled] = {}
+        # Keyed by the dialect object itself, weakly: keying by id() once handed a
+        # PostgreSQL connection the SQLite text of a statement, after the SQLite dialect
+        # was collected and its id reused.
+        self._compiled: WeakKeyDictionary[Dialect, _Compiled] = WeakKeyDictionary()
 
     def _for(self, connection: Connection) -> tuple[_Compiled, Any]:
         dialect = connection.dialect
-        compiled = self._compiled.get(id(dialect))
+        compiled = self._compiled.get(dialect)
         if compiled is None:
-            compiled = self._compiled[id(dialect)] = _Compiled(self.statement, dialect)
+            compiled = self._compiled[dialect] = _Compiled(self.statement, dialect)
         # One cursor per driver connection, kept in its `info`: a new cursor per
         # statement was a measurable share of a command.
         cursor = connection.info.get("flowdesk_cursor")
