@@ -26,8 +26,13 @@ class UnitOfWork:
         self._committed = False
 
     def __enter__(self) -> UnitOfWork:
-        self.connection = self.database.writer_connection()
-        self.transaction = self.connection.begin()
+        self.database.writer_turn.acquire()
+        try:
+            self.connection = self.database.writer_connection()
+            self.transaction = self.connection.begin()
+        except BaseException:
+            self.database.writer_turn.release()
+            raise
         self.repository = Repository(self.connection, row_locks=not self.database.is_sqlite)
         return self
 
@@ -43,6 +48,8 @@ class UnitOfWork:
         except Exception:
             self.database.drop_writer_connection()  # a connection that cannot roll back is lost
             raise
+        finally:
+            self.database.writer_turn.release()
         if self.connection.invalidated:
             self.database.drop_writer_connection()
 
