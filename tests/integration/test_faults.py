@@ -1,0 +1,84 @@
+"""Faults with real processes: a worker killed with SIGKILL loses no timer and doubles none."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from redis import Redis
+from sqlalchemy import func, select
+
+from engine.catalog import Document
+from engine.service.commands import Commands
+from engine.service.definitions import publish_all
+from engine.store.database import Database
+from engine.store.instances import Event, Timer
+
+WAITER = {
+    "kind": "workflow",
+    "format": 1,
+    "key": "waiter",
+    "title": "Wait, then end",
+    "first": "wait",
+    "steps": {"wait": {"type": "wait", "until": "when", "next": "done"}, "done": {"type": "end"}},
+}
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def worker(database_url: str, redis_url: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "FLOWDESK_DATABASE_URL": database_url, "REDIS_URL": redis_url}
+    return subprocess.Popen(
+        [sys.executable, "-m", "web", "worker"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def counts(database: Database) -> tuple[int, int, int]:
+    """(pending timers, fired timers, timer_fired events)."""
+    with database.reading() as session:
+        pending = session.scalar(select(func.count()).where(Timer.status == "pending"))
+        fired = session.scalar(select(func.count()).where(Timer.status == "fired"))
+        events = session.scalar(select(func.count()).where(Event.kind == "timer_fired"))
+    return int(pending or 0), int(fired or 0), int(events or 0)
+
+
+def test_a_worker_killed_while_timers_are_due_loses_none_and_doubles_none(
+    database: Database, database_url: str, redis: Redis, redis_url: str
+) -> None:
+    with database.writer_session() as session, session.begin():
+        publish_all(session, [Document(Path("waiter.json"), WAITER)], datetime.now(UTC), "test")
+    commands = Commands(database)
+    begin = datetime.now(UTC) + timedelta(seconds=2)
+    total = 300
+    for index in range(total):
+        when = begin + timedelta(seconds=4 * index / total)  # due over four seconds
+        commands.start("waiter", {"when": when.isoformat()})
+
+    first = worker(database_url, redis_url)
+    while counts(database)[1] < total // 4:  # let it fire some, then kill it mid-stream
+        assert first.poll() is None
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    assert counts(database)[0] > 0, "the worker finished before it could be killed"
+
+    second = worker(database_url, redis_url)
+    try:
+        deadline = time.monotonic() + 45  # the sweep hands lost timers over within ~15 s
+        while counts(database)[0] and time.monotonic() < deadline:
+            time.sleep(0.25)
+    finally:
+        second.terminate()
+        second.wait(timeout=30)
+    pending, fired, events = counts(database)
+    assert (pending, fired) == (0, total)
+    assert events == total  # each timer acted exactly once
