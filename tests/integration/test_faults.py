@@ -82,3 +82,36 @@ def test_a_worker_killed_while_timers_are_due_loses_none_and_doubles_none(
     pending, fired, events = counts(database)
     assert (pending, fired) == (0, total)
     assert events == total  # each timer acted exactly once
+
+
+def test_a_flushed_redis_loses_none_of_100_pending_timers(
+    database: Database, database_url: str, redis: Redis, redis_url: str
+) -> None:
+    with database.writer_session() as session, session.begin():
+        publish_all(session, [Document(Path("waiter.json"), WAITER)], datetime.now(UTC), "test")
+    commands = Commands(database)
+    begin = datetime.now(UTC) + timedelta(seconds=3)
+    total = 100
+    for index in range(total):
+        commands.start("waiter", {"when": (begin + timedelta(seconds=index / 50)).isoformat()})
+
+    first = worker(database_url, redis_url)
+    try:
+        while _dispatched(database) < total:  # every timer handed to Redis
+            assert first.poll() is None
+            time.sleep(0.05)
+        assert counts(database)[1] == 0, "timers fired before Redis could lose them"
+        redis.flushdb()  # Redis loses every job; the database still holds every timer
+        deadline = time.monotonic() + 45  # the sweep finds them again within ~15 s
+        while counts(database)[0] and time.monotonic() < deadline:
+            time.sleep(0.25)
+    finally:
+        first.terminate()
+        first.wait(timeout=30)
+    assert counts(database) == (0, total, total)
+
+
+def _dispatched(database: Database) -> int:
+    with database.reading() as session:
+        found = session.scalar(select(func.count()).where(Timer.dispatched_at.is_not(None)))
+    return int(found or 0)
