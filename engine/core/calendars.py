@@ -38,6 +38,8 @@ class Calendar:
     hours: tuple[tuple[tuple[time, time], ...], ...] = ((),) * 7
     holidays: frozenset[date] = field(default_factory=frozenset)
     day_length: timedelta | None = None
+    #: A country's public holidays (ISO 3166 code, optionally "-" and a subdivision).
+    country: str | None = None
 
     @classmethod
     def from_document(cls, doc: Mapping[str, Any]) -> Calendar:
@@ -48,7 +50,8 @@ class Calendar:
         )
         holidays = frozenset(date.fromisoformat(text) for text in doc.get("holidays", ()))
         length = parse_duration(doc["day_length"]) if "day_length" in doc else _usual_day(hours)
-        return cls(doc["key"], doc.get("timezone", "UTC"), hours, holidays, length)
+        country = doc.get("country")
+        return cls(doc["key"], doc.get("timezone", "UTC"), hours, holidays, length, country)
 
     @property
     def working_day(self) -> timedelta:
@@ -107,6 +110,16 @@ class Calendar:
         return total
 
 
+@lru_cache(maxsize=256)
+def public_holidays(country: str, year: int) -> frozenset[date]:
+    """Return a country's public holidays of one year, from the `holidays` package."""
+    import holidays  # imported on first use: its country tables take a moment to load
+
+    code, _, subdivision = country.partition("-")
+    found = holidays.country_holidays(code, subdiv=subdivision or None, years=year)
+    return frozenset(found)
+
+
 @lru_cache(maxsize=4096)
 def _day_total(calendar: Calendar, day: date) -> timedelta:
     """Return a day's working time."""
@@ -116,7 +129,9 @@ def _day_total(calendar: Calendar, day: date) -> timedelta:
 @lru_cache(maxsize=4096)
 def _day_periods(calendar: Calendar, day: date) -> tuple[tuple[datetime, datetime], ...]:
     """Return a day's working periods in UTC (cached: every due time and timer asks)."""
-    if day in calendar.holidays:
+    if day in calendar.holidays or (
+        calendar.country and day in public_holidays(calendar.country, day.year)
+    ):
         return ()
     zone = ZoneInfo(calendar.timezone)
     periods = []
@@ -215,6 +230,17 @@ def check_calendar(doc: Any) -> list[Problem]:
                 problems.append(Problem("/day_length", "a working day cannot be longer than 24h"))
         except DurationError as error:
             problems.append(Problem("/day_length", str(error)))
+    if "country" in doc:
+        try:
+            public_holidays(doc["country"], 2026)
+        except NotImplementedError:
+            problems.append(
+                Problem(
+                    "/country",
+                    f"there are no public holidays for "
+                    f"'{doc['country']}'; use a code like NL, DE or US-CA",
+                )
+            )
     if not any(doc["hours"].values()):
         problems.append(Problem("/hours", "the calendar has no working hours at all"))
     return sorted(problems)

@@ -367,3 +367,20 @@ def test_a_day_longer_than_a_day_is_refused() -> None:
     assert [(p.pointer, p.message) for p in problems] == [
         ("/day_length", "a working day cannot be longer than 24h")
     ]
+
+
+# Public holidays of a country ------------------------------------------------------------
+
+
+def test_a_countrys_public_holidays_are_days_off() -> None:
+    dutch = Calendar.from_document({**OFFICE_DOC, "country": "NL"})
+    kings_day = datetime(2027, 4, 27, 9, 0, tzinfo=ZoneInfo("Europe/Amsterdam"))  # a Tuesday
+    assert dutch.between(kings_day, kings_day + timedelta(hours=8)) == timedelta(0)
+    plain = Calendar.from_document(OFFICE_DOC)
+    assert plain.between(kings_day, kings_day + timedelta(hours=8)) == timedelta(hours=8)
+
+
+def test_an_unknown_country_is_refused() -> None:
+    problems = check_calendar({**OFFICE_DOC, "country": "XX"})
+    assert [p.pointer for p in problems] == ["/country"]
+    assert "like NL, DE or US-CA" in problems[0].message
