@@ -41,6 +41,7 @@ def check_workflow(doc: Any, references: References | None = None) -> list[Probl
     problems += _durations(doc)
     problems += _reviews(doc)
     problems += _escalations(doc)
+    problems += _sla(doc)
     problems += check_data(doc, references.forms)
     return sorted(set(problems))
 
@@ -178,6 +179,35 @@ def _escalations(doc: Mapping[str, Any]) -> Iterator[Problem]:
                             f"'{wanted}' is not a priority; the priorities are: "
                             f"{', '.join(levels)}",
                         )
+
+
+def _sla(doc: Mapping[str, Any]) -> Iterator[Problem]:
+    """`on_breach` acts on the instance, so it cannot finish or leave a step; pauses need
+    a status some step sets."""
+    sla = doc.get("sla")
+    if not sla:
+        return
+    levels = doc.get("priorities") or list(sla.get("targets", {}))
+    for index, action in enumerate(sla.get("on_breach", ())):
+        ((name, arg),) = action.items()
+        where = f"/sla/on_breach/{index}/{name}"
+        if name in ("complete", "goto"):
+            yield Problem(
+                where,
+                f"'{name}' acts on a step, but a breach belongs to the whole "
+                "instance; use notify, remind, reassign or raise_priority",
+            )
+        elif name == "raise_priority" and isinstance(arg, str) and arg not in levels:
+            yield Problem(
+                where, f"'{arg}' is not a priority; the priorities are: {', '.join(levels)}"
+            )
+    statuses = {step.get("status") for _sid, step, _pointer in _steps(doc)}
+    for index, status in enumerate(sla.get("pause_while", ())):
+        if status not in statuses:
+            yield Problem(
+                f"/sla/pause_while/{index}",
+                f"no step sets the status '{status}', so the clock would never pause for it",
+            )
 
 
 def _outcomes(step: Mapping[str, Any]) -> tuple[str, ...]:
