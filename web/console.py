@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import click
 from engine.service.commands import Commands, utcnow
 from engine.service.definitions import load_folder
 from engine.service.errors import ServiceError
-from engine.service.people import ensure_group, ensure_user
+from engine.service.people import add_shift, ensure_group, ensure_user
 from engine.service.queries import holder, instance_numbers, instance_view, open_tasks
 from engine.store.database import Database, default_url
 from engine.store.instances import Event
@@ -212,4 +213,20 @@ def group(key: str, name: str, next_tier: str | None) -> None:
     click.echo(f"group {key} saved")
 
 
-COMMANDS = (load, start, tasks, complete, claim, cancel, show, user, group)
+@click.command()
+@click.argument("schedule")
+@click.argument("username")
+@click.option("--from", "starts", type=click.DateTime(), required=True, help="Start (UTC).")
+@click.option("--to", "ends", type=click.DateTime(), required=True, help="End (UTC).")
+def oncall(schedule: str, username: str, starts: datetime, ends: datetime) -> None:
+    """Put USERNAME on call for SCHEDULE between two moments (UTC)."""
+    database = open_database()
+    with service_errors(), database.writer_session() as session, session.begin():
+        add_shift(session, schedule, username, starts.replace(tzinfo=UTC), ends.replace(tzinfo=UTC))
+    click.echo(
+        f"{username} is on call for {schedule} from {starts:%Y-%m-%d %H:%M} "
+        f"to {ends:%Y-%m-%d %H:%M} UTC"
+    )
+
+
+COMMANDS = (load, start, tasks, complete, claim, cancel, show, user, group, oncall)

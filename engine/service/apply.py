@@ -128,7 +128,7 @@ def _apply_effects(
         elif isinstance(effect, CancelTask):
             withdrawn.append(effect.task)
         elif isinstance(effect, ReassignTask):
-            _reassign(repo, instance, effect)
+            _reassign(repo, instance, effect, at)
         elif isinstance(effect, ScheduleTimer):
             scheduled.append(effect)
         elif isinstance(effect, CancelTimer):
@@ -174,7 +174,7 @@ def _message(
 def _open_task(
     repo: Repository, instance: InstanceRow, effect: OpenTask, at: datetime
 ) -> dict[str, Any]:
-    who = assignment.resolve(repo, effect.assign)
+    who = assignment.resolve(repo, effect.assign, at=at)
     task_id = repo.add_task(
         {
             "instance_id": instance.id,
@@ -195,13 +195,12 @@ def _open_task(
     return {"id": task_id, "step": effect.step, "assignee": who.user, "group": who.group}
 
 
-def _reassign(repo: Repository, instance: InstanceRow, effect: ReassignTask) -> None:
+def _reassign(repo: Repository, instance: InstanceRow, effect: ReassignTask, at: datetime) -> None:
     task = repo.task_by_key(instance.id, effect.task)
     if task is None or task.status != "open":
         return
-    who = assignment.resolve(
-        repo, effect.assign, assignment.Assignee(task.assignee, task.candidate_group)
-    )
+    current = assignment.Assignee(task.assignee, task.candidate_group)
+    who = assignment.resolve(repo, effect.assign, current, at=at)
     repo.reassign_task(task.id, dict(effect.assign), who.user, who.group)
 
 

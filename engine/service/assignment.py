@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from engine.store.repository import Repository
@@ -18,7 +19,10 @@ class Assignee:
 
 
 def resolve(
-    repo: Repository, assign: Mapping[str, Any], current: Assignee | None = None
+    repo: Repository,
+    assign: Mapping[str, Any],
+    current: Assignee | None = None,
+    at: datetime | None = None,
 ) -> Assignee:
     """Turn an effect's `assign` block into an assignee and/or a candidate group."""
     current = current or Assignee()
@@ -34,9 +38,9 @@ def resolve(
     if "group" in assign:
         return _from_group(repo, assign["group"], assign.get("strategy", "claim"))
     if "on_call" in assign:
-        # On-call schedules come with the scheduling work; until then the schedule's
-        # group queue is the closest honest answer.
-        return Assignee(None, assign["on_call"])
+        # Whoever's shift covers now; with nobody on call, the schedule's group queue.
+        person = repo.on_call(assign["on_call"], at) if at is not None else None
+        return Assignee(person, assign["on_call"])
     return Assignee()
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.service.errors import InvalidInput, NotFound
-from engine.store.people import Group, Membership, User
+from engine.store.people import Group, Membership, OnCallShift, User
 
 ROLES = ("admin", "designer", "agent", "requester")
 
@@ -70,3 +70,17 @@ def ensure_user(
             session.add(Membership(user_id=user.id, group_id=group.id))
     session.flush()
     return user
+
+
+def add_shift(
+    session: Session, schedule: str, username: str, starts_at: datetime, ends_at: datetime
+) -> OnCallShift:
+    """Put someone on call for a schedule; a later shift overrides an earlier overlapping one."""
+    if ends_at <= starts_at:
+        raise InvalidInput("an on-call shift must end after it starts")
+    if session.scalars(select(User).where(User.username == username)).one_or_none() is None:
+        raise NotFound(f"there is no user '{username}' to put on call")
+    shift = OnCallShift(schedule=schedule, username=username, starts_at=starts_at, ends_at=ends_at)
+    session.add(shift)
+    session.flush()
+    return shift

@@ -14,7 +14,7 @@ from engine.store.instances import (
     Task,
     Timer,
 )
-from engine.store.people import Group, Membership, User
+from engine.store.people import Group, Membership, OnCallShift, User
 
 __all__ = [
     "Attachment",
@@ -28,6 +28,7 @@ __all__ = [
     "Group",
     "Instance",
     "Membership",
+    "OnCallShift",
     "Outbox",
     "StepRun",
     "Task",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.store.base import Base, Document, Id
@@ -52,3 +52,16 @@ class Membership(Base):
     group_id: Mapped[int] = mapped_column(
         ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True, index=True
     )
+
+
+class OnCallShift(Base):
+    """Who answers for an on-call schedule (`network-on-call`) from `starts_at` to `ends_at`."""
+
+    __tablename__ = "on_call_shifts"
+    __table_args__ = (Index("ix_on_call_shifts_schedule_starts", "schedule", "starts_at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    schedule: Mapped[str] = mapped_column(String(80))
+    username: Mapped[str] = mapped_column(String(80))
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]

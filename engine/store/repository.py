@@ -30,7 +30,7 @@ from engine.store.instances import (
     Task,
     Timer,
 )
-from engine.store.people import Group, Membership, User
+from engine.store.people import Group, Membership, OnCallShift, User
 from engine.store.statements import Prepared
 
 instances = Instance.__table__
@@ -252,6 +252,17 @@ _GROUP = Prepared(_group_select)
 _GROUP_LOCKED = Prepared(_group_select.with_for_update())
 _GROUP_KEY = Prepared(select(groups.c.key).where(groups.c.id == bindparam("id")))
 _LAST_ASSIGNED = _setter(groups, "row", ("last_assigned",))
+shifts = OnCallShift.__table__
+_ON_CALL = Prepared(
+    select(shifts.c.username)
+    .where(
+        shifts.c.schedule == bindparam("schedule"),
+        shifts.c.starts_at <= bindparam("at"),
+        shifts.c.ends_at > bindparam("at"),
+    )
+    .order_by(shifts.c.starts_at.desc())
+    .limit(1)
+)
 _managers = users.alias("managers")
 _MANAGER = Prepared(
     select(_managers.c.username)
@@ -488,6 +499,10 @@ class Repository:
 
     def set_last_assigned(self, group_id: int, user: str) -> None:
         _LAST_ASSIGNED.run(self.connection, {"row": group_id, "last_assigned": user})
+
+    def on_call(self, schedule: str, at: datetime) -> str | None:
+        """Return who is on call for a schedule at a moment (the latest shift to start)."""
+        return self._value(_ON_CALL, {"schedule": schedule, "at": at})
 
     def manager_of(self, username: str) -> str | None:
         return self._value(_MANAGER, {"user": username})

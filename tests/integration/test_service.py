@@ -283,3 +283,46 @@ def test_sla_due_times_and_breaches_are_columns_of_the_instance(
     office = Calendar.from_document(json.loads((PACK / "calendars" / "office.json").read_text()))
     # Moved out by the paused hour, counted in office hours (so past the evening).
     assert office.between(started.resolution_due_at, resumed) == timedelta(hours=1)
+
+
+def test_an_on_call_task_goes_to_whoever_is_on_call_now(
+    commands: Commands, database: Database, clock: Clock, tmp_path: Any
+) -> None:
+    from engine.service.people import add_shift
+
+    flow = {
+        "kind": "workflow",
+        "format": 1,
+        "key": "page",
+        "title": "Page the on-call engineer",
+        "first": "respond",
+        "steps": {
+            "respond": {"type": "task", "assign": {"on_call": "network-on-call"}, "next": "done"},
+            "done": {"type": "end"},
+        },
+    }
+    (tmp_path / "page.json").write_text(json.dumps(flow))
+    with database.writer_session() as session, session.begin():
+        load_folder(session, tmp_path, clock(), None)
+        add_shift(
+            session,
+            "network-on-call",
+            "erin",
+            clock() - timedelta(hours=1),
+            clock() + timedelta(hours=7),
+        )
+        add_shift(
+            session,
+            "network-on-call",
+            "lee",
+            clock() + timedelta(hours=7),
+            clock() + timedelta(hours=15),
+        )
+    now = commands.start("page", {})["opened_tasks"][0]
+    assert (now["assignee"], now["group"]) == ("erin", "network-on-call")
+    clock.advance(hours=8)
+    later = commands.start("page", {})["opened_tasks"][0]
+    assert later["assignee"] == "lee"
+    clock.advance(hours=10)
+    nobody = commands.start("page", {})["opened_tasks"][0]
+    assert (nobody["assignee"], nobody["group"]) == (None, "network-on-call")
