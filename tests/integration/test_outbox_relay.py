@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -29,15 +28,10 @@ from engine.service.people import ensure_user
 from engine.store.database import Database
 from engine.store.instances import Instance, Outbox
 from tests.integration.conftest import INCIDENT, PACK, Clock
+from web.stack import free_port
 
 SECRET = "webhook-test-secret"
 SENDER = "flowdesk@desk.example"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass

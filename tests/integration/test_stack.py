@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import PACK
+from web.stack import free_port
 
 QUICK = {
     "kind": "workflow",
@@ -59,9 +60,7 @@ def stack_env(tmp_path: Path) -> dict[str, str]:
 
 
 def test_up_serves_health_and_fires_a_timed_step(stack_env: dict[str, str], tmp_path: Path) -> None:
-    from tests.integration.conftest import _free_port
-
-    port = _free_port()
+    port = free_port()
     up = subprocess.Popen(
         [sys.executable, "-m", "web", "up", "--pack", str(PACK), "--port", str(port)],
         env=stack_env,
