@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from engine.core.fields import FieldInfo
+
+#: The form format this package reads and writes.
+FORMAT = 1
 
 #: Form field type -> the kind of value it stores (see `engine.core.fields.VALUE_TYPES`).
 VALUE_TYPE_OF = {
@@ -19,6 +23,13 @@ VALUE_TYPE_OF = {
 #: Field types that lay out the form but hold no value.
 LAYOUT_TYPES = frozenset({"section"})
 
+#: How many files a file field takes, and how large each may be, unless it says otherwise.
+DEFAULT_MAX_FILES = 1
+DEFAULT_MAX_SIZE = 10 * 1024 * 1024
+
+#: The rules a field may carry, in the order they are evaluated.
+RULES = ("visible_if", "required_if")
+
 
 def option_values(field: Mapping[str, Any]) -> tuple[Any, ...] | None:
     """Return the values a choice field allows, or None when it takes any value."""
@@ -28,21 +39,49 @@ def option_values(field: Mapping[str, Any]) -> tuple[Any, ...] | None:
     return tuple(o if isinstance(o, str) else o["value"] for o in options)
 
 
-@dataclass(frozen=True, slots=True)
+def holds_value(field: Mapping[str, Any]) -> bool:
+    """Tell whether a field holds a value (a section only lays out the form)."""
+    return field["type"] not in LAYOUT_TYPES
+
+
+class Page(NamedTuple):
+    """One page of a form: its title and its fields, sections included, in order."""
+
+    title: str
+    fields: tuple[Mapping[str, Any], ...]
+
+
+@dataclass(frozen=True, slots=True, eq=False, weakref_slot=True)
 class Form:
-    """A form document, read once; `doc` is the JSON it came from."""
+    """A form document, read once; `doc` is the JSON it came from.
+
+    Forms compare by identity: `doc` is a mapping, and compiled schemas are cached per
+    form object (see `forms.compiler`).
+    """
 
     key: str
     title: str
     doc: Mapping[str, Any]
+    pages: tuple[Page, ...] = dataclasses.field(init=False)
+    fields: tuple[Mapping[str, Any], ...] = dataclasses.field(init=False)
+    _by_key: Mapping[str, Mapping[str, Any]] = dataclasses.field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        pages = tuple(
+            Page(page["title"], tuple(page["fields"])) for page in self.doc.get("pages", ())
+        ) or (Page(self.title, tuple(self.doc.get("fields", ()))),)
+        fields = tuple(f for page in pages for f in page.fields if holds_value(f))
+        object.__setattr__(self, "pages", pages)
+        object.__setattr__(self, "fields", fields)
+        object.__setattr__(self, "_by_key", {f["key"]: f for f in fields})
 
     @classmethod
     def from_document(cls, doc: Mapping[str, Any]) -> Form:
         return cls(doc["key"], doc["title"], doc)
 
-    @property
-    def fields(self) -> list[Mapping[str, Any]]:
-        return [f for f in self.doc["fields"] if f["type"] not in LAYOUT_TYPES]
+    def field(self, key: str) -> Mapping[str, Any]:
+        """Return the value field with this key; raise KeyError if the form has none."""
+        return self._by_key[key]
 
     def field_infos(self) -> tuple[FieldInfo, ...]:
         """Describe the fields this form fills in, as workflow conditions see them."""
@@ -50,3 +89,12 @@ class Form:
             FieldInfo(f["key"], VALUE_TYPE_OF[f["type"]], option_values(f), f["label"])
             for f in self.fields
         )
+
+
+def all_fields(doc: Mapping[str, Any]) -> Iterator[tuple[str, Sequence[Mapping[str, Any]]]]:
+    """Yield (JSON Pointer, field list) for the top-level field lists of a form document."""
+    if "pages" in doc:
+        for index, page in enumerate(doc["pages"]):
+            yield f"/pages/{index}/fields", page["fields"]
+    else:
+        yield "/fields", doc["fields"]

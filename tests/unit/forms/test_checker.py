@@ -229,7 +229,7 @@ def test_duplicate_option_in_a_table_column_is_caught() -> None:
         (field("category", "select", options=[]), "/fields/0/options", "must not be empty"),
         (field("when", "clock"), "/fields/0/type", "choose one of"),
         (field("2nd"), "/fields/0/key", "not in the expected form"),
-        ({"key": "summary", "type": "text"}, "/fields/0/label", "required"),
+        ({"key": "summary", "type": "text"}, "/fields/0/label", "every field needs a label"),
         (field("summary", colour="red"), "/fields/0/colour", "'colour'"),
         (
             field("notes", visible_if={"field": "notes", "op": "in", "value": "a"}),
@@ -258,3 +258,97 @@ def test_form_without_fields_is_a_problem() -> None:
 @pytest.mark.parametrize("doc", [None, [], "form", {"kind": "form"}])
 def test_something_that_is_not_a_form_gives_problems_not_a_crash(doc: Any) -> None:
     assert check_form(doc)
+
+
+# Rules between fields ---------------------------------------------------------------------
+
+IMPACT = field("impact", "radio", options=["high", "low"])
+
+
+def test_rule_on_a_field_further_down_the_form_is_allowed() -> None:
+    doc = form(field("note", visible_if={"field": "impact", "op": "eq", "value": "high"}), IMPACT)
+    assert problems(doc) == []
+
+
+def test_rules_going_round_in_a_longer_circle_are_spelled_out() -> None:
+    doc = form(
+        field("a", visible_if={"field": "b", "op": "not_empty"}),
+        field("b", required_if={"field": "c", "op": "empty"}),
+        field("c", "calculated", expr="a ~ '!'"),
+    )
+    assert problems(doc) == [
+        (
+            "/fields/0/visible_if",
+            "the rules go round in a circle: 'a' depends on 'b', which depends on 'c', "
+            "which depends on 'a'; so none of them can be decided, "
+            "a field's rules may only use fields that do not depend on it",
+        )
+    ]
+
+
+def test_field_whose_rule_reads_itself_is_a_circle() -> None:
+    doc = form(field("a", visible_if="a != 'x'"))
+    ((pointer, message),) = problems(doc)
+    assert pointer == "/fields/0/visible_if"
+    assert message.startswith("the rules go round in a circle: 'a' depends on 'a';")
+
+
+def test_circle_among_table_columns_is_caught() -> None:
+    columns = [
+        field("a", visible_if={"field": "b", "op": "empty"}),
+        field("b", visible_if={"field": "a", "op": "empty"}),
+    ]
+    ((pointer, _),) = problems(form(field("lines", "table", columns=columns)))
+    assert pointer == "/fields/0/columns/0/visible_if"
+
+
+def test_field_shown_only_for_a_value_no_option_has_is_never_shown() -> None:
+    doc = form(
+        IMPACT,
+        field(
+            "service",
+            required=True,
+            visible_if={"all": [{"field": "impact", "op": "in", "value": ["critical", "urgent"]}]},
+        ),
+        field("notes", visible_if={"field": "service", "op": "not_empty"}),
+    )
+    assert problems(doc) == [
+        (
+            "/fields/1/visible_if",
+            "'service' is required but can never be shown: it is shown only when impact is one "
+            "of ['critical', 'urgent'], and none of those is among the options of 'impact'",
+        ),
+        (
+            "/fields/2/visible_if",
+            "'notes' can never be shown: it is shown only when service is filled in, "
+            "and 'service' can never be shown either",
+        ),
+    ]
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        {"field": "impact", "op": "eq", "value": "high"},
+        {"field": "impact", "op": "ne", "value": "critical"},
+        {"field": "impact", "op": "eq", "value": None},
+        {"any": [{"field": "impact", "op": "eq", "value": "critical"}, "impact == 'x'"]},
+        {"not": {"field": "impact", "op": "eq", "value": "critical"}},
+    ],
+)
+def test_rule_that_can_hold_is_not_reported(rule: dict[str, Any]) -> None:
+    assert problems(form(IMPACT, field("service", required=True, visible_if=rule))) == []
+
+
+@pytest.mark.parametrize(
+    ("bad", "pointer", "words"),
+    [
+        (field("when", "date", min="yesterday"), "/fields/0/min", "not a date"),
+        (field("qty", "number", max="10"), "/fields/0/max", "must be a number"),
+        (field("doc", "file", accept=["pdf"]), "/fields/0/accept/0", "not in the expected form"),
+    ],
+)
+def test_limits_must_suit_the_field(bad: dict[str, Any], pointer: str, words: str) -> None:
+    found = dict(problems(form(bad)))
+    assert pointer in found, found
+    assert words in found[pointer]
