@@ -252,6 +252,7 @@ def mail_context(
         "step": payload.get("step"),
         "tasks": tasks,
         "base_url": settings.base_url,
+        "link": payload.get("link"),
     }
 
 

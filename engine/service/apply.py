@@ -134,7 +134,7 @@ def _apply_effects(
         elif isinstance(effect, CancelTimer):
             stopped.append(effect.timer)
         elif isinstance(effect, Notify | StartSubflow):
-            messages.append(_message(instance, effect.kind, effect.to_dict(), at))
+            messages.append(message_row(instance, effect.kind, effect.to_dict(), at))
     # A new timer row is its own outbox entry: the relay hands it to RQ after commit, and
     # the sweep over pending timers finds any that Redis lost, so Redis holds no state.
     repo.add_timers(
@@ -157,7 +157,7 @@ def _apply_effects(
     }
 
 
-def _message(
+def message_row(
     instance: InstanceRow, kind: str, payload: dict[str, Any], at: datetime
 ) -> dict[str, Any]:
     payload = {**payload, "instance": instance.id, "number": instance.number}

@@ -38,6 +38,8 @@ from engine.store.uow import UnitOfWork, is_retryable
 
 Clock = Callable[[], datetime]
 Result = dict[str, Any]
+#: Work done inside a start's transaction once the instance row exists.
+AfterStart = Callable[[Repository, InstanceRow, datetime], None]
 
 
 def utcnow() -> datetime:
@@ -74,9 +76,10 @@ class Commands:
 
     # The transaction shell ------------------------------------------------------------------
 
-    def _execute(
+    def execute(
         self, kind: str, key: str | None, body: Callable[[UnitOfWork, datetime], Result]
     ) -> Result:
+        """Run `body` as one transaction, retried on conflict, at most once per `key`."""
         for attempt in range(self.limits.retries):
             try:
                 with UnitOfWork(self.database) as uow:
@@ -141,8 +144,13 @@ class Commands:
         *,
         requester: str | None = None,
         key: str | None = None,
+        after: AfterStart | None = None,
     ) -> Result:
-        """Start an instance of the latest version of a workflow; return its number."""
+        """Start an instance of the latest version of a workflow; return its number.
+
+        `after` runs in the same transaction once the instance exists (to record its
+        tracking link and files, say), so the instance never exists without them.
+        """
         self._check_size(data)
 
         def body(uow: UnitOfWork, at: datetime) -> Result:
@@ -171,9 +179,11 @@ class Commands:
             tasks = save_transition(
                 uow.repository, instance, None, transition, workflow, at, key, new=new
             )
+            if after is not None:
+                after(uow.repository, instance, at)
             return _answer(instance, transition.state, tasks)
 
-        return self._execute("start", key, body)
+        return self.execute("start", key, body)
 
     # Acting on tasks -----------------------------------------------------------------------
 
@@ -193,23 +203,32 @@ class Commands:
         *,
         actor: str,
         key: str | None = None,
+        requester_of: str | None = None,
     ) -> Result:
-        """Complete a task with one of its step's outcomes and the task's data."""
+        """Complete a task with one of its step's outcomes and the task's data.
+
+        `requester_of` (an instance number) says the caller has proved to be that
+        instance's requester, as the holder of its tracking link: they may act on the
+        tasks the workflow gave the requester, and on nothing else.
+        """
         data = data or {}
         self._check_size(data)
 
         def body(uow: UnitOfWork, at: datetime) -> Result:
             repo = uow.repository
             instance, task = self._locked_task(repo, task_id)
+            if requester_of is not None:
+                _require_requester_task(task, instance, requester_of)
             _require_open(task)
-            _require_actor(repo, task, actor, instance)
+            if requester_of is None:
+                _require_actor(repo, task, actor, instance)
             answer = self._advance(
                 uow, instance, TaskCompleted(task.key, outcome, data, actor), at, key
             )
             repo.complete_task(task.id, outcome, data, at, actor)
             return {**answer, "task": task.id}
 
-        return self._execute("complete", key, body)
+        return self.execute("complete", key, body)
 
     def claim(self, task_id: int, *, actor: str, key: str | None = None) -> Result:
         """Take a task from a group's queue."""
@@ -231,7 +250,7 @@ class Commands:
             _note(repo, instance, at, actor, key, "task_claimed", task, f"{actor} took the task")
             return _task_answer(instance, task)
 
-        return self._execute("claim", key, body)
+        return self.execute("claim", key, body)
 
     def unclaim(self, task_id: int, *, actor: str, key: str | None = None) -> Result:
         """Put a claimed task back in its group's queue."""
@@ -260,7 +279,7 @@ class Commands:
             )
             return _task_answer(instance, task)
 
-        return self._execute("unclaim", key, body)
+        return self.execute("unclaim", key, body)
 
     def reassign(
         self,
@@ -288,7 +307,7 @@ class Commands:
             _note(repo, instance, at, actor, key, "task_reassigned", task, why)
             return _task_answer(instance, task)
 
-        return self._execute("reassign", key, body)
+        return self.execute("reassign", key, body)
 
     def delegate(self, task_id: int, *, actor: str, to: str, key: str | None = None) -> Result:
         """Ask someone else to do a task; the delegator may still act on it."""
@@ -304,12 +323,12 @@ class Commands:
             _note(repo, instance, at, actor, key, "task_delegated", task, f"delegated to {to}")
             return _task_answer(instance, task)
 
-        return self._execute("delegate", key, body)
+        return self.execute("delegate", key, body)
 
     # Acting on instances ---------------------------------------------------------------------
 
     @staticmethod
-    def _locked_instance(repo: Repository, number: str) -> InstanceRow:
+    def locked_instance(repo: Repository, number: str) -> InstanceRow:
         instance_id = repo.instance_id(number)
         instance = repo.lock_instance(instance_id) if instance_id is not None else None
         if instance is None:
@@ -337,7 +356,7 @@ class Commands:
 
         def body(uow: UnitOfWork, at: datetime) -> Result:
             repo = uow.repository
-            instance = self._locked_instance(repo, number)
+            instance = self.locked_instance(repo, number)
             comment_id = repo.add_comment(
                 {
                     "instance_id": instance.id,
@@ -363,18 +382,18 @@ class Commands:
             )
             return {"instance_id": instance.id, "number": instance.number, "comment": comment_id}
 
-        return self._execute("comment", key, body)
+        return self.execute("comment", key, body)
 
     def cancel(self, number: str, reason: str, *, actor: str, key: str | None = None) -> Result:
         """Stop an instance: every open task and pending timer is withdrawn."""
 
         def body(uow: UnitOfWork, at: datetime) -> Result:
-            instance = self._locked_instance(uow.repository, number)
+            instance = self.locked_instance(uow.repository, number)
             if instance.ended_at is not None:
                 raise Conflict(f"{number} has already ended ({instance.status})")
             return self._advance(uow, instance, Cancelled(reason, actor), at, key)
 
-        return self._execute("cancel", key, body)
+        return self.execute("cancel", key, body)
 
     def fire_timer(self, timer_id: int, *, key: str | None = None) -> Result:
         """Fire a due timer; firing one that is no longer pending changes nothing."""
@@ -392,7 +411,7 @@ class Commands:
             answer = self._advance(uow, instance, TimerFired(timer.key), at, key)
             return {**answer, "timer": timer_id, "fired": True}
 
-        return self._execute("fire_timer", key, body)
+        return self.execute("fire_timer", key, body)
 
 
 def _done(uow: UnitOfWork, kind: str, key: str | None) -> Result | None:
@@ -413,6 +432,13 @@ def _require_open(task: TaskRow) -> None:
         )
     if task.status != "open":
         raise Conflict(f"task {task.id} was withdrawn ({task.status}); nothing was changed")
+
+
+def _require_requester_task(task: TaskRow, instance: InstanceRow, number: str) -> None:
+    if instance.number != number:
+        raise NotFound(f"there is no task {task.id} on {number}")
+    if not task.assignment.get("requester") or task.assignee not in (None, instance.requester):
+        raise NotAllowed(f"task {task.id} is not the requester's to do")
 
 
 def _require_actor(repo: Repository, task: TaskRow, actor: str, instance: InstanceRow) -> None:

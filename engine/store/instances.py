@@ -205,6 +205,22 @@ class Attachment(Base):
     created_at: Mapped[datetime]
 
 
+class TrackingLink(Base):
+    """A requester's secret link to follow an instance without an account.
+
+    Only a hash of the token is kept: a copy of the database does not open anyone's link.
+    """
+
+    __tablename__ = "tracking_links"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(
+        ForeignKey("instances.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+
+
 class Command(Base):
     """A command already carried out, by idempotency key, with the answer it gave."""
 

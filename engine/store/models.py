@@ -13,6 +13,7 @@ from engine.store.instances import (
     StepRun,
     Task,
     Timer,
+    TrackingLink,
 )
 from engine.store.people import Group, Membership, OnCallShift, User
 
@@ -33,5 +34,6 @@ __all__ = [
     "StepRun",
     "Task",
     "Timer",
+    "TrackingLink",
     "User",
 ]

@@ -51,6 +51,19 @@ def _steps(doc: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any], str
         yield step_id, step, pointer
 
 
+def _confirm_to(start: Mapping[str, Any], refs: References) -> Iterator[Problem]:
+    field = start["confirm_to"]
+    if "form" not in start:
+        yield Problem("/start/confirm_to", "there is no start form to take the address from")
+        return
+    infos = refs.forms.get(start["form"]) if refs.forms is not None else None
+    if infos is not None and field not in [info.key for info in infos]:
+        yield Problem(
+            "/start/confirm_to",
+            f"the start form '{start['form']}' has no field '{field}' to send the link to",
+        )
+
+
 def _references(doc: Mapping[str, Any], refs: References) -> Iterator[Problem]:
     def form(key: str, pointer: str) -> Iterator[Problem]:
         if refs.forms is not None and key not in refs.forms:
@@ -63,6 +76,8 @@ def _references(doc: Mapping[str, Any], refs: References) -> Iterator[Problem]:
     start = doc.get("start", {})
     if "form" in start:
         yield from form(start["form"], "/start/form")
+    if "confirm_to" in start:
+        yield from _confirm_to(start, refs)
     if "calendar" in doc.get("sla", {}):
         yield from calendar(doc["sla"]["calendar"], "/sla/calendar")
     tables = doc.get("tables", {})
@@ -156,6 +171,13 @@ def _escalations(doc: Mapping[str, Any]) -> Iterator[Problem]:
     levels = doc.get("priorities") or list(doc.get("sla", {}).get("targets", {}))
     for _step_id, step, pointer in _steps(doc):
         outcomes = _outcomes(step)
+        for outcome in step.get("buttons", {}):
+            if outcome not in outcomes:
+                yield Problem(
+                    f"{pointer}/buttons/{outcome}",
+                    f"'{outcome}' is not an outcome of this step, so it has no button; "
+                    f"its outcomes are: {', '.join(outcomes)}",
+                )
         for rung_index, rung in enumerate(step.get("escalate", ())):
             for index, action in enumerate(rung["do"]):
                 where = f"{pointer}/escalate/{rung_index}/do/{index}"

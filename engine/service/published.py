@@ -1,0 +1,122 @@
+"""The latest published workflows and forms, as the web app reads them on every request.
+
+A look-up of "the latest version of X" is kept for a few seconds: publishing a new
+version reaches every web process within `LATEST_REFRESH_S`. A version itself
+never changes, so its parsed form is kept for good.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from engine.core.definition import Workflow
+from engine.service.errors import NotFound
+from engine.store.database import Database
+from engine.store.definitions import Definition, DefinitionVersion
+from forms.definition import Form
+
+#: Seconds a "latest version" answer is reused before the database is asked again.
+LATEST_REFRESH_S = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class PublicStart:
+    """A workflow anyone may start, with the form they fill in to start it."""
+
+    workflow: Workflow
+    form: Form
+    form_version: int
+
+
+class Published:
+    """Read-only, briefly cached access to what is published."""
+
+    def __init__(self, database: Database, clock: Callable[[], float] = time.monotonic) -> None:
+        self.database = database
+        self._clock = clock
+        self._latest: dict[tuple[str, str], tuple[float, int | None]] = {}
+        self._versions: dict[int, Any] = {}
+        self._public: tuple[float, list[tuple[str, str, str]]] | None = None
+
+    def _latest_version(self, kind: str, key: str) -> int | None:
+        now = self._clock()
+        cached = self._latest.get((kind, key))
+        if cached is None or now - cached[0] > LATEST_REFRESH_S:
+            with self.database.reading() as session:
+                version_id = session.scalar(
+                    select(DefinitionVersion.id)
+                    .join(Definition, Definition.id == DefinitionVersion.definition_id)
+                    .where(Definition.kind == kind, Definition.key == key)
+                    .order_by(DefinitionVersion.version.desc())
+                    .limit(1)
+                )
+            cached = self._latest[(kind, key)] = (now, version_id)
+        return cached[1]
+
+    def _content(self, version_id: int) -> Mapping[str, Any]:
+        with self.database.reading() as session:
+            content = session.scalar(
+                select(DefinitionVersion.content).where(DefinitionVersion.id == version_id)
+            )
+        if content is None:
+            raise NotFound(f"there is no version {version_id}")
+        return dict(content)
+
+    def form(self, key: str) -> tuple[int, Form]:
+        """Return the id and parsed form of a form's latest version."""
+        version_id = self._latest_version("form", key)
+        if version_id is None:
+            raise NotFound(f"there is no published form '{key}'")
+        form = self._versions.get(version_id)
+        if form is None:
+            form = self._versions[version_id] = Form.from_document(self._content(version_id))
+        return version_id, form
+
+    def workflow(self, key: str) -> Workflow:
+        """Return the parsed latest version of a workflow."""
+        version_id = self._latest_version("workflow", key)
+        if version_id is None:
+            raise NotFound(f"there is no published workflow '{key}'")
+        workflow = self._versions.get(version_id)
+        if workflow is None:
+            workflow = Workflow.from_document(self._content(version_id))
+            self._versions[version_id] = workflow
+        return workflow
+
+    def public_start(self, workflow_key: str) -> PublicStart:
+        """Return a workflow anyone may start, with its start form; NotFound for any other."""
+        workflow = self.workflow(workflow_key)
+        start = workflow.start
+        if not start.get("public") or not start.get("form"):
+            raise NotFound(f"there is no public form for '{workflow_key}'")
+        form_version, form = self.form(start["form"])
+        return PublicStart(workflow, form, form_version)
+
+    def public_forms(self) -> list[tuple[str, str, str]]:
+        """Return (workflow key, title, description) of every workflow anyone may start."""
+        now = self._clock()
+        if self._public is None or now - self._public[0] > LATEST_REFRESH_S:
+            with self.database.reading() as session:
+                keys = list(
+                    session.scalars(
+                        select(Definition.key)
+                        .where(Definition.kind == "workflow")
+                        .order_by(Definition.title)
+                    )
+                )
+            found = []
+            for key in keys:
+                workflow = self.workflow(key)
+                if workflow.start.get("public") and workflow.start.get("form"):
+                    found.append((key, workflow.title, workflow.doc.get("description", "")))
+            self._public = (now, found)
+        return self._public[1]
+
+    def public_form_keys(self) -> set[str]:
+        """Return the keys of the forms anyone may fill in (the start forms of public flows)."""
+        return {self.workflow(key).start["form"] for key, _, _ in self.public_forms()}
