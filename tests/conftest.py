@@ -12,6 +12,9 @@ from engine.catalog import Catalog
 from engine.core.calendars import Calendar
 from engine.core.definition import Workflow
 
+#: Real databases, Redis and the service over them, for the integration and web suites.
+pytest_plugins = ["tests.infrastructure"]
+
 ROOT = Path(__file__).resolve().parents[1]
 PACK = ROOT / "workflows"
 

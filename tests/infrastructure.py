@@ -27,7 +27,7 @@ from web.stack import embedded_redis
 PG_URL = os.environ.get("FLOWDESK_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("FLOWDESK_TEST_REDIS_URL")
 BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
-PACK = Path(__file__).resolve().parents[2] / "workflows"
+PACK = Path(__file__).resolve().parents[1] / "workflows"
 
 
 @pytest.fixture(scope="session")

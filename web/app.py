@@ -7,18 +7,37 @@ instance folder, `FLOWDESK_*` environment variables, then the test mapping.
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from jinja2 import ChoiceLoader, FileSystemLoader
 
+from engine.service.commands import Commands
+from engine.service.published import Published
+from engine.service.requests import Requests
 from engine.store.database import Database, default_url
-from web import health
+from engine.store.files import FileStore
+from forms import rendering
+from web import api, errors, health, portal, security
 
 DEFAULTS: dict[str, Any] = {
     "DATABASE_URL": None,  # None: FLOWDESK_DATABASE_URL, else a SQLite file in the instance folder
     "REDIS_URL": None,
+    "SECRET_KEY": None,  # None: a random key kept in the instance folder's `secret_key`
+    "UPLOAD_FOLDER": None,  # None: `files/` in the instance folder
+    #: The largest request body, uploads included; bigger ones are refused with 413 unread.
+    "MAX_CONTENT_LENGTH": 32 * 1024 * 1024,
+    #: Posts of public forms (submit, comment, upload) per client address.
+    "PORTAL_RATE_LIMIT": "20 per minute; 300 per day",
+    #: Served over HTTPS: redirect to it, send HSTS, mark cookies Secure.
+    "HTTPS": False,
+    #: How many reverse proxies stand in front (their X-Forwarded-For is believed).
+    "TRUSTED_PROXIES": 0,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "WTF_CSRF_TIME_LIMIT": None,  # a form left open over lunch still submits
 }
 
 
@@ -36,6 +55,48 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if test_config:
         app.config.from_mapping(test_config)
     app.config["DATABASE_URL"] = app.config["DATABASE_URL"] or default_url(app.instance_path)
-    app.extensions["flowdesk.database"] = Database(app.config["DATABASE_URL"])
+    app.config["SECRET_KEY"] = app.config["SECRET_KEY"] or _instance_secret(app.instance_path)
+    uploads = app.config["UPLOAD_FOLDER"] or os.path.join(app.instance_path, "files")
+
+    database = Database(app.config["DATABASE_URL"])
+    commands = Commands(database)
+    app.extensions["flowdesk.database"] = database
+    app.extensions["flowdesk.commands"] = commands
+    app.extensions["flowdesk.requests"] = Requests(commands)
+    app.extensions["flowdesk.published"] = Published(database)
+    app.extensions["flowdesk.files"] = FileStore(uploads)
+
+    app.jinja_loader = ChoiceLoader(
+        [FileSystemLoader(os.path.join(app.root_path, "templates")), rendering.template_loader()]
+    )
+    rendering.register(app.jinja_env)
+    app.jinja_env.globals.update(
+        fields_by_key=rendering.fields_by_key, has_files=rendering.has_files
+    )
+    security.init_app(app)
+    errors.init_app(app)
     health.init_app(app)
+    portal.init_app(app)
+    api.init_app(app)
     return app
+
+
+def _instance_secret(instance_path: str) -> str:
+    """Return the key that signs sessions, made once and kept (mode 0600) with the instance."""
+    path = Path(instance_path) / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    draft = path.with_name(f".secret_key.{os.getpid()}")
+    descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        out.write(secrets.token_hex(32))
+    try:
+        os.link(draft, path)  # appears whole or not at all; a second process keeps the first
+    except FileExistsError:
+        pass
+    finally:
+        draft.unlink()
+    return path.read_text().strip()

@@ -1,0 +1,301 @@
+"""The public portal as a requester without an account meets it: report, then follow."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from engine.service.commands import Commands
+from engine.store.database import Database
+from engine.store.instances import Instance, Outbox, Task, TrackingLink
+from tests.web.conftest import hidden_fields
+
+REPORT = {
+    "name": "Ada Lovelace",
+    "email": "ada@example.org",
+    "summary": "The printer on floor 3 is jammed",
+    "description": "It blinks red.",
+    "category": "hardware",
+    "impact": "medium",
+    "urgency": "high",
+}
+
+
+def open_form(client: FlaskClient) -> dict[str, str]:
+    page = client.get("/new/it-incident")
+    assert page.status_code == 200
+    return hidden_fields(page.text)
+
+
+def submit(client: FlaskClient, values: dict[str, Any], hidden: dict[str, str] | None = None):
+    hidden = hidden if hidden is not None else open_form(client)
+    return client.post("/new/it-incident", data={**hidden, **values})
+
+
+def count(database: Database, table: Any) -> int:
+    with database.reading() as session:
+        return int(session.scalar(select(func.count()).select_from(table)) or 0)
+
+
+def tracking_path(response: Any) -> str:
+    assert response.status_code == 303, response.text
+    return urlsplit(response.headers["Location"]).path
+
+
+def test_the_form_page_has_every_field_the_csrf_token_and_a_hidden_honeypot(
+    client: FlaskClient,
+) -> None:
+    page = client.get("/new/it-incident")
+    assert page.status_code == 200
+    for label in ("Your name", "Your email address", "Summary", "Who is affected?"):
+        assert label in page.text
+    fields = hidden_fields(page.text)
+    assert fields["csrf_token"]
+    assert fields["submission"]
+    assert 'class="honeypot"' in page.text
+    assert page.headers["Content-Security-Policy"].startswith("default-src 'self'")
+    assert page.headers["Referrer-Policy"] == "no-referrer"
+
+
+def test_a_report_with_mistakes_comes_back_with_errors_and_stores_nothing(
+    client: FlaskClient, database: Database
+) -> None:
+    response = submit(client, {**REPORT, "email": "ada at example", "summary": ""})
+    assert response.status_code == 422
+    assert "There is a problem" in response.text
+    assert "Enter an email address like name@example.org" in response.text
+    assert 'href="#f-summary"' in response.text
+    assert 'value="Ada Lovelace"' in response.text  # what was typed is kept
+    assert count(database, Instance) == 0
+
+
+def test_a_good_report_starts_an_incident_and_lands_on_its_tracking_page(
+    client: FlaskClient, database: Database
+) -> None:
+    response = submit(client, REPORT)
+    path = tracking_path(response)
+    assert path.startswith("/track/")
+    page = client.get(response.headers["Location"])
+    number = re.search(r"INC-\d{6}", page.text)
+    assert number is not None
+    assert "We received your request" in page.text
+    assert "Being worked on" in page.text
+    with database.reading() as session:
+        instance = session.scalars(select(Instance)).one()
+        stored_hash = session.scalar(select(TrackingLink.token_hash))
+    assert instance.number == number.group()
+    assert instance.requester is None
+    assert instance.state["data"]["summary"] == REPORT["summary"]
+    assert instance.state["data"]["source"] == "portal"  # the hidden field's default
+    token = path.rsplit("/", 1)[-1]
+    assert stored_hash != token
+    assert len(token) >= 32
+
+
+def test_a_double_submit_creates_one_incident_and_the_same_tracking_link(
+    client: FlaskClient, database: Database
+) -> None:
+    hidden = open_form(client)
+    first = submit(client, REPORT, hidden)
+    second = submit(client, REPORT, hidden)
+    assert tracking_path(first) == tracking_path(second)
+    assert count(database, Instance) == 1
+
+
+def test_a_post_without_the_csrf_token_is_refused_and_stores_nothing(
+    client: FlaskClient, database: Database
+) -> None:
+    hidden = open_form(client)
+    del hidden["csrf_token"]
+    response = submit(client, REPORT, hidden)
+    assert response.status_code == 400
+    assert "nothing was saved" in response.text
+    assert count(database, Instance) == 0
+
+
+def test_a_filled_honeypot_is_thanked_and_stores_nothing(
+    client: FlaskClient, database: Database
+) -> None:
+    response = submit(client, {**REPORT, "website": "http://spam.example"})
+    assert response.status_code == 200
+    assert "Thank you" in response.text
+    assert count(database, Instance) == 0
+
+
+@pytest.mark.parametrize("settings", [{"PORTAL_RATE_LIMIT": "3 per minute"}])
+def test_the_rate_limit_answers_429_past_its_limit(
+    app: Flask, client: FlaskClient, database: Database
+) -> None:
+    answers = [submit(client, {**REPORT, "summary": ""}).status_code for _ in range(4)]
+    assert answers == [422, 422, 422, 429]
+    refused = submit(client, REPORT)
+    assert refused.status_code == 429
+    assert "Too many tries" in refused.text
+    assert count(database, Instance) == 0
+
+
+def test_a_wrong_tracking_token_shows_nothing(client: FlaskClient) -> None:
+    tracking_path(submit(client, REPORT))
+    for token in ("0" * 48, "nonsense", "' OR 1=1 --"):
+        page = client.get(f"/track/{token}")
+        assert page.status_code == 404
+        assert "INC-" not in page.text
+        assert REPORT["summary"] not in page.text
+
+
+def test_the_requester_comments_and_confirms_the_resolution_on_the_tracking_page(
+    client: FlaskClient, commands: Commands, database: Database
+) -> None:
+    path = tracking_path(submit(client, REPORT))
+    page = client.get(path)
+    said = client.post(
+        f"{path}/comments", data={**hidden_fields(page.text), "comment": "It is floor 3, west."}
+    )
+    assert said.status_code == 303
+    page = client.get(path)
+    assert "It is floor 3, west." in page.text
+    assert "You wrote a comment." in page.text
+
+    with database.reading() as session:
+        work = session.scalars(select(Task).where(Task.step == "work")).one()
+    commands.complete(work.id, "resolved", {"resolution": "Cleared the paper path."}, actor="bob")
+    page = client.get(path)
+    assert "Resolved: please confirm" in page.text
+    assert "Cleared the paper path." in page.text  # the public answer of the service desk
+    task_id = re.search(r"/tasks/(\d+)", page.text)
+    assert task_id is not None
+    assert "Yes, it is solved" in page.text
+    done = client.post(
+        f"{path}/tasks/{task_id.group(1)}",
+        data={
+            **hidden_fields(page.text),
+            "outcome": "approved",
+            f"t{task_id.group(1)}.feedback": "Thanks!",  # task fields are named by task
+        },
+    )
+    assert done.status_code == 303
+    page = client.get(path)
+    assert "Closed" in page.text
+    with database.reading() as session:
+        instance = session.scalars(select(Instance)).one()
+    assert instance.status == "closed"
+    assert instance.state["data"]["feedback"] == "Thanks!"
+
+
+def test_the_requester_reopens_when_the_problem_is_back(
+    client: FlaskClient, commands: Commands, database: Database
+) -> None:
+    path = tracking_path(submit(client, REPORT))
+    with database.reading() as session:
+        work = session.scalars(select(Task).where(Task.step == "work")).one()
+    commands.complete(work.id, "resolved", {"resolution": "Restarted it."}, actor="bob")
+    page = client.get(path)
+    task_id = re.search(r"/tasks/(\d+)", page.text)
+    assert task_id is not None
+    client.post(
+        f"{path}/tasks/{task_id.group(1)}",
+        data={
+            **hidden_fields(page.text),
+            "outcome": "rejected",
+            f"t{task_id.group(1)}.feedback": "Jammed again.",
+        },
+    )
+    with database.reading() as session:
+        instance = session.scalars(select(Instance)).one()
+        open_steps = session.scalars(select(Task.step).where(Task.status == "open")).all()
+    assert instance.status == "in_progress"
+    assert open_steps == ["work"]
+    again = client.post(
+        f"{path}/tasks/{task_id.group(1)}",
+        data={**hidden_fields(client.get(path).text), "outcome": "approved"},
+    )
+    assert again.status_code == 409
+    assert "already been answered" in again.text
+
+
+def test_a_token_does_not_reach_another_instances_task(
+    client: FlaskClient, commands: Commands, database: Database
+) -> None:
+    mine = tracking_path(submit(client, REPORT))
+    tracking_path(submit(client, {**REPORT, "summary": "Someone else's"}))
+    with database.reading() as session:
+        theirs = session.scalars(
+            select(Task).join(Instance).where(Instance.title == "Someone else's")
+        ).one()
+    response = client.post(
+        f"{mine}/tasks/{theirs.id}",
+        data={**hidden_fields(client.get(mine).text), "outcome": "resolved"},
+    )
+    assert response.status_code == 404
+    with database.reading() as session:
+        assert session.get(Task, theirs.id).status == "open"
+
+
+def test_the_tracking_link_is_mailed_when_the_workflow_asks(
+    client: FlaskClient, database: Database
+) -> None:
+    path = tracking_path(submit(client, REPORT))
+    with database.reading() as session:
+        messages = session.scalars(select(Outbox).where(Outbox.kind == "notify")).all()
+    confirmation = [m for m in messages if m.payload.get("template") == "request-received"]
+    assert len(confirmation) == 1
+    assert confirmation[0].payload["to"] == {"email": "ada@example.org"}
+    assert confirmation[0].payload["link"].endswith(path)
+
+
+def test_the_form_schema_and_live_validation_answer_what_the_submit_would(
+    client: FlaskClient,
+) -> None:
+    schema = client.get("/api/v1/forms/incident-report/schema")
+    assert schema.status_code == 200
+    assert schema.json["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    bad = {**REPORT, "email": "ada at example", "summary": ""}
+    live = client.post("/api/v1/forms/incident-report/validate", json=bad).json
+    assert live["valid"] is False
+    page = submit(client, bad).text
+    for error in live["errors"]:
+        assert error["message"] in page
+    assert {e["field"] for e in live["errors"]} == {"email", "summary"}
+    posted = client.post("/api/v1/forms/incident-report/validate", data=bad).json
+    assert posted["errors"] == live["errors"]
+    shown = client.post(
+        "/api/v1/forms/incident-report/validate", json={**REPORT, "impact": "high"}
+    ).json
+    assert "affected_service" in shown["visible"]
+    assert "affected_service" in shown["required"]
+    assert shown["errors"][0]["field"] == "affected_service"
+
+
+def test_forms_that_are_not_public_are_not_served_to_anonymous_callers(
+    client: FlaskClient,
+) -> None:
+    assert client.get("/api/v1/forms/incident-resolution/schema").status_code == 404
+    refused = client.post("/api/v1/forms/incident-resolution/validate", json={})
+    assert refused.status_code == 404
+    assert refused.json["code"] == "not_found"
+    assert client.get("/new/major-incident").status_code == 404
+
+
+def test_the_home_page_lists_the_public_forms(client: FlaskClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200
+    assert "/new/it-incident" in page.text
+    assert "/new/major-incident" not in page.text
+
+
+def test_the_secret_key_is_made_once_and_kept(tmp_path: Any, monkeypatch: Any) -> None:
+    from web.app import create_app
+
+    monkeypatch.setenv("FLOWDESK_INSTANCE_PATH", str(tmp_path))
+    url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    first = create_app({"DATABASE_URL": url}).config["SECRET_KEY"]
+    second = create_app({"DATABASE_URL": url}).config["SECRET_KEY"]
+    assert first == second
+    assert len(first) == 64
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0

@@ -1,0 +1,167 @@
+"""The public portal against abuse: script payloads, uploads past their limits, stray tokens."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+from werkzeug.datastructures import FileStorage
+from werkzeug.test import stream_encode_multipart
+
+from engine.store.database import Database
+from engine.store.instances import Attachment, Instance
+from tests.web.conftest import hidden_fields
+from tests.web.test_portal import REPORT, open_form, tracking_path
+
+PAYLOAD = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+#: The smallest PNG there is: a 1x1 transparent pixel.
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+    "0000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
+)
+
+
+def assert_escaped(html: str) -> None:
+    assert "<script>alert" not in html
+    assert "<img src=x" not in html
+    assert "&lt;script&gt;alert" in html
+
+
+def stored(database: Database) -> tuple[int, int]:
+    with database.reading() as session:
+        instances = session.scalar(select(func.count()).select_from(Instance)) or 0
+        files = session.scalar(select(func.count()).select_from(Attachment)) or 0
+    return int(instances), int(files)
+
+
+def files_on_disk(folder: Path) -> list[Path]:
+    return [path for path in folder.rglob("*") if path.is_file()] if folder.exists() else []
+
+
+def post_files(client: FlaskClient, files: list[tuple[bytes, str]], **values: Any) -> Any:
+    data: dict[str, Any] = {**open_form(client), **REPORT, **values}
+    data["screenshots"] = [FileStorage(io.BytesIO(content), name) for content, name in files]
+    # Encoded in memory: werkzeug's test client would spool a large body to a temporary
+    # file that nothing closes.
+    body, length, boundary = stream_encode_multipart(data, use_tempfile=False)
+    return client.post(
+        "/new/it-incident",
+        input_stream=body,
+        content_length=length,
+        content_type=f"multipart/form-data; boundary={boundary}",
+    )
+
+
+def test_script_payloads_in_every_text_field_come_back_escaped_on_the_form_page(
+    client: FlaskClient,
+) -> None:
+    every = dict.fromkeys(("name", "email", "summary", "description"), PAYLOAD)
+    page = client.post(
+        "/new/it-incident",
+        data={
+            **open_form(client),
+            **REPORT,
+            **every,
+            "impact": "high",
+            "affected_service": PAYLOAD,
+        },
+    )
+    assert page.status_code == 422
+    assert_escaped(page.text)
+
+
+def test_script_payloads_come_back_escaped_on_the_tracking_page(
+    client: FlaskClient, database: Database
+) -> None:
+    text_fields = dict.fromkeys(("name", "summary", "description"), PAYLOAD)
+    response = client.post(
+        "/new/it-incident",
+        data={**open_form(client), **REPORT, **text_fields, "impact": "high",
+              "affected_service": PAYLOAD},
+    )  # fmt: skip
+    path = tracking_path(response)
+    page = client.get(response.headers["Location"])  # the confirmation
+    assert_escaped(page.text)
+    client.post(f"{path}/comments", data={**hidden_fields(page.text), "comment": PAYLOAD})
+    client.post(
+        f"{path}/files",
+        data={**hidden_fields(client.get(path).text),
+              "files": [(io.BytesIO(PNG), f"{PAYLOAD}.png")]},
+        content_type="multipart/form-data",
+    )  # fmt: skip
+    page = client.get(path)
+    assert page.text.count("&lt;script&gt;alert") >= 4  # title, data, comment, file name
+    assert_escaped(page.text)
+
+
+@pytest.mark.parametrize("settings", [{"MAX_CONTENT_LENGTH": 1024 * 1024}])
+def test_a_request_over_the_size_limit_answers_413_and_stores_nothing(
+    client: FlaskClient, database: Database, tmp_path: Path
+) -> None:
+    response = post_files(client, [(b"\0" * (1024 * 1024 + 1), "huge.png")])
+    assert response.status_code == 413
+    assert "too large" in response.text.lower()
+    assert stored(database) == (0, 0)
+    assert files_on_disk(Path.cwd() / "instance" / "files") == []
+
+
+def test_a_file_over_the_fields_limit_answers_413_and_stores_nothing(
+    client: FlaskClient, database: Database, settings: dict[str, Any]
+) -> None:
+    big = PNG + b"\0" * (5 * 1024 * 1024)
+    response = post_files(client, [(PNG, "fine.png"), (big, "big.png")])
+    assert response.status_code == 413
+    assert "&#39;big.png&#39; is larger than 5 MB" in response.text
+    assert stored(database) == (0, 0)
+    assert files_on_disk(Path(settings["UPLOAD_FOLDER"])) == []
+
+
+def test_files_of_a_type_the_field_refuses_store_nothing(
+    client: FlaskClient, database: Database, settings: dict[str, Any]
+) -> None:
+    program = b"MZ\x90\x00" + b"\0" * 600  # a Windows program, whatever its name says
+    response = post_files(client, [(program, "photo.png")])
+    assert response.status_code == 422
+    assert "screenshots" in response.text
+    assert "There is a problem" in response.text
+    assert stored(database) == (0, 0)
+    assert files_on_disk(Path(settings["UPLOAD_FOLDER"])) == []
+
+
+def test_too_many_files_store_nothing(
+    client: FlaskClient, database: Database, settings: dict[str, Any]
+) -> None:
+    response = post_files(client, [(PNG, f"{n}.png") for n in range(4)])
+    assert response.status_code == 422
+    assert "Choose at most 3 files" in response.text
+    assert stored(database) == (0, 0)
+    assert files_on_disk(Path(settings["UPLOAD_FOLDER"])) == []
+
+
+def test_uploads_live_outside_the_data_and_only_the_link_holder_gets_them(
+    client: FlaskClient, database: Database, settings: dict[str, Any]
+) -> None:
+    response = post_files(client, [(PNG, "jam.png")])
+    path = tracking_path(response)
+    with database.reading() as session:
+        instance = session.scalars(select(Instance)).one()
+        attachment = session.scalars(select(Attachment)).one()
+    refs = instance.state["data"]["screenshots"]
+    assert refs == [{"id": attachment.storage_key, "name": "jam.png", "size": len(PNG),
+                     "type": "image/png"}]  # fmt: skip
+    assert "iVBOR" not in str(instance.state)  # no base64 of the bytes in the document
+    page = client.get(path).text
+    link = re.search(r'href="(/track/[^"]+/files/[0-9a-f]{32})"', page)
+    assert link is not None
+    with client.get(link.group(1)) as download:
+        assert download.status_code == 200
+        assert download.data == PNG
+        assert download.headers["Content-Disposition"].startswith("attachment")
+    stranger = link.group(1).replace(urlsplit(path).path.split("/")[2], "f" * 48)
+    assert client.get(stranger).status_code == 404

@@ -1,0 +1,83 @@
+"""Turn errors into answers in one place: an HTML page for people, JSON for the API.
+
+API errors share one shape: `{"code": ..., "message": ..., "errors": [...]}`, where
+`errors` lists `{"field", "pointer", "message"}` when the input had field problems.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Flask, Response, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from engine.service.errors import ServiceError
+
+#: Service error code -> HTTP status.
+STATUS = {
+    "not_found": 404,
+    "not_allowed": 403,
+    "conflict": 409,
+    "invalid": 422,
+    "too_large": 413,
+    "busy": 503,
+}
+
+#: What a person reads for each status, when nothing more precise is known.
+MESSAGES = {
+    400: "The request could not be understood.",
+    403: "You may not do this.",
+    404: "There is nothing here. Check the address, or the link you were given.",
+    405: "This page does not accept that.",
+    409: "This has changed since you opened it; nothing was saved.",
+    413: "That is too large. Nothing was saved.",
+    422: "Some of what you sent cannot be used.",
+    429: "Too many tries from your address. Wait a minute and try again.",
+    500: "Something went wrong on our side. Nothing you sent was lost; try again shortly.",
+    503: "The service is busy. Try again in a moment.",
+}
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+
+
+def answer(
+    status: int, message: str, code: str, errors: list[dict[str, Any]] | None = None
+) -> Response:
+    """Answer with an error page or an API error body."""
+    if wants_json():
+        body = {"code": code, "message": message, "errors": errors or []}
+        response = Response(json.dumps(body), status=status, mimetype="application/json")
+    else:
+        html = render_template("error.html", status=status, message=message)
+        response = Response(html, status=status, mimetype="text/html")
+    return response
+
+
+def _http(error: HTTPException) -> Response:
+    status = error.code or 500
+    message = MESSAGES.get(status, error.description or "")
+    return answer(status, message, error.name.lower().replace(" ", "_"))
+
+
+def _csrf(error: CSRFError) -> Response:
+    return answer(
+        400,
+        "This form has expired or did not come from this site, so nothing was saved. "
+        "Go back, reload the page and send it again.",
+        "csrf",
+    )
+
+
+def _service(error: ServiceError) -> Response:
+    problems = [{"field": "", "pointer": p.pointer, "message": p.message} for p in error.problems]
+    return answer(STATUS.get(error.code, 400), error.message, error.code, problems)
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(HTTPException, _http)
+    app.register_error_handler(CSRFError, _csrf)
+    app.register_error_handler(ServiceError, _service)

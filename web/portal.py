@@ -1,0 +1,275 @@
+"""The public portal: report without an account, then follow the request by its secret link.
+
+Every post here is guarded three ways: the CSRF token (`web.security`), a per-address
+rate limit kept in Redis, and, on the report form, a honeypot field people never see.
+A double submit of one form page starts one instance: the page carries a random
+submission id that is the start command's idempotency key, and the tracking token
+is derived from it, so the repeat lands on the same tracking page.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from werkzeug.exceptions import NotFound as HttpNotFound
+
+from engine.service.errors import NotFound, ServiceError
+from engine.service.published import PublicStart, Published
+from engine.service.requests import Requests, attachment
+from forms.coercion import coerce_post
+from forms.validation import FieldError, validate
+from web import tracking
+from web.errors import STATUS
+from web.security import limiter
+from web.uploads import RejectedUpload, Uploads
+
+blueprint = Blueprint("portal", __name__)
+
+#: Names in a report form post that are not fields of the form.
+HONEYPOT = "website"
+CONTROL_NAMES = frozenset({"csrf_token", "submission", HONEYPOT})
+
+
+def _published() -> Published:
+    published: Published = current_app.extensions["flowdesk.published"]
+    return published
+
+
+def _requests() -> Requests:
+    requests: Requests = current_app.extensions["flowdesk.requests"]
+    return requests
+
+
+def _rate_limit() -> str:
+    return str(current_app.config["PORTAL_RATE_LIMIT"])
+
+
+def _public_start(workflow_key: str) -> PublicStart:
+    try:
+        return _published().public_start(workflow_key)
+    except NotFound:
+        abort(404)
+
+
+@blueprint.get("/")
+def home() -> str:
+    """List what anyone may report or request."""
+    return render_template("portal/home.html", forms=_published().public_forms())
+
+
+@blueprint.get("/new/<workflow_key>")
+def new(workflow_key: str) -> str:
+    """Show a public start form, empty but for its defaults."""
+    start = _public_start(workflow_key)
+    values = {f["key"]: f["default"] for f in start.form.fields if "default" in f}
+    return _form_page(start, values, ())
+
+
+@blueprint.post("/new/<workflow_key>")
+@limiter.limit(_rate_limit)
+def submit(workflow_key: str) -> Response | tuple[str, int]:
+    """Check a report, start the instance, and send the requester to its tracking page."""
+    start = _public_start(workflow_key)
+    submission = request.form.get("submission", "")
+    if request.form.get(HONEYPOT):
+        # Only robots fill in the field people never see; tell them nothing useful.
+        return render_template("portal/received.html"), 200
+    try:
+        uuid.UUID(submission)
+    except ValueError:
+        abort(400)
+    post = {k: v for k, v in request.form.to_dict(flat=False).items() if k not in CONTROL_NAMES}
+    values = coerce_post(start.form, post)
+    uploads = Uploads(current_app.extensions["flowdesk.files"])
+    try:
+        values.update(uploads.take(start.form, request.files))
+    except RejectedUpload as rejected:
+        uploads.discard()
+        errors = [FieldError(rejected.field, rejected.message)]
+        return _form_page(start, values, errors, submission), rejected.status
+    result = validate(start.form, values)
+    if not result.ok:
+        uploads.discard()
+        return _form_page(start, values, result.errors, submission), 422
+    token = _tracking_token(submission)
+    try:
+        answer, fresh = tracking.submit(
+            _requests(), start, result.data, token=token, files=uploads.kept, key=submission
+        )
+    except ServiceError as error:
+        uploads.discard()
+        errors = [FieldError("", error.message)]
+        return _form_page(start, values, errors, submission), STATUS.get(error.code, 400)
+    if not fresh:
+        uploads.discard()  # a repeat of a report already made: its files are already kept
+    return redirect(url_for("portal.track", token=token, new=answer["number"]), code=303)
+
+
+def _tracking_token(submission: str) -> str:
+    """Derive the secret tracking token of one form page's submission."""
+    key = current_app.config["SECRET_KEY"].encode()
+    digest = hmac.new(key, f"tracking:{submission}".encode(), hashlib.sha256).digest()
+    return digest[:24].hex()
+
+
+def _form_page(
+    start: PublicStart,
+    values: dict[str, Any],
+    errors: Any,
+    submission: str | None = None,
+) -> str:
+    return render_template(
+        "portal/form.html",
+        start=start,
+        form=start.form,
+        values=values,
+        errors={e.field: e.message for e in errors},
+        error_list=list(errors),
+        submission=submission or str(uuid.uuid4()),
+        honeypot=HONEYPOT,
+    )
+
+
+# The tracking page -----------------------------------------------------------------------
+
+
+@blueprint.get("/track/<token>")
+def track(token: str) -> str:
+    """Show the requester their request: status, public timeline, their tasks."""
+    view = tracking.view(_requests(), _published(), token)
+    return render_template("portal/track.html", view=view, token=token, errors={})
+
+
+@blueprint.post("/track/<token>/comments")
+@limiter.limit(_rate_limit)
+def comment(token: str) -> Response | tuple[str, int]:
+    """Add the requester's comment."""
+    text = request.form.get("comment", "")
+    try:
+        _requests().comment(token, text, key=_form_key())
+    except NotFound:
+        abort(404)
+    except ServiceError as error:
+        return _track_again(token, {"comment": error.message}, STATUS.get(error.code, 400))
+    return redirect(url_for("portal.track", token=token, _anchor="conversation"), code=303)
+
+
+@blueprint.post("/track/<token>/files")
+@limiter.limit(_rate_limit)
+def add_files(token: str) -> Response | tuple[str, int]:
+    """Add the requester's files."""
+    requests = _requests()
+    try:
+        requests.number(token)
+    except NotFound:
+        abort(404)
+    uploads = Uploads(current_app.extensions["flowdesk.files"])
+    try:
+        files = uploads.take_loose(request.files.getlist("files"))
+    except RejectedUpload as rejected:
+        uploads.discard()
+        return _track_again(token, {"files": rejected.message}, rejected.status)
+    if not files:
+        return _track_again(token, {"files": "Choose a file to add."}, 422)
+    try:
+        requests.attach(token, files, key=_form_key())
+    except ServiceError as error:
+        uploads.discard()
+        return _track_again(token, {"files": error.message}, STATUS.get(error.code, 400))
+    return redirect(url_for("portal.track", token=token, _anchor="files"), code=303)
+
+
+@blueprint.post("/track/<token>/tasks/<int:task_id>")
+@limiter.limit(_rate_limit)
+def act(token: str, task_id: int) -> Response | tuple[str, int]:
+    """Do one of the requester's tasks: confirm the resolution, reopen, answer."""
+    outcome = request.form.get("outcome", "")
+    try:
+        task = tracking.requester_task(_requests(), _published(), token, task_id)
+    except NotFound:
+        abort(404)
+    if task is None:
+        return _track_again(token, {"": "This question has already been answered."}, 409)
+    data: dict[str, Any] = {}
+    if task.form is not None:
+        prefix = task_prefix(task_id)
+        post = {
+            name.removeprefix(prefix): value
+            for name, value in request.form.to_dict(flat=False).items()
+            if name.startswith(prefix)
+        }
+        result = validate(task.form, coerce_post(task.form, post))
+        if not result.ok:
+            errors = {e.field: e.message for e in result.errors}
+            return _track_again(token, errors, 422, task_values={task_id: post})
+        data = result.data
+    try:
+        _requests().complete(token, task_id, outcome, data, key=_form_key())
+    except ServiceError as error:
+        return _track_again(token, {"": error.message}, STATUS.get(error.code, 400))
+    return redirect(url_for("portal.track", token=token), code=303)
+
+
+def _form_key() -> str | None:
+    """The idempotency key of a tracking-page post: its page's random `submission` id."""
+    submission = request.form.get("submission", "")
+    try:
+        return f"portal:{request.endpoint}:{uuid.UUID(submission)}"
+    except ValueError:
+        return None
+
+
+def _track_again(
+    token: str, errors: dict[str, str], status: int, task_values: Any = None
+) -> tuple[str, int]:
+    view = tracking.view(_requests(), _published(), token)
+    page = render_template(
+        "portal/track.html", view=view, token=token, errors=errors, task_values=task_values
+    )
+    return page, status
+
+
+@blueprint.get("/track/<token>/files/<key>")
+def download(token: str, key: str) -> Response:
+    """Send one of the instance's files to the holder of its tracking link."""
+    try:
+        number = _requests().number(token)
+        found = attachment(current_app.extensions["flowdesk.commands"], number, key)
+    except NotFound:
+        raise HttpNotFound() from None
+    store = current_app.extensions["flowdesk.files"]
+    return send_file(
+        store.open(found.storage_key),
+        mimetype=found.content_type,
+        as_attachment=True,  # never rendered inline: an uploaded page cannot run here
+        download_name=found.filename,
+    )
+
+
+def task_prefix(task_id: int) -> str:
+    """Prefix the names of a task form's fields: a page may hold several task forms."""
+    return f"t{task_id}."
+
+
+@blueprint.app_context_processor
+def _page_helpers() -> dict[str, Any]:
+    return {"new_submission": lambda: str(uuid.uuid4()), "task_prefix": task_prefix}
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(blueprint)

@@ -1,0 +1,141 @@
+"""Files posted with a form: stored outside the data document, within the field's limits.
+
+Each file is streamed to the file store with its size limit enforced while it is
+read, so an oversized file is refused (413) without ever being kept. Its type is
+taken from its first bytes where they tell (the `filetype` package), not from the
+name or the browser's say-so. The data document holds only a reference
+`{id, name, size, type}`; the form's own rules then check count and type.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import unicodedata
+from collections.abc import Sequence
+from typing import Any
+
+import filetype
+from werkzeug.datastructures import FileStorage, MultiDict
+
+from engine.service.requests import NewFile
+from engine.store.files import FileStore, FileTooLarge
+from forms.definition import Form
+
+#: Defaults for a file field that states no limits, and for files added on a tracking page.
+DEFAULT_MAX_SIZE = 10 * 1024 * 1024
+DEFAULT_MAX_FILES = 1
+LOOSE_MAX_FILES = 5
+#: Types a requester may add on their tracking page.
+LOOSE_TYPES = (
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+    "application/pdf",
+    "text/plain",
+)
+
+
+class RejectedUpload(Exception):
+    """A file the form cannot take; nothing of the post was kept."""
+
+    def __init__(self, field: str, message: str, status: int) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+        self.status = status
+
+
+class Uploads:
+    """The files of one request, kept until the command that records them commits."""
+
+    def __init__(self, store: FileStore) -> None:
+        self.store = store
+        self.kept: list[NewFile] = []
+
+    def take(self, form: Form, files: MultiDict[str, FileStorage]) -> dict[str, Any]:
+        """Store the files of every file field; return each field's references."""
+        values: dict[str, Any] = {}
+        for field in form.fields:
+            if field["type"] != "file":
+                continue
+            posted = [f for f in files.getlist(field["key"]) if f.filename]
+            if not posted:
+                continue
+            limit = int(field.get("max_files", DEFAULT_MAX_FILES))
+            if len(posted) > limit:
+                raise RejectedUpload(field["key"], f"Choose at most {_count(limit, 'file')}.", 422)
+            max_size = int(field.get("max_size", DEFAULT_MAX_SIZE))
+            values[field["key"]] = [
+                self._keep(upload, field["key"], max_size).ref() for upload in posted
+            ]
+        return values
+
+    def take_loose(self, posted: Sequence[FileStorage]) -> list[NewFile]:
+        """Store files added on a tracking page, of the few types anyone may add."""
+        posted = [f for f in posted if f.filename]
+        if len(posted) > LOOSE_MAX_FILES:
+            raise RejectedUpload("files", f"Add at most {LOOSE_MAX_FILES} files at once.", 422)
+        for upload in posted:
+            new = self._keep(upload, None, DEFAULT_MAX_SIZE)
+            if new.content_type not in LOOSE_TYPES:
+                raise RejectedUpload(
+                    "files",
+                    f"'{new.filename}' is not a picture, PDF or text file; add one of those.",
+                    422,
+                )
+        return list(self.kept)
+
+    def _keep(self, upload: FileStorage, field: str | None, max_size: int) -> NewFile:
+        name = safe_filename(upload.filename or "file")
+        try:
+            stored = self.store.put(upload.stream, limit=max_size)
+        except FileTooLarge:
+            raise RejectedUpload(
+                field or "files",
+                f"'{name}' is larger than {_size(max_size)}; choose a smaller file.",
+                413,
+            ) from None
+        new = NewFile(field, name, sniff(stored.head, name), stored.size, stored.sha256, stored.key)
+        self.kept.append(new)
+        return new
+
+    def discard(self) -> None:
+        """Delete every file this request stored: the post was refused."""
+        for new in self.kept:
+            self.store.delete(new.storage_key)
+        self.kept.clear()
+
+
+def sniff(head: bytes, name: str) -> str:
+    """Tell a file's type by its first bytes; plain text formats by their name."""
+    kind = filetype.guess_mime(head) if head else None
+    if kind:
+        return str(kind)
+    guessed = mimetypes.guess_type(name)[0]
+    if guessed and guessed.startswith("text/") and _looks_like_text(head):
+        return guessed
+    return "application/octet-stream"
+
+
+def _looks_like_text(head: bytes) -> bool:
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return len(head) >= 500  # cut in the middle of a character at the 512-byte mark
+    return b"\x00" not in head
+
+
+def safe_filename(name: str) -> str:
+    """Keep a file's name readable, without paths or control characters."""
+    name = unicodedata.normalize("NFC", name).replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(c for c in name if c.isprintable()).strip().lstrip(".")
+    return name[:200] or "file"
+
+
+def _size(limit: int) -> str:
+    return f"{limit / 1024 / 1024:g} MB" if limit >= 1024 * 1024 else f"{limit / 1024:g} KB"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
