@@ -160,6 +160,7 @@ def _supervise(database_url: str, redis_url: str, instance: Path, host: str, por
         "REDIS_URL": redis_url,
         "FLOWDESK_INSTANCE_PATH": str(instance),
     }
+    env.setdefault("FLOWDESK_BASE_URL", f"http://{host}:{port}")  # links in mails
     children = [
         subprocess.Popen([sys.executable, "-m", "web", "worker"], env=env),
         subprocess.Popen(
