@@ -11,10 +11,15 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
 from redis import Redis
 from sqlalchemy import create_engine, text
 
@@ -22,7 +27,7 @@ from engine.service.commands import Commands
 from engine.service.definitions import load_folder
 from engine.service.people import ensure_user
 from engine.store.database import Database
-from web.stack import embedded_redis
+from web.stack import embedded_redis, free_port
 
 PG_URL = os.environ.get("FLOWDESK_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("FLOWDESK_TEST_REDIS_URL")
@@ -158,3 +163,34 @@ def redis(redis_url: str) -> Iterator[Redis]:
     yield connection
     connection.flushdb()
     connection.close()
+
+
+@dataclass
+class Inbox:
+    """An aiosmtpd handler that keeps what it receives."""
+
+    received: list[tuple[list[str], EmailMessage]] = field(default_factory=list)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = message_from_bytes(envelope.content, policy=policy.default)
+        assert isinstance(message, EmailMessage)
+        self.received.append((list(envelope.rcpt_tos), message))
+        return "250 Message accepted for delivery"
+
+
+class MailServer:
+    """A real SMTP server on 127.0.0.1 that can be stopped and started again on its port."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.inbox = Inbox()
+        self._controller: Controller | None = None
+
+    def start(self) -> None:
+        self._controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None

@@ -9,13 +9,10 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from engine.core.effects import Notify
@@ -27,42 +24,12 @@ from engine.service.commands import Commands
 from engine.service.people import ensure_user
 from engine.store.database import Database
 from engine.store.instances import Instance, Outbox
+from tests.infrastructure import MailServer
 from tests.integration.conftest import INCIDENT, PACK, Clock
 from web.stack import free_port
 
 SECRET = "webhook-test-secret"
 SENDER = "flowdesk@desk.example"
-
-
-@dataclass
-class Inbox:
-    """An aiosmtpd handler that keeps what it receives."""
-
-    received: list[tuple[list[str], EmailMessage]] = field(default_factory=list)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        message = message_from_bytes(envelope.content, policy=policy.default)
-        assert isinstance(message, EmailMessage)
-        self.received.append((list(envelope.rcpt_tos), message))
-        return "250 Message accepted for delivery"
-
-
-class MailServer:
-    """A real SMTP server on 127.0.0.1 that can be stopped and started again on its port."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.inbox = Inbox()
-        self._controller: Controller | None = None
-
-    def start(self) -> None:
-        self._controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
-        self._controller.start()
-
-    def stop(self) -> None:
-        if self._controller is not None:
-            self._controller.stop()
-            self._controller = None
 
 
 @pytest.fixture

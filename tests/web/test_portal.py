@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -11,9 +12,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from engine.jobs.outbox import relay_outbox
+from engine.jobs.settings import RelaySettings
 from engine.service.commands import Commands
 from engine.store.database import Database
 from engine.store.instances import Instance, Outbox, Task, TrackingLink
+from tests.infrastructure import MailServer
 from tests.web.conftest import hidden_fields
 
 REPORT = {
@@ -219,6 +223,38 @@ def test_the_requester_reopens_when_the_problem_is_back(
     assert "already been answered" in again.text
 
 
+def test_the_requester_answers_the_service_desks_question(
+    client: FlaskClient, commands: Commands, database: Database
+) -> None:
+    path = tracking_path(submit(client, REPORT))
+    with database.reading() as session:
+        work = session.scalars(select(Task).where(Task.step == "work")).one()
+    commands.complete(work.id, "needs_info", {"question": "Which printer model?"}, actor="bob")
+    page = client.get(path)
+    assert "Waiting for your answer" in page.text
+    assert "Which printer model?" in page.text
+    task_id = re.search(r"/tasks/(\d+)", page.text)
+    assert task_id is not None
+    reply = f"t{task_id.group(1)}.reply"
+    empty = client.post(
+        f"{path}/tasks/{task_id.group(1)}",
+        data={**hidden_fields(page.text), "outcome": "done", reply: ""},
+    )
+    assert empty.status_code == 422
+    assert "There is a problem" in empty.text
+    sent = client.post(
+        f"{path}/tasks/{task_id.group(1)}",
+        data={**hidden_fields(page.text), "outcome": "done", reply: "An HP LaserJet 4"},
+    )
+    assert sent.status_code == 303
+    with database.reading() as session:
+        instance = session.scalars(select(Instance)).one()
+        open_steps = session.scalars(select(Task.step).where(Task.status == "open")).all()
+    assert instance.state["data"]["reply"] == "An HP LaserJet 4"
+    assert open_steps == ["work"]
+    assert "You answered." in client.get(path).text
+
+
 def test_a_token_does_not_reach_another_instances_task(
     client: FlaskClient, commands: Commands, database: Database
 ) -> None:
@@ -247,6 +283,26 @@ def test_the_tracking_link_is_mailed_when_the_workflow_asks(
     assert len(confirmation) == 1
     assert confirmation[0].payload["to"] == {"email": "ada@example.org"}
     assert confirmation[0].payload["link"].endswith(path)
+
+
+def test_the_confirmation_mail_carries_the_tracking_link(
+    client: FlaskClient, database: Database
+) -> None:
+    smtp = MailServer()
+    smtp.start()
+    try:
+        path = tracking_path(submit(client, REPORT))
+        settings = RelaySettings(smtp_host="127.0.0.1", smtp_port=smtp.port, smtp_timeout_s=5)
+        report = relay_outbox(database, settings=settings, now=datetime.now(UTC))
+    finally:
+        smtp.stop()
+    assert len(report.sent) == 1
+    [(recipients, message)] = smtp.inbox.received
+    assert recipients == ["ada@example.org"]
+    assert message["Subject"].startswith("We received your request INC-000001")
+    body = message.get_content()
+    assert f"http://localhost{path}" in body
+    assert client.get(urlsplit(f"http://localhost{path}").path).status_code == 200
 
 
 def test_the_form_schema_and_live_validation_answer_what_the_submit_would(

@@ -209,6 +209,8 @@ def _step(at: At, step: Mapping[str, Any], pointer: str) -> list[Problem]:
         problems += _assign(reviewer["assign"], f"{pointer}/reviewers/{index}/assign", at)
     if "auto_approve" in step:
         problems += _condition(step["auto_approve"], f"{pointer}/auto_approve", at)
+    for index, name in enumerate(step.get("show", ())):
+        problems += _field_of(name, None, f"{pointer}/show/{index}", at, "")
     for index, branch in enumerate(step.get("branches", []) if step["type"] == "decision" else []):
         problems += _condition(branch["when"], f"{pointer}/branches/{index}/when", at)
     growing = dict(at.fields)
