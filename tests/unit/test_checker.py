@@ -274,8 +274,8 @@ def test_problems_come_sorted_by_pointer_and_each_only_once() -> None:
             ),
             "/steps/work/auto_approve",
             "'auto_approve' is not something this can have; it can have: assign, buttons, "
-            "calendar, description, due, escalate, form, instructions, label, next, on, status, "
-            "title, type",
+            "calendar, description, due, escalate, form, instructions, label, next, on, show, "
+            "status, title, type",
             id="approval-rule-on-a-task",
         ),
         pytest.param(
