@@ -32,6 +32,7 @@ from engine.service.errors import (
     ServiceError,
     TooLarge,
 )
+from engine.service.permissions import require_actor, require_open, require_requester_task
 from engine.store.database import Database
 from engine.store.repository import InstanceRow, Repository, TaskRow
 from engine.store.uow import UnitOfWork, is_retryable
@@ -218,10 +219,10 @@ class Commands:
             repo = uow.repository
             instance, task = self._locked_task(repo, task_id)
             if requester_of is not None:
-                _require_requester_task(task, instance, requester_of)
-            _require_open(task)
+                require_requester_task(task, instance, requester_of)
+            require_open(task)
             if requester_of is None:
-                _require_actor(repo, task, actor, instance)
+                require_actor(repo, task, actor, instance)
             answer = self._advance(
                 uow, instance, TaskCompleted(task.key, outcome, data, actor), at, key
             )
@@ -236,7 +237,7 @@ class Commands:
         def body(uow: UnitOfWork, at: datetime) -> Result:
             repo = uow.repository
             instance, task = self._locked_task(repo, task_id)
-            _require_open(task)
+            require_open(task)
             if task.assignee == actor:
                 return _task_answer(instance, task)
             if task.assignee is not None:
@@ -258,7 +259,7 @@ class Commands:
         def body(uow: UnitOfWork, at: datetime) -> Result:
             repo = uow.repository
             instance, task = self._locked_task(repo, task_id)
-            _require_open(task)
+            require_open(task)
             if task.assignee != actor:
                 raise NotAllowed(
                     f"only {task.assignee or 'the assignee'} can give task {task.id} back"
@@ -298,8 +299,8 @@ class Commands:
         def body(uow: UnitOfWork, at: datetime) -> Result:
             repo = uow.repository
             instance, task = self._locked_task(repo, task_id)
-            _require_open(task)
-            _require_actor(repo, task, actor, instance)
+            require_open(task)
+            require_actor(repo, task, actor, instance)
             task.assignee, task.candidate_group = (user, None) if user else (None, group)
             task.delegated_by = None
             repo.assign_task(task)
@@ -315,7 +316,7 @@ class Commands:
         def body(uow: UnitOfWork, at: datetime) -> Result:
             repo = uow.repository
             instance, task = self._locked_task(repo, task_id)
-            _require_open(task)
+            require_open(task)
             if actor not in (task.assignee, task.delegated_by):
                 raise NotAllowed(f"only the assignee of task {task.id} can delegate it")
             task.delegated_by, task.assignee = task.delegated_by or actor, to
@@ -422,38 +423,6 @@ def _done(uow: UnitOfWork, kind: str, key: str | None) -> Result | None:
     if found[0] != kind:
         raise Conflict(f"the key '{key}' was already used for a {found[0]}")
     return found[1]
-
-
-def _require_open(task: TaskRow) -> None:
-    if task.status == "completed":
-        raise Conflict(
-            f"task {task.id} was already completed by {task.completed_by} "
-            f"({task.outcome}); nothing was changed"
-        )
-    if task.status != "open":
-        raise Conflict(f"task {task.id} was withdrawn ({task.status}); nothing was changed")
-
-
-def _require_requester_task(task: TaskRow, instance: InstanceRow, number: str) -> None:
-    if instance.number != number:
-        raise NotFound(f"there is no task {task.id} on {number}")
-    if not task.assignment.get("requester") or task.assignee not in (None, instance.requester):
-        raise NotAllowed(f"task {task.id} is not the requester's to do")
-
-
-def _require_actor(repo: Repository, task: TaskRow, actor: str, instance: InstanceRow) -> None:
-    """Only the assignee (or whoever delegated to them), or a member of the queue's group."""
-    if actor in (task.assignee, task.delegated_by):
-        return
-    if task.assignee is None and task.candidate_group:
-        if repo.is_member(actor, task.candidate_group):
-            return
-        raise NotAllowed(f"{actor} is not in the group '{task.candidate_group}' of task {task.id}")
-    if task.assignee is None and task.assignment.get("requester") and actor == instance.requester:
-        return
-    raise NotAllowed(
-        f"task {task.id} is assigned to {task.assignee or 'someone else'}, not {actor}"
-    )
 
 
 def _note(
