@@ -8,9 +8,12 @@ public workflows).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar, cast
 
 from flask import Blueprint, Flask, Response, abort, current_app, jsonify, request
+from flask_login import current_user
 
 from engine.service.errors import NotFound
 from engine.service.published import Published
@@ -18,12 +21,56 @@ from forms.coercion import coerce_post
 from forms.compiler import compile_schema
 from forms.definition import Form
 from forms.validation import validate
+from web.auth import signed_in
+from web.errors import answer
 from web.security import csrf, limiter
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
 
 #: Live validation runs on every change a person makes; it changes nothing.
 VALIDATE_RATE_LIMIT = "240 per minute"
+#: Methods that change nothing: a session cookie counts for them (see `web.auth`).
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+def api_auth(*roles: str) -> Callable[[View], View]:
+    """Let an API view run for a bearer token (or, for reads, a session) with one of `roles`."""
+
+    def decorate(view: View) -> View:
+        @wraps(view)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            person = signed_in()
+            by_token = bool(getattr(current_user, "by_token", False))
+            if person is None or (not by_token and request.method not in SAFE_METHODS):
+                response = answer(401, "Send an API token as 'Bearer'.", "unauthorized")
+                response.headers["WWW-Authenticate"] = 'Bearer realm="flowdesk"'
+                return response
+            if roles and not (person.has_role(*roles) or ("agent" in roles and person.is_agent)):
+                return answer(403, "Your account may not do this.", "forbidden")
+            return view(*args, **kwargs)
+
+        return cast(View, guarded)
+
+    return decorate
+
+
+@blueprint.get("/me")
+@api_auth()
+def whoami() -> Response:
+    """Say who the token (or session) belongs to."""
+    person = signed_in()
+    assert person is not None
+    return jsonify(
+        {
+            "username": person.username,
+            "name": person.name,
+            "email": person.email,
+            "roles": sorted(person.roles),
+            "groups": sorted(person.groups),
+        }
+    )
 
 
 def _public_form(key: str) -> Form:

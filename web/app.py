@@ -21,7 +21,7 @@ from engine.service.requests import Requests
 from engine.store.database import Database, default_url
 from engine.store.files import FileStore
 from forms import rendering
-from web import api, errors, health, portal, security
+from web import api, auth, errors, health, portal, security
 
 DEFAULTS: dict[str, Any] = {
     "DATABASE_URL": None,  # None: FLOWDESK_DATABASE_URL, else a SQLite file in the instance folder
@@ -32,6 +32,8 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": 32 * 1024 * 1024,
     #: Posts of public forms (submit, comment, upload) per client address.
     "PORTAL_RATE_LIMIT": "20 per minute; 300 per day",
+    #: Sign-in attempts per client address.
+    "SIGN_IN_RATE_LIMIT": "10 per minute; 100 per hour",
     #: Served over HTTPS: redirect to it, send HSTS, mark cookies Secure.
     "HTTPS": False,
     #: How many reverse proxies stand in front (their X-Forwarded-For is believed).
@@ -75,6 +77,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     )
     security.init_app(app)
     errors.init_app(app)
+    auth.init_app(app)
     health.init_app(app)
     portal.init_app(app)
     api.init_app(app)

@@ -34,6 +34,7 @@ from engine.service.requests import Requests, attachment
 from forms.coercion import coerce_post
 from forms.validation import FieldError, validate
 from web import tracking
+from web.auth import signed_in
 from web.errors import STATUS
 from web.security import limiter
 from web.uploads import RejectedUpload, Uploads
@@ -108,8 +109,15 @@ def submit(workflow_key: str) -> Response | tuple[str, int]:
         return _form_page(start, values, result.errors, submission), 422
     token = _tracking_token(submission)
     try:
+        who = signed_in()
         answer, fresh = tracking.submit(
-            _requests(), start, result.data, token=token, files=uploads.kept, key=submission
+            _requests(),
+            start,
+            result.data,
+            token=token,
+            files=uploads.kept,
+            key=submission,
+            requester=who.username if who else None,
         )
     except ServiceError as error:
         uploads.discard()

@@ -47,6 +47,7 @@ def submit(
     token: str,
     files: list[NewFile],
     key: str,
+    requester: str | None = None,
 ) -> tuple[Result, bool]:
     """Start the instance of a public form; send the link by email when the flow asks to."""
     confirmation = None
@@ -64,6 +65,7 @@ def submit(
         files=files,
         key=f"portal:new:{key}",
         confirmation=confirmation,
+        requester=requester,
     )
 
 

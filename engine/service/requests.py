@@ -67,11 +67,13 @@ class Requests:
         files: Sequence[NewFile] = (),
         key: str | None = None,
         confirmation: dict[str, Any] | None = None,
+        requester: str | None = None,
     ) -> tuple[Result, bool]:
         """Start an instance from a public form with its tracking link and files.
 
         Return the answer and whether this call started it (False: a repeat of `key`).
-        `confirmation` is a message (`to`, `template`, `link`) to send once it is saved.
+        `confirmation` is a message (`to`, `template`, `link`) to send once it is saved;
+        `requester` is the signed-in user who sent the form, if any.
         """
         started = []
 
@@ -85,7 +87,9 @@ class Requests:
             if confirmation is not None:
                 repo.add_outbox([message_row(instance, "notify", confirmation, at)])
 
-        result = self.commands.start(workflow_key, data, key=key, after=after)
+        result = self.commands.start(
+            workflow_key, data, key=key, after=after, requester=requester
+        )
         return result, bool(started)
 
     def number(self, token: str) -> str:

@@ -15,9 +15,10 @@ from engine.store.instances import (
     Timer,
     TrackingLink,
 )
-from engine.store.people import Group, Membership, OnCallShift, User
+from engine.store.people import ApiToken, Group, Membership, OnCallShift, User
 
 __all__ = [
+    "ApiToken",
     "Attachment",
     "Base",
     "Command",

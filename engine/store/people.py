@@ -65,3 +65,17 @@ class OnCallShift(Base):
     username: Mapped[str] = mapped_column(String(80))
     starts_at: Mapped[datetime]
     ends_at: Mapped[datetime]
+
+
+class ApiToken(Base):
+    """A user's key to the REST API. Only its SHA-256 is kept; revoked ones stay for the record."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]

@@ -1,0 +1,167 @@
+"""Signing in: passwords (hashed with scrypt by werkzeug) and API tokens (kept as SHA-256).
+
+A password check costs the same whether the user exists or not, so the time it
+takes does not tell an attacker which usernames are real.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from engine.service.errors import InvalidInput, NotFound
+from engine.store.people import ApiToken, Group, Membership, User
+
+#: Fewer characters than this are refused.
+MIN_PASSWORD_LENGTH = 10
+#: Roles a user may have; a user without one is a requester.
+ROLES = ("admin", "designer", "agent", "requester")
+#: How stale a token's `last_used_at` may get before a use writes it again.
+TOKEN_TOUCH_S = 60
+
+
+@functools.cache
+def _unknown_user_hash() -> str:
+    """A hash to check against when the user does not exist, so both paths cost one scrypt."""
+    return generate_password_hash(secrets.token_hex(16))
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """Who is signed in: the few facts every page and permission check needs."""
+
+    id: int
+    username: str
+    name: str
+    email: str | None
+    roles: frozenset[str]
+    groups: frozenset[str]
+
+    def has_role(self, *roles: str) -> bool:
+        return "admin" in self.roles or any(role in self.roles for role in roles)
+
+    @property
+    def is_agent(self) -> bool:
+        return self.has_role("agent") or bool(self.groups)
+
+
+def person(session: Session, user: User) -> Person:
+    """Build the signed-in view of a user, with their groups."""
+    groups = session.scalars(
+        select(Group.key)
+        .join(Membership, Membership.group_id == Group.id)
+        .where(Membership.user_id == user.id)
+    ).all()
+    return Person(
+        user.id,
+        user.username,
+        user.name or user.username,
+        user.email,
+        frozenset(user.roles or ()),
+        frozenset(groups),
+    )
+
+
+def load_person(session: Session, user_id: int) -> Person | None:
+    """Return an active user by id, as a Person; None if gone or deactivated."""
+    user = session.get(User, user_id)
+    if user is None or not user.active:
+        return None
+    return person(session, user)
+
+
+def set_password(session: Session, username: str, password: str) -> None:
+    """Give a user a new password; refuse one too short to be safe."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound(f"there is no user '{username}'")
+    user.password_hash = generate_password_hash(password)
+
+
+def check_password(session: Session, username: str, password: str) -> Person | None:
+    """Return the person whose username and password these are, else None."""
+    user = session.scalar(select(User).where(User.username == username.strip()))
+    known = user is not None and user.active and user.password_hash
+    stored = user.password_hash if known and user is not None else _unknown_user_hash()
+    matches = check_password_hash(str(stored), password)
+    if not (known and matches) or user is None:
+        return None
+    return person(session, user)
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(session: Session, username: str, name: str, at: datetime) -> tuple[int, str]:
+    """Make a new API token for a user; return its id and the token, shown this once."""
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound(f"there is no user '{username}'")
+    if not name.strip():
+        raise InvalidInput("give the token a name, e.g. the script that uses it")
+    token = "fd_" + secrets.token_urlsafe(32)
+    row = ApiToken(user_id=user.id, name=name.strip()[:120], token_hash=_token_hash(token))
+    row.created_at = at
+    session.add(row)
+    session.flush()
+    return row.id, token
+
+
+def revoke_token(session: Session, token_id: int, username: str, at: datetime) -> None:
+    """Revoke one of a user's tokens; requests bearing it are refused from now on."""
+    row = session.scalar(
+        select(ApiToken)
+        .join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.id == token_id, User.username == username)
+    )
+    if row is None:
+        raise NotFound(f"{username} has no token {token_id}")
+    row.revoked_at = row.revoked_at or at
+
+
+def tokens(session: Session, username: str) -> list[ApiToken]:
+    """Return a user's tokens, newest first, revoked ones included."""
+    return list(
+        session.scalars(
+            select(ApiToken)
+            .join(User, User.id == ApiToken.user_id)
+            .where(User.username == username)
+            .order_by(ApiToken.id.desc())
+        )
+    )
+
+
+def person_for_token(session: Session, token: str, at: datetime) -> tuple[Person, int] | None:
+    """Return the person an API token belongs to and the token's id, if valid and not revoked.
+
+    The id comes back only when the token's `last_used_at` is stale (see `touch_token`).
+    """
+    found = session.execute(
+        select(ApiToken, User)
+        .join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_hash == _token_hash(token))
+    ).one_or_none()
+    if found is None:
+        return None
+    row, user = found
+    if row.revoked_at is not None or not user.active:
+        return None
+    stale = row.last_used_at is None or (at - row.last_used_at).total_seconds() > TOKEN_TOUCH_S
+    return person(session, user), row.id if stale else 0
+
+
+def touch_token(session: Session, token_id: int, at: datetime) -> None:
+    """Note when a token was last used (at most once a minute, not on every call)."""
+    row = session.get(ApiToken, token_id)
+    if row is not None:
+        row.last_used_at = at
