@@ -87,9 +87,7 @@ class Requests:
             if confirmation is not None:
                 repo.add_outbox([message_row(instance, "notify", confirmation, at)])
 
-        result = self.commands.start(
-            workflow_key, data, key=key, after=after, requester=requester
-        )
+        result = self.commands.start(workflow_key, data, key=key, after=after, requester=requester)
         return result, bool(started)
 
     def number(self, token: str) -> str:

@@ -1,0 +1,78 @@
+"""Inbox and queue lists: what each person sees, and in which order."""
+
+from __future__ import annotations
+
+from engine.service.accounts import Person
+from engine.service.commands import Commands
+from engine.service.worklist import Filters, instances, may_see_instance, my_tasks, queue
+from engine.store.database import Database
+from tests.integration.conftest import INCIDENT, Clock
+
+
+def person(username: str, *groups: str, roles: tuple[str, ...] = ()) -> Person:
+    return Person(1, username, username, None, frozenset(roles), frozenset(groups))
+
+
+def test_the_inbox_puts_the_nearest_sla_breach_first(
+    commands: Commands, database: Database, clock: Clock
+) -> None:
+    low = commands.start("it-incident", {**INCIDENT, "impact": "low", "urgency": "low"})
+    urgent = commands.start("it-incident", {**INCIDENT, "impact": "high", "urgency": "high"})
+    middle = commands.start("it-incident", {**INCIDENT, "impact": "medium", "urgency": "medium"})
+    bob, dan = person("bob", "desktop-support"), person("dan", "desktop-support")
+    with database.reading() as session:
+        held = my_tasks(session, bob, clock()) + my_tasks(session, dan, clock())
+    order = [t.number for t in sorted(held, key=lambda t: t.sla_due_at or clock())]
+    assert order == [urgent["number"], middle["number"], low["number"]]
+    with database.reading() as session:
+        mine = my_tasks(session, bob, clock())
+    assert [t.sla_due_at for t in mine] == sorted(t.sla_due_at for t in mine)
+    assert all(t.assignee == "bob" for t in mine)
+
+
+def test_filters_narrow_the_list_and_sla_states_follow_the_clock(
+    commands: Commands, database: Database, clock: Clock
+) -> None:
+    commands.start("it-incident", {**INCIDENT, "impact": "high", "urgency": "high"})
+    commands.start("it-incident", {**INCIDENT, "impact": "low", "urgency": "low"})
+    everyone = [person("bob", "desktop-support"), person("dan", "desktop-support")]
+    with database.reading() as session:
+        p1 = [t for p in everyone for t in my_tasks(session, p, clock(), Filters(priority="P1"))]
+        assert [t.priority for t in p1] == ["P1"]
+        assert p1[0].sla_state(clock()) == "due_soon"  # 15 minutes to respond
+        later = clock.advance(minutes=20)
+        breached = [
+            t for p in everyone for t in my_tasks(session, p, later, Filters(sla="breached"))
+        ]
+    assert [t.priority for t in breached] == ["P1"]
+
+
+def test_the_queue_shows_unclaimed_tasks_of_my_groups_only(
+    commands: Commands, database: Database, clock: Clock
+) -> None:
+    commands.start("major-incident", {
+        "summary": "Payments are down", "services": ["payments"], "customer_impact": "None pay.",
+        "started_at": "2026-11-23T07:55:00+00:00", "service_owner": "sam",
+    })  # fmt: skip
+    with database.reading() as session:
+        ivy = queue(session, person("ivy", "incident-commanders"), clock())
+        cole = queue(session, person("cole", "communications"), clock())
+        nobody = queue(session, person("alice"), clock())
+    assert ivy
+    assert all(t.group == "incident-commanders" and t.assignee is None for t in ivy)
+    assert all(t.group == "communications" for t in cole)
+    assert nobody == []
+
+
+def test_requesters_see_their_own_instances_and_agents_see_all(
+    commands: Commands, database: Database, clock: Clock
+) -> None:
+    mine = commands.start("it-incident", INCIDENT, requester="alice")["number"]
+    theirs = commands.start("it-incident", INCIDENT, requester="sam")["number"]
+    with database.reading() as session:
+        assert may_see_instance(session, person("alice"), mine)
+        assert not may_see_instance(session, person("alice"), theirs)
+        assert may_see_instance(session, person("bob", "desktop-support"), theirs)
+        page, total = instances(session, clock(), Filters(requester="alice"))
+    assert total == 1
+    assert [i.number for i in page] == [mine]
