@@ -28,6 +28,9 @@ DEFAULTS: dict[str, Any] = {
     "REDIS_URL": None,
     "SECRET_KEY": None,  # None: a random key kept in the instance folder's `secret_key`
     "UPLOAD_FOLDER": None,  # None: `files/` in the instance folder
+    #: The address people reach the app at, for links in mails (`https://desk.example.org`).
+    #: Unset, links take the host of the request that made them.
+    "BASE_URL": None,
     #: The largest request body, uploads included; bigger ones are refused with 413 unread.
     "MAX_CONTENT_LENGTH": 32 * 1024 * 1024,
     #: Posts of public forms (submit, comment, upload) per client address.

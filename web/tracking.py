@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from flask import url_for
+from flask import current_app, url_for
 from sqlalchemy import select
 
 from engine.service.commands import Result
@@ -33,6 +33,14 @@ STATUS_WORDS = {
 }
 
 DEFAULT_BUTTONS = {"approved": "Approve", "rejected": "Reject", "done": "Send"}
+
+
+def external_url(endpoint: str, **values: Any) -> str:
+    """Build a link for a mail: on `BASE_URL` when set, never on a Host header a client forged."""
+    base = current_app.config.get("BASE_URL")
+    if base:
+        return str(base).rstrip("/") + url_for(endpoint, **values)
+    return url_for(endpoint, _external=True, **values)
 
 
 def status_words(status: str) -> str:
@@ -56,7 +64,7 @@ def submit(
         confirmation = {
             "to": {"email": data[address_field]},
             "template": "request-received",
-            "link": url_for("portal.track", token=token, _external=True),
+            "link": external_url("portal.track", token=token),
         }
     return requests.submit(
         start.workflow.key,

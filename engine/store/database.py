@@ -8,7 +8,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import orjson
 from alembic import command
@@ -61,6 +61,9 @@ class Database:
         # deadlocking on a lock upgrade; reads keep SQLite's deferred BEGIN.
         self.writer: Engine = self.engine.execution_options(flowdesk_write=True)
         self._local = threading.local()
+        # Every thread's writer connection, so `dispose` closes them all, not only its own.
+        self._writers: list[Connection] = []
+        self._writers_lock = threading.Lock()
         self._checkpointer: Checkpointer | None = None
         file = self.url.database if self.is_sqlite else None
         self.writer_turn = WriterTurn(
@@ -87,6 +90,8 @@ class Database:
         connection: Connection | None = getattr(self._local, "writer", None)
         if connection is None or connection.closed:
             connection = self._local.writer = self.writer.connect()
+            with self._writers_lock:
+                self._writers = [c for c in self._writers if not c.closed] + [connection]
             if self.is_sqlite:
                 self._hand_checkpoints_to_a_thread(connection)
         return connection
@@ -126,6 +131,11 @@ class Database:
             self._checkpointer.stop()
             self._checkpointer = None
         self.drop_writer_connection()
+        with self._writers_lock:
+            writers, self._writers = self._writers, []
+        for connection in writers:
+            if not connection.closed:
+                connection.close()
         self.writer_turn.close()
         self.engine.dispose()
 
@@ -142,6 +152,8 @@ class WriterTurn:
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self._local = threading.local()
+        self._handles: list[IO[bytes]] = []  # every thread's, so `close` closes them all
+        self._handles_lock = threading.Lock()
 
     def acquire(self) -> None:
         if self.path is None:
@@ -149,6 +161,8 @@ class WriterTurn:
         handle = getattr(self._local, "handle", None)
         if handle is None:
             handle = self._local.handle = open(self.path, "a+b")  # noqa: SIM115 (kept open)
+            with self._handles_lock:
+                self._handles.append(handle)
         fcntl.flock(handle, fcntl.LOCK_EX)
 
     def release(self) -> None:
@@ -157,10 +171,12 @@ class WriterTurn:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
     def close(self) -> None:
-        handle = getattr(self._local, "handle", None)
-        if handle is not None:
+        """Close every thread's lock file (when the database is disposed of)."""
+        self._local.handle = None
+        with self._handles_lock:
+            handles, self._handles = self._handles, []
+        for handle in handles:
             handle.close()
-            self._local.handle = None
 
 
 class Checkpointer(threading.Thread):

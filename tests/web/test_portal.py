@@ -305,6 +305,19 @@ def test_the_confirmation_mail_carries_the_tracking_link(
     assert client.get(urlsplit(f"http://localhost{path}").path).status_code == 200
 
 
+@pytest.mark.parametrize("settings", [{"BASE_URL": "https://desk.example.org/"}])
+def test_the_mailed_link_is_on_the_base_url_whatever_host_the_request_named(
+    client: FlaskClient, database: Database
+) -> None:
+    forged = {"Host": "evil.example"}
+    hidden = hidden_fields(client.get("/new/it-incident", headers=forged).text)
+    response = client.post("/new/it-incident", data={**hidden, **REPORT}, headers=forged)
+    path = tracking_path(response)
+    with database.reading() as session:
+        message = session.scalars(select(Outbox).where(Outbox.kind == "notify")).one()
+    assert message.payload["link"] == f"https://desk.example.org{path}"
+
+
 def test_the_form_schema_and_live_validation_answer_what_the_submit_would(
     client: FlaskClient,
 ) -> None:
