@@ -82,6 +82,14 @@ class Task(Base):
         UniqueConstraint("instance_id", "key"),
         Index("ix_tasks_assignee_status", "assignee", "status"),
         Index("ix_tasks_group_status", "candidate_group", "status"),
+        # "My tasks" includes those I delegated; few tasks are, so only they are indexed.
+        Index(
+            "ix_tasks_delegated_status",
+            "delegated_by",
+            "status",
+            sqlite_where=text("delegated_by IS NOT NULL"),
+            postgresql_where=text("delegated_by IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
