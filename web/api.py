@@ -1,4 +1,8 @@
-"""The REST API under `/api/v1`: so far the forms' schema and their validation.
+"""The REST API under `/api/v1`: who am I, and the forms' schema and validation, here.
+
+Instances and comments live in `web.api_instances`, tasks in `web.api_tasks`,
+workflows in `web.api_workflows`; `init_app` registers them all, and the OpenAPI
+document (`web.openapi`) that they keep to.
 
 `POST /api/v1/forms/<key>/validate` answers exactly what a submit would: the same
 validator on the server serves the browser's live checks, so there is one.
@@ -8,12 +12,9 @@ public workflows).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
-from typing import Any, TypeVar, cast
+from typing import Any
 
 from flask import Blueprint, Flask, Response, abort, current_app, jsonify, request
-from flask_login import current_user
 
 from engine.service.errors import NotFound
 from engine.service.published import Published
@@ -21,47 +22,23 @@ from forms.coercion import coerce_post
 from forms.compiler import compile_schema
 from forms.definition import Form
 from forms.validation import validate
-from web.auth import signed_in
-from web.errors import answer
+from web import api_instances, api_tasks, api_workflows, openapi
+from web.api_input import SAFE_METHODS, api_auth, caller
 from web.security import csrf, limiter
+
+__all__ = ["SAFE_METHODS", "api_auth", "blueprint", "init_app"]
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
 
 #: Live validation runs on every change a person makes; it changes nothing.
 VALIDATE_RATE_LIMIT = "240 per minute"
-#: Methods that change nothing: a session cookie counts for them (see `web.auth`).
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-View = TypeVar("View", bound=Callable[..., Any])
-
-
-def api_auth(*roles: str) -> Callable[[View], View]:
-    """Let an API view run for a bearer token (or, for reads, a session) with one of `roles`."""
-
-    def decorate(view: View) -> View:
-        @wraps(view)
-        def guarded(*args: Any, **kwargs: Any) -> Any:
-            person = signed_in()
-            by_token = bool(getattr(current_user, "by_token", False))
-            if person is None or (not by_token and request.method not in SAFE_METHODS):
-                response = answer(401, "Send an API token as 'Bearer'.", "unauthorized")
-                response.headers["WWW-Authenticate"] = 'Bearer realm="flowdesk"'
-                return response
-            if roles and not (person.has_role(*roles) or ("agent" in roles and person.is_agent)):
-                return answer(403, "Your account may not do this.", "forbidden")
-            return view(*args, **kwargs)
-
-        return cast(View, guarded)
-
-    return decorate
 
 
 @blueprint.get("/me")
 @api_auth()
 def whoami() -> Response:
     """Say who the token (or session) belongs to."""
-    person = signed_in()
-    assert person is not None
+    person = caller()
     return jsonify(
         {
             "username": person.username,
@@ -115,5 +92,7 @@ def validate_form(key: str) -> Response:
 
 
 def init_app(app: Flask) -> None:
-    csrf.exempt(blueprint)
-    app.register_blueprint(blueprint)
+    for part in (blueprint, api_instances.blueprint, api_tasks.blueprint, api_workflows.blueprint):
+        csrf.exempt(part)
+        app.register_blueprint(part)
+    openapi.init_app(app)

@@ -209,6 +209,31 @@ def queue(
     return [TaskItem(*row) for row in session.execute(query)]
 
 
+def total_tasks(
+    session: Session,
+    person: Person,
+    now: datetime,
+    filters: Filters | None = None,
+    *,
+    view: str = "mine",
+    group: str | None = None,
+) -> int:
+    """Return how many tasks `my_tasks` (view "mine") or `queue` would list over all pages."""
+    query = select(Task.id).join(Instance, Instance.id == Task.instance_id)
+    query = query.where(Task.status == "open")
+    if view == "mine":
+        query = query.where(
+            or_(Task.assignee == person.username, Task.delegated_by == person.username)
+        )
+    else:
+        groups = sorted(person.groups if group is None else person.groups & {group})
+        if not groups:
+            return 0
+        query = query.where(Task.assignee.is_(None), Task.candidate_group.in_(groups))
+    query = _filtered(query, filters or Filters(), now)
+    return int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+
+
 def counts(session: Session, person: Person) -> dict[str, int]:
     """Return how many open tasks a person holds and how many wait in their groups' queues."""
     mine = session.scalar(

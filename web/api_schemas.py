@@ -1,0 +1,308 @@
+"""The JSON Schemas of the API's bodies, answers and parameters, as `web.openapi` declares them.
+
+Plain data: `web.openapi` puts them in the document, and the views check input
+against them there.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Schema = dict[str, Any]
+
+KEY = {"type": "string", "pattern": "^[a-z][a-z0-9_-]{0,62}$", "example": "it-incident"}
+NUMBER = {"type": "string", "pattern": "^[A-Z][A-Z0-9]{0,9}-[0-9]{1,18}$", "example": "INC-000042"}
+#: Database ids are 64-bit.
+ID = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
+#: Version numbers are 32-bit.
+VERSION = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
+TIME = {"type": "string", "format": "date-time"}
+#: Query filters and free text: short, no control characters that no database stores.
+TEXT = {"type": "string", "maxLength": 200, "pattern": "^[^\\x00]*$"}
+
+
+def _nullable(schema: Schema) -> Schema:
+    return {**schema, "type": [schema["type"], "null"]}
+
+
+def _object(
+    properties: Schema, *, required: list[str] | None = None, closed: bool = True
+) -> Schema:
+    schema: Schema = {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties) if required is None else required,
+    }
+    if closed:
+        schema["additionalProperties"] = False
+    return schema
+
+
+def ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _page(item: str) -> Schema:
+    return _object(
+        {
+            "items": {"type": "array", "items": ref(item)},
+            "total": {"type": "integer", "minimum": 0},
+            "limit": {"type": "integer", "minimum": 1},
+            "offset": {"type": "integer", "minimum": 0},
+        }
+    )
+
+
+SLA_STATE = {"type": "string", "enum": ["breached", "due_soon", "on_track", "none"]}
+FIELD_ERROR = _object(
+    {"field": {"type": "string"}, "pointer": {"type": "string"}, "message": {"type": "string"}}
+)
+
+SCHEMAS: dict[str, Schema] = {
+    "Error": _object(
+        {
+            "code": {"type": "string", "description": "Stable, for programs: `not_found`, ..."},
+            "message": {"type": "string", "description": "For people."},
+            "errors": {"type": "array", "items": ref("FieldError")},
+        }
+    ),
+    "FieldError": FIELD_ERROR,
+    "Me": _object(
+        {
+            "username": {"type": "string"},
+            "name": {"type": "string"},
+            "email": _nullable({"type": "string"}),
+            "roles": {"type": "array", "items": {"type": "string"}},
+            "groups": {"type": "array", "items": {"type": "string"}},
+        }
+    ),
+    "FormSchema": {
+        "type": "object",
+        "description": "A form compiled to JSON Schema 2020-12.",
+    },
+    "Submission": {
+        "type": "object",
+        "description": "A form's answers, by field key.",
+        "propertyNames": {"maxLength": 200},
+    },
+    "Validation": _object(
+        {
+            "valid": {"type": "boolean"},
+            "errors": {"type": "array", "items": ref("FieldError")},
+            "visible": {"type": "array", "items": {"type": "string"}},
+            "required": {"type": "array", "items": {"type": "string"}},
+        }
+    ),
+    "StartInstance": _object(
+        {"workflow": KEY, "data": ref("Submission")},
+        required=["workflow"],
+    ),
+    "InstanceSummary": _object(
+        {
+            "number": NUMBER,
+            "title": {"type": "string"},
+            "workflow": {"type": "string"},
+            "status": {"type": "string"},
+            "priority": _nullable({"type": "string"}),
+            "requester": _nullable({"type": "string"}),
+            "started_at": TIME,
+            "ended_at": _nullable(TIME),
+            "sla_due_at": _nullable(TIME),
+            "sla_state": SLA_STATE,
+        }
+    ),
+    "InstancePage": _page("InstanceSummary"),
+    "Instance": _object(
+        {
+            "number": NUMBER,
+            "title": {"type": "string"},
+            "workflow": {"type": "string"},
+            "status": {"type": "string"},
+            "ended": {"type": "boolean"},
+            "priority": _nullable({"type": "string"}),
+            "requester": _nullable({"type": "string"}),
+            "started_at": TIME,
+            "updated_at": TIME,
+            "ended_at": _nullable(TIME),
+            "data": {"type": "object"},
+            "sla": ref("Sla"),
+            "tasks": {"type": "array", "items": ref("OpenTask")},
+            "timeline": {"type": "array", "items": ref("Event")},
+        }
+    ),
+    "Sla": _object(
+        {
+            "state": SLA_STATE,
+            "due_at": _nullable(TIME),
+            "response_due_at": _nullable(TIME),
+            "resolution_due_at": _nullable(TIME),
+            "response_breached": {"type": "boolean"},
+            "resolution_breached": {"type": "boolean"},
+        }
+    ),
+    "OpenTask": _object(
+        {
+            "id": ID,
+            "title": {"type": "string"},
+            "step": {"type": "string"},
+            "form": _nullable({"type": "string"}),
+            "outcomes": {"type": "array", "items": {"type": "string"}},
+            "assignee": _nullable({"type": "string"}),
+            "group": _nullable({"type": "string"}),
+            "due_at": _nullable(TIME),
+            "created_at": TIME,
+        }
+    ),
+    "Event": _object(
+        {
+            "seq": {"type": "integer"},
+            "kind": {"type": "string"},
+            "step": _nullable({"type": "string"}),
+            "at": TIME,
+            "actor": _nullable({"type": "string"}),
+            "why": _nullable({"type": "string"}),
+        }
+    ),
+    "CancelInstance": _object(
+        {"reason": {"type": "string", "minLength": 1, "maxLength": 2000}}, required=["reason"]
+    ),
+    "NewComment": _object(
+        {
+            "text": {"type": "string", "minLength": 1, "maxLength": 20000},
+            "public": {
+                "type": "boolean",
+                "default": True,
+                "description": "False: an internal note, which only agents write and read.",
+            },
+        },
+        required=["text"],
+    ),
+    "Comment": _object(
+        {
+            "id": ID,
+            "author": _nullable({"type": "string"}),
+            "text": {"type": "string"},
+            "public": {"type": "boolean"},
+            "created_at": TIME,
+        }
+    ),
+    "CommentList": _object({"items": {"type": "array", "items": ref("Comment")}}),
+    "TaskItem": _object(
+        {
+            "id": ID,
+            "title": {"type": "string"},
+            "step": {"type": "string"},
+            "form": _nullable({"type": "string"}),
+            "outcomes": {"type": "array", "items": {"type": "string"}},
+            "assignee": _nullable({"type": "string"}),
+            "group": _nullable({"type": "string"}),
+            "due_at": _nullable(TIME),
+            "created_at": TIME,
+            "instance": NUMBER,
+            "instance_title": {"type": "string"},
+            "workflow": {"type": "string"},
+            "priority": _nullable({"type": "string"}),
+            "status": {"type": "string", "description": "The instance's status."},
+            "sla_due_at": _nullable(TIME),
+            "sla_state": SLA_STATE,
+        }
+    ),
+    "TaskPage": _page("TaskItem"),
+    "Task": _object(
+        {
+            "id": ID,
+            "title": {"type": "string"},
+            "step": {"type": "string"},
+            "form": _nullable({"type": "string"}),
+            "outcomes": {"type": "array", "items": {"type": "string"}},
+            "status": {"type": "string", "enum": ["open", "completed", "cancelled"]},
+            "assignee": _nullable({"type": "string"}),
+            "group": _nullable({"type": "string"}),
+            "delegated_by": _nullable({"type": "string"}),
+            "due_at": _nullable(TIME),
+            "created_at": TIME,
+            "outcome": _nullable({"type": "string"}),
+            "completed_at": _nullable(TIME),
+            "completed_by": _nullable({"type": "string"}),
+            "data": _nullable({"type": "object"}),
+            "instance": NUMBER,
+            "instance_status": {"type": "string"},
+        }
+    ),
+    "CompleteTask": _object(
+        {
+            "outcome": {"type": "string", "minLength": 1, "maxLength": 80},
+            "data": ref("Submission"),
+        },
+        required=["outcome"],
+    ),
+    "WorkflowSummary": _object(
+        {
+            "key": {"type": "string"},
+            "title": {"type": "string"},
+            "latest_version": {"type": "integer", "minimum": 1},
+            "versions": {"type": "integer", "minimum": 1},
+            "updated_at": TIME,
+        }
+    ),
+    "WorkflowList": _object({"items": {"type": "array", "items": ref("WorkflowSummary")}}),
+    "WorkflowVersion": _object(
+        {
+            "key": {"type": "string"},
+            "version": {"type": "integer", "minimum": 1},
+            "published_at": TIME,
+            "published_by": _nullable({"type": "string"}),
+            "content": {"type": "object"},
+        }
+    ),
+    "WorkflowDocument": _object(
+        {"kind": {"const": "workflow"}, "key": KEY},
+        closed=False,
+    )
+    | {"description": "A workflow document (see docs/workflow-language.md); checked in full."},
+    "Published": _object(
+        {
+            "kind": {"type": "string"},
+            "key": {"type": "string"},
+            "version": {"type": "integer", "minimum": 1},
+            "created": {"type": "boolean"},
+        }
+    ),
+}
+
+PARAMETERS: dict[str, Schema] = {
+    "Number": {"name": "number", "in": "path", "required": True, "schema": NUMBER},
+    "TaskId": {"name": "id", "in": "path", "required": True, "schema": ID},
+    "WorkflowKey": {"name": "key", "in": "path", "required": True, "schema": KEY},
+    "FormKey": {
+        "name": "key",
+        "in": "path",
+        "required": True,
+        "schema": {**KEY, "example": "incident-report"},
+    },
+    "Limit": {
+        "name": "limit",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
+    },
+    "Offset": {
+        "name": "offset",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 0, "maximum": 10_000_000, "default": 0},
+    },
+    "IdempotencyKey": {
+        "name": "Idempotency-Key",
+        "in": "header",
+        "description": "Repeat a command with the same key: the first answer comes back and "
+        "nothing changes. Keys are the caller's own.",
+        "schema": {"type": "string", "minLength": 1, "maxLength": 100, "pattern": "^[!-~]+$"},
+    },
+}
+
+FILTERS = [
+    {"name": "workflow", "in": "query", "schema": TEXT},
+    {"name": "priority", "in": "query", "schema": TEXT},
+    {"name": "sla", "in": "query", "schema": SLA_STATE},
+    {"name": "status", "in": "query", "schema": TEXT},
+    {"name": "text", "in": "query", "schema": TEXT, "description": "In the number or title."},
+]
