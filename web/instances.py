@@ -1,10 +1,424 @@
-"""(being built) The instances pages."""
+"""The instance page: everything about one case, for those who may see it; and my requests.
+
+Who sees what: agents (and admins) see every instance, as the service desk works across
+teams; anyone else sees the instances they requested or hold a task on
+(`worklist.may_see_instance`); all others get 404, so a number tells a stranger nothing.
+Signed-in people who are not agents never see internal comments.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from sqlalchemy import select
+
+from engine.core.definition import Workflow
+from engine.service.commands import Commands
+from engine.service.errors import NotFound, ServiceError
+from engine.service.published import Published
+from engine.service.queries import InstanceView, holder, instance_view
+from engine.service.requests import attachment
+from engine.service.worklist import Filters, instances, may_see_instance
+from engine.store.database import Database
+from engine.store.definitions import DefinitionVersion
+from engine.store.instances import Attachment, Comment, Instance, StepRun, Task
+from forms.definition import Form
+from forms.rendering import value_fields
+from web.auth import me, require
+from web.errors import STATUS
 
 blueprint = Blueprint("instances", __name__)
+
+#: Rows on one page of a list.
+PAGE_SIZE = 50
+#: Pages past this one are not offered (the offset stays a small number).
+MAX_PAGE_NUMBER = 10_000
+
+#: Events that say their step has run.
+PASSED = frozenset({"routed", "ended", "data_set", "branch_finished"})
+
+#: Timeline entries in words; kinds not listed are spelled out from their name.
+EVENT_WORDS = {
+    "started": "Started",
+    "routed": "Routed",
+    "data_set": "Value set",
+    "status_changed": "Status changed",
+    "task_opened": "Task opened",
+    "task_completed": "Task completed",
+    "task_cancelled": "Task withdrawn",
+    "task_claimed": "Task taken",
+    "task_unclaimed": "Task given back",
+    "task_reassigned": "Task reassigned",
+    "task_delegated": "Task delegated",
+    "voted": "Vote",
+    "auto_approved": "Approved automatically",
+    "escalated": "Escalated",
+    "timer_fired": "Timer fired",
+    "sla_started": "SLA clock started",
+    "sla_changed": "SLA changed",
+    "sla_paused": "SLA clock paused",
+    "sla_resumed": "SLA clock resumed",
+    "sla_stopped": "SLA clock stopped",
+    "sla_warning": "SLA warning",
+    "sla_breached": "SLA breached",
+    "branch_finished": "Branch finished",
+    "ended": "Ended",
+    "commented": "Comment added",
+    "attached": "Files added",
+}
+
+
+def app_database() -> Database:
+    database: Database = current_app.extensions["flowdesk.database"]
+    return database
+
+
+def app_commands() -> Commands:
+    commands: Commands = current_app.extensions["flowdesk.commands"]
+    return commands
+
+
+def _published() -> Published:
+    published: Published = current_app.extensions["flowdesk.published"]
+    return published
+
+
+def now() -> datetime:
+    """Read the time where the commands read it, so pages and commands agree."""
+    return app_commands().clock()
+
+
+# Words for time ---------------------------------------------------------------------------
+
+
+def duration_words(delta: timedelta) -> str:
+    """Say a duration for people in a hurry: '2 d 3 h', '1 h 20 min', '5 min'."""
+    minutes = int(abs(delta).total_seconds() // 60)
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{minutes} min" if minutes else "less than a minute"
+
+
+def countdown(due: datetime | None, at: datetime) -> str:
+    """Say the time left before `due`: '1 h 20 min left' or 'overdue by 5 min'."""
+    if due is None:
+        return "no deadline"
+    if due > at:
+        return f"{duration_words(due - at)} left"
+    return f"overdue by {duration_words(at - due)}"
+
+
+def when(value: datetime | str | None) -> str:
+    """Say a moment in UTC, the way every page shows it."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.strftime("%d %b %Y, %H:%M UTC") if value is not None else ""
+
+
+def iso(value: datetime | str | None) -> str:
+    if isinstance(value, str):
+        return value
+    return value.isoformat() if value is not None else ""
+
+
+# Definitions an instance was started on ----------------------------------------------------
+
+
+def workflow_of(instance: Instance) -> Workflow:
+    """Return the workflow version an instance is pinned to (versions never change)."""
+    cache: dict[int, Workflow] = current_app.extensions.setdefault("flowdesk.pinned", {})
+    found = cache.get(instance.workflow_version_id)
+    if found is None:
+        with app_database().reading() as session:
+            content = session.scalar(
+                select(DefinitionVersion.content).where(
+                    DefinitionVersion.id == instance.workflow_version_id
+                )
+            )
+        if content is None:
+            raise NotFound(f"there is no version {instance.workflow_version_id}")
+        found = cache[instance.workflow_version_id] = Workflow.from_document(dict(content))
+    return found
+
+
+def form_named(key: str | None) -> Form | None:
+    """Return the latest published form of that key, or None."""
+    if not key:
+        return None
+    try:
+        return _published().form(key)[1]
+    except NotFound:
+        return None
+
+
+def workflow_forms(workflow: Workflow) -> list[Form]:
+    """Return the start form and the forms of the steps, in the workflow's order, once each."""
+    keys = [workflow.start.get("form")] + [step.doc.get("form") for step in workflow.steps.values()]
+    found: dict[str, Form] = {}
+    for key in keys:
+        if key and key not in found and (form := form_named(key)) is not None:
+            found[key] = form
+    return list(found.values())
+
+
+def field_doc(forms: Iterable[Form], keys: Iterable[str]) -> dict[str, Any]:
+    """Build a form document of `keys`, labelled by the first form that has each field.
+
+    A key no form declares (a value a step set, like `priority`) gets a plain text field.
+    """
+    known: dict[str, Mapping[str, Any]] = {}
+    for form in forms:
+        for field in value_fields(form.doc):
+            known.setdefault(field["key"], field)
+    fields = [
+        known.get(key) or {"key": key, "type": "text", "label": key.replace("_", " ").capitalize()}
+        for key in keys
+    ]
+    return {"fields": fields}
+
+
+# The instance page ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SlaClock:
+    kind: str
+    target: str
+    due_at: datetime | None
+    state: str  # running, paused, stopped, breached
+    words: str
+
+
+@dataclass(frozen=True, slots=True)
+class StepMark:
+    id: str
+    label: str
+    mark: str  # done, active, pending
+
+
+@dataclass(frozen=True, slots=True)
+class DataSection:
+    title: str
+    doc: dict[str, Any]
+
+
+def sla_clocks(instance: Instance, at: datetime) -> list[SlaClock]:
+    """Describe the instance's SLA clocks: due time, time left or breached, paused."""
+    clocks = []
+    for kind, clock in (instance.state.get("sla") or {}).items():
+        due = datetime.fromisoformat(clock["due_at"]) if clock.get("due_at") else None
+        if clock.get("stopped_at"):
+            state = "stopped"
+            words = ("breached, then " if clock.get("breached") else "") + (
+                f"stopped {when(clock['stopped_at'])}"
+            )
+        elif clock.get("breached") or (due is not None and due <= at):
+            state, words = "breached", f"breached: {countdown(due, at)}"
+        elif clock.get("paused_since"):
+            state, words = "paused", f"paused since {when(clock['paused_since'])}"
+        else:
+            state, words = "running", countdown(due, at)
+        clocks.append(SlaClock(kind, str(clock.get("target", "")), due, state, words))
+    return clocks
+
+
+def step_marks(view: InstanceView, workflow: Workflow, done_steps: set[str]) -> list[StepMark]:
+    """Mark each step done (ran or has a completed task), active, or pending."""
+    active = {task.step for task in view.tasks} | {
+        run["step"] for run in view.instance.state.get("runs", ())
+    }
+    # Steps that pass straight through (actions, decisions, ends) leave no run, only events.
+    done_steps = done_steps | {e.step for e in view.events if e.kind in PASSED and e.step}
+    marks = []
+    for step in workflow.steps.values():
+        mark = "active" if step.id in active else "done" if step.id in done_steps else "pending"
+        marks.append(StepMark(step.id, step.label, mark))
+    return marks
+
+
+def event_text(event: Any, workflow: Workflow) -> str:
+    """Say what an event did, in words, without the reason (shown apart)."""
+    detail = event.detail or {}
+    what = EVENT_WORDS.get(event.kind) or event.kind.replace("_", " ").capitalize()
+    if event.kind == "routed" and detail.get("to"):
+        target = workflow.steps.get(detail["to"])
+        what = f"Went on to {target.label if target else detail['to']}"
+    elif event.kind == "data_set" and "field" in detail:
+        what = f"{what}: {detail['field']} = {detail.get('value')}"
+    elif event.kind in ("status_changed", "ended") and detail.get("status"):
+        what = f"{what}: {str(detail['status']).replace('_', ' ')}"
+    step = workflow.steps.get(event.step) if event.step else None
+    return f"{what} ({step.label})" if step is not None else what
+
+
+def _sections(workflow: Workflow, data: Mapping[str, Any]) -> list[DataSection]:
+    forms = workflow_forms(workflow)
+    sections, seen = [], set()
+    for form in forms:
+        keys = [f["key"] for f in value_fields(form.doc) if f["key"] not in seen]
+        seen.update(keys)
+        if any(key in data for key in keys):
+            sections.append(DataSection(form.title, field_doc([form], keys)))
+    rest = [key for key in data if key not in seen]
+    if rest:
+        sections.append(DataSection("Other data", field_doc(forms, rest)))
+    return sections
+
+
+def _page(number: str, errors: Mapping[str, str] | None = None, status: int = 200) -> Any:
+    """Render the instance page for whoever may see it (404 for anyone else)."""
+    person = me()
+    with app_database().reading() as session:
+        if not may_see_instance(session, person, number):
+            abort(404)
+        try:
+            view = instance_view(session, number)
+        except NotFound:
+            abort(404)
+        where = view.instance.id
+        files = list(
+            session.scalars(
+                select(Attachment).where(Attachment.instance_id == where).order_by(Attachment.id)
+            )
+        )
+        done = set(session.scalars(select(StepRun.step).where(StepRun.instance_id == where)))
+        done |= set(
+            session.scalars(
+                select(Task.step).where(Task.instance_id == where, Task.status == "completed")
+            )
+        )
+        session.expunge_all()
+    instance, at = view.instance, now()
+    workflow = workflow_of(instance)
+    comments: list[Comment] = [c for c in view.comments if c.public or person.is_agent]
+    events = [
+        e
+        for e in view.events
+        if person.is_agent or e.kind != "commented" or (e.detail or {}).get("public")
+    ]
+    page = render_template(
+        "instances/instance.html",
+        instance=instance,
+        workflow=workflow,
+        holders=[(task, holder(task)) for task in view.tasks],
+        clocks=sla_clocks(instance, at),
+        events=[(event, event_text(event, workflow)) for event in events],
+        sections=_sections(workflow, view.data),
+        data=view.data,
+        files=files,
+        comments=comments,
+        steps=step_marks(view, workflow, done),
+        notes=errors or {},
+        may_comment=person.is_agent,
+    )
+    return page, status
+
+
+@blueprint.get("/instances/<number>")
+@require()
+def instance(number: str) -> Any:
+    """Show one instance: status, holders, SLA clocks, timeline, data, files, comments, steps."""
+    return _page(number)
+
+
+@blueprint.post("/instances/<number>/comments")
+@require("agent")
+def comment(number: str) -> Any:
+    """Add an agent's comment, internal unless marked for the requester."""
+    with app_database().reading() as session:
+        if not may_see_instance(session, me(), number):
+            abort(404)
+    public = request.form.get("visibility") == "public"
+    try:
+        app_commands().comment(
+            number,
+            request.form.get("comment", ""),
+            actor=me().username,
+            public=public,
+            key=form_key("comment", number),
+        )
+    except NotFound:
+        abort(404)
+    except ServiceError as error:
+        return _page(number, {"comment": error.message}, STATUS.get(error.code, 400))
+    flash(f"Your {'public' if public else 'internal'} comment was added to {number}.")
+    return redirect(url_for("instances.instance", number=number, _anchor="comments"), code=303)
+
+
+@blueprint.get("/instances/<number>/files/<key>")
+@require()
+def download(number: str, key: str) -> Response:
+    """Send one of an instance's files, always as an attachment, never inline."""
+    with app_database().reading() as session:
+        if not may_see_instance(session, me(), number):
+            abort(404)
+    try:
+        found = attachment(app_commands(), number, key)
+    except NotFound:
+        abort(404)
+    store = current_app.extensions["flowdesk.files"]
+    return send_file(
+        store.open(found.storage_key),
+        mimetype=found.content_type,
+        as_attachment=True,
+        download_name=found.filename,
+    )
+
+
+@blueprint.get("/my-requests")
+@require()
+def my_requests() -> str:
+    """List what the signed-in person asked for, newest first."""
+    page = min(max(1, request.args.get("page", 1, type=int) or 1), MAX_PAGE_NUMBER)
+    with app_database().reading() as session:
+        items, total = instances(
+            session,
+            now(),
+            Filters(requester=me().username),
+            limit=PAGE_SIZE,
+            offset=(page - 1) * PAGE_SIZE,
+        )
+    return render_template(
+        "instances/my_requests.html",
+        items=items,
+        total=total,
+        page=page,
+        pages=max(1, -(-total // PAGE_SIZE)),
+    )
+
+
+def form_key(kind: str, target: object) -> str | None:
+    """The idempotency key of a post: its page's random `submission` id, per action."""
+    try:
+        return f"web:{kind}:{target}:{uuid.UUID(request.form.get('submission', ''))}"
+    except ValueError:
+        return None
+
+
+@blueprint.app_context_processor
+def _helpers() -> dict[str, Any]:
+    return {"countdown": countdown, "when": when, "iso": iso, "now": now}
 
 
 def init_app(app: Flask) -> None:

@@ -1,0 +1,146 @@
+"""The instance page, its files and comments, and the requester's own list of requests."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from engine.service.commands import Commands
+from engine.store.database import Database
+from engine.store.instances import Attachment, Comment
+from tests.infrastructure import Clock
+from tests.web.test_inbox import (
+    count,
+    incident,
+    make_team,
+    open_task,
+    post,
+    section,
+    signed_in,
+)
+from tests.web.test_portal_security import PNG, post_files
+
+
+@pytest.fixture
+def team(app: Flask, database: Database, commands: Commands, clock: Clock) -> Commands:
+    return make_team(app, database, commands, clock)
+
+
+def test_the_instance_page_shows_status_holders_clocks_timeline_data_and_steps(
+    app: Flask, team: Commands, database: Database, clock: Clock
+) -> None:
+    number = incident(team, requester="rita")
+    clock.advance(minutes=75)
+    page = signed_in(app, "dan").get(f"/instances/{number}")
+    assert page.status_code == 200
+    html = page.text
+    assert page.text.count("<h1") == 1
+    assert f"{number}</span>: The printer on floor 3 is jammed" in html
+    assert 'data-status="in_progress"' in html
+    assert "<dd>P2</dd>" in html
+    assert "<dd>rita</dd>" in html
+    assert "bob: " in html  # who holds the open task
+    clocks = section(html, "sla-title")
+    assert "Response" in clocks
+    assert "Resolution" in clocks
+    assert "Breached" in clocks
+    assert "overdue by 15 min" in clocks
+    assert "6 h 45 min left" in clocks
+    timeline = section(html, "timeline-title")
+    assert "Went on to Work on the incident" in timeline
+    assert "otherwise: no condition matched" in timeline  # the reason of the route
+    assert "response due at" in timeline  # the reason of the SLA clock
+    steps = section(html, "steps-title")
+    assert "Done:</span> Categorize and prioritize" in steps
+    assert "Active:</span> Work on the incident" in steps
+    assert "Pending:</span> Reporter confirms the fix" in steps
+    data = section(html, "data-title")
+    assert "alice@example.org" in data
+    assert "desktop-support" in data
+
+
+def test_comments_are_marked_public_or_internal_and_requesters_see_only_public_ones(
+    app: Flask, team: Commands, database: Database
+) -> None:
+    number = incident(team, requester="rita")
+    bob = signed_in(app, "bob")
+    for text, visibility in (("Ordered a roller", "internal"), ("On our way", "public")):
+        added = post(bob, f"/instances/{number}/comments", comment=text, visibility=visibility)
+        assert added.status_code == 303
+    comments = section(bob.get(f"/instances/{number}").text, "comments-title")
+    assert "Internal</span> bob" in comments
+    assert "Ordered a roller" in comments
+    assert "Public</span> bob" in comments
+    assert "On our way" in comments
+
+    empty = post(bob, f"/instances/{number}/comments", comment="  ")
+    assert empty.status_code == 422
+    assert count(database, Comment) == 2
+
+    rita = signed_in(app, "rita")
+    page = rita.get(f"/instances/{number}")
+    assert page.status_code == 200
+    assert "On our way" in page.text
+    assert "Ordered a roller" not in page.text
+    assert post(rita, f"/instances/{number}/comments", comment="hi").status_code == 403
+    assert count(database, Comment) == 2
+
+
+def test_a_stranger_sees_no_instance_and_no_file(app: Flask, team: Commands) -> None:
+    number = incident(team, requester="rita")
+    zoe = signed_in(app, "zoe")
+    assert zoe.get(f"/instances/{number}").status_code == 404
+    assert zoe.get("/instances/INC-999999").status_code == 404
+    assert zoe.get(f"/instances/{number}/files/anything").status_code == 404
+    assert app.test_client().get(f"/instances/{number}").status_code == 302
+
+
+def test_files_download_as_attachments_for_those_who_may_see_the_instance(
+    app: Flask, team: Commands, database: Database
+) -> None:
+    rita = signed_in(app, "rita")
+    assert post_files(rita, [(PNG, "photo.png")]).status_code == 303
+    with database.reading() as session:
+        file = session.scalars(select(Attachment)).one()
+        session.expunge_all()
+    number = f"INC-{1:06d}"
+    for who in ("rita", "bob"):
+        client = rita if who == "rita" else signed_in(app, who)
+        page = client.get(f"/instances/{number}")
+        assert f"/instances/{number}/files/{file.storage_key}" in page.text
+        download = client.get(f"/instances/{number}/files/{file.storage_key}")
+        assert download.status_code == 200
+        assert download.headers["Content-Disposition"].startswith("attachment")
+        assert download.data == PNG
+        download.close()
+    path = f"/instances/{number}/files/{file.storage_key}"
+    assert signed_in(app, "zoe").get(path).status_code == 404
+    assert rita.get(f"/instances/{number}/files/not-a-key").status_code == 404
+
+
+def test_a_requester_sees_only_their_own_requests_newest_first(
+    app: Flask, team: Commands, database: Database
+) -> None:
+    first = incident(team, requester="rita", summary="Mouse is broken")
+    others = incident(team, requester="alice", summary="Alice's screen")
+    second = incident(team, requester="rita", summary="Keyboard is sticky")
+    rita = signed_in(app, "rita")
+    page = rita.get("/my-requests")
+    assert page.status_code == 200
+    assert page.text.index(second) < page.text.index(first)
+    assert others not in page.text
+    assert "Alice&#39;s screen" not in page.text
+    assert rita.get(f"/instances/{first}").status_code == 200
+    assert rita.get(f"/instances/{others}").status_code == 404
+    # A requester with a task of theirs may open it (the confirmation of the fix).
+    task = open_task(database, first)
+    team.complete(task.id, "resolved", {"resolution": "New mouse"}, actor="bob")
+    confirm = open_task(database, first)
+    page = rita.get(f"/tasks/{confirm.id}")
+    assert page.status_code == 200
+    assert "Yes, it is solved" in page.text
+    assert "/reassign" not in page.text  # requesters answer; they do not hand work on
+    assert post(rita, f"/tasks/{confirm.id}/complete", outcome="approved").status_code == 303
+    assert "Closed" in rita.get(f"/instances/{first}").text
+    assert rita.get(f"/tasks/{task.id}").status_code == 403  # she sees the instance
