@@ -47,7 +47,7 @@ from web.errors import STATUS
 blueprint = Blueprint("instances", __name__)
 
 #: Rows on one page of a list.
-PAGE_SIZE = 50
+PAGE_SIZE = 25
 #: Pages past this one are not offered (the offset stays a small number).
 MAX_PAGE_NUMBER = 10_000
 

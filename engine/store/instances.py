@@ -82,6 +82,13 @@ class Task(Base):
         UniqueConstraint("instance_id", "key"),
         Index("ix_tasks_assignee_status", "assignee", "status"),
         Index("ix_tasks_group_status", "candidate_group", "status"),
+        # A group's queue: only the open, unclaimed tasks, so the index stays small.
+        Index(
+            "ix_tasks_queue",
+            "candidate_group",
+            sqlite_where=text("status = 'open' AND assignee IS NULL"),
+            postgresql_where=text("status = 'open' AND assignee IS NULL"),
+        ),
         # "My tasks" includes those I delegated; few tasks are, so only they are indexed.
         Index(
             "ix_tasks_delegated_status",

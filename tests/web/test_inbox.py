@@ -251,12 +251,12 @@ def test_completing_the_task_moves_the_instance_on(
     assert "/complete" not in page
 
 
-def test_the_inbox_pages_by_50(app: Flask, team: Commands) -> None:
-    numbers = [incident(team, category="network") for _ in range(51)]
+def test_the_inbox_pages_by_25(app: Flask, team: Commands) -> None:
+    numbers = [incident(team, category="network") for _ in range(26)]
     erin = signed_in(app, "erin")
     first = erin.get("/inbox").text
-    assert 'My tasks <span class="count">(51)</span>' in first
-    assert section(first, "mine-title").count("<tr data-task=") == 50
+    assert 'My tasks <span class="count">(26)</span>' in first
+    assert section(first, "mine-title").count("<tr data-task=") == 25
     assert 'href="/inbox?mine=2" rel="next"' in first
     second = section(erin.get("/inbox?mine=2").text, "mine-title")
     assert second.count("<tr data-task=") == 1
