@@ -130,11 +130,7 @@ _TASK_COLUMNS = (
 
 
 def _tasks_query() -> Select[Any]:
-    return (
-        select(*_TASK_COLUMNS)
-        .join(Instance, Instance.id == Task.instance_id)
-        .where(OPEN)
-    )
+    return select(*_TASK_COLUMNS).join(Instance, Instance.id == Task.instance_id).where(OPEN)
 
 
 def _filtered(query: Select[Any], filters: Filters, now: datetime) -> Select[Any]:

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
 from redis import Redis
 from waitress import create_server
 
@@ -153,9 +154,59 @@ def page(browser: Browser, portal: str) -> Iterator[Page]:
 @pytest.fixture
 def problems(page: Page) -> Problems:
     """Watch the page, from before its first load, for errors and CSP violations."""
+    return watch(page)
+
+
+def watch(page: Page) -> Problems:
+    """Watch a page, from before its first load, for errors and CSP violations."""
     problems = Problems()
     page.on("console", problems.on_console)
     page.on("pageerror", problems.on_error)
     page.expose_function("reportCspViolation", problems.on_csp_violation)
     page.add_init_script(CSP_WATCH)
     return problems
+
+
+@dataclass
+class Window:
+    """One person's own browser context (own cookies, own session) and its watched page."""
+
+    page: Page
+    problems: Problems
+
+
+@pytest.fixture
+def open_window(browser: Browser, portal: str) -> Iterator[Callable[[], Window]]:
+    """Open a browser context per person, so several can be signed in at once."""
+    contexts: list[BrowserContext] = []
+
+    def open_one() -> Window:
+        context = browser.new_context(base_url=portal)
+        context.set_default_timeout(ACTION_TIMEOUT_MS)
+        contexts.append(context)
+        page = context.new_page()
+        return Window(page, watch(page))
+
+    yield open_one
+    for context in contexts:
+        context.close()
+
+
+#: axe impacts that fail a page.
+BLOCKING = ("serious", "critical")
+
+
+def blocking_violations(page: Page, where: str) -> list[str]:
+    """Scan the page with axe-core; describe each serious or critical violation."""
+    results = Axe().run(page)
+    found = []
+    for violation in results.response["violations"]:
+        if violation["impact"] not in BLOCKING:
+            continue
+        found.append(
+            f"{where}: {violation['id']} ({violation['impact']}): {violation['help']}"
+            f" [{violation['helpUrl']}]"
+        )
+        for node in violation["nodes"]:
+            found.append(f"    at {', '.join(node['target'])}: {node['html'][:160]}")
+    return found

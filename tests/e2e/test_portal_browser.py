@@ -9,14 +9,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Locator, Page, Response, expect
 from sqlalchemy import select
 
 from engine.service.commands import Commands
 from engine.store.database import Database
 from engine.store.instances import Instance, Task
-from tests.e2e.conftest import Problems
+from tests.e2e.conftest import Problems, blocking_violations
 
 #: What the requester means to send, as they would type or choose it.
 TYPED = {
@@ -31,9 +30,6 @@ RESOLUTION = "Cleared the paper path and replaced the worn roller."
 FEEDBACK = "Printing again, thank you!"
 VALIDATE = "/api/v1/forms/incident-report/validate"
 EMAIL_ERROR = "Enter an email address like name@example.org"
-
-#: axe impacts that fail a page.
-BLOCKING = ("serious", "critical")
 
 
 def fill_report(page: Page, **overrides: str) -> None:
@@ -73,22 +69,6 @@ def resolve_as_service_desk(commands: Commands, database: Database) -> None:
     with database.reading() as session:
         work = session.scalars(select(Task).where(Task.step == "work", Task.status == "open")).one()
     commands.complete(work.id, "resolved", {"resolution": RESOLUTION}, actor="bob")
-
-
-def blocking_violations(page: Page, where: str) -> list[str]:
-    """Scan the page with axe-core; describe each serious or critical violation."""
-    results = Axe().run(page)
-    found = []
-    for violation in results.response["violations"]:
-        if violation["impact"] not in BLOCKING:
-            continue
-        found.append(
-            f"{where}: {violation['id']} ({violation['impact']}): {violation['help']}"
-            f" [{violation['helpUrl']}]"
-        )
-        for node in violation["nodes"]:
-            found.append(f"    at {', '.join(node['target'])}: {node['html'][:160]}")
-    return found
 
 
 def test_a_new_requester_reports_fixes_a_mistake_follows_and_confirms(
