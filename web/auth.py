@@ -106,6 +106,8 @@ def _allowed(person: Person, roles: tuple[str, ...]) -> bool:
 
 @login_manager.user_loader
 def _load(user_id: str) -> Account | None:
+    if request.headers.get("Authorization", "").lower().startswith("bearer "):
+        return None  # a script's token speaks for it, whatever cookie came along
     with _database().reading() as reading:
         person = load_person(reading, int(user_id))
     return Account(person) if person is not None else None

@@ -240,12 +240,16 @@ class Commands:
             require_open(task)
             if task.assignee == actor:
                 return _task_answer(instance, task)
-            if task.assignee is not None:
-                raise Conflict(f"task {task.id} is already claimed by {task.assignee}")
+            # Only a member of the queue's group may claim; to anyone else, who holds the
+            # task is none of their business.
             if not task.candidate_group or not repo.is_member(actor, task.candidate_group):
                 raise NotAllowed(
                     f"{actor} is not in the group '{task.candidate_group}' of task {task.id}"
+                    if task.candidate_group
+                    else f"task {task.id} is not in a group's queue"
                 )
+            if task.assignee is not None:
+                raise Conflict(f"task {task.id} is already claimed by {task.assignee}")
             task.assignee = actor
             repo.assign_task(task)
             _note(repo, instance, at, actor, key, "task_claimed", task, f"{actor} took the task")
