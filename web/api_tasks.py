@@ -12,6 +12,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify
 from sqlalchemy import select
 
+from engine.service.accounts import Person
 from engine.service.errors import NotFound
 from engine.service.published import Published
 from engine.service.worklist import Filters, may_see_instance, my_tasks, queue, total_tasks
@@ -113,6 +114,13 @@ def claim(task_id: int) -> Response:
     return jsonify(task_json(task_id))
 
 
+def _may_act(person: Person, task: dict[str, Any]) -> bool:
+    """Tell, from what the caller sees, whether the service would let them act (it decides)."""
+    if person.username in (task["assignee"], task["delegated_by"]):
+        return True
+    return task["assignee"] is None and task["group"] in person.groups
+
+
 @blueprint.post("/tasks/<int:task_id>/complete")
 @api_auth()
 def complete(task_id: int) -> Response:
@@ -124,6 +132,9 @@ def complete(task_id: int) -> Response:
     data: dict[str, Any] = given.get("data", {})
     # A task done already goes straight to the service: a repeat with the same key gets
     # the first answer back there, any other a clear conflict.
+    if task["status"] == "open" and not _may_act(person, task):
+        # Refused before its data is looked at: an outsider learns nothing from the form.
+        refuse(403, f"task {task_id} is not yours to complete", "not_allowed")
     if task["status"] == "open" and task["form"]:
         published: Published = current_app.extensions["flowdesk.published"]
         try:
