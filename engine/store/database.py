@@ -51,6 +51,10 @@ class Database:
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         if self.is_sqlite:
             engine_options.setdefault("connect_args", {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+            # Each thread keeps a writer connection for good (see `writer_connection`), so a
+            # server with more threads than a bounded pool holds would starve its readers.
+            # SQLite connections are cheap: let the pool grow with the threads.
+            engine_options.setdefault("max_overflow", -1)
         # orjson: the state document is written on every command, so its speed shows.
         engine_options.setdefault("json_serializer", _dump_json)
         engine_options.setdefault("json_deserializer", orjson.loads)
