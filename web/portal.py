@@ -26,6 +26,7 @@ from flask import (
     send_file,
     url_for,
 )
+from markupsafe import Markup
 from werkzeug.exceptions import NotFound as HttpNotFound
 
 from engine.service.errors import NotFound, ServiceError
@@ -77,8 +78,25 @@ def home() -> str:
 def new(workflow_key: str) -> str:
     """Show a public start form, empty but for its defaults."""
     start = _public_start(workflow_key)
-    values = {f["key"]: f["default"] for f in start.form.fields if "default" in f}
-    return _form_page(start, values, ())
+    return _form_page(start, _defaults(start), (), body=_blank_body(start))
+
+
+def _defaults(start: PublicStart) -> dict[str, Any]:
+    return {f["key"]: f["default"] for f in start.form.fields if "default" in f}
+
+
+def _blank_body(start: PublicStart) -> Markup:
+    """Render the fields of an empty form once per form version: every visitor gets the same."""
+    cache: dict[int, Markup] = current_app.extensions.setdefault("flowdesk.blank_forms", {})
+    body = cache.get(start.form_version)
+    if body is None:
+        template = current_app.jinja_env.from_string(
+            '{% autoescape true %}{% from "forms/macros.html" import form_body %}'
+            "{{ form_body(doc, values, {}) }}{% endautoescape %}"
+        )
+        body = Markup(template.render(doc=start.form.doc, values=_defaults(start)))
+        cache[start.form_version] = body
+    return body
 
 
 @blueprint.post("/new/<workflow_key>")
@@ -140,9 +158,11 @@ def _form_page(
     values: dict[str, Any],
     errors: Any,
     submission: str | None = None,
+    body: Markup | None = None,
 ) -> str:
     return render_template(
         "portal/form.html",
+        body=body,
         start=start,
         form=start.form,
         values=values,
