@@ -73,8 +73,9 @@ def test_eight_processes_count_every_vote_once_and_decide_every_review_once(
 
     by_key = judge(answers, shares)
     met = instances_voted_on_at_once(answers, planned)
-    # Evidence that the test tests something: the votes really met (typically 150-200).
-    assert met >= INSTANCES // 4, f"only {met} instances got votes from two processes at once"
+    # Evidence that the test tests something: the votes really met (typically 150-200 on a
+    # quiet machine, down to about 50 when other work shares its two cores).
+    assert met >= INSTANCES // 8, f"only {met} instances got votes from two processes at once"
     succeeded = {key for key, given in by_key.items() if "ok" in given[0]}
     problems = check_reviews(database, planned, succeeded)
     assert not problems, report(f"{len(problems)} problems in the database", problems)
