@@ -15,6 +15,7 @@ from typing import Any
 from flask import Flask
 from jinja2 import ChoiceLoader, FileSystemLoader
 
+import designer
 from engine.service.commands import Commands
 from engine.service.published import Published
 from engine.service.requests import Requests
@@ -87,6 +88,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     instances.init_app(app)
     admin.init_app(app)
     api.init_app(app)
+    designer.init_app(app)
     return app
 
 

@@ -1,0 +1,268 @@
+"""Drafts of forms being designed, and their publishing as immutable versions.
+
+A draft lives in `definitions.draft` as an envelope: `{"format", "revision",
+"document", "saved_at", "saved_by"}`. The document is stored as sent, sound or not,
+so a designer never loses work; `revision` grows by one with every save and a save
+must name the revision it started from (optimistic concurrency: two browsers on the
+same form cannot silently overwrite each other). Publishing checks the draft, warns
+when a published workflow would lose a field it reads, and freezes a version through
+`publish_all`, the same path `flowdesk load` takes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from engine.catalog import Document
+from engine.core.checker import check_workflow
+from engine.core.errors import Problem
+from engine.service.definitions import content_hash, publish_all, published_catalog
+from engine.service.errors import Conflict, InvalidInput, NotFound, TooLarge
+from engine.store.definitions import Definition, DefinitionVersion
+from forms.checker import check_form
+from forms.definition import FORMAT
+
+#: The format of the draft envelope kept in `definitions.draft`.
+DRAFT_FORMAT = 1
+#: The largest draft document, as compact JSON; a 200-field form takes about 60 KiB.
+DRAFT_MAX_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """A form as it is being designed; `revision` 0 means nothing was saved yet."""
+
+    key: str
+    document: Any
+    revision: int
+    latest_version: int
+    saved_at: datetime | None = None
+    saved_by: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "document": self.document,
+            "revision": self.revision,
+            "latest_version": self.latest_version,
+            "saved_at": self.saved_at.isoformat() if self.saved_at else None,
+            "saved_by": self.saved_by,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowWarning:
+    """A published workflow that would break: where in it, and why."""
+
+    workflow: str
+    pointer: str
+    message: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"workflow": self.workflow, "pointer": self.pointer, "message": self.message}
+
+
+@dataclass(frozen=True, slots=True)
+class PublishOutcome:
+    """What a publish did: the version (None: nothing published) and the warnings it saw."""
+
+    version: int | None
+    created: bool = False
+    warnings: list[WorkflowWarning] = field(default_factory=list)
+
+
+def blank_form(key: str) -> dict[str, Any]:
+    """Return the document a new form starts from."""
+    return {"kind": "form", "format": FORMAT, "key": key, "title": "", "fields": []}
+
+
+def _definition(session: Session, key: str, *, lock: bool = False) -> Definition | None:
+    query = select(Definition).where(Definition.kind == "form", Definition.key == key)
+    if lock:
+        query = query.with_for_update()
+    return session.scalars(query).one_or_none()
+
+
+def _latest_content(session: Session, definition: Definition) -> dict[str, Any] | None:
+    return session.scalar(
+        select(DefinitionVersion.content).where(
+            DefinitionVersion.definition_id == definition.id,
+            DefinitionVersion.version == definition.latest_version,
+        )
+    )
+
+
+def load_draft(session: Session, key: str) -> Draft:
+    """Return the draft of a form; else its latest version; else a blank form (revision 0)."""
+    definition = _definition(session, key)
+    if definition is None:
+        return Draft(key, blank_form(key), 0, 0)
+    envelope = definition.draft
+    if envelope:
+        return Draft(
+            key,
+            envelope["document"],
+            envelope["revision"],
+            definition.latest_version,
+            datetime.fromisoformat(envelope["saved_at"]),
+            envelope.get("saved_by"),
+        )
+    content = _latest_content(session, definition)
+    return Draft(key, content or blank_form(key), 0, definition.latest_version)
+
+
+def save_draft(
+    session: Session, key: str, document: Any, revision: int, at: datetime, by: str | None
+) -> Draft:
+    """Store a draft as sent, if `revision` is the one stored; Conflict when it is stale."""
+    size = len(json.dumps(document, separators=(",", ":")).encode())
+    if size > DRAFT_MAX_BYTES:
+        raise TooLarge(f"the draft is {size} bytes; a draft may be at most {DRAFT_MAX_BYTES}")
+    definition = _definition(session, key, lock=True)
+    if definition is None:
+        definition = Definition(kind="form", key=key, title="", updated_at=at)
+        session.add(definition)
+        try:
+            session.flush()
+        except IntegrityError:  # another first save of the same new form won the race
+            raise Conflict(
+                "the form was created elsewhere meanwhile; reload it before saving again"
+            ) from None
+    stored = definition.draft["revision"] if definition.draft else 0
+    if revision != stored:
+        raise Conflict(
+            f"the draft was saved elsewhere meanwhile (revision {stored}, not {revision}); "
+            "reload it before saving again",
+            [Problem("/revision", str(stored))],
+        )
+    definition.draft = {
+        "format": DRAFT_FORMAT,
+        "revision": stored + 1,
+        "document": document,
+        "saved_at": at.isoformat(),
+        "saved_by": by,
+    }
+    if definition.latest_version == 0 and isinstance(document, dict):
+        definition.title = str(document.get("title", ""))[:500]
+    definition.updated_at = at
+    session.flush()
+    return Draft(key, document, stored + 1, definition.latest_version, at, by)
+
+
+def list_forms(session: Session) -> list[dict[str, Any]]:
+    """Return every form, published or only drafted: key, title, latest version, draft state."""
+    found = []
+    for definition in session.scalars(
+        select(Definition).where(Definition.kind == "form").order_by(Definition.key)
+    ):
+        envelope = definition.draft or {}
+        changed = bool(envelope)
+        if envelope and definition.latest_version:
+            latest = _latest_content(session, definition) or {}
+            changed = content_hash(latest) != _hash_of(envelope["document"])
+        found.append(
+            {
+                "key": definition.key,
+                "title": definition.title,
+                "latest_version": definition.latest_version,
+                "draft_revision": envelope.get("revision", 0),
+                "unpublished_changes": changed,
+            }
+        )
+    return found
+
+
+def _hash_of(document: Any) -> str:
+    return content_hash(document) if isinstance(document, dict) else ""
+
+
+def versions(session: Session, key: str) -> list[dict[str, Any]]:
+    """Return the published versions of a form, oldest first (none for a form not yet saved)."""
+    definition = _definition(session, key)
+    if definition is None:
+        return []
+    rows = session.execute(
+        select(
+            DefinitionVersion.version,
+            DefinitionVersion.published_at,
+            DefinitionVersion.published_by,
+            DefinitionVersion.content_hash,
+        )
+        .where(DefinitionVersion.definition_id == definition.id)
+        .order_by(DefinitionVersion.version)
+    ).all()
+    return [
+        {"version": v, "published_at": at.isoformat(), "published_by": by, "content_hash": h}
+        for v, at, by, h in rows
+    ]
+
+
+def version_content(session: Session, key: str, version: int) -> dict[str, Any]:
+    """Return one published version of a form; NotFound when there is none."""
+    content = session.scalar(
+        select(DefinitionVersion.content)
+        .join(Definition, Definition.id == DefinitionVersion.definition_id)
+        .where(
+            Definition.kind == "form",
+            Definition.key == key,
+            DefinitionVersion.version == version,
+        )
+    )
+    if content is None:
+        raise NotFound(f"the form '{key}' has no version {version}")
+    return dict(content)
+
+
+def form_problems(key: str, document: Any) -> list[Problem]:
+    """Check a draft on its own: the form checker, and its key against the one it is saved as."""
+    problems = check_form(document)
+    if isinstance(document, dict) and document.get("key") not in (None, key):
+        problems.append(Problem("/key", f"the form is saved as '{key}'; its key must stay '{key}'"))
+    return sorted(problems)
+
+
+def workflow_warnings(session: Session, document: dict[str, Any]) -> list[WorkflowWarning]:
+    """Return what a new form version would break in published workflows (conditions, `show`)."""
+    before = published_catalog(session)
+    after = published_catalog(session, [_draft_document(document)])
+    references_before, references_after = before.references(), after.references()
+    warnings = []
+    for workflow in before.of_kind("workflow"):
+        had = set(check_workflow(workflow.content, references_before))
+        for problem in check_workflow(workflow.content, references_after):
+            if problem not in had:
+                key = workflow.key or ""
+                warnings.append(WorkflowWarning(key, problem.pointer, problem.message))
+    return warnings
+
+
+def _draft_document(document: dict[str, Any]) -> Document:
+    return Document(Path(f"<draft form {document.get('key')}>"), document)
+
+
+def publish_draft(
+    session: Session, key: str, at: datetime, by: str | None, *, confirm: bool
+) -> PublishOutcome:
+    """Check the draft and freeze it as the next version; warnings need `confirm` to pass.
+
+    Problems raise InvalidInput and publish nothing. Warnings (a published workflow
+    reads a field this version renames or removes) publish nothing unless `confirm`.
+    """
+    draft = load_draft(session, key)
+    document = draft.document
+    problems = form_problems(key, document)
+    if problems:
+        raise InvalidInput("nothing was published; fix the problems first", problems)
+    warnings = workflow_warnings(session, document)
+    if warnings and not confirm:
+        return PublishOutcome(None, warnings=warnings)
+    published = publish_all(session, [_draft_document(document)], at, by)[0]
+    return PublishOutcome(published.version, published.created, warnings)
