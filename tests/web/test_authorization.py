@@ -151,6 +151,12 @@ RESOLUTION = {
 
 # Reads first, then refused posts, then the posts that are allowed (they change the world,
 # so each acts last on an object of its own, and a row after it does not depend on it).
+DESIGNER_PAGE = page(403, dee=OK, ada=OK)
+DESIGNER_API = each(403, anonymous=401, dee=OK, ada=OK)
+#: A designer's call that is checked, not refused: a save naming no revision, a blank draft.
+NO_REVISION = each(403, anonymous=401, dee=428, ada=428)
+BLANK_DRAFT = each(403, anonymous=401, dee=422, ada=422)
+
 MATRIX: tuple[Row, ...] = (
     # --- public pages and reads
     Row("GET", "/", each(OK)),
@@ -325,6 +331,21 @@ MATRIX: tuple[Row, ...] = (
         api(403, alice=404, dee=404, erin=OK),
         {"outcome": "resolved", "data": {"resolution": "Replaced the switch"}},
     ),
+    # The form designer (designer/): designers and admins only; its JSON API answers 401
+    # rather than redirecting. Checked, not refused: a blank draft does not publish (422),
+    # a save without a revision is refused (428).
+    Row("GET", "/designer/", DESIGNER_PAGE),
+    Row("GET", "/designer/forms/incident-report", DESIGNER_PAGE),
+    Row("GET", "/designer/static/editor.js", DESIGNER_PAGE),
+    Row("POST", "/designer/new", DESIGNER_PAGE, {"key": "matrix-form"}),
+    Row("GET", "/designer/api/forms", DESIGNER_API),
+    Row("GET", "/designer/api/forms/incident-report/draft", DESIGNER_API),
+    Row("PUT", "/designer/api/forms/matrix-form/draft", NO_REVISION),
+    Row("POST", "/designer/api/forms/matrix-form/check", DESIGNER_API),
+    Row("POST", "/designer/api/forms/matrix-form/preview", DESIGNER_API),
+    Row("POST", "/designer/api/forms/matrix-form/publish", BLANK_DRAFT),
+    Row("GET", "/designer/api/forms/incident-report/versions", DESIGNER_API),
+    Row("GET", "/designer/api/forms/incident-report/diff?from=1&to=1", DESIGNER_API),
     Row("POST", "/sign-out", each(302)),
 )
 
@@ -478,7 +499,7 @@ def _send(client: FlaskClient, world: World, persona: str, row: Row) -> Any:
             io.BytesIO((PACK / "it-incident.json").read_bytes()),
             "it-incident.json",
         )
-    return client.post(path, data=form)
+    return client.open(path, method=row.method, data=form)
 
 
 def _verdict(response: Any) -> Any:
