@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from flask import (
@@ -44,7 +45,7 @@ blueprint = Blueprint("portal", __name__)
 
 #: Names in a report form post that are not fields of the form.
 HONEYPOT = "website"
-CONTROL_NAMES = frozenset({"csrf_token", "submission", HONEYPOT})
+CONTROL_NAMES = frozenset({"csrf_token", "submission", "form_version", HONEYPOT})
 
 
 def _published() -> Published:
@@ -112,6 +113,7 @@ def submit(workflow_key: str) -> Response | tuple[str, int]:
         uuid.UUID(submission)
     except ValueError:
         abort(400)
+    start = _pinned(start, request.form.get("form_version", ""))
     post = {k: v for k, v in request.form.to_dict(flat=False).items() if k not in CONTROL_NAMES}
     values = coerce_post(start.form, post)
     uploads = Uploads(current_app.extensions["flowdesk.files"])
@@ -144,6 +146,17 @@ def submit(workflow_key: str) -> Response | tuple[str, int]:
     if not fresh:
         uploads.discard()  # a repeat of a report already made: its files are already kept
     return redirect(url_for("portal.track", token=token, new=answer["number"]), code=303)
+
+
+def _pinned(start: PublicStart, version: str) -> PublicStart:
+    """Check a submission with the form version its page showed, even if a newer one exists."""
+    if not version.isdigit() or int(version) == start.form_version:
+        return start
+    try:
+        form = _published().form_version(start.form.key, int(version))
+    except NotFound:
+        return start  # not a version of this form: the latest one decides
+    return replace(start, form=form, form_version=int(version))
 
 
 def _tracking_token(submission: str) -> str:

@@ -74,6 +74,7 @@ def submit(
         key=f"portal:new:{key}",
         confirmation=confirmation,
         requester=requester,
+        form=(start.form.key, start.form_version),
     )
 
 

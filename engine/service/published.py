@@ -77,6 +77,27 @@ class Published:
             form = self._versions[version_id] = Form.from_document(self._content(version_id))
         return version_id, form
 
+    def form_version(self, key: str, version_id: int) -> Form:
+        """Return one published version of a form (NotFound if it is not a version of `key`)."""
+        form = self._versions.get(version_id)
+        if form is None:
+            with self.database.reading() as session:
+                content = session.scalar(
+                    select(DefinitionVersion.content)
+                    .join(Definition, Definition.id == DefinitionVersion.definition_id)
+                    .where(
+                        DefinitionVersion.id == version_id,
+                        Definition.kind == "form",
+                        Definition.key == key,
+                    )
+                )
+            if content is None:
+                raise NotFound(f"form '{key}' has no version {version_id}")
+            form = self._versions[version_id] = Form.from_document(dict(content))
+        if not isinstance(form, Form) or form.key != key:
+            raise NotFound(f"form '{key}' has no version {version_id}")
+        return form
+
     def workflow(self, key: str) -> Workflow:
         """Return the parsed latest version of a workflow."""
         version_id = self._latest_version("workflow", key)

@@ -68,12 +68,14 @@ class Requests:
         key: str | None = None,
         confirmation: dict[str, Any] | None = None,
         requester: str | None = None,
+        form: tuple[str, int] | None = None,
     ) -> tuple[Result, bool]:
         """Start an instance from a public form with its tracking link and files.
 
         Return the answer and whether this call started it (False: a repeat of `key`).
         `confirmation` is a message (`to`, `template`, `link`) to send once it is saved;
-        `requester` is the signed-in user who sent the form, if any.
+        `requester` is the signed-in user who sent the form, if any; `form` the key and
+        version id of the form it was checked with, recorded in the timeline.
         """
         started = []
 
@@ -83,6 +85,22 @@ class Requests:
                 insert(TrackingLink),
                 {"instance_id": instance.id, "token_hash": token_hash(token), "created_at": at},
             )
+            if form is not None:
+                record_events(
+                    repo,
+                    instance,
+                    [
+                        {
+                            "kind": "form_submitted",
+                            "at": at,
+                            "actor": requester,
+                            "why": f"sent with the form '{form[0]}' (version id {form[1]})",
+                            "detail": {"form": form[0], "version_id": form[1]},
+                        }
+                    ],
+                    key,
+                    at,
+                )
             _add_files(repo, instance, files, at, uploaded_by=None)
             if confirmation is not None:
                 repo.add_outbox([message_row(instance, "notify", confirmation, at)])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -15,9 +16,12 @@ from sqlalchemy import func, select
 from engine.jobs.outbox import relay_outbox
 from engine.jobs.settings import RelaySettings
 from engine.service.commands import Commands
+from engine.service.definitions import publish_document
+from engine.service.published import Published
 from engine.store.database import Database
-from engine.store.instances import Instance, Outbox, Task, TrackingLink
-from tests.infrastructure import MailServer
+from engine.store.definitions import DefinitionVersion
+from engine.store.instances import Event, Instance, Outbox, Task, TrackingLink
+from tests.infrastructure import PACK, MailServer
 from tests.web.conftest import hidden_fields
 
 REPORT = {
@@ -368,3 +372,32 @@ def test_the_secret_key_is_made_once_and_kept(tmp_path: Any, monkeypatch: Any) -
     assert first == second
     assert len(first) == 64
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_a_submission_is_checked_with_the_form_version_its_page_showed(
+    app: Flask, client: FlaskClient, database: Database
+) -> None:
+    old_page = open_form(client)
+    form = json.loads((PACK / "forms" / "incident-report.json").read_text())
+    form["fields"].insert(2, {"key": "asset_tag", "type": "text", "label": "Asset tag",
+                              "required": True})  # fmt: skip
+    with database.writer_session() as session, session.begin():
+        published = publish_document(session, "form", form, datetime.now(UTC), "test")
+    assert published.created
+    app.extensions["flowdesk.published"] = Published(database)  # as a new process sees it
+
+    response = submit(client, REPORT, old_page)  # made on the page without the new field
+    tracking_path(response)
+    new_page = client.get("/new/it-incident").text
+    assert "Asset tag" in new_page
+    refused = submit(client, REPORT, hidden_fields(new_page))
+    assert refused.status_code == 422
+    assert "Asset tag" in refused.text
+    with database.reading() as session:
+        pinned = session.scalars(select(Event).where(Event.kind == "form_submitted")).one()
+        versions = session.scalars(
+            select(DefinitionVersion.id).order_by(DefinitionVersion.id)
+        ).all()
+    assert pinned.detail["version_id"] == int(old_page["form_version"])
+    assert pinned.detail["version_id"] in versions
+    assert int(old_page["form_version"]) != int(hidden_fields(new_page)["form_version"])
