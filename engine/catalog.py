@@ -57,12 +57,19 @@ class Document:
 def read_document(path: Path) -> Document:
     """Read a JSON file; a file that is not JSON comes back with a problem, not an error."""
     try:
-        return Document(path, json.loads(path.read_text(encoding="utf-8")))
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return Document(path, None, [Problem("", f"the file cannot be read: {exc}")])
+    return parse_document(path, text)
+
+
+def parse_document(path: Path, text: str) -> Document:
+    """Parse a document's JSON text; text that is not JSON comes back with a problem."""
+    try:
+        return Document(path, json.loads(text))
     except json.JSONDecodeError as exc:
         where = f"line {exc.lineno}, column {exc.colno}"
         return Document(path, None, [Problem("", f"this is not valid JSON ({where}: {exc.msg})")])
-    except (OSError, UnicodeDecodeError) as exc:
-        return Document(path, None, [Problem("", f"the file cannot be read: {exc}")])
 
 
 def json_files(paths: Iterable[Path]) -> Iterator[Path]:

@@ -6,7 +6,6 @@ Bad input comes back as `InvalidInput` whose problems point at the field (`/emai
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
-from engine.catalog import Document
+from engine.catalog import Document, parse_document
 from engine.core.errors import Problem
 from engine.service.accounts import MIN_PASSWORD_LENGTH, ROLES
 from engine.service.definitions import Published, publish_all
@@ -475,12 +474,10 @@ def read_upload(filename: str, data: bytes) -> Document:
         limit = MAX_IMPORT_BYTES // 1024
         return Document(path, None, [Problem("", f"the file is larger than {limit} KB")])
     try:
-        return Document(path, json.loads(data.decode("utf-8")))
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         return Document(path, None, [Problem("", "the file is not text in UTF-8")])
-    except json.JSONDecodeError as exc:
-        where = f"line {exc.lineno}, column {exc.colno}"
-        return Document(path, None, [Problem("", f"this is not valid JSON ({where}: {exc.msg})")])
+    return parse_document(path, text)
 
 
 def import_document(
