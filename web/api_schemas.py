@@ -58,6 +58,18 @@ FIELD_ERROR = _object(
     {"field": {"type": "string"}, "pointer": {"type": "string"}, "message": {"type": "string"}}
 )
 
+#: What every description of a task says: the lists, an instance's open tasks, one task.
+TASK: Schema = {
+    "id": ID,
+    "title": {"type": "string"},
+    "step": {"type": "string"},
+    "form": _nullable({"type": "string"}),
+    "outcomes": {"type": "array", "items": {"type": "string"}},
+    "assignee": _nullable({"type": "string"}),
+    "group": _nullable({"type": "string"}),
+    "due_at": _nullable(TIME),
+    "created_at": TIME,
+}
 SCHEMAS: dict[str, Schema] = {
     "Error": _object(
         {
@@ -140,19 +152,7 @@ SCHEMAS: dict[str, Schema] = {
             "resolution_breached": {"type": "boolean"},
         }
     ),
-    "OpenTask": _object(
-        {
-            "id": ID,
-            "title": {"type": "string"},
-            "step": {"type": "string"},
-            "form": _nullable({"type": "string"}),
-            "outcomes": {"type": "array", "items": {"type": "string"}},
-            "assignee": _nullable({"type": "string"}),
-            "group": _nullable({"type": "string"}),
-            "due_at": _nullable(TIME),
-            "created_at": TIME,
-        }
-    ),
+    "OpenTask": _object(TASK),
     "Event": _object(
         {
             "seq": {"type": "integer"},
@@ -189,15 +189,7 @@ SCHEMAS: dict[str, Schema] = {
     "CommentList": _object({"items": {"type": "array", "items": ref("Comment")}}),
     "TaskItem": _object(
         {
-            "id": ID,
-            "title": {"type": "string"},
-            "step": {"type": "string"},
-            "form": _nullable({"type": "string"}),
-            "outcomes": {"type": "array", "items": {"type": "string"}},
-            "assignee": _nullable({"type": "string"}),
-            "group": _nullable({"type": "string"}),
-            "due_at": _nullable(TIME),
-            "created_at": TIME,
+            **TASK,
             "instance": NUMBER,
             "instance_title": {"type": "string"},
             "workflow": {"type": "string"},
@@ -210,17 +202,9 @@ SCHEMAS: dict[str, Schema] = {
     "TaskPage": _page("TaskItem"),
     "Task": _object(
         {
-            "id": ID,
-            "title": {"type": "string"},
-            "step": {"type": "string"},
-            "form": _nullable({"type": "string"}),
-            "outcomes": {"type": "array", "items": {"type": "string"}},
+            **TASK,
             "status": {"type": "string", "enum": ["open", "completed", "cancelled"]},
-            "assignee": _nullable({"type": "string"}),
-            "group": _nullable({"type": "string"}),
             "delegated_by": _nullable({"type": "string"}),
-            "due_at": _nullable(TIME),
-            "created_at": TIME,
             "outcome": _nullable({"type": "string"}),
             "completed_at": _nullable(TIME),
             "completed_by": _nullable({"type": "string"}),
