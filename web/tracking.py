@@ -15,6 +15,7 @@ from typing import Any
 from flask import current_app, url_for
 from sqlalchemy import select
 
+from engine.core.definition import Workflow
 from engine.service.commands import Result
 from engine.service.errors import NotFound
 from engine.service.published import PublicStart, Published
@@ -152,20 +153,20 @@ def view(requests: Requests, published: Published, token: str) -> TrackingView:
         comments=list(comments),
         files=list(files),
         tasks=[
-            _requester_task(published, workflow.doc, task)
+            _requester_task(published, workflow, task)
             for task in tasks
             if _is_requesters(task, instance)
         ],
-        answers=_answers(published, workflow.doc, start_form, instance.state.get("data") or {}),
+        answers=_answers(published, workflow, start_form, instance.state.get("data") or {}),
     )
 
 
 def _answers(
-    published: Published, workflow: Any, start_form: Form | None, data: dict[str, Any]
+    published: Published, workflow: Workflow, start_form: Form | None, data: dict[str, Any]
 ) -> list[Form]:
     keys: list[str] = []
-    for step_id in workflow["steps"]:
-        key = _step_doc(workflow["steps"], step_id).get("form")
+    for step in workflow.steps.values():  # nested steps of parallel branches included
+        key = step.doc.get("form")
         if key and key not in keys and (start_form is None or key != start_form.key):
             keys.append(key)
     found = []
@@ -193,36 +194,23 @@ def requester_task(
         session.expunge_all()
     if task.status != "open":
         return None
-    return _requester_task(published, published.workflow(instance.workflow_key).doc, task)
+    return _requester_task(published, published.workflow(instance.workflow_key), task)
 
 
 def _is_requesters(task: Task, instance: Instance) -> bool:
     return bool(task.assignment.get("requester")) and task.assignee in (None, instance.requester)
 
 
-def _requester_task(published: Published, workflow: Any, task: Task) -> RequesterTask:
+def _requester_task(published: Published, workflow: Workflow, task: Task) -> RequesterTask:
     form = _form(published, task.form)
-    labels = _step_doc(workflow["steps"], task.step).get("buttons", {})
+    step = workflow.steps.get(task.step)
+    labels = step.doc.get("buttons", {}) if step is not None else {}
     buttons = [
         (outcome, labels.get(outcome) or DEFAULT_BUTTONS.get(outcome) or outcome.capitalize())
         for outcome in task.outcomes
     ]
     keys = frozenset(f["key"] for f in form.fields) if form else frozenset()
     return RequesterTask(task.id, task.title, form, buttons, keys)
-
-
-def _step_doc(steps: dict[str, Any], step_id: str) -> dict[str, Any]:
-    """Find a step by id, nested parallel branches included."""
-    if step_id in steps:
-        found: dict[str, Any] = steps[step_id]
-        return found
-    for step in steps.values():
-        for branch in step.get("branches", ()):
-            if isinstance(branch, dict) and "steps" in branch:
-                nested = _step_doc(branch["steps"], step_id)
-                if nested:
-                    return nested
-    return {}
 
 
 def _form(published: Published, key: str | None) -> Form | None:
