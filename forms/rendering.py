@@ -62,6 +62,8 @@ def register(env: Environment) -> None:
     env.filters["form_options"] = options
     env.globals.update(
         field_id=field_id,
+        fields_by_key=fields_by_key,
+        has_files=has_files,
         form_state=FormState.of,
         form_error_entries=error_entries,
         form_answers=answers,

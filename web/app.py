@@ -76,9 +76,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         [FileSystemLoader(os.path.join(app.root_path, "templates")), rendering.template_loader()]
     )
     rendering.register(app.jinja_env)
-    app.jinja_env.globals.update(
-        fields_by_key=rendering.fields_by_key, has_files=rendering.has_files
-    )
     security.init_app(app)
     errors.init_app(app)
     auth.init_app(app)
