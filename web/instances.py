@@ -24,7 +24,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_file,
     url_for,
 )
 from sqlalchemy import select
@@ -43,6 +42,7 @@ from forms.definition import Form
 from forms.rendering import value_fields
 from web.auth import me, require
 from web.errors import STATUS
+from web.uploads import send_attachment
 
 blueprint = Blueprint("instances", __name__)
 
@@ -377,13 +377,7 @@ def download(number: str, key: str) -> Response:
         found = attachment(app_commands(), number, key)
     except NotFound:
         abort(404)
-    store = current_app.extensions["flowdesk.files"]
-    return send_file(
-        store.open(found.storage_key),
-        mimetype=found.content_type,
-        as_attachment=True,
-        download_name=found.filename,
-    )
+    return send_attachment(found)
 
 
 @blueprint.get("/my-requests")

@@ -24,7 +24,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_file,
     url_for,
 )
 from markupsafe import Markup
@@ -39,7 +38,7 @@ from web import tracking
 from web.auth import signed_in
 from web.errors import STATUS
 from web.security import limiter
-from web.uploads import RejectedUpload, Uploads
+from web.uploads import RejectedUpload, Uploads, send_attachment
 
 blueprint = Blueprint("portal", __name__)
 
@@ -293,13 +292,7 @@ def download(token: str, key: str) -> Response:
         found = attachment(current_app.extensions["flowdesk.commands"], number, key)
     except NotFound:
         raise HttpNotFound() from None
-    store = current_app.extensions["flowdesk.files"]
-    return send_file(
-        store.open(found.storage_key),
-        mimetype=found.content_type,
-        as_attachment=True,  # never rendered inline: an uploaded page cannot run here
-        download_name=found.filename,
-    )
+    return send_attachment(found)
 
 
 def task_prefix(task_id: int) -> str:

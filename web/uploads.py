@@ -15,10 +15,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import filetype
+from flask import Response, current_app, send_file
 from werkzeug.datastructures import FileStorage, MultiDict
 
 from engine.service.requests import NewFile
 from engine.store.files import FileStore, FileTooLarge
+from engine.store.instances import Attachment
 from forms.definition import Form
 
 #: Defaults for a file field that states no limits, and for files added on a tracking page.
@@ -139,3 +141,14 @@ def _size(limit: int) -> str:
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def send_attachment(found: Attachment) -> Response:
+    """Send a kept file as a download, never inline: no uploaded page may run on this site."""
+    store: FileStore = current_app.extensions["flowdesk.files"]
+    return send_file(
+        store.open(found.storage_key),
+        mimetype=found.content_type,
+        as_attachment=True,
+        download_name=found.filename,
+    )
