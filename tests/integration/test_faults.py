@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from redis import Redis
+from rq import Worker
 from sqlalchemy import func, select
 
 from engine.catalog import Document
@@ -67,6 +68,18 @@ def wait_until_none_pending(database: Database, seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while counts(database)[0] and time.monotonic() < deadline:
         time.sleep(0.25)
+
+
+def wait_until_registered(redis_url: str, seconds: float = 30) -> None:
+    """Wait until a worker has signed in to Redis."""
+    connection = Redis.from_url(redis_url)
+    deadline = time.monotonic() + seconds
+    try:
+        while not Worker.all(connection=connection):
+            assert time.monotonic() < deadline, "no worker signed in to Redis"
+            time.sleep(0.1)
+    finally:
+        connection.close()
 
 
 def test_a_worker_killed_while_timers_are_due_loses_none_and_doubles_none(
@@ -144,7 +157,7 @@ def test_redis_down_users_keep_working_and_the_outbox_is_relayed_once_when_it_is
     )
     first = worker(database_url, redis_url)
     try:
-        time.sleep(1)
+        wait_until_registered(redis_url)  # a worker that never reached Redis gives up at once
         server.terminate()
         server.wait(timeout=10)
         # Redis is gone; people keep reporting incidents, and their mails wait in the outbox.
