@@ -42,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import create_engine, insert, select, text  # noqa: E402
 
 from engine.service.accounts import issue_token, set_password  # noqa: E402
+from engine.service.apply import sort_key  # noqa: E402
 from engine.service.definitions import load_folder  # noqa: E402
 from engine.service.people import ensure_user  # noqa: E402
 from engine.store.database import Database  # noqa: E402
@@ -89,8 +90,15 @@ def seed(database: Database, instances: int, open_count: int) -> str:
                 started = now - timedelta(minutes=rng.randint(5, 60 * 24 * 60))
                 priority = rng.choice(PRIORITIES)
                 due = now + timedelta(minutes=rng.randint(-120, 60 * 24 * 3))
+                sla = {
+                    "response_due_at": None,
+                    "resolution_due_at": due if is_open else None,
+                    "response_breached": False,
+                    "resolution_breached": is_open and due < now,
+                }
                 rows.append(
                     {
+                        **sla,
                         "id": seq,
                         "number": f"INC-{seq:06d}",
                         "prefix": "INC",
@@ -107,10 +115,6 @@ def seed(database: Database, instances: int, open_count: int) -> str:
                         "started_at": started,
                         "updated_at": started,
                         "ended_at": None if is_open else started + timedelta(hours=3),
-                        "response_due_at": None,
-                        "resolution_due_at": due if is_open else None,
-                        "response_breached": False,
-                        "resolution_breached": is_open and due < now,
                     }
                 )
                 holder = rng.randrange(AGENTS)
@@ -135,6 +139,7 @@ def seed(database: Database, instances: int, open_count: int) -> str:
                         "completed_at": None if is_open else started + timedelta(hours=2),
                         "completed_by": None if is_open else agent(holder),
                         "data": None,
+                        **sort_key(sla, due, started),
                     }
                 )
                 for event_seq, kind in ((1, "started"), (2, "task_opened")):

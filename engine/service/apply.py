@@ -67,6 +67,28 @@ def sla_columns(state: InstanceState | None) -> dict[str, Any]:
     return columns
 
 
+#: Where an open task sorts in the inbox, first to last: its instance's SLA is breached; an
+#: SLA clock runs; only the task's own due time is set; nothing is due.
+BREACHED, SLA_RUNNING, TASK_DUE, NO_DEADLINE = range(4)
+
+
+def sort_key(sla: dict[str, Any], due_at: datetime | None, created_at: datetime) -> dict[str, Any]:
+    """The inbox order of an open task (`sort_rank`, then `sort_at`), nearest breach first.
+
+    Within a rank, the nearer deadline first: the instance's nearest running SLA clock,
+    else the task's due time; work with neither comes oldest first.
+    """
+    dues = [sla[f"{kind}_due_at"] for kind in ("response", "resolution")]
+    deadline = min((due for due in dues if due is not None), default=None)
+    if sla["response_breached"] or sla["resolution_breached"]:
+        return {"sort_rank": BREACHED, "sort_at": deadline or due_at or created_at}
+    if deadline is not None:
+        return {"sort_rank": SLA_RUNNING, "sort_at": deadline}
+    if due_at is not None:
+        return {"sort_rank": TASK_DUE, "sort_at": due_at}
+    return {"sort_rank": NO_DEADLINE, "sort_at": created_at}
+
+
 def save_transition(
     repo: Repository,
     instance: InstanceRow,
@@ -101,21 +123,35 @@ def save_transition(
     sla = sla_columns(state)
     if new is not None:
         columns.update(sla)
-    else:
-        old = sla_columns(before)
-        columns.update((name, value) for name, value in sla.items() if old[name] != value)
-    if new is not None:
         instance.id = repo.add_instance({**new, **columns})
     else:
-        repo.save_state(instance.id, columns)
+        old = sla_columns(before)
+        changed = {name: value for name, value in sla.items() if old[name] != value}
+        repo.save_state(instance.id, {**columns, **changed})
+        if changed:
+            _resort_open_tasks(repo, instance.id, sla)
     instance.version += 1
     repo.append_events(event_rows(instance, audit, command))
     _save_runs(repo, instance, before, state, at)
-    return _apply_effects(repo, instance, transition, at)
+    return _apply_effects(repo, instance, transition, sla, at)
+
+
+def _resort_open_tasks(repo: Repository, instance_id: int, sla: dict[str, Any]) -> None:
+    """Move an instance's open tasks to where its new SLA deadlines put them in the inbox."""
+    repo.sort_tasks(
+        [
+            {"row": task_id, **sort_key(sla, due_at, created_at)}
+            for task_id, due_at, created_at in repo.open_task_times(instance_id)
+        ]
+    )
 
 
 def _apply_effects(
-    repo: Repository, instance: InstanceRow, transition: Transition, at: datetime
+    repo: Repository,
+    instance: InstanceRow,
+    transition: Transition,
+    sla: dict[str, Any],
+    at: datetime,
 ) -> dict[str, list[Any]]:
     opened: list[dict[str, Any]] = []
     messages: list[dict[str, Any]] = []
@@ -124,7 +160,7 @@ def _apply_effects(
     stopped: list[str] = []
     for effect in transition.effects:
         if isinstance(effect, OpenTask):
-            opened.append(_open_task(repo, instance, effect, at))
+            opened.append(_open_task(repo, instance, effect, sla, at))
         elif isinstance(effect, CancelTask):
             withdrawn.append(effect.task)
         elif isinstance(effect, ReassignTask):
@@ -172,9 +208,10 @@ def message_row(
 
 
 def _open_task(
-    repo: Repository, instance: InstanceRow, effect: OpenTask, at: datetime
+    repo: Repository, instance: InstanceRow, effect: OpenTask, sla: dict[str, Any], at: datetime
 ) -> dict[str, Any]:
     who = assignment.resolve(repo, effect.assign, at=at)
+    due_at = datetime.fromisoformat(effect.due) if effect.due else None
     task_id = repo.add_task(
         {
             "instance_id": instance.id,
@@ -188,8 +225,9 @@ def _open_task(
             "assignee": who.user,
             "candidate_group": who.group,
             "status": "open",
-            "due_at": datetime.fromisoformat(effect.due) if effect.due else None,
+            "due_at": due_at,
             "created_at": at,
+            **sort_key(sla, due_at, at),
         }
     )
     return {"id": task_id, "step": effect.step, "assignee": who.user, "group": who.group}

@@ -157,15 +157,9 @@ def _filtered(query: Select[Any], filters: Filters, now: datetime) -> Select[Any
 
 
 def _by_time_left(query: Select[Any]) -> Select[Any]:
-    # Breached first: a breach flag set by a fired timer may come with a cleared deadline.
-    return query.order_by(
-        case((BREACHED, 0), else_=1),
-        SLA_DUE.is_(None),
-        SLA_DUE,
-        Task.due_at.is_(None),
-        Task.due_at,
-        Task.id,
-    )
+    # The order is kept on each open task's row (apply.sort_key), so a queue's index
+    # hands a page over in order.
+    return query.order_by(Task.sort_rank, Task.sort_at, Task.id)
 
 
 def _page(query: Select[Any], limit: int, offset: int) -> Select[Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import ForeignKey, Index, SmallInteger, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.store.base import Base, Document, Id
@@ -81,11 +81,14 @@ class Task(Base):
     __table_args__ = (
         UniqueConstraint("instance_id", "key"),
         Index("ix_tasks_assignee_status", "assignee", "status"),
-        Index("ix_tasks_group_status", "candidate_group", "status"),
-        # A group's queue: only the open, unclaimed tasks, so the index stays small.
+        # A group's queue: only the open, unclaimed tasks, so the index stays small, in the
+        # order the inbox lists them, so a page of it is a range of the index.
         Index(
             "ix_tasks_queue",
             "candidate_group",
+            "sort_rank",
+            "sort_at",
+            "id",
             sqlite_where=text("status = 'open' AND assignee IS NULL"),
             postgresql_where=text("status = 'open' AND assignee IS NULL"),
         ),
@@ -118,6 +121,11 @@ class Task(Base):
     completed_at: Mapped[datetime | None]
     completed_by: Mapped[str | None] = mapped_column(String(80))
     data: Mapped[dict[str, Any] | None]
+    # Where the task sorts in the inbox, nearest SLA breach first (apply.sort_key):
+    # copied from its instance's SLA clocks whenever they change, so that a page of a queue
+    # is read in index order instead of sorting every queued task by a join.
+    sort_rank: Mapped[int] = mapped_column(SmallInteger, default=3)
+    sort_at: Mapped[datetime]
 
 
 class Event(Base):

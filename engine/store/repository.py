@@ -175,8 +175,16 @@ TASK_COLUMNS = (
     "status",
     "due_at",
     "created_at",
+    "sort_rank",
+    "sort_at",
 )
 _ADD_TASK = _insert(tasks, TASK_COLUMNS, tasks.c.id)
+_OPEN_TASK_TIMES = Prepared(
+    select(tasks.c.id, tasks.c.due_at, tasks.c.created_at).where(
+        tasks.c.instance_id == bindparam("instance"), tasks.c.status == "open"
+    )
+)
+_SORT_TASK = _setter(tasks, "row", ("sort_rank", "sort_at"))
 _COMPLETE_TASK = _setter(
     tasks, "row", ("status", "outcome", "data", "completed_at", "completed_by")
 )
@@ -400,6 +408,15 @@ class Repository:
     def add_task(self, values: dict[str, Any]) -> int:
         """Insert a task (every column of `TASK_COLUMNS`); return its id."""
         return int(self._value(_ADD_TASK, values))
+
+    def open_task_times(self, instance_id: int) -> list[tuple[int, datetime | None, datetime]]:
+        """Return the id, due time and creation time of an instance's open tasks."""
+        rows = _OPEN_TASK_TIMES.all(self.connection, {"instance": instance_id})
+        return [(row[0], row[1], row[2]) for row in rows]
+
+    def sort_tasks(self, keys: list[dict[str, Any]]) -> None:
+        """Save tasks' inbox order (`row`, `sort_rank`, `sort_at` each)."""
+        _SORT_TASK.many(self.connection, keys)
 
     def complete_task(
         self, task_id: int, outcome: str, data: dict[str, Any], at: datetime, actor: str

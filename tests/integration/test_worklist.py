@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from alembic import command
+from sqlalchemy import select
+
+from engine.core.sla import SLA_STEP
 from engine.service.accounts import Person
+from engine.service.apply import BREACHED, SLA_RUNNING
 from engine.service.commands import Commands
 from engine.service.worklist import Filters, instances, may_see_instance, my_tasks, queue
-from engine.store.database import Database
+from engine.store.database import Database, alembic_config
+from engine.store.instances import Task, Timer
 from tests.integration.conftest import INCIDENT, Clock
 
 
@@ -28,6 +36,80 @@ def test_the_inbox_puts_the_nearest_sla_breach_first(
         mine = my_tasks(session, bob, clock())
     assert [t.sla_due_at for t in mine] == sorted(t.sla_due_at for t in mine)
     assert all(t.assignee == "bob" for t in mine)
+
+
+def queued_incidents(commands: Commands, *impacts: str) -> list[dict[str, Any]]:
+    """Start an incident per impact (and urgency); put their tasks back in the group queue."""
+    started = [
+        commands.start("it-incident", {**INCIDENT, "impact": impact, "urgency": impact})
+        for impact in impacts
+    ]
+    for answer in started:  # whoever round robin gave it to
+        task = answer["opened_tasks"][0]
+        commands.unclaim(task["id"], actor=task["assignee"])
+    return started
+
+
+def breach_response(commands: Commands, database: Database, instance_id: int) -> None:
+    """Break an instance's response SLA: its warning timer fires, then its breach timer.
+
+    The response clock's timers come due before the resolution clock's.
+    """
+    for _ in range(2):
+        with database.reading() as session:
+            timer = session.scalar(
+                select(Timer.id)
+                .where(
+                    Timer.instance_id == instance_id,
+                    Timer.step == SLA_STEP,
+                    Timer.status == "pending",
+                )
+                .order_by(Timer.due_at)
+                .limit(1)
+            )
+        assert timer is not None
+        commands.fire_timer(timer)
+
+
+def test_a_breach_moves_queued_work_to_the_top_of_the_queue(
+    commands: Commands, database: Database, clock: Clock
+) -> None:
+    started = queued_incidents(commands, "low", "high", "medium")
+    low, urgent, middle = (answer["number"] for answer in started)
+    desk = person("zoe", "desktop-support")
+
+    def listed() -> list[str]:
+        with database.reading() as session:
+            return [t.number for t in queue(session, desk, clock())]
+
+    assert listed() == [urgent, middle, low]
+    breach_response(commands, database, started[0]["instance_id"])
+    assert listed() == [low, urgent, middle]
+    with database.reading() as session:
+        first = queue(session, desk, clock())[0]
+    assert first.breached
+    assert first.sla_state(clock()) == "breached"
+
+
+def test_upgrading_an_older_database_puts_its_open_work_in_inbox_order(
+    commands: Commands, database: Database
+) -> None:
+    started = queued_incidents(commands, "low", "high", "medium")
+    breach_response(commands, database, started[2]["instance_id"])
+    commands.start("it-incident", INCIDENT)  # one held by an agent, not queued
+    open_order = (
+        select(Task.id, Task.sort_rank, Task.sort_at).where(Task.status == "open").order_by(Task.id)
+    )
+    with database.reading() as session:
+        written = session.execute(open_order).all()
+    config = alembic_config()
+    with database.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0007")  # before tasks kept their place in the inbox
+        command.upgrade(config, "head")
+    with database.reading() as session:
+        assert session.execute(open_order).all() == written
+    assert {rank for _, rank, _ in written} == {BREACHED, SLA_RUNNING}
 
 
 def test_filters_narrow_the_list_and_sla_states_follow_the_clock(
