@@ -129,8 +129,8 @@ _TASK_COLUMNS = (
 )
 
 
-def _tasks_query() -> Select[Any]:
-    return select(*_TASK_COLUMNS).join(Instance, Instance.id == Task.instance_id).where(OPEN)
+#: Open tasks with their instances' columns; built once, as every inbox page starts from it.
+_OPEN_TASKS = select(*_TASK_COLUMNS).join(Instance, Instance.id == Task.instance_id).where(OPEN)
 
 
 def _filtered(query: Select[Any], filters: Filters, now: datetime) -> Select[Any]:
@@ -176,7 +176,7 @@ def my_tasks(
     offset: int = 0,
 ) -> list[TaskItem]:
     """Return the open tasks a person holds (or delegated), nearest SLA breach first."""
-    query = _tasks_query().where(
+    query = _OPEN_TASKS.where(
         or_(Task.assignee == person.username, Task.delegated_by == person.username)
     )
     query = _page(_by_time_left(_filtered(query, filters or Filters(), now)), limit, offset)
@@ -197,7 +197,7 @@ def queue(
     groups = sorted(person.groups if group is None else person.groups & {group})
     if not groups:
         return []
-    query = _tasks_query().where(Task.assignee.is_(None), Task.candidate_group.in_(groups))
+    query = _OPEN_TASKS.where(Task.assignee.is_(None), Task.candidate_group.in_(groups))
     query = _page(_by_time_left(_filtered(query, filters or Filters(), now)), limit, offset)
     return [TaskItem(*row) for row in session.execute(query)]
 

@@ -188,6 +188,34 @@ def test_claim_moves_a_task_from_the_queue_to_my_tasks_and_a_second_claim_is_ref
     assert number in section(dan.get("/inbox").text, "queue-title")
 
 
+def test_two_claims_from_one_inbox_page_take_both_tasks_and_a_double_click_takes_one(
+    app: Flask, team: Commands, database: Database
+) -> None:
+    first, second = queued_incident(team), queued_incident(team)
+    bob = signed_in(app, "bob")
+    queue_part = section(bob.get("/inbox").text, "queue-title")
+    forms = {
+        int(task): dict(re.findall(r'name="([a-z_]+)" value="([^"]+)"', fields))
+        for task, fields in re.findall(
+            r'<form method="post" action="/tasks/(\d+)/claim" class="inline">(.*?)</form>',
+            queue_part,
+            re.S,
+        )
+    }
+    assert set(forms) == {first[1], second[1]}
+    for task_id, fields in forms.items():
+        assert bob.post(f"/tasks/{task_id}/claim", data=fields).status_code == 303
+    again = bob.post(f"/tasks/{first[1]}/claim", data=forms[first[1]])
+    assert again.status_code == 303  # the same form posted twice: done once, no error
+    assert task_row(database, first[1]).assignee == task_row(database, second[1]).assignee
+    assert task_row(database, first[1]).assignee == "bob"
+    with database.reading() as session:
+        claims = session.scalar(
+            select(func.count()).where(Event.kind == "task_claimed", Event.actor == "bob")
+        )
+    assert claims == 2
+
+
 def test_a_post_without_the_csrf_token_changes_nothing(
     app: Flask, team: Commands, database: Database
 ) -> None:
