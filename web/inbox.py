@@ -30,7 +30,6 @@ from sqlalchemy import select
 
 from engine.service.errors import Conflict, ServiceError
 from engine.service.worklist import SLA_STATES, Filters, TaskItem, counts, my_tasks, queue
-from engine.store.definitions import Definition
 from engine.store.instances import Instance, Task
 from engine.store.people import Group, User
 from forms.coercion import coerce_post
@@ -100,15 +99,8 @@ def inbox() -> str:
             offset=(pages["queue"] - 1) * PAGE_SIZE,
         )
         total = counts(session, person)
-        workflows = [
-            (key, title)
-            for key, title in session.execute(
-                select(Definition.key, Definition.title)
-                .where(Definition.kind == "workflow", Definition.latest_version > 0)
-                .order_by(Definition.title)
-            )
-        ]
     published = current_app.extensions["flowdesk.published"]
+    workflows = published.workflows()
     priorities = sorted({p for key, _ in workflows for p in published.workflow(key).priorities})
     labels = _step_labels(published, [*mine, *queued])
     return render_template(

@@ -42,6 +42,7 @@ class Published:
         self._latest: dict[tuple[str, str], tuple[float, int | None]] = {}
         self._versions: dict[int, Any] = {}
         self._public: tuple[float, list[tuple[str, str, str]]] | None = None
+        self._workflows: tuple[float, list[tuple[str, str]]] | None = None
 
     def _latest_version(self, kind: str, key: str) -> int | None:
         now = self._clock()
@@ -118,20 +119,25 @@ class Published:
         form_version, form = self.form(start["form"])
         return PublicStart(workflow, form, form_version)
 
+    def workflows(self) -> list[tuple[str, str]]:
+        """Return the key and title of every published workflow, by title."""
+        now = self._clock()
+        if self._workflows is None or now - self._workflows[0] > LATEST_REFRESH_S:
+            with self.database.reading() as session:
+                rows = session.execute(
+                    select(Definition.key, Definition.title)
+                    .where(Definition.kind == "workflow", Definition.latest_version > 0)
+                    .order_by(Definition.title)
+                )
+                self._workflows = (now, [(key, title) for key, title in rows])
+        return self._workflows[1]
+
     def public_forms(self) -> list[tuple[str, str, str]]:
         """Return (workflow key, title, description) of every workflow anyone may start."""
         now = self._clock()
         if self._public is None or now - self._public[0] > LATEST_REFRESH_S:
-            with self.database.reading() as session:
-                keys = list(
-                    session.scalars(
-                        select(Definition.key)
-                        .where(Definition.kind == "workflow")
-                        .order_by(Definition.title)
-                    )
-                )
             found = []
-            for key in keys:
+            for key, _ in self.workflows():
                 workflow = self.workflow(key)
                 if workflow.start.get("public") and workflow.start.get("form"):
                     found.append((key, workflow.title, workflow.doc.get("description", "")))

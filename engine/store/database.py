@@ -73,7 +73,13 @@ class Database:
         self.writer_turn = WriterTurn(
             Path(f"{file}.writer-lock") if file and file != ":memory:" else None
         )
-        self._reader = sessionmaker(self.engine, expire_on_commit=False)
+        reader = self.engine
+        if not self.is_sqlite:
+            # A read needs no transaction of its own: at READ COMMITTED a statement sees
+            # what was committed when it began, in a transaction or not. Autocommit
+            # spares every reading session its BEGIN and ROLLBACK round trips.
+            reader = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._reader = sessionmaker(reader, expire_on_commit=False)
         self._writer = sessionmaker(self.writer, expire_on_commit=False)
 
     def __repr__(self) -> str:
