@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, literal_column, or_, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, literal_column, or_, select
 from sqlalchemy.orm import Session
 
 from engine.service.accounts import Person
@@ -166,6 +166,22 @@ def _page(query: Select[Any], limit: int, offset: int) -> Select[Any]:
     return query.limit(max(1, min(limit, MAX_PAGE))).offset(max(0, offset))
 
 
+def _listed(
+    who: ColumnElement[bool], filters: Filters, now: datetime, limit: int, offset: int
+) -> Select[Any]:
+    """A page of open tasks, nearest breach first, with their instances' columns.
+
+    The page's task ids are picked first, from the tasks alone unless a filter asks about
+    their instances, and only those are joined to their instances: joining an agent's
+    200 open tasks before keeping 25 was most of the list's time on PostgreSQL.
+    """
+    ids = select(Task.id).where(OPEN, who)
+    if filters != Filters():  # every filter is about the instance
+        ids = _filtered(ids.join(Instance, Instance.id == Task.instance_id), filters, now)
+    page = _page(_by_time_left(ids), limit, offset)
+    return _by_time_left(_OPEN_TASKS.where(Task.id.in_(page.scalar_subquery())))
+
+
 def my_tasks(
     session: Session,
     person: Person,
@@ -176,10 +192,8 @@ def my_tasks(
     offset: int = 0,
 ) -> list[TaskItem]:
     """Return the open tasks a person holds (or delegated), nearest SLA breach first."""
-    query = _OPEN_TASKS.where(
-        or_(Task.assignee == person.username, Task.delegated_by == person.username)
-    )
-    query = _page(_by_time_left(_filtered(query, filters or Filters(), now)), limit, offset)
+    who = or_(Task.assignee == person.username, Task.delegated_by == person.username)
+    query = _listed(who, filters or Filters(), now, limit, offset)
     return [TaskItem(*row) for row in session.execute(query)]
 
 
@@ -197,8 +211,8 @@ def queue(
     groups = sorted(person.groups if group is None else person.groups & {group})
     if not groups:
         return []
-    query = _OPEN_TASKS.where(Task.assignee.is_(None), Task.candidate_group.in_(groups))
-    query = _page(_by_time_left(_filtered(query, filters or Filters(), now)), limit, offset)
+    who = and_(Task.assignee.is_(None), Task.candidate_group.in_(groups))
+    query = _listed(who, filters or Filters(), now, limit, offset)
     return [TaskItem(*row) for row in session.execute(query)]
 
 
