@@ -1,10 +1,20 @@
 """Public reports under load: the `it-incident` form submitted by concurrent clients over HTTP.
 
-Runs the web app under waitress, the production WSGI server, in its own process
-over a fresh SQLite database and a real Redis, as `flowdesk up` does. Each client
-keeps one connection and loops: fetch the form page (its CSRF token and submission
-id), post a valid report, take the 303 without following it. The submit latency
-is the post's; the form page's is kept apart. After each round the database must
+Runs the web app in its own processes over a fresh SQLite database and a real
+Redis: under gunicorn with 2 x cores + 1 synchronous workers by default (gunicorn's
+own advice, and what the README recommends), or under waitress in one process with
+`--workers 1` (what `flowdesk up` runs). Each client keeps one connection and
+loops: fetch the form page (its CSRF token and submission id), post a valid report,
+take the 303 without following it. The submit latency is the post's; the form
+page's is kept apart.
+
+By default the load is a closed loop: every client submits again as soon as it has
+its answer, so the server is saturated and the latency says how deep its queue is
+(Little's law: 32 clients / submits per second). With `--rate R` it is an open
+loop: requesters arrive at random (Poisson) at R a second on average, each served by
+a free client, and the latency is what one of them waits at that load; `late_p95_ms`
+says how late requesters started for want of a free client (near zero below
+capacity). After each round the database must
 hold exactly one instance per 303 answer. Prints one JSON line with medians over
 the rounds; `submits` and `instances` are totals over the timed phases, `errors`
 counts every other answer (warm-up included), failed request, and instance lost or
@@ -14,7 +24,8 @@ The portal's rate limit (20 posts a minute per address) would refuse all but the
 first few posts, since every client comes from 127.0.0.1: the bench raises it to
 `RATE_LIMIT`. Limits are still counted in Redis on every post, as in production.
 
-    python bench/portal.py [--clients 32] [--submits 2000] [--rounds 3] [--threads 4] [--workers 1]
+    python bench/portal.py [--clients 32] [--submits 2000] [--rounds 3] [--rate R]
+                           [--workers 2*cores+1] [--threads 1 (4 under waitress)]
     REDIS_URL=redis://127.0.0.1:6379/14 python bench/portal.py   # an existing Redis
 """
 
@@ -24,6 +35,7 @@ import argparse
 import http.client
 import json
 import os
+import random
 import re
 import statistics
 import subprocess
@@ -58,7 +70,7 @@ REPORT = {
 RATE_LIMIT = "1000000 per minute; 100000000 per day"
 HIDDEN = re.compile(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)"')
 #: waitress's own default, which `flowdesk up` runs with.
-DEFAULT_THREADS = 4
+WAITRESS_THREADS = 4
 START_TIMEOUT_S = 30
 REQUEST_TIMEOUT_S = 60
 #: A phase stops early after this many failed submits: a failure can take 30 s to come.
@@ -158,7 +170,11 @@ class Tally:
     """What the clients saw in one phase, shared between their threads."""
 
     total: int
+    #: Open loop: when each submit is due, in seconds from the phase's start (None: at once).
+    arrivals: list[float] | None = None
+    began: float = field(default_factory=time.perf_counter)
     taken: int = 0
+    late: list[float] = field(default_factory=list)
     posts: list[float] = field(default_factory=list)
     gets: list[float] = field(default_factory=list)
     redirects: int = 0
@@ -200,6 +216,11 @@ class Client:
 
     def run(self, tally: Tally) -> None:
         while (number := tally.take()) is not None:
+            if tally.arrivals is not None:
+                due = tally.began + tally.arrivals[number - 1]
+                time.sleep(max(0.0, due - time.perf_counter()))
+                with tally.lock:  # how late the requester came: no client was free
+                    tally.late.append(max(0.0, time.perf_counter() - due))
             try:
                 self.submit(tally, number)
             except (OSError, http.client.HTTPException) as error:
@@ -228,10 +249,23 @@ class Client:
                 tally.errors[f"POST {status}"] = tally.errors.get(f"POST {status}", 0) + 1
 
 
-def run_phase(clients: list[Client], submits: int) -> tuple[Tally, float]:
-    tally = Tally(submits)
+def poisson_arrivals(count: int, rate: float, seed: int) -> list[float]:
+    """When `count` requesters come, at `rate` a second on average, independently."""
+    rng = random.Random(seed)
+    moments, at = [], 0.0
+    for _ in range(count):
+        at += rng.expovariate(rate)
+        moments.append(at)
+    return moments
+
+
+def run_phase(
+    clients: list[Client], submits: int, rate: float | None = None, seed: int = 0
+) -> tuple[Tally, float]:
+    arrivals = poisson_arrivals(submits, rate, seed) if rate else None
+    tally = Tally(submits, arrivals)
     threads = [threading.Thread(target=client.run, args=(tally,)) for client in clients]
-    began = time.perf_counter()
+    began = tally.began = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -246,7 +280,7 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def one_round(args: argparse.Namespace, redis_url: str) -> dict[str, float]:
+def one_round(args: argparse.Namespace, redis_url: str, seed: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
         database_url = prepare(folder)
@@ -254,7 +288,7 @@ def one_round(args: argparse.Namespace, redis_url: str) -> dict[str, float]:
             clients = [Client(port, index) for index in range(args.clients)]
             warm, _ = run_phase(clients, args.warmup)
             before = count_instances(database_url)
-            timed, elapsed = run_phase(clients, args.submits)
+            timed, elapsed = run_phase(clients, args.submits, args.rate, seed)
             after = count_instances(database_url)
         errors = {**warm.errors}
         for what, n in timed.errors.items():
@@ -269,6 +303,7 @@ def one_round(args: argparse.Namespace, redis_url: str) -> dict[str, float]:
         "p50_ms": 1000 * percentile(timed.posts, 0.50),
         "p95_ms": 1000 * percentile(timed.posts, 0.95),
         "form_get_p95_ms": 1000 * percentile(timed.gets, 0.95),
+        "late_p95_ms": 1000 * percentile(timed.late, 0.95) if timed.late else 0.0,
         "errors": sum(errors.values()) + abs(before - warm.redirects),
         "instances": after - before,
         "lost_or_doubled": abs(after - before - timed.redirects),
@@ -282,19 +317,35 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=200, help="Untimed submits per round.")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
-        "--threads", type=int, default=DEFAULT_THREADS, help="Threads per server process."
+        "--rate",
+        type=float,
+        help="Open loop: requesters come at this many a second on average (Poisson), "
+        "each served by a free client; without it every client submits back to back.",
     )
     parser.add_argument(
-        "--workers", type=int, default=1, help="Server processes (1: waitress, more: gunicorn)."
+        "--threads",
+        type=int,
+        help="Threads per server process (default: 1 under gunicorn, 4 under waitress).",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2 * (os.cpu_count() or 1) + 1,
+        help="Server processes (1: waitress, more: gunicorn); gunicorn's advice by default.",
     )
     args = parser.parse_args()
+    args.threads = args.threads or (WAITRESS_THREADS if args.workers == 1 else 1)
     with tempfile.TemporaryDirectory() as redis_folder, redis_server(Path(redis_folder)) as redis:
-        rounds = [one_round(args, redis) for _ in range(args.rounds)]
+        rounds = [one_round(args, redis, seed) for seed in range(args.rounds)]
     medians = ("submits_per_s", "p50_ms", "p95_ms", "form_get_p95_ms")
+    if args.rate:
+        medians += ("late_p95_ms",)
     figures = {key: round(statistics.median(r[key] for r in rounds), 2) for key in medians}
     errors = sum(int(r["errors"] + r["lost_or_doubled"]) for r in rounds)
     instances = sum(int(r["instances"]) for r in rounds)
-    print(json.dumps({"database": "sqlite", "clients": args.clients, **figures,
+    print(json.dumps({"database": "sqlite", "clients": args.clients,
+                      "load": f"open loop, {args.rate:g}/s" if args.rate else "closed loop",
+                      **figures,
                       "submits": args.submits * args.rounds, "errors": errors,
                       "instances": instances, "server_threads": args.threads,
                       "server": "waitress" if args.workers == 1 else "gunicorn",
