@@ -128,20 +128,22 @@ def save_transition(
         old = sla_columns(before)
         changed = {name: value for name, value in sla.items() if old[name] != value}
         repo.save_state(instance.id, {**columns, **changed})
-        if changed:
-            _resort_open_tasks(repo, instance.id, sla)
+        if changed:  # the tasks this transition opens are not written yet: they take it then
+            _resort_open_tasks(repo, instance.id, list(state.tasks), sla)
     instance.version += 1
     repo.append_events(event_rows(instance, audit, command))
     _save_runs(repo, instance, before, state, at)
     return _apply_effects(repo, instance, transition, sla, at)
 
 
-def _resort_open_tasks(repo: Repository, instance_id: int, sla: dict[str, Any]) -> None:
+def _resort_open_tasks(
+    repo: Repository, instance_id: int, keys: list[str], sla: dict[str, Any]
+) -> None:
     """Move an instance's open tasks to where its new SLA deadlines put them in the inbox."""
     repo.sort_tasks(
         [
             {"row": task_id, **sort_key(sla, due_at, created_at)}
-            for task_id, due_at, created_at in repo.open_task_times(instance_id)
+            for task_id, due_at, created_at in repo.open_task_times(instance_id, keys)
         ]
     )
 

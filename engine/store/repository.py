@@ -179,9 +179,9 @@ TASK_COLUMNS = (
     "sort_at",
 )
 _ADD_TASK = _insert(tasks, TASK_COLUMNS, tasks.c.id)
-_OPEN_TASK_TIMES = Prepared(
-    select(tasks.c.id, tasks.c.due_at, tasks.c.created_at).where(
-        tasks.c.instance_id == bindparam("instance"), tasks.c.status == "open"
+_TASK_TIMES = Prepared(
+    select(tasks.c.id, tasks.c.status, tasks.c.due_at, tasks.c.created_at).where(
+        tasks.c.instance_id == bindparam("instance"), tasks.c.key == bindparam("key")
     )
 )
 _SORT_TASK = _setter(tasks, "row", ("sort_rank", "sort_at"))
@@ -409,10 +409,20 @@ class Repository:
         """Insert a task (every column of `TASK_COLUMNS`); return its id."""
         return int(self._value(_ADD_TASK, values))
 
-    def open_task_times(self, instance_id: int) -> list[tuple[int, datetime | None, datetime]]:
-        """Return the id, due time and creation time of an instance's open tasks."""
-        rows = _OPEN_TASK_TIMES.all(self.connection, {"instance": instance_id})
-        return [(row[0], row[1], row[2]) for row in rows]
+    def open_task_times(
+        self, instance_id: int, keys: Sequence[str]
+    ) -> list[tuple[int, datetime | None, datetime]]:
+        """Return the id, due time and creation time of those of these tasks that are open.
+
+        By key, not by scanning the instance's tasks: an instance that has looped through
+        a step a thousand times has a thousand closed tasks.
+        """
+        found = []
+        for key in keys:
+            row = _TASK_TIMES.first(self.connection, {"instance": instance_id, "key": key})
+            if row is not None and row[1] == "open":
+                found.append((row[0], row[2], row[3]))
+        return found
 
     def sort_tasks(self, keys: list[dict[str, Any]]) -> None:
         """Save tasks' inbox order (`row`, `sort_rank`, `sort_at` each)."""
