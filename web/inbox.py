@@ -116,7 +116,6 @@ def inbox() -> str:
         workflows=workflows,
         priorities=priorities,
         sla_states=SLA_WORDS,
-        labels=labels,
         username=person.username,
         csrf=generate_csrf(),
         # One id for the page's claim forms: a claim's key also names its task (form_key).
