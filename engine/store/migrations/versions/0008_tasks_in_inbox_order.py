@@ -57,6 +57,8 @@ def upgrade() -> None:
     op.execute(BACKFILL)
     with op.batch_alter_table("tasks", schema=None) as batch_op:
         batch_op.alter_column("sort_at", existing_type=sa.DateTime(timezone=True), nullable=False)
+        # The default only filled the existing rows in; the code gives every task its rank.
+        batch_op.alter_column("sort_rank", existing_type=sa.SmallInteger(), server_default=None)
         batch_op.drop_index(
             "ix_tasks_queue", sqlite_where=sa.text(QUEUE), postgresql_where=sa.text(QUEUE)
         )
