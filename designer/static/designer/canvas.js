@@ -1,6 +1,7 @@
 // The canvas: the form's pages and fields in order. Keys and drops become editor commands.
 
 import { fieldAt } from "./commands.js";
+import { el } from "./dom.js";
 
 const TYPE_WORDS = {
   text: "text", textarea: "paragraph", number: "number", date: "date", datetime: "date and time",
@@ -18,23 +19,14 @@ export function fieldId(place) {
   return `canvas-field-${place.page}-${place.index}`;
 }
 
-function element(tag, attrs = {}, text = "") {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) {
-    if (value !== null && value !== undefined && value !== false) node.setAttribute(name, value);
-  }
-  if (text) node.textContent = text;
-  return node;
-}
-
 function fieldItem(field, place, selected, problems) {
-  const item = element("li", {
+  const item = el("li", {
     class: `canvas-field${field.type === "section" ? " canvas-section" : ""}`,
     "data-page": place.page,
     "data-index": place.index,
   });
   const name = field.label || "(no label)";
-  const button = element("button", {
+  const button = el("button", {
     type: "button",
     id: fieldId(place),
     class: "canvas-select",
@@ -44,28 +36,28 @@ function fieldItem(field, place, selected, problems) {
     "aria-describedby": problems.length ? `${fieldId(place)}-problems` : null,
   });
   button.append(
-    element("span", { class: "canvas-label" }, name),
-    element("span", { class: "canvas-meta" }, ` ${typeWords(field)} · ${field.key || "no key"}`),
+    el("span", { class: "canvas-label" }, name),
+    el("span", { class: "canvas-meta" }, ` ${typeWords(field)} · ${field.key || "no key"}`),
   );
-  if (field.required) button.append(element("span", { class: "canvas-meta" }, " · required"));
-  if (field.visible_if) button.append(element("span", { class: "canvas-meta" }, " · shown by a rule"));
+  if (field.required) button.append(el("span", { class: "canvas-meta" }, " · required"));
+  if (field.visible_if) button.append(el("span", { class: "canvas-meta" }, " · shown by a rule"));
   item.append(button);
   if (problems.length) {
-    const list = element("ul", { class: "error-message canvas-problems", id: `${fieldId(place)}-problems` });
-    for (const problem of problems) list.append(element("li", {}, problem.message));
+    const list = el("ul", { class: "error-message canvas-problems", id: `${fieldId(place)}-problems` });
+    for (const problem of problems) list.append(el("li", {}, problem.message));
     item.append(list);
   }
   return item;
 }
 
 function fieldsList(doc, page, fields, selected, problemsAt) {
-  const list = element("ol", { class: "canvas-list", "data-page": page });
+  const list = el("ol", { class: "canvas-list", "data-page": page });
   fields.forEach((field, index) => {
     const place = { page, index };
     const isSelected = selected && selected.page === page && selected.index === index;
     list.append(fieldItem(field, place, isSelected, problemsAt(place)));
   });
-  if (!fields.length) list.append(element("li", { class: "canvas-empty" }, "No fields yet: add one from the palette."));
+  if (!fields.length) list.append(el("li", { class: "canvas-empty" }, "No fields yet: add one from the palette."));
   return list;
 }
 
@@ -74,14 +66,14 @@ export function renderCanvas(root, doc, selected, problemsAt) {
   const parts = [];
   if (Array.isArray(doc.pages)) {
     doc.pages.forEach((page, p) => {
-      const box = element("section", { class: "canvas-page", "aria-labelledby": `page-${p}-heading` });
-      box.append(element("h3", { id: `page-${p}-heading` }, `Page ${p + 1}`));
-      const row = element("div", { class: "field" });
-      row.append(element("label", { for: `page-${p}-title` }, `Title of page ${p + 1}`));
-      const input = element("input", { id: `page-${p}-title`, "data-page-title": p });
+      const box = el("section", { class: "canvas-page", "aria-labelledby": `page-${p}-heading` });
+      box.append(el("h3", { id: `page-${p}-heading` }, `Page ${p + 1}`));
+      const row = el("div", { class: "field" });
+      row.append(el("label", { for: `page-${p}-title` }, `Title of page ${p + 1}`));
+      const input = el("input", { id: `page-${p}-title`, "data-page-title": p });
       input.value = page.title || "";
       row.append(input);
-      box.append(row, element("button", { type: "button", "data-remove-page": p }, `Remove page ${p + 1}`));
+      box.append(row, el("button", { type: "button", "data-remove-page": p }, `Remove page ${p + 1}`));
       box.append(fieldsList(doc, p, page.fields || [], selected, problemsAt));
       parts.push(box);
     });

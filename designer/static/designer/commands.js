@@ -160,20 +160,30 @@ export function addOption(doc, place) {
   return next;
 }
 
-export function removeOption(doc, place, index) {
+/** A field's own list (its options or its table's columns): take one item out. */
+function removeItem(doc, place, list, index) {
   const next = clone(doc);
-  fieldAt(next, place).options.splice(index, 1);
+  fieldAt(next, place)[list].splice(index, 1);
   return next;
 }
 
-export function moveOption(doc, place, index, delta) {
+/** Move one item of a field's own list by `delta`; null when it would leave the list. */
+function moveItem(doc, place, list, index, delta) {
   const next = clone(doc);
-  const list = fieldAt(next, place).options;
+  const items = fieldAt(next, place)[list];
   const target = index + delta;
-  if (target < 0 || target >= list.length) return null;
-  const [option] = list.splice(index, 1);
-  list.splice(target, 0, option);
+  if (target < 0 || target >= items.length) return null;
+  const [item] = items.splice(index, 1);
+  items.splice(target, 0, item);
   return next;
+}
+
+export function removeOption(doc, place, index) {
+  return removeItem(doc, place, "options", index);
+}
+
+export function moveOption(doc, place, index, delta) {
+  return moveItem(doc, place, "options", index, delta);
 }
 
 export function setOption(doc, place, index, part, text) {
@@ -197,19 +207,11 @@ export function addColumn(doc, place) {
 }
 
 export function removeColumn(doc, place, index) {
-  const next = clone(doc);
-  fieldAt(next, place).columns.splice(index, 1);
-  return next;
+  return removeItem(doc, place, "columns", index);
 }
 
 export function moveColumn(doc, place, index, delta) {
-  const next = clone(doc);
-  const list = fieldAt(next, place).columns;
-  const target = index + delta;
-  if (target < 0 || target >= list.length) return null;
-  const [column] = list.splice(index, 1);
-  list.splice(target, 0, column);
-  return next;
+  return moveItem(doc, place, "columns", index, delta);
 }
 
 export function setColumnProperty(doc, place, index, name, value) {

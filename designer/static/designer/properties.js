@@ -3,6 +3,7 @@
 import * as commands from "./commands.js";
 import { renderRules } from "./rules.js";
 import { typeWords } from "./canvas.js";
+import { el } from "./dom.js";
 
 /** Limits each type takes: [property, words, input type]. */
 const LIMITS = {
@@ -19,15 +20,6 @@ const HAS_OPTIONS = new Set(["select", "radio", "multiselect"]);
 const NO_ANSWER = new Set(["section", "hidden", "calculated"]);
 const NO_DEFAULT = new Set(["section", "file", "table", "calculated"]);
 const COLUMN_TYPES = ["text", "textarea", "number", "date", "datetime", "select", "checkbox", "user", "calculated"];
-
-function el(tag, attrs = {}, text = "") {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) {
-    if (value !== null && value !== undefined && value !== false) node.setAttribute(name, value);
-  }
-  if (text) node.textContent = text;
-  return node;
-}
 
 /** A labelled control; `problem` is shown under it and tied to it for screen readers. */
 function control(id, words, input, { hint = "", problem = "" } = {}) {

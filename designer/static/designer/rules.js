@@ -4,6 +4,7 @@
 // expression) is shown as it is, to be edited in the JSON view.
 
 import * as commands from "./commands.js";
+import { el } from "./dom.js";
 
 /** The operators each kind of field can be compared with, in words. */
 const OPERATORS = {
@@ -21,15 +22,6 @@ const KIND_OF = {
   file: "presence", table: "presence", calculated: "text",
 };
 const RULES = [["visible_if", "Show this field only when"], ["required_if", "Require an answer when"]];
-
-function el(tag, attrs = {}, text = "") {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) {
-    if (value !== null && value !== undefined && value !== false) node.setAttribute(name, value);
-  }
-  if (text) node.textContent = text;
-  return node;
-}
 
 /** The operators a field may be compared with. */
 export function operatorsFor(field) {
