@@ -26,7 +26,6 @@ import shutil
 import statistics
 import sys
 import tempfile
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -36,7 +35,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from playwright.sync_api import sync_playwright  # noqa: E402
-from waitress import create_server  # noqa: E402
 
 from engine.service.accounts import set_password  # noqa: E402
 from engine.service.definitions import load_folder  # noqa: E402
@@ -44,7 +42,7 @@ from engine.service.drafts import save_draft  # noqa: E402
 from engine.service.people import ensure_user  # noqa: E402
 from engine.store.database import Database  # noqa: E402
 from web.app import create_app  # noqa: E402
-from web.stack import embedded_redis  # noqa: E402
+from web.stack import embedded_redis, serve_in_thread  # noqa: E402
 
 #: The issue's bound on opening the designer and on showing an edit.
 LIMIT_MS = 300.0
@@ -111,16 +109,8 @@ def serve(folder: Path, fields: int) -> Iterator[str]:
         app = create_app(
             {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "SECRET_KEY": "bench"}
         )
-        server = create_server(app, host="127.0.0.1", port=0, threads=4)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        try:
-            yield f"http://127.0.0.1:{server.effective_port}"
-        finally:
-            server.trigger.pull_trigger(server.close)
-            thread.join(timeout=10)
-            server.task_dispatcher.shutdown()
-            app.extensions["flowdesk.database"].dispose()
+        with serve_in_thread(app) as url:
+            yield url
 
 
 @contextmanager

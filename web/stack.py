@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,9 +22,11 @@ from pathlib import Path
 from types import FrameType
 
 import click
+from flask import Flask
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy import select
+from waitress.server import create_server
 from werkzeug.security import generate_password_hash
 
 from engine.catalog import Catalog
@@ -92,6 +95,28 @@ def embedded_redis(folder: Path) -> Iterator[str]:
         yield f"redis://127.0.0.1:{port}/0"
     finally:
         _stop([server])
+
+
+@contextmanager
+def serve_in_thread(app: Flask, threads: int = 4) -> Iterator[str]:
+    """Serve the app with waitress from a thread of this process, on a free port; yield its URL.
+
+    For tests and benchmarks that drive a browser against it. Stopping fails loudly if
+    the server is still running: a connection was left open.
+    """
+    server = create_server(app, host="127.0.0.1", port=0, threads=threads)
+    thread = threading.Thread(target=server.run, name="waitress", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.effective_port}"
+    finally:
+        # Closed from inside its own loop (woken by its trigger), so the loop sees it at once.
+        server.trigger.pull_trigger(server.close)
+        thread.join(timeout=10)
+        server.task_dispatcher.shutdown()
+        app.extensions["flowdesk.database"].dispose()
+    if thread.is_alive():
+        raise RuntimeError("waitress did not stop: a connection was left open")
 
 
 def _stop(children: list[subprocess.Popen[bytes]]) -> None:

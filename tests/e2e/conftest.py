@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,10 +22,10 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
 from redis import Redis
-from waitress import create_server
 
 from engine.service.commands import Commands, utcnow
 from web.app import create_app
+from web.stack import serve_in_thread
 
 #: Flags for a headless Chromium in a container: no sandbox, no GPU, no calls home.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -70,18 +69,8 @@ def portal(
             "PORTAL_RATE_LIMIT": "1000 per minute",
         }
     )
-    server = create_server(app, host="127.0.0.1", port=0, threads=8)
-    thread = threading.Thread(target=server.run, name="waitress", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.effective_port}"
-    finally:
-        # Closed from inside its own loop (woken by its trigger), so the loop sees it at once.
-        server.trigger.pull_trigger(server.close)
-        thread.join(timeout=10)
-        server.task_dispatcher.shutdown()
-        app.extensions["flowdesk.database"].dispose()
-    assert not thread.is_alive(), "waitress did not stop: a connection was left open"
+    with serve_in_thread(app, threads=8) as url:
+        yield url
 
 
 def chromium_path() -> str:
