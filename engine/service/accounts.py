@@ -52,23 +52,6 @@ class Person:
         return self.has_role("agent") or bool(self.groups)
 
 
-def person(session: Session, user: User) -> Person:
-    """Build the signed-in view of a user, with their groups."""
-    groups = session.scalars(
-        select(Group.key)
-        .join(Membership, Membership.group_id == Group.id)
-        .where(Membership.user_id == user.id)
-    ).all()
-    return Person(
-        user.id,
-        user.username,
-        user.name or user.username,
-        user.email,
-        frozenset(user.roles or ()),
-        frozenset(groups),
-    )
-
-
 def load_person(session: Session, user_id: int) -> Person | None:
     """Return an active user by id, as a Person; None if gone or deactivated.
 
@@ -115,7 +98,7 @@ def check_password(session: Session, username: str, password: str) -> Person | N
     matches = check_password_hash(str(stored), password)
     if not (known and matches) or user is None:
         return None
-    return person(session, user)
+    return load_person(session, user.id)
 
 
 def _token_hash(token: str) -> str:
