@@ -9,10 +9,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Row, bindparam, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -58,7 +60,11 @@ def load_person(session: Session, user_id: int) -> Person | None:
     Every signed-in request asks, so it is one statement (a row per group) and no ORM
     objects: two round trips were a tenth of an inbox page on PostgreSQL.
     """
-    rows = session.execute(_PERSON, {"id": user_id}).all()
+    return _person(session.execute(_PERSON, {"id": user_id}).all())
+
+
+def _person(rows: Sequence[Row[*tuple[Any, ...]]]) -> Person | None:
+    """The Person of a user's rows (one per group), if active."""
     if not rows or not rows[0].active:
         return None
     first = rows[0]
@@ -72,11 +78,33 @@ def load_person(session: Session, user_id: int) -> Person | None:
     )
 
 
-_PERSON = (
-    select(User.id, User.username, User.name, User.email, User.roles, User.active, Group.key)
-    .outerjoin(Membership, Membership.user_id == User.id)
-    .outerjoin(Group, Group.id == Membership.group_id)
-    .where(User.id == bindparam("id"))
+_users, _members, _groups = User.__table__, Membership.__table__, Group.__table__
+_tokens = ApiToken.__table__
+#: A user's row once per group they belong to. Core statements over the tables: the
+#: ORM's own handling of a statement cost as much as its round trip.
+_PERSON_COLUMNS = (
+    _users.c.id,
+    _users.c.username,
+    _users.c.name,
+    _users.c.email,
+    _users.c.roles,
+    _users.c.active,
+    _groups.c.key,
+)
+_WITH_GROUPS = _users.outerjoin(_members, _members.c.user_id == _users.c.id).outerjoin(
+    _groups, _groups.c.id == _members.c.group_id
+)
+_PERSON = select(*_PERSON_COLUMNS).select_from(_WITH_GROUPS).where(_users.c.id == bindparam("id"))
+#: The same, found by an API token's hash, with the token's own columns.
+_PERSON_BY_TOKEN = (
+    select(
+        *_PERSON_COLUMNS,
+        _tokens.c.id.label("token_id"),
+        _tokens.c.revoked_at,
+        _tokens.c.last_used_at,
+    )
+    .select_from(_tokens.join(_WITH_GROUPS, _users.c.id == _tokens.c.user_id))
+    .where(_tokens.c.token_hash == bindparam("hash"))
 )
 
 
@@ -149,18 +177,13 @@ def person_for_token(session: Session, token: str, at: datetime) -> tuple[Person
 
     The id comes back only when the token's `last_used_at` is stale (see `touch_token`).
     """
-    row = session.execute(
-        select(ApiToken.id, ApiToken.user_id, ApiToken.revoked_at, ApiToken.last_used_at).where(
-            ApiToken.token_hash == _token_hash(token)
-        )
-    ).one_or_none()
-    if row is None or row.revoked_at is not None:
+    rows = session.execute(_PERSON_BY_TOKEN, {"hash": _token_hash(token)}).all()
+    found = _person(rows)
+    if found is None or rows[0].revoked_at is not None:
         return None
-    found = load_person(session, row.user_id)
-    if found is None:
-        return None
-    stale = row.last_used_at is None or (at - row.last_used_at).total_seconds() > TOKEN_TOUCH_S
-    return found, row.id if stale else 0
+    used = rows[0].last_used_at
+    stale = used is None or (at - used).total_seconds() > TOKEN_TOUCH_S
+    return found, rows[0].token_id if stale else 0
 
 
 def touch_token(session: Session, token_id: int, at: datetime) -> None:

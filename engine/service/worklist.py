@@ -10,9 +10,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, literal_column, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    String,
+    and_,
+    bindparam,
+    case,
+    func,
+    literal_column,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from engine.service.accounts import Person
@@ -24,8 +37,10 @@ DUE_SOON = timedelta(hours=1)
 MAX_PAGE = 200
 SLA_STATES = ("breached", "due_soon", "on_track", "none")
 
-_response = Instance.response_due_at
-_resolution = Instance.resolution_due_at
+tasks = Task.__table__.c
+instances_ = Instance.__table__.c
+_response = instances_.response_due_at
+_resolution = instances_.resolution_due_at
 #: The nearer running SLA deadline of an instance (NULL when no clock runs).
 SLA_DUE = case(
     (_response.is_(None), _resolution),
@@ -33,10 +48,10 @@ SLA_DUE = case(
     (_response < _resolution, _response),
     else_=_resolution,
 )
-BREACHED = or_(Instance.response_breached, Instance.resolution_breached)
+BREACHED = or_(instances_.response_breached, instances_.resolution_breached)
 #: Open tasks, said as a literal: the partial indexes on tasks hold only these, and SQLite
 #: uses a partial index only when the query repeats its condition word for word.
-OPEN = Task.status == literal_column("'open'")
+OPEN = tasks.status == literal_column("'open'")
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,77 +124,116 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+# The lists are Core statements over the tables, built once per form and cached: building
+# a statement, its cache key and ORM row loading were a third of an inbox page's Python.
+# A form is a list's view and which filters are set; the values go in as parameters.
+
 _TASK_COLUMNS = (
-    Task.id,
-    Task.title,
-    Task.step,
-    Task.form,
-    Task.outcomes,
-    Task.assignee,
-    Task.candidate_group,
-    Task.due_at,
-    Task.created_at,
-    Instance.number,
-    Instance.title,
-    Instance.workflow_key,
-    Instance.priority,
-    Instance.status,
+    tasks.id,
+    tasks.title,
+    tasks.step,
+    tasks.form,
+    tasks.outcomes,
+    tasks.assignee,
+    tasks.candidate_group,
+    tasks.due_at,
+    tasks.created_at,
+    instances_.number,
+    instances_.title,
+    instances_.workflow_key,
+    instances_.priority,
+    instances_.status,
     SLA_DUE.label("sla_due_at"),
     BREACHED.label("breached"),
 )
+_TASKS_WITH_INSTANCES = Task.__table__.join(Instance.__table__, instances_.id == tasks.instance_id)
+#: Whose tasks a view lists: a person's own (held or delegated), or their groups' queue.
+_WHO = {
+    "mine": or_(
+        tasks.assignee == bindparam("username"), tasks.delegated_by == bindparam("username")
+    ),
+    "queue": and_(
+        tasks.assignee.is_(None), tasks.candidate_group.in_(bindparam("groups", expanding=True))
+    ),
+}
+_NOW = bindparam("now", type_=instances_.response_due_at.type)
+_SOON = bindparam("soon", type_=instances_.response_due_at.type)  # now + DUE_SOON
+_PATTERN = bindparam("pattern", type_=String())
+#: The condition of each filter, by name ("sla:" and the state for the SLA filter).
+_CONDITIONS: dict[str, ColumnElement[bool]] = {
+    "workflow": instances_.workflow_key == bindparam("workflow"),
+    "priority": instances_.priority == bindparam("priority"),
+    "status": instances_.status == bindparam("status"),
+    "requester": instances_.requester == bindparam("requester"),
+    "text": or_(instances_.number.ilike(_PATTERN), instances_.title.ilike(_PATTERN)),
+    "sla:breached": or_(BREACHED, _NOW >= SLA_DUE),
+    "sla:due_soon": and_(~BREACHED, _NOW < SLA_DUE, _SOON >= SLA_DUE),
+    "sla:on_track": and_(~BREACHED, _SOON < SLA_DUE),
+    "sla:none": and_(~BREACHED, SLA_DUE.is_(None)),
+}
+_VALUE_FILTERS = ("workflow", "priority", "status", "requester", "text")
+_LIMIT = bindparam("limit", type_=Integer)
+_OFFSET = bindparam("offset", type_=Integer)
+#: Nearest breach first: the order is kept on each open task's row (apply.sort_key), so
+#: a queue's index hands a page over in order.
+_BY_TIME_LEFT = (tasks.sort_rank, tasks.sort_at, tasks.id)
 
 
-#: Open tasks with their instances' columns; built once, as every inbox page starts from it.
-_OPEN_TASKS = select(*_TASK_COLUMNS).join(Instance, Instance.id == Task.instance_id).where(OPEN)
+def _form(filters: Filters) -> tuple[str, ...]:
+    """Name the filters that are set: what a list's statement depends on besides its view."""
+    form = tuple(name for name in _VALUE_FILTERS if getattr(filters, name))
+    return (*form, f"sla:{filters.sla}") if filters.sla in SLA_STATES else form
 
 
-def _filtered(query: Select[Any], filters: Filters, now: datetime) -> Select[Any]:
-    if filters.workflow:
-        query = query.where(Instance.workflow_key == filters.workflow)
-    if filters.priority:
-        query = query.where(Instance.priority == filters.priority)
-    if filters.status:
-        query = query.where(Instance.status == filters.status)
-    if filters.requester:
-        query = query.where(Instance.requester == filters.requester)
-    if filters.text:
-        pattern = f"%{filters.text.strip()}%"
-        query = query.where(or_(Instance.number.ilike(pattern), Instance.title.ilike(pattern)))
-    if filters.sla == "breached":
-        query = query.where(or_(BREACHED, now >= SLA_DUE))
-    elif filters.sla == "due_soon":
-        query = query.where(~BREACHED, now < SLA_DUE, now + DUE_SOON >= SLA_DUE)
-    elif filters.sla == "on_track":
-        query = query.where(~BREACHED, now + DUE_SOON < SLA_DUE)
-    elif filters.sla == "none":
-        query = query.where(~BREACHED, SLA_DUE.is_(None))
-    return query
+def _values(filters: Filters, now: datetime, **more: Any) -> dict[str, Any]:
+    """The parameters of any list's statement (each takes those it names)."""
+    text = filters.text.strip() if filters.text else ""
+    return {
+        "workflow": filters.workflow,
+        "priority": filters.priority,
+        "status": filters.status,
+        "requester": filters.requester,
+        "pattern": f"%{text}%",
+        "now": now,
+        "soon": now + DUE_SOON,
+        **more,
+    }
 
 
-def _by_time_left(query: Select[Any]) -> Select[Any]:
-    # The order is kept on each open task's row (apply.sort_key), so a queue's index
-    # hands a page over in order.
-    return query.order_by(Task.sort_rank, Task.sort_at, Task.id)
+def _where(form: tuple[str, ...]) -> list[ColumnElement[bool]]:
+    return [_CONDITIONS[name] for name in form]
 
 
-def _page(query: Select[Any], limit: int, offset: int) -> Select[Any]:
-    return query.limit(max(1, min(limit, MAX_PAGE))).offset(max(0, offset))
-
-
-def _listed(
-    who: ColumnElement[bool], filters: Filters, now: datetime, limit: int, offset: int
-) -> Select[Any]:
-    """A page of open tasks, nearest breach first, with their instances' columns.
+@cache
+def _task_page(view: str, form: tuple[str, ...]) -> Select[Any]:
+    """A page of a view's open tasks, nearest breach first, with their instances' columns.
 
     The page's task ids are picked first, from the tasks alone unless a filter asks about
     their instances, and only those are joined to their instances: joining an agent's
     200 open tasks before keeping 25 was most of the list's time on PostgreSQL.
     """
-    ids = select(Task.id).where(OPEN, who)
-    if filters != Filters():  # every filter is about the instance
-        ids = _filtered(ids.join(Instance, Instance.id == Task.instance_id), filters, now)
-    page = _page(_by_time_left(ids), limit, offset)
-    return _by_time_left(_OPEN_TASKS.where(Task.id.in_(page.scalar_subquery())))
+    ids = select(tasks.id).where(OPEN, _WHO[view], *_where(form))
+    if form:  # every filter is about the instance
+        ids = ids.select_from(_TASKS_WITH_INSTANCES)
+    page = ids.order_by(*_BY_TIME_LEFT).limit(_LIMIT).offset(_OFFSET).scalar_subquery()
+    return (
+        select(*_TASK_COLUMNS)
+        .select_from(_TASKS_WITH_INSTANCES)
+        .where(OPEN, tasks.id.in_(page))
+        .order_by(*_BY_TIME_LEFT)
+    )
+
+
+@cache
+def _task_total(view: str, form: tuple[str, ...]) -> Select[Any]:
+    where = [OPEN, _WHO[view], *_where(form)]
+    if not form:
+        return select(func.count()).select_from(Task.__table__).where(*where)
+    return select(func.count()).select_from(_TASKS_WITH_INSTANCES).where(*where)
+
+
+def _page_values(limit: int, offset: int) -> dict[str, int]:
+    return {"limit": max(1, min(limit, MAX_PAGE)), "offset": max(0, offset)}
 
 
 def my_tasks(
@@ -192,9 +246,10 @@ def my_tasks(
     offset: int = 0,
 ) -> list[TaskItem]:
     """Return the open tasks a person holds (or delegated), nearest SLA breach first."""
-    who = or_(Task.assignee == person.username, Task.delegated_by == person.username)
-    query = _listed(who, filters or Filters(), now, limit, offset)
-    return [TaskItem(*row) for row in session.execute(query)]
+    filters = filters or Filters()
+    values = _values(filters, now, username=person.username, **_page_values(limit, offset))
+    rows = session.execute(_task_page("mine", _form(filters)), values)
+    return [TaskItem(*row) for row in rows]
 
 
 def queue(
@@ -211,9 +266,10 @@ def queue(
     groups = sorted(person.groups if group is None else person.groups & {group})
     if not groups:
         return []
-    who = and_(Task.assignee.is_(None), Task.candidate_group.in_(groups))
-    query = _listed(who, filters or Filters(), now, limit, offset)
-    return [TaskItem(*row) for row in session.execute(query)]
+    filters = filters or Filters()
+    values = _values(filters, now, groups=groups, **_page_values(limit, offset))
+    rows = session.execute(_task_page("queue", _form(filters)), values)
+    return [TaskItem(*row) for row in rows]
 
 
 def total_tasks(
@@ -226,36 +282,27 @@ def total_tasks(
     group: str | None = None,
 ) -> int:
     """Return how many tasks `my_tasks` (view "mine") or `queue` would list over all pages."""
-    query = select(Task.id).join(Instance, Instance.id == Task.instance_id)
-    query = query.where(OPEN)
-    if view == "mine":
-        query = query.where(
-            or_(Task.assignee == person.username, Task.delegated_by == person.username)
-        )
-    else:
-        groups = sorted(person.groups if group is None else person.groups & {group})
-        if not groups:
-            return 0
-        query = query.where(Task.assignee.is_(None), Task.candidate_group.in_(groups))
-    query = _filtered(query, filters or Filters(), now)
-    return int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+    groups = sorted(person.groups if group is None else person.groups & {group})
+    if view != "mine" and not groups:
+        return 0
+    filters = filters or Filters()
+    values = _values(filters, now, username=person.username, groups=groups)
+    statement = _task_total("mine" if view == "mine" else "queue", _form(filters))
+    return int(session.scalar(statement, values) or 0)
+
+
+#: How many open tasks a person holds and how many wait in their groups' queues: one
+#: statement, one round trip; each count still reads its own index.
+_COUNTS = select(
+    _task_total("mine", ()).scalar_subquery(), _task_total("queue", ()).scalar_subquery()
+)
 
 
 def counts(session: Session, person: Person) -> dict[str, int]:
     """Return how many open tasks a person holds and how many wait in their groups' queues."""
-    mine = (
-        select(func.count())
-        .select_from(Task)
-        .where(OPEN, or_(Task.assignee == person.username, Task.delegated_by == person.username))
-    )
-    queued = (
-        select(func.count())
-        .select_from(Task)
-        .where(OPEN, Task.assignee.is_(None), Task.candidate_group.in_(sorted(person.groups)))
-    )
-    # One statement, one round trip; each count still reads its own index.
-    row = session.execute(select(mine.scalar_subquery(), queued.scalar_subquery())).one()
-    return {"mine": int(row[0] or 0), "queue": int(row[1] or 0) if person.groups else 0}
+    groups = sorted(person.groups)
+    row = session.execute(_COUNTS, {"username": person.username, "groups": groups}).one()
+    return {"mine": int(row[0] or 0), "queue": int(row[1] or 0) if groups else 0}
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,22 +344,39 @@ def instances(
     offset: int = 0,
 ) -> tuple[list[InstanceItem], int]:
     """Return one page of instances, newest first, and how many match in all."""
-    query = select(
-        Instance.number,
-        Instance.title,
-        Instance.workflow_key,
-        Instance.status,
-        Instance.priority,
-        Instance.requester,
-        Instance.started_at,
-        Instance.ended_at,
-        SLA_DUE.label("sla_due_at"),
-        BREACHED.label("breached"),
-    )
-    query = _filtered(query, filters or Filters(), now)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.execute(_page(query.order_by(Instance.id.desc()), limit, offset))
+    filters = filters or Filters()
+    form = _form(filters)
+    values = _values(filters, now, **_page_values(limit, offset))
+    total = session.scalar(_instance_total(form), values) or 0
+    rows = session.execute(_instance_page(form), values)
     return [InstanceItem(*row) for row in rows], int(total)
+
+
+@cache
+def _instance_page(form: tuple[str, ...]) -> Select[Any]:
+    return (
+        select(
+            instances_.number,
+            instances_.title,
+            instances_.workflow_key,
+            instances_.status,
+            instances_.priority,
+            instances_.requester,
+            instances_.started_at,
+            instances_.ended_at,
+            SLA_DUE.label("sla_due_at"),
+            BREACHED.label("breached"),
+        )
+        .where(*_where(form))
+        .order_by(instances_.id.desc())
+        .limit(_LIMIT)
+        .offset(_OFFSET)
+    )
+
+
+@cache
+def _instance_total(form: tuple[str, ...]) -> Select[Any]:
+    return select(func.count()).select_from(Instance.__table__).where(*_where(form))
 
 
 def may_see_instance(session: Session, person: Person, number: str) -> bool:

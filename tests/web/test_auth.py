@@ -11,6 +11,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from engine.service.accounts import issue_token, revoke_token, set_password
+from engine.service.admin import set_active
 from engine.service.commands import Commands
 from engine.store.database import Database
 from engine.store.instances import Instance
@@ -136,3 +137,30 @@ def test_a_signed_in_requester_is_the_requester_of_what_they_report(
     with database.reading() as session:
         requester = session.scalar(select(Instance.requester))
     assert requester == "alice"
+
+
+def _last_used(client: FlaskClient, token_name: str) -> str:
+    """The "Last used" cell of a token's row on the account page, as text."""
+    row = re.search(
+        rf'<th scope="row">{token_name}</th>\s*<td>.*?</td>\s*<td>(.*?)</td>',
+        client.get("/account").text,
+        re.S,
+    )
+    assert row is not None
+    return re.sub(r"<[^>]+>", "", row.group(1)).strip()
+
+
+def test_an_api_token_says_when_it_was_last_used_and_dies_with_its_user(
+    client: FlaskClient, database: Database, bob: str
+) -> None:
+    with database.writer_session() as session, session.begin():
+        _, token = issue_token(session, "bob", "my script", datetime.now(UTC))
+    sign_in(client, "bob", PASSWORD)
+    assert _last_used(client, "my script") == "never"
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/v1/me", headers=headers).json["username"] == "bob"
+    assert _last_used(client, "my script").endswith(" UTC")
+
+    with database.writer_session() as session, session.begin():
+        set_active(session, "bob", False, datetime.now(UTC), actor="admin")
+    assert client.get("/api/v1/me", headers=headers).status_code == 401
