@@ -119,7 +119,7 @@ def inbox() -> str:
         username=person.username,
         csrf=generate_csrf(),
         # One id for the page's claim forms: a claim's key also names its task (form_key).
-        submission=uuid.uuid4(),
+        submission=str(uuid.uuid4()),
     )
 
 

@@ -37,10 +37,11 @@ DUE_SOON = timedelta(hours=1)
 MAX_PAGE = 200
 SLA_STATES = ("breached", "due_soon", "on_track", "none")
 
-tasks = Task.__table__.c
-instances_ = Instance.__table__.c
-_response = instances_.response_due_at
-_resolution = instances_.resolution_due_at
+#: The tables' columns: the lists are Core statements (see `_task_page`).
+_tasks = Task.__table__.c
+_instances = Instance.__table__.c
+_response = _instances.response_due_at
+_resolution = _instances.resolution_due_at
 #: The nearer running SLA deadline of an instance (NULL when no clock runs).
 SLA_DUE = case(
     (_response.is_(None), _resolution),
@@ -48,10 +49,10 @@ SLA_DUE = case(
     (_response < _resolution, _response),
     else_=_resolution,
 )
-BREACHED = or_(instances_.response_breached, instances_.resolution_breached)
+BREACHED = or_(_instances.response_breached, _instances.resolution_breached)
 #: Open tasks, said as a literal: the partial indexes on tasks hold only these, and SQLite
 #: uses a partial index only when the query repeats its condition word for word.
-OPEN = tasks.status == literal_column("'open'")
+OPEN = _tasks.status == literal_column("'open'")
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,43 +130,43 @@ def _iso(value: datetime | None) -> str | None:
 # A form is a list's view and which filters are set; the values go in as parameters.
 
 _TASK_COLUMNS = (
-    tasks.id,
-    tasks.title,
-    tasks.step,
-    tasks.form,
-    tasks.outcomes,
-    tasks.assignee,
-    tasks.candidate_group,
-    tasks.due_at,
-    tasks.created_at,
-    instances_.number,
-    instances_.title,
-    instances_.workflow_key,
-    instances_.priority,
-    instances_.status,
+    _tasks.id,
+    _tasks.title,
+    _tasks.step,
+    _tasks.form,
+    _tasks.outcomes,
+    _tasks.assignee,
+    _tasks.candidate_group,
+    _tasks.due_at,
+    _tasks.created_at,
+    _instances.number,
+    _instances.title,
+    _instances.workflow_key,
+    _instances.priority,
+    _instances.status,
     SLA_DUE.label("sla_due_at"),
     BREACHED.label("breached"),
 )
-_TASKS_WITH_INSTANCES = Task.__table__.join(Instance.__table__, instances_.id == tasks.instance_id)
+_TASKS_WITH_INSTANCES = Task.__table__.join(Instance.__table__, _instances.id == _tasks.instance_id)
 #: Whose tasks a view lists: a person's own (held or delegated), or their groups' queue.
 _WHO = {
     "mine": or_(
-        tasks.assignee == bindparam("username"), tasks.delegated_by == bindparam("username")
+        _tasks.assignee == bindparam("username"), _tasks.delegated_by == bindparam("username")
     ),
     "queue": and_(
-        tasks.assignee.is_(None), tasks.candidate_group.in_(bindparam("groups", expanding=True))
+        _tasks.assignee.is_(None), _tasks.candidate_group.in_(bindparam("groups", expanding=True))
     ),
 }
-_NOW = bindparam("now", type_=instances_.response_due_at.type)
-_SOON = bindparam("soon", type_=instances_.response_due_at.type)  # now + DUE_SOON
+_NOW = bindparam("now", type_=_instances.response_due_at.type)
+_SOON = bindparam("soon", type_=_instances.response_due_at.type)  # now + DUE_SOON
 _PATTERN = bindparam("pattern", type_=String())
 #: The condition of each filter, by name ("sla:" and the state for the SLA filter).
 _CONDITIONS: dict[str, ColumnElement[bool]] = {
-    "workflow": instances_.workflow_key == bindparam("workflow"),
-    "priority": instances_.priority == bindparam("priority"),
-    "status": instances_.status == bindparam("status"),
-    "requester": instances_.requester == bindparam("requester"),
-    "text": or_(instances_.number.ilike(_PATTERN), instances_.title.ilike(_PATTERN)),
+    "workflow": _instances.workflow_key == bindparam("workflow"),
+    "priority": _instances.priority == bindparam("priority"),
+    "status": _instances.status == bindparam("status"),
+    "requester": _instances.requester == bindparam("requester"),
+    "text": or_(_instances.number.ilike(_PATTERN), _instances.title.ilike(_PATTERN)),
     "sla:breached": or_(BREACHED, _NOW >= SLA_DUE),
     "sla:due_soon": and_(~BREACHED, _NOW < SLA_DUE, _SOON >= SLA_DUE),
     "sla:on_track": and_(~BREACHED, _SOON < SLA_DUE),
@@ -176,7 +177,7 @@ _LIMIT = bindparam("limit", type_=Integer)
 _OFFSET = bindparam("offset", type_=Integer)
 #: Nearest breach first: the order is kept on each open task's row (apply.sort_key), so
 #: a queue's index hands a page over in order.
-_BY_TIME_LEFT = (tasks.sort_rank, tasks.sort_at, tasks.id)
+_BY_TIME_LEFT = (_tasks.sort_rank, _tasks.sort_at, _tasks.id)
 
 
 def _form(filters: Filters) -> tuple[str, ...]:
@@ -212,14 +213,14 @@ def _task_page(view: str, form: tuple[str, ...]) -> Select[Any]:
     their instances, and only those are joined to their instances: joining an agent's
     200 open tasks before keeping 25 was most of the list's time on PostgreSQL.
     """
-    ids = select(tasks.id).where(OPEN, _WHO[view], *_where(form))
+    ids = select(_tasks.id).where(OPEN, _WHO[view], *_where(form))
     if form:  # every filter is about the instance
         ids = ids.select_from(_TASKS_WITH_INSTANCES)
     page = ids.order_by(*_BY_TIME_LEFT).limit(_LIMIT).offset(_OFFSET).scalar_subquery()
     return (
         select(*_TASK_COLUMNS)
         .select_from(_TASKS_WITH_INSTANCES)
-        .where(OPEN, tasks.id.in_(page))
+        .where(OPEN, _tasks.id.in_(page))
         .order_by(*_BY_TIME_LEFT)
     )
 
@@ -356,19 +357,19 @@ def instances(
 def _instance_page(form: tuple[str, ...]) -> Select[Any]:
     return (
         select(
-            instances_.number,
-            instances_.title,
-            instances_.workflow_key,
-            instances_.status,
-            instances_.priority,
-            instances_.requester,
-            instances_.started_at,
-            instances_.ended_at,
+            _instances.number,
+            _instances.title,
+            _instances.workflow_key,
+            _instances.status,
+            _instances.priority,
+            _instances.requester,
+            _instances.started_at,
+            _instances.ended_at,
             SLA_DUE.label("sla_due_at"),
             BREACHED.label("breached"),
         )
         .where(*_where(form))
-        .order_by(instances_.id.desc())
+        .order_by(_instances.id.desc())
         .limit(_LIMIT)
         .offset(_OFFSET)
     )
