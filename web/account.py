@@ -31,7 +31,7 @@ from engine.service.accounts import (
 )
 from engine.service.errors import InvalidInput
 from engine.store.database import Database
-from web.auth import me, require
+from web.auth import me, renew_sign_in, require
 from web.security import limiter
 
 blueprint = Blueprint("account", __name__, url_prefix="/account")
@@ -92,7 +92,8 @@ def change_password() -> Response:
         return _page(422, password_errors=errors)
     with _database().writer_session() as session, session.begin():
         set_password(session, person.username, new)
-    flash("Your password was changed.", "success")
+    renew_sign_in()  # other sessions end: they signed in with the old password
+    flash("Your password was changed; you were signed out everywhere else.", "success")
     return cast(Response, redirect(url_for("account.account"), 303))
 
 

@@ -31,7 +31,7 @@ from engine.service.accounts import MIN_PASSWORD_LENGTH, ROLES
 from engine.service.errors import InvalidInput
 from engine.store.database import Database
 from web import account
-from web.auth import me, require
+from web.auth import me, renew_sign_in, require
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -239,7 +239,13 @@ def set_password(username: str) -> Page:
             service.set_user_password(session, username, request.form.get("password", ""))
     except Refused as refused:
         return _user_page(username, 422, password_errors=refused.errors)
-    return done(f"{username} has a new password.", "admin.user", username=username)
+    if username == me().username:
+        renew_sign_in()  # an admin's own new password keeps this session signed in
+    return done(
+        f"{username} has a new password and was signed out everywhere.",
+        "admin.user",
+        username=username,
+    )
 
 
 # Groups ---------------------------------------------------------------------------------------

@@ -54,7 +54,9 @@ class Account(UserMixin):
         self.by_token = by_token
 
     def get_id(self) -> str:
-        return str(self.person.id)
+        # What the session keeps: the user's id and their password's stand-in, so changing
+        # the password ends every other session (`_load`).
+        return f"{self.person.id}:{self.person.credentials}"
 
 
 class Anonymous(AnonymousUserMixin):
@@ -108,9 +110,14 @@ def _allowed(person: Person, roles: tuple[str, ...]) -> bool:
 def _load(user_id: str) -> Account | None:
     if request.headers.get("Authorization", "").lower().startswith("bearer "):
         return None  # a script's token speaks for it, whatever cookie came along
+    number, _, credentials = user_id.partition(":")
+    if not number.isdigit():
+        return None
     with _database().reading() as reading:
-        person = load_person(reading, int(user_id))
-    return Account(person) if person is not None else None
+        person = load_person(reading, int(number))
+    if person is None or person.credentials != credentials:
+        return None  # gone, deactivated, or signed in with a password since changed
+    return Account(person)
 
 
 @login_manager.request_loader
@@ -166,6 +173,15 @@ def sign_in_post() -> Response | tuple[str, int]:
     session.clear()  # a new session for the signed-in person: no fixation of an old one
     login_user(Account(person))
     return cast(Response, redirect(_safe_next(request.args.get("next")) or _home(person)))
+
+
+def renew_sign_in() -> None:
+    """Keep this session signed in after its person's password changed; the others end."""
+    person = me()
+    with _database().reading() as reading:
+        renewed = load_person(reading, person.id)
+    if renewed is not None:
+        login_user(Account(renewed))
 
 
 @blueprint.post("/sign-out")

@@ -45,6 +45,9 @@ class Person:
     email: str | None
     roles: frozenset[str]
     groups: frozenset[str]
+    #: Stands for the user's current password (see `credentials_of`): a session keeps the
+    #: one it signed in with and ends when they differ, so a new password signs out the rest.
+    credentials: str = ""
 
     def has_role(self, *roles: str) -> bool:
         return "admin" in self.roles or any(role in self.roles for role in roles)
@@ -75,7 +78,13 @@ def _person(rows: Sequence[Row[*tuple[Any, ...]]]) -> Person | None:
         first.email,
         frozenset(first.roles or ()),
         frozenset(row.key for row in rows if row.key is not None),
+        credentials_of(first.password_hash),
     )
+
+
+def credentials_of(password_hash: str | None) -> str:
+    """A short stand-in for a password hash, to keep in a session cookie in its place."""
+    return hashlib.sha256((password_hash or "").encode()).hexdigest()[:16]
 
 
 _users, _members, _groups = User.__table__, Membership.__table__, Group.__table__
@@ -89,6 +98,7 @@ _PERSON_COLUMNS = (
     _users.c.email,
     _users.c.roles,
     _users.c.active,
+    _users.c.password_hash,
     _groups.c.key,
 )
 _WITH_GROUPS = _users.outerjoin(_members, _members.c.user_id == _users.c.id).outerjoin(

@@ -381,6 +381,47 @@ def test_changing_your_password_needs_the_current_one(
     assert sign_in(app.test_client(), "bob", PASSWORD).status_code == 401
 
 
+def signed_in(client: FlaskClient) -> bool:
+    return client.get("/account").status_code == 200
+
+
+def test_a_new_password_signs_out_every_other_session_but_this_one(
+    app: Any, client: FlaskClient, people: None
+) -> None:
+    laptop, phone = client, app.test_client()
+    assert sign_in(laptop, "bob").status_code == 302
+    assert sign_in(phone, "bob").status_code == 302
+    new = "a brand new password"
+    changed = post(
+        laptop,
+        "/account/password",
+        {"current_password": PASSWORD, "new_password": new, "confirm_password": new},
+    )
+    assert changed.status_code == 303
+    assert "signed out everywhere else" in laptop.get("/account").text
+    assert not signed_in(phone)
+    assert phone.get("/inbox").headers["Location"].startswith("/sign-in")
+    assert sign_in(phone, "bob", new).status_code == 302
+    assert signed_in(phone)
+
+
+def test_an_admin_setting_a_password_signs_its_user_out_but_not_the_admin(
+    app: Any, admin: FlaskClient
+) -> None:
+    bob = app.test_client()
+    assert sign_in(bob, "bob").status_code == 302
+    assert (
+        post(admin, "/admin/users/bob/password", {"password": "bobs new password"}).status_code
+        == 303
+    )
+    assert not signed_in(bob)
+    assert (
+        post(admin, "/admin/users/root/password", {"password": "roots new password"}).status_code
+        == 303
+    )
+    assert signed_in(admin)
+
+
 def test_the_account_page_needs_a_sign_in(client: FlaskClient) -> None:
     response = client.get("/account")
     assert response.status_code == 302
