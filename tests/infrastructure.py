@@ -7,6 +7,7 @@ PostgreSQL test gets its own schema, dropped afterwards.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import uuid
@@ -21,12 +22,15 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from redis import Redis
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, text, update
+from sqlalchemy.orm import Session
+from werkzeug.security import generate_password_hash
 
 from engine.service.commands import Commands
 from engine.service.definitions import load_folder
 from engine.service.people import ensure_user
 from engine.store.database import Database
+from engine.store.people import User
 from web.stack import embedded_redis, free_port
 
 PG_URL = os.environ.get("FLOWDESK_TEST_DATABASE_URL")
@@ -82,6 +86,23 @@ def database(database_url: str) -> Iterator[Database]:
     database = Database(database_url)
     yield database
     database.dispose()
+
+
+def give_password(session: Session, username: str, password: str) -> None:
+    """Give a test's user a password, hashed with scrypt at a low cost, once per password.
+
+    The app hashes at werkzeug's cost, 0.13 s a hash here, and checking a sign-in costs as
+    much: a third of the web suite's time went on the passwords of its fixtures. A stored
+    hash names its own cost and sign-in checks it at that cost, so these users sign in
+    through the real check. Tests of setting a password use the app's `set_password`.
+    """
+    hashed = _test_hash(password)
+    session.execute(update(User).where(User.username == username).values(password_hash=hashed))
+
+
+@functools.cache
+def _test_hash(password: str) -> str:
+    return generate_password_hash(password, method="scrypt:1024:8:1")
 
 
 class Clock:

@@ -15,12 +15,11 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 from sqlalchemy import select
 
-from engine.service.accounts import set_password
 from engine.service.commands import Commands
 from engine.store.database import Database
 from engine.store.instances import Instance, Task
 from tests.e2e.conftest import Problems, Window, blocking_violations
-from tests.infrastructure import INCIDENT, MAJOR
+from tests.infrastructure import INCIDENT, MAJOR, give_password
 
 PASSWORD = "correct horse battery"
 RESOLUTION = "Cleared the paper path and replaced the worn roller."
@@ -37,10 +36,10 @@ INBOX = re.compile(r"^http://[^/?]+/inbox$")
 
 @pytest.fixture
 def team(commands: Commands, database: Database) -> Commands:
-    """The pack's people; those who sign in here have a password (each hash costs 0.1 s)."""
+    """The pack's people; those who sign in here have a password."""
     with database.writer_session() as session, session.begin():
         for username in ("dan", "ivy", "cole", "sam"):
-            set_password(session, username, PASSWORD)
+            give_password(session, username, PASSWORD)
     return commands
 
 

@@ -17,7 +17,6 @@ from playwright.sync_api import Locator, Page, expect
 from sqlalchemy import select
 
 from engine.catalog import Document
-from engine.service.accounts import set_password
 from engine.service.commands import Commands
 from engine.service.definitions import publish_all
 from engine.service.people import ensure_user
@@ -25,6 +24,7 @@ from engine.store.database import Database
 from engine.store.definitions import Definition, DefinitionVersion
 from engine.store.instances import Instance
 from tests.e2e.conftest import Problems, blocking_violations
+from tests.infrastructure import give_password
 
 PASSWORD = "correct horse battery"
 #: A 1x1 PNG, for the screenshot field.
@@ -48,7 +48,7 @@ def dana(commands: Commands, database: Database) -> str:
     """A process owner who has never used the designer."""
     with database.writer_session() as session, session.begin():
         ensure_user(session, "dana", commands.clock(), name="Dana", roles=["designer"])
-        set_password(session, "dana", PASSWORD)
+        give_password(session, "dana", PASSWORD)
     return "dana"
 
 

@@ -12,13 +12,13 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
-from engine.service.accounts import issue_token, set_password
+from engine.service.accounts import issue_token
 from engine.service.commands import Commands
 from engine.service.people import ensure_user
 from engine.store.database import Database
 from engine.store.definitions import Definition, DefinitionVersion
 from engine.store.people import Group, Membership, User
-from tests.infrastructure import INCIDENT, PACK
+from tests.infrastructure import INCIDENT, PACK, give_password
 
 PASSWORD = "correct horse battery"
 WORKFLOW = json.loads((PACK / "it-incident.json").read_text())
@@ -29,8 +29,8 @@ def people(database: Database, commands: Commands) -> None:
     """root, an admin, and bob, an agent, both with a password."""
     with database.writer_session() as session, session.begin():
         ensure_user(session, "root", commands.clock(), name="Root", roles=["admin"])
-        set_password(session, "root", PASSWORD)
-        set_password(session, "bob", PASSWORD)
+        give_password(session, "root", PASSWORD)
+        give_password(session, "bob", PASSWORD)
 
 
 def csrf(client: FlaskClient, path: str = "/sign-in") -> str:

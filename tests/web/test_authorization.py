@@ -47,13 +47,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from engine.service.accounts import issue_token, set_password
+from engine.service.accounts import issue_token
 from engine.service.commands import Commands
 from engine.service.people import ensure_user
 from engine.store.base import Base
 from engine.store.database import Database
 from engine.store.instances import Attachment, Instance, Task
-from tests.infrastructure import INCIDENT, PACK, Clock
+from tests.infrastructure import INCIDENT, PACK, Clock, give_password
 
 PASSWORD = "correct horse battery"
 OK = "ok"
@@ -427,7 +427,7 @@ def build_world(app: Flask, database: Database, commands: Commands, clock: Clock
         ensure_user(session, "dee", now, roles=["designer"])
         ensure_user(session, "ada", now, roles=["admin"])
         for username in SIGNED_IN:
-            set_password(session, username, PASSWORD)
+            give_password(session, username, PASSWORD)
         tokens = {u: issue_token(session, u, "matrix", now)[1] for u in SIGNED_IN}
         alice_token_id = issue_token(session, "alice", "kept", now)[0]
     a = commands.start("it-incident", dict(INCIDENT), requester="alice")["number"]

@@ -14,11 +14,10 @@ from werkzeug.test import TestResponse
 from designer.diff import diff_forms
 from designer.palette import PALETTE
 from engine.core.schema import validator
-from engine.service.accounts import set_password
 from engine.service.commands import Commands
 from engine.service.people import ensure_user
 from engine.store.database import Database
-from tests.infrastructure import PACK
+from tests.infrastructure import PACK, give_password
 from tests.web.test_admin import PASSWORD, sign_in
 
 INCIDENT_FORM = json.loads((PACK / "forms" / "incident-report.json").read_text())
@@ -45,7 +44,7 @@ def people(database: Database, commands: Commands) -> None:
         ensure_user(session, "dana", commands.clock(), name="Dana", roles=["designer"])
         ensure_user(session, "root", commands.clock(), name="Root", roles=["admin"])
         for username in ("dana", "root", "bob"):
-            set_password(session, username, PASSWORD)
+            give_password(session, username, PASSWORD)
 
 
 class Designer:

@@ -11,12 +11,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from engine.service.accounts import set_password
 from engine.service.commands import Commands
 from engine.service.people import ensure_user
 from engine.store.database import Database
 from engine.store.instances import Comment, Event, Instance, Task
-from tests.infrastructure import INCIDENT, MAJOR, Clock
+from tests.infrastructure import INCIDENT, MAJOR, Clock, give_password
 
 PASSWORD = "correct horse battery"
 #: Who signs in: the pack's team (agents), two requesters, and an admin.
@@ -30,7 +29,7 @@ def make_team(app: Flask, database: Database, commands: Commands, clock: Clock) 
         ensure_user(session, "zoe", clock(), roles=["requester"])  # asks for nothing here
         ensure_user(session, "ada", clock(), roles=["admin"])
         for user in USERS:
-            set_password(session, user, PASSWORD)
+            give_password(session, user, PASSWORD)
     app.extensions["flowdesk.commands"].clock = clock
     return commands
 
