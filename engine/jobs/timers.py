@@ -5,11 +5,11 @@ row has no `dispatched_at`; `dispatch` hands it to RQ to run at its due time
 (job id `timer-<id>`, so handing it over twice keeps one job) and stamps it.
 RQ's scheduler works in whole seconds; `move_due`, run by every worker ten times
 a second, moves each timer's job onto the queue at its exact due time instead.
-`sweep` finds pending timers that are due but whose job Redis no longer has
-(flushed, restarted, lost) and hands them over again. `fire` is the job: it
-fires the timer through the service, which re-checks under the instance lock
-that it is still pending, so a timer delivered twice acts once. A job that still
-finds itself early puts itself back rather than act.
+`sweep` finds pending timers that are due but whose job no longer waits in RQ's
+schedule (Redis flushed or restarted, a worker killed) and hands them over again.
+`fire` is the job: it fires the timer through the service, which re-checks under
+the instance lock that it is still pending, so a timer delivered twice acts once.
+A job that still finds itself early puts itself back rather than act.
 """
 
 from __future__ import annotations
@@ -94,7 +94,11 @@ def dispatch(database: Database, queue: Queue, limit: int = BATCH) -> int:
 
 
 def sweep(database: Database, queue: Queue, now: datetime | None = None) -> int:
-    """Hand over again every due, pending timer whose job Redis no longer has."""
+    """Hand over again every due, pending timer whose job no longer waits in RQ's schedule.
+
+    A job that waits nowhere is lost whether Redis dropped it (flushed, restarted) or
+    kept it out of the schedule (a process killed halfway through moving it).
+    """
     now = now or utcnow()
     with database.reading() as session:
         rows = session.execute(
@@ -103,7 +107,12 @@ def sweep(database: Database, queue: Queue, now: datetime | None = None) -> int:
             .order_by(Timer.due_at)
             .limit(BATCH)
         ).all()
-    lost = [(t, due) for t, due in rows if not Job.exists(job_id(t), connection=queue.connection)]
+    scheduled = ScheduledJobRegistry(queue=queue).key
+    with queue.connection.pipeline(transaction=False) as pipe:
+        for timer_id, _due in rows:
+            pipe.zscore(scheduled, job_id(timer_id))
+        scores = pipe.execute() if rows else []
+    lost = [(t, due) for (t, due), score in zip(rows, scores, strict=True) if score is None]
     for timer_id, due in lost:
         _hand_over(queue, timer_id, due)
     return len(lost)
@@ -124,19 +133,29 @@ def move_due(queue: Queue, now: datetime | None = None) -> int:
         if job is None:
             registry.remove(job_id)
         elif job.func_name != FIRE:
-            queue.enqueue_job(job)
-            registry.remove(job)
+            with queue.connection.pipeline() as pipe:  # queued and unscheduled at once
+                queue.enqueue_job(job, pipeline=pipe)
+                registry.remove(job, pipeline=pipe)
+                pipe.execute()
         elif datetime.fromisoformat(job.args[1]) <= now:
             due.append(job)  # else: due later in this second
     # Timers due together are fired by a few jobs rather than one job each: RQ's own
-    # bookkeeping per job costs more than firing a timer. Queued before the single jobs
-    # leave the registry: a crash in between fires some twice, which changes nothing.
+    # bookkeeping per job costs more than firing a timer. The batch job is queued and the
+    # single jobs deleted in one transaction, so a process killed here leaves each timer
+    # either still scheduled or in the batch.
     for start in range(0, len(due), FIRE_BATCH):
         chunk = due[start : start + FIRE_BATCH]
-        queue.enqueue(fire_many, [(job.args[0], job.args[1]) for job in chunk], result_ttl=60)
-        for job in chunk:
-            registry.remove(job)
-            job.delete()
+        with queue.connection.pipeline() as pipe:
+            queue.enqueue(
+                fire_many,
+                [(job.args[0], job.args[1]) for job in chunk],
+                result_ttl=60,
+                pipeline=pipe,
+            )
+            for job in chunk:
+                registry.remove(job, pipeline=pipe)
+                job.delete(pipeline=pipe)
+            pipe.execute()
     return len(due)
 
 
