@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The suite waits on databases, Redis, workers and Chromium about half its time, so it runs
+# in more processes than cores (pytest-xdist): 3:38 against 7:39 in one on 2 cores.
+TEST_PROCESSES ?= 3
 
 .PHONY: run test lint check bench clean
 
@@ -19,7 +22,7 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/pytest
+	$(BIN)/pytest --numprocesses=$(TEST_PROCESSES)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

