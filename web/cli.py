@@ -56,7 +56,7 @@ for command in COMMANDS:
 )
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
 def worker(redis_url: str, burst: bool) -> None:
-    """Run an RQ worker for timed steps, with RQ's scheduler and the periodic sweeps."""
+    """Run an RQ worker for timed steps, with the periodic jobs (timers, sweep, outbox)."""
     from engine.jobs.worker import run
     from engine.store.database import Database, default_url
 

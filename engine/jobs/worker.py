@@ -67,8 +67,13 @@ def _connection() -> Redis:
 
 
 def periodic(connection: Redis) -> CronScheduler:
-    """RQ's cron scheduler with Flowdesk's periodic jobs registered."""
-    cron = CronScheduler(connection=connection, name="flowdesk-periodic")
+    """RQ's cron scheduler with Flowdesk's periodic jobs registered.
+
+    At INFO it logs each job it queues, twice a second for good: it logs warnings only.
+    """
+    cron = CronScheduler(
+        connection=connection, name="flowdesk-periodic", logging_level=logging.WARNING
+    )
     cron.register(dispatch_timers, timers.QUEUE, interval=DISPATCH_EVERY_S, result_ttl=0)
     cron.register(sweep_timers, timers.QUEUE, interval=SWEEP_EVERY_S, result_ttl=0)
     cron.register(relay, timers.QUEUE, interval=RELAY_EVERY_S, result_ttl=0)
