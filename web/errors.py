@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from flask import Flask, Response, render_template, request
+from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -77,7 +78,15 @@ def _service(error: ServiceError) -> Response:
     return answer(STATUS.get(error.code, 400), error.message, error.code, problems)
 
 
+def _too_many(error: RateLimitExceeded) -> Response:
+    response = _http(error)
+    # Limits count in fixed windows: waiting a whole window is always enough.
+    response.headers["Retry-After"] = str(error.limit.limit.get_expiry())
+    return response
+
+
 def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, _http)
+    app.register_error_handler(RateLimitExceeded, _too_many)
     app.register_error_handler(CSRFError, _csrf)
     app.register_error_handler(ServiceError, _service)

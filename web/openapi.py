@@ -297,6 +297,12 @@ def _document() -> Schema:
         f"E{status}": {"description": description, "content": _json(ref("Error"))}
         for status, description in ERRORS.items()
     }
+    responses["E429"]["headers"] = {
+        "Retry-After": {
+            "description": "Seconds to wait before trying again.",
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    }
     return {
         "openapi": "3.1.0",
         "info": {

@@ -145,6 +145,7 @@ def test_the_rate_limit_answers_429_past_its_limit(
     refused = submit(client, REPORT)
     assert refused.status_code == 429
     assert "Too many tries" in refused.text
+    assert 0 < int(refused.headers["Retry-After"]) <= 60  # the limit counts by the minute
     assert count(database, Instance) == 0
 
 
