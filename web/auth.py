@@ -8,6 +8,7 @@ that is why the API needs no CSRF token.
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import wraps
@@ -115,7 +116,7 @@ def _load(user_id: str) -> Account | None:
         return None
     with _database().reading() as reading:
         person = load_person(reading, int(number))
-    if person is None or person.credentials != credentials:
+    if person is None or not hmac.compare_digest(person.credentials.encode(), credentials.encode()):
         return None  # gone, deactivated, or signed in with a password since changed
     return Account(person)
 
