@@ -112,7 +112,7 @@ def _load(user_id: str) -> Account | None:
     if request.headers.get("Authorization", "").lower().startswith("bearer "):
         return None  # a script's token speaks for it, whatever cookie came along
     number, _, credentials = user_id.partition(":")
-    if not number.isdigit():
+    if not (number.isascii() and number.isdigit()):
         return None
     with _database().reading() as reading:
         person = load_person(reading, int(number))
