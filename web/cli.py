@@ -65,3 +65,38 @@ def worker(redis_url: str, burst: bool) -> None:
     database.migrate()
     database.dispose()
     run(url, redis_url, burst=burst)
+
+
+@main.command("prune-files")
+@click.option(
+    "--older-than",
+    "hours",
+    type=click.FloatRange(min=1),
+    default=24,
+    show_default=True,
+    help="Leave files younger than this many hours alone.",
+)
+@click.option("--dry-run", is_flag=True, help="List the orphaned files; delete nothing.")
+def prune_files(hours: float, dry_run: bool) -> None:
+    """Delete uploaded files that no attachment records (left by a crash mid-request).
+
+    The folder and database are the web app's own (FLOWDESK_UPLOAD_FOLDER,
+    FLOWDESK_DATABASE_URL, or the instance folder). Run it where the files are.
+    """
+    from datetime import UTC, datetime, timedelta
+
+    from engine.service.files import orphans
+    from web.app import create_app
+
+    app = create_app()
+    store = app.extensions["flowdesk.files"]
+    found = 0
+    for path in orphans(
+        app.extensions["flowdesk.database"], store, datetime.now(UTC), timedelta(hours=hours)
+    ):
+        found += 1
+        click.echo(path)
+        if not dry_run:
+            path.unlink(missing_ok=True)
+    verb = "found" if dry_run else "deleted"
+    click.echo(f"{found} orphaned file(s) {verb} in {store.root}", err=True)

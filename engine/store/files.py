@@ -12,6 +12,7 @@ import os
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -79,6 +80,18 @@ class FileStore:
 
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
+
+    def older_than(self, cutoff: datetime) -> Iterator[Path]:
+        """Every file in the store (kept, or partly written) last changed before `cutoff`."""
+        if not self.root.is_dir():
+            return
+        before = cutoff.timestamp()
+        for folder in sorted(self.root.iterdir()):
+            if len(folder.name) != 2 or not folder.is_dir():
+                continue  # not one of the store's 256 subfolders
+            for path in sorted(folder.iterdir()):
+                if path.is_file() and path.stat().st_mtime < before:
+                    yield path
 
 
 def _chunks(stream: BinaryIO) -> Iterator[bytes]:

@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import io
+import os
 import re
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from click.testing import CliRunner
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import stream_encode_multipart
 
 from engine.store.database import Database
+from engine.store.files import FileStore
 from engine.store.instances import Attachment, Instance
 from tests.web.conftest import hidden_fields
 from tests.web.test_portal import REPORT, open_form, tracking_path
+from web.cli import main
 
 PAYLOAD = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 #: The smallest PNG there is: a 1x1 transparent pixel.
@@ -165,3 +170,47 @@ def test_uploads_live_outside_the_data_and_only_the_link_holder_gets_them(
         assert download.headers["Content-Disposition"].startswith("attachment")
     stranger = link.group(1).replace(urlsplit(path).path.split("/")[2], "f" * 48)
     assert client.get(stranger).status_code == 404
+
+
+def test_prune_files_deletes_only_old_uploads_that_no_attachment_records(
+    client: FlaskClient,
+    database: Database,
+    database_url: str,
+    settings: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    path = tracking_path(post_files(client, [(PNG, "jam.png")]))
+    folder = Path(settings["UPLOAD_FOLDER"])
+    (recorded,) = files_on_disk(folder)
+    # What a process killed mid-request leaves: a file never recorded, a half-written one.
+    store = FileStore(folder)
+    orphan = store.path(store.put(io.BytesIO(PNG), limit=1024).key)
+    partial = orphan.with_name("0" * 32 + ".part")
+    partial.write_bytes(PNG[:10])
+    young = store.path(store.put(io.BytesIO(PNG), limit=1024).key)
+    two_days_ago = time.time() - 2 * 24 * 3600
+    for old in (recorded, orphan, partial):
+        os.utime(old, (two_days_ago, two_days_ago))
+
+    monkeypatch.setenv("FLOWDESK_INSTANCE_PATH", str(folder.parent / "instance"))
+    monkeypatch.setenv("FLOWDESK_DATABASE_URL", database_url)
+    monkeypatch.setenv("FLOWDESK_UPLOAD_FOLDER", str(folder))
+    runner = CliRunner()
+    listed = runner.invoke(main, ["prune-files", "--dry-run"])
+    assert listed.exit_code == 0, listed.output
+    assert sorted(listed.stdout.split()) == sorted([str(orphan), str(partial)])
+    assert "2 orphaned file(s) found" in listed.stderr
+    assert sorted(files_on_disk(folder)) == sorted([recorded, orphan, partial, young])
+
+    pruned = runner.invoke(main, ["prune-files"])
+    assert pruned.exit_code == 0, pruned.output
+    assert "2 orphaned file(s) deleted" in pruned.stderr
+    assert sorted(files_on_disk(folder)) == sorted([recorded, young])
+    link = re.search(r'href="(/track/[^"]+/files/[0-9a-f]{32})"', client.get(path).text)
+    assert link is not None
+    with client.get(link.group(1)) as download:
+        assert download.data == PNG
+
+    too_soon = runner.invoke(main, ["prune-files", "--older-than", "0.5"])
+    assert too_soon.exit_code == 2  # an upload in progress might be younger than that
+    assert "0.5 is not in the range x>=1" in too_soon.output
