@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from engine.core.errors import Problem
 from engine.service import admin as service
+from engine.service import definitions
 from engine.service.accounts import MIN_PASSWORD_LENGTH, ROLES
 from engine.service.errors import InvalidInput
 from engine.store.database import Database
@@ -341,14 +342,14 @@ def remove_member(key: str, username: str) -> Page:
 
 def _workflows_page(status: int = 200, **context: Any) -> tuple[str, int]:
     with _database().reading() as session:
-        rows = service.published(session)
+        rows = definitions.published_definitions(session)
     context.setdefault("problems", [])
     context.setdefault("errors", {})
     page = render_template(
         "admin/workflows.html",
         workflows=[row for row in rows if row.kind == "workflow"],
         others=[row for row in rows if row.kind != "workflow"],
-        max_kb=service.MAX_IMPORT_BYTES // 1024,
+        max_kb=definitions.MAX_IMPORT_BYTES // 1024,
         **context,
     )
     return page, status
@@ -369,10 +370,12 @@ def import_workflow() -> Page:
         return _workflows_page(422, errors={"document": "Choose a JSON file to import."})
     if not upload.filename.lower().endswith(".json"):
         return _workflows_page(422, errors={"document": "The file must be a .json document."})
-    data = upload.stream.read(service.MAX_IMPORT_BYTES + 1)
+    data = upload.stream.read(definitions.MAX_IMPORT_BYTES + 1)
     try:
         with changing() as session:
-            result = service.import_document(session, upload.filename, data, now(), me().username)
+            result = definitions.import_document(
+                session, upload.filename, data, now(), me().username
+            )
     except Refused as refused:
         return _workflows_page(
             422,
@@ -395,7 +398,7 @@ def import_workflow() -> Page:
 @require("admin")
 def workflow(key: str) -> str:
     with _database().reading() as session:
-        row = service.published_workflow(session, key)
+        row = definitions.published_workflow(session, key)
     return render_template("admin/workflow.html", workflow=row)
 
 

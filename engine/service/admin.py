@@ -1,4 +1,4 @@
-"""What the admin pages do: users, groups and memberships, and the published workflows.
+"""What the admin pages do with people: users, groups and memberships.
 
 Bad input comes back as `InvalidInput` whose problems point at the field (`/email`,
 `/roles`), so a page can show each message beside its control; nothing is changed.
@@ -10,27 +10,20 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
-from engine.catalog import Document, parse_document
 from engine.core.errors import Problem
 from engine.service.accounts import MIN_PASSWORD_LENGTH, ROLES
-from engine.service.definitions import Published, publish_all
 from engine.service.errors import InvalidInput, NotFound
-from engine.store.definitions import Definition, DefinitionVersion
-from engine.store.instances import Instance
 from engine.store.people import ApiToken, Group, Membership, User
 
 #: Usernames and group keys: short, lower case, safe in a URL and on a command line.
 KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}$")
 #: Enough to catch a slip of the keyboard; the mail server is the real judge.
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-#: The largest workflow, form or calendar file an admin may import, in bytes.
-MAX_IMPORT_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,32 +48,6 @@ class GroupRow:
     name: str
     next_tier: str | None
     members: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class VersionRow:
-    """One published version and how many instances run (or ran) on it."""
-
-    version: int
-    published_at: datetime
-    published_by: str | None
-    content_hash: str
-    instances: int
-
-
-@dataclass(frozen=True, slots=True)
-class DefinitionRow:
-    """A published workflow, form or calendar with its versions, newest first."""
-
-    kind: str
-    key: str
-    title: str
-    latest_version: int
-    versions: tuple[VersionRow, ...]
-
-    @property
-    def instances(self) -> int:
-        return sum(v.instances for v in self.versions)
 
 
 # Users ----------------------------------------------------------------------------------------
@@ -405,84 +372,3 @@ def remove_member(session: Session, key: str, username: str) -> bool:
     session.delete(membership)
     session.flush()
     return True
-
-
-# Published definitions ------------------------------------------------------------------------
-
-
-def published(
-    session: Session, kind: str | None = None, key: str | None = None
-) -> list[DefinitionRow]:
-    """Return published definitions (of one kind, or one key) with their versions and use."""
-    query = select(Definition).where(Definition.latest_version > 0)
-    if kind is not None:
-        query = query.where(Definition.kind == kind)
-    if key is not None:
-        query = query.where(Definition.key == key)
-    definitions = list(session.scalars(query.order_by(Definition.kind, Definition.key)))
-    ids = [d.id for d in definitions]
-    counts = dict(
-        session.execute(
-            select(Instance.workflow_version_id, func.count(Instance.id))
-            .join(DefinitionVersion, DefinitionVersion.id == Instance.workflow_version_id)
-            .where(DefinitionVersion.definition_id.in_(ids))
-            .group_by(Instance.workflow_version_id)
-        ).all()
-    )
-    versions: dict[int, list[VersionRow]] = {}
-    for row in session.execute(
-        select(
-            DefinitionVersion.id,
-            DefinitionVersion.definition_id,
-            DefinitionVersion.version,
-            DefinitionVersion.published_at,
-            DefinitionVersion.published_by,
-            DefinitionVersion.content_hash,
-        )
-        .where(DefinitionVersion.definition_id.in_(ids))
-        .order_by(DefinitionVersion.version.desc())
-    ):
-        versions.setdefault(row.definition_id, []).append(
-            VersionRow(
-                row.version,
-                row.published_at,
-                row.published_by,
-                row.content_hash,
-                counts.get(row.id, 0),
-            )
-        )
-    return [
-        DefinitionRow(
-            d.kind, d.key, d.title or d.key, d.latest_version, tuple(versions.get(d.id, ()))
-        )
-        for d in definitions
-    ]
-
-
-def published_workflow(session: Session, key: str) -> DefinitionRow:
-    """Return one published workflow with its versions."""
-    found = published(session, "workflow", key)
-    if not found:
-        raise NotFound(f"there is no published workflow '{key}'")
-    return found[0]
-
-
-def read_upload(filename: str, data: bytes) -> Document:
-    """Read an uploaded JSON document as `Catalog.read` reads a file; bad JSON is a problem."""
-    path = Path(f"<upload {Path(filename).name or 'file'}>")
-    if len(data) > MAX_IMPORT_BYTES:
-        limit = MAX_IMPORT_BYTES // 1024
-        return Document(path, None, [Problem("", f"the file is larger than {limit} KB")])
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        return Document(path, None, [Problem("", "the file is not text in UTF-8")])
-    return parse_document(path, text)
-
-
-def import_document(
-    session: Session, filename: str, data: bytes, at: datetime, by: str | None
-) -> Published:
-    """Check an uploaded document against what is published and publish it, or refuse it whole."""
-    (done,) = publish_all(session, [read_upload(filename, data)], at, by)
-    return done

@@ -1,4 +1,5 @@
-"""Publishing definitions as immutable versions, and reading them back ready to run."""
+"""Publishing definitions as immutable versions, reading them back ready to run, and
+listing them with their versions and use for admins (who may import one as a file)."""
 
 from __future__ import annotations
 
@@ -11,14 +12,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine.catalog import Catalog, Document, FileProblem
+from engine.catalog import Catalog, Document, FileProblem, parse_document
 from engine.core.calendars import Calendar
 from engine.core.definition import Workflow
+from engine.core.errors import Problem
 from engine.service.errors import InvalidInput, NotFound
 from engine.store.definitions import Definition, DefinitionVersion
+from engine.store.instances import Instance
 from engine.store.repository import Repository
 
 #: Seconds a process keeps using the calendar versions it looked up last.
@@ -173,3 +176,113 @@ def load_folder(session: Session, folder: Path, at: datetime, by: str | None) ->
     """Publish every document under a folder (`flowdesk load`); unchanged ones stay as they are."""
     catalog = Catalog.read([folder])
     return publish_all(session, catalog.documents, at, by)
+
+
+# What admins see and import ----------------------------------------------------------------
+
+#: The largest workflow, form or calendar file an admin may import, in bytes.
+MAX_IMPORT_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class VersionRow:
+    """One published version and how many instances run (or ran) on it."""
+
+    version: int
+    published_at: datetime
+    published_by: str | None
+    content_hash: str
+    instances: int
+
+
+@dataclass(frozen=True, slots=True)
+class DefinitionRow:
+    """A published workflow, form or calendar with its versions, newest first."""
+
+    kind: str
+    key: str
+    title: str
+    latest_version: int
+    versions: tuple[VersionRow, ...]
+
+    @property
+    def instances(self) -> int:
+        return sum(v.instances for v in self.versions)
+
+
+def published_definitions(
+    session: Session, kind: str | None = None, key: str | None = None
+) -> list[DefinitionRow]:
+    """Return published definitions (of one kind, or one key) with their versions and use."""
+    query = select(Definition).where(Definition.latest_version > 0)
+    if kind is not None:
+        query = query.where(Definition.kind == kind)
+    if key is not None:
+        query = query.where(Definition.key == key)
+    definitions = list(session.scalars(query.order_by(Definition.kind, Definition.key)))
+    ids = [d.id for d in definitions]
+    counts = dict(
+        session.execute(
+            select(Instance.workflow_version_id, func.count(Instance.id))
+            .join(DefinitionVersion, DefinitionVersion.id == Instance.workflow_version_id)
+            .where(DefinitionVersion.definition_id.in_(ids))
+            .group_by(Instance.workflow_version_id)
+        ).all()
+    )
+    versions: dict[int, list[VersionRow]] = {}
+    for row in session.execute(
+        select(
+            DefinitionVersion.id,
+            DefinitionVersion.definition_id,
+            DefinitionVersion.version,
+            DefinitionVersion.published_at,
+            DefinitionVersion.published_by,
+            DefinitionVersion.content_hash,
+        )
+        .where(DefinitionVersion.definition_id.in_(ids))
+        .order_by(DefinitionVersion.version.desc())
+    ):
+        versions.setdefault(row.definition_id, []).append(
+            VersionRow(
+                row.version,
+                row.published_at,
+                row.published_by,
+                row.content_hash,
+                counts.get(row.id, 0),
+            )
+        )
+    return [
+        DefinitionRow(
+            d.kind, d.key, d.title or d.key, d.latest_version, tuple(versions.get(d.id, ()))
+        )
+        for d in definitions
+    ]
+
+
+def published_workflow(session: Session, key: str) -> DefinitionRow:
+    """Return one published workflow with its versions."""
+    found = published_definitions(session, "workflow", key)
+    if not found:
+        raise NotFound(f"there is no published workflow '{key}'")
+    return found[0]
+
+
+def read_upload(filename: str, data: bytes) -> Document:
+    """Read an uploaded JSON document as `Catalog.read` reads a file; bad JSON is a problem."""
+    path = Path(f"<upload {Path(filename).name or 'file'}>")
+    if len(data) > MAX_IMPORT_BYTES:
+        limit = MAX_IMPORT_BYTES // 1024
+        return Document(path, None, [Problem("", f"the file is larger than {limit} KB")])
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return Document(path, None, [Problem("", "the file is not text in UTF-8")])
+    return parse_document(path, text)
+
+
+def import_document(
+    session: Session, filename: str, data: bytes, at: datetime, by: str | None
+) -> Published:
+    """Check an uploaded document against what is published and publish it, or refuse it whole."""
+    (done,) = publish_all(session, [read_upload(filename, data)], at, by)
+    return done
