@@ -36,16 +36,8 @@ from forms.coercion import coerce_post
 from forms.validation import FieldError, validate
 from web.auth import me, require
 from web.errors import STATUS
-from web.instances import (
-    MAX_PAGE_NUMBER,
-    PAGE_SIZE,
-    Deadline,
-    app_commands,
-    app_database,
-    deadline,
-    form_key,
-    now,
-)
+from web.instances import MAX_PAGE_NUMBER, PAGE_SIZE, app_commands, app_database, form_key, now
+from web.moments import Deadline, deadline
 from web.portal import task_prefix
 from web.task_page import TaskPage, load_task, task_page
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from flask import (
@@ -42,6 +42,7 @@ from forms.definition import Form
 from forms.rendering import value_fields
 from web.auth import me, require
 from web.errors import STATUS
+from web.moments import countdown, deadline, iso, when
 from web.uploads import send_attachment
 
 blueprint = Blueprint("instances", __name__)
@@ -103,60 +104,6 @@ def _published() -> Published:
 def now() -> datetime:
     """Read the time where the commands read it, so pages and commands agree."""
     return app_commands().clock()
-
-
-# Words for time ---------------------------------------------------------------------------
-
-
-def duration_words(delta: timedelta) -> str:
-    """Say a duration for people in a hurry: '2 d 3 h', '1 h 20 min', '5 min'."""
-    minutes = int(abs(delta).total_seconds() // 60)
-    days, minutes = divmod(minutes, 24 * 60)
-    hours, minutes = divmod(minutes, 60)
-    if days:
-        return f"{days} d {hours} h" if hours else f"{days} d"
-    if hours:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    return f"{minutes} min" if minutes else "less than a minute"
-
-
-def countdown(due: datetime | None, at: datetime) -> str:
-    """Say the time left before `due`: '1 h 20 min left' or 'overdue by 5 min'."""
-    if due is None:
-        return "no deadline"
-    if due > at:
-        return f"{duration_words(due - at)} left"
-    return f"overdue by {duration_words(at - due)}"
-
-
-@dataclass(frozen=True, slots=True)
-class Deadline:
-    """A deadline as the lists say it: where it stands, the moment, and the time left."""
-
-    state: str  # breached, due_soon, on_track or none (worklist.SLA_STATES)
-    iso: str  # "" when there is no deadline
-    when: str
-    left: str
-
-
-def deadline(due: datetime | None, state: str, at: datetime) -> Deadline:
-    """Put a deadline in words once, in Python: a list shows fifty of them."""
-    if due is None:
-        return Deadline(state, "", "", "")
-    return Deadline(state, due.isoformat(), when(due), countdown(due, at))
-
-
-def when(value: datetime | str | None) -> str:
-    """Say a moment in UTC, the way every page shows it."""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value.strftime("%d %b %Y, %H:%M UTC") if value is not None else ""
-
-
-def iso(value: datetime | str | None) -> str:
-    if isinstance(value, str):
-        return value
-    return value.isoformat() if value is not None else ""
 
 
 # Definitions an instance was started on ----------------------------------------------------
