@@ -14,11 +14,12 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from engine.store.definitions import Definition, DefinitionVersion
+from engine.store.directory import Directory
 from engine.store.instances import (
     Command,
     Comment,
@@ -30,8 +31,8 @@ from engine.store.instances import (
     Task,
     Timer,
 )
-from engine.store.people import Group, Membership, OnCallShift, User
-from engine.store.statements import Prepared
+from engine.store.people import Group, Membership, User
+from engine.store.statements import Prepared, update_row
 
 instances = Instance.__table__
 tasks = Task.__table__
@@ -89,21 +90,8 @@ class TimerRow(NamedTuple):
     due_at: datetime
 
 
-class GroupRow(NamedTuple):
-    id: int
-    last_assigned: str | None
-    next_tier_id: int | None
-
-
 def _columns(table: Any, row_type: type) -> list[Any]:
     return [table.c[f.name] for f in fields(row_type)]
-
-
-def _setter(table: Any, key: str, names: Sequence[str]) -> Prepared:
-    """An UPDATE of `names` on the row whose `id` is bound as `key`."""
-    return Prepared(
-        update(table).where(table.c.id == bindparam(key)).values({n: bindparam(n) for n in names})
-    )
 
 
 def _insert(table: Any, names: Sequence[str], returning: Any = None) -> Prepared:
@@ -151,7 +139,7 @@ NEW_INSTANCE_COLUMNS = (
 )
 _ADD_INSTANCE = _insert(instances, NEW_INSTANCE_COLUMNS, instances.c.id)
 _SAVE_STATE: dict[tuple[str, ...], Prepared] = {}
-_TOUCH = _setter(instances, "row", ("last_event", "updated_at"))
+_TOUCH = update_row(instances, "row", ("last_event", "updated_at"))
 
 _task_select = select(*_columns(tasks, TaskRow))
 _TASK = Prepared(_task_select.where(tasks.c.id == bindparam("id")))
@@ -184,12 +172,12 @@ _TASK_TIMES = Prepared(
         tasks.c.instance_id == bindparam("instance"), tasks.c.key == bindparam("key")
     )
 )
-_SORT_TASK = _setter(tasks, "row", ("sort_rank", "sort_at"))
-_COMPLETE_TASK = _setter(
+_SORT_TASK = update_row(tasks, "row", ("sort_rank", "sort_at"))
+_COMPLETE_TASK = update_row(
     tasks, "row", ("status", "outcome", "data", "completed_at", "completed_by")
 )
-_ASSIGN_TASK = _setter(tasks, "row", ("assignee", "candidate_group", "delegated_by"))
-_REASSIGN_TASK = _setter(
+_ASSIGN_TASK = update_row(tasks, "row", ("assignee", "candidate_group", "delegated_by"))
+_REASSIGN_TASK = update_row(
     tasks, "row", ("assignment", "assignee", "candidate_group", "delegated_by")
 )
 _CANCEL_TASK = Prepared(
@@ -214,7 +202,7 @@ _TIMER = Prepared(
     )
 )
 _ADD_TIMERS = _insert(timers, ("instance_id", "key", "step", "due_at", "status"))
-_FIRE_TIMER = _setter(timers, "row", ("status", "fired_at"))
+_FIRE_TIMER = update_row(timers, "row", ("status", "fired_at"))
 _CANCEL_TIMER = Prepared(
     update(timers)
     .where(
@@ -239,58 +227,6 @@ _COMMAND = Prepared(
 )
 _ADD_COMMAND = _insert(commands, ("key", "kind", "instance_id", "result", "created_at"))
 
-_MEMBERS = Prepared(
-    select(users.c.username)
-    .join(memberships, memberships.c.user_id == users.c.id)
-    .join(groups, groups.c.id == memberships.c.group_id)
-    .where(groups.c.key == bindparam("group"), users.c.active.is_(True))
-    .order_by(users.c.username)
-)
-_IS_MEMBER = Prepared(
-    select(func.count())
-    .select_from(memberships)
-    .join(users, users.c.id == memberships.c.user_id)
-    .join(groups, groups.c.id == memberships.c.group_id)
-    .where(users.c.username == bindparam("user"), groups.c.key == bindparam("group"))
-)
-_group_select = select(groups.c.id, groups.c.last_assigned, groups.c.next_tier_id).where(
-    groups.c.key == bindparam("group")
-)
-_GROUP = Prepared(_group_select)
-_GROUP_LOCKED = Prepared(_group_select.with_for_update())
-_GROUP_KEY = Prepared(select(groups.c.key).where(groups.c.id == bindparam("id")))
-_LAST_ASSIGNED = _setter(groups, "row", ("last_assigned",))
-shifts = OnCallShift.__table__
-_ON_CALL = Prepared(
-    select(shifts.c.username)
-    .where(
-        shifts.c.schedule == bindparam("schedule"),
-        shifts.c.starts_at <= bindparam("at"),
-        shifts.c.ends_at > bindparam("at"),
-    )
-    .order_by(shifts.c.starts_at.desc())
-    .limit(1)
-)
-_managers = users.alias("managers")
-_MANAGER = Prepared(
-    select(_managers.c.username)
-    .join(users, users.c.manager_id == _managers.c.id)
-    .where(users.c.username == bindparam("user"))
-)
-
-_LATEST = (
-    select(definitions.c.key, versions.c.id)
-    .join(versions, versions.c.definition_id == definitions.c.id)
-    .where(versions.c.version == definitions.c.latest_version)
-)
-_LATEST_WORKFLOW = Prepared(
-    _LATEST.where(definitions.c.kind == "workflow", definitions.c.key == bindparam("key"))
-)
-_LATEST_CALENDARS = _LATEST.where(
-    definitions.c.kind == "calendar", definitions.c.key.in_(bindparam("keys", expanding=True))
-)
-_CONTENT = Prepared(select(versions.c.content).where(versions.c.id == bindparam("id")))
-
 _UPSERTS: dict[str, Prepared] = {}
 
 
@@ -308,17 +244,8 @@ def _next_number_statement(dialect: str) -> Prepared:
     return _UPSERTS[dialect]
 
 
-class Repository:
-    """Reads and writes of one unit of work, on its connection."""
-
-    def __init__(self, connection: Connection, *, row_locks: bool) -> None:
-        self.connection = connection
-        self.row_locks = row_locks
-        self.dialect = connection.dialect.name
-
-    def _value(self, statement: Prepared, params: dict[str, Any]) -> Any:
-        row = statement.first(self.connection, params)
-        return row[0] if row else None
+class Repository(Directory):
+    """Reads and writes of one unit of work, on its connection (its lookups: `Directory`)."""
 
     # Commands already done ---------------------------------------------------------------
 
@@ -374,7 +301,7 @@ class Repository:
         names = tuple(sorted(values))
         statement = _SAVE_STATE.get(names)
         if statement is None:
-            statement = _SAVE_STATE[names] = _setter(instances, "row", names)
+            statement = _SAVE_STATE[names] = update_row(instances, "row", names)
         statement.run(self.connection, {"row": instance_id, **values})
 
     def touch(self, instance_id: int, last_event: int, at: datetime) -> None:
@@ -507,42 +434,3 @@ class Repository:
 
     def add_runs(self, rows: Sequence[dict[str, Any]]) -> None:
         _ADD_RUNS.many(self.connection, rows)
-
-    # People ------------------------------------------------------------------------------
-
-    def members(self, group: str) -> list[str]:
-        return [row[0] for row in _MEMBERS.all(self.connection, {"group": group})]
-
-    def is_member(self, user: str, group: str) -> bool:
-        return bool(self._value(_IS_MEMBER, {"user": user, "group": group}))
-
-    def group(self, key: str, *, lock: bool = False) -> GroupRow | None:
-        statement = _GROUP_LOCKED if lock and self.row_locks else _GROUP
-        row = statement.first(self.connection, {"group": key})
-        return GroupRow(*row) if row else None
-
-    def group_key(self, group_id: int) -> str | None:
-        return self._value(_GROUP_KEY, {"id": group_id})
-
-    def set_last_assigned(self, group_id: int, user: str) -> None:
-        _LAST_ASSIGNED.run(self.connection, {"row": group_id, "last_assigned": user})
-
-    def on_call(self, schedule: str, at: datetime) -> str | None:
-        """Return who is on call for a schedule at a moment (the latest shift to start)."""
-        return self._value(_ON_CALL, {"schedule": schedule, "at": at})
-
-    def manager_of(self, username: str) -> str | None:
-        return self._value(_MANAGER, {"user": username})
-
-    # Published definitions ---------------------------------------------------------------
-
-    def latest_workflow_version(self, key: str) -> int | None:
-        row = _LATEST_WORKFLOW.first(self.connection, {"key": key})
-        return int(row[1]) if row else None
-
-    def latest_calendar_versions(self, keys: Sequence[str]) -> dict[str, int]:
-        rows = self.connection.execute(_LATEST_CALENDARS, {"keys": list(keys)})
-        return {str(key): int(version) for key, version in rows}
-
-    def content(self, version_id: int) -> dict[str, Any] | None:
-        return self._value(_CONTENT, {"id": version_id})

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, bindparam, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
@@ -143,4 +143,11 @@ def _wrapped(error: Exception, compiled: _Compiled, connection: Connection) -> B
     dialect = connection.dialect
     return DBAPIError.instance(
         compiled.sql, None, error, dialect.loaded_dbapi.Error, dialect=dialect
+    )
+
+
+def update_row(table: Any, key: str, names: Sequence[str]) -> Prepared:
+    """An UPDATE of `names` on the row whose `id` is bound as `key`."""
+    return Prepared(
+        update(table).where(table.c.id == bindparam(key)).values({n: bindparam(n) for n in names})
     )
