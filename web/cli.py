@@ -89,14 +89,15 @@ def prune_files(hours: float, dry_run: bool) -> None:
     from web.app import create_app
 
     app = create_app()
-    store = app.extensions["flowdesk.files"]
+    store, database = app.extensions["flowdesk.files"], app.extensions["flowdesk.database"]
     found = 0
-    for path in orphans(
-        app.extensions["flowdesk.database"], store, datetime.now(UTC), timedelta(hours=hours)
-    ):
-        found += 1
-        click.echo(path)
-        if not dry_run:
-            path.unlink(missing_ok=True)
+    try:
+        for path in orphans(database, store, datetime.now(UTC), timedelta(hours=hours)):
+            found += 1
+            click.echo(path)
+            if not dry_run:
+                path.unlink(missing_ok=True)
+    finally:
+        database.dispose()
     verb = "found" if dry_run else "deleted"
     click.echo(f"{found} orphaned file(s) {verb} in {store.root}", err=True)
