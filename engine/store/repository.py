@@ -18,7 +18,6 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from engine.store.definitions import Definition, DefinitionVersion
 from engine.store.directory import Directory
 from engine.store.instances import (
     Command,
@@ -31,7 +30,6 @@ from engine.store.instances import (
     Task,
     Timer,
 )
-from engine.store.people import Group, Membership, User
 from engine.store.statements import Prepared, update_row
 
 instances = Instance.__table__
@@ -43,11 +41,6 @@ step_runs = StepRun.__table__
 commands = Command.__table__
 comments = Comment.__table__
 counters = Counter.__table__
-users = User.__table__
-groups = Group.__table__
-memberships = Membership.__table__
-definitions = Definition.__table__
-versions = DefinitionVersion.__table__
 
 
 @dataclass(slots=True)
