@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from engine.core.durations import whole_units
+
 
 def duration_words(delta: timedelta) -> str:
     """Say a duration for people in a hurry: '2 d 3 h', '1 h 20 min', '5 min'."""
-    minutes = int(abs(delta).total_seconds() // 60)
-    days, minutes = divmod(minutes, 24 * 60)
-    hours, minutes = divmod(minutes, 60)
+    days, hours, minutes = whole_units(delta)
     if days:
         return f"{days} d {hours} h" if hours else f"{days} d"
     if hours:

@@ -29,13 +29,19 @@ def parse_duration(text: str) -> timedelta:
     return value
 
 
+def whole_units(value: timedelta) -> tuple[int, int, int]:
+    """Split a duration (its size, whatever its sign) into whole days, hours and minutes."""
+    minutes = int(abs(value).total_seconds() // 60)
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    return days, hours, minutes
+
+
 def describe_duration(value: timedelta) -> str:
     """Say a duration the way a person would: '1d 2h', '8h', '1h10', '45 min', '5 s'."""
     if value < timedelta(minutes=1):
         return f"{int(value.total_seconds())} s"
-    minutes = int(value.total_seconds() // 60)
-    days, minutes = divmod(minutes, 24 * 60)
-    hours, minutes = divmod(minutes, 60)
+    days, hours, minutes = whole_units(value)
     if days:
         return f"{days}d {hours}h" if hours else f"{days}d"
     if hours:
