@@ -42,7 +42,7 @@ from engine.service.drafts import save_draft  # noqa: E402
 from engine.service.people import ensure_user  # noqa: E402
 from engine.store.database import Database  # noqa: E402
 from web.app import create_app  # noqa: E402
-from web.stack import embedded_redis, serve_in_thread  # noqa: E402
+from web.cli.stack import embedded_redis, serve_in_thread  # noqa: E402
 
 #: The issue's bound on opening the designer and on showing an edit.
 LIMIT_MS = 300.0

@@ -52,7 +52,7 @@ from engine.service.people import ensure_user  # noqa: E402
 from engine.store.database import Database  # noqa: E402
 from engine.store.definitions import Definition, DefinitionVersion  # noqa: E402
 from engine.store.instances import Counter, Event, Instance, Task  # noqa: E402
-from web.stack import free_port  # noqa: E402
+from web.cli.stack import free_port  # noqa: E402
 
 AGENTS = 50
 GROUPS = 10

@@ -59,7 +59,7 @@ from sqlalchemy import func, select  # noqa: E402
 from engine.service.definitions import load_folder  # noqa: E402
 from engine.store.database import Database  # noqa: E402
 from engine.store.instances import Instance  # noqa: E402
-from web.stack import embedded_redis, free_port  # noqa: E402
+from web.cli.stack import embedded_redis, free_port  # noqa: E402
 
 FORM = "/new/it-incident"
 REPORT = {

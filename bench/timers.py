@@ -38,7 +38,7 @@ from engine.service.commands import Commands  # noqa: E402
 from engine.service.definitions import publish_all  # noqa: E402
 from engine.store.database import Database  # noqa: E402
 from engine.store.instances import Event, Timer  # noqa: E402
-from web.stack import embedded_redis  # noqa: E402
+from web.cli.stack import embedded_redis  # noqa: E402
 
 WAITER = {
     "kind": "workflow",

@@ -32,7 +32,7 @@ from engine.service.definitions import load_folder
 from engine.service.people import ensure_user
 from engine.store.database import Database
 from engine.store.people import User
-from web.stack import embedded_redis, free_port
+from web.cli.stack import embedded_redis, free_port
 
 PG_URL = os.environ.get("FLOWDESK_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("FLOWDESK_TEST_REDIS_URL")

@@ -22,7 +22,7 @@ from engine.service.requests import Requests
 from engine.store.database import Database, default_url
 from engine.store.files import FileStore
 from forms import rendering
-from web import admin, api, auth, errors, health, inbox, instances, portal, security
+from web import admin, api, auth, desk, errors, health, portal, security
 
 DEFAULTS: dict[str, Any] = {
     "DATABASE_URL": None,  # None: FLOWDESK_DATABASE_URL, else a SQLite file in the instance folder
@@ -81,8 +81,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     health.init_app(app)
     portal.init_app(app)
-    inbox.init_app(app)
-    instances.init_app(app)
+    desk.init_app(app)
     admin.init_app(app)
     api.init_app(app)
     designer.init_app(app)

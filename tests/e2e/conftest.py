@@ -25,7 +25,7 @@ from redis import Redis
 
 from engine.service.commands import Commands, utcnow
 from web.app import create_app
-from web.stack import serve_in_thread
+from web.cli.stack import serve_in_thread
 
 #: Flags for a headless Chromium in a container: no sandbox, no GPU, no calls home.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]

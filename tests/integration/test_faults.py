@@ -19,7 +19,7 @@ from engine.service.commands import Commands
 from engine.service.definitions import publish_all
 from engine.store.database import Database
 from engine.store.instances import Event, Timer
-from web.stack import free_port, start_redis
+from web.cli.stack import free_port, start_redis
 
 WAITER = {
     "kind": "workflow",

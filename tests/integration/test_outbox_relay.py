@@ -26,7 +26,7 @@ from engine.store.database import Database
 from engine.store.instances import Instance, Outbox
 from tests.infrastructure import MailServer
 from tests.integration.conftest import INCIDENT, PACK, Clock
-from web.stack import free_port
+from web.cli.stack import free_port
 
 SECRET = "webhook-test-secret"
 SENDER = "flowdesk@desk.example"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import PACK
-from web.stack import free_port
+from web.cli.stack import free_port
 
 QUICK = {
     "kind": "workflow",

@@ -28,7 +28,7 @@ from engine.service.commands import Commands
 from engine.service.people import ensure_user
 from engine.store.database import Database
 from tests.infrastructure import INCIDENT
-from web.openapi import document
+from web.api.openapi import document
 
 #: Every operation, but bounded: the suite stays fast and the same on every run.
 EXAMPLES = 20

@@ -31,7 +31,6 @@ from engine.service import definitions
 from engine.service.accounts import MIN_PASSWORD_LENGTH, ROLES
 from engine.service.errors import InvalidInput
 from engine.store.database import Database
-from web import account
 from web.auth import me, renew_sign_in, require
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
@@ -404,4 +403,3 @@ def workflow(key: str) -> str:
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(blueprint)
-    account.init_app(app)

@@ -17,8 +17,8 @@ from sqlalchemy import select
 from engine.catalog import Document
 from engine.service.definitions import publish_all
 from engine.store.definitions import Definition, DefinitionVersion
-from web import api_schemas
-from web.api_input import (
+from web.api import schemas as api_schemas
+from web.api.input import (
     MAX_VERSION,
     api_auth,
     body,

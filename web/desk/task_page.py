@@ -25,9 +25,9 @@ from forms.definition import Form
 from forms.rendering import value_fields
 from forms.validation import FieldError
 from web.auth import me
-from web.instances import app_database, field_doc, form_named, now, workflow_forms, workflow_of
+from web.desk.instances import app_database, field_doc, form_named, now, workflow_forms, workflow_of
 from web.portal import task_prefix
-from web.tracking import DEFAULT_BUTTONS
+from web.portal.tracking import DEFAULT_BUTTONS
 
 #: The largest id a row can have (a BIGINT).
 MAX_ID = 2**63 - 1

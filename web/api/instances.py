@@ -19,7 +19,7 @@ from engine.service.queries import InstanceView, instance_view
 from engine.service.worklist import Filters, instances, may_see_instance, sla_state
 from engine.store.instances import Comment
 from forms.validation import validate
-from web.api_input import (
+from web.api.input import (
     api_auth,
     body,
     caller,

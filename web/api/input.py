@@ -1,7 +1,7 @@
 """What an API view reads from a request: who calls, and input checked against the document.
 
 Bodies, query parameters and the `Idempotency-Key` header are checked against the
-schemas of `web.openapi`, so what the document says is what the server does. Bad
+schemas of `web.api.openapi`, so what the document says is what the server does. Bad
 input never reaches the service: it comes back as 400 or 422 with the stable error
 shape, a JSON Pointer per field.
 """
@@ -21,7 +21,7 @@ from engine.service.accounts import Person
 from engine.service.commands import Commands
 from engine.store.database import Database
 from forms.errors import FieldError
-from web import openapi
+from web.api import openapi
 from web.auth import signed_in
 from web.errors import answer
 

@@ -1,6 +1,6 @@
-"""The JSON Schemas of the API's bodies, answers and parameters, as `web.openapi` declares them.
+"""The JSON Schemas of the API's bodies, answers and parameters, as `web.api.openapi` declares them.
 
-Plain data: `web.openapi` puts them in the document, and the views check input
+Plain data: `web.api.openapi` puts them in the document, and the views check input
 against them there.
 """
 

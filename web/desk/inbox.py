@@ -1,6 +1,6 @@
 """The agents' inbox and acting on tasks: what to do next, how long is left, doing it.
 
-Who may open a task page is said in `web.task_page`. Acting is decided by
+Who may open a task page is said in `web.desk.task_page`. Acting is decided by
 the commands (the assignee or delegator, or a group member while the task is queued);
 those who may only look see the page without its forms. Every post carries the page's
 random `submission` id, the command's idempotency key: a double click acts once.
@@ -35,11 +35,11 @@ from engine.store.people import Group, User
 from forms.coercion import coerce_post
 from forms.validation import FieldError, validate
 from web.auth import me, require
+from web.desk.instances import MAX_PAGE_NUMBER, PAGE_SIZE, app_commands, app_database, form_key, now
+from web.desk.task_page import TaskPage, load_task, task_page
 from web.errors import STATUS
-from web.instances import MAX_PAGE_NUMBER, PAGE_SIZE, app_commands, app_database, form_key, now
 from web.moments import Deadline, deadline
 from web.portal import task_prefix
-from web.task_page import TaskPage, load_task, task_page
 
 blueprint = Blueprint("inbox", __name__)
 

@@ -18,7 +18,7 @@ from engine.service.published import Published
 from engine.service.worklist import Filters, may_see_instance, my_tasks, queue, total_tasks
 from engine.store.instances import Instance, Task
 from forms.validation import validate
-from web.api_input import (
+from web.api.input import (
     api_auth,
     body,
     caller,

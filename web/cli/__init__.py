@@ -8,9 +8,9 @@ from pathlib import Path
 import click
 
 from engine.catalog import Catalog, json_files, neighbours
-from web.console import COMMANDS
-from web.play import play
-from web.stack import up
+from web.cli.console import COMMANDS
+from web.cli.play import play
+from web.cli.stack import up
 
 
 @click.group()

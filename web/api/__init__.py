@@ -1,8 +1,8 @@
 """The REST API under `/api/v1`: who am I, and the forms' schema and validation, here.
 
-Instances and comments live in `web.api_instances`, tasks in `web.api_tasks`,
-workflows in `web.api_workflows`; `init_app` registers them all, and the OpenAPI
-document (`web.openapi`) that they keep to.
+Instances and comments live in `web.api.instances`, tasks in `web.api.tasks`,
+workflows in `web.api.workflows`; `init_app` registers them all, and the OpenAPI
+document (`web.api.openapi`) that they keep to.
 
 `POST /api/v1/forms/<key>/validate` answers exactly what a submit would: the same
 validator on the server serves the browser's live checks, so there is one.
@@ -22,8 +22,11 @@ from forms.coercion import coerce_post
 from forms.compiler import compile_schema
 from forms.definition import Form
 from forms.validation import validate
-from web import api_instances, api_tasks, api_workflows, openapi
-from web.api_input import SAFE_METHODS, api_auth, caller
+from web.api import instances as api_instances
+from web.api import openapi
+from web.api import tasks as api_tasks
+from web.api import workflows as api_workflows
+from web.api.input import SAFE_METHODS, api_auth, caller
 from web.security import csrf, limiter
 
 __all__ = ["SAFE_METHODS", "api_auth", "blueprint", "init_app"]

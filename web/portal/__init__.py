@@ -34,9 +34,9 @@ from engine.service.published import PublicStart, Published
 from engine.service.requests import Requests, attachment
 from forms.coercion import coerce_post
 from forms.validation import FieldError, validate
-from web import tracking
 from web.auth import signed_in
 from web.errors import STATUS
+from web.portal import tracking
 from web.security import limiter
 from web.uploads import RejectedUpload, Uploads, send_attachment
 

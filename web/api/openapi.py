@@ -15,7 +15,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, jsonify
 from jsonschema import Draft202012Validator
 
-from web.api_schemas import FILTERS, PARAMETERS, SCHEMAS, TEXT, VERSION, Schema, ref
+from web.api.schemas import FILTERS, PARAMETERS, SCHEMAS, TEXT, VERSION, Schema, ref
 
 blueprint = Blueprint("openapi", __name__, url_prefix="/api")
 

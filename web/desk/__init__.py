@@ -1,0 +1,13 @@
+"""The service desk's pages for signed-in people: the inbox, tasks, instances, their account."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from web.desk import account, inbox, instances
+
+
+def init_app(app: Flask) -> None:
+    inbox.init_app(app)
+    instances.init_app(app)
+    account.init_app(app)
