@@ -16,11 +16,8 @@ from flask import Flask
 from jinja2 import ChoiceLoader, FileSystemLoader
 
 import designer
-from engine.service.commands import Commands
-from engine.service.published import Published
-from engine.service.requests import Requests
-from engine.store.database import Database, default_url
-from engine.store.files import FileStore
+from engine.service.bootstrap import Services
+from engine.store.database import default_url
 from forms import rendering
 from web import admin, api, auth, desk, errors, health, portal, security
 
@@ -64,13 +61,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config["SECRET_KEY"] = app.config["SECRET_KEY"] or _instance_secret(app.instance_path)
     uploads = app.config["UPLOAD_FOLDER"] or os.path.join(app.instance_path, "files")
 
-    database = Database(app.config["DATABASE_URL"])
-    commands = Commands(database)
-    app.extensions["flowdesk.database"] = database
-    app.extensions["flowdesk.commands"] = commands
-    app.extensions["flowdesk.requests"] = Requests(commands)
-    app.extensions["flowdesk.published"] = Published(database)
-    app.extensions["flowdesk.files"] = FileStore(uploads)
+    found = Services.open(app.config["DATABASE_URL"], upload_folder=uploads)
+    app.extensions["flowdesk"] = found
+    # Kept for the designer and the tests until they reach everything through `Services`.
+    app.extensions["flowdesk.database"] = found.database
+    app.extensions["flowdesk.commands"] = found.commands
+    app.extensions["flowdesk.requests"] = found.requests
+    app.extensions["flowdesk.published"] = found.published
+    app.extensions["flowdesk.files"] = found.files
 
     app.jinja_loader = ChoiceLoader(
         [FileSystemLoader(os.path.join(app.root_path, "templates")), rendering.template_loader()]

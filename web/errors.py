@@ -24,6 +24,7 @@ STATUS = {
     "invalid": 422,
     "too_large": 413,
     "busy": 503,
+    "unavailable": 503,
 }
 
 #: What a person reads for each status, when nothing more precise is known.

@@ -12,10 +12,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
 from engine.core import runtime
 from engine.core.errors import ExpressionError, InvalidEvent, UnknownCalendar
@@ -31,14 +32,16 @@ from engine.service.errors import (
     NotFound,
     ServiceError,
     TooLarge,
+    Unavailable,
 )
 from engine.service.permissions import require_actor, require_open, require_requester_task
 from engine.store.database import Database
 from engine.store.repository import InstanceRow, Repository, TaskRow
-from engine.store.uow import UnitOfWork, is_retryable
+from engine.store.uow import Retry, UnitOfWork, is_lock_timeout, retry_reason
 
 Clock = Callable[[], datetime]
 Result = dict[str, Any]
+T = TypeVar("T")
 #: Work done inside a start's transaction once the instance row exists.
 AfterStart = Callable[[Repository, InstanceRow, datetime], None]
 
@@ -55,8 +58,14 @@ class Limits:
     max_data_bytes: int = 256 * 1024
     #: Longest comment, in characters.
     max_comment_chars: int = 20_000
-    #: Tries of one command when the database reports a conflict.
+    #: Tries of one command while writers contend for a lock (or PostgreSQL gives up on a
+    #: serialization or a deadlock): such a transaction usually gets through on a later try.
     retries: int = 12
+    #: Tries after losing a race to insert the same key: one more sees the winner's row, so
+    #: a second failure is a real conflict, not a race.
+    race_retries: int = 2
+    #: Tries after the database dropped the connection (a restart, a failover).
+    reconnects: int = 3
 
 
 class Commands:
@@ -78,34 +87,69 @@ class Commands:
     # The transaction shell ------------------------------------------------------------------
 
     def execute(
-        self, kind: str, key: str | None, body: Callable[[UnitOfWork, datetime], Result]
-    ) -> Result:
-        """Run `body` as one transaction, retried on conflict, at most once per `key`."""
-        for attempt in range(self.limits.retries):
+        self, kind: str, key: str | None, body: Callable[[UnitOfWork, datetime], Any]
+    ) -> Any:
+        """Run `body` as one transaction, retried on conflict, at most once per `key`.
+
+        Only what a retry can fix is retried, a bounded number of times (see `Limits`):
+        a lost race to insert the same key, lock contention, a dropped connection. Any
+        other error, and a `ServiceError` the body raises, ends the command at once with
+        nothing changed.
+        """
+        tries = {Retry.RACE: 0, Retry.CONTENTION: 0, Retry.DISCONNECTED: 0}
+        budget = {
+            Retry.RACE: self.limits.race_retries,
+            Retry.CONTENTION: self.limits.retries,
+            Retry.DISCONNECTED: self.limits.reconnects,
+        }
+        while True:
             try:
-                with UnitOfWork(self.database) as uow:
-                    done = _done(uow, kind, key)
-                    if done is not None:
-                        return done
-                    at = self.clock()
-                    try:
-                        result = body(uow, at)
-                    except ServiceError:
-                        # On PostgreSQL the look-up above ran before the instance lock: a
-                        # repeat of this command may have finished while we waited for it.
-                        done = _done(uow, kind, key)
-                        if done is None:
-                            raise
-                        return done
-                    if key is not None:
-                        uow.repository.add_command(key, kind, result.get("instance_id"), result, at)
-                    uow.commit()
-                    return result
+                return self._attempt(kind, key, body)
             except DBAPIError as error:
-                if not is_retryable(error):
+                reason = retry_reason(error)
+                if reason is None:
                     raise
+                tries[reason] += 1
+                if tries[reason] >= budget[reason]:
+                    raise _gave_up(kind, reason, error) from None
+                attempt = sum(tries.values())
                 time.sleep(min(0.5, 0.005 * 2**attempt) * random.random())
-        raise Busy(f"the {kind} could not be saved: the database stayed busy; try again")
+
+    def _attempt(
+        self, kind: str, key: str | None, body: Callable[[UnitOfWork, datetime], Any]
+    ) -> Any:
+        with UnitOfWork(self.database) as uow:
+            done = _done(uow, kind, key)
+            if done is not None:
+                return done
+            at = self.clock()
+            try:
+                result = body(uow, at)
+            except ServiceError:
+                # On PostgreSQL the look-up above ran before the instance lock: a
+                # repeat of this command may have finished while we waited for it.
+                done = _done(uow, kind, key)
+                if done is None:
+                    raise
+                return done
+            if key is not None:
+                uow.repository.add_command(key, kind, result.get("instance_id"), result, at)
+            uow.commit()
+            return result
+
+    def write(self, kind: str, body: Callable[[Session, datetime], T]) -> T:
+        """Run `body` with an ORM session as one transaction (people, definitions, drafts).
+
+        The same shell as the instance commands: one unit of work, committed only if
+        `body` returns, retried only on what a retry can fix.
+        """
+        result: T = self.execute(kind, None, lambda uow, at: body(uow.session, at))
+        return result
+
+    def read(self, body: Callable[[Session], T]) -> T:
+        """Run `body` with a reading session; what it returns outlives the session."""
+        with self.database.reading() as session:
+            return body(session)
 
     def _check_size(self, data: Any, what: str = "the data") -> None:
         if not isinstance(data, dict):
@@ -417,6 +461,22 @@ class Commands:
             return {**answer, "timer": timer_id, "fired": True}
 
         return self.execute("fire_timer", key, body)
+
+
+def _gave_up(kind: str, reason: Retry, error: DBAPIError) -> ServiceError:
+    """Say, after the last try, why a command could not be saved; nothing was changed."""
+    if reason is Retry.DISCONNECTED:
+        return Unavailable(f"the {kind} could not be saved: the database cannot be reached")
+    if reason is Retry.CONTENTION and is_lock_timeout(error):
+        return Busy(f"the {kind} could not be saved: the database stayed busy; try again")
+    if reason is Retry.CONTENTION:
+        return Conflict(
+            f"the {kind} kept colliding with changes made at the same moment; "
+            "nothing was changed, try again"
+        )
+    return Conflict(
+        f"the {kind} conflicts with something saved at the same moment; nothing was changed"
+    )
 
 
 def _done(uow: UnitOfWork, kind: str, key: str | None) -> Result | None:

@@ -50,3 +50,9 @@ class Busy(ServiceError):
     """The database stayed too busy to finish the command after several tries."""
 
     code = "busy"
+
+
+class Unavailable(ServiceError):
+    """The database could not be reached, even after reconnecting."""
+
+    code = "unavailable"

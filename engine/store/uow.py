@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import enum
 from types import TracebackType
 
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.orm import Session
 
 from engine.store.database import Database
 from engine.store.repository import Repository
 
-#: SQLSTATEs after which PostgreSQL asks the client to try the transaction again.
-RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
+#: SQLSTATEs of PostgreSQL errors that end a transaction a retry may well get through.
+SERIALIZATION_FAILURE, DEADLOCK, LOCK_NOT_AVAILABLE = "40001", "40P01", "55P03"
 
 
 class UnitOfWork:
@@ -18,12 +20,15 @@ class UnitOfWork:
 
     On SQLite the transaction begins with BEGIN IMMEDIATE, so the whole database is
     locked for writing from the start; on PostgreSQL `repository.lock_instance` takes
-    the instance's row lock (`SELECT ... FOR UPDATE`).
+    the instance's row lock (`SELECT ... FOR UPDATE`). The command path writes through
+    `repository` (Core statements); other writes (people, definitions, drafts) use the
+    ORM `session`, which runs inside the same transaction.
     """
 
     def __init__(self, database: Database) -> None:
         self.database = database
         self._committed = False
+        self._session: Session | None = None
 
     def __enter__(self) -> UnitOfWork:
         self.database.writer_turn.acquire()
@@ -36,6 +41,19 @@ class UnitOfWork:
         self.repository = Repository(self.connection, row_locks=not self.database.is_sqlite)
         return self
 
+    @property
+    def session(self) -> Session:
+        """An ORM session inside this unit of work's transaction (made on first use)."""
+        if self._session is None:
+            # The session joins the transaction already begun: it flushes into it and
+            # never commits or rolls it back itself; `commit` below does.
+            self._session = Session(
+                bind=self.connection,
+                expire_on_commit=False,
+                join_transaction_mode="conservative_savepoint",
+            )
+        return self._session
+
     def __exit__(
         self,
         kind: type[BaseException] | None,
@@ -43,6 +61,8 @@ class UnitOfWork:
         trace: TracebackType | None,
     ) -> None:
         try:
+            if self._session is not None:
+                self._session.close()
             if not self._committed:
                 self.transaction.rollback()
         except Exception:
@@ -54,19 +74,46 @@ class UnitOfWork:
             self.database.drop_writer_connection()
 
     def commit(self) -> None:
+        if self._session is not None:
+            self._session.flush()
         self.transaction.commit()
         self._committed = True
 
 
-def is_retryable(error: Exception) -> bool:
-    """Tell whether a database error means "try the whole transaction again"."""
-    if isinstance(error, IntegrityError):
-        return True  # lost a race to insert the same key: the retry sees the winner's row
-    if isinstance(error, OperationalError) and "database is locked" in str(error.orig):
-        return True
+class Retry(enum.Enum):
+    """Why a database error means "run the whole transaction again", if it does."""
+
+    #: Lost a race to insert the same key: the retry sees the winner's row.
+    RACE = "race"
+    #: Waited too long for a lock, or PostgreSQL gave up on a serialization or a deadlock.
+    CONTENTION = "contention"
+    #: The server restarted or dropped the connection: a fresh one may do.
+    DISCONNECTED = "disconnected"
+
+
+def retry_reason(error: Exception) -> Retry | None:
+    """Tell whether (and why) a database error means "try the whole transaction again"."""
     if isinstance(error, DBAPIError) and error.connection_invalidated:
-        return True  # the server restarted or dropped us: a fresh connection will do
+        return Retry.DISCONNECTED
+    if isinstance(error, IntegrityError):
+        return Retry.RACE
+    if isinstance(error, OperationalError) and "database is locked" in str(error.orig):
+        return Retry.CONTENTION
     if isinstance(error, DBAPIError):
         code = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
-        return code in RETRYABLE_SQLSTATES
-    return False
+        if code in (SERIALIZATION_FAILURE, DEADLOCK, LOCK_NOT_AVAILABLE):
+            return Retry.CONTENTION
+    return None
+
+
+def is_lock_timeout(error: Exception) -> bool:
+    """Tell whether an error is a writer giving up on a lock (the database is truly busy)."""
+    if isinstance(error, OperationalError) and "database is locked" in str(error.orig):
+        return True
+    code = getattr(getattr(error, "orig", None), "sqlstate", None)
+    return code == LOCK_NOT_AVAILABLE
+
+
+def is_retryable(error: Exception) -> bool:
+    """Tell whether a database error means "try the whole transaction again"."""
+    return retry_reason(error) is not None
