@@ -1,7 +1,9 @@
 """Compile a form into a JSON Schema (2020-12) document any client can validate with.
 
-Every value field is a top-level property, so `unevaluatedProperties: false` refuses
-unknown keys while the conditional parts (`allOf` of `if`/`then`) still see every field.
+Every value field is a top-level property, so `additionalProperties: false` refuses unknown
+keys while the conditional parts (`allOf` of `if`/`then`) still see every field (and it
+costs any validator one look-up per key, where `unevaluatedProperties` costs `jsonschema`
+a pass over every conditional part and a scan of every key per key).
 Structured conditions compile to schemas that hold exactly when `engine.core.conditions`
 says they do: a comparison that needs a value also requires the field, because in JSON
 Schema `{"properties": {"impact": {"const": "high"}}}` holds when `impact` is missing.
@@ -20,9 +22,11 @@ from forms.definition import (
     DEFAULT_MAX_FILES,
     DEFAULT_MAX_SIZE,
     FORMAT,
+    MAX_LINE_LENGTH,
     RULES,
     Form,
     holds_value,
+    max_length,
     option_values,
 )
 
@@ -84,7 +88,7 @@ def _object_schema(
         schema["required"] = required
     if conditional:
         schema["allOf"] = conditional
-    schema["unevaluatedProperties"] = False
+    schema["additionalProperties"] = False
     return schema
 
 
@@ -127,9 +131,9 @@ def field_schema(
 
 def _text(field: Mapping[str, Any], *_: Any) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": "string"}
-    for name, keyword in (("min_length", "minLength"), ("max_length", "maxLength")):
-        if name in field:
-            schema[keyword] = field[name]
+    if "min_length" in field:
+        schema["minLength"] = field["min_length"]
+    schema["maxLength"] = max_length(field)  # a cap even when the form sets none
     preset = field.get("format")
     if preset == "email":
         schema["format"] = "email"
@@ -182,7 +186,10 @@ def _choices(field: Mapping[str, Any], *_: Any) -> dict[str, Any]:
     return schema
 
 
-def _checkbox(*_: Any) -> dict[str, Any]:
+def _checkbox(field: Mapping[str, Any], *_: Any) -> dict[str, Any]:
+    # A required box is answered only when ticked: `false` is an answer JSON Schema counts.
+    if field.get("required") is True:
+        return {"type": "boolean", "const": True}
     return {"type": "boolean"}
 
 
@@ -195,12 +202,12 @@ def _file(field: Mapping[str, Any], *_: Any) -> dict[str, Any]:
         "required": ["name", "size", "type"],
         "properties": {
             "id": {"type": ["string", "integer"]},
-            "name": {"type": "string", "minLength": 1},
+            "name": {"type": "string", "minLength": 1, "maxLength": MAX_LINE_LENGTH},
             "size": {"type": "integer", "minimum": 0,
                      "maximum": field.get("max_size", DEFAULT_MAX_SIZE)},
             "type": kind,
         },
-        "unevaluatedProperties": False,
+        "additionalProperties": False,
     }  # fmt: skip
     return {
         "type": "array",
@@ -223,7 +230,7 @@ def _escape(text: str) -> str:
 
 
 def _user(*_: Any) -> dict[str, Any]:
-    return {"type": "string", "minLength": 1}
+    return {"type": "string", "minLength": 1, "maxLength": MAX_LINE_LENGTH}
 
 
 def _table(field: Mapping[str, Any], rules: list[dict[str, Any]], prefix: str) -> dict[str, Any]:
@@ -245,7 +252,7 @@ def _hidden(field: Mapping[str, Any], *_: Any) -> dict[str, Any]:
         return {"type": "boolean"}
     if isinstance(default, int | float):
         return {"type": "number"}
-    return {"type": "string"}
+    return {"type": "string", "maxLength": MAX_LINE_LENGTH}
 
 
 def _calculated(*_: Any) -> dict[str, Any]:

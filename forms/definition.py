@@ -27,8 +27,24 @@ LAYOUT_TYPES = frozenset({"section"})
 DEFAULT_MAX_FILES = 1
 DEFAULT_MAX_SIZE = 10 * 1024 * 1024
 
+#: How many characters a one-line text (and any other text but a textarea's) may hold when its
+#: field sets no `max_length`.
+MAX_LINE_LENGTH = 500
+
+#: How many characters a textarea may hold when it sets no `max_length`; no `max_length` may
+#: allow more than this.
+MAX_TEXTAREA_LENGTH = 20_000
+
 #: The rules a field may carry, in the order they are evaluated.
 RULES = ("visible_if", "required_if")
+
+
+def max_length(field: Mapping[str, Any]) -> int:
+    """Return how many characters a text field takes: its `max_length`, or the cap of its type."""
+    stated = field.get("max_length")
+    if isinstance(stated, int) and not isinstance(stated, bool):
+        return stated
+    return MAX_TEXTAREA_LENGTH if field["type"] == "textarea" else MAX_LINE_LENGTH
 
 
 def option_values(field: Mapping[str, Any]) -> tuple[Any, ...] | None:

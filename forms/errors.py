@@ -11,12 +11,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import DefinitionError, FlowdeskError, Problem
+from forms.addresses import EMAIL_EXAMPLE, address_problem
 from forms.compiler import PHONE_PATTERN
 
 if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
 
 __all__ = [
+    "ERROR_RANK",
     "DefinitionError",
     "FieldError",
     "FlowdeskError",
@@ -48,10 +50,15 @@ class FieldError:
 
 # Messages -----------------------------------------------------------------------------------
 
+#: How useful each kind of error is to the requester, most useful first (others rank 3): a
+#: missing answer (0) says more than a wrong kind of value (1), which says more than a
+#: value outside the options or the expected form (2), which says more than a limit.
+ERROR_RANK = {"required": 0, "type": 1, "enum": 2, "const": 2, "format": 2, "pattern": 2}
+
 _FORMATS = {
     "date": "Enter a date like 2026-03-01",
     "date-time": "Enter a date and time like 2026-03-01 14:30",
-    "email": "Enter an email address like name@example.org",
+    "email": EMAIL_EXAMPLE,
     "uri": "Enter a web address like https://example.org",
 }  # fmt: skip
 
@@ -82,6 +89,8 @@ def message_for(error: ValidationError, field: Mapping[str, Any] | None) -> str:
     if kind in ("enum", "const"):
         return "Choose one of the options"
     if kind == "format":
+        if limit == "email" and isinstance(error.instance, str):
+            return address_problem(error.instance) or EMAIL_EXAMPLE
         return _FORMATS.get(limit, f"Enter a valid {limit}")
     if kind == "type":
         return _type_message(limit, field_type)

@@ -8,8 +8,12 @@ The steps, always in this order:
    (dependency order, form order otherwise). A field hidden by its rule is dropped before
    any later rule reads it, so whatever depends on a hidden field sees it as missing.
 3. Compute calculated fields from the cleaned data, whatever the client sent.
-4. Validate with the compiled JSON Schema (format checks on), then check in Python what the
-   schema cannot say (see `x-flowdesk-rules`, and date bounds).
+4. Check input hygiene (`forms.hygiene`: no control characters, finite numbers), validate
+   with the compiled JSON Schema (`forms.validator`: patterns on RE2, format checks on),
+   then check in Python what the schema cannot say (see `x-flowdesk-rules`, and date bounds).
+
+Every step is linear in the size of the form and of the answers: a rule is evaluated with
+the few names it reads, never with a copy of every answer.
 
 `validate` never raises on user input: every problem is a `FieldError`.
 """
@@ -21,17 +25,19 @@ import re
 from collections import ChainMap
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, cast
 from weakref import WeakKeyDictionary
 
 from engine.core.conditions import Condition, compile_condition
 from engine.core.errors import ExpressionError
 from engine.core.expressions import Evaluator, compile_expression
-from forms.checker import dependencies
 from forms.compiler import compile_schema
 from forms.definition import Form, holds_value
-from forms.errors import FieldError, message_for, required_message
+from forms.errors import ERROR_RANK, FieldError, message_for, required_message
+from forms.hygiene import answer_problems, is_finite
+from forms.limits import moment_bound
+from forms.rules import Inspect, Inspector, dependencies
+from forms.validator import validator_for
 
 __all__ = ["FieldError", "Submission", "validate", "validator_of"]
 
@@ -64,6 +70,7 @@ class _Scope:
 
     order: tuple[Mapping[str, Any], ...]
     keys: frozenset[str]
+    reads: Mapping[str, tuple[str, ...]]
     visible_if: Mapping[str, Condition]
     required_if: Mapping[str, Condition]
     exprs: Mapping[str, Evaluator]
@@ -99,11 +106,13 @@ def validate(
     errors: dict[str, tuple[int, str]] = {}
     if not isinstance(data, Mapping):
         errors[""] = (0, "The answers must be sent as a JSON object")
+    for path, message in _hygiene(cleaned, prepared):
+        _keep(errors, path, 1, message)
     for error in prepared.validator.iter_errors(instance):
         for path, rank, message in _mapped(error, prepared):
             _keep(errors, path, rank, message)
     for path in sorted(outcome.required):
-        if _read(cleaned, path) is None:
+        if _unanswered(_read(cleaned, path), _definition(path, prepared)):
             _keep(errors, path, 0, required_message(_definition(path, prepared)))
     for path, message in _bounds(cleaned, outcome.visible, prepared):
         _keep(errors, path, 3, message)
@@ -126,57 +135,70 @@ def validator_of(form: Form) -> Draft202012Validator:
 def _prepare(form: Form) -> _Prepared:
     prepared = _prepared.get(form)
     if prepared is None:
-        from jsonschema import Draft202012Validator
-
-        schema = compile_schema(form)
-        checker = Draft202012Validator.FORMAT_CHECKER
         fields = {f["key"]: f for f in form.fields}
         prepared = _prepared[form] = _Prepared(
-            _scope(form.fields),
-            Draft202012Validator(schema, format_checker=checker),
+            _scope(form.fields, Inspector()),
+            validator_for(compile_schema(form)),
             fields,
             {key: index for index, key in enumerate(fields)},
         )
     return prepared
 
 
-def _scope(fields: Sequence[Mapping[str, Any]]) -> _Scope:
+def _scope(fields: Sequence[Mapping[str, Any]], inspect: Inspect) -> _Scope:
     values = [f for f in fields if holds_value(f)]
+    reads = {f["key"]: tuple(dependencies(f, inspect)) for f in values}
     return _Scope(
-        _in_dependency_order(values),
+        _in_dependency_order(values, inspect),
         frozenset(f["key"] for f in values),
+        {key: names for key, names in reads.items() if names},
         {f["key"]: compile_condition(f["visible_if"]) for f in values if "visible_if" in f},
         {f["key"]: compile_condition(f["required_if"]) for f in values if "required_if" in f},
         {f["key"]: compile_expression(f["expr"]) for f in values if f["type"] == "calculated"},
-        {f["key"]: _scope(f["columns"]) for f in values if f["type"] == "table"},
+        {f["key"]: _scope(f["columns"], inspect) for f in values if f["type"] == "table"},
     )
 
 
-def _in_dependency_order(fields: Sequence[Mapping[str, Any]]) -> tuple[Mapping[str, Any], ...]:
-    """Order fields so each comes after the fields it reads; form order otherwise."""
+def _in_dependency_order(
+    fields: Sequence[Mapping[str, Any]], inspect: Inspect
+) -> tuple[Mapping[str, Any], ...]:
+    """Order fields so each comes after the fields it reads; form order otherwise.
+
+    A depth-first walk with its own stack: a chain of thousands of fields, each reading
+    the one before, is no deeper for it.
+    """
     by_key = {f["key"]: f for f in fields}
-    needs = {key: [d for d in _reads(f) if d in by_key and d != key] for key, f in by_key.items()}
+    needs = {
+        key: [d for d in _reads(f, inspect) if d in by_key and d != key]
+        for key, f in by_key.items()
+    }
     done: dict[str, Mapping[str, Any]] = {}
     visiting: set[str] = set()
-
-    def visit(key: str) -> None:
-        if key in done or key in visiting:  # a circle (reported by the checker): form order
-            return
-        visiting.add(key)
-        for other in needs[key]:
-            visit(other)
-        visiting.discard(key)
-        done[key] = by_key[key]
-
-    for key in by_key:
-        visit(key)
+    for root in by_key:
+        if root in done:
+            continue
+        visiting.add(root)
+        walks = [(root, iter(needs[root]))]
+        while walks:
+            key, pending = walks[-1]
+            for other in pending:
+                # A field already being visited closes a circle (reported by the checker):
+                # the fields in it keep their form order.
+                if other not in done and other not in visiting:
+                    visiting.add(other)
+                    walks.append((other, iter(needs[other])))
+                    break
+            else:
+                walks.pop()
+                visiting.discard(key)
+                done[key] = by_key[key]
     return tuple(done.values())
 
 
-def _reads(field: Mapping[str, Any]) -> list[str]:
-    found = list(dependencies(field))
+def _reads(field: Mapping[str, Any], inspect: Inspect) -> list[str]:
+    found = list(dependencies(field, inspect))
     for column in field.get("columns", ()) if field["type"] == "table" else ():
-        found.extend(dependencies(column))
+        found.extend(dependencies(column, inspect))
     return found
 
 
@@ -199,10 +221,10 @@ def _resolve(
             data.pop(key, None)
         elif key not in data and "default" in field and not field.get("required"):
             data[key] = copy.deepcopy(field["default"])
+    view: Mapping[str, Any] = ChainMap(data, cast("dict[str, Any]", outer)) if outer else data
     for field in scope.order:
         key = field["key"]
-        view: Mapping[str, Any] = ChainMap(data, cast("dict[str, Any]", outer)) if outer else data
-        context = {**view, **extra, "data": view}
+        context = _context(scope.reads.get(key, ()), view, extra)
         rule = scope.visible_if.get(key)
         if rule is not None and not rule.holds(context):
             data.pop(key, None)
@@ -216,6 +238,20 @@ def _resolve(
         elif key in scope.tables and isinstance(data.get(key), list):
             data[key] = _rows(scope.tables[key], data[key], view, extra, outcome, prefix + key)
     return data
+
+
+def _context(
+    names: Sequence[str], view: Mapping[str, Any], extra: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Return what a field's rules and calculation see: the answers they read, by name.
+
+    Expressions see the names they use and `data` (all the answers, as a view, not a
+    copy); structured rules read `data` only. So each field costs what its rules read.
+    """
+    context = {name: view[name] for name in names if name in view}
+    context.update(extra)
+    context["data"] = view
+    return context
 
 
 def _rows(
@@ -252,8 +288,8 @@ def _calculate(data: dict[str, Any], key: str, expr: Evaluator, context: Mapping
         value = expr(context)
     except ExpressionError:
         value = None  # a calculation that fails on these answers has no value
-    if value is None:
-        data.pop(key, None)
+    if value is None or not is_finite(value):
+        data.pop(key, None)  # e.g. 1e300 * 1e300: infinity is no number to keep
     else:
         data[key] = value
 
@@ -277,6 +313,13 @@ def _read(data: Mapping[str, Any], path: str) -> Any:
 # Errors -------------------------------------------------------------------------------------
 
 
+def _unanswered(value: Any, field: Mapping[str, Any] | None) -> bool:
+    """Tell whether a required field is left unanswered (a box must be ticked, not only sent)."""
+    if value is None:
+        return True
+    return field is not None and field["type"] == "checkbox" and value is not True
+
+
 def _keep(errors: dict[str, tuple[int, str]], path: str, rank: int, message: str) -> None:
     """Keep one error per field: the most useful (lowest rank; first found among equals)."""
     if path not in errors or rank < errors[path][0]:
@@ -294,7 +337,7 @@ def _mapped(error: ValidationError, prepared: _Prepared) -> Iterable[tuple[str, 
                 where = _field_path([*path, name], prepared)
                 yield where, 0, required_message(_definition(where, prepared))
         return
-    if error.validator == "unevaluatedProperties" and isinstance(instance, Mapping):
+    if error.validator == "additionalProperties" and isinstance(instance, Mapping):
         declared = error.schema.get("properties", {})
         for name in instance:
             if name not in declared:
@@ -310,12 +353,14 @@ def _mapped(error: ValidationError, prepared: _Prepared) -> Iterable[tuple[str, 
                 yield where, 1, f"'{name}' is not a {noun}"
         return
     where = _field_path(path, prepared)
-    yield where, _RANK.get(error.validator, 3), message_for(error, _definition(where, prepared))
+    yield (
+        where,
+        ERROR_RANK.get(error.validator, 3),
+        message_for(error, _definition(where, prepared)),
+    )
 
 
 _FIELD_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
-
-_RANK = {"type": 1, "enum": 2, "const": 2, "format": 2, "pattern": 2}
 
 
 def _field_path(path: Sequence[Any], prepared: _Prepared) -> str:
@@ -348,26 +393,17 @@ def _bounds(
 ) -> Iterable[tuple[str, str]]:
     """Check earliest and latest dates and moments, which JSON Schema cannot compare."""
     for key, field in prepared.fields.items():
-        if field["type"] not in ("date", "datetime") or key not in visible:
-            continue
-        value = _moment(cleaned.get(key), field["type"])
-        if value is None:
-            continue
-        low, high = (_moment(field.get(end), field["type"]) for end in ("min", "max"))
-        what = "a date" if field["type"] == "date" else "a date and time"
-        try:
-            if low is not None and value < low:
-                yield key, f"Enter {what} on or after {field['min']}"
-            elif high is not None and value > high:
-                yield key, f"Enter {what} on or before {field['max']}"
-        except TypeError:  # a moment with a time zone against one without: cannot say
-            continue
+        if field["type"] in ("date", "datetime") and key in visible:
+            message = moment_bound(field, cleaned.get(key))
+            if message is not None:
+                yield key, message
 
 
-def _moment(value: Any, kind: str) -> date | datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return date.fromisoformat(value) if kind == "date" else datetime.fromisoformat(value)
-    except ValueError:
-        return None
+def _hygiene(cleaned: Mapping[str, Any], prepared: _Prepared) -> Iterable[tuple[str, str]]:
+    """Find what no answer may hold (`forms.hygiene`), each at the field or cell it is in."""
+    for key, value in cleaned.items():
+        field = prepared.fields.get(key)
+        if field is None or field["type"] == "calculated":
+            continue  # a calculation is the server's own
+        for path, message in answer_problems(field, value):
+            yield _field_path([key, *path], prepared), message

@@ -5,14 +5,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from engine.core.conditions import compile_condition
-from forms.checker import dependencies
 from forms.compiler import compile_schema, condition_schema
 from forms.definition import Form
+from forms.rules import dependencies
 from forms.validation import validate, validator_of
 from tests.unit.forms.conftest import field, make, shipped
 
@@ -189,3 +189,59 @@ def test_any_json_gives_a_submission_never_an_exception(data: Any) -> None:
     for error in submission.errors:
         assert error.message
         assert error.field == "" or PATH.fullmatch(error.field)
+
+
+#: What Python's `json` can hand over beyond JSON: NaN and infinities, and texts with control
+#: characters, lone surrogates (which RE2 and UTF-8 cannot hold) and line breaks.
+WILD_TEXT = st.text(max_size=5) | st.sampled_from(["\ud800", "a\x00", "x\u2028y", "ann@x.org\n"])
+WILD_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | WILD_TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(WILD_TEXT, inner, max_size=3),
+    max_leaves=8,
+)
+PATTERNED = make(
+    field("code", pattern="^[A-Z]+$"),
+    field("phone", format="phone"),
+    field("email", format="email"),
+    field("site", format="url"),
+    field("note", "textarea"),
+    field("n", "number", min=0),
+    field("doc", "file", accept=["image/*"]),
+    field("rows", "table", columns=[field("cell"), field("qty", "number")]),
+)
+FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def holds_bad_input(value: Any, line_breaks: bool) -> bool:
+    """Tell whether a value holds NaN, an infinity, or a text no answer may hold, anywhere."""
+    if isinstance(value, float):
+        return value != value or value in (float("inf"), float("-inf"))
+    if isinstance(value, str):
+        return bool(FORBIDDEN.search(value)) or (
+            not line_breaks and any(c in value for c in "\n\r\u2028\u2029")
+        )
+    if isinstance(value, dict):
+        return any(holds_bad_input(k, False) or holds_bad_input(v, line_breaks)
+                   for k, v in value.items())  # fmt: skip
+    if isinstance(value, list):
+        return any(holds_bad_input(item, line_breaks) for item in value)
+    return False
+
+
+@RUNS
+@given(st.dictionaries(st.sampled_from([f["key"] for f in PATTERNED.fields]), WILD_JSON))
+@example({"n": float("nan")})
+@example({"n": float("-inf"), "code": "ABC"})
+@example({"note": "line\x00"})
+@example({"code": "A\ud800"})
+@example({"rows": [{"qty": float("inf")}]})
+def test_answers_holding_nan_or_control_characters_are_never_accepted(
+    data: dict[str, Any],
+) -> None:
+    submission = validate(PATTERNED, data)
+
+    if any(holds_bad_input(value, key == "note") for key, value in data.items()):
+        assert not submission.ok
+    for error in submission.errors:
+        assert error.message
+        assert PATH.fullmatch(error.field)

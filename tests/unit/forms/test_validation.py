@@ -226,3 +226,24 @@ def test_field_error_speaks_json_pointer() -> None:
         "message": "Fill in this field",
     }
     assert FieldError("", "x").pointer == ""
+
+
+def test_a_required_checkbox_must_be_ticked_not_only_sent() -> None:
+    form = Form.from_document(
+        {
+            "kind": "form",
+            "format": 1,
+            "key": "terms",
+            "title": "Terms",
+            "fields": [
+                {"key": "terms", "type": "checkbox", "label": "I accept", "required": True},
+                {"key": "news", "type": "checkbox", "label": "Send me news"},
+            ],
+        }
+    )
+
+    unticked = validate(form, {"terms": False, "news": False})
+
+    assert [(e.field, e.message) for e in unticked.errors] == [("terms", "Tick this box to go on")]
+    assert validate(form, {"terms": True}).ok
+    assert validate(form, {"terms": True, "news": False}).data == {"terms": True, "news": False}
