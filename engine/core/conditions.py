@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.core.errors import ExpressionError
-from engine.core.expressions import compile_expression
+from engine.core.expressions import compile_test
 
 OPERATORS = ("eq", "ne", "lt", "le", "gt", "ge", "in", "not_in", "contains", "empty", "not_empty")
 ORDERING = frozenset({"lt", "le", "gt", "ge"})
@@ -92,14 +92,33 @@ def _compare(op: str, actual: Any, expected: Any) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Condition:
-    """A compiled condition: call `holds(context)`; `text` explains it to people."""
+    """A compiled condition: `decide(context)` or `holds(context)`; `text` explains it to people."""
 
     text: str
     _test: Callable[[Mapping[str, Any]], bool]
+    _strict: Callable[[Mapping[str, Any]], bool] | None = None
 
     def holds(self, context: Mapping[str, Any]) -> bool:
-        """Evaluate against an expression context (see `runtime.expression_context`)."""
+        """Evaluate against an expression context; an expression that fails counts as false.
+
+        Forms use this: a rule that cannot be decided on a requester's answers hides its
+        field rather than failing the form.
+        """
         return self._test(context)
+
+    def decide(self, context: Mapping[str, Any]) -> bool:
+        """Evaluate, raising `ExpressionError` when an expression fails (the runtime's way).
+
+        A failure is never taken for "false": a branch or an auto-approval decided on an
+        expression that could not be worked out would be decided wrongly, unseen.
+        """
+        try:
+            return (self._strict or self._test)(context)
+        except ExpressionError as error:
+            if str(error).startswith(f"'{self.text}'"):
+                raise  # an expression on its own: the message quotes it already
+            why = f"the condition '{self.text}' could not be decided: {error}"
+            raise ExpressionError(why) from None
 
 
 def describe(condition: Any) -> str:
@@ -140,28 +159,30 @@ def _show(value: Any) -> str:
 
 def compile_condition(condition: Any) -> Condition:
     """Compile a condition document once; raise `ExpressionError` if an expression is bad."""
-    return Condition(describe(condition), _compile(condition))
+    return Condition(describe(condition), _compile(condition), _compile(condition, strict=True))
 
 
-def _compile(condition: Any) -> Callable[[Mapping[str, Any]], bool]:
+def _compile(condition: Any, strict: bool = False) -> Callable[[Mapping[str, Any]], bool]:
     if isinstance(condition, str):
-        evaluate = compile_expression(condition)
+        test = compile_test(condition)
+        if strict:
+            return test
 
         def expression(context: Mapping[str, Any]) -> bool:
             try:
-                return bool(evaluate(context))
+                return test(context)
             except ExpressionError:
                 return False
 
         return expression
     if "all" in condition:
-        parts = [_compile(part) for part in condition["all"]]
+        parts = [_compile(part, strict) for part in condition["all"]]
         return lambda context: all(part(context) for part in parts)
     if "any" in condition:
-        parts = [_compile(part) for part in condition["any"]]
+        parts = [_compile(part, strict) for part in condition["any"]]
         return lambda context: any(part(context) for part in parts)
     if "not" in condition:
-        inner = _compile(condition["not"])
+        inner = _compile(condition["not"], strict)
         return lambda context: not inner(context)
     path, op, expected = condition["field"], condition["op"], condition.get("value")
     return lambda context: _compare(op, field_value(context["data"], path), expected)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -185,6 +186,76 @@ def test_expression_may_sit_inside_a_structured_condition() -> None:
 def test_expression_failing_at_run_time_makes_the_condition_false(source: str) -> None:
     assert holds(source, cost=5) is False
     assert holds({"not": source}, cost=5) is True
+
+
+def decide(condition: Any, **data: Any) -> bool:
+    """Decide a condition as the runtime does: an expression that fails raises."""
+    return compile_condition(condition).decide({**data, "data": data, "instance": {}})
+
+
+@pytest.mark.parametrize(
+    ("condition", "data", "expected"),
+    [
+        ("cost < 500 and category == 'hardware'", {"cost": 100, "category": "hardware"}, True),
+        ({"not": "cost > 1"}, {"cost": 5}, False),
+        ({"all": [comparison("a", "eq", 1), "b in tags"]}, {"a": 1, "b": "x", "tags": ["x"]}, True),
+        ({"any": [comparison("a", "eq", 2), "missing"]}, {"a": 1}, False),
+    ],
+)
+def test_decide_answers_as_holds_does_when_the_expression_works(
+    condition: Any, data: dict[str, Any], expected: bool
+) -> None:
+    assert decide(condition, **data) is expected
+    assert holds(condition, **data) is expected
+
+
+@pytest.mark.parametrize(
+    "source", ["cost + 'x' > 1", "cost // 0 > 1", "missing.deeper == 1", "1e300 ** 2 > 1"]
+)
+def test_decide_raises_where_holds_says_false(source: str) -> None:
+    with pytest.raises(ExpressionError, match=f"^'{re.escape(source)}'"):
+        decide(source, cost=5)
+    with pytest.raises(ExpressionError):
+        decide({"not": source}, cost=5)
+
+
+def test_decide_names_the_whole_condition_when_a_part_fails() -> None:
+    rule = {"all": [comparison("category", "eq", "hardware"), "cost * 'x' > 1"]}
+    with pytest.raises(ExpressionError) as raised:
+        decide(rule, category="hardware", cost=5)
+    assert str(raised.value).startswith(
+        "the condition 'category is 'hardware' and cost * 'x' > 1' could not be decided: "
+        "'cost * 'x' > 1' could not be evaluated"
+    )
+
+
+def test_condition_that_runs_into_a_limit_is_an_error_not_false() -> None:
+    source = "(text * n)|length > 5"
+    assert holds(source, text="x", n=10**9) is False
+    with pytest.raises(ExpressionError, match="built a text longer than 100,000 characters"):
+        decide(source, text="x", n=10**9)
+    assert decide(source, text="x", n=10) is True
+
+
+@pytest.mark.parametrize(
+    ("source", "said"),
+    [
+        ("tags|select('odd')", "a sequence that is not a list yet"),
+        ("data.get", "the method 'get'"),
+        ("'nan'|float", "a number that is not finite"),
+    ],
+)
+def test_condition_that_gives_no_value_is_not_true(source: str, said: str) -> None:
+    # Each of these is "true" to Python, whatever the data says.
+    assert holds(source, tags=[2]) is False
+    with pytest.raises(ExpressionError, match=re.escape(f"the condition gave {said}")):
+        decide(source, tags=[2])
+
+
+@pytest.mark.parametrize("source", ["'x' * 10**9", "'a' ~ 'b' * 99999999", "x.__class__"])
+def test_condition_whose_bomb_shows_in_the_source_is_refused_when_compiled(source: str) -> None:
+    with pytest.raises(ExpressionError):
+        compile_condition(source)
 
 
 def test_bad_expression_is_refused_when_compiled() -> None:
