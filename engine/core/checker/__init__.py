@@ -2,8 +2,8 @@
 
 `check_workflow` runs the schema first (a document that breaks it is reported
 as such and nothing else), then the shape of the flow, references to forms,
-tables, calendars and workflows, durations, reviews and escalations, and the
-data each condition and expression reads.
+tables, calendars, workflows, groups and users, durations, reviews, escalations
+and priority levels, and the data each condition, expression and template reads.
 """
 
 from __future__ import annotations
@@ -12,22 +12,44 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine.core.checker.dataflow import Forms, check_data
+from engine.core.checker.dataflow import Child, Flow, Forms
+from engine.core.checker.escalations import check_escalations, raise_problems
 from engine.core.checker.graph import check_graph
+from engine.core.checker.ignored import check_ignored
+from engine.core.checker.jsontext import load_json
+from engine.core.checker.people import People, check_people
+from engine.core.checker.priorities import check_priorities
+from engine.core.checker.reads import check_reads
+from engine.core.checker.subflows import check_subflows, child_of
+from engine.core.checker.tables import check_tables
+from engine.core.checker.words import among
 from engine.core.durations import parse_duration
 from engine.core.errors import DurationError, Problem
 from engine.core.schema import iter_steps, schema_problems, validator
 
-__all__ = ["References", "check_workflow"]
+__all__ = ["Child", "Forms", "References", "check_workflow", "child_of", "load_json"]
+
+#: Step types that wait, and so set the instance's status while they are active.
+WAITING = frozenset({"task", "approval", "review", "wait", "subflow"})
 
 
 @dataclass(frozen=True)
 class References:
-    """What a workflow may refer to. `None` means unknown here: such references are not checked."""
+    """What a workflow may refer to. `None` means unknown here: such references are not checked.
+
+    `children` describes each known workflow (see `child_of`; None: too broken to
+    read), so that a subflow's data, results and outcomes are checked against it;
+    `groups` and `users` are the names that exist where the workflow is to run.
+    """
 
     forms: Forms | None = None
     calendars: frozenset[str] | None = None
     workflows: frozenset[str] | None = None
+    children: Mapping[str, Child | None] | None = None
+    groups: frozenset[str] | None = None
+    users: frozenset[str] | None = None
+    #: Collects the groups and users the workflow names (see `People.named`).
+    named: dict[str, set[str]] | None = None
 
 
 def check_workflow(doc: Any, references: References | None = None) -> list[Problem]:
@@ -36,13 +58,21 @@ def check_workflow(doc: Any, references: References | None = None) -> list[Probl
     problems = schema_problems(validator("workflow"), doc)
     if problems:
         return problems
+    levels = tuple(doc.get("priorities") or doc.get("sla", {}).get("targets", {}))
+    flow = Flow(doc, references.forms, levels, references.children)
     problems += check_graph(doc)
     problems += _references(doc, references)
     problems += _durations(doc)
     problems += _reviews(doc)
-    problems += _escalations(doc)
-    problems += _sla(doc)
-    problems += check_data(doc, references.forms)
+    problems += check_escalations(doc, levels)
+    problems += _sla(doc, levels)
+    problems += check_ignored(doc)
+    problems += check_reads(doc, flow)
+    problems += check_tables(doc, flow)
+    problems += check_priorities(doc, flow)
+    people = People(references.groups, references.users, references.named)
+    problems += check_people(doc, flow, people)
+    problems += check_subflows(flow, references.forms)
     return sorted(set(problems))
 
 
@@ -57,21 +87,27 @@ def _confirm_to(start: Mapping[str, Any], refs: References) -> Iterator[Problem]
         yield Problem("/start/confirm_to", "there is no start form to take the address from")
         return
     infos = refs.forms.get(start["form"]) if refs.forms is not None else None
-    if infos is not None and field not in [info.key for info in infos]:
+    found = [info for info in infos or () if info.key == field]
+    if infos is not None and not found:
         yield Problem(
             "/start/confirm_to",
             f"the start form '{start['form']}' has no field '{field}' to send the link to",
+        )
+    elif found and found[0].type not in ("string", "any"):
+        yield Problem(
+            "/start/confirm_to",
+            f"'{field}' of the start form is not a text field, so it cannot hold an email address",
         )
 
 
 def _references(doc: Mapping[str, Any], refs: References) -> Iterator[Problem]:
     def form(key: str, pointer: str) -> Iterator[Problem]:
         if refs.forms is not None and key not in refs.forms:
-            yield Problem(pointer, f"there is no form '{key}'{_among(refs.forms)}")
+            yield Problem(pointer, f"there is no form '{key}'{among(refs.forms)}")
 
     def calendar(key: str, pointer: str) -> Iterator[Problem]:
         if refs.calendars is not None and key not in refs.calendars:
-            yield Problem(pointer, f"there is no business calendar '{key}'{_among(refs.calendars)}")
+            yield Problem(pointer, f"there is no business calendar '{key}'{among(refs.calendars)}")
 
     start = doc.get("start", {})
     if "form" in start:
@@ -93,7 +129,7 @@ def _references(doc: Mapping[str, Any], refs: References) -> Iterator[Problem]:
             if "lookup" in spec and spec["lookup"] not in tables:
                 yield Problem(
                     f"{pointer}/set/{name}/lookup",
-                    f"there is no decision table '{spec['lookup']}'{_among(tables)}",
+                    f"there is no decision table '{spec['lookup']}'{among(tables)}",
                 )
             elif "lookup" in spec and tables[spec["lookup"]]["output"] != name:
                 output = tables[spec["lookup"]]["output"]
@@ -110,13 +146,8 @@ def _references(doc: Mapping[str, Any], refs: References) -> Iterator[Problem]:
         ):
             yield Problem(
                 f"{pointer}/workflow",
-                f"there is no workflow '{step['workflow']}'{_among(workflows)}",
+                f"there is no workflow '{step['workflow']}'{among(workflows)}",
             )
-
-
-def _among(known: Any) -> str:
-    names = sorted(known)
-    return f"; known ones are: {', '.join(names)}" if names else ""
 
 
 def _durations(doc: Mapping[str, Any]) -> Iterator[Problem]:
@@ -167,49 +198,12 @@ def _reviews(doc: Mapping[str, Any]) -> Iterator[Problem]:
             )
 
 
-def _escalations(doc: Mapping[str, Any]) -> Iterator[Problem]:
-    levels = doc.get("priorities") or list(doc.get("sla", {}).get("targets", {}))
-    for _step_id, step, pointer in _steps(doc):
-        outcomes = _outcomes(step)
-        for outcome in step.get("buttons", {}):
-            if outcome not in outcomes:
-                yield Problem(
-                    f"{pointer}/buttons/{outcome}",
-                    f"'{outcome}' is not an outcome of this step, so it has no button; "
-                    f"its outcomes are: {', '.join(outcomes)}",
-                )
-        for rung_index, rung in enumerate(step.get("escalate", ())):
-            for index, action in enumerate(rung["do"]):
-                where = f"{pointer}/escalate/{rung_index}/do/{index}"
-                if "complete" in action and action["complete"] not in outcomes:
-                    yield Problem(
-                        f"{where}/complete",
-                        f"'{action['complete']}' is not an outcome of this step; "
-                        f"its outcomes are: {', '.join(outcomes)}",
-                    )
-                if "raise_priority" in action:
-                    wanted = action["raise_priority"]
-                    if not levels:
-                        yield Problem(
-                            f"{where}/raise_priority",
-                            "there are no priority levels to raise; list them in "
-                            "'priorities' or in the SLA targets",
-                        )
-                    elif isinstance(wanted, str) and wanted not in levels:
-                        yield Problem(
-                            f"{where}/raise_priority",
-                            f"'{wanted}' is not a priority; the priorities are: "
-                            f"{', '.join(levels)}",
-                        )
-
-
-def _sla(doc: Mapping[str, Any]) -> Iterator[Problem]:
+def _sla(doc: Mapping[str, Any], levels: tuple[str, ...]) -> Iterator[Problem]:
     """`on_breach` acts on the instance, so it cannot finish or leave a step; pauses need
-    a status some step sets."""
+    a status some waiting step sets."""
     sla = doc.get("sla")
     if not sla:
         return
-    levels = doc.get("priorities") or list(sla.get("targets", {}))
     for index, action in enumerate(sla.get("on_breach", ())):
         ((name, arg),) = action.items()
         where = f"/sla/on_breach/{index}/{name}"
@@ -219,20 +213,20 @@ def _sla(doc: Mapping[str, Any]) -> Iterator[Problem]:
                 f"'{name}' acts on a step, but a breach belongs to the whole "
                 "instance; use notify, remind, reassign or raise_priority",
             )
-        elif name == "raise_priority" and isinstance(arg, str) and arg not in levels:
-            yield Problem(
-                where, f"'{arg}' is not a priority; the priorities are: {', '.join(levels)}"
-            )
-    statuses = {step.get("status") for _sid, step, _pointer in _steps(doc)}
+        elif name == "raise_priority":
+            yield from raise_problems(arg, where, levels)
+    statuses = {step.get("status") for _sid, step, _pointer in _steps(doc) if _shows_status(step)}
     for index, status in enumerate(sla.get("pause_while", ())):
         if status not in statuses:
             yield Problem(
                 f"/sla/pause_while/{index}",
-                f"no step sets the status '{status}', so the clock would never pause for it",
+                f"no step sets the status '{status}' while it waits, so the clock would "
+                "never pause for it",
             )
 
 
-def _outcomes(step: Mapping[str, Any]) -> tuple[str, ...]:
-    if step["type"] in ("approval", "review"):
-        return ("approved", "rejected")
-    return tuple(step.get("on", {})) or ("done",)
+def _shows_status(step: Mapping[str, Any]) -> bool:
+    """Tell whether a step's `status` is ever the instance's status while it runs."""
+    if step["type"] == "subflow":
+        return step.get("wait", True) is not False
+    return step["type"] in WAITING

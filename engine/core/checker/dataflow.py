@@ -1,389 +1,429 @@
-"""Checks on data: which fields exist at each step, and whether conditions use them right.
+"""Which fields can exist at each step, and what they hold: reaching definitions.
 
-A field exists at a step when the start form or a step on some route leading
-there fills it in. Conditions, expressions, templates and table lookups are
-checked against the fields that exist where they run, and comparisons against
-the kind of value (and the options) of the field.
+A *definition* is one place that writes a field: the start form, a task's form, an
+action's `set`, an escalation's `raise_priority`. A definition reaches a step when
+some route leads from it to the step without another write of the field on the way
+(a `set` always replaces the value; a form replaces only the fields it requires). A
+field exists at a step when one of its definitions reaches it, and it holds what
+any of the reaching definitions may have written: that is what conditions are
+checked against.
+
+A field may also be *missing* at a step: an "absent" definition, placed at the start
+for every field the start form does not require, reaches the step. Arithmetic on a
+field that may be missing fails while an instance runs.
+
+Definitions are numbered and every set of them is one Python int used as a bitset,
+so the analysis is a handful of word operations per route, repeated until nothing
+changes: linear in practice, even for workflows of hundreds of steps.
 """
 
 from __future__ import annotations
 
-import json
+import heapq
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from engine.core.checker.graph import routes
-from engine.core.conditions import UNARY, comparisons, expressions
-from engine.core.errors import Problem
-from engine.core.expressions import inspect_expression, inspect_template, is_template
-from engine.core.fields import FieldInfo, literal_fits, merge_types, type_of_literal
+from engine.core.fields import FieldInfo, type_of_literal, type_of_values
 from engine.core.schema import iter_steps
-
-Fields = dict[str, FieldInfo]
 
 #: Form key -> the fields it fills in; None for a form too broken to read (reported itself).
 Forms = Mapping[str, tuple[FieldInfo, ...] | None]
 
-TYPE_WORDS = {
-    "string": "text", "number": "a number", "boolean": "yes or no", "date": "a date",
-    "datetime": "a date and time", "list": "a list", "file": "a file", "table": "a table",
-}  # fmt: skip
+
+@dataclass(frozen=True, slots=True)
+class Child:
+    """What a workflow started as a subflow tells the one that starts it.
+
+    `start_form`: the form its start data must fill in (None: it takes any data);
+    `fields`: what its data can hold when it ends (None: anything, it has no start form);
+    `outcomes`: what it can end with, for the parent's `on`.
+    """
+
+    start_form: str | None
+    fields: Mapping[str, FieldInfo] | None
+    outcomes: frozenset[str]
+
+    def field(self, name: str) -> FieldInfo | None:
+        """Return one of its fields (by name or dotted path), if it is known."""
+        if self.fields is None:
+            return None
+        return self.fields.get(name) or self.fields.get(name.split(".")[0])
 
 
-class Flow:
-    """The fields known on entry to every step, computed once for a workflow."""
+#: Bit 0 of every set: the step is reached at all.
+REACHED = 1
 
-    def __init__(self, doc: Mapping[str, Any], forms: Forms | None):
-        self.doc = doc
-        self.forms = forms
-        start_form = doc.get("start", {}).get("form")
-        self.open = forms is None or start_form is None or start_form not in forms
-        self.steps = {sid: (step, ptr) for sid, step, ptr, _p, _b in iter_steps(doc["steps"])}
-        self.entry: dict[str, Fields] = {sid: {} for sid in self.steps}
-        self.reached: set[str] = set()
-        self._filled_by: dict[str, tuple[str, ...]] | None = None
-        self._propagate(self._form_fields(start_form))
-
-    def _form_fields(self, key: str | None) -> Fields:
-        if key is None or self.forms is None:
-            return {}
-        infos = self.forms.get(key)
-        if infos is None:
-            self.open = True  # reported as an unknown or broken form; do not pile on
-            return {}
-        return {info.key: info for info in infos}
-
-    def writes(self, step_id: str) -> Fields:
-        """Return the fields a step fills in (for a parallel step: all its branches')."""
-        step, _pointer = self.steps[step_id]
-        written: Fields = {}
-        if "form" in step:
-            written.update(self._form_fields(step["form"]))
-        for name, spec in step.get("set", {}).items():
-            written[name] = FieldInfo(name, self._type_of(spec))
-        if step["type"] == "parallel":
-            for branch in step["branches"].values():
-                for inner in branch["steps"]:
-                    written = _union(written, self.writes(inner))
-        return written
-
-    def _type_of(self, spec: Mapping[str, Any]) -> str:
-        if "value" in spec:
-            return type_of_literal(spec["value"])
-        table = self.doc.get("tables", {}).get(spec.get("lookup"))
-        if table:
-            kinds = {type_of_literal(row["then"]) for row in table["rows"]}
-            if "default" in table and table["default"] is not None:
-                kinds.add(type_of_literal(table["default"]))
-            return kinds.pop() if len(kinds) == 1 else "any"
-        return "any"
-
-    def _propagate(self, start: Fields) -> None:
-        todo = [(self.doc["first"], start)]
-        visited: set[str] = set()
-        while todo:
-            step_id, incoming = todo.pop()
-            if step_id not in self.steps:
-                continue  # an unknown step: reported by the graph checks
-            merged = _union(self.entry[step_id], incoming)
-            if step_id in visited and merged == self.entry[step_id]:
-                continue
-            visited.add(step_id)
-            self.reached.add(step_id)
-            self.entry[step_id] = merged
-            step, pointer = self.steps[step_id]
-            leaving = _union(merged, self.writes(step_id))
-            for target, _ref in routes(step, pointer):
-                todo.append((target, leaving))
-            if step["type"] == "parallel":
-                for branch in step["branches"].values():
-                    todo.append((branch["first"], merged))
-
-    def known(self, step_id: str) -> Fields:
-        return self.entry.get(step_id, {})
-
-    def open_at(self, step_id: str) -> bool:
-        """Tell whether unknown fields go unreported at a step.
-
-        They do when the start form is unknown, and at a step no route leads to: what
-        it sees depends on the route still to be drawn (the step is reported already).
-        """
-        return self.open or step_id not in self.reached
-
-    def at(self, step_id: str) -> At:
-        """Return what checks of a step see: the fields known on entry to it."""
-        return At(self.known(step_id), self.open_at(step_id), self.filled_by())
-
-    def filled_by(self) -> dict[str, tuple[str, ...]]:
-        """Return, for every field a step fills in, the steps that do."""
-        if self._filled_by is None:
-            found: dict[str, list[str]] = {}
-            for step_id, (step, _pointer) in self.steps.items():
-                if step["type"] == "parallel":
-                    continue  # its branches' steps are named themselves
-                for name in self.writes(step_id):
-                    found.setdefault(name, []).append(step_id)
-            self._filled_by = {name: tuple(steps) for name, steps in found.items()}
-        return self._filled_by
-
-    def everywhere(self) -> Fields:
-        """Return every field the start form or any step fills in."""
-        fields: Fields = {}
-        for step_id in self.steps:
-            fields = _union(fields, _union(self.entry[step_id], self.writes(step_id)))
-        return fields
-
-
-def _union(left: Fields, right: Fields) -> Fields:
-    if not right:
-        return left
-    merged = dict(left)
-    for key, info in right.items():
-        old = merged.get(key)
-        if old is None:
-            merged[key] = info
-        elif old != info:
-            options = old.options if old.options == info.options else None
-            merged[key] = FieldInfo(key, merge_types(old.type, info.type), options, old.label)
-    return merged
+#: Step types whose form values are written into the data when a person completes them.
+FILLED_IN = frozenset({"task", "approval"})
 
 
 @dataclass(frozen=True, slots=True)
-class At:
-    """What a check sees at one point of the flow: the fields there, and who fills in others."""
+class Definition:
+    """One write of a field: where (`step`, None for the start) and what it may hold."""
 
-    fields: Fields
-    open: bool = False  # unknown fields go unreported (see `Flow.open_at`)
-    filled_by: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-
-    def with_fields(self, fields: Fields) -> At:
-        return At(fields, self.open, self.filled_by)
-
-    def missing(self, name: str) -> str:
-        """Say why a field does not exist here, naming the steps that fill it in elsewhere."""
-        known = ", ".join(sorted(self.fields)) or "none"
-        later = self.filled_by.get(name)
-        if later:
-            steps = " or ".join(f"'{step_id}'" for step_id in later)
-            why = f"only step {steps} fills it in, and no route leads from there to here"
-        else:
-            why = "neither the start form nor a step before this one fills it in"
-        return f"there is no field '{name}' at this point of the flow: {why} (fields here: {known})"
+    field: str
+    info: FieldInfo
+    step: str | None
+    absent: bool = False  # "not filled in": the field is missing on some route from here
 
 
-def check_data(doc: Mapping[str, Any], forms: Forms | None) -> list[Problem]:
-    """Check every condition, expression, template and lookup against the fields it can see."""
-    flow = Flow(doc, forms)
-    problems: list[Problem] = []
-    start_form = doc.get("start", {}).get("form")
-    start_fields = flow._form_fields(start_form) if start_form else {}
-    if "title" in doc.get("start", {}):
-        at = At(start_fields, flow.open, flow.filled_by())
-        problems += _template(doc["start"]["title"], "/start/title", at)
-    for step_id, (step, pointer) in flow.steps.items():
-        problems += _step(flow.at(step_id), step, pointer)
-    problems += _tables(doc, flow)
-    sla = doc.get("sla")
-    if sla and not flow.open:
-        field_name = sla.get("targets_by", "priority")
-        if field_name not in flow.everywhere():
-            problems.append(
-                Problem(
-                    "/sla/targets_by",
-                    f"no form or step fills in '{field_name}', "
-                    "so no SLA target could ever be chosen",
-                )
-            )
-    return problems
+class Flow:
+    """The definitions reaching every step of a workflow, computed once."""
 
+    def __init__(
+        self,
+        doc: Mapping[str, Any],
+        forms: Forms | None,
+        levels: tuple[str, ...] = (),
+        children: Mapping[str, Child | None] | None = None,
+    ) -> None:
+        self.doc = doc
+        self.forms = forms
+        self.children = children
+        self.levels = levels
+        #: The levels the workflow declares in `priorities`: the priority field holds no other.
+        self.declared: tuple[str, ...] = tuple(doc.get("priorities", ()))
+        self.priority_field: str = doc.get("sla", {}).get("targets_by", "priority")
+        start_form = doc.get("start", {}).get("form")
+        self.open = forms is None or start_form is None or start_form not in forms
+        #: Started without a form, all other forms known: the caller passes the start data.
+        self.formless = forms is not None and start_form is None
+        self.steps: dict[str, tuple[Mapping[str, Any], str]] = {}
+        self.scope: dict[str, tuple[str | None, str | None]] = {}
+        for sid, step, pointer, parallel, branch in iter_steps(doc["steps"]):
+            self.steps.setdefault(sid, (step, pointer))
+            self.scope.setdefault(sid, (parallel, branch))
+        self.definitions: list[Definition] = []
+        self.of_field: dict[str, int] = {}  # field -> bits of its definitions, absent ones too
+        self.absent: dict[str, int] = {}  # field -> bit of its absent definition
+        self.gen: dict[str, int] = {}
+        self.kill: dict[str, int] = {}
+        self.filled_by: dict[str, list[str]] = {}
+        self.reviewed_by: dict[str, list[str]] = {}
+        self.start = REACHED | self._start_definitions(start_form)
+        for step_id in self.steps:
+            self._step_definitions(step_id)
+        self._absent_and_kills(start_form)
+        self.entry: dict[str, int] = {}
+        self._everything: int | None = None
+        self._solve()
 
-def _step(at: At, step: Mapping[str, Any], pointer: str) -> list[Problem]:
-    problems: list[Problem] = []
-    if "title" in step:
-        problems += _template(step["title"], f"{pointer}/title", at)
-    problems += _assign(step.get("assign"), f"{pointer}/assign", at)
-    for index, reviewer in enumerate(
-        step.get("reviewers", []) if isinstance(step.get("reviewers"), list) else []
-    ):
-        problems += _assign(reviewer["assign"], f"{pointer}/reviewers/{index}/assign", at)
-    if "auto_approve" in step:
-        problems += _condition(step["auto_approve"], f"{pointer}/auto_approve", at)
-    for index, name in enumerate(step.get("show", ())):
-        problems += _field_of(name, None, f"{pointer}/show/{index}", at, "")
-    for index, branch in enumerate(step.get("branches", []) if step["type"] == "decision" else []):
-        problems += _condition(branch["when"], f"{pointer}/branches/{index}/when", at)
-    growing = dict(at.fields)
-    for name, spec in step.get("set", {}).items():
-        if "expr" in spec:
-            problems += _expression(
-                spec["expr"], f"{pointer}/set/{name}/expr", at.with_fields(dict(growing))
-            )
-        growing[name] = FieldInfo(name)
-    if step["type"] == "wait" and "until" in step:
-        problems += _field_of(
-            step["until"], ("date", "datetime", "string", "any"), f"{pointer}/until", at, "a date"
-        )
-    if step["type"] == "review" and isinstance(step.get("reviewers"), dict):
-        problems += _field_of(
-            step["reviewers"]["from"],
-            ("list", "any"),
-            f"{pointer}/reviewers/from",
-            at,
-            "a list of users",
-        )
-    for child, mine in step.get("data", {}).items():
-        problems += _field_of(mine, None, f"{pointer}/data/{child}", at, "")
-    return problems
+    # Definitions --------------------------------------------------------------------------
 
+    def _define(self, field: str, info: FieldInfo, step: str | None, absent: bool = False) -> int:
+        bit = 1 << (len(self.definitions) + 1)
+        self.definitions.append(Definition(field, info, step, absent))
+        self.of_field[field] = self.of_field.get(field, 0) | bit
+        return bit
 
-def _field_of(
-    name: str, kinds: tuple[str, ...] | None, pointer: str, at: At, wanted: str
-) -> list[Problem]:
-    root = name.split(".")[0]
-    info = at.fields.get(root)
-    if info is None:
-        return [] if at.open else [Problem(pointer, at.missing(root))]
-    if kinds and info.type not in kinds:
-        return [
-            Problem(
-                pointer,
-                f"'{name}' holds {TYPE_WORDS.get(info.type, info.type)}, "
-                f"but {wanted} is needed here",
-            )
-        ]
-    return []
+    def form_fields(self, key: str | None) -> tuple[FieldInfo, ...] | None:
+        """Return a form's fields; None when the form is not known (or none is named)."""
+        if key is None or self.forms is None:
+            return None
+        return self.forms.get(key)
 
+    def _read_form(self, key: str | None) -> tuple[FieldInfo, ...]:
+        """Return the fields a form writes; an unknown one leaves every field unchecked."""
+        infos = self.form_fields(key)
+        if infos is None and key is not None and self.forms is not None:
+            self.open = True  # reported as an unknown or broken form; do not pile on
+            self.formless = False
+        return infos or ()
 
-def _assign(assign: Any, pointer: str, at: At) -> list[Problem]:
-    if not isinstance(assign, Mapping):
-        return []
-    problems = []
-    for key, value in assign.items():
-        if isinstance(value, str):
-            problems += _template(value, f"{pointer}/{key}", at)
-    return problems
+    def _start_definitions(self, start_form: str | None) -> int:
+        bits = 0
+        for info in self._read_form(start_form):
+            bits |= self._define(info.key, info, None)
+        return bits
 
-
-def _template(source: str, pointer: str, at: At) -> list[Problem]:
-    if not is_template(source):
-        return []
-    inspection = inspect_template(source)
-    return _inspected(inspection.problems, inspection.fields, pointer, at)
-
-
-def _expression(source: str, pointer: str, at: At) -> list[Problem]:
-    inspection = inspect_expression(source)
-    return _inspected(inspection.problems, inspection.fields, pointer, at)
-
-
-def _inspected(
-    messages: tuple[str, ...], names: frozenset[str], pointer: str, at: At
-) -> list[Problem]:
-    problems = [Problem(pointer, message) for message in messages]
-    if not at.open and not messages:  # a refused expression's names mean nothing yet
-        problems += [Problem(pointer, at.missing(name)) for name in sorted(names - set(at.fields))]
-    return problems
-
-
-def _condition(condition: Any, pointer: str, at: At) -> list[Problem]:
-    problems: list[Problem] = []
-    for where, source in expressions(condition, pointer):
-        problems += _expression(source, where, at)
-    for where, comparison in comparisons(condition, pointer):
-        problems += list(_comparison(comparison, where, at))
-    return problems
-
-
-def _comparison(comparison: Mapping[str, Any], pointer: str, at: At) -> Iterator[Problem]:
-    name, op = comparison["field"], comparison["op"]
-    info = at.fields.get(name.split(".")[0])
-    if info is None:
-        if not at.open:
-            yield Problem(f"{pointer}/field", at.missing(name.split(".")[0]))
-        return
-    if op in UNARY or "." in name:
-        return
-    value = comparison["value"]
-    values = value if isinstance(value, list) and op in ("in", "not_in") else [value]
-    if op == "contains" and info.type in ("list", "table"):
-        return
-    for item in values:
-        if not literal_fits(info.type, item):
-            yield Problem(
-                f"{pointer}/value",
-                f"'{name}' holds {TYPE_WORDS.get(info.type, info.type)}, so comparing "
-                f"it with {_literal(item)} can never be right",
-            )
-        elif _not_an_option(info, op, item):
-            yield Problem(
-                f"{pointer}/value",
-                f"'{name}' is never {_literal(item)}: its options are {_options(info)}",
-            )
-
-
-def _not_an_option(info: FieldInfo, op: str, item: Any) -> bool:
-    if info.options is None or op in ("lt", "le", "gt", "ge", "contains"):
-        return False
-    return item is not None and item not in info.options
-
-
-def _tables(doc: Mapping[str, Any], flow: Flow) -> Iterator[Problem]:
-    tables = doc.get("tables", {})
-    for key, table in tables.items():
-        width = len(table["inputs"])
-        for index, row in enumerate(table["rows"]):
-            if len(row["when"]) != width:
-                yield Problem(
-                    f"/tables/{key}/rows/{index}/when",
-                    f"this row has {len(row['when'])} cells but the table has "
-                    f"{width} inputs ({', '.join(table['inputs'])})",
-                )
-    for step_id, (step, pointer) in flow.steps.items():
+    def _step_definitions(self, step_id: str) -> None:
+        step, _pointer = self.steps[step_id]
+        bits = 0
+        kinds = step["type"]
+        if "form" in step and kinds in FILLED_IN:
+            for info in self.filled_in(step):
+                bits |= self._define(info.key, info, step_id)
+                self.filled_by.setdefault(info.key, []).append(step_id)
+        elif "form" in step and kinds == "review":
+            # Reviewers' answers go to the timeline, not into the data.
+            for info in self._read_form(step["form"]):
+                self.reviewed_by.setdefault(info.key, []).append(step_id)
+        if kinds == "subflow" and step.get("wait", True):
+            child = self.children.get(step["workflow"]) if self.children else None
+            for name, theirs in step.get("result", {}).items():
+                back = child.field(theirs) if child is not None else None
+                bits |= self._define(name, FieldInfo(name, back.type if back else "any"), step_id)
+                self.filled_by.setdefault(name, []).append(step_id)
         for name, spec in step.get("set", {}).items():
-            if "lookup" not in spec or spec["lookup"] not in tables:
+            bits |= self._define(name, self.info_of(name, spec), step_id)
+            self.filled_by.setdefault(name, []).append(step_id)
+            parts = name.split(".")
+            for depth in range(1, len(parts)):  # `set` to a.b.c creates a and a.b
+                parent = ".".join(parts[:depth])
+                bits |= self._define(parent, FieldInfo(parent), step_id)
+                self.filled_by.setdefault(parent, []).append(step_id)
+        # Raising "one level" changes a level already there; raising to a level sets it.
+        if self.levels and any(
+            isinstance(action.get("raise_priority"), str)
+            for rung in step.get("escalate", ())
+            for action in rung["do"]
+        ):
+            info = FieldInfo(self.priority_field, "string", self.levels)
+            bits |= self._define(self.priority_field, info, step_id)
+        self.gen[step_id] = bits
+
+    def filled_in(self, step: Mapping[str, Any]) -> Iterator[FieldInfo]:
+        """Yield the fields a task's or approval's form writes, as its `fields` rules allow.
+
+        Read-only and hidden fields are not written; `required` ones always are.
+        """
+        rules: Mapping[str, str] = step.get("fields", {})
+        for info in self._read_form(step["form"]):
+            rule = rules.get(info.key, "editable")
+            if rule == "required" and not info.required:
+                yield FieldInfo(info.key, info.type, info.options, info.label, True, info.choice)
+            elif rule not in ("read_only", "hidden"):
+                yield info
+
+    def info_of(self, name: str, spec: Mapping[str, Any]) -> FieldInfo:
+        """Return what a `set` entry writes: a value's kind, a table's outputs, or anything."""
+        if "value" in spec:
+            value = spec["value"]
+            single = None if isinstance(value, list | dict) else (value,)
+            return FieldInfo(name, type_of_literal(value), single)
+        table = self.doc.get("tables", {}).get(spec.get("lookup"))
+        if table:
+            outputs = [row["then"] for row in table["rows"]]
+            outputs.append(table.get("default"))  # no match gives the default, or null
+            values = tuple(dict.fromkeys(v for v in outputs if v is not None))
+            return FieldInfo(name, type_of_values(values), values)
+        return FieldInfo(name)
+
+    def _absent_and_kills(self, start_form: str | None) -> None:
+        if self.open:
+            # Whatever the caller passes at the start: any field, holding anything.
+            for field in list(self.of_field):
+                self.start |= self._define(field, FieldInfo(field), None)
+        else:
+            required = {i.key for i in self._read_form(start_form) if i.required}
+            for field in list(self.of_field):
+                if field not in required:
+                    bit = self._define(field, FieldInfo(field), None, absent=True)
+                    self.absent[field] = bit
+                    self.start |= bit
+        under: dict[str, int] = {}  # field -> bits of the fields inside it (a.b inside a)
+        for field, bits in self.of_field.items():
+            parts = field.split(".")
+            for depth in range(1, len(parts)):
+                parent = ".".join(parts[:depth])
+                under[parent] = under.get(parent, 0) | bits
+        for step_id in self.steps:
+            step, _pointer = self.steps[step_id]
+            kill = 0
+            for name in step.get("set", {}):
+                kill |= self.of_field[name] | under.get(name, 0)
+                parts = name.split(".")
+                for depth in range(1, len(parts)):  # it creates the objects on its way
+                    kill |= self.absent.get(".".join(parts[:depth]), 0)
+            if "form" in step and step["type"] in FILLED_IN:
+                for info in self.filled_in(step):
+                    if info.required:
+                        kill |= self.of_field[info.key]
+            for name in step.get("result", {}) if step.get("wait", True) else ():
+                kill |= self.of_field[name] | under.get(name, 0)
+            self.kill[step_id] = kill & ~self.gen[step_id]
+
+    # Solving ------------------------------------------------------------------------------
+
+    def _edges(self) -> Iterator[tuple[str, str, bool]]:
+        """Yield (from, to, carries the step's entry rather than its exit) for every route.
+
+        A parallel step `p` has a join node `p>` that its branches' ends lead to and
+        that leads to its `next`. Escalations that move on (`goto`, `complete`) and an
+        auto-approval leave without the step's form, so they carry its entry.
+        """
+        for step_id, (step, _pointer) in self.steps.items():
+            scope = self.scope[step_id]
+
+            def inside(target: str, scope: Any = scope) -> bool:
+                return target in self.steps and self.scope[target] == scope
+
+            kind = step["type"]
+            if kind == "parallel":
+                for name, branch in step["branches"].items():
+                    first = branch["first"]
+                    if first in self.steps and self.scope[first] == (step_id, name):
+                        yield step_id, first, False
+                if inside(step["next"]):
+                    yield f"{step_id}>", step["next"], False
                 continue
-            table = tables[spec["lookup"]]
-            at = flow.at(step_id)
-            for column, field_name in enumerate(table["inputs"]):
-                info = at.fields.get(field_name.split(".")[0])
-                if info is None:
-                    if not at.open:
-                        yield Problem(
-                            f"{pointer}/set/{name}/lookup",
-                            f"table '{spec['lookup']}' reads '{field_name}': "
-                            + at.missing(field_name),
-                        )
-                    continue
-                yield from _cells(spec["lookup"], table, column, info)
-
-
-def _cells(key: str, table: Mapping[str, Any], column: int, info: FieldInfo) -> Iterator[Problem]:
-    for index, row in enumerate(table["rows"]):
-        if column >= len(row["when"]):
-            continue
-        cell = row["when"][column]
-        for value in cell if isinstance(cell, list) else [cell]:
-            if value == "-":
+            if kind == "end":
+                parallel, _branch = scope
+                if parallel is not None:
+                    yield step_id, f"{parallel}>", False
                 continue
-            where = f"/tables/{key}/rows/{index}/when/{column}"
-            if not literal_fits(info.type, value):
-                yield Problem(
-                    where,
-                    f"'{info.key}' holds {TYPE_WORDS.get(info.type, info.type)}, "
-                    f"so {_literal(value)} can never match",
-                )
-            elif info.options is not None and value not in info.options:
-                yield Problem(
-                    where,
-                    f"'{info.key}' is never {_literal(value)}: its options are {_options(info)}",
-                )
+            targets = [step["next"]] if "next" in step else []
+            targets += list(step.get("on", {}).values())
+            if kind == "decision":
+                targets += [branch["next"] for branch in step["branches"]]
+                targets.append(step["otherwise"])
+            for target in targets:
+                if inside(target):
+                    yield step_id, target, False
+            on = step.get("on", {})
+            early = [on["approved"]] if "auto_approve" in step and "approved" in on else []
+            for rung in step.get("escalate", ()):
+                for action in rung["do"]:
+                    if "goto" in action:
+                        early.append(action["goto"])
+                    elif "complete" in action:
+                        early.append(on.get(action["complete"]) or step.get("next", ""))
+            for target in early:
+                if inside(target):
+                    yield step_id, target, True
+
+    def _solve(self) -> None:
+        preds: dict[str, list[tuple[str, bool]]] = {}
+        succs: dict[str, list[str]] = {}
+        for source, target, early in self._edges():
+            preds.setdefault(target, []).append((source, early))
+            succs.setdefault(source, []).append(target)
+        joins = {
+            f"{sid}>": sid for sid, (step, _p) in self.steps.items() if step["type"] == "parallel"
+        }
+        for join, parallel in joins.items():
+            succs.setdefault(parallel, []).append(join)  # a join N passes what came in
+        inner = self._inner_definitions()
+        entry: dict[str, int] = {}
+        exits: dict[str, int] = {}
+        first = self.doc["first"]
+        if first not in self.steps:
+            return
+        # Visit in reverse postorder, so a step comes after the steps leading to it and each
+        # is visited a few times (once more per loop around it), not once per route.
+        rank = {node: index for index, node in enumerate(_reverse_postorder(first, succs))}
+        todo = [(0, first)]
+        queued = {first}
+        while todo:
+            _rank, node = heapq.heappop(todo)
+            queued.discard(node)
+            if node in joins:
+                out = self._join(joins[node], preds.get(node, []), exits, entry, inner)
+                changed = exits.get(node) != out
+                exits[node] = out
+            else:
+                into = self.start if node == first else 0
+                for source, early in preds.get(node, ()):
+                    into |= entry.get(source, 0) if early else exits.get(source, 0)
+                out = self.gen[node] | (into & ~self.kill[node]) if into else 0
+                changed = entry.get(node) != into or exits.get(node) != out
+                entry[node], exits[node] = into, out
+            if changed:
+                for target in succs.get(node, ()):
+                    if target not in queued:
+                        queued.add(target)
+                        heapq.heappush(todo, (rank[target], target))
+        self.entry = {sid: bits for sid, bits in entry.items() if sid in self.steps}
+
+    def _inner_definitions(self) -> dict[str, dict[str, int]]:
+        """Return, for each parallel step, the definitions made inside each of its branches."""
+        inner: dict[str, dict[str, int]] = {}
+        for step_id in self.steps:
+            parallel, branch = self.scope[step_id]
+            while parallel is not None and branch is not None:
+                by_branch = inner.setdefault(parallel, {})
+                by_branch[branch] = by_branch.get(branch, 0) | self.gen[step_id]
+                parallel, branch = self.scope[parallel]
+        return inner
+
+    def _join(
+        self,
+        parallel: str,
+        ends: list[tuple[str, bool]],
+        exits: Mapping[str, int],
+        entry: Mapping[str, int],
+        inner: Mapping[str, Mapping[str, int]],
+    ) -> int:
+        """Return what leaves a parallel step's join, from what reached its branches' ends."""
+        step, _pointer = self.steps[parallel]
+        reached: dict[str, int] = dict.fromkeys(step["branches"], 0)
+        for end, _early in ends:
+            _parallel, branch = self.scope[end]
+            if branch in reached:
+                reached[branch] |= exits.get(end, 0)
+        made = inner.get(parallel, {})
+        join = step.get("join", "all")
+        finished = sum(1 for bits in reached.values() if bits & REACHED)
+        if join != "all":
+            # Branches that do not finish may have written anything up to where they stopped.
+            if finished < min(int(join), len(reached)):
+                return 0
+            out = entry.get(parallel, 0)
+            for bits in (*reached.values(), *made.values()):
+                out |= bits
+            return out
+        if finished < len(reached):
+            return 0
+        everything_inside = 0
+        for bits in made.values():
+            everything_inside |= bits
+        before = -1
+        out = 0
+        for name, bits in reached.items():
+            before &= bits  # an earlier write survives only if no branch replaced it
+            out |= bits & made.get(name, 0)
+        return out | (before & ~everything_inside)
+
+    # Questions ----------------------------------------------------------------------------
+
+    @property
+    def everything(self) -> int:
+        """Return every definition: what may have been filled in by the time anything runs."""
+        if self._everything is None:
+            bits = self.start
+            for gen in self.gen.values():
+                bits |= gen
+            self._everything = bits
+        return self._everything
+
+    def writes(self, step_id: str) -> tuple[Definition, ...]:
+        """Return the definitions a step makes."""
+        return tuple(self.among(self.gen.get(step_id, 0)))
+
+    def among(self, bits: int) -> Iterator[Definition]:
+        """Yield the definitions in a set of them."""
+        bits >>= 1
+        index = 0
+        while bits:
+            if bits & 1:
+                yield self.definitions[index]
+            bits >>= 1
+            index += 1
+
+    def definitions_of(self, field: str, bits: int) -> Iterator[Definition]:
+        """Yield the definitions of a field among a set of them."""
+        mine = self.of_field.get(field, 0) & bits
+        while mine:
+            low = mine & -mine
+            yield self.definitions[low.bit_length() - 2]
+            mine ^= low
 
 
-def _literal(value: Any) -> str:
-    """Show a value the way the document writes it: 'text', 500, true, null."""
-    return f"'{value}'" if isinstance(value, str) else json.dumps(value)
-
-
-def _options(info: FieldInfo) -> str:
-    return ", ".join(_literal(option) for option in info.options or ())
+def _reverse_postorder(first: str, succs: Mapping[str, list[str]]) -> list[str]:
+    """Return the nodes reachable from `first`, each after those that lead to it (bar loops)."""
+    order: list[str] = []
+    seen = {first}
+    work = [(first, iter(succs.get(first, ())))]
+    while work:
+        node, targets = work[-1]
+        for target in targets:
+            if target not in seen:
+                seen.add(target)
+                work.append((target, iter(succs.get(target, ()))))
+                break
+        else:
+            work.pop()
+            order.append(node)
+    order.reverse()
+    return order

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -129,11 +130,14 @@ def _dead_ends(
     problem rather than reported one by one.
     """
     stuck = reachable - finishing
+    if not stuck:
+        return
     entered = {target for source in reachable & finishing for target in edges[source]}
+    inside = {step: [t for t in edges[step] if t in stuck] for step in stuck}
     for step_id, (_step, pointer) in scope.steps.items():
         if step_id not in stuck or (step_id != scope.first and step_id not in entered):
             continue
-        after = sorted(_reach(step_id, {s: [t for t in edges[s] if t in stuck] for s in stuck}))
+        after = sorted(_reach(step_id, inside))
         after.remove(step_id)
         beyond = f", only to {_names(after)}" if after else ""
         yield Problem(
@@ -178,30 +182,79 @@ def _reach_back(targets: set[str], edges: Mapping[str, list[str]]) -> set[str]:
 
 
 def _busy_loops(steps: Mapping[str, Any], edges: Mapping[str, list[str]]) -> Iterator[Problem]:
-    """Find loops made only of automatic steps: they would spin without ever waiting."""
+    """Find loops made only of automatic steps: they would spin without ever waiting.
+
+    Each group of automatic steps that can reach one another (a strongly connected
+    component) is one loop, reported once at its first step in alphabetical order.
+    """
     automatic = {sid for sid, (step, _p) in steps.items() if step["type"] in AUTOMATIC}
-    reported: set[str] = set()
-    for start in sorted(automatic):
-        path = _cycle_from(start, automatic, edges)
-        if path and not reported.intersection(path):
-            reported.update(path)
-            loop = " -> ".join([*path, path[0]])
-            yield Problem(
-                steps[start][1],
-                f"the steps {loop} loop without waiting for anyone; "
-                "add a task or a wait to the loop",
-            )
+    among = {sid: [t for t in edges[sid] if t in automatic] for sid in automatic}
+    for component in _components(among):
+        start = min(component)
+        if len(component) == 1 and start not in among[start]:
+            continue  # a single step that does not lead to itself
+        path = _cycle_through(start, component, among)
+        loop = " -> ".join([*path, path[0]])
+        yield Problem(
+            steps[start][1],
+            f"the steps {loop} loop without waiting for anyone; add a task or a wait to the loop",
+        )
 
 
-def _cycle_from(start: str, allowed: set[str], edges: Mapping[str, list[str]]) -> list[str]:
-    stack: list[tuple[str, list[str]]] = [(start, [start])]
-    seen: set[str] = set()
-    while stack:
-        node, path = stack.pop()
+def _components(edges: Mapping[str, list[str]]) -> list[set[str]]:
+    """Return the strongly connected components of a graph (Tarjan's, without recursion)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[set[str]] = []
+    for root in sorted(edges):
+        if root in index:
+            continue
+        work = [(root, 0)]
+        while work:
+            node, child = work.pop()
+            if child == 0:
+                index[node] = low[node] = len(index)
+                stack.append(node)
+                on_stack.add(node)
+            targets = edges[node]
+            if child < len(targets):
+                work.append((node, child + 1))
+                target = targets[child]
+                if target not in index:
+                    work.append((target, 0))
+                elif target in on_stack:
+                    low[node] = min(low[node], index[target])
+                continue
+            for target in targets:
+                if target in on_stack:
+                    low[node] = min(low[node], low[target])
+            if low[node] == index[node]:
+                component = set()
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.add(member)
+                    if member == node:
+                        break
+                found.append(component)
+    return found
+
+
+def _cycle_through(start: str, component: set[str], edges: Mapping[str, list[str]]) -> list[str]:
+    """Return the shortest loop from `start` back to itself inside a component."""
+    came_from: dict[str, str] = {}
+    todo = deque([start])
+    while todo:
+        node = todo.popleft()
         for target in edges[node]:
             if target == start:
-                return path
-            if target in allowed and target not in seen:
-                seen.add(target)
-                stack.append((target, [*path, target]))
-    return []
+                path = [node]
+                while path[-1] != start:
+                    path.append(came_from[path[-1]])
+                return path[::-1]
+            if target in component and target not in came_from:
+                came_from[target] = node
+                todo.append(target)
+    return [start]

@@ -1,0 +1,110 @@
+"""Checks on decision tables: row widths, cells that can never match, rows that never win."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from engine.core.checker.dataflow import Flow
+from engine.core.checker.points import at_step
+from engine.core.checker.words import literal, never_an_option
+from engine.core.errors import Problem
+from engine.core.fields import TYPE_WORDS, FieldInfo, literal_fits
+from engine.core.tables import ANY
+
+
+def check_tables(doc: Mapping[str, Any], flow: Flow) -> Iterator[Problem]:
+    """Report rows of the wrong width, rows hidden by earlier ones, and lookups that misread."""
+    tables = doc.get("tables", {})
+    for key, table in tables.items():
+        width = len(table["inputs"])
+        for index, row in enumerate(table["rows"]):
+            if len(row["when"]) != width:
+                yield Problem(
+                    f"/tables/{key}/rows/{index}/when",
+                    f"this row has {len(row['when'])} cells but the table has "
+                    f"{width} inputs ({', '.join(table['inputs'])})",
+                )
+        yield from _hidden_rows(key, table)
+    for step_id, (step, pointer) in flow.steps.items():
+        growing: dict[str, FieldInfo] = {}
+        for name, spec in step.get("set", {}).items():
+            if spec.get("lookup") in tables:
+                yield from _lookup(flow, step_id, growing, f"{pointer}/set/{name}/lookup", spec)
+            growing[name] = flow.info_of(name, spec)
+
+
+def _lookup(
+    flow: Flow, step_id: str, growing: dict[str, FieldInfo], pointer: str, spec: Mapping[str, Any]
+) -> Iterator[Problem]:
+    key = spec["lookup"]
+    table = flow.doc["tables"][key]
+    here = at_step(flow, step_id).with_fields(growing)
+    for column, field_name in enumerate(table["inputs"]):
+        info = here.info(field_name)
+        if info is None:
+            why = here.unknown(field_name)
+            if why is not None:
+                yield Problem(pointer, f"table '{key}' reads '{field_name}': {why}")
+            continue
+        yield from _cells(key, table, column, field_name, info)
+
+
+def _cells(
+    key: str, table: Mapping[str, Any], column: int, name: str, info: FieldInfo
+) -> Iterator[Problem]:
+    for index, row in enumerate(table["rows"]):
+        if column >= len(row["when"]):
+            continue
+        cell = row["when"][column]
+        for value in cell if isinstance(cell, list) else [cell]:
+            if value == ANY and not isinstance(cell, list):
+                continue
+            where = f"/tables/{key}/rows/{index}/when/{column}"
+            if not literal_fits(info.type, value):
+                yield Problem(
+                    where,
+                    f"'{name}' holds {TYPE_WORDS.get(info.type, info.type)}, "
+                    f"so {literal(value)} can never match",
+                )
+            elif info.options is not None and value is not None and value not in info.options:
+                yield Problem(where, never_an_option(name, value, info.options))
+
+
+def _hidden_rows(key: str, table: Mapping[str, Any]) -> Iterator[Problem]:
+    """Report rows that an earlier row always beats (the first matching row wins)."""
+    rows = [row["when"] for row in table["rows"]]
+    width = len(table["inputs"])
+    catch_all = None
+    for index, cells in enumerate(rows):
+        if len(cells) != width:
+            continue  # reported as the wrong width
+        for earlier in range(index):
+            if len(rows[earlier]) == width and _covers(rows[earlier], cells):
+                yield Problem(
+                    f"/tables/{key}/rows/{index}",
+                    f"this row can never be used: row {earlier + 1} above it matches "
+                    "everything this one does, and the first matching row wins",
+                )
+                break
+        if catch_all is None and all(cell == ANY for cell in cells):
+            catch_all = index
+    if catch_all is not None and "default" in table:
+        yield Problem(
+            f"/tables/{key}/default",
+            f"the default is never used: row {catch_all + 1} matches everything",
+        )
+
+
+def _covers(earlier: list[Any], later: list[Any]) -> bool:
+    for first, second in zip(earlier, later, strict=True):
+        if first == ANY:
+            continue
+        if second == ANY or not _values(second) <= _values(first):
+            return False
+    return True
+
+
+def _values(cell: Any) -> set[tuple[bool, Any]]:
+    # `true` and 1 are different cells (see `conditions.equals`), unlike in a Python set.
+    return {(isinstance(v, bool), v) for v in (cell if isinstance(cell, list) else [cell])}
