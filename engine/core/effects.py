@@ -93,3 +93,12 @@ class StartSubflow(Effect):
     workflow: str
     data: dict[str, Any]
     wait: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class CancelSubflow(Effect):
+    """The step that started a child instance was withdrawn: cancel the child too."""
+
+    kind: ClassVar[str] = "cancel_subflow"
+    run: int
+    reason: str

@@ -33,11 +33,28 @@ class Cancelled:
 
 @dataclass(frozen=True, slots=True)
 class SubflowFinished:
-    """A child instance started by a `subflow` step has ended."""
+    """A child instance started by a `subflow` step has ended, with its outcome and data."""
 
     run: int
     status: str
     data: dict[str, Any] = field(default_factory=dict)
+    outcome: str | None = None
+    number: str | None = None
 
 
-Event = TaskCompleted | TimerFired | Cancelled | SubflowFinished
+@dataclass(frozen=True, slots=True)
+class SubflowFailed:
+    """The child instance a `subflow` step asked for could not start (`reason` says why)."""
+
+    run: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Retried:
+    """Someone asks the steps stopped by an incident to try again (after a fix)."""
+
+    actor: str | None = None
+
+
+Event = TaskCompleted | TimerFired | Cancelled | SubflowFinished | SubflowFailed | Retried

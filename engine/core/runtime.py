@@ -4,6 +4,12 @@
 return a `Transition`: the new state, the effects to carry out (tasks, timers,
 notifications) and the audit events that say what happened and why. The input
 state is never changed.
+
+A step that cannot do its work - an expression that fails or breaks a limit, a
+calendar that is not there - does not fail the event: its run records an *incident*
+and waits where it is, on the timeline and on the instance page, until someone fixes
+the cause and retries (`Retried`). A title that cannot be filled in falls back to the
+step's label, with the incident recorded.
 """
 
 from __future__ import annotations
@@ -11,21 +17,48 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from engine.core import sla
 from engine.core.audit import AuditEvent
 from engine.core.calendars import Calendar, add_duration
-from engine.core.effects import CancelTask, CancelTimer, Effect, OpenTask, ScheduleTimer
-from engine.core.errors import InvalidEvent, UnknownCalendar
-from engine.core.events import Cancelled, Event, SubflowFinished, TaskCompleted, TimerFired
+from engine.core.effects import (
+    CancelSubflow,
+    CancelTask,
+    CancelTimer,
+    Effect,
+    OpenTask,
+    ScheduleTimer,
+)
+from engine.core.errors import ExpressionError, InvalidEvent, UnknownCalendar
+from engine.core.events import (
+    Cancelled,
+    Event,
+    Retried,
+    SubflowFailed,
+    SubflowFinished,
+    TaskCompleted,
+    TimerFired,
+)
 from engine.core.sla import SLA_STEP
-from engine.core.state import InstanceState, PendingTask, Run, Timer, clone, copy_json
+from engine.core.state import (
+    InstanceState,
+    PendingTask,
+    Run,
+    Timer,
+    clone,
+    copy_json,
+    timestamp,
+)
 
 if TYPE_CHECKING:
     from engine.core.definition import Workflow
-    from engine.core.steps.base import Step
+
+__all__ = ["DEFAULT_STATUS", "MAX_AUTOMATIC_STEPS", "Transition", "advance", "start", "timestamp"]
+
+#: What a step's work may fail with at run time; each becomes an incident of the run.
+STEP_FAILURES = (ExpressionError, UnknownCalendar)
 
 #: Automatic steps (actions, decisions) one transition may pass before it is stopped;
 #: the checker refuses loops without a human step, this guards against the rest.
@@ -42,13 +75,6 @@ class Transition:
     state: InstanceState
     effects: tuple[Effect, ...]
     audit: tuple[AuditEvent, ...]
-
-
-def timestamp(at: datetime) -> str:
-    """Return the UTC ISO 8601 text of an aware datetime; naive ones are refused."""
-    if at.tzinfo is None:
-        raise ValueError("times given to the runtime must be timezone-aware")
-    return at.astimezone(UTC).isoformat()
 
 
 def start(
@@ -70,7 +96,11 @@ def start(
         number=number,
     )
     turn = Turn(workflow, state, at, calendars or {}, actor=requester)
-    state.title = workflow.title_for(turn.context())
+    try:
+        state.title = workflow.title_for(turn.context())
+    except ExpressionError as error:
+        state.title = workflow.title
+        turn.incident("start", f"the title could not be filled in: {error}")
     turn.record("started", why=f"{workflow.title} started")
     turn.enter(workflow.first, None, None)
     turn.drain()
@@ -133,6 +163,14 @@ class Turn:
     ) -> None:
         self.audit.append(AuditEvent(kind, self.now, step, why, self.actor, detail))
 
+    def incident(self, step: str, message: str, run: Run | None = None) -> None:
+        """Record that a step could not do its work; with `run`, the run waits for a retry."""
+        if run is not None:
+            run.incident = message
+            self.record("incident", step, message, run=run.id, waiting=True)
+        else:
+            self.record("incident", step, message)
+
     def context(self) -> dict[str, Any]:
         """Return what expressions see: the data fields, `data` and `instance`."""
         state = self.state
@@ -181,19 +219,38 @@ class Turn:
                 )
             run = Run(self.state.next_id(), step_id, self.now, parent, branch)
             self.state.runs[run.id] = run
-            self.workflow.steps[step_id].activate(self, run)
+            try:
+                self.workflow.steps[step_id].activate(self, run)
+            except STEP_FAILURES as error:
+                self.stopped(run, error)
+
+    def stopped(self, run: Run, error: Exception) -> None:
+        """A step failed at its work: withdraw what it began, and let its run wait there."""
+        if run.id not in self.state.runs:  # it had moved on already: nothing waits there
+            self.incident(run.step, f"step '{run.step}' failed: {error}")
+            return
+        for child in [r for r in self.state.runs.values() if r.parent == run.id]:
+            self.withdraw(child, "the step stopped on an incident")
+        for task in list(run.tasks):
+            self.close_task(task)
+            self.emit(CancelTask(task, "the step stopped on an incident"))
+        self.cancel_timers(lambda timer: timer.run == run.id)
+        self.incident(run.step, f"step '{run.step}' stopped: {error}", run)
 
     def leave(self, run: Run, to: str, why: str, outcome: str | None = None) -> None:
         """Finish a run and go on to step `to`, recording why this route was taken."""
-        self.withdraw(run, "the step is finished")
+        self.withdraw(run, "the step is finished", finished=True)
         detail: dict[str, Any] = {"to": to}
         if outcome:
             detail["outcome"] = outcome
         self.record("routed", run.step, why, **detail)
         self.enter(to, run.parent, run.branch)
 
-    def withdraw(self, run: Run, reason: str) -> None:
-        """End a run and everything under it: cancel its open tasks, timers and branches."""
+    def withdraw(self, run: Run, reason: str, *, finished: bool = False) -> None:
+        """End a run and everything under it: cancel its open tasks, timers and branches.
+
+        A run withdrawn before it `finished` also cancels the child instance it waits for.
+        """
         for child in [r for r in self.state.runs.values() if r.parent == run.id]:
             self.withdraw(child, reason)
         for task in list(run.tasks):  # close_task removes it from run.tasks
@@ -204,6 +261,9 @@ class Turn:
         for timer_id in [t for t, timer in self.state.timers.items() if timer.run == run.id]:
             del self.state.timers[timer_id]
             self.emit(CancelTimer(timer_id))
+        step = self.workflow.steps[run.step]
+        if not finished and step.type == "subflow" and step.doc.get("wait", True):
+            self.emit(CancelSubflow(run.id, reason))
         self.state.runs.pop(run.id, None)
 
     def end_branch(self, run: Run) -> None:
@@ -237,7 +297,8 @@ class Turn:
     def open_task(
         self,
         run: Run,
-        step: Step,
+        step: str,
+        outcomes: tuple[str, ...],
         title: str,
         assign: dict[str, Any],
         *,
@@ -248,8 +309,8 @@ class Turn:
         task = f"t{self.state.next_id()}"
         run.tasks.append(task)
         self.state.tasks[task] = PendingTask(run.id, assign, role)
-        self.emit(OpenTask(task, step.id, title, assign, step.outcomes(), form, due, role))
-        self.record("task_opened", step.id, title, task=task, assign=assign)
+        self.emit(OpenTask(task, step, title, assign, outcomes, form, due, role))
+        self.record("task_opened", step, title, task=task, assign=assign)
         return task
 
     def close_task(self, task: str) -> None:
@@ -293,18 +354,41 @@ class Turn:
                 return
             run = self.state.runs[timer.run]
             self.record("timer_fired", run.step, None, timer=event.timer)
-            self.workflow.steps[run.step].timer_fired(self, run, event.timer, timer)
+            try:
+                self.workflow.steps[run.step].timer_fired(self, run, event.timer, timer)
+            except STEP_FAILURES as error:
+                # An escalation that cannot be carried out leaves the task where it is.
+                self.incident(run.step, f"an escalation of step '{run.step}' failed: {error}")
         elif isinstance(event, Cancelled):
             self.end_instance("cancelled", "cancelled", event.reason, None)
         elif isinstance(event, SubflowFinished):
             waiting = self.state.runs.get(event.run)
-            if waiting is None:
+            if waiting is None or waiting.incident is not None:
                 raise InvalidEvent(
                     f"no step is waiting for the workflow started by run {event.run}"
                 )
             self.workflow.steps[waiting.step].subflow_finished(self, waiting, event)
+        elif isinstance(event, SubflowFailed):
+            waiting = self.state.runs.get(event.run)
+            if waiting is None or waiting.incident is not None:
+                raise InvalidEvent(f"no step is waiting for a workflow started by run {event.run}")
+            message = f"step '{waiting.step}' stopped: the workflow it starts could not start: "
+            self.incident(waiting.step, message + event.reason, waiting)
+        elif isinstance(event, Retried):
+            self._retry()
         else:  # pragma: no cover - the Event union is closed
             raise InvalidEvent(f"unknown event {event!r}")
+
+    def _retry(self) -> None:
+        stopped = [run for run in self.state.runs.values() if run.incident is not None]
+        if not stopped:
+            raise InvalidEvent(
+                f"{self.state.number or 'the instance'} has no step stopped on an incident"
+            )
+        for run in stopped:
+            self.record("retried", run.step, f"retry after: {run.incident}", run=run.id)
+            self.state.runs.pop(run.id, None)
+            self.enter(run.step, run.parent, run.branch)
 
     def _task_completed(self, event: TaskCompleted) -> None:
         pending = self.state.tasks.get(event.task)

@@ -31,8 +31,8 @@ from engine.core.effects import Notify, ReassignTask
 from engine.core.errors import UnknownCalendar
 
 if TYPE_CHECKING:
-    from engine.core.runtime import Turn
     from engine.core.state import Timer
+    from engine.core.turn import Turn
 
 #: The clocks an SLA policy can run, in the order they are reported.
 KINDS = ("response", "resolution")

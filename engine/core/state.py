@@ -4,21 +4,38 @@ The state holds only what is *active* (runs of steps, open tasks, pending
 timers) plus the data document, so its size and the cost of a step never grow
 with history; history lives in the audit trail. `to_dict`/`from_dict` give a
 JSON-ready form carrying `FORMAT`; `UPGRADES` lifts older formats.
+
+Format 2 (this one) may mark a run with the `incident` that stopped it: a step whose
+expression or calendar failed waits there for a retry instead of failing the command.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from engine.core.clocks import Clock
 from engine.core.errors import StateFormatError
 
-FORMAT = 1
+FORMAT = 2
+
+
+def _from_format_1(raw: dict[str, Any]) -> dict[str, Any]:
+    """Format 1 had no incidents: its runs read the same in format 2."""
+    return {**raw, "format": 2}
+
 
 #: format -> function turning a state dict of that format into the next format.
-UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _from_format_1}
+
+
+def timestamp(at: datetime) -> str:
+    """Return the UTC ISO 8601 text of an aware datetime, as the state keeps times."""
+    if at.tzinfo is None:
+        raise ValueError("times given to the runtime must be timezone-aware")
+    return at.astimezone(UTC).isoformat()
 
 
 @dataclass(slots=True)
@@ -34,6 +51,8 @@ class Run:
     votes: dict[str, str] = field(default_factory=dict)
     done: list[str] = field(default_factory=list)
     needed: int = 0
+    #: Why the step could not do its work; the run waits for a retry (None: all is well).
+    incident: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "step": self.step, "since": self.since}
@@ -48,6 +67,8 @@ class Run:
             out["done"] = list(self.done)
         if self.needed:
             out["needed"] = self.needed
+        if self.incident is not None:
+            out["incident"] = self.incident
         return out
 
     @classmethod
@@ -62,6 +83,7 @@ class Run:
             dict(raw.get("votes", {})),
             list(raw.get("done", ())),
             raw.get("needed", 0),
+            raw.get("incident"),
         )
 
 
@@ -241,6 +263,7 @@ def clone(state: InstanceState) -> InstanceState:
                 dict(run.votes),
                 list(run.done),
                 run.needed,
+                run.incident,
             )
             for key, run in state.runs.items()
         },

@@ -18,7 +18,6 @@ from engine.core.effects import (
     ReassignTask,
     ScheduleTimer,
 )
-from engine.core.errors import UnknownCalendar
 from engine.core.events import TaskCompleted, TimerFired
 from engine.core.runtime import Transition, advance, start
 from engine.core.state import InstanceState
@@ -132,11 +131,19 @@ def test_a_rung_may_count_business_time_on_a_step_that_counts_wall_time(
     assert due_times(begun) == ["2026-11-27T17:00:00+00:00", "2026-11-30T08:30:00+00:00"]
 
 
-def test_business_time_without_its_calendar_is_refused_by_name() -> None:
+def test_business_time_without_its_calendar_stops_the_step_on_an_incident_by_name() -> None:
     flow = build(ladder({"after": "PT2H", "do": [{"remind": "assignee"}]}, calendar="office"))
 
-    with pytest.raises(UnknownCalendar, match="the business calendar 'office' is not known here"):
-        start(flow, {}, FRIDAY_AFTERNOON)
+    begun = start(flow, {}, FRIDAY_AFTERNOON)
+
+    (run,) = begun.state.runs.values()
+    assert run.incident is not None
+    assert "the business calendar 'office' is not known here" in run.incident
+    assert begun.state.tasks == {}
+    assert begun.state.timers == {}
+    (incident,) = [event for event in begun.audit if event.kind == "incident"]
+    assert incident.step == run.step
+    assert incident.why == run.incident
 
 
 # Actions ---------------------------------------------------------------------------------
@@ -327,12 +334,12 @@ def test_goto_leaves_the_step_for_the_one_named(monday_morning: datetime) -> Non
     flow = build(
         ladder(
             {"after": "P1D", "do": [{"goto": "triage"}]},
-            {"after": "P2D", "do": [{"remind": "assignee"}]},
+            {"after": "PT12H", "do": [{"remind": "assignee"}]},
         )
     )
     state = start(flow, {}, monday_morning).state
     task = task_at(state, "work")
-    goto, later = timers_at(state, "work")
+    later, goto = timers_at(state, "work")  # soonest first: the reminder, not yet fired
 
     fired = fire(flow, state, goto)
 

@@ -791,7 +791,8 @@ def problem_record(*, wait: bool) -> dict[str, Any]:
         {
             "open_problem": {
                 "type": "subflow",
-                "status": "waiting_on_problem",
+                # A status shows only while the step waits for its child.
+                **({"status": "waiting_on_problem"} if wait else {}),
                 "workflow": "problem",
                 "data": {"summary": "summary", "service": "caller.service"},
                 "wait": wait,

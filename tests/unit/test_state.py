@@ -87,7 +87,7 @@ def test_round_trip_of_an_ended_instance_keeps_its_outcome() -> None:
     assert reloaded.ended
 
 
-@pytest.mark.parametrize("version", [0, 2, 99, -1, "1", 1.5, None, True, [1]])
+@pytest.mark.parametrize("version", [0, 3, 99, -1, "1", 1.5, None, True, [1]])
 def test_unknown_or_future_format_is_refused(version: Any) -> None:
     with pytest.raises(StateFormatError, match="unknown instance state format"):
         InstanceState.from_dict(saved(format=version))

@@ -14,8 +14,8 @@ from engine.core.errors import InvalidEvent
 
 if TYPE_CHECKING:
     from engine.core.events import SubflowFinished, TaskCompleted
-    from engine.core.runtime import Turn
     from engine.core.state import Run, Timer
+    from engine.core.turn import Turn
 
 
 class Step:

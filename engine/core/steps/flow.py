@@ -15,8 +15,8 @@ from engine.core.steps.base import Step
 
 if TYPE_CHECKING:
     from engine.core.events import SubflowFinished
-    from engine.core.runtime import Turn
     from engine.core.state import Run, Timer
+    from engine.core.turn import Turn
 
 
 class DecisionStep(Step):
@@ -39,7 +39,7 @@ class DecisionStep(Step):
     def activate(self, turn: Turn, run: Run) -> None:
         context = turn.context()
         for index, (condition, target, label) in enumerate(self.branches):
-            if condition.holds(context):
+            if condition.decide(context):
                 name = f"'{label}'" if label else f"branch {index + 1}"
                 turn.leave(run, target, f"{name} matched: {condition.text}")
                 return
@@ -53,22 +53,35 @@ class ActionStep(Step):
     __slots__ = ()
 
     def activate(self, turn: Turn, run: Run) -> None:
+        # Everything that can fail is worked out before anything changes, so a step
+        # stopped by an incident has set nothing and sent nothing; a retry starts clean.
+        # Each value sees the ones set before it, as the step's reader expects.
+        data = copy_json(turn.state.data)
+        found = []
         for name, spec in self.doc.get("set", {}).items():
-            value, why = self._value(turn, spec)
-            _assign(turn.state.data, name, copy_json(value))  # never share the definition's
-            turn.record("data_set", self.id, why, field=name, value=value)
+            value, why = self._value(turn, spec, data)
+            _assign(data, name, copy_json(value))  # never share the definition's
+            found.append((name, value, why))
         notify = self.doc.get("notify", ())
-        for message in [notify] if isinstance(notify, dict) else notify:
-            turn.emit(notification(turn, self.id, message))
+        messages = [
+            notification(turn, self.id, message, data=data)
+            for message in ([notify] if isinstance(notify, dict) else notify)
+        ]
+        turn.state.data = data
+        for name, value, why in found:
+            turn.record("data_set", self.id, why, field=name, value=value)
+        for message in messages:
+            turn.emit(message)
         turn.leave(run, self.doc["next"], "next step")
 
-    def _value(self, turn: Turn, spec: dict[str, Any]) -> tuple[Any, str]:
+    def _value(self, turn: Turn, spec: dict[str, Any], data: dict[str, Any]) -> tuple[Any, str]:
         if "lookup" in spec:
             table = turn.workflow.tables[spec["lookup"]]
-            result = table.lookup(turn.state.data)
-            return result.value, table.describe(turn.state.data, result)
+            result = table.lookup(data)
+            return result.value, table.describe(data, result)
         if "expr" in spec:
-            return compile_expression(spec["expr"])(turn.context()), f"computed: {spec['expr']}"
+            context = {**turn.context(), **data, "data": data}
+            return compile_expression(spec["expr"])(context), f"computed: {spec['expr']}"
         return spec["value"], "set"
 
 
@@ -152,8 +165,27 @@ class SubflowStep(Step):
         elif self.status:
             turn.set_status(self.status, self.id)
 
+    def routes(self) -> dict[str, str]:
+        routes = dict(self.doc.get("on", {}))
+        routes["next"] = self.doc["next"]
+        return routes
+
     def subflow_finished(self, turn: Turn, run: Run, event: SubflowFinished) -> None:
-        turn.leave(run, self.doc["next"], f"{self.doc['workflow']} ended as {event.status}")
+        """Copy the child's `result` fields back, then go on by its outcome (else `next`)."""
+        for mine, child in self.doc.get("result", {}).items():
+            value = field_value(event.data, child)
+            _assign(turn.state.data, mine, copy_json(value))
+            turn.record(
+                "data_set", self.id, f"from {event.number or 'the child'}", field=mine, value=value
+            )
+        outcome = event.outcome or event.status
+        routes = self.doc.get("on", {})
+        why = f"{event.number or self.doc['workflow']} ended as {event.status}"
+        if outcome != event.status:
+            why += f" (outcome '{outcome}')"
+        if outcome in routes:
+            why += f"; '{outcome}' leads on to {routes[outcome]}"
+        turn.leave(run, routes.get(outcome, self.doc["next"]), why, outcome)
 
 
 class EndStep(Step):

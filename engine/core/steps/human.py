@@ -11,16 +11,16 @@ from engine.core.assignment import notification, resolve_assignment
 from engine.core.conditions import Condition, compile_condition, field_value
 from engine.core.durations import describe_duration, parse_duration
 from engine.core.effects import Notify, ReassignTask
+from engine.core.errors import ExpressionError
 from engine.core.expressions import compile_template
-from engine.core.runtime import timestamp
 from engine.core.sla import raise_priority
-from engine.core.state import copy_json
+from engine.core.state import copy_json, timestamp
 from engine.core.steps.base import Step
 
 if TYPE_CHECKING:
     from engine.core.events import TaskCompleted
-    from engine.core.runtime import Turn
     from engine.core.state import Run, Timer
+    from engine.core.turn import Turn
 
 APPROVAL_OUTCOMES = ("approved", "rejected")
 
@@ -62,7 +62,12 @@ class HumanStep(Step):
         )
 
     def title(self, turn: Turn) -> str:
-        return self._title(turn.context())
+        """Fill in the task title; one that cannot be filled in falls back to the label."""
+        try:
+            return self._title(turn.context())
+        except ExpressionError as error:
+            turn.incident(self.id, f"the title could not be filled in: {error}")
+            return self.label
 
     def due_at(self, turn: Turn) -> str | None:
         return timestamp(turn.add(turn.at, self.due, self.calendar)) if self.due else None
@@ -137,7 +142,13 @@ class TaskStep(HumanStep):
     def open_tasks(self, turn: Turn, run: Run) -> None:
         assign = resolve_assignment(self.doc.get("assign", {"requester": True}), turn)
         turn.open_task(
-            run, self, self.title(turn), assign, form=self.doc.get("form"), due=self.due_at(turn)
+            run,
+            self.id,
+            self.outcomes(),
+            self.title(turn),
+            assign,
+            form=self.doc.get("form"),
+            due=self.due_at(turn),
         )
 
     def task_completed(self, turn: Turn, run: Run, event: TaskCompleted) -> None:
@@ -162,7 +173,7 @@ class ApprovalStep(TaskStep):
         return APPROVAL_OUTCOMES
 
     def open_tasks(self, turn: Turn, run: Run) -> None:
-        if self.auto_approve and self.auto_approve.holds(turn.context()):
+        if self.auto_approve and self.auto_approve.decide(turn.context()):
             why = f"approved automatically because {self.auto_approve.text}"
             turn.record("auto_approved", self.id, why)
             self.finish(turn, run, "approved", why)
@@ -206,7 +217,8 @@ class ReviewStep(HumanStep):
         for role, assign in reviewers:
             turn.open_task(
                 run,
-                self,
+                self.id,
+                self.outcomes(),
                 f"{title} ({role})" if role else title,
                 assign,
                 form=self.doc.get("form"),
