@@ -2,26 +2,33 @@
 
 Every call is for designers and admins (`access.guard_api`); writes carry the page's
 CSRF token in `X-CSRFToken`. Errors come back as `{"code", "message", ...}` with a
-status: 404 unknown, 409 a stale revision or unconfirmed warnings, 413 too large,
-422 problems (each with its JSON Pointer), 428 a save that names no revision.
+status: 400 a body that is not JSON (saying where it stops), 404 unknown, 409 a stale
+revision or unconfirmed warnings, 413 too large, 422 problems (each with its JSON
+Pointer), 428 a save that names no revision, 503 a database too busy to save.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from datetime import datetime
 from typing import Any, cast
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, render_template, request
-from sqlalchemy.orm import Session
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    jsonify,
+    render_template,
+    request,
+)
 from werkzeug.exceptions import HTTPException
 
 from designer import access
 from designer.diff import diff_forms
-from engine.service import drafts
+from engine.service.bootstrap import Services
+from engine.service.drafts import Drafts, form_problems
 from engine.service.errors import InvalidInput, NotFound, ServiceError
-from engine.store.database import Database
 from forms.coercion import coerce_post
 from forms.definition import Form
 from forms.validation import validate
@@ -32,17 +39,29 @@ blueprint.before_request(access.guard_api)
 #: A form's key, as the form language allows it.
 FORM_KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,79}$")
 
+#: Version numbers are 32-bit in the database.
+MAX_VERSION = 2**31 - 1
+
 #: Service error code -> HTTP status.
-STATUS = {"not_found": 404, "conflict": 409, "invalid": 422, "too_large": 413}
+STATUS = {
+    "not_found": 404,
+    "not_allowed": 403,
+    "conflict": 409,
+    "invalid": 422,
+    "too_large": 413,
+    "busy": 503,
+    "unavailable": 503,
+}
 
 
-def _database() -> Database:
-    return cast(Database, current_app.extensions["flowdesk.database"])
+def services() -> Services:
+    """Return the app's service layer (the designer does not import `web`, which has its own)."""
+    return cast(Services, current_app.extensions["flowdesk"])
 
 
-def _now() -> datetime:
-    clock = cast(Callable[[], datetime], current_app.extensions["flowdesk.commands"].clock)
-    return clock()
+def drafts() -> Drafts:
+    """The designer's use cases: drafts, checks, publishing, versions."""
+    return services().drafts
 
 
 def _error(status: int, code: str, message: str, **more: Any) -> Response:
@@ -69,11 +88,16 @@ def _key(key: str) -> str:
 
 
 def _body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if body is None and not request.data:
+    """The request's JSON object ({} when there is none); JSON that does not parse is a 400."""
+    if not request.get_data(cache=True):
         return {}
+    try:
+        # The app's own JSON reader, which says where it stopped ("line 1 column 12").
+        body = current_app.json.loads(request.get_data(cache=True))
+    except (ValueError, RecursionError) as error:
+        abort(_error(400, "bad_json", f"the body is not valid JSON: {error}"))
     if not isinstance(body, dict):
-        raise InvalidInput("send a JSON object")
+        raise InvalidInput('send a JSON object, like {"document": {...}}')
     return body
 
 
@@ -81,8 +105,7 @@ def _document(key: str, body: dict[str, Any]) -> Any:
     """The document a check or preview is about: the one sent, else the saved draft."""
     if "document" in body:
         return body["document"]
-    with _database().reading() as session:
-        return drafts.load_draft(session, key).document
+    return drafts().draft(key).document
 
 
 def _problems(problems: list[Any]) -> list[dict[str, str]]:
@@ -92,15 +115,13 @@ def _problems(problems: list[Any]) -> list[dict[str, str]]:
 @blueprint.get("/forms")
 def list_forms() -> Response:
     """List every form: published ones and those only drafted."""
-    with _database().reading() as session:
-        return jsonify(forms=drafts.list_forms(session))
+    return jsonify(forms=drafts().forms())
 
 
 @blueprint.get("/forms/<key>/draft")
 def get_draft(key: str) -> Response:
     """Return the draft (or the latest version, or a blank form) with its revision."""
-    with _database().reading() as session:
-        draft = drafts.load_draft(session, _key(key))
+    draft = drafts().draft(_key(key))
     response = jsonify(draft.to_json())
     response.headers["ETag"] = f'"{draft.revision}"'
     return response
@@ -126,10 +147,7 @@ def put_draft(key: str) -> Response:
         return _error(428, "revision", "say which revision this draft starts from (If-Match)")
     if "document" not in body:
         raise InvalidInput("send the draft as {'document': ...}")
-    with _database().writer_session() as session, session.begin():
-        draft = drafts.save_draft(
-            session, _key(key), body["document"], revision, _now(), access.who()
-        )
+    draft = drafts().save(_key(key), body["document"], revision, access.who())
     response = jsonify(draft.to_json())
     response.headers["ETag"] = f'"{draft.revision}"'
     return response
@@ -139,11 +157,7 @@ def put_draft(key: str) -> Response:
 def check(key: str) -> Response:
     """Check a draft: its problems by pointer, and what it would break in published workflows."""
     document = _document(_key(key), _body())
-    problems = drafts.form_problems(key, document)
-    warnings: list[drafts.WorkflowWarning] = []
-    if not problems:
-        with _database().reading() as session:
-            warnings = drafts.workflow_warnings(session, document)
+    problems, warnings = drafts().check(key, document)
     return jsonify(
         ok=not problems,
         problems=_problems(problems),
@@ -160,7 +174,7 @@ def preview(key: str) -> Response:
     """
     body = _body()
     document = _document(_key(key), body)
-    problems = drafts.form_problems(key, document)
+    problems = form_problems(key, document)
     if problems:
         # Asked while the form is being built: a form with problems is the usual answer, not
         # a failed call, so it is a 200 that says so (no console noise on every keystroke).
@@ -199,28 +213,19 @@ def _strings(value: Any) -> list[str]:
 def publish(key: str) -> Response:
     """Publish the saved draft; 422 with problems, 409 with warnings until `confirm` is true."""
     body = _body()
-    revision = _revision(body)
-    with _database().writer_session() as session, session.begin():
-        current = drafts.load_draft(session, _key(key))
-        if revision is not None and revision != current.revision:
-            return _error(
-                409,
-                "conflict",
-                f"the draft changed meanwhile (revision {current.revision}); reload it first",
-            )
-        outcome = drafts.publish_draft(
-            session, key, _now(), access.who(), confirm=body.get("confirm") is True
-        )
+    outcome = drafts().publish(
+        _key(key), access.who(), revision=_revision(body), confirm=body.get("confirm") is True
+    )
     warnings = [w.to_json() for w in outcome.warnings]
     if outcome.version is None:
-        return _error(
-            409,
-            "confirm",
-            "published workflows use fields this version renames or removes; "
-            "publish again with confirm to go ahead",
-            warnings=warnings,
-        )
-    response = jsonify(version=outcome.version, created=outcome.created, warnings=warnings)
+        return _error(409, "confirm", outcome.in_words(), warnings=warnings)
+    response = jsonify(
+        version=outcome.version,
+        created=outcome.created,
+        latest_version=outcome.latest,
+        message=outcome.in_words(),
+        warnings=warnings,
+    )
     response.status_code = 201 if outcome.created else 200
     return response
 
@@ -228,27 +233,28 @@ def publish(key: str) -> Response:
 @blueprint.get("/forms/<key>/versions")
 def versions(key: str) -> Response:
     """List the published versions of a form."""
-    with _database().reading() as session:
-        return jsonify(versions=drafts.versions(session, _key(key)))
+    return jsonify(versions=drafts().versions(_key(key)))
 
 
 @blueprint.get("/forms/<key>/diff")
 def diff(key: str) -> Response:
     """Say in words what changed between two versions (`to=draft`: the draft)."""
-    with _database().reading() as session:
-        old = _side(key, request.args.get("from", ""), session)
-        new = _side(key, request.args.get("to", "draft"), session)
+    sides = _side(request.args.get("from", "")), _side(request.args.get("to", "draft"))
+    old, new = drafts().documents(_key(key), *sides)
     if not isinstance(old, dict) or not isinstance(new, dict):
         raise InvalidInput("only forms that are JSON objects can be compared")
     return jsonify(changes=[c.to_json() for c in diff_forms(old, new)])
 
 
-def _side(key: str, which: str, session: Session) -> Any:
+def _side(which: str) -> int | None:
+    """A version number, or None for the draft."""
     if which == "draft":
-        return drafts.load_draft(session, _key(key)).document
-    if not which.isdigit():
+        return None
+    if not (which.isascii() and which.isdigit()):
         raise InvalidInput("'from' and 'to' are version numbers, or 'draft'")
-    return drafts.version_content(session, _key(key), int(which))
+    if len(which) > len(str(MAX_VERSION)) or int(which) > MAX_VERSION:
+        raise NotFound(f"there is no version {which}")  # more than the database can number
+    return int(which)
 
 
 def init_app(app: Flask) -> None:

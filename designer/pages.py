@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from typing import cast
-
-from flask import Blueprint, Flask, abort, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, abort, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from designer import access
-from designer.api import FORM_KEY
+from designer.api import FORM_KEY, drafts
 from designer.palette import PALETTE
-from engine.service import drafts
-from engine.store.database import Database
 
 blueprint = Blueprint(
     "designer",
@@ -31,10 +27,7 @@ def index() -> str:
 
 
 def _index(error: str | None = None, key: str = "") -> str:
-    database = cast(Database, current_app.extensions["flowdesk.database"])
-    with database.reading() as session:
-        forms = drafts.list_forms(session)
-    return render_template("designer/index.html", forms=forms, error=error, key=key)
+    return render_template("designer/index.html", forms=drafts().forms(), error=error, key=key)
 
 
 @blueprint.post("/new")

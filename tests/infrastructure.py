@@ -133,6 +133,7 @@ PEOPLE = {
     "dan": ["desktop-support"],
     "erin": ["network"],
     "ivy": ["incident-commanders"],
+    "ike": ["incident-commanders"],  # writes plans that ivy may then review
     "cole": ["communications"],
     "sam": [],
     "lee": ["service-desk-l2"],

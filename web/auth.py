@@ -1,16 +1,24 @@
-"""Sign-in and who may see what: sessions for people (Flask-Login), bearer tokens for scripts.
+"""Sign-in and who may see what: server-side sessions for people, bearer tokens for scripts.
 
-Pages use the session cookie; the REST API under `/api/v1` acts only for bearer tokens
-(`Authorization: Bearer fd_...`) and counts a session only for requests that change
-nothing, so a page on another site cannot make a signed-in browser act through it:
-that is why the API needs no CSRF token.
+Pages use a sign-in session: the cookie holds a random secret, the server keeps its
+hash (`engine.service.accounts`), and every request checks it in the statement that
+loads the person, so signing out ends the session for every copy of the cookie.
+
+The REST API under `/api/v1` acts only for bearer tokens (`Authorization: Bearer
+fd_...`) and counts a session only for requests that change nothing, so a page on
+another site cannot make a signed-in browser act through it: that is why the API
+needs no CSRF token. A request that bears a token is the token's alone: its cookies
+are neither read nor written, and outside the API it is signed in as no one.
+
+Sign-in is throttled per client address and per account (the username posted), so
+neither many guesses from one address nor a few from each of many addresses get far.
 """
 
 from __future__ import annotations
 
-import hmac
+import hashlib
+import unicodedata
 from collections.abc import Callable
-from datetime import UTC, datetime
 from functools import wraps
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
@@ -18,6 +26,7 @@ from urllib.parse import urlsplit
 from flask import (
     Blueprint,
     Flask,
+    Request,
     Response,
     abort,
     current_app,
@@ -27,51 +36,80 @@ from flask import (
     session,
     url_for,
 )
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
 from flask_login import AnonymousUserMixin, LoginManager, UserMixin, current_user, login_user
 from flask_login import logout_user as _logout_user
 
-from engine.service.accounts import (
-    Person,
-    check_password,
-    load_person,
-    person_for_token,
-    touch_token,
-)
-from engine.store.database import Database
+from engine.service.accounts import Person
 from web.errors import answer, wants_json
 from web.security import limiter
+from web.services import services
 
 blueprint = Blueprint("auth", __name__)
-login_manager = LoginManager()
 
 View = TypeVar("View", bound=Callable[..., Any])
+
+#: Where bearer tokens count: the REST API. Pages never sign anyone in by token.
+API_PREFIX = "/api/"
+#: The limiter's scope of guesses at one account's password, wherever they are made.
+ACCOUNT_SCOPE = "sign-in-account"
+
+
+def bearer_token(req: Request) -> str | None:
+    """Return the token of an `Authorization: Bearer` header ("" if empty), None without one."""
+    parts = req.headers.get("Authorization", "").split(None, 1)  # any blank separates
+    if not parts or parts[0].lower() != "bearer":
+        return None
+    return parts[1].strip() if len(parts) > 1 else ""
 
 
 class Account(UserMixin):
     """The signed-in user as Flask-Login sees them; `person` is what the app uses."""
 
-    def __init__(self, person: Person, *, by_token: bool = False) -> None:
+    def __init__(self, person: Person, *, session_secret: str | None = None) -> None:
         self.person = person
-        self.by_token = by_token
+        #: The sign-in session's secret; None when the request bears an API token.
+        self.session_secret = session_secret
+
+    @property
+    def by_token(self) -> bool:
+        return self.session_secret is None
 
     def get_id(self) -> str:
-        # What the session keeps: the user's id and their password's stand-in, so changing
-        # the password ends every other session (`_load`).
-        return f"{self.person.id}:{self.person.credentials}"
+        # What Flask-Login keeps in the session cookie: the sign-in session's secret
+        # (the server keeps only its hash), so ending the session on the server ends it.
+        return self.session_secret or ""
 
 
 class Anonymous(AnonymousUserMixin):
     person = None
     by_token = False
+    session_secret = None
 
 
-def _database() -> Database:
-    database: Database = current_app.extensions["flowdesk.database"]
-    return database
+class TokenBlindSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, except that a request bearing a token has none.
+
+    Its cookie is not read, and nothing is written back: no `Set-Cookie` answers a
+    script, and a cookie sent along with a token cannot lend it anyone's session.
+    """
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if bearer_token(request) is not None:
+            return self.session_class()
+        return super().open_session(app, request)
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        if bearer_token(request) is not None:
+            return
+        super().save_session(app, session, response)
+
+
+login_manager = LoginManager()
 
 
 def signed_in() -> Person | None:
-    """Return who is signed in (by session or token), or None."""
+    """Return who is signed in (by session, or by token under the API), or None."""
     return cast(Person | None, getattr(current_user, "person", None))
 
 
@@ -81,6 +119,11 @@ def me() -> Person:
     if person is None:
         abort(401)
     return person
+
+
+def current_session() -> str | None:
+    """Return the secret of this request's sign-in session (None for a token or no one)."""
+    return cast(str | None, getattr(current_user, "session_secret", None))
 
 
 def require(*roles: str) -> Callable[[View], View]:
@@ -108,35 +151,22 @@ def _allowed(person: Person, roles: tuple[str, ...]) -> bool:
 
 
 @login_manager.user_loader
-def _load(user_id: str) -> Account | None:
-    if request.headers.get("Authorization", "").lower().startswith("bearer "):
-        return None  # a script's token speaks for it, whatever cookie came along
-    number, _, credentials = user_id.partition(":")
-    if not (number.isascii() and number.isdigit()):
-        return None
-    with _database().reading() as reading:
-        person = load_person(reading, int(number))
-    if person is None or not hmac.compare_digest(person.credentials.encode(), credentials.encode()):
-        return None  # gone, deactivated, or signed in with a password since changed
-    return Account(person)
+def _load(session_secret: str) -> Account | None:
+    person = services().accounts.person_for_session(session_secret)
+    if person is None:
+        return None  # signed out, ended by a new password, deactivated, or never valid
+    return Account(person, session_secret=session_secret)
 
 
 @login_manager.request_loader
-def _from_token(req: Any) -> Account | None:
-    header = req.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+def _from_token(req: Request) -> Account | None:
+    # A request bearing a token has no session (`TokenBlindSessions`), so Flask-Login comes
+    # here: the token decides, under the API only; pages never sign anyone in by token.
+    token = bearer_token(req)
+    if not token or not req.path.startswith(API_PREFIX):
         return None
-    now = datetime.now(UTC)
-    with _database().reading() as reading:
-        found = person_for_token(reading, token.strip(), now)
-    if found is None:
-        return None
-    person, stale_id = found
-    if stale_id:
-        with _database().writer_session() as writing, writing.begin():
-            touch_token(writing, stale_id, now)
-    return Account(person, by_token=True)
+    person = services().accounts.person_for_token(token)
+    return Account(person) if person is not None else None
 
 
 @login_manager.unauthorized_handler
@@ -152,6 +182,37 @@ def _sign_in_limit() -> str:
     return str(current_app.config["SIGN_IN_RATE_LIMIT"])
 
 
+def _account_limit() -> str:
+    return str(current_app.config["SIGN_IN_ACCOUNT_RATE_LIMIT"])
+
+
+def account_key(username: str) -> str:
+    """The limiter's key for guesses at one account: the same however the name is typed.
+
+    Unknown usernames get a key too, so being throttled tells nothing about whether
+    an account exists; the name is hashed to keep the key short whatever was posted.
+    """
+    normal = unicodedata.normalize("NFKC", username).strip().casefold()
+    return "account:" + hashlib.sha256(normal.encode()).hexdigest()[:32]
+
+
+def _posted_account() -> str:
+    return account_key(request.form.get("username", ""))
+
+
+def _signed_in_account() -> str:
+    person = signed_in()
+    return account_key(person.username if person is not None else "")
+
+
+#: Guesses at one account's password, wherever made (sign-in, the password form), counted
+#: together per account.
+limit_per_account = limiter.shared_limit(_account_limit, ACCOUNT_SCOPE, key_func=_posted_account)
+limit_per_signed_in_account = limiter.shared_limit(
+    _account_limit, ACCOUNT_SCOPE, key_func=_signed_in_account
+)
+
+
 @blueprint.get("/sign-in")
 def sign_in() -> str:
     return render_template("auth/sign_in.html", error=None, username="")
@@ -159,12 +220,12 @@ def sign_in() -> str:
 
 @blueprint.post("/sign-in")
 @limiter.limit(_sign_in_limit)
+@limit_per_account
 def sign_in_post() -> Response | tuple[str, int]:
     """Check the password; on success start a fresh session and go where the person was going."""
     username = request.form.get("username", "")
-    with _database().reading() as reading:
-        person = check_password(reading, username, request.form.get("password", ""))
-    if person is None:
+    signed = services().accounts.sign_in(username, request.form.get("password", ""))
+    if signed is None:
         page = render_template(
             "auth/sign_in.html",
             error="The username or password is not right.",
@@ -172,21 +233,16 @@ def sign_in_post() -> Response | tuple[str, int]:
         )
         return page, 401
     session.clear()  # a new session for the signed-in person: no fixation of an old one
-    login_user(Account(person))
-    return cast(Response, redirect(_safe_next(request.args.get("next")) or _home(person)))
-
-
-def renew_sign_in() -> None:
-    """Keep this session signed in after its person's password changed; the others end."""
-    person = me()
-    with _database().reading() as reading:
-        renewed = load_person(reading, person.id)
-    if renewed is not None:
-        login_user(Account(renewed))
+    login_user(Account(signed.person, session_secret=signed.secret))
+    return cast(Response, redirect(_safe_next(request.args.get("next")) or _home(signed.person)))
 
 
 @blueprint.post("/sign-out")
 def sign_out() -> Response:
+    """End this sign-in session on the server, then forget it in the browser."""
+    secret = current_session()
+    if secret:
+        services().accounts.sign_out(secret)
     _logout_user()
     session.clear()
     return cast(Response, redirect(url_for("portal.home")))
@@ -210,6 +266,8 @@ def _safe_next(target: str | None) -> str | None:
 
 def init_app(app: Flask) -> None:
     app.config.setdefault("SIGN_IN_RATE_LIMIT", "10 per minute; 100 per hour")
+    app.config.setdefault("SIGN_IN_ACCOUNT_RATE_LIMIT", "10 per minute; 50 per hour")
+    app.session_interface = TokenBlindSessions()
     login_manager.init_app(app)
     login_manager.anonymous_user = Anonymous
     login_manager.session_protection = "strong"

@@ -36,7 +36,7 @@ MESSAGES = {
     409: "This has changed since you opened it; nothing was saved.",
     413: "That is too large. Nothing was saved.",
     422: "Some of what you sent cannot be used.",
-    429: "Too many tries from your address. Wait a minute and try again.",
+    429: "Too many tries. Wait a minute and try again.",
     500: "Something went wrong on our side. Nothing you sent was lost; try again shortly.",
     503: "The service is busy. Try again in a moment.",
 }

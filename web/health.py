@@ -7,8 +7,8 @@ from typing import Any
 from flask import Blueprint, Flask, current_app
 from redis import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
+
+from web.services import services
 
 blueprint = Blueprint("health", __name__)
 
@@ -16,18 +16,9 @@ blueprint = Blueprint("health", __name__)
 @blueprint.get("/health")
 def health() -> tuple[dict[str, Any], int]:
     """Answer 200 when every part answers, 503 (with the failing part named) otherwise."""
-    parts = {"database": _database(), "redis": _redis()}
+    parts = {"database": services().database_state(), "redis": _redis()}
     healthy = all(state in ("ok", "not configured") for state in parts.values())
     return {"status": "ok" if healthy else "unavailable", **parts}, 200 if healthy else 503
-
-
-def _database() -> str:
-    try:
-        with current_app.extensions["flowdesk.database"].engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except SQLAlchemyError as error:
-        return f"error: {type(error).__name__}"
-    return "ok"
 
 
 def _redis() -> str:
@@ -35,7 +26,8 @@ def _redis() -> str:
     if not url:
         return "not configured"
     try:
-        Redis.from_url(url, socket_timeout=1).ping()
+        with Redis.from_url(url, socket_timeout=1) as client:  # closed: health is asked often
+            client.ping()
     except RedisError as error:
         return f"error: {type(error).__name__}"
     return "ok"

@@ -12,16 +12,17 @@ from __future__ import annotations
 import mimetypes
 import unicodedata
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 import filetype
-from flask import Response, current_app, send_file
+from flask import Response, send_file
 from werkzeug.datastructures import FileStorage, MultiDict
 
 from engine.service.requests import NewFile
 from engine.store.files import FileStore, FileTooLarge
 from engine.store.instances import Attachment
 from forms.definition import Form
+from web.services import services
 
 #: Defaults for a file field that states no limits, and for files added on a tracking page.
 DEFAULT_MAX_SIZE = 10 * 1024 * 1024
@@ -91,7 +92,7 @@ class Uploads:
     def _keep(self, upload: FileStorage, field: str | None, max_size: int) -> NewFile:
         name = safe_filename(upload.filename or "file")
         try:
-            stored = self.store.put(upload.stream, limit=max_size)
+            stored = self.store.put(cast(BinaryIO, upload.stream), limit=max_size)
         except FileTooLarge:
             raise RejectedUpload(
                 field or "files",
@@ -145,7 +146,7 @@ def _count(n: int, noun: str) -> str:
 
 def send_attachment(found: Attachment) -> Response:
     """Send a kept file as a download, never inline: no uploaded page may run on this site."""
-    store: FileStore = current_app.extensions["flowdesk.files"]
+    store = services().files
     return send_file(
         store.open(found.storage_key),
         mimetype=found.content_type,

@@ -1,25 +1,42 @@
-"""Signing in: passwords (hashed with scrypt by werkzeug) and API tokens (kept as SHA-256).
+"""Signing in: passwords (hashed with scrypt by werkzeug), sign-in sessions and API tokens.
 
 A password check costs the same whether the user exists or not, so the time it
-takes does not tell an attacker which usernames are real.
+takes does not tell an attacker which usernames are real. Hashing and checking a
+password (about 0.1 s of scrypt) happen outside any transaction: the write that
+follows only stores the result, so no one waits on the write lock for it.
+
+A sign-in session is a row (`SignInSession`) whose secret only the browser holds,
+in its session cookie; the server keeps its SHA-256. Signing out ends it on the
+server, so a copy of the cookie stops working too; a new password ends the
+person's other sessions, and deactivating them ends all of theirs.
+
+`Accounts` is what the doors (web pages, API, CLI) call: each method is one read
+or one unit of work through the transaction shell. The functions below it take a
+session and are its parts.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Row, bindparam, select
+from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from engine.service.errors import InvalidInput, NotFound
-from engine.store.people import ApiToken, Group, Membership, User
+from engine.core.errors import Problem
+from engine.service.errors import InvalidInput, NotFound, ServiceError
+from engine.store.base import UtcDateTime
+from engine.store.people import ApiToken, Group, Membership, SignInSession, User
+
+if TYPE_CHECKING:
+    from engine.service.shell import Shell
 
 #: Fewer characters than this are refused.
 MIN_PASSWORD_LENGTH = 10
@@ -27,6 +44,16 @@ MIN_PASSWORD_LENGTH = 10
 ROLES = ("admin", "designer", "agent", "requester")
 #: How stale a token's `last_used_at` may get before a use writes it again.
 TOKEN_TOUCH_S = 60
+#: The same for a sign-in session's `last_seen_at`: a write a minute, not one a request.
+SESSION_TOUCH_S = 60
+#: Longest name of an API token.
+MAX_TOKEN_NAME = 120
+#: Ids are 64-bit: a larger number names no row (and PostgreSQL would refuse it).
+MAX_ID = 2**63 - 1
+#: Longest username the users table holds.
+MAX_USERNAME = 80
+#: A session secret is 43 characters; anything much longer is not one (and not worth hashing).
+MAX_SESSION_SECRET = 128
 
 
 @functools.cache
@@ -45,9 +72,6 @@ class Person:
     email: str | None
     roles: frozenset[str]
     groups: frozenset[str]
-    #: Stands for the user's current password (see `credentials_of`): a session keeps the
-    #: one it signed in with and ends when they differ, so a new password signs out the rest.
-    credentials: str = ""
 
     def has_role(self, *roles: str) -> bool:
         return "admin" in self.roles or any(role in self.roles for role in roles)
@@ -57,11 +81,144 @@ class Person:
         return self.has_role("agent") or bool(self.groups)
 
 
+@dataclass(frozen=True, slots=True)
+class SignIn:
+    """A new sign-in session: who, and the secret the browser keeps (the server has its hash)."""
+
+    person: Person
+    secret: str
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRow:
+    """An API token as its owner sees it (never the token itself: only its hash is kept)."""
+
+    id: int
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """What a password check needs of a user."""
+
+    user_id: int
+    password_hash: str | None
+    active: bool
+
+
+class Accounts:
+    """Sign-in, sessions, passwords and API tokens: one read or one unit of work per call."""
+
+    def __init__(self, shell: Shell) -> None:
+        self.shell = shell
+
+    def sign_in(self, username: str, password: str) -> SignIn | None:
+        """Check a username and password; if right, open a sign-in session for them."""
+        checked = self._check(username, password)
+        if checked is None:
+            return None
+        secret = secrets.token_urlsafe(32)
+        person = self.shell.write(
+            "sign-in", lambda session, at: open_session(session, checked, secret, at)
+        )
+        return SignIn(person, secret) if person is not None else None
+
+    def check_password(self, username: str, password: str) -> bool:
+        """Tell whether this is the user's password (as slow for unknown users as for real ones)."""
+        return self._check(username, password) is not None
+
+    def _check(self, username: str, password: str) -> Credentials | None:
+        found = self.shell.read(lambda session: credentials(session, username))
+        known = found is not None and found.active and bool(found.password_hash)
+        stored = found.password_hash if found is not None and known else _unknown_user_hash()
+        matches = check_password_hash(str(stored), password)
+        return found if known and matches else None
+
+    def person_for_session(self, secret: str) -> Person | None:
+        """Return who a sign-in session belongs to, while it is open and they are active."""
+        if not secret or len(secret) > MAX_SESSION_SECRET:
+            return None
+        now = self.shell.clock()
+        found = self.shell.read(lambda session: person_for_session(session, secret, now))
+        if found is None:
+            return None
+        person, stale_id = found
+        if stale_id:
+            self._note(lambda session, at: touch_session(session, stale_id, at))
+        return person
+
+    def _note(self, body: Callable[[Session, datetime], None]) -> None:
+        # When a session or token was last used is worth a write a minute, not a refusal:
+        # a database too busy to note it does not turn the request away.
+        with contextlib.suppress(ServiceError):
+            self.shell.write("note of use", body)
+
+    def sign_out(self, secret: str) -> None:
+        """End a sign-in session: its cookie, and every copy of it, signs no one in any more."""
+        self.shell.write("sign-out", lambda session, at: end_session(session, secret, at))
+
+    def change_password(
+        self,
+        username: str,
+        current: str,
+        new: str,
+        *,
+        confirm: str | None = None,
+        keep_session: str | None = None,
+    ) -> None:
+        """Change a user's own password (the current one first); their other sessions end."""
+        problems = password_problems(new, "/new_password")
+        if confirm is not None and not problems and confirm != new:
+            problems.append(Problem("/confirm_password", "the two new passwords are not the same"))
+        if not self.check_password(username, current):
+            problems.insert(0, Problem("/current_password", "your current password is not right"))
+        if problems:
+            raise InvalidInput("; ".join(p.message for p in problems), problems)
+        hashed = generate_password_hash(new)
+        self.shell.write(
+            "password change",
+            lambda session, at: set_password(
+                session, username, new, at, keep_session=keep_session, hashed=hashed
+            ),
+        )
+
+    def issue_token(self, username: str, name: str) -> tuple[int, str]:
+        """Make an API token; return its id and the token, which is shown this once."""
+        return self.shell.write(
+            "token", lambda session, at: issue_token(session, username, name, at)
+        )
+
+    def revoke_token(self, username: str, token_id: int) -> None:
+        """Revoke one of a user's tokens (another person's is not found)."""
+        self.shell.write("token", lambda session, at: revoke_token(session, token_id, username, at))
+
+    def tokens(self, username: str) -> list[TokenRow]:
+        """Return a user's tokens, newest first, revoked ones included."""
+        return self.shell.read(lambda session: tokens(session, username))
+
+    def person_for_token(self, token: str) -> Person | None:
+        """Return who an API token speaks for, if it is valid and not revoked."""
+        now = self.shell.clock()
+        found = self.shell.read(lambda session: person_for_token(session, token, now))
+        if found is None:
+            return None
+        person, stale_id = found
+        if stale_id:
+            self._note(lambda session, at: touch_token(session, stale_id, at))
+        return person
+
+
+# Who a person is ------------------------------------------------------------------------------
+
+
 def load_person(session: Session, user_id: int) -> Person | None:
     """Return an active user by id, as a Person; None if gone or deactivated.
 
-    Every signed-in request asks, so it is one statement (a row per group) and no ORM
-    objects: two round trips were a tenth of an inbox page on PostgreSQL.
+    One statement (a row per group) and no ORM objects: two round trips were a tenth
+    of an inbox page on PostgreSQL.
     """
     return _person(session.execute(_PERSON, {"id": user_id}).all())
 
@@ -78,17 +235,11 @@ def _person(rows: Sequence[Row[*tuple[Any, ...]]]) -> Person | None:
         first.email,
         frozenset(first.roles or ()),
         frozenset(row.key for row in rows if row.key is not None),
-        credentials_of(first.password_hash),
     )
 
 
-def credentials_of(password_hash: str | None) -> str:
-    """A short stand-in for a password hash, to keep in a session cookie in its place."""
-    return hashlib.sha256((password_hash or "").encode()).hexdigest()[:16]
-
-
 _users, _members, _groups = User.__table__, Membership.__table__, Group.__table__
-_tokens = ApiToken.__table__
+_tokens, _sessions = ApiToken.__table__, SignInSession.__table__
 #: A user's row once per group they belong to. Core statements over the tables: the
 #: ORM's own handling of a statement cost as much as its round trip.
 _PERSON_COLUMNS = (
@@ -98,7 +249,6 @@ _PERSON_COLUMNS = (
     _users.c.email,
     _users.c.roles,
     _users.c.active,
-    _users.c.password_hash,
     _groups.c.key,
 )
 _WITH_GROUPS = _users.outerjoin(_members, _members.c.user_id == _users.c.id).outerjoin(
@@ -116,42 +266,155 @@ _PERSON_BY_TOKEN = (
     .select_from(_tokens.join(_WITH_GROUPS, _users.c.id == _tokens.c.user_id))
     .where(_tokens.c.token_hash == bindparam("hash"))
 )
+#: The same, found by an open sign-in session's hash: every signed-in request asks, in this
+#: one statement, both whether its session is still open and who it belongs to. Whether
+#: `last_seen_at` is stale is worked out by the database: no time to parse per request.
+_PERSON_BY_SESSION = (
+    select(
+        *_PERSON_COLUMNS,
+        _sessions.c.id.label("session_id"),
+        (_sessions.c.last_seen_at < bindparam("stale_before", type_=UtcDateTime())).label("stale"),
+    )
+    .select_from(_sessions.join(_WITH_GROUPS, _users.c.id == _sessions.c.user_id))
+    .where(_sessions.c.token_hash == bindparam("hash"), _sessions.c.ended_at.is_(None))
+)
 
 
-def set_password(session: Session, username: str, password: str) -> None:
-    """Give a user a new password; refuse one too short to be safe."""
+def _secret_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+# Passwords ------------------------------------------------------------------------------------
+
+
+def password_problems(password: str, pointer: str = "/password") -> list[Problem]:
+    """Say what is wrong with a new password, if anything."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidInput(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+        return [Problem(pointer, f"a password needs at least {MIN_PASSWORD_LENGTH} characters")]
+    return []
+
+
+def set_password(
+    session: Session,
+    username: str,
+    password: str,
+    at: datetime | None = None,
+    *,
+    keep_session: str | None = None,
+    hashed: str | None = None,
+) -> None:
+    """Give a user a new password and end their sign-in sessions (but `keep_session`).
+
+    `hashed` is the password's hash made before the transaction (see the module's
+    docstring); without it the hash is made here.
+    """
+    problems = password_problems(password)
+    if problems:
+        raise InvalidInput(problems[0].message, problems)
     user = session.scalar(select(User).where(User.username == username))
     if user is None:
         raise NotFound(f"there is no user '{username}'")
-    user.password_hash = generate_password_hash(password)
+    user.password_hash = hashed or generate_password_hash(password)
+    end_sessions(session, user.id, at or datetime.now(UTC), keep=keep_session)
 
 
-def check_password(session: Session, username: str, password: str) -> Person | None:
-    """Return the person whose username and password these are, else None."""
-    user = session.scalar(select(User).where(User.username == username.strip()))
-    known = user is not None and user.active and user.password_hash
-    stored = user.password_hash if known and user is not None else _unknown_user_hash()
-    matches = check_password_hash(str(stored), password)
-    if not (known and matches) or user is None:
+def credentials(session: Session, username: str) -> Credentials | None:
+    """Return what a password check needs of a user: their id, hash and whether active."""
+    username = username.strip()
+    if len(username) > MAX_USERNAME or "\x00" in username:
+        return None  # no user has such a name, and PostgreSQL refuses a NUL in text
+    row = session.execute(
+        select(User.id, User.password_hash, User.active).where(User.username == username)
+    ).first()
+    return None if row is None else Credentials(row.id, row.password_hash, row.active)
+
+
+# Sign-in sessions -----------------------------------------------------------------------------
+
+
+def open_session(
+    session: Session, checked: Credentials, secret: str, at: datetime
+) -> Person | None:
+    """Record a sign-in whose password was just checked; None if it changed meanwhile."""
+    now = _credentials_by_id(session, checked.user_id)
+    if now is None or not now.active or now.password_hash != checked.password_hash:
         return None
-    return load_person(session, user.id)
+    session.add(
+        SignInSession(
+            user_id=checked.user_id, token_hash=_secret_hash(secret), created_at=at, last_seen_at=at
+        )
+    )
+    session.flush()
+    return load_person(session, checked.user_id)
 
 
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+def _credentials_by_id(session: Session, user_id: int) -> Credentials | None:
+    row = session.execute(
+        select(User.id, User.password_hash, User.active).where(User.id == user_id)
+    ).first()
+    return None if row is None else Credentials(row.id, row.password_hash, row.active)
+
+
+def person_for_session(session: Session, secret: str, at: datetime) -> tuple[Person, int] | None:
+    """Return the person of an open sign-in session and, if its `last_seen_at` is stale, its id."""
+    stale_before = at - timedelta(seconds=SESSION_TOUCH_S)
+    rows = session.execute(
+        _PERSON_BY_SESSION, {"hash": _secret_hash(secret), "stale_before": stale_before}
+    ).all()
+    found = _person(rows)
+    if found is None:
+        return None
+    return found, rows[0].session_id if rows[0].stale else 0
+
+
+def touch_session(session: Session, session_id: int, at: datetime) -> None:
+    """Note when a session was last used (at most once a minute, not on every request)."""
+    session.execute(
+        update(SignInSession).where(SignInSession.id == session_id).values(last_seen_at=at)
+    )
+
+
+def end_session(session: Session, secret: str, at: datetime) -> None:
+    """End one sign-in session (a sign-out); an ended or unknown one stays as it is."""
+    session.execute(
+        update(SignInSession)
+        .where(SignInSession.token_hash == _secret_hash(secret), SignInSession.ended_at.is_(None))
+        .values(ended_at=at)
+    )
+
+
+def end_sessions(session: Session, user_id: int, at: datetime, *, keep: str | None = None) -> None:
+    """End every open sign-in session of a user, but the one whose secret is `keep`."""
+    query = update(SignInSession).where(
+        SignInSession.user_id == user_id, SignInSession.ended_at.is_(None)
+    )
+    if keep:
+        query = query.where(SignInSession.token_hash != _secret_hash(keep))
+    session.execute(query.values(ended_at=at))
+
+
+# API tokens -----------------------------------------------------------------------------------
 
 
 def issue_token(session: Session, username: str, name: str, at: datetime) -> tuple[int, str]:
     """Make a new API token for a user; return its id and the token, shown this once."""
+    name = name.strip()
+    if not name:
+        raise InvalidInput(
+            "give the token a name, e.g. the script that uses it",
+            [Problem("/name", "give the token a name, e.g. the script that uses it")],
+        )
+    if len(name) > MAX_TOKEN_NAME:
+        message = f"a token's name can have at most {MAX_TOKEN_NAME} characters"
+        raise InvalidInput(message, [Problem("/name", message)])
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        message = "a token's name cannot hold control characters such as line breaks"
+        raise InvalidInput(message, [Problem("/name", message)])
     user = session.scalar(select(User).where(User.username == username))
     if user is None:
         raise NotFound(f"there is no user '{username}'")
-    if not name.strip():
-        raise InvalidInput("give the token a name, e.g. the script that uses it")
     token = "fd_" + secrets.token_urlsafe(32)
-    row = ApiToken(user_id=user.id, name=name.strip()[:120], token_hash=_token_hash(token))
+    row = ApiToken(user_id=user.id, name=name, token_hash=_secret_hash(token))
     row.created_at = at
     session.add(row)
     session.flush()
@@ -160,6 +423,8 @@ def issue_token(session: Session, username: str, name: str, at: datetime) -> tup
 
 def revoke_token(session: Session, token_id: int, username: str, at: datetime) -> None:
     """Revoke one of a user's tokens; requests bearing it are refused from now on."""
+    if not 0 < token_id <= MAX_ID:
+        raise NotFound(f"{username} has no token {token_id}")
     row = session.scalar(
         select(ApiToken)
         .join(User, User.id == ApiToken.user_id)
@@ -170,16 +435,21 @@ def revoke_token(session: Session, token_id: int, username: str, at: datetime) -
     row.revoked_at = row.revoked_at or at
 
 
-def tokens(session: Session, username: str) -> list[ApiToken]:
+def tokens(session: Session, username: str) -> list[TokenRow]:
     """Return a user's tokens, newest first, revoked ones included."""
-    return list(
-        session.scalars(
-            select(ApiToken)
-            .join(User, User.id == ApiToken.user_id)
-            .where(User.username == username)
-            .order_by(ApiToken.id.desc())
+    rows = session.execute(
+        select(
+            ApiToken.id,
+            ApiToken.name,
+            ApiToken.created_at,
+            ApiToken.last_used_at,
+            ApiToken.revoked_at,
         )
+        .join(User, User.id == ApiToken.user_id)
+        .where(User.username == username)
+        .order_by(ApiToken.id.desc())
     )
+    return [TokenRow(*row) for row in rows]
 
 
 def person_for_token(session: Session, token: str, at: datetime) -> tuple[Person, int] | None:
@@ -187,7 +457,7 @@ def person_for_token(session: Session, token: str, at: datetime) -> tuple[Person
 
     The id comes back only when the token's `last_used_at` is stale (see `touch_token`).
     """
-    rows = session.execute(_PERSON_BY_TOKEN, {"hash": _token_hash(token)}).all()
+    rows = session.execute(_PERSON_BY_TOKEN, {"hash": _secret_hash(token)}).all()
     found = _person(rows)
     if found is None or rows[0].revoked_at is not None:
         return None

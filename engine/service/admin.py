@@ -9,21 +9,26 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
 from engine.core.errors import Problem
-from engine.service.accounts import MIN_PASSWORD_LENGTH, ROLES
+from engine.service.accounts import ROLES, end_sessions, password_problems
 from engine.service.errors import InvalidInput, NotFound
 from engine.store.people import ApiToken, Group, Membership, User
 
 #: Usernames and group keys: short, lower case, safe in a URL and on a command line.
 KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}$")
-#: Enough to catch a slip of the keyboard; the mail server is the real judge.
-EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+#: Enough to catch a slip of the keyboard; the mail server is the real judge. No control
+#: characters: a NUL no database keeps, a line break would split a mail header.
+EMAIL_PATTERN = re.compile(r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$")
+#: Characters no name may hold: control characters (a NUL no database keeps).
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: Longest name of a user or a group.
+MAX_NAME = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,15 +58,33 @@ class GroupRow:
 # Users ----------------------------------------------------------------------------------------
 
 
+def _find_user(session: Session, username: str) -> User | None:
+    if not _could_be_key(username):
+        return None
+    return session.scalar(select(User).where(User.username == username))
+
+
+def _find_group(session: Session, key: str) -> Group | None:
+    if not _could_be_key(key):
+        return None
+    return session.scalar(select(Group).where(Group.key == key))
+
+
+def _could_be_key(value: str) -> bool:
+    # What a URL or a form sends may hold a NUL, which PostgreSQL refuses in a query
+    # (an error, not "no such row"), or be longer than any key kept.
+    return len(value) <= 80 and "\x00" not in value
+
+
 def _user(session: Session, username: str) -> User:
-    user = session.scalar(select(User).where(User.username == username))
+    user = _find_user(session, username)
     if user is None:
         raise NotFound(f"there is no user '{username}'")
     return user
 
 
 def _group(session: Session, key: str) -> Group:
-    group = session.scalar(select(Group).where(Group.key == key))
+    group = _find_group(session, key)
     if group is None:
         raise NotFound(f"there is no group '{key}'")
     return group
@@ -115,11 +138,8 @@ def get_user(session: Session, username: str) -> UserRow:
 def _check_details(
     session: Session, name: str, email: str | None, roles: Iterable[str], groups: Iterable[str]
 ) -> list[Problem]:
-    problems = []
-    if len(name) > 200:
-        problems.append(Problem("/name", "the name can have at most 200 characters"))
-    if email and (len(email) > 320 or not EMAIL_PATTERN.match(email)):
-        problems.append(Problem("/email", "enter an email address like name@example.org"))
+    problems = name_problems(name)
+    problems += email_problems(email)
     unknown = sorted(set(roles) - set(ROLES))
     if unknown:
         problems.append(
@@ -132,9 +152,40 @@ def _check_details(
     return problems
 
 
-def _check_password(password: str) -> list[Problem]:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        return [Problem("/password", f"a password needs at least {MIN_PASSWORD_LENGTH} characters")]
+def name_problems(name: str) -> list[Problem]:
+    """Say what is wrong with a person's or a group's name, if anything."""
+    if len(name) > MAX_NAME:
+        return [Problem("/name", f"the name can have at most {MAX_NAME} characters")]
+    if CONTROL.search(name):
+        return [Problem("/name", "the name cannot hold control characters such as line breaks")]
+    return []
+
+
+def username_problems(username: str) -> list[Problem]:
+    """Say what is wrong with a new username, if anything."""
+    if KEY_PATTERN.match(username):
+        return []
+    return [
+        Problem(
+            "/username",
+            "a username is 1 to 80 lower-case letters, digits, dots, dashes or underscores",
+        )
+    ]
+
+
+def group_key_problems(key: str) -> list[Problem]:
+    """Say what is wrong with a new group's key, if anything."""
+    if KEY_PATTERN.match(key):
+        return []
+    return [
+        Problem("/key", "a key is 1 to 80 lower-case letters, digits, dots, dashes or underscores")
+    ]
+
+
+def email_problems(email: str | None) -> list[Problem]:
+    """Say what is wrong with an email address, if anything (none is fine)."""
+    if email and (len(email) > 320 or not EMAIL_PATTERN.match(email)):
+        return [Problem("/email", "enter an email address like name@example.org")]
     return []
 
 
@@ -148,22 +199,20 @@ def create_user(
     roles: Iterable[str] = (),
     groups: Iterable[str] = (),
     password: str | None = None,
+    hashed: str | None = None,
 ) -> User:
-    """Add a user, with a first password or none (they cannot sign in until given one)."""
+    """Add a user, with a first password or none (they cannot sign in until given one).
+
+    `hashed` is the password's hash, made before the transaction (scrypt is slow).
+    """
     roles, groups = sorted(set(roles)), sorted(set(groups))
-    problems = []
-    if not KEY_PATTERN.match(username):
-        problems.append(
-            Problem(
-                "/username",
-                "a username is 1 to 80 lower-case letters, digits, dots, dashes or underscores",
-            )
-        )
-    elif session.scalar(select(User.id).where(User.username == username)) is not None:
+    problems = username_problems(username)
+    taken = select(User.id).where(User.username == username)
+    if not problems and session.scalar(taken) is not None:
         problems.append(Problem("/username", f"there is already a user '{username}'"))
     problems += _check_details(session, name, email, roles, groups)
     if password:
-        problems += _check_password(password)
+        problems += password_problems(password)
     _refuse(problems)
     user = User(
         username=username,
@@ -171,7 +220,7 @@ def create_user(
         email=email or None,
         roles=roles,
         created_at=at,
-        password_hash=generate_password_hash(password) if password else None,
+        password_hash=(hashed or generate_password_hash(password)) if password else None,
     )
     session.add(user)
     session.flush()
@@ -199,7 +248,7 @@ def update_user(
     problems += _self_problems(user, actor, roles, active)
     boss = None
     if manager:
-        boss = session.scalar(select(User).where(User.username == manager))
+        boss = _find_user(session, manager)
         if boss is None:
             problems.append(Problem("/manager", f"there is no user '{manager}'"))
         elif boss.id == user.id:
@@ -234,7 +283,7 @@ def set_roles(session: Session, username: str, roles: Iterable[str], *, actor: s
 
 
 def set_active(session: Session, username: str, active: bool, at: datetime, *, actor: str) -> None:
-    """Let a user sign in again, or stop them; their history stays, their tokens are revoked."""
+    """Let a user sign in again, or stop them: their history stays; tokens and sessions end."""
     user = _user(session, username)
     _refuse(_self_problems(user, actor, list(user.roles or ()), active))
     if user.active and not active:
@@ -242,14 +291,27 @@ def set_active(session: Session, username: str, active: bool, at: datetime, *, a
             select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
         ):
             token.revoked_at = at
+        end_sessions(session, user.id, at)
     user.active = active
 
 
-def set_user_password(session: Session, username: str, password: str) -> None:
-    """Give a user a new password (an admin's reset: the old one is not asked for)."""
+def set_user_password(
+    session: Session,
+    username: str,
+    password: str,
+    at: datetime | None = None,
+    *,
+    keep_session: str | None = None,
+    hashed: str | None = None,
+) -> None:
+    """Give a user a new password (an admin's reset: the old one is not asked for).
+
+    Their sign-in sessions end, but `keep_session` (an admin resetting their own).
+    """
     user = _user(session, username)
-    _refuse(_check_password(password))
-    user.password_hash = generate_password_hash(password)
+    _refuse(password_problems(password))
+    user.password_hash = hashed or generate_password_hash(password)
+    end_sessions(session, user.id, at or datetime.now(UTC), keep=keep_session)
 
 
 def _set_groups(session: Session, user: User, keys: list[str]) -> None:
@@ -307,25 +369,18 @@ def _next_tier(
         return None, []
     if next_tier == key:
         return None, [Problem("/next_tier", "a group cannot be its own next tier")]
-    found = session.scalar(select(Group.id).where(Group.key == next_tier))
+    found = _find_group(session, next_tier)
     if found is None:
         return None, [Problem("/next_tier", f"there is no group '{next_tier}'")]
-    return found, []
+    return found.id, []
 
 
 def create_group(session: Session, key: str, name: str = "", next_tier: str | None = None) -> Group:
     """Add a group; `next_tier` (an existing group) is where its escalations go."""
-    problems = []
-    if not KEY_PATTERN.match(key):
-        problems.append(
-            Problem(
-                "/key", "a key is 1 to 80 lower-case letters, digits, dots, dashes or underscores"
-            )
-        )
-    elif session.scalar(select(Group.id).where(Group.key == key)) is not None:
+    problems = group_key_problems(key)
+    if not problems and session.scalar(select(Group.id).where(Group.key == key)) is not None:
         problems.append(Problem("/key", f"there is already a group '{key}'"))
-    if len(name) > 200:
-        problems.append(Problem("/name", "the name can have at most 200 characters"))
+    problems += name_problems(name)
     tier_id, tier_problems = _next_tier(session, key, next_tier)
     _refuse(problems + tier_problems)
     group = Group(key=key, name=name or key, next_tier_id=tier_id)
@@ -338,8 +393,7 @@ def update_group(session: Session, key: str, name: str, next_tier: str | None) -
     """Rename a group and set (or clear) its next tier."""
     group = _group(session, key)
     problems = []
-    if len(name) > 200:
-        problems.append(Problem("/name", "the name can have at most 200 characters"))
+    problems += name_problems(name)
     tier_id, tier_problems = _next_tier(session, key, next_tier)
     _refuse(problems + tier_problems)
     group.name = name or key
@@ -349,7 +403,7 @@ def update_group(session: Session, key: str, name: str, next_tier: str | None) -
 def add_member(session: Session, key: str, username: str) -> bool:
     """Put a user in a group; False when they were in it already."""
     group = _group(session, key)
-    user = session.scalar(select(User).where(User.username == username))
+    user = _find_user(session, username)
     if user is None:
         raise InvalidInput(
             f"there is no user '{username}'",

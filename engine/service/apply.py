@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from engine.core.definition import Workflow
 from engine.core.effects import (
+    CancelSubflow,
     CancelTask,
     CancelTimer,
     Notify,
@@ -19,6 +21,11 @@ from engine.core.runtime import Transition
 from engine.core.state import InstanceState
 from engine.service import assignment
 from engine.store.repository import InstanceRow, Repository
+
+#: Looks at a task about to open and who would get it; raises to refuse the command.
+Vet = Callable[[OpenTask, assignment.Assignee], None]
+#: Returns the id of the latest published version of a form (to pin a new task to it).
+FormVersion = Callable[[str], int | None]
 
 
 def event_rows(
@@ -61,8 +68,8 @@ def sla_columns(state: InstanceState | None) -> dict[str, Any]:
     columns: dict[str, Any] = {}
     for kind in ("response", "resolution"):
         clock = state.sla.get(kind) if state is not None and state.sla else None
-        running = clock is not None and clock.running and clock.due_at
-        columns[f"{kind}_due_at"] = datetime.fromisoformat(clock.due_at) if running else None
+        due = clock.due_at if clock is not None and clock.running else None
+        columns[f"{kind}_due_at"] = datetime.fromisoformat(due) if due else None
         columns[f"{kind}_breached"] = bool(clock and clock.breached)
     return columns
 
@@ -99,10 +106,15 @@ def save_transition(
     command: str | None,
     *,
     new: dict[str, Any] | None = None,
+    vet: Vet | None = None,
+    form_version: FormVersion | None = None,
 ) -> dict[str, list[Any]]:
     """Persist a transition (inserting the instance row when `new` holds its first columns).
 
-    Return the tasks it opened (id, step, assignee, group) and the ids of those it withdrew.
+    `vet` may refuse a task about to open; each new task is pinned to the form version
+    `form_version` gives. Return the tasks it opened (id, step, assignee, group) and the
+    ids of those it withdrew. A child instance that ends tells its parent, through the
+    outbox.
     """
     state = transition.state
     audit = [{**e.to_dict(), "at": datetime.fromisoformat(e.at)} for e in transition.audit]
@@ -133,7 +145,9 @@ def save_transition(
     instance.version += 1
     repo.append_events(event_rows(instance, audit, command))
     _save_runs(repo, instance, before, state, at)
-    return _apply_effects(repo, instance, transition, sla, at)
+    if state.ended and not (before is not None and before.ended) and instance.parent_run:
+        repo.add_outbox([message_row(instance, "subflow_finished", {"child": instance.id}, at)])
+    return _apply_effects(repo, instance, transition, sla, at, vet, form_version)
 
 
 def _resort_open_tasks(
@@ -154,6 +168,8 @@ def _apply_effects(
     transition: Transition,
     sla: dict[str, Any],
     at: datetime,
+    vet: Vet | None,
+    form_version: FormVersion | None,
 ) -> dict[str, list[Any]]:
     opened: list[dict[str, Any]] = []
     messages: list[dict[str, Any]] = []
@@ -162,7 +178,7 @@ def _apply_effects(
     stopped: list[str] = []
     for effect in transition.effects:
         if isinstance(effect, OpenTask):
-            opened.append(_open_task(repo, instance, effect, sla, at))
+            opened.append(_open_task(repo, instance, effect, sla, at, vet, form_version))
         elif isinstance(effect, CancelTask):
             withdrawn.append(effect.task)
         elif isinstance(effect, ReassignTask):
@@ -171,7 +187,7 @@ def _apply_effects(
             scheduled.append(effect)
         elif isinstance(effect, CancelTimer):
             stopped.append(effect.timer)
-        elif isinstance(effect, Notify | StartSubflow):
+        elif isinstance(effect, Notify | StartSubflow | CancelSubflow):
             messages.append(message_row(instance, effect.kind, effect.to_dict(), at))
     # A new timer row is its own outbox entry: the relay hands it to RQ after commit, and
     # the sweep over pending timers finds any that Redis lost, so Redis holds no state.
@@ -210,9 +226,18 @@ def message_row(
 
 
 def _open_task(
-    repo: Repository, instance: InstanceRow, effect: OpenTask, sla: dict[str, Any], at: datetime
+    repo: Repository,
+    instance: InstanceRow,
+    effect: OpenTask,
+    sla: dict[str, Any],
+    at: datetime,
+    vet: Vet | None,
+    form_version: FormVersion | None,
 ) -> dict[str, Any]:
     who = assignment.resolve(repo, effect.assign, at=at)
+    if vet is not None:
+        vet(effect, who)
+    pinned = form_version(effect.form) if effect.form and form_version is not None else None
     due_at = datetime.fromisoformat(effect.due) if effect.due else None
     task_id = repo.add_task(
         {
@@ -221,6 +246,7 @@ def _open_task(
             "step": effect.step,
             "title": effect.title[:500],
             "form": effect.form,
+            "form_version_id": pinned,
             "role": effect.role,
             "outcomes": list(effect.outcomes),
             "assignment": dict(effect.assign),

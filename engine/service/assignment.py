@@ -7,7 +7,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from engine.store.repository import Repository
+from engine.core.definition import Workflow
+from engine.core.effects import OpenTask
+from engine.core.expressions import inspect_template, is_template
+from engine.core.steps.base import Step
+from engine.service.errors import InvalidInput
+from engine.service.permissions import separation_problem
+from engine.service.submissions import InvalidData
+from engine.store.repository import InstanceRow, Repository
+from forms.errors import FieldError
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,3 +74,52 @@ def _from_group(repo: Repository, group: str, strategy: str) -> Assignee:
     if row is not None:
         repo.set_last_assigned(row.id, chosen)
     return Assignee(chosen, group)
+
+
+def sources(step: Step | None, role: str | None) -> tuple[str, ...]:
+    """Return the data fields a task's assignment was read from (none for a literal one)."""
+    if step is None:
+        return ()
+    doc = step.doc
+    if step.type == "review":
+        spec = doc.get("reviewers")
+        if isinstance(spec, Mapping):
+            return (str(spec["from"]).split(".")[0],)
+        chosen = next((r for r in spec or () if r.get("role") == role), None)
+        assign = chosen.get("assign", {}) if chosen is not None else {}
+    else:
+        assign = doc.get("assign") or {}
+    names: list[str] = []
+    for value in assign.values():
+        if isinstance(value, str) and is_template(value):
+            names += sorted(inspect_template(value).fields)
+    return tuple(dict.fromkeys(names))
+
+
+def vet(
+    repo: Repository,
+    workflow: Workflow,
+    instance: InstanceRow,
+    effect: OpenTask,
+    who: Assignee,
+) -> None:
+    """Refuse to open a task for someone who cannot take it: a person or group named in
+    the data that does not exist (or cannot sign in), or a person separation of duties
+    keeps from the step. The command that would open it changes nothing."""
+    step = workflow.steps.get(effect.step)
+    fields = sources(step, effect.role)
+    if fields:
+        if who.user is not None and who.user not in repo.active_users([who.user]):
+            _refuse(fields, f"There is no active user '{who.user}'; name someone who can sign in")
+        if who.group is not None and not repo.known_groups([who.group]):
+            _refuse(fields, f"There is no group '{who.group}'")
+    if who.user is not None:
+        problem = separation_problem(repo, step, instance, who.user, workflow.steps)
+        if problem is not None:
+            _refuse(fields, problem[0].upper() + problem[1:])
+
+
+def _refuse(fields: tuple[str, ...], message: str) -> None:
+    if not fields:
+        raise InvalidInput(message)
+    raise InvalidData(message, [FieldError(field, message) for field in fields])

@@ -7,14 +7,25 @@ in the same transactions. Nothing is built at import time.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from engine.service.accounts import Accounts
 from engine.service.commands import Clock, Commands, utcnow
+from engine.service.definitions import Definitions
+from engine.service.desk import Desk
+from engine.service.drafts import Drafts
+from engine.service.people import People
 from engine.service.published import Published
 from engine.service.requests import Requests
-from engine.store.database import Database
+from engine.store.database import Database, default_url
 from engine.store.files import FileStore
+
+__all__ = ["Services", "default_url"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +52,64 @@ class Services:
             published=Published(database),
             files=FileStore(upload_folder),
         )
+
+    @classmethod
+    def for_instance(
+        cls, instance_path: str | os.PathLike[str] | None = None, *, clock: Clock = utcnow
+    ) -> Services:
+        """Open the service layer as the command line finds it, the way the web app does.
+
+        The database of `FLOWDESK_DATABASE_URL`, else the SQLite file of the instance
+        folder; uploads in `FLOWDESK_UPLOAD_FOLDER`, else the folder's `files/`.
+        """
+        folder = Path(instance_path or os.environ.get("FLOWDESK_INSTANCE_PATH", "instance"))
+        uploads = os.environ.get("FLOWDESK_UPLOAD_FOLDER") or folder.resolve() / "files"
+        return cls.open(default_url(folder), upload_folder=uploads, clock=clock)
+
+    # The use cases, by what they are about. Each is a thin facade over `commands`: made
+    # on the spot, it holds nothing of its own.
+
+    @property
+    def accounts(self) -> Accounts:
+        """Sign-in, sign-in sessions, passwords and API tokens."""
+        return Accounts(self.commands)
+
+    @property
+    def people(self) -> People:
+        """Users, groups, memberships and on-call shifts."""
+        return People(self.commands)
+
+    @property
+    def definitions(self) -> Definitions:
+        """Publishing, importing and listing workflows, forms and calendars."""
+        return Definitions(self.commands)
+
+    @property
+    def desk(self) -> Desk:
+        """What the service desk reads: inboxes, lists, one task, one instance."""
+        return Desk(self.commands, self.published)
+
+    @property
+    def drafts(self) -> Drafts:
+        """The form designer's drafts, checks, publishing and versions."""
+        return Drafts(self.commands)
+
+    @property
+    def database_url(self) -> str:
+        """The database's URL, password included (for the processes `flowdesk up` starts)."""
+        return self.database.url.render_as_string(hide_password=False)
+
+    def database_name(self) -> str:
+        """The database's URL with no password, to show."""
+        return self.database.url.render_as_string(hide_password=True)
+
+    def database_state(self) -> str:
+        """Ask the database the simplest question: "ok", or "error: <what went wrong>"."""
+        try:
+            self.commands.read(lambda session: session.execute(text("SELECT 1")).scalar())
+        except SQLAlchemyError as error:
+            return f"error: {type(error).__name__}"
+        return "ok"
 
     def migrate(self) -> None:
         """Bring the database's schema up to date."""

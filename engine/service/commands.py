@@ -1,74 +1,60 @@
-"""The commands: start, complete, claim, unclaim, reassign, delegate, comment, cancel, fire timer.
+"""The commands: start, complete, claim, reassign, delegate, comment, cancel, retry, fire timer.
 
-Each command is one transaction on one instance, under that instance's lock,
-retried when the database reports a conflict. A command given an idempotency
-key runs once: a repeat returns the first answer and changes nothing.
+Each command is one transaction on one instance, under that instance's lock (see
+`engine.service.shell`). The commands own every rule, whichever door a request came
+through (a page, the REST API, the command line, a worker): data is checked against
+the pinned form version under the step's field permissions, only those `may_act` allows
+act, separation of duties holds, a rejection says why, and people named in the data
+must exist and be able to sign in.
 """
 
 from __future__ import annotations
 
-import random
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, TypeVar
-
-import orjson
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
 
 from engine.core import runtime
-from engine.core.errors import ExpressionError, InvalidEvent, UnknownCalendar
-from engine.core.events import Cancelled, Event, TaskCompleted, TimerFired
+from engine.core.definition import Workflow
+from engine.core.errors import ExpressionError, InvalidEvent, Problem, UnknownCalendar
+from engine.core.events import Cancelled, Event, Retried, TaskCompleted, TimerFired
 from engine.core.state import InstanceState
+from engine.service import assignment
 from engine.service.apply import record_events, save_transition
 from engine.service.definitions import Registry
-from engine.service.errors import (
-    Busy,
-    Conflict,
-    InvalidInput,
-    NotAllowed,
-    NotFound,
-    ServiceError,
-    TooLarge,
-    Unavailable,
+from engine.service.errors import Conflict, InvalidInput, NotAllowed, NotFound
+from engine.service.permissions import (
+    require_actor,
+    require_open,
+    require_requester_task,
+    require_separation,
 )
-from engine.service.permissions import require_actor, require_open, require_requester_task
+from engine.service.shell import Clock, Limits, Result, Shell, utcnow
+from engine.service.submissions import (
+    DECISIONS,
+    REJECT_REASON,
+    FormVersions,
+    InvalidData,
+    check,
+    comment_field,
+    people_errors,
+    step_form,
+)
 from engine.store.database import Database
 from engine.store.repository import InstanceRow, Repository, TaskRow
-from engine.store.uow import Retry, UnitOfWork, is_lock_timeout, retry_reason
+from engine.store.uow import UnitOfWork
+from forms.errors import FieldError
 
-Clock = Callable[[], datetime]
-Result = dict[str, Any]
-T = TypeVar("T")
+__all__ = ["AfterStart", "Clock", "Commands", "Limits", "Result", "utcnow"]
+
 #: Work done inside a start's transaction once the instance row exists.
 AfterStart = Callable[[Repository, InstanceRow, datetime], None]
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """Stated limits on what a command accepts."""
-
-    #: Largest instance data document, as compact JSON, in bytes.
-    max_data_bytes: int = 256 * 1024
-    #: Longest comment, in characters.
-    max_comment_chars: int = 20_000
-    #: Tries of one command while writers contend for a lock (or PostgreSQL gives up on a
-    #: serialization or a deadlock): such a transaction usually gets through on a later try.
-    retries: int = 12
-    #: Tries after losing a race to insert the same key: one more sees the winner's row, so
-    #: a second failure is a real conflict, not a race.
-    race_retries: int = 2
-    #: Tries after the database dropped the connection (a restart, a failover).
-    reconnects: int = 3
+#: Who a command acts as when no person does (a worker starting a child instance).
+SYSTEM = "flowdesk"
 
 
-class Commands:
+class Commands(Shell):
     """The use cases over one database; `clock` is the only place time is read."""
 
     def __init__(
@@ -79,105 +65,41 @@ class Commands:
         clock: Clock = utcnow,
         limits: Limits | None = None,
     ) -> None:
-        self.database = database
+        super().__init__(database, clock=clock, limits=limits)
         self.registry = registry or Registry()
-        self.clock = clock
-        self.limits = limits or Limits()
+        self.forms = FormVersions()
 
-    # The transaction shell ------------------------------------------------------------------
-
-    def execute(
-        self, kind: str, key: str | None, body: Callable[[UnitOfWork, datetime], Any]
-    ) -> Any:
-        """Run `body` as one transaction, retried on conflict, at most once per `key`.
-
-        Only what a retry can fix is retried, a bounded number of times (see `Limits`):
-        a lost race to insert the same key, lock contention, a dropped connection. Any
-        other error, and a `ServiceError` the body raises, ends the command at once with
-        nothing changed.
-        """
-        tries = {Retry.RACE: 0, Retry.CONTENTION: 0, Retry.DISCONNECTED: 0}
-        budget = {
-            Retry.RACE: self.limits.race_retries,
-            Retry.CONTENTION: self.limits.retries,
-            Retry.DISCONNECTED: self.limits.reconnects,
-        }
-        while True:
-            try:
-                return self._attempt(kind, key, body)
-            except DBAPIError as error:
-                reason = retry_reason(error)
-                if reason is None:
-                    raise
-                tries[reason] += 1
-                if tries[reason] >= budget[reason]:
-                    raise _gave_up(kind, reason, error) from None
-                attempt = sum(tries.values())
-                time.sleep(min(0.5, 0.005 * 2**attempt) * random.random())
-
-    def _attempt(
-        self, kind: str, key: str | None, body: Callable[[UnitOfWork, datetime], Any]
-    ) -> Any:
-        with UnitOfWork(self.database) as uow:
-            done = _done(uow, kind, key)
-            if done is not None:
-                return done
-            at = self.clock()
-            try:
-                result = body(uow, at)
-            except ServiceError:
-                # On PostgreSQL the look-up above ran before the instance lock: a
-                # repeat of this command may have finished while we waited for it.
-                done = _done(uow, kind, key)
-                if done is None:
-                    raise
-                return done
-            if key is not None:
-                uow.repository.add_command(key, kind, result.get("instance_id"), result, at)
-            uow.commit()
-            return result
-
-    def write(self, kind: str, body: Callable[[Session, datetime], T]) -> T:
-        """Run `body` with an ORM session as one transaction (people, definitions, drafts).
-
-        The same shell as the instance commands: one unit of work, committed only if
-        `body` returns, retried only on what a retry can fix.
-        """
-        result: T = self.execute(kind, None, lambda uow, at: body(uow.session, at))
-        return result
-
-    def read(self, body: Callable[[Session], T]) -> T:
-        """Run `body` with a reading session; what it returns outlives the session."""
-        with self.database.reading() as session:
-            return body(session)
-
-    def _check_size(self, data: Any, what: str = "the data") -> None:
-        if not isinstance(data, dict):
-            raise InvalidInput(f"{what} must be a JSON object")
-        try:
-            size = len(orjson.dumps(data))
-        except TypeError as error:
-            raise InvalidInput(f"{what} is not plain JSON: {error}") from None
-        if size > self.limits.max_data_bytes:
-            raise TooLarge(
-                f"{what} is {size / 1024:.0f} KB; the limit is "
-                f"{self.limits.max_data_bytes // 1024} KB"
-            )
+    def advance(
+        self, uow: UnitOfWork, instance: InstanceRow, event: Event, at: datetime, key: str | None
+    ) -> Result:
+        """Apply an event to an instance locked in a unit of work already begun."""
+        return self._advance(uow, instance, event, at, key)
 
     def _advance(
         self, uow: UnitOfWork, instance: InstanceRow, event: Event, at: datetime, key: str | None
     ) -> Result:
-        workflow = self.registry.workflow(uow.repository, instance.workflow_version_id)
+        repo = uow.repository
+        workflow = self.registry.workflow(repo, instance.workflow_version_id)
         before = InstanceState.from_dict(instance.state)
-        calendars = self.registry.calendars(uow.repository, workflow)
+        calendars = self.registry.calendars(repo, workflow)
         try:
             transition = runtime.advance(workflow, before, event, at, calendars=calendars)
         except InvalidEvent as error:
             raise InvalidInput(str(error)) from None
         except (ExpressionError, UnknownCalendar) as error:
             raise InvalidInput(f"{instance.number} cannot go on: {error}") from None
-        self._check_size(transition.state.data)
-        tasks = save_transition(uow.repository, instance, before, transition, workflow, at, key)
+        self.check_data(transition.state.data)
+        tasks = save_transition(
+            repo,
+            instance,
+            before,
+            transition,
+            workflow,
+            at,
+            key,
+            vet=lambda effect, who: assignment.vet(repo, workflow, instance, effect, who),
+            form_version=repo.latest_form_version,
+        )
         return _answer(instance, transition.state, tasks)
 
     # Starting ------------------------------------------------------------------------------
@@ -190,45 +112,101 @@ class Commands:
         requester: str | None = None,
         key: str | None = None,
         after: AfterStart | None = None,
+        form_version: int | None = None,
+        parent: tuple[int, int | None] | None = None,
     ) -> Result:
         """Start an instance of the latest version of a workflow; return its number.
 
-        `after` runs in the same transaction once the instance exists (to record its
-        tracking link and files, say), so the instance never exists without them.
+        The data must fill in the workflow's start form: the version `form_version` (the
+        one the requester's page showed) if it is one, else the latest. `after` runs in the
+        same transaction once the instance exists (to record its tracking link and files,
+        say), so the instance never exists without them. `parent` (instance id, run id or
+        None) links a child instance started by a `subflow` step.
         """
-        self._check_size(data)
+        self.check_data(data)
 
         def body(uow: UnitOfWork, at: datetime) -> Result:
-            version_id, workflow = self.registry.latest_workflow(uow.repository, workflow_key)
-            calendars = self.registry.calendars(uow.repository, workflow)
-            prefix = workflow.number_prefix
-            seq = uow.repository.next_number(prefix)
-            number = f"{prefix}-{seq:06d}"
-            try:
-                transition = runtime.start(
-                    workflow, data, at, requester=requester, number=number, calendars=calendars
-                )
-            except (InvalidEvent, ExpressionError, UnknownCalendar) as error:
-                raise InvalidInput(f"{workflow_key} cannot start: {error}") from None
-            self._check_size(transition.state.data)
-            instance = InstanceRow(0, number, version_id, {}, 0, 0, requester, "open", None)
-            new = {
-                "number": number,
-                "prefix": prefix,
-                "seq": seq,
-                "workflow_key": workflow.key,
-                "workflow_version_id": version_id,
-                "requester": requester,
-                "started_at": at,
-            }
-            tasks = save_transition(
-                uow.repository, instance, None, transition, workflow, at, key, new=new
+            return self.begin(
+                uow, at, workflow_key, data, requester, key, after, form_version, parent
             )
-            if after is not None:
-                after(uow.repository, instance, at)
-            return _answer(instance, transition.state, tasks)
 
         return self.execute("start", key, body)
+
+    def begin(
+        self,
+        uow: UnitOfWork,
+        at: datetime,
+        workflow_key: str,
+        data: dict[str, Any],
+        requester: str | None = None,
+        key: str | None = None,
+        after: AfterStart | None = None,
+        form_version: int | None = None,
+        parent: tuple[int, int | None] | None = None,
+    ) -> Result:
+        """Start an instance inside a unit of work already begun (see `start`)."""
+        repo = uow.repository
+        version_id, workflow = self.registry.latest_workflow(repo, workflow_key)
+        cleaned = self._start_data(repo, workflow, data, form_version)
+        calendars = self.registry.calendars(repo, workflow)
+        prefix = workflow.number_prefix
+        seq = repo.next_number(prefix)
+        number = f"{prefix}-{seq:06d}"
+        try:
+            transition = runtime.start(
+                workflow, cleaned, at, requester=requester, number=number, calendars=calendars
+            )
+        except (InvalidEvent, ExpressionError, UnknownCalendar) as error:
+            raise InvalidInput(f"{workflow_key} cannot start: {error}") from None
+        self.check_data(transition.state.data)
+        parent_id, parent_run = parent or (None, None)
+        instance = InstanceRow(
+            0, number, version_id, {}, 0, 0, requester, "open", None, None, parent_id, parent_run
+        )
+        new = {
+            "number": number,
+            "prefix": prefix,
+            "seq": seq,
+            "workflow_key": workflow.key,
+            "workflow_version_id": version_id,
+            "requester": requester,
+            "started_at": at,
+            "parent_id": parent_id,
+            "parent_run": parent_run,
+        }
+        tasks = save_transition(
+            repo,
+            instance,
+            None,
+            transition,
+            workflow,
+            at,
+            key,
+            new=new,
+            vet=lambda effect, who: assignment.vet(repo, workflow, instance, effect, who),
+            form_version=repo.latest_form_version,
+        )
+        if after is not None:
+            after(repo, instance, at)
+        return _answer(instance, transition.state, tasks)
+
+    def _start_data(
+        self,
+        repo: Repository,
+        workflow: Workflow,
+        data: dict[str, Any],
+        form_version: int | None,
+    ) -> dict[str, Any]:
+        """Check start data against the start form; a workflow without one takes any data."""
+        key = workflow.start.get("form")
+        if not key:
+            return data
+        _version, form = self.forms.pinned(repo, key, form_version)
+        cleaned = check(step_form(form, None), data)
+        problems = people_errors(repo, form, cleaned)
+        if problems:
+            raise InvalidData("some of the data does not fill in the form", problems)
+        return cleaned
 
     # Acting on tasks -----------------------------------------------------------------------
 
@@ -249,15 +227,21 @@ class Commands:
         actor: str,
         key: str | None = None,
         requester_of: str | None = None,
+        comment: str | None = None,
     ) -> Result:
         """Complete a task with one of its step's outcomes and the task's data.
 
-        `requester_of` (an instance number) says the caller has proved to be that
+        The data must fill in the form version the task opened with, under the step's
+        field permissions. A rejection needs its reason: `comment`, or the form's comment
+        field. `requester_of` (an instance number) says the caller has proved to be that
         instance's requester, as the holder of its tracking link: they may act on the
         tasks the workflow gave the requester, and on nothing else.
         """
         data = data or {}
-        self._check_size(data)
+        self.check_data(data)
+        note = None
+        if comment and comment.strip():
+            note = self.check_text(comment, "the comment", self.limits.max_comment_chars)
 
         def body(uow: UnitOfWork, at: datetime) -> Result:
             repo = uow.repository
@@ -267,13 +251,61 @@ class Commands:
             require_open(task)
             if requester_of is None:
                 require_actor(repo, task, actor, instance)
+            workflow = self.registry.workflow(repo, instance.workflow_version_id)
+            step = workflow.steps.get(task.step)
+            person = instance.requester if requester_of is not None else actor
+            if person is not None:
+                require_separation(repo, step, instance, person, workflow.steps)
+            if step is not None and outcome not in step.outcomes():
+                choices = ", ".join(step.outcomes())
+                raise InvalidInput(
+                    f"'{outcome}' is not an outcome of step '{step.id}'; choose one of: {choices}"
+                )
+            cleaned = self._task_data(repo, task, step.doc if step else {}, data, outcome)
+            if step is not None and step.type in DECISIONS and outcome == "rejected":
+                _require_reason(task, cleaned, note, self._task_form(repo, task))
             answer = self._advance(
-                uow, instance, TaskCompleted(task.key, outcome, data, actor), at, key
+                uow, instance, TaskCompleted(task.key, outcome, cleaned, actor), at, key
             )
-            repo.complete_task(task.id, outcome, data, at, actor)
+            repo.complete_task(task.id, outcome, cleaned, at, actor)
+            if note is not None:
+                self._add_comment(repo, instance, note, actor, False, at, key)
             return {**answer, "task": task.id}
 
         return self.execute("complete", key, body)
+
+    def _task_form(self, repo: Repository, task: TaskRow) -> Any:
+        if not task.form:
+            return None
+        if task.form_version_id is not None:
+            return self.forms.version(repo, task.form_version_id)
+        try:  # a task opened before tasks were pinned: the latest version decides
+            return self.forms.latest(repo, task.form)[1]
+        except NotFound:
+            return None
+
+    def _task_data(
+        self,
+        repo: Repository,
+        task: TaskRow,
+        step: Mapping[str, Any],
+        data: dict[str, Any],
+        outcome: str,
+    ) -> dict[str, Any]:
+        """Check a task's data against its pinned form under the step's field permissions."""
+        form = self._task_form(repo, task)
+        if form is None:
+            if data:
+                fields = [
+                    FieldError(name, f"'{name}' is not a field of this step") for name in data
+                ]
+                raise InvalidData("this step has no form, so it takes no data", fields)
+            return {}
+        cleaned = check(step_form(form, step.get("fields")), data, context={"outcome": outcome})
+        problems = people_errors(repo, form, cleaned)
+        if problems:
+            raise InvalidData("some of the data does not fill in the form", problems)
+        return cleaned
 
     def claim(self, task_id: int, *, actor: str, key: str | None = None) -> Result:
         """Take a task from a group's queue."""
@@ -294,12 +326,19 @@ class Commands:
                 )
             if task.assignee is not None:
                 raise Conflict(f"task {task.id} is already claimed by {task.assignee}")
+            self._require_separation(repo, instance, task, actor)
             task.assignee = actor
             repo.assign_task(task)
             _note(repo, instance, at, actor, key, "task_claimed", task, f"{actor} took the task")
             return _task_answer(instance, task)
 
         return self.execute("claim", key, body)
+
+    def _require_separation(
+        self, repo: Repository, instance: InstanceRow, task: TaskRow, person: str
+    ) -> None:
+        workflow = self.registry.workflow(repo, instance.workflow_version_id)
+        require_separation(repo, workflow.steps.get(task.step), instance, person, workflow.steps)
 
     def unclaim(self, task_id: int, *, actor: str, key: str | None = None) -> Result:
         """Put a claimed task back in its group's queue."""
@@ -316,16 +355,8 @@ class Commands:
                 raise Conflict(f"task {task.id} has no group queue to go back to")
             task.assignee = None
             repo.assign_task(task)
-            _note(
-                repo,
-                instance,
-                at,
-                actor,
-                key,
-                "task_unclaimed",
-                task,
-                f"back in the queue of {task.candidate_group}",
-            )
+            why = f"back in the queue of {task.candidate_group}"
+            _note(repo, instance, at, actor, key, "task_unclaimed", task, why)
             return _task_answer(instance, task)
 
         return self.execute("unclaim", key, body)
@@ -341,18 +372,33 @@ class Commands:
         key: str | None = None,
     ) -> Result:
         """Give a task to another person or another group's queue."""
+        user, group = (user or "").strip() or None, (group or "").strip() or None
         if bool(user) == bool(group):
             raise InvalidInput("reassign to a user or to a group, not both and not neither")
+        why_given = (
+            self.check_text(reason, "the reason", self.limits.max_reason_chars)
+            if reason and reason.strip()
+            else None
+        )
 
         def body(uow: UnitOfWork, at: datetime) -> Result:
             repo = uow.repository
             instance, task = self._locked_task(repo, task_id)
             require_open(task)
             require_actor(repo, task, actor, instance)
+            if user is not None:
+                _require_active(repo, user, "/user")
+                self._require_separation(repo, instance, task, user)
+            if group is not None and not repo.known_groups([group]):
+                raise InvalidInput(
+                    f"there is no group '{group}'", [_problem("/group", f"no group '{group}'")]
+                )
             task.assignee, task.candidate_group = (user, None) if user else (None, group)
             task.delegated_by = None
             repo.assign_task(task)
-            why = f"to {user or 'the queue of ' + str(group)}" + (f": {reason}" if reason else "")
+            why = f"to {user or 'the queue of ' + str(group)}" + (
+                f": {why_given}" if why_given else ""
+            )
             _note(repo, instance, at, actor, key, "task_reassigned", task, why)
             return _task_answer(instance, task)
 
@@ -360,6 +406,9 @@ class Commands:
 
     def delegate(self, task_id: int, *, actor: str, to: str, key: str | None = None) -> Result:
         """Ask someone else to do a task; the delegator may still act on it."""
+        to = to.strip()
+        if not to:
+            raise InvalidInput("say whom to delegate the task to", [_problem("/to", "empty")])
 
         def body(uow: UnitOfWork, at: datetime) -> Result:
             repo = uow.repository
@@ -367,6 +416,10 @@ class Commands:
             require_open(task)
             if actor not in (task.assignee, task.delegated_by):
                 raise NotAllowed(f"only the assignee of task {task.id} can delegate it")
+            if to == task.assignee:
+                raise InvalidInput(f"{to} already holds task {task.id}", [_problem("/to", to)])
+            _require_active(repo, to, "/to")
+            self._require_separation(repo, instance, task, to)
             task.delegated_by, task.assignee = task.delegated_by or actor, to
             repo.assign_task(task)
             _note(repo, instance, at, actor, key, "task_delegated", task, f"delegated to {to}")
@@ -394,55 +447,71 @@ class Commands:
         key: str | None = None,
     ) -> Result:
         """Add a comment to an instance's conversation."""
-        text = text.strip()
-        if not text:
-            raise InvalidInput("a comment cannot be empty")
-        if len(text) > self.limits.max_comment_chars:
-            raise TooLarge(
-                f"the comment is {len(text)} characters; the limit is "
-                f"{self.limits.max_comment_chars}"
-            )
+        text = self.check_text(text, "a comment", self.limits.max_comment_chars)
 
         def body(uow: UnitOfWork, at: datetime) -> Result:
             repo = uow.repository
+            if not public and actor is not None and not repo.is_agent(actor):
+                raise NotAllowed("only the service desk writes internal notes")
             instance = self.locked_instance(repo, number)
-            comment_id = repo.add_comment(
-                {
-                    "instance_id": instance.id,
-                    "author": actor,
-                    "body": text,
-                    "public": public,
-                    "created_at": at,
-                }
-            )
-            record_events(
-                repo,
-                instance,
-                [
-                    {
-                        "kind": "commented",
-                        "at": at,
-                        "actor": actor,
-                        "detail": {"comment": comment_id, "public": public},
-                    }
-                ],
-                key,
-                at,
-            )
+            comment_id = self._add_comment(repo, instance, text, actor, public, at, key)
             return {"instance_id": instance.id, "number": instance.number, "comment": comment_id}
 
         return self.execute("comment", key, body)
 
+    @staticmethod
+    def _add_comment(
+        repo: Repository,
+        instance: InstanceRow,
+        text: str,
+        actor: str | None,
+        public: bool,
+        at: datetime,
+        key: str | None,
+    ) -> int:
+        comment_id = repo.add_comment(
+            {
+                "instance_id": instance.id,
+                "author": actor,
+                "body": text,
+                "public": public,
+                "created_at": at,
+            }
+        )
+        event = {
+            "kind": "commented",
+            "at": at,
+            "actor": actor,
+            "detail": {"comment": comment_id, "public": public},
+        }
+        record_events(repo, instance, [event], key, at)
+        return comment_id
+
     def cancel(self, number: str, reason: str, *, actor: str, key: str | None = None) -> Result:
-        """Stop an instance: every open task and pending timer is withdrawn."""
+        """Stop an instance: every open task, pending timer and child instance is withdrawn."""
+        reason = self.check_text(reason, "the reason", self.limits.max_reason_chars)
 
         def body(uow: UnitOfWork, at: datetime) -> Result:
+            if not uow.repository.is_agent(actor):
+                raise NotAllowed(f"only the service desk may cancel {number}")
             instance = self.locked_instance(uow.repository, number)
             if instance.ended_at is not None:
                 raise Conflict(f"{number} has already ended ({instance.status})")
             return self._advance(uow, instance, Cancelled(reason, actor), at, key)
 
         return self.execute("cancel", key, body)
+
+    def retry(self, number: str, *, actor: str, key: str | None = None) -> Result:
+        """Run again the steps of an instance that stopped on an incident (admins only)."""
+
+        def body(uow: UnitOfWork, at: datetime) -> Result:
+            repo = uow.repository
+            if "admin" not in repo.roles_of(actor):
+                raise NotAllowed(f"only an admin may retry the steps of {number}")
+            instance = self.locked_instance(repo, number)
+            return self._advance(uow, instance, Retried(actor), at, key)
+
+        return self.execute("retry", key, body)
 
     def fire_timer(self, timer_id: int, *, key: str | None = None) -> Result:
         """Fire a due timer; firing one that is no longer pending changes nothing."""
@@ -463,30 +532,24 @@ class Commands:
         return self.execute("fire_timer", key, body)
 
 
-def _gave_up(kind: str, reason: Retry, error: DBAPIError) -> ServiceError:
-    """Say, after the last try, why a command could not be saved; nothing was changed."""
-    if reason is Retry.DISCONNECTED:
-        return Unavailable(f"the {kind} could not be saved: the database cannot be reached")
-    if reason is Retry.CONTENTION and is_lock_timeout(error):
-        return Busy(f"the {kind} could not be saved: the database stayed busy; try again")
-    if reason is Retry.CONTENTION:
-        return Conflict(
-            f"the {kind} kept colliding with changes made at the same moment; "
-            "nothing was changed, try again"
-        )
-    return Conflict(
-        f"the {kind} conflicts with something saved at the same moment; nothing was changed"
-    )
+def _require_reason(task: TaskRow, data: Mapping[str, Any], note: str | None, form: Any) -> None:
+    """Refuse a rejection without its reason; the requester's own tasks have their form."""
+    if task.assignment.get("requester"):
+        return
+    field = comment_field(form)
+    given = note or (str(data.get(field) or "").strip() if field else "")
+    if not given:
+        raise InvalidData(REJECT_REASON, [FieldError(field or "comment", REJECT_REASON)])
 
 
-def _done(uow: UnitOfWork, kind: str, key: str | None) -> Result | None:
-    """Return the first answer of the command already carried out under `key`, if any."""
-    found = uow.repository.command(key) if key is not None else None
-    if found is None:
-        return None
-    if found[0] != kind:
-        raise Conflict(f"the key '{key}' was already used for a {found[0]}")
-    return found[1]
+def _require_active(repo: Repository, user: str, pointer: str) -> None:
+    if user not in repo.active_users([user]):
+        message = f"there is no active user '{user}'"
+        raise InvalidInput(message, [_problem(pointer, message)])
+
+
+def _problem(pointer: str, message: str) -> Problem:
+    return Problem(pointer, message)
 
 
 def _note(
@@ -499,22 +562,15 @@ def _note(
     task: TaskRow,
     why: str,
 ) -> None:
-    record_events(
-        repo,
-        instance,
-        [
-            {
-                "kind": kind,
-                "at": at,
-                "actor": actor,
-                "step": task.step,
-                "why": why,
-                "detail": {"task": task.key},
-            }
-        ],
-        key,
-        at,
-    )
+    event = {
+        "kind": kind,
+        "at": at,
+        "actor": actor,
+        "step": task.step,
+        "why": why,
+        "detail": {"task": task.key},
+    }
+    record_events(repo, instance, [event], key, at)
 
 
 def _answer(instance: InstanceRow, state: InstanceState, tasks: dict[str, list[Any]]) -> Result:

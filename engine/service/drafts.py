@@ -6,7 +6,10 @@ so a designer never loses work; `revision` grows by one with every save and a sa
 must name the revision it started from (optimistic concurrency: two browsers on the
 same form cannot silently overwrite each other). Publishing checks the draft, warns
 when a published workflow would lose a field it reads, and freezes a version through
-`publish_all`, the same path `flowdesk load` takes.
+the same checks and write `flowdesk load` takes (`engine.service.definitions`): the
+checks in a reading session, then a short write that only compares and inserts.
+
+`Drafts` is what the designer calls, each method one read or one unit of work.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -24,11 +27,23 @@ from sqlalchemy.orm import Session
 from engine.catalog import Document
 from engine.core.checker import check_workflow
 from engine.core.errors import Problem
-from engine.service.definitions import content_hash, publish_all, published_catalog
+from engine.service.definitions import (
+    CHECK_TRIES,
+    CatalogChanged,
+    Checked,
+    Published,
+    check_documents,
+    content_hash,
+    published_catalog,
+    write_documents,
+)
 from engine.service.errors import Conflict, InvalidInput, NotFound, TooLarge
 from engine.store.definitions import Definition, DefinitionVersion
 from forms.checker import check_form
 from forms.definition import FORMAT
+
+if TYPE_CHECKING:
+    from engine.service.shell import Shell
 
 #: The format of the draft envelope kept in `definitions.draft`.
 DRAFT_FORMAT = 1
@@ -77,6 +92,126 @@ class PublishOutcome:
     version: int | None
     created: bool = False
     warnings: list[WorkflowWarning] = field(default_factory=list)
+    #: The form's latest version after the publish.
+    latest: int | None = None
+
+    def in_words(self) -> str:
+        """Say what the publish did, as a designer reads it."""
+        if self.version is None:
+            return (
+                "published workflows use fields this version renames or removes; "
+                "publish again with confirm to go ahead"
+            )
+        if self.created:
+            return f"Version {self.version} is published."
+        if self.latest is not None and self.latest != self.version:
+            return (
+                f"Nothing was published: the draft is identical to version {self.version}; "
+                f"the latest stays version {self.latest}."
+            )
+        return f"Nothing was published: the draft is identical to version {self.version}."
+
+
+class Drafts:
+    """The form designer's use cases: one read or one unit of work per call."""
+
+    def __init__(self, shell: Shell) -> None:
+        self.shell = shell
+
+    def forms(self) -> list[dict[str, Any]]:
+        """Return every form, published or only drafted."""
+        return self.shell.read(list_forms)
+
+    def draft(self, key: str) -> Draft:
+        """Return the draft of a form (else its latest version, else a blank form)."""
+        return self.shell.read(lambda session: load_draft(session, key))
+
+    def save(self, key: str, document: Any, revision: int, by: str | None) -> Draft:
+        """Store a draft as sent, if it starts from the stored revision (Conflict if stale)."""
+        return self.shell.write(
+            "draft", lambda session, at: save_draft(session, key, document, revision, at, by)
+        )
+
+    def check(self, key: str, document: Any) -> tuple[list[Problem], list[WorkflowWarning]]:
+        """Check a draft: its own problems, else what it would break in published workflows."""
+        problems = form_problems(key, document)
+        if problems:
+            return problems, []
+        return [], self.shell.read(lambda session: workflow_warnings(session, document))
+
+    def versions(self, key: str) -> list[dict[str, Any]]:
+        """Return the published versions of a form, oldest first."""
+        return self.shell.read(lambda session: versions(session, key))
+
+    def documents(self, key: str, *which: int | None) -> list[Any]:
+        """Return versions of a form (None: its draft), read together, for a diff."""
+        return self.shell.read(lambda session: [_document(session, key, w) for w in which])
+
+    def publish(
+        self, key: str, by: str | None, *, revision: int | None, confirm: bool
+    ) -> PublishOutcome:
+        """Publish the saved draft (if still at `revision`); warnings need `confirm` to pass.
+
+        The checks run in a reading session; the write only makes sure the draft and
+        what is published are what was checked, and freezes the version.
+        """
+        for _ in range(CHECK_TRIES):
+            plan = self.shell.read(lambda session: _plan(session, key, revision, confirm=confirm))
+            if plan.checked is None:
+                return PublishOutcome(None, warnings=plan.warnings)
+            try:
+                published = self._write(key, plan.revision, plan.checked, by)
+            except CatalogChanged:
+                continue
+            return PublishOutcome(
+                published.version, published.created, plan.warnings, published.latest
+            )
+        raise Conflict("what is published kept changing while the draft was checked; try again")
+
+    def _write(self, key: str, revision: int, checked: Checked, by: str | None) -> Published:
+        return self.shell.write(
+            "publish",
+            lambda session, at: _publish_checked(session, key, revision, checked, at, by),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """A draft checked for publishing: its revision, warnings, and what to write (None: wait)."""
+
+    revision: int
+    warnings: list[WorkflowWarning]
+    checked: Checked | None
+
+
+def _plan(session: Session, key: str, revision: int | None, *, confirm: bool) -> _Plan:
+    draft = load_draft(session, key)
+    if revision is not None and revision != draft.revision:
+        raise Conflict(f"the draft changed meanwhile (revision {draft.revision}); reload it first")
+    problems = form_problems(key, draft.document)
+    if problems:
+        raise InvalidInput("nothing was published; fix the problems first", problems)
+    warnings = workflow_warnings(session, draft.document)
+    if warnings and not confirm:
+        return _Plan(draft.revision, warnings, None)
+    checked = check_documents(session, [_draft_document(draft.document)])
+    return _Plan(draft.revision, warnings, checked)
+
+
+def _publish_checked(
+    session: Session, key: str, revision: int, checked: Checked, at: datetime, by: str | None
+) -> Published:
+    """Freeze the checked draft, if it is still the draft at `revision`."""
+    stored = load_draft(session, key).revision
+    if stored != revision:
+        raise Conflict(f"the draft changed meanwhile (revision {stored}); reload it first")
+    return write_documents(session, checked, at, by)[0]
+
+
+def _document(session: Session, key: str, version: int | None) -> Any:
+    if version is None:
+        return load_draft(session, key).document
+    return version_content(session, key, version)
 
 
 def blank_form(key: str) -> dict[str, Any]:
@@ -246,23 +381,3 @@ def workflow_warnings(session: Session, document: dict[str, Any]) -> list[Workfl
 
 def _draft_document(document: dict[str, Any]) -> Document:
     return Document(Path(f"<draft form {document.get('key')}>"), document)
-
-
-def publish_draft(
-    session: Session, key: str, at: datetime, by: str | None, *, confirm: bool
-) -> PublishOutcome:
-    """Check the draft and freeze it as the next version; warnings need `confirm` to pass.
-
-    Problems raise InvalidInput and publish nothing. Warnings (a published workflow
-    reads a field this version renames or removes) publish nothing unless `confirm`.
-    """
-    draft = load_draft(session, key)
-    document = draft.document
-    problems = form_problems(key, document)
-    if problems:
-        raise InvalidInput("nothing was published; fix the problems first", problems)
-    warnings = workflow_warnings(session, document)
-    if warnings and not confirm:
-        return PublishOutcome(None, warnings=warnings)
-    published = publish_all(session, [_draft_document(document)], at, by)[0]
-    return PublishOutcome(published.version, published.created, warnings)

@@ -11,12 +11,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from engine.store.database import Database
 from engine.store.files import FileStore
 from engine.store.instances import Attachment
+
+if TYPE_CHECKING:
+    from engine.service.shell import Shell
 
 #: Files younger than this are left alone: their request may still be running.
 MIN_AGE = timedelta(hours=1)
@@ -24,25 +28,30 @@ MIN_AGE = timedelta(hours=1)
 BATCH = 500
 
 
-def orphans(database: Database, store: FileStore, now: datetime, age: timedelta) -> Iterator[Path]:
-    """Yield each file older than `age` (at least MIN_AGE) that no attachment records."""
+def orphans(shell: Shell, store: FileStore, now: datetime, age: timedelta) -> Iterator[Path]:
+    """Yield each file older than `age` (at least MIN_AGE) that no attachment records.
+
+    Each batch of file keys is looked up in one read of its own.
+    """
     cutoff = now - max(age, MIN_AGE)
     batch: list[Path] = []
     for path in store.older_than(cutoff):
         batch.append(path)
         if len(batch) == BATCH:
-            yield from _unrecorded(database, batch)
+            yield from _unrecorded(shell, batch)
             batch = []
-    yield from _unrecorded(database, batch)
+    yield from _unrecorded(shell, batch)
 
 
-def _unrecorded(database: Database, paths: list[Path]) -> list[Path]:
+def _unrecorded(shell: Shell, paths: list[Path]) -> list[Path]:
     # A partly written file (`<key>.part`) is never recorded: its writer died mid-copy.
     keys = [path.name for path in paths if path.suffix != ".part"]
     if not keys:
         return paths
-    with database.reading() as session:
-        recorded = set(
-            session.scalars(select(Attachment.storage_key).where(Attachment.storage_key.in_(keys)))
-        )
+    recorded = shell.read(lambda session: _recorded(session, keys))
     return [path for path in paths if path.name not in recorded]
+
+
+def _recorded(session: Session, keys: list[str]) -> set[str]:
+    query = select(Attachment.storage_key).where(Attachment.storage_key.in_(keys))
+    return set(session.scalars(query))

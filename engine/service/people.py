@@ -1,29 +1,243 @@
-"""Managing users, groups and memberships (minimal until the web app's admin pages)."""
+"""People: users, groups, memberships and on-call shifts, as every door manages them.
+
+`People` is what the admin pages and the command line call, each method one read or
+one unit of work through the transaction shell; the admin pages' rules live in
+`engine.service.admin`, and the command line's create-or-update (`ensure_user`,
+`ensure_group`) below keeps to the same rules for what both accept: a username or
+group key, an email address, a role. A new password is hashed before the write
+transaction begins (scrypt takes a tenth of a second that must hold no lock).
+"""
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from werkzeug.security import generate_password_hash
 
+from engine.core.errors import Problem
+from engine.service import admin
+from engine.service.accounts import ROLES, password_problems
+from engine.service.admin import GroupRow, UserRow
 from engine.service.errors import InvalidInput, NotFound
 from engine.store.people import Group, Membership, OnCallShift, User
 
-ROLES = ("admin", "designer", "agent", "requester")
+if TYPE_CHECKING:
+    from engine.service.shell import Shell
+
+
+@dataclass(frozen=True, slots=True)
+class Directory:
+    """Every user and every group, as the admin pages list them."""
+
+    users: list[UserRow]
+    groups: list[GroupRow]
+
+    def user(self, username: str) -> UserRow:
+        """Return one user; NotFound when there is none."""
+        for row in self.users:
+            if row.username == username:
+                return row
+        raise NotFound(f"there is no user '{username}'")
+
+    def group(self, key: str) -> GroupRow:
+        """Return one group; NotFound when there is none."""
+        for row in self.groups:
+            if row.key == key:
+                return row
+        raise NotFound(f"there is no group '{key}'")
+
+
+class People:
+    """Users, groups, memberships and on-call shifts: one read or one unit of work per call."""
+
+    def __init__(self, shell: Shell) -> None:
+        self.shell = shell
+
+    def directory(self) -> Directory:
+        """Return every user and every group, by username and key."""
+        return self.shell.read(
+            lambda session: Directory(admin.list_users(session), admin.list_groups(session))
+        )
+
+    def create_user(
+        self,
+        username: str,
+        *,
+        name: str = "",
+        email: str | None = None,
+        roles: Iterable[str] = (),
+        groups: Iterable[str] = (),
+        password: str | None = None,
+    ) -> None:
+        """Add a user (an admin's form), with a first password or none."""
+        hashed = _hash(password)
+        roles, groups = list(roles), list(groups)
+        self.shell.write(
+            "user",
+            lambda session, at: admin.create_user(
+                session,
+                username,
+                at,
+                name=name,
+                email=email,
+                roles=roles,
+                groups=groups,
+                password=password,
+                hashed=hashed,
+            ),
+        )
+
+    def update_user(
+        self,
+        username: str,
+        *,
+        actor: str,
+        name: str,
+        email: str | None,
+        roles: Iterable[str],
+        active: bool,
+        groups: Iterable[str],
+        manager: str | None,
+    ) -> None:
+        """Change a user's details, roles, groups and manager; deactivating ends their sessions."""
+        roles, groups = list(roles), list(groups)
+        self.shell.write(
+            "user",
+            lambda session, at: admin.update_user(
+                session,
+                username,
+                at,
+                actor=actor,
+                name=name,
+                email=email,
+                roles=roles,
+                active=active,
+                groups=groups,
+                manager=manager,
+            ),
+        )
+
+    def set_password(self, username: str, password: str, *, keep_session: str | None) -> None:
+        """Give a user a new password (an admin's reset); their sessions end but `keep_session`."""
+        hashed = _hash(password)
+        self.shell.write(
+            "password",
+            lambda session, at: admin.set_user_password(
+                session, username, password, at, keep_session=keep_session, hashed=hashed
+            ),
+        )
+
+    def create_group(self, key: str, name: str = "", next_tier: str | None = None) -> None:
+        """Add a group; `next_tier` (an existing group) is where its escalations go."""
+        self.shell.write(
+            "group", lambda session, at: admin.create_group(session, key, name, next_tier)
+        )
+
+    def update_group(self, key: str, name: str, next_tier: str | None) -> None:
+        """Rename a group and set (or clear) its next tier."""
+        self.shell.write(
+            "group", lambda session, at: admin.update_group(session, key, name, next_tier)
+        )
+
+    def add_member(self, key: str, username: str) -> bool:
+        """Put a user in a group; False when they were in it already."""
+        return self.shell.write(
+            "membership", lambda session, at: admin.add_member(session, key, username)
+        )
+
+    def remove_member(self, key: str, username: str) -> bool:
+        """Take a user out of a group; False when they were not in it."""
+        return self.shell.write(
+            "membership", lambda session, at: admin.remove_member(session, key, username)
+        )
+
+    def save_user(
+        self,
+        username: str,
+        *,
+        name: str = "",
+        email: str | None = None,
+        roles: Iterable[str] = (),
+        groups: Iterable[str] = (),
+        manager: str | None = None,
+    ) -> None:
+        """Create or update a user and add them to groups, made if new (`flowdesk user`)."""
+        roles, groups = list(roles), list(groups)
+        self.shell.write(
+            "user",
+            lambda session, at: ensure_user(
+                session,
+                username,
+                at,
+                name=name,
+                email=email,
+                roles=roles,
+                groups=groups,
+                manager=manager,
+            ),
+        )
+
+    def save_group(self, key: str, name: str = "", next_tier: str | None = None) -> None:
+        """Create or update a group (`flowdesk group`)."""
+        self.shell.write("group", lambda session, at: ensure_group(session, key, name, next_tier))
+
+    def add_shift(
+        self, schedule: str, username: str, starts_at: datetime, ends_at: datetime
+    ) -> None:
+        """Put someone on call for a schedule between two moments."""
+        self.shell.write(
+            "on-call shift",
+            lambda session, at: add_shift(session, schedule, username, starts_at, ends_at),
+        )
+
+    def first_admin(self) -> str | None:
+        """Create the `admin` account if nobody is an admin yet; return its password, else None."""
+        password = secrets.token_urlsafe(12)
+        hashed = generate_password_hash(password)
+        made = self.shell.write(
+            "first admin", lambda session, at: _first_admin(session, hashed, at)
+        )
+        return password if made else None
+
+
+def _hash(password: str | None) -> str | None:
+    """Hash a password that will be accepted, before the transaction; None for any other."""
+    if not password or password_problems(password):
+        return None
+    return generate_password_hash(password)
+
+
+def _first_admin(session: Session, hashed: str, at: datetime) -> bool:
+    if any("admin" in (roles or ()) for roles in session.scalars(select(User.roles))):
+        return False
+    user = ensure_user(session, "admin", at, name="Administrator", roles=["admin"])
+    user.password_hash = hashed
+    return True
+
+
+def _refuse(problems: list[Problem]) -> None:
+    if problems:
+        raise InvalidInput("; ".join(p.message for p in problems), problems)
 
 
 def ensure_group(session: Session, key: str, name: str = "", next_tier: str | None = None) -> Group:
-    """Create a group, or update its name and next tier."""
+    """Create a group, or update its name and next tier (made too, if new)."""
     group = session.scalars(select(Group).where(Group.key == key)).one_or_none()
     if group is None:
+        _refuse(admin.group_key_problems(key))
         group = Group(key=key, name=name or key)
         session.add(group)
     elif name:
         group.name = name
     if next_tier is not None:
         if next_tier == key:
-            raise InvalidInput(f"the group '{key}' cannot be its own next tier")
+            _refuse([Problem("/next_tier", "a group cannot be its own next tier")])
         group.next_tier_id = ensure_group(session, next_tier).id
     session.flush()
     return group
@@ -40,11 +254,16 @@ def ensure_user(
     groups: list[str] | None = None,
     manager: str | None = None,
 ) -> User:
-    """Create a user, or update the given fields; join the given groups."""
+    """Create a user, or update the given fields; join the given groups (made if new)."""
+    user = session.scalars(select(User).where(User.username == username)).one_or_none()
+    problems = admin.username_problems(username) if user is None else []
+    problems += admin.email_problems(email)
     unknown = sorted(set(roles or ()) - set(ROLES))
     if unknown:
-        raise InvalidInput(f"unknown role(s) {', '.join(unknown)}; roles are {', '.join(ROLES)}")
-    user = session.scalars(select(User).where(User.username == username)).one_or_none()
+        problems.append(
+            Problem("/roles", f"unknown role {', '.join(unknown)}; roles are {', '.join(ROLES)}")
+        )
+    _refuse(problems)
     if user is None:
         user = User(
             username=username,

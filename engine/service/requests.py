@@ -105,7 +105,14 @@ class Requests:
             if confirmation is not None:
                 repo.add_outbox([message_row(instance, "notify", confirmation, at)])
 
-        result = self.commands.start(workflow_key, data, key=key, after=after, requester=requester)
+        result = self.commands.start(
+            workflow_key,
+            data,
+            key=key,
+            after=after,
+            requester=requester,
+            form_version=form[1] if form is not None else None,
+        )
         return result, bool(started)
 
     def number(self, token: str) -> str:

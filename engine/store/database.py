@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,7 +14,7 @@ from typing import IO, Any
 import orjson
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -46,11 +47,13 @@ def _normalise(url: str) -> str:
 class Database:
     """A database URL with its engine and sessions; `writing()` sessions lock for writes."""
 
-    def __init__(self, url: str, **engine_options: Any) -> None:
+    def __init__(
+        self, url: str, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS, **engine_options: Any
+    ) -> None:
         self.url = make_url(_normalise(url))
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         if self.is_sqlite:
-            engine_options.setdefault("connect_args", {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+            engine_options.setdefault("connect_args", {"timeout": busy_timeout_ms / 1000})
             # Each thread keeps a writer connection for good (see `writer_connection`), so a
             # server with more threads than a bounded pool holds would starve its readers.
             # SQLite connections are cheap: let the pool grow with the threads.
@@ -60,7 +63,7 @@ class Database:
         engine_options.setdefault("json_deserializer", orjson.loads)
         self.engine: Engine = create_engine(self.url, **engine_options)
         if self.is_sqlite:
-            _tune_sqlite(self.engine)
+            _tune_sqlite(self.engine, busy_timeout_ms)
         # Writes on SQLite begin with BEGIN IMMEDIATE, so two writers queue instead of
         # deadlocking on a lock upgrade; reads keep SQLite's deferred BEGIN.
         self.writer: Engine = self.engine.execution_options(flowdesk_write=True)
@@ -222,7 +225,7 @@ def alembic_config() -> Config:
     return config
 
 
-def _tune_sqlite(engine: Engine) -> None:
+def _tune_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "connect")
     def connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin.
@@ -231,11 +234,17 @@ def _tune_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def begin(connection: Any) -> None:
         immediate = connection.get_execution_options().get("flowdesk_write")
-        # Straight to the driver: this runs before every transaction.
-        connection.connection.dbapi_connection.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        statement = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+        # Straight to the driver: this runs before every transaction. Its errors come back
+        # wrapped the way SQLAlchemy wraps them, so a lock timeout here ("database is
+        # locked") is retried and then said as busy, like one anywhere else.
+        try:
+            connection.connection.dbapi_connection.execute(statement)
+        except sqlite3.Error as error:
+            raise exc.DBAPIError.instance(statement, None, error, sqlite3.Error) from None

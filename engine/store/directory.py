@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Connection, bindparam, func, select
 
@@ -69,6 +69,20 @@ _MANAGER = Prepared(
     .where(users.c.username == bindparam("user"))
 )
 
+_ACTIVE_USERS = select(users.c.username).where(
+    users.c.username.in_(bindparam("names", expanding=True)), users.c.active.is_(True)
+)
+_ROLES = Prepared(
+    select(users.c.roles).where(users.c.username == bindparam("user"), users.c.active.is_(True))
+)
+_IN_A_GROUP = Prepared(
+    select(func.count())
+    .select_from(memberships)
+    .join(users, users.c.id == memberships.c.user_id)
+    .where(users.c.username == bindparam("user"), users.c.active.is_(True))
+)
+_KNOWN_GROUPS = select(groups.c.key).where(groups.c.key.in_(bindparam("keys", expanding=True)))
+
 _LATEST = (
     select(definitions.c.key, versions.c.id)
     .join(versions, versions.c.definition_id == definitions.c.id)
@@ -76,6 +90,18 @@ _LATEST = (
 )
 _LATEST_WORKFLOW = Prepared(
     _LATEST.where(definitions.c.kind == "workflow", definitions.c.key == bindparam("key"))
+)
+_LATEST_FORM = Prepared(
+    _LATEST.where(definitions.c.kind == "form", definitions.c.key == bindparam("key"))
+)
+_VERSION_OF = Prepared(
+    select(func.count())
+    .select_from(versions.join(definitions, definitions.c.id == versions.c.definition_id))
+    .where(
+        versions.c.id == bindparam("id"),
+        definitions.c.kind == bindparam("kind"),
+        definitions.c.key == bindparam("key"),
+    )
 )
 _LATEST_CALENDARS = _LATEST.where(
     definitions.c.kind == "calendar", definitions.c.key.in_(bindparam("keys", expanding=True))
@@ -109,17 +135,40 @@ class Directory:
         return GroupRow(*row) if row else None
 
     def group_key(self, group_id: int) -> str | None:
-        return self._value(_GROUP_KEY, {"id": group_id})
+        return cast(str | None, self._value(_GROUP_KEY, {"id": group_id}))
 
     def set_last_assigned(self, group_id: int, user: str) -> None:
         _LAST_ASSIGNED.run(self.connection, {"row": group_id, "last_assigned": user})
 
     def on_call(self, schedule: str, at: datetime) -> str | None:
         """Return who is on call for a schedule at a moment (the latest shift to start)."""
-        return self._value(_ON_CALL, {"schedule": schedule, "at": at})
+        return cast(str | None, self._value(_ON_CALL, {"schedule": schedule, "at": at}))
 
     def manager_of(self, username: str) -> str | None:
-        return self._value(_MANAGER, {"user": username})
+        return cast(str | None, self._value(_MANAGER, {"user": username}))
+
+    def active_users(self, names: Sequence[str]) -> set[str]:
+        """Return which of these usernames belong to users who may sign in."""
+        if not names:
+            return set()
+        rows = self.connection.execute(_ACTIVE_USERS, {"names": list(names)})
+        return {str(row[0]) for row in rows}
+
+    def is_agent(self, username: str) -> bool:
+        """Tell whether an active user works the desk: an agent or admin, or in a group."""
+        if self.roles_of(username) & {"agent", "admin"}:
+            return True
+        return bool(self._value(_IN_A_GROUP, {"user": username}))
+
+    def roles_of(self, username: str) -> set[str]:
+        """Return the roles of an active user (none for anyone else)."""
+        return set(self._value(_ROLES, {"user": username}) or ())
+
+    def known_groups(self, keys: Sequence[str]) -> set[str]:
+        """Return which of these group keys exist."""
+        if not keys:
+            return set()
+        return {str(row[0]) for row in self.connection.execute(_KNOWN_GROUPS, {"keys": list(keys)})}
 
     # Published definitions ---------------------------------------------------------------
 
@@ -127,9 +176,17 @@ class Directory:
         row = _LATEST_WORKFLOW.first(self.connection, {"key": key})
         return int(row[1]) if row else None
 
+    def latest_form_version(self, key: str) -> int | None:
+        row = _LATEST_FORM.first(self.connection, {"key": key})
+        return int(row[1]) if row else None
+
+    def is_version_of(self, version_id: int, kind: str, key: str) -> bool:
+        """Tell whether a version id is a published version of this definition."""
+        return bool(self._value(_VERSION_OF, {"id": version_id, "kind": kind, "key": key}))
+
     def latest_calendar_versions(self, keys: Sequence[str]) -> dict[str, int]:
         rows = self.connection.execute(_LATEST_CALENDARS, {"keys": list(keys)})
         return {str(key): int(version) for key, version in rows}
 
     def content(self, version_id: int) -> dict[str, Any] | None:
-        return self._value(_CONTENT, {"id": version_id})
+        return cast(dict[str, Any] | None, self._value(_CONTENT, {"id": version_id}))

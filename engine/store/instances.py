@@ -55,6 +55,10 @@ class Instance(Base):
     resolution_due_at: Mapped[datetime | None] = mapped_column(index=True)
     response_breached: Mapped[bool] = mapped_column(default=False, index=True)
     resolution_breached: Mapped[bool] = mapped_column(default=False, index=True)
+    #: The instance whose `subflow` step started this one, and that step's run (None when
+    #: the parent does not wait). No foreign key: see migration 0010.
+    parent_id: Mapped[int | None] = mapped_column(Id, index=True)
+    parent_run: Mapped[int | None]
 
 
 class StepRun(Base):
@@ -108,6 +112,10 @@ class Task(Base):
     step: Mapped[str] = mapped_column(String(80))
     title: Mapped[str] = mapped_column(String(500))
     form: Mapped[str | None] = mapped_column(String(80))
+    #: The version of `form` the task opened with: its data is checked against that one.
+    form_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("definition_versions.id", ondelete="RESTRICT")
+    )
     role: Mapped[str | None] = mapped_column(String(200))
     outcomes: Mapped[list[str]] = mapped_column(Document)
     assignment: Mapped[dict[str, Any]]

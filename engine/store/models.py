@@ -15,7 +15,7 @@ from engine.store.instances import (
     Timer,
     TrackingLink,
 )
-from engine.store.people import ApiToken, Group, Membership, OnCallShift, User
+from engine.store.people import ApiToken, Group, Membership, OnCallShift, SignInSession, User
 
 __all__ = [
     "ApiToken",
@@ -32,6 +32,7 @@ __all__ = [
     "Membership",
     "OnCallShift",
     "Outbox",
+    "SignInSession",
     "StepRun",
     "Task",
     "Timer",

@@ -1,4 +1,4 @@
-"""Users, groups and who belongs to which group."""
+"""Users, groups and who belongs to which group; their API tokens and sign-in sessions."""
 
 from __future__ import annotations
 
@@ -79,3 +79,22 @@ class ApiToken(Base):
     created_at: Mapped[datetime]
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+
+
+class SignInSession(Base):
+    """One sign-in of a person in one browser, until they sign out or it is ended for them.
+
+    The browser keeps a random secret in its session cookie; only its SHA-256 is kept
+    here, so a copy of the database signs no one in. `ended_at` is set at sign-out, when
+    the person's password changes (their other sessions) and when they are deactivated;
+    ended rows stay for the record.
+    """
+
+    __tablename__ = "sign_in_sessions"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]

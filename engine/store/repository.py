@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -32,15 +32,15 @@ from engine.store.instances import (
 )
 from engine.store.statements import Prepared, update_row
 
-instances = Instance.__table__
-tasks = Task.__table__
-events = Event.__table__
-timers = Timer.__table__
-outbox = Outbox.__table__
-step_runs = StepRun.__table__
-commands = Command.__table__
-comments = Comment.__table__
-counters = Counter.__table__
+instances = cast(Table, Instance.__table__)
+tasks = cast(Table, Task.__table__)
+events = cast(Table, Event.__table__)
+timers = cast(Table, Timer.__table__)
+outbox = cast(Table, Outbox.__table__)
+step_runs = cast(Table, StepRun.__table__)
+commands = cast(Table, Command.__table__)
+comments = cast(Table, Comment.__table__)
+counters = cast(Table, Counter.__table__)
 
 
 @dataclass(slots=True)
@@ -57,6 +57,8 @@ class InstanceRow:
     status: str
     ended_at: datetime | None
     priority: str | None = None
+    parent_id: int | None = None
+    parent_run: int | None = None
 
 
 @dataclass(slots=True)
@@ -74,6 +76,16 @@ class TaskRow:
     assignment: dict[str, Any]
     outcome: str | None
     completed_by: str | None
+    form: str | None = None
+    form_version_id: int | None = None
+
+
+class OutboxRow(NamedTuple):
+    id: int
+    instance_id: int | None
+    kind: str
+    payload: dict[str, Any]
+    status: str
 
 
 class TimerRow(NamedTuple):
@@ -128,6 +140,8 @@ NEW_INSTANCE_COLUMNS = (
     "resolution_due_at",
     "response_breached",
     "resolution_breached",
+    "parent_id",
+    "parent_run",
     *STATE_COLUMNS,
 )
 _ADD_INSTANCE = _insert(instances, NEW_INSTANCE_COLUMNS, instances.c.id)
@@ -148,6 +162,7 @@ TASK_COLUMNS = (
     "step",
     "title",
     "form",
+    "form_version_id",
     "role",
     "outcomes",
     "assignment",
@@ -183,6 +198,11 @@ _CANCEL_TASK = Prepared(
     .values(status="cancelled", completed_at=bindparam("at"))
     .returning(tasks.c.id)
 )
+_COMPLETERS = select(tasks.c.completed_by).where(
+    tasks.c.instance_id == bindparam("instance"),
+    tasks.c.step.in_(bindparam("steps", expanding=True)),
+    tasks.c.status == "completed",
+)
 _OPEN_LOAD = (
     select(tasks.c.assignee, func.count())
     .where(tasks.c.assignee.in_(bindparam("people", expanding=True)), tasks.c.status == "open")
@@ -212,6 +232,19 @@ _ADD_OUTBOX = _insert(
     outbox, ("instance_id", "kind", "payload", "status", "attempts", "created_at")
 )
 _ADD_RUNS = _insert(step_runs, ("instance_id", "run", "step", "started_at", "ended_at"))
+_outbox_select = select(
+    outbox.c.id, outbox.c.instance_id, outbox.c.kind, outbox.c.payload, outbox.c.status
+).where(outbox.c.id == bindparam("id"))
+_OUTBOX_ITEM = Prepared(_outbox_select)
+_OUTBOX_ITEM_LOCKED = Prepared(_outbox_select.with_for_update())
+_FINISH_OUTBOX = update_row(outbox, "row", ("status", "sent_at", "error", "attempts"))
+_CHILDREN = Prepared(
+    select(instances.c.id).where(
+        instances.c.parent_id == bindparam("parent"),
+        instances.c.parent_run == bindparam("run"),
+        instances.c.ended_at.is_(None),
+    )
+)
 _ADD_COMMENT = _insert(
     comments, ("instance_id", "author", "body", "public", "created_at"), comments.c.id
 )
@@ -275,7 +308,7 @@ class Repository(Directory):
         return InstanceRow(*row) if row else None
 
     def instance_id(self, number: str) -> int | None:
-        return self._value(_INSTANCE_ID, {"number": number})
+        return cast(int | None, self._value(_INSTANCE_ID, {"number": number}))
 
     def add_instance(self, values: dict[str, Any]) -> int:
         """Insert an instance (every column of `NEW_INSTANCE_COLUMNS`); return its id."""
@@ -284,6 +317,8 @@ class Repository(Directory):
             "resolution_due_at": None,
             "response_breached": False,
             "resolution_breached": False,
+            "parent_id": None,
+            "parent_run": None,
             **values,
         }
         return int(self._value(_ADD_INSTANCE, row))
@@ -323,7 +358,7 @@ class Repository(Directory):
         return TaskRow(*row) if row else None
 
     def task_instance(self, task_id: int) -> int | None:
-        return self._value(_TASK_INSTANCE, {"id": task_id})
+        return cast(int | None, self._value(_TASK_INSTANCE, {"id": task_id}))
 
     def add_task(self, values: dict[str, Any]) -> int:
         """Insert a task (every column of `TASK_COLUMNS`); return its id."""
@@ -400,6 +435,13 @@ class Repository(Directory):
                 withdrawn.append(int(task_id))
         return withdrawn
 
+    def completers(self, instance_id: int, steps: Sequence[str]) -> set[str]:
+        """Return who completed tasks of these steps of an instance."""
+        if not steps:
+            return set()
+        rows = self.connection.execute(_COMPLETERS, {"instance": instance_id, "steps": list(steps)})
+        return {str(row[0]) for row in rows if row[0]}
+
     def open_load(self, people: Sequence[str]) -> dict[str, int]:
         """Return how many open tasks each of these people has."""
         rows = self.connection.execute(_OPEN_LOAD, {"people": list(people)})
@@ -427,3 +469,27 @@ class Repository(Directory):
 
     def add_runs(self, rows: Sequence[dict[str, Any]]) -> None:
         _ADD_RUNS.many(self.connection, rows)
+
+    def outbox_item(self, item_id: int) -> OutboxRow | None:
+        """Read an outbox row, holding its row lock (SQLite: the database is locked)."""
+        statement = _OUTBOX_ITEM_LOCKED if self.row_locks else _OUTBOX_ITEM
+        row = statement.first(self.connection, {"id": item_id})
+        return OutboxRow(*row) if row else None
+
+    def finish_outbox(
+        self, item_id: int, status: str, at: datetime, error: str | None, attempts: int
+    ) -> None:
+        """Mark an outbox row done (`sent`) or given up on (`failed`, with why)."""
+        _FINISH_OUTBOX.run(
+            self.connection,
+            {"row": item_id, "status": status, "sent_at": at, "error": error, "attempts": attempts},
+        )
+
+    def instance(self, instance_id: int) -> InstanceRow | None:
+        """Read an instance without locking it."""
+        row = _INSTANCE.first(self.connection, {"id": instance_id})
+        return InstanceRow(*row) if row else None
+
+    def children(self, parent_id: int, run: int) -> list[int]:
+        """Return the running child instances a parent's run waits for."""
+        return [row[0] for row in _CHILDREN.all(self.connection, {"parent": parent_id, "run": run})]

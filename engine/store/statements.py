@@ -8,20 +8,22 @@ processors SQLAlchemy gives for its parameters and columns (JSON, aware UTC
 datetimes, booleans), and runs on the DBAPI cursor of the unit of work's
 connection, so it shares that connection's transaction and locks.
 
-Only public SQLAlchemy APIs are used: `compile`, `positiontup`, `binds`,
+Only public SQLAlchemy APIs are used: `compile` and the compiled statement's documented
+`positional`, `positiontup` and `binds` (`SQLCompiler`), `exported_columns`, and
 `TypeEngine.dialect_impl` with its `bind_processor` and `result_processor`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import Connection, bindparam, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 
 Processor = Callable[[Any], Any] | None
 
@@ -32,7 +34,7 @@ class _Compiled:
     __slots__ = ("columns", "constants", "converting", "names", "positional", "processors", "sql")
 
     def __init__(self, statement: ClauseElement, dialect: Dialect) -> None:
-        compiled = statement.compile(dialect=dialect)
+        compiled = cast(SQLCompiler, statement.compile(dialect=dialect))
         self.sql: str = compiled.string
         self.positional: bool = bool(compiled.positional)
         self.names: list[str] = list(compiled.positiontup or compiled.binds)
@@ -47,9 +49,8 @@ class _Compiled:
             for name, bind in compiled.binds.items()
             if not bind.required and bind.callable is None
         }
-        selected = getattr(statement, "selected_columns", None)
-        returning = getattr(statement, "_returning", ())
-        columns = list(selected) if selected is not None else list(returning)
+        # What a SELECT selects, or what an INSERT or UPDATE returns (RETURNING); none else.
+        columns = list(getattr(statement, "exported_columns", ()))
         self.columns: list[Processor] = [
             column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
         ]

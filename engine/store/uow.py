@@ -45,12 +45,10 @@ class UnitOfWork:
     def session(self) -> Session:
         """An ORM session inside this unit of work's transaction (made on first use)."""
         if self._session is None:
-            # The session joins the transaction already begun: it flushes into it and
-            # never commits or rolls it back itself; `commit` below does.
+            # The session joins the transaction already begun: it flushes into it, and its
+            # own commit or close never ends it; `commit` and `__exit__` below do.
             self._session = Session(
-                bind=self.connection,
-                expire_on_commit=False,
-                join_transaction_mode="conservative_savepoint",
+                bind=self.connection, expire_on_commit=False, join_transaction_mode="rollback_only"
             )
         return self._session
 

@@ -138,11 +138,11 @@ def queued_incident(commands: Commands) -> tuple[str, int]:
 
 
 def major_incident_in_review(commands: Commands) -> tuple[str, dict[str, int]]:
-    """A major incident whose plan ivy wrote: its three reviews, by who holds each."""
+    """A major incident whose plan ike wrote (so ivy may review it): its three reviews."""
     number = str(commands.start("major-incident", MAJOR)["number"])
     (plan,) = open_tasks(commands.database, number, "plan")
-    commands.claim(plan.id, actor="ivy")
-    commands.complete(plan.id, "done", PLAN, actor="ivy")
+    commands.claim(plan.id, actor="ike")
+    commands.complete(plan.id, "done", PLAN, actor="ike")
     reviews = {
         task.assignee or str(task.candidate_group): task.id
         for task in open_tasks(commands.database, number, "review_plan")

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import select
 
+from engine.store.database import Database
+from engine.store.definitions import Definition
 from tests.integration.conftest import INCIDENT, PACK
 from web.cli import main
 
@@ -40,7 +46,7 @@ def test_an_incident_from_report_to_closure_from_the_shell(flowdesk) -> None:  #
     work = re.search(r"^\s*(\d+)\s+INC-000001\s+INC-000001 P2: .*\[bob\]", queue, re.M)
     assert work, queue
 
-    refused = flowdesk("complete", work[1], "--outcome", "resolved", "--as", "alice", code=1)
+    refused = flowdesk("complete", work[1], "--outcome", "resolved", "--as", "alice", code=3)
     assert f"task {work[1]} is assigned to bob, not alice" in refused
     resolved = flowdesk(
         "complete",
@@ -75,8 +81,51 @@ def test_an_incident_from_report_to_closure_from_the_shell(flowdesk) -> None:  #
 def test_bad_input_gets_a_clear_message(flowdesk) -> None:  # type: ignore[no-untyped-def]
     flowdesk("load", str(PACK))
     assert "is not JSON" in flowdesk("start", "it-incident", "--data", "{oops", code=2)
-    assert "there is no published workflow 'nope'" in flowdesk("start", "nope", code=1)
-    assert "there is no instance INC-000404" in flowdesk("show", "INC-000404", code=1)
+    # The exit code says why: 1 bad input, 3 not allowed, 4 not found (see the README).
+    assert "there is no published workflow 'nope'" in flowdesk("start", "nope", code=4)
+    assert "there is no instance INC-000404" in flowdesk("show", "INC-000404", code=4)
     assert "there is no task 404" in flowdesk(
-        "complete", "404", "--outcome", "resolved", "--as", "bob", code=1
+        "complete", "404", "--outcome", "resolved", "--as", "bob", code=4
+    )
+    refused = flowdesk("start", "it-incident", "--data", '{"summary": ""}', code=1)
+    assert "  /summary: Fill in this field" in refused  # one line per problem, at its field
+    assert "is not JSON" in flowdesk(
+        "start", "it-incident", "--data", '{"a": 1, "a": 2}', code=2
+    )  # a key given twice is refused, not silently the last
+
+
+def test_loading_the_pack_again_after_a_newer_version_keeps_the_newer_one_latest(
+    flowdesk: Callable[..., str], tmp_path: Path, database: Database
+) -> None:
+    assert "workflow it-incident v1 published" in flowdesk("load", str(PACK))
+    revised = tmp_path / "revised"
+    shutil.copytree(PACK, revised)
+    flow = json.loads((revised / "it-incident.json").read_text())
+    (revised / "it-incident.json").write_text(json.dumps({**flow, "title": "IT incident v2"}))
+    assert "workflow it-incident v2 published" in flowdesk("load", str(revised))
+    again = flowdesk("load", str(PACK))  # the shipped file is version 1, not the latest
+    assert "workflow it-incident v1 unchanged (identical to v1; the latest stays v2)" in again
+    assert "published" not in again.replace("unchanged", "")
+    with database.reading() as session:
+        latest = session.scalar(
+            select(Definition.latest_version).where(
+                Definition.kind == "workflow", Definition.key == "it-incident"
+            )
+        )
+    assert latest == 2
+
+
+def test_a_broken_workflow_is_refused_by_flowdesk_load_with_where_and_why(
+    flowdesk: Callable[..., str], tmp_path: Path
+) -> None:
+    pack = tmp_path / "pack"
+    shutil.copytree(PACK, pack)
+    flow = json.loads((pack / "it-incident.json").read_text())
+    flow["steps"]["categorize"]["next"] = "nowhere"
+    (pack / "it-incident.json").write_text(json.dumps(flow))
+    refused = flowdesk("load", str(pack), code=1)
+    assert "nothing was published; fix these first" in refused
+    assert "it-incident.json:/steps/categorize/next: there is no step 'nowhere'" in refused
+    assert "there is no published workflow 'it-incident'" in flowdesk(
+        "start", "it-incident", code=4
     )

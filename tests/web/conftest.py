@@ -45,7 +45,7 @@ def app(
         }
     )
     yield app
-    app.extensions["flowdesk.database"].dispose()
+    app.extensions["flowdesk"].close()
 
 
 @pytest.fixture

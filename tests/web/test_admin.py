@@ -437,3 +437,29 @@ def test_guessing_the_current_password_is_rate_limited(client: FlaskClient, peop
         for n in range(4)
     ]
     assert codes == [422, 422, 422, 429]
+
+
+def test_text_no_database_keeps_is_refused_at_its_field_and_never_fails_the_server(
+    admin: FlaskClient, database: Database
+) -> None:
+    before = _snapshot(database)
+    made = post(admin, "/admin/users", {"username": "nina", "name": "Nina\x00", "roles": ["agent"]})
+    assert made.status_code == 422
+    assert "The name cannot hold control characters" in made.text
+    for email in ("nina\x00@example.org", "nina@example.org\r\nBcc: all@example.org"):
+        answer = post(admin, "/admin/users", {"username": "nina", "email": email})
+        assert answer.status_code == 422
+        assert "Enter an email address like name@example.org." in answer.text
+    renamed = post(admin, "/admin/groups/network", {"name": "Net\nwork"})
+    assert renamed.status_code == 422
+    assert admin.get("/admin/users/bob%00").status_code == 404
+    assert admin.get("/admin/groups/network%00").status_code == 404
+    assert post(admin, "/admin/groups/network/members", {"username": "bob\x00"}).status_code == 422
+    assert post(admin, "/admin/groups/network/members/bob%00/remove").status_code == 404
+    tier = post(admin, "/admin/groups", {"key": "net-l3", "next_tier": "network\x00"})
+    assert tier.status_code == 422
+    named = post(admin, "/account/tokens", {"name": "nightly\nreport"})
+    assert named.status_code == 422
+    assert "cannot hold control characters" in named.text
+    assert post(admin, f"/account/tokens/{2**64}/revoke").status_code == 404
+    assert _snapshot(database) == before

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from engine.service.accounts import issue_token
 from engine.service.commands import Commands
+from engine.service.definitions import publish_document
 from engine.service.people import ensure_user
 from engine.store.database import Database
 from engine.store.instances import Event, Instance
@@ -362,3 +363,22 @@ def test_the_public_forms_need_no_token(client: FlaskClient, commands: Commands)
     checked = client.post("/api/v1/forms/incident-report/validate", json={})
     assert checked.status_code == 200
     assert checked.json["valid"] is False
+
+
+def test_an_instance_stopped_on_an_incident_says_so_and_only_admins_retry_it(
+    client: FlaskClient, auth: Headers, database: Database, commands: Commands
+) -> None:
+    from tests.web.test_instances import RATIO
+
+    with database.writer_session() as session, session.begin():
+        publish_document(session, "workflow", RATIO, datetime.now(UTC), "test")
+    number = commands.start("ratio", {"cost": 500, "people": 0}, requester="rita")["number"]
+
+    shown = client.get(f"/api/v1/instances/{number}", headers=auth("bob")).json
+    ((step, why),) = [(i["step"], i["why"]) for i in shown["incidents"]]
+    assert step == "route"
+    assert "division by zero" in why
+    assert client.post(f"/api/v1/instances/{number}/retry", headers=auth("bob")).status_code == 403
+    retried = client.post(f"/api/v1/instances/{number}/retry", headers=auth("ada"))
+    assert retried.status_code == 200
+    assert [event["kind"] for event in retried.json["timeline"]][-2:] == ["retried", "incident"]

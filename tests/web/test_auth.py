@@ -164,3 +164,12 @@ def test_an_api_token_says_when_it_was_last_used_and_dies_with_its_user(
     with database.writer_session() as session, session.begin():
         set_active(session, "bob", False, datetime.now(UTC), actor="admin")
     assert client.get("/api/v1/me", headers=headers).status_code == 401
+
+
+@pytest.mark.parametrize("username", ["bob\x00", "b" * 5000], ids=["nul", "long"])
+def test_a_username_no_account_could_have_is_refused_like_any_wrong_one(
+    client: FlaskClient, bob: str, username: str
+) -> None:
+    response = sign_in(client, username, PASSWORD)
+    assert response.status_code == 401
+    assert "The username or password is not right." in response.text

@@ -63,7 +63,7 @@ NOTE = "Internal: the printer vendor owes us a part"
 PERSONAS = ("anonymous", "alice", "sam", "bob", "erin", "dee", "ada")
 SIGNED_IN = PERSONAS[1:]
 #: Columns that a permitted read may move on: when a token was last used.
-VOLATILE = {("api_tokens", "last_used_at")}
+VOLATILE = {("api_tokens", "last_used_at"), ("sign_in_sessions", "last_seen_at")}
 
 
 @dataclass
@@ -300,6 +300,9 @@ MATRIX: tuple[Row, ...] = (
         {"outcome": "resolved", "data": {"resolution": "x"}},
     ),
     Row("POST", "/api/v1/workflows", api(403, dee=422, ada=422), {}),  # checked, not refused
+    # Retrying is for admins; nothing of A stopped on an incident, so even theirs is refused.
+    Row("POST", "/api/v1/instances/{A}/retry", api(403, ada=422)),
+    Row("POST", "/instances/{A}/retry", page(403, ada=422)),
     Row("POST", "/api/v1/forms/incident-resolution/validate", each(404), {}),
     # --- allowed posts, each on an object of its own
     Row("POST", "/api/v1/forms/incident-report/validate", each(OK), {}),
@@ -419,7 +422,7 @@ def _queued(commands: Commands, number: str, database: Database) -> int:
 
 def build_world(app: Flask, database: Database, commands: Commands, clock: Clock) -> World:
     """Alice's incident held by bob, sam's queued for network and for desktop-support."""
-    app.extensions["flowdesk.commands"].clock = clock
+    app.extensions["flowdesk"].commands.clock = clock
     now = clock()
     with database.writer_session() as session, session.begin():
         ensure_user(session, "alice", now, roles=["requester"])
@@ -442,7 +445,7 @@ def build_world(app: Flask, database: Database, commands: Commands, clock: Clock
     assert _open_task(database, b).candidate_group == "network"
     assert _open_task(database, c).candidate_group == "desktop-support"
     commands.comment(a, NOTE, actor="bob", public=False)
-    stored = app.extensions["flowdesk.files"].put(io.BytesIO(b"%PDF-1.4 sam's"), limit=1024)
+    stored = app.extensions["flowdesk"].files.put(io.BytesIO(b"%PDF-1.4 sam's"), limit=1024)
     with database.writer_session() as session, session.begin():
         b_id = session.scalar(select(Instance.id).where(Instance.number == b))
         session.add(

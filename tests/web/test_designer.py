@@ -144,6 +144,23 @@ def test_a_new_form_starts_blank_and_a_draft_is_stored_as_sent(dana: Designer) -
     assert listed["incident-report"]["latest_version"] == 1
 
 
+def test_a_body_that_is_not_json_is_refused_saying_where_it_stops(dana: Designer) -> None:
+    for path in ("/forms/laptop-request/draft", "/forms/laptop-request/check"):
+        answer = dana.client.open(
+            f"/designer/api{path}",
+            method="PUT" if path.endswith("draft") else "POST",
+            data=b'{"document": {"key": "laptop-request",, }}',
+            headers={"X-CSRFToken": dana.token, "Content-Type": "application/json"},
+        )
+        assert answer.status_code == 400, path
+        assert answer.json["code"] == "bad_json"
+        assert "line 1 column 39" in answer.json["message"]
+    listed = dana.send("POST", "/forms/laptop-request/check", [1, 2])
+    assert listed.status_code == 422
+    assert "send a JSON object" in listed.json["message"]
+    assert dana.get("/forms/laptop-request/draft").json["revision"] == 0
+
+
 def test_a_save_from_a_stale_revision_is_refused_with_409(dana: Designer) -> None:
     first = dana.send("PUT", "/forms/laptop-request/draft", {"document": SMALL, "revision": 0})
     assert first.status_code == 200
@@ -270,6 +287,8 @@ def test_publishing_freezes_a_version_and_a_second_publish_of_the_same_changes_n
     assert again.json == {
         "version": 1,
         "created": False,
+        "latest_version": 1,
+        "message": "Nothing was published: the draft is identical to version 1.",
         "warnings": [],
     }
     (version,) = dana.get("/forms/laptop-request/versions").json["versions"]

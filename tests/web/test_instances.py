@@ -7,8 +7,9 @@ from flask import Flask
 from sqlalchemy import select
 
 from engine.service.commands import Commands
+from engine.service.definitions import publish_document
 from engine.store.database import Database
-from engine.store.instances import Attachment, Comment
+from engine.store.instances import Attachment, Comment, Event
 from tests.infrastructure import Clock
 from tests.web.test_inbox import (
     count,
@@ -144,3 +145,51 @@ def test_a_requester_sees_only_their_own_requests_newest_first(
     assert post(rita, f"/tasks/{confirm.id}/complete", outcome="approved").status_code == 303
     assert "Closed" in rita.get(f"/instances/{first}").text
     assert rita.get(f"/tasks/{task.id}").status_code == 403  # she sees the instance
+
+
+RATIO = {
+    "kind": "workflow",
+    "format": 1,
+    "key": "ratio",
+    "title": "Cost per person",
+    "first": "route",
+    "steps": {
+        "route": {
+            "type": "decision",
+            "label": "Big spend?",
+            "branches": [{"when": "cost / people > 100", "next": "big"}],
+            "otherwise": "small",
+        },
+        "big": {"type": "end", "status": "big"},
+        "small": {"type": "end", "status": "small"},
+    },
+}
+
+
+def stopped_instance(database: Database, team: Commands, clock: Clock) -> str:
+    with database.writer_session() as session, session.begin():
+        publish_document(session, "workflow", RATIO, clock(), "test")
+    return str(team.start("ratio", {"cost": 500, "people": 0}, requester="rita")["number"])
+
+
+def test_a_step_stopped_on_an_incident_is_shown_and_an_admin_may_try_it_again(
+    app: Flask, team: Commands, database: Database, clock: Clock
+) -> None:
+    number = stopped_instance(database, team, clock)
+
+    page = signed_in(app, "bob").get(f"/instances/{number}").text
+    banner = section(page, "incidents-title")
+    assert "Big spend?" in banner
+    assert "division by zero" in banner
+    assert "Try the stopped steps again" not in banner  # an agent sees it, an admin acts
+
+    admin = signed_in(app, "ada")
+    assert "Try the stopped steps again" in admin.get(f"/instances/{number}").text
+    events = count(database, Event)
+    assert post(signed_in(app, "bob"), f"/instances/{number}/retry").status_code == 403
+    assert count(database, Event) == events
+    retried = post(admin, f"/instances/{number}/retry")
+    assert retried.status_code == 303
+    timeline = section(admin.get(f"/instances/{number}").text, "timeline-title")
+    assert "Tried again" in timeline  # and, on the same data, stopped again
+    assert "Stopped on an incident" in admin.get(f"/instances/{number}").text

@@ -7,31 +7,17 @@ field (422) and nothing changed; a form that worked redirects (303) with a messa
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import datetime
 from typing import Any, cast
 
-from flask import (
-    Blueprint,
-    Flask,
-    Response,
-    current_app,
-    flash,
-    redirect,
-    render_template,
-    request,
-    url_for,
-)
-from sqlalchemy.orm import Session
+from flask import Blueprint, Flask, Response, flash, redirect, render_template, request, url_for
 
-from engine.core.errors import Problem
-from engine.service import admin as service
-from engine.service import definitions
 from engine.service.accounts import MIN_PASSWORD_LENGTH, ROLES
+from engine.service.admin import UserRow
+from engine.service.definitions import MAX_IMPORT_BYTES
 from engine.service.errors import InvalidInput
-from engine.store.database import Database
-from web.auth import me, renew_sign_in, require
+from engine.service.people import Directory, People
+from web.auth import current_session, me, require
+from web.services import services
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -46,35 +32,9 @@ ROLE_WORDS = {
 }
 
 
-class Refused(Exception):
-    """The input had mistakes: `errors` maps each field to what is wrong with it."""
-
-    def __init__(self, errors: dict[str, str], problems: list[Problem] | None = None) -> None:
-        super().__init__(errors)
-        self.errors = errors
-        self.problems = problems or []
-
-
-def _database() -> Database:
-    database: Database = current_app.extensions["flowdesk.database"]
-    return database
-
-
-def now() -> datetime:
-    """The time of an admin change, from the app's one clock."""
-    clock = cast(Callable[[], datetime], current_app.extensions["flowdesk.commands"].clock)
-    return clock()
-
-
-@contextmanager
-def changing() -> Iterator[Session]:
-    """One transaction: committed if the body finishes, rolled back on refused input."""
-    with _database().writer_session() as session:
-        try:
-            with session.begin():
-                yield session
-        except InvalidInput as error:
-            raise Refused(field_errors(error), error.problems) from error
+def people() -> People:
+    """The service's users, groups and memberships."""
+    return services().people
 
 
 def field_errors(error: InvalidInput) -> dict[str, str]:
@@ -118,22 +78,19 @@ def index() -> str:
 @blueprint.get("/users")
 @require("admin")
 def users() -> str:
-    with _database().reading() as session:
-        rows = service.list_users(session)
-    return render_template("admin/users.html", users=rows)
+    return render_template("admin/users.html", users=people().directory().users)
 
 
-def _user_form(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
-    with _database().reading() as session:
-        groups = service.list_groups(session)
-        usernames = [row.username for row in service.list_users(session)]
+def _user_form(
+    template: str, directory: Directory, status: int = 200, **context: Any
+) -> tuple[str, int]:
     page = render_template(
         template,
         role_options=[(role, ROLE_WORDS[role]) for role in ROLES],
         group_options=[
-            (g.key, g.key if g.name == g.key else f"{g.name} ({g.key})") for g in groups
+            (g.key, g.key if g.name == g.key else f"{g.name} ({g.key})") for g in directory.groups
         ],
-        usernames=usernames,
+        usernames=[row.username for row in directory.users],
         min_password=MIN_PASSWORD_LENGTH,
         **context,
     )
@@ -143,7 +100,12 @@ def _user_form(template: str, status: int = 200, **context: Any) -> tuple[str, i
 @blueprint.get("/users/new")
 @require("admin")
 def new_user() -> tuple[str, int]:
-    return _user_form("admin/user_new.html", values={"roles": ["agent"], "groups": []}, errors={})
+    return _user_form(
+        "admin/user_new.html",
+        people().directory(),
+        values={"roles": ["agent"], "groups": []},
+        errors={},
+    )
 
 
 @blueprint.post("/users")
@@ -157,34 +119,37 @@ def create_user() -> Page:
         "groups": _form_list("groups"),
     }
     try:
-        with changing() as session:
-            service.create_user(
-                session,
-                values["username"],
-                now(),
-                name=values["name"],
-                email=values["email"] or None,
-                roles=values["roles"],
-                groups=values["groups"],
-                password=request.form.get("password") or None,
-            )
-    except Refused as refused:
-        return _user_form("admin/user_new.html", 422, values=values, errors=refused.errors)
+        people().create_user(
+            values["username"],
+            name=values["name"],
+            email=values["email"] or None,
+            roles=values["roles"],
+            groups=values["groups"],
+            password=request.form.get("password") or None,
+        )
+    except InvalidInput as error:
+        return _user_form(
+            "admin/user_new.html",
+            people().directory(),
+            422,
+            values=values,
+            errors=field_errors(error),
+        )
     return done(
         f"The user {values['username']} was created.", "admin.user", username=values["username"]
     )
 
 
 def _user_page(username: str, status: int = 200, **context: Any) -> tuple[str, int]:
-    with _database().reading() as session:
-        row = service.get_user(session, username)
+    directory = people().directory()
+    row = directory.user(username)
     context.setdefault("values", _user_values(row))
     context.setdefault("errors", {})
     context.setdefault("password_errors", {})
-    return _user_form("admin/user.html", status, user=row, **context)
+    return _user_form("admin/user.html", directory, status, user=row, **context)
 
 
-def _user_values(row: service.UserRow) -> dict[str, Any]:
+def _user_values(row: UserRow) -> dict[str, Any]:
     return {
         "name": row.name,
         "email": row.email or "",
@@ -213,34 +178,31 @@ def update_user(username: str) -> Page:
         "manager": _text("manager"),
     }
     try:
-        with changing() as session:
-            service.update_user(
-                session,
-                username,
-                now(),
-                actor=me().username,
-                name=values["name"],
-                email=values["email"] or None,
-                roles=values["roles"],
-                active=values["active"],
-                groups=values["groups"],
-                manager=values["manager"] or None,
-            )
-    except Refused as refused:
-        return _user_page(username, 422, values=values, errors=refused.errors)
+        people().update_user(
+            username,
+            actor=me().username,
+            name=values["name"],
+            email=values["email"] or None,
+            roles=values["roles"],
+            active=values["active"],
+            groups=values["groups"],
+            manager=values["manager"] or None,
+        )
+    except InvalidInput as error:
+        return _user_page(username, 422, values=values, errors=field_errors(error))
     return done(f"The user {username} was saved.", "admin.user", username=username)
 
 
 @blueprint.post("/users/<username>/password")
 @require("admin")
 def set_password(username: str) -> Page:
+    """Give a user a new password; their sessions end (an admin's own, this one, stays)."""
     try:
-        with changing() as session:
-            service.set_user_password(session, username, request.form.get("password", ""))
-    except Refused as refused:
-        return _user_page(username, 422, password_errors=refused.errors)
-    if username == me().username:
-        renew_sign_in()  # an admin's own new password keeps this session signed in
+        people().set_password(
+            username, request.form.get("password", ""), keep_session=current_session()
+        )
+    except InvalidInput as error:
+        return _user_page(username, 422, password_errors=field_errors(error))
     return done(
         f"{username} has a new password and was signed out everywhere.",
         "admin.user",
@@ -252,11 +214,10 @@ def set_password(username: str) -> Page:
 
 
 def _groups_page(status: int = 200, **context: Any) -> tuple[str, int]:
-    with _database().reading() as session:
-        rows = service.list_groups(session)
     context.setdefault("values", {})
     context.setdefault("errors", {})
-    return render_template("admin/groups.html", groups=rows, **context), status
+    page = render_template("admin/groups.html", groups=people().directory().groups, **context)
+    return page, status
 
 
 @blueprint.get("/groups")
@@ -270,26 +231,25 @@ def groups() -> tuple[str, int]:
 def create_group() -> Page:
     values = {"key": _text("key"), "name": _text("name"), "next_tier": _text("next_tier")}
     try:
-        with changing() as session:
-            service.create_group(
-                session, values["key"], values["name"], values["next_tier"] or None
-            )
-    except Refused as refused:
-        return _groups_page(422, values=values, errors=refused.errors)
+        people().create_group(values["key"], values["name"], values["next_tier"] or None)
+    except InvalidInput as error:
+        return _groups_page(422, values=values, errors=field_errors(error))
     return done(f"The group {values['key']} was created.", "admin.group", key=values["key"])
 
 
 def _group_page(key: str, status: int = 200, **context: Any) -> tuple[str, int]:
-    with _database().reading() as session:
-        row = service.get_group(session, key)
-        others = [g.key for g in service.list_groups(session) if g.key != key]
-        usernames = [u.username for u in service.list_users(session)]
+    directory = people().directory()
+    row = directory.group(key)
     context.setdefault("values", {"name": row.name, "next_tier": row.next_tier or ""})
     context.setdefault("errors", {})
     context.setdefault("member_errors", {})
     context.setdefault("member", "")
     page = render_template(
-        "admin/group.html", group=row, others=others, usernames=usernames, **context
+        "admin/group.html",
+        group=row,
+        others=[g.key for g in directory.groups if g.key != key],
+        usernames=[u.username for u in directory.users],
+        **context,
     )
     return page, status
 
@@ -305,10 +265,9 @@ def group(key: str) -> tuple[str, int]:
 def update_group(key: str) -> Page:
     values = {"name": _text("name"), "next_tier": _text("next_tier")}
     try:
-        with changing() as session:
-            service.update_group(session, key, values["name"], values["next_tier"] or None)
-    except Refused as refused:
-        return _group_page(key, 422, values=values, errors=refused.errors)
+        people().update_group(key, values["name"], values["next_tier"] or None)
+    except InvalidInput as error:
+        return _group_page(key, 422, values=values, errors=field_errors(error))
     return done(f"The group {key} was saved.", "admin.group", key=key)
 
 
@@ -316,13 +275,13 @@ def update_group(key: str) -> Page:
 @require("admin")
 def add_member(key: str) -> Page:
     username = _text("username")
+    if not username:
+        errors = {"username": "Enter the username of the person to add."}
+        return _group_page(key, 422, member_errors=errors, member=username)
     try:
-        if not username:
-            raise Refused({"username": "Enter the username of the person to add."})
-        with changing() as session:
-            added = service.add_member(session, key, username)
-    except Refused as refused:
-        return _group_page(key, 422, member_errors=refused.errors, member=username)
+        added = people().add_member(key, username)
+    except InvalidInput as error:
+        return _group_page(key, 422, member_errors=field_errors(error), member=username)
     message = f"{username} joined {key}." if added else f"{username} was already in {key}."
     return done(message, "admin.group", key=key)
 
@@ -330,8 +289,7 @@ def add_member(key: str) -> Page:
 @blueprint.post("/groups/<key>/members/<username>/remove")
 @require("admin")
 def remove_member(key: str, username: str) -> Page:
-    with changing() as session:
-        removed = service.remove_member(session, key, username)
+    removed = people().remove_member(key, username)
     message = f"{username} left {key}." if removed else f"{username} was not in {key}."
     return done(message, "admin.group", key=key)
 
@@ -340,15 +298,14 @@ def remove_member(key: str, username: str) -> Page:
 
 
 def _workflows_page(status: int = 200, **context: Any) -> tuple[str, int]:
-    with _database().reading() as session:
-        rows = definitions.published_definitions(session)
+    rows = services().definitions.listing()
     context.setdefault("problems", [])
     context.setdefault("errors", {})
     page = render_template(
         "admin/workflows.html",
         workflows=[row for row in rows if row.kind == "workflow"],
         others=[row for row in rows if row.kind != "workflow"],
-        max_kb=definitions.MAX_IMPORT_BYTES // 1024,
+        max_kb=MAX_IMPORT_BYTES // 1024,
         **context,
     )
     return page, status
@@ -369,36 +326,24 @@ def import_workflow() -> Page:
         return _workflows_page(422, errors={"document": "Choose a JSON file to import."})
     if not upload.filename.lower().endswith(".json"):
         return _workflows_page(422, errors={"document": "The file must be a .json document."})
-    data = upload.stream.read(definitions.MAX_IMPORT_BYTES + 1)
+    data = upload.stream.read(MAX_IMPORT_BYTES + 1)
     try:
-        with changing() as session:
-            result = definitions.import_document(
-                session, upload.filename, data, now(), me().username
-            )
-    except Refused as refused:
+        result = services().definitions.import_document(upload.filename, data, me().username)
+    except InvalidInput as error:
         return _workflows_page(
             422,
-            problems=refused.problems,
+            problems=error.problems,
             errors={"document": f"{upload.filename} has problems, so nothing was published."},
         )
-    if result.created:
-        message = f"Published {result.kind} {result.key} version {result.version}."
-    else:
-        message = (
-            f"The {result.kind} {result.key} is unchanged: version {result.version} "
-            "has the same content, so nothing was published."
-        )
     if result.kind == "workflow":
-        return done(message, "admin.workflow", key=result.key)
-    return done(message, "admin.workflows")
+        return done(result.in_words(), "admin.workflow", key=result.key)
+    return done(result.in_words(), "admin.workflows")
 
 
 @blueprint.get("/workflows/<key>")
 @require("admin")
 def workflow(key: str) -> str:
-    with _database().reading() as session:
-        row = definitions.published_workflow(session, key)
-    return render_template("admin/workflow.html", workflow=row)
+    return render_template("admin/workflow.html", workflow=services().definitions.workflow(key))
 
 
 def init_app(app: Flask) -> None:

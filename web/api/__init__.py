@@ -14,10 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Flask, Response, abort, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, abort, jsonify, request
 
 from engine.service.errors import NotFound
-from engine.service.published import Published
 from forms.coercion import coerce_post
 from forms.compiler import compile_schema
 from forms.definition import Form
@@ -28,6 +27,7 @@ from web.api import tasks as api_tasks
 from web.api import workflows as api_workflows
 from web.api.input import SAFE_METHODS, api_auth, caller
 from web.security import csrf, limiter
+from web.services import services
 
 __all__ = ["SAFE_METHODS", "api_auth", "blueprint", "init_app"]
 
@@ -54,7 +54,7 @@ def whoami() -> Response:
 
 
 def _public_form(key: str) -> Form:
-    published: Published = current_app.extensions["flowdesk.published"]
+    published = services().published
     if key not in published.public_form_keys():
         abort(404)
     try:

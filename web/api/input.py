@@ -8,22 +8,22 @@ shape, a JSON Pointer per field.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from functools import wraps
 from typing import Any, NoReturn, TypeVar, cast
 
-from flask import Response, abort, current_app, jsonify, request
+from flask import Response, abort, jsonify, request
 from flask_login import current_user
 
 from engine.service.accounts import Person
 from engine.service.commands import Commands
-from engine.store.database import Database
 from forms.errors import FieldError
 from web.api import openapi
 from web.auth import signed_in
 from web.errors import answer
+from web.jsonbody import BadJson, read_json
+from web.services import services
 
 #: Methods that change nothing: a session cookie counts for them (see `web.auth`).
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -55,16 +55,9 @@ def api_auth(*roles: str) -> Callable[[View], View]:
     return decorate
 
 
-def database() -> Database:
-    """Return the app's database."""
-    found: Database = current_app.extensions["flowdesk.database"]
-    return found
-
-
 def commands() -> Commands:
     """Return the app's commands (start, complete, claim, ...)."""
-    found: Commands = current_app.extensions["flowdesk.commands"]
-    return found
+    return services().commands
 
 
 def iso(value: datetime | None) -> str | None:
@@ -100,17 +93,13 @@ def require_id(value: int, what: str, most: int = MAX_ID) -> int:
 def body(schema: str) -> dict[str, Any]:
     """Return the request's JSON body once it matches the document's `schema`."""
     try:
-        value = json.loads(request.get_data(cache=True), parse_constant=_no_constant)
-    except (ValueError, RecursionError):
-        refuse(400, "Send the body as a JSON object.", "bad_request")
+        value = read_json(request.get_data(cache=True))
+    except BadJson as error:
+        refuse(400, f"Send the body as a JSON object: {error}.", "bad_request")
     errors = openapi.body_errors(schema, value) or _unstorable(value, [])
     if errors:
         refuse(422, "Some of what you sent cannot be used.", "invalid", errors)
     return cast(dict[str, Any], value)
-
-
-def _no_constant(name: str) -> NoReturn:
-    raise ValueError(f"{name} is not a JSON number")
 
 
 def _unstorable(value: Any, path: list[str]) -> list[dict[str, str]]:

@@ -10,15 +10,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, url_for
-from sqlalchemy import select
+from flask import Blueprint, Response, jsonify, url_for
 
 from engine.service.errors import NotFound
-from engine.service.published import Published
-from engine.service.queries import InstanceView, instance_view
-from engine.service.worklist import Filters, instances, may_see_instance, sla_state
+from engine.service.queries import InstanceView
+from engine.service.submissions import InvalidData
+from engine.service.worklist import Filters, sla_state
 from engine.store.instances import Comment
-from forms.validation import validate
 from web.api.input import (
     api_auth,
     body,
@@ -26,33 +24,31 @@ from web.api.input import (
     commands,
     created,
     data_errors,
-    database,
     idempotency_key,
     iso,
     page,
     query,
     refuse,
 )
+from web.services import services
 
 blueprint = Blueprint("api_instances", __name__, url_prefix="/api/v1")
 
 
 def visible_number(number: str) -> str:
     """Return the number of an instance the caller may see; 404 for any other."""
-    with database().reading() as session:
-        if len(number) > 40 or "\x00" in number or not may_see_instance(session, caller(), number):
-            refuse(404, f"There is no instance {number}, or you may not see it.", "not_found")
+    if not services().desk.may_see(caller(), number):
+        refuse(404, f"There is no instance {number}, or you may not see it.", "not_found")
     return number
 
 
 def instance_json(number: str) -> dict[str, Any]:
     """Describe an instance as the API shows it (the caller may see it)."""
-    with database().reading() as session:
-        try:
-            view = instance_view(session, number)
-        except NotFound:
-            refuse(404, f"There is no instance {number}, or you may not see it.", "not_found")
-        return _describe(view, agent=caller().is_agent)
+    try:
+        view = services().desk.instance(number)
+    except NotFound:
+        refuse(404, f"There is no instance {number}, or you may not see it.", "not_found")
+    return _describe(view, agent=caller().is_agent)
 
 
 def _describe(view: InstanceView, *, agent: bool) -> dict[str, Any]:
@@ -94,6 +90,11 @@ def _describe(view: InstanceView, *, agent: bool) -> dict[str, Any]:
             }
             for task in sorted(view.tasks, key=lambda task: task.id)
         ],
+        "incidents": [
+            {"step": str(run.get("step")), "why": str(run["incident"])}
+            for run in row.state.get("runs", ())
+            if run.get("incident")
+        ],
         "timeline": [
             {
                 "seq": event.seq,
@@ -117,20 +118,15 @@ def start() -> Response:
     person = caller()
     key = idempotency_key("startInstance", person)
     given = body("StartInstance")
-    data: dict[str, Any] = given.get("data", {})
-    published: Published = current_app.extensions["flowdesk.published"]
     try:
-        workflow = published.workflow(given["workflow"])
+        result = commands().start(
+            given["workflow"], given.get("data", {}), requester=person.username, key=key
+        )
     except NotFound:
         refuse(404, f"There is no published workflow '{given['workflow']}'.", "not_found")
-    form_key = workflow.start.get("form")
-    if form_key:
-        submission = validate(published.form(form_key)[1], data)
-        if not submission.ok:
-            errors = data_errors(submission.errors)
-            refuse(422, "The data does not fill in the start form.", "invalid", errors)
-        data = submission.data
-    result = commands().start(workflow.key, data, requester=person.username, key=key)
+    except InvalidData as error:
+        errors = data_errors(error.fields)
+        refuse(422, "The data does not fill in the start form.", "invalid", errors)
     number = str(result["number"])
     location = url_for("api_instances.get", number=number)
     return created(instance_json(number), location)
@@ -152,8 +148,9 @@ def list_instances() -> Response:
         text=args["text"],
     )
     now = datetime.now(UTC)
-    with database().reading() as session:
-        items, total = instances(session, now, filters, limit=args["limit"], offset=args["offset"])
+    items, total = services().desk.instances(
+        now, filters, limit=args["limit"], offset=args["offset"]
+    )
     return page([item.to_json(now) for item in items], total, args["limit"], args["offset"])
 
 
@@ -175,6 +172,16 @@ def cancel(number: str) -> Response:
     return jsonify(instance_json(number))
 
 
+@blueprint.post("/instances/<number>/retry")
+@api_auth("admin")
+def retry(number: str) -> Response:
+    """Run again the steps that stopped on an incident (admins)."""
+    person = caller()
+    key = idempotency_key("retryInstance", person)
+    commands().retry(visible_number(number), actor=person.username, key=key)
+    return jsonify(instance_json(number))
+
+
 def _comment_json(comment: Comment) -> dict[str, Any]:
     return {
         "id": comment.id,
@@ -185,17 +192,11 @@ def _comment_json(comment: Comment) -> dict[str, Any]:
     }
 
 
-def _comments(number: str, *, agent: bool) -> list[Comment]:
-    with database().reading() as session:
-        view = instance_view(session, number)
-        return [comment for comment in view.comments if agent or comment.public]
-
-
 @blueprint.get("/instances/<number>/comments")
 @api_auth()
 def list_comments(number: str) -> Response:
     """List an instance's comments, oldest first; internal notes for agents only."""
-    comments = _comments(visible_number(number), agent=caller().is_agent)
+    comments = services().desk.comments(caller(), visible_number(number))
     return jsonify({"items": [_comment_json(comment) for comment in comments]})
 
 
@@ -208,12 +209,8 @@ def add_comment(number: str) -> Response:
     given = body("NewComment")
     public = bool(given.get("public", True))
     visible_number(number)
-    if not public and not person.is_agent:
-        refuse(403, "Only agents write internal notes.", "forbidden")
     result = commands().comment(
         number, given["text"], actor=person.username, public=public, key=key
     )
-    with database().reading() as session:
-        comment = session.scalars(select(Comment).where(Comment.id == result["comment"])).one()
-        payload = _comment_json(comment)
+    payload = _comment_json(services().desk.comment(result["comment"]))
     return created(payload, url_for("api_instances.list_comments", number=number))

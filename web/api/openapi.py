@@ -140,6 +140,16 @@ def _instance_paths() -> Schema:
                 body="CancelInstance",
             )
         },
+        "/api/v1/instances/{number}/retry": {
+            "post": _operation(
+                "retryInstance",
+                "Run again the steps that stopped on an incident, once its cause is fixed (admins)",
+                tag="instances",
+                ok={200: ("Retried", "Instance")},
+                errors=(403, 404, 409, 422, 503),
+                parameters=number + key,
+            )
+        },
         "/api/v1/instances/{number}/comments": {
             "get": _operation(
                 "listComments",

@@ -140,6 +140,11 @@ SCHEMAS: dict[str, Schema] = {
             "sla": ref("Sla"),
             "tasks": {"type": "array", "items": ref("OpenTask")},
             "timeline": {"type": "array", "items": ref("Event")},
+            "incidents": {
+                "type": "array",
+                "description": "Steps that stopped because they could not do their work.",
+                "items": _object({"step": {"type": "string"}, "why": {"type": "string"}}),
+            },
         }
     ),
     "Sla": _object(
@@ -217,6 +222,12 @@ SCHEMAS: dict[str, Schema] = {
         {
             "outcome": {"type": "string", "minLength": 1, "maxLength": 80},
             "data": ref("Submission"),
+            "comment": {
+                "type": "string",
+                "maxLength": 20000,
+                "description": "An internal note kept with the decision; a rejection needs a "
+                "reason, here or in the form's comment field.",
+            },
         },
         required=["outcome"],
     ),

@@ -1,7 +1,8 @@
 """The API's tasks: my tasks and my groups' queue, one task, claim, complete.
 
 A task is visible to whoever may see its instance; acting on it is the service's
-call (only the assignee, or a member of the queue's group, under the instance lock).
+call, under the instance lock: who may act, the data against the task's pinned form,
+separation of duties, a reason for a rejection. This module only translates.
 """
 
 from __future__ import annotations
@@ -9,22 +10,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify
-from sqlalchemy import select
+from flask import Blueprint, Response, jsonify
 
-from engine.service.accounts import Person
 from engine.service.errors import NotFound
-from engine.service.published import Published
-from engine.service.worklist import Filters, may_see_instance, my_tasks, queue, total_tasks
-from engine.store.instances import Instance, Task
-from forms.validation import validate
+from engine.service.submissions import InvalidData
+from engine.service.worklist import Filters
 from web.api.input import (
     api_auth,
     body,
     caller,
     commands,
     data_errors,
-    database,
     idempotency_key,
     iso,
     not_found,
@@ -33,6 +29,7 @@ from web.api.input import (
     refuse,
     require_id,
 )
+from web.services import services
 
 blueprint = Blueprint("api_tasks", __name__, url_prefix="/api/v1")
 
@@ -52,48 +49,38 @@ def list_tasks() -> Response:
     )
     limit, offset, view = args["limit"], args["offset"], args["view"]
     now = datetime.now(UTC)
-    with database().reading() as session:
-        if view == "queue":
-            items = queue(
-                session, person, now, filters, group=args["group"], limit=limit, offset=offset
-            )
-        else:
-            items = my_tasks(session, person, now, filters, limit=limit, offset=offset)
-        total = total_tasks(session, person, now, filters, view=view, group=args["group"])
+    items, total = services().desk.tasks(
+        person, now, filters, view=view, group=args["group"], limit=limit, offset=offset
+    )
     return page([item.to_json(now) for item in items], total, limit, offset)
 
 
 def task_json(task_id: int) -> dict[str, Any]:
     """Describe a task the caller may see; 404 for any other."""
     require_id(task_id, f"task {task_id}")
-    with database().reading() as session:
-        found = session.execute(
-            select(Task, Instance.number, Instance.status)
-            .join(Instance, Instance.id == Task.instance_id)
-            .where(Task.id == task_id)
-        ).one_or_none()
-        if found is None or not may_see_instance(session, caller(), found[1]):
-            not_found(f"task {task_id}")
-        task, number, status = found
-        return {
-            "id": task.id,
-            "title": task.title,
-            "step": task.step,
-            "form": task.form,
-            "outcomes": list(task.outcomes),
-            "status": task.status,
-            "assignee": task.assignee,
-            "group": task.candidate_group,
-            "delegated_by": task.delegated_by,
-            "due_at": iso(task.due_at),
-            "created_at": iso(task.created_at),
-            "outcome": task.outcome,
-            "completed_at": iso(task.completed_at),
-            "completed_by": task.completed_by,
-            "data": task.data,
-            "instance": number,
-            "instance_status": status,
-        }
+    try:
+        task, number, status = services().desk.visible_task(caller(), task_id)
+    except NotFound:
+        not_found(f"task {task_id}")
+    return {
+        "id": task.id,
+        "title": task.title,
+        "step": task.step,
+        "form": task.form,
+        "outcomes": list(task.outcomes),
+        "status": task.status,
+        "assignee": task.assignee,
+        "group": task.candidate_group,
+        "delegated_by": task.delegated_by,
+        "due_at": iso(task.due_at),
+        "created_at": iso(task.created_at),
+        "outcome": task.outcome,
+        "completed_at": iso(task.completed_at),
+        "completed_by": task.completed_by,
+        "data": task.data,
+        "instance": number,
+        "instance_status": status,
+    }
 
 
 @blueprint.get("/tasks/<int:task_id>")
@@ -114,38 +101,24 @@ def claim(task_id: int) -> Response:
     return jsonify(task_json(task_id))
 
 
-def _may_act(person: Person, task: dict[str, Any]) -> bool:
-    """Tell, from what the caller sees, whether the service would let them act (it decides)."""
-    if person.username in (task["assignee"], task["delegated_by"]):
-        return True
-    return task["assignee"] is None and task["group"] in person.groups
-
-
 @blueprint.post("/tasks/<int:task_id>/complete")
 @api_auth()
 def complete(task_id: int) -> Response:
-    """Complete a task with an outcome; its form, if any, checks the data first."""
+    """Complete a task with an outcome; the service checks who may, and the data."""
     person = caller()
     key = idempotency_key("completeTask", person)
     given = body("CompleteTask")
-    task = task_json(task_id)
-    data: dict[str, Any] = given.get("data", {})
-    # A task done already goes straight to the service: a repeat with the same key gets
-    # the first answer back there, any other a clear conflict.
-    if task["status"] == "open" and not _may_act(person, task):
-        # Refused before its data is looked at: an outsider learns nothing from the form.
-        refuse(403, f"task {task_id} is not yours to complete", "not_allowed")
-    if task["status"] == "open" and task["form"]:
-        published: Published = current_app.extensions["flowdesk.published"]
-        try:
-            form = published.form(task["form"])[1]
-        except NotFound:
-            form = None
-        if form is not None:
-            submission = validate(form, data, context={"outcome": given["outcome"]})
-            if not submission.ok:
-                errors = data_errors(submission.errors)
-                refuse(422, "The data does not fill in the task's form.", "invalid", errors)
-            data = submission.data
-    commands().complete(task_id, given["outcome"], data, actor=person.username, key=key)
+    task_json(task_id)  # 404 for a task the caller may not see, before saying more about it
+    try:
+        commands().complete(
+            task_id,
+            given["outcome"],
+            given.get("data", {}),
+            actor=person.username,
+            key=key,
+            comment=given.get("comment"),
+        )
+    except InvalidData as error:
+        errors = data_errors(error.fields)
+        refuse(422, "The data does not fill in the task's form.", "invalid", errors)
     return jsonify(task_json(task_id))

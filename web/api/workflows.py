@@ -1,22 +1,19 @@
 """The API's workflows: the published ones, one frozen version, and publishing a new one.
 
 Publishing checks the document against everything already published (the forms
-and calendars it names must exist) and freezes it as the next version; the same
-content as the latest version changes nothing, so a repeat is harmless.
+and calendars it names must exist) and freezes it as the next version; content
+equal to any version already published is that version, and changes nothing, so a
+repeat is harmless.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from pathlib import Path
 
 from flask import Blueprint, Response, jsonify, url_for
-from sqlalchemy import select
 
 from engine.catalog import Document
-from engine.service.definitions import publish_all
-from engine.store.definitions import Definition, DefinitionVersion
 from web.api import schemas as api_schemas
 from web.api.input import (
     MAX_VERSION,
@@ -24,11 +21,11 @@ from web.api.input import (
     body,
     caller,
     created,
-    database,
     idempotency_key,
     not_found,
     require_id,
 )
+from web.services import services
 
 blueprint = Blueprint("api_workflows", __name__, url_prefix="/api/v1")
 
@@ -41,23 +38,17 @@ KEY = re.compile(api_schemas.KEY["pattern"])
 @api_auth()
 def list_workflows() -> Response:
     """List the published workflows by key, with their latest version."""
-    with database().reading() as session:
-        rows = session.scalars(
-            select(Definition)
-            .where(Definition.kind == "workflow", Definition.latest_version > 0)
-            .order_by(Definition.key)
-        ).all()
-        items = [
-            {
-                "key": row.key,
-                "title": row.title,
-                "latest_version": row.latest_version,
-                # Versions are numbered 1, 2, ... and never removed.
-                "versions": row.latest_version,
-                "updated_at": row.updated_at.isoformat(),
-            }
-            for row in rows
-        ]
+    items = [
+        {
+            "key": row.key,
+            "title": row.title,
+            "latest_version": row.latest_version,
+            # Versions are numbered 1, 2, ... and never removed.
+            "versions": row.latest_version,
+            "updated_at": row.updated_at.isoformat(),
+        }
+        for row in services().definitions.workflows()
+    ]
     return jsonify({"items": items})
 
 
@@ -68,27 +59,18 @@ def get_version(key: str, version: int) -> Response:
     require_id(version, f"version {version} of '{key}'", MAX_VERSION)
     if not KEY.fullmatch(key):
         not_found(f"workflow '{key}'")
-    with database().reading() as session:
-        row = session.scalars(
-            select(DefinitionVersion)
-            .join(Definition, Definition.id == DefinitionVersion.definition_id)
-            .where(
-                Definition.kind == "workflow",
-                Definition.key == key,
-                DefinitionVersion.version == version,
-            )
-        ).one_or_none()
-        if row is None:
-            not_found(f"version {version} of the workflow '{key}'")
-        return jsonify(
-            {
-                "key": key,
-                "version": row.version,
-                "published_at": row.published_at.isoformat(),
-                "published_by": row.published_by,
-                "content": row.content,
-            }
-        )
+    row = services().definitions.version("workflow", key, version)
+    if row is None:
+        not_found(f"version {version} of the workflow '{key}'")
+    return jsonify(
+        {
+            "key": key,
+            "version": row.version,
+            "published_at": row.published_at.isoformat(),
+            "published_by": row.published_by,
+            "content": row.content,
+        }
+    )
 
 
 @blueprint.post("/workflows")
@@ -98,10 +80,7 @@ def publish() -> Response:
     person = caller()
     idempotency_key("publishWorkflow", person)  # checked; publishing is idempotent by content
     content = body("WorkflowDocument")
-    with database().writer_session() as session, session.begin():
-        (published,) = publish_all(
-            session, [Document(SENT, content)], datetime.now(UTC), person.username
-        )
+    (published,) = services().definitions.publish([Document(SENT, content)], person.username)
     payload = {
         "kind": published.kind,
         "key": published.key,

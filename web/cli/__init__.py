@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -56,15 +57,12 @@ for command in COMMANDS:
 )
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
 def worker(redis_url: str, burst: bool) -> None:
-    """Run an RQ worker for timed steps, with the periodic jobs (timers, sweep, outbox)."""
-    from engine.jobs.worker import run
-    from engine.store.database import Database, default_url
+    """Run an RQ worker for timed steps, with the periodic jobs (timers, sweep, outbox).
 
-    url = default_url()
-    database = Database(url)
-    database.migrate()
-    database.dispose()
-    run(url, redis_url, burst=burst)
+    The process becomes `python -m engine.jobs`: a worker carries no web framework.
+    """
+    arguments = [sys.executable, "-m", "engine.jobs", "--redis-url", redis_url]
+    os.execv(sys.executable, arguments + (["--burst"] if burst else []))
 
 
 @main.command("prune-files")
@@ -89,15 +87,16 @@ def prune_files(hours: float, dry_run: bool) -> None:
     from web.app import create_app
 
     app = create_app()
-    store, database = app.extensions["flowdesk.files"], app.extensions["flowdesk.database"]
+    services = app.extensions["flowdesk"]
+    store = services.files
     found = 0
     try:
-        for path in orphans(database, store, datetime.now(UTC), timedelta(hours=hours)):
+        for path in orphans(services.commands, store, datetime.now(UTC), timedelta(hours=hours)):
             found += 1
             click.echo(path)
             if not dry_run:
                 path.unlink(missing_ok=True)
     finally:
-        database.dispose()
+        services.close()
     verb = "found" if dry_run else "deleted"
     click.echo(f"{found} orphaned file(s) {verb} in {store.root}", err=True)

@@ -1,8 +1,12 @@
-"""The headless command line over the service layer: load, start, tasks, complete, show."""
+"""The headless command line over the service layer: load, start, tasks, complete, show.
+
+Each command opens the service layer (`Services.for_instance`) and calls its use
+cases; it opens no session or transaction of its own, so it runs the same rules as
+the web pages and the API.
+"""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -11,40 +15,54 @@ from typing import Any
 
 import click
 
-from engine.service.commands import Commands, utcnow
-from engine.service.definitions import load_folder
+from engine.service.bootstrap import Services
 from engine.service.errors import ServiceError
-from engine.service.people import add_shift, ensure_group, ensure_user
-from engine.service.queries import holder, instance_numbers, instance_view, open_tasks
-from engine.store.database import Database, default_url
+from engine.service.queries import holder
 from engine.store.instances import Event
+from web.jsonbody import BadJson, read_json
 
 
-def open_database() -> Database:
-    """Open the database of `FLOWDESK_DATABASE_URL` (or the instance folder), migrated.
+def open_services() -> Services:
+    """Open the service layer over `FLOWDESK_DATABASE_URL` (or the instance folder), migrated.
 
     Its connections are closed when the command ends.
     """
-    database = Database(default_url())
-    click.get_current_context().call_on_close(database.dispose)
-    database.migrate()
-    return database
+    services = Services.for_instance()
+    click.get_current_context().call_on_close(services.close)
+    services.migrate()
+    return services
+
+
+#: The exit code of a refused command, by why it was refused, so scripts can tell.
+EXIT_CODES = {
+    "invalid": 1,
+    "too_large": 1,
+    "not_allowed": 3,
+    "not_found": 4,
+    "conflict": 5,
+    "busy": 6,
+    "unavailable": 6,
+}
 
 
 @contextmanager
 def service_errors() -> Iterator[None]:
-    """Turn a refused command into a one-line message and exit code 1."""
+    """Turn a refused command into its message, one line per problem, and its exit code."""
     try:
         yield
     except ServiceError as error:
-        raise click.ClickException(error.message) from None
+        lines = [error.message]
+        lines += [f"  {problem.pointer or '/'}: {problem.message}" for problem in error.problems]
+        click.echo("Error: " + "\n".join(dict.fromkeys(lines)), err=True)
+        raise SystemExit(EXIT_CODES.get(error.code, 1)) from None
 
 
 def parse_json(text: str, what: str) -> dict[str, Any]:
+    """Read a JSON object given on the command line, as strictly as the API reads bodies."""
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise click.BadParameter(f"{what} is not JSON: {error}") from None
+        value = read_json(text)
+    except BadJson as error:
+        raise click.BadParameter(f"{what} is not JSON we can take: {error}") from None
     if not isinstance(value, dict):
         raise click.BadParameter(f'{what} must be a JSON object, like \'{{"impact": "high"}}\'')
     return value
@@ -54,12 +72,18 @@ def parse_json(text: str, what: str) -> dict[str, Any]:
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--as", "actor", default=None, help="Who publishes (recorded on each version).")
 def load(folder: Path, actor: str | None) -> None:
-    """Publish every workflow, form and calendar under FOLDER; unchanged ones stay as they are."""
-    database = open_database()
-    with service_errors(), database.writer_session() as session, session.begin():
-        published = load_folder(session, folder, utcnow(), actor)
+    """Publish every workflow, form and calendar under FOLDER; unchanged ones stay as they are.
+
+    A document identical to any version already published is that version: nothing
+    is published, and the latest version stays the latest.
+    """
+    services = open_services()
+    with service_errors():
+        published = services.definitions.load_folder(folder, actor)
     for item in published:
         what = "published" if item.created else "unchanged"
+        if not item.created and item.latest != item.version:
+            what += f" (identical to v{item.version}; the latest stays v{item.latest})"
         click.echo(f"{item.kind} {item.key} v{item.version} {what}")
 
 
@@ -70,7 +94,7 @@ def load(folder: Path, actor: str | None) -> None:
 @click.option("--key", default=None, help="Idempotency key: repeating the command changes nothing.")
 def start(workflow: str, raw: str, actor: str | None, key: str | None) -> None:
     """Start an instance of WORKFLOW and print its number."""
-    commands = Commands(open_database())
+    commands = open_services().commands
     with service_errors():
         result = commands.start(workflow, parse_json(raw, "--data"), requester=actor, key=key)
     click.echo(result["number"])
@@ -80,10 +104,7 @@ def start(workflow: str, raw: str, actor: str | None, key: str | None) -> None:
 @click.option("--user", default=None, help="Only this user's tasks and their groups' queues.")
 def tasks(user: str | None) -> None:
     """List open tasks, soonest due first."""
-    database = open_database()
-    with database.reading() as session:
-        rows = open_tasks(session, user)
-        numbers = instance_numbers(session, {task.instance_id for task in rows})
+    rows, numbers = open_services().desk.open_tasks(user)
     if not rows:
         click.echo("no open tasks")
     for task in rows:
@@ -100,13 +121,16 @@ def tasks(user: str | None) -> None:
 @click.option("--outcome", required=True, help="One of the step's outcomes, e.g. resolved.")
 @click.option("--data", "raw", default="{}", help="The task form's data as a JSON object.")
 @click.option("--as", "actor", required=True, help="Who completes it.")
+@click.option("--comment", default=None, help="A note kept with it; a rejection needs its reason.")
 @click.option("--key", default=None, help="Idempotency key: repeating the command changes nothing.")
-def complete(task_id: int, outcome: str, raw: str, actor: str, key: str | None) -> None:
+def complete(
+    task_id: int, outcome: str, raw: str, actor: str, comment: str | None, key: str | None
+) -> None:
     """Complete TASK_ID with an outcome."""
-    commands = Commands(open_database())
+    commands = open_services().commands
     with service_errors():
         result = commands.complete(
-            task_id, outcome, parse_json(raw, "--data"), actor=actor, key=key
+            task_id, outcome, parse_json(raw, "--data"), actor=actor, key=key, comment=comment
         )
     opened = ", ".join(str(t["id"]) for t in result["opened_tasks"]) or "none"
     click.echo(f"{result['number']}: {result['status']} (new tasks: {opened})")
@@ -118,7 +142,7 @@ def complete(task_id: int, outcome: str, raw: str, actor: str, key: str | None) 
 def claim(task_id: int, actor: str) -> None:
     """Take TASK_ID from your group's queue."""
     with service_errors():
-        result = Commands(open_database()).claim(task_id, actor=actor)
+        result = open_services().commands.claim(task_id, actor=actor)
     click.echo(f"task {result['task']} is now {result['assignee']}'s")
 
 
@@ -129,7 +153,17 @@ def claim(task_id: int, actor: str) -> None:
 def cancel(number: str, reason: str, actor: str) -> None:
     """Cancel instance NUMBER."""
     with service_errors():
-        result = Commands(open_database()).cancel(number, reason, actor=actor)
+        result = open_services().commands.cancel(number, reason, actor=actor)
+    click.echo(f"{result['number']}: {result['status']}")
+
+
+@click.command()
+@click.argument("number")
+@click.option("--as", "actor", required=True, help="The admin who retries.")
+def retry(number: str, actor: str) -> None:
+    """Run again the steps of NUMBER that stopped on an incident (admins)."""
+    with service_errors():
+        result = open_services().commands.retry(number, actor=actor)
     click.echo(f"{result['number']}: {result['status']}")
 
 
@@ -137,9 +171,9 @@ def cancel(number: str, reason: str, actor: str) -> None:
 @click.argument("number")
 def show(number: str) -> None:
     """Show instance NUMBER: status, open tasks, and the timeline with reasons."""
-    database = open_database()
-    with service_errors(), database.reading() as session:
-        view = instance_view(session, number)
+    services = open_services()
+    with service_errors():
+        view = services.desk.instance(number)
     instance = view.instance
     click.echo(f"{instance.number}  {instance.title}")
     click.echo(
@@ -151,6 +185,9 @@ def show(number: str) -> None:
         click.echo(f"  #{task.id} {task.title} -> {holder(task)} ({'/'.join(task.outcomes)})")
     for timer in view.timers:
         click.echo(f"  timer on {timer.step} due {timer.due_at:%Y-%m-%d %H:%M} UTC")
+    for run in instance.state.get("runs", ()):
+        if run.get("incident"):
+            click.echo(f"stopped at {run['step']}: {run['incident']}")
     click.echo("timeline:")
     for event in view.events:
         click.echo(describe(event))
@@ -186,12 +223,10 @@ def user(
     manager: str | None,
 ) -> None:
     """Create or update a user, and add them to groups."""
-    database = open_database()
-    with service_errors(), database.writer_session() as session, session.begin():
-        ensure_user(
-            session,
+    services = open_services()
+    with service_errors():
+        services.people.save_user(
             username,
-            utcnow(),
             name=name,
             email=email,
             roles=list(roles),
@@ -207,9 +242,9 @@ def user(
 @click.option("--next-tier", default=None, help="The group escalations go to.")
 def group(key: str, name: str, next_tier: str | None) -> None:
     """Create or update a group."""
-    database = open_database()
-    with service_errors(), database.writer_session() as session, session.begin():
-        ensure_group(session, key, name, next_tier)
+    services = open_services()
+    with service_errors():
+        services.people.save_group(key, name, next_tier)
     click.echo(f"group {key} saved")
 
 
@@ -220,13 +255,15 @@ def group(key: str, name: str, next_tier: str | None) -> None:
 @click.option("--to", "ends", type=click.DateTime(), required=True, help="End (UTC).")
 def oncall(schedule: str, username: str, starts: datetime, ends: datetime) -> None:
     """Put USERNAME on call for SCHEDULE between two moments (UTC)."""
-    database = open_database()
-    with service_errors(), database.writer_session() as session, session.begin():
-        add_shift(session, schedule, username, starts.replace(tzinfo=UTC), ends.replace(tzinfo=UTC))
+    services = open_services()
+    with service_errors():
+        services.people.add_shift(
+            schedule, username, starts.replace(tzinfo=UTC), ends.replace(tzinfo=UTC)
+        )
     click.echo(
         f"{username} is on call for {schedule} from {starts:%Y-%m-%d %H:%M} "
         f"to {ends:%Y-%m-%d %H:%M} UTC"
     )
 
 
-COMMANDS = (load, start, tasks, complete, claim, cancel, show, user, group, oncall)
+COMMANDS = (load, start, tasks, complete, claim, cancel, retry, show, user, group, oncall)

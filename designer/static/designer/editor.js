@@ -269,7 +269,8 @@ async function publish(confirm = false) {
   if (answer.ok) {
     state.problems = [];
     render();
-    const words = answer.body.created ? `Version ${answer.body.version} is published.` : `Nothing changed since version ${answer.body.version}.`;
+    // The server says what happened in words, e.g. that the draft is identical to an older version.
+    const words = answer.body.message || `Version ${answer.body.version} is published.`;
     showOutcome(words, []);
     announce(words);
     document.dispatchEvent(new CustomEvent("designer:published"));

@@ -1,0 +1,466 @@
+"""What the service desk reads: inboxes, lists, one task, one instance, as people may see them.
+
+Pages, the REST API and the command line ask these questions instead of querying the
+database themselves. Each answer is read in one reading session and comes back as
+plain values (or rows detached from their session); who may see what is decided here,
+by the same rules as the commands (`engine.service.permissions`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.core.definition import Workflow
+from engine.core.steps.base import Step
+from engine.service.accounts import Person
+from engine.service.commands import Commands
+from engine.service.errors import NotAllowed, NotFound
+from engine.service.permissions import DECISIONS, may_act
+from engine.service.published import Published
+from engine.service.queries import InstanceView, instance_numbers, instance_view, open_tasks
+from engine.service.requests import attachment
+from engine.service.submissions import StepForm, comment_field, step_form
+from engine.service.worklist import (
+    Filters,
+    InstanceItem,
+    TaskItem,
+    counts,
+    instances,
+    may_see_instance,
+    my_tasks,
+    queue,
+    total_tasks,
+)
+from engine.store.directory import Directory
+from engine.store.instances import Attachment, Comment, Instance, StepRun, Task
+from engine.store.people import Group
+from forms.definition import Form
+
+#: What the buttons of the usual outcomes say, unless the step names them (`buttons`).
+DEFAULT_BUTTONS = {"approved": "Approve", "rejected": "Reject", "done": "Send"}
+
+#: The largest id a row can have (a BIGINT); larger numbers name nothing.
+MAX_ID = 2**63 - 1
+
+
+def button_label(outcome: str, labels: Mapping[str, str]) -> str:
+    """Say what an outcome's button says: the step's label, a usual word, or the outcome."""
+    return (
+        labels.get(outcome)
+        or DEFAULT_BUTTONS.get(outcome)
+        or outcome.replace("_", " ").capitalize()
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Inbox:
+    """One page of a person's tasks and of their groups' queue, with how many are in each."""
+
+    mine: list[TaskItem]
+    queued: list[TaskItem]
+    total: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class TaskView:
+    """A task with all a page needs to show it and to say who may do what."""
+
+    task: Task
+    instance: Instance
+    workflow: Workflow
+    step: Step | None
+    #: The form the assignee fills in at this step (field permissions applied), if any.
+    form: Form | None
+    #: A form document of the earlier fields and of this step's read-only ones, shown as values.
+    shown: dict[str, Any]
+    buttons: list[tuple[str, str]]
+    may_act: bool
+    may_claim: bool
+    may_delegate: bool
+    #: An approval or review the assignee decides: a rejection needs a reason.
+    decision: bool
+    #: The form's field for a decision's reason (`comment`, `approval_comment`), if any.
+    comment_field: str | None
+
+    @property
+    def note_box(self) -> bool:
+        """A decision whose form has no comment field gets a comment box of its own."""
+        return self.decision and self.comment_field is None
+
+    @property
+    def open(self) -> bool:
+        return self.task.status == "open"
+
+    @property
+    def data(self) -> dict[str, Any]:
+        data: dict[str, Any] = self.instance.state.get("data") or {}
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class InstancePage:
+    """An instance as one person may see it: its view, files and the steps it has passed."""
+
+    view: InstanceView
+    files: list[Attachment]
+    done_steps: set[str]
+    comments: list[Comment]
+    events: list[Any]
+    incidents: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskOutcome:
+    """Where a task stands, to say plainly who got there first."""
+
+    number: str
+    status: str
+    completed_by: str | None
+    outcome: str | None
+    assignee: str | None
+
+
+class Desk:
+    """Read-only questions of the service desk, over the commands' database."""
+
+    def __init__(self, commands: Commands, published: Published) -> None:
+        self.commands = commands
+        self.published = published
+
+    def _read(self, body: Any) -> Any:
+        return self.commands.read(body)
+
+    # Definitions an instance was started on ------------------------------------------------
+
+    def workflow_of(self, version_id: int) -> Workflow:
+        """Return the workflow version an instance is pinned to (versions never change)."""
+
+        def read(session: Session) -> Workflow:
+            return self.commands.registry.workflow(_directory(session), version_id)
+
+        found: Workflow = self._read(read)
+        return found
+
+    def form_named(self, key: str | None) -> Form | None:
+        """Return the latest published form of that key, or None."""
+        if not key:
+            return None
+        try:
+            return self.published.form(key)[1]
+        except NotFound:
+            return None
+
+    def workflow_forms(self, workflow: Workflow) -> list[Form]:
+        """Return the start form and the forms of the steps, in the workflow's order, once each."""
+        keys = [workflow.start.get("form")] + [s.doc.get("form") for s in workflow.steps.values()]
+        found: dict[str, Form] = {}
+        for key in keys:
+            if key and key not in found and (form := self.form_named(key)) is not None:
+                found[key] = form
+        return list(found.values())
+
+    # Lists --------------------------------------------------------------------------------
+
+    def inbox(
+        self, person: Person, at: datetime, filters: Filters, pages: Mapping[str, int], size: int
+    ) -> Inbox:
+        """Return a page of my tasks and of my groups' queue (one more row, to tell if more)."""
+
+        def read(session: Session) -> Inbox:
+            mine = my_tasks(
+                session, person, at, filters, limit=size + 1, offset=(pages["mine"] - 1) * size
+            )
+            queued = queue(
+                session, person, at, filters, limit=size + 1, offset=(pages["queue"] - 1) * size
+            )
+            return Inbox(mine, queued, counts(session, person))
+
+        found: Inbox = self._read(read)
+        return found
+
+    def tasks(
+        self,
+        person: Person,
+        at: datetime,
+        filters: Filters,
+        *,
+        view: str,
+        group: str | None,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[TaskItem], int]:
+        """Return a page of a person's tasks (`view` "mine") or their groups' queue, and a total."""
+
+        def read(session: Session) -> tuple[list[TaskItem], int]:
+            if view == "queue":
+                items = queue(session, person, at, filters, group=group, limit=limit, offset=offset)
+            else:
+                items = my_tasks(session, person, at, filters, limit=limit, offset=offset)
+            total = total_tasks(session, person, at, filters, view=view, group=group)
+            return items, total
+
+        found: tuple[list[TaskItem], int] = self._read(read)
+        return found
+
+    def instances(
+        self, at: datetime, filters: Filters, *, limit: int, offset: int
+    ) -> tuple[list[InstanceItem], int]:
+        """Return a page of instances by filter, newest first, and how many match."""
+        found: tuple[list[InstanceItem], int] = self._read(
+            lambda session: instances(session, at, filters, limit=limit, offset=offset)
+        )
+        return found
+
+    def open_tasks(self, user: str | None) -> tuple[list[Task], dict[int, str]]:
+        """Return open tasks (a user's and their groups' queue) and their instances' numbers."""
+
+        def read(session: Session) -> tuple[list[Task], dict[int, str]]:
+            rows = open_tasks(session, user)
+            numbers = instance_numbers(session, {task.instance_id for task in rows})
+            session.expunge_all()
+            return rows, numbers
+
+        found: tuple[list[Task], dict[int, str]] = self._read(read)
+        return found
+
+    def groups(self) -> list[str]:
+        """Return the key of every group, in order."""
+        found: list[str] = self._read(
+            lambda session: list(session.scalars(select(Group.key).order_by(Group.key)))
+        )
+        return found
+
+    # One instance ---------------------------------------------------------------------------
+
+    def may_see(self, person: Person, number: str) -> bool:
+        """Tell whether a person may look at an instance (agents see all; others their own)."""
+        if len(number) > 40 or "\x00" in number:
+            return False
+        found: bool = self._read(lambda session: may_see_instance(session, person, number))
+        return found
+
+    def instance(self, number: str) -> InstanceView:
+        """Return everything about one instance (for those `may_see` allows)."""
+
+        def read(session: Session) -> InstanceView:
+            view = instance_view(session, number)
+            session.expunge_all()
+            return view
+
+        found: InstanceView = self._read(read)
+        return found
+
+    def instance_page(self, person: Person, number: str) -> InstancePage:
+        """Return an instance as `person` may see it; NotFound for anyone who may not."""
+
+        def read(session: Session) -> InstancePage:
+            if not may_see_instance(session, person, number):
+                raise NotFound(f"there is no instance {number}")
+            view = instance_view(session, number)
+            where = view.instance.id
+            files = list(
+                session.scalars(
+                    select(Attachment)
+                    .where(Attachment.instance_id == where)
+                    .order_by(Attachment.id)
+                )
+            )
+            done = set(session.scalars(select(StepRun.step).where(StepRun.instance_id == where)))
+            done |= set(
+                session.scalars(
+                    select(Task.step).where(Task.instance_id == where, Task.status == "completed")
+                )
+            )
+            session.expunge_all()
+            agent = person.is_agent
+            return InstancePage(
+                view,
+                files,
+                done,
+                [c for c in view.comments if c.public or agent],
+                [e for e in view.events if agent or not _internal_note(e)],
+                [
+                    (str(run.get("step")), str(run["incident"]))
+                    for run in view.instance.state.get("runs", ())
+                    if run.get("incident")
+                ],
+            )
+
+        found: InstancePage = self._read(read)
+        return found
+
+    def comments(self, person: Person, number: str) -> list[Comment]:
+        """Return an instance's comments, oldest first; internal notes for agents only."""
+        return [c for c in self.instance(number).comments if c.public or person.is_agent]
+
+    def comment(self, comment_id: int) -> Comment:
+        """Return one comment."""
+
+        def read(session: Session) -> Comment:
+            found = session.get(Comment, comment_id)
+            if found is None:
+                raise NotFound(f"there is no comment {comment_id}")
+            session.expunge(found)
+            return found
+
+        comment: Comment = self._read(read)
+        return comment
+
+    def attachment(self, person: Person | None, number: str, key: str) -> Attachment:
+        """Return a file of an instance the person may see (None: the link holder checked)."""
+        if person is not None and not self.may_see(person, number):
+            raise NotFound("there is no such file")
+        return attachment(self.commands, number, key)
+
+    # One task -----------------------------------------------------------------------------
+
+    def task(self, person: Person, task_id: int) -> TaskView:
+        """Gather a task's page: NotFound for an unknown task or a stranger, NotAllowed for
+        a bystander who may see the instance but not the task."""
+        if not 0 < task_id <= MAX_ID:
+            raise NotFound(f"there is no task {task_id}")
+
+        def read(session: Session) -> tuple[Task, Instance, Form | None]:
+            found = session.execute(
+                select(Task, Instance)
+                .join(Instance, Instance.id == Task.instance_id)
+                .where(Task.id == task_id)
+            ).one_or_none()
+            if found is None:
+                raise NotFound(f"there is no task {task_id}")
+            task, instance = found
+            if not _may_open(person, task, instance):
+                if may_see_instance(session, person, instance.number):
+                    raise NotAllowed(f"task {task_id} is not yours to open")
+                raise NotFound(f"there is no task {task_id}")
+            form = self._pinned_form(session, task)
+            session.expunge_all()
+            return task, instance, form
+
+        task, instance, form = self._read(read)
+        workflow = self.workflow_of(instance.workflow_version_id)
+        return _task_view(self, person, task, instance, workflow, form)
+
+    def _pinned_form(self, session: Session, task: Task) -> Form | None:
+        if not task.form:
+            return None
+        directory = _directory(session)
+        try:
+            if task.form_version_id is not None:
+                return self.commands.forms.version(directory, task.form_version_id)
+            return self.commands.forms.latest(directory, task.form)[1]
+        except NotFound:
+            return None
+
+    def visible_task(self, person: Person, task_id: int) -> tuple[Task, str, str]:
+        """Return a task of an instance the person may see, with its number and status."""
+        if not 0 < task_id <= MAX_ID:
+            raise NotFound(f"there is no task {task_id}")
+
+        def read(session: Session) -> tuple[Task, str, str]:
+            found = session.execute(
+                select(Task, Instance.number, Instance.status)
+                .join(Instance, Instance.id == Task.instance_id)
+                .where(Task.id == task_id)
+            ).one_or_none()
+            if found is None or not may_see_instance(session, person, found[1]):
+                raise NotFound(f"there is no task {task_id}")
+            session.expunge_all()
+            return found[0], str(found[1]), str(found[2])
+
+        found: tuple[Task, str, str] = self._read(read)
+        return found
+
+    def task_outcome(self, task_id: int) -> TaskOutcome | None:
+        """Say where a task stands now (after a command found it changed)."""
+
+        def read(session: Session) -> TaskOutcome | None:
+            row = session.execute(
+                select(Instance.number, Task.status, Task.completed_by, Task.outcome, Task.assignee)
+                .join(Instance, Instance.id == Task.instance_id)
+                .where(Task.id == task_id)
+            ).one_or_none()
+            return TaskOutcome(*row) if row is not None else None
+
+        found: TaskOutcome | None = self._read(read)
+        return found
+
+
+def _directory(session: Session) -> Directory:
+    return Directory(session.connection(), row_locks=False)
+
+
+def _internal_note(event: Any) -> bool:
+    return bool(event.kind == "commented" and not (event.detail or {}).get("public"))
+
+
+def _may_open(person: Person, task: Task, instance: Instance) -> bool:
+    return (
+        person.has_role("admin")
+        or may_act(person.username, person.groups.__contains__, task, instance.requester)
+        or person.username == task.completed_by
+        or (task.candidate_group is not None and task.candidate_group in person.groups)
+    )
+
+
+def _task_view(
+    desk: Desk,
+    person: Person,
+    task: Task,
+    instance: Instance,
+    workflow: Workflow,
+    pinned: Form | None,
+) -> TaskView:
+    step = workflow.steps.get(task.step)
+    doc: Mapping[str, Any] = step.doc if step is not None else {}
+    fillable: StepForm | None = step_form(pinned, doc.get("fields")) if pinned else None
+    own = {f["key"] for f in fillable.form.fields} if fillable else set()
+    data = instance.state.get("data") or {}
+    keys = list(doc["show"]) if "show" in doc else [key for key in data if key not in own]
+    keys += [key for key in (fillable.read_only if fillable else ()) if key not in keys]
+    hidden = set(fillable.hidden) if fillable else set()
+    labels = doc.get("buttons", {})
+    # The requester's own approvals (confirm the fix) have their form's feedback field.
+    decision = step is not None and step.type in DECISIONS and not task.assignment.get("requester")
+    acts = task.status == "open" and may_act(
+        person.username, person.groups.__contains__, task, instance.requester
+    )
+    forms = [pinned] if pinned else []
+    return TaskView(
+        task=task,
+        instance=instance,
+        workflow=workflow,
+        step=step,
+        form=fillable.form if fillable and fillable.form.fields else None,
+        shown=field_doc(
+            [*forms, *desk.workflow_forms(workflow)], [k for k in keys if k not in hidden]
+        ),
+        buttons=[(o, button_label(o, labels)) for o in task.outcomes],
+        may_act=acts,
+        may_claim=acts and task.assignee is None and task.candidate_group is not None,
+        may_delegate=acts and person.username in (task.assignee, task.delegated_by),
+        decision=decision,
+        comment_field=comment_field(fillable.form) if fillable else None,
+    )
+
+
+def field_doc(forms: Iterable[Form], keys: Iterable[str]) -> dict[str, Any]:
+    """Build a form document of `keys`, labelled by the first form that has each field.
+
+    A key no form declares (a value a step set, like `priority`) gets a plain text field.
+    """
+    known: dict[str, Mapping[str, Any]] = {}
+    for form in forms:
+        for item in form.fields:
+            known.setdefault(item["key"], item)
+    fields = [
+        known.get(key) or {"key": key, "type": "text", "label": key.replace("_", " ").capitalize()}
+        for key in keys
+    ]
+    return {"fields": fields}

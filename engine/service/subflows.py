@@ -1,0 +1,185 @@
+"""Child instances: started, awaited and cancelled through the outbox, exactly once each.
+
+A `subflow` step writes `start_subflow` to the outbox in its instance's transaction; a
+child that ends writes `subflow_finished`; a parent that withdraws a waiting step writes
+`cancel_subflow`. `Subflows.carry_out` does what one row asks in one transaction that
+also marks the row done, so a crash before the commit leaves the row to do again and
+one after it leaves nothing to do twice. The child's data must fill in its start form;
+when it does not (or the child workflow is not published), the parent's step stops on
+an incident that says why, and the row becomes a dead letter with that reason.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+
+from engine.core.events import Cancelled, SubflowFailed, SubflowFinished
+from engine.core.state import InstanceState
+from engine.service.apply import record_events
+from engine.service.commands import Commands
+from engine.service.errors import ServiceError
+from engine.store.instances import Outbox
+from engine.store.repository import InstanceRow, OutboxRow
+from engine.store.uow import UnitOfWork
+
+#: The outbox rows this module carries out (the relay in `engine.jobs` does the messages).
+KINDS = ("start_subflow", "subflow_finished", "cancel_subflow")
+#: Rows one call of `carry_out_pending` takes.
+BATCH = 50
+
+
+class Subflows:
+    """The use cases of child instances, over the commands' database."""
+
+    def __init__(self, commands: Commands) -> None:
+        self.commands = commands
+
+    def pending(self, limit: int = BATCH) -> list[int]:
+        """Return the ids of the oldest outbox rows about child instances still to do."""
+        found: list[int] = self.commands.read(
+            lambda session: list(
+                session.scalars(
+                    select(Outbox.id)
+                    .where(Outbox.status == "pending", Outbox.kind.in_(KINDS))
+                    .order_by(Outbox.id)
+                    .limit(limit)
+                )
+            )
+        )
+        return found
+
+    def carry_out_pending(self, limit: int = BATCH) -> list[int]:
+        """Carry out the pending rows, oldest first; return the ids done."""
+        done = []
+        for item in self.pending(limit):
+            if self.carry_out(item):
+                done.append(item)
+        return done
+
+    def carry_out(self, item: int) -> bool:
+        """Do what one outbox row asks; False if it was done already (or is not ours)."""
+        try:
+            done: bool = self.commands.execute(
+                "subflow", None, lambda uow, at: self._do(uow, at, item)
+            )
+        except ServiceError as error:
+            # Nothing of it was kept; the row becomes a dead letter with the reason, and a
+            # parent waiting for a child that could not start stops on an incident.
+            reason = error.message
+            return bool(
+                self.commands.execute(
+                    "subflow", None, lambda uow, at: self._failed(uow, at, item, reason)
+                )
+            )
+        return done
+
+    def _do(self, uow: UnitOfWork, at: datetime, item: int) -> bool:
+        repo = uow.repository
+        row = repo.outbox_item(item)
+        if row is None or row.status != "pending" or row.kind not in KINDS:
+            return False
+        if row.kind == "subflow_finished":  # the row is the child's; only the parent is locked
+            note = self._finished(uow, at, row)
+        else:
+            parent = repo.lock_instance(row.instance_id) if row.instance_id is not None else None
+            if row.kind == "start_subflow":
+                note = self._start(uow, at, row, parent)
+            else:
+                note = self._cancel(uow, at, row, parent)
+        repo.finish_outbox(item, "sent", at, note, 1)
+        return True
+
+    def _start(
+        self, uow: UnitOfWork, at: datetime, row: OutboxRow, parent: InstanceRow | None
+    ) -> str | None:
+        payload = row.payload
+        run, wait = int(payload["run"]), bool(payload.get("wait", True))
+        if parent is None or parent.ended_at is not None:
+            return "not started: its parent has ended"
+        if wait and not _waiting(parent, run):
+            return "not started: its parent no longer waits for it"
+        child = self.commands.begin(
+            uow,
+            at,
+            str(payload["workflow"]),
+            dict(payload.get("data") or {}),
+            parent=(parent.id, run if wait else None),
+        )
+        event = {
+            "kind": "subflow_started",
+            "at": at,
+            "step": _step_of(parent, run),
+            "why": f"started {child['number']}",
+            "detail": {"child": child["number"], "run": run},
+        }
+        record_events(uow.repository, parent, [event], None, at)
+        return None
+
+    def _finished(self, uow: UnitOfWork, at: datetime, row: OutboxRow) -> str | None:
+        repo = uow.repository
+        child = repo.instance(int(row.payload["child"]))
+        if child is None or child.parent_id is None or child.parent_run is None:
+            return "nobody waits for it"
+        parent = repo.lock_instance(child.parent_id)
+        if parent is None or parent.ended_at is not None or not _waiting(parent, child.parent_run):
+            return "its parent no longer waits for it"
+        state = InstanceState.from_dict(child.state)
+        event = SubflowFinished(
+            child.parent_run, child.status, state.data, state.outcome, child.number
+        )
+        self.commands.advance(uow, parent, event, at, None)
+        return None
+
+    def _cancel(
+        self, uow: UnitOfWork, at: datetime, row: OutboxRow, parent: InstanceRow | None
+    ) -> str | None:
+        repo = uow.repository
+        if parent is None:
+            return "its parent is gone"
+        reason = f"{parent.number} no longer needs it: {row.payload.get('reason', 'cancelled')}"
+        for child_id in repo.children(parent.id, int(row.payload["run"])):
+            child = repo.lock_instance(child_id)
+            if child is not None and child.ended_at is None:
+                self.commands.advance(uow, child, Cancelled(reason, None), at, None)
+        return None
+
+    def _failed(self, uow: UnitOfWork, at: datetime, item: int, reason: str) -> bool:
+        repo = uow.repository
+        row = repo.outbox_item(item)
+        if row is None or row.status != "pending":
+            return False
+        parent_id, run = row.instance_id, int(row.payload.get("run", 0))
+        if row.kind == "subflow_finished":
+            child = repo.instance(int(row.payload["child"]))
+            parent_id = child.parent_id if child is not None else None
+            run = child.parent_run or 0 if child is not None else 0
+        parent = repo.lock_instance(parent_id) if parent_id is not None else None
+        waits = row.kind == "start_subflow" and row.payload.get("wait", True)
+        if parent is not None and parent.ended_at is None and waits and _waiting(parent, run):
+            self.commands.advance(uow, parent, SubflowFailed(run, reason), at, None)
+        elif parent is not None:
+            what = {
+                "start_subflow": f"the workflow '{row.payload.get('workflow')}' could not start",
+                "subflow_finished": "the end of a child instance could not be taken in",
+                "cancel_subflow": "a child instance could not be cancelled",
+            }[row.kind]
+            event = {"kind": "incident", "at": at, "step": _step_of(parent, run)}
+            record_events(repo, parent, [{**event, "why": f"{what}: {reason}"}], None, at)
+        repo.finish_outbox(item, "failed", at, reason[:2000], 1)
+        return True
+
+
+def _waiting(parent: InstanceRow, run: int) -> bool:
+    for found in parent.state.get("runs", ()):
+        if found.get("id") == run:
+            return found.get("incident") is None
+    return False
+
+
+def _step_of(parent: InstanceRow, run: int) -> str | None:
+    for found in parent.state.get("runs", ()):
+        if found.get("id") == run:
+            return str(found.get("step"))
+    return None

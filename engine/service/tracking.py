@@ -1,0 +1,251 @@
+"""What a requester sees of their request on its tracking page: only what the workflow shows them.
+
+The workflow says which fields its requester sees (`requester_sees`); without it, they
+see the start form's fields they filled in and the fields later forms mark `public`
+(a resolution, an answer). Never the service desk's internal notes, assignments, SLA
+clocks or any other field of the data: the data is cut down here, in the service, so no
+page can show more than the workflow allows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.core.definition import Workflow
+from engine.service.desk import button_label
+from engine.service.errors import NotFound
+from engine.service.published import Published
+from engine.service.requests import REQUESTER, Requests
+from engine.service.submissions import step_form
+from engine.store.directory import Directory
+from engine.store.instances import Attachment, Comment, Event, Instance, Task
+from forms.definition import Form
+
+#: What the requester reads for the statuses of the shipped workflows; others are spelled out.
+STATUS_WORDS = {
+    "open": "Received",
+    "in_progress": "Being worked on",
+    "waiting_on_requester": "Waiting for your answer",
+    "resolved": "Resolved: please confirm",
+    "closed": "Closed",
+    "cancelled": "Cancelled",
+}
+
+#: Field types a requester never sees, whatever the form says: they are the desk's own.
+INTERNAL_TYPES = frozenset({"hidden", "calculated"})
+
+
+def status_words(status: str) -> str:
+    return STATUS_WORDS.get(status) or status.replace("_", " ").capitalize()
+
+
+@dataclass(frozen=True, slots=True)
+class RequesterTask:
+    """A task the workflow gave the requester, with its form and its buttons."""
+
+    id: int
+    title: str
+    form: Form | None
+    buttons: list[tuple[str, str]]
+    keys: frozenset[str] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    at: datetime
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class TrackingView:
+    number: str
+    title: str
+    status: str
+    started_at: datetime
+    ended: bool
+    form: Form | None
+    #: Only the fields the requester may see.
+    data: dict[str, Any]
+    timeline: list[Entry]
+    comments: list[Comment]
+    files: list[Attachment]
+    tasks: list[RequesterTask]
+    #: Forms of later steps with fields the requester may see that hold an answer.
+    answers: list[Form]
+
+    @property
+    def status_words(self) -> str:
+        return status_words(self.status)
+
+
+def visible_fields(workflow: Workflow, start_form: Form | None, forms: list[Form]) -> set[str]:
+    """Return the fields a workflow's requester may see (dotted paths by their first part)."""
+    if "requester_sees" in workflow.doc:
+        return {str(name).split(".")[0] for name in workflow.doc["requester_sees"]}
+    seen = {
+        f["key"]
+        for f in (start_form.fields if start_form else ())
+        if f["type"] not in INTERNAL_TYPES
+    }
+    for form in forms:
+        seen |= {
+            f["key"] for f in form.fields if f.get("public") and f["type"] not in INTERNAL_TYPES
+        }
+    return seen
+
+
+def view(requests: Requests, published: Published, token: str) -> TrackingView:
+    """Gather the tracking page of the instance a token opens (NotFound for any other)."""
+    number = requests.number(token)
+    with requests.commands.database.reading() as session:
+        instance = session.scalars(select(Instance).where(Instance.number == number)).one()
+        events = session.scalars(
+            select(Event).where(Event.instance_id == instance.id).order_by(Event.seq)
+        ).all()
+        comments = session.scalars(
+            select(Comment)
+            .where(Comment.instance_id == instance.id, Comment.public)
+            .order_by(Comment.id)
+        ).all()
+        files = session.scalars(
+            select(Attachment).where(Attachment.instance_id == instance.id).order_by(Attachment.id)
+        ).all()
+        tasks = session.scalars(
+            select(Task)
+            .where(Task.instance_id == instance.id, Task.status == "open")
+            .order_by(Task.id)
+        ).all()
+        pinned = {task.id: _pinned(requests, session, task) for task in tasks}
+        directory = Directory(session.connection(), row_locks=False)
+        workflow = requests.commands.registry.workflow(directory, instance.workflow_version_id)
+        session.expunge_all()
+    start_form = _form(published, workflow.start.get("form"))
+    later = _later_forms(published, workflow, start_form)
+    shown = visible_fields(workflow, start_form, later)
+    data = {k: v for k, v in (instance.state.get("data") or {}).items() if k in shown}
+    return TrackingView(
+        number=instance.number,
+        title=instance.title,
+        status=instance.status,
+        started_at=instance.started_at,
+        ended=instance.ended_at is not None,
+        form=_only(start_form, shown) if start_form else None,
+        data=data,
+        timeline=[entry for event in events if (entry := _entry(event)) is not None],
+        comments=list(comments),
+        files=list(files),
+        tasks=[
+            _requester_task(workflow, task, pinned[task.id])
+            for task in tasks
+            if _is_requesters(task, instance)
+        ],
+        answers=[
+            form
+            for form in (_only(f, shown) for f in later)
+            if form is not None and any(data.get(f["key"]) is not None for f in form.fields)
+        ],
+    )
+
+
+def _later_forms(published: Published, workflow: Workflow, start: Form | None) -> list[Form]:
+    keys: list[str] = []
+    for step in workflow.steps.values():  # nested steps of parallel branches included
+        key = step.doc.get("form")
+        if key and key not in keys and (start is None or key != start.key):
+            keys.append(key)
+    return [form for key in keys if (form := _form(published, key)) is not None]
+
+
+def _only(form: Form, shown: set[str]) -> Form | None:
+    """Return a form of only the fields the requester may see (None when none are left)."""
+    fields = [f for f in form.fields if f["key"] in shown]
+    if not fields:
+        return None
+    return Form.from_document(
+        {"kind": "form", "format": 1, "key": form.key, "title": form.title, "fields": fields}
+    )
+
+
+def requester_task(
+    requests: Requests, published: Published, token: str, task_id: int
+) -> RequesterTask | None:
+    """Return one of the requester's open tasks; None once it is done; NotFound if not theirs."""
+    number = requests.number(token)
+    with requests.commands.database.reading() as session:
+        found = session.execute(
+            select(Task, Instance)
+            .join(Instance, Instance.id == Task.instance_id)
+            .where(Task.id == task_id, Instance.number == number)
+        ).one_or_none()
+        if found is None or not _is_requesters(found[0], found[1]):
+            raise NotFound(f"there is no task {task_id} for you on {number}")
+        task, instance = found
+        form = _pinned(requests, session, task)
+        directory = Directory(session.connection(), row_locks=False)
+        workflow = requests.commands.registry.workflow(directory, instance.workflow_version_id)
+        session.expunge_all()
+    if task.status != "open":
+        return None
+    return _requester_task(workflow, task, form)
+
+
+def _pinned(requests: Requests, session: Session, task: Task) -> Form | None:
+    """Return the form version a task opened with (the latest for a task opened before)."""
+    if not task.form:
+        return None
+    forms, directory = requests.commands.forms, Directory(session.connection(), row_locks=False)
+    try:
+        if task.form_version_id is not None:
+            return forms.version(directory, task.form_version_id)
+        return forms.latest(directory, task.form)[1]
+    except NotFound:
+        return None
+
+
+def _is_requesters(task: Task, instance: Instance) -> bool:
+    return bool(task.assignment.get("requester")) and task.assignee in (None, instance.requester)
+
+
+def _requester_task(workflow: Workflow, task: Task, pinned: Form | None) -> RequesterTask:
+    step = workflow.steps.get(task.step)
+    fields = step.doc.get("fields") if step is not None else None
+    form = step_form(pinned, fields).form if pinned is not None else None
+    labels: Mapping[str, str] = step.doc.get("buttons", {}) if step is not None else {}
+    buttons = [(outcome, button_label(outcome, labels)) for outcome in task.outcomes]
+    keys = frozenset(f["key"] for f in form.fields) if form else frozenset()
+    return RequesterTask(task.id, task.title, form, buttons, keys)
+
+
+def _form(published: Published, key: str | None) -> Form | None:
+    if not key:
+        return None
+    try:
+        return published.form(key)[1]
+    except NotFound:
+        return None
+
+
+def _entry(event: Event) -> Entry | None:
+    """Say an event in the requester's words, or None if it is not theirs to see."""
+    detail = event.detail or {}
+    if event.kind == "started":
+        return Entry(event.at, "We received your request.")
+    if event.kind == "status_changed":
+        return Entry(event.at, f"Status: {status_words(str(detail.get('status', '')))}.")
+    if event.kind == "task_completed" and event.actor == REQUESTER:
+        return Entry(event.at, "You answered.")
+    if event.kind == "commented" and detail.get("public"):
+        who = "You" if event.actor == REQUESTER else "The service desk"
+        return Entry(event.at, f"{who} wrote a comment.")
+    if event.kind == "attached":
+        who = "You" if event.actor in (REQUESTER, None) else "The service desk"
+        return Entry(event.at, f"{who} added files: {event.why}.")
+    if event.kind == "ended":
+        return Entry(event.at, f"Closed: {status_words(str(detail.get('status', '')))}.")
+    return None
