@@ -41,9 +41,10 @@ def render(template: str, context: Mapping[str, Any], folder: Path = TEMPLATES) 
         subject = env.get_template(f"{template}.subject.txt").render(context)
         body = env.get_template(f"{template}.body.txt").render(context)
     except TemplateNotFound:
+        # The folder stays out of the reason: it is shown on the instance, to agents.
         raise PermanentFailure(
             f"there is no mail template '{template}' (looked for {template}.subject.txt "
-            f"and {template}.body.txt in {folder})"
+            f"and {template}.body.txt)"
         ) from None
     except TemplateError as error:
         raise PermanentFailure(

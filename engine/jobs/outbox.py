@@ -4,15 +4,18 @@ Each message is claimed in a short transaction (PostgreSQL: `FOR UPDATE SKIP LOC
 SQLite: the `BEGIN IMMEDIATE` write lock serializes claims) by counting the attempt and
 pushing `next_attempt_at` out by a lease, so no other relay takes it while it is delivered
 outside any transaction. Afterwards a second short transaction marks it sent, schedules
-the next attempt with backoff, or marks it failed. Delivery comes before marking, so a
-crash in between sends again when the lease runs out: receivers recognise the repeat by
-the outbox id (`Idempotency-Key` on webhooks, `Message-ID` on mails). See docs/decisions.md.
+the next attempt with backoff, or makes it a dead letter (`engine.jobs.dead_letters`).
+Delivery comes before marking, so a crash in between sends again when the lease runs
+out: receivers recognise the repeat by the outbox id (`Idempotency-Key` on webhooks,
+`Message-ID` on mails). A message whose every attempt crashes the relay still counts
+its attempts at the claim, and is buried once they are spent. See docs/adr/0013-* and 0028-*.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -21,9 +24,11 @@ from typing import Any, cast
 from sqlalchemy import Table, or_, select, update
 from sqlalchemy.orm import Session
 
-from engine.jobs import mail, webhooks
+from engine.jobs import mail, messages, targets, webhooks
+from engine.jobs.dead_letters import Letter, bury
 from engine.jobs.errors import DeliveryError, PermanentFailure, TemporaryFailure
-from engine.jobs.recipients import addresses
+from engine.jobs.messages import Message
+from engine.jobs.recipients import addresses, describe
 from engine.jobs.settings import DEFAULT_BATCH, RelaySettings
 from engine.store.database import Database
 from engine.store.instances import Instance, Outbox, Task
@@ -44,9 +49,17 @@ class Claim:
 
     id: int
     instance_id: int | None
-    payload: dict[str, Any]
+    payload: Any
     attempts: int
     created_at: datetime
+    #: Its attempts were spent before this claim: the last one never reported back.
+    exhausted: bool = False
+    #: What the last attempt that reported back said.
+    error: str | None = None
+
+    @property
+    def letter(self) -> Letter:
+        return Letter(self.id, self.instance_id, self.attempts)
 
 
 @dataclass(slots=True)
@@ -55,10 +68,10 @@ class RelayReport:
 
     sent: list[int] = field(default_factory=list)
     retried: list[int] = field(default_factory=list)
-    failed: list[int] = field(default_factory=list)
+    dead: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, list[int]]:
-        return {"sent": self.sent, "retried": self.retried, "failed": self.failed}
+        return {"sent": self.sent, "retried": self.retried, "dead": self.dead}
 
 
 def relay_outbox(
@@ -67,31 +80,62 @@ def relay_outbox(
     settings: RelaySettings,
     now: datetime,
     limit: int = DEFAULT_BATCH,
+    budget_s: float | None = None,
     jitter: Callable[[], float] = random.random,
 ) -> RelayReport:
-    """Deliver up to `limit` due messages of the outbox, one at a time; report what happened."""
+    """Deliver up to `limit` due messages of the outbox, one at a time; report what happened.
+
+    With `budget_s`, no new delivery starts once that many seconds have passed.
+    """
     report = RelayReport()
+    stop_at = None if budget_s is None else time.monotonic() + budget_s
     for _ in range(limit):
+        if stop_at is not None and time.monotonic() >= stop_at:
+            break
         claim = claim_next(database, now, settings)
         if claim is None:
             break
-        try:
-            deliver(database, claim, settings)
-        except DeliveryError as error:
-            _record_failure(database, claim, error, now, settings, jitter, report)
-        except Exception as error:  # a bug must not stop the other messages
-            log.exception("outbox %s: delivery crashed", claim.id)
-            failure = TemporaryFailure(f"delivery crashed: {type(error).__name__}: {error}")
-            _record_failure(database, claim, failure, now, settings, jitter, report)
-        else:
-            values = {"status": "sent", "sent_at": now, "next_attempt_at": None, "error": None}
-            if _finish(database, claim, values):
-                report.sent.append(claim.id)
+        _carry_out(database, claim, settings, now, jitter, report)
     return report
 
 
+def _carry_out(
+    database: Database,
+    claim: Claim,
+    settings: RelaySettings,
+    now: datetime,
+    jitter: Callable[[], float],
+    report: RelayReport,
+) -> None:
+    if claim.exhausted:
+        before = f"; the one before: {claim.error}" if claim.error else ""
+        reason = (
+            f"gave up after {claim.attempts} attempts: the last one never finished "
+            f"(the relay stopped while delivering it){before}"
+        )
+        _bury(database, claim, PermanentFailure(reason), now, report)
+        return
+    try:
+        deliver(database, claim, settings)
+    except DeliveryError as error:
+        _record_failure(database, claim, error, now, settings, jitter, report)
+    except Exception as error:  # a bug must not stop the other messages
+        log.exception("outbox %s: delivery crashed", claim.id)
+        failure = TemporaryFailure(f"delivery crashed: {type(error).__name__}: {error}")
+        _record_failure(database, claim, failure, now, settings, jitter, report)
+    else:
+        values = {"status": "sent", "sent_at": now, "next_attempt_at": None, "error": None}
+        if _finish(database, claim, values):
+            report.sent.append(claim.id)
+
+
 def claim_next(database: Database, now: datetime, settings: RelaySettings) -> Claim | None:
-    """Take the oldest due message for this relay, or return None when none is due."""
+    """Take the oldest due message for this relay, or return None when none is due.
+
+    The claim counts the attempt before anything is sent, so a message that kills the
+    relay mid-delivery uses up its attempts too; one whose attempts are already spent is
+    claimed `exhausted`, to be buried rather than tried again.
+    """
     query = (
         select(
             outbox.c.id,
@@ -99,6 +143,7 @@ def claim_next(database: Database, now: datetime, settings: RelaySettings) -> Cl
             outbox.c.payload,
             outbox.c.attempts,
             outbox.c.created_at,
+            outbox.c.error,
         )
         .where(
             outbox.c.status == "pending",
@@ -114,7 +159,8 @@ def claim_next(database: Database, now: datetime, settings: RelaySettings) -> Cl
         row = connection.execute(query).first()
         if row is None:
             return None
-        attempts = row.attempts + 1
+        exhausted = row.attempts >= settings.max_attempts
+        attempts = row.attempts if exhausted else row.attempts + 1
         connection.execute(
             update(outbox)
             .where(outbox.c.id == row.id)
@@ -123,28 +169,29 @@ def claim_next(database: Database, now: datetime, settings: RelaySettings) -> Cl
                 next_attempt_at=now + timedelta(seconds=settings.claim_lease_s),
             )
         )
-    return Claim(row.id, row.instance_id, dict(row.payload), attempts, row.created_at)
+    return Claim(
+        row.id, row.instance_id, row.payload, attempts, row.created_at, exhausted, row.error
+    )
 
 
 def deliver(database: Database, claim: Claim, settings: RelaySettings) -> None:
     """Send one claimed message; raise a `DeliveryError` if it did not go."""
-    payload = claim.payload
+    message = messages.read(claim.payload)
     with database.reading() as session:
         instance = session.get(Instance, claim.instance_id) if claim.instance_id else None
         if instance is None:
-            raise PermanentFailure(f"outbox {claim.id}: its instance no longer exists")
-        tasks = _tasks(session, instance, payload.get("tasks") or ())
-        if payload.get("webhook"):
-            document = webhook_document(claim, instance, tasks)
+            raise PermanentFailure("its instance no longer exists")
+        tasks = _tasks(session, instance, message.tasks)
+        if message.webhook is not None:
+            document = webhook_document(claim, message, instance, tasks)
         else:
-            template = payload.get("template")
-            if not template:
-                raise PermanentFailure(f"outbox {claim.id}: a mail without a template")
-            subject, body = mail.render(template, mail_context(instance, payload, tasks, settings))
-            to = addresses(session, instance, payload.get("to"), payload.get("tasks") or ())
+            assert message.template is not None  # `messages.read` saw to it
+            context = mail_context(instance, message, tasks, settings)
+            subject, body = mail.render(message.template, context)
+            to = addresses(session, instance, message.to, message.tasks)
     # The session is closed before anything goes over the network.
-    if payload.get("webhook"):
-        webhooks.post(str(payload["webhook"]), document, claim.id, settings)
+    if message.webhook is not None:
+        webhooks.post(message.webhook, document, claim.id, settings)
     else:
         mail.send(mail.compose(claim.id, to, subject, body, settings), settings)
 
@@ -181,11 +228,32 @@ def _record_failure(
             report.retried.append(claim.id)
         return
     if error.retry:
-        text = f"gave up after {claim.attempts} attempts: {text}"
-    log.error("outbox %s: failed: %s", claim.id, text)
-    values = {"status": "failed", "next_attempt_at": None, "error": text[:MAX_ERROR_CHARS]}
-    if _finish(database, claim, values):
-        report.failed.append(claim.id)
+        error = PermanentFailure(f"gave up after {claim.attempts} attempts: {text}")
+    _bury(database, claim, error, now, report)
+
+
+def _bury(
+    database: Database, claim: Claim, error: DeliveryError, now: datetime, report: RelayReport
+) -> None:
+    log.error("outbox %s: a dead letter: %s", claim.id, error)
+    channel, recipient, step = about(claim.payload)
+    detail = {"channel": channel, "recipient": recipient}
+    if bury(database, claim.letter, str(error), now, detail, step=step):
+        report.dead.append(claim.id)
+
+
+def about(payload: Any) -> tuple[str | None, str | None, str | None]:
+    """Channel, recipient in words and step of a payload, as far as it can be read."""
+    if not isinstance(payload, dict):
+        return None, None, None
+    step = payload.get("step") if isinstance(payload.get("step"), str) else None
+    webhook = payload.get("webhook")
+    if webhook is not None:
+        try:
+            return "webhook", targets.parse(webhook).origin, step
+        except DeliveryError:
+            return "webhook", None, step
+    return "email", describe(payload.get("to")), step
 
 
 def _finish(database: Database, claim: Claim, values: dict[str, Any]) -> bool:
@@ -239,7 +307,7 @@ def _instance(instance: Instance) -> dict[str, Any]:
 
 def mail_context(
     instance: Instance,
-    payload: dict[str, Any],
+    message: Message,
     tasks: list[dict[str, Any]],
     settings: RelaySettings,
 ) -> dict[str, Any]:
@@ -249,21 +317,21 @@ def mail_context(
         **data,
         "data": data,
         "instance": _instance(instance),
-        "step": payload.get("step"),
+        "step": message.step,
         "tasks": tasks,
         "base_url": settings.base_url,
-        "link": payload.get("link"),
+        "link": message.link,
     }
 
 
 def webhook_document(
-    claim: Claim, instance: Instance, tasks: list[dict[str, Any]]
+    claim: Claim, message: Message, instance: Instance, tasks: list[dict[str, Any]]
 ) -> dict[str, Any]:
     """The JSON body of a webhook: the instance as it is now, and the delivery's id."""
     return {
         "delivery": claim.id,
         "event": "notify",
-        "step": claim.payload.get("step"),
+        "step": message.step,
         "created_at": claim.created_at.isoformat(),
         "instance": _instance(instance),
         "data": instance.state.get("data") or {},

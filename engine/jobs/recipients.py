@@ -1,4 +1,10 @@
-"""Who a notification goes to: the `to` of a `notify` effect turned into email addresses."""
+"""Who a notification goes to: the `to` of a `notify` effect turned into email addresses.
+
+Every address found must be one plain address (`name@example.org`): a line break in
+one would let it write mail headers of its own (header injection), and a list where
+one address is expected would mail people nobody named. Such an address is refused,
+never repaired: the message becomes a dead letter naming whose address it is.
+"""
 
 from __future__ import annotations
 
@@ -12,13 +18,63 @@ from engine.jobs.errors import PermanentFailure
 from engine.store.instances import Instance, Task
 from engine.store.people import Group, Membership, User
 
+#: The recipients a workflow names by role, in words.
+NAMED = {
+    "requester": "the requester",
+    "assignee": "the assignee",
+    "candidates": "the candidates of the task",
+}
+
 
 def addresses(session: Session, instance: Instance, to: Any, tasks: Sequence[str]) -> list[str]:
     """Return the addresses of `to` (deduplicated, in order); raise if there are none."""
     found = _dedupe(_resolve(session, instance, to, tasks))
     if not found:
-        raise PermanentFailure(f"no email address for the recipient {to!r} of {instance.number}")
+        raise PermanentFailure(f"no email address for {describe(to)}")
+    for address in found:
+        problem = address_problem(address)
+        if problem is not None:
+            whose = "" if isinstance(to, dict) and to.get("email") else f" of {describe(to)}"
+            raise PermanentFailure(f"the address {address!r}{whose} {problem}")
     return found
+
+
+def address_problem(address: str) -> str | None:
+    """Say why `address` is not one plain email address; None if it is."""
+    if "\r" in address or "\n" in address:
+        return "holds a line break"
+    if any(ord(character) < 32 or ord(character) == 127 for character in address):
+        return "holds a control character"
+    if "," in address or ";" in address or address.count("@") > 1:
+        return "holds several addresses where one is expected"
+    if "<" in address or ">" in address:
+        return "is not a plain address (name@example.org)"
+    if any(character.isspace() for character in address):
+        return "holds a space"
+    local, _, domain = address.rpartition("@")
+    if not local or not domain or domain.startswith(".") or domain.endswith("."):
+        return "is not an email address (name@example.org)"
+    return None
+
+
+def describe(to: Any) -> str:
+    """Name a recipient in words, for reasons shown on the instance."""
+    if isinstance(to, str):
+        return NAMED.get(to, f"the recipient {to!r}")
+    if isinstance(to, dict):
+        if to.get("user"):
+            return f"the user {to['user']}"
+        if to.get("requester"):
+            return "the requester"
+        if to.get("email"):
+            return f"the address {str(to['email'])!r}"
+        if to.get("group"):
+            return f"the group {to['group']}"
+        if to.get("on_call"):
+            return f"who is on call for {to['on_call']}"
+        if to.get("manager_of"):
+            return f"the manager of {to['manager_of']}"
+    return f"the recipient {to!r}"
 
 
 def _resolve(session: Session, instance: Instance, to: Any, tasks: Sequence[str]) -> list[str]:
@@ -38,7 +94,7 @@ def _resolve(session: Session, instance: Instance, to: Any, tasks: Sequence[str]
             return _group(session, str(to.get("group") or to["on_call"]))
         if to.get("manager_of"):
             return _manager(session, str(to["manager_of"]))
-    raise PermanentFailure(f"unknown recipient {to!r}")
+    raise PermanentFailure(f"the recipient {to!r} is not one the relay knows")
 
 
 def _requester(session: Session, instance: Instance) -> list[str]:

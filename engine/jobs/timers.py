@@ -154,7 +154,9 @@ def move_due(queue: Queue, now: datetime | None = None) -> int:
             )
             for job in chunk:
                 registry.remove(job, pipeline=pipe)
-                job.delete(pipeline=pipe)
+                # By key: `Job.delete` reads the job's status first, outside the
+                # transaction, and raises when Redis lost the job meanwhile (flushed).
+                pipe.delete(job.key)
             pipe.execute()
     return len(due)
 
@@ -174,7 +176,9 @@ def fire(timer_id: int, due: str) -> dict[str, object]:
 
 def fire_many(timers: list[tuple[int, str]]) -> dict[str, list[int]]:
     """The RQ job of several due timers: fire each (one transaction each), in order."""
-    fired, skipped, failed = [], [], []
+    fired: list[int] = []
+    skipped: list[int] = []
+    failed: list[int] = []
     for timer_id, due in timers:
         try:
             answer = fire(timer_id, due)

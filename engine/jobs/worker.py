@@ -1,17 +1,17 @@
-"""`flowdesk worker`: an RQ worker over the engine's jobs, with the periodic ones, without Flask.
+"""The worker: an RQ worker over the engine's jobs, with the periodic ones, without Flask.
 
 One process runs RQ's non-forking worker (jobs are short; forking per job would
 cap a worker at a few dozen timers a second), a thread that moves `enqueue_at`
 timer jobs onto the queue at their exact due time, and RQ's `CronScheduler` jobs that
-hand new timers to RQ every second, sweep for timers Redis lost, and relay
-the outbox (mail and webhooks) every second.
+hand new timers to RQ every second, sweep for timers Redis lost, relay the outbox
+(mail and webhooks) and start, finish and cancel child instances every second.
+`python -m engine.jobs` starts it.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from datetime import timedelta
 
 from redis import Redis
 from redis.exceptions import RedisError
@@ -20,25 +20,23 @@ from rq.cron import CronScheduler
 
 from engine.jobs import context, timers
 from engine.jobs.outbox import relay_outbox
-from engine.jobs.settings import relay_settings
+from engine.jobs.settings import (
+    COMMAND_POLL,
+    CRON_TICK,
+    DISPATCH_EVERY_S,
+    PERIODIC_STOP_WAIT,
+    PUMP_LOCK,
+    PUMP_LOCK_MS,
+    PUMP_TICK,
+    REDIS_RETRY,
+    RELAY_BUDGET,
+    RELAY_EVERY_S,
+    SWEEP_EVERY_S,
+    relay_settings,
+)
+from engine.service.subflows import Subflows
 
 log = logging.getLogger(__name__)
-
-#: Seconds between two hand-overs of new timers to RQ.
-DISPATCH_EVERY_S = 1
-#: Seconds between two sweeps for timers that Redis lost.
-SWEEP_EVERY_S = 10
-#: Seconds between two runs of the outbox relay.
-RELAY_EVERY_S = 1
-#: How often the periodic-job thread asks RQ's cron scheduler what is due.
-CRON_TICK = timedelta(milliseconds=250)
-#: How long the periodic thread waits before trying an unreachable Redis again.
-REDIS_RETRY = timedelta(seconds=1)
-#: How often a worker moves due timer jobs onto the queue.
-PUMP_TICK = timedelta(milliseconds=50)
-#: The Redis lock that lets one worker per tick move timers, and how long it lasts.
-PUMP_LOCK = "flowdesk:timer-pump"
-PUMP_LOCK_MS = 40
 
 
 def dispatch_timers() -> int:
@@ -56,7 +54,18 @@ def sweep_timers() -> int:
 def relay() -> dict[str, list[int]]:
     """Periodic job: deliver the notifications and webhooks waiting in the outbox."""
     database = context.commands().database
-    return relay_outbox(database, settings=relay_settings(), now=timers.utcnow()).to_dict()
+    report = relay_outbox(
+        database,
+        settings=relay_settings(),
+        now=timers.utcnow(),
+        budget_s=RELAY_BUDGET.total_seconds(),
+    )
+    return report.to_dict()
+
+
+def subflows() -> list[int]:
+    """Periodic job: start, finish and cancel the child instances the outbox asks for."""
+    return Subflows(context.commands()).carry_out_pending()
 
 
 def _connection() -> Redis:
@@ -77,7 +86,29 @@ def periodic(connection: Redis) -> CronScheduler:
     cron.register(dispatch_timers, timers.QUEUE, interval=DISPATCH_EVERY_S, result_ttl=0)
     cron.register(sweep_timers, timers.QUEUE, interval=SWEEP_EVERY_S, result_ttl=0)
     cron.register(relay, timers.QUEUE, interval=RELAY_EVERY_S, result_ttl=0)
+    cron.register(subflows, timers.QUEUE, interval=RELAY_EVERY_S, result_ttl=0)
     return cron
+
+
+class Worker(SimpleWorker):
+    """RQ's non-forking worker, made to leave promptly when asked to stop.
+
+    RQ listens for its worker commands on a pub/sub channel, with a thread whose every
+    poll waits up to 60 s, and a stopping worker waits for that thread with no limit.
+    When the thread has already read the reply to the worker's farewell UNSUBSCRIBE, it
+    sits out a whole poll before it looks at the stop flag: one SIGTERM in five kept a
+    worker alive for up to a minute. Here the thread polls every `COMMAND_POLL`.
+    """
+
+    def subscribe(self) -> None:
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        # RQ declares the attribute as always None; it holds the thread it starts here.
+        self.pubsub_thread = self.pubsub.run_in_thread(  # type: ignore[assignment]
+            sleep_time=COMMAND_POLL.total_seconds(),
+            daemon=True,
+            exception_handler=self._pubsub_exception_handler,
+        )
 
 
 class PeriodicThread(threading.Thread):
@@ -110,23 +141,41 @@ class PeriodicThread(threading.Thread):
                 # the timers and the outbox are in the database.
                 log.warning("Redis is unreachable; the periodic jobs wait for it", exc_info=True)
                 self.stopping.wait(REDIS_RETRY.total_seconds())
+            except Exception:
+                # Anything else (RQ finding a job gone that it had just read, after a
+                # flush) must not end the thread: without it no timer moves and no
+                # periodic job runs, while the worker looks alive.
+                log.exception("the periodic thread's tick failed; it goes on")
+                self.stopping.wait(REDIS_RETRY.total_seconds())
+
+    def stop(self) -> None:
+        """Ask the thread to stop, and wait (a while) for the tick it is in to finish."""
+        self.stopping.set()
+        if self.is_alive():
+            self.join(PERIODIC_STOP_WAIT.total_seconds())
 
 
 def run(database_url: str, redis_url: str, *, burst: bool = False) -> None:
-    """Run a worker until stopped (or, with `burst`, until its queue is empty)."""
+    """Run a worker until stopped (or, with `burst`, until its queue is empty).
+
+    SIGTERM or SIGINT stop it once the job it is in has finished (RQ's warm shutdown);
+    jobs are short and a relay run starts no delivery after `RELAY_BUDGET`.
+    """
+    relay_settings()  # a setting the relay cannot use stops the worker now, not each second
     context.configure(database_url)
     connection = Redis.from_url(redis_url)
     queue = Queue(timers.QUEUE, connection=connection)
-    worker = SimpleWorker([queue], connection=connection)
+    worker = Worker([queue], connection=connection)
     ticker = PeriodicThread(queue, periodic(connection))
-    if burst:
-        timers.move_due(queue)
-    else:
-        ticker.start()
     try:
+        if burst:
+            timers.move_due(queue)
+        else:
+            ticker.start()
         # RQ's own scheduler would move timer jobs up to a second early (see `move_due`).
         # Every second brings a periodic job: logging each one at INFO would drown the rest.
         worker.work(burst=burst, with_scheduler=False, logging_level="WARNING")
     finally:
-        ticker.stopping.set()
+        ticker.stop()
         context.close()
+        connection.close()

@@ -1,11 +1,11 @@
-"""Faults with real processes: a worker killed with SIGKILL loses no timer and doubles none."""
+"""Faults with real processes: a worker killed with SIGKILL loses no timer and doubles none.
+
+Workers run as production runs them (`python -m engine.jobs`), through
+`workers.worker_process`, which reaps them whatever happens in the test.
+"""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,7 +18,9 @@ from engine.catalog import Document
 from engine.service.commands import Commands
 from engine.service.definitions import publish_all
 from engine.store.database import Database
-from engine.store.instances import Event, Timer
+from engine.store.instances import Event, Outbox, Timer
+from tests.infrastructure import INCIDENT, MailServer
+from tests.integration.workers import worker_process
 from web.cli.stack import free_port, start_redis
 
 WAITER = {
@@ -29,19 +31,6 @@ WAITER = {
     "first": "wait",
     "steps": {"wait": {"type": "wait", "until": "when", "next": "done"}, "done": {"type": "end"}},
 }
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def worker(database_url: str, redis_url: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "FLOWDESK_DATABASE_URL": database_url, "REDIS_URL": redis_url}
-    return subprocess.Popen(
-        [sys.executable, "-m", "web", "worker"],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
 
 
 def counts(database: Database) -> tuple[int, int, int]:
@@ -83,48 +72,41 @@ def wait_until_registered(redis_url: str, seconds: float = 30) -> None:
 
 
 def test_a_worker_killed_while_timers_are_due_loses_none_and_doubles_none(
-    database: Database, database_url: str, redis: Redis, redis_url: str
+    database: Database, database_url: str, redis: Redis, redis_url: str, tmp_path: Path
 ) -> None:
     total = 300
     start_waiters(database, total, first_in=2, over=4)
 
-    first = worker(database_url, redis_url)
-    while counts(database)[1] < total // 4:  # let it fire some, then kill it mid-stream
-        assert first.poll() is None
-        time.sleep(0.05)
-    first.send_signal(signal.SIGKILL)
-    first.wait()
+    with worker_process(database_url, redis_url, tmp_path / "first.log") as first:
+        while counts(database)[1] < total // 4:  # let it fire some, then kill it mid-stream
+            assert first.running(), first.output()
+            time.sleep(0.05)
+        first.kill()
     assert counts(database)[0] > 0, "the worker finished before it could be killed"
 
-    second = worker(database_url, redis_url)
-    try:
+    with worker_process(database_url, redis_url, tmp_path / "second.log") as second:
         wait_until_none_pending(database, 45)  # the sweep hands lost ones over within ~15 s
-    finally:
-        second.terminate()
-        second.wait(timeout=30)
+        assert second.stop() == 0
     pending, fired, events = counts(database)
-    assert (pending, fired) == (0, total)
+    assert (pending, fired) == (0, total), second.output()[-4000:]
     assert events == total  # each timer acted exactly once
 
 
 def test_a_flushed_redis_loses_none_of_100_pending_timers(
-    database: Database, database_url: str, redis: Redis, redis_url: str
+    database: Database, database_url: str, redis: Redis, redis_url: str, tmp_path: Path
 ) -> None:
     total = 100
     start_waiters(database, total, first_in=3, over=2)
 
-    first = worker(database_url, redis_url)
-    try:
+    with worker_process(database_url, redis_url, tmp_path / "worker.log") as worker:
         while _dispatched(database) < total:  # every timer handed to Redis
-            assert first.poll() is None
+            assert worker.running(), worker.output()
             time.sleep(0.05)
         assert counts(database)[1] == 0, "timers fired before Redis could lose them"
         redis.flushdb()  # Redis loses every job; the database still holds every timer
         wait_until_none_pending(database, 45)  # the sweep finds them again within ~15 s
-    finally:
-        first.terminate()
-        first.wait(timeout=30)
-    assert counts(database) == (0, total, total)
+        assert worker.stop() == 0
+    assert counts(database) == (0, total, total), worker.output()[-4000:]
 
 
 def _dispatched(database: Database) -> int:
@@ -134,12 +116,8 @@ def _dispatched(database: Database) -> int:
 
 
 def test_redis_down_users_keep_working_and_the_outbox_is_relayed_once_when_it_is_back(
-    commands: Commands, database: Database, database_url: str
+    commands: Commands, database: Database, database_url: str, tmp_path: Path
 ) -> None:
-    from engine.store.instances import Outbox
-    from tests.integration.conftest import INCIDENT
-    from tests.integration.test_outbox_relay import MailServer
-
     def unsent() -> int:
         with database.reading() as session:
             found = session.scalar(select(func.count()).where(Outbox.status != "sent"))
@@ -150,39 +128,35 @@ def test_redis_down_users_keep_working_and_the_outbox_is_relayed_once_when_it_is
     port = free_port()
     redis_url = f"redis://127.0.0.1:{port}/0"
     server = start_redis(port)
-    os.environ.update(
-        FLOWDESK_SMTP_HOST="127.0.0.1",
-        FLOWDESK_SMTP_PORT=str(mail.port),
-        FLOWDESK_SMTP_FROM="desk@example.org",
-    )
-    first = worker(database_url, redis_url)
+    env = {
+        "FLOWDESK_SMTP_HOST": "127.0.0.1",
+        "FLOWDESK_SMTP_PORT": str(mail.port),
+        "FLOWDESK_SMTP_FROM": "desk@example.org",
+    }
     try:
-        wait_until_registered(redis_url)  # a worker that never reached Redis gives up at once
-        server.terminate()
-        server.wait(timeout=10)
-        # Redis is gone; people keep reporting incidents, and their mails wait in the outbox.
-        for index in range(5):
-            data = {**INCIDENT, "category": "password", "email": f"user{index}@example.org"}
-            commands.start("it-incident", data)
-        time.sleep(2)
-        assert unsent() == 5
-        assert mail.inbox.received == []
+        with worker_process(database_url, redis_url, tmp_path / "worker.log", env=env) as worker:
+            wait_until_registered(redis_url)  # a worker that never reached Redis gives up
+            server.terminate()
+            server.wait(timeout=10)
+            # Redis is gone; people keep reporting incidents, their mails wait in the outbox.
+            for index in range(5):
+                data = {**INCIDENT, "category": "password", "email": f"user{index}@example.org"}
+                commands.start("it-incident", data)
+            time.sleep(2)
+            assert unsent() == 5
+            assert mail.inbox.received == []
 
-        server = start_redis(port)  # Redis is back
-        assert first.poll() is None, "the worker should ride out a Redis outage"
-        deadline = time.monotonic() + 30
-        while unsent() and time.monotonic() < deadline:
-            time.sleep(0.25)
-        assert unsent() == 0
-        time.sleep(1.5)  # a second relay round must find nothing more to send
+            server = start_redis(port)  # Redis is back
+            assert worker.running(), "the worker should ride out a Redis outage"
+            deadline = time.monotonic() + 30
+            while unsent() and time.monotonic() < deadline:
+                time.sleep(0.25)
+            assert unsent() == 0, worker.output()
+            time.sleep(1.5)  # a second relay round must find nothing more to send
+            assert worker.stop() == 0
     finally:
-        if first.poll() is None:
-            first.terminate()
-            first.wait(timeout=30)
         server.terminate()
         server.wait(timeout=10)
         mail.stop()
-        for name in ("FLOWDESK_SMTP_HOST", "FLOWDESK_SMTP_PORT", "FLOWDESK_SMTP_FROM"):
-            os.environ.pop(name, None)
     recipients = sorted(to for tos, _message in mail.inbox.received for to in tos)
     assert recipients == [f"user{index}@example.org" for index in range(5)]

@@ -1,4 +1,8 @@
-"""The outbox relay against a real SMTP server and a real HTTP endpoint on loopback."""
+"""The outbox relay against a real SMTP server and a real HTTP endpoint on loopback.
+
+The endpoint listens on 127.0.0.1, which webhooks may reach only because these tests'
+settings allow it, as an admin would (`FLOWDESK_WEBHOOK_ALLOWED_NETWORKS`).
+"""
 
 from __future__ import annotations
 
@@ -6,30 +10,35 @@ import hashlib
 import hmac
 import json
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from ipaddress import ip_network
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from engine.core.effects import Notify
 from engine.jobs import mail
 from engine.jobs.errors import SettingsError
-from engine.jobs.outbox import RelayReport, relay_outbox
+from engine.jobs.outbox import RelayReport, claim_next, relay_outbox
 from engine.jobs.settings import DEFAULT_SMTP_PORT, RelaySettings, relay_settings
 from engine.service.commands import Commands
 from engine.service.people import ensure_user
 from engine.store.database import Database
-from engine.store.instances import Instance, Outbox
+from engine.store.instances import Event, Instance, Outbox
+from engine.store.people import User
 from tests.infrastructure import MailServer
 from tests.integration.conftest import INCIDENT, PACK, Clock
 from web.cli.stack import free_port
 
 SECRET = "webhook-test-secret"
 SENDER = "flowdesk@desk.example"
+#: What an admin would allow so that webhooks reach the test endpoint on this machine.
+LOOPBACK = (ip_network("127.0.0.1/32"),)
 
 
 @pytest.fixture
@@ -47,6 +56,8 @@ class Receiver:
     requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)
     url: str = ""
+    #: Seconds it takes to answer.
+    delay: float = 0.0
 
 
 @pytest.fixture
@@ -57,6 +68,7 @@ def receiver() -> Iterator[Receiver]:
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             receiver.requests.append((dict(self.headers.items()), body))
+            time.sleep(receiver.delay)
             status = receiver.statuses.pop(0) if receiver.statuses else 200
             answer = b'{"ok": true}' if status < 400 else b"nope"
             self.send_response(status)
@@ -86,6 +98,7 @@ def settings(smtp: MailServer) -> RelaySettings:
         smtp_timeout_s=5,
         webhook_secret=SECRET,
         webhook_timeout_s=5,
+        webhook_allowed_networks=LOOPBACK,
         max_attempts=4,
         backoff_base_s=60,
         backoff_max_s=3600,
@@ -110,12 +123,20 @@ def only_row(database: Database) -> Outbox:
 
 def add_message(database: Database, number: str, at: datetime, **notify: Any) -> int:
     """Write an outbox row the way `engine.service.apply` writes a `notify` effect."""
+    with database.reading() as session:
+        instance_id = session.scalars(select(Instance.id).where(Instance.number == number)).one()
+    payload = {**Notify(**notify).to_dict(), "instance": instance_id, "number": number}
+    return add_payload(database, number, at, payload)
+
+
+def add_payload(database: Database, number: str, at: datetime, payload: Any) -> int:
+    """Write an outbox row holding `payload` as it is, readable or not."""
     with database.writer_session() as session, session.begin():
         instance = session.scalars(select(Instance).where(Instance.number == number)).one()
         row = Outbox(
             instance_id=instance.id,
             kind="notify",
-            payload={**Notify(**notify).to_dict(), "instance": instance.id, "number": number},
+            payload=payload,
             status="pending",
             attempts=0,
             created_at=at,
@@ -123,6 +144,27 @@ def add_message(database: Database, number: str, at: datetime, **notify: Any) ->
         session.add(row)
         session.flush()
         return row.id
+
+
+def timeline(database: Database, number: str) -> list[Event]:
+    """The instance's events, in order."""
+    with database.reading() as session:
+        return list(
+            session.scalars(
+                select(Event).join(Instance).where(Instance.number == number).order_by(Event.seq)
+            )
+        )
+
+
+def dead_letters(database: Database, number: str) -> list[Event]:
+    """The `delivery_failed` events on the instance's timeline."""
+    return [event for event in timeline(database, number) if event.kind == "delivery_failed"]
+
+
+def last_event(database: Database, number: str) -> int:
+    with database.reading() as session:
+        found = session.scalar(select(Instance.last_event).where(Instance.number == number))
+    return int(found or 0)
 
 
 def clear_outbox(database: Database) -> None:
@@ -194,7 +236,7 @@ def test_a_group_notification_goes_to_every_active_member(
     assert message["Subject"] == f"{number} reopened: The printer on floor 3 is jammed"
 
 
-def test_a_recipient_without_an_address_fails_at_once(
+def test_a_recipient_without_an_address_is_a_dead_letter_shown_on_the_instance(
     commands: Commands, database: Database, clock: Clock, smtp: MailServer, settings: RelaySettings
 ) -> None:
     number = password_incident(commands)
@@ -205,15 +247,21 @@ def test_a_recipient_without_an_address_fails_at_once(
 
     report = relay_outbox(database, settings=settings, now=clock())
 
-    assert report.failed == [row_id]
+    assert report.dead == [row_id]
     row = only_row(database)
-    assert row.status == "failed"
-    assert row.attempts == 1
-    assert "no email address for the recipient {'user': 'bob'}" in (row.error or "")
+    assert (row.status, row.attempts, row.next_attempt_at) == ("failed", 1, None)
+    assert row.error == "no email address for the user bob"
+    [event] = dead_letters(database, number)
+    assert (event.step, event.at, event.actor) == ("work", clock(), None)
+    assert event.why == "no email address for the user bob"
+    assert event.detail == {
+        "outbox": row_id, "channel": "email", "recipient": "the user bob", "attempts": 1,
+    }  # fmt: skip
+    assert event.seq == last_event(database, number) == timeline(database, number)[-1].seq
     assert smtp.inbox.received == []
 
 
-def test_an_unknown_template_fails_at_once(
+def test_a_dead_letter_is_never_tried_again(
     commands: Commands, database: Database, clock: Clock, smtp: MailServer, settings: RelaySettings
 ) -> None:
     number = password_incident(commands)
@@ -221,12 +269,213 @@ def test_an_unknown_template_fails_at_once(
     add_message(database, number, clock(), step="work", to="requester", template="no-such-mail")
 
     relay_outbox(database, settings=settings, now=clock())
-    relay_outbox(database, settings=settings, now=clock.advance(days=2))
+    for days in (1, 30, 365):
+        assert relay_outbox(database, settings=settings, now=clock.advance(days=days)) == (
+            RelayReport()
+        )
 
     row = only_row(database)
     assert (row.status, row.attempts) == ("failed", 1)
     assert "there is no mail template 'no-such-mail'" in (row.error or "")
+    [event] = dead_letters(database, number)
+    assert (event.why or "").startswith("there is no mail template 'no-such-mail'")
     assert smtp.inbox.received == []
+
+
+@pytest.mark.parametrize(
+    ("to", "why"),
+    [
+        ({"email": "ann@example.org\r\nBcc: all@example.org"},
+         "the address 'ann@example.org\\r\\nBcc: all@example.org' holds a line break"),
+        ({"email": "ann@example.org\nSubject: hi"}, "holds a line break"),
+        ({"email": "ann@example.org, bob@example.org"},
+         "holds several addresses where one is expected"),
+        ({"email": "ann@example.org;bob@example.org"}, "holds several addresses"),
+        ({"email": "Ann <ann@example.org>"}, "is not a plain address"),
+        ({"email": "ann smith@example.org"}, "holds a space"),
+        ({"email": "<ann@example.org>"}, "is not a plain address"),
+        ({"email": "ann@"}, "is not an email address"),
+        ({"email": "ann\x07@example.org"}, "holds a control character"),
+    ],
+)  # fmt: skip
+def test_an_address_with_a_line_break_or_several_addresses_is_a_dead_letter(
+    commands: Commands, database: Database, clock: Clock, smtp: MailServer,
+    settings: RelaySettings, to: dict[str, str], why: str,
+) -> None:  # fmt: skip
+    number = password_incident(commands)
+    clear_outbox(database)
+    row_id = add_message(database, number, clock(), step="work", to=to, template="reminder")
+
+    assert relay_outbox(database, settings=settings, now=clock()).dead == [row_id]
+
+    [event] = dead_letters(database, number)
+    assert why in (event.why or "")
+    assert smtp.inbox.received == []
+
+
+def test_a_user_whose_stored_address_holds_two_is_named_in_the_dead_letter(
+    commands: Commands, database: Database, clock: Clock, smtp: MailServer, settings: RelaySettings
+) -> None:
+    number = password_incident(commands)
+    clear_outbox(database)
+    # Accounts refuse such an address now; a row stored before they did may still hold one.
+    with database.writer_session() as session, session.begin():
+        session.execute(
+            update(User)
+            .where(User.username == "bob")
+            .values(email="bob@desk.example,eve@evil.example")
+        )
+    add_message(database, number, clock(), step="work", to={"user": "bob"}, template="reminder")
+
+    relay_outbox(database, settings=settings, now=clock())
+
+    [event] = dead_letters(database, number)
+    assert event.why == (
+        "the address 'bob@desk.example,eve@evil.example' of the user bob holds several "
+        "addresses where one is expected"
+    )
+    assert smtp.inbox.received == []
+
+
+@pytest.mark.parametrize(
+    ("payload", "why"),
+    [
+        (["not", "an", "object"], "the message cannot be read: it is a list, not an object"),
+        ("mail bob", "the message cannot be read: it is text, not an object"),
+        ({"step": "work", "to": "requester"}, "it is a mail without a template"),
+        ({"step": "work", "to": "requester", "template": 7}, "its 'template' is 7, not text"),
+        ({"step": "work", "to": 42, "template": "reminder"}, "its recipient is 42"),
+        ({"step": "work", "webhook": ["http://a"]}, "its 'webhook' is ['http://a'], not text"),
+        ({"step": "work", "to": "assignee", "template": "reminder", "tasks": "t1"},
+         "its 'tasks' is 't1', not a list of task keys"),
+    ],
+)  # fmt: skip
+def test_a_payload_the_relay_cannot_read_is_a_dead_letter_at_once(
+    commands: Commands, database: Database, clock: Clock, smtp: MailServer,
+    settings: RelaySettings, payload: Any, why: str,
+) -> None:  # fmt: skip
+    number = password_incident(commands)
+    clear_outbox(database)
+    row_id = add_payload(database, number, clock(), payload)
+    later = add_message(database, number, clock(), step="work", to="requester",
+                        template="password-reset")  # fmt: skip
+
+    report = relay_outbox(database, settings=settings, now=clock())
+
+    assert (report.dead, report.sent) == ([row_id], [later])  # the next message still goes
+    [event] = dead_letters(database, number)
+    assert why in (event.why or "")
+    assert event.detail is not None
+    assert (event.detail["outbox"], event.detail["attempts"]) == (row_id, 1)
+    assert len(smtp.inbox.received) == 1
+
+
+def test_a_message_that_keeps_failing_is_a_dead_letter_after_the_last_attempt(
+    commands: Commands, database: Database, clock: Clock, smtp: MailServer, settings: RelaySettings
+) -> None:
+    smtp.stop()
+    number = password_incident(commands)
+    settings = replace(settings, max_attempts=3)
+    waits = []
+
+    for _ in range(3):
+        relay_outbox(database, settings=settings, now=clock())
+        row = only_row(database)
+        if row.next_attempt_at is not None:
+            waits.append(row.next_attempt_at - clock())
+            clock.now = row.next_attempt_at
+
+    assert (row.status, row.attempts) == ("failed", 3)
+    assert (row.error or "").startswith("gave up after 3 attempts: cannot reach the mail server")
+    # The wait doubles, half of it random: 30-60 s after the first failure, 60-120 s next.
+    assert timedelta(seconds=30) <= waits[0] <= timedelta(seconds=60) <= waits[1]
+    assert waits[1] <= timedelta(seconds=120)
+    [event] = dead_letters(database, number)  # retries leave the timeline alone
+    assert event.why == row.error
+    assert event.detail is not None
+    assert (event.detail["recipient"], event.detail["attempts"]) == ("the requester", 3)
+    smtp.start()
+    assert relay_outbox(database, settings=settings, now=clock.advance(days=1)) == RelayReport()
+    assert smtp.inbox.received == []
+
+
+def test_a_poison_message_that_crashes_the_relay_is_a_dead_letter_after_its_attempts(
+    commands: Commands, database: Database, clock: Clock, smtp: MailServer, settings: RelaySettings
+) -> None:
+    number = password_incident(commands)
+    # Data that is no longer an object (damaged by hand, say) crashes every rendering.
+    with database.writer_session() as session, session.begin():
+        instance = session.scalars(select(Instance).where(Instance.number == number)).one()
+        instance.state = {**instance.state, "data": ["damaged"]}
+    settings = replace(settings, max_attempts=3, backoff_base_s=1, backoff_max_s=1)
+
+    reports = []
+    for _ in range(5):
+        reports.append(relay_outbox(database, settings=settings, now=clock.advance(seconds=2)))
+
+    row = only_row(database)
+    assert [len(r.retried) for r in reports] == [1, 1, 0, 0, 0]
+    assert reports[2].dead == [row.id]
+    assert (row.status, row.attempts) == ("failed", 3)
+    assert (row.error or "").startswith("gave up after 3 attempts: delivery crashed: ")
+    assert len(dead_letters(database, number)) == 1
+    assert smtp.inbox.received == []
+
+
+def test_a_message_whose_every_attempt_kills_the_relay_is_buried_not_looped(
+    commands: Commands, database: Database, clock: Clock, smtp: MailServer, settings: RelaySettings
+) -> None:
+    number = password_incident(commands)
+    settings = replace(settings, max_attempts=3, claim_lease_s=60)
+    for _ in range(3):
+        # A relay takes the message and dies before it can say how the attempt went.
+        assert claim_next(database, clock.advance(seconds=61), settings) is not None
+
+    report = relay_outbox(database, settings=settings, now=clock.advance(seconds=61))
+
+    row = only_row(database)
+    assert report.dead == [row.id]
+    assert (row.status, row.attempts) == ("failed", 3)
+    [event] = dead_letters(database, number)
+    assert event.why == (
+        "gave up after 3 attempts: the last one never finished (the relay stopped while "
+        "delivering it)"
+    )
+    assert smtp.inbox.received == []  # buried, not tried a fourth time
+
+
+def test_dead_letters_and_commands_at_once_keep_the_timeline_numbered_without_gaps(
+    commands: Commands, database: Database, clock: Clock, settings: RelaySettings
+) -> None:
+    number = password_incident(commands)
+    clear_outbox(database)
+    ids = [add_payload(database, number, clock(), ["unreadable", n]) for n in range(12)]
+    start = threading.Barrier(3)
+    reports: list[RelayReport] = []
+
+    def relay() -> None:
+        start.wait()
+        reports.append(relay_outbox(database, settings=settings, now=clock()))
+
+    def comment() -> None:
+        start.wait()
+        for n in range(12):
+            commands.comment(number, f"note {n}", actor="bob")
+
+    threads = [threading.Thread(target=relay) for _ in range(2)]
+    threads.append(threading.Thread(target=comment))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(i for report in reports for i in report.dead) == ids
+    events = timeline(database, number)
+    assert [event.seq for event in events] == list(range(1, len(events) + 1))
+    assert events[-1].seq == last_event(database, number)
+    buried = sorted(e.detail["outbox"] for e in events if e.kind == "delivery_failed" and e.detail)
+    assert buried == ids  # each dead letter told once
+    assert sum(event.kind == "commented" for event in events) == 12
 
 
 def test_mail_waits_while_the_server_is_down_and_goes_once_it_is_back(
@@ -256,28 +505,6 @@ def test_mail_waits_while_the_server_is_down_and_goes_once_it_is_back(
     assert len(smtp.inbox.received) == 1
     sent = only_row(database)
     assert (sent.status, sent.attempts, sent.error) == ("sent", 2, None)
-
-
-def test_a_message_that_keeps_failing_is_given_up_after_the_last_attempt(
-    commands: Commands, database: Database, clock: Clock, smtp: MailServer, settings: RelaySettings
-) -> None:
-    smtp.stop()
-    password_incident(commands)
-    settings = replace(settings, max_attempts=3)
-    waits = []
-
-    for _ in range(3):
-        relay_outbox(database, settings=settings, now=clock())
-        row = only_row(database)
-        if row.next_attempt_at is not None:
-            waits.append(row.next_attempt_at - clock())
-            clock.now = row.next_attempt_at
-
-    assert (row.status, row.attempts) == ("failed", 3)
-    assert (row.error or "").startswith("gave up after 3 attempts: cannot reach the mail server")
-    # The wait doubles, half of it random: 30-60 s after the first failure, 60-120 s next.
-    assert timedelta(seconds=30) <= waits[0] <= timedelta(seconds=60) <= waits[1]
-    assert waits[1] <= timedelta(seconds=120)
 
 
 # Webhooks ---------------------------------------------------------------------------------
@@ -337,22 +564,65 @@ def test_a_webhook_answering_500_is_retried_with_backoff_then_delivered(
     assert keys == [str(row_id)] * 3
 
 
-def test_a_webhook_answering_400_fails_without_retry(
+def test_a_webhook_answering_400_is_a_dead_letter_naming_only_its_host(
+    commands: Commands, database: Database, clock: Clock, receiver: Receiver,
+    settings: RelaySettings,
+) -> None:  # fmt: skip
+    number = password_incident(commands)
+    clear_outbox(database)
+    url = receiver.url + "?token=s3cret-in-the-query"
+    row_id = add_message(database, number, clock(), step="work", webhook=url)
+    receiver.statuses = [400]
+
+    assert relay_outbox(database, settings=settings, now=clock()).dead == [row_id]
+    assert relay_outbox(database, settings=settings, now=clock.advance(days=1)) == RelayReport()
+
+    row = only_row(database)
+    assert (row.status, row.attempts) == ("failed", 1)
+    origin = receiver.url.split("/hooks")[0]
+    assert row.error == f"{origin} answered 400 Bad Request: nope"
+    [event] = dead_letters(database, number)
+    assert event.why == row.error
+    assert event.detail == {"outbox": row_id, "channel": "webhook", "recipient": origin,
+                            "attempts": 1}  # fmt: skip
+    assert "s3cret" not in str(event.why) + str(event.detail)  # paths and queries hold tokens
+    assert len(receiver.requests) == 1
+
+
+def test_a_webhook_answering_a_redirect_is_a_dead_letter(
     commands: Commands, database: Database, clock: Clock, receiver: Receiver,
     settings: RelaySettings,
 ) -> None:  # fmt: skip
     number = password_incident(commands)
     clear_outbox(database)
     row_id = add_message(database, number, clock(), step="work", webhook=receiver.url)
-    receiver.statuses = [400]
+    receiver.statuses = [307]
 
-    assert relay_outbox(database, settings=settings, now=clock()).failed == [row_id]
-    assert relay_outbox(database, settings=settings, now=clock.advance(days=1)) == RelayReport()
-
-    row = only_row(database)
-    assert (row.status, row.attempts) == ("failed", 1)
-    assert "answered 400" in (row.error or "")
+    assert relay_outbox(database, settings=settings, now=clock()).dead == [row_id]
+    assert "answered 307" in (dead_letters(database, number)[0].why or "")
     assert len(receiver.requests) == 1
+
+
+def test_a_relay_run_starts_no_delivery_once_its_budget_is_spent(
+    commands: Commands, database: Database, clock: Clock, receiver: Receiver,
+    settings: RelaySettings,
+) -> None:  # fmt: skip
+    # A worker asked to stop finishes its job first: a run that went on through a long
+    # outbox of slow endpoints kept a stopping worker alive for minutes.
+    number = password_incident(commands)
+    clear_outbox(database)
+    ids = [add_message(database, number, clock(), step="work", webhook=receiver.url)
+           for _ in range(3)]  # fmt: skip
+    receiver.delay = 1.0
+
+    report = relay_outbox(database, settings=settings, now=clock(), budget_s=0.5)
+
+    assert report.sent == ids[:1]
+    assert [(row.status, row.attempts) for row in outbox_rows(database)] == [
+        ("sent", 1), ("pending", 0), ("pending", 0),
+    ]  # fmt: skip
+    receiver.delay = 0.0
+    assert relay_outbox(database, settings=settings, now=clock()).sent == ids[1:]
 
 
 def test_an_unreachable_webhook_is_retried(

@@ -1,16 +1,27 @@
-"""What the child processes of the concurrency tests run: many commands, each answer written down.
+"""Child processes of the integration tests: command runners, and real worker processes.
 
-Each child is a separate OS process with its own `Database` and `Commands`, as a
-web or RQ worker process would be. Its calls come in rounds: every child waits at
-a barrier, then all make their calls of the round at the same moment. Every
-answer is written to a JSON file for the test to judge.
+A concurrency test's child (`run`) is a separate OS process with its own `Database` and
+`Commands`, as a web or RQ worker process would be. Its calls come in rounds: every
+child waits at a barrier, then all make their calls of the round at the same moment.
+Every answer is written to a JSON file for the test to judge.
+
+`worker_process` runs `python -m engine.jobs` as production does, and always reaps it:
+asked to stop, it must be gone within `STOP_GRACE_S`; whatever happens in the test, it
+is killed and waited for, so no process outlives its test.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
 import traceback
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from threading import Barrier
@@ -27,6 +38,12 @@ BARRIER_TIMEOUT = 120
 
 #: A call to make: {"command": "complete" | "start", "workflow", "key", and the arguments}.
 Call = dict[str, Any]
+
+#: The repository's root: where a worker process runs.
+ROOT = Path(__file__).resolve().parents[2]
+#: How long a worker may take to stop after SIGTERM. It finishes the job it is in first:
+#: jobs are short, and a relay run starts no delivery after five seconds.
+STOP_GRACE_S = 15
 
 
 def run(url: str, at: str, rounds: list[list[Call]], barrier: Barrier, out: str) -> None:
@@ -79,3 +96,76 @@ def _make(commands: Commands, call: Call) -> dict[str, Any]:
             call["workflow"], call["data"], requester=call["requester"], key=call["key"]
         )
     raise ValueError(f"unknown command {call['command']!r}")
+
+
+@dataclass
+class WorkerProcess:
+    """A running `python -m engine.jobs`, its log in a file."""
+
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def output(self) -> str:
+        """The worker's log so far (its stderr), for a failing test to show."""
+        return self.log.read_text(errors="replace")
+
+    def stop(self, grace: float = STOP_GRACE_S) -> int:
+        """SIGTERM the worker and return its exit status; fail if it outlives `grace`."""
+        if self.running():
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(
+                f"the worker was still running {grace} s after SIGTERM; its log:\n"
+                + self.output()[-4000:]
+            ) from None
+
+    def kill(self) -> None:
+        """SIGKILL the worker (if it still runs) and reap it."""
+        if self.running():
+            self.process.kill()
+        self.process.wait()
+
+
+@contextmanager
+def worker_process(
+    database_url: str,
+    redis_url: str,
+    log: Path,
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    python: Sequence[str] = (),
+) -> Iterator[WorkerProcess]:
+    """Run a worker process for the `with` block; it is always reaped when the block ends.
+
+    A test that wants to judge how the worker stops calls `stop()` itself; otherwise the
+    worker is stopped with SIGTERM at the end, and killed if that does not do.
+    """
+    environment = {
+        **os.environ,
+        **(env or {}),
+        "FLOWDESK_DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+    }
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, *python, "-m", "engine.jobs", *args],
+            env=environment,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=output,
+        )
+    worker = WorkerProcess(process, log)
+    try:
+        yield worker
+    finally:
+        if worker.running():
+            process.send_signal(signal.SIGTERM)
+            with suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=STOP_GRACE_S)
+        worker.kill()

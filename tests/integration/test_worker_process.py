@@ -1,0 +1,148 @@
+"""`python -m engine.jobs`: a worker needing a database and Redis, never Flask; it stops when told.
+
+The worker runs as a real process, started the way production starts it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from redis import Redis
+from rq import Queue
+from rq import Worker as RQWorker
+from rq.exceptions import InvalidJobOperation
+from sqlalchemy import func, select
+
+from engine.jobs import timers
+from engine.jobs.settings import COMMAND_POLL
+from engine.jobs.worker import PeriodicThread, Worker
+from engine.service.commands import Commands
+from engine.store.database import Database
+from engine.store.instances import Event, Timer
+from tests.integration.conftest import INCIDENT
+from tests.integration.workers import worker_process
+
+#: Packages a worker must not import: the web app and what only the web app needs.
+WEB_ONLY = ("flask", "werkzeug", "web", "designer")
+
+
+def imported(log: str) -> set[str]:
+    """The modules a `python -X importtime` run imported, read from its stderr."""
+    found = set()
+    for line in log.splitlines():
+        if line.startswith("import time:") and line.count("|") == 2:
+            name = line.rsplit("|", 1)[1].strip()
+            if name != "imported package":
+                found.add(name)
+    return found
+
+
+def fired(database: Database) -> int:
+    with database.reading() as session:
+        count = session.scalar(select(func.count()).where(Event.kind == "timer_fired"))
+    return int(count or 0)
+
+
+def test_a_burst_worker_fires_a_due_timer_without_importing_flask(
+    commands: Commands, database: Database, database_url: str, redis: Redis, redis_url: str,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    # An incident whose escalation timers are due already (the fake clock is in the past).
+    commands.start("it-incident", INCIDENT, requester="alice")
+    assert timers.dispatch(database, Queue(timers.QUEUE, connection=redis)) > 0
+
+    with worker_process(
+        database_url, redis_url, tmp_path / "worker.log", "--burst", python=("-X", "importtime")
+    ) as worker:
+        assert worker.process.wait(timeout=60) == 0, worker.output()[-4000:]
+
+    assert fired(database) > 0
+    modules = imported(worker.output())
+    assert "engine.jobs.worker" in modules  # the log is what we think it is
+    web = sorted(m for m in modules if m.split(".")[0] in WEB_ONLY)
+    assert web == [], f"the worker imported {web}"
+
+
+def test_a_worker_fires_timers_as_they_fall_due_and_stops_cleanly_on_sigterm(
+    commands: Commands, database: Database, database_url: str, redis: Redis, redis_url: str,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    commands.start("it-incident", INCIDENT, requester="alice")
+
+    with worker_process(database_url, redis_url, tmp_path / "worker.log") as worker:
+        deadline = time.monotonic() + 30
+        while not fired(database):
+            assert worker.running(), worker.output()[-4000:]
+            assert time.monotonic() < deadline, "no timer fired in 30 s"
+            time.sleep(0.1)
+        assert worker.stop() == 0  # within the grace, after a warm shutdown
+
+    assert RQWorker.all(connection=redis) == []  # it signed out of Redis as it left
+    with database.reading() as session:
+        assert session.scalar(select(func.count()).where(Timer.status == "fired")) == fired(
+            database
+        )
+
+
+def test_a_worker_with_a_setting_it_cannot_use_stops_at_once_naming_it(
+    database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    env = {"FLOWDESK_WEBHOOK_ALLOWED_NETWORKS": "intranet"}
+    with worker_process(database_url, redis_url, tmp_path / "worker.log", env=env) as worker:
+        assert worker.process.wait(timeout=60) == 2
+    assert "FLOWDESK_WEBHOOK_ALLOWED_NETWORKS: 'intranet' is not a network" in worker.output()
+
+
+def test_a_stopping_worker_does_not_sit_out_a_quiet_command_poll(redis: Redis) -> None:
+    # RQ's worker listens for commands on a pub/sub channel and, stopping, waits for the
+    # listening thread without a limit. If that thread reads the reply to the worker's
+    # UNSUBSCRIBE before it is told to stop, it sits out a whole poll: 60 s with RQ's own
+    # setting, which kept SIGTERMed workers alive for up to a minute, one stop in five.
+    worker = Worker([Queue(timers.QUEUE, connection=redis)], connection=redis)
+    worker.subscribe()
+    assert worker.pubsub is not None
+    _wait_for(lambda: worker.pubsub.subscribed)  # type: ignore[union-attr]
+    worker.pubsub.unsubscribe()  # the reply reaches the thread first: the unlucky order
+    _wait_for(lambda: not worker.pubsub.subscribed)  # type: ignore[union-attr]
+
+    leaving = threading.Thread(target=worker.unsubscribe, daemon=True)
+    leaving.start()
+    leaving.join(timeout=10 * COMMAND_POLL.total_seconds())
+
+    assert not leaving.is_alive(), "the worker is still waiting for its command thread"
+
+
+class FlakyCron:
+    """A cron scheduler whose first tick fails the way RQ's did after Redis was flushed."""
+
+    def __init__(self) -> None:
+        self.ticks = 0
+
+    def enqueue_jobs(self) -> list[object]:
+        self.ticks += 1
+        if self.ticks == 1:
+            raise InvalidJobOperation("Failed to retrieve status for job: timer-49")
+        return []
+
+
+def test_the_periodic_thread_outlives_a_tick_that_fails(redis: Redis) -> None:
+    # Its death left a worker that looked alive but moved no timer and ran no periodic
+    # job (no sweep, no relay): a flushed Redis then lost every timer for good.
+    cron = FlakyCron()
+    thread = PeriodicThread(Queue(timers.QUEUE, connection=redis), cron)  # type: ignore[arg-type]
+    thread.start()
+    try:
+        _wait_for(lambda: cron.ticks >= 3)
+        assert thread.is_alive()
+    finally:
+        thread.stop()
+    assert not thread.is_alive()
+
+
+def _wait_for(condition: object, seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
