@@ -18,9 +18,9 @@ from engine.core.checker import References, check_workflow, child_of
 from engine.core.checker.jsontext import load_json
 from engine.core.errors import Problem
 from engine.core.fields import FieldInfo, type_of_values
-from engine.core.schema import schema_problems, validator
 from forms.checker import check_form
 from forms.definition import Form
+from forms.validator import document_problems
 
 __all__ = [
     "KINDS", "Catalog", "Document", "FileProblem", "json_files", "load_json", "neighbours",
@@ -139,7 +139,7 @@ class Catalog:
         for doc in self.of_kind("form"):
             if not doc.key or doc.key in forms:
                 continue  # the first document with a key is the one used (see `check`)
-            if schema_problems(validator("form", "forms"), doc.content):
+            if document_problems(doc.content):
                 forms[doc.key] = None  # known, but unreadable: its own problems are reported
             else:
                 forms[doc.key] = form_fields(Form.from_document(doc.content))
