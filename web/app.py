@@ -17,34 +17,9 @@ from jinja2 import ChoiceLoader, FileSystemLoader
 
 import designer
 from engine.service.bootstrap import Services, default_url
+from engine.settings import WEB_DEFAULTS
 from forms import rendering
 from web import admin, api, auth, desk, errors, health, jsonbody, portal, security
-
-DEFAULTS: dict[str, Any] = {
-    "DATABASE_URL": None,  # None: FLOWDESK_DATABASE_URL, else a SQLite file in the instance folder
-    "REDIS_URL": None,
-    "SECRET_KEY": None,  # None: a random key kept in the instance folder's `secret_key`
-    "UPLOAD_FOLDER": None,  # None: `files/` in the instance folder
-    #: The address people reach the app at, for links in mails (`https://desk.example.org`).
-    #: Unset, links take the host of the request that made them.
-    "BASE_URL": None,
-    #: The largest request body, uploads included; bigger ones are refused with 413 unread.
-    "MAX_CONTENT_LENGTH": 32 * 1024 * 1024,
-    #: Posts of public forms (submit, comment, upload) per client address.
-    "PORTAL_RATE_LIMIT": "20 per minute; 300 per day",
-    #: Sign-in attempts per client address.
-    "SIGN_IN_RATE_LIMIT": "10 per minute; 100 per hour",
-    #: Sign-in attempts (and password changes) per account, from any address: slows down
-    #: guessing spread over many addresses. Someone guessing can lock a real user out for
-    #: up to an hour; that is the price of not letting the guesses through.
-    "SIGN_IN_ACCOUNT_RATE_LIMIT": "10 per minute; 50 per hour",
-    #: Served over HTTPS: redirect to it, send HSTS, mark cookies Secure.
-    "HTTPS": False,
-    #: How many reverse proxies stand in front (their X-Forwarded-For is believed).
-    "TRUSTED_PROXIES": 0,
-    "SESSION_COOKIE_SAMESITE": "Lax",
-    "WTF_CSRF_TIME_LIMIT": None,  # a form left open over lunch still submits
-}
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -53,7 +28,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(
         __name__, instance_path=str(Path(instance).resolve()), instance_relative_config=True
     )
-    app.config.from_mapping(DEFAULTS)
+    app.config.from_mapping(WEB_DEFAULTS)
     app.config.from_pyfile("config.py", silent=True)
     app.config.from_prefixed_env("FLOWDESK")
     if "REDIS_URL" in os.environ and not app.config["REDIS_URL"]:

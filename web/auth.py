@@ -265,8 +265,6 @@ def _safe_next(target: str | None) -> str | None:
 
 
 def init_app(app: Flask) -> None:
-    app.config.setdefault("SIGN_IN_RATE_LIMIT", "10 per minute; 100 per hour")
-    app.config.setdefault("SIGN_IN_ACCOUNT_RATE_LIMIT", "10 per minute; 50 per hour")
     app.session_interface = TokenBlindSessions()
     login_manager.init_app(app)
     login_manager.anonymous_user = Anonymous

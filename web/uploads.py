@@ -21,12 +21,10 @@ from werkzeug.datastructures import FileStorage, MultiDict
 from engine.service.requests import NewFile
 from engine.store.files import FileStore, FileTooLarge
 from engine.store.instances import Attachment
-from forms.definition import Form
+from forms.definition import DEFAULT_MAX_FILES, DEFAULT_MAX_SIZE, Form
 from web.services import services
 
-#: Defaults for a file field that states no limits, and for files added on a tracking page.
-DEFAULT_MAX_SIZE = 10 * 1024 * 1024
-DEFAULT_MAX_FILES = 1
+#: How many files a requester may add on their tracking page at once.
 LOOSE_MAX_FILES = 5
 #: Types a requester may add on their tracking page.
 LOOSE_TYPES = (

@@ -16,9 +16,8 @@ import sys
 from collections.abc import Sequence
 from types import FrameType
 
-from engine.jobs.errors import SettingsError
-from engine.jobs.settings import DEFAULT_REDIS_URL
 from engine.jobs.worker import run
+from engine.settings import DEFAULT_REDIS_URL, SettingsError
 from engine.store.database import Database, default_url
 
 #: How the worker's own log lines look (RQ's go through the same handler).

@@ -24,7 +24,3 @@ class PermanentFailure(DeliveryError):
     """Trying again cannot help (no address, unknown template, a 4xx answer): give up."""
 
     retry = False
-
-
-class SettingsError(ValueError):
-    """An environment variable of the relay holds a value it cannot use."""

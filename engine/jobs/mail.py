@@ -15,7 +15,7 @@ from jinja2 import FileSystemLoader, TemplateError, TemplateNotFound
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from engine.jobs.errors import PermanentFailure, TemporaryFailure
-from engine.jobs.settings import RelaySettings
+from engine.settings import RelaySettings
 
 #: Where `<key>.subject.txt` and `<key>.body.txt` live.
 TEMPLATES = Path(__file__).with_name("templates")

@@ -8,7 +8,8 @@ the next attempt with backoff, or makes it a dead letter (`engine.jobs.dead_lett
 Delivery comes before marking, so a crash in between sends again when the lease runs
 out: receivers recognise the repeat by the outbox id (`Idempotency-Key` on webhooks,
 `Message-ID` on mails). A message whose every attempt crashes the relay still counts
-its attempts at the claim, and is buried once they are spent. See docs/adr/0013-* and 0028-*.
+its attempts at the claim, and is buried once they are spent. See
+docs/adr/0013-the-outbox-relay-delivers-at-least-once.md and 0028-dead-letters-on-the-instance.md.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from engine.jobs.dead_letters import Letter, bury
 from engine.jobs.errors import DeliveryError, PermanentFailure, TemporaryFailure
 from engine.jobs.messages import Message
 from engine.jobs.recipients import addresses, describe
-from engine.jobs.settings import DEFAULT_BATCH, RelaySettings
+from engine.settings import DEFAULT_BATCH, RelaySettings
 from engine.store.database import Database
 from engine.store.instances import Instance, Outbox, Task
 

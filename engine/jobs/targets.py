@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from engine.jobs.errors import PermanentFailure, TemporaryFailure
-from engine.jobs.settings import Network
+from engine.settings import Network
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 

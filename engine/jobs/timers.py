@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from redis import Redis
 from rq import Queue
@@ -25,6 +25,7 @@ from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select, update
 
 from engine.jobs import context
+from engine.settings import FIRE_BATCH, MAX_EARLY_WAIT_S, SWEEP_GRACE, TIMER_BATCH
 from engine.store.database import Database
 from engine.store.instances import Timer
 
@@ -32,19 +33,6 @@ log = logging.getLogger(__name__)
 
 #: The queue timed steps run on.
 QUEUE = "flowdesk-timers"
-
-#: How many timers one dispatch or sweep hands over at most.
-BATCH = 1000
-
-#: A due timer whose job is missing after this long is treated as lost by Redis.
-SWEEP_GRACE = timedelta(seconds=5)
-
-#: How many due timers one job fires.
-FIRE_BATCH = 25
-
-#: Longest a job waits in-process for its timer's due time before re-queueing itself;
-#: more would hold up the worker's other jobs.
-MAX_EARLY_WAIT_S = 0.05
 
 
 def job_id(timer_id: int) -> str:
@@ -70,7 +58,7 @@ def _hand_over(queue: Queue, timer_id: int, due: datetime) -> None:
     )
 
 
-def dispatch(database: Database, queue: Queue, limit: int = BATCH) -> int:
+def dispatch(database: Database, queue: Queue, limit: int = TIMER_BATCH) -> int:
     """Hand every pending, not yet dispatched timer to RQ; return how many were handed over."""
     with database.reading() as session:
         rows = session.execute(
@@ -105,7 +93,7 @@ def sweep(database: Database, queue: Queue, now: datetime | None = None) -> int:
             select(Timer.id, Timer.due_at)
             .where(Timer.status == "pending", Timer.due_at <= now - SWEEP_GRACE)
             .order_by(Timer.due_at)
-            .limit(BATCH)
+            .limit(TIMER_BATCH)
         ).all()
     scheduled = ScheduledJobRegistry(queue=queue).key
     with queue.connection.pipeline(transaction=False) as pipe:

@@ -20,7 +20,7 @@ import orjson
 
 from engine.jobs import targets
 from engine.jobs.errors import PermanentFailure, TemporaryFailure
-from engine.jobs.settings import RelaySettings
+from engine.settings import RelaySettings
 
 #: Header carrying `sha256=<hex HMAC-SHA256 of the body>` under `FLOWDESK_WEBHOOK_SECRET`.
 SIGNATURE_HEADER = "X-Flowdesk-Signature"

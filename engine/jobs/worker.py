@@ -20,7 +20,8 @@ from rq.cron import CronScheduler
 
 from engine.jobs import context, timers
 from engine.jobs.outbox import relay_outbox
-from engine.jobs.settings import (
+from engine.service.subflows import Subflows
+from engine.settings import (
     COMMAND_POLL,
     CRON_TICK,
     DISPATCH_EVERY_S,
@@ -34,7 +35,6 @@ from engine.jobs.settings import (
     SWEEP_EVERY_S,
     relay_settings,
 )
-from engine.service.subflows import Subflows
 
 log = logging.getLogger(__name__)
 

@@ -32,20 +32,15 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from engine.core.errors import Problem
 from engine.service.errors import InvalidInput, NotFound, ServiceError
+from engine.settings import MIN_PASSWORD_LENGTH, SESSION_TOUCH_S, TOKEN_TOUCH_S
 from engine.store.base import UtcDateTime
 from engine.store.people import ApiToken, Group, Membership, SignInSession, User
 
 if TYPE_CHECKING:
     from engine.service.shell import Shell
 
-#: Fewer characters than this are refused.
-MIN_PASSWORD_LENGTH = 10
 #: Roles a user may have; a user without one is a requester.
 ROLES = ("admin", "designer", "agent", "requester")
-#: How stale a token's `last_used_at` may get before a use writes it again.
-TOKEN_TOUCH_S = 60
-#: The same for a sign-in session's `last_seen_at`: a write a minute, not one a request.
-SESSION_TOUCH_S = 60
 #: Longest name of an API token.
 MAX_TOKEN_NAME = 120
 #: Ids are 64-bit: a larger number names no row (and PostgreSQL would refuse it).

@@ -31,6 +31,7 @@ from engine.core.calendars import Calendar
 from engine.core.definition import Workflow
 from engine.core.errors import Problem
 from engine.service.errors import Conflict, InvalidInput, NotFound
+from engine.settings import CALENDAR_REFRESH_S, MAX_IMPORT_BYTES
 from engine.store.definitions import Definition, DefinitionVersion
 from engine.store.directory import Directory
 from engine.store.instances import Instance
@@ -38,9 +39,6 @@ from engine.store.people import Group, User
 
 if TYPE_CHECKING:
     from engine.service.shell import Shell
-
-#: Seconds a process keeps using the calendar versions it looked up last.
-CALENDAR_REFRESH_S = 5.0
 
 #: Publishing order: what others refer to comes first.
 KIND_ORDER = {"calendar": 0, "form": 1, "workflow": 2}
@@ -370,9 +368,6 @@ def load_folder(session: Session, folder: Path, at: datetime, by: str | None) ->
 
 
 # What admins see and import ----------------------------------------------------------------
-
-#: The largest workflow, form or calendar file an admin may import, in bytes.
-MAX_IMPORT_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,7 @@ from engine.service.definitions import (
     write_documents,
 )
 from engine.service.errors import Conflict, InvalidInput, NotFound, TooLarge
+from engine.settings import DRAFT_MAX_BYTES
 from engine.store.definitions import Definition, DefinitionVersion
 from forms.checker import check_form
 from forms.definition import FORMAT
@@ -47,8 +48,6 @@ if TYPE_CHECKING:
 
 #: The format of the draft envelope kept in `definitions.draft`.
 DRAFT_FORMAT = 1
-#: The largest draft document, as compact JSON; a 200-field form takes about 60 KiB.
-DRAFT_MAX_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,12 +16,10 @@ from sqlalchemy import select
 
 from engine.core.definition import Workflow
 from engine.service.errors import NotFound
+from engine.settings import LATEST_REFRESH_S
 from engine.store.database import Database
 from engine.store.definitions import Definition, DefinitionVersion
 from forms.definition import Form
-
-#: Seconds a "latest version" answer is reused before the database is asked again.
-LATEST_REFRESH_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,11 +18,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-#: How long a SQLite writer waits for another to finish before giving up, in milliseconds.
-SQLITE_BUSY_TIMEOUT_MS = 30_000
-
-#: How often the background thread copies SQLite's write-ahead log into the database.
-CHECKPOINT_INTERVAL_S = 1.0
+from engine.settings import CHECKPOINT_INTERVAL_S, SQLITE_BUSY_TIMEOUT_MS
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 

@@ -23,10 +23,10 @@ from typing import Any
 import pytest
 
 from engine.jobs import targets, webhooks
-from engine.jobs.errors import PermanentFailure, SettingsError, TemporaryFailure
+from engine.jobs.errors import PermanentFailure, TemporaryFailure
 from engine.jobs.outbox import relay_outbox
-from engine.jobs.settings import RelaySettings, relay_settings
 from engine.service.commands import Commands
+from engine.settings import RelaySettings, SettingsError, relay_settings
 from engine.store.database import Database
 from tests.infrastructure import Clock
 from tests.integration import test_outbox_relay as relay_tests

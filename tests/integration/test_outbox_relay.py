@@ -23,11 +23,10 @@ from sqlalchemy import select, update
 
 from engine.core.effects import Notify
 from engine.jobs import mail
-from engine.jobs.errors import SettingsError
 from engine.jobs.outbox import RelayReport, claim_next, relay_outbox
-from engine.jobs.settings import DEFAULT_SMTP_PORT, RelaySettings, relay_settings
 from engine.service.commands import Commands
 from engine.service.people import ensure_user
+from engine.settings import DEFAULT_SMTP_PORT, RelaySettings, SettingsError, relay_settings
 from engine.store.database import Database
 from engine.store.instances import Event, Instance, Outbox
 from engine.store.people import User

@@ -16,9 +16,9 @@ from rq.exceptions import InvalidJobOperation
 from sqlalchemy import func, select
 
 from engine.jobs import timers
-from engine.jobs.settings import COMMAND_POLL
 from engine.jobs.worker import PeriodicThread, Worker
 from engine.service.commands import Commands
+from engine.settings import COMMAND_POLL
 from engine.store.database import Database
 from engine.store.instances import Event, Timer
 from tests.integration.conftest import INCIDENT

@@ -365,6 +365,14 @@ def test_the_public_forms_need_no_token(client: FlaskClient, commands: Commands)
     assert checked.json["valid"] is False
 
 
+@pytest.mark.parametrize("settings", [{"VALIDATE_RATE_LIMIT": "2 per minute"}])
+def test_live_validation_answers_429_past_the_limit_the_operator_set(client: FlaskClient) -> None:
+    answers = [
+        client.post("/api/v1/forms/incident-report/validate", json={}).status_code for _ in range(3)
+    ]
+    assert answers == [200, 200, 429]
+
+
 def test_an_instance_stopped_on_an_incident_says_so_and_only_admins_retry_it(
     client: FlaskClient, auth: Headers, database: Database, commands: Commands
 ) -> None:

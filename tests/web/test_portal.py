@@ -15,10 +15,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from engine.jobs.outbox import relay_outbox
-from engine.jobs.settings import RelaySettings
 from engine.service.commands import Commands
 from engine.service.definitions import publish_document
 from engine.service.published import Published
+from engine.settings import RelaySettings
 from engine.store.database import Database
 from engine.store.definitions import DefinitionVersion
 from engine.store.instances import Event, Instance, Outbox, Task, TrackingLink

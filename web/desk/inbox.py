@@ -30,10 +30,11 @@ from engine.service.desk import TaskView
 from engine.service.errors import Conflict, InvalidInput, NotAllowed, ServiceError
 from engine.service.submissions import InvalidData
 from engine.service.worklist import SLA_STATES, Filters, TaskItem
+from engine.settings import PAGE_SIZE
 from forms.coercion import coerce_post
 from forms.validation import FieldError
 from web.auth import me, require
-from web.desk.instances import MAX_PAGE_NUMBER, PAGE_SIZE, app_commands, form_key, now
+from web.desk.instances import MAX_PAGE_NUMBER, app_commands, form_key, now
 from web.desk.task_page import load_task, task_page
 from web.errors import STATUS
 from web.moments import Deadline, deadline

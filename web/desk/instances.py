@@ -32,6 +32,7 @@ from engine.service.desk import field_doc
 from engine.service.errors import NotFound, ServiceError
 from engine.service.queries import InstanceView, holder
 from engine.service.worklist import Filters
+from engine.settings import PAGE_SIZE
 from engine.store.instances import Instance
 from web.auth import me, require
 from web.errors import STATUS
@@ -41,8 +42,6 @@ from web.uploads import send_attachment
 
 blueprint = Blueprint("instances", __name__)
 
-#: Rows on one page of a list.
-PAGE_SIZE = 25
 #: Pages past this one are not offered (the offset stays a small number).
 MAX_PAGE_NUMBER = 10_000
 

@@ -1,4 +1,12 @@
-"""The worker's defaults and the relay's settings (from `FLOWDESK_*` variables), in one place."""
+"""Every default an operator can change, and how the `FLOWDESK_*` variables are read.
+
+One module, so that "what does Flowdesk do unless told otherwise?" has one answer. Each
+section names the part that uses its values; variables are listed in the README under
+Configuration. The limits of the languages themselves (the expression budget in
+`engine.core.expressions.limits`, the field limits in `forms.definition`) are not settings:
+a workflow or form must mean the same on every installation, so they stay with their
+checkers. See docs/adr/0037-defaults-in-one-settings-module.md.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +15,89 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TypeVar
-
-from engine.jobs.errors import SettingsError
+from typing import Any, TypeVar
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class SettingsError(ValueError):
+    """A `FLOWDESK_*` variable holds a value that cannot be used."""
+
+
+# The web app (Flask config keys; each can be set as FLOWDESK_<KEY> or in instance/config.py) --
+
+WEB_DEFAULTS: dict[str, Any] = {
+    "DATABASE_URL": None,  # None: FLOWDESK_DATABASE_URL, else a SQLite file in the instance folder
+    "REDIS_URL": None,
+    "SECRET_KEY": None,  # None: a random key kept in the instance folder's `secret_key`
+    "UPLOAD_FOLDER": None,  # None: `files/` in the instance folder
+    #: The address people reach the app at, for links in mails (`https://desk.example.org`).
+    #: Unset, links take the host of the request that made them.
+    "BASE_URL": None,
+    #: The largest request body, uploads included; bigger ones are refused with 413 unread.
+    "MAX_CONTENT_LENGTH": 32 * 1024 * 1024,
+    #: Posts of public forms (submit, comment, upload) per client address.
+    "PORTAL_RATE_LIMIT": "20 per minute; 300 per day",
+    #: Sign-in attempts per client address.
+    "SIGN_IN_RATE_LIMIT": "10 per minute; 100 per hour",
+    #: Sign-in attempts (and password changes) per account, from any address: slows down
+    #: guessing spread over many addresses. Someone guessing can lock a real user out for
+    #: up to an hour; that is the price of not letting the guesses through.
+    "SIGN_IN_ACCOUNT_RATE_LIMIT": "10 per minute; 50 per hour",
+    #: Live validation of a form through the API runs on every change a person makes.
+    "VALIDATE_RATE_LIMIT": "240 per minute",
+    #: Served over HTTPS: redirect to it, send HSTS, mark cookies Secure.
+    "HTTPS": False,
+    #: How many reverse proxies stand in front (their X-Forwarded-For is believed).
+    "TRUSTED_PROXIES": 0,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "WTF_CSRF_TIME_LIMIT": None,  # a form left open over lunch still submits
+}
+
+#: Rows on one page of a list in the desk.
+PAGE_SIZE = 25
+
+# The embedded web server (`flowdesk run`) -----------------------------------------------------
+# waitress serves every connection from one event loop and hands requests to a few threads,
+# so an idle connection costs a little memory and a descriptor, not a thread. But by default
+# it stops accepting at 100 connections and closes idle ones only after 120 s: a hundred idle
+# keep-alive connections (browsers keep several each, and a proxy or a scanner many) left it
+# answering no one (docs/adr/0036-the-embedded-server-keeps-answering-idle-connections.md).
+
+#: Connections held open at once before waitress stops accepting new ones (its default: 100).
+CONNECTION_LIMIT = 2000
+#: Seconds a connection may sit idle, no request in progress, before it is closed
+#: (default 120). A browser that kept one open simply opens another.
+CHANNEL_TIMEOUT_S = 30
+#: How often, in seconds, idle connections are looked for (default 30).
+CLEANUP_INTERVAL_S = 5
+#: Seconds given to the children to stop after Ctrl-C before they are killed: a stopping
+#: worker may first finish a delivery (up to 5 s of relay budget and a 10 s timeout).
+STOP_GRACE_S = 20
+
+# The database -------------------------------------------------------------------------------
+
+#: How long a SQLite writer waits for another to finish before giving up, in milliseconds.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: How often the background thread copies SQLite's write-ahead log into the database.
+CHECKPOINT_INTERVAL_S = 1.0
+
+# The service layer ----------------------------------------------------------------------------
+
+#: Passwords shorter than this are refused.
+MIN_PASSWORD_LENGTH = 10
+#: How stale a token's `last_used_at` may get before a use writes it again.
+TOKEN_TOUCH_S = 60
+#: The same for a sign-in session's `last_seen_at`: a write a minute, not one a request.
+SESSION_TOUCH_S = 60
+#: Seconds a "latest version" answer is reused before the database is asked again.
+LATEST_REFRESH_S = 5.0
+#: Seconds a process keeps using the calendar versions it looked up last.
+CALENDAR_REFRESH_S = 5.0
+#: The largest workflow, form or calendar file an admin may import, in bytes.
+MAX_IMPORT_BYTES = 1024 * 1024
+#: The largest draft document, as compact JSON; a 200-field form takes about 60 KiB.
+DRAFT_MAX_BYTES = 1024 * 1024
 
 # The worker ----------------------------------------------------------------------------------
 
@@ -40,6 +126,15 @@ PUMP_LOCK_MS = 40
 COMMAND_POLL = timedelta(milliseconds=500)
 #: How long a stopping worker waits for its periodic thread to finish a tick.
 PERIODIC_STOP_WAIT = timedelta(seconds=5)
+#: How many timers one dispatch or sweep hands over at most.
+TIMER_BATCH = 1000
+#: A due timer whose job is missing after this long is treated as lost by Redis.
+SWEEP_GRACE = timedelta(seconds=5)
+#: How many due timers one job fires.
+FIRE_BATCH = 25
+#: Longest a job waits in-process for its timer's due time before re-queueing itself;
+#: more would hold up the worker's other jobs.
+MAX_EARLY_WAIT_S = 0.05
 
 # The outbox relay ----------------------------------------------------------------------------
 
