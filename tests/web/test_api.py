@@ -306,6 +306,9 @@ def test_designers_publish_a_new_version_an_unchanged_one_or_get_the_problems(
         "key": "it-incident",
         "version": 1,
         "created": False,
+        "latest_version": 1,
+        "message": "The workflow it-incident is unchanged: version 1 has the same content, "
+        "so nothing was published.",
     }
     changed = {**document, "title": "IT incident (v2)"}
     published = client.post("/api/v1/workflows", json=changed, headers=auth("dee"))
@@ -317,6 +320,17 @@ def test_designers_publish_a_new_version_an_unchanged_one_or_get_the_problems(
     assert (frozen["content"]["title"], frozen["published_by"]) == ("IT incident (v2)", "dee")
     listed = client.get("/api/v1/workflows", headers=auth("bob")).json["items"]
     assert {"key": "it-incident", "latest_version": 2, "versions": 2}.items() <= listed[0].items()
+    back = client.post("/api/v1/workflows", json=document, headers=auth("dee"))
+    assert back.status_code == 200
+    assert (back.json["version"], back.json["created"], back.json["latest_version"]) == (
+        1,
+        False,
+        2,
+    )
+    assert back.json["message"] == (
+        "The workflow it-incident is identical to version 1; the latest stays version 2. "
+        "Nothing was published."
+    )
     broken = {**document, "first": "nowhere"}
     problems = client.post("/api/v1/workflows", json=broken, headers=auth("ada"))
     assert problems.status_code == 422

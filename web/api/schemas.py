@@ -260,7 +260,12 @@ SCHEMAS: dict[str, Schema] = {
             "kind": {"type": "string"},
             "key": {"type": "string"},
             "version": {"type": "integer", "minimum": 1},
-            "created": {"type": "boolean"},
+            "created": {
+                "type": "boolean",
+                "description": "false: the content equals this existing version; nothing changed",
+            },
+            "latest_version": {"type": "integer", "minimum": 1},
+            "message": {"type": "string", "description": "What the publish did, in words"},
         }
     ),
 }

@@ -86,6 +86,8 @@ def publish() -> Response:
         "key": published.key,
         "version": published.version,
         "created": published.created,
+        "latest_version": published.latest,
+        "message": published.in_words(),
     }
     if not published.created:
         return jsonify(payload)
