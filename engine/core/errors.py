@@ -13,7 +13,17 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.pointer or '/'}: {self.message}"
+        # A key may hold a line break or another control character (that is often the
+        # mistake being reported): show it escaped, so the line stays one line.
+        return f"{(self.pointer or '/').translate(_VISIBLE)}: {self.message}"
+
+
+#: Control characters written as escapes, as in JSON: "\n", "\u0000".
+_VISIBLE = {code: f"\\u{code:04x}" for code in (*range(0x20), 0x7F)} | {
+    ord("\n"): "\\n",
+    ord("\r"): "\\r",
+    ord("\t"): "\\t",
+}
 
 
 class FlowdeskError(Exception):

@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterator, Mapping
 from functools import cache
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from engine.core.errors import Problem
 
@@ -29,11 +29,33 @@ def load_schema(name: str, package: str = "engine.core") -> dict[str, Any]:
 @cache
 def validator(name: str, package: str = "engine.core") -> Draft202012Validator:
     """Return a validator (with format checking on) for a shipped schema."""
-    from jsonschema import Draft202012Validator
+    from jsonschema import Draft202012Validator, validators
 
     schema = load_schema(name, package)
     Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    strict = validators.extend(Draft202012Validator, {"pattern": _pattern})
+    return cast(
+        "Draft202012Validator",
+        strict(schema, format_checker=Draft202012Validator.FORMAT_CHECKER),
+    )
+
+
+def _pattern(validator: Any, wanted: str, instance: Any, schema: Any) -> Iterator[Any]:
+    """JSON Schema's `pattern`, with `$` meaning the end of the text, as in JavaScript.
+
+    Python's `$` also matches before a final line break, so `"^[a-z]+$"` would take
+    "closed" followed by a line break as a step or a key. Only the patterns of the shipped
+    schemas run here (a form's own patterns run on RE2, in `forms.patterns`).
+    """
+    from jsonschema.exceptions import ValidationError
+
+    if validator.is_type(instance, "string") and not _ecma(wanted).search(instance):
+        yield ValidationError(f"{instance!r} does not match {wanted!r}")
+
+
+@cache
+def _ecma(pattern: str) -> re.Pattern[str]:
+    return re.compile(re.sub(r"(?<!\\)\$", r"\\Z", pattern))
 
 
 def schema_problems(validator: Draft202012Validator, document: Any) -> list[Problem]:

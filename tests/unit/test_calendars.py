@@ -187,6 +187,14 @@ def test_sound_calendar_has_no_problems() -> None:
     assert check_calendar(calendar_doc()) == []
 
 
+@pytest.mark.parametrize("day", ["mon\n", "Mon", "monday", "mon "])
+def test_check_calendar_takes_only_the_short_names_of_days(day: str) -> None:
+    (problem,) = check_calendar(calendar_doc(hours={day: ["09:00-17:00"]}))
+    assert problem.pointer == f"/hours/{day}"
+    assert "mon" in problem.message
+    assert "sun" in problem.message
+
+
 @pytest.mark.parametrize("zone", ["Mars/Olympus_Mons", "Europe", "europe/amsterdam ", "../etc"])
 def test_check_calendar_catches_a_bad_time_zone(zone: str) -> None:
     (problem,) = check_calendar(calendar_doc(timezone=zone))

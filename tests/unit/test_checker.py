@@ -465,6 +465,17 @@ def test_the_pointer_of_a_key_given_twice_escapes_the_keys_on_its_way() -> None:
     ]
 
 
+def test_a_name_with_a_line_break_at_its_end_is_refused_and_shown_escaped_on_one_line() -> None:
+    steps = {**SOUND["steps"], "closed\n": CLOSED}
+    doc = {**SOUND, "key": "it-incident\n", "steps": steps}
+
+    problems = [str(p) for p in check_workflow(doc, FORMS)]
+
+    assert '/key: "it-incident\\n" is not in the expected form' in problems[0]
+    assert problems[1].startswith('/steps/closed\\n: "closed\\n" is not in the expected form')
+    assert all("\n" not in line for line in problems)
+
+
 # Groups, users and fields set by a path ----------------------------------------------------------
 
 
