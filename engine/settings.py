@@ -90,6 +90,12 @@ MIN_PASSWORD_LENGTH = 10
 TOKEN_TOUCH_S = 60
 #: The same for a sign-in session's `last_seen_at`: a write a minute, not one a request.
 SESSION_TOUCH_S = 60
+#: A sign-in session not used for this long is over: a forgotten browser signs no one in.
+SESSION_IDLE = timedelta(days=14)
+#: However much it is used, a sign-in session lasts no longer than this; then sign in again.
+SESSION_LIFETIME = timedelta(days=30)
+#: How long a sign-in session that is over stays on record before the worker deletes it.
+SESSION_RECORD_KEPT = timedelta(days=90)
 #: Seconds a "latest version" answer is reused before the database is asked again.
 LATEST_REFRESH_S = 5.0
 #: Seconds a process keeps using the calendar versions it looked up last.
@@ -124,6 +130,8 @@ PUMP_LOCK_MS = 40
 #: How long the thread listening for RQ's worker commands (pub/sub) waits per poll; a
 #: stopping worker waits for that thread, so this bounds the wait (RQ's own is 60 s).
 COMMAND_POLL = timedelta(milliseconds=500)
+#: Seconds between two prunes of sign-in sessions that are long over.
+PRUNE_EVERY_S = 3600
 #: How long a stopping worker waits for its periodic thread to finish a tick.
 PERIODIC_STOP_WAIT = timedelta(seconds=5)
 #: How many timers one dispatch or sweep hands over at most.

@@ -20,12 +20,14 @@ from rq.cron import CronScheduler
 
 from engine.jobs import context, timers
 from engine.jobs.outbox import relay_outbox
+from engine.service.accounts import Accounts
 from engine.service.subflows import Subflows
 from engine.settings import (
     COMMAND_POLL,
     CRON_TICK,
     DISPATCH_EVERY_S,
     PERIODIC_STOP_WAIT,
+    PRUNE_EVERY_S,
     PUMP_LOCK,
     PUMP_LOCK_MS,
     PUMP_TICK,
@@ -68,6 +70,11 @@ def subflows() -> list[int]:
     return Subflows(context.commands()).carry_out_pending()
 
 
+def prune_sessions() -> int:
+    """Periodic job: delete the sign-in sessions that have long been over."""
+    return Accounts(context.commands()).prune_sessions()
+
+
 def _connection() -> Redis:
     job = get_current_job()
     if job is None:
@@ -87,6 +94,7 @@ def periodic(connection: Redis) -> CronScheduler:
     cron.register(sweep_timers, timers.QUEUE, interval=SWEEP_EVERY_S, result_ttl=0)
     cron.register(relay, timers.QUEUE, interval=RELAY_EVERY_S, result_ttl=0)
     cron.register(subflows, timers.QUEUE, interval=RELAY_EVERY_S, result_ttl=0)
+    cron.register(prune_sessions, timers.QUEUE, interval=PRUNE_EVERY_S, result_ttl=0)
     return cron
 
 

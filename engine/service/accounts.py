@@ -8,7 +8,9 @@ follows only stores the result, so no one waits on the write lock for it.
 A sign-in session is a row (`SignInSession`) whose secret only the browser holds,
 in its session cookie; the server keeps its SHA-256. Signing out ends it on the
 server, so a copy of the cookie stops working too; a new password ends the
-person's other sessions, and deactivating them ends all of theirs.
+person's other sessions, and deactivating them ends all of theirs. A session left
+unused for `SESSION_IDLE` (14 days), or older than `SESSION_LIFETIME` (30 days), signs
+no one in any more; the worker deletes sessions that have been over for 90 days.
 
 `Accounts` is what the doors (web pages, API, CLI) call: each method is one read
 or one unit of work through the transaction shell. The functions below it take a
@@ -26,13 +28,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Row, bindparam, select, update
+from sqlalchemy import Row, bindparam, delete, or_, select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from engine.core.errors import Problem
 from engine.service.errors import InvalidInput, NotFound, ServiceError
-from engine.settings import MIN_PASSWORD_LENGTH, SESSION_TOUCH_S, TOKEN_TOUCH_S
+from engine.settings import (
+    MIN_PASSWORD_LENGTH,
+    SESSION_IDLE,
+    SESSION_LIFETIME,
+    SESSION_RECORD_KEPT,
+    SESSION_TOUCH_S,
+    TOKEN_TOUCH_S,
+)
 from engine.store.base import UtcDateTime
 from engine.store.people import ApiToken, Group, Membership, SignInSession, User
 
@@ -155,6 +164,10 @@ class Accounts:
         """End a sign-in session: its cookie, and every copy of it, signs no one in any more."""
         self.shell.write("sign-out", lambda session, at: end_session(session, secret, at))
 
+    def prune_sessions(self) -> int:
+        """Delete the sign-in sessions over for longer than `SESSION_RECORD_KEPT`; say how many."""
+        return self.shell.write("prune sessions", prune_sessions)
+
     def change_password(
         self,
         username: str,
@@ -262,8 +275,9 @@ _PERSON_BY_TOKEN = (
     .where(_tokens.c.token_hash == bindparam("hash"))
 )
 #: The same, found by an open sign-in session's hash: every signed-in request asks, in this
-#: one statement, both whether its session is still open and who it belongs to. Whether
-#: `last_seen_at` is stale is worked out by the database: no time to parse per request.
+#: one statement, both whether its session is still open (not ended, used lately enough,
+#: not too old) and who it belongs to. Whether `last_seen_at` is stale is worked out by
+#: the database: no time to parse per request.
 _PERSON_BY_SESSION = (
     select(
         *_PERSON_COLUMNS,
@@ -271,7 +285,12 @@ _PERSON_BY_SESSION = (
         (_sessions.c.last_seen_at < bindparam("stale_before", type_=UtcDateTime())).label("stale"),
     )
     .select_from(_sessions.join(_WITH_GROUPS, _users.c.id == _sessions.c.user_id))
-    .where(_sessions.c.token_hash == bindparam("hash"), _sessions.c.ended_at.is_(None))
+    .where(
+        _sessions.c.token_hash == bindparam("hash"),
+        _sessions.c.ended_at.is_(None),
+        _sessions.c.last_seen_at >= bindparam("idle_before", type_=UtcDateTime()),
+        _sessions.c.created_at >= bindparam("born_after", type_=UtcDateTime()),
+    )
 )
 
 
@@ -354,7 +373,13 @@ def person_for_session(session: Session, secret: str, at: datetime) -> tuple[Per
     """Return the person of an open sign-in session and, if its `last_seen_at` is stale, its id."""
     stale_before = at - timedelta(seconds=SESSION_TOUCH_S)
     rows = session.execute(
-        _PERSON_BY_SESSION, {"hash": _secret_hash(secret), "stale_before": stale_before}
+        _PERSON_BY_SESSION,
+        {
+            "hash": _secret_hash(secret),
+            "stale_before": stale_before,
+            "idle_before": at - SESSION_IDLE,
+            "born_after": at - SESSION_LIFETIME,
+        },
     ).all()
     found = _person(rows)
     if found is None:
@@ -376,6 +401,18 @@ def end_session(session: Session, secret: str, at: datetime) -> None:
         .where(SignInSession.token_hash == _secret_hash(secret), SignInSession.ended_at.is_(None))
         .values(ended_at=at)
     )
+
+
+def prune_sessions(session: Session, at: datetime) -> int:
+    """Delete sessions ended, left idle or outlived more than `SESSION_RECORD_KEPT` ago."""
+    kept_after = at - SESSION_RECORD_KEPT
+    over = or_(
+        SignInSession.ended_at < kept_after,
+        SignInSession.last_seen_at < kept_after - SESSION_IDLE,
+        SignInSession.created_at < kept_after - SESSION_LIFETIME,
+    )
+    deleted = session.execute(delete(SignInSession).where(over))
+    return int(deleted.rowcount)  # type: ignore[attr-defined]
 
 
 def end_sessions(session: Session, user_id: int, at: datetime, *, keep: str | None = None) -> None:

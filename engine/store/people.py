@@ -86,8 +86,9 @@ class SignInSession(Base):
 
     The browser keeps a random secret in its session cookie; only its SHA-256 is kept
     here, so a copy of the database signs no one in. `ended_at` is set at sign-out, when
-    the person's password changes (their other sessions) and when they are deactivated;
-    ended rows stay for the record.
+    the person's password changes (their other sessions) and when they are deactivated.
+    A session also ends, with no write, when unused for 14 days or 30 days after sign-in
+    (`engine.settings`); rows stay for the record 90 days after, then the worker deletes them.
     """
 
     __tablename__ = "sign_in_sessions"

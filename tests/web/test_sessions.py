@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -179,6 +180,58 @@ def test_a_session_notes_when_it_was_last_seen_at_most_once_a_minute(
     assert signed_in(client)
     (row,) = sessions_of(database, "bob")
     assert (row.created_at, row.last_seen_at) == (began, seen)
+
+
+def test_a_session_left_unused_for_two_weeks_signs_no_one_in_and_neither_does_its_copy(
+    app: Flask, client: FlaskClient, people: None, clock: Clock
+) -> None:
+    app.extensions["flowdesk"].commands.clock = clock
+    assert sign_in(client, "bob").status_code == 302
+    thief = copy_of(app, client)
+    clock.advance(days=13, hours=23)
+    assert signed_in(client)  # used in time: two more weeks from now
+    clock.advance(days=13, hours=23)
+    assert signed_in(client)
+    clock.advance(days=14, seconds=1)
+    assert not signed_in(client)
+    assert not signed_in(thief)
+    assert sign_in(client, "bob").status_code == 302
+    assert signed_in(client)
+
+
+def test_a_session_in_daily_use_still_ends_thirty_days_after_sign_in(
+    app: Flask, client: FlaskClient, people: None, clock: Clock
+) -> None:
+    app.extensions["flowdesk"].commands.clock = clock
+    assert sign_in(client, "bob").status_code == 302
+    for _ in range(29):
+        clock.advance(days=1)
+        assert signed_in(client)
+    clock.advance(days=1, seconds=1)
+    assert not signed_in(client)
+
+
+def test_the_worker_deletes_sessions_only_once_they_have_been_over_for_ninety_days(
+    app: Flask, people: None, database: Database, clock: Clock
+) -> None:
+    services = app.extensions["flowdesk"]
+    services.commands.clock = clock
+    browsers = {name: app.test_client() for name in ("signed_out", "idle", "busy")}
+    for browser in browsers.values():
+        assert sign_in(browser, "bob").status_code == 302
+    began = clock()
+    sign_out(browsers["signed_out"])  # over now
+    for _ in range(29):
+        clock.advance(days=1)
+        assert signed_in(browsers["busy"])
+    # "idle" is over 14 days after sign-in, "busy" 30 days after, however much it is used.
+
+    pruned = []
+    for day in (89, 91, 103, 105, 119, 121):
+        clock.now = began + timedelta(days=day)
+        pruned.append(services.accounts.prune_sessions())
+    assert pruned == [0, 1, 0, 1, 0, 1]
+    assert sessions_of(database, "bob") == []
 
 
 # Bearer tokens ignore cookies -----------------------------------------------------------------
