@@ -45,10 +45,11 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import create_engine, insert, select, text  # noqa: E402
 
-from engine.service.accounts import issue_token, set_password  # noqa: E402
+from engine.service.accounts import set_password  # noqa: E402
 from engine.service.apply import sort_key  # noqa: E402
 from engine.service.definitions import load_folder  # noqa: E402
 from engine.service.people import ensure_user  # noqa: E402
+from engine.service.tokens import issue_token  # noqa: E402
 from engine.store.database import Database  # noqa: E402
 from engine.store.definitions import Definition, DefinitionVersion  # noqa: E402
 from engine.store.instances import Counter, Event, Instance, Task  # noqa: E402

@@ -10,7 +10,7 @@ from flask import abort, jsonify, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
-from engine.service.accounts import Person
+from engine.service.person import Person
 
 #: The roles that may design and publish forms (admins have every role).
 DESIGNER_ROLES = ("designer",)

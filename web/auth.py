@@ -40,7 +40,7 @@ from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, Se
 from flask_login import AnonymousUserMixin, LoginManager, UserMixin, current_user, login_user
 from flask_login import logout_user as _logout_user
 
-from engine.service.accounts import Person
+from engine.service.person import Person
 from web.errors import answer, wants_json
 from web.security import limiter
 from web.services import services

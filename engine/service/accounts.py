@@ -1,4 +1,4 @@
-"""Signing in: passwords (hashed with scrypt by werkzeug), sign-in sessions and API tokens.
+"""Signing in: passwords (hashed with scrypt by werkzeug) and sign-in sessions.
 
 A password check costs the same whether the user exists or not, so the time it
 takes does not tell an attacker which usernames are real. Hashing and checking a
@@ -12,48 +12,56 @@ person's other sessions, and deactivating them ends all of theirs. A session lef
 unused for `SESSION_IDLE` (14 days), or older than `SESSION_LIFETIME` (30 days), signs
 no one in any more; the worker deletes sessions that have been over for 90 days.
 
-`Accounts` is what the doors (web pages, API, CLI) call: each method is one read
-or one unit of work through the transaction shell. The functions below it take a
-session and are its parts.
+`Accounts` is what the doors (web pages, API, CLI) call, for API tokens
+(`engine.service.tokens`) too: each method is one read or one unit of work through
+the transaction shell. The functions below it take a session and are its parts.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Row, bindparam, delete, or_, select, update
+from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from engine.core.errors import Problem
 from engine.service.errors import InvalidInput, NotFound, ServiceError
+from engine.service.person import (
+    PERSON_COLUMNS,
+    WITH_GROUPS,
+    Person,
+    load_person,
+    person_of,
+    secret_hash,
+)
+from engine.service.tokens import (
+    TokenRow,
+    issue_token,
+    person_for_token,
+    revoke_token,
+    tokens,
+    touch_token,
+)
 from engine.settings import (
     MIN_PASSWORD_LENGTH,
     SESSION_IDLE,
     SESSION_LIFETIME,
     SESSION_RECORD_KEPT,
     SESSION_TOUCH_S,
-    TOKEN_TOUCH_S,
 )
 from engine.store.base import UtcDateTime
-from engine.store.people import ApiToken, Group, Membership, SignInSession, User
+from engine.store.people import SignInSession, User
 
 if TYPE_CHECKING:
     from engine.service.shell import Shell
 
-#: Roles a user may have; a user without one is a requester.
-ROLES = ("admin", "designer", "agent", "requester")
-#: Longest name of an API token.
-MAX_TOKEN_NAME = 120
-#: Ids are 64-bit: a larger number names no row (and PostgreSQL would refuse it).
-MAX_ID = 2**63 - 1
 #: Longest username the users table holds.
 MAX_USERNAME = 80
 #: A session secret is 43 characters; anything much longer is not one (and not worth hashing).
@@ -67,41 +75,11 @@ def _unknown_user_hash() -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class Person:
-    """Who is signed in: the few facts every page and permission check needs."""
-
-    id: int
-    username: str
-    name: str
-    email: str | None
-    roles: frozenset[str]
-    groups: frozenset[str]
-
-    def has_role(self, *roles: str) -> bool:
-        return "admin" in self.roles or any(role in self.roles for role in roles)
-
-    @property
-    def is_agent(self) -> bool:
-        return self.has_role("agent") or bool(self.groups)
-
-
-@dataclass(frozen=True, slots=True)
 class SignIn:
     """A new sign-in session: who, and the secret the browser keeps (the server has its hash)."""
 
     person: Person
     secret: str
-
-
-@dataclass(frozen=True, slots=True)
-class TokenRow:
-    """An API token as its owner sees it (never the token itself: only its hash is kept)."""
-
-    id: int
-    name: str
-    created_at: datetime
-    last_used_at: datetime | None
-    revoked_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,72 +197,18 @@ class Accounts:
         return person
 
 
-# Who a person is ------------------------------------------------------------------------------
-
-
-def load_person(session: Session, user_id: int) -> Person | None:
-    """Return an active user by id, as a Person; None if gone or deactivated.
-
-    One statement (a row per group) and no ORM objects: two round trips were a tenth
-    of an inbox page on PostgreSQL.
-    """
-    return _person(session.execute(_PERSON, {"id": user_id}).all())
-
-
-def _person(rows: Sequence[Row[*tuple[Any, ...]]]) -> Person | None:
-    """The Person of a user's rows (one per group), if active."""
-    if not rows or not rows[0].active:
-        return None
-    first = rows[0]
-    return Person(
-        first.id,
-        first.username,
-        first.name or first.username,
-        first.email,
-        frozenset(first.roles or ()),
-        frozenset(row.key for row in rows if row.key is not None),
-    )
-
-
-_users, _members, _groups = User.__table__, Membership.__table__, Group.__table__
-_tokens, _sessions = ApiToken.__table__, SignInSession.__table__
-#: A user's row once per group they belong to. Core statements over the tables: the
-#: ORM's own handling of a statement cost as much as its round trip.
-_PERSON_COLUMNS = (
-    _users.c.id,
-    _users.c.username,
-    _users.c.name,
-    _users.c.email,
-    _users.c.roles,
-    _users.c.active,
-    _groups.c.key,
-)
-_WITH_GROUPS = _users.outerjoin(_members, _members.c.user_id == _users.c.id).outerjoin(
-    _groups, _groups.c.id == _members.c.group_id
-)
-_PERSON = select(*_PERSON_COLUMNS).select_from(_WITH_GROUPS).where(_users.c.id == bindparam("id"))
-#: The same, found by an API token's hash, with the token's own columns.
-_PERSON_BY_TOKEN = (
-    select(
-        *_PERSON_COLUMNS,
-        _tokens.c.id.label("token_id"),
-        _tokens.c.revoked_at,
-        _tokens.c.last_used_at,
-    )
-    .select_from(_tokens.join(_WITH_GROUPS, _users.c.id == _tokens.c.user_id))
-    .where(_tokens.c.token_hash == bindparam("hash"))
-)
-#: The same, found by an open sign-in session's hash: every signed-in request asks, in this
+_sessions, _users = SignInSession.__table__, User.__table__
+#: A person found by an open sign-in session's hash: every signed-in request asks, in this
 #: one statement, both whether its session is still open (not ended, used lately enough,
 #: not too old) and who it belongs to. Whether `last_seen_at` is stale is worked out by
 #: the database: no time to parse per request.
 _PERSON_BY_SESSION = (
     select(
-        *_PERSON_COLUMNS,
+        *PERSON_COLUMNS,
         _sessions.c.id.label("session_id"),
         (_sessions.c.last_seen_at < bindparam("stale_before", type_=UtcDateTime())).label("stale"),
     )
-    .select_from(_sessions.join(_WITH_GROUPS, _users.c.id == _sessions.c.user_id))
+    .select_from(_sessions.join(WITH_GROUPS, _users.c.id == _sessions.c.user_id))
     .where(
         _sessions.c.token_hash == bindparam("hash"),
         _sessions.c.ended_at.is_(None),
@@ -292,10 +216,6 @@ _PERSON_BY_SESSION = (
         _sessions.c.created_at >= bindparam("born_after", type_=UtcDateTime()),
     )
 )
-
-
-def _secret_hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 # Passwords ------------------------------------------------------------------------------------
@@ -355,7 +275,7 @@ def open_session(
         return None
     session.add(
         SignInSession(
-            user_id=checked.user_id, token_hash=_secret_hash(secret), created_at=at, last_seen_at=at
+            user_id=checked.user_id, token_hash=secret_hash(secret), created_at=at, last_seen_at=at
         )
     )
     session.flush()
@@ -375,13 +295,13 @@ def person_for_session(session: Session, secret: str, at: datetime) -> tuple[Per
     rows = session.execute(
         _PERSON_BY_SESSION,
         {
-            "hash": _secret_hash(secret),
+            "hash": secret_hash(secret),
             "stale_before": stale_before,
             "idle_before": at - SESSION_IDLE,
             "born_after": at - SESSION_LIFETIME,
         },
     ).all()
-    found = _person(rows)
+    found = person_of(rows)
     if found is None:
         return None
     return found, rows[0].session_id if rows[0].stale else 0
@@ -398,7 +318,7 @@ def end_session(session: Session, secret: str, at: datetime) -> None:
     """End one sign-in session (a sign-out); an ended or unknown one stays as it is."""
     session.execute(
         update(SignInSession)
-        .where(SignInSession.token_hash == _secret_hash(secret), SignInSession.ended_at.is_(None))
+        .where(SignInSession.token_hash == secret_hash(secret), SignInSession.ended_at.is_(None))
         .values(ended_at=at)
     )
 
@@ -421,85 +341,5 @@ def end_sessions(session: Session, user_id: int, at: datetime, *, keep: str | No
         SignInSession.user_id == user_id, SignInSession.ended_at.is_(None)
     )
     if keep:
-        query = query.where(SignInSession.token_hash != _secret_hash(keep))
+        query = query.where(SignInSession.token_hash != secret_hash(keep))
     session.execute(query.values(ended_at=at))
-
-
-# API tokens -----------------------------------------------------------------------------------
-
-
-def issue_token(session: Session, username: str, name: str, at: datetime) -> tuple[int, str]:
-    """Make a new API token for a user; return its id and the token, shown this once."""
-    name = name.strip()
-    if not name:
-        raise InvalidInput(
-            "give the token a name, e.g. the script that uses it",
-            [Problem("/name", "give the token a name, e.g. the script that uses it")],
-        )
-    if len(name) > MAX_TOKEN_NAME:
-        message = f"a token's name can have at most {MAX_TOKEN_NAME} characters"
-        raise InvalidInput(message, [Problem("/name", message)])
-    if any(ord(c) < 32 or ord(c) == 127 for c in name):
-        message = "a token's name cannot hold control characters such as line breaks"
-        raise InvalidInput(message, [Problem("/name", message)])
-    user = session.scalar(select(User).where(User.username == username))
-    if user is None:
-        raise NotFound(f"there is no user '{username}'")
-    token = "fd_" + secrets.token_urlsafe(32)
-    row = ApiToken(user_id=user.id, name=name, token_hash=_secret_hash(token))
-    row.created_at = at
-    session.add(row)
-    session.flush()
-    return row.id, token
-
-
-def revoke_token(session: Session, token_id: int, username: str, at: datetime) -> None:
-    """Revoke one of a user's tokens; requests bearing it are refused from now on."""
-    if not 0 < token_id <= MAX_ID:
-        raise NotFound(f"{username} has no token {token_id}")
-    row = session.scalar(
-        select(ApiToken)
-        .join(User, User.id == ApiToken.user_id)
-        .where(ApiToken.id == token_id, User.username == username)
-    )
-    if row is None:
-        raise NotFound(f"{username} has no token {token_id}")
-    row.revoked_at = row.revoked_at or at
-
-
-def tokens(session: Session, username: str) -> list[TokenRow]:
-    """Return a user's tokens, newest first, revoked ones included."""
-    rows = session.execute(
-        select(
-            ApiToken.id,
-            ApiToken.name,
-            ApiToken.created_at,
-            ApiToken.last_used_at,
-            ApiToken.revoked_at,
-        )
-        .join(User, User.id == ApiToken.user_id)
-        .where(User.username == username)
-        .order_by(ApiToken.id.desc())
-    )
-    return [TokenRow(*row) for row in rows]
-
-
-def person_for_token(session: Session, token: str, at: datetime) -> tuple[Person, int] | None:
-    """Return the person an API token belongs to and the token's id, if valid and not revoked.
-
-    The id comes back only when the token's `last_used_at` is stale (see `touch_token`).
-    """
-    rows = session.execute(_PERSON_BY_TOKEN, {"hash": _secret_hash(token)}).all()
-    found = _person(rows)
-    if found is None or rows[0].revoked_at is not None:
-        return None
-    used = rows[0].last_used_at
-    stale = used is None or (at - used).total_seconds() > TOKEN_TOUCH_S
-    return found, rows[0].token_id if stale else 0
-
-
-def touch_token(session: Session, token_id: int, at: datetime) -> None:
-    """Note when a token was last used (at most once a minute, not on every call)."""
-    row = session.get(ApiToken, token_id)
-    if row is not None:
-        row.last_used_at = at

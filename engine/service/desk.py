@@ -18,10 +18,10 @@ from sqlalchemy.orm import Session
 
 from engine.core.definition import Workflow
 from engine.core.steps.base import Step
-from engine.service.accounts import Person
 from engine.service.commands import Commands
 from engine.service.errors import NotAllowed, NotFound
 from engine.service.permissions import DECISIONS, may_act
+from engine.service.person import Person
 from engine.service.published import Published
 from engine.service.queries import InstanceView, instance_numbers, instance_view, open_tasks
 from engine.service.requests import attachment

@@ -22,9 +22,10 @@ from werkzeug.security import generate_password_hash
 
 from engine.core.errors import Problem
 from engine.service import admin
-from engine.service.accounts import ROLES, password_problems
+from engine.service.accounts import password_problems
 from engine.service.admin import GroupRow, UserRow
 from engine.service.errors import InvalidInput, NotFound
+from engine.service.person import ROLES
 from engine.store.people import Group, Membership, OnCallShift, User
 
 if TYPE_CHECKING:

@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from engine.service.accounts import Person
+from engine.service.person import Person
 from engine.store.instances import Instance, Task
 
 #: Work whose SLA deadline is nearer than this is "due soon".

@@ -8,9 +8,9 @@ from alembic import command
 from sqlalchemy import select
 
 from engine.core.sla import SLA_STEP
-from engine.service.accounts import Person
 from engine.service.apply import BREACHED, SLA_RUNNING
 from engine.service.commands import Commands
+from engine.service.person import Person
 from engine.service.worklist import Filters, instances, may_see_instance, my_tasks, queue
 from engine.store.database import Database, alembic_config
 from engine.store.instances import Task, Timer

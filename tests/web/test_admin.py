@@ -12,9 +12,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
-from engine.service.accounts import issue_token
 from engine.service.commands import Commands
 from engine.service.people import ensure_user
+from engine.service.tokens import issue_token
 from engine.store.database import Database
 from engine.store.definitions import Definition, DefinitionVersion
 from engine.store.people import Group, Membership, User

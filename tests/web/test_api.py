@@ -11,10 +11,10 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from engine.service.accounts import issue_token
 from engine.service.commands import Commands
 from engine.service.definitions import publish_document
 from engine.service.people import ensure_user
+from engine.service.tokens import issue_token
 from engine.store.database import Database
 from engine.store.instances import Event, Instance
 from tests.infrastructure import INCIDENT, PACK

@@ -10,9 +10,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from engine.service.accounts import issue_token, revoke_token, set_password
+from engine.service.accounts import set_password
 from engine.service.admin import set_active
 from engine.service.commands import Commands
+from engine.service.tokens import issue_token, revoke_token
 from engine.store.database import Database
 from engine.store.instances import Instance
 from engine.store.people import ApiToken, User

@@ -47,9 +47,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from engine.service.accounts import issue_token
 from engine.service.commands import Commands
 from engine.service.people import ensure_user
+from engine.service.tokens import issue_token
 from engine.store.base import Base
 from engine.store.database import Database
 from engine.store.instances import Attachment, Instance, Task

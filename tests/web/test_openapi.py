@@ -23,9 +23,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from engine.service.accounts import issue_token
 from engine.service.commands import Commands
 from engine.service.people import ensure_user
+from engine.service.tokens import issue_token
 from engine.store.database import Database
 from tests.infrastructure import INCIDENT
 from web.api.openapi import document

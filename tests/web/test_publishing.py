@@ -19,9 +19,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from markupsafe import escape
 
-from engine.service.accounts import issue_token
 from engine.service.commands import Commands
 from engine.service.people import ensure_user
+from engine.service.tokens import issue_token
 from engine.store.database import Database
 from engine.store.uow import UnitOfWork
 from tests.infrastructure import PACK, give_password

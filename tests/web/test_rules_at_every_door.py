@@ -23,10 +23,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select, update
 
 from engine.catalog import Document
-from engine.service.accounts import issue_token
 from engine.service.commands import Commands
 from engine.service.definitions import publish_all
 from engine.service.people import ensure_user
+from engine.service.tokens import issue_token
 from engine.store.database import Database
 from engine.store.instances import Comment, Event, Instance, Task
 from engine.store.people import User

@@ -20,9 +20,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
-from engine.service.accounts import issue_token, revoke_token
 from engine.service.admin import set_active
 from engine.service.commands import Commands
+from engine.service.tokens import issue_token, revoke_token
 from engine.store.database import Database
 from engine.store.people import ApiToken, SignInSession, User
 from tests.infrastructure import Clock, give_password

@@ -11,10 +11,10 @@ from typing import Any, cast
 
 from flask import Blueprint, Flask, Response, flash, redirect, render_template, request, url_for
 
-from engine.service.accounts import ROLES
 from engine.service.admin import UserRow
 from engine.service.errors import InvalidInput
 from engine.service.people import Directory, People
+from engine.service.person import ROLES
 from engine.settings import MAX_IMPORT_BYTES, MIN_PASSWORD_LENGTH
 from web.auth import current_session, me, require
 from web.services import services

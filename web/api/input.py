@@ -16,8 +16,8 @@ from typing import Any, NoReturn, TypeVar, cast
 from flask import Response, abort, jsonify, request
 from flask_login import current_user
 
-from engine.service.accounts import Person
 from engine.service.commands import Commands
+from engine.service.person import Person
 from forms.errors import FieldError
 from web.api import openapi
 from web.auth import signed_in
