@@ -11,6 +11,7 @@ left to the checks of each field, which say where they are.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, NoReturn
 
 from flask import Flask
@@ -32,7 +33,9 @@ def read_json(text: str | bytes) -> Any:
         except UnicodeDecodeError:
             raise BadJson("the body is not text in UTF-8") from None
     try:
-        value = json.loads(text, object_pairs_hook=_once_each, parse_constant=_no_constant)
+        value = json.loads(
+            text, object_pairs_hook=_once_each, parse_constant=_no_constant, parse_float=_finite
+        )
     except json.JSONDecodeError as error:
         raise BadJson(str(error)) from None
     except RecursionError:
@@ -53,6 +56,13 @@ def _once_each(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _no_constant(name: str) -> NoReturn:
     raise BadJson(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise BadJson(f"{text[:40]} is too large for a number")
+    return value
 
 
 def _deeper_than(value: Any, limit: int) -> bool:

@@ -92,6 +92,16 @@ def test_bad_input_gets_a_clear_message(flowdesk) -> None:  # type: ignore[no-un
     assert "is not JSON" in flowdesk(
         "start", "it-incident", "--data", '{"a": 1, "a": 2}', code=2
     )  # a key given twice is refused, not silently the last
+    for number in ("NaN", "1e9999", "-Infinity"):
+        assert "is not JSON" in flowdesk(
+            "start", "it-incident", "--data", f'{{"summary": "x", "cost": {number}}}', code=2
+        )
+    deep = '{"summary": ' + "[" * 10_000 + "]" * 10_000 + "}"
+    assert "nested more than" in flowdesk("start", "it-incident", "--data", deep, code=2)
+    nul = flowdesk("start", "it-incident", "--data", '{"summary": "a\\u0000b"}', code=1)
+    assert "  /summary: " in nul
+    assert "NUL character" in nul
+    assert "INC-" not in flowdesk("tasks")  # nothing of it was stored
 
 
 def test_loading_the_pack_again_after_a_newer_version_keeps_the_newer_one_latest(

@@ -95,6 +95,8 @@ def test_a_start_form_mistake_is_a_422_with_a_pointer_into_data(
     [
         ("{not json", 400, None),
         ('{"workflow": "it-incident", "data": {"n": NaN}}', 400, None),
+        ('{"workflow": "it-incident", "data": {"n": 1e9999}}', 400, None),
+        ('{"workflow": "it-incident", "workflow": "it-incident"}', 400, None),
         ("[1, 2]", 422, ""),
         ('{"workflow": 5}', 422, "/workflow"),
         ('{"workflow": "it-incident", "surprise": true}', 422, ""),
