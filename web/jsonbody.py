@@ -2,8 +2,9 @@
 
 Flask's own reader takes `NaN` (and reads `1e9999` as infinity), keeps the last of two
 equal keys without a word, and lets a deeply nested body reach a `RecursionError` (a
-500). This reader refuses all of them with a 400 that says what is wrong, wherever a view asks for `request.get_json()`
-(the designer's API included); `web.api.input.body` reads the REST API's bodies with it.
+500). This reader refuses all of them with a 400 that says what is wrong, wherever a
+view asks for `request.get_json()` (the designer's API included); `web.api.input.body`
+reads the REST API's bodies with it.
 Values that are JSON but cannot be kept (an integer too large to store, a control
 character) are left to the checks of each field, which say where they are.
 """
