@@ -14,10 +14,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.core.conditions import field_value
 from engine.jobs.errors import PermanentFailure
+from engine.store.definitions import DefinitionVersion
 from engine.store.instances import Instance, Task
 from engine.store.people import Group, Membership, User
 
+#: Where an anonymous requester's address is read when the workflow names no
+#: `start.confirm_to`.
+ADDRESS_FIELD = "email"
 #: The recipients a workflow names by role, in words.
 NAMED = {
     "requester": "the requester",
@@ -98,12 +103,27 @@ def _resolve(session: Session, instance: Instance, to: Any, tasks: Sequence[str]
 
 
 def _requester(session: Session, instance: Instance) -> list[str]:
+    """Return the requester's own address, else the one they gave on the start form."""
     found = _users(session, [instance.requester]) if instance.requester else []
     if not found:
-        # Anonymous requesters (and users without an address) gave one on the start form.
-        email = instance.state.get("data", {}).get("email")
+        # Anonymous requesters (and users without an address) gave one on the start form,
+        # in the field the workflow names for it.
+        field = _address_field(session, instance)
+        email = field_value(instance.state.get("data") or {}, field)
         found = [email.strip()] if isinstance(email, str) and email.strip() else []
     return found
+
+
+def _address_field(session: Session, instance: Instance) -> str:
+    """Return the start form's field that holds the requester's address (`confirm_to`)."""
+    content = session.scalar(
+        select(DefinitionVersion.content).where(
+            DefinitionVersion.id == instance.workflow_version_id
+        )
+    )
+    start = content.get("start") if isinstance(content, dict) else None
+    named = start.get("confirm_to") if isinstance(start, dict) else None
+    return named if isinstance(named, str) and named else ADDRESS_FIELD
 
 
 def _users(session: Session, usernames: Sequence[str]) -> list[str]:

@@ -2,14 +2,15 @@
 
 The workflow says which fields its requester sees (`requester_sees`); without it, they
 see the start form's fields they filled in and the fields later forms mark `public`
-(a resolution, an answer). Never the service desk's internal notes, assignments, SLA
-clocks or any other field of the data: the data is cut down here, in the service, so no
-page can show more than the workflow allows.
+(a resolution, an answer). A dotted path shows just that value: `caller.email` shows the
+caller's email, not the rest of `caller`. Never the service desk's internal notes,
+assignments, SLA clocks or any other field of the data: the data is cut down here, in
+the service, so no page can show more than the workflow allows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -39,6 +40,9 @@ STATUS_WORDS = {
 
 #: Field types a requester never sees, whatever the form says: they are the desk's own.
 INTERNAL_TYPES = frozenset({"hidden", "calculated"})
+#: The heading of the values a workflow shows its requester that no form shows (an action
+#: set them, a subflow brought them back).
+DETAILS_TITLE = "More about your request"
 
 
 def status_words(status: str) -> str:
@@ -70,13 +74,14 @@ class TrackingView:
     started_at: datetime
     ended: bool
     form: Form | None
-    #: Only the fields the requester may see.
+    #: Only the fields the requester may see, nested as stored (see `Shown`).
     data: dict[str, Any]
     timeline: list[Entry]
     comments: list[Comment]
     files: list[Attachment]
     tasks: list[RequesterTask]
-    #: Forms of later steps with fields the requester may see that hold an answer.
+    #: Forms of later steps with fields the requester may see that hold an answer, then
+    #: the values the workflow shows that no form does (`DETAILS_TITLE`).
     answers: list[Form]
 
     @property
@@ -84,10 +89,36 @@ class TrackingView:
         return status_words(self.status)
 
 
+class Shown(dict[str, Any]):
+    """What a requester may see of the data, nested as stored.
+
+    A dotted path reads into it (`shown.get("caller.email")`), as conditions read the
+    data, so a read-only form whose field keys are paths shows nested values.
+    """
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = self._at(key)
+        return default if value is _MISSING else value
+
+    def __missing__(self, key: str) -> Any:
+        value = self._at(key)
+        if value is _MISSING:
+            raise KeyError(key)
+        return value
+
+    def _at(self, path: str) -> Any:
+        if dict.__contains__(self, path):
+            return dict.__getitem__(self, path)
+        return _at(self, path.split("."))
+
+
+_MISSING = object()
+
+
 def visible_fields(workflow: Workflow, start_form: Form | None, forms: list[Form]) -> set[str]:
-    """Return the fields a workflow's requester may see (dotted paths by their first part)."""
+    """Return the fields a workflow's requester may see, or dotted paths into them."""
     if "requester_sees" in workflow.doc:
-        return {str(name).split(".")[0] for name in workflow.doc["requester_sees"]}
+        return {str(name) for name in workflow.doc["requester_sees"]}
     seen = {
         f["key"]
         for f in (start_form.fields if start_form else ())
@@ -98,6 +129,38 @@ def visible_fields(workflow: Workflow, start_form: Form | None, forms: list[Form
             f["key"] for f in form.fields if f.get("public") and f["type"] not in INTERNAL_TYPES
         }
     return seen
+
+
+def shown_data(data: Mapping[str, Any], paths: Iterable[str]) -> Shown:
+    """Cut the data down to `paths`: `caller.email` keeps `{"caller": {"email": …}}`, no more."""
+    listed = set(paths)
+    shown = Shown()
+    for path in sorted(listed):
+        if _inside(path, listed):
+            continue
+        parts = path.split(".")
+        value = _at(data, parts)
+        if value is _MISSING:
+            continue
+        target: dict[str, Any] = shown
+        for part in parts[:-1]:  # no listed path ends here, so these are all made here
+            target = target.setdefault(part, {})
+        target[parts[-1]] = value
+    return shown
+
+
+def _inside(path: str, listed: Iterable[str]) -> bool:
+    """Tell whether a path lies inside another one listed, and so is shown with it."""
+    return any(path.startswith(f"{other}.") for other in listed)
+
+
+def _at(data: Mapping[str, Any], parts: list[str]) -> Any:
+    value: Any = data
+    for part in parts:
+        if not isinstance(value, Mapping) or part not in value:
+            return _MISSING
+        value = value[part]
+    return value
 
 
 def view(requests: Requests, published: Published, token: str) -> TrackingView:
@@ -128,7 +191,7 @@ def view(requests: Requests, published: Published, token: str) -> TrackingView:
     start_form = _form(published, workflow.start.get("form"))
     later = _later_forms(published, workflow, start_form)
     shown = visible_fields(workflow, start_form, later)
-    data = {k: v for k, v in (instance.state.get("data") or {}).items() if k in shown}
+    data = shown_data(instance.state.get("data") or {}, shown)
     return TrackingView(
         number=instance.number,
         title=instance.title,
@@ -145,11 +208,7 @@ def view(requests: Requests, published: Published, token: str) -> TrackingView:
             for task in tasks
             if _is_requesters(task, instance)
         ],
-        answers=[
-            form
-            for form in (_only(f, shown) for f in later)
-            if form is not None and any(data.get(f["key"]) is not None for f in form.fields)
-        ],
+        answers=_answers(workflow, start_form, later, shown, data),
     )
 
 
@@ -162,14 +221,80 @@ def _later_forms(published: Published, workflow: Workflow, start: Form | None) -
     return [form for key in keys if (form := _form(published, key)) is not None]
 
 
-def _only(form: Form, shown: set[str]) -> Form | None:
-    """Return a form of only the fields the requester may see (None when none are left)."""
-    fields = [f for f in form.fields if f["key"] in shown]
+def _answers(
+    workflow: Workflow, start: Form | None, later: list[Form], shown: set[str], data: Shown
+) -> list[Form]:
+    """Return the later forms' fields the requester may see, then what no form shows."""
+    forms = [_only(form, shown) for form in later]
+    if "requester_sees" in workflow.doc:
+        # What the workflow lists shows even where its form keeps it in, and only once.
+        told = {f["key"] for f in start.fields} if start else set()
+        forms = [_only(form, shown - told, public=True) for form in later]
+        forms.append(_details(workflow, [start, *later], data))
+    return [
+        form
+        for form in forms
+        if form is not None and any(data.get(f["key"]) is not None for f in form.fields)
+    ]
+
+
+def _only(form: Form, shown: set[str], *, public: bool = False) -> Form | None:
+    """Return a form of only the fields the requester may see (None when none are left).
+
+    `public`: the workflow lists them, so they show even if their form keeps them in.
+    """
+    fields = [{**f, "public": True} if public else f for f in form.fields if f["key"] in shown]
     if not fields:
         return None
     return Form.from_document(
         {"kind": "form", "format": 1, "key": form.key, "title": form.title, "fields": fields}
     )
+
+
+def _details(workflow: Workflow, forms: list[Form | None], data: Shown) -> Form | None:
+    """Return a read-only form of the listed values no form shows, keyed by their paths."""
+    on_forms = {
+        f["key"] for form in forms if form is not None for f in form.fields if f["type"] != "hidden"
+    }
+    listed = [str(path) for path in workflow.doc.get("requester_sees", ())]
+    fields = {
+        field["key"]: field
+        for path in listed
+        if path not in on_forms and not _inside(path, listed)
+        for field in _detail_fields(path, data.get(path))
+    }
+    if not fields:
+        return None
+    return Form.from_document(
+        {
+            "kind": "form",
+            "format": 1,
+            "key": "details",
+            "title": DETAILS_TITLE,
+            "fields": list(fields.values()),
+        }
+    )
+
+
+def _detail_fields(path: str, value: Any) -> Iterator[dict[str, Any]]:
+    """Show a value in rows a requester reads: one per text, number or list; mappings opened."""
+    if isinstance(value, Mapping):
+        for key, inner in value.items():
+            yield from _detail_fields(f"{path}.{key}", inner)
+        return
+    field: dict[str, Any] = {"key": path, "label": _label(path), "type": "text", "public": True}
+    if isinstance(value, list) and value and all(isinstance(row, Mapping) for row in value):
+        columns = dict.fromkeys(key for row in value for key in row)
+        field["type"] = "table"
+        field["columns"] = [{"key": k, "label": _label(k), "type": "text"} for k in columns]
+    elif isinstance(value, list):
+        field["type"] = "multiselect"  # shown as its items, joined by commas
+    yield field
+
+
+def _label(path: str) -> str:
+    """Say a path in words: `caller.email` is "Caller email"."""
+    return path.replace(".", " ").replace("_", " ").capitalize()
 
 
 def requester_task(

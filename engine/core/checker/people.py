@@ -3,7 +3,8 @@
 Every text of an `assign` object or a recipient is a template filled in from the data
 (a field there must exist and hold a name, not a list or a number); a plain name must
 be a group or user that exists, when the checker is told which exist; and `assignee`,
-`candidates` and `next_tier` need a step whose tasks have them.
+`candidates` and `next_tier` need a step whose tasks have them. A webhook address is a
+template too, but only past its scheme and host, which are written out.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from engine.core.assignment import webhook_problem
 from engine.core.checker.dataflow import Flow
 from engine.core.checker.kinds import parse_template, value_of
 from engine.core.checker.points import At, anywhere, at_step
@@ -125,14 +127,18 @@ def _message(
     *,
     waits: bool,
 ) -> Iterator[Problem]:
-    """Check one notification: its recipient, or its webhook's address.
+    """Check one notification: its recipient, or its webhook's address (see `webhook_problem`).
 
     `step` sends it (None: an SLA breach, for every open task); `waits`: the step has
     tasks of its own (an escalation), not an action passing by.
     """
     if "webhook" in message:
-        if is_template(message["webhook"]):
-            yield from template(message["webhook"], f"{where}/webhook", at)
+        url = message["webhook"]
+        problem = webhook_problem(url)
+        if problem is not None:
+            yield Problem(f"{where}/webhook", problem)
+        elif is_template(url):
+            yield from template(url, f"{where}/webhook", at)
         return
     to = message["to"]
     if isinstance(to, Mapping):
