@@ -9,7 +9,7 @@ by the same rules as the commands (`engine.service.permissions`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +25,7 @@ from engine.service.person import Person
 from engine.service.published import Published
 from engine.service.queries import InstanceView, instance_numbers, instance_view, open_tasks
 from engine.service.requests import attachment
+from engine.service.seen import requester_data
 from engine.service.submissions import StepForm, comment_field, step_form
 from engine.service.worklist import (
     Filters,
@@ -256,8 +257,34 @@ class Desk:
         found: InstanceView = self._read(read)
         return found
 
+    def instance_for(self, person: Person, number: str) -> InstanceView:
+        """Return an instance as `person` may see it; NotFound for anyone who may not.
+
+        Agents see all of its data; its requester sees what the workflow shows them
+        (`requester_sees`), as on the tracking page.
+        """
+
+        def read(session: Session) -> InstanceView:
+            if not may_see_instance(session, person, number):
+                raise NotFound(f"there is no instance {number}")
+            view = instance_view(session, number)
+            session.expunge_all()
+            return view
+
+        found: InstanceView = self._read(read)
+        return self._as_seen_by(person, found)
+
+    def _as_seen_by(self, person: Person, view: InstanceView) -> InstanceView:
+        if person.is_agent:
+            return view
+        workflow = self.workflow_of(view.instance.workflow_version_id)
+        return replace(view, data=requester_data(self.published, workflow, view.data))
+
     def instance_page(self, person: Person, number: str) -> InstancePage:
-        """Return an instance as `person` may see it; NotFound for anyone who may not."""
+        """Return an instance as `person` may see it; NotFound for anyone who may not.
+
+        Its data is cut as `instance_for` cuts it; incidents are for agents only.
+        """
 
         def read(session: Session) -> InstancePage:
             if not may_see_instance(session, person, number):
@@ -288,12 +315,12 @@ class Desk:
                 [
                     (str(run.get("step")), str(run["incident"]))
                     for run in view.instance.state.get("runs", ())
-                    if run.get("incident")
+                    if run.get("incident") and agent
                 ],
             )
 
         found: InstancePage = self._read(read)
-        return found
+        return replace(found, view=self._as_seen_by(person, found.view))
 
     def comments(self, person: Person, number: str) -> list[Comment]:
         """Return an instance's comments, oldest first; internal notes for agents only."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,11 +68,8 @@ class InstanceView:
     timers: list[Timer]
     events: list[Event]
     comments: list[Comment]
-
-    @property
-    def data(self) -> dict[str, Any]:
-        data: dict[str, Any] = self.instance.state.get("data", {})
-        return data
+    #: The instance's data, or the part of it the person asking may see (see `Desk`).
+    data: Mapping[str, Any]
 
 
 def instance_view(session: Session, number: str) -> InstanceView:
@@ -96,4 +94,5 @@ def instance_view(session: Session, number: str) -> InstanceView:
                 select(Comment).where(Comment.instance_id == where).order_by(Comment.id)
             )
         ),
+        instance.state.get("data") or {},
     )

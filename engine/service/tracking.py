@@ -1,16 +1,13 @@
 """What a requester sees of their request on its tracking page: only what the workflow shows them.
 
-The workflow says which fields its requester sees (`requester_sees`); without it, they
-see the start form's fields they filled in and the fields later forms mark `public`
-(a resolution, an answer). A dotted path shows just that value: `caller.email` shows the
-caller's email, not the rest of `caller`. Never the service desk's internal notes,
-assignments, SLA clocks or any other field of the data: the data is cut down here, in
-the service, so no page can show more than the workflow allows.
+The data is cut down to what the workflow shows its requester (`engine.service.seen`,
+the same cut as at every other door); the page never shows the service desk's internal
+notes, assignments, SLA clocks or incidents.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -23,6 +20,14 @@ from engine.service.desk import button_label
 from engine.service.errors import NotFound
 from engine.service.published import Published
 from engine.service.requests import REQUESTER, Requests
+from engine.service.seen import (
+    Shown,
+    form_of,
+    inside,
+    later_forms,
+    shown_data,
+    visible_fields,
+)
 from engine.service.submissions import step_form
 from engine.store.directory import Directory
 from engine.store.instances import Attachment, Comment, Event, Instance, Task
@@ -38,8 +43,6 @@ STATUS_WORDS = {
     "cancelled": "Cancelled",
 }
 
-#: Field types a requester never sees, whatever the form says: they are the desk's own.
-INTERNAL_TYPES = frozenset({"hidden", "calculated"})
 #: The heading of the values a workflow shows its requester that no form shows (an action
 #: set them, a subflow brought them back).
 DETAILS_TITLE = "More about your request"
@@ -89,80 +92,6 @@ class TrackingView:
         return status_words(self.status)
 
 
-class Shown(dict[str, Any]):
-    """What a requester may see of the data, nested as stored.
-
-    A dotted path reads into it (`shown.get("caller.email")`), as conditions read the
-    data, so a read-only form whose field keys are paths shows nested values.
-    """
-
-    def get(self, key: str, default: Any = None) -> Any:
-        value = self._at(key)
-        return default if value is _MISSING else value
-
-    def __missing__(self, key: str) -> Any:
-        value = self._at(key)
-        if value is _MISSING:
-            raise KeyError(key)
-        return value
-
-    def _at(self, path: str) -> Any:
-        if dict.__contains__(self, path):
-            return dict.__getitem__(self, path)
-        return _at(self, path.split("."))
-
-
-_MISSING = object()
-
-
-def visible_fields(workflow: Workflow, start_form: Form | None, forms: list[Form]) -> set[str]:
-    """Return the fields a workflow's requester may see, or dotted paths into them."""
-    if "requester_sees" in workflow.doc:
-        return {str(name) for name in workflow.doc["requester_sees"]}
-    seen = {
-        f["key"]
-        for f in (start_form.fields if start_form else ())
-        if f["type"] not in INTERNAL_TYPES
-    }
-    for form in forms:
-        seen |= {
-            f["key"] for f in form.fields if f.get("public") and f["type"] not in INTERNAL_TYPES
-        }
-    return seen
-
-
-def shown_data(data: Mapping[str, Any], paths: Iterable[str]) -> Shown:
-    """Cut the data down to `paths`: `caller.email` keeps `{"caller": {"email": …}}`, no more."""
-    listed = set(paths)
-    shown = Shown()
-    for path in sorted(listed):
-        if _inside(path, listed):
-            continue
-        parts = path.split(".")
-        value = _at(data, parts)
-        if value is _MISSING:
-            continue
-        target: dict[str, Any] = shown
-        for part in parts[:-1]:  # no listed path ends here, so these are all made here
-            target = target.setdefault(part, {})
-        target[parts[-1]] = value
-    return shown
-
-
-def _inside(path: str, listed: Iterable[str]) -> bool:
-    """Tell whether a path lies inside another one listed, and so is shown with it."""
-    return any(path.startswith(f"{other}.") for other in listed)
-
-
-def _at(data: Mapping[str, Any], parts: list[str]) -> Any:
-    value: Any = data
-    for part in parts:
-        if not isinstance(value, Mapping) or part not in value:
-            return _MISSING
-        value = value[part]
-    return value
-
-
 def view(requests: Requests, published: Published, token: str) -> TrackingView:
     """Gather the tracking page of the instance a token opens (NotFound for any other)."""
     number = requests.number(token)
@@ -188,8 +117,8 @@ def view(requests: Requests, published: Published, token: str) -> TrackingView:
         directory = Directory(session.connection(), row_locks=False)
         workflow = requests.commands.registry.workflow(directory, instance.workflow_version_id)
         session.expunge_all()
-    start_form = _form(published, workflow.start.get("form"))
-    later = _later_forms(published, workflow, start_form)
+    start_form = form_of(published, workflow.start.get("form"))
+    later = later_forms(published, workflow, start_form)
     shown = visible_fields(workflow, start_form, later)
     data = shown_data(instance.state.get("data") or {}, shown)
     return TrackingView(
@@ -210,15 +139,6 @@ def view(requests: Requests, published: Published, token: str) -> TrackingView:
         ],
         answers=_answers(workflow, start_form, later, shown, data),
     )
-
-
-def _later_forms(published: Published, workflow: Workflow, start: Form | None) -> list[Form]:
-    keys: list[str] = []
-    for step in workflow.steps.values():  # nested steps of parallel branches included
-        key = step.doc.get("form")
-        if key and key not in keys and (start is None or key != start.key):
-            keys.append(key)
-    return [form for key in keys if (form := _form(published, key)) is not None]
 
 
 def _answers(
@@ -260,7 +180,7 @@ def _details(workflow: Workflow, forms: list[Form | None], data: Shown) -> Form 
     fields = {
         field["key"]: field
         for path in listed
-        if path not in on_forms and not _inside(path, listed)
+        if path not in on_forms and not inside(path, listed)
         for field in _detail_fields(path, data.get(path))
     }
     if not fields:
@@ -345,15 +265,6 @@ def _requester_task(workflow: Workflow, task: Task, pinned: Form | None) -> Requ
     buttons = [(outcome, button_label(outcome, labels)) for outcome in task.outcomes]
     keys = frozenset(f["key"] for f in form.fields) if form else frozenset()
     return RequesterTask(task.id, task.title, form, buttons, keys)
-
-
-def _form(published: Published, key: str | None) -> Form | None:
-    if not key:
-        return None
-    try:
-        return published.form(key)[1]
-    except NotFound:
-        return None
 
 
 def _entry(event: Event) -> Entry | None:

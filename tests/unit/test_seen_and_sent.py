@@ -16,7 +16,7 @@ from engine.core.checker import check_workflow
 from engine.core.definition import Workflow
 from engine.core.effects import Notify
 from engine.core.runtime import start
-from engine.service import tracking
+from engine.service import seen
 from tests.unit.flows import build, workflow
 
 CALLER = {"email": "caller@example.org", "phone": "+31 20 555 0199"}
@@ -43,7 +43,7 @@ def posted(doc: dict[str, Any], data: dict[str, Any], at: datetime) -> list[str 
 def test_a_dotted_path_shows_that_value_and_not_the_rest_of_its_object() -> None:
     data = {"summary": "Jammed", "caller": CALLER, "cause": "toner"}
 
-    shown = tracking.shown_data(data, {"summary", "caller.email"})
+    shown = seen.shown_data(data, {"summary", "caller.email"})
 
     assert shown == {"summary": "Jammed", "caller": {"email": "caller@example.org"}}
     assert shown.get("caller.email") == "caller@example.org"  # as a form field's key reads it
@@ -53,7 +53,7 @@ def test_a_dotted_path_shows_that_value_and_not_the_rest_of_its_object() -> None
 def test_a_path_inside_a_value_listed_whole_shows_the_whole_value() -> None:
     data = {"caller": CALLER, "missing": None}
 
-    shown = tracking.shown_data(data, {"caller", "caller.email", "nowhere.deep"})
+    shown = seen.shown_data(data, {"caller", "caller.email", "nowhere.deep"})
 
     assert shown == {"caller": CALLER}
 
@@ -61,9 +61,9 @@ def test_a_path_inside_a_value_listed_whole_shows_the_whole_value() -> None:
 def test_the_fields_a_workflow_lists_are_its_paths_not_their_first_parts() -> None:
     doc = workflow("done", {"done": {"type": "end"}}, requester_sees=["caller.email"])
 
-    seen = tracking.visible_fields(Workflow.from_document(doc), None, [])
+    visible = seen.visible_fields(Workflow.from_document(doc), None, [])
 
-    assert seen == {"caller.email"}
+    assert visible == {"caller.email"}
 
 
 # Webhook addresses: filled in, each value percent-encoded, the host as written -------------

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from flask import Flask
 from sqlalchemy import select
 
 from engine.service.commands import Commands
 from engine.service.definitions import publish_document
+from engine.service.tokens import issue_token
 from engine.store.database import Database
 from engine.store.instances import Attachment, Comment, Event
-from tests.infrastructure import Clock
+from tests.infrastructure import PACK, Clock
 from tests.web.test_inbox import (
     count,
     incident,
@@ -193,3 +196,39 @@ def test_a_step_stopped_on_an_incident_is_shown_and_an_admin_may_try_it_again(
     timeline = section(admin.get(f"/instances/{number}").text, "timeline-title")
     assert "Tried again" in timeline  # and, on the same data, stopped again
     assert "Stopped on an incident" in admin.get(f"/instances/{number}").text
+
+
+def test_a_signed_in_requester_sees_only_what_the_workflow_shows_them_on_every_door(
+    app: Flask, team: Commands, database: Database, clock: Clock
+) -> None:
+    workflow = json.loads((PACK / "it-incident.json").read_text())
+    workflow["requester_sees"] = ["summary", "resolution"]
+    with database.writer_session() as session, session.begin():
+        publish_document(session, "workflow", workflow, clock(), "test")
+        tokens = {who: issue_token(session, who, "tests", clock())[1] for who in ("rita", "dan")}
+    number = incident(team, requester="rita")
+    task = open_task(database, number)
+    resolution = {"resolution": "A new fuser.", "cause": "hardware-fault"}
+    team.complete(task.id, "resolved", resolution, actor=str(task.assignee))
+
+    mine = section(signed_in(app, "rita").get(f"/instances/{number}").text, "data-title")
+    assert "The printer on floor 3 is jammed" in mine
+    assert "A new fuser." in mine
+    for hidden in ("It blinks red.", "alice@example.org", "hardware-fault", "desktop-support"):
+        assert hidden not in mine
+    desk = section(signed_in(app, "dan").get(f"/instances/{number}").text, "data-title")
+    assert "It blinks red." in desk
+    assert "hardware-fault" in desk
+
+    def data(who: str) -> dict[str, object]:
+        headers = {"Authorization": f"Bearer {tokens[who]}"}
+        answer = app.test_client().get(f"/api/v1/instances/{number}", headers=headers)
+        assert answer.status_code == 200
+        found: dict[str, object] = answer.json["data"]
+        return found
+
+    assert data("rita") == {
+        "summary": "The printer on floor 3 is jammed",
+        "resolution": "A new fuser.",
+    }
+    assert {"description", "email", "cause"} <= set(data("dan"))

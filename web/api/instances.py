@@ -44,11 +44,12 @@ def visible_number(number: str) -> str:
 
 def instance_json(number: str) -> dict[str, Any]:
     """Describe an instance as the API shows it (the caller may see it)."""
+    person = caller()
     try:
-        view = services().desk.instance(number)
+        view = services().desk.instance_for(person, number)
     except NotFound:
         refuse(404, f"There is no instance {number}, or you may not see it.", "not_found")
-    return _describe(view, agent=caller().is_agent)
+    return _describe(view, agent=person.is_agent)
 
 
 def _describe(view: InstanceView, *, agent: bool) -> dict[str, Any]:
@@ -67,7 +68,7 @@ def _describe(view: InstanceView, *, agent: bool) -> dict[str, Any]:
         "started_at": iso(row.started_at),
         "updated_at": iso(row.updated_at),
         "ended_at": iso(row.ended_at),
-        "data": view.data,
+        "data": dict(view.data),
         "sla": {
             "state": sla_state(due, breached, datetime.now(UTC)),
             "due_at": iso(due),
@@ -93,7 +94,7 @@ def _describe(view: InstanceView, *, agent: bool) -> dict[str, Any]:
         "incidents": [
             {"step": str(run.get("step")), "why": str(run["incident"])}
             for run in row.state.get("runs", ())
-            if run.get("incident")
+            if run.get("incident") and agent
         ],
         "timeline": [
             {
