@@ -20,7 +20,7 @@ from rq.cron import CronScheduler
 
 from engine.jobs import context, timers
 from engine.jobs.outbox import relay_outbox
-from engine.service.accounts import Accounts
+from engine.service import sessions
 from engine.service.subflows import Subflows
 from engine.settings import (
     COMMAND_POLL,
@@ -72,7 +72,7 @@ def subflows() -> list[int]:
 
 def prune_sessions() -> int:
     """Periodic job: delete the sign-in sessions that have long been over."""
-    return Accounts(context.commands()).prune_sessions()
+    return context.commands().write("prune sessions", sessions.prune_sessions)
 
 
 def _connection() -> Redis:

@@ -1,20 +1,18 @@
-"""Signing in: passwords (hashed with scrypt by werkzeug) and sign-in sessions.
+"""Signing in: passwords (hashed with scrypt by werkzeug), and opening sign-in sessions.
 
 A password check costs the same whether the user exists or not, so the time it
 takes does not tell an attacker which usernames are real. Hashing and checking a
 password (about 0.1 s of scrypt) happen outside any transaction: the write that
 follows only stores the result, so no one waits on the write lock for it.
 
-A sign-in session is a row (`SignInSession`) whose secret only the browser holds,
-in its session cookie; the server keeps its SHA-256. Signing out ends it on the
-server, so a copy of the cookie stops working too; a new password ends the
-person's other sessions, and deactivating them ends all of theirs. A session left
-unused for `SESSION_IDLE` (14 days), or older than `SESSION_LIFETIME` (30 days), signs
-no one in any more; the worker deletes sessions that have been over for 90 days.
+Signing in opens a sign-in session (`engine.service.sessions`): signing out ends it
+on the server, so a copy of the cookie stops working too; a new password ends the
+person's other sessions, and deactivating them ends all of theirs.
 
-`Accounts` is what the doors (web pages, API, CLI) call, for API tokens
-(`engine.service.tokens`) too: each method is one read or one unit of work through
-the transaction shell. The functions below it take a session and are its parts.
+`Accounts` is what the doors (web pages, API, CLI) call, for sessions
+(`engine.service.sessions`) and API tokens (`engine.service.tokens`) too: each method
+is one read or one unit of work through the transaction shell. The functions below
+it take a session and are its parts.
 """
 
 from __future__ import annotations
@@ -24,22 +22,27 @@ import functools
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import bindparam, delete, or_, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from engine.core.errors import Problem
 from engine.service.errors import InvalidInput, NotFound, ServiceError
 from engine.service.person import (
-    PERSON_COLUMNS,
-    WITH_GROUPS,
     Person,
     load_person,
-    person_of,
     secret_hash,
+)
+from engine.service.sessions import (
+    MAX_SESSION_SECRET,
+    end_session,
+    end_sessions,
+    person_for_session,
+    prune_sessions,
+    touch_session,
 )
 from engine.service.tokens import (
     TokenRow,
@@ -51,12 +54,7 @@ from engine.service.tokens import (
 )
 from engine.settings import (
     MIN_PASSWORD_LENGTH,
-    SESSION_IDLE,
-    SESSION_LIFETIME,
-    SESSION_RECORD_KEPT,
-    SESSION_TOUCH_S,
 )
-from engine.store.base import UtcDateTime
 from engine.store.people import SignInSession, User
 
 if TYPE_CHECKING:
@@ -64,8 +62,6 @@ if TYPE_CHECKING:
 
 #: Longest username the users table holds.
 MAX_USERNAME = 80
-#: A session secret is 43 characters; anything much longer is not one (and not worth hashing).
-MAX_SESSION_SECRET = 128
 
 
 @functools.cache
@@ -197,27 +193,6 @@ class Accounts:
         return person
 
 
-_sessions, _users = SignInSession.__table__, User.__table__
-#: A person found by an open sign-in session's hash: every signed-in request asks, in this
-#: one statement, both whether its session is still open (not ended, used lately enough,
-#: not too old) and who it belongs to. Whether `last_seen_at` is stale is worked out by
-#: the database: no time to parse per request.
-_PERSON_BY_SESSION = (
-    select(
-        *PERSON_COLUMNS,
-        _sessions.c.id.label("session_id"),
-        (_sessions.c.last_seen_at < bindparam("stale_before", type_=UtcDateTime())).label("stale"),
-    )
-    .select_from(_sessions.join(WITH_GROUPS, _users.c.id == _sessions.c.user_id))
-    .where(
-        _sessions.c.token_hash == bindparam("hash"),
-        _sessions.c.ended_at.is_(None),
-        _sessions.c.last_seen_at >= bindparam("idle_before", type_=UtcDateTime()),
-        _sessions.c.created_at >= bindparam("born_after", type_=UtcDateTime()),
-    )
-)
-
-
 # Passwords ------------------------------------------------------------------------------------
 
 
@@ -287,59 +262,3 @@ def _credentials_by_id(session: Session, user_id: int) -> Credentials | None:
         select(User.id, User.password_hash, User.active).where(User.id == user_id)
     ).first()
     return None if row is None else Credentials(row.id, row.password_hash, row.active)
-
-
-def person_for_session(session: Session, secret: str, at: datetime) -> tuple[Person, int] | None:
-    """Return the person of an open sign-in session and, if its `last_seen_at` is stale, its id."""
-    stale_before = at - timedelta(seconds=SESSION_TOUCH_S)
-    rows = session.execute(
-        _PERSON_BY_SESSION,
-        {
-            "hash": secret_hash(secret),
-            "stale_before": stale_before,
-            "idle_before": at - SESSION_IDLE,
-            "born_after": at - SESSION_LIFETIME,
-        },
-    ).all()
-    found = person_of(rows)
-    if found is None:
-        return None
-    return found, rows[0].session_id if rows[0].stale else 0
-
-
-def touch_session(session: Session, session_id: int, at: datetime) -> None:
-    """Note when a session was last used (at most once a minute, not on every request)."""
-    session.execute(
-        update(SignInSession).where(SignInSession.id == session_id).values(last_seen_at=at)
-    )
-
-
-def end_session(session: Session, secret: str, at: datetime) -> None:
-    """End one sign-in session (a sign-out); an ended or unknown one stays as it is."""
-    session.execute(
-        update(SignInSession)
-        .where(SignInSession.token_hash == secret_hash(secret), SignInSession.ended_at.is_(None))
-        .values(ended_at=at)
-    )
-
-
-def prune_sessions(session: Session, at: datetime) -> int:
-    """Delete sessions ended, left idle or outlived more than `SESSION_RECORD_KEPT` ago."""
-    kept_after = at - SESSION_RECORD_KEPT
-    over = or_(
-        SignInSession.ended_at < kept_after,
-        SignInSession.last_seen_at < kept_after - SESSION_IDLE,
-        SignInSession.created_at < kept_after - SESSION_LIFETIME,
-    )
-    deleted = session.execute(delete(SignInSession).where(over))
-    return int(deleted.rowcount)  # type: ignore[attr-defined]
-
-
-def end_sessions(session: Session, user_id: int, at: datetime, *, keep: str | None = None) -> None:
-    """End every open sign-in session of a user, but the one whose secret is `keep`."""
-    query = update(SignInSession).where(
-        SignInSession.user_id == user_id, SignInSession.ended_at.is_(None)
-    )
-    if keep:
-        query = query.where(SignInSession.token_hash != secret_hash(keep))
-    session.execute(query.values(ended_at=at))

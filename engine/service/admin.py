@@ -16,9 +16,10 @@ from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
 from engine.core.errors import Problem
-from engine.service.accounts import end_sessions, password_problems
+from engine.service.accounts import password_problems
 from engine.service.errors import InvalidInput, NotFound
 from engine.service.person import ROLES
+from engine.service.sessions import end_sessions
 from engine.store.people import ApiToken, Group, Membership, User
 
 #: Usernames and group keys: short, lower case, safe in a URL and on a command line.
