@@ -372,16 +372,19 @@ def test_reviewers_can_be_taken_from_a_list_in_the_data(monday_morning: datetime
     assert active_steps(complete(flow, state, second, "approved").state) == {"implement"}
 
 
-def test_review_with_nobody_in_the_list_is_rejected_at_once(monday_morning: datetime) -> None:
+def test_review_with_nobody_in_the_list_stops_on_an_incident(monday_morning: datetime) -> None:
     doc = review("majority", escalate=[{"after": "PT1H", "do": [{"remind": "assignee"}]}])
     doc["steps"]["review"]["reviewers"] = {"from": "approvers"}
 
     begun = start(build(doc), {"approvers": []}, monday_morning)
 
-    assert begun.state.status == "rejected"
+    assert not begun.state.ended
     assert opened(begun) == []
     assert not any(isinstance(effect, ScheduleTimer) for effect in begun.effects)
-    assert audit_of(begun, "routed", "review")[0].why == "there was nobody to review"
+    (incident,) = audit_of(begun, "incident", "review")
+    assert incident.why == (
+        "step 'review' stopped: the reviewers come from the field 'approvers', which names nobody"
+    )
 
 
 def test_review_tasks_name_the_reviewer_role_and_votes_keep_the_comment(

@@ -25,6 +25,20 @@ if TYPE_CHECKING:
 APPROVAL_OUTCOMES = ("approved", "rejected")
 
 
+def decision_reason(data: Mapping[str, Any]) -> str:
+    """Return the reason given with a decision: the first filled text field ending in `comment`.
+
+    The one rule for a decision's reason: what a rejection must give (unless a note comes
+    with it) and what a reviewer's vote shows on the timeline. Fields are taken in the order
+    of their keys, so `approval_comment` comes before `comment`.
+    """
+    for key in sorted(key for key in data if key.endswith("comment")):
+        value = data[key]
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return ""
+
+
 @dataclass(frozen=True, slots=True)
 class Rung:
     """One rung of an escalation ladder: after how long, how often again, what to do."""
@@ -181,6 +195,37 @@ class ApprovalStep(TaskStep):
         super().open_tasks(turn, run)
 
 
+def reviewer_names(field: str, value: Any) -> list[str]:
+    """Return the reviewers a field names: a user name, or a list of them, each once in order.
+
+    Raise `ExpressionError`, which stops the step on an incident, when the value names
+    nobody or is not user names, saying so in words.
+    """
+    where = f"the reviewers come from the field '{field}'"
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        what = "is not filled in" if value is None else f"holds {_kind(value)}"
+        raise ExpressionError(f"{where}, which {what}; it should hold user names")
+    for index, name in enumerate(value, 1):
+        if not isinstance(name, str):
+            raise ExpressionError(f"{where}, whose item {index} is {_kind(name)}, not a user name")
+    names = [name for name in value if name.strip()]
+    if not names:
+        raise ExpressionError(f"{where}, which names nobody")
+    return list(dict.fromkeys(names))
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a yes-or-no value"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, Mapping):
+        return "an object"
+    return "a list" if isinstance(value, list) else "nothing"
+
+
 class ReviewStep(HumanStep):
     """Several reviewers vote at once; a quorum decides, and the other reviews are withdrawn."""
 
@@ -193,8 +238,8 @@ class ReviewStep(HumanStep):
     def reviewers(self, turn: Turn) -> list[tuple[str | None, dict[str, Any]]]:
         spec = self.doc["reviewers"]
         if isinstance(spec, dict):
-            users = field_value(turn.state.data, spec["from"]) or []
-            return [(None, {"user": str(user)}) for user in users]
+            names = reviewer_names(spec["from"], field_value(turn.state.data, spec["from"]))
+            return [(None, {"user": name}) for name in names]
         return [(item.get("role"), resolve_assignment(item["assign"], turn)) for item in spec]
 
     def needed(self, count: int) -> int:
@@ -210,9 +255,6 @@ class ReviewStep(HumanStep):
     def open_tasks(self, turn: Turn, run: Run) -> None:
         reviewers = self.reviewers(turn)
         run.needed = self.needed(len(reviewers))
-        if not reviewers:
-            self.finish(turn, run, "rejected", "there was nobody to review")
-            return
         title = self.title(turn)
         for role, assign in reviewers:
             turn.open_task(
@@ -229,8 +271,8 @@ class ReviewStep(HumanStep):
     def task_completed(self, turn: Turn, run: Run, event: TaskCompleted) -> None:
         turn.close_task(event.task)
         run.votes[event.task] = event.outcome
-        comment = event.data.get("comment")
-        turn.record("voted", self.id, comment, task=event.task, vote=event.outcome)
+        reason = decision_reason(event.data) or None
+        turn.record("voted", self.id, reason, task=event.task, vote=event.outcome)
         approvals = sum(1 for vote in run.votes.values() if vote == "approved")
         rejections = len(run.votes) - approvals
         total = len(run.votes) + len(run.tasks)

@@ -1,0 +1,117 @@
+"""Human steps at their edges, through the commands on a real database.
+
+Reviewers named in the instance's data (one name, a name twice, nothing usable), and
+the reason of a rejected vote on the timeline.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.catalog import Document
+from engine.service.commands import Commands
+from engine.service.definitions import publish_all
+from engine.service.queries import instance_view
+from engine.store.database import Database
+from engine.store.instances import Task
+from tests.integration.conftest import Clock
+
+#: A change reviewed by the people its starter names in `approvers`; the pack's
+#: `approval-decision` form keeps the reason in `approval_comment`.
+CHANGE_VOTE = {
+    "kind": "workflow",
+    "format": 1,
+    "key": "change-vote",
+    "title": "Change vote",
+    "start": {"number_prefix": "CHV"},
+    "first": "vote",
+    "steps": {
+        "vote": {
+            "type": "review",
+            "title": "Vote on the change",
+            "reviewers": {"from": "approvers"},
+            "form": "approval-decision",
+            "quorum": "all",
+            "on": {"approved": "done", "rejected": "declined"},
+        },
+        "done": {"type": "end"},
+        "declined": {"type": "end", "status": "declined"},
+    },
+}
+
+
+@pytest.fixture
+def change_vote(commands: Commands, database: Database, clock: Clock) -> Commands:
+    with database.writer_session() as session, session.begin():
+        publish_all(session, [Document(Path("change-vote.json"), CHANGE_VOTE)], clock(), "t")
+    return commands
+
+
+def started(commands: Commands, approvers: Any) -> tuple[str, list[dict[str, Any]]]:
+    answer = commands.start("change-vote", {"approvers": approvers}, requester="alice")
+    return str(answer["number"]), list(answer["opened_tasks"])
+
+
+def open_tasks(database: Database, number: str) -> list[Task]:
+    with database.reading() as session:
+        return [task for task in instance_view(session, number).tasks if task.status == "open"]
+
+
+def test_one_name_in_the_field_gives_that_person_one_task(
+    change_vote: Commands, database: Database
+) -> None:
+    number, opened = started(change_vote, "ivy")
+
+    assert [task["assignee"] for task in opened] == ["ivy"]
+    change_vote.complete(opened[0]["id"], "approved", {}, actor="ivy")
+    with database.reading() as session:
+        assert instance_view(session, number).instance.status == "completed"
+
+
+def test_a_name_given_twice_gives_one_task_and_one_vote(
+    change_vote: Commands, database: Database
+) -> None:
+    number, opened = started(change_vote, ["ivy", "cole", "ivy"])
+
+    assert sorted(task["assignee"] for task in opened) == ["cole", "ivy"]
+    (ivys,) = [task for task in opened if task["assignee"] == "ivy"]
+    change_vote.complete(ivys["id"], "approved", {}, actor="ivy")
+    assert [task.assignee for task in open_tasks(database, number)] == ["cole"]
+
+
+def test_a_field_that_names_nobody_stops_the_review_on_an_incident_anyone_can_read(
+    change_vote: Commands, database: Database
+) -> None:
+    number, opened = started(change_vote, 42)
+
+    assert opened == []
+    with database.reading() as session:
+        view = instance_view(session, number)
+        (run,) = view.instance.state["runs"]
+        reasons = [event.why for event in view.events if event.kind == "incident"]
+    why = (
+        "step 'vote' stopped: the reviewers come from the field 'approvers', which holds "
+        "a number; it should hold user names"
+    )
+    assert run["incident"] == why
+    assert reasons == [why]
+
+
+def test_the_reason_that_satisfies_the_rejection_rule_is_the_one_the_vote_shows(
+    change_vote: Commands, database: Database
+) -> None:
+    number, opened = started(change_vote, ["ivy", "cole"])
+    (ivys,) = [task for task in opened if task["assignee"] == "ivy"]
+
+    change_vote.complete(
+        ivys["id"], "rejected", {"approval_comment": "No rollback plan"}, actor="ivy"
+    )
+
+    with database.reading() as session:
+        view = instance_view(session, number)
+        votes = [(event.actor, event.why) for event in view.events if event.kind == "voted"]
+        assert view.instance.status == "declined"
+    assert votes == [("ivy", "No rollback plan")]
