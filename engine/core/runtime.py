@@ -6,10 +6,12 @@ notifications) and the audit events that say what happened and why. The input
 state is never changed.
 
 A step that cannot do its work - an expression that fails or breaks a limit, a
-calendar that is not there - does not fail the event: its run records an *incident*
-and waits where it is, on the timeline and on the instance page, until someone fixes
-the cause and retries (`Retried`). A title that cannot be filled in falls back to the
-step's label, with the incident recorded.
+calendar that is not there, a task the service found nobody can take (`refused`), a
+loop past `MAX_AUTOMATIC_STEPS` - does not fail the event: its run records an
+*incident* and waits where it is, on the timeline and on the instance page, until
+someone fixes the cause and retries (`Retried`). So do the steps an instance waits at
+when its SLA clocks cannot count (their calendar is not there). A title that cannot be
+filled in falls back to the step's label, with the incident recorded.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from engine.core.effects import (
     CancelTimer,
     Effect,
     OpenTask,
+    ReassignTask,
     ScheduleTimer,
 )
 from engine.core.errors import ExpressionError, InvalidEvent, UnknownCalendar
@@ -51,17 +54,29 @@ from engine.core.state import (
     copy_json,
     timestamp,
 )
+from engine.core.turn import STEP_FAILURES, Unassignable
 
 if TYPE_CHECKING:
     from engine.core.definition import Workflow
 
-__all__ = ["DEFAULT_STATUS", "MAX_AUTOMATIC_STEPS", "Transition", "advance", "start", "timestamp"]
+__all__ = [
+    "DEFAULT_STATUS",
+    "MAX_AUTOMATIC_STEPS",
+    "Refusals",
+    "Transition",
+    "Unassignable",
+    "advance",
+    "start",
+    "timestamp",
+]
 
-#: What a step's work may fail with at run time; each becomes an incident of the run.
-STEP_FAILURES = (ExpressionError, UnknownCalendar)
 
-#: Automatic steps (actions, decisions) one transition may pass before it is stopped;
-#: the checker refuses loops without a human step, this guards against the rest.
+#: What the service found cannot be done, by effect kind (`open_task`, `reassign_task`) and
+#: task key, with the reason in words.
+Refusals = Mapping[tuple[str, str], str]
+
+#: Steps one transition may begin; the next one stops on an incident. The checker refuses
+#: loops without a human step; this guards against the rest (through auto-approvals, say).
 MAX_AUTOMATIC_STEPS = 1000
 
 #: The status of an instance that is running and no step has named its status.
@@ -104,7 +119,7 @@ def start(
     turn.record("started", why=f"{workflow.title} started")
     turn.enter(workflow.first, None, None)
     turn.drain()
-    sla.follow(turn, responded=False)
+    turn.follow_sla(responded=False)
     return turn.result()
 
 
@@ -115,17 +130,24 @@ def advance(
     at: datetime,
     *,
     calendars: Mapping[str, Calendar] | None = None,
+    refused: Refusals | None = None,
 ) -> Transition:
-    """Apply one event to an instance at time `at`; `state` itself is left as it was."""
+    """Apply one event to an instance at time `at`; `state` itself is left as it was.
+
+    `refused` names the tasks the service found cannot go to whom this event gives them:
+    a step that would open one stops on an incident instead, and an escalation that would
+    reassign one is noted as an incident, the task left where it was. The runtime is
+    deterministic, so the same event at the same time uses the same task keys again.
+    """
     if isinstance(event, TimerFired) and event.timer not in state.timers:
         return Transition(state, (), ())  # already fired or withdrawn: firing is idempotent
     if state.ended:
         raise InvalidEvent(f"{state.number or 'the instance'} has ended; nothing is left to do")
     actor = getattr(event, "actor", None)
-    turn = Turn(workflow, clone(state), at, calendars or {}, actor=actor)
+    turn = Turn(workflow, clone(state), at, calendars or {}, actor=actor, refused=refused)
     turn.handle(event)
     turn.drain()
-    sla.follow(turn, responded=isinstance(event, TaskCompleted))
+    turn.follow_sla(responded=isinstance(event, TaskCompleted))
     return turn.result()
 
 
@@ -139,6 +161,7 @@ class Turn:
         at: datetime,
         calendars: Mapping[str, Calendar],
         actor: str | None = None,
+        refused: Refusals | None = None,
     ) -> None:
         self.workflow = workflow
         self.state = state
@@ -146,6 +169,7 @@ class Turn:
         self.now = timestamp(at)
         self.calendars = calendars
         self.actor = actor
+        self.refused: Refusals = refused or {}
         self.effects: list[Effect] = []
         self.audit: list[AuditEvent] = []
         self._queue: deque[tuple[str, int | None, str | None]] = deque()
@@ -156,7 +180,15 @@ class Turn:
     # Recording ---------------------------------------------------------------------------
 
     def emit(self, effect: Effect) -> None:
+        if isinstance(effect, ReassignTask):
+            self._vetted(effect.kind, effect.task)
         self.effects.append(effect)
+
+    def _vetted(self, kind: str, task: str) -> None:
+        """Raise `Unassignable` if the service refused this task effect (see `advance`)."""
+        reason = self.refused.get((kind, task))
+        if reason is not None:
+            raise Unassignable(reason)
 
     def record(
         self, kind: str, step: str | None = None, why: str | None = None, **detail: Any
@@ -212,19 +244,23 @@ class Turn:
             if parent is not None and parent not in self.state.runs:
                 continue  # the parallel step joined or was withdrawn before this branch began
             passed += 1
-            if passed > MAX_AUTOMATIC_STEPS:
-                raise InvalidEvent(
-                    f"the instance passed {MAX_AUTOMATIC_STEPS} automatic steps without waiting "
-                    f"for anyone; stopped at step '{step_id}'"
-                )
             run = Run(self.state.next_id(), step_id, self.now, parent, branch)
             self.state.runs[run.id] = run
+            if passed > MAX_AUTOMATIC_STEPS:
+                # A loop the checker cannot see (through auto-approvals or empty reviews):
+                # the step waits here for someone to look, rather than the event failing.
+                self.stopped(
+                    run,
+                    f"the instance passed {MAX_AUTOMATIC_STEPS} steps in one go without "
+                    "waiting for anyone; it may be going round in a loop",
+                )
+                continue
             try:
                 self.workflow.steps[step_id].activate(self, run)
             except STEP_FAILURES as error:
                 self.stopped(run, error)
 
-    def stopped(self, run: Run, error: Exception) -> None:
+    def stopped(self, run: Run, error: Exception | str) -> None:
         """A step failed at its work: withdraw what it began, and let its run wait there."""
         if run.id not in self.state.runs:  # it had moved on already: nothing waits there
             self.incident(run.step, f"step '{run.step}' failed: {error}")
@@ -236,6 +272,33 @@ class Turn:
             self.emit(CancelTask(task, "the step stopped on an incident"))
         self.cancel_timers(lambda timer: timer.run == run.id)
         self.incident(run.step, f"step '{run.step}' stopped: {error}", run)
+
+    def follow_sla(self, responded: bool) -> None:
+        """Bring the SLA clocks in line at the end of the turn (see `sla.follow`).
+
+        Clocks that cannot count (their calendar is not there) are left as they were, and
+        the steps the instance waits at stop on an incident, so an admin retries them once
+        the calendar is published. A step waiting for a child instance goes on waiting:
+        stopping it would leave the child's end with nobody to take it in.
+        """
+        problem = sla.blocked(self)
+        if problem is None:
+            sla.follow(self, responded)
+            return
+        if self.state.ended:
+            return  # `end_instance` noted that its clocks could not be stopped
+        runs = self.state.runs.values()
+        waiting = [
+            run
+            for run in runs
+            if run.incident is None
+            and not any(child.parent == run.id for child in runs)
+            and self.workflow.steps[run.step].type != "subflow"
+        ]
+        if not waiting:
+            self.incident(SLA_STEP, f"the SLA clocks could not be followed: {problem}")
+        for run in waiting:
+            self.stopped(run, problem)
 
     def leave(self, run: Run, to: str, why: str, outcome: str | None = None) -> None:
         """Finish a run and go on to step `to`, recording why this route was taken."""
@@ -289,7 +352,11 @@ class Turn:
         self.state.outcome = outcome
         self.state.ended_at = self.now
         self._queue.clear()
-        sla.end(self, f"the instance ended ({status})")
+        problem = sla.blocked(self)
+        if problem is None:
+            sla.end(self, f"the instance ended ({status})")
+        else:
+            self.incident(SLA_STEP, f"the SLA clocks could not be stopped: {problem}")
         self.record("ended", step, why, status=status, outcome=outcome)
 
     # Tasks and timers --------------------------------------------------------------------
@@ -307,6 +374,7 @@ class Turn:
         role: str | None = None,
     ) -> str:
         task = f"t{self.state.next_id()}"
+        self._vetted(OpenTask.kind, task)
         run.tasks.append(task)
         self.state.tasks[task] = PendingTask(run.id, assign, role)
         self.emit(OpenTask(task, step, title, assign, outcomes, form, due, role))
@@ -350,7 +418,8 @@ class Turn:
             timer = self.state.timers.pop(event.timer)
             if timer.sla is not None:
                 self.record("timer_fired", None, None, timer=event.timer, sla=timer.sla)
-                sla.timer_fired(self, event.timer, timer)
+                if sla.blocked(self) is None:  # else `follow_sla` stops the waiting steps
+                    sla.timer_fired(self, event.timer, timer)
                 return
             run = self.state.runs[timer.run]
             self.record("timer_fired", run.step, None, timer=event.timer)
@@ -372,8 +441,7 @@ class Turn:
             waiting = self.state.runs.get(event.run)
             if waiting is None or waiting.incident is not None:
                 raise InvalidEvent(f"no step is waiting for a workflow started by run {event.run}")
-            message = f"step '{waiting.step}' stopped: the workflow it starts could not start: "
-            self.incident(waiting.step, message + event.reason, waiting)
+            self.stopped(waiting, event.reason)
         elif isinstance(event, Retried):
             self._retry()
         else:  # pragma: no cover - the Event union is closed

@@ -2,7 +2,8 @@
 
 The runtime calls `follow` at the end of every turn, `end` when the instance ends and
 `timer_fired` for an SLA timer; each records what changed on the timeline, in words,
-and keeps the warning and breach timers in step with the due times.
+and keeps the warning and breach timers in step with the due times. It asks `blocked`
+first: clocks whose calendar is not there cannot count, and are left as they are.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from engine.core.conditions import field_value
 from engine.core.durations import describe_duration
 from engine.core.effects import Notify, ReassignTask
 from engine.core.errors import UnknownCalendar
+from engine.core.turn import STEP_FAILURES
 
 if TYPE_CHECKING:
     from engine.core.state import Timer
@@ -43,6 +45,23 @@ SLA_STEP = "sla"
 #: How often one turn may re-target the clocks (a breach may raise the priority, which
 #: may breach again); priorities only go up, so this is never reached by a sound workflow.
 MAX_RETARGETS = 20
+
+
+def blocked(turn: Turn) -> str | None:
+    """Say why the clocks cannot be followed in this turn, in words; None if they can.
+
+    Every clock counts in the policy's calendar: when it is not there (not published),
+    a clock that counts, or one that would start now, cannot be worked out.
+    """
+    policy = turn.workflow.sla
+    name = policy.get("calendar") if policy is not None else None
+    if policy is None or name is None or name in turn.calendars:
+        return None
+    state = turn.state
+    starting = state.sla is None and not state.ended and _level(turn) in policy["targets"]
+    if not starting and next(_clocks(turn), None) is None:
+        return None  # no clock counts and none starts: the calendar is not needed yet
+    return f"the SLA counts in the business calendar '{name}', which is not known here"
 
 
 def follow(turn: Turn, responded: bool) -> None:
@@ -75,6 +94,7 @@ def follow(turn: Turn, responded: bool) -> None:
     if responded and "response" in clocks and clocks["response"].stopped_at is None:
         _stop(turn, policy, "response", "first response given")
     _follow_status(turn, policy)
+    _rearm_lost(turn, policy)
 
 
 def end(turn: Turn, why: str) -> None:
@@ -193,6 +213,18 @@ def _arm(turn: Turn, policy: Mapping[str, Any], kind: str, clock: Clock) -> None
             turn.schedule(None, datetime.fromisoformat(clock.due_at), sla=f"{kind}:breach")
 
 
+def _rearm_lost(turn: Turn, policy: Mapping[str, Any]) -> None:
+    """Set again the next timer of a counting clock that has none.
+
+    A clock that counts has its warning or breach timer pending until it breaches; one
+    fired while the clocks could not count (see `blocked`) was used up for nothing.
+    """
+    armed = {(timer.sla or "").partition(":")[0] for timer in turn.state.timers.values()}
+    for kind, clock in list(_clocks(turn)):
+        if clock.running and not clock.breached and kind not in armed:
+            _arm(turn, policy, kind, clock)
+
+
 def _disarm(turn: Turn, kind: str) -> None:
     """Withdraw a clock's pending timers (its due time moved, or it paused or stopped)."""
     turn.cancel_timers(lambda timer: (timer.sla or "").partition(":")[0] == kind)
@@ -214,7 +246,12 @@ def _breach(turn: Turn, policy: Mapping[str, Any], kind: str, clock: Clock) -> N
     turn.record("sla_breached", None, why, clock=kind, due=clock.due_at)
     for action in policy.get("on_breach", ()):
         ((name, arg),) = action.items()
-        breach_action(turn, name, arg, why)
+        try:
+            breach_action(turn, name, arg, why)
+        except STEP_FAILURES as error:
+            # As with an escalation: noted, the rest left undone, the tasks as they were.
+            turn.incident(SLA_STEP, f"an action on the {kind} breach failed: {error}")
+            return
 
 
 def breach_action(turn: Turn, kind: str, arg: Any, why: str) -> None:
@@ -246,13 +283,24 @@ def raise_priority(turn: Turn, step: str | None, arg: Any, why: str) -> None:
     rank = levels.index(current) if current in levels else len(levels)
     wanted = max(rank - 1, 0) if arg is True else levels.index(arg)
     if wanted < rank:
-        turn.state.data[name] = levels[wanted]
+        _set_field(turn.state.data, name, levels[wanted])
         turn.record(
             "priority_changed",
             step,
             f"{current} -> {levels[wanted]}: {why}",
             priority=levels[wanted],
         )
+
+
+def _set_field(data: dict[str, Any], path: str, value: Any) -> None:
+    """Write a dotted field path (`ticket.priority`) as `field_value` reads it: nested."""
+    *parents, last = path.split(".")
+    for part in parents:
+        child = data.get(part)
+        if not isinstance(child, dict):
+            child = data[part] = {}
+        data = child
+    data[last] = value
 
 
 def _clocks(turn: Turn) -> Iterator[tuple[str, Clock]]:

@@ -14,8 +14,18 @@ from typing import Any, Protocol
 
 from engine.core.calendars import Calendar
 from engine.core.effects import Effect
+from engine.core.errors import ExpressionError, FlowdeskError, UnknownCalendar
 from engine.core.state import InstanceState, Run, Timer
 from engine.core.tables import DecisionTable
+
+
+class Unassignable(FlowdeskError):
+    """A task cannot go to whom a step gives it: the service said why (`runtime.advance`)."""
+
+
+#: What a step's work (or an SLA policy's) may fail with at run time: each becomes an
+#: incident, never a failed event.
+STEP_FAILURES = (ExpressionError, UnknownCalendar, Unassignable)
 
 
 class Plan(Protocol):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from engine.core.definition import Workflow
 from engine.core.effects import OpenTask
@@ -96,6 +96,65 @@ def sources(step: Step | None, role: str | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
+@dataclass(frozen=True, slots=True)
+class Misfit:
+    """Why a task cannot go to whom its assignment names.
+
+    `message` is said to the person whose data named them (a refusal); `reason` goes on
+    the incident of a step the engine runs with nobody to answer. `fields` are the data
+    fields the assignment was read from: none for one written in the workflow. A text that
+    begins with a user name keeps it as it is written: nothing here capitalises.
+    """
+
+    message: str
+    reason: str
+    fields: tuple[str, ...]
+
+
+def misfit(
+    repo: Repository,
+    workflow: Workflow,
+    instance: InstanceRow,
+    effect: OpenTask,
+    who: Assignee,
+) -> Misfit | None:
+    """Say why a task cannot go to `who`, or None if it can: a person or group named in
+    the data that does not exist (or cannot sign in), or a person separation of duties
+    keeps from the step."""
+    step = workflow.steps.get(effect.step)
+    fields = sources(step, effect.role)
+    if fields:
+        named = f" (named in {_listing(fields)})"
+        if who.user is not None and who.user not in repo.active_users([who.user]):
+            return Misfit(
+                f"There is no active user '{who.user}'; name someone who can sign in",
+                f"there is no active user '{who.user}' to take its task{named}",
+                fields,
+            )
+        if who.group is not None and not repo.known_groups([who.group]):
+            return Misfit(
+                f"There is no group '{who.group}'",
+                f"there is no group '{who.group}' to take its task{named}",
+                fields,
+            )
+    if who.user is not None:
+        problem = separation_problem(repo, step, instance, who.user, workflow.steps)
+        if problem is not None:
+            return Misfit(problem, problem, fields)
+    return None
+
+
+def reassign_problem(repo: Repository, assign: Mapping[str, Any]) -> str | None:
+    """Say why tasks cannot be given to the person or group an escalation names; None if
+    they can (a next tier or a manager is whoever the directory says)."""
+    user, group = assign.get("user"), assign.get("group")
+    if isinstance(user, str) and user and user not in repo.active_users([user]):
+        return f"there is no active user '{user}' to give its tasks to"
+    if isinstance(group, str) and group and not repo.known_groups([group]):
+        return f"there is no group '{group}' to give its tasks to"
+    return None
+
+
 def vet(
     repo: Repository,
     workflow: Workflow,
@@ -103,23 +162,20 @@ def vet(
     effect: OpenTask,
     who: Assignee,
 ) -> None:
-    """Refuse to open a task for someone who cannot take it: a person or group named in
-    the data that does not exist (or cannot sign in), or a person separation of duties
-    keeps from the step. The command that would open it changes nothing."""
-    step = workflow.steps.get(effect.step)
-    fields = sources(step, effect.role)
-    if fields:
-        if who.user is not None and who.user not in repo.active_users([who.user]):
-            _refuse(fields, f"There is no active user '{who.user}'; name someone who can sign in")
-        if who.group is not None and not repo.known_groups([who.group]):
-            _refuse(fields, f"There is no group '{who.group}'")
-    if who.user is not None:
-        problem = separation_problem(repo, step, instance, who.user, workflow.steps)
-        if problem is not None:
-            _refuse(fields, problem[0].upper() + problem[1:])
+    """Refuse to open a task for someone who cannot take it (see `misfit`): the command
+    that would open it changes nothing."""
+    found = misfit(repo, workflow, instance, effect, who)
+    if found is not None:
+        refuse(found)
 
 
-def _refuse(fields: tuple[str, ...], message: str) -> None:
-    if not fields:
-        raise InvalidInput(message)
-    raise InvalidData(message, [FieldError(field, message) for field in fields])
+def refuse(found: Misfit) -> NoReturn:
+    """Refuse the command, pointing at the data fields that named whom the task cannot go to."""
+    if not found.fields:
+        raise InvalidInput(found.message)
+    raise InvalidData(found.message, [FieldError(field, found.message) for field in found.fields])
+
+
+def _listing(fields: tuple[str, ...]) -> str:
+    quoted = ", ".join(f"'{field}'" for field in fields)
+    return f"the field {quoted}" if len(fields) == 1 else f"the fields {quoted}"

@@ -5,7 +5,9 @@ Each command is one transaction on one instance, under that instance's lock (see
 through (a page, the REST API, the command line, a worker): data is checked against
 the pinned form version under the step's field permissions, only those `may_act` allows
 act, separation of duties holds, a rejection says why, and people named in the data
-must exist and be able to sign in.
+must exist and be able to sign in. A command is refused for its own data (a start's,
+a completed task's); a task the engine opens for any other reason, with nobody there
+to answer, that cannot go to whom it names stops its step on an incident instead.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 from engine.core import runtime
 from engine.core.definition import Workflow
+from engine.core.effects import OpenTask, ReassignTask
 from engine.core.errors import ExpressionError, InvalidEvent, Problem, UnknownCalendar
 from engine.core.events import Cancelled, Event, Retried, TaskCompleted, TimerFired
 from engine.core.state import InstanceState
@@ -82,25 +85,27 @@ class Commands(Shell):
         workflow = self.registry.workflow(repo, instance.workflow_version_id)
         before = InstanceState.from_dict(instance.state)
         calendars = self.registry.calendars(repo, workflow)
-        try:
-            transition = runtime.advance(workflow, before, event, at, calendars=calendars)
-        except InvalidEvent as error:
-            raise InvalidInput(str(error)) from None
-        except (ExpressionError, UnknownCalendar) as error:
-            raise InvalidInput(f"{instance.number} cannot go on: {error}") from None
-        self.check_data(transition.state.data)
-        tasks = save_transition(
-            repo,
-            instance,
-            before,
-            transition,
-            workflow,
-            at,
-            key,
-            vet=lambda effect, who: assignment.vet(repo, workflow, instance, effect, who),
-            form_version=repo.latest_form_version,
-        )
-        return _answer(instance, transition.state, tasks)
+        refused: dict[tuple[str, str], str] = {}
+        while True:
+            try:
+                transition = runtime.advance(
+                    workflow, before, event, at, calendars=calendars, refused=refused
+                )
+            except InvalidEvent as error:
+                raise InvalidInput(str(error)) from None
+            except (ExpressionError, UnknownCalendar) as error:
+                raise InvalidInput(f"{instance.number} cannot go on: {error}") from None
+            self.check_data(transition.state.data)
+            try:
+                tasks = _save(uow, instance, before, transition, workflow, at, key, event)
+            except _Refused as found:
+                if found.effect in refused:  # pragma: no cover - the runtime is deterministic
+                    raise
+                # Again with that task refused: its step stops on an incident (a reassign
+                # by an escalation or an SLA breach is noted as one, the task left as it is).
+                refused[found.effect] = found.reason
+                continue
+            return _answer(instance, transition.state, tasks)
 
     # Starting ------------------------------------------------------------------------------
 
@@ -530,6 +535,81 @@ class Commands(Shell):
             return {**answer, "timer": timer_id, "fired": True}
 
         return self.execute("fire_timer", key, body)
+
+
+def _save(
+    uow: UnitOfWork,
+    instance: InstanceRow,
+    before: InstanceState,
+    transition: runtime.Transition,
+    workflow: Workflow,
+    at: datetime,
+    key: str | None,
+    event: Event,
+) -> dict[str, list[Any]]:
+    """Save a transition; raise `_Refused`, with nothing saved, for a task that cannot go
+    to whom it names (see `_vetting`)."""
+    repo = uow.repository
+    for effect in transition.effects:
+        if isinstance(effect, ReassignTask):
+            problem = assignment.reassign_problem(repo, effect.assign)
+            if problem is not None:
+                raise _Refused((effect.kind, effect.task), problem)
+    # Only a task that opens can be refused, so only then may there be writes to undo.
+    opens = any(isinstance(effect, OpenTask) for effect in transition.effects)
+    savepoint = uow.connection.begin_nested() if opens else None
+    counters = instance.version, instance.last_event
+    try:
+        tasks = save_transition(
+            repo,
+            instance,
+            before,
+            transition,
+            workflow,
+            at,
+            key,
+            vet=_vetting(repo, workflow, instance, event),
+            form_version=repo.latest_form_version,
+        )
+    except _Refused:
+        assert savepoint is not None
+        savepoint.rollback()
+        instance.version, instance.last_event = counters
+        raise
+    if savepoint is not None:
+        savepoint.commit()
+    return tasks
+
+
+def _vetting(
+    repo: Repository, workflow: Workflow, instance: InstanceRow, event: Event
+) -> Callable[[OpenTask, assignment.Assignee], None]:
+    """Look at each task an event opens: is whom it names able to take it?
+
+    A person whose own data (the completed task's) named someone who cannot is refused,
+    with a pointer to the field. A task the engine opens otherwise (after a timer, a
+    child's end, a retry, someone named earlier) has nobody to answer: `_Refused`, so that
+    its step stops on an incident instead.
+    """
+
+    def vet(effect: OpenTask, who: assignment.Assignee) -> None:
+        found = assignment.misfit(repo, workflow, instance, effect, who)
+        if found is None:
+            return
+        if isinstance(event, TaskCompleted) and any(f in event.data for f in found.fields):
+            assignment.refuse(found)
+        raise _Refused((effect.kind, effect.task), found.reason)
+
+    return vet
+
+
+class _Refused(Exception):
+    """A task effect of a transition (kind, task key) cannot go to whom it names, and why."""
+
+    def __init__(self, effect: tuple[str, str], reason: str) -> None:
+        super().__init__(reason)
+        self.effect = effect
+        self.reason = reason
 
 
 def _require_reason(task: TaskRow, data: Mapping[str, Any], note: str | None, form: Any) -> None:

@@ -6,7 +6,9 @@ child that ends writes `subflow_finished`; a parent that withdraws a waiting ste
 also marks the row done, so a crash before the commit leaves the row to do again and
 one after it leaves nothing to do twice. The child's data must fill in its start form;
 when it does not (or the child workflow is not published), the parent's step stops on
-an incident that says why, and the row becomes a dead letter with that reason.
+an incident that says why, and the row becomes a dead letter with that reason. So does
+a parent that cannot take in its child's end: its step waits on the incident, and an
+admin's retry starts it again, with a new child.
 """
 
 from __future__ import annotations
@@ -151,24 +153,34 @@ class Subflows:
         if row is None or row.status != "pending":
             return False
         parent_id, run = row.instance_id, int(row.payload.get("run", 0))
+        child = None
         if row.kind == "subflow_finished":
             child = repo.instance(int(row.payload["child"]))
             parent_id = child.parent_id if child is not None else None
             run = child.parent_run or 0 if child is not None else 0
         parent = repo.lock_instance(parent_id) if parent_id is not None else None
-        waits = row.kind == "start_subflow" and row.payload.get("wait", True)
+        what = _what_failed(row, child)
+        waits = row.kind == "subflow_finished" or (
+            row.kind == "start_subflow" and row.payload.get("wait", True)
+        )
         if parent is not None and parent.ended_at is None and waits and _waiting(parent, run):
-            self.commands.advance(uow, parent, SubflowFailed(run, reason), at, None)
+            # The step waiting for the child stops on an incident: a retry starts it again.
+            self.commands.advance(uow, parent, SubflowFailed(run, f"{what}: {reason}"), at, None)
         elif parent is not None:
-            what = {
-                "start_subflow": f"the workflow '{row.payload.get('workflow')}' could not start",
-                "subflow_finished": "the end of a child instance could not be taken in",
-                "cancel_subflow": "a child instance could not be cancelled",
-            }[row.kind]
             event = {"kind": "incident", "at": at, "step": _step_of(parent, run)}
             record_events(repo, parent, [{**event, "why": f"{what}: {reason}"}], None, at)
         repo.finish_outbox(item, "failed", at, reason[:2000], 1)
         return True
+
+
+def _what_failed(row: OutboxRow, child: InstanceRow | None) -> str:
+    """Say in words what an outbox row about a child instance could not do."""
+    if row.kind == "start_subflow":
+        return f"the workflow '{row.payload.get('workflow')}' could not start"
+    if row.kind == "subflow_finished":
+        number = child.number if child is not None else "its child"
+        return f"the end of {number} could not be taken in"
+    return "a child instance could not be cancelled"
 
 
 def _waiting(parent: InstanceRow, run: int) -> bool:
