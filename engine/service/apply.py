@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from engine.core.conditions import field_value
 from engine.core.definition import Workflow
 from engine.core.effects import (
     CancelSubflow,
@@ -23,7 +24,9 @@ from engine.service import assignment
 from engine.store.repository import InstanceRow, Repository
 
 #: Looks at a task about to open and who would get it; raises to refuse the command.
-Vet = Callable[[OpenTask, assignment.Assignee], None]
+#: Looks at whom a task is about to go to (`OpenTask`) or be given (`ReassignTask`, with
+#: the task's step), and may refuse it by raising.
+Vet = Callable[[OpenTask | ReassignTask, str, assignment.Assignee], None]
 #: Returns the id of the latest published version of a form (to pin a new task to it).
 FormVersion = Callable[[str], int | None]
 
@@ -118,7 +121,7 @@ def save_transition(
     """
     state = transition.state
     audit = [{**e.to_dict(), "at": datetime.fromisoformat(e.at)} for e in transition.audit]
-    priority = state.data.get(workflow.priority_field)
+    priority = field_value(state.data, workflow.priority_field)
     priority = str(priority) if priority is not None else None
     columns: dict[str, Any] = {
         "state": state.to_dict(),
@@ -182,7 +185,7 @@ def _apply_effects(
         elif isinstance(effect, CancelTask):
             withdrawn.append(effect.task)
         elif isinstance(effect, ReassignTask):
-            _reassign(repo, instance, effect, at)
+            _reassign(repo, instance, effect, at, vet)
         elif isinstance(effect, ScheduleTimer):
             scheduled.append(effect)
         elif isinstance(effect, CancelTimer):
@@ -236,7 +239,7 @@ def _open_task(
 ) -> dict[str, Any]:
     who = assignment.resolve(repo, effect.assign, at=at)
     if vet is not None:
-        vet(effect, who)
+        vet(effect, effect.step, who)
     pinned = form_version(effect.form) if effect.form and form_version is not None else None
     due_at = datetime.fromisoformat(effect.due) if effect.due else None
     task_id = repo.add_task(
@@ -261,12 +264,16 @@ def _open_task(
     return {"id": task_id, "step": effect.step, "assignee": who.user, "group": who.group}
 
 
-def _reassign(repo: Repository, instance: InstanceRow, effect: ReassignTask, at: datetime) -> None:
+def _reassign(
+    repo: Repository, instance: InstanceRow, effect: ReassignTask, at: datetime, vet: Vet | None
+) -> None:
     task = repo.task_by_key(instance.id, effect.task)
     if task is None or task.status != "open":
         return
     current = assignment.Assignee(task.assignee, task.candidate_group)
     who = assignment.resolve(repo, effect.assign, current, at=at)
+    if vet is not None and who != current:
+        vet(effect, task.step, who)
     repo.reassign_task(task.id, dict(effect.assign), who.user, who.group)
 
 

@@ -144,14 +144,20 @@ def misfit(
     return None
 
 
-def reassign_problem(repo: Repository, assign: Mapping[str, Any]) -> str | None:
-    """Say why tasks cannot be given to the person or group an escalation names; None if
-    they can (a next tier or a manager is whoever the directory says)."""
-    user, group = assign.get("user"), assign.get("group")
-    if isinstance(user, str) and user and user not in repo.active_users([user]):
-        return f"there is no active user '{user}' to give its tasks to"
-    if isinstance(group, str) and group and not repo.known_groups([group]):
-        return f"there is no group '{group}' to give its tasks to"
+def reassign_problem(
+    repo: Repository, workflow: Workflow, instance: InstanceRow, step: str, who: Assignee
+) -> str | None:
+    """Say why an escalation or an SLA breach cannot give a task of `step` to `who`; None
+    if it can. Whoever it names (a user, a group, the manager or next tier the directory
+    gives) must be able to take it, separation of duties included."""
+    if who.user is not None and who.user not in repo.active_users([who.user]):
+        return f"there is no active user '{who.user}' to give its tasks to"
+    if who.group is not None and not repo.known_groups([who.group]):
+        return f"there is no group '{who.group}' to give its tasks to"
+    if who.user is not None:
+        return separation_problem(
+            repo, workflow.steps.get(step), instance, who.user, workflow.steps
+        )
     return None
 
 

@@ -23,7 +23,7 @@ from engine.core.errors import ExpressionError, InvalidEvent, Problem, UnknownCa
 from engine.core.events import Cancelled, Event, Retried, TaskCompleted, TimerFired
 from engine.core.state import InstanceState
 from engine.service import assignment
-from engine.service.apply import record_events, save_transition
+from engine.service.apply import Vet, record_events, save_transition
 from engine.service.definitions import Registry
 from engine.service.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from engine.service.permissions import (
@@ -188,7 +188,7 @@ class Commands(Shell):
             at,
             key,
             new=new,
-            vet=lambda effect, who: assignment.vet(repo, workflow, instance, effect, who),
+            vet=_refusing(repo, workflow, instance),
             form_version=repo.latest_form_version,
         )
         if after is not None:
@@ -550,14 +550,10 @@ def _save(
     """Save a transition; raise `_Refused`, with nothing saved, for a task that cannot go
     to whom it names (see `_vetting`)."""
     repo = uow.repository
-    for effect in transition.effects:
-        if isinstance(effect, ReassignTask):
-            problem = assignment.reassign_problem(repo, effect.assign)
-            if problem is not None:
-                raise _Refused((effect.kind, effect.task), problem)
-    # Only a task that opens can be refused, so only then may there be writes to undo.
-    opens = any(isinstance(effect, OpenTask) for effect in transition.effects)
-    savepoint = uow.connection.begin_nested() if opens else None
+    # Only a task that opens or changes hands can be refused, so only then may there be
+    # writes to undo.
+    vetted = any(isinstance(effect, OpenTask | ReassignTask) for effect in transition.effects)
+    savepoint = uow.connection.begin_nested() if vetted else None
     counters = instance.version, instance.last_event
     try:
         tasks = save_transition(
@@ -581,10 +577,18 @@ def _save(
     return tasks
 
 
-def _vetting(
-    repo: Repository, workflow: Workflow, instance: InstanceRow, event: Event
-) -> Callable[[OpenTask, assignment.Assignee], None]:
-    """Look at each task an event opens: is whom it names able to take it?
+def _refusing(repo: Repository, workflow: Workflow, instance: InstanceRow) -> Vet:
+    """Refuse a start whose first tasks cannot go to whom they name (see `assignment.vet`)."""
+
+    def vet(effect: OpenTask | ReassignTask, step: str, who: assignment.Assignee) -> None:
+        if isinstance(effect, OpenTask):  # a start opens tasks; it gives none away
+            assignment.vet(repo, workflow, instance, effect, who)
+
+    return vet
+
+
+def _vetting(repo: Repository, workflow: Workflow, instance: InstanceRow, event: Event) -> Vet:
+    """Look at each task an event opens or gives to someone else: can they take it?
 
     A person whose own data (the completed task's) named someone who cannot is refused,
     with a pointer to the field. A task the engine opens otherwise (after a timer, a
@@ -592,7 +596,13 @@ def _vetting(
     its step stops on an incident instead.
     """
 
-    def vet(effect: OpenTask, who: assignment.Assignee) -> None:
+    def vet(effect: OpenTask | ReassignTask, step: str, who: assignment.Assignee) -> None:
+        if isinstance(effect, ReassignTask):
+            # An escalation or an SLA breach: nobody to answer, so an incident is noted.
+            problem = assignment.reassign_problem(repo, workflow, instance, step, who)
+            if problem is not None:
+                raise _Refused((effect.kind, effect.task), problem)
+            return
         found = assignment.misfit(repo, workflow, instance, effect, who)
         if found is None:
             return

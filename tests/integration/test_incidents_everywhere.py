@@ -161,6 +161,28 @@ def test_an_escalation_reassigning_to_someone_inactive_is_an_incident_and_the_ta
     assert timer_status(database, timer) != "pending"
 
 
+def test_an_escalation_never_hands_an_approval_to_its_own_requester(
+    commands: Commands, database: Database, clock: Clock
+) -> None:
+    rung = {"after": "PT1H", "do": [{"reassign": {"user": "alice"}}]}
+    approve = {**approval(), "assign": {"group": "service-desk"}, "escalate": [rung]}
+    publish(
+        database, clock, flow("spend", "approve", {"approve": approve, "done": {"type": "end"}})
+    )
+    number = str(commands.start("spend", {}, requester="alice")["number"])
+
+    fire_due(commands, clock, number)
+
+    after = view(commands, number)
+    assert [(task.assignee, task.candidate_group) for task in after.tasks] == [
+        (None, "service-desk")
+    ]
+    (why,) = [event.why for event in after.events if event.kind == "incident"]
+    assert why is not None
+    assert "alice requested" in why
+    assert "separation of duties" in why
+
+
 def test_a_person_whose_completed_task_leads_to_an_approver_named_earlier_is_not_refused(
     commands: Commands, database: Database, clock: Clock
 ) -> None:
@@ -239,6 +261,31 @@ def urgent() -> dict[str, Any]:
             "targets": {"P1": {"resolution": "PT4H"}, "P2": {"resolution": "PT8H"}},
         },
     )
+
+
+def test_the_instance_lists_show_a_priority_read_from_a_dotted_field_and_its_raise(
+    commands: Commands, database: Database, clock: Clock
+) -> None:
+    raise_it = {"after": "PT1H", "do": [{"raise_priority": True}]}
+    work = {"type": "task", "assign": {"group": "service-desk"}, "escalate": [raise_it]}
+    ticket = flow(
+        "ticket",
+        "work",
+        {"work": {**work, "next": "done"}, "done": {"type": "end"}},
+        priorities=["P1", "P2"],
+        sla={
+            "calendar": "office",
+            "targets_by": "ticket.priority",
+            "targets": {"P1": {"resolution": "PT4H"}, "P2": {"resolution": "PT8H"}},
+        },
+    )
+    publish(database, clock, ticket)
+    number = str(commands.start("ticket", {"ticket": {"priority": "P2"}})["number"])
+    assert view(commands, number).instance.priority == "P2"  # the column inboxes sort by
+
+    fire_due(commands, clock, number)
+
+    assert view(commands, number).instance.priority == "P1"
 
 
 def rename_calendar(database: Database, key: str, to: str) -> None:
