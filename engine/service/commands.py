@@ -22,6 +22,7 @@ from engine.core.effects import OpenTask, ReassignTask
 from engine.core.errors import ExpressionError, InvalidEvent, Problem, UnknownCalendar
 from engine.core.events import Cancelled, Event, Retried, TaskCompleted, TimerFired
 from engine.core.state import InstanceState
+from engine.core.steps.human import decision_reason
 from engine.service import assignment
 from engine.service.apply import Vet, record_events, save_transition
 from engine.service.definitions import Registry
@@ -626,10 +627,10 @@ def _require_reason(task: TaskRow, data: Mapping[str, Any], note: str | None, fo
     """Refuse a rejection without its reason; the requester's own tasks have their form."""
     if task.assignment.get("requester"):
         return
-    field = comment_field(form)
-    given = note or (str(data.get(field) or "").strip() if field else "")
-    if not given:
-        raise InvalidData(REJECT_REASON, [FieldError(field or "comment", REJECT_REASON)])
+    # The one rule for a reason (`decision_reason`), which a reviewer's vote shows too.
+    if not (note or "").strip() and not decision_reason(data):
+        field = comment_field(form) or "comment"
+        raise InvalidData(REJECT_REASON, [FieldError(field, REJECT_REASON)])
 
 
 def _require_active(repo: Repository, user: str, pointer: str) -> None:

@@ -163,6 +163,42 @@ def test_a_rejection_with_its_reason_in_the_form_needs_no_separate_comment(
     assert done["status"] == "plan_review"
 
 
+def test_any_filled_reason_field_of_the_form_gives_a_rejection_its_reason_and_the_vote_shows_it(
+    commands: Commands, database: Database, clock: Clock
+) -> None:
+    form = {
+        "kind": "form",
+        "format": 1,
+        "key": "two-reasons",
+        "title": "Your vote",
+        "fields": [
+            {"key": "approval_comment", "type": "textarea", "label": "For the requester"},
+            {"key": "reviewer_comment", "type": "textarea", "label": "For the other reviewers"},
+        ],
+    }
+    vote = {
+        "type": "review",
+        "reviewers": [{"assign": {"user": "ivy"}}, {"assign": {"user": "sam"}}],
+        "form": "two-reasons",
+        "quorum": "all",
+        "on": {"approved": "done", "rejected": "done"},
+    }
+    steps = {"vote": vote, "done": {"type": "end"}}
+    flow = {"kind": "workflow", "format": 1, "key": "vote", "title": "Vote", "first": "vote"}
+    publish(database, clock, form, {**flow, "steps": steps})
+    opened = commands.start("vote", {}, requester="alice")["opened_tasks"]
+    (ivys,) = [task for task in opened if task["assignee"] == "ivy"]
+
+    with pytest.raises(InvalidData, match="Say why you reject") as refused:
+        commands.complete(ivys["id"], "rejected", {"approval_comment": " "}, actor="ivy")
+    assert [error.field for error in refused.value.fields] == ["approval_comment"]
+    commands.complete(ivys["id"], "rejected", {"reviewer_comment": "No rollback"}, actor="ivy")
+
+    with database.reading() as session:
+        (vote_event,) = session.scalars(select(Event).where(Event.kind == "voted")).all()
+    assert (vote_event.actor, vote_event.why) == ("ivy", "No rollback")
+
+
 # Retries: only what a retry can fix, a bounded number of times ------------------------------
 
 
