@@ -96,13 +96,39 @@ def _step(flow: Flow, at: At, step: Mapping[str, Any], pointer: str) -> list[Pro
     if kind == "wait" and "until" in step:
         problems += _until(step, pointer, at)
     if kind == "review" and isinstance(step.get("reviewers"), dict):
-        where = f"{pointer}/reviewers/from"
+        source = step["reviewers"]["from"]
+        kinds = ("list", "any", "string")
         problems += field_named(
-            step["reviewers"]["from"], where, at, ("list", "any"), "a list of users"
+            source, f"{pointer}/reviewers/from", at, kinds, "a user name or a list of them"
         )
+        info = at.info(source)
+        if info is not None and info.type == "string":
+            problems += _one_reviewer(step, pointer, source)
     for child, mine in step.get("data", {}).items():
         problems += field_named(mine, f"{pointer}/data/{child}", at)
     problems += _permissions(flow, step, pointer)
+    return problems
+
+
+def _one_reviewer(step: Mapping[str, Any], pointer: str, source: str) -> list[Problem]:
+    """A review whose reviewers come from a field of one name has one reviewer: check the
+    quorum and the rejections it asks for against that."""
+    one = f"'{source}' holds one user name, so there is one reviewer"
+    quorum, reject = step.get("quorum"), step.get("reject")
+    problems = []
+    if isinstance(quorum, int) and quorum > 1:
+        problems.append(
+            Problem(
+                f"{pointer}/quorum", f"the quorum of {quorum} approvals can never be reached: {one}"
+            )
+        )
+    if isinstance(reject, Mapping) and reject.get("count", 1) > 1:
+        problems.append(
+            Problem(
+                f"{pointer}/reject/count",
+                f"{reject['count']} rejections can never happen: {one}",
+            )
+        )
     return problems
 
 
