@@ -20,6 +20,9 @@ from flask.json.provider import DefaultJSONProvider
 
 #: Deepest nesting of objects and lists in a request body (documents included).
 MAX_BODY_DEPTH = 64
+#: Most digits of a whole number: far past any value a field keeps (those stop at 2**63),
+#: well short of the 4,300 past which Python will not read one.
+MAX_INT_DIGITS = 400
 
 
 class BadJson(ValueError):
@@ -35,7 +38,11 @@ def read_json(text: str | bytes) -> Any:
             raise BadJson("the body is not text in UTF-8") from None
     try:
         value = json.loads(
-            text, object_pairs_hook=_once_each, parse_constant=_no_constant, parse_float=_finite
+            text,
+            object_pairs_hook=_once_each,
+            parse_constant=_no_constant,
+            parse_float=_finite,
+            parse_int=_whole,
         )
     except json.JSONDecodeError as error:
         raise BadJson(str(error)) from None
@@ -57,6 +64,13 @@ def _once_each(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _no_constant(name: str) -> NoReturn:
     raise BadJson(f"{name} is not a JSON number")
+
+
+def _whole(text: str) -> int:
+    # Python refuses to read integers of more than 4,300 digits with a bare ValueError.
+    if len(text) > MAX_INT_DIGITS:
+        raise BadJson(f"a number of {len(text):,} digits is too long (at most {MAX_INT_DIGITS})")
+    return int(text)
 
 
 def _finite(text: str) -> float:

@@ -96,6 +96,8 @@ def test_bad_input_gets_a_clear_message(flowdesk) -> None:  # type: ignore[no-un
         assert "is not JSON" in flowdesk(
             "start", "it-incident", "--data", f'{{"summary": "x", "cost": {number}}}', code=2
         )
+    huge = '{"summary": "x", "cost": ' + "9" * 5000 + "}"
+    assert "is too long" in flowdesk("start", "it-incident", "--data", huge, code=2)
     deep = '{"summary": ' + "[" * 10_000 + "]" * 10_000 + "}"
     assert "nested more than" in flowdesk("start", "it-incident", "--data", deep, code=2)
     nul = flowdesk("start", "it-incident", "--data", '{"summary": "a\\u0000b"}', code=1)

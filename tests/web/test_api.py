@@ -104,6 +104,7 @@ def test_a_start_form_mistake_is_a_422_with_a_pointer_into_data(
         ('{"workflow": "it-incident", "data": {"summary": "a\\u0000b"}}', 422, "/data/summary"),
         ('{"workflow": "it-incident", "data": {"summary": "\\ud800"}}', 422, "/data/summary"),
         ('{"workflow": "it-incident", "data": {"n": ' + "9" * 400 + "}}", 422, None),
+        ('{"workflow": "it-incident", "data": {"n": ' + "9" * 5000 + "}}", 400, None),
         ("[" * 100_000 + "]" * 100_000, 400, None),
     ],
 )
