@@ -42,6 +42,20 @@ def field_value(data: Mapping[str, Any], path: str) -> Any:
     return value
 
 
+def set_field_value(data: dict[str, Any], path: str, value: Any) -> None:
+    """Write a dotted field path (`ticket.priority`) nested, where `field_value` reads it.
+
+    A part on the way that does not hold an object becomes one.
+    """
+    *parents, last = path.split(".")
+    for part in parents:
+        child = data.get(part)
+        if not isinstance(child, dict):
+            child = data[part] = {}
+        data = child
+    data[last] = value
+
+
 def _is_empty(value: Any) -> bool:
     return value is None or value == "" or value == [] or value == {}
 

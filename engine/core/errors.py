@@ -56,5 +56,9 @@ class StateFormatError(FlowdeskError):
     """A saved instance state has an unknown format version or is malformed."""
 
 
+class Unassignable(FlowdeskError):
+    """A task cannot go to whom a step gives it: the service said why (`runtime.advance`)."""
+
+
 class UnknownCalendar(FlowdeskError, LookupError):
     """A step counts business time in a calendar that was not given to the runtime."""

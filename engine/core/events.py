@@ -44,7 +44,11 @@ class SubflowFinished:
 
 @dataclass(frozen=True, slots=True)
 class SubflowFailed:
-    """The child instance a `subflow` step asked for could not start (`reason` says why)."""
+    """The child instance a `subflow` step waits for failed it (`reason` says how).
+
+    Either the child could not start, or it ended and the parent could not take in its
+    end (its result would not fit, say).
+    """
 
     run: int
     reason: str

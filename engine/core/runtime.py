@@ -12,6 +12,10 @@ loop past `MAX_AUTOMATIC_STEPS` - does not fail the event: its run records an
 someone fixes the cause and retries (`Retried`). So do the steps an instance waits at
 when its SLA clocks cannot count (their calendar is not there). A title that cannot be
 filled in falls back to the step's label, with the incident recorded.
+
+An escalation action (or an SLA breach action) that cannot be carried out stops only the
+rest of its rung (or breach): the step's tasks stay open, and a retry carries out the
+actions left, once (`Step.retried`, `sla.retried`).
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from engine.core.effects import (
     ReassignTask,
     ScheduleTimer,
 )
-from engine.core.errors import ExpressionError, InvalidEvent, UnknownCalendar
+from engine.core.errors import ExpressionError, InvalidEvent, Unassignable, UnknownCalendar
 from engine.core.events import (
     Cancelled,
     Event,
@@ -54,7 +58,7 @@ from engine.core.state import (
     copy_json,
     timestamp,
 )
-from engine.core.turn import STEP_FAILURES, Unassignable
+from engine.core.turn import STEP_FAILURES
 
 if TYPE_CHECKING:
     from engine.core.definition import Workflow
@@ -179,10 +183,11 @@ class Turn:
 
     # Recording ---------------------------------------------------------------------------
 
-    def emit(self, effect: Effect) -> None:
-        if isinstance(effect, ReassignTask):
-            self._vetted(effect.kind, effect.task)
-        self.effects.append(effect)
+    def emit(self, *effects: Effect) -> None:
+        for effect in effects:  # every one vetted before any is asked for
+            if isinstance(effect, ReassignTask):
+                self._vetted(effect.kind, effect.task)
+        self.effects.extend(effects)
 
     def _vetted(self, kind: str, task: str) -> None:
         """Raise `Unassignable` if the service refused this task effect (see `advance`)."""
@@ -271,6 +276,7 @@ class Turn:
             self.close_task(task)
             self.emit(CancelTask(task, "the step stopped on an incident"))
         self.cancel_timers(lambda timer: timer.run == run.id)
+        run.resume.clear()  # nothing is left to go on with: a retry starts the step again
         self.incident(run.step, f"step '{run.step}' stopped: {error}", run)
 
     def follow_sla(self, responded: bool) -> None:
@@ -351,6 +357,7 @@ class Turn:
         self.state.status = status
         self.state.outcome = outcome
         self.state.ended_at = self.now
+        self.state.stopped_breaches.clear()  # nothing is left to act on
         self._queue.clear()
         problem = sla.blocked(self)
         if problem is None:
@@ -424,10 +431,11 @@ class Turn:
             run = self.state.runs[timer.run]
             self.record("timer_fired", run.step, None, timer=event.timer)
             try:
+                # An escalation that fails is the step's own to note (its tasks stay
+                # open); a step that fails otherwise stops.
                 self.workflow.steps[run.step].timer_fired(self, run, event.timer, timer)
             except STEP_FAILURES as error:
-                # An escalation that cannot be carried out leaves the task where it is.
-                self.incident(run.step, f"an escalation of step '{run.step}' failed: {error}")
+                self.stopped(run, error)
         elif isinstance(event, Cancelled):
             self.end_instance("cancelled", "cancelled", event.reason, None)
         elif isinstance(event, SubflowFinished):
@@ -448,15 +456,17 @@ class Turn:
             raise InvalidEvent(f"unknown event {event!r}")
 
     def _retry(self) -> None:
+        """Try again every step stopped on an incident, and the SLA breach actions that were."""
         stopped = [run for run in self.state.runs.values() if run.incident is not None]
-        if not stopped:
+        if not stopped and not self.state.stopped_breaches:
             raise InvalidEvent(
                 f"{self.state.number or 'the instance'} has no step stopped on an incident"
             )
         for run in stopped:
             self.record("retried", run.step, f"retry after: {run.incident}", run=run.id)
-            self.state.runs.pop(run.id, None)
-            self.enter(run.step, run.parent, run.branch)
+            self.workflow.steps[run.step].retried(self, run)
+        if self.state.stopped_breaches:
+            sla.retried(self)
 
     def _task_completed(self, event: TaskCompleted) -> None:
         pending = self.state.tasks.get(event.task)

@@ -1,9 +1,10 @@
 """SLA policy at run time: start, pause, re-target and stop an instance's clocks.
 
-The runtime calls `follow` at the end of every turn, `end` when the instance ends and
-`timer_fired` for an SLA timer; each records what changed on the timeline, in words,
-and keeps the warning and breach timers in step with the due times. It asks `blocked`
-first: clocks whose calendar is not there cannot count, and are left as they are.
+The runtime calls `follow` at the end of every turn, `end` when the instance ends,
+`timer_fired` for an SLA timer and `retried` on a retry; each records what changed on
+the timeline, in words, and keeps the warning and breach timers in step with the due
+times. It asks `blocked` first: clocks whose calendar is not there cannot count, and
+are left as they are.
 """
 
 from __future__ import annotations
@@ -26,10 +27,11 @@ from engine.core.clocks import (
     retarget,
     stop,
 )
-from engine.core.conditions import field_value
+from engine.core.conditions import field_value, set_field_value
 from engine.core.durations import describe_duration
 from engine.core.effects import Notify, ReassignTask
 from engine.core.errors import UnknownCalendar
+from engine.core.state import StoppedBreach
 from engine.core.turn import STEP_FAILURES
 
 if TYPE_CHECKING:
@@ -104,6 +106,18 @@ def end(turn: Turn, why: str) -> None:
         return
     for kind, _clock in list(_clocks(turn)):
         _stop(turn, policy, kind, why)
+
+
+def retried(turn: Turn) -> None:
+    """Carry out the rest of each breach's `on_breach` actions that stopped on an incident.
+
+    Once: the actions before the one that stopped stand, and are not done again.
+    """
+    policy = turn.workflow.sla or {}
+    stopped, turn.state.stopped_breaches = turn.state.stopped_breaches, {}
+    for kind, breach in stopped.items():
+        turn.record("retried", SLA_STEP, f"retry after: {breach.incident}", clock=kind)
+        _carry_out(turn, policy, kind, breach.why, breach.action)
 
 
 def timer_fired(turn: Turn, timer_id: str, timer: Timer) -> None:
@@ -244,13 +258,24 @@ def _breach(turn: Turn, policy: Mapping[str, Any], kind: str, clock: Clock) -> N
     calendar = _calendar(turn, clock.calendar)
     why = f"{kind} target missed: {reason(kind, clock, turn.at, calendar)}"
     turn.record("sla_breached", None, why, clock=kind, due=clock.due_at)
-    for action in policy.get("on_breach", ()):
-        ((name, arg),) = action.items()
+    _carry_out(turn, policy, kind, why, 0)
+
+
+def _carry_out(turn: Turn, policy: Mapping[str, Any], kind: str, why: str, first: int) -> None:
+    """Carry out a breach's `on_breach` actions, from the one at index `first` on.
+
+    As with an escalation, one that cannot be carried out is an incident: the actions
+    before it stand, the tasks stay as they are, and a retry goes on from it (`retried`).
+    """
+    actions = policy.get("on_breach", ())
+    for index in range(first, len(actions)):
+        ((name, arg),) = actions[index].items()
         try:
             breach_action(turn, name, arg, why)
         except STEP_FAILURES as error:
-            # As with an escalation: noted, the rest left undone, the tasks as they were.
-            turn.incident(SLA_STEP, f"an action on the {kind} breach failed: {error}")
+            incident = f"an action on the {kind} breach failed: {error}"
+            turn.state.stopped_breaches[kind] = StoppedBreach(index, why, incident)
+            turn.incident(SLA_STEP, incident)
             return
 
 
@@ -263,9 +288,9 @@ def breach_action(turn: Turn, kind: str, arg: Any, why: str) -> None:
         turn.emit(Notify(SLA_STEP, to=arg, template="reminder", tasks=tasks))
     elif kind == "reassign":
         assign = {arg: True} if isinstance(arg, str) else resolve_assignment(arg, turn)
+        turn.emit(*(ReassignTask(task, assign, why) for task in tasks))  # all or none
         for task, pending in turn.state.tasks.items():
             pending.assign = assign
-            turn.emit(ReassignTask(task, assign, why))
             step = turn.state.runs[pending.run].step
             turn.record("task_reassigned", step, why, task=task, assign=assign)
     elif kind == "raise_priority":
@@ -283,24 +308,13 @@ def raise_priority(turn: Turn, step: str | None, arg: Any, why: str) -> None:
     rank = levels.index(current) if current in levels else len(levels)
     wanted = max(rank - 1, 0) if arg is True else levels.index(arg)
     if wanted < rank:
-        _set_field(turn.state.data, name, levels[wanted])
+        set_field_value(turn.state.data, name, levels[wanted])
         turn.record(
             "priority_changed",
             step,
             f"{current} -> {levels[wanted]}: {why}",
             priority=levels[wanted],
         )
-
-
-def _set_field(data: dict[str, Any], path: str, value: Any) -> None:
-    """Write a dotted field path (`ticket.priority`) as `field_value` reads it: nested."""
-    *parents, last = path.split(".")
-    for part in parents:
-        child = data.get(part)
-        if not isinstance(child, dict):
-            child = data[part] = {}
-        data = child
-    data[last] = value
 
 
 def _clocks(turn: Turn) -> Iterator[tuple[str, Clock]]:

@@ -5,8 +5,10 @@ timers) plus the data document, so its size and the cost of a step never grow
 with history; history lives in the audit trail. `to_dict`/`from_dict` give a
 JSON-ready form carrying `FORMAT`; `UPGRADES` lifts older formats.
 
-Format 2 (this one) may mark a run with the `incident` that stopped it: a step whose
-expression or calendar failed waits there for a retry instead of failing the command.
+Format 2 marked a run with the `incident` that stopped it: a step whose expression or
+calendar failed waits there for a retry instead of failing the command. Format 3 (this
+one) adds where a retry goes on from: a run's escalation rungs that stopped part way
+(`Run.resume`), and SLA breaches whose `on_breach` actions did (`stopped_breaches`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 from engine.core.clocks import Clock
 from engine.core.errors import StateFormatError
 
-FORMAT = 2
+FORMAT = 3
 
 
 def _from_format_1(raw: dict[str, Any]) -> dict[str, Any]:
@@ -27,8 +29,20 @@ def _from_format_1(raw: dict[str, Any]) -> dict[str, Any]:
     return {**raw, "format": 2}
 
 
+def _from_format_2(raw: dict[str, Any]) -> dict[str, Any]:
+    """Format 2 had no resume points: its runs read the same in format 3.
+
+    A run it stopped on an incident has none, so a retry starts it again from the
+    beginning, as format 2 did; an escalation that failed then was not kept for a retry.
+    """
+    return {**raw, "format": 3}
+
+
 #: format -> function turning a state dict of that format into the next format.
-UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _from_format_1}
+UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    1: _from_format_1,
+    2: _from_format_2,
+}
 
 
 def timestamp(at: datetime) -> str:
@@ -36,6 +50,48 @@ def timestamp(at: datetime) -> str:
     if at.tzinfo is None:
         raise ValueError("times given to the runtime must be timezone-aware")
     return at.astimezone(UTC).isoformat()
+
+
+@dataclass(frozen=True, slots=True)
+class ResumePoint:
+    """Where an escalation rung stopped on an incident: a retry carries out the rest.
+
+    The rung's `count`th time (0: the first), which was due `at`: its later times count
+    from there. `action` is the first of its actions not carried out; past the last one,
+    only its next time is left to schedule.
+    """
+
+    rung: int
+    count: int
+    action: int
+    at: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rung": self.rung, "count": self.count, "action": self.action, "at": self.at}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> ResumePoint:
+        return cls(raw["rung"], raw["count"], raw["action"], raw["at"])
+
+
+@dataclass(frozen=True, slots=True)
+class StoppedBreach:
+    """An SLA breach whose `on_breach` actions stopped on an incident at `action`.
+
+    `why` is the breach in words, as the actions record it; `incident` why the action
+    could not be carried out. A retry carries out the actions from `action` on.
+    """
+
+    action: int
+    why: str
+    incident: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"action": self.action, "why": self.why, "incident": self.incident}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> StoppedBreach:
+        return cls(raw["action"], raw["why"], raw["incident"])
 
 
 @dataclass(slots=True)
@@ -53,6 +109,9 @@ class Run:
     needed: int = 0
     #: Why the step could not do its work; the run waits for a retry (None: all is well).
     incident: str | None = None
+    #: Escalation rungs that stopped part way, its tasks left open: a retry goes on with
+    #: each. Without any, a retry starts the step again.
+    resume: list[ResumePoint] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "step": self.step, "since": self.since}
@@ -69,6 +128,8 @@ class Run:
             out["needed"] = self.needed
         if self.incident is not None:
             out["incident"] = self.incident
+        if self.resume:
+            out["resume"] = [point.to_dict() for point in self.resume]
         return out
 
     @classmethod
@@ -84,6 +145,7 @@ class Run:
             list(raw.get("done", ())),
             raw.get("needed", 0),
             raw.get("incident"),
+            [ResumePoint.from_dict(point) for point in raw.get("resume", ())],
         )
 
 
@@ -153,6 +215,8 @@ class InstanceState:
     timers: dict[str, Timer] = field(default_factory=dict)
     seq: int = 0
     sla: dict[str, Clock] | None = None  # the SLA clocks by kind, once they started
+    #: The SLA clocks (by kind) whose breach actions stopped on an incident, for a retry.
+    stopped_breaches: dict[str, StoppedBreach] = field(default_factory=dict)
 
     @property
     def ended(self) -> bool:
@@ -187,6 +251,10 @@ class InstanceState:
             out["timers"] = {key: timer.to_dict() for key, timer in self.timers.items()}
         if self.sla is not None:
             out["sla"] = {kind: clock.to_dict() for kind, clock in self.sla.items()}
+        if self.stopped_breaches:
+            out["stopped_breaches"] = {
+                kind: breach.to_dict() for kind, breach in self.stopped_breaches.items()
+            }
         return out
 
     @classmethod
@@ -213,6 +281,10 @@ class InstanceState:
                     if "sla" in raw
                     else None
                 ),
+                stopped_breaches={
+                    kind: StoppedBreach.from_dict(breach)
+                    for kind, breach in raw.get("stopped_breaches", {}).items()
+                },
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise StateFormatError(f"the saved instance state is malformed: {exc!r}") from None
@@ -264,6 +336,7 @@ def clone(state: InstanceState) -> InstanceState:
                 list(run.done),
                 run.needed,
                 run.incident,
+                list(run.resume),  # resume points are frozen: sharing them is safe
             )
             for key, run in state.runs.items()
         },
@@ -271,4 +344,5 @@ def clone(state: InstanceState) -> InstanceState:
         {key: Timer(t.run, t.at, t.rung, t.count, t.sla) for key, t in state.timers.items()},
         state.seq,
         None if state.sla is None else {kind: c.copy() for kind, c in state.sla.items()},
+        dict(state.stopped_breaches),
     )

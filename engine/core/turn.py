@@ -14,14 +14,9 @@ from typing import Any, Protocol
 
 from engine.core.calendars import Calendar
 from engine.core.effects import Effect
-from engine.core.errors import ExpressionError, FlowdeskError, UnknownCalendar
+from engine.core.errors import ExpressionError, Unassignable, UnknownCalendar
 from engine.core.state import InstanceState, Run, Timer
 from engine.core.tables import DecisionTable
-
-
-class Unassignable(FlowdeskError):
-    """A task cannot go to whom a step gives it: the service said why (`runtime.advance`)."""
-
 
 #: What a step's work (or an SLA policy's) may fail with at run time: each becomes an
 #: incident, never a failed event.
@@ -65,8 +60,12 @@ class Turn(Protocol):
     @property
     def calendars(self) -> Mapping[str, Calendar]: ...
 
-    def emit(self, effect: Effect) -> None:
-        """Ask the world to do something once the transition is saved."""
+    def emit(self, *effects: Effect) -> None:
+        """Ask the world to do things once the transition is saved.
+
+        Raise `Unassignable` if the service refused any of them, and then ask for none:
+        an action that gives several tasks away gives all of them or none.
+        """
 
     def record(
         self, kind: str, step: str | None = None, why: str | None = None, **detail: Any

@@ -4,11 +4,14 @@ When a worker drives an instance (a timer fires, a child instance ends) and a st
 do its work - its task would go to someone who cannot take it, the SLA's calendar is not
 published, a loop passes the step limit, the child's end cannot be taken in - the step
 stops on an incident: on the instance, once, for an admin to retry after mending the
-cause. A person whose own data names someone who cannot take a task is still refused.
+cause. An escalation (or an SLA breach) whose action cannot be carried out stops only
+the rest of its rung: the tasks stay open, and a retry carries out the rest once. A
+person whose own data names someone who cannot take a task is still refused.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +21,14 @@ from sqlalchemy import select, update
 from engine.catalog import Document
 from engine.service.commands import Commands, Limits
 from engine.service.definitions import publish_all
+from engine.service.errors import InvalidInput
 from engine.service.people import ensure_user
 from engine.service.queries import InstanceView, instance_view
 from engine.service.subflows import Subflows
 from engine.service.submissions import InvalidData
 from engine.store.database import Database
 from engine.store.definitions import Definition
-from engine.store.instances import Instance, Timer
+from engine.store.instances import Instance, Outbox, Timer
 from engine.store.people import User
 from tests.integration.conftest import Clock
 from tests.integration.test_subflows import child_of, open_task, outbox, parent
@@ -181,6 +185,192 @@ def test_an_escalation_never_hands_an_approval_to_its_own_requester(
     assert why is not None
     assert "alice requested" in why
     assert "separation of duties" in why
+
+
+def backup_desk(**extra: Any) -> dict[str, Any]:
+    """The desk works; each hour (three times) the desk is reminded, the task goes to the
+    backup the data names and the requester hears that it is being worked on."""
+    rung = {
+        "after": "PT1H",
+        "do": [
+            {"remind": "assignee"},
+            {"reassign": {"user": "{{ backup }}"}},
+            {"remind": "requester"},
+        ],
+        "repeat": {"every": "PT1H", "limit": 2},
+    }
+    work = {"type": "task", "assign": {"group": "service-desk"}, "escalate": [rung]}
+    steps = {"work": {**work, "next": "done"}, "done": {"type": "end"}}
+    return flow("backup", "work", steps, **extra)
+
+
+def reminded(database: Database, number: str) -> list[Any]:
+    """Whom the instance's reminders went to, oldest first, as the outbox holds them."""
+    with database.reading() as session:
+        payloads = session.scalars(
+            select(Outbox.payload)
+            .where(Outbox.kind == "notify", Outbox.payload["number"].as_string() == number)
+            .order_by(Outbox.id)
+        )
+        return [payload["to"] for payload in payloads if payload["template"] == "reminder"]
+
+
+def test_a_retry_carries_out_the_rest_of_a_failed_rung_once_and_keeps_its_repeats(
+    commands: Commands, database: Database, clock: Clock
+) -> None:
+    publish(database, clock, backup_desk())
+    begun = clock()
+    number = str(commands.start("backup", {"backup": "dan"}, requester="alice")["number"])
+    set_active(database, "dan", False)
+
+    fire_due(commands, clock, number)
+
+    stopped = view(commands, number)
+    assert list(incidents(stopped)) == ["work"]
+    assert "no active user 'dan'" in incidents(stopped)["work"]
+    (task,) = stopped.tasks  # still open, where it was: the desk can work on it
+    assert (task.assignee, task.candidate_group) == (None, "service-desk")
+    assert reminded(database, number) == ["assignee"]  # the action before the one that failed
+    assert stopped.timers == []  # the rung's next time waits for the retry
+
+    set_active(database, "dan", True)
+    clock.now = begun + timedelta(hours=1, minutes=20)
+    commands.retry(number, actor="ada")
+
+    retried = view(commands, number)
+    assert incidents(retried) == {}
+    assert [(task.id, task.assignee) for task in retried.tasks] == [(task.id, "dan")]
+    assert reminded(database, number) == ["assignee", "requester"]  # the rest, once
+    assert [timer.due_at for timer in retried.timers] == [begun + timedelta(hours=2)]
+    assert "retried" in [event.kind for event in retried.events]
+
+    fire_due(commands, clock, number)  # the rung's second time: every action again
+
+    assert reminded(database, number) == ["assignee", "requester", "assignee", "requester"]
+    assert [timer.due_at for timer in view(commands, number).timers] == [begun + timedelta(hours=3)]
+
+
+END = {"type": "end"}
+
+#: The form the plan branch counts the shifts with.
+SHIFT_COUNT = {
+    "kind": "form",
+    "format": 1,
+    "key": "shift-count",
+    "title": "Shift count",
+    "fields": [{"key": "shifts", "type": "number", "label": "Shifts"}],
+}
+
+
+def shift_desk() -> dict[str, Any]:
+    """The backup desk, whose backup is the person on shift: a division by the number of
+    shifts, which fails until a sibling branch has counted them."""
+    work = backup_desk()["steps"]["work"]
+    work["escalate"][0]["do"][1] = {"reassign": {"user": "{{ team[(shift / shifts) | int] }}"}}
+    count = {"type": "task", "assign": {"group": "network"}, "form": "shift-count"}
+    branches = {
+        "desk": {"first": "work", "steps": {"work": {**work, "next": "worked"}, "worked": END}},
+        "plan": {
+            "first": "count",
+            "steps": {"count": {**count, "next": "counted"}, "counted": END},
+        },
+    }
+    steps = {"both": {"type": "parallel", "branches": branches, "next": "done"}, "done": END}
+    return flow("shifts", "both", steps)
+
+
+def test_a_rung_stopped_by_its_data_goes_on_once_a_sibling_branch_fixed_it_and_retried(
+    commands: Commands, database: Database, clock: Clock
+) -> None:
+    publish(database, clock, SHIFT_COUNT, shift_desk())
+    begun = clock()
+    data = {"team": ["dan", "lee"], "shift": 1, "shifts": 0}
+    number = str(commands.start("shifts", data, requester="alice")["number"])
+
+    fire_due(commands, clock, number)
+
+    assert "division by zero" in incidents(view(commands, number))["work"]
+    assert reminded(database, number) == ["assignee"]
+    (count,) = [task for task in view(commands, number).tasks if task.step == "count"]
+    clock.now = begun + timedelta(hours=1, minutes=10)
+    commands.complete(count.id, "done", {"shifts": 2}, actor="erin")
+    assert list(incidents(view(commands, number))) == ["work"]  # until an admin retries
+    clock.now = begun + timedelta(hours=1, minutes=20)
+
+    commands.retry(number, actor="ada")
+
+    retried = view(commands, number)
+    assert incidents(retried) == {}
+    assert [(task.step, task.assignee) for task in retried.tasks] == [("work", "dan")]
+    assert reminded(database, number) == ["assignee", "requester"]
+    assert [timer.due_at for timer in retried.timers] == [begun + timedelta(hours=2)]
+
+
+def test_completing_the_task_while_its_rung_waits_for_a_retry_moves_on_and_ends_the_incident(
+    commands: Commands, database: Database, clock: Clock
+) -> None:
+    publish(database, clock, backup_desk())
+    number = str(commands.start("backup", {"backup": "dan"}, requester="alice")["number"])
+    set_active(database, "dan", False)
+    fire_due(commands, clock, number)
+    (task,) = view(commands, number).tasks
+
+    commands.complete(task.id, "done", {}, actor="bob")
+
+    done = view(commands, number)
+    assert done.instance.status == "completed"
+    assert incidents(done) == {}
+    with pytest.raises(InvalidInput, match="has ended; nothing is left to do"):
+        commands.retry(number, actor="ada")
+
+
+def test_a_retry_carries_out_the_rest_of_an_sla_breachs_actions_once(
+    commands: Commands, database: Database, clock: Clock
+) -> None:
+    on_breach = [{"raise_priority": True}, {"reassign": {"user": "dan"}}, {"remind": "assignee"}]
+    work = {"type": "task", "assign": {"group": "service-desk"}, "next": "done"}
+    publish(
+        database,
+        clock,
+        flow(
+            "breach",
+            "work",
+            {"work": work, "done": {"type": "end"}},
+            priorities=["P1", "P2"],
+            sla={
+                "calendar": "office",
+                "targets": {"P1": {"resolution": "PT4H"}, "P2": {"resolution": "PT8H"}},
+                "warn_at": 0.99,
+                "on_breach": on_breach,
+            },
+        ),
+    )
+    number = str(commands.start("breach", {"priority": "P2"}, requester="alice")["number"])
+    set_active(database, "dan", False)
+    fire_due(commands, clock, number)  # the warning
+
+    fire_due(commands, clock, number)  # the breach
+
+    breached = view(commands, number)
+    assert breached.instance.priority == "P1"  # the action before the one that failed
+    (why,) = [event.why for event in breached.events if event.kind == "incident"]
+    assert why is not None
+    assert why.startswith("an action on the resolution breach failed: ")
+    assert "no active user 'dan'" in why
+    assert [task.assignee for task in breached.tasks] == [None]
+    assert reminded(database, number) == []
+
+    set_active(database, "dan", True)
+    clock.advance(minutes=30)
+    commands.retry(number, actor="ada")
+
+    retried = view(commands, number)
+    assert [task.assignee for task in retried.tasks] == ["dan"]
+    assert reminded(database, number) == ["assignee"]
+    assert retried.instance.priority == "P1"
+    assert [event.kind for event in retried.events].count("priority_changed") == 1
+    with pytest.raises(InvalidInput, match="no step stopped on an incident"):
+        commands.retry(number, actor="ada")  # nothing is left to retry
 
 
 def test_a_person_whose_completed_task_leads_to_an_approver_named_earlier_is_not_refused(

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from engine.core.conditions import compile_condition, describe, field_value
+from engine.core.conditions import compile_condition, describe, field_value, set_field_value
 from engine.core.errors import ExpressionError
 
 
@@ -146,6 +146,24 @@ def test_field_value_gives_none_for_any_missing_part() -> None:
     assert field_value(data, "caller.name") is None
     assert field_value(data, "tags.0") is None
     assert field_value(data, "missing") is None
+
+
+def test_set_field_value_writes_a_dotted_path_nested_where_field_value_reads_it() -> None:
+    data: dict[str, Any] = {"ticket": {"id": 7}, "tags": ["a"], "plain": 1}
+
+    set_field_value(data, "ticket.priority", "P1")
+    set_field_value(data, "tags.first", "a")  # a part that is no object becomes one
+    set_field_value(data, "new.deep.value", True)
+    set_field_value(data, "plain", 2)
+
+    assert data == {
+        "ticket": {"id": 7, "priority": "P1"},
+        "tags": {"first": "a"},
+        "new": {"deep": {"value": True}},
+        "plain": 2,
+    }
+    assert field_value(data, "ticket.priority") == "P1"
+    assert field_value(data, "new.deep.value") is True
 
 
 def test_all_needs_every_part_and_any_needs_one() -> None:

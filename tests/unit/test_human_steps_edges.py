@@ -1,19 +1,31 @@
 """Human steps at their edges: reviewers named in the data, the reason a vote shows, and
-an escalation action that fails."""
+an escalation action that fails (its rung waits for a retry, the tasks open)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
+from engine.core.calendars import Calendar
 from engine.core.definition import Workflow
-from engine.core.effects import Notify, OpenTask, ReassignTask, ScheduleTimer
+from engine.core.effects import CancelTask, Notify, OpenTask, ReassignTask, ScheduleTimer
+from engine.core.errors import InvalidEvent
 from engine.core.events import Retried, TaskCompleted, TimerFired
 from engine.core.runtime import Transition, advance, start
-from engine.core.state import timestamp
-from tests.unit.flows import active_steps, build, review, task_at, tasks_at, timers_at, workflow
+from engine.core.state import InstanceState, ResumePoint, timestamp
+from tests.unit.flows import (
+    active_steps,
+    build,
+    review,
+    saved,
+    task_at,
+    tasks_at,
+    timers_at,
+    workflow,
+)
 
 
 def reviewers_from_the_data(quorum: Any = "all") -> Workflow:
@@ -188,11 +200,6 @@ def shift_desk() -> Workflow:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the runtime to resume a rung on `Retried` (engine/core/runtime.py): "
-    "today a failed action drops the rest of its rung and its repeats",
-)
 def test_a_retry_carries_out_the_rest_of_a_failed_rung_once_and_keeps_its_repeats(
     monday_morning: datetime,
 ) -> None:
@@ -226,6 +233,200 @@ def test_a_retry_carries_out_the_rest_of_a_failed_rung_once_and_keeps_its_repeat
     (work,) = tasks_at(retried.state, "work")
     assert retried.state.tasks[work].assign == {"user": "lee"}
     # Its repeats are kept: the next time is still due two hours after the step began.
+    assert [retried.state.timers[key].at for key in timers_at(retried.state, "work")] == [
+        timestamp(monday_morning + timedelta(hours=2))
+    ]
+
+
+def failed_once(flow: Workflow, at: datetime) -> Transition:
+    """Start the shift desk with no shifts counted yet, and fire its rung an hour later."""
+    begun = start(flow, {"team": ["lee", "erin"], "shift": 1, "shifts": 0}, at)
+    (timer,) = timers_at(begun.state, "work")
+    return advance(flow, begun.state, TimerFired(timer), at + timedelta(hours=1))
+
+
+def shifts_counted(flow: Workflow, failed: Transition, at: datetime) -> Transition:
+    """The lead says how many shifts there are: the rung's division works from then on."""
+    task = TaskCompleted(task_at(failed.state, "count_shifts"), "done", {"shifts": 2}, "lead")
+    return advance(flow, failed.state, task, at)
+
+
+def templates(transition: Transition) -> list[str | None]:
+    return [effect.template for effect in transition.effects if isinstance(effect, Notify)]
+
+
+def test_a_failed_escalation_action_stops_the_rest_of_its_rung_and_the_task_stays_open(
+    monday_morning: datetime,
+) -> None:
+    flow = shift_desk()
+
+    failed = failed_once(flow, monday_morning)
+
+    (run,) = [run for run in failed.state.runs.values() if run.step == "work"]
+    assert run.incident is not None
+    assert run.incident.startswith("an escalation of step 'work' failed: ")
+    # It stopped at the reassignment (action 2) of the rung's first time, due at 1h.
+    due = timestamp(monday_morning + timedelta(hours=1))
+    assert run.resume == [ResumePoint(rung=0, count=0, action=1, at=due)]
+    (work,) = tasks_at(failed.state, "work")
+    assert failed.state.tasks[work].assign == {"group": "desk"}
+    assert not [effect for effect in failed.effects if isinstance(effect, CancelTask)]
+    assert timers_at(failed.state, "work") == []  # its next time waits for the retry
+    (incident,) = [event for event in failed.audit if event.kind == "incident"]
+    assert incident.detail == {"run": run.id, "waiting": True}
+    assert InstanceState.from_dict(saved(failed.state)) == failed.state
+
+
+def test_completing_the_task_while_its_rung_waits_for_a_retry_ends_the_step_and_the_incident(
+    monday_morning: datetime,
+) -> None:
+    flow = shift_desk()
+    failed = failed_once(flow, monday_morning)
+    later = monday_morning + timedelta(hours=1, minutes=10)
+
+    done = advance(flow, failed.state, TaskCompleted(task_at(failed.state, "work"), "done"), later)
+
+    assert active_steps(done.state) == {"both", "count_shifts"}
+    assert [run.incident for run in done.state.runs.values()] == [None, None]
+    with pytest.raises(InvalidEvent, match="no step stopped on an incident"):
+        advance(flow, done.state, Retried("admin"), later)
+
+
+def test_a_retry_that_fails_again_does_nothing_twice_and_waits_at_the_same_action(
+    monday_morning: datetime,
+) -> None:
+    flow = shift_desk()
+    failed = failed_once(flow, monday_morning)
+
+    again = advance(flow, failed.state, Retried("admin"), monday_morning + timedelta(hours=2))
+
+    assert templates(again) == []  # no second reminder
+    assert not [effect for effect in again.effects if isinstance(effect, ReassignTask)]
+    assert [event.kind for event in again.audit] == ["retried", "incident"]
+    (run,) = [run for run in again.state.runs.values() if run.step == "work"]
+    assert run.resume == [ResumePoint(0, 0, 1, timestamp(monday_morning + timedelta(hours=1)))]
+    assert timers_at(again.state, "work") == []
+
+
+@pytest.mark.parametrize(
+    ("retried_after", "next_time"),
+    [(timedelta(hours=2, minutes=30), timedelta(hours=3)), (timedelta(hours=3, minutes=30), None)],
+)
+def test_a_retry_after_later_times_of_the_rung_skips_them_rather_than_catching_up(
+    monday_morning: datetime, retried_after: timedelta, next_time: timedelta | None
+) -> None:
+    flow = shift_desk()
+    failed = failed_once(flow, monday_morning)
+    planned = shifts_counted(flow, failed, monday_morning + timedelta(hours=1, minutes=10))
+
+    retried = advance(flow, planned.state, Retried("admin"), monday_morning + retried_after)
+
+    assert templates(retried) == ["still-working"]  # the rest of the rung, once
+    expected = [timestamp(monday_morning + next_time)] if next_time else []
+    assert [retried.state.timers[key].at for key in timers_at(retried.state, "work")] == expected
+
+
+def test_the_rungs_next_time_after_a_retry_carries_out_all_its_actions(
+    monday_morning: datetime,
+) -> None:
+    flow = shift_desk()
+    failed = failed_once(flow, monday_morning)
+    planned = shifts_counted(flow, failed, monday_morning + timedelta(hours=1, minutes=10))
+    retried = advance(flow, planned.state, Retried("admin"), monday_morning + timedelta(hours=1.5))
+    (timer,) = timers_at(retried.state, "work")
+
+    fired = advance(flow, retried.state, TimerFired(timer), monday_morning + timedelta(hours=2))
+
+    assert templates(fired) == ["reminder", "still-working"]
+    assert [effect.assign for effect in fired.effects if isinstance(effect, ReassignTask)] == [
+        {"user": "lee"}
+    ]
+    assert [event.why for event in fired.audit if event.kind == "escalated"] == [
+        "no answer after 2h (escalation 1, time 2 of 3)"
+    ]
+    assert [event.why for event in retried.audit if event.kind == "task_reassigned"] == [
+        "no answer after 1h (escalation 1, time 1 of 3)"
+    ]
+
+
+def escalated_review() -> Workflow:
+    """A review by two whose rung hands every open review to the backup, then moves on."""
+    rung = {
+        "after": "PT1H",
+        "do": [{"reassign": {"user": "{{ backup }}"}}, {"complete": "approved"}],
+    }
+    return build(review("all", 2, escalate=[rung]))
+
+
+def test_a_reassignment_refused_for_one_review_gives_none_away(
+    monday_morning: datetime,
+) -> None:
+    flow = escalated_review()
+    begun = start(flow, {"backup": "dan"}, monday_morning)
+    first, second = tasks_at(begun.state, "review")
+    (timer,) = timers_at(begun.state, "review")
+    refused = {("reassign_task", second): "dan cannot review this change"}
+
+    fired = advance(
+        flow, begun.state, TimerFired(timer), monday_morning + timedelta(hours=1), refused=refused
+    )
+
+    assert not [effect for effect in fired.effects if isinstance(effect, ReassignTask)]
+    assert "task_reassigned" not in [event.kind for event in fired.audit]
+    assert fired.state.tasks[first].assign == {"user": "user1"}
+    assert active_steps(fired.state) == {"review"}  # the `complete` after it waits too
+    (run,) = fired.state.runs.values()
+    assert run.incident == "an escalation of step 'review' failed: dan cannot review this change"
+
+
+def test_a_vote_while_a_rung_waits_keeps_it_and_the_retry_acts_on_the_reviews_still_open(
+    monday_morning: datetime,
+) -> None:
+    flow = escalated_review()
+    begun = start(flow, {"backup": "dan"}, monday_morning)
+    second = tasks_at(begun.state, "review")[1]  # `vote` completes the first
+    (timer,) = timers_at(begun.state, "review")
+    refused = {("reassign_task", second): "dan cannot review this change"}
+    fired = advance(
+        flow, begun.state, TimerFired(timer), monday_morning + timedelta(hours=1), refused=refused
+    )
+    voted = vote(flow, fired, "approved", {})
+    assert [run.incident is not None for run in voted.state.runs.values()] == [True]
+
+    retried = advance(flow, voted.state, Retried("admin"), monday_morning + timedelta(hours=2))
+
+    assert [effect.task for effect in retried.effects if isinstance(effect, ReassignTask)] == [
+        second
+    ]
+    routed = [event.why for event in retried.audit if event.kind == "routed"]
+    assert routed == ["completed as 'approved' by escalation: no answer after 1h (escalation 1)"]
+    assert active_steps(retried.state) == {"implement"}
+
+
+def test_a_rung_whose_next_time_cannot_be_counted_leaves_only_that_to_the_retry(
+    monday_morning: datetime, calendars: Mapping[str, Calendar]
+) -> None:
+    rung = {
+        "after": "PT1H",
+        "calendar": "office",
+        "do": [{"remind": "assignee"}],
+        "repeat": {"every": "PT1H", "limit": 2},
+    }
+    work = {"type": "task", "assign": {"group": "desk"}, "escalate": [rung], "next": "done"}
+    flow = build(workflow("work", {"work": work, "done": {"type": "end"}}))
+    begun = start(flow, {}, monday_morning, calendars=calendars)
+    (timer,) = timers_at(begun.state, "work")
+    an_hour_on = monday_morning + timedelta(hours=1)
+
+    blind = advance(flow, begun.state, TimerFired(timer), an_hour_on)  # 'office' is not there
+
+    assert templates(blind) == ["reminder"]
+    (run,) = blind.state.runs.values()
+    assert run.resume == [ResumePoint(0, 0, 1, timestamp(an_hour_on))]  # past its one action
+    retried = advance(
+        flow, blind.state, Retried("admin"), an_hour_on + timedelta(minutes=5), calendars=calendars
+    )
+    assert templates(retried) == []
     assert [retried.state.timers[key].at for key in timers_at(retried.state, "work")] == [
         timestamp(monday_morning + timedelta(hours=2))
     ]

@@ -1,9 +1,10 @@
 """The pure runtime stops a step on an incident where it used to refuse the whole event.
 
 A loop past the step limit, SLA clocks whose calendar is not there, an SLA breach action
-that cannot be carried out, a task the service refused: each is an incident on the
-instance, never an event that fails (and, for a timer, is tried again forever). Also:
-raising the priority writes a dotted `targets_by` field nested, where every read looks.
+that cannot be carried out (a retry does the rest), a task the service refused: each is
+an incident on the instance, never an event that fails (and, for a timer, is tried again
+forever). Also: raising the priority writes a dotted `targets_by` field nested, where
+every read looks.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from engine.core.calendars import Calendar
 from engine.core.definition import Workflow
-from engine.core.effects import OpenTask, ReassignTask
+from engine.core.effects import Notify, OpenTask, ReassignTask
 from engine.core.events import Retried, TimerFired
 from engine.core.runtime import MAX_AUTOMATIC_STEPS, Transition, advance, start
 from engine.core.state import InstanceState
@@ -228,3 +229,42 @@ def test_raising_a_dotted_priority_field_writes_it_nested_where_the_clocks_read_
     assert raised.state.data == {"ticket": {"priority": "P1", "id": 7}}
     assert raised.state.sla is not None
     assert raised.state.sla["resolution"].level == "P1"  # the clock read the new level
+
+
+def test_a_retry_carries_out_the_rest_of_the_breach_actions_once(
+    calendars: Mapping[str, Calendar],
+) -> None:
+    on_breach = [
+        {"raise_priority": True},
+        {"reassign": {"user": "dan"}},
+        {"remind": "assignee"},
+    ]
+    flow = with_sla(on_breach=on_breach, warn_at=0.99)
+    begun = start(flow, {"priority": "P2"}, MONDAY, calendars=calendars)
+    (task,) = begun.state.tasks
+    warned = fire(flow, begun.state, sla_timer(begun.state), calendars=calendars)
+    breach = sla_timer(warned.state)
+    refused = {("reassign_task", task): "dan cannot sign in"}
+
+    breached = fire(flow, warned.state, breach, calendars=calendars, refused=refused)
+
+    assert breached.state.data["priority"] == "P1"  # the action before it stands
+    assert incidents(breached) == ["an action on the resolution breach failed: dan cannot sign in"]
+    assert not [effect for effect in breached.effects if isinstance(effect, ReassignTask)]
+    assert stopped_runs(breached.state) == {}  # the task stays open, as it was
+    assert list(breached.state.stopped_breaches) == ["resolution"]
+    assert InstanceState.from_dict(breached.state.to_dict()) == breached.state
+
+    later = datetime.fromisoformat(warned.state.timers[breach].at) + timedelta(hours=1)
+    retried = advance(flow, breached.state, Retried("ada"), later, calendars=calendars)
+
+    assert [(event.kind, event.step) for event in retried.audit][:1] == [("retried", "sla")]
+    assert [effect.assign for effect in retried.effects if isinstance(effect, ReassignTask)] == [
+        {"user": "dan"}
+    ]
+    assert [effect.template for effect in retried.effects if isinstance(effect, Notify)] == [
+        "reminder"
+    ]
+    assert "priority_changed" not in [event.kind for event in retried.audit]  # not done twice
+    assert retried.state.stopped_breaches == {}
+    assert retried.state.tasks[task].assign == {"user": "dan"}

@@ -258,16 +258,26 @@ def test_a_child_that_finished_or_runs_on_its_own_is_not_cancelled() -> None:
     assert not [e for e in done.effects if isinstance(e, CancelSubflow)]
 
 
-# A state saved by the previous release --------------------------------------------------
+# States saved by earlier releases --------------------------------------------------------
 
 
-def test_a_state_saved_in_format_1_loads_runs_to_the_end_and_saves_in_the_current_format() -> None:
-    saved = json.loads((Path(__file__).parent / "states" / "it-incident-format-1.json").read_text())
-    assert saved["format"] == 1
+def it_incident() -> tuple[Workflow, dict[str, Calendar]]:
+    """Return the shipped `it-incident` workflow and the calendar it counts in."""
     catalog = Catalog.read([ROOT / "workflows"])
     documents = {document.key: document.content for document in catalog.documents}
     flow = Workflow.from_document(documents["it-incident"])
-    calendars = {"office": Calendar.from_document(documents["office"])}
+    return flow, {"office": Calendar.from_document(documents["office"])}
+
+
+def saved_state(name: str) -> dict[str, Any]:
+    saved: dict[str, Any] = json.loads((Path(__file__).parent / "states" / name).read_text())
+    return saved
+
+
+def test_a_state_saved_in_format_1_loads_runs_to_the_end_and_saves_in_the_current_format() -> None:
+    saved = saved_state("it-incident-format-1.json")
+    assert saved["format"] == 1
+    flow, calendars = it_incident()
 
     state = InstanceState.from_dict(saved)
     (task,) = state.tasks
@@ -290,5 +300,44 @@ def test_a_state_saved_in_format_1_loads_runs_to_the_end_and_saves_in_the_curren
     assert closed.state.ended
     assert closed.state.status == "closed"
     assert closed.state.data["resolution"] == "Cleared the jam"
-    assert closed.state.to_dict()["format"] == FORMAT == 2
+    assert closed.state.to_dict()["format"] == FORMAT == 3
     assert not [e for e in resolved.effects if isinstance(e, CancelTask) and e.task != task]
+
+
+def test_a_step_stopped_in_format_2_starts_again_on_a_retry_and_runs_to_the_end() -> None:
+    # Saved by the previous release: the requester answered, and the desk's task could not
+    # go back to its group; the step `work` waits on its incident, nothing open.
+    saved = saved_state("it-incident-format-2.json")
+    assert saved["format"] == 2
+    flow, calendars = it_incident()
+
+    state = InstanceState.from_dict(saved)
+    assert stopped_runs(state) == {
+        "work": "step 'work' stopped: there is no group 'desktop-support' to take its task"
+    }
+    assert state.tasks == {}
+    retried = advance(flow, state, Retried("ada"), AT + timedelta(hours=2), calendars=calendars)
+
+    # No resume point in format 2: the step begins again, its task and its ladder anew.
+    assert stopped_runs(retried.state) == {}
+    (work,) = [effect for effect in retried.effects if isinstance(effect, OpenTask)]
+    assert (work.step, work.assign["group"]) == ("work", "desktop-support")
+    resolved = advance(
+        flow,
+        retried.state,
+        TaskCompleted(work.task, "resolved", {"resolution": "Cleared the jam"}, "bob"),
+        AT + timedelta(hours=3),
+        calendars=calendars,
+    )
+    (confirm,) = resolved.state.tasks
+    closed = advance(
+        flow,
+        resolved.state,
+        TaskCompleted(confirm, "approved", {}, "alice"),
+        AT + timedelta(hours=4),
+        calendars=calendars,
+    )
+
+    assert closed.state.ended
+    assert closed.state.status == "closed"
+    assert closed.state.to_dict()["format"] == FORMAT == 3

@@ -8,11 +8,21 @@ from typing import Any
 import pytest
 
 from engine.core.errors import StateFormatError
-from engine.core.state import FORMAT, InstanceState, PendingTask, Run, Timer, clone
+from engine.core.state import (
+    FORMAT,
+    InstanceState,
+    PendingTask,
+    ResumePoint,
+    Run,
+    StoppedBreach,
+    Timer,
+    clone,
+)
 
 
 def busy_state() -> InstanceState:
-    """A state mid-run: a parallel step with two branches, open tasks, timers, nested data."""
+    """A state mid-run: a parallel step with two branches, open tasks, timers, nested data,
+    an escalation and an SLA breach stopped part way on incidents."""
     return InstanceState(
         workflow="major-incident",
         started_at="2027-03-26T15:00:00+00:00",
@@ -38,6 +48,8 @@ def busy_state() -> InstanceState:
                 parent=1,
                 branch="fix",
                 tasks=["t-3"],
+                incident="an escalation of step 'restore' failed: division by zero",
+                resume=[ResumePoint(1, 2, 1, "2027-03-26T17:01:00+00:00")],
             ),
             4: Run(
                 4,
@@ -55,6 +67,11 @@ def busy_state() -> InstanceState:
         },
         timers={"7": Timer(2, "2027-03-26T15:31:00+00:00", rung=0, count=2), "8": Timer(4, "x")},
         seq=8,
+        stopped_breaches={
+            "resolution": StoppedBreach(
+                2, "resolution target missed", "an action on the resolution breach failed: x"
+            )
+        },
     )
 
 
@@ -87,7 +104,7 @@ def test_round_trip_of_an_ended_instance_keeps_its_outcome() -> None:
     assert reloaded.ended
 
 
-@pytest.mark.parametrize("version", [0, 3, 99, -1, "1", 1.5, None, True, [1]])
+@pytest.mark.parametrize("version", [0, FORMAT + 1, 99, -1, "1", 1.5, None, True, [1]])
 def test_unknown_or_future_format_is_refused(version: Any) -> None:
     with pytest.raises(StateFormatError, match="unknown instance state format"):
         InstanceState.from_dict(saved(format=version))
@@ -122,6 +139,8 @@ def test_state_missing_a_required_part_is_refused(key: str) -> None:
         {"runs": "many"},
         {"tasks": {"t-1": {"assign": {}}}},
         {"timers": {"1": "soon"}},
+        {"runs": [{"id": 1, "step": "a", "since": "x", "resume": [{"rung": 0, "count": 1}]}]},
+        {"stopped_breaches": {"resolution": {"action": 1}}},
     ],
 )
 def test_malformed_part_is_refused(changes: dict[str, Any]) -> None:
@@ -142,6 +161,8 @@ def test_clone_is_equal_but_independent() -> None:
     copy.runs[2].tasks.clear()
     copy.tasks["t-3"].assign["group"] = "l3"
     copy.timers["7"].count += 1
+    copy.runs[2].resume.clear()
+    del copy.stopped_breaches["resolution"]
     del copy.tasks["t-5"]
     copy.next_id()
 
@@ -160,3 +181,21 @@ def test_next_id_gives_fresh_numbers_that_survive_a_reload() -> None:
     state = busy_state()
     assert state.next_id() == 9
     assert InstanceState.from_dict(state.to_dict()).next_id() == 10
+
+
+@pytest.mark.parametrize("older", [1, 2])
+def test_a_state_saved_in_an_older_format_reads_the_same_with_nothing_to_resume(
+    older: int,
+) -> None:
+    raw = busy_state().to_dict()
+    for run in raw["runs"]:
+        run.pop("resume", None)
+        if older == 1:
+            run.pop("incident", None)
+    del raw["stopped_breaches"]
+
+    upgraded = InstanceState.from_dict({**raw, "format": older})
+
+    assert upgraded.to_dict() == {**raw, "format": FORMAT}
+    assert all(run.resume == [] for run in upgraded.runs.values())
+    assert upgraded.stopped_breaches == {}

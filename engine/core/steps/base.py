@@ -2,7 +2,8 @@
 
 Each step type subclasses `Step` and overrides the hooks it needs, the way
 SpiffWorkflow's task specs do: `activate` when a run of the step begins,
-`task_completed`, `timer_fired` and `subflow_finished` as things happen to it.
+`task_completed`, `timer_fired` and `subflow_finished` as things happen to it, and
+`retried` when an admin retries a run stopped on an incident.
 """
 
 from __future__ import annotations
@@ -78,3 +79,12 @@ class Step:
     def subflow_finished(self, turn: Turn, run: Run, event: SubflowFinished) -> None:
         """React to the end of a child instance this run waits for."""
         raise InvalidEvent(f"step '{self.id}' does not wait for another workflow")
+
+    def retried(self, turn: Turn, run: Run) -> None:
+        """Try again a run stopped on an incident: begin the step afresh, as a new run.
+
+        The stopped run has withdrawn what it had begun (see `runtime.Turn.stopped`), so
+        nothing of it is left to keep.
+        """
+        turn.state.runs.pop(run.id, None)
+        turn.enter(self.id, run.parent, run.branch)

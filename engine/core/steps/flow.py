@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, time
 from typing import TYPE_CHECKING, Any
 
 from engine.core.assignment import notification
-from engine.core.conditions import Condition, compile_condition, field_value
+from engine.core.conditions import Condition, compile_condition, field_value, set_field_value
 from engine.core.durations import parse_duration
 from engine.core.effects import StartSubflow
 from engine.core.expressions import compile_expression
@@ -60,7 +60,7 @@ class ActionStep(Step):
         found = []
         for name, spec in self.doc.get("set", {}).items():
             value, why = self._value(turn, spec, data)
-            _assign(data, name, copy_json(value))  # never share the definition's
+            set_field_value(data, name, copy_json(value))  # never share the definition's
             found.append((name, value, why))
         notify = self.doc.get("notify", ())
         messages = [
@@ -83,16 +83,6 @@ class ActionStep(Step):
             context = {**turn.context(), **data, "data": data}
             return compile_expression(spec["expr"])(context), f"computed: {spec['expr']}"
         return spec["value"], "set"
-
-
-def _assign(data: dict[str, Any], path: str, value: Any) -> None:
-    *parents, last = path.split(".")
-    for part in parents:
-        child = data.get(part)
-        if not isinstance(child, dict):
-            child = data[part] = {}
-        data = child
-    data[last] = value
 
 
 class ParallelStep(Step):
@@ -174,7 +164,7 @@ class SubflowStep(Step):
         """Copy the child's `result` fields back, then go on by its outcome (else `next`)."""
         for mine, child in self.doc.get("result", {}).items():
             value = field_value(event.data, child)
-            _assign(turn.state.data, mine, copy_json(value))
+            set_field_value(turn.state.data, mine, copy_json(value))
             turn.record(
                 "data_set", self.id, f"from {event.number or 'the child'}", field=mine, value=value
             )

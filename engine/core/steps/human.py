@@ -14,8 +14,9 @@ from engine.core.effects import Notify, ReassignTask
 from engine.core.errors import ExpressionError
 from engine.core.expressions import compile_template
 from engine.core.sla import raise_priority
-from engine.core.state import copy_json, timestamp
+from engine.core.state import ResumePoint, copy_json, timestamp
 from engine.core.steps.base import Step
+from engine.core.turn import STEP_FAILURES
 
 if TYPE_CHECKING:
     from engine.core.events import TaskCompleted
@@ -103,29 +104,65 @@ class HumanStep(Step):
 
     def timer_fired(self, turn: Turn, run: Run, timer_id: str, timer: Timer) -> None:
         rung = self.rungs[timer.rung or 0]
-        count = timer.count + 1
-        waited = describe_duration(rung.after + (rung.every or timedelta(0)) * timer.count)
+        turn.record("escalated", self.id, self._why(rung, timer.count), rung=rung.index + 1)
+        self._carry_out(turn, run, ResumePoint(rung.index, timer.count, 0, timer.at))
+
+    def retried(self, turn: Turn, run: Run) -> None:
+        """Go on with the rungs that stopped part way, the tasks as they are; else start again.
+
+        Each rung carries out the actions it had not, once, then schedules its next time
+        as if it had not stopped: the times missed meanwhile are skipped.
+        """
+        if not run.resume:
+            super().retried(turn, run)
+            return
+        points, run.resume, run.incident = run.resume, [], None
+        for point in points:
+            if run.id in turn.state.runs:  # a `complete` or `goto` may have ended the step
+                self._carry_out(turn, run, point)
+
+    def _carry_out(self, turn: Turn, run: Run, point: ResumePoint) -> None:
+        """Carry out a rung's actions from `point` on, then schedule its next time.
+
+        An action that cannot be carried out (or a next time that cannot be counted)
+        stops the rung there, on an incident: the actions before it stand, the step's
+        tasks stay open, and the run keeps where it stopped, for a retry (`retried`).
+        """
+        rung = self.rungs[point.rung]
+        why = self._why(rung, point.count)
+        done = point.action
+        try:
+            for action in rung.actions[point.action :]:
+                ((kind, arg),) = action.items()
+                if kind == "complete":
+                    self.finish(turn, run, arg, f"completed as '{arg}' by escalation: {why}")
+                    return
+                if kind == "goto":
+                    turn.leave(run, arg, f"moved on by escalation: {why}")
+                    return
+                self._escalation_action(turn, run, kind, arg, why)
+                done += 1
+            if rung.every:
+                self._repeat(turn, run, rung, rung.every, point)
+        except STEP_FAILURES as error:
+            run.resume.append(ResumePoint(rung.index, point.count, done, point.at))
+            turn.incident(self.id, f"an escalation of step '{self.id}' failed: {error}", run)
+
+    def _why(self, rung: Rung, count: int) -> str:
+        """Say in words why a rung acts for the `count`th time (0: the first)."""
+        waited = describe_duration(rung.after + (rung.every or timedelta(0)) * count)
         calendar = f" of {rung.calendar} hours" if rung.calendar else ""
         why = f"no answer after {waited}{calendar} (escalation {rung.index + 1}"
-        why += f", time {count} of {rung.limit + 1})" if rung.every else ")"
-        turn.record("escalated", self.id, why, rung=rung.index + 1)
-        for action in rung.actions:
-            ((kind, arg),) = action.items()
-            if kind == "complete":
-                self.finish(turn, run, arg, f"completed as '{arg}' by escalation: {why}")
-                return
-            if kind == "goto":
-                turn.leave(run, arg, f"moved on by escalation: {why}")
-                return
-            self._escalation_action(turn, run, kind, arg, why)
-        if rung.every:
-            self._repeat(turn, run, rung, rung.every, timer)
+        return why + (f", time {count + 1} of {rung.limit + 1})" if rung.every else ")")
 
-    def _repeat(self, turn: Turn, run: Run, rung: Rung, every: timedelta, timer: Timer) -> None:
+    def _repeat(
+        self, turn: Turn, run: Run, rung: Rung, every: timedelta, point: ResumePoint
+    ) -> None:
         """Schedule the next time of a recurring rung that is still ahead, within its limit."""
-        count = timer.count + 1
-        again = turn.add(datetime.fromisoformat(timer.at), every, rung.calendar)
-        # Times missed while this timer fired late are folded into this one, not sent in a burst.
+        count = point.count + 1
+        again = turn.add(datetime.fromisoformat(point.at), every, rung.calendar)
+        # Times missed while this one fired late (or waited for a retry) are folded into
+        # it, not sent in a burst.
         while again <= turn.at and count <= rung.limit:
             count += 1
             again = turn.add(again, every, rung.calendar)
@@ -139,9 +176,9 @@ class HumanStep(Step):
             turn.emit(notification(turn, self.id, arg, tuple(run.tasks)))
         elif kind == "reassign":
             assign = {arg: True} if isinstance(arg, str) else resolve_assignment(arg, turn)
+            turn.emit(*(ReassignTask(task, assign, why) for task in run.tasks))  # all or none
             for task in run.tasks:
                 turn.state.tasks[task].assign = assign
-                turn.emit(ReassignTask(task, assign, why))
                 turn.record("task_reassigned", self.id, why, task=task, assign=assign)
         elif kind == "raise_priority":
             raise_priority(turn, self.id, arg, why)
