@@ -11,13 +11,16 @@ from datetime import date, datetime
 from typing import Any
 
 from engine.core.conditions import describe
-from forms.definition import all_fields, holds_value
+from forms.definition import all_fields, holds_value, option_value
 
 Field = Mapping[str, Any]
 
 #: The value a ticked checkbox sends, and the texts read as ticked (as `forms.coercion` does).
 CHECKBOX_VALUE = "true"
 TRUE_TEXTS = frozenset({"true", "on", "yes", "1"})
+#: Whole numbers up to this size are exact as floats too, so `2.0` is written "2" (as JSON
+#: and a browser write it): options 2 and 2.0 are the same choice on the form.
+_EXACT = 2**53
 #: Friendly names of common upload types, for the hint under a file field.
 MIME_NAMES = {
     "application/pdf": "PDF", "image/png": "PNG", "image/jpeg": "JPEG", "image/gif": "GIF",
@@ -32,6 +35,8 @@ def as_text(value: Any, kind: str = "text") -> str:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer() and abs(value) < _EXACT:
+        return str(int(value))
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%dT%H:%M")
     if isinstance(value, date):
@@ -62,11 +67,12 @@ def is_ticked(value: Any) -> bool:
 
 
 def options(field: Field) -> list[tuple[str, str]]:
-    """Return a choice field's options as (value text, label) pairs."""
-    return [
-        (o, o) if isinstance(o, str) else (as_text(o["value"]), str(o["label"]))
-        for o in field.get("options", ())
-    ]
+    """Return a choice field's options as (value text, label) pairs; a bare option is its label."""
+    pairs = []
+    for option in field.get("options", ()):
+        value = as_text(option_value(option))
+        pairs.append((value, str(option["label"]) if isinstance(option, Mapping) else value))
+    return pairs
 
 
 def lookup(values: Mapping[str, Any], path: str) -> Any:

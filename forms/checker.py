@@ -8,6 +8,7 @@ thousands of fields checks in well under a second, before any write transaction 
 from __future__ import annotations
 
 import math
+import re
 from collections import ChainMap
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, cast
@@ -15,6 +16,7 @@ from typing import Any, cast
 from engine.core.conditions import comparisons, expressions
 from engine.core.errors import Problem
 from engine.core.expressions import CONTEXT_NAMES
+from forms.answers import as_text
 from forms.definition import RULES, all_fields, holds_value, option_values
 from forms.limits import limit_problems
 from forms.rules import Inspect, Inspector, Placed, rule_problems
@@ -32,10 +34,13 @@ Known = Mapping[str, None]
 _MISSING = "this is required here but missing"
 _NO_LABEL = "every field needs a label: the words shown next to it"
 
+#: Where an option's value is: a bare option, or the `value` of a pair.
+_OPTION_VALUE = re.compile(r"/options/\d+(/value)?$")
+
 
 def check_form(doc: Any) -> list[Problem]:
     """Return every problem of a form document; an empty list means it is sound."""
-    problems = _shape(doc) or [_plain(p) for p in document_problems(doc)]
+    problems = _shape(doc) or [_plain(p, doc) for p in document_problems(doc)]
     if problems:
         return problems
     placed = [(f"{ptr}/{i}", f) for ptr, fields in all_fields(doc) for i, f in enumerate(fields)]
@@ -75,10 +80,34 @@ def _step(pointer: str, key: Any) -> str:
     return f"{pointer}/" + str(key).replace("~", "~0").replace("/", "~1")
 
 
-def _plain(problem: Problem) -> Problem:
+def _plain(problem: Problem, doc: Any) -> Problem:
     if problem.pointer.endswith("/label") and problem.message == _MISSING:
         return Problem(problem.pointer, _NO_LABEL)
+    if _OPTION_VALUE.search(problem.pointer):
+        value = _at(doc, problem.pointer)
+        if isinstance(value, bool):
+            # The schema would only say "must be a text or a number"; the newcomer who writes
+            # true needs to hear that a yes-or-no question has a field type of its own.
+            return Problem(
+                problem.pointer,
+                f"an option cannot be {as_text(value)}: for a yes-or-no question use a "
+                'checkbox field, or give options as texts such as "yes" and "no"',
+            )
     return problem
+
+
+def _at(doc: Any, pointer: str) -> Any:
+    """Return the value a JSON Pointer leads to, or None where it names a missing property."""
+    value = doc
+    for part in pointer.split("/")[1:]:
+        part = part.replace("~1", "/").replace("~0", "~")
+        if isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        elif isinstance(value, Mapping) and part in value:
+            value = value[part]
+        else:
+            return None
+    return value
 
 
 def _fields(placed: Sequence[Placed], outer: Known, inspect: Inspect) -> Iterator[Problem]:
@@ -142,11 +171,23 @@ def _expression(source: str, pointer: str, known: Known, inspect: Inspect) -> It
 
 
 def _options(field: Mapping[str, Any], pointer: str) -> Iterator[Problem]:
+    """Report an option listed twice: as the form sends it, 1 is 1.0 and the text "1" too."""
     values = option_values(field)
     if values is None:
         return
-    seen = set()
+    seen: dict[str, Any] = {}
     for index, value in enumerate(values):
-        if value in seen:
-            yield Problem(f"{pointer}/options/{index}", f"the option {value!r} is listed twice")
-        seen.add(value)
+        sent = as_text(value)
+        if sent not in seen:
+            seen[sent] = value
+            continue
+        first = seen[sent]
+        twice = f"the option {value!r} is listed twice"
+        if isinstance(first, str) != isinstance(value, str):
+            twice += (
+                f": the form sends the text '{sent}' and the number {sent} alike, so they are "
+                "one option; keep one"
+            )
+        elif repr(first) != repr(value):
+            twice += f": {value!r} and {first!r} are the same number"
+        yield Problem(f"{pointer}/options/{index}", twice)

@@ -70,9 +70,13 @@ def coerce_value(field: Mapping[str, Any], values: Sequence[str], zone: ZoneInfo
 
 
 def _option(field: Mapping[str, Any], text: str) -> Any:
-    """Return the option whose value reads as this text (options may be numbers)."""
+    """Return the option whose value reads as this text: "2" and "2.0" are the number 2."""
+    number = _number(text)
     for value in option_values(field) or ():
-        if str(value) == text:
+        if isinstance(value, str):
+            if value == text:
+                return value
+        elif not isinstance(number, str) and not isinstance(value, bool) and value == number:
             return value
     return text
 

@@ -47,12 +47,17 @@ def max_length(field: Mapping[str, Any]) -> int:
     return MAX_TEXTAREA_LENGTH if field["type"] == "textarea" else MAX_LINE_LENGTH
 
 
+def option_value(option: Any) -> Any:
+    """Return the value an option stores: a bare text or number, or a pair's `value`."""
+    return option["value"] if isinstance(option, Mapping) else option
+
+
 def option_values(field: Mapping[str, Any]) -> tuple[Any, ...] | None:
     """Return the values a choice field allows, or None when it takes any value."""
     options = field.get("options")
     if options is None:
         return None
-    return tuple(o if isinstance(o, str) else o["value"] for o in options)
+    return tuple(option_value(o) for o in options)
 
 
 def holds_value(field: Mapping[str, Any]) -> bool:

@@ -393,3 +393,38 @@ def test_a_rule_may_combine_comparisons_without_code(
     service = saved_draft(database, "combined")["fields"][2]
     assert service["visible_if"] == {"field": "impact", "op": "eq", "value": "Option 2"}
     assert problems.all() == []
+
+
+def test_a_choice_of_bare_numbers_is_edited_ruled_on_and_published_as_numbers(
+    page: Page, problems: Problems, dana: str, database: Database
+) -> None:
+    survey = {
+        "kind": "form", "format": 1, "key": "survey", "title": "How did we do?",
+        "fields": [
+            {"key": "score", "type": "radio", "label": "Score", "options": [1, 2, 3]},
+            {"key": "why", "type": "text", "label": "What went wrong?"},
+        ],
+    }  # fmt: skip
+    open_designer(page, "survey")
+    page.get_by_label("The form as JSON").fill(json.dumps(survey))
+    page.get_by_role("button", name="Apply the JSON").click()
+    page.get_by_role("button", name=re.compile(r"^Score")).click()
+    panel = properties(page)
+    expect(panel.get_by_label("Option 3: value")).to_have_value("3")
+    panel.get_by_role("button", name="Add an option").click()
+    expect(panel.get_by_label("Option 4: value")).to_have_value("4")
+    panel.get_by_label("Option 2: words shown (optional)").fill("Two")
+    panel.get_by_label("Default answer").fill("2")
+    page.get_by_role("button", name=re.compile(r"^What went wrong")).click()
+    shown = properties(page).get_by_role("group", name="Show this field only when")
+    shown.get_by_role("button", name="Add a rule").click()
+    shown.get_by_label("Field").select_option(label="Score")
+    shown.get_by_label("Value").select_option(label="1")
+
+    page.get_by_role("button", name="Publish").click()
+    expect(page.locator("#outcome")).to_contain_text("Version 1 is published.")
+    score, why = saved_draft(database, "survey")["fields"]
+    assert score["options"] == [1, {"value": 2, "label": "Two"}, 3, 4]
+    assert score["default"] == 2
+    assert why["visible_if"] == {"field": "score", "op": "eq", "value": 1}
+    assert problems.all() == []

@@ -136,24 +136,62 @@ export function setFormProperty(doc, name, value) {
   return next;
 }
 
-/** Options as {value, label} pairs, written back as plain texts where value and label agree. */
+/**
+ * Options as {value, label} pairs, written back bare (a text or a number) where the label
+ * says no more than the value.
+ */
 function optionText(option) {
   return typeof option === "object" && option !== null ? option : { value: option, label: "" };
 }
 
 function packOption({ value, label }) {
-  return label && label !== value ? { value, label } : value;
+  return label && label !== String(value) ? { value, label } : value;
 }
 
 export function options(field) {
   return (field.options || []).map(optionText);
 }
 
+/** A number written the way JSON writes it ("2", "2.5"; not "02" or "2.0"), or null. */
+export function asWrittenNumber(text) {
+  const number = Number(text);
+  return text !== "" && Number.isFinite(number) && String(number) === text.trim() ? number : null;
+}
+
+/**
+ * Read a typed option value: a number stays a number, and among numbers a number is typed;
+ * otherwise it is a text (so "01" or "1" among texts is never turned into a number).
+ */
+function typedValue(text, was, others) {
+  const number = asWrittenNumber(text);
+  if (number === null) return text;
+  const numbers = typeof was === "number" || (others.length > 0 && others.every((v) => typeof v === "number"));
+  return numbers ? number : text;
+}
+
+/** Read a line of option values typed anew: numbers if the options held only numbers. */
+export function typedOptions(texts, before) {
+  const values = (before || []).map((o) => optionText(o).value);
+  return texts.map((text) => typedValue(text, undefined, values));
+}
+
+/** The value of one of the field's options that a typed answer names, or the text itself. */
+export function optionFor(field, text) {
+  const number = text.trim() === "" ? NaN : Number(text);
+  const found = options(field).find((o) => String(o.value) === text || o.value === number);
+  return found ? found.value : text;
+}
+
 export function addOption(doc, place) {
   const next = clone(doc);
   const field = fieldAt(next, place);
   field.options = field.options || [];
-  const values = new Set(options(field).map((o) => String(o.value)));
+  const existing = options(field).map((o) => o.value);
+  if (existing.length > 0 && existing.every((v) => typeof v === "number")) {
+    field.options.push(Math.floor(Math.max(...existing)) + 1); // a score of 1 to 5 goes on to 6
+    return next;
+  }
+  const values = new Set(existing.map(String));
   let n = field.options.length + 1;
   while (values.has(`Option ${n}`)) n += 1;
   field.options.push(`Option ${n}`);
@@ -189,8 +227,13 @@ export function moveOption(doc, place, index, delta) {
 export function setOption(doc, place, index, part, text) {
   const next = clone(doc);
   const list = fieldAt(next, place).options;
-  const option = optionText(list[index]);
-  option[part] = text;
+  const option = { ...optionText(list[index]) };
+  if (part === "value") {
+    const others = list.filter((_, i) => i !== index).map((o) => optionText(o).value);
+    option.value = typedValue(text, option.value, others);
+  } else {
+    option.label = text;
+  }
   list[index] = packOption(option);
   return next;
 }

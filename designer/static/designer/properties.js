@@ -178,7 +178,9 @@ function defaultControl(field, place, run, problemAt, mergeKey) {
   input.addEventListener("input", () => {
     let value = input.value;
     if (field.type === "number") value = asNumber(value);
-    if (field.type === "multiselect") value = value ? value.split(",").map((v) => v.trim()).filter(Boolean) : undefined;
+    // An answer among the options is stored as that option's value: 2, not "2", among numbers.
+    if (field.type === "select" || field.type === "radio") value = value && commands.optionFor(field, value);
+    if (field.type === "multiselect") value = value ? value.split(",").map((v) => commands.optionFor(field, v.trim())).filter((v) => v !== "") : undefined;
     run((d) => commands.setProperty(d, place, "default", value), mergeKey("default"));
   });
   const hint = field.type === "multiselect" ? "Options separated by commas" : "";
@@ -261,16 +263,16 @@ function columnsEditor(field, place, run, problemAt) {
   return box;
 }
 
-/** A drop-down column's options, as one line of texts; pairs of value and words stay in JSON. */
+/** A drop-down column's options, as one line of texts or numbers; pairs stay in JSON. */
 function columnOptions(column, index, place, run, problemAt) {
   const id = `col-${index}-options`;
   const options = column.options || [];
-  if (options.some((o) => typeof o !== "string")) {
+  if (options.some((o) => typeof o === "object" && o !== null)) {
     return el("p", { class: "hint", id }, `Column ${index + 1} has options with their own words: edit them in the JSON view.`);
   }
   const input = textInput(options.join(", "));
   input.addEventListener("input", () => {
-    const list = input.value.split(",").map((t) => t.trim()).filter(Boolean);
+    const list = commands.typedOptions(input.value.split(",").map((t) => t.trim()).filter(Boolean), options);
     run((d) => commands.setColumnProperty(d, place, index, "options", list.length ? list : undefined), `${place.page}/${place.index}/col${index}options`);
   });
   const problem = problemAt(`/columns/${index}/options`);

@@ -52,6 +52,29 @@ def test_each_type_is_coerced(definition: dict[str, Any], values: list[str], exp
     assert coerced(definition, *values) == expected
 
 
+@pytest.mark.parametrize(
+    ("options", "values", "expected"),
+    [
+        ([1, 2, 3], ["2"], 2),
+        ([1, 2, 3], ["2.0"], 2),
+        ([1, 2, 3], ["4"], "4"),
+        ([1, 2, 3], ["two"], "two"),
+        ([0.5, 1.5], ["1.5"], 1.5),
+        ([1.0, 2.0], ["1"], 1.0),
+        (["1.0", 1], ["1.0"], "1.0"),
+        ([{"value": 1, "label": "One"}, 2], ["1"], 1),
+    ],
+)
+def test_a_post_of_a_number_option_is_the_number_and_anything_else_stays_text(
+    options: list[Any], values: list[str], expected: Any
+) -> None:
+    for kind in ("select", "radio"):
+        value = coerced(field("x", kind, options=options), *values)
+        assert (value, type(value)) == (expected, type(expected))
+    chosen = coerced(field("x", "multiselect", options=[*options, "other"]), *values, "other")
+    assert chosen == [expected, "other"]
+
+
 def test_datetime_local_is_read_in_the_given_time_zone() -> None:
     value = coerced(field("x", "datetime"), "2026-03-01T14:30", tz="Europe/Paris")
     assert value == "2026-03-01T14:30:00+01:00"

@@ -458,6 +458,45 @@ def test_a_re_render_keeps_what_was_chosen(env: Environment) -> None:
     assert page.by_id("f-count").get("value") == "7x"
 
 
+SCORES = {
+    "kind": "form",
+    "format": 1,
+    "key": "survey",
+    "title": "How did we do?",
+    "fields": [
+        {"key": "score", "type": "radio", "label": "Score", "options": [1, 2, 3]},
+        {"key": "size", "type": "select", "label": "Size", "options": [1.0, 2.0, 2.5]},
+    ],
+}
+
+
+def test_bare_number_options_are_buttons_labelled_with_the_number(env: Environment) -> None:
+    page = form_page(env, SCORES, {"score": 2})
+
+    buttons = page.all("input", name="score")
+    labels = {label.get("for"): words(label.text) for label in page.all("label")}
+    assert [(b.get("type"), b.get("value"), labels[b.get("id")]) for b in buttons] == [
+        ("radio", "1", "1"), ("radio", "2", "2"), ("radio", "3", "3")
+    ]  # fmt: skip
+    assert [b.get("value") for b in buttons if "checked" in b.attrs] == ["2"]
+    assert_accessible(page)
+
+
+def test_a_whole_number_option_is_written_and_chosen_as_a_whole_number(env: Environment) -> None:
+    page = form_page(env, SCORES, {"size": 2})  # 2 is the option 2.0: the same number
+
+    assert [(o.get("value"), words(o.text)) for o in page.all("option")] == [
+        ("", "Choose an answer"), ("1", "1"), ("2", "2"), ("2.5", "2.5")
+    ]  # fmt: skip
+    assert [o.get("value") for o in page.all("option") if "selected" in o.attrs] == ["2"]
+
+
+def test_an_answer_among_bare_numbers_is_shown_as_the_number(env: Environment) -> None:
+    page = render(env, "{{ values_list(doc, data) }}", doc=SCORES, data={"score": 3, "size": 2.5})
+
+    assert [words(e.text) for e in page.all("dd")] == ["3", "2.5"]
+
+
 def test_values_list_shows_answers_in_words(env: Environment) -> None:
     data = {
         "name": "Ann",
