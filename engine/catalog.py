@@ -16,6 +16,8 @@ from typing import Any
 from engine.core.calendars import check_calendar
 from engine.core.checker import References, check_workflow, child_of
 from engine.core.checker.jsontext import load_json
+from engine.core.checker.outcomes import form_field_outcomes
+from engine.core.checker.start import rules_reading_outcome
 from engine.core.errors import Problem
 from engine.core.fields import FieldInfo, type_of_values
 from forms.checker import check_form
@@ -136,6 +138,7 @@ class Catalog:
     def references(self) -> References:
         """Return what the workflows here may refer to: forms, calendars, workflows, people."""
         forms: dict[str, tuple[FieldInfo, ...] | None] = {}
+        outcome_rules: dict[str, tuple[str, ...]] = {}
         for doc in self.of_kind("form"):
             if not doc.key or doc.key in forms:
                 continue  # the first document with a key is the one used (see `check`)
@@ -143,6 +146,7 @@ class Catalog:
                 forms[doc.key] = None  # known, but unreadable: its own problems are reported
             else:
                 forms[doc.key] = form_fields(Form.from_document(doc.content))
+                outcome_rules[doc.key] = rules_reading_outcome(doc.content)
         children = {}
         for doc in self.of_kind("workflow"):
             if doc.key and doc.key not in children:
@@ -154,6 +158,7 @@ class Catalog:
             children=children,
             groups=self.groups,
             users=self.users,
+            outcome_rules=outcome_rules,
         )
 
     def named_groups(self) -> set[str]:
@@ -206,10 +211,12 @@ def form_fields(form: Form) -> tuple[FieldInfo, ...]:
     """Describe a form's fields for the workflow checker: kinds, options, and which are required.
 
     A field counts as required when the form always asks for it: `required`, not hidden
-    by a `visible_if` and with no `default` to stand in. A choice whose options are all
-    numbers holds a number (all dates: a date).
+    by a `visible_if` and with no `default` to stand in. Which outcomes surely show and
+    fill it in is worked out from its rules and default (see `form_field_outcomes`). A
+    choice whose options are all numbers holds a number (all dates: a date).
     """
     infos = []
+    reads_outcome = not any(spec["key"] == "outcome" for spec in form.fields)
     for info in form.field_infos():
         spec = form.field(info.key)
         required = spec.get("required") is True and not {"visible_if", "default"} & set(spec)
@@ -217,5 +224,16 @@ def form_fields(form: Form) -> tuple[FieldInfo, ...]:
         if info.options and kind == "string":
             kind = type_of_values(info.options)
         choice = spec["type"] in ("select", "radio")
-        infos.append(dataclasses.replace(info, type=kind, required=required, choice=choice))
+        shown, filled = form_field_outcomes(spec, reads_outcome)
+        infos.append(
+            dataclasses.replace(
+                info,
+                type=kind,
+                required=required,
+                choice=choice,
+                shown=shown,
+                filled=filled,
+                form_type=spec["type"],
+            )
+        )
     return tuple(infos)

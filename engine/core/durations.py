@@ -13,13 +13,19 @@ from engine.core.errors import DurationError
 @lru_cache(maxsize=1024)
 def parse_duration(text: str) -> timedelta:
     """Return the length of an ISO 8601 duration; years and months are refused as inexact."""
+    not_one = DurationError(
+        f"'{text}' is not a duration; write it in ISO 8601, like PT30M (30 minutes), "
+        "PT4H (4 hours) or P3D (3 days)"
+    )
+    if not isinstance(text, str) or text != text.strip():
+        raise not_one
+    bare = _bare_time_designator(text)
+    if bare is not None:
+        raise bare
     try:
         value = isodate.parse_duration(text)
     except (isodate.ISO8601Error, ValueError, TypeError, OverflowError):
-        raise DurationError(
-            f"'{text}' is not a duration; write it in ISO 8601, like PT30M (30 minutes), "
-            "PT4H (4 hours) or P3D (3 days)"
-        ) from None
+        raise not_one from None
     if isinstance(value, isodate.Duration):
         raise DurationError(
             f"'{text}' counts months or years, which have no fixed length; use days or weeks"
@@ -27,6 +33,20 @@ def parse_duration(text: str) -> timedelta:
     if not isinstance(value, timedelta) or value <= timedelta(0):
         raise DurationError(f"'{text}' must be longer than zero")
     return value
+
+
+def _bare_time_designator(text: str) -> DurationError | None:
+    """Say what a duration of days ending in T lacks: ISO 8601 wants a time after the T.
+
+    isodate reads `P1DT` as one day; `PT` it reads as nothing, refused as such.
+    """
+    days = text[:-1]
+    if not text.endswith("T") or not any(char.isdigit() for char in days):
+        return None
+    return DurationError(
+        f"'{text}' is not a duration: nothing follows the T, which starts the hours, minutes "
+        f"and seconds; write {days}, or add the time, like {days}T4H"
+    )
 
 
 def whole_units(value: timedelta) -> tuple[int, int, int]:

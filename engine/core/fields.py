@@ -25,12 +25,49 @@ _DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-
 
 
 @dataclass(frozen=True, slots=True)
+class Outcomes:
+    """Some of the outcomes a person may finish a task with: `names`, or all but them (`but`).
+
+    Where there is no outcome (a start form), an outcome that no rule names stands in:
+    it is among all-but-some, never among some.
+    """
+
+    names: frozenset[str] = frozenset()
+    but: bool = False
+
+    def __contains__(self, outcome: object) -> bool:
+        return (outcome in self.names) != self.but
+
+    def __and__(self, other: Outcomes) -> Outcomes:
+        if self.but and other.but:
+            return Outcomes(self.names | other.names, but=True)
+        if self.but or other.but:
+            some, others = (other, self) if self.but else (self, other)
+            return Outcomes(some.names - others.names)
+        return Outcomes(self.names & other.names)
+
+    def __or__(self, other: Outcomes) -> Outcomes:
+        return ~(~self & ~other)
+
+    def __invert__(self) -> Outcomes:
+        return Outcomes(self.names, not self.but)
+
+
+#: Every outcome, and none.
+EVERY_OUTCOME = Outcomes(but=True)
+NO_OUTCOME = Outcomes()
+
+
+@dataclass(frozen=True, slots=True)
 class FieldInfo:
     """A field as conditions see it: `type` is one of `VALUE_TYPES`.
 
     `options` lists every value the field can hold when that is known (a choice field,
-    a field set from a decision table); `required` says a form always fills it in;
-    `choice` marks a form's select or radio, whose options have no order.
+    a field set from a decision table); `required` says a form always asks for it;
+    `choice` marks a form's select or radio, whose options have no order. For a form's
+    field, `shown` holds the outcomes on which the form surely shows it (its `visible_if`
+    holds), and `filled` those on which a sent form surely holds it: it is shown, and
+    required (by `required`, or by a `required_if` on the outcome) or given a `default`.
     """
 
     key: str
@@ -39,6 +76,11 @@ class FieldInfo:
     label: str | None = None
     required: bool = False
     choice: bool = False
+    shown: Outcomes = EVERY_OUTCOME
+    filled: Outcomes = NO_OUTCOME
+    #: The type of the form field it comes from (`user`: a user name), when every
+    #: source of it is a form field of that type.
+    form_type: str | None = None
 
 
 def is_date_text(value: Any) -> bool:
@@ -113,5 +155,6 @@ def merge_infos(infos: Iterable[FieldInfo]) -> FieldInfo | None:
                 merged.label or info.label,
                 merged.required and info.required,
                 merged.choice and info.choice,
+                form_type=merged.form_type if merged.form_type == info.form_type else None,
             )
     return merged

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -200,7 +201,7 @@ def _words(error: ValidationError) -> str:
         options = ", ".join(json.dumps(v) for v in value)
         return f"{_show(instance)} is not allowed; choose one of {options}"
     if kind == "const":
-        return f"must be {json.dumps(value)}"
+        return f"must be {json.dumps(value)}{_other_alternatives(error)}"
     if kind == "type":
         return f"must be {_type_words(value)}, not {_show(instance)}"
     if kind == "pattern":
@@ -270,7 +271,7 @@ def _alternatives_words(error: ValidationError) -> str:
     if present:
         return f"use {_either(present)}, not {'both' if len(present) == 2 else 'several'}"
     if present == []:
-        return f"needs {_either(_alternatives(error) or [])}"
+        return f"needs {_either(_alternatives(error) or [])}{_unknown_instead(error)}"
     wanted: list[str] = []
     for sub in error.context:
         if _wrong_kind(sub, error):
@@ -284,6 +285,41 @@ def _alternatives_words(error: ValidationError) -> str:
         kinds = _either(list(dict.fromkeys(wanted)), quote=False)
         return f"must be {kinds}, not {_show(error.instance)}"
     return "does not match any of the allowed forms"
+
+
+def _unknown_instead(error: ValidationError) -> str:
+    """Name a property given instead of the alternatives, and the one likely meant."""
+    branches = error.validator_value
+    if not all(branch.get("additionalProperties") is False for branch in branches):
+        return ""  # the alternatives do not say all an object may have
+    known = [name for branch in branches for name in branch.get("properties", {})]
+    unknown = [key for key in error.instance if key not in known]
+    if not unknown:
+        return ""
+    name = unknown[0]
+    meant = [k for k in known if name.startswith(k) or k.startswith(name)]
+    meant = meant or difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    hint = f": did you mean '{meant[0]}'?" if meant else ""
+    return f"; '{name}' is not one of them{hint}"
+
+
+def _other_alternatives(error: ValidationError) -> str:
+    """For a constant that is one of several alternatives, say the others too (`join`)."""
+    parent = error.parent
+    if parent is None or parent.validator not in ("oneOf", "anyOf"):
+        return ""
+    others: list[str] = []
+    for branch in parent.validator_value:
+        if "const" in branch and branch["const"] != error.validator_value:
+            others.append(json.dumps(branch["const"]))
+        elif "type" in branch:
+            others.append(_type_words(branch["type"]))
+    if not others:
+        return ""
+    about = parent.schema.get("description")
+    return f" or {_either(others, quote=False)}, not {_show(error.instance)}" + (
+        f" ({about})" if about else ""
+    )
 
 
 def _either(names: list[str], quote: bool = True) -> str:

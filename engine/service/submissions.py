@@ -111,6 +111,23 @@ def check(
     return result.data
 
 
+def task_data(
+    form: Form | None, step: Mapping[str, Any], data: Mapping[str, Any], outcome: str
+) -> dict[str, Any]:
+    """Return what a task's data puts into the instance, or raise `InvalidData`.
+
+    The data fills in the task's form under the step's field permissions, its rules
+    seeing the outcome chosen; defaults fill in what is left empty. A step without a
+    form takes no data.
+    """
+    if form is None:
+        if data:
+            fields = [FieldError(name, f"'{name}' is not a field of this step") for name in data]
+            raise InvalidData("this step has no form, so it takes no data", fields)
+        return {}
+    return check(step_form(form, step.get("fields")), data, context={"outcome": outcome})
+
+
 def people_errors(directory: Directory, form: Form, data: Mapping[str, Any]) -> list[FieldError]:
     """Return an error for each field that names a person who is not an active user."""
     named: dict[str, list[str]] = {}

@@ -136,7 +136,7 @@ DOCS_FORM = {
         {"key": "eta_minutes", "type": "number", "label": "ETA"},
         {"key": "source", "type": "text", "label": "Source"},
         {"key": "affected_service", "type": "text", "label": "Affected service"},
-        {"key": "incident_number", "type": "text", "label": "Incident"},
+        {"key": "incident_number", "type": "text", "label": "Incident", "required": True},
         {"key": "question", "type": "textarea", "label": "Question"},
         {"key": "reopened", "type": "number", "label": "Times reopened"},
     ],
@@ -230,14 +230,15 @@ def framed(value: Any) -> dict[str, Any] | str:
         return with_step(
             {"type": "action", "notify": {"to": value, "template": "t"}, "next": "closed"}
         )
+    # A lone branch, its `otherwise` leading elsewhere.
     if "when" in value:
-        return with_step({"type": "decision", "branches": [value], "otherwise": "closed"})
+        return with_step({"type": "decision", "branches": [value], "otherwise": "other"})
     if value.keys() & {"field", "all", "any", "not"}:
         return with_step(
             {
                 "type": "decision",
                 "branches": [{"when": value, "next": "closed"}],
-                "otherwise": "closed",
+                "otherwise": "other",
             }
         )
     if "title" in value:

@@ -32,17 +32,36 @@ def test_months_and_years_are_refused_as_inexact(text: str) -> None:
         parse_duration(text)
 
 
-@pytest.mark.parametrize("text", ["P0D", "PT0S", "PT0M", "-PT5M"])
+@pytest.mark.parametrize("text", ["P0D", "PT0S", "PT0M", "-PT5M", "PT"])
 def test_zero_and_negative_durations_are_refused(text: str) -> None:
     with pytest.raises(DurationError, match="must be longer than zero"):
         parse_duration(text)
 
 
 @pytest.mark.parametrize(
-    "text", ["garbage", "", "30 minutes", "PT30", "30M", "pt30m", "P", "P99999999999D"]
+    "text",
+    [
+        "garbage",
+        "",
+        "30 minutes",
+        "PT30",
+        "30M",
+        "pt30m",
+        "P",
+        "P99999999999D",
+        "PT1H2",
+        " P1D",
+        "P1D\n",
+    ],
 )
 def test_garbage_is_refused_with_an_example_of_the_right_form(text: str) -> None:
     with pytest.raises(DurationError, match="is not a duration; write it in ISO 8601, like PT30M"):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize(("text", "days"), [("P1DT", "P1D"), ("P2WT", "P2W")])
+def test_a_t_with_no_time_after_it_is_refused_naming_the_fix(text: str, days: str) -> None:
+    with pytest.raises(DurationError, match=f"nothing follows the T.*write {days}, or add"):
         parse_duration(text)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -55,3 +56,35 @@ def test_an_unknown_workflow_is_refused_with_the_known_ones() -> None:
     result = CliRunner().invoke(main, ["play", "nope", "--pack", PACK])
     assert result.exit_code == 2
     assert "there are: it-incident, major-incident, service-request" in result.output
+
+
+def test_a_task_form_fills_in_its_defaults_as_the_service_does(tmp_path: Path) -> None:
+    form = {
+        "kind": "form", "format": 1, "key": "assessment", "title": "Assess",
+        "fields": [
+            {"key": "downtime_minutes", "type": "number", "label": "Downtime", "default": 0},
+            {"key": "note", "type": "text", "label": "Note", "required_if": "outcome == 'risky'"},
+        ],
+    }  # fmt: skip
+    workflow = {
+        "kind": "workflow", "format": 1, "key": "change", "title": "Change", "first": "assess",
+        "steps": {
+            "assess": {"type": "task", "assign": {"group": "cab"}, "form": "assessment",
+                       "on": {"safe": "route", "risky": "route"}},
+            "route": {"type": "decision", "otherwise": "plan",
+                      "branches": [{"label": "No downtime", "when": "downtime_minutes == 0",
+                                    "next": "done"}]},
+            "plan": {"type": "end"},
+            "done": {"type": "end"},
+        },
+    }  # fmt: skip
+    (tmp_path / "assessment.json").write_text(json.dumps(form), encoding="utf-8")
+    (tmp_path / "change.json").write_text(json.dumps(workflow), encoding="utf-8")
+
+    result = CliRunner().invoke(
+        main, ["play", "change", "--pack", str(tmp_path)], input="1 risky\n1 safe\n"
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "! some of the data does not fill in the form: note: Fill in this field" in result.output
+    assert "[route] -> done: 'No downtime' matched: downtime_minutes == 0" in result.output

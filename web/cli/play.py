@@ -23,6 +23,7 @@ from engine.core.definition import Workflow
 from engine.core.errors import FlowdeskError
 from engine.core.events import Cancelled, Event, TaskCompleted, TimerFired
 from engine.core.state import InstanceState
+from engine.service.submissions import InvalidData, check, step_form, task_data
 from forms.definition import Form, option_values
 
 #: Simulated time that passes while someone works on a task.
@@ -72,15 +73,30 @@ def describe_event(event: AuditEvent) -> str:
 
 
 class Session:
-    """One simulated instance and its clock."""
+    """One simulated instance and its clock.
 
-    def __init__(self, workflow: Workflow, calendars: Mapping[str, Calendar], at: datetime) -> None:
+    What people send is checked and cleaned as the service does it (defaults filled in),
+    against the pack's forms.
+    """
+
+    def __init__(
+        self,
+        workflow: Workflow,
+        calendars: Mapping[str, Calendar],
+        at: datetime,
+        forms: Mapping[str, Form] | None = None,
+    ) -> None:
         self.workflow = workflow
         self.calendars = calendars
+        self.forms = forms or {}
         self.now = at
         self.state: InstanceState | None = None
 
     def start(self, data: dict[str, Any]) -> None:
+        """Start the instance; raise `InvalidData` if the data does not fill in the start form."""
+        form = self.forms.get(self.workflow.start.get("form", ""))
+        if form is not None:
+            data = check(step_form(form, None), data)
         result = runtime.start(
             self.workflow,
             data,
@@ -90,6 +106,15 @@ class Session:
             calendars=self.calendars,
         )
         self._show(result)
+
+    def task_data(self, task: str, outcome: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Return what completing a task with this outcome puts into the data, or raise
+        `InvalidData`; an outcome the step lacks is left for the runtime to refuse."""
+        assert self.state is not None
+        step = self.workflow.steps[self.state.runs[self.state.tasks[task].run].step]
+        if outcome not in step.outcomes():
+            return data
+        return task_data(self.forms.get(step.doc.get("form", "")), step.doc, data, outcome)
 
     def apply(self, event: Event, at: datetime) -> None:
         assert self.state is not None
@@ -141,11 +166,13 @@ def parse_answer(answer: str, session: Session) -> Event | None:
         return TimerFired(ident)
     outcome, _, raw = rest.strip().partition(" ")
     data = json.loads(raw) if raw.strip() else {}
+    if not isinstance(data, dict):
+        raise click.BadParameter('the data after the outcome is a JSON object, like {"a": 1}')
     if not outcome:
         assert session.state is not None
         step = session.workflow.steps[session.state.runs[session.state.tasks[ident].run].step]
         outcome = step.outcomes()[0]
-    return TaskCompleted(ident, outcome, data, actor="you")
+    return TaskCompleted(ident, outcome, session.task_data(ident, outcome, data), actor="you")
 
 
 def event_time(event: Event, session: Session) -> datetime:
@@ -177,16 +204,19 @@ def play(workflow_key: str, raw_data: str, pack: Path) -> None:
             f"there are: {', '.join(sorted(k for k in docs if k))}"
         )
     workflow = Workflow.from_document(docs[workflow_key])
-    forms = {d.key: Form.from_document(d.content) for d in catalog.of_kind("form")}
+    forms = {d.key: Form.from_document(d.content) for d in catalog.of_kind("form") if d.key}
     calendars = {d.key: Calendar.from_document(d.content) for d in catalog.of_kind("calendar")}
     try:
         given = json.loads(raw_data)
     except json.JSONDecodeError as exc:
         raise click.BadParameter(f"--data is not JSON: {exc}") from None
     now = datetime.now(UTC).replace(second=0, microsecond=0)
-    session = Session(workflow, {k: v for k, v in calendars.items() if k}, now)
-    start_form = forms.get(workflow.start.get("form"))
-    session.start(sample_data(start_form, given, now.date()))
+    session = Session(workflow, {k: v for k, v in calendars.items() if k}, now, forms)
+    start_form = forms.get(workflow.start.get("form", ""))
+    try:
+        session.start(sample_data(start_form, given, now.date()))
+    except InvalidData as exc:
+        raise click.ClickException(f"the start data: {exc}") from None
     click.echo("Answer with a number: a task (optionally an outcome and JSON data) or a timer.")
     while session.state is not None and not session.state.ended:
         session.print_choices()

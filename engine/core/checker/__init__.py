@@ -12,17 +12,23 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from engine.core.checker.branches import check_branches
 from engine.core.checker.dataflow import Child, Flow, Forms
 from engine.core.checker.escalations import check_escalations, raise_problems
 from engine.core.checker.graph import check_graph
 from engine.core.checker.ignored import check_ignored
 from engine.core.checker.jsontext import load_json
+from engine.core.checker.kinds import kind_of_expression
 from engine.core.checker.people import People, check_people
 from engine.core.checker.priorities import check_priorities
 from engine.core.checker.reads import check_reads
+from engine.core.checker.separation import check_separation
+from engine.core.checker.start import check_start
+from engine.core.checker.statuses import check_statuses
 from engine.core.checker.subflows import check_subflows, child_of
 from engine.core.checker.tables import check_tables
-from engine.core.checker.words import among
+from engine.core.checker.targets import check_targets
+from engine.core.checker.words import among, closest
 from engine.core.durations import parse_duration
 from engine.core.errors import DurationError, Problem
 from engine.core.schema import iter_steps, schema_problems, validator
@@ -50,6 +56,8 @@ class References:
     users: frozenset[str] | None = None
     #: Collects the groups and users the workflow names (see `People.named`).
     named: dict[str, set[str]] | None = None
+    #: Form key -> where its rules read `outcome` (see `start.rules_reading_outcome`).
+    outcome_rules: Mapping[str, tuple[str, ...]] | None = None
 
 
 def check_workflow(doc: Any, references: References | None = None) -> list[Problem]:
@@ -59,8 +67,9 @@ def check_workflow(doc: Any, references: References | None = None) -> list[Probl
     if problems:
         return problems
     levels = tuple(doc.get("priorities") or doc.get("sla", {}).get("targets", {}))
-    flow = Flow(doc, references.forms, levels, references.children)
+    flow = Flow(doc, references.forms, levels, references.children, kind_of_expression)
     problems += check_graph(doc)
+    problems += check_branches(doc)
     problems += _references(doc, references)
     problems += _durations(doc)
     problems += _reviews(doc)
@@ -73,6 +82,10 @@ def check_workflow(doc: Any, references: References | None = None) -> list[Probl
     people = People(references.groups, references.users, references.named)
     problems += check_people(doc, flow, people)
     problems += check_subflows(flow, references.forms)
+    problems += check_start(doc, references.outcome_rules)
+    problems += check_targets(doc)
+    problems += check_statuses(doc)
+    problems += check_separation(flow)
     return sorted(set(problems))
 
 
@@ -97,6 +110,12 @@ def _confirm_to(start: Mapping[str, Any], refs: References) -> Iterator[Problem]
         yield Problem(
             "/start/confirm_to",
             f"'{field}' of the start form is not a text field, so it cannot hold an email address",
+        )
+    elif found and found[0].form_type == "user":
+        yield Problem(
+            "/start/confirm_to",
+            f"'{field}' of the start form holds a user name, not an email address; name the "
+            'field where the requester gives their address (a text field with "format": "email")',
         )
 
 
@@ -215,13 +234,18 @@ def _sla(doc: Mapping[str, Any], levels: tuple[str, ...]) -> Iterator[Problem]:
             )
         elif name == "raise_priority":
             yield from raise_problems(arg, where, levels)
-    statuses = {step.get("status") for _sid, step, _pointer in _steps(doc) if _shows_status(step)}
+    setting: dict[str, str] = {}  # status -> the first waiting step that sets it
+    for step_id, step, _pointer in _steps(doc):
+        if _shows_status(step) and isinstance(step.get("status"), str):
+            setting.setdefault(step["status"], step_id)
     for index, status in enumerate(sla.get("pause_while", ())):
-        if status not in statuses:
+        if status not in setting:
+            meant = closest(status, setting)
+            hint = f"; did you mean '{meant}', which step '{setting[meant]}' sets?" if meant else ""
             yield Problem(
                 f"/sla/pause_while/{index}",
                 f"no step sets the status '{status}' while it waits, so the clock would "
-                "never pause for it",
+                f"never pause for it{hint}",
             )
 
 

@@ -3,8 +3,9 @@
 A *definition* is one place that writes a field: the start form, a task's form, an
 action's `set`, an escalation's `raise_priority`. A definition reaches a step when
 some route leads from it to the step without another write of the field on the way
-(a `set` always replaces the value; a form replaces only the fields it requires). A
-field exists at a step when one of its definitions reaches it, and it holds what
+(a `set` always replaces the value; a form replaces only the fields it surely holds
+once sent: required, given a default, or required on the outcome whose route is
+taken). A field exists at a step when one of its definitions reaches it, and it holds what
 any of the reaching definitions may have written: that is what conditions are
 checked against.
 
@@ -19,11 +20,13 @@ changes: linear in practice, even for workflows of hundreds of steps.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from engine.core.checker.escalations import outcomes
 from engine.core.fields import FieldInfo, type_of_literal, type_of_values
 from engine.core.schema import iter_steps
 
@@ -77,9 +80,12 @@ class Flow:
         forms: Forms | None,
         levels: tuple[str, ...] = (),
         children: Mapping[str, Child | None] | None = None,
+        expr_kind: Callable[[str], str] | None = None,
     ) -> None:
         self.doc = doc
         self.forms = forms
+        #: What an `expr` of a `set` gives, from its words alone (None: anything).
+        self.expr_kind = expr_kind
         self.children = children
         self.levels = levels
         #: The levels the workflow declares in `priorities`: the priority field holds no other.
@@ -99,6 +105,8 @@ class Flow:
         self.absent: dict[str, int] = {}  # field -> bit of its absent definition
         self.gen: dict[str, int] = {}
         self.kill: dict[str, int] = {}
+        #: (step, outcome) -> what the route of that outcome replaces besides the step's kill
+        self.route_kill: dict[tuple[str, str], int] = {}
         self.filled_by: dict[str, list[str]] = {}
         self.reviewed_by: dict[str, list[str]] = {}
         self.start = REACHED | self._start_definitions(start_form)
@@ -182,12 +190,13 @@ class Flow:
         for info in self._read_form(step["form"]):
             rule = rules.get(info.key, "editable")
             if rule == "required" and not info.required:
-                yield FieldInfo(info.key, info.type, info.options, info.label, True, info.choice)
+                yield dataclasses.replace(info, required=True, filled=info.shown)
             elif rule not in ("read_only", "hidden"):
                 yield info
 
     def info_of(self, name: str, spec: Mapping[str, Any]) -> FieldInfo:
-        """Return what a `set` entry writes: a value's kind, a table's outputs, or anything."""
+        """Return what a `set` entry writes: a value's kind, a table's outputs, an
+        expression's kind when its words say it (see `expr_kind`), or anything."""
         if "value" in spec:
             value = spec["value"]
             single = None if isinstance(value, list | dict) else (value,)
@@ -198,6 +207,8 @@ class Flow:
             outputs.append(table.get("default"))  # no match gives the default, or null
             values = tuple(dict.fromkeys(v for v in outputs if v is not None))
             return FieldInfo(name, type_of_values(values), values)
+        if "expr" in spec and self.expr_kind is not None:
+            return FieldInfo(name, self.expr_kind(spec["expr"]))
         return FieldInfo(name)
 
     def _absent_and_kills(self, start_form: str | None) -> None:
@@ -206,7 +217,9 @@ class Flow:
             for field in list(self.of_field):
                 self.start |= self._define(field, FieldInfo(field), None)
         else:
-            required = {i.key for i in self._read_form(start_form) if i.required}
+            # No outcome on a start form: its rules see one that no rule names.
+            infos = self._read_form(start_form)
+            required = {i.key for i in infos if i.required or None in i.filled}
             for field in list(self.of_field):
                 if field not in required:
                     bit = self._define(field, FieldInfo(field), None, absent=True)
@@ -227,19 +240,35 @@ class Flow:
                 for depth in range(1, len(parts)):  # it creates the objects on its way
                     kill |= self.absent.get(".".join(parts[:depth]), 0)
             if "form" in step and step["type"] in FILLED_IN:
-                for info in self.filled_in(step):
-                    if info.required:
-                        kill |= self.of_field[info.key]
+                kill |= self._form_kills(step_id, step)
             for name in step.get("result", {}) if step.get("wait", True) else ():
                 kill |= self.of_field[name] | under.get(name, 0)
             self.kill[step_id] = kill & ~self.gen[step_id]
+        for route, bits in self.route_kill.items():
+            self.route_kill[route] = bits & ~self.gen[route[0]]
+
+    def _form_kills(self, step_id: str, step: Mapping[str, Any]) -> int:
+        """Return what a sent form replaces on every outcome; note what only some replace."""
+        names = outcomes(step)
+        kill = 0
+        for info in self.filled_in(step):
+            on = [name for name in names if info.required or name in info.filled]
+            if len(on) == len(names):
+                kill |= self.of_field[info.key]
+                continue
+            for name in on:
+                route = (step_id, name)
+                self.route_kill[route] = self.route_kill.get(route, 0) | self.of_field[info.key]
+        return kill
 
     # Solving ------------------------------------------------------------------------------
 
-    def _edges(self) -> Iterator[tuple[str, str, bool]]:
-        """Yield (from, to, carries the step's entry rather than its exit) for every route.
+    def _edges(self) -> Iterator[tuple[str, str, bool, int]]:
+        """Yield (from, to, carries the step's entry rather than its exit, what the route
+        replaces) for every route.
 
-        A parallel step `p` has a join node `p>` that its branches' ends lead to and
+        The route of an outcome replaces what the form requires on that outcome alone. A
+        parallel step `p` has a join node `p>` that its branches' ends lead to and
         that leads to its `next`. Escalations that move on (`goto`, `complete`) and an
         auto-approval leave without the step's form, so they carry its entry.
         """
@@ -254,23 +283,26 @@ class Flow:
                 for name, branch in step["branches"].items():
                     first = branch["first"]
                     if first in self.steps and self.scope[first] == (step_id, name):
-                        yield step_id, first, False
+                        yield step_id, first, False, 0
                 if inside(step["next"]):
-                    yield f"{step_id}>", step["next"], False
+                    yield f"{step_id}>", step["next"], False, 0
                 continue
             if kind == "end":
                 parallel, _branch = scope
                 if parallel is not None:
-                    yield step_id, f"{parallel}>", False
+                    yield step_id, f"{parallel}>", False, 0
                 continue
-            targets = [step["next"]] if "next" in step else []
-            targets += list(step.get("on", {}).values())
+            routes = [(step["next"], 0)] if "next" in step else []
+            routes += [
+                (target, self.route_kill.get((step_id, outcome), 0))
+                for outcome, target in step.get("on", {}).items()
+            ]
             if kind == "decision":
-                targets += [branch["next"] for branch in step["branches"]]
-                targets.append(step["otherwise"])
-            for target in targets:
+                routes += [(branch["next"], 0) for branch in step["branches"]]
+                routes.append((step["otherwise"], 0))
+            for target, kill in routes:
                 if inside(target):
-                    yield step_id, target, False
+                    yield step_id, target, False, kill
             on = step.get("on", {})
             early = [on["approved"]] if "auto_approve" in step and "approved" in on else []
             for rung in step.get("escalate", ()):
@@ -281,13 +313,13 @@ class Flow:
                         early.append(on.get(action["complete"]) or step.get("next", ""))
             for target in early:
                 if inside(target):
-                    yield step_id, target, True
+                    yield step_id, target, True, 0
 
     def _solve(self) -> None:
-        preds: dict[str, list[tuple[str, bool]]] = {}
+        preds: dict[str, list[tuple[str, bool, int]]] = {}
         succs: dict[str, list[str]] = {}
-        for source, target, early in self._edges():
-            preds.setdefault(target, []).append((source, early))
+        for source, target, early, kill in self._edges():
+            preds.setdefault(target, []).append((source, early, kill))
             succs.setdefault(source, []).append(target)
         joins = {
             f"{sid}>": sid for sid, (step, _p) in self.steps.items() if step["type"] == "parallel"
@@ -314,8 +346,8 @@ class Flow:
                 exits[node] = out
             else:
                 into = self.start if node == first else 0
-                for source, early in preds.get(node, ()):
-                    into |= entry.get(source, 0) if early else exits.get(source, 0)
+                for source, early, kill in preds.get(node, ()):
+                    into |= (entry.get(source, 0) if early else exits.get(source, 0)) & ~kill
                 out = self.gen[node] | (into & ~self.kill[node]) if into else 0
                 changed = entry.get(node) != into or exits.get(node) != out
                 entry[node], exits[node] = into, out
@@ -340,7 +372,7 @@ class Flow:
     def _join(
         self,
         parallel: str,
-        ends: list[tuple[str, bool]],
+        ends: list[tuple[str, bool, int]],
         exits: Mapping[str, int],
         entry: Mapping[str, int],
         inner: Mapping[str, Mapping[str, int]],
@@ -348,7 +380,7 @@ class Flow:
         """Return what leaves a parallel step's join, from what reached its branches' ends."""
         step, _pointer = self.steps[parallel]
         reached: dict[str, int] = dict.fromkeys(step["branches"], 0)
-        for end, _early in ends:
+        for end, _early, _kill in ends:
             _parallel, branch = self.scope[end]
             if branch in reached:
                 reached[branch] |= exits.get(end, 0)
@@ -376,6 +408,14 @@ class Flow:
         return out | (before & ~everything_inside)
 
     # Questions ----------------------------------------------------------------------------
+
+    def routes(self) -> Iterator[tuple[str, str]]:
+        """Yield (from, to) for every route between steps, a parallel step's join `p>` too."""
+        for source, target, *_how in self._edges():
+            yield source, target
+        for step_id, (step, _pointer) in self.steps.items():
+            if step["type"] == "parallel":
+                yield step_id, f"{step_id}>"  # the join passes on what came in
 
     @property
     def everything(self) -> int:

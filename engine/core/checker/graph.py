@@ -73,8 +73,13 @@ def routes(step: Mapping[str, Any], pointer: str) -> Iterator[tuple[str, str]]:
 def check_graph(doc: Mapping[str, Any]) -> list[Problem]:
     """Report duplicate ids, unknown targets, unreachable steps, dead ends and busy loops."""
     problems = list(_duplicate_ids(doc))
+    places = {
+        step_id: (parallel, branch)
+        for step_id, _step, _pointer, parallel, branch in iter_steps(doc["steps"])
+        if parallel is not None and branch is not None
+    }
     for scope in scopes(doc):
-        problems.extend(_check_scope(scope))
+        problems.extend(_check_scope(scope, places))
     return problems
 
 
@@ -90,11 +95,14 @@ def _duplicate_ids(doc: Mapping[str, Any]) -> Iterator[Problem]:
         seen.setdefault(step_id, pointer)
 
 
-def _check_scope(scope: Scope) -> Iterator[Problem]:
+def _check_scope(
+    scope: Scope, places: Mapping[str, tuple[str, str]] | None = None
+) -> Iterator[Problem]:
     steps = scope.steps
     where = f" in branch '{scope.name.split('/')[1]}'" if scope.name else ""
     if scope.first not in steps:
-        yield Problem(scope.first_pointer, _unknown(scope.first, steps, where))
+        inside = _inside(scope.first, places or {}, scope, first=True)
+        yield Problem(scope.first_pointer, inside or _unknown(scope.first, steps, where))
         return
     edges: dict[str, list[str]] = {step_id: [] for step_id in steps}
     # A route to an unknown step is reported as such; where it was meant to lead is
@@ -103,7 +111,8 @@ def _check_scope(scope: Scope) -> Iterator[Problem]:
     for step_id, (step, pointer) in steps.items():
         for target, ref in routes(step, pointer):
             if target not in steps:
-                yield Problem(ref, _unknown(target, steps, where))
+                inside = _inside(target, places or {}, scope, first=False)
+                yield Problem(ref, inside or _unknown(target, steps, where))
                 unknown_exits.add(step_id)
             else:
                 edges[step_id].append(target)
@@ -150,6 +159,26 @@ def _dead_ends(
 def _names(step_ids: list[str]) -> str:
     quoted = [f"'{step_id}'" for step_id in step_ids]
     return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} and {quoted[-1]}"
+
+
+def _inside(
+    target: str, places: Mapping[str, tuple[str, str]], scope: Scope, *, first: bool
+) -> str | None:
+    """Say that a step named from outside its parallel branch is inside that branch."""
+    if target not in places:
+        return None
+    parallel, branch = places[target]
+    there = f"'{target}' is inside branch '{branch}' of the parallel step '{parallel}'"
+    if first and not scope.name:
+        return f"{there}, and 'first' must name a step at the top level, outside any branch"
+    if first:
+        return f"{there}; a branch's 'first' must name a step of the branch itself"
+    if not scope.name:
+        return (
+            f"{there}; a step at the top level cannot lead into a branch; go to "
+            f"'{parallel}', which starts it"
+        )
+    return f"{there}; a route inside a branch can only lead to a step of the same branch"
 
 
 def _unknown(target: str, steps: Mapping[str, Any], where: str) -> str:

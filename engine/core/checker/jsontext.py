@@ -52,8 +52,7 @@ def load_json(text: str) -> tuple[Any, list[Problem]]:
     try:
         value = json.loads(text, object_pairs_hook=pairs, parse_constant=constant)
     except json.JSONDecodeError as exc:
-        where = f"line {exc.lineno}, column {exc.colno}"
-        return None, [Problem("", f"this is not valid JSON ({where}: {exc.msg})")]
+        return None, [Problem("", f"this is not valid JSON ({_decode_words(exc)})")]
     except _NotFinite as exc:
         return None, [Problem("", f"this is not valid JSON: {exc.name} is {_NOT_FINITE}")]
     except RecursionError:
@@ -67,6 +66,27 @@ def load_json(text: str) -> tuple[Any, list[Problem]]:
         for key in dict.fromkeys(twice[id(node)][1])
     ]
     return value, sorted(problems)
+
+
+def _decode_words(exc: json.JSONDecodeError) -> str:
+    """Say where text stops being JSON, and why in words for what people write by habit."""
+    text, pos = exc.doc, exc.pos
+    before = text[:pos].rstrip()
+    if before.endswith(",") and text[pos : pos + 1] in ("}", "]"):
+        comma = len(before) - 1
+        return f"{_place(text, comma)}: JSON allows no comma after the last item; remove it"
+    if text[pos : pos + 2] in ("//", "/*"):
+        return f"{_place(text, pos)}: JSON has no comments; remove the comment"
+    if text[pos : pos + 1] == "'":
+        return f"{_place(text, pos)}: JSON writes names and texts in double quotes, not single"
+    return f"line {exc.lineno}, column {exc.colno}: {exc.msg}"
+
+
+def _place(text: str, pos: int) -> str:
+    """Say where a character is, as `json` does: line and column, counted from 1."""
+    line = text.count("\n", 0, pos) + 1
+    column = pos - text.rfind("\n", 0, pos)
+    return f"line {line}, column {column}"
 
 
 def _objects(value: Any, pointer: str) -> Iterator[tuple[str, dict[str, Any]]]:

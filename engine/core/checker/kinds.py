@@ -13,6 +13,7 @@ field that may not be filled in yet.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from functools import cache
 from typing import Any
 
 from jinja2 import TemplateSyntaxError, nodes
@@ -27,6 +28,7 @@ from engine.core.checker.comparisons import (
     arithmetic_problems,
     comparison_problems,
 )
+from engine.core.checker.dataflow import Flow
 from engine.core.checker.points import At
 from engine.core.expressions import CONTEXT_NAMES, environment
 from engine.core.fields import TEXT_TYPES, TYPE_WORDS, merge_types
@@ -45,6 +47,10 @@ FILTER_KINDS = {
     **dict.fromkeys(("list", "sort", "unique", "map", "select", "reject", "selectattr",
                      "rejectattr", "dictsort", "items", "groupby"), "list"),
 }  # fmt: skip
+
+#: Filters that fail on a field that is not filled in (the others take it for empty).
+NUMBER_FILTERS = frozenset({"abs", "float", "int", "round"})
+FAILING_ON_MISSING = NUMBER_FILTERS | {"attr", "dictsort"}
 
 #: What a method gives, by the kind of its result; the text methods need a text.
 TEXT_METHODS = {
@@ -69,6 +75,30 @@ def parse_template(source: str) -> nodes.Template | None:
         return environment().parse(source)
     except (TemplateSyntaxError, RecursionError):
         return None
+
+
+#: The kinds an `expr` is taken to give from its words alone; text is not among them, since
+#: text may hold a date (`instance.started_at`), so it stays "anything".
+SURE_KINDS = frozenset({"list", "number", "boolean"})
+
+
+def kind_of_expression(source: str) -> str:
+    """Return the kind of value an expression gives whatever its fields hold, else "any".
+
+    `[manager, cab_lead]` is a list, `cost * 2 > 100` yes or no and `items | length` a
+    number, whatever `manager`, `cost` and `items` hold.
+    """
+    tree = parse_expression(source)
+    if tree is None:
+        return "any"
+    kind = Reader(_nowhere(), False, frozenset()).value(tree).type
+    return kind if kind in SURE_KINDS else "any"
+
+
+@cache
+def _nowhere() -> At:
+    """Return a point of an empty flow, where no field is known."""
+    return At(Flow({"steps": {}, "first": ""}, None), 0)
 
 
 def check_tree(tree: nodes.Node, at: At, *, strict: bool) -> list[str]:
@@ -264,6 +294,9 @@ class Reader:
 
     def _Filter(self, node: nodes.Filter) -> Value:
         inner = self.value(node.node) if node.node is not None else ANY
+        if node.name in FAILING_ON_MISSING:
+            fix = f"({inner.field} or 0) | {node.name}" if node.name in NUMBER_FILTERS else None
+            self._may_be_missing(inner, f"{node.name} on", fix)
         args = [self.value(arg) for arg in node.args]
         for kw in node.kwargs:
             self.value(kw.value)

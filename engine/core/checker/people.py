@@ -16,8 +16,10 @@ from typing import Any
 from engine.core.assignment import webhook_problem
 from engine.core.checker.dataflow import Flow
 from engine.core.checker.kinds import parse_template, value_of
+from engine.core.checker.literals import meant_instead
 from engine.core.checker.points import At, anywhere, at_step
 from engine.core.checker.reads import template
+from engine.core.checker.separation import requester_kept_out
 from engine.core.checker.words import among, literal
 from engine.core.errors import Problem
 from engine.core.expressions import is_template
@@ -82,12 +84,7 @@ def _kept_apart(flow: Flow, step: Mapping[str, Any], pointer: str) -> Iterator[P
     for index, name in enumerate(step.get("not_by", ())):
         where = f"{pointer}/not_by/{index}"
         if name == "requester":
-            if step.get("assign", {}).get("requester"):
-                yield Problem(
-                    where,
-                    "this step's task goes to the requester, whom 'not_by' keeps out: nobody "
-                    "could act on it",
-                )
+            yield from requester_kept_out(step, where)
         elif name not in flow.steps:
             yield Problem(where, f"there is no step '{name}'{among(flow.steps, name)}")
         elif flow.steps[name][0]["type"] not in ("task", "approval", "review"):
@@ -198,7 +195,9 @@ def assignment(
                 f"write {{{{ {field} }}}}",
             )
         else:
-            yield from _named(key, text, where, people)
+            named = list(_named(key, text, where, people))
+            meant = meant_instead(key, text, where, at, people.groups, people.users)
+            yield from [Problem(where, meant)] if meant is not None else named
 
 
 def _named(key: str, name: str, where: str, people: People) -> Iterator[Problem]:
@@ -230,6 +229,13 @@ def _filled_in(key: str, text: str, where: str, at: At, people: People) -> Itera
             f"'{value.field}' holds {TYPE_WORDS[value.type]}, but {NAMES[key]} is needed here",
         )
         return
+    if key == "email" and _user_field(value.field, at):
+        yield Problem(
+            where,
+            f"'{value.field}' holds a user name, not an email address; to send to that user, "
+            f'write {{"user": "{{{{ {value.field} }}}}"}}',
+        )
+        return
     flow = at.flow
     what = NAMES[key].split(" ", 1)[1]
     uses = f" (the {what} {{{{ {value.field} }}}} gives comes from here)"
@@ -256,6 +262,12 @@ def _filled_in(key: str, text: str, where: str, at: At, people: People) -> Itera
         elif spec is None:
             for option, message in _unknown(key, definition.info.options or (), people):
                 yield Problem(where, f"'{value.field}' can be {literal(option)}, and {message}")
+
+
+def _user_field(name: str, at: At) -> bool:
+    """Tell whether a field surely holds a user name: a form's `user` field fills it in."""
+    info = at.info(name)
+    return info is not None and info.form_type == "user"
 
 
 def _unknown(key: str, values: Iterable[Any], people: People) -> Iterator[tuple[Any, str]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from engine.core.checker.dataflow import REACHED, Flow
+from engine.core.checker.dataflow import FILLED_IN, REACHED, Flow
 from engine.core.checker.words import near_miss
 from engine.core.fields import FieldInfo, merge_infos
 
@@ -169,4 +169,22 @@ class At:
                 f"'{name}' is a step, and a step's outcome is not kept in the data: "
                 "route on it with 'on'"
             )
+        kept = _kept_from(flow, name)
+        if kept is not None:
+            step_id, rule = kept
+            return (
+                f"the form of step '{step_id}' has it, but the step's 'fields' keep it "
+                f"{rule.replace('_', '-')}, so nobody fills it in there"
+            )
         return "neither the start form nor a step before this one fills it in"
+
+
+def _kept_from(flow: Flow, name: str) -> tuple[str, str] | None:
+    """Return a step whose form has a field that its `fields` rules hide or make read-only."""
+    for step_id, (step, _pointer) in flow.steps.items():
+        rule = step.get("fields", {}).get(name)
+        if step["type"] in FILLED_IN and rule in ("hidden", "read_only"):
+            infos = flow.form_fields(step.get("form"))
+            if infos is not None and any(info.key == name for info in infos):
+                return step_id, rule
+    return None

@@ -14,6 +14,7 @@ from typing import Any
 
 from engine.core.checker.dataflow import Flow
 from engine.core.checker.escalations import outcomes
+from engine.core.checker.jsontext import pointer_to
 from engine.core.checker.kinds import NULL_WORDS, check_tree, parse_expression, parse_template
 from engine.core.checker.points import At, anywhere, at_start, at_step
 from engine.core.checker.words import literal, never_an_option, not_a_level, option_list, wrong_kind
@@ -31,6 +32,9 @@ NOT_DATA = {
 
 #: `{name}`, `${name}`, `$name`, `{{name}` written where a template means `{{ name }}`.
 _NOT_A_PLACEHOLDER = re.compile(r"(?<!\{)\$?\{\s*([A-Za-z_][\w.]*)\s*\}(?!\})|\$([A-Za-z_][\w.]*)")
+
+#: A template that only fills in one field: `{{ manager }}`.
+_ONE_FIELD = re.compile(r"\{\{\s*([A-Za-z_][\w.]*)\s*\}\}")
 
 #: Mistakes in the syntax of other languages, and what expressions want instead.
 _SYNTAX_HINTS = (
@@ -105,9 +109,27 @@ def _step(flow: Flow, at: At, step: Mapping[str, Any], pointer: str) -> list[Pro
         if info is not None and info.type == "string":
             problems += _one_reviewer(step, pointer, source)
     for child, mine in step.get("data", {}).items():
+        passed = _passed_value(child, mine, at)
+        if passed is not None:
+            problems.append(Problem(f"{pointer}/data/{child}", passed))
+            continue
         problems += field_named(mine, f"{pointer}/data/{child}", at)
     problems += _permissions(flow, step, pointer)
     return problems
+
+
+def _passed_value(child: str, mine: str, at: At) -> str | None:
+    """Say why `instance.…` or `data.…` cannot be passed to a subflow: `data` names fields."""
+    root, _dot, rest = mine.partition(".")
+    if root not in NOT_DATA or anywhere(at.flow).info(root) is not None:
+        return None
+    if root == "data":
+        return f"subflow data names a field of this workflow by its own name: write '{rest}'"
+    return (
+        f"subflow data maps each field of the child's start form to a field of this "
+        f"workflow, so '{mine}' would be a field, and there is none; to pass it, set a "
+        f'field to it in an action first, like "set": {{"{child}": {{"expr": "{mine}"}}}}'
+    )
 
 
 def _one_reviewer(step: Mapping[str, Any], pointer: str, source: str) -> list[Problem]:
@@ -171,14 +193,45 @@ def _sets(flow: Flow, at: At, step: Mapping[str, Any], pointer: str) -> Iterator
             own = {n: FieldInfo(n) for n in step["set"] if n not in growing and at.info(n) is None}
             here = at.with_fields({**own, **growing}, frozenset(own))
             yield from expression(spec["expr"], f"{where}/expr", here, True)
-        value = spec.get("value")
-        if isinstance(value, str) and is_template(value):
+        templated = _templated(spec["value"]) if "value" in spec else None
+        if templated is not None:
             yield Problem(
-                f"{where}/value",
+                f"{where}/value{templated}",
                 "a value is set exactly as written, braces and all; to compute it from the "
-                'data, use {"expr": "…"} with the expression alone',
+                'data, use {"expr": "…"} with the expression alone' + _as_expression(spec["value"]),
             )
         growing[name] = flow.info_of(name, spec)
+
+
+def _templated(value: Any) -> str | None:
+    """Return where in a `set` value (a JSON Pointer below it) a text with {{ }} is, if any."""
+    if isinstance(value, str):
+        return "" if is_template(value) else None
+    if not isinstance(value, dict | list):
+        return None
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    for key, item in items:
+        found = _templated(item)
+        if found is not None:
+            return f"/{pointer_to(str(key))}{found}"
+    return None
+
+
+def _as_expression(value: Any) -> str:
+    """Write a list of `{{ field }}` and plain texts as the expression it meant, if it is one."""
+    if not isinstance(value, list) or not value:
+        return ""
+    parts = []
+    for item in value:
+        match = _ONE_FIELD.fullmatch(item) if isinstance(item, str) else None
+        if match is not None:
+            parts.append(match.group(1))
+        elif isinstance(item, str) and not is_template(item) and "'" not in item:
+            parts.append(f"'{item}'")
+        else:
+            return ""
+    listed = ", ".join(parts)
+    return f', like {{"expr": "[{listed}]"}}'
 
 
 def _until(step: Mapping[str, Any], pointer: str, at: At) -> list[Problem]:

@@ -7,6 +7,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from engine.core.checker.dataflow import Child, Flow, Forms
+from engine.core.checker.kinds import kind_of_expression
+from engine.core.checker.narrowing import values_reaching
 from engine.core.checker.points import at_step
 from engine.core.checker.words import among, option_list
 from engine.core.errors import Problem
@@ -29,7 +31,7 @@ def child_of(doc: Any, forms: Forms | None) -> Child | None:
             if step.get("type") == "end"
         }
         start_form = doc.get("start", {}).get("form")
-        flow = Flow(doc, forms)
+        flow = Flow(doc, forms, expr_kind=kind_of_expression)
     except (KeyError, TypeError, AttributeError, ValueError):
         return None
     fields = None
@@ -110,6 +112,8 @@ def _data(
                 f"'{mine}' never holds what '{key}' of the form '{form}' takes "
                 f"({option_list(theirs.options)})",
             )
+        elif info is not None and "." not in key:
+            yield from _handed_over(flow, step_id, mine, key, theirs, form, where)
     given = {key.split(".")[0] for key in data}
     missing = [info.key for info in fields if info.required and info.key not in given]
     if missing:
@@ -119,6 +123,36 @@ def _data(
             f"the workflow '{child}' needs {names} to start (its start form '{form}' requires "
             f"{'it' if len(missing) == 1 else 'them'}), but this step does not pass "
             f"{'it' if len(missing) == 1 else 'them'}",
+        )
+
+
+def _handed_over(
+    flow: Flow, step_id: str, mine: str, key: str, theirs: FieldInfo, form: str, where: str
+) -> Iterator[Problem]:
+    """Report a field passed into a required one that it may leave empty, or into a choice
+    that does not offer all it can hold: either way the child does not start."""
+    here = at_step(flow, step_id)
+    info = here.info(mine)
+    if info is None:
+        return
+    if theirs.required and here.may_be_missing(mine):
+        yield Problem(
+            where,
+            f"'{mine}' may not be filled in here ({here.maybe_why(mine)}), but '{key}' of the "
+            f"form '{form}' is required: the child would not start without it",
+        )
+        return
+    if info.options is None or theirs.options is None:
+        return
+    reaching = values_reaching(flow, mine, step_id, info.options)
+    extra = [option for option in info.options if option in (reaching or ())]
+    extra = [option for option in extra if option not in theirs.options]
+    if extra and len(extra) < len(info.options):
+        yield Problem(
+            where,
+            f"'{mine}' can be {option_list(extra)}, which '{key}' of the form '{form}' does not "
+            f"offer (its options: {option_list(theirs.options)}); the child would not start "
+            "with those",
         )
 
 

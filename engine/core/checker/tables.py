@@ -6,8 +6,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from engine.core.checker.dataflow import Flow
-from engine.core.checker.points import at_step
-from engine.core.checker.words import literal, never_an_option
+from engine.core.checker.points import anywhere, at_step
+from engine.core.checker.words import among, literal, never_an_option
 from engine.core.errors import Problem
 from engine.core.fields import TYPE_WORDS, FieldInfo, literal_fits
 from engine.core.tables import ANY
@@ -26,6 +26,7 @@ def check_tables(doc: Mapping[str, Any], flow: Flow) -> Iterator[Problem]:
                     f"{width} inputs ({', '.join(table['inputs'])})",
                 )
         yield from _hidden_rows(key, table)
+        yield from _inputs(flow, key, table)
     for step_id, (step, pointer) in flow.steps.items():
         growing: dict[str, FieldInfo] = {}
         for name, spec in step.get("set", {}).items():
@@ -44,10 +45,32 @@ def _lookup(
         info = here.info(field_name)
         if info is None:
             why = here.unknown(field_name)
-            if why is not None:
+            if why is not None and not _never_filled(flow, field_name):
                 yield Problem(pointer, f"table '{key}' reads '{field_name}': {why}")
             continue
         yield from _cells(key, table, column, field_name, info)
+
+
+def _inputs(flow: Flow, key: str, table: Mapping[str, Any]) -> Iterator[Problem]:
+    """Report an input no form or step fills in at the table, where the typo is."""
+    everywhere = anywhere(flow)
+    for column, name in enumerate(table["inputs"]):
+        if not _never_filled(flow, name):
+            continue
+        why = everywhere.unknown(name)
+        if why is not None and everywhere.open:
+            yield Problem(f"/tables/{key}/inputs/{column}", why)
+        elif why is not None:
+            yield Problem(
+                f"/tables/{key}/inputs/{column}",
+                f"no form or step fills in '{name}', so the table can never read it"
+                f"{among(everywhere.names(), name)}",
+            )
+
+
+def _never_filled(flow: Flow, name: str) -> bool:
+    """Tell whether no form or step fills in a field anywhere in the flow."""
+    return anywhere(flow).info(name) is None
 
 
 def _cells(

@@ -70,6 +70,12 @@ def among(known: Iterable[str], name: str | None = None, limit: int = 12) -> str
     return f"; known ones are: {shown}"
 
 
+def closest(name: str, known: Iterable[str]) -> str | None:
+    """Return the known name that `name` most likely misspells, if one is close enough."""
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
 def near_miss(name: str, known: Iterable[str]) -> str | None:
     """Return the known name that `name` is one typo away from, if any.
 

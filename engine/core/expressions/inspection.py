@@ -167,7 +167,7 @@ def _forbidden(tree: nodes.Node) -> Iterator[str]:
         elif isinstance(node, nodes.Name) and node.name == "self":
             yield "'self' cannot be used: the template engine reserves it"
         elif isinstance(node, nodes.Call) and not _is_safe_call(node):
-            yield "only simple text methods such as lower() may be called"
+            yield "only simple text methods such as lower() may be called" + _call_hint(node)
         elif isinstance(node, nodes.Filter | nodes.Test) and node.name is None:
             yield "filter blocks are not allowed"
         elif isinstance(node, nodes.Filter) and node.name not in filters:
@@ -177,6 +177,47 @@ def _forbidden(tree: nodes.Node) -> Iterator[str]:
         elif isinstance(node, nodes.Filter) and node.name == "map" and node.args:
             # map('filter') would run a filter on every item: only map(attribute='x') is allowed.
             yield "map can only pick an attribute, like map(attribute='cost')"
+
+
+#: Functions other languages call, and the filter that does the same here.
+_FUNCTION_FILTERS = {
+    "len": "length", "str": "string", "int": "int", "float": "float", "abs": "abs",
+    "round": "round", "sum": "sum", "min": "min", "max": "max", "sorted": "sort", "list": "list",
+}  # fmt: skip
+#: Methods other languages have, and what is written here instead.
+_FOREIGN_METHODS = {"toLowerCase": "lower", "toUpperCase": "upper", "trim": "strip"}
+
+
+def _call_hint(node: nodes.Call) -> str:
+    """Say what to write instead of a call from another language: `len(x)`, `x.contains(y)`."""
+    callee, args = node.node, node.args
+    if isinstance(callee, nodes.Name) and callee.name in _FUNCTION_FILTERS and len(args) == 1:
+        name = callee.name
+        return f"; there is no {name}(): write {_shown(args[0])} | {_FUNCTION_FILTERS[name]}"
+    if not isinstance(callee, nodes.Getattr):
+        return ""
+    method, base = callee.attr, _shown(callee.node)
+    if method in ("contains", "includes", "has") and len(args) == 1:
+        return f"; there is no {method}(): to look for an item, write {_shown(args[0])} in {base}"
+    if method in ("length", "size", "len") and not args:
+        return f"; there is no {method}(): write {base} | length"
+    meant = _FOREIGN_METHODS.get(method) or method.lower()
+    if meant != method and meant in SAFE_METHODS:
+        return f"; there is no {method}(): did you mean {meant}()?"
+    return ""
+
+
+def _shown(node: nodes.Node) -> str:
+    """Write a simple part of an expression back as it was written; `…` for anything else."""
+    if isinstance(node, nodes.Name):
+        return node.name
+    if isinstance(node, nodes.Getattr):
+        return f"{_shown(node.node)}.{node.attr}"
+    if isinstance(node, nodes.Const) and isinstance(node.value, str) and "'" not in node.value:
+        return f"'{node.value}'"
+    if isinstance(node, nodes.Const) and isinstance(node.value, int | float):
+        return str(node.value)
+    return "…"
 
 
 def _constant(node: nodes.Node) -> Any:
