@@ -153,7 +153,9 @@ DEFAULT_SMTP_PORT = 25
 DEFAULT_SMTP_FROM = "flowdesk@localhost"
 #: Seconds to wait for the mail server before counting the attempt as failed.
 DEFAULT_SMTP_TIMEOUT_S = 10.0
-#: Seconds to wait for a webhook's answer before counting the attempt as failed.
+#: Seconds a webhook attempt may take in all (look-up, connection, TLS, sending, reading the
+#: answer) before it counts as failed and is tried again later; not per socket operation, so
+#: a slow receiver cannot hold the worker, and every timer behind it, for longer.
 DEFAULT_WEBHOOK_TIMEOUT_S = 10.0
 #: Attempts of one message before it is marked failed for good.
 DEFAULT_MAX_ATTEMPTS = 8

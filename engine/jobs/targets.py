@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -113,16 +114,19 @@ def refusal(address: Address, allowed: Sequence[Network] = ()) -> str | None:
 
 
 def addresses(
-    target: Target, allowed: Sequence[Network] = (), resolve: Resolver | None = None
+    target: Target,
+    allowed: Sequence[Network] = (),
+    resolve: Resolver | None = None,
+    within: float | None = None,
 ) -> list[str]:
     """Return the addresses of the target's host that webhooks may reach, in DNS order.
 
     Raise `PermanentFailure` when the host has addresses but none may be reached, and
-    `TemporaryFailure` when its name cannot be looked up (DNS may be down for a while).
-    `resolve` stands in for `socket.getaddrinfo`.
+    `TemporaryFailure` when its name cannot be looked up (DNS may be down for a while) or
+    not `within` that many seconds. `resolve` stands in for `socket.getaddrinfo`.
     """
     try:
-        infos = (resolve or socket.getaddrinfo)(target.host, target.port, type=socket.SOCK_STREAM)
+        infos = _look_up(resolve or socket.getaddrinfo, target, within)
     except UnicodeError:  # a name IDNA cannot encode: no later look-up will do better
         raise PermanentFailure(f"the webhook host {target.host} is not a valid name") from None
     except socket.gaierror as error:
@@ -144,3 +148,34 @@ def addresses(
     plain = text.partition("%")[0]  # an IPv6 scope (`fe80::1%eth0`) says nothing to a reader
     shown = plain if plain == target.host else f"{target.host} ({plain})"
     raise PermanentFailure(f"the webhook address {shown} is {why}; an admin must allow it")
+
+
+def _look_up(resolve: Resolver, target: Target, within: float | None) -> list[tuple[Any, ...]]:
+    """Resolve the target's host, giving up after `within` seconds.
+
+    `getaddrinfo` takes no timeout (the C library's resolver retries for up to half a
+    minute), so with a limit the look-up runs in a thread of its own and is waited for
+    only that long; one that has not answered by then finishes, unheard, in the background.
+    """
+    if within is None:
+        return resolve(target.host, target.port, type=socket.SOCK_STREAM)
+    found: list[list[tuple[Any, ...]]] = []
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            found.append(resolve(target.host, target.port, type=socket.SOCK_STREAM))
+        except BaseException as error:  # handed to the caller below
+            failed.append(error)
+
+    thread = threading.Thread(target=run, name=f"look up {target.host}", daemon=True)
+    thread.start()
+    thread.join(within)
+    if failed:
+        raise failed[0]
+    if not found:
+        waited = f"{round(within, 1):g} s"
+        raise TemporaryFailure(
+            f"cannot look up the webhook host {target.host}: no answer within {waited}"
+        )
+    return found[0]
