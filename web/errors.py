@@ -22,6 +22,7 @@ STATUS = {
     "not_allowed": 403,
     "conflict": 409,
     "invalid": 422,
+    "key_reused": 422,
     "too_large": 413,
     "busy": 503,
     "unavailable": 503,

@@ -6,7 +6,6 @@ Bad input comes back as `InvalidInput` whose problems point at the field (`/emai
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,20 +16,17 @@ from werkzeug.security import generate_password_hash
 
 from engine.core.errors import Problem
 from engine.service.accounts import password_problems
+from engine.service.departures import LeftTask, hand_back_in
 from engine.service.errors import InvalidInput, NotFound
+from engine.service.names import (
+    email_problems,
+    group_key_problems,
+    name_problems,
+    username_problems,
+)
 from engine.service.person import ROLES
 from engine.service.sessions import end_sessions
 from engine.store.people import ApiToken, Group, Membership, User
-
-#: Usernames and group keys: short, lower case, safe in a URL and on a command line.
-KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}$")
-#: Enough to catch a slip of the keyboard; the mail server is the real judge. No control
-#: characters: a NUL no database keeps, a line break would split a mail header.
-EMAIL_PATTERN = re.compile(r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$")
-#: Characters no name may hold: control characters (a NUL no database keeps).
-CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-#: Longest name of a user or a group.
-MAX_NAME = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,43 +150,6 @@ def _check_details(
     return problems
 
 
-def name_problems(name: str) -> list[Problem]:
-    """Say what is wrong with a person's or a group's name, if anything."""
-    if len(name) > MAX_NAME:
-        return [Problem("/name", f"the name can have at most {MAX_NAME} characters")]
-    if CONTROL.search(name):
-        return [Problem("/name", "the name cannot hold control characters such as line breaks")]
-    return []
-
-
-def username_problems(username: str) -> list[Problem]:
-    """Say what is wrong with a new username, if anything."""
-    if KEY_PATTERN.match(username):
-        return []
-    return [
-        Problem(
-            "/username",
-            "a username is 1 to 80 lower-case letters, digits, dots, dashes or underscores",
-        )
-    ]
-
-
-def group_key_problems(key: str) -> list[Problem]:
-    """Say what is wrong with a new group's key, if anything."""
-    if KEY_PATTERN.match(key):
-        return []
-    return [
-        Problem("/key", "a key is 1 to 80 lower-case letters, digits, dots, dashes or underscores")
-    ]
-
-
-def email_problems(email: str | None) -> list[Problem]:
-    """Say what is wrong with an email address, if anything (none is fine)."""
-    if email and (len(email) > 320 or not EMAIL_PATTERN.match(email)):
-        return [Problem("/email", "enter an email address like name@example.org")]
-    return []
-
-
 def create_user(
     session: Session,
     username: str,
@@ -242,8 +201,11 @@ def update_user(
     active: bool,
     groups: Iterable[str],
     manager: str | None,
-) -> None:
-    """Change a user's details, roles, groups, manager and whether they may sign in."""
+) -> list[LeftTask]:
+    """Change a user's details, roles, groups, manager and whether they may sign in.
+
+    Return the open tasks a deactivated user still holds, with nobody to give them to.
+    """
     user = _user(session, username)
     roles, groups = sorted(set(roles)), sorted(set(groups))
     problems = _check_details(session, name, email, roles, groups)
@@ -260,8 +222,9 @@ def update_user(
     user.email = email or None
     user.manager_id = boss.id if boss is not None else None
     set_roles(session, username, roles, actor=actor)
-    set_active(session, username, active, at, actor=actor)
+    left = set_active(session, username, active, at, actor=actor)
     _set_groups(session, user, groups)
+    return left
 
 
 def _self_problems(user: User, actor: str, roles: list[str], active: bool) -> list[Problem]:
@@ -284,17 +247,26 @@ def set_roles(session: Session, username: str, roles: Iterable[str], *, actor: s
     user.roles = roles
 
 
-def set_active(session: Session, username: str, active: bool, at: datetime, *, actor: str) -> None:
-    """Let a user sign in again, or stop them: their history stays; tokens and sessions end."""
+def set_active(
+    session: Session, username: str, active: bool, at: datetime, *, actor: str
+) -> list[LeftTask]:
+    """Let a user sign in again, or stop them: their history stays; tokens and sessions end.
+
+    A stopped user's open tasks go back to their delegators or their groups' queues (see
+    `engine.service.departures`); return those with nowhere to go, for the admin.
+    """
     user = _user(session, username)
     _refuse(_self_problems(user, actor, list(user.roles or ()), active))
+    left: list[LeftTask] = []
     if user.active and not active:
         for token in session.scalars(
             select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
         ):
             token.revoked_at = at
         end_sessions(session, user.id, at)
+        left = hand_back_in(session, username, at, actor)
     user.active = active
+    return left
 
 
 def set_user_password(

@@ -150,7 +150,7 @@ def save_transition(
     _save_runs(repo, instance, before, state, at)
     if state.ended and not (before is not None and before.ended) and instance.parent_run:
         repo.add_outbox([message_row(instance, "subflow_finished", {"child": instance.id}, at)])
-    return _apply_effects(repo, instance, transition, sla, at, vet, form_version)
+    return _apply_effects(repo, instance, workflow, transition, sla, at, vet, form_version)
 
 
 def _resort_open_tasks(
@@ -168,6 +168,7 @@ def _resort_open_tasks(
 def _apply_effects(
     repo: Repository,
     instance: InstanceRow,
+    workflow: Workflow,
     transition: Transition,
     sla: dict[str, Any],
     at: datetime,
@@ -181,11 +182,11 @@ def _apply_effects(
     stopped: list[str] = []
     for effect in transition.effects:
         if isinstance(effect, OpenTask):
-            opened.append(_open_task(repo, instance, effect, sla, at, vet, form_version))
+            opened.append(_open_task(repo, instance, workflow, effect, sla, at, vet, form_version))
         elif isinstance(effect, CancelTask):
             withdrawn.append(effect.task)
         elif isinstance(effect, ReassignTask):
-            _reassign(repo, instance, effect, at, vet)
+            _reassign(repo, instance, workflow, effect, at, vet)
         elif isinstance(effect, ScheduleTimer):
             scheduled.append(effect)
         elif isinstance(effect, CancelTimer):
@@ -231,13 +232,14 @@ def message_row(
 def _open_task(
     repo: Repository,
     instance: InstanceRow,
+    workflow: Workflow,
     effect: OpenTask,
     sla: dict[str, Any],
     at: datetime,
     vet: Vet | None,
     form_version: FormVersion | None,
 ) -> dict[str, Any]:
-    who = assignment.resolve(repo, effect.assign, at=at)
+    who = assignment.for_step(repo, workflow, instance, effect.step, effect.assign, at=at)
     if vet is not None:
         vet(effect, effect.step, who)
     pinned = form_version(effect.form) if effect.form and form_version is not None else None
@@ -265,13 +267,18 @@ def _open_task(
 
 
 def _reassign(
-    repo: Repository, instance: InstanceRow, effect: ReassignTask, at: datetime, vet: Vet | None
+    repo: Repository,
+    instance: InstanceRow,
+    workflow: Workflow,
+    effect: ReassignTask,
+    at: datetime,
+    vet: Vet | None,
 ) -> None:
     task = repo.task_by_key(instance.id, effect.task)
     if task is None or task.status != "open":
         return
     current = assignment.Assignee(task.assignee, task.candidate_group)
-    who = assignment.resolve(repo, effect.assign, current, at=at)
+    who = assignment.for_step(repo, workflow, instance, task.step, effect.assign, current, at)
     if vet is not None and who != current:
         vet(effect, task.step, who)
     repo.reassign_task(task.id, dict(effect.assign), who.user, who.group)

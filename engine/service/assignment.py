@@ -1,8 +1,14 @@
-"""Who gets a task: users, group queues and their strategies, managers, next tiers."""
+"""Who gets a task: users, group queues and their strategies, managers, next tiers.
+
+A group's strategy and an on-call schedule pick a person for the step; they never pick
+one whom separation of duties keeps from it (`apart`), nor one who cannot sign in. With
+nobody left to pick, the task waits in the group's queue, where the command that claims
+it still holds separation of duties.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NoReturn
@@ -12,7 +18,7 @@ from engine.core.effects import OpenTask
 from engine.core.expressions import inspect_template, is_template
 from engine.core.steps.base import Step
 from engine.service.errors import InvalidInput
-from engine.service.permissions import separation_problem
+from engine.service.permissions import people_kept_apart, separation_problem
 from engine.service.submissions import InvalidData
 from engine.store.repository import InstanceRow, Repository
 from forms.errors import FieldError
@@ -31,8 +37,14 @@ def resolve(
     assign: Mapping[str, Any],
     current: Assignee | None = None,
     at: datetime | None = None,
+    apart: Collection[str] = (),
 ) -> Assignee:
-    """Turn an effect's `assign` block into an assignee and/or a candidate group."""
+    """Turn an effect's `assign` block into an assignee and/or a candidate group.
+
+    A pick (round robin, least loaded, on call) passes over the people in `apart`: those
+    separation of duties keeps from the step. A person the assignment names is not
+    picked but named: `misfit` and `reassign_problem` vet them.
+    """
     current = current or Assignee()
     if assign.get("next_tier"):
         return Assignee(None, _next_tier(repo, current.group) or current.group)
@@ -44,12 +56,28 @@ def resolve(
     if "user" in assign:
         return Assignee(assign["user"] or None)
     if "group" in assign:
-        return _from_group(repo, assign["group"], assign.get("strategy", "claim"))
+        return _from_group(repo, assign["group"], assign.get("strategy", "claim"), apart)
     if "on_call" in assign:
-        # Whoever's shift covers now; with nobody on call, the schedule's group queue.
+        # Whoever's shift covers now; with nobody on call (or only someone kept apart from
+        # the step), the schedule's group queue.
         person = repo.on_call(assign["on_call"], at) if at is not None else None
-        return Assignee(person, assign["on_call"])
+        return Assignee(person if person not in apart else None, assign["on_call"])
     return Assignee()
+
+
+def for_step(
+    repo: Repository,
+    workflow: Workflow,
+    instance: InstanceRow,
+    step: str,
+    assign: Mapping[str, Any],
+    current: Assignee | None = None,
+    at: datetime | None = None,
+) -> Assignee:
+    """Resolve `assign` for a task of `step`: a pick passes over whom separation of duties
+    keeps from the step on this instance (see `resolve`)."""
+    apart = people_kept_apart(repo, workflow.steps.get(step), instance)
+    return resolve(repo, assign, current, at, apart)
 
 
 def _next_tier(repo: Repository, group: str | None) -> str | None:
@@ -57,10 +85,10 @@ def _next_tier(repo: Repository, group: str | None) -> str | None:
     return repo.group_key(row.next_tier_id) if row is not None and row.next_tier_id else None
 
 
-def _from_group(repo: Repository, group: str, strategy: str) -> Assignee:
+def _from_group(repo: Repository, group: str, strategy: str, apart: Collection[str]) -> Assignee:
     if strategy == "claim":
         return Assignee(None, group)
-    people = repo.members(group)
+    people = [person for person in repo.members(group) if person not in apart]
     if not people:
         return Assignee(None, group)
     if strategy == "least_loaded":
@@ -118,25 +146,28 @@ def misfit(
     effect: OpenTask,
     who: Assignee,
 ) -> Misfit | None:
-    """Say why a task cannot go to `who`, or None if it can: a person or group named in
-    the data that does not exist (or cannot sign in), or a person separation of duties
-    keeps from the step."""
+    """Say why a task cannot go to `who`, or None if it can: a person who does not exist
+    or cannot sign in (whatever named them: the data, the workflow, a manager link), a
+    group named in the data that does not exist, or a person separation of duties keeps
+    from the step."""
     step = workflow.steps.get(effect.step)
     fields = sources(step, effect.role)
-    if fields:
-        named = f" (named in {_listing(fields)})"
-        if who.user is not None and who.user not in repo.active_users([who.user]):
-            return Misfit(
-                f"There is no active user '{who.user}'; name someone who can sign in",
-                f"there is no active user '{who.user}' to take its task{named}",
-                fields,
-            )
-        if who.group is not None and not repo.known_groups([who.group]):
-            return Misfit(
-                f"There is no group '{who.group}'",
-                f"there is no group '{who.group}' to take its task{named}",
-                fields,
-            )
+    named = f" (named in {_listing(fields)})" if fields else ""
+    if who.user is not None and who.user not in repo.active_users([who.user]):
+        return Misfit(
+            f"There is no active user '{who.user}'; name someone who can sign in"
+            if fields
+            else f"There is no active user '{who.user}' to take the task of step '{effect.step}'",
+            f"there is no active user '{who.user}' to take its task{named}",
+            fields,
+        )
+    # A group written in the workflow was checked when it was published.
+    if fields and who.group is not None and not repo.known_groups([who.group]):
+        return Misfit(
+            f"There is no group '{who.group}'",
+            f"there is no group '{who.group}' to take its task{named}",
+            fields,
+        )
     if who.user is not None:
         problem = separation_problem(repo, step, instance, who.user, workflow.steps)
         if problem is not None:

@@ -28,8 +28,11 @@ from engine.service.apply import Vet, record_events, save_transition
 from engine.service.definitions import Registry
 from engine.service.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from engine.service.permissions import (
+    holder_gone,
     require_actor,
+    require_delegator,
     require_open,
+    require_reassigner,
     require_requester_task,
     require_separation,
 )
@@ -43,6 +46,7 @@ from engine.service.submissions import (
     comment_field,
     people_errors,
     step_form,
+    task_data,
 )
 from engine.store.database import Database
 from engine.store.repository import InstanceRow, Repository, TaskRow
@@ -136,7 +140,8 @@ class Commands(Shell):
                 uow, at, workflow_key, data, requester, key, after, form_version, parent
             )
 
-        return self.execute("start", key, body)
+        asked = (workflow_key, data, requester, form_version, parent)
+        return self.execute("start", key, body, request=asked)
 
     def begin(
         self,
@@ -270,15 +275,18 @@ class Commands(Shell):
             cleaned = self._task_data(repo, task, step.doc if step else {}, data, outcome)
             if step is not None and step.type in DECISIONS and outcome == "rejected":
                 _require_reason(task, cleaned, note, self._task_form(repo, task))
+            # Completed before the tasks it leads to open: separation of duties and a
+            # least-loaded pick see who did it, and not an open task of theirs.
+            repo.complete_task(task.id, outcome, cleaned, at, actor)
             answer = self._advance(
                 uow, instance, TaskCompleted(task.key, outcome, cleaned, actor), at, key
             )
-            repo.complete_task(task.id, outcome, cleaned, at, actor)
             if note is not None:
                 self._add_comment(repo, instance, note, actor, False, at, key)
             return {**answer, "task": task.id}
 
-        return self.execute("complete", key, body)
+        asked = (task_id, outcome, data, actor, requester_of, note)
+        return self.execute("complete", key, body, request=asked)
 
     def _task_form(self, repo: Repository, task: TaskRow) -> Any:
         if not task.form:
@@ -300,21 +308,16 @@ class Commands(Shell):
     ) -> dict[str, Any]:
         """Check a task's data against its pinned form under the step's field permissions."""
         form = self._task_form(repo, task)
+        cleaned = task_data(form, step, data, outcome)
         if form is None:
-            if data:
-                fields = [
-                    FieldError(name, f"'{name}' is not a field of this step") for name in data
-                ]
-                raise InvalidData("this step has no form, so it takes no data", fields)
-            return {}
-        cleaned = check(step_form(form, step.get("fields")), data, context={"outcome": outcome})
+            return cleaned
         problems = people_errors(repo, form, cleaned)
         if problems:
             raise InvalidData("some of the data does not fill in the form", problems)
         return cleaned
 
     def claim(self, task_id: int, *, actor: str, key: str | None = None) -> Result:
-        """Take a task from a group's queue."""
+        """Take a task from a group's queue, or from someone of the group who has left."""
 
         def body(uow: UnitOfWork, at: datetime) -> Result:
             repo = uow.repository
@@ -330,15 +333,20 @@ class Commands(Shell):
                     if task.candidate_group
                     else f"task {task.id} is not in a group's queue"
                 )
-            if task.assignee is not None:
+            # A task held by someone who can no longer sign in is as good as queued.
+            left = task.assignee if task.assignee and holder_gone(repo, task) else None
+            if task.assignee is not None and left is None:
                 raise Conflict(f"task {task.id} is already claimed by {task.assignee}")
             self._require_separation(repo, instance, task, actor)
-            task.assignee = actor
+            task.assignee, task.delegated_by = actor, None
             repo.assign_task(task)
-            _note(repo, instance, at, actor, key, "task_claimed", task, f"{actor} took the task")
+            why = f"{actor} took the task" + (
+                f" from {left}, who can no longer sign in" if left else ""
+            )
+            _note(repo, instance, at, actor, key, "task_claimed", task, why)
             return _task_answer(instance, task)
 
-        return self.execute("claim", key, body)
+        return self.execute("claim", key, body, request=(task_id, actor))
 
     def _require_separation(
         self, repo: Repository, instance: InstanceRow, task: TaskRow, person: str
@@ -365,7 +373,7 @@ class Commands(Shell):
             _note(repo, instance, at, actor, key, "task_unclaimed", task, why)
             return _task_answer(instance, task)
 
-        return self.execute("unclaim", key, body)
+        return self.execute("unclaim", key, body, request=(task_id, actor))
 
     def reassign(
         self,
@@ -377,7 +385,7 @@ class Commands(Shell):
         reason: str | None = None,
         key: str | None = None,
     ) -> Result:
-        """Give a task to another person or another group's queue."""
+        """Give a task to another person or another group's queue (see `may_reassign`)."""
         user, group = (user or "").strip() or None, (group or "").strip() or None
         if bool(user) == bool(group):
             raise InvalidInput("reassign to a user or to a group, not both and not neither")
@@ -391,7 +399,7 @@ class Commands(Shell):
             repo = uow.repository
             instance, task = self._locked_task(repo, task_id)
             require_open(task)
-            require_actor(repo, task, actor, instance)
+            require_reassigner(repo, task, actor, instance)
             if user is not None:
                 _require_active(repo, user, "/user")
                 self._require_separation(repo, instance, task, user)
@@ -408,7 +416,8 @@ class Commands(Shell):
             _note(repo, instance, at, actor, key, "task_reassigned", task, why)
             return _task_answer(instance, task)
 
-        return self.execute("reassign", key, body)
+        asked = (task_id, actor, user, group, why_given)
+        return self.execute("reassign", key, body, request=asked)
 
     def delegate(self, task_id: int, *, actor: str, to: str, key: str | None = None) -> Result:
         """Ask someone else to do a task; the delegator may still act on it."""
@@ -420,8 +429,7 @@ class Commands(Shell):
             repo = uow.repository
             instance, task = self._locked_task(repo, task_id)
             require_open(task)
-            if actor not in (task.assignee, task.delegated_by):
-                raise NotAllowed(f"only the assignee of task {task.id} can delegate it")
+            require_delegator(repo, task, actor)
             if to == task.assignee:
                 raise InvalidInput(f"{to} already holds task {task.id}", [_problem("/to", to)])
             _require_active(repo, to, "/to")
@@ -431,7 +439,7 @@ class Commands(Shell):
             _note(repo, instance, at, actor, key, "task_delegated", task, f"delegated to {to}")
             return _task_answer(instance, task)
 
-        return self.execute("delegate", key, body)
+        return self.execute("delegate", key, body, request=(task_id, actor, to))
 
     # Acting on instances ---------------------------------------------------------------------
 
@@ -463,7 +471,7 @@ class Commands(Shell):
             comment_id = self._add_comment(repo, instance, text, actor, public, at, key)
             return {"instance_id": instance.id, "number": instance.number, "comment": comment_id}
 
-        return self.execute("comment", key, body)
+        return self.execute("comment", key, body, request=(number, text, actor, public))
 
     @staticmethod
     def _add_comment(
@@ -505,7 +513,7 @@ class Commands(Shell):
                 raise Conflict(f"{number} has already ended ({instance.status})")
             return self._advance(uow, instance, Cancelled(reason, actor), at, key)
 
-        return self.execute("cancel", key, body)
+        return self.execute("cancel", key, body, request=(number, reason, actor))
 
     def retry(self, number: str, *, actor: str, key: str | None = None) -> Result:
         """Run again the steps of an instance that stopped on an incident (admins only)."""
@@ -517,7 +525,7 @@ class Commands(Shell):
             instance = self.locked_instance(repo, number)
             return self._advance(uow, instance, Retried(actor), at, key)
 
-        return self.execute("retry", key, body)
+        return self.execute("retry", key, body, request=(number, actor))
 
     def fire_timer(self, timer_id: int, *, key: str | None = None) -> Result:
         """Fire a due timer; firing one that is no longer pending changes nothing."""
@@ -535,7 +543,7 @@ class Commands(Shell):
             answer = self._advance(uow, instance, TimerFired(timer.key), at, key)
             return {**answer, "timer": timer_id, "fired": True}
 
-        return self.execute("fire_timer", key, body)
+        return self.execute("fire_timer", key, body, request=(timer_id,))
 
 
 def _save(

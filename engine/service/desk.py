@@ -8,7 +8,7 @@ by the same rules as the commands (`engine.service.permissions`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -20,12 +20,19 @@ from engine.core.definition import Workflow
 from engine.core.steps.base import Step
 from engine.service.commands import Commands
 from engine.service.errors import NotAllowed, NotFound
-from engine.service.permissions import DECISIONS, may_act
+from engine.service.permissions import DECISIONS, holder_gone, may_act, may_reassign
 from engine.service.person import Person
 from engine.service.published import Published
-from engine.service.queries import InstanceView, instance_numbers, instance_view, open_tasks
+from engine.service.queries import (
+    InstanceView,
+    TimelineEvent,
+    incidents_of,
+    instance_numbers,
+    instance_view,
+    open_tasks,
+)
 from engine.service.requests import attachment
-from engine.service.seen import requester_data
+from engine.service.seen import inside, requester_fields, requester_timeline, shown_data
 from engine.service.submissions import StepForm, comment_field, step_form
 from engine.service.worklist import (
     Filters,
@@ -48,6 +55,9 @@ DEFAULT_BUTTONS = {"approved": "Approve", "rejected": "Reject", "done": "Send"}
 
 #: The largest id a row can have (a BIGINT); larger numbers name nothing.
 MAX_ID = 2**63 - 1
+
+#: Events that say their step has run (steps that pass straight through leave no run).
+PASSED = frozenset({"routed", "ended", "data_set", "branch_finished"})
 
 
 def button_label(outcome: str, labels: Mapping[str, str]) -> str:
@@ -84,10 +94,15 @@ class TaskView:
     may_act: bool
     may_claim: bool
     may_delegate: bool
+    #: May give the task to someone else: see `permissions.may_reassign`.
+    may_reassign: bool
     #: An approval or review the assignee decides: a rejection needs a reason.
     decision: bool
     #: The form's field for a decision's reason (`comment`, `approval_comment`), if any.
     comment_field: str | None
+    #: The instance's data, or for someone outside the service desk the part of it the
+    #: page shows them (`shown`) and their own form's fields.
+    data: Mapping[str, Any]
 
     @property
     def note_box(self) -> bool:
@@ -98,11 +113,6 @@ class TaskView:
     def open(self) -> bool:
         return self.task.status == "open"
 
-    @property
-    def data(self) -> dict[str, Any]:
-        data: dict[str, Any] = self.instance.state.get("data") or {}
-        return data
-
 
 @dataclass(frozen=True, slots=True)
 class InstancePage:
@@ -110,10 +120,21 @@ class InstancePage:
 
     view: InstanceView
     files: list[Attachment]
+    #: Steps that ran: a run, a completed task, or an event that says so (`PASSED`).
     done_steps: set[str]
     comments: list[Comment]
-    events: list[Any]
+    events: Sequence[TimelineEvent]
     incidents: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class VisibleTask:
+    """A task of an instance a person may see, with the part of its data they may see."""
+
+    task: Task
+    number: str
+    status: str
+    data: Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,8 +281,9 @@ class Desk:
     def instance_for(self, person: Person, number: str) -> InstanceView:
         """Return an instance as `person` may see it; NotFound for anyone who may not.
 
-        Agents see all of its data; its requester sees what the workflow shows them
-        (`requester_sees`), as on the tracking page.
+        Agents see all of it; anyone else sees it as its requester does on the tracking
+        page (`engine.service.seen`): the data the workflow shows them (`requester_sees`),
+        public comments, and of the timeline only the entries meant for them.
         """
 
         def read(session: Session) -> InstanceView:
@@ -278,12 +300,18 @@ class Desk:
         if person.is_agent:
             return view
         workflow = self.workflow_of(view.instance.workflow_version_id)
-        return replace(view, data=requester_data(self.published, workflow, view.data))
+        return replace(
+            view,
+            data=shown_data(view.data, requester_fields(self.published, workflow)),
+            events=requester_timeline(view.events, view.instance.requester),
+            comments=[comment for comment in view.comments if comment.public],
+        )
 
     def instance_page(self, person: Person, number: str) -> InstancePage:
         """Return an instance as `person` may see it; NotFound for anyone who may not.
 
-        Its data is cut as `instance_for` cuts it; incidents are for agents only.
+        Its data, comments and timeline are cut as `instance_for` cuts them; incidents
+        are for agents only.
         """
 
         def read(session: Session) -> InstancePage:
@@ -304,23 +332,15 @@ class Desk:
                     select(Task.step).where(Task.instance_id == where, Task.status == "completed")
                 )
             )
+            done |= {e.step for e in view.events if e.kind in PASSED and e.step}
             session.expunge_all()
-            agent = person.is_agent
-            return InstancePage(
-                view,
-                files,
-                done,
-                [c for c in view.comments if c.public or agent],
-                [e for e in view.events if agent or not _internal_note(e)],
-                [
-                    (str(run.get("step")), str(run["incident"]))
-                    for run in view.instance.state.get("runs", ())
-                    if run.get("incident") and agent
-                ],
-            )
+            return InstancePage(view, files, done, view.comments, view.events)
 
         found: InstancePage = self._read(read)
-        return replace(found, view=self._as_seen_by(person, found.view))
+        if not person.is_agent:
+            seen = self._as_seen_by(person, found.view)
+            return replace(found, view=seen, comments=seen.comments, events=seen.events)
+        return replace(found, incidents=incidents_of(found.view.instance.state))
 
     def comments(self, person: Person, number: str) -> list[Comment]:
         """Return an instance's comments, oldest first; internal notes for agents only."""
@@ -353,7 +373,7 @@ class Desk:
         if not 0 < task_id <= MAX_ID:
             raise NotFound(f"there is no task {task_id}")
 
-        def read(session: Session) -> tuple[Task, Instance, Form | None]:
+        def read(session: Session) -> tuple[Task, Instance, Form | None, bool]:
             found = session.execute(
                 select(Task, Instance)
                 .join(Instance, Instance.id == Task.instance_id)
@@ -367,12 +387,13 @@ class Desk:
                     raise NotAllowed(f"task {task_id} is not yours to open")
                 raise NotFound(f"there is no task {task_id}")
             form = self._pinned_form(session, task)
+            gone = holder_gone(_directory(session), task)
             session.expunge_all()
-            return task, instance, form
+            return task, instance, form, gone
 
-        task, instance, form = self._read(read)
+        task, instance, form, gone = self._read(read)
         workflow = self.workflow_of(instance.workflow_version_id)
-        return _task_view(self, person, task, instance, workflow, form)
+        return _task_view(self, person, task, instance, workflow, form, gone)
 
     def _pinned_form(self, session: Session, task: Task) -> Form | None:
         if not task.form:
@@ -385,24 +406,40 @@ class Desk:
         except NotFound:
             return None
 
-    def visible_task(self, person: Person, task_id: int) -> tuple[Task, str, str]:
-        """Return a task of an instance the person may see, with its number and status."""
+    def visible_task(self, person: Person, task_id: int) -> VisibleTask:
+        """Return a task of an instance the person may see, with its number and status.
+
+        Agents see all its data. Anyone else sees what the instance's requester sees of
+        it (`requester_sees`), and of a task they hold (or held) its form's fields too.
+        """
         if not 0 < task_id <= MAX_ID:
             raise NotFound(f"there is no task {task_id}")
 
-        def read(session: Session) -> tuple[Task, str, str]:
+        def read(session: Session) -> tuple[Task, Instance, Form | None]:
             found = session.execute(
-                select(Task, Instance.number, Instance.status)
+                select(Task, Instance)
                 .join(Instance, Instance.id == Task.instance_id)
                 .where(Task.id == task_id)
             ).one_or_none()
-            if found is None or not may_see_instance(session, person, found[1]):
+            if found is None or not may_see_instance(session, person, found[1].number):
                 raise NotFound(f"there is no task {task_id}")
+            task, instance = found
+            holds = not person.is_agent and _may_open(person, task, instance)
+            form = self._pinned_form(session, task) if holds else None
             session.expunge_all()
-            return found[0], str(found[1]), str(found[2])
+            return task, instance, form
 
-        found: tuple[Task, str, str] = self._read(read)
-        return found
+        task, instance, form = self._read(read)
+        data: Mapping[str, Any] = task.data or {}
+        if not person.is_agent:
+            workflow = self.workflow_of(instance.workflow_version_id)
+            paths = requester_fields(self.published, workflow)
+            if form is not None:
+                step = workflow.steps.get(task.step)
+                fields = step.doc.get("fields") if step is not None else None
+                paths |= {f["key"] for f in step_form(form, fields).form.fields}
+            data = shown_data(data, paths)
+        return VisibleTask(task, instance.number, instance.status, data)
 
     def task_outcome(self, task_id: int) -> TaskOutcome | None:
         """Say where a task stands now (after a command found it changed)."""
@@ -423,10 +460,6 @@ def _directory(session: Session) -> Directory:
     return Directory(session.connection(), row_locks=False)
 
 
-def _internal_note(event: Any) -> bool:
-    return bool(event.kind == "commented" and not (event.detail or {}).get("public"))
-
-
 def _may_open(person: Person, task: Task, instance: Instance) -> bool:
     return (
         person.has_role("admin")
@@ -443,15 +476,16 @@ def _task_view(
     instance: Instance,
     workflow: Workflow,
     pinned: Form | None,
+    gone: bool = False,
 ) -> TaskView:
     step = workflow.steps.get(task.step)
     doc: Mapping[str, Any] = step.doc if step is not None else {}
     fillable: StepForm | None = step_form(pinned, doc.get("fields")) if pinned else None
     own = {f["key"] for f in fillable.form.fields} if fillable else set()
-    data = instance.state.get("data") or {}
-    keys = list(doc["show"]) if "show" in doc else [key for key in data if key not in own]
-    keys += [key for key in (fillable.read_only if fillable else ()) if key not in keys]
-    hidden = set(fillable.hidden) if fillable else set()
+    data: Mapping[str, Any] = instance.state.get("data") or {}
+    keys = _shown_keys(desk, person, workflow, doc, fillable, data)
+    if not person.is_agent:
+        data = shown_data(data, [*keys, *own])
     labels = doc.get("buttons", {})
     # The requester's own approvals (confirm the fix) have their form's feedback field.
     decision = step is not None and step.type in DECISIONS and not task.assignment.get("requester")
@@ -465,29 +499,79 @@ def _task_view(
         workflow=workflow,
         step=step,
         form=fillable.form if fillable and fillable.form.fields else None,
-        shown=field_doc(
-            [*forms, *desk.workflow_forms(workflow)], [k for k in keys if k not in hidden]
-        ),
+        shown=field_doc([*forms, *desk.workflow_forms(workflow)], keys),
         buttons=[(o, button_label(o, labels)) for o in task.outcomes],
         may_act=acts,
         may_claim=acts and task.assignee is None and task.candidate_group is not None,
-        may_delegate=acts and person.username in (task.assignee, task.delegated_by),
+        may_delegate=acts
+        and person.is_agent
+        and person.username in (task.assignee, task.delegated_by),
+        may_reassign=task.status == "open"
+        and may_reassign(
+            person.username,
+            person.groups.__contains__,
+            task,
+            instance.requester,
+            admin=person.has_role("admin"),
+            desk=person.is_agent,
+            holder_gone=gone,
+        ),
         decision=decision,
         comment_field=comment_field(fillable.form) if fillable else None,
+        data=data,
     )
+
+
+def _shown_keys(
+    desk: Desk,
+    person: Person,
+    workflow: Workflow,
+    doc: Mapping[str, Any],
+    fillable: StepForm | None,
+    data: Mapping[str, Any],
+) -> list[str]:
+    """Return what a task page shows as values: the step's `show` list (by default, all
+    the data but the form's own fields), then its read-only fields; never its hidden ones.
+
+    By default a person outside the service desk sees what the requester sees.
+    """
+    own = {f["key"] for f in fillable.form.fields} if fillable else set()
+    if "show" in doc:
+        keys = list(doc["show"])
+    elif person.is_agent:
+        keys = [key for key in data if key not in own]
+    else:
+        seen = requester_fields(desk.published, workflow)
+        keys = [key for key in _in_order(seen, data) if key not in own]
+    keys += [key for key in (fillable.read_only if fillable else ()) if key not in keys]
+    hidden = set(fillable.hidden) if fillable else set()
+    return [key for key in keys if key not in hidden]
+
+
+def _in_order(paths: set[str], data: Mapping[str, Any]) -> list[str]:
+    """Return the paths that reach into the data, in the data's order (none inside another)."""
+    order = {key: n for n, key in enumerate(data)}
+    found = [p for p in paths if p.split(".")[0] in order and not inside(p, paths)]
+    return sorted(found, key=lambda path: (order[path.split(".")[0]], path))
 
 
 def field_doc(forms: Iterable[Form], keys: Iterable[str]) -> dict[str, Any]:
     """Build a form document of `keys`, labelled by the first form that has each field.
 
-    A key no form declares (a value a step set, like `priority`) gets a plain text field.
+    A key no form declares (a value a step set, like `priority`; a path like `caller.email`)
+    gets a plain text field, labelled by the key in words.
     """
     known: dict[str, Mapping[str, Any]] = {}
     for form in forms:
         for item in form.fields:
             known.setdefault(item["key"], item)
     fields = [
-        known.get(key) or {"key": key, "type": "text", "label": key.replace("_", " ").capitalize()}
+        known.get(key)
+        or {
+            "key": key,
+            "type": "text",
+            "label": key.replace(".", " ").replace("_", " ").capitalize(),
+        }
         for key in keys
     ]
     return {"fields": fields}

@@ -40,6 +40,12 @@ class InvalidInput(ServiceError):
     code = "invalid"
 
 
+class KeyReused(ServiceError):
+    """An idempotency key came back with a different request than the one it was first used for."""
+
+    code = "key_reused"
+
+
 class TooLarge(ServiceError):
     """The data is over the stated size limit."""
 

@@ -6,15 +6,20 @@ one unit of work through the transaction shell; the admin pages' rules live in
 `ensure_group`) below keeps to the same rules for what both accept: a username or
 group key, an email address, a role. A new password is hashed before the write
 transaction begins (scrypt takes a tenth of a second that must hold no lock).
+
+Who may: the admin pages pass the signed-in person as `actor`, and the change is refused
+unless they are an active admin (`permissions.require_admin`), whichever page or future
+door calls. The command line passes no actor: it is the operator's tool, run by whoever
+holds the database's address and so every right over it already.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -24,12 +29,18 @@ from engine.core.errors import Problem
 from engine.service import admin
 from engine.service.accounts import password_problems
 from engine.service.admin import GroupRow, UserRow
+from engine.service.departures import LeftTask, held_by
 from engine.service.errors import InvalidInput, NotFound
+from engine.service.names import email_problems, group_key_problems, username_problems
+from engine.service.permissions import require_admin
 from engine.service.person import ROLES
 from engine.store.people import Group, Membership, OnCallShift, User
 
 if TYPE_CHECKING:
     from engine.service.shell import Shell
+    from engine.store.uow import UnitOfWork
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,11 +71,25 @@ class People:
     def __init__(self, shell: Shell) -> None:
         self.shell = shell
 
+    def _as_admin(self, kind: str, actor: str | None, body: Callable[[Session, datetime], T]) -> T:
+        """Write as `actor`, refused unless an active admin; None is the operator."""
+
+        def run(uow: UnitOfWork, at: datetime) -> T:
+            if actor is not None:
+                require_admin(uow.repository, actor, "change users and groups")
+            return body(uow.session, at)
+
+        return self.shell.execute(kind, None, run)
+
     def directory(self) -> Directory:
         """Return every user and every group, by username and key."""
         return self.shell.read(
             lambda session: Directory(admin.list_users(session), admin.list_groups(session))
         )
+
+    def held_tasks(self, username: str) -> list[LeftTask]:
+        """Return the open tasks a user holds (those of a deactivated user wait for an admin)."""
+        return self.shell.read(lambda session: held_by(session, username))
 
     def create_user(
         self,
@@ -75,12 +100,14 @@ class People:
         roles: Iterable[str] = (),
         groups: Iterable[str] = (),
         password: str | None = None,
+        actor: str | None,
     ) -> None:
         """Add a user (an admin's form), with a first password or none."""
         hashed = _hash(password)
         roles, groups = list(roles), list(groups)
-        self.shell.write(
+        self._as_admin(
             "user",
+            actor,
             lambda session, at: admin.create_user(
                 session,
                 username,
@@ -105,11 +132,16 @@ class People:
         active: bool,
         groups: Iterable[str],
         manager: str | None,
-    ) -> None:
-        """Change a user's details, roles, groups and manager; deactivating ends their sessions."""
+    ) -> list[LeftTask]:
+        """Change a user's details, roles, groups and manager.
+
+        Deactivating ends their sessions and hands back their open tasks; return those
+        with nobody to go back to (see `engine.service.departures`).
+        """
         roles, groups = list(roles), list(groups)
-        self.shell.write(
+        return self._as_admin(
             "user",
+            actor,
             lambda session, at: admin.update_user(
                 session,
                 username,
@@ -124,38 +156,45 @@ class People:
             ),
         )
 
-    def set_password(self, username: str, password: str, *, keep_session: str | None) -> None:
+    def set_password(
+        self, username: str, password: str, *, actor: str | None, keep_session: str | None
+    ) -> None:
         """Give a user a new password (an admin's reset); their sessions end but `keep_session`."""
         hashed = _hash(password)
-        self.shell.write(
+        self._as_admin(
             "password",
+            actor,
             lambda session, at: admin.set_user_password(
                 session, username, password, at, keep_session=keep_session, hashed=hashed
             ),
         )
 
-    def create_group(self, key: str, name: str = "", next_tier: str | None = None) -> None:
+    def create_group(
+        self, key: str, name: str = "", next_tier: str | None = None, *, actor: str | None
+    ) -> None:
         """Add a group; `next_tier` (an existing group) is where its escalations go."""
-        self.shell.write(
-            "group", lambda session, at: admin.create_group(session, key, name, next_tier)
+        self._as_admin(
+            "group", actor, lambda session, at: admin.create_group(session, key, name, next_tier)
         )
 
-    def update_group(self, key: str, name: str, next_tier: str | None) -> None:
+    def update_group(
+        self, key: str, name: str, next_tier: str | None, *, actor: str | None
+    ) -> None:
         """Rename a group and set (or clear) its next tier."""
-        self.shell.write(
-            "group", lambda session, at: admin.update_group(session, key, name, next_tier)
+        self._as_admin(
+            "group", actor, lambda session, at: admin.update_group(session, key, name, next_tier)
         )
 
-    def add_member(self, key: str, username: str) -> bool:
+    def add_member(self, key: str, username: str, *, actor: str | None) -> bool:
         """Put a user in a group; False when they were in it already."""
-        return self.shell.write(
-            "membership", lambda session, at: admin.add_member(session, key, username)
+        return self._as_admin(
+            "membership", actor, lambda session, at: admin.add_member(session, key, username)
         )
 
-    def remove_member(self, key: str, username: str) -> bool:
+    def remove_member(self, key: str, username: str, *, actor: str | None) -> bool:
         """Take a user out of a group; False when they were not in it."""
-        return self.shell.write(
-            "membership", lambda session, at: admin.remove_member(session, key, username)
+        return self._as_admin(
+            "membership", actor, lambda session, at: admin.remove_member(session, key, username)
         )
 
     def save_user(
@@ -231,7 +270,7 @@ def ensure_group(session: Session, key: str, name: str = "", next_tier: str | No
     """Create a group, or update its name and next tier (made too, if new)."""
     group = session.scalars(select(Group).where(Group.key == key)).one_or_none()
     if group is None:
-        _refuse(admin.group_key_problems(key))
+        _refuse(group_key_problems(key))
         group = Group(key=key, name=name or key)
         session.add(group)
     elif name:
@@ -257,8 +296,8 @@ def ensure_user(
 ) -> User:
     """Create a user, or update the given fields; join the given groups (made if new)."""
     user = session.scalars(select(User).where(User.username == username)).one_or_none()
-    problems = admin.username_problems(username) if user is None else []
-    problems += admin.email_problems(email)
+    problems = username_problems(username) if user is None else []
+    problems += email_problems(email)
     unknown = sorted(set(roles or ()) - set(ROLES))
     if unknown:
         problems.append(

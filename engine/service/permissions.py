@@ -4,6 +4,11 @@ The commands decide under the instance's lock (`require_actor`); pages and the A
 `may_act` with what they know of the person, only to offer or hide a button, and the
 command still has the last word. Separation of duties (`not_by`) keeps the requester
 from approving their own request, and the author of a plan from reviewing it.
+
+Handing a task on (`reassign`, `delegate`) is desk work: only agents, admins and group
+members do it, whichever door they come through. An admin may reassign any open task,
+and a member of a task's group may take back a task whose holder can no longer sign in
+(`may_reassign`), so no task stays with someone who has left.
 """
 
 from __future__ import annotations
@@ -13,10 +18,15 @@ from typing import Any, Protocol
 
 from engine.core.steps.base import Step
 from engine.service.errors import Conflict, NotAllowed, NotFound
+from engine.store.directory import Directory
 from engine.store.repository import InstanceRow, Repository, TaskRow
 
 #: Step types whose tasks are decisions; the requester does not take them by default.
 DECISIONS = ("approval", "review")
+#: How far up a chain of subflows separation of duties looks for who asked.
+MAX_ANCESTORS = 50
+#: Why someone off the desk may not hand a task on.
+DESK_ONLY = "only the service desk hands tasks on, and {actor} does not work the desk"
 
 
 class TaskLike(Protocol):
@@ -67,6 +77,70 @@ def require_requester_task(task: TaskRow, instance: InstanceRow, number: str) ->
         raise NotAllowed(f"task {task.id} is not the requester's to do")
 
 
+def may_reassign(
+    actor: str,
+    in_group: Callable[[str], bool],
+    task: TaskLike,
+    requester: str | None,
+    *,
+    admin: bool,
+    desk: bool,
+    holder_gone: bool,
+) -> bool:
+    """Tell whether `actor` may give an open task to someone else.
+
+    Desk work (`desk`: an agent or admin, or in a group): an admin, any open task; anyone
+    else whom `may_act` lets act on it; or a member of its group when its holder can no
+    longer sign in (`holder_gone`).
+    """
+    if admin:
+        return True
+    if not desk:
+        return False
+    if may_act(actor, in_group, task, requester):
+        return True
+    return holder_gone and task.candidate_group is not None and in_group(task.candidate_group)
+
+
+def holder_gone(repo: Directory, task: TaskLike) -> bool:
+    """Tell whether a task is held by someone who can no longer sign in."""
+    return task.assignee is not None and not repo.active_users([task.assignee])
+
+
+def require_reassigner(repo: Repository, task: TaskRow, actor: str, instance: InstanceRow) -> None:
+    """Refuse anyone `may_reassign` does not let give the task to someone else, saying why."""
+    admin = "admin" in repo.roles_of(actor)
+    desk = admin or repo.is_agent(actor)
+    if may_reassign(
+        actor,
+        lambda group: repo.is_member(actor, group),
+        task,
+        instance.requester,
+        admin=admin,
+        desk=desk,
+        holder_gone=holder_gone(repo, task),
+    ):
+        return
+    if not desk:
+        raise NotAllowed(DESK_ONLY.format(actor=actor))
+    require_actor(repo, task, actor, instance)  # not theirs to act on: it says why
+
+
+def require_delegator(repo: Repository, task: TaskRow, actor: str) -> None:
+    """Refuse anyone but the task's holder (or their delegator) on the desk: delegating is
+    asking someone to do one's own task."""
+    if actor not in (task.assignee, task.delegated_by):
+        raise NotAllowed(f"only the assignee of task {task.id} can delegate it")
+    if not repo.is_agent(actor):
+        raise NotAllowed(DESK_ONLY.format(actor=actor))
+
+
+def require_admin(repo: Repository, actor: str, what: str) -> None:
+    """Refuse anyone but an active admin: `what` says what they tried ("change users")."""
+    if "admin" not in repo.roles_of(actor):
+        raise NotAllowed(f"only an admin may {what}")
+
+
 def require_actor(repo: Repository, task: TaskRow, actor: str, instance: InstanceRow) -> None:
     """Refuse anyone `may_act` does not let act on the task, saying why."""
     if may_act(actor, lambda group: repo.is_member(actor, group), task, instance.requester):
@@ -93,6 +167,33 @@ def kept_apart(step: Step | None) -> tuple[str, ...]:
     return ("requester",) if step.type in DECISIONS and not given_to_requester else ()
 
 
+def people_kept_apart(repo: Repository, step: Step | None, instance: InstanceRow) -> frozenset[str]:
+    """Return the people separation of duties keeps from a step's tasks on this instance:
+    the requester, and whoever completed the earlier steps its `not_by` names."""
+    apart = kept_apart(step)
+    people = set(repo.completers(instance.id, [name for name in apart if name != "requester"]))
+    if "requester" in apart:
+        people.update(person for person, _number in requesters(repo, instance))
+    return frozenset(people)
+
+
+def requesters(repo: Repository, instance: InstanceRow) -> list[tuple[str, str]]:
+    """Return who requested this instance and each instance above it, with its number.
+
+    A child started by a `subflow` step has no requester of its own, but whoever asked
+    for its parent asked for it too: separation of duties keeps them out of it as well.
+    """
+    found: list[tuple[str, str]] = []
+    seen: set[int] = set()
+    current: InstanceRow | None = instance
+    while current is not None and current.id not in seen and len(seen) < MAX_ANCESTORS:
+        seen.add(current.id)
+        if current.requester is not None:
+            found.append((current.requester, current.number))
+        current = repo.instance(current.parent_id) if current.parent_id is not None else None
+    return found
+
+
 def separation_problem(
     repo: Repository,
     step: Step | None,
@@ -104,9 +205,13 @@ def separation_problem(
     apart = kept_apart(step)
     if not apart or step is None:
         return None
-    if "requester" in apart and instance.requester is not None and person == instance.requester:
+    # The nearest instance a person requested is the one named.
+    asked = dict(reversed(requesters(repo, instance))) if "requester" in apart else {}
+    if person in asked:
+        number = asked[person]
+        started = "" if number == instance.number else f", which started {instance.number}"
         return (
-            f"{person} requested {instance.number}, so they may not {_action(step)} "
+            f"{person} requested {number}{started}, so they may not {_action(step)} "
             "(separation of duties)"
         )
     earlier: Sequence[str] = [name for name in apart if name != "requester"]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -50,6 +51,22 @@ def instance_numbers(session: Session, ids: set[int]) -> dict[int, str]:
     return dict(rows.all())
 
 
+def incidents_of(state: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Return what stopped on an incident in an instance's saved state: (where, why) pairs.
+
+    `where` is the step that stopped, or "the <kind> SLA breach" for a breach whose
+    `on_breach` actions stopped (its tasks stay open). `flowdesk retry` runs them again.
+    """
+    found = [
+        (str(run.get("step")), str(run["incident"]))
+        for run in state.get("runs", ())
+        if run.get("incident")
+    ]
+    breaches = state.get("stopped_breaches") or {}
+    found += [(f"the {kind} SLA breach", str(b["incident"])) for kind, b in breaches.items()]
+    return found
+
+
 def holder(task: Task) -> str:
     """Say who holds a task: a person, a group's queue, or the requester."""
     if task.assignee:
@@ -59,6 +76,31 @@ def holder(task: Task) -> str:
     return "the requester"
 
 
+class TimelineEvent(Protocol):
+    """An entry of an instance's timeline: a stored event, or the part of one a person sees."""
+
+    @property
+    def seq(self) -> int: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def at(self) -> datetime: ...
+
+    @property
+    def step(self) -> str | None: ...
+
+    @property
+    def actor(self) -> str | None: ...
+
+    @property
+    def why(self) -> str | None: ...
+
+    @property
+    def detail(self) -> Mapping[str, Any] | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class InstanceView:
     """An instance as people look at it: row, open tasks, pending timers, timeline, comments."""
@@ -66,7 +108,9 @@ class InstanceView:
     instance: Instance
     tasks: list[Task]
     timers: list[Timer]
-    events: list[Event]
+    #: Its timeline, or the entries of it the person asking may see (see `Desk`).
+    events: Sequence[TimelineEvent]
+    #: Its comments, or the public ones for a person who is not an agent.
     comments: list[Comment]
     #: The instance's data, or the part of it the person asking may see (see `Desk`).
     data: Mapping[str, Any]

@@ -23,8 +23,15 @@ from engine.store.instances import Attachment, Instance, TrackingLink
 from engine.store.repository import InstanceRow, Repository
 from engine.store.uow import UnitOfWork
 
-#: How the requester appears in the timeline when they act through their link.
-REQUESTER = "requester"
+#: Who acted, when the requester acts through their tracking link: a name no user can take
+#: (usernames start with a letter or a digit), so an answer, a comment or a file sent there
+#: lets no account see the instance. Pages say "the requester".
+REQUESTER = "~requester"
+
+
+def who(actor: str | None) -> str | None:
+    """Say who acted as pages say it: "the requester" for the holder of a tracking link."""
+    return "the requester" if actor == REQUESTER else actor
 
 
 def token_hash(token: str) -> str:

@@ -3,14 +3,16 @@
 A use case is a body run inside `Shell.execute`: one transaction, committed only if
 the body returns, tried again only when a retry can fix what went wrong, a bounded
 number of times; with an idempotency key it runs once, and a repeat returns the
-first answer and changes nothing.
+first answer and changes nothing. A key sent again with a different request (another
+kind of command, another target, other values) is refused, saying so, with nothing done.
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
@@ -24,16 +26,21 @@ from engine.service.errors import (
     Busy,
     Conflict,
     InvalidInput,
+    KeyReused,
     ServiceError,
     TooLarge,
     Unavailable,
 )
 from engine.store.database import Database
-from engine.store.uow import Retry, UnitOfWork, is_lock_timeout, retry_reason
+from engine.store.uow import CommitInDoubt, Retry, UnitOfWork, is_lock_timeout, retry_reason
 
 Clock = Callable[[], datetime]
 Result = dict[str, Any]
 T = TypeVar("T")
+
+#: What a key sent again with another request is told (an API client, a person at the CLI).
+REUSED = "this idempotency key was already used for a different request"
+NEW_KEY = "nothing was changed: a new request needs a new key"
 
 
 def utcnow() -> datetime:
@@ -70,13 +77,28 @@ class Shell:
         self.clock = clock
         self.limits = limits or Limits()
 
-    def execute(self, kind: str, key: str | None, body: Callable[[UnitOfWork, datetime], T]) -> T:
+    def execute(
+        self,
+        kind: str,
+        key: str | None,
+        body: Callable[[UnitOfWork, datetime], T],
+        *,
+        request: Sequence[Any] | None = None,
+        repeatable: bool = False,
+    ) -> T:
         """Run `body` as one transaction, retried on conflict, at most once per `key`.
+
+        `request` is what the command was asked (target and values, JSON-like): kept
+        with the key as a fingerprint, so the key sent again with another request is
+        refused (`KeyReused`) instead of answering the first one's answer.
 
         Only what a retry can fix is retried, a bounded number of times (see `Limits`):
         a lost race to insert the same key, lock contention, a dropped connection. Any
         other error, and a `ServiceError` the body raises, ends the command at once with
-        nothing changed.
+        nothing changed. A connection lost during the COMMIT may have saved it: only a
+        keyed command (the retry finds its first answer) or a `repeatable` body (one that
+        sees its own work done and does nothing) is tried again; any other is
+        `Unavailable`, saved or not.
         """
         tries = {Retry.RACE: 0, Retry.CONTENTION: 0, Retry.DISCONNECTED: 0}
         budget = {
@@ -84,22 +106,36 @@ class Shell:
             Retry.CONTENTION: self.limits.retries,
             Retry.DISCONNECTED: self.limits.reconnects,
         }
+        in_doubt = False
+        asked = fingerprint(kind, request) if key is not None and request is not None else None
         while True:
             try:
-                return self._attempt(kind, key, body)
-            except DBAPIError as error:
-                reason = retry_reason(error)
-                if reason is None:
+                return self._attempt(kind, key, asked, body)
+            except CommitInDoubt as doubt:
+                in_doubt = True
+                if key is None and not repeatable:
+                    raise saved_or_not(kind) from None
+                error, reason = doubt.error, Retry.DISCONNECTED
+            except DBAPIError as failure:
+                error, found = failure, retry_reason(failure)
+                if found is None:
                     raise
-                tries[reason] += 1
-                if tries[reason] >= budget[reason]:
-                    raise gave_up(kind, reason, error) from None
-                attempt = sum(tries.values())
-                time.sleep(min(0.5, 0.005 * 2**attempt) * random.random())
+                reason = found
+            tries[reason] += 1
+            if tries[reason] >= budget[reason]:
+                raise (saved_or_not(kind) if in_doubt else gave_up(kind, reason, error)) from None
+            attempt = sum(tries.values())
+            time.sleep(min(0.5, 0.005 * 2**attempt) * random.random())
 
-    def _attempt(self, kind: str, key: str | None, body: Callable[[UnitOfWork, datetime], T]) -> T:
+    def _attempt(
+        self,
+        kind: str,
+        key: str | None,
+        asked: str | None,
+        body: Callable[[UnitOfWork, datetime], T],
+    ) -> T:
         with UnitOfWork(self.database) as uow:
-            done = _done(uow, kind, key)
+            done = _done(uow, kind, key, asked)
             if done is not None:
                 return cast(T, done)  # a keyed command's first answer, kept as it was
             at = self.clock()
@@ -108,13 +144,13 @@ class Shell:
             except ServiceError:
                 # On PostgreSQL the look-up above ran before the instance lock: a
                 # repeat of this command may have finished while we waited for it.
-                done = _done(uow, kind, key)
+                done = _done(uow, kind, key, asked)
                 if done is None:
                     raise
                 return cast(T, done)
             if key is not None:
                 answer = cast(Result, result)  # keyed commands answer with a JSON object
-                uow.repository.add_command(key, kind, answer.get("instance_id"), answer, at)
+                uow.repository.add_command(key, kind, answer.get("instance_id"), answer, at, asked)
             uow.commit()
             return result
 
@@ -178,11 +214,38 @@ def gave_up(kind: str, reason: Retry, error: DBAPIError) -> ServiceError:
     )
 
 
-def _done(uow: UnitOfWork, kind: str, key: str | None) -> Result | None:
-    """Return the first answer of the command already carried out under `key`, if any."""
+def saved_or_not(kind: str) -> Unavailable:
+    """Say that a command met a connection lost during its COMMIT, and may have been saved."""
+    return Unavailable(
+        f"the {kind} may or may not have been saved: the connection to the database was lost "
+        "while saving; check before trying again"
+    )
+
+
+def fingerprint(kind: str, request: Sequence[Any]) -> str:
+    """Return a digest of what a keyed command was asked: its kind, target and values.
+
+    Objects are written with their keys sorted, so the same values in another order are
+    the same request.
+    """
+    raw = orjson.dumps(
+        [kind, *request], option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str
+    )
+    return hashlib.sha256(raw).hexdigest()
+
+
+def _done(uow: UnitOfWork, kind: str, key: str | None, asked: str | None) -> Result | None:
+    """Return the first answer of the command already carried out under `key`, if any.
+
+    Raise `KeyReused` when that command was another request than this one; a key kept
+    without a fingerprint (before they were kept) is compared by kind only.
+    """
     found = uow.repository.command(key) if key is not None else None
     if found is None:
         return None
-    if found[0] != kind:
-        raise Conflict(f"the key '{key}' was already used for a {found[0]}")
-    return found[1]
+    first_kind, answer, first_asked = found
+    if first_kind != kind:
+        raise KeyReused(f"{REUSED} (a {first_kind}); {NEW_KEY}")
+    if asked is not None and first_asked is not None and first_asked != asked:
+        raise KeyReused(f"{REUSED} (another {kind}); {NEW_KEY}")
+    return answer

@@ -63,8 +63,9 @@ class Subflows:
     def carry_out(self, item: int) -> bool:
         """Do what one outbox row asks; False if it was done already (or is not ours)."""
         try:
+            # Repeatable: a row done (or failed) is no longer pending, and then nothing is done.
             done: bool = self.commands.execute(
-                "subflow", None, lambda uow, at: self._do(uow, at, item)
+                "subflow", None, lambda uow, at: self._do(uow, at, item), repeatable=True
             )
         except ServiceError as error:
             # Nothing of it was kept; the row becomes a dead letter with the reason, and a
@@ -72,7 +73,10 @@ class Subflows:
             reason = error.message
             return bool(
                 self.commands.execute(
-                    "subflow", None, lambda uow, at: self._failed(uow, at, item, reason)
+                    "subflow",
+                    None,
+                    lambda uow, at: self._failed(uow, at, item, reason),
+                    repeatable=True,
                 )
             )
         return done

@@ -1,8 +1,8 @@
 """What a requester sees of their request on its tracking page: only what the workflow shows them.
 
-The data is cut down to what the workflow shows its requester (`engine.service.seen`,
-the same cut as at every other door); the page never shows the service desk's internal
-notes, assignments, SLA clocks or incidents.
+The data and the timeline are cut down to what the workflow shows its requester
+(`engine.service.seen`, the same cut as at every other door); the page never shows the
+service desk's internal notes, assignments, SLA clocks or incidents.
 """
 
 from __future__ import annotations
@@ -21,10 +21,12 @@ from engine.service.errors import NotFound
 from engine.service.published import Published
 from engine.service.requests import REQUESTER, Requests
 from engine.service.seen import (
+    SeenEvent,
     Shown,
     form_of,
     inside,
     later_forms,
+    requester_timeline,
     shown_data,
     visible_fields,
 )
@@ -86,10 +88,16 @@ class TrackingView:
     #: Forms of later steps with fields the requester may see that hold an answer, then
     #: the values the workflow shows that no form does (`DETAILS_TITLE`).
     answers: list[Form]
+    #: The requester's username, if they asked signed in.
+    requester: str | None = None
 
     @property
     def status_words(self) -> str:
         return status_words(self.status)
+
+    def yours(self, comment: Comment) -> bool:
+        """Tell whether the requester wrote a comment (through this link or signed in)."""
+        return comment.author is not None and comment.author in (REQUESTER, self.requester)
 
 
 def view(requests: Requests, published: Published, token: str) -> TrackingView:
@@ -129,7 +137,7 @@ def view(requests: Requests, published: Published, token: str) -> TrackingView:
         ended=instance.ended_at is not None,
         form=_only(start_form, shown) if start_form else None,
         data=data,
-        timeline=[entry for event in events if (entry := _entry(event)) is not None],
+        timeline=[_entry(event) for event in requester_timeline(events, instance.requester)],
         comments=list(comments),
         files=list(files),
         tasks=[
@@ -138,6 +146,7 @@ def view(requests: Requests, published: Published, token: str) -> TrackingView:
             if _is_requesters(task, instance)
         ],
         answers=_answers(workflow, start_form, later, shown, data),
+        requester=instance.requester,
     )
 
 
@@ -267,21 +276,20 @@ def _requester_task(workflow: Workflow, task: Task, pinned: Form | None) -> Requ
     return RequesterTask(task.id, task.title, form, buttons, keys)
 
 
-def _entry(event: Event) -> Entry | None:
-    """Say an event in the requester's words, or None if it is not theirs to see."""
-    detail = event.detail or {}
+def _entry(event: SeenEvent) -> Entry:
+    """Say an event the requester sees (`seen.requester_event`) in their words."""
+    status = status_words(str(event.detail.get("status", "")))
     if event.kind == "started":
         return Entry(event.at, "We received your request.")
     if event.kind == "status_changed":
-        return Entry(event.at, f"Status: {status_words(str(detail.get('status', '')))}.")
-    if event.kind == "task_completed" and event.actor == REQUESTER:
-        return Entry(event.at, "You answered.")
-    if event.kind == "commented" and detail.get("public"):
-        who = "You" if event.actor == REQUESTER else "The service desk"
-        return Entry(event.at, f"{who} wrote a comment.")
-    if event.kind == "attached":
-        who = "You" if event.actor in (REQUESTER, None) else "The service desk"
-        return Entry(event.at, f"{who} added files: {event.why}.")
+        return Entry(event.at, f"Status: {status}.")
     if event.kind == "ended":
-        return Entry(event.at, f"Closed: {status_words(str(detail.get('status', '')))}.")
-    return None
+        return Entry(event.at, f"Closed: {status}.")
+    if event.kind in ("task_completed", "voted"):
+        return Entry(event.at, "You answered.")
+    # A comment or files; files without an actor came with the form they sent.
+    you = event.by_requester or (event.kind == "attached" and event.actor is None)
+    who = "You" if you else "The service desk"
+    if event.kind == "commented":
+        return Entry(event.at, f"{who} wrote a comment.")
+    return Entry(event.at, f"{who} added files: {event.why}.")

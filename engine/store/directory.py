@@ -54,10 +54,12 @@ _GROUP_KEY = Prepared(select(groups.c.key).where(groups.c.id == bindparam("id"))
 _LAST_ASSIGNED = update_row(groups, "row", ("last_assigned",))
 _ON_CALL = Prepared(
     select(shifts.c.username)
+    .join(users, users.c.username == shifts.c.username)
     .where(
         shifts.c.schedule == bindparam("schedule"),
         shifts.c.starts_at <= bindparam("at"),
         shifts.c.ends_at > bindparam("at"),
+        users.c.active.is_(True),
     )
     .order_by(shifts.c.starts_at.desc())
     .limit(1)
@@ -141,7 +143,8 @@ class Directory:
         _LAST_ASSIGNED.run(self.connection, {"row": group_id, "last_assigned": user})
 
     def on_call(self, schedule: str, at: datetime) -> str | None:
-        """Return who is on call for a schedule at a moment (the latest shift to start)."""
+        """Return who is on call for a schedule at a moment: of the shifts that cover it, the
+        latest to start whose person can still sign in."""
         return cast(str | None, self._value(_ON_CALL, {"schedule": schedule, "at": at}))
 
     def manager_of(self, username: str) -> str | None:

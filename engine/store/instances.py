@@ -262,3 +262,6 @@ class Command(Base):
     instance_id: Mapped[int | None] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"))
     result: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]
+    #: SHA-256 (hex) of what the command was asked (its target and values), so a key sent
+    #: again with a different request is refused; none for keys kept before it was recorded.
+    fingerprint: Mapped[str | None] = mapped_column(String(64))

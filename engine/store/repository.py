@@ -203,6 +203,11 @@ _COMPLETERS = select(tasks.c.completed_by).where(
     tasks.c.step.in_(bindparam("steps", expanding=True)),
     tasks.c.status == "completed",
 )
+_HELD = Prepared(
+    select(tasks.c.instance_id, tasks.c.id)
+    .where(tasks.c.assignee == bindparam("user"), tasks.c.status == "open")
+    .order_by(tasks.c.instance_id, tasks.c.id)
+)
 _OPEN_LOAD = (
     select(tasks.c.assignee, func.count())
     .where(tasks.c.assignee.in_(bindparam("people", expanding=True)), tasks.c.status == "open")
@@ -249,9 +254,13 @@ _ADD_COMMENT = _insert(
     comments, ("instance_id", "author", "body", "public", "created_at"), comments.c.id
 )
 _COMMAND = Prepared(
-    select(commands.c.kind, commands.c.result).where(commands.c.key == bindparam("key"))
+    select(commands.c.kind, commands.c.result, commands.c.fingerprint).where(
+        commands.c.key == bindparam("key")
+    )
 )
-_ADD_COMMAND = _insert(commands, ("key", "kind", "instance_id", "result", "created_at"))
+_ADD_COMMAND = _insert(
+    commands, ("key", "kind", "instance_id", "result", "created_at", "fingerprint")
+)
 
 _UPSERTS: dict[str, Prepared] = {}
 
@@ -275,12 +284,19 @@ class Repository(Directory):
 
     # Commands already done ---------------------------------------------------------------
 
-    def command(self, key: str) -> tuple[str, dict[str, Any]] | None:
+    def command(self, key: str) -> tuple[str, dict[str, Any], str | None] | None:
+        """Return the kind, answer and request fingerprint of the command done under `key`."""
         row = _COMMAND.first(self.connection, {"key": key})
-        return (row[0], row[1]) if row else None
+        return (row[0], row[1], row[2]) if row else None
 
     def add_command(
-        self, key: str, kind: str, instance_id: int | None, result: dict[str, Any], at: datetime
+        self,
+        key: str,
+        kind: str,
+        instance_id: int | None,
+        result: dict[str, Any],
+        at: datetime,
+        fingerprint: str | None = None,
     ) -> None:
         _ADD_COMMAND.run(
             self.connection,
@@ -290,6 +306,7 @@ class Repository(Directory):
                 "instance_id": instance_id,
                 "result": result,
                 "created_at": at,
+                "fingerprint": fingerprint,
             },
         )
 
@@ -441,6 +458,11 @@ class Repository(Directory):
             return set()
         rows = self.connection.execute(_COMPLETERS, {"instance": instance_id, "steps": list(steps)})
         return {str(row[0]) for row in rows if row[0]}
+
+    def held_tasks(self, username: str) -> list[tuple[int, int]]:
+        """Return the open tasks a person holds, as (instance id, task id), in that order."""
+        rows = _HELD.all(self.connection, {"user": username})
+        return [(int(instance), int(task)) for instance, task in rows]
 
     def open_load(self, people: Sequence[str]) -> dict[str, int]:
         """Return how many open tasks each of these people has."""

@@ -15,6 +15,19 @@ from engine.store.repository import Repository
 SERIALIZATION_FAILURE, DEADLOCK, LOCK_NOT_AVAILABLE = "40001", "40P01", "55P03"
 
 
+class CommitInDoubt(Exception):
+    """The connection was lost during COMMIT: the transaction may or may not be saved.
+
+    The database may have committed and the answer been lost on the way back, so running
+    the transaction again could do it twice. Only what can tell that it already ran (a
+    keyed command, a body that checks its own work) may try again.
+    """
+
+    def __init__(self, error: DBAPIError) -> None:
+        super().__init__(f"the connection was lost during COMMIT: {error.orig}")
+        self.error = error
+
+
 class UnitOfWork:
     """`with UnitOfWork(db) as uow:` ... `uow.commit()`; leaving without commit rolls back.
 
@@ -72,9 +85,15 @@ class UnitOfWork:
             self.database.drop_writer_connection()
 
     def commit(self) -> None:
+        """Commit; raise `CommitInDoubt` when the connection is lost during the COMMIT itself."""
         if self._session is not None:
             self._session.flush()
-        self.transaction.commit()
+        try:
+            self.transaction.commit()
+        except DBAPIError as error:
+            if error.connection_invalidated:
+                raise CommitInDoubt(error) from error
+            raise  # the database refused the COMMIT: nothing was saved
         self._committed = True
 
 
@@ -85,7 +104,8 @@ class Retry(enum.Enum):
     RACE = "race"
     #: Waited too long for a lock, or PostgreSQL gave up on a serialization or a deadlock.
     CONTENTION = "contention"
-    #: The server restarted or dropped the connection: a fresh one may do.
+    #: The server restarted or dropped the connection before the COMMIT: a fresh one may do.
+    #: (A connection lost during the COMMIT is `CommitInDoubt`: a retry may do it twice.)
     DISCONNECTED = "disconnected"
 
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from engine.service.commands import Commands
-from engine.service.errors import Conflict
+from engine.service.errors import KeyReused
 from engine.service.queries import instance_view
 from engine.store.database import Database
 from engine.store.models import Base
@@ -109,6 +109,6 @@ def test_a_key_reused_for_another_command_is_refused(
 ) -> None:
     number = commands.start("it-incident", INCIDENT, requester="alice", key="same")["number"]
     before = snapshot(database)
-    with pytest.raises(Conflict, match="already used for a start"):
+    with pytest.raises(KeyReused, match=r"used for a different request \(a start\)"):
         commands.cancel(number, "oops", actor="bob", key="same")
     assert snapshot(database) == before

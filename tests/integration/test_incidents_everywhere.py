@@ -23,7 +23,7 @@ from engine.service.commands import Commands, Limits
 from engine.service.definitions import publish_all
 from engine.service.errors import InvalidInput
 from engine.service.people import ensure_user
-from engine.service.queries import InstanceView, instance_view
+from engine.service.queries import InstanceView, incidents_of, instance_view
 from engine.service.subflows import Subflows
 from engine.service.submissions import InvalidData
 from engine.store.database import Database
@@ -88,8 +88,7 @@ def view(commands: Commands, number: str) -> InstanceView:
 
 def incidents(found: InstanceView) -> dict[str, str]:
     """The steps stopped on an incident, as the instance page and the API show them."""
-    runs = found.instance.state.get("runs", ())
-    return {str(run["step"]): str(run["incident"]) for run in runs if run.get("incident")}
+    return dict(incidents_of(found.instance.state))
 
 
 def fire_due(commands: Commands, clock: Clock, number: str) -> int:
@@ -359,6 +358,7 @@ def test_a_retry_carries_out_the_rest_of_an_sla_breachs_actions_once(
     assert "no active user 'dan'" in why
     assert [task.assignee for task in breached.tasks] == [None]
     assert reminded(database, number) == []
+    assert incidents(breached) == {"the resolution SLA breach": why}  # page, API and CLI
 
     set_active(database, "dan", True)
     clock.advance(minutes=30)
@@ -369,6 +369,7 @@ def test_a_retry_carries_out_the_rest_of_an_sla_breachs_actions_once(
     assert reminded(database, number) == ["assignee"]
     assert retried.instance.priority == "P1"
     assert [event.kind for event in retried.events].count("priority_changed") == 1
+    assert incidents(retried) == {}
     with pytest.raises(InvalidInput, match="no step stopped on an incident"):
         commands.retry(number, actor="ada")  # nothing is left to retry
 

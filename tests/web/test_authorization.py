@@ -12,9 +12,10 @@ The matrix below lists, for each request, the intended answer per persona:
   404 anyone who may not see the instance (`inbox.load_task`); the API's task endpoints
   show a task to whoever may see its instance (`api_tasks.task_json`), and refuse acting
   on it with the command's own 403;
-- admins pass every role check and open and comment on every task, but act on a task
-  (complete, reassign, delegate, claim) only as its assignee or a member of its queue's
-  group, like everyone else (`inbox._may_act`, `permissions.require_actor`);
+- admins pass every role check and open and comment on every task, and may reassign any
+  open task (`permissions.may_reassign`), but otherwise act on a task (complete, delegate,
+  claim) only as its assignee or a member of its queue's group, like everyone else
+  (`inbox._may_act`, `permissions.require_actor`);
 - the task pages' claim, unclaim, reassign, delegate and comment and the instance page's
   comment need an agent (403 before any lookup); the API's claim and complete need only a
   token, and leave the refusal to the command (403), after a 404 for an unseen task;
@@ -234,8 +235,8 @@ MATRIX: tuple[Row, ...] = (
     Row("POST", "/tasks/{TB}/claim", page(403, erin=OK)),
     Row("POST", "/tasks/{TB}/unclaim", page(403, erin=OK)),
     Row("POST", "/tasks/{TA}/unclaim", page(403, bob=None)),
-    Row("POST", "/tasks/{TA}/reassign", page(403, bob=None), {"user": "dan"}),
-    Row("POST", "/tasks/{TB}/reassign", page(403, erin=OK), {"user": "erin"}),
+    Row("POST", "/tasks/{TA}/reassign", page(403, bob=None, ada=None), {"user": "dan"}),
+    Row("POST", "/tasks/{TB}/reassign", page(403, erin=OK, ada=None), {"user": "erin"}),
     Row("POST", "/tasks/{TA}/delegate", page(403, bob=None), {"to": "dan"}),
     Row("POST", "/tasks/{TB}/delegate", page(403, erin=422), {"to": "erin"}),  # she holds it
     Row("POST", "/tasks/{TA}/comments", page(403, bob=OK, ada=OK), {"comment": "A note"}),
@@ -314,7 +315,7 @@ MATRIX: tuple[Row, ...] = (
     Row("POST", "/tasks/{TC}/unclaim", page(403, bob=OK, ada=403)),
     Row("POST", "/api/v1/tasks/{TC}/claim", api(403, alice=404, dee=404, bob=OK)),
     Row("POST", "/tasks/{TC}/delegate", page(403, bob=OK), {"to": "dan"}),
-    Row("POST", "/tasks/{TC}/reassign", page(403, bob=OK), {"group": "network"}),
+    Row("POST", "/tasks/{TC}/reassign", page(403, bob=OK, ada=OK), {"group": "network"}),
     Row(
         "POST",
         "/account/password",

@@ -90,6 +90,7 @@ def purchase(key: str, approver: dict[str, Any]) -> dict[str, Any]:
 
 
 GOOD = {"item": "A monitor", "cost": 250, "manager": "maria", "terms": True}
+ROUND_ROBIN = {"group": "approvers", "strategy": "round_robin"}
 
 
 @pytest.fixture
@@ -101,6 +102,7 @@ def world(app: Flask, database: Database, commands: Commands) -> None:
         Document(Path("purchase-delivery.json"), DELIVERY_FORM),
         Document(Path("purchase.json"), purchase("purchase", {"user": "{{ manager }}"})),
         Document(Path("team.json"), purchase("team-purchase", {"group": "approvers"})),
+        Document(Path("turns.json"), purchase("turns-purchase", ROUND_ROBIN)),
     ]
     with database.writer_session() as session, session.begin():
         for name, groups in {"alice": ["approvers"], "maria": ["approvers"], "carl": []}.items():
@@ -145,6 +147,8 @@ class Door(Protocol):
         self, task: int, outcome: str, data: dict[str, Any], user: str, comment: str = ""
     ) -> Answer: ...
 
+    def claim(self, task: int, user: str) -> Answer: ...
+
 
 class Web:
     """The pages: the public form for a signed-in requester, and the task page."""
@@ -183,6 +187,12 @@ class Web:
         response = client.post(
             f"/tasks/{task}/complete", data={**form, **post, "outcome": outcome, "note": comment}
         )
+        return _page_answer(response.status_code, response.text)
+
+    def claim(self, task: int, user: str) -> Answer:
+        client = self._client(user)
+        form = hidden_fields(client.get(f"/tasks/{task}").text)
+        response = client.post(f"/tasks/{task}/claim", data=form)
         return _page_answer(response.status_code, response.text)
 
 
@@ -244,6 +254,12 @@ class Api:
         )
         return self._answer(response)
 
+    def claim(self, task: int, user: str) -> Answer:
+        response = self.client.post(
+            f"/api/v1/tasks/{task}/claim", headers={"Authorization": f"Bearer {self.tokens[user]}"}
+        )
+        return self._answer(response)
+
 
 class Cli:
     """The `flowdesk` command line, as an operator's script would run it."""
@@ -271,6 +287,9 @@ class Cli:
         args = ["complete", str(task), "--outcome", outcome, "--data", json.dumps(data)]
         args += ["--as", user] + (["--comment", comment] if comment else [])
         return self._run(*args)
+
+    def claim(self, task: int, user: str) -> Answer:
+        return self._run("claim", str(task), "--as", user)
 
 
 @pytest.fixture(params=["web", "api", "cli"])
@@ -392,6 +411,35 @@ def test_the_requester_in_the_approvers_group_may_not_approve_their_own_request(
         assert answer.says("", "separation of duties"), answer.words
     assert counts(database) == before
     assert not door.complete(int(task["id"]), "approved", {}, "maria").refused
+
+
+def test_a_round_robin_passes_over_the_requester_at_every_door(
+    door: Door, database: Database
+) -> None:
+    # alice and maria approve in turn; alice's own request goes to maria every time.
+    for _ in range(2):
+        assert not door.start("turns-purchase", GOOD, "alice").refused
+        with database.reading() as session:
+            newest = session.scalars(select(Task).order_by(Task.id.desc())).first()
+        assert newest is not None
+        assert (newest.assignee, newest.candidate_group) == ("maria", "approvers")
+
+
+def test_the_requester_may_not_claim_their_own_request_from_the_queue_at_any_door(
+    door: Door, commands: Commands, database: Database
+) -> None:
+    started = commands.start("team-purchase", GOOD, requester="alice")
+    (task,) = started["opened_tasks"]
+    before = counts(database)
+
+    answer = door.claim(int(task["id"]), "alice")
+
+    assert answer.refused
+    assert answer.kind == "not_allowed"
+    if door.name != "web":
+        assert answer.says("", "separation of duties"), answer.words
+    assert counts(database) == before
+    assert not door.claim(int(task["id"]), "maria").refused
 
 
 def test_a_field_the_step_keeps_read_only_cannot_be_written_at_any_door(

@@ -126,6 +126,7 @@ def create_user() -> Page:
             roles=values["roles"],
             groups=values["groups"],
             password=request.form.get("password") or None,
+            actor=me().username,
         )
     except InvalidInput as error:
         return _user_form(
@@ -146,7 +147,9 @@ def _user_page(username: str, status: int = 200, **context: Any) -> tuple[str, i
     context.setdefault("values", _user_values(row))
     context.setdefault("errors", {})
     context.setdefault("password_errors", {})
-    return _user_form("admin/user.html", directory, status, user=row, **context)
+    # A deactivated user's tasks with no group or delegator to go back to wait here.
+    held = [] if row.active else people().held_tasks(username)
+    return _user_form("admin/user.html", directory, status, user=row, held=held, **context)
 
 
 def _user_values(row: UserRow) -> dict[str, Any]:
@@ -178,7 +181,7 @@ def update_user(username: str) -> Page:
         "manager": _text("manager"),
     }
     try:
-        people().update_user(
+        left = people().update_user(
             username,
             actor=me().username,
             name=values["name"],
@@ -190,7 +193,14 @@ def update_user(username: str) -> Page:
         )
     except InvalidInput as error:
         return _user_page(username, 422, values=values, errors=field_errors(error))
-    return done(f"The user {username} was saved.", "admin.user", username=username)
+    message = f"The user {username} was saved."
+    if left:
+        numbers = ", ".join(f"{task.number} ({task.step})" for task in left)
+        message += (
+            f" {username} still holds {len(left)} open task{'s' if len(left) > 1 else ''} "
+            f"with no group to go back to: {numbers}. Reassign them from the list below."
+        )
+    return done(message, "admin.user", username=username)
 
 
 @blueprint.post("/users/<username>/password")
@@ -199,7 +209,10 @@ def set_password(username: str) -> Page:
     """Give a user a new password; their sessions end (an admin's own, this one, stays)."""
     try:
         people().set_password(
-            username, request.form.get("password", ""), keep_session=current_session()
+            username,
+            request.form.get("password", ""),
+            actor=me().username,
+            keep_session=current_session(),
         )
     except InvalidInput as error:
         return _user_page(username, 422, password_errors=field_errors(error))
@@ -231,7 +244,9 @@ def groups() -> tuple[str, int]:
 def create_group() -> Page:
     values = {"key": _text("key"), "name": _text("name"), "next_tier": _text("next_tier")}
     try:
-        people().create_group(values["key"], values["name"], values["next_tier"] or None)
+        people().create_group(
+            values["key"], values["name"], values["next_tier"] or None, actor=me().username
+        )
     except InvalidInput as error:
         return _groups_page(422, values=values, errors=field_errors(error))
     return done(f"The group {values['key']} was created.", "admin.group", key=values["key"])
@@ -265,7 +280,7 @@ def group(key: str) -> tuple[str, int]:
 def update_group(key: str) -> Page:
     values = {"name": _text("name"), "next_tier": _text("next_tier")}
     try:
-        people().update_group(key, values["name"], values["next_tier"] or None)
+        people().update_group(key, values["name"], values["next_tier"] or None, actor=me().username)
     except InvalidInput as error:
         return _group_page(key, 422, values=values, errors=field_errors(error))
     return done(f"The group {key} was saved.", "admin.group", key=key)
@@ -279,7 +294,7 @@ def add_member(key: str) -> Page:
         errors = {"username": "Enter the username of the person to add."}
         return _group_page(key, 422, member_errors=errors, member=username)
     try:
-        added = people().add_member(key, username)
+        added = people().add_member(key, username, actor=me().username)
     except InvalidInput as error:
         return _group_page(key, 422, member_errors=field_errors(error), member=username)
     message = f"{username} joined {key}." if added else f"{username} was already in {key}."
@@ -289,7 +304,7 @@ def add_member(key: str) -> Page:
 @blueprint.post("/groups/<key>/members/<username>/remove")
 @require("admin")
 def remove_member(key: str, username: str) -> Page:
-    removed = people().remove_member(key, username)
+    removed = people().remove_member(key, username, actor=me().username)
     message = f"{username} left {key}." if removed else f"{username} was not in {key}."
     return done(message, "admin.group", key=key)
 

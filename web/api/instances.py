@@ -13,7 +13,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, url_for
 
 from engine.service.errors import NotFound
-from engine.service.queries import InstanceView
+from engine.service.queries import InstanceView, incidents_of
 from engine.service.submissions import InvalidData
 from engine.service.worklist import Filters, sla_state
 from engine.store.instances import Comment
@@ -92,9 +92,7 @@ def _describe(view: InstanceView, *, agent: bool) -> dict[str, Any]:
             for task in sorted(view.tasks, key=lambda task: task.id)
         ],
         "incidents": [
-            {"step": str(run.get("step")), "why": str(run["incident"])}
-            for run in row.state.get("runs", ())
-            if run.get("incident") and agent
+            {"step": where, "why": why} for where, why in incidents_of(row.state) if agent
         ],
         "timeline": [
             {
@@ -105,9 +103,8 @@ def _describe(view: InstanceView, *, agent: bool) -> dict[str, Any]:
                 "actor": event.actor,
                 "why": event.why,
             }
+            # Cut by the service for anyone outside the desk (`Desk.instance_for`).
             for event in view.events
-            # Internal notes are the service desk's: others learn nothing of them.
-            if agent or event.kind != "commented" or (event.detail or {}).get("public")
         ],
     }
 

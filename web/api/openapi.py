@@ -26,10 +26,10 @@ ERRORS = {
     401: "No valid API token was sent.",
     403: "The token's user may not do this.",
     404: "Nothing here, or nothing the caller may see.",
-    409: "It changed meanwhile (already completed, already claimed, ended), or the "
-    "idempotency key was used for another kind of command.",
+    409: "It changed meanwhile (already completed, already claimed, ended).",
     413: "The request or its data is over the stated size limit.",
-    422: "The body does not match its schema, or the input has problems: see `errors`.",
+    422: "The body does not match its schema, or the input has problems: see `errors`; or "
+    "(`key_reused`) the Idempotency-Key was already used for a different request.",
     429: "Too many requests from this address.",
     503: "The database stayed busy; nothing was changed. Try again (with the same key).",
 }
@@ -214,7 +214,7 @@ def _task_paths() -> Schema:
                 "Take a task from your group's queue",
                 tag="tasks",
                 ok={200: ("Yours now", "Task")},
-                errors=(403, 404, 409, 503),
+                errors=(403, 404, 409, 422, 503),
                 parameters=task + key,
             )
         },

@@ -142,7 +142,10 @@ SCHEMAS: dict[str, Schema] = {
             "timeline": {"type": "array", "items": ref("Event")},
             "incidents": {
                 "type": "array",
-                "description": "Steps that stopped because they could not do their work.",
+                "description": (
+                    "What stopped because it could not do its work: a step (`step` is its "
+                    "id), or an SLA breach's actions (`step` is 'the <kind> SLA breach')."
+                ),
                 "items": _object({"step": {"type": "string"}, "why": {"type": "string"}}),
             },
         }
@@ -294,7 +297,8 @@ PARAMETERS: dict[str, Schema] = {
         "name": "Idempotency-Key",
         "in": "header",
         "description": "Repeat a command with the same key: the first answer comes back and "
-        "nothing changes. Keys are the caller's own.",
+        "nothing changes. Keys are the caller's own. The key with a different request "
+        "(another operation, target or body) is refused: 422, code `key_reused`.",
         "schema": {"type": "string", "minLength": 1, "maxLength": 100, "pattern": "^[!-~]+$"},
     },
 }

@@ -1,8 +1,9 @@
 """The API's tasks: my tasks and my groups' queue, one task, claim, complete.
 
-A task is visible to whoever may see its instance; acting on it is the service's
-call, under the instance lock: who may act, the data against the task's pinned form,
-separation of duties, a reason for a rejection. This module only translates.
+A task is visible to whoever may see its instance, its data as the service cuts it for
+them (`Desk.visible_task`); acting on it is the service's call, under the instance lock:
+who may act, the data against the task's pinned form, separation of duties, a reason for
+a rejection. This module only translates.
 """
 
 from __future__ import annotations
@@ -59,9 +60,10 @@ def task_json(task_id: int) -> dict[str, Any]:
     """Describe a task the caller may see; 404 for any other."""
     require_id(task_id, f"task {task_id}")
     try:
-        task, number, status = services().desk.visible_task(caller(), task_id)
+        seen = services().desk.visible_task(caller(), task_id)
     except NotFound:
         not_found(f"task {task_id}")
+    task = seen.task
     return {
         "id": task.id,
         "title": task.title,
@@ -77,9 +79,9 @@ def task_json(task_id: int) -> dict[str, Any]:
         "outcome": task.outcome,
         "completed_at": iso(task.completed_at),
         "completed_by": task.completed_by,
-        "data": task.data,
-        "instance": number,
-        "instance_status": status,
+        "data": dict(seen.data),
+        "instance": seen.number,
+        "instance_status": seen.status,
     }
 
 

@@ -17,8 +17,8 @@ import click
 
 from engine.service.bootstrap import Services
 from engine.service.errors import ServiceError
-from engine.service.queries import holder
-from engine.store.instances import Event
+from engine.service.queries import TimelineEvent, holder, incidents_of
+from engine.service.requests import who
 from web.jsonbody import BadJson, read_json
 
 
@@ -37,6 +37,7 @@ def open_services() -> Services:
 EXIT_CODES = {
     "invalid": 1,
     "too_large": 1,
+    "key_reused": 1,
     "not_allowed": 3,
     "not_found": 4,
     "conflict": 5,
@@ -185,15 +186,14 @@ def show(number: str) -> None:
         click.echo(f"  #{task.id} {task.title} -> {holder(task)} ({'/'.join(task.outcomes)})")
     for timer in view.timers:
         click.echo(f"  timer on {timer.step} due {timer.due_at:%Y-%m-%d %H:%M} UTC")
-    for run in instance.state.get("runs", ()):
-        if run.get("incident"):
-            click.echo(f"stopped at {run['step']}: {run['incident']}")
+    for where, why in incidents_of(instance.state):
+        click.echo(f"stopped at {where}: {why}")
     click.echo("timeline:")
     for event in view.events:
         click.echo(describe(event))
 
 
-def describe(event: Event) -> str:
+def describe(event: TimelineEvent) -> str:
     """One timeline line: when, who, where, what and why."""
     detail = event.detail or {}
     what = event.kind.replace("_", " ")
@@ -202,9 +202,9 @@ def describe(event: Event) -> str:
     elif event.kind == "data_set":
         what = f"set {detail.get('field')} = {detail.get('value')!r}"
     where = f" [{event.step}]" if event.step else ""
-    who = f" ({event.actor})" if event.actor else ""
+    by = f" ({who(event.actor)})" if event.actor else ""
     why = f": {event.why}" if event.why else ""
-    return f"  {event.at:%Y-%m-%d %H:%M}{who}{where} {what}{why}"
+    return f"  {event.at:%Y-%m-%d %H:%M}{by}{where} {what}{why}"
 
 
 @click.command()

@@ -28,6 +28,7 @@ from flask_wtf.csrf import generate_csrf
 
 from engine.service.desk import TaskView
 from engine.service.errors import Conflict, InvalidInput, NotAllowed, ServiceError
+from engine.service.requests import who
 from engine.service.submissions import InvalidData
 from engine.service.worklist import SLA_STATES, Filters, TaskItem
 from engine.settings import PAGE_SIZE
@@ -245,7 +246,7 @@ def _conflict(task_id: int, error: ServiceError) -> tuple[str, int]:
     message = error.message
     if found is not None:
         if found.status == "completed":
-            message = f"{found.number}'s task was already completed by {found.completed_by} "
+            message = f"{found.number}'s task was already completed by {who(found.completed_by)} "
             message += f"({found.outcome})"
         elif found.status != "open":
             message = f"{found.number}'s task was withdrawn ({found.status})"
@@ -293,7 +294,9 @@ def unclaim(task_id: int) -> Any:
 @require("agent")
 def reassign(task_id: int) -> Any:
     """Give the task to another person or another group's queue."""
-    page = _actionable(task_id)
+    page = load_task(task_id)
+    if page.open and not page.may_reassign:
+        abort(403)
     user = request.form.get("user", "").strip() or None
     group = request.form.get("group", "").strip() or None
     try:

@@ -3,7 +3,9 @@
 Who sees what: agents (and admins) see every instance, as the service desk works across
 teams; anyone else sees the instances they requested or hold a task on
 (`worklist.may_see_instance`); all others get 404, so a number tells a stranger nothing.
-Signed-in people who are not agents never see internal comments.
+Signed-in people who are not agents see an instance as its requester does on the tracking
+page: the data the workflow shows them, public comments, and of the timeline only what is
+meant for them (the service cuts it: `Desk.instance_page`).
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from engine.core.definition import Workflow
 from engine.service.commands import Commands
 from engine.service.desk import field_doc
 from engine.service.errors import NotFound, ServiceError
-from engine.service.queries import InstanceView, holder
+from engine.service.queries import InstanceView, TimelineEvent, holder
+from engine.service.requests import who
 from engine.service.worklist import Filters
 from engine.settings import PAGE_SIZE
 from engine.store.instances import Instance
@@ -44,9 +47,6 @@ blueprint = Blueprint("instances", __name__)
 
 #: Pages past this one are not offered (the offset stays a small number).
 MAX_PAGE_NUMBER = 10_000
-
-#: Events that say their step has run.
-PASSED = frozenset({"routed", "ended", "data_set", "branch_finished"})
 
 #: Timeline entries in words; kinds not listed are spelled out from their name.
 EVENT_WORDS = {
@@ -143,12 +143,10 @@ def sla_clocks(instance: Instance, at: datetime) -> list[SlaClock]:
 
 
 def step_marks(view: InstanceView, workflow: Workflow, done_steps: set[str]) -> list[StepMark]:
-    """Mark each step done (ran or has a completed task), active, or pending."""
+    """Mark each step done (it ran: see `InstancePage.done_steps`), active, or pending."""
     active = {task.step for task in view.tasks} | {
         run["step"] for run in view.instance.state.get("runs", ())
     }
-    # Steps that pass straight through (actions, decisions, ends) leave no run, only events.
-    done_steps = done_steps | {e.step for e in view.events if e.kind in PASSED and e.step}
     marks = []
     for step in workflow.steps.values():
         mark = "active" if step.id in active else "done" if step.id in done_steps else "pending"
@@ -156,7 +154,7 @@ def step_marks(view: InstanceView, workflow: Workflow, done_steps: set[str]) -> 
     return marks
 
 
-def event_text(event: Any, workflow: Workflow) -> str:
+def event_text(event: TimelineEvent, workflow: Workflow) -> str:
     """Say what an event did, in words, without the reason (shown apart)."""
     detail = event.detail or {}
     what = EVENT_WORDS.get(event.kind) or event.kind.replace("_", " ").capitalize()
@@ -301,5 +299,5 @@ def init_app(app: Flask) -> None:
     # Globals, not a context processor: macros imported without the page's context (so
     # Jinja caches them) see them too.
     app.jinja_env.globals.update(
-        countdown=countdown, when=when, iso=iso, now=now, deadline=deadline
+        countdown=countdown, when=when, iso=iso, now=now, deadline=deadline, who=who
     )
