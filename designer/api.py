@@ -10,53 +10,32 @@ Pointer), 428 a save that names no revision, 503 a database too busy to save.
 from __future__ import annotations
 
 import re
-from typing import Any, cast
+from typing import Any
 
 from flask import (
     Blueprint,
     Flask,
     Response,
-    abort,
-    current_app,
     jsonify,
     render_template,
     request,
 )
-from werkzeug.exceptions import HTTPException
 
-from designer import access
+from designer import access, jsonapi
 from designer.diff import diff_forms
-from engine.service.bootstrap import Services
+from designer.jsonapi import services
 from engine.service.drafts import Drafts, form_problems
-from engine.service.errors import InvalidInput, NotFound, ServiceError
+from engine.service.errors import InvalidInput, NotFound
 from forms.coercion import coerce_post
 from forms.definition import Form
 from forms.validation import validate
 
 blueprint = Blueprint("designer_api", __name__, url_prefix="/designer/api")
 blueprint.before_request(access.guard_api)
+jsonapi.answers_json(blueprint)
 
 #: A form's key, as the form language allows it.
 FORM_KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,79}$")
-
-#: Version numbers are 32-bit in the database.
-MAX_VERSION = 2**31 - 1
-
-#: Service error code -> HTTP status.
-STATUS = {
-    "not_found": 404,
-    "not_allowed": 403,
-    "conflict": 409,
-    "invalid": 422,
-    "too_large": 413,
-    "busy": 503,
-    "unavailable": 503,
-}
-
-
-def services() -> Services:
-    """Return the app's service layer (the designer does not import `web`, which has its own)."""
-    return cast(Services, current_app.extensions["flowdesk"])
 
 
 def drafts() -> Drafts:
@@ -64,41 +43,10 @@ def drafts() -> Drafts:
     return services().drafts
 
 
-def _error(status: int, code: str, message: str, **more: Any) -> Response:
-    response = jsonify(code=code, message=message, **more)
-    response.status_code = status
-    return response
-
-
-@blueprint.errorhandler(ServiceError)
-def _service_error(error: ServiceError) -> Response:
-    problems = [{"pointer": p.pointer, "message": p.message} for p in error.problems]
-    return _error(STATUS.get(error.code, 400), error.code, error.message, problems=problems)
-
-
-@blueprint.errorhandler(HTTPException)
-def _http_error(error: HTTPException) -> Response:
-    return _error(error.code or 500, "http", error.description or error.name)
-
-
 def _key(key: str) -> str:
     if not FORM_KEY.match(key):
         raise NotFound(f"'{key}' is not a form key: use a-z, 0-9, '-' and '_'")
     return key
-
-
-def _body() -> dict[str, Any]:
-    """The request's JSON object ({} when there is none); JSON that does not parse is a 400."""
-    if not request.get_data(cache=True):
-        return {}
-    try:
-        # The app's own JSON reader, which says where it stopped ("line 1 column 12").
-        body = current_app.json.loads(request.get_data(cache=True))
-    except (ValueError, RecursionError) as error:
-        abort(_error(400, "bad_json", f"the body is not valid JSON: {error}"))
-    if not isinstance(body, dict):
-        raise InvalidInput('send a JSON object, like {"document": {...}}')
-    return body
 
 
 def _document(key: str, body: dict[str, Any]) -> Any:
@@ -127,24 +75,15 @@ def get_draft(key: str) -> Response:
     return response
 
 
-def _revision(body: dict[str, Any]) -> int | None:
-    header = request.headers.get("If-Match", "").strip().strip('"')
-    given = header or body.get("revision")
-    if given is None or given == "":
-        return None
-    try:
-        return int(given)
-    except (TypeError, ValueError):
-        raise InvalidInput("the revision must be a whole number") from None
-
-
 @blueprint.put("/forms/<key>/draft")
 def put_draft(key: str) -> Response:
     """Save a draft as sent, if it starts from the stored revision (409 when stale)."""
-    body = _body()
-    revision = _revision(body)
+    body = jsonapi.body()
+    revision = jsonapi.revision(body)
     if revision is None:
-        return _error(428, "revision", "say which revision this draft starts from (If-Match)")
+        return jsonapi.error(
+            428, "revision", "say which revision this draft starts from (If-Match)"
+        )
     if "document" not in body:
         raise InvalidInput("send the draft as {'document': ...}")
     draft = drafts().save(_key(key), body["document"], revision, access.who())
@@ -156,7 +95,7 @@ def put_draft(key: str) -> Response:
 @blueprint.post("/forms/<key>/check")
 def check(key: str) -> Response:
     """Check a draft: its problems by pointer, and what it would break in published workflows."""
-    document = _document(_key(key), _body())
+    document = _document(_key(key), jsonapi.body())
     problems, warnings = drafts().check(key, document)
     return jsonify(
         ok=not problems,
@@ -172,7 +111,7 @@ def preview(key: str) -> Response:
     Sample answers come typed (`data`, as the API takes them) or as a page posts them
     (`post`: name -> list of values, coerced as a real post would be).
     """
-    body = _body()
+    body = jsonapi.body()
     document = _document(_key(key), body)
     problems = form_problems(key, document)
     if problems:
@@ -212,13 +151,16 @@ def _strings(value: Any) -> list[str]:
 @blueprint.post("/forms/<key>/publish")
 def publish(key: str) -> Response:
     """Publish the saved draft; 422 with problems, 409 with warnings until `confirm` is true."""
-    body = _body()
+    body = jsonapi.body()
     outcome = drafts().publish(
-        _key(key), access.who(), revision=_revision(body), confirm=body.get("confirm") is True
+        _key(key),
+        access.who(),
+        revision=jsonapi.revision(body),
+        confirm=body.get("confirm") is True,
     )
     warnings = [w.to_json() for w in outcome.warnings]
     if outcome.version is None:
-        return _error(409, "confirm", outcome.in_words(), warnings=warnings)
+        return jsonapi.error(409, "confirm", outcome.in_words(), warnings=warnings)
     response = jsonify(
         version=outcome.version,
         created=outcome.created,
@@ -239,22 +181,14 @@ def versions(key: str) -> Response:
 @blueprint.get("/forms/<key>/diff")
 def diff(key: str) -> Response:
     """Say in words what changed between two versions (`to=draft`: the draft)."""
-    sides = _side(request.args.get("from", "")), _side(request.args.get("to", "draft"))
+    sides = (
+        jsonapi.side(request.args.get("from", "")),
+        jsonapi.side(request.args.get("to", "draft")),
+    )
     old, new = drafts().documents(_key(key), *sides)
     if not isinstance(old, dict) or not isinstance(new, dict):
         raise InvalidInput("only forms that are JSON objects can be compared")
     return jsonify(changes=[c.to_json() for c in diff_forms(old, new)])
-
-
-def _side(which: str) -> int | None:
-    """A version number, or None for the draft."""
-    if which == "draft":
-        return None
-    if not (which.isascii() and which.isdigit()):
-        raise InvalidInput("'from' and 'to' are version numbers, or 'draft'")
-    if len(which) > len(str(MAX_VERSION)) or int(which) > MAX_VERSION:
-        raise NotFound(f"there is no version {which}")  # more than the database can number
-    return int(which)
 
 
 def init_app(app: Flask) -> None:

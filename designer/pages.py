@@ -1,4 +1,4 @@
-"""The form designer's pages: the list of forms, and the designer of one form."""
+"""The studio's pages: the list of workflows and forms, and the designer of one form."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from flask.typing import ResponseReturnValue
 
 from designer import access
 from designer.api import FORM_KEY, drafts
+from designer.jsonapi import services
 from designer.palette import PALETTE
 
 blueprint = Blueprint(
@@ -22,12 +23,33 @@ blueprint.before_request(access.guard_page)
 
 @blueprint.get("/")
 def index() -> str:
-    """List the forms, with a way to start a new one."""
-    return _index()
+    """List the workflows and the forms, with a way to start a new one of each."""
+    return studio_index()
 
 
-def _index(error: str | None = None, key: str = "") -> str:
-    return render_template("designer/index.html", forms=drafts().forms(), error=error, key=key)
+def studio_index(
+    *,
+    form_error: str | None = None,
+    form_key: str = "",
+    workflow_error: str | None = None,
+    workflow_key: str = "",
+    start: str = "blank",
+) -> str:
+    """Render the studio's index, with what a refused "new" form sent back to correct."""
+    forms = drafts().forms()
+    workflows = services().workflow_drafts
+    return render_template(
+        "designer/index.html",
+        forms=forms,
+        workflows=workflows.workflows(),
+        templates=[template.to_json() for template in workflows.templates],
+        published_forms=[f for f in forms if f["latest_version"]],
+        form_error=form_error,
+        form_key=form_key,
+        workflow_error=workflow_error,
+        workflow_key=workflow_key,
+        start=start,
+    )
 
 
 @blueprint.post("/new")
@@ -35,7 +57,8 @@ def new_form() -> ResponseReturnValue:
     """Open the designer on a new form key (nothing is stored until the first save)."""
     key = request.form.get("key", "").strip().lower()
     if not FORM_KEY.match(key):
-        return _index("Give the form a key of lower-case letters, digits, '-' or '_'.", key), 422
+        error = "Give the form a key of lower-case letters, digits, '-' or '_'."
+        return studio_index(form_error=error, form_key=key), 422
     return redirect(url_for("designer.form", key=key), 303)
 
 

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from engine.core.durations import parse_duration
 from engine.core.errors import DurationError, Problem
-from engine.core.schema import schema_problems, validator
+from engine.core.schema import shipped_problems
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -205,7 +205,7 @@ def add_duration(
 
 def check_calendar(doc: Any) -> list[Problem]:
     """Return every problem of a calendar document; an empty list means it is sound."""
-    problems = schema_problems(validator("calendar"), doc)
+    problems = shipped_problems("calendar", doc)
     if problems:
         return problems
     try:

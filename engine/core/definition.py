@@ -8,7 +8,7 @@ from typing import Any
 
 from engine.core.errors import DefinitionError, Problem
 from engine.core.expressions import compile_template
-from engine.core.schema import iter_steps, schema_problems, validator
+from engine.core.schema import iter_steps, shipped_problems
 from engine.core.steps import STEP_TYPES, Step
 from engine.core.tables import DecisionTable
 
@@ -60,7 +60,7 @@ class Workflow:
     @classmethod
     def from_document(cls, doc: Mapping[str, Any]) -> Workflow:
         """Build a workflow from JSON, refusing a document that breaks the schema."""
-        problems = schema_problems(validator("workflow"), doc)
+        problems = shipped_problems("workflow", doc)
         if problems:
             raise DefinitionError(problems, "workflow")
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any, cast
@@ -39,6 +39,38 @@ def validator(name: str, package: str = "engine.core") -> Draft202012Validator:
         "Draft202012Validator",
         strict(schema, format_checker=Draft202012Validator.FORMAT_CHECKER),
     )
+
+
+def shipped_problems(name: str, document: Any) -> list[Problem]:
+    """Validate a document against a shipped schema (`workflow`, `calendar`) in plain words.
+
+    `jsonschema-rs` answers first, in a fraction of the time (a 100-step workflow: 50 ms
+    down to under 1 ms): most documents are sound, and the designer checks on every edit.
+    Only a document it finds wrong goes through jsonschema, for the problems in words.
+    """
+    fast = _fast_validator(name)
+    if fast is not None:
+        try:
+            if fast(document):
+                return []
+        except (ValueError, TypeError, OverflowError):
+            pass  # a value the fast validator cannot read (a huge integer): the full one says
+    return schema_problems(validator(name), document)
+
+
+@cache
+def _fast_validator(name: str) -> Callable[[Any], bool] | None:
+    """Return `jsonschema-rs`'s check of a shipped schema, or None when it is not installed."""
+    try:
+        import jsonschema_rs
+    except ImportError:
+        return None
+    # The `regex` crate: linear time, and `$` is the end of the text, as the schema means it.
+    fast = jsonschema_rs.validator_for(
+        load_schema(name), validate_formats=True, pattern_options=jsonschema_rs.RegexOptions()
+    )
+    check: Callable[[Any], bool] = fast.is_valid
+    return check
 
 
 def _pattern(validator: Any, wanted: str, instance: Any, schema: Any) -> Iterator[Any]:

@@ -22,6 +22,7 @@ from engine.service.drafts import Drafts
 from engine.service.people import People
 from engine.service.published import Published
 from engine.service.requests import Requests
+from engine.service.workflow_drafts import WorkflowDrafts
 from engine.store.database import Database, default_url
 from engine.store.files import FileStore
 
@@ -93,6 +94,11 @@ class Services:
     def drafts(self) -> Drafts:
         """The form designer's drafts, checks, publishing and versions."""
         return Drafts(self.commands)
+
+    @property
+    def workflow_drafts(self) -> WorkflowDrafts:
+        """The workflow designer's drafts, checks, templates, publishing and versions."""
+        return WorkflowDrafts(self.commands)
 
     @property
     def database_url(self) -> str:

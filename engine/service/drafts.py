@@ -1,10 +1,12 @@
-"""Drafts of forms being designed, and their publishing as immutable versions.
+"""Drafts of forms (and workflows) being designed, and their publishing as immutable versions.
 
 A draft lives in `definitions.draft` as an envelope: `{"format", "revision",
 "document", "saved_at", "saved_by"}`. The document is stored as sent, sound or not,
 so a designer never loses work; `revision` grows by one with every save and a save
 must name the revision it started from (optimistic concurrency: two browsers on the
-same form cannot silently overwrite each other). Publishing checks the draft, warns
+same definition cannot silently overwrite each other). The storage of drafts serves
+every `kind` of definition (`engine.service.workflow_drafts` builds the workflow
+designer's use cases on it). Publishing a form checks the draft, warns
 when a published workflow would lose a field it reads, and freezes a version through
 the same checks and write `flowdesk load` takes (`engine.service.definitions`): the
 checks in a reading session, then a short write that only compares and inserts.
@@ -52,7 +54,7 @@ DRAFT_FORMAT = 1
 
 @dataclass(frozen=True, slots=True)
 class Draft:
-    """A form as it is being designed; `revision` 0 means nothing was saved yet."""
+    """A definition as it is being designed; `revision` 0 means nothing was saved yet."""
 
     key: str
     document: Any
@@ -144,7 +146,7 @@ class Drafts:
 
     def documents(self, key: str, *which: int | None) -> list[Any]:
         """Return versions of a form (None: its draft), read together, for a diff."""
-        return self.shell.read(lambda session: [_document(session, key, w) for w in which])
+        return self.shell.read(lambda session: [draft_or_version(session, key, w) for w in which])
 
     def publish(
         self, key: str, by: str | None, *, revision: int | None, confirm: bool
@@ -170,7 +172,7 @@ class Drafts:
     def _write(self, key: str, revision: int, checked: Checked, by: str | None) -> Published:
         return self.shell.write(
             "publish",
-            lambda session, at: _publish_checked(session, key, revision, checked, at, by),
+            lambda session, at: publish_checked(session, key, revision, checked, at, by),
         )
 
 
@@ -185,32 +187,45 @@ class _Plan:
 
 def _plan(session: Session, key: str, revision: int | None, *, confirm: bool) -> _Plan:
     draft = load_draft(session, key)
-    if revision is not None and revision != draft.revision:
-        raise Conflict(f"the draft changed meanwhile (revision {draft.revision}); reload it first")
+    require_revision(draft, revision)
     problems = form_problems(key, draft.document)
     if problems:
         raise InvalidInput("nothing was published; fix the problems first", problems)
     warnings = workflow_warnings(session, draft.document)
     if warnings and not confirm:
         return _Plan(draft.revision, warnings, None)
-    checked = check_documents(session, [_draft_document(draft.document)])
+    checked = check_documents(session, [draft_document(draft.document)])
     return _Plan(draft.revision, warnings, checked)
 
 
-def _publish_checked(
-    session: Session, key: str, revision: int, checked: Checked, at: datetime, by: str | None
+def require_revision(draft: Draft, revision: int | None) -> None:
+    """Refuse to publish a draft that changed since the revision the designer saw."""
+    if revision is not None and revision != draft.revision:
+        raise Conflict(f"the draft changed meanwhile (revision {draft.revision}); reload it first")
+
+
+def publish_checked(
+    session: Session,
+    key: str,
+    revision: int,
+    checked: Checked,
+    at: datetime,
+    by: str | None,
+    *,
+    kind: str = "form",
 ) -> Published:
     """Freeze the checked draft, if it is still the draft at `revision`."""
-    stored = load_draft(session, key).revision
+    stored = load_draft(session, key, kind=kind).revision
     if stored != revision:
         raise Conflict(f"the draft changed meanwhile (revision {stored}); reload it first")
     return write_documents(session, checked, at, by)[0]
 
 
-def _document(session: Session, key: str, version: int | None) -> Any:
+def draft_or_version(session: Session, key: str, version: int | None, kind: str = "form") -> Any:
+    """Return a definition's draft (`version` None) or one of its published versions."""
     if version is None:
-        return load_draft(session, key).document
-    return version_content(session, key, version)
+        return load_draft(session, key, kind=kind).document
+    return version_content(session, key, version, kind=kind)
 
 
 def blank_form(key: str) -> dict[str, Any]:
@@ -218,14 +233,34 @@ def blank_form(key: str) -> dict[str, Any]:
     return {"kind": "form", "format": FORMAT, "key": key, "title": "", "fields": []}
 
 
-def _definition(session: Session, key: str, *, lock: bool = False) -> Definition | None:
-    query = select(Definition).where(Definition.kind == "form", Definition.key == key)
+def blank_workflow(key: str) -> dict[str, Any]:
+    """Return the document a new workflow starts from: one step, the end."""
+    return {
+        "kind": "workflow",
+        "format": 1,
+        "key": key,
+        "title": key.replace("-", " ").replace("_", " ").capitalize(),
+        "first": "done",
+        "steps": {"done": {"type": "end"}},
+    }
+
+
+#: Kind -> the document a new definition of that kind starts from.
+BLANK = {"form": blank_form, "workflow": blank_workflow}
+
+
+def definition_row(
+    session: Session, key: str, *, kind: str = "form", lock: bool = False
+) -> Definition | None:
+    """Return the row of a definition (drafted or published), or None."""
+    query = select(Definition).where(Definition.kind == kind, Definition.key == key)
     if lock:
         query = query.with_for_update()
     return session.scalars(query).one_or_none()
 
 
-def _latest_content(session: Session, definition: Definition) -> dict[str, Any] | None:
+def latest_content(session: Session, definition: Definition) -> dict[str, Any] | None:
+    """Return the content of a definition's latest version (None: not published)."""
     return session.scalar(
         select(DefinitionVersion.content).where(
             DefinitionVersion.definition_id == definition.id,
@@ -234,11 +269,12 @@ def _latest_content(session: Session, definition: Definition) -> dict[str, Any] 
     )
 
 
-def load_draft(session: Session, key: str) -> Draft:
-    """Return the draft of a form; else its latest version; else a blank form (revision 0)."""
-    definition = _definition(session, key)
+def load_draft(session: Session, key: str, *, kind: str = "form") -> Draft:
+    """Return the draft of a definition; else its latest version; else a blank one (revision 0)."""
+    definition = definition_row(session, key, kind=kind)
+    blank = BLANK[kind]
     if definition is None:
-        return Draft(key, blank_form(key), 0, 0)
+        return Draft(key, blank(key), 0, 0)
     envelope = definition.draft
     if envelope:
         return Draft(
@@ -249,26 +285,33 @@ def load_draft(session: Session, key: str) -> Draft:
             datetime.fromisoformat(envelope["saved_at"]),
             envelope.get("saved_by"),
         )
-    content = _latest_content(session, definition)
-    return Draft(key, content or blank_form(key), 0, definition.latest_version)
+    content = latest_content(session, definition)
+    return Draft(key, content or blank(key), 0, definition.latest_version)
 
 
 def save_draft(
-    session: Session, key: str, document: Any, revision: int, at: datetime, by: str | None
+    session: Session,
+    key: str,
+    document: Any,
+    revision: int,
+    at: datetime,
+    by: str | None,
+    *,
+    kind: str = "form",
 ) -> Draft:
     """Store a draft as sent, if `revision` is the one stored; Conflict when it is stale."""
     size = len(json.dumps(document, separators=(",", ":")).encode())
     if size > DRAFT_MAX_BYTES:
         raise TooLarge(f"the draft is {size} bytes; a draft may be at most {DRAFT_MAX_BYTES}")
-    definition = _definition(session, key, lock=True)
+    definition = definition_row(session, key, kind=kind, lock=True)
     if definition is None:
-        definition = Definition(kind="form", key=key, title="", updated_at=at)
+        definition = Definition(kind=kind, key=key, title="", updated_at=at)
         session.add(definition)
         try:
             session.flush()
-        except IntegrityError:  # another first save of the same new form won the race
+        except IntegrityError:  # another first save of the same new definition won the race
             raise Conflict(
-                "the form was created elsewhere meanwhile; reload it before saving again"
+                f"the {kind} was created elsewhere meanwhile; reload it before saving again"
             ) from None
     stored = definition.draft["revision"] if definition.draft else 0
     if revision != stored:
@@ -293,14 +336,19 @@ def save_draft(
 
 def list_forms(session: Session) -> list[dict[str, Any]]:
     """Return every form, published or only drafted: key, title, latest version, draft state."""
+    return list_drafts(session, "form")
+
+
+def list_drafts(session: Session, kind: str) -> list[dict[str, Any]]:
+    """Return every definition of a kind, published or only drafted, with its draft state."""
     found = []
     for definition in session.scalars(
-        select(Definition).where(Definition.kind == "form").order_by(Definition.key)
+        select(Definition).where(Definition.kind == kind).order_by(Definition.key)
     ):
         envelope = definition.draft or {}
         changed = bool(envelope)
         if envelope and definition.latest_version:
-            latest = _latest_content(session, definition) or {}
+            latest = latest_content(session, definition) or {}
             changed = content_hash(latest) != _hash_of(envelope["document"])
         found.append(
             {
@@ -318,9 +366,9 @@ def _hash_of(document: Any) -> str:
     return content_hash(document) if isinstance(document, dict) else ""
 
 
-def versions(session: Session, key: str) -> list[dict[str, Any]]:
-    """Return the published versions of a form, oldest first (none for a form not yet saved)."""
-    definition = _definition(session, key)
+def versions(session: Session, key: str, kind: str = "form") -> list[dict[str, Any]]:
+    """Return the published versions of a definition, oldest first (none if never saved)."""
+    definition = definition_row(session, key, kind=kind)
     if definition is None:
         return []
     rows = session.execute(
@@ -339,19 +387,21 @@ def versions(session: Session, key: str) -> list[dict[str, Any]]:
     ]
 
 
-def version_content(session: Session, key: str, version: int) -> dict[str, Any]:
-    """Return one published version of a form; NotFound when there is none."""
+def version_content(
+    session: Session, key: str, version: int, *, kind: str = "form"
+) -> dict[str, Any]:
+    """Return one published version of a definition; NotFound when there is none."""
     content = session.scalar(
         select(DefinitionVersion.content)
         .join(Definition, Definition.id == DefinitionVersion.definition_id)
         .where(
-            Definition.kind == "form",
+            Definition.kind == kind,
             Definition.key == key,
             DefinitionVersion.version == version,
         )
     )
     if content is None:
-        raise NotFound(f"the form '{key}' has no version {version}")
+        raise NotFound(f"the {kind} '{key}' has no version {version}")
     return dict(content)
 
 
@@ -366,7 +416,7 @@ def form_problems(key: str, document: Any) -> list[Problem]:
 def workflow_warnings(session: Session, document: dict[str, Any]) -> list[WorkflowWarning]:
     """Return what a new form version would break in published workflows (conditions, `show`)."""
     before = published_catalog(session)
-    after = published_catalog(session, [_draft_document(document)])
+    after = published_catalog(session, [draft_document(document)])
     references_before, references_after = before.references(), after.references()
     warnings = []
     for workflow in before.of_kind("workflow"):
@@ -378,5 +428,7 @@ def workflow_warnings(session: Session, document: dict[str, Any]) -> list[Workfl
     return warnings
 
 
-def _draft_document(document: dict[str, Any]) -> Document:
-    return Document(Path(f"<draft form {document.get('key')}>"), document)
+def draft_document(document: dict[str, Any]) -> Document:
+    """Return a draft as a document of the catalog, named for the problems that cite it."""
+    kind = document.get("kind") if document.get("kind") in BLANK else "form"
+    return Document(Path(f"<draft {kind} {document.get('key')}>"), document)

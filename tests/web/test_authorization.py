@@ -350,6 +350,29 @@ MATRIX: tuple[Row, ...] = (
     Row("POST", "/designer/api/forms/matrix-form/publish", BLANK_DRAFT),
     Row("GET", "/designer/api/forms/incident-report/versions", DESIGNER_API),
     Row("GET", "/designer/api/forms/incident-report/diff?from=1&to=1", DESIGNER_API),
+    # The workflow designer: the same people. Checked, not refused: a reserved key (422), a
+    # workflow that exists already (409), publishing one never created (404).
+    Row("GET", "/designer/workflows/it-incident", DESIGNER_PAGE),
+    Row("POST", "/designer/workflows/new", page(403, dee=422, ada=422), {"key": "context"}),
+    Row("GET", "/designer/api/workflows", DESIGNER_API),
+    Row("GET", "/designer/api/workflows/context", DESIGNER_API),
+    Row("GET", "/designer/api/workflows/templates", DESIGNER_API),
+    Row("GET", "/designer/api/workflows/it-incident/draft", DESIGNER_API),
+    Row("PUT", "/designer/api/workflows/matrix-flow/draft", NO_REVISION),
+    Row(
+        "POST",
+        "/designer/api/workflows/it-incident/new",
+        each(403, anonymous=401, dee=409, ada=409),
+    ),
+    Row("POST", "/designer/api/workflows/it-incident/check", DESIGNER_API),
+    Row(
+        "POST",
+        "/designer/api/workflows/matrix-flow/publish",
+        each(403, anonymous=401, dee=404, ada=404),
+    ),
+    Row("GET", "/designer/api/workflows/it-incident/versions", DESIGNER_API),
+    Row("GET", "/designer/api/workflows/it-incident/diff?from=1&to=1", DESIGNER_API),
+    Row("POST", "/designer/api/workflows/it-incident/simulate", DESIGNER_API, {"actions": []}),
     Row("POST", "/sign-out", each(302)),
 )
 

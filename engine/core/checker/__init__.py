@@ -31,7 +31,7 @@ from engine.core.checker.targets import check_targets
 from engine.core.checker.words import among, closest
 from engine.core.durations import parse_duration
 from engine.core.errors import DurationError, Problem
-from engine.core.schema import iter_steps, schema_problems, validator
+from engine.core.schema import iter_steps, shipped_problems
 
 __all__ = ["Child", "Forms", "References", "check_workflow", "child_of", "load_json"]
 
@@ -63,7 +63,7 @@ class References:
 def check_workflow(doc: Any, references: References | None = None) -> list[Problem]:
     """Return every problem of a workflow document; an empty list means it is sound."""
     references = references or References()
-    problems = schema_problems(validator("workflow"), doc)
+    problems = shipped_problems("workflow", doc)
     if problems:
         return problems
     levels = tuple(doc.get("priorities") or doc.get("sla", {}).get("targets", {}))

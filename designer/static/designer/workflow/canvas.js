@@ -1,0 +1,345 @@
+// The canvas: the layout's block tree drawn as cards top to bottom, lanes side by side.
+// Keys, clicks and drops become calls on the editor (`on`); nothing here edits a document.
+
+import { el } from "../dom.js";
+
+const TYPE_WORDS = {
+  task: "Task", approval: "Approval", review: "Review", parallel: "Parallel", decision: "Decision",
+  action: "Action", wait: "Wait", subflow: "Subflow", end: "End",
+};
+
+const OP_WORDS = {
+  eq: "is", ne: "is not", lt: "is less than", le: "is at most", gt: "is more than", ge: "is at least",
+  in: "is one of", not_in: "is none of", contains: "contains", not_contains: "does not contain",
+  empty: "is empty", not_empty: "is filled in", before: "is before", after: "is after",
+};
+
+/** The id of a step's card button. */
+export function cardId(id) {
+  return `wf-card-${id}`;
+}
+
+/** A condition in words: "category is 'password' and cost is at least 500". */
+export function conditionWords(condition) {
+  if (typeof condition === "string") return `when ${condition}`;
+  const words = (c) => {
+    if (!c || typeof c !== "object") return "?";
+    if (Array.isArray(c.all)) return c.all.map(words).join(" and ");
+    if (Array.isArray(c.any)) return c.any.map(words).join(" or ");
+    if (c.not) return `not (${words(c.not)})`;
+    const value = c.value === undefined ? "" : ` ${JSON.stringify(c.value).replace(/"/g, "'")}`;
+    return `${c.field} ${OP_WORDS[c.op] || c.op}${value}`;
+  };
+  return `when ${words(condition)}`;
+}
+
+/** Who a step's work goes to, or what an automatic step does, in a few words. */
+export function assignmentWords(step) {
+  if (!step || typeof step !== "object") return "";
+  const who = (assign) => {
+    if (!assign || typeof assign !== "object") return "someone";
+    if (assign.requester) return "the requester";
+    if (assign.user) return `user ${assign.user}`;
+    if (assign.group) return `group ${assign.group}${assign.strategy && assign.strategy !== "claim" ? ` (${assign.strategy.replace(/_/g, " ")})` : ""}`;
+    if (assign.on_call) return `whoever is on call for ${assign.on_call}`;
+    if (assign.manager_of) return `the manager of ${assign.manager_of}`;
+    return "someone";
+  };
+  switch (step.type) {
+    case "task":
+      return `For ${step.assign ? who(step.assign) : "the requester"}`;
+    case "approval":
+      return `Approved by ${who(step.assign)}${step.auto_approve ? ", or by itself" : ""}`;
+    case "review": {
+      const count = Array.isArray(step.reviewers) ? `${step.reviewers.length} reviewer(s)` : `reviewers from ${step.reviewers?.from}`;
+      return `${count}, quorum ${step.quorum}`;
+    }
+    case "action": {
+      const parts = [];
+      if (step.set && typeof step.set === "object") parts.push(`sets ${Object.keys(step.set).join(", ")}`);
+      if (step.notify) parts.push("sends a notification");
+      return parts.join("; ");
+    }
+    case "wait":
+      return step.until ? `Waits until ${step.until}` : `Waits ${step.for}${step.calendar ? ` of ${step.calendar} hours` : ""}`;
+    case "subflow":
+      return `Starts ${step.workflow}${step.wait === false ? "" : " and waits for it"}`;
+    case "end":
+      return `Ends as ${step.status || "completed"}`;
+    case "parallel":
+      return `Branches join when ${step.join === undefined || step.join === "all" ? "all" : step.join} finish`;
+    default:
+      return "";
+  }
+}
+
+function titleOf(id, step) {
+  if (step && typeof step === "object" && step.label) return step.label;
+  const words = id.replace(/_/g, " ");
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
+function wrap(tag, attrs, child) {
+  const node = el(tag, attrs);
+  node.append(child);
+  return node;
+}
+
+function linkButton(item, prefix = "") {
+  const words = item.missing
+    ? `leads to '${item.to}', which is not a step`
+    : `${item.back ? "goes back to" : "goes to"} ${item.to}`;
+  const attrs = { type: "button", class: "link-button wf-goto", "data-goto": item.missing ? null : item.to };
+  if (item.missing) attrs.disabled = "disabled";
+  return el("button", attrs, `${prefix}${prefix ? ": " : ""}${words}`);
+}
+
+/** Everything a draw needs, and the slots it made (a "+" button's index -> its routes). */
+class Drawing {
+  constructor(view) {
+    this.view = view;
+    this.slots = [];
+  }
+
+  sequence(items, label) {
+    const list = el("ol", { class: "wf-seq", "aria-label": label || null });
+    let previous = null;
+    items.forEach((item, i) => {
+      if (item.kind === "slot") list.append(this.slot(item, previous, items[i + 1]));
+      else if (item.kind === "card") list.append(this.card(item));
+      else if (item.kind === "lanes") list.append(this.lanes(item));
+      else if (item.kind === "link") list.append(wrap("li", { class: "wf-link" }, linkButton(item)));
+      if (item.kind === "card") previous = item.id;
+    });
+    return list;
+  }
+
+  slot(item, previous, next) {
+    const index = this.slots.push({ routes: item.routes, target: item.target }) - 1;
+    const before = next && next.kind === "card" ? next.id : item.target;
+    const words = previous ? `Add a step after ${previous}${before ? `, before ${before}` : ""}` : `Add a step before ${before || "the end of this lane"}`;
+    const li = el("li", { class: "wf-slot", "data-slot": index });
+    li.append(el("button", { type: "button", class: "wf-add", "data-slot": index, "aria-label": words, "aria-haspopup": "true" }, "+"));
+    return li;
+  }
+
+  card(item) {
+    const { view } = this;
+    const { id, step } = item;
+    const type = step && typeof step === "object" ? String(step.type) : "?";
+    const problems = view.problemsOf(id);
+    const running = view.running?.[id] || 0;
+    const li = el("li", { class: "wf-card-item" });
+    const card = el("div", {
+      class: `wf-card wf-card--${TYPE_WORDS[type] ? type : "unknown"}${problems.length ? " wf-card--problem" : ""}`,
+      "data-step": id,
+    });
+    const button = el("button", {
+      type: "button",
+      id: cardId(id),
+      class: "wf-card-select",
+      draggable: "true",
+      "data-step": id,
+      "aria-pressed": view.selected === id ? "true" : "false",
+      "aria-keyshortcuts": "Alt+ArrowUp Alt+ArrowDown Delete Insert Control+C Control+V",
+      "aria-describedby": problems.length ? `${cardId(id)}-problems` : null,
+    });
+    button.append(
+      el("span", { class: `wf-icon wf-icon--${type}`, "aria-hidden": "true" }),
+      el("span", { class: "wf-type" }, TYPE_WORDS[type] || `Unknown type ${type}`),
+      el("span", { class: "wf-title" }, titleOf(id, step)),
+      el("code", { class: "wf-id" }, id),
+    );
+    const words = assignmentWords(step);
+    if (words) button.append(el("span", { class: "wf-meta" }, words));
+    if (problems.length) button.append(el("span", { class: "wf-badge wf-badge--problem" }, `${problems.length} problem${problems.length > 1 ? "s" : ""}`));
+    if (running) button.append(el("span", { class: "wf-badge wf-badge--running" }, `${running} running now`));
+    card.append(button);
+    const links = [...item.links.map((l) => [l, l.label]), ...item.gotos.map((l) => [l, "on escalation"])];
+    if (links.length) {
+      const list = el("ul", { class: "wf-card-links" });
+      for (const [link, prefix] of links) list.append(wrap("li", {}, linkButton(link, prefix)));
+      card.append(list);
+    }
+    if (problems.length) {
+      const list = el("ul", { class: "wf-card-problems error-message", id: `${cardId(id)}-problems` });
+      for (const problem of problems) list.append(el("li", {}, problem.message));
+      card.append(list);
+    }
+    li.append(card);
+    return li;
+  }
+
+  lanes(item) {
+    const li = el("li", { class: `wf-lanes${item.parallel ? " wf-lanes--parallel" : ""}` });
+    const row = el("div", { class: "wf-lanes-row" });
+    for (const lane of item.lanes) {
+      const name = item.parallel ? `Branch ${lane.label}` : lane.label;
+      const section = el("section", { class: "wf-lane", "aria-label": `${name}, from ${item.from}` });
+      const label = el("p", { class: "wf-lane-label" }, name);
+      if (lane.when !== undefined) label.append(el("span", { class: "wf-meta" }, ` ${conditionWords(lane.when)}`));
+      section.append(label, this.sequence(lane.seq));
+      if (lane.unreached?.length) section.append(this.unreached(lane.unreached, "Not reached from the start of this branch"));
+      row.append(section);
+    }
+    li.append(row);
+    const join = item.join
+      ? `${item.parallel ? "The branches join" : "The lanes join again"}, then ${item.join}`
+      : item.parallel ? "" : "The lanes do not join again";
+    if (join) li.append(el("p", { class: "wf-join" }, join));
+    return li;
+  }
+
+  unreached(sequences, title) {
+    const box = el("section", { class: "wf-unreached", "aria-label": title });
+    box.append(el("h3", {}, title));
+    for (const items of sequences) box.append(this.sequence(items));
+    return box;
+  }
+}
+
+/**
+ * Draw the flow into `root`. `view` = {layout, selected (a step id or null),
+ * problemsOf(id) -> [{pointer, message}], running: {id: count}}. Returns the slots drawn.
+ */
+export function renderCanvas(root, view) {
+  const drawing = new Drawing(view);
+  const parts = [drawing.sequence(view.layout.seq, "The flow from its start")];
+  if (!view.layout.order.length) parts.push(el("p", { class: "wf-empty" }, "No steps yet: add one from the palette."));
+  if (view.layout.unreached.length) parts.push(drawing.unreached(view.layout.unreached, "Not reached from the start"));
+  root.replaceChildren(...parts);
+  return drawing.slots;
+}
+
+/** The outline: every step in drawing order, each a button that selects its card. */
+export function renderOutline(root, layout, selected) {
+  root.replaceChildren(
+    ...layout.order.map((id) => {
+      const li = el("li");
+      li.append(el("button", { type: "button", class: "link-button", "data-outline": id, "aria-current": id === selected ? "true" : null }, id));
+      return li;
+    }),
+  );
+}
+
+/** The nearest card from `from` in a direction, by where the cards are on screen. */
+function nearestCard(root, from, key) {
+  const here = from.getBoundingClientRect();
+  const hx = here.left + here.width / 2;
+  const hy = here.top + here.height / 2;
+  let best = null;
+  let bestScore = Infinity;
+  for (const other of root.querySelectorAll(".wf-card-select")) {
+    if (other === from) continue;
+    const box = other.getBoundingClientRect();
+    const dx = box.left + box.width / 2 - hx;
+    const dy = box.top + box.height / 2 - hy;
+    const ahead = { ArrowDown: dy, ArrowUp: -dy, ArrowRight: dx, ArrowLeft: -dx }[key];
+    const aside = key === "ArrowDown" || key === "ArrowUp" ? Math.abs(dx) : Math.abs(dy);
+    if (ahead <= 1) continue;
+    const score = ahead + 2 * aside;
+    if (score < bestScore) {
+      best = other;
+      bestScore = score;
+    }
+  }
+  return best;
+}
+
+/** A small menu of step types at a slot; the choice calls `pick(type)`. */
+export function openAddMenu(anchor, palette, pick) {
+  document.querySelector(".wf-menu")?.remove();
+  const menu = el("div", { class: "wf-menu", role: "group", "aria-label": "Add a step here" });
+  menu.append(el("p", { class: "wf-menu-title" }, "Add a step here"));
+  for (const entry of palette) {
+    const option = el("button", { type: "button", "data-menu-type": entry.type }, entry.name);
+    option.append(el("span", { class: "visually-hidden" }, `: ${entry.help}`));
+    menu.append(option);
+  }
+  const close = (focus = true) => {
+    menu.remove();
+    if (focus && anchor.isConnected) anchor.focus();
+  };
+  menu.append(el("button", { type: "button", "data-menu-close": "true" }, "Cancel"));
+  menu.addEventListener("click", (event) => {
+    const option = event.target.closest("[data-menu-type]");
+    if (option) {
+      close(false);
+      pick(option.dataset.menuType);
+    } else if (event.target.closest("[data-menu-close]")) close();
+  });
+  menu.addEventListener("keydown", (event) => {
+    const buttons = [...menu.querySelectorAll("button")];
+    const at = buttons.indexOf(document.activeElement);
+    if (event.key === "Escape") {
+      event.preventDefault();
+      close();
+    } else if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      event.preventDefault();
+      buttons[(at + (event.key === "ArrowDown" ? 1 : buttons.length - 1)) % buttons.length].focus();
+    }
+  });
+  anchor.insertAdjacentElement("afterend", menu);
+  menu.querySelector("button").focus();
+  return menu;
+}
+
+/**
+ * Wire the canvas's keys, clicks and drops to the editor:
+ * `on.select(id, focus)`, `on.move(id, delta)`, `on.moveTo(id, slot)`, `on.add(type, slot)`,
+ * `on.addAfter(id)`, `on.remove(id)`, `on.copy(id)`, `on.paste(id)`, where `slot` is what
+ * `slotAt(index)` gives for a "+" button's index.
+ */
+export function wireCanvas(root, on, slotAt) {
+  root.addEventListener("click", (event) => {
+    const add = event.target.closest(".wf-add");
+    if (add) return on.openSlot(add, slotAt(Number(add.dataset.slot)));
+    const goto = event.target.closest("[data-goto]");
+    if (goto) return on.select(goto.dataset.goto, true);
+    const card = event.target.closest(".wf-card-select");
+    if (card) on.select(card.dataset.step, false);
+  });
+  root.addEventListener("keydown", (event) => {
+    const card = event.target.closest(".wf-card-select");
+    if (!card) return;
+    const id = card.dataset.step;
+    const key = event.key;
+    const ctrl = event.ctrlKey || event.metaKey;
+    let handled = true;
+    if (event.altKey && (key === "ArrowUp" || key === "ArrowDown")) on.move(id, key === "ArrowUp" ? -1 : 1);
+    else if (!event.altKey && !ctrl && key.startsWith("Arrow")) {
+      const next = nearestCard(root, card, key);
+      if (next) next.focus();
+    } else if (key === "Delete") on.remove(id);
+    else if (key === "Insert" || key === "+") on.addAfter(id, card);
+    else if (ctrl && key.toLowerCase() === "c" && !window.getSelection()?.toString()) on.copy(id);
+    else if (ctrl && key.toLowerCase() === "v") on.paste(id);
+    else handled = false;
+    if (handled) event.preventDefault();
+  });
+  root.addEventListener("dragstart", (event) => {
+    const card = event.target.closest?.(".wf-card-select");
+    if (!card) return;
+    event.dataTransfer.setData("application/x-flowdesk-step", card.dataset.step);
+    event.dataTransfer.effectAllowed = "move";
+  });
+  root.addEventListener("dragover", (event) => {
+    const slot = event.target.closest?.(".wf-slot");
+    if (!slot) return;
+    event.preventDefault();
+    slot.classList.add("wf-slot--over");
+  });
+  root.addEventListener("dragleave", (event) => {
+    event.target.closest?.(".wf-slot")?.classList.remove("wf-slot--over");
+  });
+  root.addEventListener("drop", (event) => {
+    const slot = event.target.closest?.(".wf-slot");
+    if (!slot) return;
+    event.preventDefault();
+    const where = slotAt(Number(slot.dataset.slot));
+    const moved = event.dataTransfer.getData("application/x-flowdesk-step");
+    const added = event.dataTransfer.getData("application/x-flowdesk-add-type");
+    if (moved) on.moveTo(moved, where);
+    else if (added) on.add(added, where);
+  });
+}

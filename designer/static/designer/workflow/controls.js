@@ -1,0 +1,276 @@
+// The workflow properties panel's controls: a labelled input bound to one JSON Pointer of
+// the document, the problems the checker found there shown next to it, and the pickers the
+// panel offers again and again (a step, a field, a duration, a calendar).
+//
+// Every edit is `view.apply(label, doc => newDoc)`; `view.doc` is never changed. Text boxes
+// apply on `change` (leaving the box, or Enter), so one edit is one undo step; a box that
+// must be checked as it is typed (an expression) applies on `input`, with a merge key.
+
+import { el } from "../dom.js";
+import { getAt, removeAt, setAt } from "./pointer.js";
+import { durationError, durationInWords, readDuration } from "./durations.js";
+
+/** A stable element id for a pointer, so focus survives a redraw: "/steps/a/due" -> "wf-steps-a-due". */
+export function idFor(at, suffix = "") {
+  const base = `wf${at.replace(/[^A-Za-z0-9_]+/g, "-")}`;
+  return suffix ? `${base}--${suffix}` : base;
+}
+
+/**
+ * One drawing of the panel: knows the view, and collects the places problems can be shown
+ * so that, once drawn, each problem goes to the deepest control at or above its pointer.
+ */
+export class Panel {
+  constructor(view) {
+    this.view = view;
+    this.slots = [];
+  }
+
+  get doc() {
+    return this.view.doc;
+  }
+
+  /** Apply one edit: `fn` maps the document to the new one. */
+  apply(label, fn, merge) {
+    this.view.apply(label, fn, merge ? { merge } : undefined);
+  }
+
+  /** Set (or, with undefined / "", remove) the value at a pointer. */
+  put(label, at, value) {
+    const drop = value === undefined || value === "";
+    this.apply(label, (doc) => (drop ? removeAt(doc, at, { prune: true }) : setAt(doc, at, value)));
+  }
+
+  /** A place for the problems at or under `at`; `input` gets `aria-describedby` to it. */
+  slot(at, input = null) {
+    this.made = (this.made || 0) + 1;
+    const box = el("div", { class: "wf-problems", id: `${idFor(at)}--problems-${this.made}`, hidden: "hidden" });
+    // A control registered after a group at the same pointer is the more precise place.
+    this.slots = this.slots.filter((s) => s.at !== at);
+    this.slots.push({ at, box, input });
+    return box;
+  }
+
+  /** Put each problem of the view under `scope` in the deepest slot that takes it; the rest in `rest`. */
+  distribute(scope, rest) {
+    const left = [];
+    for (const problem of this.view.problems || []) {
+      const where = problem.pointer ?? "";
+      if (scope && !(where === scope || where.startsWith(`${scope}/`))) continue;
+      const best = this.slots
+        .filter(({ at }) => where === at || where.startsWith(`${at}/`))
+        .sort((a, b) => b.at.length - a.at.length)[0];
+      if (!best) {
+        left.push(problem);
+        continue;
+      }
+      best.box.hidden = false;
+      best.box.append(el("p", { class: "error-message" }, problem.message));
+      if (best.input) {
+        const described = new Set((best.input.getAttribute("aria-describedby") || "").split(" ").filter(Boolean));
+        described.add(best.box.id);
+        best.input.setAttribute("aria-describedby", [...described].join(" "));
+        best.input.setAttribute("aria-invalid", "true");
+      }
+    }
+    if (rest && left.length) {
+      rest.hidden = false;
+      const list = el("ul");
+      for (const problem of left) list.append(el("li", {}, `${problem.pointer || "/"}: ${problem.message}`));
+      rest.append(list);
+    }
+    return left;
+  }
+}
+
+/** A labelled control for the value at `at`, with a hint and its problems. */
+export function control(panel, at, words, input, { hint = "", id = idFor(at) } = {}) {
+  const box = el("div", { class: "field" });
+  input.id = id;
+  box.append(el("label", { for: id }, words));
+  if (hint) {
+    box.append(el("p", { class: "hint", id: `${id}--hint` }, hint));
+    input.setAttribute("aria-describedby", `${id}--hint`);
+  }
+  box.append(input, panel.slot(at, input));
+  return box;
+}
+
+/** A text box bound to `at`; `read` shows the value, `write` stores the text (undefined: remove). */
+export function textField(panel, at, words, label, { hint = "", multiline = false, read = (v) => v ?? "", write = (t) => t, list = null, placeholder = null } = {}) {
+  const input = multiline ? el("textarea", { rows: "3" }) : el("input", { type: "text", list, placeholder });
+  input.value = read(getAt(panel.doc, at));
+  input.addEventListener("change", () => panel.put(label, at, write(input.value)));
+  return control(panel, at, words, input, { hint });
+}
+
+/** A number box bound to `at`; empty removes the setting. */
+export function numberField(panel, at, words, label, { hint = "", min = null, max = null, step = null } = {}) {
+  const input = el("input", { type: "number", min, max, step });
+  const value = getAt(panel.doc, at);
+  input.value = typeof value === "number" ? String(value) : "";
+  input.addEventListener("change", () => {
+    const text = input.value.trim();
+    panel.put(label, at, text === "" ? undefined : Number(text));
+  });
+  return control(panel, at, words, input, { hint });
+}
+
+/** An <option> whose value is JSON, so numbers and true stay what they are. */
+export function option(value, words, selected) {
+  const node = el("option", { value: JSON.stringify(value) }, words);
+  node.selected = Boolean(selected);
+  return node;
+}
+
+/**
+ * A select over `choices` ([value, words] pairs, or {group, choices}) bound to `at`. With
+ * `none`, a first choice in those words removes the setting. A value that is none of the
+ * choices stays, shown as "<value> (as written)", never lost.
+ */
+export function selectField(panel, at, words, label, choices, { none = null, hint = "", onChange = null } = {}) {
+  const select = el("select");
+  const current = getAt(panel.doc, at);
+  fillSelect(select, choices, current, none);
+  select.addEventListener("change", () => {
+    const value = select.value === "" ? undefined : JSON.parse(select.value);
+    if (onChange) onChange(value);
+    else panel.put(label, at, value);
+  });
+  return control(panel, at, words, select, { hint });
+}
+
+/** Fill a select with choices (see selectField) and select `current`. */
+export function fillSelect(select, choices, current, none = null) {
+  if (none !== null) select.append(el("option", { value: "" }, none));
+  const known = [];
+  const add = (parent, [value, text]) => {
+    known.push(JSON.stringify(value));
+    parent.append(option(value, text, JSON.stringify(value) === JSON.stringify(current)));
+  };
+  for (const choice of choices) {
+    if (Array.isArray(choice)) add(select, choice);
+    else if (choice.choices.length) {
+      const group = el("optgroup", { label: choice.group });
+      choice.choices.forEach((c) => add(group, c));
+      select.append(group);
+    }
+  }
+  if (current !== undefined && !known.includes(JSON.stringify(current))) {
+    select.append(option(current, `${typeof current === "string" ? current : JSON.stringify(current)} (as written)`, true));
+  }
+  if (current === undefined && none !== null) select.value = "";
+}
+
+/** A checkbox bound to `at`: ticked writes `on`, unticked writes `off` (undefined: remove). */
+export function checkboxField(panel, at, words, label, { on = true, off = undefined, checked = null, hint = "" } = {}) {
+  const id = idFor(at);
+  const box = el("div", { class: "field field--checkbox" });
+  const input = el("input", { type: "checkbox", id });
+  input.checked = checked ?? getAt(panel.doc, at) === on;
+  input.addEventListener("change", () => panel.put(label, at, input.checked ? on : off));
+  box.append(input, el("label", { for: id }, words));
+  if (hint) {
+    box.append(el("p", { class: "hint", id: `${id}--hint` }, hint));
+    input.setAttribute("aria-describedby", `${id}--hint`);
+  }
+  box.append(panel.slot(at, input));
+  return box;
+}
+
+/**
+ * A duration box bound to `at`: ISO 8601 or plain words ("30 min"), said in words beside it
+ * as it is typed, stored as ISO 8601 when the box is left. `working()` tells whether a
+ * calendar counts it (then "3 working days").
+ */
+export function durationField(panel, at, words, label, { working = () => false, optional = true, hint = undefined } = {}) {
+  const input = el("input", { type: "text", class: "wf-duration", placeholder: "PT30M, 4 hours, P3D", spellcheck: "false" });
+  input.value = getAt(panel.doc, at) ?? "";
+  const id = idFor(at);
+  const said = el("span", { class: "wf-duration-words", id: `${id}--words`, "aria-live": "polite" });
+  const say = () => {
+    const iso = readDuration(input.value);
+    if (input.value.trim() === "") said.textContent = optional ? "" : "a duration is needed";
+    else if (iso) said.textContent = `${durationInWords(iso, { working: working() })}${iso !== input.value.trim() ? ` (${iso})` : ""}`;
+    else said.textContent = durationError(input.value.trim());
+  };
+  say();
+  input.addEventListener("input", say);
+  input.addEventListener("change", () => {
+    const text = input.value.trim();
+    panel.put(label, at, text === "" ? undefined : readDuration(text) || text);
+  });
+  const box = control(panel, at, words, input, { hint: hint === undefined ? "ISO 8601 like PT30M or P3D, or words like 30 min, 2 hours, 3 days" : hint || "" });
+  input.setAttribute("aria-describedby", `${input.getAttribute("aria-describedby") || ""} ${id}--words`.trim());
+  box.insertBefore(said, input.nextSibling);
+  return box;
+}
+
+/** A calendar picker bound to `at`: wall time (no calendar) or one of the context's calendars. */
+export function calendarField(panel, at, words, label, { none = "Wall time (every hour of every day)", hint = "" } = {}) {
+  const calendars = panel.view.context?.calendars || [];
+  return selectField(panel, at, words, label, calendars.map((key) => [key, `Business hours: ${key}`]), { none, hint });
+}
+
+/** A picker of a step to go to, among `ids`. */
+export function stepField(panel, at, words, label, ids, { none = "Choose a step", hint = "" } = {}) {
+  return selectField(panel, at, words, label, ids.map((id) => [id, stepWords(panel.doc, id)]), { none, hint });
+}
+
+/** How a step is named in pickers: its label and id. */
+export function stepWords(doc, id) {
+  const found = findStep(doc, id);
+  return found?.label ? `${found.label} (${id})` : id;
+}
+
+function findStep(doc, id) {
+  const walk = (steps) => {
+    for (const [key, step] of Object.entries(steps || {})) {
+      if (key === id) return step;
+      if (step?.type === "parallel") {
+        for (const branch of Object.values(step.branches || {})) {
+          const found = walk(branch.steps);
+          if (found) return found;
+        }
+      }
+    }
+    return null;
+  };
+  return walk(doc?.steps);
+}
+
+/** A small button. */
+export function button(text, attrs = {}, onClick = null) {
+  const node = el("button", { type: "button", class: "small", ...attrs }, text);
+  if (onClick) node.addEventListener("click", onClick);
+  return node;
+}
+
+/** Up, down and remove buttons for item `index` of `count`, in words for screen readers. */
+export function rowButtons(what, index, count, { up, down, remove }) {
+  const box = el("span", { class: "wf-row-buttons" });
+  if (up) box.append(button("Up", { "aria-label": `Move ${what} up`, disabled: index === 0 ? "disabled" : null }, up));
+  if (down) box.append(button("Down", { "aria-label": `Move ${what} down`, disabled: index === count - 1 ? "disabled" : null }, down));
+  if (remove) box.append(button("Remove", { class: "small danger", "aria-label": `Remove ${what}` }, remove));
+  return box;
+}
+
+/** A fieldset with a legend and its problems. */
+export function group(panel, at, legend, { hint = "" } = {}) {
+  const box = el("fieldset", { class: "wf-group", id: idFor(at, "group") });
+  box.append(el("legend", {}, legend));
+  if (hint) box.append(el("p", { class: "hint" }, hint));
+  box.append(panel.slot(at));
+  return box;
+}
+
+/** The fields a condition or template at `step` may read, as the checker knows them. */
+export function fieldsAt(view, step) {
+  return view.fieldsAt?.[step] || [];
+}
+
+/** How a field is named in pickers. */
+export function fieldWords(field) {
+  const label = field.label && field.label !== field.key ? `${field.label} (${field.key})` : field.key;
+  return field.maybe_missing ? `${label}, may be empty here` : label;
+}

@@ -1,0 +1,553 @@
+// The workflow designer page: loads the draft, applies every edit as one undoable command,
+// autosaves, checks on every edit (on the server: one checker), shows the problems on the
+// cards and in a list, publishes, imports and exports, and shows versions and diffs.
+//
+// The properties panel (properties.js) and the simulation (simulate.js) are modules of
+// their own, loaded when the page says they are there.
+
+import { Api } from "../api.js";
+import { History } from "../commands.js";
+import { wireVersions } from "../versions.js";
+import { cardId, openAddMenu, renderCanvas, renderOutline, wireCanvas } from "./canvas.js";
+import { buildLayout } from "./layout.js";
+import * as model from "./model.js";
+
+/** Milliseconds of quiet before a draft is saved, and before it is checked. */
+const SAVE_DELAY_MS = 800;
+const CHECK_DELAY_MS = 150;
+const ZOOMS = { min: 0.3, max: 2, step: 0.1 };
+
+const $ = (id) => document.getElementById(id);
+const root = $("workflow-designer");
+const config = JSON.parse($("workflow-config").textContent);
+const api = new Api(`${config.api}/${config.key}`);
+const studio = new Api(config.api);
+
+const state = {
+  history: null,
+  revision: 0,
+  latestVersion: 0,
+  selected: null, // {step} | {workflow: true} | {table} | null
+  problems: [],
+  warnings: [],
+  fieldsAt: {},
+  context: {},
+  running: {},
+  highlight: new Set(),
+  clipboard: null,
+  layout: null,
+  slots: [],
+  zoom: 1,
+  dirty: false,
+  saving: null,
+  saveTimer: 0,
+  checkTimer: 0,
+  checks: 0,
+  modules: {},
+};
+
+const doc = () => state.history.doc;
+const selectedStep = () => state.selected?.step ?? null;
+
+function announce(text) {
+  const region = $("announce");
+  region.textContent = "";
+  window.requestAnimationFrame(() => {
+    region.textContent = text;
+  });
+}
+
+function status(text) {
+  $("save-status").textContent = text;
+}
+
+function problemsOf(id) {
+  return state.problems.filter((p) => model.stepOfPointer(p.pointer) === id);
+}
+
+// Drawing ------------------------------------------------------------------------------------
+
+/** Keep the focus (and caret) on the same control across a redraw, or move it to `focusId`. */
+function keepingFocus(draw, focusId) {
+  const active = document.activeElement;
+  const id = focusId || active?.id;
+  const caret = active && "selectionStart" in active ? [active.selectionStart, active.selectionEnd] : null;
+  draw();
+  const again = id && document.getElementById(id);
+  if (again && again !== document.activeElement) {
+    again.focus();
+    if (!focusId && caret && "setSelectionRange" in again && again.type !== "number") {
+      try {
+        again.setSelectionRange(...caret);
+      } catch {
+        // inputs such as date have no caret
+      }
+    }
+  }
+}
+
+function render(focusId) {
+  keepingFocus(() => {
+    const current = doc();
+    state.layout = buildLayout(current);
+    state.slots = renderCanvas($("canvas"), {
+      layout: state.layout,
+      selected: selectedStep(),
+      problemsOf,
+      running: state.running,
+    });
+    for (const id of state.highlight) document.querySelector(`.wf-card[data-step="${CSS.escape(id)}"]`)?.classList.add("wf-card--path");
+    renderOutline($("outline"), state.layout, selectedStep());
+    renderProblems();
+    if (!$("json-view").hidden) $("json").textContent = JSON.stringify(current, null, 2);
+    renderPanel();
+    $("undo").disabled = !state.history.canUndo;
+    $("redo").disabled = !state.history.canRedo;
+  }, focusId);
+}
+
+function renderPanel() {
+  const { properties } = state.modules;
+  if (!properties) return;
+  properties.renderProperties($("properties"), {
+    doc: doc(),
+    selection: state.selected,
+    context: state.context,
+    fieldsAt: state.fieldsAt,
+    problems: state.problems,
+    apply,
+    select: (selection) => {
+      state.selected = selection;
+      render();
+    },
+    openForm,
+  });
+}
+
+function problemButton(problem, prefix = "") {
+  const id = model.stepOfPointer(problem.pointer);
+  const table = /^\/tables\/([^/]+)/.exec(problem.pointer || "");
+  const where = id ? `Step ${id}` : table ? `Table ${table[1]}` : `Workflow ${problem.pointer || ""}`.trim();
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "link-button";
+  button.textContent = `${prefix}${where}: ${problem.message}`;
+  button.addEventListener("click", () => {
+    if (id && model.findStep(doc(), id)) select(id, true);
+    else {
+      state.selected = table ? { table: table[1] } : { workflow: true };
+      render();
+      $("properties").scrollIntoView({ block: "nearest" });
+    }
+  });
+  return button;
+}
+
+function renderProblems() {
+  const items = [
+    ...state.problems.map((p) => problemButton(p)),
+    ...state.warnings.map((p) => problemButton(p, "Warning: ")),
+  ];
+  $("problems").replaceChildren(
+    ...items.map((button) => {
+      const li = document.createElement("li");
+      li.append(button);
+      return li;
+    }),
+  );
+}
+
+function showProblemsSummary() {
+  const count = state.problems.length;
+  const warnings = state.warnings.length ? ` and ${state.warnings.length} warning(s)` : "";
+  $("problems-summary").textContent = count ? `${count} problem(s)${warnings}: publishing waits until they are fixed.` : `No problems${warnings}.`;
+}
+
+// Editing ------------------------------------------------------------------------------------
+
+/** Apply `fn` (doc -> new doc) as one undoable edit; typing in one box merges into one. */
+function apply(label, fn) {
+  const active = document.activeElement;
+  const typing = active && (active.tagName === "TEXTAREA" || (active.tagName === "INPUT" && !["checkbox", "radio", "button"].includes(active.type)));
+  const next = fn(doc());
+  if (next === null || next === undefined || next === doc()) return false;
+  state.history.apply(next, typing ? `${label}|${active.id}` : null);
+  changed();
+  if (!typing) announce(`${label}.`);
+  return true;
+}
+
+/** Run a structural command from model.js; an EditError is announced, not thrown. */
+function command(run, words, focus = true) {
+  let result;
+  try {
+    result = run(doc());
+  } catch (error) {
+    if (!(error instanceof model.EditError)) throw error;
+    announce(error.message);
+    status(error.message);
+    return null;
+  }
+  state.history.apply(result.doc);
+  if (result.step && model.findStep(result.doc, result.step)) state.selected = { step: result.step };
+  changed(focus && result.step ? cardId(result.step) : undefined);
+  announce(typeof words === "function" ? words(result) : words);
+  return result;
+}
+
+function changed(focusId) {
+  if (state.selected?.step && !model.findStep(doc(), state.selected.step)) state.selected = null;
+  render(focusId);
+  state.dirty = true;
+  status("Unsaved changes");
+  window.clearTimeout(state.saveTimer);
+  state.saveTimer = window.setTimeout(save, SAVE_DELAY_MS);
+  window.clearTimeout(state.checkTimer);
+  state.checkTimer = window.setTimeout(check, CHECK_DELAY_MS);
+}
+
+function position(id) {
+  const order = state.layout.order;
+  return `step ${order.indexOf(id) + 1} of ${order.length}`;
+}
+
+function select(id, focus = false) {
+  state.selected = { step: id };
+  render(focus ? cardId(id) : undefined);
+  if (focus) $(cardId(id))?.scrollIntoView({ block: "nearest", inline: "nearest" });
+}
+
+/** Where a new step goes with nothing said: after the selection, else before the first end. */
+function defaultPlace() {
+  const id = selectedStep();
+  if (id) return model.pasteWhere(doc(), id);
+  const seq = buildLayout(doc()).seq;
+  const slots = seq.filter((item) => item.kind === "slot");
+  const beforeEnd = slots.find((slot) => model.findStep(doc(), slot.target)?.step?.type === "end");
+  const slot = beforeEnd || slots[slots.length - 1];
+  return slot ? { routes: slot.routes } : { routes: ["/first"] };
+}
+
+function add(type, where) {
+  const name = config.palette.find((entry) => entry.type === type)?.name || type;
+  command((d) => model.addStep(d, type, where || defaultPlace(), state.context), (r) => `${name} '${r.step}' added, ${position(r.step)}.`);
+}
+
+function addFromPalette(type) {
+  let where;
+  try {
+    where = defaultPlace();
+  } catch (error) {
+    if (!(error instanceof model.EditError)) throw error;
+    return announce(error.message);
+  }
+  add(type, where);
+}
+
+function move(id, delta) {
+  command((d) => model.moveStep(d, id, delta), () => `'${id}' moved ${delta < 0 ? "up" : "down"}, now ${position(id)}.`);
+}
+
+function moveTo(id, where) {
+  command((d) => model.moveStepTo(d, id, where), () => `'${id}' moved, now ${position(id)}.`);
+}
+
+function remove(id) {
+  const index = state.layout.order.indexOf(id);
+  const result = command((d) => model.removeStep(d, id), (r) => [`'${id}' removed.`, r.note, "Undo brings it back."].filter(Boolean).join(" "), false);
+  if (!result) return;
+  const order = state.layout.order;
+  const next = order[Math.min(index, order.length - 1)];
+  if (next) select(next, true);
+}
+
+function copy(id) {
+  state.clipboard = { id, step: structuredClone(model.findStep(doc(), id).step) };
+  announce(`'${id}' copied. Ctrl+V pastes it after the selected step.`);
+}
+
+function paste(id) {
+  if (!state.clipboard) return announce("Nothing copied yet: Ctrl+C on a step copies it.");
+  const { clipboard } = state;
+  command((d) => model.pasteStep(d, clipboard.id, clipboard.step, model.pasteWhere(d, id)), (r) => `A copy of '${clipboard.id}' added as '${r.step}', ${position(r.step)}.`);
+}
+
+function openSlot(anchor, slot) {
+  openAddMenu(anchor, config.palette, (type) => add(type, { routes: slot.routes }));
+}
+
+function addAfter(id, anchor) {
+  let where;
+  try {
+    where = model.pasteWhere(doc(), id);
+  } catch (error) {
+    if (!(error instanceof model.EditError)) throw error;
+    return announce(error.message);
+  }
+  openAddMenu(anchor, config.palette, (type) => add(type, where));
+}
+
+/** Undo or redo, keeping the same step selected when it is still there. */
+function travel(step, words) {
+  if (!step()) return;
+  const onCanvas = document.activeElement?.classList.contains("wf-card-select");
+  const id = selectedStep();
+  changed(onCanvas && id && model.findStep(doc(), id) ? cardId(id) : undefined);
+  announce(words);
+}
+
+const undo = () => travel(() => state.history.undo(), "Undone.");
+const redo = () => travel(() => state.history.redo(), "Redone.");
+
+// The server: saving, checking, publishing --------------------------------------------------
+
+async function save() {
+  window.clearTimeout(state.saveTimer);
+  if (state.saving) await state.saving;
+  if (!state.dirty) return true;
+  state.dirty = false;
+  status("Saving…");
+  state.saving = api.save(doc(), state.revision);
+  const answer = await state.saving;
+  state.saving = null;
+  if (answer.ok) {
+    state.revision = answer.body.revision;
+    if (!state.dirty) status(`Draft saved (revision ${state.revision})`);
+    return true;
+  }
+  state.dirty = true;
+  status(
+    answer.status === 409
+      ? "Not saved: this draft was changed elsewhere (another tab or person). Reload the page to see that version; your edits here are not saved."
+      : `Not saved: ${answer.body.message}`,
+  );
+  return false;
+}
+
+/** Check the document as it is now; an answer to an older document is dropped. */
+async function check() {
+  window.clearTimeout(state.checkTimer);
+  state.checks += 1;
+  const mine = state.checks;
+  const answer = await api.check(doc());
+  if (mine !== state.checks) return;
+  if (!answer.ok) {
+    $("problems-summary").textContent = `The check did not run: ${answer.body.message}`;
+    return;
+  }
+  state.problems = answer.body.problems || [];
+  state.warnings = answer.body.warnings || [];
+  state.fieldsAt = answer.body.fields_at || {};
+  showProblemsSummary();
+  render();
+  performance.mark("designer:checked");
+}
+
+function showOutcome(title, problems) {
+  const box = $("outcome");
+  const heading = document.createElement("h2");
+  heading.textContent = title;
+  const list = document.createElement("ul");
+  for (const problem of problems) {
+    const li = document.createElement("li");
+    li.append(problemButton(problem));
+    list.append(li);
+  }
+  box.replaceChildren(heading, ...(problems.length ? [list] : []));
+  box.hidden = false;
+  box.focus();
+}
+
+async function publish() {
+  if (!(await save())) return showOutcome("Nothing was published: the draft could not be saved.", []);
+  const answer = await api.call("POST", "/publish", { revision: state.revision });
+  if (answer.ok) {
+    const words = answer.body.message || `Version ${answer.body.version} is published.`;
+    showOutcome(words, []);
+    announce(words);
+    document.dispatchEvent(new CustomEvent("designer:published"));
+    loadRunning();
+  } else if (answer.status === 422) {
+    state.problems = answer.body.problems || [];
+    showProblemsSummary();
+    render();
+    showOutcome("Nothing was published: fix these problems first", state.problems);
+  } else {
+    showOutcome(`Nothing was published: ${answer.body.message}`, []);
+  }
+}
+
+async function loadRunning() {
+  const answer = await api.versions();
+  if (!answer.ok) return;
+  const running = answer.body.running || {};
+  state.running = running.steps || {};
+  const entries = Object.entries(state.running).filter(([, n]) => n > 0);
+  const total = entries.reduce((sum, [, n]) => sum + n, 0);
+  $("running").textContent = running.version
+    ? total
+      ? `Version ${running.version} has ${total} instance(s) running now: ${entries.map(([id, n]) => `${n} at '${id}'`).join(", ")}. The counts are on the cards.`
+      : `No instance of version ${running.version} is running now.`
+    : "";
+  render();
+}
+
+// Import, export, zoom -----------------------------------------------------------------------
+
+function exportJson() {
+  const blob = new Blob([`${JSON.stringify(doc(), null, 2)}\n`], { type: "application/json" });
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(blob);
+  link.download = `${config.key}.json`;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  window.setTimeout(() => URL.revokeObjectURL(link.href), 1000);
+  announce(`The workflow is downloaded as ${config.key}.json.`);
+}
+
+async function importJson(file) {
+  let next;
+  try {
+    next = JSON.parse(await file.text());
+  } catch (error) {
+    return showOutcome(`${file.name} is not JSON: ${error.message}`, []);
+  }
+  if (typeof next !== "object" || next === null || Array.isArray(next)) {
+    return showOutcome(`${file.name} is not a workflow: a workflow is a JSON object, { "kind": "workflow", ... }.`, []);
+  }
+  const renamed = next.key !== undefined && next.key !== config.key;
+  const document_ = { ...next, key: config.key };
+  state.selected = null;
+  state.history.apply(structuredClone(document_));
+  changed();
+  const words = `${file.name} imported${renamed ? `; its key '${next.key}' became '${config.key}', the key of this workflow` : ""}. Undo brings the previous draft back.`;
+  showOutcome(words, []);
+  announce(words);
+}
+
+function setZoom(zoom) {
+  state.zoom = Math.min(ZOOMS.max, Math.max(ZOOMS.min, Math.round(zoom * 100) / 100));
+  $("canvas").style.transform = `scale(${state.zoom})`;
+  $("zoom-level").textContent = `${Math.round(state.zoom * 100)}%`;
+}
+
+function fit() {
+  const canvas = $("canvas");
+  const width = canvas.scrollWidth || 1;
+  setZoom(Math.min(1, $("viewport").clientWidth / width));
+}
+
+function toggleJson() {
+  const view = $("json-view");
+  view.hidden = !view.hidden;
+  $("json-toggle").setAttribute("aria-pressed", String(!view.hidden));
+  $("json-toggle").textContent = view.hidden ? "Show the JSON" : "Hide the JSON";
+  if (!view.hidden) $("json").textContent = JSON.stringify(doc(), null, 2);
+}
+
+// The other modules: properties and simulation -----------------------------------------------
+
+/** Open a form in the form designer (a new tab); the pickers refresh when the page is back. */
+async function openForm(formKey) {
+  await save();
+  window.open(config.formDesigner.replace("__key__", encodeURIComponent(formKey)), "_blank", "noopener");
+  window.addEventListener("focus", loadContext, { once: true });
+}
+
+async function loadContext() {
+  const [context, workflows] = await Promise.all([studio.call("GET", "/context"), studio.call("GET", "")]);
+  state.context = context.ok ? context.body : {};
+  if (workflows.ok) state.context = { ...state.context, workflows: workflows.body.workflows };
+  if (state.history) render();
+}
+
+async function loadModules() {
+  const wanted = config.modules || {};
+  const load = async (name, path) => {
+    if (!wanted[name]) return;
+    try {
+      state.modules[name] = await import(path);
+    } catch (error) {
+      $(name === "simulate" ? "simulation" : "properties").textContent = `This part of the page could not be loaded: ${error.message}`;
+    }
+  };
+  await Promise.all([load("properties", "./properties.js"), load("simulate", "./simulate.js")]);
+}
+
+function startSimulation() {
+  const { simulate } = state.modules;
+  if (!simulate) return;
+  simulate.renderSimulation($("simulation"), {
+    api,
+    getDocument: doc,
+    context: state.context,
+    onHighlight: (ids) => {
+      state.highlight = new Set(Array.isArray(ids) ? ids : ids ? [ids] : []);
+      render();
+    },
+  });
+}
+
+// Wiring -------------------------------------------------------------------------------------
+
+function isTyping(target) {
+  return target.closest("input, textarea, select, [contenteditable]") !== null;
+}
+
+function wire() {
+  wireCanvas($("canvas"), { select, move, moveTo, add, addAfter, remove, copy, paste, openSlot }, (i) => state.slots[i]);
+  for (const button of document.querySelectorAll("[data-add-type]")) {
+    button.addEventListener("click", () => addFromPalette(button.dataset.addType));
+    button.addEventListener("dragstart", (event) => event.dataTransfer.setData("application/x-flowdesk-add-type", button.dataset.addType));
+  }
+  $("outline").addEventListener("click", (event) => {
+    const item = event.target.closest("[data-outline]");
+    if (item) select(item.dataset.outline, true);
+  });
+  $("undo").addEventListener("click", undo);
+  $("redo").addEventListener("click", redo);
+  $("publish").addEventListener("click", publish);
+  $("export").addEventListener("click", exportJson);
+  $("import").addEventListener("click", () => $("import-file").click());
+  $("import-file").addEventListener("change", (event) => {
+    const [file] = event.target.files;
+    if (file) importJson(file);
+    event.target.value = "";
+  });
+  $("zoom-in").addEventListener("click", () => setZoom(state.zoom + ZOOMS.step));
+  $("zoom-out").addEventListener("click", () => setZoom(state.zoom - ZOOMS.step));
+  $("zoom-fit").addEventListener("click", fit);
+  $("json-toggle").addEventListener("click", toggleJson);
+  document.addEventListener("keydown", (event) => {
+    if (!(event.ctrlKey || event.metaKey) || isTyping(event.target)) return;
+    const key = event.key.toLowerCase();
+    if (key === "z" || key === "y") {
+      event.preventDefault();
+      if (key === "y" || event.shiftKey) redo();
+      else undo();
+    }
+  });
+  window.addEventListener("beforeunload", (event) => {
+    if (state.dirty) event.preventDefault();
+  });
+}
+
+async function start() {
+  const [answer] = await Promise.all([api.draft(), loadContext(), loadModules()]);
+  if (!answer.ok) return status(`The draft could not be loaded: ${answer.body.message}`);
+  state.history = new History(answer.body.document);
+  state.revision = answer.body.revision;
+  state.latestVersion = answer.body.latest_version;
+  wire();
+  wireVersions(api);
+  render();
+  status(state.revision ? `Draft loaded (revision ${state.revision})` : "Nothing saved yet");
+  root.dataset.ready = "true";
+  performance.mark("designer:ready"); // what a benchmark reads as the time to open
+  startSimulation();
+  check();
+  loadRunning();
+}
+
+start();

@@ -1,0 +1,142 @@
+"""What the workflow designer's pickers offer, and what the flow being drawn can read where.
+
+`picker_context` lists what exists where workflows run: the published forms with their
+fields, the groups, active users, calendars and on-call schedules, and the templates.
+`references` is what a draft is checked against, as publishing checks it: the published
+catalog with the draft in its own place, and the people who exist. `fields_at` answers
+the condition builder from the checker's dataflow. `running_steps` counts the open
+instances of a workflow's latest version by the steps they wait at.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.core.checker import References
+from engine.core.checker.fields_at import fields_at as fields_at_steps
+from engine.core.fields import FieldInfo
+from engine.service.definitions import directory_names, published_catalog
+from engine.service.drafts import draft_document
+from engine.service.workflow_templates import Template
+from engine.store.definitions import Definition, DefinitionVersion
+from engine.store.instances import Instance
+from engine.store.people import Group, OnCallShift, User
+
+#: The most users a picker is offered; beyond that, names are typed.
+MAX_USERS = 1000
+
+
+def picker_context(session: Session, templates: Iterable[Template]) -> dict[str, Any]:
+    """Return what the designer's pickers offer, independent of any draft."""
+    forms = published_catalog(session).references().forms or {}
+    return {
+        "forms": [
+            {
+                "key": key,
+                "title": title or key,
+                "latest_version": version,
+                "fields": [_field(info) for info in forms.get(key) or ()],
+            }
+            for key, title, version in session.execute(
+                select(Definition.key, Definition.title, Definition.latest_version)
+                .where(Definition.kind == "form", Definition.latest_version > 0)
+                .order_by(Definition.key)
+            )
+        ],
+        "groups": [
+            {"key": key, "name": name or key}
+            for key, name in session.execute(select(Group.key, Group.name).order_by(Group.key))
+        ],
+        "users": [
+            {"username": username, "name": name or username}
+            for username, name in session.execute(
+                select(User.username, User.name)
+                .where(User.active.is_(True))
+                .order_by(User.username)
+                .limit(MAX_USERS)
+            )
+        ],
+        "calendars": list(
+            session.scalars(
+                select(Definition.key)
+                .where(Definition.kind == "calendar", Definition.latest_version > 0)
+                .order_by(Definition.key)
+            )
+        ),
+        "schedules": list(
+            session.scalars(select(OnCallShift.schedule).distinct().order_by(OnCallShift.schedule))
+        ),
+        "templates": [template.to_json() for template in templates],
+    }
+
+
+def _field(info: FieldInfo) -> dict[str, Any]:
+    """A form's field as a picker shows it: `type` is the kind of value conditions compare,
+    `form_type` the form's own field type (select, date, user...)."""
+    found: dict[str, Any] = {
+        "key": info.key,
+        "label": info.label or info.key,
+        "type": info.type,
+        "form_type": info.form_type,
+        "required": info.required,
+    }
+    if info.options is not None:
+        found["options"] = list(info.options)
+    return found
+
+
+def references(session: Session, document: dict[str, Any]) -> References:
+    """Return what a workflow draft is checked against, as publishing would check it."""
+    catalog = published_catalog(session, [draft_document(document)])
+    groups, users = directory_names(session)
+    return dataclasses.replace(
+        catalog.references(), groups=frozenset(groups), users=frozenset(users)
+    )
+
+
+def fields_at(document: Any, refs: References) -> dict[str, list[dict[str, Any]]]:
+    """Return the fields each step (and `$start`) may read, ready for JSON."""
+    return {
+        step: [field.to_json() for field in fields]
+        for step, fields in fields_at_steps(document, refs).items()
+    }
+
+
+def running_steps(session: Session, key: str) -> dict[str, Any]:
+    """Return how many open instances of a workflow's latest version wait at each step.
+
+    An instance waiting in several branches of a parallel step counts at each of them;
+    the parallel step itself counts only while none of its branches is running.
+    """
+    row = session.execute(
+        select(DefinitionVersion.id, DefinitionVersion.version)
+        .join(Definition, Definition.id == DefinitionVersion.definition_id)
+        .where(
+            Definition.kind == "workflow",
+            Definition.key == key,
+            DefinitionVersion.version == Definition.latest_version,
+        )
+    ).first()
+    if row is None:
+        return {"version": 0, "steps": {}}
+    counts: Counter[str] = Counter()
+    for state in session.scalars(
+        select(Instance.state).where(
+            Instance.workflow_version_id == row.id, Instance.ended_at.is_(None)
+        )
+    ):
+        counts.update(waiting_at(state))
+    return {"version": row.version, "steps": dict(sorted(counts.items()))}
+
+
+def waiting_at(state: Mapping[str, Any]) -> set[str]:
+    """Return the steps an instance's saved state waits at (its active runs, innermost)."""
+    runs = [run for run in state.get("runs", ()) if isinstance(run, Mapping)]
+    parents = {run.get("parent") for run in runs}
+    return {str(run["step"]) for run in runs if "step" in run and run.get("id") not in parents}

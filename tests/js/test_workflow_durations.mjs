@@ -1,0 +1,69 @@
+// The designer's durations: what the language takes, said in words, and typed in plain words.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+
+import {
+  durationError,
+  durationInWords,
+  formatDuration,
+  parseDuration,
+  readDuration,
+} from "../../designer/static/designer/workflow/durations.js";
+
+test("the durations of the language's table are said in words", () => {
+  assert.equal(durationInWords("PT30M"), "30 minutes");
+  assert.equal(durationInWords("PT4H"), "4 hours");
+  assert.equal(durationInWords("PT1H30M"), "1 hour and 30 minutes");
+  assert.equal(durationInWords("PT45S"), "45 seconds");
+  assert.equal(durationInWords("P3D"), "3 days");
+  assert.equal(durationInWords("P1DT12H"), "1 day and 12 hours");
+  assert.equal(durationInWords("P1W"), "1 week");
+  assert.equal(durationInWords("PT0.5H"), "30 minutes");
+});
+
+test("a fraction of a day is hours, as the engine counts it", () => {
+  assert.equal(durationInWords("P1.5D"), "1 day and 12 hours");
+  assert.equal(durationInWords("P1.5D", { working: true }), "1 working day and 12 working hours");
+});
+
+test("in a business calendar the words say working time", () => {
+  assert.equal(durationInWords("P3D", { working: true }), "3 working days");
+  assert.equal(durationInWords("PT8H", { working: true }), "8 working hours");
+});
+
+test("what the language refuses is refused with the reason", () => {
+  assert.match(durationError("P1M"), /months or years/);
+  assert.match(durationError("P1Y"), /months or years/);
+  assert.match(durationError("pt30m"), /upper case; write PT30M/);
+  assert.match(durationError("PT0M"), /longer than zero/);
+  assert.match(durationError("P1DT"), /nothing follows the T/);
+  assert.match(durationError("30 minutes"), /is not a duration/);
+  assert.match(durationError("PT"), /is not a duration/);
+  assert.match(durationError(""), /a duration is needed/);
+  assert.equal(durationInWords("P1M"), null);
+});
+
+test("a valid duration reads into its parts and total seconds", () => {
+  const read = parseDuration("P1DT2H30M");
+  assert.deepEqual(read.parts, { weeks: 0, days: 1, hours: 2, minutes: 30, seconds: 0 });
+  assert.equal(read.seconds, 86400 + 2 * 3600 + 30 * 60);
+  assert.equal(durationError("PT30M"), "");
+});
+
+test("parts are written back as ISO 8601", () => {
+  assert.equal(formatDuration({ hours: 1, minutes: 30 }), "PT1H30M");
+  assert.equal(formatDuration({ days: 3 }), "P3D");
+  assert.equal(formatDuration({ weeks: 1, days: 2, hours: 4 }), "P1W2DT4H");
+});
+
+test("plain words typed into a duration box become ISO 8601", () => {
+  assert.equal(readDuration("PT30M"), "PT30M");
+  assert.equal(readDuration("pt30m"), "PT30M");
+  assert.equal(readDuration("30 min"), "PT30M");
+  assert.equal(readDuration("2h 30m"), "PT2H30M");
+  assert.equal(readDuration("3 days"), "P3D");
+  assert.equal(readDuration("1 week"), "P1W");
+  assert.equal(readDuration("1 day and 12 hours"), "P1DT12H");
+  assert.equal(readDuration("soon"), null);
+  assert.equal(readDuration("0 minutes"), null);
+});

@@ -1,0 +1,217 @@
+"""The workflow designer's JSON API over HTTP: who may use it, drafts, checks, publishing."""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+from engine.service.commands import Commands
+from engine.service.people import ensure_user
+from engine.store.database import Database
+from tests.infrastructure import give_password
+from tests.integration.test_workflow_drafts import LAPTOPS, REQUEST
+from tests.web.test_admin import PASSWORD, sign_in
+
+API = "/designer/api/workflows"
+
+
+@pytest.fixture
+def people(database: Database, commands: Commands) -> None:
+    """dana, a designer; root, an admin; bob, an agent; alice, a requester; all with a password."""
+    with database.writer_session() as session, session.begin():
+        ensure_user(session, "dana", commands.clock(), name="Dana", roles=["designer"])
+        ensure_user(session, "root", commands.clock(), name="Root", roles=["admin"])
+        ensure_user(session, "bob", commands.clock(), roles=["agent"])
+        for username in ("dana", "root", "bob", "alice"):
+            give_password(session, username, PASSWORD)
+
+
+class Designer:
+    """A browser signed in as a designer, calling the API the way the page does."""
+
+    def __init__(self, client: FlaskClient) -> None:
+        self.client = client
+        page = client.get("/designer/forms/laptop-request").text
+        found = re.search(r'<meta name="csrf-token" content="([^"]+)"', page)
+        assert found is not None
+        self.token = found.group(1)
+
+    def get(self, path: str) -> TestResponse:
+        return self.client.get(f"{API}{path}")
+
+    def send(self, method: str, path: str, body: Any = None, **headers: str) -> TestResponse:
+        return self.client.open(
+            f"{API}{path}",
+            method=method,
+            json=body if body is not None else {},
+            headers={"X-CSRFToken": self.token, **headers},
+        )
+
+    def save(self, key: str, document: Any) -> TestResponse:
+        revision = self.get(f"/{key}/draft").json["revision"]
+        return self.send(
+            "PUT", f"/{key}/draft", {"document": document}, **{"If-Match": f'"{revision}"'}
+        )
+
+
+@pytest.fixture
+def dana(client: FlaskClient, people: None) -> Designer:
+    assert sign_in(client, "dana").status_code == 302
+    return Designer(client)
+
+
+# Who may use it ------------------------------------------------------------------------------
+
+
+def test_visitors_get_401(client: FlaskClient, people: None) -> None:
+    assert client.get(API).status_code == 401
+    assert client.get(f"{API}/context").status_code == 401
+    assert client.post(f"{API}/laptops/check", json={}).status_code in (400, 401)
+
+
+@pytest.mark.parametrize("username", ["bob", "alice"])
+def test_agents_and_requesters_are_refused_every_call(
+    client: FlaskClient, people: None, username: str
+) -> None:
+    assert sign_in(client, username).status_code == 302
+    for method, path in [
+        ("GET", ""),
+        ("GET", "/context"),
+        ("GET", "/it-incident/draft"),
+        ("GET", "/it-incident/versions"),
+        ("GET", "/it-incident/diff?from=1&to=1"),
+    ]:
+        response = client.open(f"{API}{path}", method=method)
+        assert response.status_code == 403, path
+        assert response.json["code"] == "forbidden"
+
+
+def test_admins_may_design_workflows_too(client: FlaskClient, people: None) -> None:
+    assert sign_in(client, "root").status_code == 302
+    assert client.get(API).status_code == 200
+
+
+def test_writes_without_the_csrf_token_are_refused(dana: Designer) -> None:
+    put = dana.client.put(f"{API}/laptops/draft", json={"document": LAPTOPS, "revision": 0})
+    created = dana.client.post(f"{API}/laptops/new", json={})
+    assert (put.status_code, created.status_code) == (400, 400)
+    assert dana.get("/laptops/draft").json["revision"] == 0
+
+
+# Drafts and checks ---------------------------------------------------------------------------
+
+
+def test_a_designer_creates_saves_checks_and_publishes_a_workflow(dana: Designer) -> None:
+    created = dana.send("POST", "/laptops/new", {})
+    assert created.status_code == 201
+    assert created.headers["ETag"] == '"1"'
+    saved = dana.send("PUT", "/laptops/draft", {"document": LAPTOPS}, **{"If-Match": '"1"'})
+    assert saved.status_code == 200
+    assert (saved.json["revision"], saved.json["saved_by"]) == (2, "dana")
+    check = dana.send("POST", "/laptops/check").json
+    assert (check["ok"], check["problems"], check["warnings"]) == (True, [], [])
+    cost = next(f for f in check["fields_at"]["route"] if f["key"] == "cost")
+    assert cost == {"key": "cost", "label": "Estimated cost (EUR)", "type": "number", "step": None,
+                    "maybe_missing": False, "form_type": "number"}  # fmt: skip
+    published = dana.send("POST", "/laptops/publish", {"revision": 2})
+    assert published.status_code == 201
+    assert (published.json["version"], published.json["created"]) == (1, True)
+    again = dana.send("POST", "/laptops/publish", {})
+    assert (again.status_code, again.json["version"]) == (200, 1)
+    listed = {w["key"]: w for w in dana.get("").json["workflows"]}
+    assert listed["laptops"]["latest_version"] == 1
+    assert listed["laptops"]["unpublished_changes"] is False
+
+
+def test_a_stale_save_is_409_and_a_save_without_a_revision_428(dana: Designer) -> None:
+    assert dana.save("laptops", LAPTOPS).status_code == 200
+    assert dana.save("laptops", {**LAPTOPS, "title": "Two"}).status_code == 200
+    stale = dana.send("PUT", "/laptops/draft", {"document": LAPTOPS}, **{"If-Match": '"1"'})
+    assert (stale.status_code, stale.json["code"]) == (409, "conflict")
+    assert dana.send("PUT", "/laptops/draft", {"document": LAPTOPS}).status_code == 428
+    assert dana.get("/laptops/draft").json["document"]["title"] == "Two"
+
+
+def test_a_broken_draft_is_refused_with_pointers(dana: Designer) -> None:
+    broken = copy.deepcopy(LAPTOPS)
+    broken["steps"]["route"]["branches"][0]["when"]["field"] = "costs"
+    dana.save("laptops", broken)
+    check = dana.send("POST", "/laptops/check", {"document": broken}).json
+    assert check["ok"] is False
+    assert [p["pointer"] for p in check["problems"]] == ["/steps/route/branches/0/when/field"]
+    refused = dana.send("POST", "/laptops/publish", {})
+    assert refused.status_code == 422
+    assert refused.json["problems"][0]["pointer"] == "/steps/route/branches/0/when/field"
+    assert dana.get("/laptops/versions").json["versions"] == []
+
+
+def test_a_body_that_is_not_json_is_400_saying_where(dana: Designer) -> None:
+    response = dana.client.post(
+        f"{API}/laptops/check",
+        data='{"document": ',
+        content_type="application/json",
+        headers={"X-CSRFToken": dana.token},
+    )
+    assert response.status_code == 400
+    assert response.json["code"] == "bad_json"
+
+
+def test_the_designers_own_calls_are_not_taken_for_workflow_keys(dana: Designer) -> None:
+    context = dana.get("/context").json
+    assert {"forms", "groups", "users", "calendars", "schedules", "templates"} <= set(context)
+    assert "service-desk" in [g["key"] for g in context["groups"]]
+    assert "office" in context["calendars"]
+    assert [t["id"] for t in context["templates"]] == [
+        "it-incident", "major-incident", "service-request"
+    ]  # fmt: skip
+    form = next(f for f in context["forms"] if f["key"] == "service-request")
+    item = next(f for f in form["fields"] if f["key"] == "item")
+    assert item["options"][0] == "laptop"
+    taken = dana.get("/context/draft")
+    assert taken.status_code == 404
+    assert "taken by the designer" in taken.json["message"]
+    assert dana.get("/Not_A_Key/draft").status_code == 404
+
+
+# Starting from something, versions and the diff ---------------------------------------------
+
+
+def test_new_from_a_template_or_a_form_and_a_taken_key_is_409(dana: Designer) -> None:
+    from_template = dana.send("POST", "/my-incidents/new", {"template": "it-incident"})
+    assert from_template.status_code == 201
+    assert from_template.json["document"]["key"] == "my-incidents"
+    assert dana.send("POST", "/my-incidents/check").json["ok"] is True
+    from_form = dana.send("POST", "/orders/new", {"form": "service-request"})
+    assert from_form.status_code == 201
+    assert dana.send("POST", "/orders/check").json["ok"] is True
+    taken = dana.send("POST", "/it-incident/new", {})
+    assert (taken.status_code, taken.json["code"]) == (409, "conflict")
+    assert dana.send("POST", "/x/new", {"template": 3}).status_code == 422
+
+
+def test_versions_say_where_instances_wait_and_the_diff_speaks_words(
+    dana: Designer, commands: Commands
+) -> None:
+    dana.save("laptops", LAPTOPS)
+    assert dana.send("POST", "/laptops/publish", {}).status_code == 201
+    commands.start("laptops", REQUEST, requester="alice")
+    versions = dana.get("/laptops/versions").json
+    assert [v["version"] for v in versions["versions"]] == [1]
+    assert versions["running"] == {"version": 1, "steps": {"approve": 1}}
+    changed = copy.deepcopy(LAPTOPS)
+    changed["steps"]["approve"]["assign"] = {"group": "network"}
+    dana.save("laptops", changed)
+    changes = dana.get("/laptops/diff?from=1").json["changes"]
+    assert changes == [
+        {
+            "kind": "changed",
+            "step": "approve",
+            "text": "step 'approve': assignment changed from group service-desk to group network",
+        }
+    ]
+    assert dana.get("/laptops/diff?from=7").status_code == 404
