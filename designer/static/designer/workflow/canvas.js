@@ -19,6 +19,11 @@ export function cardId(id) {
   return `wf-card-${id}`;
 }
 
+/** The id of a "+" button: the routes it adds on, so a redraw gives the same id (none without). */
+function slotId(routes) {
+  return routes.length ? `wf-slot-${routes.join(",").replace(/\s/g, "_")}` : null;
+}
+
 /** A condition in words: "category is 'password' and cost is at least 500". */
 export function conditionWords(condition) {
   if (typeof condition === "string") return `when ${condition}`;
@@ -119,7 +124,7 @@ class Drawing {
     const before = next && next.kind === "card" ? next.id : item.target;
     const words = previous ? `Add a step after ${previous}${before ? `, before ${before}` : ""}` : `Add a step before ${before || "the end of this lane"}`;
     const li = el("li", { class: "wf-slot", "data-slot": index });
-    li.append(el("button", { type: "button", class: "wf-add", "data-slot": index, "aria-label": words, "aria-haspopup": "true" }, "+"));
+    li.append(el("button", { type: "button", id: slotId(item.routes), class: "wf-add", "data-slot": index, "aria-label": words, "aria-haspopup": "true" }, "+"));
     return li;
   }
 
@@ -207,8 +212,20 @@ export function renderCanvas(root, view) {
   const parts = [drawing.sequence(view.layout.seq, "The flow from its start")];
   if (!view.layout.order.length) parts.push(el("p", { class: "wf-empty" }, "No steps yet: add one from the palette."));
   if (view.layout.unreached.length) parts.push(drawing.unreached(view.layout.unreached, "Not reached from the start"));
+  const menu = root.querySelector(".wf-menu");
+  const buttons = menu ? [...menu.querySelectorAll("button")] : [];
+  const focused = buttons.indexOf(document.activeElement);
   root.replaceChildren(...parts);
+  if (menu) keepMenu(root, menu, buttons[focused]);
   return drawing.slots;
+}
+
+/** Put an open add menu back beside its anchor after a redraw (a check coming back). */
+function keepMenu(root, menu, focused) {
+  const anchor = menu.dataset.anchor && document.getElementById(menu.dataset.anchor);
+  if (!anchor || !root.contains(anchor)) return;
+  anchor.insertAdjacentElement("afterend", menu);
+  focused?.focus();
 }
 
 /** The outline: every step in drawing order, each a button that selects its card. */
@@ -249,7 +266,8 @@ function nearestCard(root, from, key) {
 /** A small menu of step types at a slot; the choice calls `pick(type)`. */
 export function openAddMenu(anchor, palette, pick) {
   document.querySelector(".wf-menu")?.remove();
-  const menu = el("div", { class: "wf-menu", role: "group", "aria-label": "Add a step here" });
+  // The anchor is found again by its id: a redraw while the menu is open makes a new one.
+  const menu = el("div", { class: "wf-menu", role: "group", "aria-label": "Add a step here", "data-anchor": anchor.id || null });
   menu.append(el("p", { class: "wf-menu-title" }, "Add a step here"));
   for (const entry of palette) {
     const option = el("button", { type: "button", "data-menu-type": entry.type }, entry.name);
@@ -258,7 +276,8 @@ export function openAddMenu(anchor, palette, pick) {
   }
   const close = (focus = true) => {
     menu.remove();
-    if (focus && anchor.isConnected) anchor.focus();
+    const again = menu.dataset.anchor ? document.getElementById(menu.dataset.anchor) : anchor;
+    if (focus && again?.isConnected) again.focus();
   };
   menu.append(el("button", { type: "button", "data-menu-close": "true" }, "Cancel"));
   menu.addEventListener("click", (event) => {

@@ -11,6 +11,7 @@
 import { el } from "../dom.js";
 import { getAt, setAt } from "./pointer.js";
 import { Panel, button, fieldWords, fillSelect, idFor, option, rowButtons } from "./controls.js";
+import { personWords } from "./people.js";
 
 /** The kind of value a field holds, from its form type or the checker's kind of value. */
 const KIND_OF = {
@@ -362,7 +363,7 @@ function valueEditor({ panel, view }, at, field, node) {
   const options = field.options || [];
   const id = idFor(at);
   const put = (value) => panel.put("Change the value", at, value);
-  const users = (view.context?.users || []).map((u) => [u.username, u.name ? `${u.name} (${u.username})` : u.username]);
+  const users = (view.context?.users || []).map((u) => [u.username, personWords(u)]);
   if (LISTED.has(node.op) && options.length) return optionTicks(panel, at, options, node.value || [], put);
   let input;
   if (LISTED.has(node.op) && kind === "user") {

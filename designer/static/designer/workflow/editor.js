@@ -39,6 +39,8 @@ const state = {
   slots: [],
   zoom: 1,
   dirty: false,
+  dragging: false,
+  redrawAfterDrag: false,
   saving: null,
   saveTimer: 0,
   checkTimer: 0,
@@ -90,17 +92,22 @@ function render(focusId) {
   keepingFocus(() => {
     const current = doc();
     state.layout = buildLayout(current);
-    state.slots = renderCanvas($("canvas"), {
-      layout: state.layout,
-      selected: selectedStep(),
-      problemsOf,
-      running: state.running,
-    });
+    // Redrawing the canvas under a drag would drop the card being dragged: draw once it ends.
+    if (state.dragging) state.redrawAfterDrag = true;
+    else {
+      state.slots = renderCanvas($("canvas"), {
+        layout: state.layout,
+        selected: selectedStep(),
+        problemsOf,
+        running: state.running,
+      });
+    }
     for (const id of state.highlight) document.querySelector(`.wf-card[data-step="${CSS.escape(id)}"]`)?.classList.add("wf-card--path");
     renderOutline($("outline"), state.layout, selectedStep());
     renderProblems();
     if (!$("json-view").hidden) $("json").textContent = JSON.stringify(current, null, 2);
     renderPanel();
+    $("workflow-settings").setAttribute("aria-pressed", String(Boolean(state.selected?.workflow)));
     $("undo").disabled = !state.history.canUndo;
     $("redo").disabled = !state.history.canRedo;
   }, focusId);
@@ -133,14 +140,32 @@ function problemButton(problem, prefix = "") {
   button.className = "link-button";
   button.textContent = `${prefix}${where}: ${problem.message}`;
   button.addEventListener("click", () => {
-    if (id && model.findStep(doc(), id)) select(id, true);
+    const onCanvas = id && model.findStep(doc(), id);
+    if (onCanvas) select(id, true);
     else {
       state.selected = table ? { table: table[1] } : { workflow: true };
       render();
-      $("properties").scrollIntoView({ block: "nearest" });
     }
+    const control = controlOf(problem);
+    if (control) {
+      control.focus();
+      control.scrollIntoView({ block: "nearest" });
+    } else if (!onCanvas) $("properties").scrollIntoView({ block: "nearest" });
   });
   return button;
+}
+
+/** The visible control of the properties panel that shows a problem, if one does. */
+function controlOf(problem) {
+  const visible = (node) => node.getClientRects().length > 0 && !node.disabled;
+  for (const box of $("properties").querySelectorAll(".wf-problems:not([hidden])")) {
+    if (!box.textContent.includes(problem.message)) continue;
+    const described = $("properties").querySelector(`[aria-describedby~="${CSS.escape(box.id)}"]`);
+    if (described && visible(described)) return described;
+    const near = [...(box.parentElement?.querySelectorAll("input, select, textarea, button") || [])].find(visible);
+    if (near) return near;
+  }
+  return null;
 }
 
 function renderProblems() {
@@ -203,7 +228,16 @@ function changed(focusId) {
   window.clearTimeout(state.saveTimer);
   state.saveTimer = window.setTimeout(save, SAVE_DELAY_MS);
   window.clearTimeout(state.checkTimer);
+  state.checks += 1; // an answer to an earlier document is stale from now on
+  checking(true);
   state.checkTimer = window.setTimeout(check, CHECK_DELAY_MS);
+}
+
+/** Mark the problems list busy from an edit until the check of the latest document is back. */
+function checking(busy) {
+  const section = $("problems").closest("section");
+  if (busy) section.setAttribute("aria-busy", "true");
+  else section.removeAttribute("aria-busy");
 }
 
 function position(id) {
@@ -329,8 +363,10 @@ async function check() {
   window.clearTimeout(state.checkTimer);
   state.checks += 1;
   const mine = state.checks;
+  checking(true);
   const answer = await api.check(doc());
   if (mine !== state.checks) return;
+  checking(false);
   if (!answer.ok) {
     $("problems-summary").textContent = `The check did not run: ${answer.body.message}`;
     return;
@@ -495,15 +531,40 @@ function isTyping(target) {
   return target.closest("input, textarea, select, [contenteditable]") !== null;
 }
 
+/**
+ * Know when a drag is on, so a redraw waits for it (see render). A drop ends it before the
+ * canvas handles the drop on the slots as drawn; the redraw waited for comes after that.
+ */
+function wireDragging() {
+  const done = () => {
+    if (!state.dragging) return;
+    state.dragging = false;
+    if (state.redrawAfterDrag) {
+      state.redrawAfterDrag = false;
+      window.setTimeout(() => render());
+    }
+  };
+  document.addEventListener("dragstart", () => {
+    state.dragging = true;
+  });
+  document.addEventListener("drop", done, true);
+  document.addEventListener("dragend", done);
+}
+
 function wire() {
   wireCanvas($("canvas"), { select, move, moveTo, add, addAfter, remove, copy, paste, openSlot }, (i) => state.slots[i]);
   for (const button of document.querySelectorAll("[data-add-type]")) {
     button.addEventListener("click", () => addFromPalette(button.dataset.addType));
     button.addEventListener("dragstart", (event) => event.dataTransfer.setData("application/x-flowdesk-add-type", button.dataset.addType));
   }
+  wireDragging();
   $("outline").addEventListener("click", (event) => {
     const item = event.target.closest("[data-outline]");
     if (item) select(item.dataset.outline, true);
+  });
+  $("workflow-settings").addEventListener("click", () => {
+    state.selected = { workflow: true };
+    render();
   });
   $("undo").addEventListener("click", undo);
   $("redo").addEventListener("click", redo);

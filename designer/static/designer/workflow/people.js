@@ -19,6 +19,16 @@ const STRATEGIES = [["claim", "Waits in the group's queue until a member claims 
 const FILLED_IN = /^\{\{\s*([A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)*)\s*\}\}$/;
 const USERISH = new Set(["user", "text", "hidden", "select", "radio", "calculated", "any", "string", undefined, null]);
 
+/** How a person is named in pickers: "Ivy Jones (ivy)", or "ivy" when that is all there is. */
+export function personWords(user) {
+  return user.name && user.name !== user.username ? `${user.name} (${user.username})` : user.username;
+}
+
+/** How a group is named in pickers: "Desktop support (desktop-support)", or its key alone. */
+export function groupWords(group) {
+  return group.name && group.name !== group.key ? `${group.name} (${group.key})` : group.key;
+}
+
 /** The field a template names alone ("{{ manager }}" -> "manager"), or null. */
 export function fieldOfTemplate(text) {
   const match = typeof text === "string" ? FILLED_IN.exec(text) : null;
@@ -64,7 +74,7 @@ export function assignEditor(panel, at, { step, words = "Who does it", none = nu
     panel.put(label, at, value === undefined ? undefined : starterAssign(value, view, step));
   });
   box.append(control(panel, at, words, select, { id: idFor(at, "kind") }));
-  const users = (view.context?.users || []).map((u) => [u.username, u.name ? `${u.name} (${u.username})` : u.username]);
+  const users = (view.context?.users || []).map((u) => [u.username, personWords(u)]);
   const fields = fieldsAt(view, step).filter((f) => USERISH.has(f.type));
   const asTemplates = (list, words) => list.map((f) => [`{{ ${f.key} }}`, words(f)]);
   if (kind === "user") box.append(templatePicker(panel, `${at}/user`, "Person", label, [{ group: "People", choices: users }]));
@@ -73,7 +83,7 @@ export function assignEditor(panel, at, { step, words = "Who does it", none = nu
     box.append(selectField(panel, `${at}/user`, "Field that names the person", label, fieldChoices, { hint: "A user field of a form, or a field set to a user name." }));
   }
   if (kind === "group") {
-    const groups = (view.context?.groups || []).map((g) => [g.key, g.name ? `${g.name} (${g.key})` : g.key]);
+    const groups = (view.context?.groups || []).map((g) => [g.key, groupWords(g)]);
     box.append(templatePicker(panel, `${at}/group`, "Group", label, [{ group: "Groups", choices: groups }, { group: "The group named in a field", choices: asTemplates(fields, (f) => `The group in the field ${fieldWords(f)}`) }]));
     box.append(selectField(panel, `${at}/strategy`, "Who in the group gets it", "Change how the group hands out tasks", STRATEGIES.slice(1), { none: STRATEGIES[0][1] }));
   }

@@ -20,13 +20,22 @@ export function localTime(iso) {
   return format.format(new Date(iso));
 }
 
+/**
+ * The form's own type of a field (select, textarea, checkbox...): the designer's context
+ * says it in `form_type`, and in `type` the kind of value it holds (string, boolean...).
+ */
+export function formType(field) {
+  return field.form_type || { boolean: "checkbox", list: "multiselect" }[field.type] || field.type;
+}
+
 /** A sample value for a field, as a careful requester might fill it in. */
 export function sampleValue(field, today = new Date()) {
   const day = today.toISOString().slice(0, 10);
+  const type = formType(field);
   if (field.options && field.options.length) {
-    return field.type === "multiselect" ? [field.options[0]] : field.options[0];
+    return type === "multiselect" ? [field.options[0]] : field.options[0];
   }
-  switch (field.type) {
+  switch (type) {
     case "number": return 1;
     case "checkbox": return false;
     case "date": return day;
@@ -58,9 +67,10 @@ function formFields(context, key) {
 /** One labelled input for a form field; `read()` gives its value (undefined: left empty). */
 function fieldInput(prefix, field, value) {
   const id = `${prefix}-${field.key}`;
+  const type = formType(field);
   const label = el("label", { for: id }, field.label || field.key);
   let input;
-  if (field.options && field.options.length && field.type !== "multiselect") {
+  if (field.options && field.options.length && type !== "multiselect") {
     input = el("select", { id });
     input.append(el("option", { value: "" }, "(empty)"));
     field.options.forEach((option, index) => {
@@ -71,16 +81,15 @@ function fieldInput(prefix, field, value) {
     const read = () => (input.value === "" ? undefined : field.options[Number(input.value)]);
     return { row: el("div", { class: "sim-field" }), label, input, read };
   }
-  if (field.type === "checkbox") {
+  if (type === "checkbox") {
     input = el("input", { id, type: "checkbox" });
     input.checked = value === true;
     return { row: el("div", { class: "sim-field" }), label, input, read: () => input.checked };
   }
-  if (field.type === "textarea") {
+  if (type === "textarea") {
     input = el("textarea", { id, rows: "2" });
   } else {
-    const type = { number: "number", date: "date" }[field.type] || "text";
-    input = el("input", { id, type });
+    input = el("input", { id, type: { number: "number", date: "date" }[type] || "text" });
   }
   if (value !== undefined) {
     input.value = Array.isArray(value) ? JSON.stringify(value) : String(value);
@@ -88,8 +97,8 @@ function fieldInput(prefix, field, value) {
   const read = () => {
     const text = input.value;
     if (text === "") return undefined;
-    if (field.type === "number") return Number(text);
-    if (field.type === "multiselect") {
+    if (type === "number") return Number(text);
+    if (type === "multiselect") {
       try { return JSON.parse(text); } catch { return [text]; }
     }
     return text;
@@ -100,7 +109,7 @@ function fieldInput(prefix, field, value) {
 function inputsFor(prefix, fields, valueOf) {
   const inputs = [];
   for (const field of fields) {
-    if (["file", "table", "hidden"].includes(field.type)) continue;
+    if (["file", "table", "hidden"].includes(formType(field))) continue;
     const made = fieldInput(prefix, field, valueOf(field));
     made.row.append(made.label, made.input);
     inputs.push({ key: field.key, ...made });
@@ -132,16 +141,16 @@ export function renderSimulation(root, { api, getDocument, context, onHighlight 
   let busy = false;
 
   root.replaceChildren();
-  const heading = el("h2", { id: `${prefix}-title` }, "Simulate");
+  // The page's section already has the "Simulate" heading; the panel starts below it.
   const intro = el("p", {}, "Run the draft with sample data on a fake clock. Nothing is saved or sent.");
   const live = el("p", { class: "sim-live", role: "status", "aria-live": "polite" });
 
   // Start data --------------------------------------------------------------------------
   const start = el("form", { class: "sim-start", "aria-labelledby": `${prefix}-start` });
   const startTitle = el("h3", { id: `${prefix}-start` }, "Start data");
-  const doc = getDocument() || {};
-  const startFields = formFields(context, doc.start?.form);
-  const startInputs = inputsFor(`${prefix}-data`, startFields, (field) => sampleValue(field));
+  const startRows = el("div", { class: "sim-start-fields" });
+  let startForm;
+  let startInputs = [];
   const requesterId = `${prefix}-requester`;
   const requester = el("input", { id: requesterId, type: "text", list: `${requesterId}-list`, autocomplete: "off" });
   const people = el("datalist", { id: `${requesterId}-list` });
@@ -162,7 +171,7 @@ export function renderSimulation(root, { api, getDocument, context, onHighlight 
   atRow.append(el("label", { for: atId }, "Start at (your local time)"), startAt);
   start.append(
     startTitle,
-    ...(startFields.length ? startInputs.map((i) => i.row) : [el("p", {}, "The workflow has no start form.")]),
+    startRows,
     requesterRow,
     atRow,
     startButton,
@@ -186,14 +195,48 @@ export function renderSimulation(root, { api, getDocument, context, onHighlight 
   // Results -----------------------------------------------------------------------------
   const results = el("div", { class: "sim-results" });
 
-  root.append(heading, intro, start, controls, live, results);
+  root.append(intro, start, controls, live, results);
 
+  /**
+   * Draw the start form's fields, with sample values, when the draft's start form is not
+   * the one drawn: the panel is drawn once, and the start form may be chosen later.
+   */
+  function syncStart() {
+    const key = getDocument()?.start?.form;
+    if (startForm !== undefined && key === startForm) return;
+    startForm = key;
+    const fields = formFields(context, key);
+    const hadFocus = startRows.contains(document.activeElement);
+    startInputs = inputsFor(`${prefix}-data`, fields, (field) => sampleValue(field));
+    startRows.replaceChildren(...(startInputs.length ? startInputs.map((i) => i.row) : [el("p", {}, "The workflow has no start form.")]));
+    if (hadFocus) (startInputs[0]?.input || requester).focus();
+  }
+  syncStart();
+  // Check again whenever the panel comes into view or into use.
+  root.addEventListener("focusin", syncStart);
+  root.addEventListener("pointerover", syncStart);
+  if (typeof IntersectionObserver === "function") {
+    new IntersectionObserver((seen) => { if (seen.some((e) => e.isIntersecting)) syncStart(); }).observe(root);
+  }
+
+  // While a call runs, the buttons only say they are unavailable: a disabled button would
+  // drop the keyboard focus that pressed it.
   function setBusy(value) {
     busy = value;
     for (const button of [startButton, fireButton, advanceButton, backButton, restartButton]) {
-      button.disabled = value;
+      if (value) button.setAttribute("aria-disabled", "true");
+      else button.removeAttribute("aria-disabled");
     }
     root.setAttribute("aria-busy", value ? "true" : "false");
+  }
+
+  /** Keep the keyboard in the panel when what held the focus was redrawn or turned off. */
+  function keepFocus() {
+    const active = document.activeElement;
+    if (active && active !== document.body && active.isConnected && !active.disabled) return;
+    const now = results.querySelector(".sim-now");
+    if (now) now.focus();
+    else startButton.focus();
   }
 
   function body(list) {
@@ -231,6 +274,7 @@ export function renderSimulation(root, { api, getDocument, context, onHighlight 
     } finally {
       setBusy(false);
       updateControls();
+      keepFocus();
     }
   }
 
@@ -263,7 +307,7 @@ export function renderSimulation(root, { api, getDocument, context, onHighlight 
     }
     onHighlight(answer.path);
     const state = answer.outcome ? `ended: ${answer.status} (${answer.outcome})` : answer.status;
-    results.append(el("p", { class: "sim-now" }, `Status: ${state}. Clock: ${localTime(answer.now)}.`));
+    results.append(el("p", { class: "sim-now", tabindex: "-1" }, `Status: ${state}. Clock: ${localTime(answer.now)}.`));
     if (answer.error) {
       results.append(el("p", { class: "sim-error", role: "alert" }, `Action ${answer.error.action === null ? "start" : answer.error.action + 1} could not be done: ${answer.error.message}`));
     }
@@ -331,6 +375,7 @@ export function renderSimulation(root, { api, getDocument, context, onHighlight 
 
   start.addEventListener("submit", (event) => {
     event.preventDefault();
+    syncStart();
     replay([], "Started.");
   });
   fireButton.addEventListener("click", () => replay([...actions, { fire: "next" }], "Jumped to the next timer."));
