@@ -9,6 +9,7 @@ from designer import access
 from designer.api import FORM_KEY, drafts
 from designer.jsonapi import services
 from designer.palette import PALETTE
+from designer.workflows_api import RESERVED, WORKFLOW_KEY
 
 blueprint = Blueprint(
     "designer",
@@ -64,10 +65,16 @@ def new_form() -> ResponseReturnValue:
 
 @blueprint.get("/forms/<key>")
 def form(key: str) -> str:
-    """The designer of one form: palette, canvas, properties, preview, versions."""
+    """The designer of one form: palette, canvas, properties, preview, versions.
+
+    `?for=<workflow key>`: the workflow designer sent the designer here to create or edit
+    a step's form; the page leads back to that workflow.
+    """
     if not FORM_KEY.match(key):
         abort(404)
-    return render_template("designer/form.html", key=key, palette=PALETTE)
+    back = request.args.get("for", "")
+    workflow = back if WORKFLOW_KEY.match(back) and back not in RESERVED else None
+    return render_template("designer/form.html", key=key, palette=PALETTE, workflow=workflow)
 
 
 def init_app(app: Flask) -> None:

@@ -126,3 +126,12 @@ def test_visitors_are_sent_to_sign_in(client: FlaskClient, people: None) -> None
     page = client.get("/designer/workflows/it-incident")
     assert page.status_code == 302
     assert "/sign-in" in page.headers["Location"]
+
+
+def test_the_form_designer_opened_for_a_workflow_leads_back_to_it(dana: FlaskClient) -> None:
+    page = dana.get("/designer/forms/laptop-handover?for=laptop-request").text
+    assert 'href="/designer/workflows/laptop-request" id="back-to-workflow"' in page
+    assert "Back to the workflow" not in dana.get("/designer/forms/laptop-handover").text
+    # Only a workflow key leads anywhere: nothing else from the address reaches the page.
+    for sent in ("https://evil.example", "../admin", "context", "<b>x</b>"):
+        assert "Back to the workflow" not in dana.get(f"/designer/forms/x?for={sent}").text
