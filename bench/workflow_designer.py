@@ -12,10 +12,12 @@ draft through the service, and measures in the page:
 - `open`: in a fresh browser context (cold cache) each time, from navigation start until
   every card is drawn and the first check's results are shown (the page's
   `designer:checked` mark), `--opens` times a round; `ready` is the same until the cards
-  are drawn, before the check answers;
+  are drawn (the page may draw them checked at once: then both are the same);
 - `edit`: from a real key or mouse event until the canvas shows the edit *and* the check of
-  that edited workflow has come back and is drawn; `draw` is the same until the next frame
-  after the event, the edit drawn but not yet checked. The edits, `--edits` a round, are in
+  that edited workflow has come back and is drawn (the page counts its edits in
+  `#workflow-designer[data-edit]` and names the one whose check is shown in
+  `[data-checked-edit]`); `draw` is the same until the next frame after the event, the edit
+  drawn but not yet checked. The edits, `--edits` a round, are in
   turn: Alt+ArrowDown on a card, Alt+ArrowUp to move it back, one character typed into a
   step's label and Enter (a label is applied when its box is committed), a click on "Task"
   in the menu of a "+" between two steps, and Ctrl+Z.
@@ -75,37 +77,40 @@ TASK_FORMS = ["incident-resolution", "requester-reply", "fulfilment", "recovery-
 CATEGORIES = ["password", "hardware", "software", "network", "access"]
 EDITS = ["move_down", "move_up", "label", "add", "undo"]
 
-#: Watches the page: the time of the next armed input event, the next frame after it, and
-#: every `designer:checked` mark. Observing only; the page's own handlers do the edit.
+#: Watches the page: the time of the next armed input event, the next frame after it, the
+#: edit count before it, and when each edit's check is shown (`data-checked-edit` set).
+#: Observing only; the page's own handlers do the edit.
 WATCH = """
 () => {
   const MODIFIERS = ["Alt", "Control", "Shift", "Meta"];
-  const bench = { armed: false, events: [], checks: [] };
+  const designer = document.getElementById("workflow-designer");
+  const bench = { armed: false, events: [], checks: new Map() };
   window.__bench = bench;
   const seen = (event) => {
     // A chord's modifier arrives first, as a key of its own: the edit starts at the key after.
     if (!bench.armed || !event.isTrusted || MODIFIERS.includes(event.key)) return;
     bench.armed = false;
-    const entry = { at: event.timeStamp, drawn: null };
+    const entry = { at: event.timeStamp, drawn: null, before: Number(designer.dataset.edit) };
     bench.events.push(entry);
     requestAnimationFrame(() => setTimeout(() => { entry.drawn = performance.now(); }));
   };
   window.addEventListener("keydown", seen, true);
   window.addEventListener("click", seen, true);
-  new PerformanceObserver((list) => {
-    for (const mark of list.getEntries()) {
-      if (mark.name === "designer:checked") bench.checks.push(mark.startTime);
-    }
-  }).observe({ type: "mark" });
+  new MutationObserver(() => {
+    const edit = Number(designer.dataset.checkedEdit);
+    if (!bench.checks.has(edit)) bench.checks.set(edit, performance.now());
+  }).observe(designer, { attributes: true, attributeFilter: ["data-checked-edit"] });
 }
 """
 
-#: True once the last armed event is drawn and a check has come back after it.
+#: True once the last armed event made an edit, is drawn, and the latest edit's check is shown.
 SETTLED = """
 () => {
   const bench = window.__bench;
+  const designer = document.getElementById("workflow-designer");
   const last = bench.events[bench.events.length - 1];
-  return Boolean(last && last.drawn !== null && bench.checks.some((t) => t > last.at));
+  const edit = Number(designer.dataset.edit);
+  return Boolean(last && last.drawn !== null && edit > last.before && bench.checks.has(edit));
 }
 """
 
@@ -113,13 +118,15 @@ LAST = """
 () => {
   const bench = window.__bench;
   const last = bench.events[bench.events.length - 1];
-  const checked = Math.min(...bench.checks.filter((t) => t > last.at));
+  const edit = Number(document.getElementById("workflow-designer").dataset.edit);
+  const checked = bench.checks.get(edit);
   return { draw: last.drawn - last.at, edit: Math.max(checked, last.drawn) - last.at };
 }
 """
 
 OPENED = """
-(count) => performance.getEntriesByName("designer:checked").length > 0
+(count) => document.getElementById("workflow-designer").dataset.checkedEdit === "0"
+  && performance.getEntriesByName("designer:checked").length > 0
   && document.querySelectorAll(".wf-card").length >= count
 """
 

@@ -1,14 +1,23 @@
 """The workflow designer's pages: a new workflow, and the designer of one workflow.
 
 The page is drawn by ES modules (`static/designer/workflow/editor.js`) that talk to the
-workflow API (`designer.workflows_api`); this module only serves the page and starts new
+workflow API (`designer.workflows_api`); this module serves the page and starts new
 workflows from the studio's index, through the same service the API calls.
+
+To open fast (issue 16: a 100-step workflow in under 300 ms), the page names every module
+it imports up front (`<link rel="modulepreload">`, fetched at once rather than import by
+import), and holds what the API would first be asked: the draft, its check, the pickers'
+context and where running instances wait, so it draws once, checked.
 """
 
 from __future__ import annotations
 
+import posixpath
+import re
 from dataclasses import asdict, dataclass
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 from flask import Blueprint, Flask, abort, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -41,8 +50,11 @@ STEP_PALETTE = (
     StepType("end", "End", "The end of the request, with its final status."),
 )
 
-#: Where the page's ES modules are; the properties panel and the simulation are optional.
-MODULES = Path(__file__).parent / "static" / "designer" / "workflow"
+#: The designer's static folder, and the page's first module (it imports the others).
+STATIC = Path(__file__).parent / "static" / "designer"
+EDITOR = "workflow/editor.js"
+#: A static `import ... from "./x.js"` (or `"../x.js"`) of one module.
+IMPORT = re.compile(r'^\s*import\s[^;]*?from\s+"(\.{1,2}/[^"]+)"', re.MULTILINE)
 
 blueprint = Blueprint("designer_workflows", __name__, url_prefix="/designer/workflows")
 blueprint.before_request(access.guard_page)
@@ -100,12 +112,42 @@ def workflow(key: str) -> str:
         "api": f"{request.script_root}/designer/api/workflows",
         "formDesigner": url_for("designer.form", key="__key__"),
         "palette": [asdict(entry) for entry in STEP_PALETTE],
-        # Load only the modules that are there, so a page never asks for a missing one.
-        "modules": {
-            name: (MODULES / f"{name}.js").is_file() for name in ("properties", "simulate")
-        },
+        "opening": _opening(key),
     }
-    return render_template("designer/workflow.html", key=key, palette=STEP_PALETTE, config=config)
+    return render_template(
+        "designer/workflow.html",
+        key=key,
+        palette=STEP_PALETTE,
+        config=config,
+        modules=[url_for("designer.static", filename=name) for name in module_graph(EDITOR)],
+    )
+
+
+def _opening(key: str) -> dict[str, Any]:
+    """What the page draws first, as the API gives it: the draft, its check, the pickers'
+    context (the workflows among it) and the open instances by step."""
+    drafts = workflow_drafts()
+    draft = drafts.draft(key)
+    return {
+        "draft": draft.to_json(),
+        "check": drafts.check(key, draft.document).to_json(),
+        "context": {**drafts.context(), "workflows": drafts.workflows()},
+        "running": drafts.running(key),
+    }
+
+
+@cache
+def module_graph(first: str) -> tuple[str, ...]:
+    """Return the ES modules `first` imports, directly or not, itself first (paths under
+    the static folder): read once, as the files do not change while the app runs."""
+    found = [first]
+    for name in found:
+        source = (STATIC / name).read_text(encoding="utf-8")
+        for target in IMPORT.findall(source):
+            path = posixpath.normpath(posixpath.join(posixpath.dirname(name), target))
+            if path not in found:
+                found.append(path)
+    return tuple(found)
 
 
 def init_app(app: Flask) -> None:

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.core.checker import References
+from engine.core.checker.fields_at import FieldAt as FieldAtStep
 from engine.core.checker.fields_at import fields_at as fields_at_steps
 from engine.core.fields import FieldInfo
 from engine.service.definitions import directory_names, published_catalog
@@ -101,9 +102,19 @@ def references(session: Session, document: dict[str, Any]) -> References:
 
 
 def fields_at(document: Any, refs: References) -> dict[str, list[dict[str, Any]]]:
-    """Return the fields each step (and `$start`) may read, ready for JSON."""
+    """Return the fields each step (and `$start`) may read, ready for JSON.
+
+    A field that reaches many steps unchanged is one `FieldAt`, turned into JSON once.
+    """
+    made: dict[int, dict[str, Any]] = {}
+
+    def json_of(field: FieldAtStep) -> dict[str, Any]:
+        if id(field) not in made:
+            made[id(field)] = field.to_json()
+        return made[id(field)]
+
     return {
-        step: [field.to_json() for field in fields]
+        step: [json_of(field) for field in fields]
         for step, fields in fields_at_steps(document, refs).items()
     }
 

@@ -102,8 +102,15 @@ def add_after_selection(page: Page, kind: str) -> None:
 
 
 def wait_for_check(page: Page) -> None:
-    """Wait until the checker's answer to the latest edit is shown (the list is not busy)."""
-    expect(page.locator("#problems-summary")).not_to_have_text("Not checked yet.")
+    """Wait until the checker's answer to the latest edit is shown.
+
+    The page counts its edits (`data-edit` on `#workflow-designer`) and names the edit
+    whose check it shows (`data-checked-edit`): the check is in when both agree.
+    """
+    designer = page.locator("#workflow-designer")
+    expect(designer).to_have_attribute("data-checked-edit", re.compile(r"^\d+$"))
+    edit = designer.get_attribute("data-edit")
+    expect(designer).to_have_attribute("data-checked-edit", edit or "0")
     expect(problems_section(page)).not_to_have_attribute("aria-busy", "true")
 
 

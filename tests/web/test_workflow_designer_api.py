@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import json
+import posixpath
 import re
 from typing import Any
 
@@ -215,3 +217,40 @@ def test_versions_say_where_instances_wait_and_the_diff_speaks_words(
         }
     ]
     assert dana.get("/laptops/diff?from=7").status_code == 404
+
+
+# The page: what it comes with, to open fast ---------------------------------------------------
+
+
+def test_the_page_comes_with_its_draft_checked_and_names_every_module_it_imports(
+    dana: Designer,
+) -> None:
+    broken = copy.deepcopy(LAPTOPS)
+    broken["steps"]["approve"]["on"]["rejected"] = "nowhere"
+    dana.send("POST", "/laptops/new", {})
+    assert dana.save("laptops", broken).status_code == 200
+
+    page = dana.client.get("/designer/workflows/laptops").text
+    found = re.search(r'<script type="application/json" id="workflow-config">(.*?)</script>', page)
+    assert found is not None
+    opening = json.loads(found.group(1))["opening"]
+    assert opening["draft"]["document"] == broken
+    assert opening["check"] == dana.send("POST", "/laptops/check").json
+    assert "/steps/approve/on/rejected" in [p["pointer"] for p in opening["check"]["problems"]]
+    assert {form["key"] for form in opening["context"]["forms"]} >= {"service-request"}
+    assert "laptops" in {w["key"] for w in opening["context"]["workflows"]}
+    assert opening["running"] == {"version": 0, "steps": {}}
+
+    preloaded = re.findall(r'<link rel="modulepreload" href="([^"]+)">', page)
+    assert preloaded[0] == "/designer/static/workflow/editor.js"
+    assert {"properties.js", "simulate.js", "canvas.js", "pointer.js", "dom.js", "api.js"} <= {
+        url.rsplit("/", 1)[1] for url in preloaded
+    }
+    for url in preloaded:
+        module = dana.client.get(url)
+        source = module.text
+        module.close()
+        assert (module.status_code, module.mimetype) == (200, "text/javascript"), url
+        for imported in re.findall(r'^import [^;]*?from "([^"]+)"', source, re.MULTILINE):
+            target = posixpath.normpath(posixpath.join(posixpath.dirname(url), imported))
+            assert target in preloaded, f"{url} imports {imported}, which is not preloaded"

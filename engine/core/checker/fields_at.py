@@ -15,7 +15,7 @@ from typing import Any
 from engine.core.checker import References
 from engine.core.checker.dataflow import Flow
 from engine.core.checker.kinds import kind_of_expression
-from engine.core.checker.points import At, at_start, at_step
+from engine.core.checker.points import At
 from engine.core.schema import shipped_problems
 
 #: The key of the start form's fields in `fields_at`; no step id can take it.
@@ -74,30 +74,65 @@ def fields_at(doc: Any, references: References | None = None) -> dict[str, list[
     flow = flow_of(doc, references) if isinstance(doc, Mapping) else None
     if flow is None:
         return {}
-    found = {START: _fields(at_start(flow))}
+    fields = _Fields(flow)
+    found = {START: fields.at(flow.start)}
     for step_id in flow.steps:
-        found[step_id] = _fields(at_step(flow, step_id))
+        found[step_id] = fields.at(flow.entry.get(step_id, 0))
     return found
 
 
-def _fields(at: At) -> list[FieldAt]:
-    fields = []
-    for name in at.names():
-        info = at.info(name)
-        if info is None:
-            continue
-        fields.append(
-            FieldAt(
-                name,
-                info.label or name,
-                info.type,
-                info.options,
-                _filled_by(at, name),
-                at.may_be_missing(name),
-                info.form_type,
-            )
+class _Fields:
+    """The fields of one flow at any point, each worked out once.
+
+    What a point says of a field depends only on the field's definitions reaching it and on
+    whether it may be missing there; along a chain of steps those rarely change, so a field
+    is described once and the same answer is shared by every point it reaches unchanged.
+    That keeps a flow of hundreds of steps linear in its steps and fields.
+    """
+
+    def __init__(self, flow: Flow) -> None:
+        self.flow = flow
+        #: Every field a step or the start form writes (not a dotted path), by name: the bits
+        #: of the definitions that write it, and the bit of the one that says it is missing.
+        self.written = sorted(
+            (name, bits & ~flow.absent.get(name, 0), flow.absent.get(name, 0))
+            for name, bits in flow.of_field.items()
+            if "." not in name
         )
-    return fields
+        self.made: dict[tuple[str, int, bool], FieldAt | None] = {}
+
+    def at(self, bits: int) -> list[FieldAt]:
+        """Return the fields that exist at a point of the flow (its reaching definitions)."""
+        found = []
+        point = At(self.flow, bits)
+        sure = point.open  # nothing is said to be missing where unknown fields pass unseen
+        for name, written, absent in self.written:
+            reaching = written & bits
+            if not reaching:
+                continue
+            # As `point.may_be_missing(name)` says, without a call per field and step.
+            known = (name, reaching, not sure and bool(absent & bits))
+            if known not in self.made:
+                self.made[known] = _field(point, name)
+            field = self.made[known]
+            if field is not None:
+                found.append(field)
+        return found
+
+
+def _field(at: At, name: str) -> FieldAt | None:
+    info = at.info(name)
+    if info is None:
+        return None
+    return FieldAt(
+        name,
+        info.label or name,
+        info.type,
+        info.options,
+        _filled_by(at, name),
+        at.may_be_missing(name),
+        info.form_type,
+    )
 
 
 def _filled_by(at: At, name: str) -> str | None:

@@ -13,7 +13,7 @@ field that may not be filled in yet.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from jinja2 import TemplateSyntaxError, nodes
@@ -59,8 +59,17 @@ TEXT_METHODS = {
 }  # fmt: skip
 
 
+#: How many parsed expressions and templates are kept, by their text: a designer's check runs
+#: on every edit, and a workflow's texts hardly change from one edit to the next.
+PARSED_TEXTS = 2048
+
+
+@lru_cache(maxsize=PARSED_TEXTS)
 def parse_expression(source: str) -> nodes.Expr | None:
-    """Return the syntax tree of an expression, or None when it does not parse."""
+    """Return the syntax tree of an expression, or None when it does not parse.
+
+    The tree is shared by every caller with the same text: it is read, never changed.
+    """
     try:
         parser = Parser(environment(), source, state="variable")
         tree = parser.parse_expression()
@@ -69,8 +78,10 @@ def parse_expression(source: str) -> nodes.Expr | None:
     return tree if parser.stream.eos else None
 
 
+@lru_cache(maxsize=PARSED_TEXTS)
 def parse_template(source: str) -> nodes.Template | None:
-    """Return the syntax tree of a template, or None when it does not parse."""
+    """Return the syntax tree of a template, or None when it does not parse (shared, read
+    only, like `parse_expression`'s)."""
     try:
         return environment().parse(source)
     except (TemplateSyntaxError, RecursionError):

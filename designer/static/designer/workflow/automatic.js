@@ -5,7 +5,7 @@
 import { el } from "../dom.js";
 import { getAt, pointer, removeAt, setAt } from "./pointer.js";
 import { EditError, addBranch, removeBranch } from "./model.js";
-import { button, calendarField, checkboxField, control, durationField, fieldsAt, fieldWords, group, idFor, numberField, rowButtons, selectField, stepField, textField } from "./controls.js";
+import { button, calendarField, checkboxField, control, durationField, fieldsAt, fieldWords, group, idFor, numberField, rowButtons, selectField, stepField, switchKind, textField } from "./controls.js";
 import { conditionEditor } from "./conditions.js";
 import { notifyEditor } from "./people.js";
 import { moveItem, moveKey, renameKey } from "./places.js";
@@ -138,8 +138,17 @@ export function setHow(entry) {
   return "text";
 }
 
-function starterSet(how, tables) {
-  return { text: { value: "" }, number: { value: 0 }, yesno: { value: true }, null: { value: null }, json: { value: [] }, expr: { expr: " " }, lookup: { lookup: tables[0] || "" } }[how];
+/** A first entry given `how`; an expression starts as the value it replaces, so it parses. */
+function starterSet(how, tables, entry) {
+  return { text: { value: "" }, number: { value: 0 }, yesno: { value: true }, null: { value: null }, json: { value: [] }, expr: { expr: expressionOf(entry) }, lookup: { lookup: tables[0] || "" } }[how];
+}
+
+/** A literal value as an expression: "done" -> 'done', 3 -> 3, null -> none. */
+export function expressionOf(entry) {
+  const value = entry && "value" in entry ? entry.value : null;
+  if (value === null || typeof value === "object") return "none";
+  if (typeof value === "string") return `'${value.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
+  return value === true ? "true" : value === false ? "false" : String(value);
 }
 
 function action(ctx) {
@@ -167,7 +176,7 @@ function setEditor({ panel, view, id, at, step }) {
     }, { list: listId }));
     const pick = selectField(panel, `${entryAt}--how`, `Value ${index + 1}: how`, "Change how a value is given", HOW, {
       onChange: (value) => {
-        const fresh = starterSet(value, tables);
+        const fresh = switchKind(entryAt, how, entry, value, () => starterSet(value, tables, entry));
         const output = value === "lookup" ? panel.doc.tables?.[fresh.lookup]?.output : null;
         panel.apply("Change how a value is given", (doc) => {
           const next = setAt(doc, entryAt, fresh);
@@ -216,13 +225,15 @@ function setValue(panel, at, entry, how, { step, field, tables, at: stepAt }) {
     const input = el("textarea", { rows: "3", spellcheck: "false", class: "wf-json" });
     input.value = JSON.stringify(entry.value, null, 1);
     const box = control(panel, `${at}/value`, "Value (JSON)", input);
-    const error = el("p", { class: "error-message", hidden: "hidden" });
+    const error = el("p", { class: "error-message", id: idFor(`${at}/value`, "json-error"), hidden: "hidden" });
     input.addEventListener("change", () => {
       try {
         panel.put("Change a value", `${at}/value`, JSON.parse(input.value));
       } catch (problem) {
         error.hidden = false;
         error.textContent = `This is not JSON, so nothing was changed: ${problem.message}`;
+        input.setAttribute("aria-describedby", `${input.getAttribute("aria-describedby") || ""} ${error.id}`.trim());
+        input.setAttribute("aria-invalid", "true");
       }
     });
     box.append(error);

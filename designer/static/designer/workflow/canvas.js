@@ -99,11 +99,36 @@ function linkButton(item, prefix = "") {
   return el("button", attrs, `${prefix}${prefix ? ": " : ""}${words}`);
 }
 
-/** Everything a draw needs, and the slots it made (a "+" button's index -> its routes). */
+/** What each item on the page was drawn from (its `<li>` -> text), to tell it is unchanged. */
+const drawnFrom = new WeakMap();
+
+/**
+ * Everything a draw needs, and the slots it made (a "+" button's index -> its routes).
+ * `drawn` maps the key of each item on the page (a card, a "+", a link) to its `<li>`; an
+ * item drawn from the same as it was is not made again: a stand-in takes its place in the
+ * new drawing (`kept`: stand-in -> the item on the page), see `morphChildren`.
+ */
 class Drawing {
-  constructor(view) {
+  constructor(view, drawn) {
     this.view = view;
+    this.drawn = drawn;
+    this.kept = new Map();
     this.slots = [];
+  }
+
+  /** The `<li>` of an item with this key, drawn from `from` (text) by `make()`, or its stand-in. */
+  item(key, from, make) {
+    const old = this.drawn.get(key);
+    if (old && drawnFrom.get(old) === from) {
+      this.drawn.delete(key); // one place on the page each
+      const standIn = el("li", { "data-key": key });
+      this.kept.set(standIn, old);
+      return standIn;
+    }
+    const li = make();
+    li.setAttribute("data-key", key);
+    drawnFrom.set(li, from);
+    return li;
   }
 
   sequence(items, label) {
@@ -113,7 +138,7 @@ class Drawing {
       if (item.kind === "slot") list.append(this.slot(item, previous, items[i + 1]));
       else if (item.kind === "card") list.append(this.card(item));
       else if (item.kind === "lanes") list.append(this.lanes(item));
-      else if (item.kind === "link") list.append(wrap("li", { class: "wf-link" }, linkButton(item)));
+      else if (item.kind === "link") list.append(this.item(`link ${item.routes.join(",")}`, JSON.stringify(item), () => wrap("li", { class: "wf-link" }, linkButton(item))));
       if (item.kind === "card") previous = item.id;
     });
     return list;
@@ -123,20 +148,30 @@ class Drawing {
     const index = this.slots.push({ routes: item.routes, target: item.target }) - 1;
     const before = next && next.kind === "card" ? next.id : item.target;
     const words = previous ? `Add a step after ${previous}${before ? `, before ${before}` : ""}` : `Add a step before ${before || "the end of this lane"}`;
-    const li = el("li", { class: "wf-slot", "data-slot": index });
-    li.append(el("button", { type: "button", id: slotId(item.routes), class: "wf-add", "data-slot": index, "aria-label": words, "aria-haspopup": "true" }, "+"));
-    return li;
+    return this.item(`slot ${item.routes.join(",")} ${item.target}`, `${index} ${words}`, () => {
+      const li = el("li", { class: "wf-slot", "data-slot": index });
+      li.append(el("button", { type: "button", id: slotId(item.routes), class: "wf-add", "data-slot": index, "aria-label": words, "aria-haspopup": "true" }, "+"));
+      return li;
+    });
   }
 
   card(item) {
     const { view } = this;
     const { id, step } = item;
-    const type = step && typeof step === "object" ? String(step.type) : "?";
     const problems = view.problemsOf(id);
     const running = view.running?.[id] || 0;
+    const path = view.highlight?.has(id) ? " wf-card--path" : "";
+    const from = JSON.stringify([item.pointer, step, item.links, item.gotos, problems, running, view.selected === id, path]);
+    return this.item(`card ${id}`, from, () => this.newCard(item, problems, running, path));
+  }
+
+  newCard(item, problems, running, path) {
+    const { view } = this;
+    const { id, step } = item;
     const li = el("li", { class: "wf-card-item" });
+    const type = step && typeof step === "object" ? String(step.type) : "?";
     const card = el("div", {
-      class: `wf-card wf-card--${TYPE_WORDS[type] ? type : "unknown"}${problems.length ? " wf-card--problem" : ""}`,
+      class: `wf-card wf-card--${TYPE_WORDS[type] ? type : "unknown"}${problems.length ? " wf-card--problem" : ""}${path}`,
       "data-step": id,
     });
     const button = el("button", {
@@ -176,7 +211,7 @@ class Drawing {
   }
 
   lanes(item) {
-    const li = el("li", { class: `wf-lanes${item.parallel ? " wf-lanes--parallel" : ""}` });
+    const li = el("li", { class: `wf-lanes${item.parallel ? " wf-lanes--parallel" : ""}`, "data-key": `lanes ${item.from}` });
     const row = el("div", { class: "wf-lanes-row" });
     for (const lane of item.lanes) {
       const name = item.parallel ? `Branch ${lane.label}` : lane.label;
@@ -205,19 +240,100 @@ class Drawing {
 
 /**
  * Draw the flow into `root`. `view` = {layout, selected (a step id or null),
- * problemsOf(id) -> [{pointer, message}], running: {id: count}}. Returns the slots drawn.
+ * problemsOf(id) -> [{pointer, message}], running: {id: count}, highlight: Set of ids}.
+ * What is drawn already is patched (see `morph`), so an edit or a check coming back changes
+ * only the cards it concerns. Returns the slots drawn.
  */
 export function renderCanvas(root, view) {
-  const drawing = new Drawing(view);
-  const parts = [drawing.sequence(view.layout.seq, "The flow from its start")];
-  if (!view.layout.order.length) parts.push(el("p", { class: "wf-empty" }, "No steps yet: add one from the palette."));
-  if (view.layout.unreached.length) parts.push(drawing.unreached(view.layout.unreached, "Not reached from the start"));
+  const drawn = new Map();
+  for (const li of root.querySelectorAll("li[data-key]")) if (!drawn.has(li.dataset.key)) drawn.set(li.dataset.key, li);
+  const drawing = new Drawing(view, drawn);
+  const next = el("div");
+  next.append(drawing.sequence(view.layout.seq, "The flow from its start"));
+  if (!view.layout.order.length) next.append(el("p", { class: "wf-empty" }, "No steps yet: add one from the palette."));
+  if (view.layout.unreached.length) next.append(drawing.unreached(view.layout.unreached, "Not reached from the start"));
   const menu = root.querySelector(".wf-menu");
   const buttons = menu ? [...menu.querySelectorAll("button")] : [];
   const focused = buttons.indexOf(document.activeElement);
-  root.replaceChildren(...parts);
+  menu?.remove();
+  morphChildren(root, next, drawing.kept);
   if (menu) keepMenu(root, menu, buttons[focused]);
   return drawing.slots;
+}
+
+/** A child's key among its siblings (`data-key`), or null: unkeyed ones match by place. */
+function keyOf(node) {
+  return node.nodeType === Node.ELEMENT_NODE ? node.getAttribute("data-key") : null;
+}
+
+/**
+ * Make `old` (in the page) what `next` (just drawn, not in the page) is, keeping the nodes
+ * that stay: a node taken out and put back loses its focus, styles and layout, which the
+ * browser then works out again for every card of a big flow.
+ */
+function morph(old, next, kept) {
+  if (drawnFrom.has(next)) drawnFrom.set(old, drawnFrom.get(next));
+  if (old.nodeType !== Node.ELEMENT_NODE) {
+    if (old.nodeValue !== next.nodeValue) old.nodeValue = next.nodeValue;
+    return;
+  }
+  for (const { name } of [...old.attributes]) {
+    if (!next.hasAttribute(name)) old.removeAttribute(name);
+  }
+  for (const { name, value } of next.attributes) {
+    if (old.getAttribute(name) !== value) old.setAttribute(name, value);
+  }
+  morphChildren(old, next, kept);
+}
+
+function sameKind(a, b) {
+  return a.nodeType === b.nodeType && a.nodeName === b.nodeName;
+}
+
+/**
+ * Patch `old`'s children into `next`'s: keyed ones by key (moved if need be), others by
+ * place; a stand-in of `kept` is replaced by the node it stands for, as it is.
+ */
+function morphChildren(old, next, kept = new Map()) {
+  const wanted = [...next.childNodes];
+  const keys = new Set(wanted.map(keyOf).filter((key) => key !== null));
+  const byKey = new Map();
+  for (const child of old.childNodes) {
+    const key = keyOf(child);
+    if (key !== null && !byKey.has(key)) byKey.set(key, child);
+  }
+  let cursor = old.firstChild;
+  const drop = () => {
+    const gone = cursor;
+    cursor = cursor.nextSibling;
+    gone.remove();
+  };
+  for (const child of wanted) {
+    // Nodes no longer drawn go, so the cursor stays on one that may be kept.
+    while (cursor && keyOf(cursor) !== null && !keys.has(keyOf(cursor))) drop();
+    const key = keyOf(child);
+    if (kept.has(child)) {
+      // Drawn unchanged: put back in place (from another lane, if it moved), not patched.
+      const same = kept.get(child);
+      byKey.delete(key);
+      if (same === cursor) cursor = cursor.nextSibling;
+      else old.insertBefore(same, cursor);
+      continue;
+    }
+    let match = null;
+    if (key !== null) {
+      match = byKey.get(key) || null;
+      byKey.delete(key);
+    } else if (cursor && keyOf(cursor) === null && sameKind(cursor, child)) match = cursor;
+    if (match && !sameKind(match, child)) match = null;
+    if (!match) old.insertBefore(child, cursor);
+    else {
+      if (match === cursor) cursor = cursor.nextSibling;
+      else old.insertBefore(match, cursor);
+      morph(match, child, kept);
+    }
+  }
+  while (cursor) drop();
 }
 
 /** Put an open add menu back beside its anchor after a redraw (a check coming back). */
@@ -230,13 +346,13 @@ function keepMenu(root, menu, focused) {
 
 /** The outline: every step in drawing order, each a button that selects its card. */
 export function renderOutline(root, layout, selected) {
-  root.replaceChildren(
-    ...layout.order.map((id) => {
-      const li = el("li");
-      li.append(el("button", { type: "button", class: "link-button", "data-outline": id, "aria-current": id === selected ? "true" : null }, id));
-      return li;
-    }),
-  );
+  const next = el("ol");
+  for (const id of layout.order) {
+    const li = el("li", { "data-key": id });
+    li.append(el("button", { type: "button", class: "link-button", "data-outline": id, "aria-current": id === selected ? "true" : null }, id));
+    next.append(li);
+  }
+  morphChildren(root, next);
 }
 
 /** The nearest card from `from` in a direction, by where the cards are on screen. */

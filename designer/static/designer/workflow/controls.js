@@ -239,6 +239,53 @@ function findStep(doc, id) {
   return walk(doc?.steps);
 }
 
+/**
+ * An "Insert a field…" picker: `insert(key)` is called with the field picked. A mouse (or
+ * the opened list) inserts at once; the arrow keys only walk the list, and Enter inserts,
+ * so a keyboard passing over the fields does not insert each one of them.
+ */
+export function insertPicker(id, words, fields, insert) {
+  const select = el("select", { id, "aria-label": words, "aria-describedby": `${id}--hint` });
+  select.append(el("option", { value: "" }, "Insert a field…"));
+  for (const field of fields) select.append(el("option", { value: field.key }, fieldWords(field)));
+  let byKey = false;
+  select.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && select.value !== "") {
+      event.preventDefault();
+      insert(select.value);
+      return;
+    }
+    byKey = true;
+    window.setTimeout(() => { byKey = false; });
+  });
+  select.addEventListener("change", () => {
+    if (!byKey && select.value !== "") insert(select.value);
+  });
+  const box = el("div", { class: "wf-insert" });
+  box.append(select, el("p", { class: "hint", id: `${id}--hint` }, "With the keys: the arrows choose a field, Enter inserts it."));
+  return box;
+}
+
+/** Text with `{{ key }}` added at its end, a space between. */
+export function withField(text, key) {
+  const current = text || "";
+  return `${current}${current && !current.endsWith(" ") ? " " : ""}{{ ${key} }}`;
+}
+
+/** What a setting was, per pointer and kind, before its kind was changed: see `switchKind`. */
+const before = new Map();
+
+/**
+ * The value of `at` when its kind changes from `from` (now `value`) to `to`: what it was
+ * when it last was of kind `to`, else `starter()`. The arrow keys walk a select's choices,
+ * each one a change: walking back to where one started gives back what was there.
+ */
+export function switchKind(at, from, value, to, starter) {
+  if (from !== undefined && from !== null && value !== undefined) before.set(`${at}|${from}`, structuredClone(value));
+  const kept = before.get(`${at}|${to}`);
+  return kept === undefined ? starter() : structuredClone(kept);
+}
+
 /** A small button. */
 export function button(text, attrs = {}, onClick = null) {
   const node = el("button", { type: "button", class: "small", ...attrs }, text);
@@ -273,4 +320,103 @@ export function fieldsAt(view, step) {
 export function fieldWords(field) {
   const label = field.label && field.label !== field.key ? `${field.label} (${field.key})` : field.key;
   return field.maybe_missing ? `${label}, may be empty here` : label;
+}
+
+// ---------------------------------------------------------------- drawing again
+
+const watched = new WeakSet();
+/** A kept control -> its twin of the latest drawing, whose listeners know the latest document. */
+const twins = new WeakMap();
+
+/**
+ * Put `nodes` in `root` in place of what it shows, keeping the focus, the caret and text
+ * typed but not yet applied. The focused select is kept itself when the new drawing has
+ * the same one (same id, choices and value): a new node would start its type-ahead over,
+ * so typing "service-desk-" would stop at "service-desk". Its events then go to its twin.
+ */
+export function redraw(root, nodes) {
+  watch(root);
+  const kept = keptFocus(root);
+  const holder = root.ownerDocument.createDocumentFragment();
+  holder.append(...nodes);
+  const active = root.ownerDocument.activeElement;
+  const fresh = kept && active?.tagName === "SELECT" ? holder.getElementById(kept.id) : null;
+  if (fresh && sameSelect(active, fresh)) {
+    const before = [...root.childNodes];
+    copyAttributes(fresh, active);
+    root.append(holder);
+    // moveBefore keeps the focus and the type-ahead; a plain move loses both.
+    if (fresh.parentNode.moveBefore) fresh.parentNode.moveBefore(active, fresh);
+    else fresh.parentNode.insertBefore(active, fresh);
+    fresh.remove();
+    before.forEach((node) => node.remove());
+    twins.set(active, fresh);
+  } else {
+    root.replaceChildren(holder);
+  }
+  restoreFocus(root, kept);
+}
+
+/** Whether two selects offer the same choices, in the same groups, with the same chosen. */
+function sameSelect(a, b) {
+  if (b.tagName !== "SELECT" || a.multiple !== b.multiple) return false;
+  const said = (select) => JSON.stringify([...select.options].map((o) => [o.value, o.text, o.disabled, o.selected, o.parentElement.tagName === "OPTGROUP" ? o.parentElement.label : null]));
+  return said(a) === said(b);
+}
+
+function copyAttributes(from, to) {
+  for (const { name } of [...to.attributes]) if (!from.hasAttribute(name)) to.removeAttribute(name);
+  for (const { name, value } of from.attributes) if (to.getAttribute(name) !== value) to.setAttribute(name, value);
+}
+
+/** Mark text typed but not yet applied, so a redraw keeps it; hand a kept control's events to its twin. */
+function watch(root) {
+  if (watched.has(root)) return;
+  watched.add(root);
+  root.addEventListener("input", (event) => { event.target.dataset.dirty = "1"; });
+  root.addEventListener("change", (event) => { delete event.target.dataset.dirty; }, true);
+  for (const type of ["input", "change"]) root.addEventListener(type, forward, true);
+}
+
+/** A kept select's own listeners are of an older drawing: its twin's act instead. */
+function forward(event) {
+  const twin = twins.get(event.target);
+  if (!twin) return;
+  event.stopPropagation();
+  [...event.target.options].forEach((o, i) => { twin.options[i].selected = o.selected; });
+  twin.dispatchEvent(new Event(event.type, { bubbles: true }));
+}
+
+function keptFocus(root) {
+  const active = root.ownerDocument.activeElement;
+  if (!active || !root.contains(active) || !active.id) return null;
+  const text = typeof active.value === "string" && active.dataset.dirty === "1";
+  let start = null;
+  let end = null;
+  try {
+    start = active.selectionStart;
+    end = active.selectionEnd;
+  } catch {
+    // Selects and checkboxes have no caret.
+  }
+  return { id: active.id, value: text ? active.value : null, start, end, scroll: root.scrollTop };
+}
+
+function restoreFocus(root, kept) {
+  if (!kept) return;
+  const found = root.ownerDocument.getElementById(kept.id);
+  if (!found || !root.contains(found)) return;
+  if (kept.value !== null && found.value !== kept.value) {
+    found.value = kept.value;
+    found.dataset.dirty = "1";
+  }
+  if (found !== root.ownerDocument.activeElement) found.focus({ preventScroll: true });
+  if (kept.start !== null) {
+    try {
+      found.setSelectionRange(kept.start, kept.end);
+    } catch {
+      // Not a text box any more.
+    }
+  }
+  root.scrollTop = kept.scroll;
 }

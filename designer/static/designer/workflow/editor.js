@@ -2,8 +2,12 @@
 // autosaves, checks on every edit (on the server: one checker), shows the problems on the
 // cards and in a list, publishes, imports and exports, and shows versions and diffs.
 //
-// The properties panel (properties.js) and the simulation (simulate.js) are modules of
-// their own, loaded when the page says they are there.
+// Fast on big flows (issue 16: open < 300 ms, an edit shown with its check < 50 ms): the
+// page comes with the draft, its check and the pickers' context in it, so it draws once; an
+// edit sends its check before it is drawn, and redraws change only what changed (the
+// canvas is patched, the properties panel is drawn again only when what it shows changed).
+// `#workflow-designer[data-edit]` counts the edits, `[data-checked-edit]` names the edit
+// whose check is shown.
 
 import { Api } from "../api.js";
 import { History } from "../commands.js";
@@ -11,8 +15,10 @@ import { wireVersions } from "../versions.js";
 import { cardId, openAddMenu, renderCanvas, renderOutline, wireCanvas } from "./canvas.js";
 import { buildLayout } from "./layout.js";
 import * as model from "./model.js";
+import { renderProperties } from "./properties.js";
+import { renderSimulation } from "./simulate.js";
 
-/** Milliseconds of quiet before a draft is saved, and before it is checked. */
+/** Milliseconds of quiet before a draft is saved, and before what is typed is checked. */
 const SAVE_DELAY_MS = 800;
 const CHECK_DELAY_MS = 150;
 const ZOOMS = { min: 0.3, max: 2, step: 0.1 };
@@ -29,6 +35,7 @@ const state = {
   latestVersion: 0,
   selected: null, // {step} | {workflow: true} | {table} | null
   problems: [],
+  problemsByStep: new Map(),
   warnings: [],
   fieldsAt: {},
   context: {},
@@ -36,6 +43,8 @@ const state = {
   highlight: new Set(),
   clipboard: null,
   layout: null,
+  layoutOf: null, // the document `layout` was built from
+  panelDrawn: null, // what the properties panel was last drawn from (see renderPanel)
   slots: [],
   zoom: 1,
   dirty: false,
@@ -44,8 +53,7 @@ const state = {
   saving: null,
   saveTimer: 0,
   checkTimer: 0,
-  checks: 0,
-  modules: {},
+  edit: 0, // edits made since the page opened; each one is checked
 };
 
 const doc = () => state.history.doc;
@@ -64,12 +72,28 @@ function status(text) {
 }
 
 function problemsOf(id) {
-  return state.problems.filter((p) => model.stepOfPointer(p.pointer) === id);
+  return state.problemsByStep.get(id) || [];
+}
+
+function setProblems(problems, warnings = state.warnings) {
+  state.problems = problems;
+  state.warnings = warnings;
+  state.problemsByStep = new Map();
+  for (const problem of problems) {
+    const id = model.stepOfPointer(problem.pointer);
+    if (id === null) continue;
+    if (!state.problemsByStep.has(id)) state.problemsByStep.set(id, []);
+    state.problemsByStep.get(id).push(problem);
+  }
 }
 
 // Drawing ------------------------------------------------------------------------------------
 
-/** Keep the focus (and caret) on the same control across a redraw, or move it to `focusId`. */
+/**
+ * Keep the focus (and caret) on the same control across a redraw, or move it to `focusId`.
+ * The focus moves without scrolling, which would lay the page out at once; a card given the
+ * focus is scrolled into view with the next frame, laid out then anyway.
+ */
 function keepingFocus(draw, focusId) {
   const active = document.activeElement;
   const id = focusId || active?.id;
@@ -77,8 +101,9 @@ function keepingFocus(draw, focusId) {
   draw();
   const again = id && document.getElementById(id);
   if (again && again !== document.activeElement) {
-    again.focus();
-    if (!focusId && caret && "setSelectionRange" in again && again.type !== "number") {
+    again.focus({ preventScroll: true });
+    if (focusId) window.requestAnimationFrame(() => again.scrollIntoView({ block: "nearest", inline: "nearest" }));
+    else if (caret && "setSelectionRange" in again && again.type !== "number") {
       try {
         again.setSelectionRange(...caret);
       } catch {
@@ -88,21 +113,15 @@ function keepingFocus(draw, focusId) {
   }
 }
 
+/** Draw the page for the document as it is now: the canvas is patched, not made again. */
 function render(focusId) {
   keepingFocus(() => {
     const current = doc();
-    state.layout = buildLayout(current);
-    // Redrawing the canvas under a drag would drop the card being dragged: draw once it ends.
-    if (state.dragging) state.redrawAfterDrag = true;
-    else {
-      state.slots = renderCanvas($("canvas"), {
-        layout: state.layout,
-        selected: selectedStep(),
-        problemsOf,
-        running: state.running,
-      });
+    if (state.layoutOf !== current) {
+      state.layout = buildLayout(current);
+      state.layoutOf = current;
     }
-    for (const id of state.highlight) document.querySelector(`.wf-card[data-step="${CSS.escape(id)}"]`)?.classList.add("wf-card--path");
+    drawCanvas();
     renderOutline($("outline"), state.layout, selectedStep());
     renderProblems();
     if (!$("json-view").hidden) $("json").textContent = JSON.stringify(current, null, 2);
@@ -113,10 +132,32 @@ function render(focusId) {
   }, focusId);
 }
 
-function renderPanel() {
-  const { properties } = state.modules;
-  if (!properties) return;
-  properties.renderProperties($("properties"), {
+function drawCanvas() {
+  // Redrawing the canvas under a drag would drop the card being dragged: draw once it ends.
+  if (state.dragging) {
+    state.redrawAfterDrag = true;
+    return;
+  }
+  state.slots = renderCanvas($("canvas"), {
+    layout: state.layout,
+    selected: selectedStep(),
+    problemsOf,
+    running: state.running,
+    highlight: state.highlight,
+  });
+}
+
+/**
+ * Draw the properties panel, unless it would show the same as it does: same document,
+ * selection and context, same problems and fields where it looks (a check coming back
+ * mostly changes neither). `force` draws it whatever.
+ */
+function renderPanel(force = false) {
+  const drawn = { doc: doc(), selected: state.selected, context: state.context, seen: panelSees() };
+  const last = state.panelDrawn;
+  if (!force && last && last.doc === drawn.doc && last.selected === drawn.selected && last.context === drawn.context && last.seen === drawn.seen) return;
+  state.panelDrawn = drawn;
+  renderProperties($("properties"), {
     doc: doc(),
     selection: state.selected,
     context: state.context,
@@ -129,6 +170,16 @@ function renderPanel() {
     },
     openForm,
   });
+}
+
+/** The problems and fields the panel of the selection shows, as text to compare. */
+function panelSees() {
+  if (!state.selected) return "";
+  const id = selectedStep();
+  const at = id && model.findStep(doc(), id)?.pointer;
+  if (!at) return JSON.stringify([state.problems, state.fieldsAt]);
+  const under = state.problems.filter((p) => p.pointer === at || (p.pointer || "").startsWith(`${at}/`));
+  return JSON.stringify([under, state.fieldsAt[id] || null]);
 }
 
 function problemButton(problem, prefix = "") {
@@ -190,14 +241,19 @@ function showProblemsSummary() {
 
 // Editing ------------------------------------------------------------------------------------
 
-/** Apply `fn` (doc -> new doc) as one undoable edit; typing in one box merges into one. */
-function apply(label, fn) {
+/**
+ * Apply `fn` (doc -> new doc) as one undoable edit; typing in one box merges into one.
+ * `options.merge` says the edit is made as it is typed (every keystroke, one undo step per
+ * box): its check waits for a pause in the typing, where any other edit is checked at once.
+ */
+function apply(label, fn, options = {}) {
   const active = document.activeElement;
   const typing = active && (active.tagName === "TEXTAREA" || (active.tagName === "INPUT" && !["checkbox", "radio", "button"].includes(active.type)));
   const next = fn(doc());
   if (next === null || next === undefined || next === doc()) return false;
-  state.history.apply(next, typing ? `${label}|${active.id}` : null);
-  changed();
+  const asTyped = options.merge !== undefined && options.merge !== null;
+  state.history.apply(next, asTyped ? `${label}|${options.merge}` : typing ? `${label}|${active.id}` : null);
+  changed(undefined, asTyped);
   if (!typing) announce(`${label}.`);
   return true;
 }
@@ -220,22 +276,30 @@ function command(run, words, focus = true) {
   return result;
 }
 
-function changed(focusId) {
+/**
+ * After an edit: check it (sent before the edit is drawn, so the server works while the page
+ * draws; while typing, once the typing pauses), draw it, and save it a little later.
+ */
+function changed(focusId, typing = false) {
   if (state.selected?.step && !model.findStep(doc(), state.selected.step)) state.selected = null;
+  state.edit += 1; // an answer to an earlier document is stale from now on
+  root.dataset.edit = String(state.edit);
+  window.clearTimeout(state.checkTimer);
+  if (typing) {
+    checking(true);
+    state.checkTimer = window.setTimeout(check, CHECK_DELAY_MS);
+  } else check();
   render(focusId);
   state.dirty = true;
   status("Unsaved changes");
   window.clearTimeout(state.saveTimer);
   state.saveTimer = window.setTimeout(save, SAVE_DELAY_MS);
-  window.clearTimeout(state.checkTimer);
-  state.checks += 1; // an answer to an earlier document is stale from now on
-  checking(true);
-  state.checkTimer = window.setTimeout(check, CHECK_DELAY_MS);
 }
 
 /** Mark the problems list busy from an edit until the check of the latest document is back. */
 function checking(busy) {
   const section = $("problems").closest("section");
+  if (busy === section.hasAttribute("aria-busy")) return;
   if (busy) section.setAttribute("aria-busy", "true");
   else section.removeAttribute("aria-busy");
 }
@@ -248,7 +312,8 @@ function position(id) {
 function select(id, focus = false) {
   state.selected = { step: id };
   render(focus ? cardId(id) : undefined);
-  if (focus) $(cardId(id))?.scrollIntoView({ block: "nearest", inline: "nearest" });
+  // Scrolled with the next frame, when the page is laid out anyway (see keepingFocus).
+  if (focus) window.requestAnimationFrame(() => $(cardId(id))?.scrollIntoView({ block: "nearest", inline: "nearest" }));
 }
 
 /** Where a new step goes with nothing said: after the selection, else before the first end. */
@@ -361,21 +426,29 @@ async function save() {
 /** Check the document as it is now; an answer to an older document is dropped. */
 async function check() {
   window.clearTimeout(state.checkTimer);
-  state.checks += 1;
-  const mine = state.checks;
+  const edit = state.edit;
   checking(true);
   const answer = await api.check(doc());
-  if (mine !== state.checks) return;
+  if (edit !== state.edit) return;
+  showCheck(answer, edit);
+}
+
+/** Show the check of edit number `edit`: the problems on the cards, in the list and panel. */
+function showCheck(answer, edit) {
   checking(false);
   if (!answer.ok) {
     $("problems-summary").textContent = `The check did not run: ${answer.body.message}`;
-    return;
+  } else {
+    setProblems(answer.body.problems || [], answer.body.warnings || []);
+    state.fieldsAt = answer.body.fields_at || {};
+    showProblemsSummary();
+    keepingFocus(() => {
+      drawCanvas();
+      renderProblems();
+      renderPanel();
+    });
   }
-  state.problems = answer.body.problems || [];
-  state.warnings = answer.body.warnings || [];
-  state.fieldsAt = answer.body.fields_at || {};
-  showProblemsSummary();
-  render();
+  root.dataset.checkedEdit = String(edit);
   performance.mark("designer:checked");
 }
 
@@ -404,7 +477,7 @@ async function publish() {
     document.dispatchEvent(new CustomEvent("designer:published"));
     loadRunning();
   } else if (answer.status === 422) {
-    state.problems = answer.body.problems || [];
+    setProblems(answer.body.problems || []);
     showProblemsSummary();
     render();
     showOutcome("Nothing was published: fix these problems first", state.problems);
@@ -416,7 +489,11 @@ async function publish() {
 async function loadRunning() {
   const answer = await api.versions();
   if (!answer.ok) return;
-  const running = answer.body.running || {};
+  showRunning(answer.body.running || {});
+  render();
+}
+
+function showRunning(running) {
   state.running = running.steps || {};
   const entries = Object.entries(state.running).filter(([, n]) => n > 0);
   const total = entries.reduce((sum, [, n]) => sum + n, 0);
@@ -425,7 +502,6 @@ async function loadRunning() {
       ? `Version ${running.version} has ${total} instance(s) running now: ${entries.map(([id, n]) => `${n} at '${id}'`).join(", ")}. The counts are on the cards.`
       : `No instance of version ${running.version} is running now.`
     : "";
-  render();
 }
 
 // Import, export, zoom -----------------------------------------------------------------------
@@ -482,7 +558,7 @@ function toggleJson() {
   if (!view.hidden) $("json").textContent = JSON.stringify(doc(), null, 2);
 }
 
-// The other modules: properties and simulation -----------------------------------------------
+// The pickers' context, and the simulation ---------------------------------------------------
 
 /** Open a form in the form designer (a new tab); the pickers refresh when the page is back. */
 async function openForm(formKey) {
@@ -498,23 +574,8 @@ async function loadContext() {
   if (state.history) render();
 }
 
-async function loadModules() {
-  const wanted = config.modules || {};
-  const load = async (name, path) => {
-    if (!wanted[name]) return;
-    try {
-      state.modules[name] = await import(path);
-    } catch (error) {
-      $(name === "simulate" ? "simulation" : "properties").textContent = `This part of the page could not be loaded: ${error.message}`;
-    }
-  };
-  await Promise.all([load("properties", "./properties.js"), load("simulate", "./simulate.js")]);
-}
-
 function startSimulation() {
-  const { simulate } = state.modules;
-  if (!simulate) return;
-  simulate.renderSimulation($("simulation"), {
+  renderSimulation($("simulation"), {
     api,
     getDocument: doc,
     context: state.context,
@@ -594,21 +655,30 @@ function wire() {
   });
 }
 
-async function start() {
-  const [answer] = await Promise.all([api.draft(), loadContext(), loadModules()]);
-  if (!answer.ok) return status(`The draft could not be loaded: ${answer.body.message}`);
-  state.history = new History(answer.body.document);
-  state.revision = answer.body.revision;
-  state.latestVersion = answer.body.latest_version;
+/**
+ * Draw the draft the page came with, checked, in one go: the page holds the draft, its
+ * check, the pickers' context and the running instances (`config.opening`).
+ */
+function start() {
+  const { draft, check: checked, context, running } = config.opening;
+  state.history = new History(draft.document);
+  state.revision = draft.revision;
+  state.latestVersion = draft.latest_version;
+  state.context = context;
+  setProblems(checked.problems || [], checked.warnings || []);
+  state.fieldsAt = checked.fields_at || {};
+  showRunning(running);
   wire();
   wireVersions(api);
   render();
+  showProblemsSummary();
   status(state.revision ? `Draft loaded (revision ${state.revision})` : "Nothing saved yet");
+  root.dataset.edit = "0";
+  root.dataset.checkedEdit = "0";
   root.dataset.ready = "true";
   performance.mark("designer:ready"); // what a benchmark reads as the time to open
+  performance.mark("designer:checked");
   startSimulation();
-  check();
-  loadRunning();
 }
 
 start();

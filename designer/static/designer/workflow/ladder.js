@@ -158,7 +158,7 @@ function actionDetails(panel, at, action, kind, { step, stepDoc, siblings, inSte
     if (mode === "someone") box.append(assignEditor(panel, `${at}/reassign`, { step, words: "Who gets the tasks", label: "Change where to reassign" }));
   } else if (kind === "raise_priority") {
     const levels = priorityLevels(panel.doc);
-    box.append(selectField(panel, `${at}/raise_priority`, "How", "Change how the priority is raised", [[true, "One level more urgent"], ...levels.map((l) => [l, `To ${l}, if that is more urgent`])]));
+    box.append(selectField(panel, `${at}/raise_priority`, "Raise it to", "Change how the priority is raised", [[true, "One level more urgent"], ...levels.map((l) => [l, `To ${l}, if that is more urgent`])]));
   } else if (kind === "notify") {
     box.append(notifyEditor(panel, `${at}/notify`, { step }));
   } else if (kind === "complete") {

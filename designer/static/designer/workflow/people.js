@@ -5,7 +5,7 @@
 
 import { el } from "../dom.js";
 import { getAt } from "./pointer.js";
-import { control, fieldsAt, fieldWords, fillSelect, idFor, option, selectField, textField } from "./controls.js";
+import { control, fieldsAt, fieldWords, fillSelect, idFor, option, selectField, switchKind, textField } from "./controls.js";
 
 const KINDS = [
   ["user", "A person"],
@@ -71,20 +71,24 @@ export function assignEditor(panel, at, { step, words = "Who does it", none = nu
   if (assign !== undefined && !kind) select.append(option("json", "Written otherwise (see the JSON view)", true));
   select.addEventListener("change", () => {
     const value = select.value === "" ? undefined : JSON.parse(select.value);
-    panel.put(label, at, value === undefined ? undefined : starterAssign(value, view, step));
+    panel.put(label, at, value === undefined ? undefined : switchKind(at, kind, assign, value, () => starterAssign(value, view, step)));
   });
   box.append(control(panel, at, words, select, { id: idFor(at, "kind") }));
   const users = (view.context?.users || []).map((u) => [u.username, personWords(u)]);
   const fields = fieldsAt(view, step).filter((f) => USERISH.has(f.type));
+  // A field of fixed options names a person or a group only when every option is one.
+  const naming = (known) => fields.filter((f) => !Array.isArray(f.options) || f.options.every((o) => known.includes(o)));
+  const usernames = (view.context?.users || []).map((u) => u.username);
+  const groupKeys = (view.context?.groups || []).map((g) => g.key);
   const asTemplates = (list, words) => list.map((f) => [`{{ ${f.key} }}`, words(f)]);
   if (kind === "user") box.append(templatePicker(panel, `${at}/user`, "Person", label, [{ group: "People", choices: users }]));
   if (kind === "field") {
-    const fieldChoices = fields.map((f) => [`{{ ${f.key} }}`, fieldWords(f)]);
+    const fieldChoices = naming(usernames).map((f) => [`{{ ${f.key} }}`, fieldWords(f)]);
     box.append(selectField(panel, `${at}/user`, "Field that names the person", label, fieldChoices, { hint: "A user field of a form, or a field set to a user name." }));
   }
   if (kind === "group") {
     const groups = (view.context?.groups || []).map((g) => [g.key, groupWords(g)]);
-    box.append(templatePicker(panel, `${at}/group`, "Group", label, [{ group: "Groups", choices: groups }, { group: "The group named in a field", choices: asTemplates(fields, (f) => `The group in the field ${fieldWords(f)}`) }]));
+    box.append(templatePicker(panel, `${at}/group`, "Group", label, [{ group: "Groups", choices: groups }, { group: "The group named in a field", choices: asTemplates(naming(groupKeys), (f) => `The group in the field ${fieldWords(f)}`) }]));
     box.append(selectField(panel, `${at}/strategy`, "Who in the group gets it", "Change how the group hands out tasks", STRATEGIES.slice(1), { none: STRATEGIES[0][1] }));
   }
   if (kind === "on_call") {
@@ -94,12 +98,18 @@ export function assignEditor(panel, at, { step, words = "Who does it", none = nu
   if (kind === "manager_of") {
     box.append(templatePicker(panel, `${at}/manager_of`, "Whose manager", label, [
       ["{{ instance.requester }}", "The requester's manager"],
-      { group: "The person named in a field", choices: asTemplates(fields, (f) => `The manager of the person in the field ${fieldWords(f)}`) },
+      { group: "The person named in a field", choices: asTemplates(naming(usernames), (f) => `The manager of the person in the field ${fieldWords(f)}`) },
       { group: "People", choices: users },
     ]));
   }
   return box;
 }
+
+/**
+ * The pickers set to "written out" before anything is written: a redraw (a check coming
+ * back) keeps their text box open. A pointer leaves when one of the choices is picked.
+ */
+const writingOut = new Set();
 
 /**
  * A picker of a text value that may be a template: one of `choices`, or "written out"
@@ -108,7 +118,8 @@ export function assignEditor(panel, at, { step, words = "Who does it", none = nu
 export function templatePicker(panel, at, words, label, choices) {
   const current = getAt(panel.doc, at);
   const flat = choices.flatMap((c) => (Array.isArray(c) ? [c] : c.choices)).map(([v]) => v);
-  const written = current !== undefined && current !== "" && !flat.includes(current);
+  // With nothing to choose from (no on-call schedule yet), the text box is the way.
+  const written = writingOut.has(at) || flat.length === 0 || (current !== undefined && current !== "" && !flat.includes(current));
   const box = el("div", { class: "wf-template-picker" });
   const select = el("select");
   fillSelect(select, choices, written ? undefined : current, "Choose…");
@@ -120,10 +131,15 @@ export function templatePicker(panel, at, words, label, choices) {
   select.addEventListener("change", () => {
     const value = select.value === "" ? undefined : JSON.parse(select.value);
     if (value === "__other__") {
+      writingOut.add(at);
       text.hidden = false;
-      text.querySelector("input")?.focus();
+      // Typing replaces the value shown, which was the choice left.
+      const input = text.querySelector("input");
+      input?.focus();
+      input?.select();
       return;
     }
+    writingOut.delete(at);
     panel.put(label, at, value);
   });
   box.append(control(panel, `${at}--pick`, words, select, { id: idFor(at, "pick") }), text);

@@ -9,7 +9,7 @@
 import { el } from "../dom.js";
 import { getAt, pointer, removeAt, setAt } from "./pointer.js";
 import { EditError, renameStep } from "./model.js";
-import { Panel, button, calendarField, checkboxField, control, durationField, fieldsAt, fieldWords, group, idFor, option, rowButtons, selectField, stepField, textField } from "./controls.js";
+import { Panel, button, calendarField, checkboxField, control, durationField, fieldsAt, fieldWords, group, idFor, insertPicker, redraw, rowButtons, selectField, stepField, textField, withField } from "./controls.js";
 import { conditionEditor } from "./conditions.js";
 import { ladderEditor } from "./ladder.js";
 import { assignEditor } from "./people.js";
@@ -26,12 +26,9 @@ const TYPE_WORDS = {
 const WAITS = new Set(["task", "approval", "review", "wait"]);
 const PERMISSIONS = [["editable", "Editable"], ["read_only", "Read-only"], ["hidden", "Hidden"], ["required", "Required"]];
 const OUTCOME = /^[a-z][a-z0-9_]{0,62}$/;
-const watched = new WeakSet();
 
 /** Draw the panel of `view.selection` into `root`. */
 export function renderProperties(root, view) {
-  watch(root);
-  const kept = keptFocus(root);
   const panel = new Panel(view);
   const rest = el("div", { class: "wf-other-problems", role: "group", "aria-label": "Other problems here", hidden: "hidden" });
   const selection = view.selection || {};
@@ -50,14 +47,13 @@ export function renderProperties(root, view) {
   } else {
     parts = [el("p", { class: "hint" }, "Select a step to edit it, or the workflow's settings.")];
   }
-  root.replaceChildren(rest, ...parts);
   if (scope !== null) {
     const left = panel.distribute(scope, null);
     // On the workflow's panel, a step's problems belong to the step, shown on its card.
     const own = scope === "" ? left.filter((p) => !(p.pointer || "").startsWith("/steps/")) : left;
     showRest(rest, own);
   }
-  restoreFocus(root, kept);
+  redraw(root, [rest, ...parts]);
 }
 
 function showRest(rest, problems) {
@@ -67,48 +63,6 @@ function showRest(rest, problems) {
   const list = el("ul");
   for (const problem of problems) list.append(el("li", {}, `${problem.pointer || "/"}: ${problem.message}`));
   rest.append(list);
-}
-
-/** Mark text typed but not yet applied, so a redraw keeps it; applied text is clean again. */
-function watch(root) {
-  if (watched.has(root)) return;
-  watched.add(root);
-  root.addEventListener("input", (event) => { event.target.dataset.dirty = "1"; });
-  root.addEventListener("change", (event) => { delete event.target.dataset.dirty; }, true);
-}
-
-function keptFocus(root) {
-  const active = root.ownerDocument.activeElement;
-  if (!active || !root.contains(active) || !active.id) return null;
-  const text = typeof active.value === "string" && active.dataset.dirty === "1";
-  let start = null;
-  let end = null;
-  try {
-    start = active.selectionStart;
-    end = active.selectionEnd;
-  } catch {
-    // Selects and checkboxes have no caret.
-  }
-  return { id: active.id, value: text ? active.value : null, start, end, scroll: root.scrollTop };
-}
-
-function restoreFocus(root, kept) {
-  if (!kept) return;
-  const found = root.ownerDocument.getElementById(kept.id);
-  if (!found || !root.contains(found)) return;
-  if (kept.value !== null && found.value !== kept.value) {
-    found.value = kept.value;
-    found.dataset.dirty = "1";
-  }
-  found.focus({ preventScroll: true });
-  if (kept.start !== null) {
-    try {
-      found.setSelectionRange(kept.start, kept.end);
-    } catch {
-      // Not a text box any more.
-    }
-  }
-  root.scrollTop = kept.scroll;
 }
 
 // ---------------------------------------------------------------- a step
@@ -158,17 +112,8 @@ function idField({ panel, view, id, at }) {
 /** A template box with an "insert a field" picker, so no {{ }} has to be typed. */
 function templateField({ panel, view, id }, at, words, label) {
   const box = textField(panel, at, words, label, { hint: "Text; {{ field }} fills in a field, like {{ instance.number }} {{ summary }}." });
-  const insert = el("select", { id: idFor(at, "insert"), "aria-label": `Insert a field into the ${words.toLowerCase()}` });
-  insert.append(el("option", { value: "" }, "Insert a field…"));
-  for (const field of [...fieldsAt(view, id), { key: "instance.number", label: "Instance number" }, { key: "instance.requester", label: "Requester" }]) {
-    insert.append(option(field.key, fieldWords(field)));
-  }
-  insert.addEventListener("change", () => {
-    if (insert.value === "") return;
-    const current = getAt(panel.doc, at) || "";
-    panel.put(label, at, `${current}${current && !current.endsWith(" ") ? " " : ""}{{ ${JSON.parse(insert.value)} }}`);
-  });
-  box.append(insert);
+  const fields = [...fieldsAt(view, id), { key: "instance.number", label: "Instance number" }, { key: "instance.requester", label: "Requester" }];
+  box.append(insertPicker(idFor(at, "insert"), `Insert a field into the ${words.toLowerCase()}`, fields, (key) => panel.put(label, at, withField(getAt(panel.doc, at), key))));
   return box;
 }
 
@@ -433,6 +378,8 @@ function outcomeName({ panel, at, step }, outcome) {
     if (problem) {
       error.hidden = false;
       error.textContent = problem;
+      input.setAttribute("aria-describedby", `${input.getAttribute("aria-describedby") || ""} ${error.id}`.trim());
+      input.setAttribute("aria-invalid", "true");
       return;
     }
     panel.apply("Rename an outcome", (doc) => {

@@ -4,7 +4,7 @@
 
 import { el } from "../dom.js";
 import { getAt, pointer, setAt } from "./pointer.js";
-import { button, calendarField, checkboxField, control, durationField, fieldWords, group, idFor, rowButtons, selectField, textField } from "./controls.js";
+import { button, calendarField, checkboxField, control, durationField, fieldWords, group, idFor, insertPicker, rowButtons, selectField, textField, withField } from "./controls.js";
 import { actionsEditor, priorityLevels } from "./ladder.js";
 import { moveItem } from "./places.js";
 import { allSteps } from "./routes.js";
@@ -59,15 +59,7 @@ function startSection(panel) {
 function startTitle(panel) {
   const start = panel.view.fieldsAt?.$start || [];
   const box = textField(panel, "/start/title", "Instance title", "Change the instance title", { hint: "A template like {{ summary }}; without it, the workflow's title." });
-  const insert = el("select", { id: idFor("/start/title", "insert"), "aria-label": "Insert a field into the instance title" });
-  insert.append(el("option", { value: "" }, "Insert a field…"));
-  start.forEach((f) => insert.append(el("option", { value: f.key }, fieldWords(f))));
-  insert.addEventListener("change", () => {
-    if (!insert.value) return;
-    const current = getAt(panel.doc, "/start/title") || "";
-    panel.put("Change the instance title", "/start/title", `${current}${current && !current.endsWith(" ") ? " " : ""}{{ ${insert.value} }}`);
-  });
-  box.append(insert);
+  box.append(insertPicker(idFor("/start/title", "insert"), "Insert a field into the instance title", start, (key) => panel.put("Change the instance title", "/start/title", withField(getAt(panel.doc, "/start/title"), key))));
   return box;
 }
 

@@ -1,0 +1,258 @@
+"""The workflow designer's properties panel holds up to a real person, in a real Chromium.
+
+Every edit redraws the panel, and every check coming back from the server redraws it again:
+these tests prove that a person typing or choosing does not feel it. Typing a group's name
+into its select picks that group (the select's type-ahead is not started over by a
+redraw); "Something else, written out" keeps its text box open and focused while a check
+comes back; and the fixes found by going through each step type's panel as a new process
+owner would (see each test's docstring).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from playwright.sync_api import Locator, Page, Route, expect
+from sqlalchemy import select
+
+from engine.service.commands import Commands
+from engine.store.database import Database
+from engine.store.definitions import Definition
+from tests.e2e.conftest import Problems
+from tests.e2e.workflow_designer import (
+    card,
+    create_workflow,
+    make_designer,
+    open_studio,
+    properties,
+    read_problems,
+    select_card,
+    tab_to,
+    wait_for_check,
+)
+
+#: The check the page asks the server for after every edit.
+CHECK = re.compile(r"/designer/api/workflows/[^/]+/check$")
+
+
+@pytest.fixture
+def dana(database: Database, commands: Commands) -> str:
+    """A process owner with the designer role, in a database holding the shipped pack."""
+    return make_designer(database, commands)
+
+
+def saved_draft(database: Database, key: str) -> dict[str, Any]:
+    """The draft of a workflow as the server holds it."""
+    with database.reading() as session:
+        definition = session.scalars(
+            select(Definition).where(Definition.kind == "workflow", Definition.key == key)
+        ).one()
+        assert definition.draft is not None, f"{key} has no draft"
+        return dict(definition.draft["document"])
+
+
+def wait_until_saved(page: Page) -> None:
+    """Wait until the latest edit is checked and the draft saved."""
+    wait_for_check(page)
+    expect(page.locator("#save-status")).to_have_text(re.compile(r"^Draft saved"))
+
+
+def add_step(page: Page, kind: str) -> None:
+    """Add a step from the palette, after the selected one; the panel then shows it."""
+    page.get_by_role("region", name="Add a step").get_by_role(
+        "button", name=kind, exact=True
+    ).click()
+    expect(properties(page).get_by_role("heading", name=re.compile(f"^{kind}:"))).to_be_visible()
+    wait_for_check(page)
+
+
+def a_task(page: Page, key: str) -> Locator:
+    """A new blank workflow with one task, selected; return the properties panel."""
+    open_studio(page)
+    create_workflow(page, key)
+    add_step(page, "Task")
+    expect(card(page, "task")).to_have_attribute("aria-pressed", "true")
+    return properties(page)
+
+
+class HeldChecks:
+    """Holds the page's checks until released: the answer then comes back when a test says."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.held: list[Route] = []
+        page.route(CHECK, self.hold)
+
+    def hold(self, route: Route) -> None:
+        self.held.append(route)
+
+    def release(self) -> None:
+        assert self.held, "no check was asked for"
+        for route in self.held:
+            route.continue_()
+        self.held.clear()
+        self.page.unroute(CHECK)
+
+
+# 1. Typing to pick in a select ----------------------------------------------------------------
+
+
+def test_typing_a_group_name_into_its_select_picks_that_group(
+    page: Page, problems: Problems, dana: str, database: Database
+) -> None:
+    panel = a_task(page, "typed-group")
+    group = panel.get_by_label("Group", exact=True)
+    tab_to(page, group)
+    # Each letter is an edit, and each edit redraws the panel: the type-ahead goes on.
+    page.keyboard.type("service-desk-")
+    expect(group).to_have_value('"service-desk-l2"')
+    expect(group).to_be_focused()
+    wait_until_saved(page)
+    assert saved_draft(database, "typed-group")["steps"]["task"]["assign"] == {
+        "group": "service-desk-l2"
+    }
+    # The select kept is still the panel's: the arrow keys go on from where typing left.
+    page.keyboard.press("ArrowUp")
+    expect(group).to_have_value('"service-desk"')
+    wait_until_saved(page)
+    assert saved_draft(database, "typed-group")["steps"]["task"]["assign"] == {
+        "group": "service-desk"
+    }
+    assert problems.all() == []
+
+
+# 2. The written-out box -----------------------------------------------------------------------
+
+
+def test_the_written_out_box_stays_open_and_focused_while_a_check_comes_back(
+    page: Page, problems: Problems, dana: str, database: Database
+) -> None:
+    panel = a_task(page, "written-group")
+    checks = HeldChecks(page)
+    # An edit whose check is held back: its answer redraws the panel later.
+    with page.expect_request(CHECK):
+        panel.get_by_label("Who in the group gets it").select_option(
+            label="Round robin: members in turn"
+        )
+    panel.get_by_label("Group", exact=True).select_option(label="Something else, written out")
+    written = panel.get_by_label("Group, written out")
+    expect(written).to_be_focused()
+
+    checks.release()
+    wait_for_check(page)
+    expect(written).to_be_visible()
+    expect(written).to_be_focused()
+
+    page.keyboard.type("night-desk")
+    page.keyboard.press("Enter")
+    wait_until_saved(page)
+    assert saved_draft(database, "written-group")["steps"]["task"]["assign"] == {
+        "group": "night-desk",
+        "strategy": "round_robin",
+    }
+    # The checker's word on it shows next to the box it concerns.
+    expect(written).to_have_accessible_description(re.compile("night-desk"))
+    assert any("night-desk" in text for text in read_problems(page))
+
+    # Picking one of the groups leaves the written-out mode, and closes the box.
+    panel.get_by_label("Group", exact=True).select_option(label="service-desk")
+    expect(written).to_be_hidden()
+    wait_until_saved(page)
+    assert saved_draft(database, "written-group")["steps"]["task"]["assign"]["group"] == (
+        "service-desk"
+    )
+    assert problems.all() == []
+
+
+# 3. Going through the panels as a new process owner ------------------------------------------
+
+
+def incident(page: Page, key: str) -> Locator:
+    """A new workflow from the IT incident template; return the properties panel."""
+    open_studio(page)
+    template = page.get_by_label("Start from").locator("option", has_text="IT incident")
+    create_workflow(page, key, start=template.first.inner_text().strip())
+    return properties(page)
+
+
+def test_the_arrow_keys_walk_the_insert_a_field_picker_and_enter_inserts_one_field(
+    page: Page, problems: Problems, dana: str, database: Database
+) -> None:
+    """The picker inserted a field at every arrow press: a keyboard passing over the
+    fields inserted each one. Now the arrows only choose, and Enter inserts."""
+    panel = a_task(page, "inserted")
+    title = panel.get_by_label("Task title", exact=True)
+    picker = panel.get_by_label("Insert a field into the task title")
+    expect(picker).to_have_accessible_description(re.compile("Enter inserts it"))
+    tab_to(page, picker)
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    expect(picker).to_have_value("instance.requester")
+    expect(title).to_have_value("")
+    page.keyboard.press("Enter")
+    expect(title).to_have_value("{{ instance.requester }}")
+    expect(picker).to_be_focused()
+    wait_until_saved(page)
+    assert saved_draft(database, "inserted")["steps"]["task"]["title"] == (
+        "{{ instance.requester }}"
+    )
+    assert problems.all() == []
+
+
+def test_walking_the_assignment_kinds_with_the_arrows_gives_the_first_one_back(
+    page: Page, problems: Problems, dana: str, database: Database
+) -> None:
+    """Each arrow press on "Assigned to" is a change: walking down and back up replaced
+    the group named in a field (and its round robin) by the first group there is."""
+    panel = incident(page, "walked")
+    select_card(page, "work")
+    kind = panel.get_by_label("Assigned to")
+    tab_to(page, kind)
+    expect(kind).to_have_value('"group"')
+    for key, value in (("ArrowDown", '"requester"'), ("ArrowDown", '"on_call"')):
+        page.keyboard.press(key)
+        expect(kind).to_have_value(value)
+    for key, value in (("ArrowUp", '"requester"'), ("ArrowUp", '"group"')):
+        page.keyboard.press(key)
+        expect(kind).to_have_value(value)
+    wait_until_saved(page)
+    assert saved_draft(database, "walked")["steps"]["work"]["assign"] == {
+        "group": "{{ team }}",
+        "strategy": "round_robin",
+    }
+    assert problems.all() == []
+
+
+def test_pickers_offer_only_what_the_checker_takes_and_say_the_rest_in_a_box(
+    page: Page, problems: Problems, dana: str, database: Database
+) -> None:
+    """The group picker offered every text field, the checker refusing those whose
+    options are not groups (category: access, hardware...); with no on-call schedule,
+    "Whoever is on call" showed an empty picker; "Computed by an expression" started as
+    a blank expression the checker refused."""
+    panel = incident(page, "offered")
+    select_card(page, "work")
+    group = panel.get_by_label("Group", exact=True)
+    offered = group.locator("option").all_inner_texts()
+    assert "The group in the field team" in offered, offered
+    assert not [text for text in offered if "(category)" in text or "(impact)" in text], offered
+
+    panel.get_by_label("Assigned to").select_option(label="Whoever is on call")
+    expect(panel.get_by_label("On-call schedule, written out")).to_be_visible()
+    page.get_by_role("button", name="Undo").click()
+    expect(panel.get_by_label("Assigned to")).to_have_value('"group"')
+
+    select_card(page, "self_service")
+    panel.get_by_label("Value 1: how").select_option(label="Computed by an expression")
+    expression = panel.get_by_label("Expression", exact=True)
+    expect(expression).to_have_value(re.compile(r"^'Reset your password yourself"))
+    found = read_problems(page)
+    assert not [text for text in found if text.startswith("Step self_service:")], found
+    # Back to text: the text is there again, as it was.
+    panel.get_by_label("Value 1: how").select_option(label="Text")
+    expect(panel.get_by_label("Value", exact=True)).to_have_value(
+        re.compile("^Reset your password yourself")
+    )
+    assert problems.all() == []
