@@ -93,6 +93,13 @@ def test_the_admin_index_links_to_each_section(admin: FlaskClient) -> None:
     assert page.text.count("<h1") == 1
 
 
+def test_the_workflows_page_sends_whoever_would_build_a_workflow_to_the_studio(
+    admin: FlaskClient,
+) -> None:
+    page = admin.get("/admin/workflows")
+    assert 'open it in the <a href="/designer/">Studio</a>' in page.text
+
+
 def test_an_admin_creates_a_user_with_a_password_who_can_then_sign_in(
     app: Any, admin: FlaskClient, database: Database
 ) -> None:
