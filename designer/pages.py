@@ -19,7 +19,16 @@ blueprint = Blueprint(
     static_folder="static/designer",
     static_url_path="/static",
 )
-blueprint.before_request(access.guard_page)
+
+
+@blueprint.before_request
+def guard() -> ResponseReturnValue | None:
+    """Let designers in (`access.guard_page`), but serve the studio's scripts and styles to
+    anyone: they are the app's own open-source code, not data, and a page imports some twenty
+    modules, each of which would otherwise look up the session and the user."""
+    if request.endpoint == "designer.static":
+        return None
+    return access.guard_page()
 
 
 @blueprint.get("/")

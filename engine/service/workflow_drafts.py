@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.core.checker import References, check_workflow
+from engine.core.checker import References, check_workflow_flow
+from engine.core.checker.dataflow import Flow
+from engine.core.checker.fields_at import FieldAt, fields_of
 from engine.core.errors import Problem
 from engine.service.definitions import (
     CHECK_TRIES,
@@ -44,7 +46,7 @@ from engine.service.drafts import (
 )
 from engine.service.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from engine.service.workflow_context import (
-    fields_at,
+    compact_fields,
     picker_context,
     references,
     running_steps,
@@ -66,14 +68,21 @@ class WorkflowCheck:
 
     problems: list[Problem]
     warnings: list[Problem] = field(default_factory=list)
-    fields_at: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: The fields each step (and `$start`) may read, as the checker's dataflow knows them.
+    fields: dict[str, list[FieldAt]] = field(default_factory=dict)
+
+    @property
+    def fields_at(self) -> dict[str, list[dict[str, Any]]]:
+        """Return the fields each step may read, each in full (`FieldAt.to_json`)."""
+        return {step: [f.to_json() for f in found] for step, found in self.fields.items()}
 
     def to_json(self) -> dict[str, Any]:
+        """The check as the API answers it, its fields compact (see `compact_fields`)."""
         return {
             "ok": not self.problems,
             "problems": [_json(p) for p in self.problems],
             "warnings": [_json(p) for p in self.warnings],
-            "fields_at": self.fields_at,
+            **compact_fields(self.fields),
         }
 
 
@@ -155,9 +164,8 @@ class WorkflowDrafts:
         if refs is None:
             return WorkflowCheck(workflow_problems(key, document, None))
         warnings = self._removed_steps(key, latest, document)
-        return WorkflowCheck(
-            workflow_problems(key, document, refs), warnings, fields_at(document, refs)
-        )
+        problems, flow = _checked(key, document, refs)
+        return WorkflowCheck(problems, warnings, fields_of(flow) if flow is not None else {})
 
     def _removed_steps(self, key: str, latest: Any, document: dict[str, Any]) -> list[Problem]:
         """Warn of steps the draft removes while instances of the latest version wait there."""
@@ -224,7 +232,14 @@ def require_designer(session: Session, actor: str | None, what: str) -> None:
 def workflow_problems(key: str, document: Any, refs: References | None) -> list[Problem]:
     """Check a workflow draft: the checker against `refs`, and its key against the one it
     is saved as."""
-    return sorted(check_workflow(document, refs) + _key_problems(key, document))
+    return _checked(key, document, refs)[0]
+
+
+def _checked(key: str, document: Any, refs: References | None) -> tuple[list[Problem], Flow | None]:
+    """Check a workflow draft as `workflow_problems` does, with the dataflow it was checked
+    with (None: the schema refused it), so the fields at each step are read off the same."""
+    problems, flow = check_workflow_flow(document, refs)
+    return sorted(problems + _key_problems(key, document)), flow
 
 
 def _key_problems(key: str, document: Any) -> list[Problem]:

@@ -128,12 +128,25 @@ def test_a_condition_on_a_field_that_does_not_exist_is_a_problem_at_its_pointer(
     assert "nobody-here" in problems["/steps/approve/assign/group"]
 
 
+def test_a_check_answers_each_field_once_and_each_step_by_index(drafts: WorkflowDrafts) -> None:
+    check = drafts.check("laptops", LAPTOPS)
+    answer = check.to_json()
+    listed = answer["fields"]
+    expanded = {
+        step: [{**listed[index], "step": by, "maybe_missing": missing} for index, by, missing in at]
+        for step, at in answer["fields_at"].items()
+    }
+    assert expanded == check.fields_at
+    assert len(listed) < sum(len(at) for at in answer["fields_at"].values())
+
+
 def test_a_draft_that_breaks_the_schema_gets_problems_and_no_fields(
     drafts: WorkflowDrafts,
 ) -> None:
     check = drafts.check("laptops", {"kind": "workflow", "key": "laptops"})
     assert check.problems
     assert check.fields_at == {}
+    assert (check.to_json()["fields"], check.to_json()["fields_at"]) == ([], {})
 
 
 def test_a_draft_must_keep_the_key_it_is_saved_as(drafts: WorkflowDrafts) -> None:

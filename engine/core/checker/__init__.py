@@ -33,7 +33,15 @@ from engine.core.durations import parse_duration
 from engine.core.errors import DurationError, Problem
 from engine.core.schema import iter_steps, shipped_problems
 
-__all__ = ["Child", "Forms", "References", "check_workflow", "child_of", "load_json"]
+__all__ = [
+    "Child",
+    "Forms",
+    "References",
+    "check_workflow",
+    "check_workflow_flow",
+    "child_of",
+    "load_json",
+]
 
 #: Step types that wait, and so set the instance's status while they are active.
 WAITING = frozenset({"task", "approval", "review", "wait", "subflow"})
@@ -62,10 +70,18 @@ class References:
 
 def check_workflow(doc: Any, references: References | None = None) -> list[Problem]:
     """Return every problem of a workflow document; an empty list means it is sound."""
+    return check_workflow_flow(doc, references)[0]
+
+
+def check_workflow_flow(
+    doc: Any, references: References | None = None
+) -> tuple[list[Problem], Flow | None]:
+    """Return every problem of a workflow document and the dataflow it was checked with
+    (None when the schema refuses the document), for callers that read the flow too."""
     references = references or References()
     problems = shipped_problems("workflow", doc)
     if problems:
-        return problems
+        return problems, None
     levels = tuple(doc.get("priorities") or doc.get("sla", {}).get("targets", {}))
     flow = Flow(doc, references.forms, levels, references.children, kind_of_expression)
     problems += check_graph(doc)
@@ -86,7 +102,7 @@ def check_workflow(doc: Any, references: References | None = None) -> list[Probl
     problems += check_targets(doc)
     problems += check_statuses(doc)
     problems += check_separation(flow)
-    return sorted(set(problems))
+    return sorted(set(problems)), flow
 
 
 def _steps(doc: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any], str]]:

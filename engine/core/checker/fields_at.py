@@ -72,8 +72,11 @@ def fields_at(doc: Any, references: References | None = None) -> dict[str, list[
     A document the schema refuses has no flow to speak of: the answer is empty.
     """
     flow = flow_of(doc, references) if isinstance(doc, Mapping) else None
-    if flow is None:
-        return {}
+    return fields_of(flow) if flow is not None else {}
+
+
+def fields_of(flow: Flow) -> dict[str, list[FieldAt]]:
+    """Return the fields that may be read at the start and at every step of a flow."""
     fields = _Fields(flow)
     found = {START: fields.at(flow.start)}
     for step_id in flow.steps:

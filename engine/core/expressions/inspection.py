@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, cast
 
 from jinja2 import TemplateSyntaxError, nodes
@@ -63,6 +64,11 @@ class Inspection:
     fields: frozenset[str]
 
 
+#: How many inspections are kept, by their text: the designer checks a workflow on every edit,
+#: and its texts hardly change from one edit to the next (an `Inspection` is immutable).
+INSPECTED_TEXTS = 2048
+
+
 class Unparsable(Exception):
     """A source that cannot be parsed; the message says why."""
 
@@ -95,6 +101,7 @@ def parse_template(source: str) -> nodes.Template:
         raise Unparsable(TOO_DEEP) from None
 
 
+@lru_cache(maxsize=INSPECTED_TEXTS)
 def inspect_expression(source: str) -> Inspection:
     """Parse an expression and report what it must not do and which fields it reads."""
     try:
@@ -104,6 +111,7 @@ def inspect_expression(source: str) -> Inspection:
     return inspect_tree(tree, "expression")
 
 
+@lru_cache(maxsize=INSPECTED_TEXTS)
 def inspect_template(source: str) -> Inspection:
     """Parse a template and report what it must not do and which fields it reads."""
     try:

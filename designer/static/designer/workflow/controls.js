@@ -325,6 +325,8 @@ export function fieldWords(field) {
 // ---------------------------------------------------------------- drawing again
 
 const watched = new WeakSet();
+/** A panel -> how far it is scrolled, as its last scroll event read it (see keptFocus). */
+const scrolled = new WeakMap();
 /** A kept control -> its twin of the latest drawing, whose listeners know the latest document. */
 const twins = new WeakMap();
 
@@ -373,6 +375,7 @@ function copyAttributes(from, to) {
 function watch(root) {
   if (watched.has(root)) return;
   watched.add(root);
+  root.addEventListener("scroll", () => { scrolled.set(root, root.scrollTop); }, { passive: true });
   root.addEventListener("input", (event) => { event.target.dataset.dirty = "1"; });
   root.addEventListener("change", (event) => { delete event.target.dataset.dirty; }, true);
   for (const type of ["input", "change"]) root.addEventListener(type, forward, true);
@@ -399,7 +402,8 @@ function keptFocus(root) {
   } catch {
     // Selects and checkboxes have no caret.
   }
-  return { id: active.id, value: text ? active.value : null, start, end, scroll: root.scrollTop };
+  // The scroll as last seen: reading `scrollTop` now would lay the page out, just redrawn.
+  return { id: active.id, value: text ? active.value : null, start, end, scroll: scrolled.get(root) || 0 };
 }
 
 function restoreFocus(root, kept) {
@@ -418,5 +422,5 @@ function restoreFocus(root, kept) {
       // Not a text box any more.
     }
   }
-  root.scrollTop = kept.scroll;
+  if (kept.scroll) root.scrollTop = kept.scroll; // unscrolled, it stays so: no layout asked for
 }

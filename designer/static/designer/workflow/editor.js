@@ -182,6 +182,25 @@ function panelSees() {
   return JSON.stringify([under, state.fieldsAt[id] || null]);
 }
 
+/**
+ * The fields each step may read, as the panel reads them (`{step: [{key, label, type,
+ * form_type?, options?, step, maybe_missing}]}`), from a check's compact answer: every field
+ * listed once in `fields`, a step's as `[index in fields, the step filling it in, maybe_missing]`.
+ */
+function fieldsAtOf(checked) {
+  const fields = checked.fields || [];
+  const made = new Map(); // an entry, as text -> its field, shared by the steps it reaches
+  const found = {};
+  for (const [step, entries] of Object.entries(checked.fields_at || {})) {
+    found[step] = entries.map((entry) => {
+      const key = JSON.stringify(entry);
+      if (!made.has(key)) made.set(key, { ...fields[entry[0]], step: entry[1], maybe_missing: entry[2] });
+      return made.get(key);
+    });
+  }
+  return found;
+}
+
 function problemButton(problem, prefix = "") {
   const id = model.stepOfPointer(problem.pointer);
   const table = /^\/tables\/([^/]+)/.exec(problem.pointer || "");
@@ -439,12 +458,18 @@ function showCheck(answer, edit) {
   if (!answer.ok) {
     $("problems-summary").textContent = `The check did not run: ${answer.body.message}`;
   } else {
-    setProblems(answer.body.problems || [], answer.body.warnings || []);
-    state.fieldsAt = answer.body.fields_at || {};
+    const problems = answer.body.problems || [];
+    const warnings = answer.body.warnings || [];
+    // Most edits leave the problems as they were: the cards and the list are drawn already.
+    const same = JSON.stringify([problems, warnings]) === JSON.stringify([state.problems, state.warnings]);
+    if (!same) setProblems(problems, warnings);
+    state.fieldsAt = fieldsAtOf(answer.body);
     showProblemsSummary();
     keepingFocus(() => {
-      drawCanvas();
-      renderProblems();
+      if (!same) {
+        drawCanvas();
+        renderProblems();
+      }
       renderPanel();
     });
   }
@@ -666,7 +691,7 @@ function start() {
   state.latestVersion = draft.latest_version;
   state.context = context;
   setProblems(checked.problems || [], checked.warnings || []);
-  state.fieldsAt = checked.fields_at || {};
+  state.fieldsAt = fieldsAtOf(checked);
   showRunning(running);
   wire();
   wireVersions(api);
