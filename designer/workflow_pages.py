@@ -7,7 +7,9 @@ workflows from the studio's index, through the same service the API calls.
 To open fast (issue 16: a 100-step workflow in under 300 ms), the page names every module
 it imports up front (`<link rel="modulepreload">`, fetched at once rather than import by
 import), and holds what the API would first be asked: the draft, its check, the pickers'
-context and where running instances wait, so it draws once, checked.
+context and where running instances wait, so it draws once, checked. The properties panel
+and the simulation are imported once the flow is drawn (the page opens with no step
+selected): their modules are named last, and run only then.
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ STEP_PALETTE = (
 #: The designer's static folder, and the page's first module (it imports the others).
 STATIC = Path(__file__).parent / "static" / "designer"
 EDITOR = "workflow/editor.js"
+#: The modules the editor imports once the flow is drawn (`import()`, not `import ... from`).
+LATER = ("workflow/properties.js", "workflow/simulate.js")
 #: A static `import ... from "./x.js"` (or `"../x.js"`) of one module.
 IMPORT = re.compile(r'^\s*import\s[^;]*?from\s+"(\.{1,2}/[^"]+)"', re.MULTILINE)
 
@@ -119,8 +123,19 @@ def workflow(key: str) -> str:
         key=key,
         palette=STEP_PALETTE,
         config=config,
-        modules=[url_for("designer.static", filename=name) for name in module_graph(EDITOR)],
+        modules=[
+            url_for("designer.static", filename=name)
+            for name in (*module_graph(EDITOR), *later_modules())
+        ],
     )
+
+
+@cache
+def later_modules() -> tuple[str, ...]:
+    """Return the modules imported once the flow is drawn that the first drawing does not."""
+    first = set(module_graph(EDITOR))
+    found = [name for module in LATER for name in module_graph(module) if name not in first]
+    return tuple(dict.fromkeys(found))
 
 
 def _opening(key: str) -> dict[str, Any]:

@@ -210,3 +210,17 @@ test("the properties panel's pointer edits are offered here too", () => {
   assert.equal(doc.steps.a.label, "Start");
   assert.equal(model.removeAt(doc, "/steps/a/label").steps.a.label, undefined);
 });
+
+test("an edit shares every step it does not change with the document it was made from", () => {
+  const doc = chain();
+  const labelled = pure(doc, (d) => model.setAt(d, "/steps/a/label", "Start"));
+  assert.notEqual(labelled.steps.a, doc.steps.a, "the edited step is a new object");
+  for (const id of ["b", "c", "done"]) assert.equal(labelled.steps[id], doc.steps[id], `${id} is the same object`);
+  const moved = pure(doc, (d) => model.moveStep(d, "a", 1)).doc;
+  assert.deepEqual(Object.keys(moved.steps).sort(), ["a", "b", "c", "done"]);
+  assert.equal(moved.steps.c, doc.steps.c, "a step the move does not touch keeps its identity");
+  assert.equal(moved.steps.done, doc.steps.done);
+  const pruned = pure(labelled, (d) => model.removeAt(d, "/steps/c/set/x", { prune: true }));
+  assert.equal(pruned.steps.c.set, undefined, "the emptied setting is pruned");
+  assert.equal(pruned.steps.b, doc.steps.b);
+});

@@ -99,8 +99,17 @@ function linkButton(item, prefix = "") {
   return el("button", attrs, `${prefix}${prefix ? ": " : ""}${words}`);
 }
 
-/** What each item on the page was drawn from (its `<li>` -> text), to tell it is unchanged. */
+/**
+ * What each item on the page was drawn from (its `<li>` -> a list of values), to tell it is
+ * unchanged. A card's list holds its step object itself, compared by identity: documents
+ * are never changed in place and an edit shares the steps it does not change (pointer.js),
+ * so an unchanged step is the same object and its card is kept without reading its content.
+ */
 const drawnFrom = new WeakMap();
+
+function sameFrom(a, b) {
+  return a !== undefined && a.length === b.length && a.every((value, i) => value === b[i]);
+}
 
 /**
  * Everything a draw needs, and the slots it made (a "+" button's index -> its routes).
@@ -116,13 +125,14 @@ class Drawing {
     this.slots = [];
   }
 
-  /** The `<li>` of an item with this key, drawn from `from` (text) by `make()`, or its stand-in. */
-  item(key, from, make) {
+  /** The `<li>` of an item with this key, drawn from `from` (a list) by `make()`, or its stand-in. */
+  item(key, from, make, keep = null) {
     const old = this.drawn.get(key);
-    if (old && drawnFrom.get(old) === from) {
+    if (old && sameFrom(drawnFrom.get(old), from)) {
       this.drawn.delete(key); // one place on the page each
       const standIn = el("li", { "data-key": key });
       this.kept.set(standIn, old);
+      keep?.(old);
       return standIn;
     }
     const li = make();
@@ -138,7 +148,7 @@ class Drawing {
       if (item.kind === "slot") list.append(this.slot(item, previous, items[i + 1]));
       else if (item.kind === "card") list.append(this.card(item));
       else if (item.kind === "lanes") list.append(this.lanes(item));
-      else if (item.kind === "link") list.append(this.item(`link ${item.routes.join(",")}`, JSON.stringify(item), () => wrap("li", { class: "wf-link" }, linkButton(item))));
+      else if (item.kind === "link") list.append(this.item(`link ${item.routes.join(",")}`, [JSON.stringify(item)], () => wrap("li", { class: "wf-link" }, linkButton(item))));
       if (item.kind === "card") previous = item.id;
     });
     return list;
@@ -148,11 +158,17 @@ class Drawing {
     const index = this.slots.push({ routes: item.routes, target: item.target }) - 1;
     const before = next && next.kind === "card" ? next.id : item.target;
     const words = previous ? `Add a step after ${previous}${before ? `, before ${before}` : ""}` : `Add a step before ${before || "the end of this lane"}`;
-    return this.item(`slot ${item.routes.join(",")} ${item.target}`, `${index} ${words}`, () => {
+    // A "+" kept as it was gets its new index: a step added above shifts every index below.
+    const renumber = (li) => {
+      if (li.dataset.slot === String(index)) return;
+      li.dataset.slot = String(index);
+      li.firstElementChild.dataset.slot = String(index);
+    };
+    return this.item(`slot ${item.routes.join(",")} ${item.target}`, [words], () => {
       const li = el("li", { class: "wf-slot", "data-slot": index });
       li.append(el("button", { type: "button", id: slotId(item.routes), class: "wf-add", "data-slot": index, "aria-label": words, "aria-haspopup": "true" }, "+"));
       return li;
-    });
+    }, renumber);
   }
 
   card(item) {
@@ -161,7 +177,8 @@ class Drawing {
     const problems = view.problemsOf(id);
     const running = view.running?.[id] || 0;
     const path = view.highlight?.has(id) ? " wf-card--path" : "";
-    const from = JSON.stringify([item.pointer, step, item.links, item.gotos, problems, running, view.selected === id, path]);
+    const ways = item.links.length || item.gotos.length ? JSON.stringify([item.links, item.gotos]) : "";
+    const from = [step, item.pointer, ways, problems.length ? JSON.stringify(problems) : "", running, view.selected === id, path];
     return this.item(`card ${id}`, from, () => this.newCard(item, problems, running, path));
   }
 
@@ -308,16 +325,34 @@ function morphChildren(old, next, kept = new Map()) {
     cursor = cursor.nextSibling;
     gone.remove();
   };
+  /**
+   * Put `node`, a child of `old` or of another list, at the cursor. The focused card stays
+   * where it is (moved, it would lose the focus, given back at a cost): the nodes between
+   * the cursor and it go after it instead, when it is further down this list.
+   */
+  const place = (node) => {
+    if (node === cursor) {
+      cursor = cursor.nextSibling;
+      return;
+    }
+    const focused = document.activeElement;
+    if (cursor && node.parentNode === old && focused && node.contains(focused) && cursor.compareDocumentPosition(node) & Node.DOCUMENT_POSITION_FOLLOWING) {
+      const between = [];
+      for (let n = cursor; n !== node; n = n.nextSibling) between.push(n);
+      node.after(...between);
+      cursor = node.nextSibling;
+      return;
+    }
+    old.insertBefore(node, cursor);
+  };
   for (const child of wanted) {
     // Nodes no longer drawn go, so the cursor stays on one that may be kept.
     while (cursor && keyOf(cursor) !== null && !keys.has(keyOf(cursor))) drop();
     const key = keyOf(child);
     if (kept.has(child)) {
       // Drawn unchanged: put back in place (from another lane, if it moved), not patched.
-      const same = kept.get(child);
       byKey.delete(key);
-      if (same === cursor) cursor = cursor.nextSibling;
-      else old.insertBefore(same, cursor);
+      place(kept.get(child));
       continue;
     }
     let match = null;
@@ -328,8 +363,7 @@ function morphChildren(old, next, kept = new Map()) {
     if (match && !sameKind(match, child)) match = null;
     if (!match) old.insertBefore(child, cursor);
     else {
-      if (match === cursor) cursor = cursor.nextSibling;
-      else old.insertBefore(match, cursor);
+      place(match);
       morph(match, child, kept);
     }
   }
@@ -344,15 +378,34 @@ function keepMenu(root, menu, focused) {
   focused?.focus();
 }
 
-/** The outline: every step in drawing order, each a button that selects its card. */
+/**
+ * The outline: every step in drawing order, each a button that selects its card. The items
+ * drawn already stay, moved if need be: an edit moves or adds a step or two of a hundred.
+ */
 export function renderOutline(root, layout, selected) {
-  const next = el("ol");
+  const drawn = new Map();
+  for (const li of root.children) drawn.set(li.dataset.key, li);
+  const wanted = new Set(layout.order);
+  let cursor = root.firstElementChild;
   for (const id of layout.order) {
-    const li = el("li", { "data-key": id });
-    li.append(el("button", { type: "button", class: "link-button", "data-outline": id, "aria-current": id === selected ? "true" : null }, id));
-    next.append(li);
+    // Items no longer drawn are passed over, and removed at the end.
+    while (cursor && !wanted.has(cursor.dataset.key)) cursor = cursor.nextElementSibling;
+    let li = drawn.get(id);
+    drawn.delete(id);
+    if (!li) {
+      li = el("li", { "data-key": id });
+      li.append(el("button", { type: "button", class: "link-button", "data-outline": id }, id));
+    }
+    const current = id === selected ? "true" : null;
+    const button = li.firstElementChild;
+    if (button.getAttribute("aria-current") !== current) {
+      if (current) button.setAttribute("aria-current", current);
+      else button.removeAttribute("aria-current");
+    }
+    if (li === cursor) cursor = cursor.nextElementSibling;
+    else root.insertBefore(li, cursor);
   }
-  morphChildren(root, next);
+  for (const li of drawn.values()) li.remove();
 }
 
 /** The nearest card from `from` in a direction, by where the cards are on screen. */

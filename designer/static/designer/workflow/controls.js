@@ -140,23 +140,54 @@ export function selectField(panel, at, words, label, choices, { none = null, hin
   return control(panel, at, words, select, { hint });
 }
 
+/**
+ * Option lists made already, by what they list (text): the panel is drawn on every edit, and
+ * its pickers list the same steps, fields or groups each time, up to a hundred of them;
+ * copying a list made once is much cheaper than making its options again.
+ */
+const madeOptions = new Map();
+const MADE_OPTIONS_KEPT = 64;
+
+/**
+ * The options of `choices` (see selectField), made once and copied, with the values they
+ * hold: as JSON, or as they are with `raw`.
+ */
+function optionsOf(choices, none, raw = false) {
+  const key = JSON.stringify([none, raw, choices]);
+  let made = madeOptions.get(key);
+  if (!made) {
+    const holder = document.createDocumentFragment();
+    const known = new Set();
+    if (none !== null) holder.append(el("option", { value: "" }, none));
+    const add = (parent, [value, text]) => {
+      known.add(raw ? value : JSON.stringify(value));
+      parent.append(raw ? el("option", { value }, text) : option(value, text, false));
+    };
+    for (const choice of choices) {
+      if (Array.isArray(choice)) add(holder, choice);
+      else if (choice.choices.length) {
+        const group = el("optgroup", { label: choice.group });
+        choice.choices.forEach((c) => add(group, c));
+        holder.append(group);
+      }
+    }
+    if (madeOptions.size >= MADE_OPTIONS_KEPT) madeOptions.delete(madeOptions.keys().next().value);
+    made = { holder, known };
+    madeOptions.set(key, made);
+  }
+  return { nodes: made.holder.cloneNode(true), known: made.known };
+}
+
 /** Fill a select with choices (see selectField) and select `current`. */
 export function fillSelect(select, choices, current, none = null) {
-  if (none !== null) select.append(el("option", { value: "" }, none));
-  const known = [];
-  const add = (parent, [value, text]) => {
-    known.push(JSON.stringify(value));
-    parent.append(option(value, text, JSON.stringify(value) === JSON.stringify(current)));
-  };
-  for (const choice of choices) {
-    if (Array.isArray(choice)) add(select, choice);
-    else if (choice.choices.length) {
-      const group = el("optgroup", { label: choice.group });
-      choice.choices.forEach((c) => add(group, c));
-      select.append(group);
+  const { nodes, known } = optionsOf(choices, none);
+  select.append(nodes);
+  const wanted = current === undefined ? undefined : JSON.stringify(current);
+  if (wanted !== undefined && known.has(wanted)) {
+    for (const node of select.options) {
+      if (node.value === wanted) node.selected = true;
     }
-  }
-  if (current !== undefined && !known.includes(JSON.stringify(current))) {
+  } else if (current !== undefined) {
     select.append(option(current, `${typeof current === "string" ? current : JSON.stringify(current)} (as written)`, true));
   }
   if (current === undefined && none !== null) select.value = "";
@@ -219,24 +250,27 @@ export function stepField(panel, at, words, label, ids, { none = "Choose a step"
 
 /** How a step is named in pickers: its label and id. */
 export function stepWords(doc, id) {
-  const found = findStep(doc, id);
+  const found = stepsById(doc).get(id);
   return found?.label ? `${found.label} (${id})` : id;
 }
 
-function findStep(doc, id) {
+/** A document -> its steps by id (the first of an id, nested ones included), found once. */
+const stepsOfDocument = new WeakMap();
+
+function stepsById(doc) {
+  if (!doc || typeof doc !== "object") return new Map();
+  let found = stepsOfDocument.get(doc);
+  if (found) return found;
+  found = new Map();
   const walk = (steps) => {
     for (const [key, step] of Object.entries(steps || {})) {
-      if (key === id) return step;
-      if (step?.type === "parallel") {
-        for (const branch of Object.values(step.branches || {})) {
-          const found = walk(branch.steps);
-          if (found) return found;
-        }
-      }
+      if (!found.has(key)) found.set(key, step);
+      if (step?.type === "parallel") Object.values(step.branches || {}).forEach((branch) => walk(branch?.steps));
     }
-    return null;
   };
-  return walk(doc?.steps);
+  walk(doc.steps);
+  stepsOfDocument.set(doc, found);
+  return found;
 }
 
 /**
@@ -246,8 +280,7 @@ function findStep(doc, id) {
  */
 export function insertPicker(id, words, fields, insert) {
   const select = el("select", { id, "aria-label": words, "aria-describedby": `${id}--hint` });
-  select.append(el("option", { value: "" }, "Insert a field…"));
-  for (const field of fields) select.append(el("option", { value: field.key }, fieldWords(field)));
+  select.append(optionsOf(fields.map((field) => [field.key, fieldWords(field)]), "Insert a field…", true).nodes);
   let byKey = false;
   select.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && select.value !== "") {

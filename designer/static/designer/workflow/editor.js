@@ -15,8 +15,13 @@ import { wireVersions } from "../versions.js";
 import { cardId, openAddMenu, renderCanvas, renderOutline, wireCanvas } from "./canvas.js";
 import { buildLayout } from "./layout.js";
 import * as model from "./model.js";
-import { renderProperties } from "./properties.js";
-import { renderSimulation } from "./simulate.js";
+
+/**
+ * The properties panel and the simulation, loaded once the flow is drawn: the page opens
+ * with no step selected, so its first drawing needs neither: a dozen modules fewer to run
+ * before it shows the flow (`designer/workflow_pages.py` names them last, to preload).
+ */
+const later = { properties: null, simulate: null };
 
 /** Milliseconds of quiet before a draft is saved, and before what is typed is checked. */
 const SAVE_DELAY_MS = 800;
@@ -90,9 +95,28 @@ function setProblems(problems, warnings = state.warnings) {
 // Drawing ------------------------------------------------------------------------------------
 
 /**
+ * Scroll the card `id` into view if it is out of it, once the next frame is drawn: the page
+ * is laid out then, so where the card is costs nothing to read, where asking before the
+ * frame (or scrolling a card already in view) would lay the page out once more.
+ */
+function reveal(id) {
+  window.requestAnimationFrame(() => window.setTimeout(() => {
+    const card = document.getElementById(id);
+    if (!card) return;
+    const box = card.getBoundingClientRect();
+    const port = $("viewport").getBoundingClientRect();
+    const top = Math.max(port.top, 0);
+    const bottom = Math.min(port.bottom, window.innerHeight);
+    const left = Math.max(port.left, 0);
+    const right = Math.min(port.right, window.innerWidth);
+    if (box.top < top || box.bottom > bottom || box.left < left || box.right > right) card.scrollIntoView({ block: "nearest", inline: "nearest" });
+  }));
+}
+
+/**
  * Keep the focus (and caret) on the same control across a redraw, or move it to `focusId`.
  * The focus moves without scrolling, which would lay the page out at once; a card given the
- * focus is scrolled into view with the next frame, laid out then anyway.
+ * focus is scrolled into view, if need be, once the next frame is drawn (see `reveal`).
  */
 function keepingFocus(draw, focusId) {
   const active = document.activeElement;
@@ -100,10 +124,11 @@ function keepingFocus(draw, focusId) {
   const caret = active && "selectionStart" in active ? [active.selectionStart, active.selectionEnd] : null;
   draw();
   const again = id && document.getElementById(id);
+  if (focusId && again) reveal(focusId);
   if (again && again !== document.activeElement) {
     again.focus({ preventScroll: true });
-    if (focusId) window.requestAnimationFrame(() => again.scrollIntoView({ block: "nearest", inline: "nearest" }));
-    else if (caret && "setSelectionRange" in again && again.type !== "number") {
+    if (focusId) return;
+    if (caret && "setSelectionRange" in again && again.type !== "number") {
       try {
         again.setSelectionRange(...caret);
       } catch {
@@ -148,17 +173,21 @@ function drawCanvas() {
 }
 
 /**
- * Draw the properties panel, unless it would show the same as it does: same document,
- * selection and context, same problems and fields where it looks (a check coming back
- * mostly changes neither). `force` draws it whatever.
+ * Draw the properties panel, unless it would show the same as it does: same selection and
+ * context, same problems and fields where it looks, and the same of the document where it
+ * looks (see `panelReads`): an edit of another step, or a check coming back, mostly changes
+ * none of them. `force` draws it whatever.
  */
 function renderPanel(force = false) {
-  const drawn = { doc: doc(), selected: state.selected, context: state.context, seen: panelSees() };
+  if (!later.properties) return; // drawn once it is loaded (see loadTheRest)
+  const drawn = { reads: panelReads(doc()), selected: JSON.stringify(state.selected), context: state.context, seen: panelSees() };
   const last = state.panelDrawn;
-  if (!force && last && last.doc === drawn.doc && last.selected === drawn.selected && last.context === drawn.context && last.seen === drawn.seen) return;
+  if (!force && last && sameList(last.reads, drawn.reads) && last.selected === drawn.selected && last.context === drawn.context && last.seen === drawn.seen) return;
   state.panelDrawn = drawn;
-  renderProperties($("properties"), {
-    doc: doc(),
+  later.properties.renderProperties($("properties"), {
+    get doc() {
+      return doc(); // what the panel's controls edit: the document as it is when they do
+    },
     selection: state.selected,
     context: state.context,
     fieldsAt: state.fieldsAt,
@@ -170,6 +199,31 @@ function renderPanel(force = false) {
     },
     openForm,
   });
+}
+
+function sameList(a, b) {
+  return a.length === b.length && a.every((value, i) => value === b[i]);
+}
+
+/** A document -> its steps in words (ids, where, types, labels, statuses), made once. */
+const outlines = new WeakMap();
+
+/**
+ * What the panel of the selection reads of a document: a step's panel reads its step (the
+ * same object while it is unchanged: edits share what they do not change), the other
+ * steps by id, type, label and status (pickers, statuses) and the workflow's settings;
+ * other panels read the whole document.
+ */
+function panelReads(current) {
+  const id = selectedStep();
+  const found = id && model.findStep(current, id);
+  if (!found) return [current];
+  if (!outlines.has(current)) {
+    const words = model.allSteps(current).map((s) => [s.id, s.scope, s.step?.type, s.step?.label, s.step?.status]);
+    outlines.set(current, JSON.stringify(words));
+  }
+  const settings = Object.entries(current).filter(([key]) => key !== "steps").flat();
+  return [found.step, found.pointer, outlines.get(current), ...settings];
 }
 
 /** The problems and fields the panel of the selection shows, as text to compare. */
@@ -331,8 +385,6 @@ function position(id) {
 function select(id, focus = false) {
   state.selected = { step: id };
   render(focus ? cardId(id) : undefined);
-  // Scrolled with the next frame, when the page is laid out anyway (see keepingFocus).
-  if (focus) window.requestAnimationFrame(() => $(cardId(id))?.scrollIntoView({ block: "nearest", inline: "nearest" }));
 }
 
 /** Where a new step goes with nothing said: after the selection, else before the first end. */
@@ -600,7 +652,7 @@ async function loadContext() {
 }
 
 function startSimulation() {
-  renderSimulation($("simulation"), {
+  later.simulate.renderSimulation($("simulation"), {
     api,
     getDocument: doc,
     context: state.context,
@@ -703,6 +755,15 @@ function start() {
   root.dataset.ready = "true";
   performance.mark("designer:ready"); // what a benchmark reads as the time to open
   performance.mark("designer:checked");
+  loadTheRest();
+}
+
+/** Load the properties panel and the simulation, and draw them (see `later`). */
+async function loadTheRest() {
+  const [properties, simulate] = await Promise.all([import("./properties.js"), import("./simulate.js")]);
+  later.properties = properties;
+  later.simulate = simulate;
+  keepingFocus(() => renderPanel(true));
   startSimulation();
 }
 

@@ -205,14 +205,22 @@ function branchLanes(flow, id, step) {
   return { kind: "lanes", from: id, parallel: true, lanes, join: typeof step.next === "string" ? step.next : null };
 }
 
+/** A document -> its layout: documents are never changed, so each is laid out once. */
+const layouts = new WeakMap();
+
 /**
  * The block tree of a workflow: `{seq, unreached, order, cards}`, where `order` lists the
- * step ids in drawing order and `cards` maps each id to its card.
+ * step ids in drawing order and `cards` maps each id to its card. Read only: the same
+ * document gives the same tree, laid out once (a move lays out the document drawn).
  */
 export function buildLayout(doc) {
+  const known = doc && typeof doc === "object" ? layouts.get(doc) : undefined;
+  if (known) return known;
   const ctx = { placed: new Set(), order: [], cards: new Map() };
   const top = layoutScope(ctx, doc, "");
-  return { seq: top.seq, unreached: top.unreached, order: ctx.order, cards: ctx.cards };
+  const layout = { seq: top.seq, unreached: top.unreached, order: ctx.order, cards: ctx.cards };
+  if (doc && typeof doc === "object") layouts.set(doc, layout);
+  return layout;
 }
 
 /** Call `visit(items)` on every sequence of the tree, nested ones included. */

@@ -27,17 +27,25 @@ export function getAt(doc, at) {
   return value;
 }
 
+/**
+ * A shallow copy of an object or array. Writes copy only the containers on the path to
+ * what they change and share the rest with the input: documents are never changed in
+ * place, so an unchanged step keeps its identity from one document to the next, which
+ * lets a redraw pass over it without comparing its content.
+ */
+function shallow(node) {
+  return Array.isArray(node) ? [...node] : { ...node };
+}
+
 /** A copy of `doc` with `value` at the pointer; objects on the way are made as needed. */
 export function setAt(doc, at, value) {
   const path = tokens(at);
   if (path.length === 0) return structuredClone(value);
-  const copy = structuredClone(doc);
+  const copy = shallow(doc);
   let node = copy;
   path.slice(0, -1).forEach((token, i) => {
     const key = Array.isArray(node) ? Number(token) : token;
-    if (node[key] === null || typeof node[key] !== "object") {
-      node[key] = /^\d+$/.test(path[i + 1]) ? [] : {};
-    }
+    node[key] = node[key] === null || typeof node[key] !== "object" ? (/^\d+$/.test(path[i + 1]) ? [] : {}) : shallow(node[key]);
     node = node[key];
   });
   const last = path[path.length - 1];
@@ -54,15 +62,18 @@ export function setAt(doc, at, value) {
 export function removeAt(doc, at, { prune = false } = {}) {
   const path = tokens(at);
   if (path.length === 0) return undefined;
-  const copy = structuredClone(doc);
+  const copy = shallow(doc);
   const parents = [];
   let node = copy;
   for (const token of path.slice(0, -1)) {
     if (node === null || typeof node !== "object") return copy;
+    const key = Array.isArray(node) ? Number(token) : token;
+    const child = node[key];
+    if (child === null || typeof child !== "object") return copy;
     parents.push([node, token]);
-    node = node[Array.isArray(node) ? Number(token) : token];
+    node[key] = shallow(child);
+    node = node[key];
   }
-  if (node === null || typeof node !== "object") return copy;
   const last = path[path.length - 1];
   if (Array.isArray(node)) node.splice(Number(last), 1);
   else delete node[last];
