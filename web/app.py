@@ -19,7 +19,9 @@ import designer
 from engine.service.bootstrap import Services, default_url
 from engine.settings import WEB_DEFAULTS
 from forms import rendering
-from web import admin, api, auth, desk, errors, health, jsonbody, portal, security
+from web import admin, api, auth, desk, portal
+from web.common import errors, jsonbody, security
+from web.ops import health
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -40,7 +42,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     uploads = app.config["UPLOAD_FOLDER"] or os.path.join(app.instance_path, "files")
 
     found = Services.open(app.config["DATABASE_URL"], upload_folder=uploads)
-    app.extensions["flowdesk"] = found  # reached through `web.services.services()`
+    app.extensions["flowdesk"] = found  # reached through `web.common.services.services()`
 
     app.jinja_loader = ChoiceLoader(
         [FileSystemLoader(os.path.join(app.root_path, "templates")), rendering.template_loader()]

@@ -41,9 +41,9 @@ from flask_login import AnonymousUserMixin, LoginManager, UserMixin, current_use
 from flask_login import logout_user as _logout_user
 
 from engine.service.person import Person
-from web.errors import answer, wants_json
-from web.security import limiter
-from web.services import services
+from web.common.errors import answer, wants_json
+from web.common.security import limiter
+from web.common.services import services
 
 blueprint = Blueprint("auth", __name__)
 

@@ -17,7 +17,7 @@ from engine.service.people import Directory, People
 from engine.service.person import ROLES
 from engine.settings import MAX_IMPORT_BYTES, MIN_PASSWORD_LENGTH
 from web.auth import current_session, me, require
-from web.services import services
+from web.common.services import services
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
 

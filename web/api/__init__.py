@@ -26,8 +26,8 @@ from web.api import openapi
 from web.api import tasks as api_tasks
 from web.api import workflows as api_workflows
 from web.api.input import SAFE_METHODS, api_auth, caller
-from web.security import csrf, limiter
-from web.services import services
+from web.common.security import csrf, limiter
+from web.common.services import services
 
 __all__ = ["SAFE_METHODS", "api_auth", "blueprint", "init_app"]
 

@@ -21,9 +21,9 @@ from engine.service.person import Person
 from forms.errors import FieldError
 from web.api import openapi
 from web.auth import signed_in
-from web.errors import answer
-from web.jsonbody import BadJson, read_json
-from web.services import services
+from web.common.errors import answer
+from web.common.jsonbody import BadJson, read_json
+from web.common.services import services
 
 #: Methods that change nothing: a session cookie counts for them (see `web.auth`).
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

@@ -30,7 +30,7 @@ from web.api.input import (
     query,
     refuse,
 )
-from web.services import services
+from web.common.services import services
 
 blueprint = Blueprint("api_instances", __name__, url_prefix="/api/v1")
 

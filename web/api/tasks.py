@@ -30,7 +30,7 @@ from web.api.input import (
     refuse,
     require_id,
 )
-from web.services import services
+from web.common.services import services
 
 blueprint = Blueprint("api_tasks", __name__, url_prefix="/api/v1")
 

@@ -25,7 +25,7 @@ from web.api.input import (
     not_found,
     require_id,
 )
-from web.services import services
+from web.common.services import services
 
 blueprint = Blueprint("api_workflows", __name__, url_prefix="/api/v1")
 

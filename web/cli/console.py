@@ -19,7 +19,7 @@ from engine.service.bootstrap import Services
 from engine.service.errors import ServiceError
 from engine.service.queries import TimelineEvent, holder, incidents_of
 from engine.service.requests import who
-from web.jsonbody import BadJson, read_json
+from web.common.jsonbody import BadJson, read_json
 
 
 def open_services() -> Services:

@@ -25,8 +25,8 @@ from engine.service.errors import InvalidInput
 from engine.settings import MIN_PASSWORD_LENGTH
 from web.admin import field_errors
 from web.auth import current_session, limit_per_signed_in_account, me, require
-from web.security import limiter
-from web.services import services
+from web.common.security import limiter
+from web.common.services import services
 
 blueprint = Blueprint("account", __name__, url_prefix="/account")
 

@@ -35,12 +35,12 @@ from engine.settings import PAGE_SIZE
 from forms.coercion import coerce_post
 from forms.validation import FieldError
 from web.auth import me, require
+from web.common.errors import STATUS
+from web.common.moments import Deadline, deadline
+from web.common.services import services
 from web.desk.instances import MAX_PAGE_NUMBER, app_commands, form_key, now
 from web.desk.task_page import load_task, task_page
-from web.errors import STATUS
-from web.moments import Deadline, deadline
 from web.portal import task_prefix
-from web.services import services
 
 blueprint = Blueprint("inbox", __name__)
 

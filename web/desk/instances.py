@@ -38,10 +38,10 @@ from engine.service.worklist import Filters
 from engine.settings import PAGE_SIZE
 from engine.store.instances import Instance
 from web.auth import me, require
-from web.errors import STATUS
-from web.moments import countdown, deadline, iso, when
-from web.services import services
-from web.uploads import send_attachment
+from web.common.errors import STATUS
+from web.common.moments import countdown, deadline, iso, when
+from web.common.services import services
+from web.common.uploads import send_attachment
 
 blueprint = Blueprint("instances", __name__)
 

@@ -18,9 +18,9 @@ from engine.service.desk import TaskView
 from engine.service.errors import NotAllowed, NotFound
 from forms.validation import FieldError
 from web.auth import me
+from web.common.services import services
 from web.desk.instances import now
 from web.portal import task_prefix
-from web.services import services
 
 __all__ = ["TaskView", "load_task", "task_page"]
 

@@ -1,6 +1,6 @@
 """The public portal: report without an account, then follow the request by its secret link.
 
-Every post here is guarded three ways: the CSRF token (`web.security`), a per-address
+Every post here is guarded three ways: the CSRF token (`web.common.security`), a per-address
 rate limit kept in Redis, and, on the report form, a honeypot field people never see.
 A double submit of one form page starts one instance: the page carries a random
 submission id that is the start command's idempotency key, and the tracking token
@@ -37,11 +37,11 @@ from engine.service.submissions import InvalidData
 from forms.coercion import coerce_post
 from forms.validation import FieldError
 from web.auth import signed_in
-from web.errors import STATUS
+from web.common.errors import STATUS
+from web.common.security import limiter
+from web.common.services import services
+from web.common.uploads import RejectedUpload, Uploads, send_attachment
 from web.portal import tracking
-from web.security import limiter
-from web.services import services
-from web.uploads import RejectedUpload, Uploads, send_attachment
 
 blueprint = Blueprint("portal", __name__)
 

@@ -14,7 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 csrf = CSRFProtect()
 #: No X-RateLimit headers on every answer: working them out cost a Redis round trip per
-#: limited request, a tenth of a public report's time. A 429 says Retry-After (web.errors).
+#: limited request, a tenth of a public report's time. A 429 says Retry-After (web.common.errors).
 limiter = Limiter(get_remote_address, headers_enabled=False)
 talisman = Talisman()
 

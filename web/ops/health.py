@@ -8,7 +8,7 @@ from flask import Blueprint, Flask, current_app
 from redis import Redis
 from redis.exceptions import RedisError
 
-from web.services import services
+from web.common.services import services
 
 blueprint = Blueprint("health", __name__)
 

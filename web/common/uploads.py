@@ -22,7 +22,7 @@ from engine.service.requests import NewFile
 from engine.store.files import FileStore, FileTooLarge
 from engine.store.instances import Attachment
 from forms.definition import DEFAULT_MAX_FILES, DEFAULT_MAX_SIZE, Form
-from web.services import services
+from web.common.services import services
 
 #: How many files a requester may add on their tracking page at once.
 LOOSE_MAX_FILES = 5
