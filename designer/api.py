@@ -18,7 +18,6 @@ from flask import (
     Response,
     jsonify,
     render_template,
-    request,
 )
 
 from designer import access, jsonapi
@@ -181,13 +180,8 @@ def versions(key: str) -> Response:
 @blueprint.get("/forms/<key>/diff")
 def diff(key: str) -> Response:
     """Say in words what changed between two versions (`to=draft`: the draft)."""
-    sides = (
-        jsonapi.side(request.args.get("from", "")),
-        jsonapi.side(request.args.get("to", "draft")),
-    )
-    old, new = drafts().documents(_key(key), *sides)
-    if not isinstance(old, dict) or not isinstance(new, dict):
-        raise InvalidInput("only forms that are JSON objects can be compared")
+    old, new = drafts().documents(_key(key), *jsonapi.diff_sides())
+    old, new = jsonapi.comparable(old, new, "forms")
     return jsonify(changes=[c.to_json() for c in diff_forms(old, new)])
 
 

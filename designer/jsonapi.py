@@ -95,3 +95,15 @@ def side(which: str) -> int | None:
     if len(which) > len(str(MAX_VERSION)) or int(which) > MAX_VERSION:
         raise NotFound(f"there is no version {which}")  # more than the database can number
     return int(which)
+
+
+def diff_sides() -> tuple[int | None, int | None]:
+    """The two sides a diff compares, from `?from=` and `?to=` (the draft by default)."""
+    return side(request.args.get("from", "")), side(request.args.get("to", "draft"))
+
+
+def comparable(old: Any, new: Any, what: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return two documents to diff; a draft saved as something else cannot be compared."""
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        raise InvalidInput(f"only {what} that are JSON objects can be compared")
+    return old, new

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import Blueprint, Flask, Response, jsonify, request
+from flask import Blueprint, Flask, Response, jsonify
 
 from designer import access, jsonapi
 from designer.jsonapi import services
@@ -143,13 +143,8 @@ def versions(key: str) -> Response:
 @blueprint.get("/<key>/diff")
 def diff(key: str) -> Response:
     """Say in words what changed between two versions (`to=draft`, the default: the draft)."""
-    sides = (
-        jsonapi.side(request.args.get("from", "")),
-        jsonapi.side(request.args.get("to", "draft")),
-    )
-    old, new = workflow_drafts().documents(_key(key), *sides)
-    if not isinstance(old, dict) or not isinstance(new, dict):
-        raise InvalidInput("only workflows that are JSON objects can be compared")
+    old, new = workflow_drafts().documents(_key(key), *jsonapi.diff_sides())
+    old, new = jsonapi.comparable(old, new, "workflows")
     return jsonify(changes=[c.to_json() for c in diff_workflows(old, new)])
 
 

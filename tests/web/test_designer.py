@@ -50,6 +50,9 @@ def people(database: Database, commands: Commands) -> None:
 class Designer:
     """A browser signed in as a designer, calling the API the way the page does."""
 
+    #: Where the API's calls go.
+    api = "/designer/api"
+
     def __init__(self, client: FlaskClient) -> None:
         self.client = client
         page = client.get("/designer/forms/laptop-request").text
@@ -58,11 +61,11 @@ class Designer:
         self.token = found.group(1)
 
     def get(self, path: str) -> TestResponse:
-        return self.client.get(f"/designer/api{path}")
+        return self.client.get(f"{self.api}{path}")
 
     def send(self, method: str, path: str, body: Any = None, **headers: str) -> TestResponse:
         return self.client.open(
-            f"/designer/api{path}",
+            f"{self.api}{path}",
             method=method,
             json=body if body is not None else {},
             headers={"X-CSRFToken": self.token, **headers},

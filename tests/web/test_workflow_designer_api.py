@@ -18,6 +18,7 @@ from engine.store.database import Database
 from tests.infrastructure import give_password
 from tests.integration.test_workflow_drafts import LAPTOPS, REQUEST
 from tests.web.test_admin import PASSWORD, sign_in
+from tests.web.test_designer import Designer as FormDesigner
 
 API = "/designer/api/workflows"
 
@@ -33,26 +34,10 @@ def people(database: Database, commands: Commands) -> None:
             give_password(session, username, PASSWORD)
 
 
-class Designer:
-    """A browser signed in as a designer, calling the API the way the page does."""
+class Designer(FormDesigner):
+    """The form designer's browser, calling the workflow designer's API."""
 
-    def __init__(self, client: FlaskClient) -> None:
-        self.client = client
-        page = client.get("/designer/forms/laptop-request").text
-        found = re.search(r'<meta name="csrf-token" content="([^"]+)"', page)
-        assert found is not None
-        self.token = found.group(1)
-
-    def get(self, path: str) -> TestResponse:
-        return self.client.get(f"{API}{path}")
-
-    def send(self, method: str, path: str, body: Any = None, **headers: str) -> TestResponse:
-        return self.client.open(
-            f"{API}{path}",
-            method=method,
-            json=body if body is not None else {},
-            headers={"X-CSRFToken": self.token, **headers},
-        )
+    api = API
 
     def save(self, key: str, document: Any) -> TestResponse:
         revision = self.get(f"/{key}/draft").json["revision"]
@@ -224,6 +209,10 @@ def test_versions_say_where_instances_wait_and_the_diff_speaks_words(
         }
     ]
     assert dana.get("/laptops/diff?from=7").status_code == 404
+    dana.save("laptops", ["a draft is kept as sent, even when it is not an object"])
+    refused = dana.get("/laptops/diff?from=1")
+    assert refused.status_code == 422
+    assert refused.json["message"] == "only workflows that are JSON objects can be compared"
 
 
 # The page: what it comes with, to open fast ---------------------------------------------------
