@@ -144,6 +144,21 @@ class CatalogChanged(Exception):
     """Something was published between a check and its write: check again."""
 
 
+def published_documents(session: Session) -> tuple[list[Document], Versions]:
+    """Return the latest published documents and their versions, read together."""
+    return _published(session)
+
+
+def published_versions(session: Session) -> Versions:
+    """Return the latest published version of every definition, without their content."""
+    rows = session.execute(
+        select(Definition.kind, Definition.key, Definition.latest_version).where(
+            Definition.latest_version > 0
+        )
+    ).all()
+    return {(kind, key): version for kind, key, version in rows}
+
+
 def _published(session: Session) -> tuple[list[Document], Versions]:
     # One statement, so the versions said are those of the documents read (on PostgreSQL
     # reads run in autocommit: two statements could see two different moments).

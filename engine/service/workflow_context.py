@@ -14,16 +14,23 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.core.checker import References
+from engine.catalog import Catalog
+from engine.core.checker import References, child_of
+from engine.core.checker.dataflow import Child
 from engine.core.checker.fields_at import FieldAt
 from engine.core.fields import FieldInfo
-from engine.service.definitions import directory_names, published_catalog
+from engine.service.definitions import (
+    directory_names,
+    published_catalog,
+    published_documents,
+    published_versions,
+)
 from engine.service.drafts import draft_document
 from engine.service.workflow_templates import Template
 from engine.store.definitions import Definition, DefinitionVersion
@@ -94,12 +101,73 @@ def _field(info: FieldInfo) -> dict[str, Any]:
 
 
 def references(session: Session, document: dict[str, Any]) -> References:
-    """Return what a workflow draft is checked against, as publishing would check it."""
-    catalog = published_catalog(session, [draft_document(document)])
-    groups, users = directory_names(session)
+    """Return what a workflow draft is checked against, as publishing would check it.
+
+    The designer checks on every edit: what the published documents offer (their forms'
+    fields, the workflows they describe) is worked out once per set of published versions
+    and kept, and only the versions are read again; the draft takes its own place in it.
+    """
+    names = directory_names(session)
+    groups, users = frozenset(names[0]), frozenset(names[1])
+    own = document.get("key")
+    if document.get("kind") != "workflow" or not isinstance(own, str) or not own:
+        catalog = published_catalog(session, [draft_document(document)])
+        return dataclasses.replace(catalog.references(), groups=groups, users=users)
+    published = _published_references(session)
+    children = _WithDraft(published.children or {}, own, document, published.forms)
     return dataclasses.replace(
-        catalog.references(), groups=frozenset(groups), users=frozenset(users)
+        published, workflows=frozenset(children), children=children, groups=groups, users=users
     )
+
+
+#: What the published documents offer, by the versions they were read at (the latest few).
+_kept_references: dict[frozenset[tuple[tuple[str, str], int]], References] = {}
+KEPT_REFERENCES = 4
+
+
+def _published_references(session: Session) -> References:
+    versions = frozenset(published_versions(session).items())
+    found = _kept_references.get(versions)
+    if found is None:
+        documents, read_at = published_documents(session)
+        found = Catalog(documents).references()
+        while len(_kept_references) >= KEPT_REFERENCES:
+            _kept_references.pop(next(iter(_kept_references)))
+        _kept_references[frozenset(read_at.items())] = found
+    return found
+
+
+class _WithDraft(Mapping[str, Child | None]):
+    """The published workflows as the workflows that start them see them, with the draft
+    in place of its published version. The draft's own description is worked out only if
+    it is read: by a draft that starts itself as a subflow."""
+
+    def __init__(
+        self,
+        published: Mapping[str, Child | None],
+        key: str,
+        document: dict[str, Any],
+        forms: Mapping[str, Any] | None,
+    ) -> None:
+        self._published = published
+        self._key = key
+        self._document = document
+        self._forms = forms
+        self._own: list[Child | None] = []
+
+    def __getitem__(self, name: str) -> Child | None:
+        if name != self._key:
+            return self._published[name]
+        if not self._own:
+            self._own.append(child_of(self._document, self._forms))
+        return self._own[0]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from (name for name in self._published if name != self._key)
+        yield self._key
+
+    def __len__(self) -> int:
+        return len(self._published) + (self._key not in self._published)
 
 
 def compact_fields(found: Mapping[str, list[FieldAt]]) -> dict[str, Any]:

@@ -13,6 +13,8 @@ of None is the operator at the command line).
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -76,13 +78,20 @@ class WorkflowCheck:
         """Return the fields each step may read, each in full (`FieldAt.to_json`)."""
         return {step: [f.to_json() for f in found] for step, found in self.fields.items()}
 
-    def to_json(self) -> dict[str, Any]:
-        """The check as the API answers it, its fields compact (see `compact_fields`)."""
+    def to_json(self, fields_seen: str | None = None) -> dict[str, Any]:
+        """The check as the API answers it, its fields compact (see `compact_fields`).
+
+        `fields_digest` names the fields; given the digest of the fields the caller has
+        (`fields_seen`), unchanged ones are not sent again: most edits leave them as they were.
+        """
+        fields = compact_fields(self.fields)
+        digest = hashlib.sha256(json.dumps(fields).encode()).hexdigest()[:32]
         return {
             "ok": not self.problems,
             "problems": [_json(p) for p in self.problems],
             "warnings": [_json(p) for p in self.warnings],
-            **compact_fields(self.fields),
+            "fields_digest": digest,
+            **({} if fields_seen == digest else fields),
         }
 
 
@@ -158,7 +167,7 @@ class WorkflowDrafts:
         refs, latest = self.shell.read(
             lambda session: (
                 references(session, document) if isinstance(document, dict) else None,
-                _latest(session, key),
+                _latest_step_ids(session, key),
             )
         )
         if refs is None:
@@ -167,9 +176,11 @@ class WorkflowDrafts:
         problems, flow = _checked(key, document, refs)
         return WorkflowCheck(problems, warnings, fields_of(flow) if flow is not None else {})
 
-    def _removed_steps(self, key: str, latest: Any, document: dict[str, Any]) -> list[Problem]:
+    def _removed_steps(
+        self, key: str, latest: frozenset[str], document: dict[str, Any]
+    ) -> list[Problem]:
         """Warn of steps the draft removes while instances of the latest version wait there."""
-        gone = _step_ids(latest) - _step_ids(document)
+        gone = latest - _step_ids(document)
         if not gone:
             return []
         running = self.running(key)
@@ -269,9 +280,22 @@ def _plan(session: Session, key: str, revision: int | None, by: str | None) -> t
     return draft.revision, check_documents(session, [draft_document(document)])
 
 
-def _latest(session: Session, key: str) -> Any:
+#: The step ids of published versions, by definition id and version (the latest few).
+_kept_step_ids: dict[tuple[int, int], frozenset[str]] = {}
+KEPT_STEP_IDS = 16
+
+
+def _latest_step_ids(session: Session, key: str) -> frozenset[str]:
+    """Return the step ids of the latest published version (none when unpublished)."""
     definition = definition_row(session, key, kind=KIND)
-    return latest_content(session, definition) if definition is not None else None
+    if definition is None or not definition.latest_version:
+        return frozenset()
+    at = (definition.id, definition.latest_version)
+    if at not in _kept_step_ids:
+        while len(_kept_step_ids) >= KEPT_STEP_IDS:
+            _kept_step_ids.pop(next(iter(_kept_step_ids)))
+        _kept_step_ids[at] = frozenset(_step_ids(latest_content(session, definition)))
+    return _kept_step_ids[at]
 
 
 def _step_ids(document: Any) -> set[str]:

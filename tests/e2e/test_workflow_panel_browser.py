@@ -1,7 +1,8 @@
 """The workflow designer's properties panel holds up to a real person, in a real Chromium.
 
-Every edit redraws the panel, and every check coming back from the server redraws it again:
-these tests prove that a person typing or choosing does not feel it. Typing a group's name
+An edit made in the panel redraws it at once, and a check coming back from the server may
+redraw it again (an edit on the canvas leaves the panel to its check): these tests prove
+that a person typing or choosing does not feel it. Typing a group's name
 into its select picks that group (the select's type-ahead is not started over by a
 redraw); "Something else, written out" keeps its text box open and focused while a check
 comes back; and the fixes found by going through each step type's panel as a new process
@@ -18,6 +19,7 @@ from playwright.sync_api import Locator, Page, Route, expect
 from sqlalchemy import select
 
 from engine.service.commands import Commands
+from engine.service.workflow_drafts import WorkflowDrafts
 from engine.store.database import Database
 from engine.store.definitions import Definition
 from tests.e2e.conftest import Problems
@@ -26,6 +28,7 @@ from tests.e2e.workflow_designer import (
     create_workflow,
     make_designer,
     open_studio,
+    open_workflow,
     properties,
     read_problems,
     select_card,
@@ -256,3 +259,45 @@ def test_pickers_offer_only_what_the_checker_takes_and_say_the_rest_in_a_box(
         re.compile("^Reset your password yourself")
     )
     assert problems.all() == []
+
+
+# 4. A canvas edit and the panel --------------------------------------------------------------
+
+
+def test_a_step_moved_on_the_canvas_offers_the_fields_that_exist_where_it_now_is(
+    page: Page, problems: Problems, dana: str, commands: Commands
+) -> None:
+    """A move on the canvas leaves the panel to the move's check (the fields it offers come
+    with it): the panel is drawn once, and offers what exists at the step's new place."""
+    drafts = WorkflowDrafts(commands)
+    drafts.create("moved", dana)
+    drafts.save("moved", MOVED, drafts.draft("moved").revision, dana)
+    open_studio(page)
+    open_workflow(page, "moved")
+    select_card(page, "work")
+    picker = properties(page).get_by_label("Insert a field into the task title")
+    noted = picker.locator("option", has_text="checked_by_desk")
+    expect(noted).to_have_count(1)
+
+    card(page, "work").focus()
+    page.keyboard.press("Alt+ArrowUp")  # above the action that sets the field
+    expect(card(page, "work")).to_be_focused()
+    wait_for_check(page)
+    expect(noted).to_have_count(0)
+    page.keyboard.press("Alt+ArrowDown")
+    wait_for_check(page)
+    expect(noted).to_have_count(1)
+    assert problems.all() == []
+
+
+#: An action that sets a field, then a task whose title may insert it.
+MOVED: dict[str, Any] = {
+    "kind": "workflow", "format": 1, "key": "moved", "title": "Moved",
+    "start": {"form": "service-request"},
+    "first": "note",
+    "steps": {
+        "note": {"type": "action", "set": {"checked_by_desk": {"value": True}}, "next": "work"},
+        "work": {"type": "task", "assign": {"group": "service-desk"}, "next": "done"},
+        "done": {"type": "end", "status": "completed"},
+    },
+}  # fmt: skip

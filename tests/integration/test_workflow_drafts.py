@@ -231,6 +231,50 @@ def test_only_designers_and_admins_may_create_save_or_publish(drafts: WorkflowDr
 
 
 @pytest.mark.parametrize("template", [t.id for t in shipped_templates()])
+def with_subflow(key: str, workflow: str) -> dict[str, Any]:
+    """A flow whose first step starts `workflow` and waits for it."""
+    return {
+        **LAPTOPS, "key": key,
+        "first": "child",
+        "steps": {**LAPTOPS["steps"], "child": {
+            "type": "subflow", "workflow": workflow,
+            "data": {"item": "item", "details": "details", "cost": "cost", "manager": "manager"},
+            "next": "route",
+        }},
+    }  # fmt: skip
+
+
+def test_a_check_sees_what_was_published_since_the_last_check(drafts: WorkflowDrafts) -> None:
+    """The published catalog is worked out once per set of versions: a new one is seen."""
+    parent = with_subflow("parent", "laptops")
+    unknown = drafts.check("parent", parent).problems
+    assert [p.pointer for p in unknown] == ["/steps/child/workflow"]
+    published(drafts, LAPTOPS)
+    assert drafts.check("parent", parent).problems == []
+    # A new version that no longer ends as 'refused': the parent's route on it is now wrong.
+    parent["steps"]["child"]["on"] = {"refused": "refused"}
+    assert drafts.check("parent", parent).problems == []
+    changed = copy.deepcopy(LAPTOPS)
+    changed["steps"]["approve"]["on"]["rejected"] = "done"
+    del changed["steps"]["refused"]
+    published(drafts, changed)
+    assert [p.pointer for p in drafts.check("parent", parent).problems] == [
+        "/steps/child/on/refused"
+    ]
+
+
+def test_a_draft_that_starts_itself_is_checked_as_drawn_not_as_published(
+    drafts: WorkflowDrafts,
+) -> None:
+    published(drafts, LAPTOPS)
+    itself = with_subflow("laptops", "laptops")
+    assert drafts.check("laptops", itself).problems == []
+    # The draft's own start form, not the published one's, is what its subflow must fill in.
+    itself["start"] = {"form": "approval-decision"}
+    problems = drafts.check("laptops", itself).problems
+    assert any(p.pointer.startswith("/steps/child/data") for p in problems), problems
+
+
 def test_a_new_workflow_from_each_shipped_template_passes_the_checker(
     drafts: WorkflowDrafts, template: str
 ) -> None:

@@ -144,6 +144,26 @@ def test_a_broken_draft_is_refused_with_pointers(dana: Designer) -> None:
     assert dana.get("/laptops/versions").json["versions"] == []
 
 
+def test_a_check_sends_the_fields_only_when_they_changed_from_those_seen(dana: Designer) -> None:
+    first = dana.send("POST", "/laptops/check", {"document": LAPTOPS}).json
+    digest = first["fields_digest"]
+    same = dana.send("POST", "/laptops/check", {"document": LAPTOPS, "fields_seen": digest}).json
+    assert "fields_at" not in same
+    assert "fields" not in same
+    assert (same["fields_digest"], same["ok"]) == (digest, True)
+    # A step that sets a field: the fields change, and come with the answer.
+    noted = copy.deepcopy(LAPTOPS)
+    noted["first"] = "note"
+    noted["steps"]["note"] = {"type": "action", "set": {"seen": {"value": True}}, "next": "route"}
+    changed = dana.send("POST", "/laptops/check", {"document": noted, "fields_seen": digest}).json
+    assert changed["fields_digest"] != digest
+    route = [changed["fields"][index]["key"] for index, _, _ in changed["fields_at"]["route"]]
+    assert "seen" in route
+    # Something that is not a digest the server gave is only a digest that does not match.
+    odd = dana.send("POST", "/laptops/check", {"document": LAPTOPS, "fields_seen": [1]}).json
+    assert odd["fields_at"] == first["fields_at"]
+
+
 def test_a_body_that_is_not_json_is_400_saying_where(dana: Designer) -> None:
     response = dana.client.post(
         f"{API}/laptops/check",

@@ -31,8 +31,9 @@ export class Api {
     return this.call("PUT", "/draft", { document }, { "If-Match": `"${revision}"` });
   }
 
-  check(document) {
-    return this.call("POST", "/check", { document });
+  /** Check a document; `extra` adds to what is sent (the workflow designer's `fields_seen`). */
+  check(document, extra = {}) {
+    return this.call("POST", "/check", { document, ...extra });
   }
 
   /** Preview a document; `post` holds sample answers as a browser posts them (name -> values). */

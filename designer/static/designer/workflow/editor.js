@@ -5,7 +5,9 @@
 // Fast on big flows (issue 16: open < 300 ms, an edit shown with its check < 50 ms): the
 // page comes with the draft, its check and the pickers' context in it, so it draws once; an
 // edit sends its check before it is drawn, and redraws change only what changed (the
-// canvas is patched, the properties panel is drawn again only when what it shows changed).
+// canvas is patched, the properties panel is drawn again only when what it shows changed,
+// and after a canvas edit only once, with its check); a check sends the fields each step
+// may read only when they changed.
 // `#workflow-designer[data-edit]` counts the edits, `[data-checked-edit]` names the edit
 // whose check is shown.
 
@@ -26,6 +28,8 @@ const later = { properties: null, simulate: null };
 /** Milliseconds of quiet before a draft is saved, and before what is typed is checked. */
 const SAVE_DELAY_MS = 800;
 const CHECK_DELAY_MS = 150;
+/** Milliseconds the properties panel waits for an edit's check before it is drawn without. */
+const PANEL_WAIT_MS = 100;
 const ZOOMS = { min: 0.3, max: 2, step: 0.1 };
 
 const $ = (id) => document.getElementById(id);
@@ -43,6 +47,7 @@ const state = {
   problemsByStep: new Map(),
   warnings: [],
   fieldsAt: {},
+  fieldsDigest: null, // names the fields of `fieldsAt`, so a check sends them only when they change
   context: {},
   running: {},
   highlight: new Set(),
@@ -58,6 +63,7 @@ const state = {
   saving: null,
   saveTimer: 0,
   checkTimer: 0,
+  panelTimer: 0,
   edit: 0, // edits made since the page opened; each one is checked
 };
 
@@ -138,8 +144,13 @@ function keepingFocus(draw, focusId) {
   }
 }
 
-/** Draw the page for the document as it is now: the canvas is patched, not made again. */
-function render(focusId) {
+/**
+ * Draw the page for the document as it is now: the canvas is patched, not made again.
+ * `awaitCheck` (an edit whose check is on its way) leaves the properties panel to the
+ * check: what the panel offers (the fields a step may read) comes with it, so the panel is
+ * drawn once, with it, not once before and again after (see `changed`).
+ */
+function render(focusId, awaitCheck = false) {
   keepingFocus(() => {
     const current = doc();
     if (state.layoutOf !== current) {
@@ -150,7 +161,7 @@ function render(focusId) {
     renderOutline($("outline"), state.layout, selectedStep());
     renderProblems();
     if (!$("json-view").hidden) $("json").textContent = JSON.stringify(current, null, 2);
-    renderPanel();
+    if (!awaitCheck) renderPanel();
     $("workflow-settings").setAttribute("aria-pressed", String(Boolean(state.selected?.workflow)));
     $("undo").disabled = !state.history.canUndo;
     $("redo").disabled = !state.history.canRedo;
@@ -326,7 +337,7 @@ function apply(label, fn, options = {}) {
   if (next === null || next === undefined || next === doc()) return false;
   const asTyped = options.merge !== undefined && options.merge !== null;
   state.history.apply(next, asTyped ? `${label}|${options.merge}` : typing ? `${label}|${active.id}` : null);
-  changed(undefined, asTyped);
+  changed(undefined, asTyped, true);
   if (!typing) announce(`${label}.`);
   return true;
 }
@@ -352,17 +363,23 @@ function command(run, words, focus = true) {
 /**
  * After an edit: check it (sent before the edit is drawn, so the server works while the page
  * draws; while typing, once the typing pauses), draw it, and save it a little later.
+ * `inPanel`: the edit was made in the properties panel (see `render`'s `awaitCheck`).
  */
-function changed(focusId, typing = false) {
+function changed(focusId, typing = false, inPanel = false) {
   if (state.selected?.step && !model.findStep(doc(), state.selected.step)) state.selected = null;
   state.edit += 1; // an answer to an earlier document is stale from now on
   root.dataset.edit = String(state.edit);
   window.clearTimeout(state.checkTimer);
+  window.clearTimeout(state.panelTimer);
+  // An edit made in the panel shows there at once (the next control may depend on it);
+  // one made on the canvas leaves the panel to its check, within PANEL_WAIT_MS.
+  const awaitCheck = !typing && !inPanel;
   if (typing) {
     checking(true);
     state.checkTimer = window.setTimeout(check, CHECK_DELAY_MS);
   } else check();
-  render(focusId);
+  if (awaitCheck) state.panelTimer = window.setTimeout(() => keepingFocus(() => renderPanel()), PANEL_WAIT_MS);
+  render(focusId, awaitCheck);
   state.dirty = true;
   status("Unsaved changes");
   window.clearTimeout(state.saveTimer);
@@ -462,7 +479,7 @@ function travel(step, words) {
   if (!step()) return;
   const onCanvas = document.activeElement?.classList.contains("wf-card-select");
   const id = selectedStep();
-  changed(onCanvas && id && model.findStep(doc(), id) ? cardId(id) : undefined);
+  changed(onCanvas && id && model.findStep(doc(), id) ? cardId(id) : undefined, false, $("properties").contains(document.activeElement));
   announce(words);
 }
 
@@ -499,23 +516,27 @@ async function check() {
   window.clearTimeout(state.checkTimer);
   const edit = state.edit;
   checking(true);
-  const answer = await api.check(doc());
+  const answer = await api.check(doc(), { fields_seen: state.fieldsDigest });
   if (edit !== state.edit) return;
   showCheck(answer, edit);
 }
 
 /** Show the check of edit number `edit`: the problems on the cards, in the list and panel. */
 function showCheck(answer, edit) {
+  window.clearTimeout(state.panelTimer);
   checking(false);
   if (!answer.ok) {
     $("problems-summary").textContent = `The check did not run: ${answer.body.message}`;
+    keepingFocus(() => renderPanel());
   } else {
     const problems = answer.body.problems || [];
     const warnings = answer.body.warnings || [];
     // Most edits leave the problems as they were: the cards and the list are drawn already.
     const same = JSON.stringify([problems, warnings]) === JSON.stringify([state.problems, state.warnings]);
     if (!same) setProblems(problems, warnings);
-    state.fieldsAt = fieldsAtOf(answer.body);
+    // The fields come only when they changed (see `fields_seen`).
+    if (answer.body.fields_at) state.fieldsAt = fieldsAtOf(answer.body);
+    state.fieldsDigest = answer.body.fields_digest;
     showProblemsSummary();
     keepingFocus(() => {
       if (!same) {
@@ -744,6 +765,7 @@ function start() {
   state.context = context;
   setProblems(checked.problems || [], checked.warnings || []);
   state.fieldsAt = fieldsAtOf(checked);
+  state.fieldsDigest = checked.fields_digest;
   showRunning(running);
   wire();
   wireVersions(api);
