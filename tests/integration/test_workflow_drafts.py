@@ -230,7 +230,6 @@ def test_only_designers_and_admins_may_create_save_or_publish(drafts: WorkflowDr
 # Starting from something ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("template", [t.id for t in shipped_templates()])
 def with_subflow(key: str, workflow: str) -> dict[str, Any]:
     """A flow whose first step starts `workflow` and waits for it."""
     return {
@@ -275,6 +274,7 @@ def test_a_draft_that_starts_itself_is_checked_as_drawn_not_as_published(
     assert any(p.pointer.startswith("/steps/child/data") for p in problems), problems
 
 
+@pytest.mark.parametrize("template", [t.id for t in shipped_templates()])
 def test_a_new_workflow_from_each_shipped_template_passes_the_checker(
     drafts: WorkflowDrafts, template: str
 ) -> None:
