@@ -44,13 +44,19 @@ MAJOR = {
     "started_at": "2026-11-23T07:55:00+00:00", "service_owner": "sam",
 }  # fmt: skip
 TEAM = {"bob": ["desktop-support"], "ivy": ["incident-commanders"], "cole": ["communications"],
-        "sam": [], "ada": []}  # fmt: skip
+        "ike": ["incident-commanders"], "sam": [], "ada": []}  # fmt: skip
+#: The requester's answer when asked for more (the form's only field is required).
+REPLY = {"reply": "floor 3"}
 ANSWERS: dict[str, Callable[[random.Random], tuple[str, dict[str, Any]]]] = {
     "work": lambda r: ("needs_info", {}) if r.random() < 0.2 else ("resolved", {"resolution": "x"}),
-    "ask_requester": lambda r: ("done", {"reply": "floor 3"}),
-    "confirm": lambda r: ("rejected", {}) if r.random() < 0.1 else ("approved", {}),
+    "ask_requester": lambda r: ("done", REPLY),
+    "confirm": lambda r: (
+        ("rejected", {"feedback": "still broken"}) if r.random() < 0.1 else ("approved", {})
+    ),
     "plan": lambda r: ("done", {"plan": "fail over", "rollback": "fail back", "eta_minutes": 30}),
-    "review_plan": lambda r: ("rejected", {}) if r.random() < 0.15 else ("approved", {}),
+    "review_plan": lambda r: (
+        ("rejected", {"comment": "no rollback"}) if r.random() < 0.15 else ("approved", {})
+    ),
     "execute_plan": lambda r: ("done", {"restored_at": "2026-11-23T10:00:00Z",
                                         "recovery_notes": "ok", "needs_problem_record": False}),
     "status_update": lambda r: ("done", {}),
@@ -96,8 +102,12 @@ def prepare(database: Database) -> Commands:
 
 
 def actor_for(task: dict[str, Any]) -> str:
+    """Who answers a task: its assignee, else one of its group. Separation of duties keeps
+    whoever wrote the recovery plan out of its review: another commander reviews it."""
     if task["assignee"]:
         return str(task["assignee"])
+    if task["step"] == "review_plan" and task["group"] == "incident-commanders":
+        return "ike"
     return {"incident-commanders": "ivy", "communications": "cole"}.get(task["group"] or "", "ada")
 
 
@@ -121,7 +131,8 @@ def drive(commands: Commands, timed: Timed, rng: random.Random, major: bool) -> 
     withdrawn tasks), not from extra queries.
     """
     if major:
-        answer = timed(lambda: commands.start("major-incident", MAJOR, requester="ivy"))
+        # Declared by the service desk: its reviewers (ivy, cole) are kept apart from it.
+        answer = timed(lambda: commands.start("major-incident", MAJOR, requester="sid"))
     else:
         answer = timed(lambda: commands.start("it-incident", INCIDENT, requester="ada"))
     open_tasks: dict[int, dict[str, Any]] = {}
@@ -169,8 +180,8 @@ def loop_rate(commands: Commands, number: str, cycles: int) -> float:
     }
     began = time.perf_counter()
     for _ in range(cycles):
-        outcome = "needs_info" if current["step"] == "work" else "done"
-        answer = commands.complete(current["id"], outcome, {}, actor=actor_for(current))
+        outcome, data = ("needs_info", {}) if current["step"] == "work" else ("done", REPLY)
+        answer = commands.complete(current["id"], outcome, data, actor=actor_for(current))
         (current,) = answer["opened_tasks"]
     return cycles / (time.perf_counter() - began)
 

@@ -35,7 +35,9 @@ WEB_DEFAULTS: dict[str, Any] = {
     #: Unset, links take the host of the request that made them.
     "BASE_URL": None,
     #: The largest request body, uploads included; bigger ones are refused with 413 unread.
-    "MAX_CONTENT_LENGTH": 32 * 1024 * 1024,
+    #: The one upload limit (`forms.definition`: 5 files of 10 MiB each) and 1 MiB for the
+    #: rest of the form.
+    "MAX_CONTENT_LENGTH": 51 * 1024 * 1024,
     #: Posts of public forms (submit, comment, upload) per client address.
     "PORTAL_RATE_LIMIT": "20 per minute; 300 per day",
     #: Sign-in attempts per client address.
@@ -52,6 +54,9 @@ WEB_DEFAULTS: dict[str, Any] = {
     "TRUSTED_PROXIES": 0,
     "SESSION_COOKIE_SAMESITE": "Lax",
     "WTF_CSRF_TIME_LIMIT": None,  # a form left open over lunch still submits
+    #: How often an open page asks for the unread count of its bell (and refreshes the
+    #: inbox when something new arrived), in seconds.
+    "NOTIFICATIONS_POLL_S": 20,
 }
 
 #: Rows on one page of a list in the desk.
@@ -146,9 +151,17 @@ MAX_EARLY_WAIT_S = 0.05
 
 # The outbox relay ----------------------------------------------------------------------------
 
-#: Mail server the relay hands messages to.
+#: Mail server the relay hands messages to, unless `FLOWDESK_SMTP_HOST` says otherwise.
+#: `flowdesk up` without `FLOWDESK_SMTP_HOST` points its worker at the mail catcher below.
 DEFAULT_SMTP_HOST = "localhost"
 DEFAULT_SMTP_PORT = 25
+#: The mail catcher `flowdesk up` starts when no mail server is configured: an SMTP server
+#: on this loopback address (and a free port), keeping every mail it receives in a Maildir
+#: of this name in the instance folder instead of delivering it.
+CATCHER_HOST = "127.0.0.1"
+CATCHER_MAILDIR = "mail"
+#: The largest mail the catcher accepts, in bytes.
+CATCHER_MAX_BYTES = 10 * 1024 * 1024
 #: Sender of every message (the `From` header and the envelope sender).
 DEFAULT_SMTP_FROM = "flowdesk@localhost"
 #: Seconds to wait for the mail server before counting the attempt as failed.

@@ -11,7 +11,7 @@ from datetime import date, datetime
 from typing import Any
 
 from engine.core.conditions import describe
-from forms.definition import all_fields, holds_value, option_value
+from forms.definition import DEFAULT_MAX_SIZE, all_fields, holds_value, option_value, size_words
 
 Field = Mapping[str, Any]
 
@@ -145,19 +145,12 @@ def file_hint(field: Field) -> str:
     """Say a file field's limits: how many files, how large, which types."""
     most = int(field.get("max_files", 1))
     words = f"Up to {most} files" if most > 1 else "One file"
-    if "max_size" in field:
-        words += f", {'each ' if most > 1 else ''}at most {_size(int(field['max_size']))}"
+    size = int(field.get("max_size", DEFAULT_MAX_SIZE))
+    words += f", {'each ' if most > 1 else ''}at most {size_words(size)}"
     accept = field.get("accept")
     if accept:
         words += ". Allowed types: " + ", ".join(MIME_NAMES.get(t, t) for t in accept)
     return words + "."
-
-
-def _size(size: int) -> str:
-    for unit, step in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
-        if size >= step:
-            return f"{size / step:.3g} {unit}"
-    return f"{size} bytes"
 
 
 def condition_words(condition: Any, fields: Mapping[str, Field]) -> str:

@@ -23,9 +23,23 @@ VALUE_TYPE_OF = {
 #: Field types that lay out the form but hold no value.
 LAYOUT_TYPES = frozenset({"section"})
 
+#: The one upload limit, wherever files are sent (a form, a tracking page, the API): each
+#: file at most MAX_FILE_SIZE bytes, at most MAX_FILES files to a field (or at once on a
+#: tracking page). A form may ask for less, never for more (its schema says so).
+MAX_FILE_SIZE = 10 * 1024 * 1024
+MAX_FILES = 5
 #: How many files a file field takes, and how large each may be, unless it says otherwise.
 DEFAULT_MAX_FILES = 1
-DEFAULT_MAX_SIZE = 10 * 1024 * 1024
+DEFAULT_MAX_SIZE = MAX_FILE_SIZE
+
+
+def size_words(size: int) -> str:
+    """Say a number of bytes as people read it: '10 MB', '512 KB', '300 bytes'."""
+    for unit, step in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if size >= step:
+            return f"{size / step:.3g} {unit}"
+    return f"{size} bytes"
+
 
 #: How many characters a one-line text (and any other text but a textarea's) may hold when its
 #: field sets no `max_length`.

@@ -20,7 +20,7 @@ from engine.service.bootstrap import Services, default_url
 from engine.settings import WEB_DEFAULTS
 from forms import rendering
 from web import admin, api, auth, desk, portal
-from web.common import errors, jsonbody, security
+from web.common import errors, jsonbody, moments, security, uploads
 from web.ops import health
 
 
@@ -39,9 +39,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         app.config.from_mapping(test_config)
     app.config["DATABASE_URL"] = app.config["DATABASE_URL"] or default_url(app.instance_path)
     app.config["SECRET_KEY"] = app.config["SECRET_KEY"] or _instance_secret(app.instance_path)
-    uploads = app.config["UPLOAD_FOLDER"] or os.path.join(app.instance_path, "files")
+    files = app.config["UPLOAD_FOLDER"] or os.path.join(app.instance_path, "files")
 
-    found = Services.open(app.config["DATABASE_URL"], upload_folder=uploads)
+    found = Services.open(app.config["DATABASE_URL"], upload_folder=files)
     app.extensions["flowdesk"] = found  # reached through `web.common.services.services()`
 
     app.jinja_loader = ChoiceLoader(
@@ -49,6 +49,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     )
     rendering.register(app.jinja_env)
     jsonbody.init_app(app)
+    moments.init_app(app)
+    uploads.init_app(app)
     security.init_app(app)
     errors.init_app(app)
     auth.init_app(app)

@@ -61,4 +61,41 @@ class Retried:
     actor: str | None = None
 
 
-Event = TaskCompleted | TimerFired | Cancelled | SubflowFinished | SubflowFailed | Retried
+@dataclass(frozen=True, slots=True)
+class PriorityChanged:
+    """Someone set the instance's priority to another level, for a reason."""
+
+    level: str
+    reason: str
+    actor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reopened:
+    """Someone sent an instance that ended back to work, at the step `to`, for a reason."""
+
+    to: str
+    reason: str
+    actor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedAsDuplicate:
+    """Someone found the instance repeats `original`: it ends, merged into that one."""
+
+    original: str
+    reason: str
+    actor: str | None = None
+
+
+Event = (
+    TaskCompleted
+    | TimerFired
+    | Cancelled
+    | SubflowFinished
+    | SubflowFailed
+    | Retried
+    | PriorityChanged
+    | Reopened
+    | ClosedAsDuplicate
+)

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from engine.core import sla
 from engine.core.audit import AuditEvent
 from engine.core.calendars import Calendar, add_duration
+from engine.core.conditions import field_value, set_field_value
 from engine.core.effects import (
     CancelSubflow,
     CancelTask,
@@ -41,7 +42,10 @@ from engine.core.effects import (
 from engine.core.errors import ExpressionError, InvalidEvent, Unassignable, UnknownCalendar
 from engine.core.events import (
     Cancelled,
+    ClosedAsDuplicate,
     Event,
+    PriorityChanged,
+    Reopened,
     Retried,
     SubflowFailed,
     SubflowFinished,
@@ -145,8 +149,10 @@ def advance(
     """
     if isinstance(event, TimerFired) and event.timer not in state.timers:
         return Transition(state, (), ())  # already fired or withdrawn: firing is idempotent
-    if state.ended:
+    if state.ended and not isinstance(event, Reopened):
         raise InvalidEvent(f"{state.number or 'the instance'} has ended; nothing is left to do")
+    if isinstance(event, Reopened) and not state.ended:
+        raise InvalidEvent(f"{state.number or 'the instance'} has not ended; it is still open")
     actor = getattr(event, "actor", None)
     turn = Turn(workflow, clone(state), at, calendars or {}, actor=actor, refused=refused)
     turn.handle(event)
@@ -452,6 +458,13 @@ class Turn:
             self.stopped(waiting, event.reason)
         elif isinstance(event, Retried):
             self._retry()
+        elif isinstance(event, PriorityChanged):
+            self._set_priority(event)
+        elif isinstance(event, Reopened):
+            self._reopen(event)
+        elif isinstance(event, ClosedAsDuplicate):
+            why = f"a duplicate of {event.original}: {event.reason}"
+            self.end_instance("duplicate", "duplicate", why, None)
         else:  # pragma: no cover - the Event union is closed
             raise InvalidEvent(f"unknown event {event!r}")
 
@@ -467,6 +480,34 @@ class Turn:
             self.workflow.steps[run.step].retried(self, run)
         if self.state.stopped_breaches:
             sla.retried(self)
+
+    def _set_priority(self, event: PriorityChanged) -> None:
+        """Set the priority field; `follow_sla` then re-targets the clocks to the new level."""
+        levels = self.workflow.priorities
+        if event.level not in levels:
+            choices = ", ".join(levels) or "none: the workflow declares no priorities"
+            raise InvalidEvent(f"'{event.level}' is not a priority here; choose one of: {choices}")
+        name = self.workflow.priority_field
+        current = field_value(self.state.data, name)
+        if current == event.level:
+            raise InvalidEvent(f"the priority is {event.level} already")
+        set_field_value(self.state.data, name, event.level)
+        why = f"{current or 'none'} -> {event.level}: {event.reason}"
+        self.record("priority_changed", None, why, priority=event.level)
+
+    def _reopen(self, event: Reopened) -> None:
+        """Send an instance that ended back to work at `event.to`; its SLA counts afresh."""
+        if event.to not in self.workflow.steps:
+            raise InvalidEvent(f"there is no step '{event.to}' to reopen at")
+        state = self.state
+        was = state.status
+        state.ended_at = None
+        state.outcome = None
+        state.status = DEFAULT_STATUS
+        # The clocks stopped at the end; a reopened instance is measured from now on.
+        state.sla = None
+        self.record("reopened", None, f"{was} -> reopened: {event.reason}", to=event.to)
+        self.enter(event.to, None, None)
 
     def _task_completed(self, event: TaskCompleted) -> None:
         pending = self.state.tasks.get(event.task)

@@ -1,10 +1,20 @@
-"""Mail: subject and body rendered from Jinja2 templates that ship with Flowdesk, sent by SMTP."""
+"""Mail: subject and body rendered from Jinja2 templates that ship with Flowdesk, sent by SMTP.
+
+Every mail is `multipart/alternative`: the plain text of `<key>.body.txt`, and an HTML
+part from `<key>.body.html` when the template has one, else the same text as HTML
+(paragraphs kept, addresses made links). The relay keeps each mail as it rendered it
+(`keep`), so admins can read what went out, and what failed, on the outbox page.
+"""
 
 from __future__ import annotations
 
+import html
+import re
 import smtplib
 import ssl
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from email.message import EmailMessage
 from email.utils import formatdate
 from functools import lru_cache
@@ -13,12 +23,32 @@ from typing import Any
 
 from jinja2 import FileSystemLoader, TemplateError, TemplateNotFound
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from sqlalchemy import delete, insert
 
 from engine.jobs.errors import PermanentFailure, TemporaryFailure
 from engine.settings import RelaySettings
+from engine.store.database import Database
+from engine.store.notifications import SentMail
 
-#: Where `<key>.subject.txt` and `<key>.body.txt` live.
+#: Where `<key>.subject.txt`, `<key>.body.txt` and (optional) `<key>.body.html` live.
 TEMPLATES = Path(__file__).with_name("templates")
+#: An address in a text body, made a link in its HTML part.
+URL = re.compile(r"https?://[^\s<>\"']+")
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A mail's subject and its two bodies."""
+
+    subject: str
+    text: str
+    html: str
+
+
+@lru_cache(maxsize=4)
+def html_environment(folder: Path = TEMPLATES) -> ImmutableSandboxedEnvironment:
+    """The sandbox HTML bodies render in: every value escaped."""
+    return ImmutableSandboxedEnvironment(loader=FileSystemLoader(folder), autoescape=True)
 
 
 @lru_cache(maxsize=4)
@@ -54,6 +84,46 @@ def render(template: str, context: Mapping[str, Any], folder: Path = TEMPLATES) 
     return " ".join(subject.split()), body
 
 
+def render_mail(template: str, context: Mapping[str, Any], folder: Path = TEMPLATES) -> Rendered:
+    """Return the subject, plain text and HTML of the mail `template` for `context`."""
+    subject, text = render(template, context, folder)
+    try:
+        page = html_environment(folder).get_template(f"{template}.body.html")
+    except TemplateNotFound:
+        return Rendered(subject, text, as_html(subject, text))
+    try:
+        return Rendered(subject, text, page.render({**context, "subject": subject}))
+    except TemplateError as error:
+        raise PermanentFailure(
+            f"the mail template '{template}' cannot be rendered as HTML: {error}"
+        ) from None
+
+
+def as_html(subject: str, text: str) -> str:
+    """A plain-text body as a small HTML page: its paragraphs, lines and links kept."""
+    paragraphs = [part for part in re.split(r"\n\s*\n", text.strip()) if part.strip()]
+    blocks = "\n".join(f"<p>{_linked(part).replace(chr(10), '<br>')}</p>" for part in paragraphs)
+    return (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(subject)}</title></head>\n"
+        '<body style="font-family: sans-serif; line-height: 1.5; max-width: 40em">\n'
+        f"{blocks}\n</body></html>\n"
+    )
+
+
+def _linked(text: str) -> str:
+    """Escape text and make each address in it a link."""
+    out, last = [], 0
+    for found in URL.finditer(text):
+        address = found.group(0).rstrip(".,;:)")
+        end = found.start() + len(address)
+        out.append(html.escape(text[last : found.start()]))
+        out.append(f'<a href="{html.escape(address)}">{html.escape(address)}</a>')
+        last = end
+    out.append(html.escape(text[last:]))
+    return "".join(out)
+
+
 def message_id(outbox_id: int, sender: str) -> str:
     """The `Message-ID` of an outbox entry's mail: the same on every attempt."""
     domain = sender.rpartition("@")[2] or "flowdesk.invalid"
@@ -61,9 +131,17 @@ def message_id(outbox_id: int, sender: str) -> str:
 
 
 def compose(
-    outbox_id: int, to: Sequence[str], subject: str, body: str, settings: RelaySettings
+    outbox_id: int,
+    to: Sequence[str],
+    subject: str,
+    body: str,
+    settings: RelaySettings,
+    html_body: str | None = None,
 ) -> EmailMessage:
-    """Build the mail; its `Message-ID` comes from the outbox id, so a repeat is recognisable."""
+    """Build the mail; its `Message-ID` comes from the outbox id, so a repeat is recognisable.
+
+    With `html_body`, the mail is `multipart/alternative`: the text first, then the HTML.
+    """
     message = EmailMessage()
     message["From"] = settings.smtp_from
     message["To"] = ", ".join(to)
@@ -73,7 +151,29 @@ def compose(
     message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies, please
     message["X-Flowdesk-Outbox"] = str(outbox_id)
     message.set_content(body)
+    if html_body is not None:
+        message.add_alternative(html_body, subtype="html")
     return message
+
+
+def keep(database: Database, outbox_id: int, message: EmailMessage, at: datetime) -> None:
+    """Keep the mail an outbox entry made, as rendered now (replacing an earlier attempt's)."""
+    text_part = message.get_body(("plain",))
+    html_part = message.get_body(("html",))
+    text = text_part.get_content() if text_part is not None else ""
+    page = html_part.get_content() if html_part is not None else ""
+    row = {
+        "outbox_id": outbox_id,
+        "recipients": [part.strip() for part in str(message["To"] or "").split(",") if part],
+        "subject": str(message["Subject"] or "")[:998],
+        "text_body": text,
+        "html_body": page,
+        "message_id": str(message["Message-ID"] or "")[:255],
+        "rendered_at": at,
+    }
+    with database.writer.begin() as connection:
+        connection.execute(delete(SentMail).where(SentMail.outbox_id == outbox_id))
+        connection.execute(insert(SentMail).values(row))
 
 
 def send(message: EmailMessage, settings: RelaySettings) -> None:

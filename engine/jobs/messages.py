@@ -26,6 +26,8 @@ class Message:
     webhook: str | None = None
     tasks: tuple[str, ...] = ()
     link: str | None = None
+    #: What a notification says (`kind`, `summary`): `engine.service.notifications`.
+    note: dict[str, str] | None = None
 
     @property
     def channel(self) -> str:
@@ -53,7 +55,12 @@ def read(payload: Any) -> Message:
     to = payload.get("to")
     if not isinstance(to, str | dict):
         raise unreadable(f"its recipient is {_quoted(to)}")
-    return Message(step, to, template, None, tuple(str(task) for task in tasks), link)
+    note = payload.get("note")
+    if note is not None and not (
+        isinstance(note, dict) and all(isinstance(v, str) for v in note.values())
+    ):
+        raise unreadable(f"its 'note' is {_quoted(note)}, not an object of texts")
+    return Message(step, to, template, None, tuple(str(task) for task in tasks), link, note)
 
 
 def unreadable(why: str) -> PermanentFailure:

@@ -19,7 +19,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, or_, select, update
@@ -188,13 +188,17 @@ def deliver(database: Database, claim: Claim, settings: RelaySettings) -> None:
         else:
             assert message.template is not None  # `messages.read` saw to it
             context = mail_context(instance, message, tasks, settings)
-            subject, body = mail.render(message.template, context)
+            rendered = mail.render_mail(message.template, context)
             to = addresses(session, instance, message.to, message.tasks)
     # The session is closed before anything goes over the network.
     if message.webhook is not None:
         webhooks.post(message.webhook, document, claim.id, settings)
     else:
-        mail.send(mail.compose(claim.id, to, subject, body, settings), settings)
+        composed = mail.compose(
+            claim.id, to, rendered.subject, rendered.text, settings, rendered.html
+        )
+        mail.keep(database, claim.id, composed, datetime.now(UTC))  # for the admins' outbox
+        mail.send(composed, settings)
 
 
 def backoff(
@@ -322,6 +326,7 @@ def mail_context(
         "tasks": tasks,
         "base_url": settings.base_url,
         "link": message.link,
+        "note": message.note or {},
     }
 
 

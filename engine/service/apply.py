@@ -20,8 +20,9 @@ from engine.core.effects import (
 )
 from engine.core.runtime import Transition
 from engine.core.state import InstanceState
-from engine.service import assignment
+from engine.service import assignment, notifications
 from engine.store.repository import InstanceRow, Repository
+from engine.store.search import SearchIndex
 
 #: Looks at a task about to open and who would get it; raises to refuse the command.
 #: Looks at whom a task is about to go to (`OpenTask`) or be given (`ReassignTask`, with
@@ -64,6 +65,7 @@ def record_events(
     """Append audit entries that did not come from the runtime (claims, comments...)."""
     repo.append_events(event_rows(instance, entries, command))
     repo.touch(instance.id, instance.last_event, at)
+    notifications.after_events(repo, instance, entries, at)
 
 
 def sla_columns(state: InstanceState | None) -> dict[str, Any]:
@@ -139,7 +141,12 @@ def save_transition(
     if new is not None:
         columns.update(sla)
         instance.id = repo.add_instance({**new, **columns})
+        SearchIndex(repo.connection, repo.dialect).add(
+            instance.id, new["number"], columns["title"], state.data
+        )
     else:
+        if before is not None and state.title != before.title:
+            SearchIndex(repo.connection, repo.dialect).retitle(instance.id, columns["title"])
         old = sla_columns(before)
         changed = {name: value for name, value in sla.items() if old[name] != value}
         repo.save_state(instance.id, {**columns, **changed})
@@ -150,7 +157,9 @@ def save_transition(
     _save_runs(repo, instance, before, state, at)
     if state.ended and not (before is not None and before.ended) and instance.parent_run:
         repo.add_outbox([message_row(instance, "subflow_finished", {"child": instance.id}, at)])
-    return _apply_effects(repo, instance, workflow, transition, sla, at, vet, form_version)
+    tasks = _apply_effects(repo, instance, workflow, transition, sla, at, vet, form_version)
+    notifications.after_events(repo, instance, audit, at, state.tasks)
+    return tasks
 
 
 def _resort_open_tasks(

@@ -15,13 +15,18 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from engine.service.accounts import Accounts
+from engine.service.casework import Casework
 from engine.service.commands import Clock, Commands, utcnow
 from engine.service.definitions import Definitions
 from engine.service.desk import Desk
 from engine.service.drafts import Drafts
+from engine.service.finder import Finder
+from engine.service.locales import Readings
 from engine.service.people import People
 from engine.service.published import Published
 from engine.service.requests import Requests
+from engine.service.starting import Starting
+from engine.service.views import SavedViews
 from engine.service.workflow_drafts import WorkflowDrafts
 from engine.store.database import Database, default_url
 from engine.store.files import FileStore
@@ -76,6 +81,11 @@ class Services:
         return Accounts(self.commands)
 
     @property
+    def readings(self) -> Readings:
+        """Each person's time zone and locale: how pages say times to them."""
+        return Readings(self.commands)
+
+    @property
     def people(self) -> People:
         """Users, groups, memberships and on-call shifts."""
         return People(self.commands)
@@ -91,6 +101,16 @@ class Services:
         return Desk(self.commands, self.published)
 
     @property
+    def finder(self) -> Finder:
+        """The instance list: filters, full-text search, sorting and paging."""
+        return Finder(self.commands)
+
+    @property
+    def views(self) -> SavedViews:
+        """Saved views of the instance list, a person's own and their groups'."""
+        return SavedViews(self.commands)
+
+    @property
     def drafts(self) -> Drafts:
         """The form designer's drafts, checks, publishing and versions."""
         return Drafts(self.commands)
@@ -99,6 +119,16 @@ class Services:
     def workflow_drafts(self) -> WorkflowDrafts:
         """The workflow designer's drafts, checks, templates, publishing and versions."""
         return WorkflowDrafts(self.commands)
+
+    @property
+    def starting(self) -> Starting:
+        """Starting workflows by their start rule, and logging calls for callers."""
+        return Starting(self.commands, self.published)
+
+    @property
+    def casework(self) -> Casework:
+        """Acting on an instance: cancel, reopen, priority, related links, duplicates."""
+        return Casework(self.commands)
 
     @property
     def database_url(self) -> str:

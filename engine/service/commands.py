@@ -23,7 +23,7 @@ from engine.core.errors import ExpressionError, InvalidEvent, Problem, UnknownCa
 from engine.core.events import Cancelled, Event, Retried, TaskCompleted, TimerFired
 from engine.core.state import InstanceState
 from engine.core.steps.human import decision_reason
-from engine.service import assignment
+from engine.service import assignment, notifications
 from engine.service.apply import Vet, record_events, save_transition
 from engine.service.definitions import Registry
 from engine.service.errors import Conflict, InvalidInput, NotAllowed, NotFound
@@ -50,6 +50,7 @@ from engine.service.submissions import (
 )
 from engine.store.database import Database
 from engine.store.repository import InstanceRow, Repository, TaskRow
+from engine.store.search import SearchIndex
 from engine.store.uow import UnitOfWork
 from forms.errors import FieldError
 
@@ -57,6 +58,9 @@ __all__ = ["AfterStart", "Clock", "Commands", "Limits", "Result", "utcnow"]
 
 #: Work done inside a start's transaction once the instance row exists.
 AfterStart = Callable[[Repository, InstanceRow, datetime], None]
+#: A check of who starts, on the version about to start, before its data is read; raises
+#: to refuse the start (see `engine.service.starting`).
+StartCheck = Callable[[Repository, Workflow], None]
 
 #: Who a command acts as when no person does (a worker starting a child instance).
 SYSTEM = "flowdesk"
@@ -124,6 +128,7 @@ class Commands(Shell):
         after: AfterStart | None = None,
         form_version: int | None = None,
         parent: tuple[int, int | None] | None = None,
+        check: StartCheck | None = None,
     ) -> Result:
         """Start an instance of the latest version of a workflow; return its number.
 
@@ -131,13 +136,14 @@ class Commands(Shell):
         one the requester's page showed) if it is one, else the latest. `after` runs in the
         same transaction once the instance exists (to record its tracking link and files,
         say), so the instance never exists without them. `parent` (instance id, run id or
-        None) links a child instance started by a `subflow` step.
+        None) links a child instance started by a `subflow` step. `check` may refuse the
+        start for who asks, before the data is read (the doors' start rule).
         """
         self.check_data(data)
 
         def body(uow: UnitOfWork, at: datetime) -> Result:
             return self.begin(
-                uow, at, workflow_key, data, requester, key, after, form_version, parent
+                uow, at, workflow_key, data, requester, key, after, form_version, parent, check
             )
 
         asked = (workflow_key, data, requester, form_version, parent)
@@ -154,10 +160,13 @@ class Commands(Shell):
         after: AfterStart | None = None,
         form_version: int | None = None,
         parent: tuple[int, int | None] | None = None,
+        check: StartCheck | None = None,
     ) -> Result:
         """Start an instance inside a unit of work already begun (see `start`)."""
         repo = uow.repository
         version_id, workflow = self.registry.latest_workflow(repo, workflow_key)
+        if check is not None:
+            check(repo, workflow)
         cleaned = self._start_data(repo, workflow, data, form_version)
         calendars = self.registry.calendars(repo, workflow)
         prefix = workflow.number_prefix
@@ -499,6 +508,8 @@ class Commands(Shell):
             "detail": {"comment": comment_id, "public": public},
         }
         record_events(repo, instance, [event], key, at)
+        SearchIndex(repo.connection, repo.dialect).comment(instance.id, text, public=public)
+        notifications.after_comment(repo, instance, text, actor, public, at)
         return comment_id
 
     def cancel(self, number: str, reason: str, *, actor: str, key: str | None = None) -> Result:

@@ -33,6 +33,9 @@ class Person:
     email: str | None
     roles: frozenset[str]
     groups: frozenset[str]
+    #: The time zone and locale pages use for this person; None: their browser's.
+    time_zone: str | None = None
+    locale: str | None = None
 
     def has_role(self, *roles: str) -> bool:
         return "admin" in self.roles or any(role in self.roles for role in roles)
@@ -63,6 +66,8 @@ def person_of(rows: Sequence[Row[*tuple[Any, ...]]]) -> Person | None:
         first.email,
         frozenset(first.roles or ()),
         frozenset(row.key for row in rows if row.key is not None),
+        first.time_zone,
+        first.locale,
     )
 
 
@@ -76,6 +81,8 @@ PERSON_COLUMNS = (
     _users.c.email,
     _users.c.roles,
     _users.c.active,
+    _users.c.time_zone,
+    _users.c.locale,
     _groups.c.key,
 )
 WITH_GROUPS = _users.outerjoin(_members, _members.c.user_id == _users.c.id).outerjoin(

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 
 from engine.core.definition import Workflow
+from engine.core.starters import is_public
 from engine.service.errors import NotFound
 from engine.settings import LATEST_REFRESH_S
 from engine.store.database import Database
@@ -112,7 +113,7 @@ class Published:
         """Return a workflow anyone may start, with its start form; NotFound for any other."""
         workflow = self.workflow(workflow_key)
         start = workflow.start
-        if not start.get("public") or not start.get("form"):
+        if not is_public(start):
             raise NotFound(f"there is no public form for '{workflow_key}'")
         form_version, form = self.form(start["form"])
         return PublicStart(workflow, form, form_version)
@@ -137,7 +138,7 @@ class Published:
             found = []
             for key, _ in self.workflows():
                 workflow = self.workflow(key)
-                if workflow.start.get("public") and workflow.start.get("form"):
+                if is_public(workflow.start):
                     found.append((key, workflow.title, workflow.doc.get("description", "")))
             self._public = (now, found)
         return self._public[1]

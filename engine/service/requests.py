@@ -19,6 +19,7 @@ from sqlalchemy import insert, select
 from engine.service.apply import message_row, record_events
 from engine.service.commands import Commands, Result
 from engine.service.errors import NotFound
+from engine.service.starters import start_check
 from engine.store.instances import Attachment, Instance, TrackingLink
 from engine.store.repository import InstanceRow, Repository
 from engine.store.uow import UnitOfWork
@@ -119,6 +120,7 @@ class Requests:
             after=after,
             requester=requester,
             form_version=form[1] if form is not None else None,
+            check=start_check(requester),
         )
         return result, bool(started)
 

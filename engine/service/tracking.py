@@ -284,7 +284,9 @@ def _entry(event: SeenEvent) -> Entry:
     if event.kind == "status_changed":
         return Entry(event.at, f"Status: {status}.")
     if event.kind == "ended":
-        return Entry(event.at, f"Closed: {status}.")
+        # "Closed.", not "Closed: Closed.": a status that says it already is not said again.
+        closed = not status or status.lower() == "closed"
+        return Entry(event.at, "Closed." if closed else f"Closed: {status}.")
     if event.kind in ("task_completed", "voted"):
         return Entry(event.at, "You answered.")
     # A comment or files; files without an actor came with the form they sent.

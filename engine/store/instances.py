@@ -30,7 +30,10 @@ class Instance(Base):
     __tablename__ = "instances"
     __table_args__ = (
         UniqueConstraint("prefix", "seq"),
-        Index("ix_instances_status", "status"),
+        # The instance list sorts by these and pages by seek, so each ends in the id.
+        Index("ix_instances_status", "status", "id"),
+        Index("ix_instances_updated_at_id", "updated_at", "id"),
+        Index("ix_instances_priority_id", "priority", "id"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -59,6 +62,12 @@ class Instance(Base):
     #: the parent does not wait). No foreign key: see migration 0010.
     parent_id: Mapped[int | None] = mapped_column(Id, index=True)
     parent_run: Mapped[int | None]
+    #: How the request reached the desk when an agent logged it (phone, email, chat,
+    #: walk_in, sms), who logged it, and the caller without an account ({name, email,
+    #: phone}); None for what requesters started themselves. See migration 0014.
+    channel: Mapped[str | None] = mapped_column(String(20))
+    logged_by: Mapped[str | None] = mapped_column(String(80))
+    caller: Mapped[dict[str, Any] | None]
 
 
 class StepRun(Base):
@@ -103,6 +112,14 @@ class Task(Base):
             "status",
             sqlite_where=text("delegated_by IS NOT NULL"),
             postgresql_where=text("delegated_by IS NOT NULL"),
+        ),
+        # The instance list's filter by current step.
+        Index(
+            "ix_tasks_open_step",
+            "step",
+            "instance_id",
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
         ),
     )
 

@@ -1,6 +1,7 @@
 """Every table, importable from one place (for Alembic and for the service layer)."""
 
 from engine.store.base import Base
+from engine.store.casework import InstanceLink
 from engine.store.definitions import Definition, DefinitionVersion
 from engine.store.instances import (
     Attachment,
@@ -15,7 +16,9 @@ from engine.store.instances import (
     Timer,
     TrackingLink,
 )
+from engine.store.notifications import Notification, NotificationSettings, SentMail
 from engine.store.people import ApiToken, Group, Membership, OnCallShift, SignInSession, User
+from engine.store.search import SavedView
 
 __all__ = [
     "ApiToken",
@@ -29,9 +32,14 @@ __all__ = [
     "Event",
     "Group",
     "Instance",
+    "InstanceLink",
     "Membership",
+    "Notification",
+    "NotificationSettings",
     "OnCallShift",
     "Outbox",
+    "SavedView",
+    "SentMail",
     "SignInSession",
     "StepRun",
     "Task",

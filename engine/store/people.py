@@ -26,6 +26,10 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime]
     extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: How pages say times to this person: an IANA zone ("Europe/Amsterdam") and a locale
+    #: ("nl_NL"); None: as their browser says (see `web.common.moments`).
+    time_zone: Mapped[str | None] = mapped_column(String(64))
+    locale: Mapped[str | None] = mapped_column(String(35))
 
 
 class Group(Base):

@@ -191,7 +191,7 @@ def test_password_reset_mail_reaches_the_requester_once(
     assert message["Subject"] == f"{number}: reset your password yourself"
     assert message["From"] == SENDER
     assert message["Message-ID"] == f"<flowdesk-outbox-{row.id}@desk.example>"
-    body = message.get_content()
+    body = message.get_body(("plain",)).get_content()
     assert body.startswith("Hello Alice Example,")
     assert 'we received your incident INC-000001: "The printer on floor 3 is jammed".' in body
     assert "Reset your password yourself at the self-service page" in body

@@ -111,6 +111,7 @@ def test_up_serves_health_and_fires_a_timed_step(stack_env: dict[str, str], tmp_
         extra.mkdir()
         (extra / "quick.json").write_text(json.dumps(QUICK))
         flowdesk(stack_env, "user", "bob")  # the workflow names bob: he must exist first
+        flowdesk(stack_env, "user", "alice")  # not public: only a user may start it
         flowdesk(stack_env, "load", str(extra))
         number = flowdesk(stack_env, "start", "quick-escalation", "--as", "alice").strip()
         started = time.monotonic()

@@ -215,6 +215,11 @@ def framed(value: Any) -> dict[str, Any] | str:
         return NOT_DEFINITIONS[first]
     if "type" in value:
         return with_step(value)
+    if "reopen" in value:  # the step it names is the harness's own main task
+        doc = harness(**value)
+        doc["steps"][value["reopen"]["to"]] = doc["steps"].pop("example")
+        doc["steps"]["confirm"]["next"] = value["reopen"]["to"]
+        return doc
     if {"start", "priorities", "tables", "sla", "requester_sees"} & set(value):
         return harness(**value)
     if "first" in value:

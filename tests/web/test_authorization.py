@@ -194,6 +194,21 @@ MATRIX: tuple[Row, ...] = (
     Row("GET", "/admin/groups/network", ADMIN_PAGE),
     Row("GET", "/admin/workflows", ADMIN_PAGE),
     Row("GET", "/admin/workflows/it-incident", ADMIN_PAGE),
+    # The instance list and saved views (ADR 47): lists name only what a persona may see.
+    Row("GET", "/instances", page(), hides=ONLY_OWN),
+    Row("GET", "/instances?q=printer&sort=-updated", page(), hides=ONLY_OWN),
+    Row("GET", "/instances?status=Open!", page(400)),
+    Row("GET", "/instances?view=999999", page(404)),
+    Row("GET", "/instances.csv", page(), hides=ONLY_OWN),
+    Row("GET", "/api/v1/instances?q=printer%20sla:ok,breached", api(), hides=ONLY_OWN),
+    Row("GET", "/api/v1/views", api()),
+    Row("GET", "/api/v1/views/999999", api(404)),
+    Row("GET", "/api/v1/views/999999/export", api(404)),
+    Row("PATCH", "/api/v1/views/999999", api(404), {"name": "Mine now"}),
+    Row("DELETE", "/api/v1/views/999999", api(404)),
+    Row("POST", "/views/999999/rename", page(404), {"name": "Mine now"}),
+    Row("POST", "/views/999999/share", page(404), {"group": "network"}),
+    Row("POST", "/views/999999/delete", page(404)),
     # --- API reads
     Row("GET", "/api/v1/me", api()),
     Row("GET", "/api/v1/instances", api(), hides=ONLY_OWN),
@@ -305,10 +320,71 @@ MATRIX: tuple[Row, ...] = (
     Row("POST", "/api/v1/instances/{A}/retry", api(403, ada=422)),
     Row("POST", "/instances/{A}/retry", page(403, ada=422)),
     Row("POST", "/api/v1/forms/incident-resolution/validate", each(404), {}),
+    # Starting and acting on an instance (ADR 48): refusals and checks that change nothing.
+    Row("GET", "/requests/new", page()),
+    Row("GET", "/requests/new/service-request", page()),
+    Row("GET", "/requests/new/no-such-workflow", page(404)),
+    Row("GET", "/requests/log", AGENT_PAGE),
+    Row("GET", "/requests/log/it-incident", AGENT_PAGE),
+    Row("POST", "/requests/new/service-request", page(422), {}),
+    Row("POST", "/requests/log/it-incident", page(403, bob=422, erin=422, ada=422), {}),
+    Row("POST", "/instances/{A}/cancel", page(403, bob=422, erin=422, ada=422), {}),
+    Row("POST", "/instances/{A}/reopen", page(409, sam=404, dee=404), {"reason": "x"}),
+    Row(
+        "POST",
+        "/instances/{A}/priority",
+        page(403, bob=422, erin=422, ada=422),
+        {"priority": "P9", "reason": "x"},
+    ),
+    Row("POST", "/instances/{A}/links", page(403, bob=422, erin=422, ada=422), {"other": "{A}"}),
+    Row(
+        "POST",
+        "/instances/{A}/duplicate",
+        page(403, bob=422, erin=422, ada=422),
+        {"original": "{A}", "reason": "x"},
+    ),
+    Row("GET", "/api/v1/instances/{A}/links", api(403, bob=OK, erin=OK, ada=OK)),
+    Row("POST", "/api/v1/instances/{A}/reopen", api(409, sam=404, dee=404), {"reason": "x"}),
+    Row(
+        "POST",
+        "/api/v1/instances/{A}/priority",
+        api(403, bob=422, erin=422, ada=422),
+        {"priority": "P9", "reason": "x"},
+    ),
+    Row(
+        "POST",
+        "/api/v1/instances/{A}/links",
+        api(403, bob=422, erin=422, ada=422),
+        {"number": "INC-999999"},
+    ),
+    Row(
+        "POST",
+        "/api/v1/instances/{A}/duplicate",
+        api(403, bob=422, erin=422, ada=422),
+        {"original": "INC-999999", "reason": "x"},
+    ),
+    # Notifications (ADR 49): each person reads and marks only their own; the outbox is
+    # for admins. Checked, not refused: an unknown kind of mail (422).
+    Row("GET", "/notifications", page(), hides=ONLY_OWN),
+    Row("GET", "/notifications?unread=1", page(), hides=ONLY_OWN),
+    Row("GET", "/notifications/unread", page()),
+    Row("GET", "/notifications/settings", page()),
+    Row("POST", "/notifications/987654/read", page(404)),
+    Row("POST", "/notifications/settings", page(422), {"mail": "lottery"}),
+    Row("GET", "/admin/outbox", ADMIN_PAGE),
+    Row("GET", "/admin/outbox/987654", page(403, ada=404)),
+    Row("GET", "/api/v1/notifications", api(), hides=ONLY_OWN),
+    Row("GET", "/api/v1/notifications/settings", api()),
+    Row("POST", "/api/v1/notifications/987654/read", api(404)),
+    Row("PUT", "/api/v1/notifications/settings", api(422), {"mail": ["lottery"]}),
     # --- allowed posts, each on an object of its own
     Row("POST", "/api/v1/forms/incident-report/validate", each(OK), {}),
     Row("POST", "/account/tokens", page(), {"name": "matrix"}),
+    Row("POST", "/account/reading", page(), {"time_zone": "Europe/Paris", "locale": "fr_FR"}),
+    Row("PATCH", "/api/v1/me", api(), {"time_zone": "Asia/Kolkata"}),
     Row("POST", "/api/v1/instances", api(OK), {"workflow": "it-incident", "data": INCIDENT}),
+    Row("POST", "/api/v1/views", api(OK), {"name": "Matrix view", "filters": {"sla": "ok"}}),
+    Row("POST", "/views", page(OK), {"name": "Matrix view", "status": "open"}),
     Row("POST", "/api/v1/instances/{A}/comments", api(OK, sam=404, dee=404), {"text": "hi"}),
     Row("POST", "/tasks/{TC}/claim", page(403, bob=OK)),
     Row("POST", "/tasks/{TC}/comments", page(403, bob=OK, ada=OK), {"comment": "On it"}),
@@ -376,6 +452,9 @@ MATRIX: tuple[Row, ...] = (
     Row("GET", "/designer/api/workflows/it-incident/versions", DESIGNER_API),
     Row("GET", "/designer/api/workflows/it-incident/diff?from=1&to=1", DESIGNER_API),
     Row("POST", "/designer/api/workflows/it-incident/simulate", DESIGNER_API, {"actions": []}),
+    Row("POST", "/notifications/read", page()),
+    Row("POST", "/api/v1/notifications/read", api()),
+    Row("POST", "/notifications/settings", page(), {"mail": "assigned"}),
     Row("POST", "/sign-out", each(302)),
 )
 
@@ -519,7 +598,7 @@ def _send(client: FlaskClient, world: World, persona: str, row: Row) -> Any:
             headers["Authorization"] = f"Bearer {world.tokens[persona]}"
         if row.method == "GET":
             return client.get(path, headers=headers)
-        return client.post(path, json=row.data or {}, headers=headers)
+        return client.open(path, method=row.method, json=row.data or {}, headers=headers)
     if row.method == "GET":
         return client.get(path)
     form: dict[str, Any] = {"csrf_token": _csrf(client), "submission": str(uuid.uuid4())}

@@ -127,8 +127,8 @@ def test_an_agent_sees_their_tasks_nearest_breach_first_with_the_time_left_in_wo
     mine = section(page.text, "mine-title")
     assert mine.index(p1) < mine.index(p2) < mine.index(p3)
     assert 'My tasks <span class="count">(3)</span>' in page.text
-    assert "10 min left" in mine  # P1: 15 minutes to respond, 5 gone
-    assert "55 min left" in mine
+    assert "10 minutes left" in mine  # P1: 15 minutes to respond, 5 gone
+    assert "55 minutes left" in mine
     assert re.search(r'<time datetime="2026-11-23T08:15:00\+00:00"', mine)
     assert "Overdue" not in mine
 
@@ -154,7 +154,7 @@ def test_filters_narrow_the_lists_and_overdue_work_is_marked_in_words(
     assert listed("workflow=it-incident&sla=bogus") == {p1, p2, p3}
     overdue = section(erin.get("/inbox?sla=breached").text, "mine-title")
     assert "Overdue" in overdue
-    assert "overdue by 5 min" in overdue
+    assert "overdue by 5 minutes" in overdue
 
 
 def test_the_inbox_is_for_agents_and_signed_in_people_only(app: Flask, team: Commands) -> None:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from flask import Flask
 from sqlalchemy import select
 
+from engine.catalog import Document
 from engine.service.commands import Commands
-from engine.service.definitions import publish_document
+from engine.service.definitions import publish_all, publish_document
 from engine.service.tokens import issue_token
 from engine.store.database import Database
 from engine.store.instances import Attachment, Comment, Event
@@ -49,8 +51,8 @@ def test_the_instance_page_shows_status_holders_clocks_timeline_data_and_steps(
     assert "Response" in clocks
     assert "Resolution" in clocks
     assert "Breached" in clocks
-    assert "overdue by 15 min" in clocks
-    assert "6 h 45 min left" in clocks
+    assert "overdue by 15 minutes" in clocks
+    assert "6 hours 45 minutes left" in clocks
     timeline = section(html, "timeline-title")
     assert "Went on to Work on the incident" in timeline
     assert "otherwise: no condition matched" in timeline  # the reason of the route
@@ -232,3 +234,40 @@ def test_a_signed_in_requester_sees_only_what_the_workflow_shows_them_on_every_d
         "resolution": "A new fuser.",
     }
     assert {"description", "email", "cause"} <= set(data("dan"))
+
+
+#: Three named reviewers, two approvals needed; the pack's decision form.
+BOARD = {
+    "kind": "workflow", "format": 1, "key": "board", "title": "Board vote",
+    "start": {"number_prefix": "BRD"},
+    "first": "vote",
+    "steps": {
+        "vote": {
+            "type": "review", "label": "Board vote", "form": "approval-decision",
+            "reviewers": [{"assign": {"user": "bob"}}, {"assign": {"user": "dan"}},
+                          {"assign": {"user": "erin"}}],
+            "quorum": 2, "on": {"approved": "closed", "rejected": "closed"},
+        },
+        "closed": {"type": "end", "label": "Closed", "status": "closed"},
+    },
+}  # fmt: skip
+
+
+def test_each_vote_says_its_direction_and_the_tally_against_the_quorum_and_no_word_twice(
+    app: Flask, team: Commands, database: Database, clock: Clock
+) -> None:
+    with database.writer_session() as session, session.begin():
+        publish_all(session, [Document(Path("board.json"), BOARD)], clock(), "t")
+    started = team.start("board", {}, requester="rita")
+    tasks = {task["assignee"]: task["id"] for task in started["opened_tasks"]}
+    team.complete(tasks["bob"], "approved", {}, actor="bob")
+    team.complete(tasks["dan"], "rejected", {"approval_comment": "Too dear"}, actor="dan")
+    team.complete(tasks["erin"], "approved", {}, actor="erin")
+
+    timeline = section(signed_in(app, "dan").get(f"/instances/{started['number']}").text,
+                       "timeline-title")  # fmt: skip
+    assert "Voted to approve: 1 approved, 0 rejected, 2 of 3 needed to approve" in timeline
+    assert "Voted to reject: 1 approved, 1 rejected, 2 of 3 needed to approve" in timeline
+    assert "Voted to approve: 2 approved, 1 rejected, 2 of 3 needed to approve" in timeline
+    assert "Ended: closed<" in timeline.replace("</span>", "<")
+    assert "(Closed)" not in timeline

@@ -306,7 +306,7 @@ def test_the_confirmation_mail_carries_the_tracking_link(
     [(recipients, message)] = smtp.inbox.received
     assert recipients == ["ada@example.org"]
     assert message["Subject"].startswith("We received your request INC-000001")
-    body = message.get_content()
+    body = message.get_body(("plain",)).get_content()
     assert f"http://localhost{path}" in body
     assert client.get(urlsplit(f"http://localhost{path}").path).status_code == 200
 
@@ -447,3 +447,22 @@ def test_a_workflow_that_lists_what_its_requester_sees_shows_that_and_nothing_el
     assert "Cleared it." in page
     assert "It blinks red." not in page  # the description was not listed
     assert "ada@example.org" not in page
+
+
+def test_the_tracking_page_says_an_end_without_a_word_twice(
+    client: FlaskClient, database: Database, app: Flask
+) -> None:
+    """A workflow that ends as 'closed' said "Closed: Closed." on the tracking page."""
+    quick = {
+        "kind": "workflow", "format": 1, "key": "quick-close", "title": "Closed at once",
+        "start": {"form": "incident-report", "public": True},
+        "first": "closed", "steps": {"closed": {"type": "end", "status": "closed"}},
+    }  # fmt: skip
+    with database.writer_session() as session, session.begin():
+        publish_document(session, "workflow", quick, datetime.now(UTC), "test")
+    app.extensions["flowdesk"] = replace(app.extensions["flowdesk"], published=Published(database))
+    hidden = hidden_fields(client.get("/new/quick-close").text)
+    response = client.post("/new/quick-close", data={**hidden, **REPORT})
+    page = client.get(tracking_path(response)).text
+    assert "Closed." in page
+    assert "Closed: Closed" not in page

@@ -16,6 +16,7 @@ from engine.service.errors import InvalidInput
 from engine.service.people import Directory, People
 from engine.service.person import ROLES
 from engine.settings import MAX_IMPORT_BYTES, MIN_PASSWORD_LENGTH
+from web.admin import outbox
 from web.auth import current_session, me, require
 from web.common.services import services
 
@@ -363,3 +364,4 @@ def workflow(key: str) -> str:
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(blueprint)
+    outbox.init_app(app)  # its own blueprint, under /admin/outbox

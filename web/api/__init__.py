@@ -17,15 +17,19 @@ from typing import Any
 from flask import Blueprint, Flask, Response, abort, current_app, jsonify, request
 
 from engine.service.errors import NotFound
+from engine.service.locales import KEEP
+from engine.service.person import Person
 from forms.coercion import coerce_post
 from forms.compiler import compile_schema
 from forms.definition import Form
 from forms.validation import validate
 from web.api import instances as api_instances
+from web.api import notifications as api_notifications
 from web.api import openapi
 from web.api import tasks as api_tasks
+from web.api import views as api_views
 from web.api import workflows as api_workflows
-from web.api.input import SAFE_METHODS, api_auth, caller
+from web.api.input import SAFE_METHODS, api_auth, body, caller
 from web.common.security import csrf, limiter
 from web.common.services import services
 
@@ -38,16 +42,33 @@ blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
 @api_auth()
 def whoami() -> Response:
     """Say who the token (or session) belongs to."""
-    person = caller()
-    return jsonify(
-        {
-            "username": person.username,
-            "name": person.name,
-            "email": person.email,
-            "roles": sorted(person.roles),
-            "groups": sorted(person.groups),
-        }
+    return jsonify(_me(caller()))
+
+
+@blueprint.patch("/me")
+@api_auth()
+def choose_reading() -> Response:
+    """Choose the time zone and locale your pages say times in."""
+    person, given = caller(), body("MyReading")
+    chosen = services().readings.choose(
+        person,
+        person.username,
+        time_zone=given.get("time_zone", KEEP),
+        locale=given.get("locale", KEEP),
     )
+    return jsonify({**_me(person), "time_zone": chosen.time_zone, "locale": chosen.locale})
+
+
+def _me(person: Person) -> dict[str, Any]:
+    return {
+        "username": person.username,
+        "name": person.name,
+        "email": person.email,
+        "roles": sorted(person.roles),
+        "groups": sorted(person.groups),
+        "time_zone": person.time_zone,
+        "locale": person.locale,
+    }
 
 
 def _public_form(key: str) -> Form:
@@ -92,7 +113,15 @@ def validate_form(key: str) -> Response:
 
 
 def init_app(app: Flask) -> None:
-    for part in (blueprint, api_instances.blueprint, api_tasks.blueprint, api_workflows.blueprint):
+    parts = (
+        blueprint,
+        api_instances.blueprint,
+        api_tasks.blueprint,
+        api_workflows.blueprint,
+        api_notifications.blueprint,
+        api_views.blueprint,
+    )
+    for part in parts:
         csrf.exempt(part)
         app.register_blueprint(part)
     openapi.init_app(app)

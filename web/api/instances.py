@@ -7,15 +7,19 @@ caller may not see is answered 404, as if it did not exist.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, url_for
 
 from engine.service.errors import NotFound
+from engine.service.finder import DEFAULT_SORT, FILTERS, BadFilter, ListItem, combine
 from engine.service.queries import InstanceView, incidents_of
 from engine.service.submissions import InvalidData
-from engine.service.worklist import Filters, sla_state
+from engine.service.views import View
+from engine.service.worklist import sla_state
 from engine.store.instances import Comment
 from web.api.input import (
     api_auth,
@@ -26,7 +30,6 @@ from web.api.input import (
     data_errors,
     idempotency_key,
     iso,
-    page,
     query,
     refuse,
 )
@@ -117,8 +120,8 @@ def start() -> Response:
     key = idempotency_key("startInstance", person)
     given = body("StartInstance")
     try:
-        result = commands().start(
-            given["workflow"], given.get("data", {}), requester=person.username, key=key
+        result = services().starting.start(
+            given["workflow"], given.get("data", {}), person=person.username, key=key
         )
     except NotFound:
         refuse(404, f"There is no published workflow '{given['workflow']}'.", "not_found")
@@ -133,23 +136,75 @@ def start() -> Response:
 @blueprint.get("/instances")
 @api_auth()
 def list_instances() -> Response:
-    """List instances by filter, newest first: agents see all, others their own requests."""
+    """List the instances the caller may see, by the filter language, a page at a time."""
     person = caller()
     args = query("listInstances")
-    requester = args["requester"] if person.is_agent else person.username
-    filters = Filters(
-        workflow=args["workflow"],
-        priority=args["priority"],
-        sla=args["sla"],
-        status=args["status"],
-        requester=requester,
-        text=args["text"],
+    saved: dict[str, str] = {}
+    sort = args["sort"]
+    if args["view"] is not None:
+        view = saved_view(args["view"])
+        saved, sort = view.filters, sort or view.sort
+    given = {name: args[name] for name in FILTERS}
+    finder = services().finder
+    with bad_filters():
+        found = finder.find(
+            person,
+            combine(saved, given, line=args["q"], at=commands().clock()),
+            sort=sort or DEFAULT_SORT,
+            cursor=args["cursor"],
+            limit=args["limit"],
+            offset=args["offset"],
+        )
+    now = commands().clock()
+    return jsonify(
+        {
+            "items": [summary_json(item, now) for item in found.items],
+            "total": found.total,
+            "total_exact": found.exact,
+            "limit": args["limit"],
+            "offset": args["offset"],
+            "next": found.next,
+        }
     )
-    now = datetime.now(UTC)
-    items, total = services().desk.instances(
-        now, filters, limit=args["limit"], offset=args["offset"]
-    )
-    return page([item.to_json(now) for item in items], total, args["limit"], args["offset"])
+
+
+def summary_json(item: ListItem, now: datetime) -> dict[str, Any]:
+    """Describe one line of the instance list."""
+    return {
+        "number": item.number,
+        "title": item.title,
+        "workflow": item.workflow,
+        "status": item.status,
+        "priority": item.priority,
+        "requester": item.requester,
+        "started_at": iso(item.started_at),
+        "updated_at": iso(item.updated_at),
+        "ended_at": iso(item.ended_at),
+        "sla_due_at": iso(item.sla_due_at),
+        "sla_state": item.sla_state(now),
+        "sla": {kind: item.sla_state(now, kind) for kind in ("response", "resolution")},
+        "holders": list(item.holders),
+        "steps": list(item.steps),
+    }
+
+
+def saved_view(view_id: int) -> View:
+    """Return a saved view the caller may see; 404 for any other."""
+    try:
+        return services().views.get(caller(), view_id)
+    except NotFound:
+        refuse(404, f"There is no view {view_id}, or you may not see it.", "not_found")
+
+
+@contextmanager
+def bad_filters() -> Iterator[None]:
+    """Answer a filter, sort or cursor the service cannot read as a 400 naming it."""
+    try:
+        yield
+    except BadFilter as error:
+        problem = error.problems[0]
+        found = {"field": error.filter, "pointer": "", "message": problem.message}
+        refuse(400, f"The query parameter '{error.filter}' is wrong.", "bad_request", [found])
 
 
 @blueprint.get("/instances/<number>")
@@ -212,3 +267,78 @@ def add_comment(number: str) -> Response:
     )
     payload = _comment_json(services().desk.comment(result["comment"]))
     return created(payload, url_for("api_instances.list_comments", number=number))
+
+
+# Acting on an instance (see `engine.service.casework`) ------------------------------------
+
+
+@blueprint.post("/instances/<number>/reopen")
+@api_auth()
+def reopen(number: str) -> Response:
+    """Send an instance that ended back to work (the service desk, or its requester)."""
+    person = caller()
+    key = idempotency_key("reopenInstance", person)
+    reason = body("ReasonGiven")["reason"]
+    services().casework.reopen(visible_number(number), reason, actor=person.username, key=key)
+    return jsonify(instance_json(number))
+
+
+@blueprint.post("/instances/<number>/priority")
+@api_auth("agent")
+def set_priority(number: str) -> Response:
+    """Change the priority, with a reason; the SLA clocks follow (agents)."""
+    person = caller()
+    key = idempotency_key("setPriority", person)
+    given = body("NewPriority")
+    services().casework.set_priority(
+        visible_number(number), given["priority"], given["reason"], actor=person.username, key=key
+    )
+    return jsonify(instance_json(number))
+
+
+@blueprint.get("/instances/<number>/links")
+@api_auth("agent")
+def list_links(number: str) -> Response:
+    """The instances linked to this one: related, its original, its duplicates (agents)."""
+    links = services().casework.links(visible_number(number))
+    return jsonify(
+        {
+            "related": [_linked(item) for item in links.related],
+            "duplicate_of": _linked(links.duplicate_of) if links.duplicate_of else None,
+            "duplicates": [_linked(item) for item in links.duplicates],
+        }
+    )
+
+
+def _linked(item: Any) -> dict[str, Any]:
+    return {"number": item.number, "title": item.title, "status": item.status, "ended": item.ended}
+
+
+@blueprint.post("/instances/<number>/links")
+@api_auth("agent")
+def add_link(number: str) -> Response:
+    """Link a related instance; the link shows on both (agents)."""
+    person = caller()
+    key = idempotency_key("linkInstance", person)
+    other = body("NewLink")["number"]
+    services().casework.link(visible_number(number), other, actor=person.username, key=key)
+    return created(instance_json(number), url_for("api_instances.list_links", number=number))
+
+
+@blueprint.post("/instances/<number>/duplicate")
+@api_auth("agent")
+def mark_duplicate(number: str) -> Response:
+    """Close the instance as a duplicate of `original`; its requester is told (agents)."""
+    person = caller()
+    key = idempotency_key("markDuplicate", person)
+    given = body("MarkDuplicate")
+    link = url_for("instances.instance", number=number, _external=True)
+    services().casework.mark_duplicate(
+        visible_number(number),
+        given["original"],
+        given["reason"],
+        actor=person.username,
+        key=key,
+        link=link,
+    )
+    return jsonify(instance_json(number))

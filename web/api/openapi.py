@@ -15,6 +15,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, jsonify
 from jsonschema import Draft202012Validator
 
+from web.api import notification_schemas, view_schemas
 from web.api.schemas import FILTERS, PARAMETERS, SCHEMAS, TEXT, VERSION, Schema, ref
 
 blueprint = Blueprint("openapi", __name__, url_prefix="/api")
@@ -86,27 +87,33 @@ def _operation(
 
 def _instance_paths() -> Schema:
     """Describe who am I, and the instances with their comments."""
-    paging = [_param("Limit"), _param("Offset")]
     key = [_param("IdempotencyKey")]
     number = [_param("Number")]
     return {
         "/api/v1/me": {
             "get": _operation(
                 "me", "Who the token belongs to", tag="people", ok={200: ("You", "Me")}, errors=()
-            )
+            ),
+            "patch": _operation(
+                "chooseMyReading",
+                "Choose the time zone and locale pages say times in (left out: kept; null: the "
+                "browser's). An unknown zone or locale is a 422 naming it.",
+                tag="people",
+                ok={200: ("You, as you now read times", "Me")},
+                errors=(422,),
+                body="MyReading",
+            ),
         },
         "/api/v1/instances": {
             "get": _operation(
                 "listInstances",
-                "Instances by filter, newest first (agents: all; others: their own requests)",
+                "Instances by filter and full-text search, sorted, a page at a time (agents: "
+                "all; others: those they requested or hold a task on). A bad filter is a 400 "
+                "naming it.",
                 tag="instances",
                 ok={200: ("A page", "InstancePage")},
-                errors=(),
-                parameters=[
-                    *FILTERS,
-                    {"name": "requester", "in": "query", "schema": TEXT},
-                    *paging,
-                ],
+                errors=(404,),
+                parameters=view_schemas.LIST_PARAMETERS,
             ),
             "post": _operation(
                 "startInstance",
@@ -138,6 +145,59 @@ def _instance_paths() -> Schema:
                 errors=(403, 404, 409, 413, 422, 503),
                 parameters=number + key,
                 body="CancelInstance",
+            )
+        },
+        "/api/v1/instances/{number}/reopen": {
+            "post": _operation(
+                "reopenInstance",
+                "Send an instance that ended back to work where its workflow says "
+                "(agents, or its requester)",
+                tag="instances",
+                ok={200: ("Reopened", "Instance")},
+                errors=(403, 404, 409, 422, 503),
+                parameters=number + key,
+                body="ReasonGiven",
+            )
+        },
+        "/api/v1/instances/{number}/priority": {
+            "post": _operation(
+                "setPriority",
+                "Change the priority with a reason; the SLA clocks follow (agents)",
+                tag="instances",
+                ok={200: ("Changed", "Instance")},
+                errors=(403, 404, 409, 422, 503),
+                parameters=number + key,
+                body="NewPriority",
+            )
+        },
+        "/api/v1/instances/{number}/links": {
+            "get": _operation(
+                "listLinks",
+                "The related instances, the original and the duplicates (agents)",
+                tag="instances",
+                ok={200: ("Links", "Links")},
+                errors=(403, 404),
+                parameters=number,
+            ),
+            "post": _operation(
+                "linkInstance",
+                "Link a related instance; the link shows on both (agents)",
+                tag="instances",
+                ok={201: ("Linked", "Instance")},
+                errors=(403, 404, 409, 422, 503),
+                parameters=number + key,
+                body="NewLink",
+            ),
+        },
+        "/api/v1/instances/{number}/duplicate": {
+            "post": _operation(
+                "markDuplicate",
+                "Close the instance as a duplicate of another; its requester is told (agents)",
+                tag="instances",
+                ok={200: ("Closed as a duplicate", "Instance")},
+                errors=(403, 404, 409, 422, 503),
+                parameters=number + key,
+                body="MarkDuplicate",
             )
         },
         "/api/v1/instances/{number}/retry": {
@@ -298,7 +358,13 @@ def _workflow_paths() -> Schema:
 
 def _paths() -> Schema:
     """Describe every operation, by path."""
-    return {**_instance_paths(), **_task_paths(), **_workflow_paths()}
+    return {
+        **_instance_paths(),
+        **_task_paths(),
+        **_workflow_paths(),
+        **notification_schemas.paths(_operation),
+        **view_schemas.paths(_operation),
+    }
 
 
 @functools.cache
@@ -327,7 +393,7 @@ def _document() -> Schema:
         "paths": _paths(),
         "components": {
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **notification_schemas.SCHEMAS, **view_schemas.SCHEMAS},
             "parameters": PARAMETERS,
             "responses": responses,
         },

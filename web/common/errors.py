@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Flask, Response, render_template, request
+from flask import Flask, Response, current_app, render_template, request
 from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from engine.service.errors import ServiceError
+from forms.definition import MAX_FILE_SIZE, MAX_FILES, size_words
 
 #: Service error code -> HTTP status.
 STATUS = {
@@ -63,7 +64,17 @@ def answer(
 def _http(error: HTTPException) -> Response:
     status = error.code or 500
     message = MESSAGES.get(status, error.description or "")
+    if status == 413:  # the body was over the limit: say the limit
+        message = too_large_words(int(current_app.config["MAX_CONTENT_LENGTH"]))
     return answer(status, message, error.name.lower().replace(" ", "_"))
+
+
+def too_large_words(most: int) -> str:
+    """Say the one upload limit to someone who sent more."""
+    return (
+        f"That is more than can be sent at once ({size_words(most)} in all); nothing was "
+        f"saved. Send at most {MAX_FILES} files, each at most {size_words(MAX_FILE_SIZE)}."
+    )
 
 
 def _csrf(error: CSRFError) -> Response:

@@ -15,17 +15,24 @@ from collections.abc import Sequence
 from typing import Any, BinaryIO, cast
 
 import filetype
-from flask import Response, send_file
+from flask import Flask, Response, send_file
 from werkzeug.datastructures import FileStorage, MultiDict
 
 from engine.service.requests import NewFile
 from engine.store.files import FileStore, FileTooLarge
 from engine.store.instances import Attachment
-from forms.definition import DEFAULT_MAX_FILES, DEFAULT_MAX_SIZE, Form
+from forms.definition import (
+    DEFAULT_MAX_FILES,
+    DEFAULT_MAX_SIZE,
+    MAX_FILE_SIZE,
+    MAX_FILES,
+    Form,
+    size_words,
+)
 from web.common.services import services
 
-#: How many files a requester may add on their tracking page at once.
-LOOSE_MAX_FILES = 5
+#: How many files a requester may add on their tracking page at once: the one limit.
+LOOSE_MAX_FILES = MAX_FILES
 #: Types a requester may add on their tracking page.
 LOOSE_TYPES = (
     "image/png",
@@ -94,7 +101,7 @@ class Uploads:
         except FileTooLarge:
             raise RejectedUpload(
                 field or "files",
-                f"'{name}' is larger than {_size(max_size)}; choose a smaller file.",
+                f"'{name}' is larger than {size_words(max_size)}; choose a smaller file.",
                 413,
             ) from None
         new = NewFile(field, name, sniff(stored.head, name), stored.size, stored.sha256, stored.key)
@@ -134,10 +141,6 @@ def safe_filename(name: str) -> str:
     return name[:200] or "file"
 
 
-def _size(limit: int) -> str:
-    return f"{limit / 1024 / 1024:g} MB" if limit >= 1024 * 1024 else f"{limit / 1024:g} KB"
-
-
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
@@ -151,3 +154,8 @@ def send_attachment(found: Attachment) -> Response:
         as_attachment=True,
         download_name=found.filename,
     )
+
+
+def init_app(app: Flask) -> None:
+    """Let every page state the one upload limit as it is enforced."""
+    app.jinja_env.globals["upload_limit"] = {"files": MAX_FILES, "size": size_words(MAX_FILE_SIZE)}

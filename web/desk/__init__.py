@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from flask import Flask
 
-from web.desk import account, inbox, instances
+from web.desk import account, inbox, instances, notifications, requests, search
 
 
 def init_app(app: Flask) -> None:
     inbox.init_app(app)
     instances.init_app(app)
+    search.init_app(app)
     account.init_app(app)
+    requests.init_app(app)
+    notifications.init_app(app)

@@ -7,8 +7,10 @@ would have to carry the token through the session cookie).
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, cast
 
+from babel.dates import format_date
 from flask import (
     Blueprint,
     Flask,
@@ -22,6 +24,7 @@ from flask import (
 )
 
 from engine.service.errors import InvalidInput
+from engine.service.locales import Reading, locale_named, time_zones
 from engine.settings import MIN_PASSWORD_LENGTH
 from web.admin import field_errors
 from web.auth import current_session, limit_per_signed_in_account, me, require
@@ -37,15 +40,31 @@ def _password_limit() -> str:
     return str(current_app.config["SIGN_IN_RATE_LIMIT"])
 
 
+#: The date formats offered (any other Babel knows may be set through the API or the CLI).
+LOCALES = (
+    "en_GB", "en_US", "en_IE", "en_AU", "en_CA", "en_IN", "de_DE", "de_AT", "de_CH", "fr_FR",
+    "fr_BE", "fr_CA", "nl_NL", "nl_BE", "es_ES", "es_MX", "it_IT", "pt_PT", "pt_BR", "da_DK",
+    "sv_SE", "nb_NO", "fi_FI", "pl_PL", "cs_CZ", "hu_HU", "ro_RO", "el_GR", "tr_TR", "uk_UA",
+    "ja_JP", "ko_KR", "zh_Hans_CN", "zh_Hant_TW", "hi_IN", "ar_EG", "he_IL",
+)  # fmt: skip
+
+
 def _page(status: int = 200, **context: Any) -> Response:
     person = me()
     context.setdefault("password_errors", {})
     context.setdefault("token_errors", {})
+    context.setdefault("reading_errors", {})
+    context.setdefault("reading", Reading(person.time_zone, person.locale))
     html = render_template(
         "admin/account.html",
         person=person,
         tokens=services().accounts.tokens(person.username),
         min_password=MIN_PASSWORD_LENGTH,
+        zones=[
+            ("", "As my browser says"),
+            *((zone, zone.replace("_", " ")) for zone in time_zones()),
+        ],
+        locales=_locales(context["reading"].locale),
         **context,
     )
     response = Response(html, status=status, mimetype="text/html")
@@ -58,6 +77,33 @@ def _page(status: int = 200, **context: Any) -> Response:
 def account() -> Response:
     """Show who I am, and my API tokens."""
     return _page()
+
+
+@blueprint.post("/reading")
+@require()
+def choose_reading() -> Response:
+    """Choose the time zone and date format my pages use ("" for my browser's)."""
+    zone, locale = request.form.get("time_zone", ""), request.form.get("locale", "")
+    try:
+        services().readings.choose(me(), me().username, time_zone=zone, locale=locale)
+    except InvalidInput as error:
+        return _page(422, reading_errors=field_errors(error), reading=Reading(zone, locale))
+    flash("Pages now say times and dates as you chose.", "success")
+    return cast(Response, redirect(url_for("account.account"), 303))
+
+
+def _locales(chosen: str | None) -> list[tuple[str, str]]:
+    """The date formats offered, each with today as it writes it; `chosen` among them."""
+    today = date.today()
+    names = [*LOCALES, *([chosen] if chosen and chosen not in LOCALES else [])]
+    offered = [("", "As my browser says")]
+    for name in names:
+        locale = locale_named(name)
+        if locale is not None:
+            offered.append(
+                (name, f"{locale.display_name}: {format_date(today, 'medium', locale=locale)}")
+            )
+    return offered
 
 
 @blueprint.post("/password")

@@ -29,19 +29,22 @@ from flask import (
 )
 
 from engine.core.definition import Workflow
+from engine.service.casework import NOT_REOPENED
 from engine.service.commands import Commands
 from engine.service.desk import field_doc
 from engine.service.errors import NotFound, ServiceError
 from engine.service.queries import InstanceView, TimelineEvent, holder
 from engine.service.requests import who
+from engine.service.starting import caller_words, channel_words
 from engine.service.worklist import Filters
 from engine.settings import PAGE_SIZE
 from engine.store.instances import Instance
 from web.auth import me, require
 from web.common.errors import STATUS
-from web.common.moments import countdown, deadline, iso, when
+from web.common.moments import countdown, when
 from web.common.services import services
 from web.common.uploads import send_attachment
+from web.portal.tracking import external_url
 
 blueprint = Blueprint("instances", __name__)
 
@@ -80,6 +83,11 @@ EVENT_WORDS = {
     "retried": "Tried again",
     "subflow_started": "Linked workflow started",
     "delivery_failed": "Message not delivered",
+    "logged": "Logged for a caller",
+    "reopened": "Reopened",
+    "priority_changed": "Priority changed",
+    "linked": "Linked",
+    "duplicate_added": "Duplicate merged into this one",
 }
 
 
@@ -165,8 +173,28 @@ def event_text(event: TimelineEvent, workflow: Workflow) -> str:
         what = f"{what}: {detail['field']} = {detail.get('value')}"
     elif event.kind in ("status_changed", "ended") and detail.get("status"):
         what = f"{what}: {str(detail['status']).replace('_', ' ')}"
+    elif event.kind == "voted" and detail.get("vote"):
+        what = vote_words(detail)
     step = workflow.steps.get(event.step) if event.step else None
-    return f"{what} ({step.label})" if step is not None else what
+    # "Ended: closed", not "Ended: closed (Closed)": a label the words say already is left out.
+    if step is None or step.label.lower() in what.lower():
+        return what
+    return f"{what} ({step.label})"
+
+
+def vote_words(detail: Mapping[str, Any]) -> str:
+    """Say a vote with its direction and, when recorded, the tally against the quorum:
+    "Voted to reject: 1 approved, 1 rejected, 2 of 3 needed to approve"."""
+    vote = str(detail["vote"])
+    direction = {"approved": "to approve", "rejected": "to reject"}.get(
+        vote, vote.replace("_", " ")
+    )
+    if "needed" not in detail:  # recorded before votes kept their tally
+        return f"Voted {direction}"
+    return (
+        f"Voted {direction}: {detail['approvals']} approved, {detail['rejections']} rejected, "
+        f"{detail['needed']} of {detail['reviewers']} needed to approve"
+    )
 
 
 def _sections(workflow: Workflow, data: Mapping[str, Any]) -> list[DataSection]:
@@ -208,6 +236,13 @@ def _page(number: str, errors: Mapping[str, str] | None = None, status: int = 20
         incidents=found.incidents,
         notes=errors or {},
         may_comment=person.is_agent,
+        links=services().casework.links(number),
+        may_reopen=instance.ended_at is not None
+        and bool(workflow.doc.get("reopen"))
+        and (person.is_agent or instance.requester == person.username)
+        and instance.state.get("outcome") not in NOT_REOPENED,
+        channel=channel_words(instance.channel),
+        caller=caller_words(instance.caller),
     )
     return page, status
 
@@ -258,6 +293,96 @@ def retry(number: str) -> Any:
     return redirect(url_for("instances.instance", number=number), code=303)
 
 
+# Acting on the instance ------------------------------------------------------------------
+
+
+def _act(number: str, kind: str, act: Any, done: str, anchor: str = "actions") -> Any:
+    """Run one instance command for the signed-in person; show its refusal on the page."""
+    if not services().desk.may_see(me(), number):
+        abort(404)
+    try:
+        act(form_key(kind, number))
+    except NotFound:
+        abort(404)
+    except ServiceError as error:
+        return _page(number, {kind: error.message}, STATUS.get(error.code, 400))
+    flash(done)
+    return redirect(url_for("instances.instance", number=number, _anchor=anchor), code=303)
+
+
+@blueprint.post("/instances/<number>/cancel")
+@require("agent")
+def cancel(number: str) -> Any:
+    """Cancel the instance, with a reason (the service desk)."""
+    reason = request.form.get("reason", "")
+    return _act(
+        number,
+        "cancel",
+        lambda key: services().casework.cancel(number, reason, actor=me().username, key=key),
+        f"{number} was cancelled.",
+    )
+
+
+@blueprint.post("/instances/<number>/reopen")
+@require()
+def reopen(number: str) -> Any:
+    """Send an instance that ended back to work (the service desk, or its requester)."""
+    reason = request.form.get("reason", "")
+    return _act(
+        number,
+        "reopen",
+        lambda key: services().casework.reopen(number, reason, actor=me().username, key=key),
+        f"{number} was reopened.",
+    )
+
+
+@blueprint.post("/instances/<number>/priority")
+@require("agent")
+def priority(number: str) -> Any:
+    """Change the priority, with a reason; the SLA follows the new level."""
+    level, reason = request.form.get("priority", ""), request.form.get("reason", "")
+    return _act(
+        number,
+        "priority",
+        lambda key: services().casework.set_priority(
+            number, level, reason, actor=me().username, key=key
+        ),
+        f"The priority of {number} is now {level}.",
+    )
+
+
+@blueprint.post("/instances/<number>/links")
+@require("agent")
+def link(number: str) -> Any:
+    """Link a related instance; the link shows on both."""
+    other = request.form.get("other", "").strip().upper()
+    return _act(
+        number,
+        "link",
+        lambda key: services().casework.link(number, other, actor=me().username, key=key),
+        f"{number} and {other} are now linked.",
+        "links",
+    )
+
+
+@blueprint.post("/instances/<number>/duplicate")
+@require("agent")
+def duplicate(number: str) -> Any:
+    """Close the instance as a duplicate of another; its requester is told."""
+    original = request.form.get("original", "").strip().upper()
+    reason = request.form.get("reason", "")
+    where = external_url("instances.instance", number=number)
+    return _act(
+        number,
+        "duplicate",
+        lambda key: services().casework.mark_duplicate(
+            number, original, reason, actor=me().username, key=key, link=where
+        ),
+        f"{number} was closed as a duplicate of {original}; its requester is told.",
+        "links",
+    )
+
+
 @blueprint.get("/instances/<number>/files/<key>")
 @require()
 def download(number: str, key: str) -> Response:
@@ -298,6 +423,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(blueprint)
     # Globals, not a context processor: macros imported without the page's context (so
     # Jinja caches them) see them too.
-    app.jinja_env.globals.update(
-        countdown=countdown, when=when, iso=iso, now=now, deadline=deadline, who=who
-    )
+    app.jinja_env.globals.update(now=now, who=who)

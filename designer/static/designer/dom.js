@@ -9,3 +9,16 @@ export function el(tag, attrs = {}, text = "") {
   if (text) node.textContent = text;
   return node;
 }
+
+/**
+ * A formatter of moments as the reader reads them: in the zone and locale the page names
+ * (`<html data-time-zone data-locale>`, see web/common/moments.py), else the browser's.
+ */
+export function momentFormat(options) {
+  const { timeZone, locale } = document.documentElement.dataset;
+  try {
+    return new Intl.DateTimeFormat(locale || undefined, { ...options, timeZone: timeZone || undefined });
+  } catch {
+    return new Intl.DateTimeFormat(undefined, options);
+  }
+}

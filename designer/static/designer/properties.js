@@ -13,7 +13,7 @@ const LIMITS = {
   date: [["min", "Earliest date", "date"], ["max", "Latest date", "date"]],
   datetime: [["min", "Earliest moment (2026-03-01T09:00:00+00:00)", "text"], ["max", "Latest moment", "text"]],
   multiselect: [["min_items", "Fewest choices", "number"], ["max_items", "Most choices", "number"]],
-  file: [["max_files", "Most files", "number"], ["max_size", "Largest file (bytes)", "number"]],
+  file: [["max_files", "Most files (1 to 5)", "number"], ["max_size", "Largest file in bytes (at most 10485760: 10 MB)", "number"]],
   table: [["min_rows", "Fewest rows", "number"], ["max_rows", "Most rows", "number"]],
 };
 const HAS_OPTIONS = new Set(["select", "radio", "multiselect"]);

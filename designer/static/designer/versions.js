@@ -1,5 +1,7 @@
 // The list of published versions, and the difference between any two of them in words.
 
+import { momentFormat } from "./dom.js";
+
 function option(value, text) {
   const node = document.createElement("option");
   node.value = value;
@@ -20,7 +22,7 @@ async function load(api) {
     list.append(Object.assign(document.createElement("li"), { textContent: "Not published yet." }));
   }
   for (const version of versions) {
-    const when = new Date(version.published_at).toLocaleString();
+    const when = momentFormat({ day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit", timeZoneName: "short" }).format(new Date(version.published_at));
     const item = document.createElement("li");
     item.textContent = `Version ${version.version}, published ${when}${version.published_by ? ` by ${version.published_by}` : ""}`;
     list.append(item);

@@ -74,6 +74,9 @@ def check_people(doc: Mapping[str, Any], flow: Flow, people: People) -> Iterator
             for index, action in enumerate(rung["do"]):
                 where = f"{pointer}/escalate/{rung_index}/do/{index}"
                 yield from _escalation(action, where, here, people, step)
+    by = doc.get("start", {}).get("by")
+    for index, name in enumerate(by if isinstance(by, list) else ()):
+        yield from _named("group", name, f"/start/by/{index}", people)
     everywhere = anywhere(flow)
     for index, action in enumerate(doc.get("sla", {}).get("on_breach", ())):
         yield from _escalation(action, f"/sla/on_breach/{index}", everywhere, people, None)

@@ -27,7 +27,8 @@ WITH_OUTCOME = frozenset({"task", "approval", "review"})
 def check_start(
     doc: Mapping[str, Any], outcome_rules: Mapping[str, tuple[str, ...]] | None
 ) -> Iterator[Problem]:
-    """Report `public` without a start form, and a start form's rules that read `outcome`.
+    """Report `public` without a start form, `by` and `reopen` that cannot hold, and a start
+    form's rules that read `outcome`.
 
     `outcome_rules` gives, for each known form, where its rules read `outcome` (see
     `rules_reading_outcome`); a form some step of this workflow also uses for a task
@@ -40,6 +41,8 @@ def check_start(
             "there is no start form to offer on the public portal, so the workflow is not "
             "offered there; name the form in 'form'",
         )
+    yield from _starters(start)
+    yield from _reopen(doc)
     key = start.get("form")
     found = (outcome_rules or {}).get(key or "", ())
     if not found or _used_on_a_task(doc, key):
@@ -50,6 +53,46 @@ def check_start(
         "without one (only a task's buttons give an outcome), so the rule never sees it when "
         "this form starts an instance; write the rule on the form's fields",
     )
+
+
+def _starters(start: Mapping[str, Any]) -> Iterator[Problem]:
+    """Report a `by` that says otherwise than `public`, and "anyone" with no form to offer."""
+    by = start.get("by")
+    if by is None:
+        return
+    if start.get("public") is True and by != "anyone":
+        who = "anyone signed in" if by == "signed_in" else "members of " + ", ".join(by)
+        yield Problem(
+            "/start/by",
+            f"'public' lets anyone start the workflow, but 'by' lets only {who}; "
+            "keep one of the two",
+        )
+    elif by == "anyone" and "form" not in start and start.get("public") is not True:
+        yield Problem(
+            "/start/by",
+            "there is no start form to offer people without an account, so nobody without "
+            "one can start the workflow; name the form in 'form'",
+        )
+
+
+def _reopen(doc: Mapping[str, Any]) -> Iterator[Problem]:
+    """Report a `reopen` step that is not there, is an end, or sits inside a parallel step."""
+    if "reopen" not in doc:
+        return
+    to = doc["reopen"]["to"]
+    found = {
+        sid: (step, parallel) for sid, step, _pointer, parallel, _branch in iter_steps(doc["steps"])
+    }
+    if to not in found:
+        yield Problem("/reopen/to", f"there is no step '{to}' to reopen at")
+    elif found[to][1] is not None:
+        yield Problem(
+            "/reopen/to",
+            f"'{to}' is a step of a parallel branch; a reopened instance goes back to a step "
+            "of the main flow",
+        )
+    elif found[to][0]["type"] == "end":
+        yield Problem("/reopen/to", f"'{to}' is an end step: a reopened instance would end again")
 
 
 def _used_on_a_task(doc: Mapping[str, Any], key: str | None) -> bool:

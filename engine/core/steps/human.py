@@ -309,10 +309,14 @@ class ReviewStep(HumanStep):
         turn.close_task(event.task)
         run.votes[event.task] = event.outcome
         reason = decision_reason(event.data) or None
-        turn.record("voted", self.id, reason, task=event.task, vote=event.outcome)
         approvals = sum(1 for vote in run.votes.values() if vote == "approved")
         rejections = len(run.votes) - approvals
         total = len(run.votes) + len(run.tasks)
+        # The tally with the vote, so the timeline says where the review stood after it.
+        turn.record(
+            "voted", self.id, reason, task=event.task, vote=event.outcome,
+            approvals=approvals, rejections=rejections, needed=run.needed, reviewers=total,
+        )  # fmt: skip
         tally = f"{approvals} of {total} approved, {rejections} rejected, {run.needed} needed"
         if approvals >= run.needed:
             self.finish(turn, run, "approved", f"approved: {tally}")

@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import Connection, create_engine
 
 from engine.store.models import Base
+from engine.store.search import outside_the_models
 
 config = context.config
 target_metadata = Base.metadata
@@ -27,6 +28,7 @@ def _migrate(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=True,  # SQLite can only alter tables by copying them
         compare_type=True,
+        include_name=outside_the_models,  # the full-text index is no model
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from forms.answers import file_hint
 from forms.checker import check_form
 from tests.unit.forms.conftest import field, form_doc
 
@@ -240,3 +241,32 @@ def test_only_defaults_the_field_refuses_are_reported() -> None:
         field("bad", "number", default="2"),
     )
     assert [pointer for pointer, _ in found] == ["/fields/10/default"]
+
+
+# The one upload limit -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("bad", "pointer"),
+    [
+        (field("shots", "file", max_files=6), "/fields/0/max_files"),
+        (field("shots", "file", max_size=10 * 1024 * 1024 + 1), "/fields/0/max_size"),
+    ],
+)
+def test_a_file_field_may_not_promise_more_than_the_one_upload_limit(
+    bad: dict[str, Any], pointer: str
+) -> None:
+    found = problems(bad)
+    assert [where for where, _ in found] == [pointer], found
+
+
+def test_a_file_field_at_the_limit_or_under_it_is_sound() -> None:
+    assert problems(field("shots", "file", max_files=5, max_size=10 * 1024 * 1024)) == []
+    assert problems(field("shot", "file", max_size=1024)) == []
+
+
+def test_a_file_field_states_its_size_limit_even_when_it_sets_none() -> None:
+    assert file_hint(field("shot", "file")) == "One file, at most 10 MB."
+    assert file_hint(field("shots", "file", max_files=2, max_size=2 * 1024 * 1024)) == (
+        "Up to 2 files, each at most 2 MB."
+    )

@@ -4,16 +4,16 @@
 // "Restart" empties the list. The panel keeps only that list and the last answer.
 //
 // Every control is a labelled native control, reachable by keyboard; what each call did is
-// announced in a polite live region. Times show in the browser's time zone, with the zone.
+// announced in a polite live region. Times show in the reader's time zone, with the zone.
 
-import { el } from "../dom.js";
+import { el, momentFormat } from "../dom.js";
 
 let panels = 0;
 
 /** Say a UTC time in the reader's own zone: "Mon 23 Nov, 09:30 CET". */
 export function localTime(iso) {
   if (!iso) return "";
-  const format = new Intl.DateTimeFormat(undefined, {
+  const format = momentFormat({
     weekday: "short", day: "numeric", month: "short",
     hour: "2-digit", minute: "2-digit", timeZoneName: "short",
   });

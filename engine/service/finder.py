@@ -1,0 +1,687 @@
+"""Finding instances: one list of every instance a person may see, by filter, sort and page.
+
+The filter language is read here, once, for every door: the list page's form, the REST
+API's query parameters, a saved view's filters and `flowdesk list` all hand this module
+the same mapping of filter names to values (or a search line, `parse_search`), and get
+the same answers and the same errors, each naming its filter. The language is written
+out in `docs/service-desk.md` ("Finding incidents").
+
+Who sees what follows ADR 21: agents see every instance; anyone else those they
+requested or hold (or held) a task on, and finds no word of an internal note.
+
+Pages are read by seek (keyset), not OFFSET: a cursor says where the last page ended
+(its sort value and id), and the next page starts from there through an index that ends
+in the id, so page 4,000 costs what page 1 does.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    false,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    tuple_,
+)
+from sqlalchemy.orm import Session
+
+from engine.core.errors import Problem
+from engine.service.commands import Commands
+from engine.service.errors import InvalidInput, NotFound
+from engine.service.person import PERSON_COLUMNS, WITH_GROUPS, Person, person_of
+from engine.service.worklist import BREACHED, DUE_SOON, SLA_DUE, sla_state
+from engine.store.instances import Instance, Task
+from engine.store.search import matching
+
+#: The filters of the language, in the order they are written out.
+FILTERS = (
+    "workflow",
+    "status",
+    "step",
+    "priority",
+    "assignee",
+    "group",
+    "requester",
+    "sla",
+    "created",
+    "updated",
+    "ended",
+    "text",
+)
+#: Columns a list may be sorted by (a leading "-" sorts newest or highest first).
+SORTS = ("number", "created", "updated", "priority", "status")
+DEFAULT_SORT = "-created"
+#: SLA states, with the words people also use for them.
+SLA_WORDS = {
+    "breached": "breached",
+    "due_soon": "due_soon",
+    "at_risk": "due_soon",
+    "on_track": "on_track",
+    "ok": "on_track",
+    "none": "none",
+}
+SLA_KINDS = ("response", "resolution")
+#: The most values one filter takes (a comma list), and the longest value.
+MAX_VALUES = 20
+MAX_VALUE = 80
+MAX_TEXT = 200
+#: The most rows a page holds, and the rows counted before a total says "more than".
+MAX_PAGE = 200
+COUNT_LIMIT = 10_000
+#: The most rows a CSV export writes, and how many it reads at a time.
+EXPORT_LIMIT = 100_000
+EXPORT_BATCH = 500
+
+_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,79}$")
+_STEP = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,79}$")
+_PLAIN = re.compile(r"^[^\x00-\x1f,]{1,40}$")
+_RELATIVE = re.compile(r"^-(\d{1,4})([mhdw])$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+class BadFilter(InvalidInput):
+    """A filter, sort or cursor that cannot be read; `filter` names it."""
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(f"the filter '{name}' {message}", [Problem(f"/{name}", message)])
+        self.filter = name
+
+
+@dataclass(frozen=True, slots=True)
+class Range:
+    """From `start` (included) to `end` (excluded); either may be open."""
+
+    start: datetime | None
+    end: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """A list's filters, read and checked; `filters` keeps them as written (for views)."""
+
+    filters: dict[str, str] = field(default_factory=dict)
+    workflow: tuple[str, ...] = ()
+    status: tuple[str, ...] = ()
+    step: tuple[str, ...] = ()
+    priority: tuple[str, ...] = ()
+    assignee: tuple[str, ...] = ()
+    group: tuple[str, ...] = ()
+    requester: tuple[str, ...] = ()
+    sla: tuple[tuple[str | None, str], ...] = ()
+    created: Range | None = None
+    updated: Range | None = None
+    ended: Range | None = None
+    text: str = ""
+
+
+# Reading the language ---------------------------------------------------------------------
+
+
+def parse(raw: Mapping[str, Any], at: datetime) -> Query:
+    """Read filters by name (values as written); raise `BadFilter` naming the first bad one.
+
+    Empty values are no filter. Relative dates (`-7d`, `today`) are read against `at`.
+    """
+    written: dict[str, str] = {}
+    for name, value in raw.items():
+        if name not in FILTERS:
+            known = ", ".join(FILTERS)
+            raise BadFilter(name, f"does not exist; the filters are {known}")
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise BadFilter(name, "must be text")
+        if value.strip():
+            written[name] = value.strip()
+    found: dict[str, Any] = {"filters": written}
+    for name, value in written.items():
+        found[name] = _READERS[name](name, value, at)
+    return Query(**found)
+
+
+def parse_search(line: str, at: datetime) -> Query:
+    """Read a search line: `name:value` words are filters, the other words the text.
+
+    `status:open priority:P1,P2 printer jam` is the same as the filters status=open,
+    priority=P1,P2 and text "printer jam". A filter named twice takes both values.
+    """
+    raw: dict[str, str] = {}
+    text: list[str] = []
+    for word in _split(line):
+        name, colon, value = word.partition(":")
+        if colon and name in FILTERS and name != "text":
+            raw[name] = f"{raw[name]},{value}" if name in raw else value
+        else:
+            text.append(word)
+    if text:
+        raw["text"] = " ".join(text)
+    return parse(raw, at)
+
+
+def combine(*layers: Mapping[str, Any], line: str | None = None, at: datetime) -> Query:
+    """Read filters given in layers, each over the one before: a saved view's, then the
+    filters of a search line (`parse_search`), then those given one by one.
+
+    An empty value in a later layer leaves the earlier one as it was.
+    """
+    raw: dict[str, Any] = {}
+    for layer in layers[:1]:
+        raw.update(layer)
+    if line and line.strip():
+        raw.update(parse_search(line, at).filters)
+    for layer in layers[1:]:
+        raw.update({name: value for name, value in layer.items() if value})
+    return parse(raw, at)
+
+
+def _split(line: str) -> list[str]:
+    """Split a search line into words; "quoted words" stay one, and a value may be quoted."""
+    return [match.group(0).replace('"', "") for match in re.finditer(r'(?:[^\s"]+|"[^"]*")+', line)]
+
+
+def parse_sort(value: str | None) -> tuple[str, bool]:
+    """Read a sort (`updated`, `-priority`): the column and whether it runs downwards."""
+    value = (value or DEFAULT_SORT).strip()
+    column = value.removeprefix("-")
+    if column not in SORTS:
+        raise BadFilter("sort", f"cannot be '{value[:40]}'; sort by one of {', '.join(SORTS)}")
+    return column, value.startswith("-")
+
+
+def _values(name: str, value: str, pattern: re.Pattern[str], what: str) -> tuple[str, ...]:
+    items = [item.strip() for item in value.split(",") if item.strip()]
+    if len(items) > MAX_VALUES:
+        raise BadFilter(name, f"takes at most {MAX_VALUES} values")
+    for item in items:
+        if not pattern.match(item):
+            raise BadFilter(name, f"cannot be '{item[:MAX_VALUE]}': {what}")
+    return tuple(dict.fromkeys(items))
+
+
+def _keys(name: str, value: str, _at: datetime) -> tuple[str, ...]:
+    return _values(name, value, _KEY, "a key is lower case letters, digits, - and _")
+
+
+def _statuses(name: str, value: str, _at: datetime) -> tuple[str, ...]:
+    return _values(name, value, _KEY, "a status is a word like open, closed or cancelled")
+
+
+def _steps(name: str, value: str, _at: datetime) -> tuple[str, ...]:
+    return _values(name, value, _STEP, "a step is its id in the workflow, like triage")
+
+
+def _priorities(name: str, value: str, _at: datetime) -> tuple[str, ...]:
+    return _values(name, value, _PLAIN, "a priority is a short word, like P1")
+
+
+def _people(name: str, value: str, _at: datetime) -> tuple[str, ...]:
+    return _values(name, value, _NAME, "name a username, or me")
+
+
+def _sla(name: str, value: str, _at: datetime) -> tuple[tuple[str | None, str], ...]:
+    found = []
+    for item in _values(name, value, _PLAIN, "see the SLA states"):
+        kind, colon, state = item.lower().rpartition(":")
+        if colon and kind not in SLA_KINDS:
+            raise BadFilter(name, f"cannot be '{item}': name the response or resolution clock")
+        if state not in SLA_WORDS:
+            words = ", ".join(SLA_WORDS)
+            raise BadFilter(name, f"cannot be '{item}': an SLA state is one of {words}")
+        found.append((kind or None, SLA_WORDS[state]))
+    return tuple(dict.fromkeys(found))
+
+
+def _text(name: str, value: str, _at: datetime) -> str:
+    if len(value) > MAX_TEXT:
+        raise BadFilter(name, f"is {len(value)} characters; the most is {MAX_TEXT}")
+    if any(ord(c) < 32 and c not in "\t" for c in value):
+        raise BadFilter(name, "holds a control character")
+    return value
+
+
+def _range(name: str, value: str, at: datetime) -> Range:
+    """Read a date range: `2026-12-01`, `2026-12-01..2026-12-31`, `>=-7d`, `..today`."""
+    if ".." in value:
+        first, _, last = value.partition("..")
+        start = _moment(name, first, at, after=False) if first else None
+        end = _moment(name, last, at, after=True) if last else None
+        if start is None and end is None:
+            raise BadFilter(name, "needs a date on at least one side of '..'")
+        if start is not None and end is not None and end <= start:
+            raise BadFilter(name, f"ends before it starts: '{value}'")
+        return Range(start, end)
+    # Which side a sign bounds, and whether that bound is the end of the day it names.
+    for sign, lower, after in ((">=", True, False), ("<=", False, True), (">", True, True),
+                               ("<", False, False)):  # fmt: skip
+        if value.startswith(sign):
+            moment = _moment(name, value[len(sign) :].strip(), at, after=after)
+            return Range(moment, None) if lower else Range(None, moment)
+    if _RELATIVE.match(value):  # `-7d` alone: since then
+        return Range(_moment(name, value, at, after=False), None)
+    return Range(_moment(name, value, at, after=False), _moment(name, value, at, after=True))
+
+
+def _moment(name: str, word: str, at: datetime, *, after: bool) -> datetime:
+    """Read one side of a range: a day (its start, or with `after` the next day's), a time,
+    `today`, `yesterday`, or a time back from now (`-30m`, `-12h`, `-7d`, `-2w`)."""
+    word = word.strip()
+    midnight = at.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    days = {"today": midnight, "yesterday": midnight - timedelta(days=1)}
+    if word in days:
+        return days[word] + timedelta(days=1 if after else 0)
+    relative = _RELATIVE.match(word)
+    if relative:
+        return at - timedelta(**{_UNITS[relative.group(2)]: int(relative.group(1))})
+    if len(word) == 10:
+        try:
+            day = datetime.strptime(word, "%Y-%m-%d").replace(tzinfo=UTC)
+        except ValueError:
+            pass
+        else:
+            return day + timedelta(days=1 if after else 0)
+    try:
+        moment = datetime.fromisoformat(word[:40])
+    except ValueError:
+        raise BadFilter(
+            name,
+            f"cannot read '{word[:40]}' as a date: write 2026-12-01, 2026-12-01T09:30Z, "
+            "today, yesterday or -7d",
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+_READERS: dict[str, Any] = {
+    "workflow": _keys,
+    "status": _statuses,
+    "step": _steps,
+    "priority": _priorities,
+    "assignee": _people,
+    "group": _people,
+    "requester": _people,
+    "sla": _sla,
+    "created": _range,
+    "updated": _range,
+    "ended": _range,
+    "text": _text,
+}
+
+
+# Cursors ---------------------------------------------------------------------------------------
+
+
+def cursor_after(sort: str, value: Any, row_id: int) -> str:
+    """The cursor of the page after the row with this sort value and id."""
+    written = value.isoformat() if isinstance(value, datetime) else value
+    raw = json.dumps([sort, written, row_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _read_cursor(cursor: str, sort: str) -> tuple[Any, int]:
+    """Read where the last page ended: its sort value and id (for the same sort only)."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        named, value, row_id = json.loads(raw)
+    except (ValueError, binascii.Error, TypeError):
+        raise BadFilter("cursor", "is not one this list gave") from None
+    if named != sort or not isinstance(row_id, int) or isinstance(row_id, bool):
+        raise BadFilter("cursor", "belongs to another sort or list; start from the first page")
+    if not isinstance(value, str | None) or (value is not None and len(value) > 200):
+        raise BadFilter("cursor", "is not one this list gave")
+    if sort.lstrip("-") in ("created", "updated") and value is not None:
+        try:
+            return datetime.fromisoformat(value), row_id
+        except ValueError:
+            raise BadFilter("cursor", "is not one this list gave") from None
+    return value, row_id
+
+
+# Answers ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ListItem:
+    """One line of the instance list."""
+
+    id: int
+    number: str
+    title: str
+    workflow: str
+    status: str
+    priority: str | None
+    requester: str | None
+    started_at: datetime
+    updated_at: datetime
+    ended_at: datetime | None
+    response_due_at: datetime | None
+    resolution_due_at: datetime | None
+    response_breached: bool
+    resolution_breached: bool
+    #: Who holds its open tasks: usernames, or "queue <group>" for unclaimed ones.
+    holders: tuple[str, ...] = ()
+    #: The steps of its open tasks.
+    steps: tuple[str, ...] = ()
+
+    def sla_state(self, now: datetime, kind: str | None = None) -> str:
+        """Where its SLA stands (breached, due_soon, on_track, none), or one clock's."""
+        if kind is not None:
+            return sla_state(
+                getattr(self, f"{kind}_due_at"), getattr(self, f"{kind}_breached"), now
+            )
+        dues = [d for d in (self.response_due_at, self.resolution_due_at) if d is not None]
+        breached = self.response_breached or self.resolution_breached
+        return sla_state(min(dues) if dues else None, breached, now)
+
+    @property
+    def sla_due_at(self) -> datetime | None:
+        dues = [d for d in (self.response_due_at, self.resolution_due_at) if d is not None]
+        return min(dues) if dues else None
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A page of the list: its rows, the cursor of the next page, and how many match."""
+
+    items: list[ListItem]
+    next: str | None
+    total: int
+    #: False when more than `COUNT_LIMIT` match: `total` then says "at least".
+    exact: bool
+
+
+# The statements --------------------------------------------------------------------------------
+
+_i = Instance.__table__.c
+_t = Task.__table__.c
+_OPEN = _t.status == literal_column("'open'")
+_COLUMNS = (
+    _i.id,
+    _i.number,
+    _i.title,
+    _i.workflow_key,
+    _i.status,
+    _i.priority,
+    _i.requester,
+    _i.started_at,
+    _i.updated_at,
+    _i.ended_at,
+    _i.response_due_at,
+    _i.resolution_due_at,
+    _i.response_breached,
+    _i.resolution_breached,
+)
+_SORT_COLUMNS: dict[str, Any] = {
+    "number": _i.id,
+    "created": _i.id,  # instances are numbered as they start
+    "updated": _i.updated_at,
+    "priority": _i.priority,
+    "status": _i.status,
+}
+
+
+def _with_open_task(condition: ColumnElement[bool]) -> ColumnElement[bool]:
+    return _i.id.in_(select(_t.instance_id).where(_OPEN, condition))
+
+
+def visible_to(person: Person) -> ColumnElement[bool] | None:
+    """The instances a person may see (ADR 21): None, no condition, for the service desk."""
+    if person.is_agent:
+        return None
+    me = person.username
+    theirs = select(_t.instance_id).where(
+        or_(_t.assignee == me, _t.delegated_by == me, _t.completed_by == me)
+    )
+    return or_(_i.requester == me, _i.id.in_(theirs))
+
+
+def _sla_condition(kind: str | None, state: str, at: datetime) -> ColumnElement[bool]:
+    due: ColumnElement[Any]
+    breached: ColumnElement[Any]
+    if kind is None:
+        due, breached = SLA_DUE, BREACHED
+    else:
+        due, breached = _i[f"{kind}_due_at"], _i[f"{kind}_breached"]
+    soon = at + DUE_SOON
+    return {
+        "breached": or_(breached, due <= at),
+        "due_soon": and_(~breached, due > at, due <= soon),
+        "on_track": and_(~breached, due > soon),
+        "none": and_(~breached, due.is_(None)),
+    }[state]
+
+
+def _range_condition(column: Any, span: Range) -> ColumnElement[bool]:
+    parts = []
+    if span.start is not None:
+        parts.append(column >= span.start)
+    if span.end is not None:
+        parts.append(column < span.end)
+    return and_(*parts)
+
+
+def conditions(
+    query: Query, person: Person, at: datetime, dialect: str
+) -> list[ColumnElement[bool]]:
+    """The conditions of a query, as `person` asks it (`me`, `mine` are theirs)."""
+    found: list[ColumnElement[bool]] = []
+    seen = visible_to(person)
+    if seen is not None:
+        found.append(seen)
+    for name, column in (("workflow", _i.workflow_key), ("status", _i.status)):
+        if getattr(query, name):
+            found.append(column.in_(getattr(query, name)))
+    if query.priority:
+        found.append(_i.priority.in_(query.priority))
+    if query.requester:
+        names = [person.username if n == "me" else n for n in query.requester]
+        found.append(_i.requester.in_(names))
+    if query.step:
+        found.append(_with_open_task(_t.step.in_(query.step)))
+    if query.assignee:
+        names = [person.username if n == "me" else n for n in query.assignee if n != "none"]
+        held = [_t.assignee.in_(names)] if names else []
+        if "none" in query.assignee:
+            held.append(_t.assignee.is_(None))
+        found.append(_with_open_task(or_(*held)))
+    if query.group:
+        groups = {g for g in query.group if g != "mine"}
+        if "mine" in query.group:
+            groups |= person.groups
+        found.append(_with_open_task(_t.candidate_group.in_(sorted(groups))) if groups else false())
+    if query.sla:
+        found.append(or_(*(_sla_condition(kind, state, at) for kind, state in query.sla)))
+    for name, column in (
+        ("created", _i.started_at),
+        ("updated", _i.updated_at),
+        ("ended", _i.ended_at),
+    ):
+        span = getattr(query, name)
+        if span is not None:
+            found.append(_range_condition(column, span))
+    if query.text:
+        match = matching(dialect, query.text, internal=person.is_agent)
+        if match is not None:
+            found.append(match)
+    return found
+
+
+def _page_statements(
+    where: list[ColumnElement[bool]], sort: str, after: tuple[Any, int] | None, limit: int
+) -> list[Select[Any]]:
+    """The statements of one page, in order: non-empty values of the sort column, then the
+    rows without one (by id), each a range of an index ending in the id."""
+    column_name, down = sort.lstrip("-"), sort.startswith("-")
+    column = _SORT_COLUMNS[column_name]
+    by_id = _i.id.desc() if down else _i.id.asc()
+    if column is _i.id:
+        bound = [] if after is None else [_i.id < after[1] if down else _i.id > after[1]]
+        return [select(*_COLUMNS).where(*where, *bound).order_by(by_id).limit(limit)]
+    statements = []
+    nulls_bound: list[ColumnElement[bool]] = []
+    if after is None or after[0] is not None:
+        bound = []
+        if after is not None:
+            value = literal(after[0], type_=column.type)
+            here = tuple_(column, _i.id)
+            there = tuple_(value, literal(after[1], type_=_i.id.type))
+            bound = [here < there if down else here > there]
+        order = (column.desc(), by_id) if down else (column.asc(), by_id)
+        statements.append(
+            select(*_COLUMNS)
+            .where(*where, column.is_not(None), *bound)
+            .order_by(*order)
+            .limit(limit)
+        )
+    else:
+        nulls_bound = [_i.id < after[1] if down else _i.id > after[1]]
+    if column_name == "priority":  # the only sort column that may be empty
+        statements.append(
+            select(*_COLUMNS)
+            .where(*where, column.is_(None), *nulls_bound)
+            .order_by(by_id)
+            .limit(limit)
+        )
+    return statements
+
+
+def _offset_statement(
+    where: list[ColumnElement[bool]], sort: str, offset: int, limit: int
+) -> Select[Any]:
+    """A page by OFFSET, in the order the seek pages run (empty values last)."""
+    column, down = _SORT_COLUMNS[sort.lstrip("-")], sort.startswith("-")
+    order = (column.desc(), _i.id.desc()) if down else (column.asc(), _i.id.asc())
+    first = () if column is _i.id else (column.is_(None),)
+    return select(*_COLUMNS).where(*where).order_by(*first, *order).offset(offset).limit(limit)
+
+
+def _sort_value(item: ListItem, sort: str) -> Any:
+    name = sort.lstrip("-")
+    return {
+        "number": None,
+        "created": None,
+        "updated": item.updated_at,
+        "priority": item.priority,
+        "status": item.status,
+    }[name]
+
+
+class Finder:
+    """The instance list, as a person may see it, over the commands' database."""
+
+    def __init__(self, commands: Commands) -> None:
+        self.commands = commands
+
+    def find(
+        self,
+        person: Person,
+        query: Query,
+        *,
+        sort: str = DEFAULT_SORT,
+        cursor: str | None = None,
+        limit: int = 25,
+        offset: int = 0,
+        count: bool = True,
+    ) -> Found:
+        """Return one page of the instances that match, and the cursor of the next page.
+
+        `offset` (without a cursor) skips rows the slow way, for clients that page by
+        number; the cursor of its page continues by seek.
+        """
+        column, down = parse_sort(sort)
+        sort = f"-{column}" if down else column
+        after = _read_cursor(cursor, sort) if cursor else None
+        limit = max(1, min(limit, MAX_PAGE))
+        at = self.commands.clock()
+
+        def read(session: Session) -> Found:
+            where = conditions(query, person, at, session.get_bind().dialect.name)
+            rows: list[Any] = []
+            if offset > 0 and after is None:
+                rows = list(session.execute(_offset_statement(where, sort, offset, limit + 1)))
+            else:
+                for statement in _page_statements(where, sort, after, limit + 1):
+                    rows += session.execute(statement.limit(limit + 1 - len(rows))).all()
+                    if len(rows) > limit:
+                        break
+            items = _with_tasks(session, [ListItem(*row) for row in rows[:limit]])
+            total, exact = _count(session, where) if count else (0, False)
+            following = None
+            if len(rows) > limit:
+                last = items[-1]
+                following = cursor_after(sort, _sort_value(last, sort), last.id)
+            return Found(items, following, total, exact)
+
+        found: Found = self.commands.read(read)
+        return found
+
+    def person(self, username: str) -> Person:
+        """Return an active user as a `Person` (for the command line); NotFound if none."""
+
+        def read(session: Session) -> Person | None:
+            statement = select(*PERSON_COLUMNS).select_from(WITH_GROUPS)
+            rows = session.execute(statement.where(PERSON_COLUMNS[1] == username)).all()
+            return person_of(rows)
+
+        found: Person | None = self.commands.read(read)
+        if found is None:
+            raise NotFound(f"there is no active user {username}")
+        return found
+
+    def rows(self, person: Person, query: Query, *, sort: str = DEFAULT_SORT) -> Iterator[ListItem]:
+        """Yield every matching instance, page by page (at most `EXPORT_LIMIT`)."""
+        cursor: str | None = None
+        given = 0
+        while given < EXPORT_LIMIT:
+            page = self.find(
+                person, query, sort=sort, cursor=cursor, limit=EXPORT_BATCH, count=False
+            )
+            yield from page.items[: EXPORT_LIMIT - given]
+            given += len(page.items)
+            if page.next is None:
+                return
+            cursor = page.next
+
+
+def _count(session: Session, where: list[ColumnElement[bool]]) -> tuple[int, bool]:
+    """Count what matches, up to `COUNT_LIMIT` (more says "at least", cheaply)."""
+    matching_rows = select(literal(1)).select_from(Instance.__table__).where(*where)
+    capped = matching_rows.limit(COUNT_LIMIT + 1).subquery()
+    total = int(session.scalar(select(func.count()).select_from(capped)) or 0)
+    return min(total, COUNT_LIMIT), total <= COUNT_LIMIT
+
+
+def _with_tasks(session: Session, items: list[ListItem]) -> list[ListItem]:
+    """Add who holds each instance's open tasks and at which steps, in one statement."""
+    if not items:
+        return items
+    holders: dict[int, list[str]] = {}
+    steps: dict[int, list[str]] = {}
+    rows = session.execute(
+        select(_t.instance_id, _t.assignee, _t.candidate_group, _t.step)
+        .where(_OPEN, _t.instance_id.in_([item.id for item in items]))
+        .order_by(_t.id)
+    )
+    for instance_id, assignee, group, step in rows:
+        who = assignee or (f"queue {group}" if group else None)
+        if who and who not in holders.setdefault(instance_id, []):
+            holders[instance_id].append(who)
+        if step not in steps.setdefault(instance_id, []):
+            steps[instance_id].append(step)
+    return [
+        replace(item, holders=tuple(holders.get(item.id, ())), steps=tuple(steps.get(item.id, ())))
+        for item in items
+    ]

@@ -1,0 +1,397 @@
+"""Notifications: who is told what, written in the same transaction as what caused it.
+
+The command path calls `after_events` with the audit entries it has just saved (and
+`after_comment` for a comment); each entry that concerns someone becomes one row per
+recipient in `notifications`, and, for the kinds a recipient chose in their settings,
+one `notify` message in the outbox, which the relay mails after commit like any other.
+What nobody is told costs one loop over the entries; a task that opens costs one read
+of the task, one of its group's members and one insert.
+
+The doors (the bell, the list page, the REST API) read and mark them through
+`Notifications`, where the rule "a person sees and marks only their own" lives.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, cast
+
+from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from engine.core.errors import Problem
+from engine.service.errors import InvalidInput, NotFound
+from engine.store.instances import Instance, Outbox, Task
+from engine.store.notifications import Notification, NotificationSettings
+from engine.store.repository import InstanceRow, Repository
+from engine.store.statements import Prepared
+
+if TYPE_CHECKING:
+    from engine.service.shell import Shell
+
+#: Every kind of notification, and how the settings page names it.
+KINDS: Mapping[str, str] = {
+    "assigned": "A task is given to you",
+    "queue": "Your group's queue gets work",
+    "sla_warning": "An SLA of your work is about to break",
+    "sla_breached": "An SLA of your work broke",
+    "mentioned": "Someone mentions you (@you) in a comment",
+    "request_changed": "Your request changes: its status, or a reply to you",
+}
+#: The mail template of each kind (`engine/jobs/templates/<name>.subject.txt`, ...).
+MAIL_TEMPLATE = "notification"
+#: A name after "@" in a comment, as usernames are written (letters, digits, . _ -).
+MENTION = re.compile(r"(?<![\w@.])@([A-Za-z0-9][A-Za-z0-9._-]{0,79})")
+#: At most this many people are told of one comment by mention.
+MAX_MENTIONS = 20
+#: A notification's summary is cut to this many characters (the column holds 500).
+MAX_SUMMARY = 300
+#: The most a list page or API call returns at once.
+MAX_PAGE = 100
+
+notifications = cast(Table, Notification.__table__)
+settings_table = cast(Table, NotificationSettings.__table__)
+tasks = cast(Table, Task.__table__)
+outbox = cast(Table, Outbox.__table__)
+
+_COLUMNS = ("recipient", "kind", "instance_id", "number", "task_id", "actor", "summary")
+_ADD = Prepared(
+    insert(notifications)
+    .values({name: bindparam(name) for name in (*_COLUMNS, "created_at")})
+    .inline()
+)
+_TASK = Prepared(
+    select(
+        tasks.c.id, tasks.c.title, tasks.c.assignee, tasks.c.candidate_group, tasks.c.status
+    ).where(tasks.c.instance_id == bindparam("instance"), tasks.c.key == bindparam("key"))
+)
+_MAIL_KINDS = select(settings_table.c.username, settings_table.c.mail).where(
+    settings_table.c.username.in_(bindparam("names", expanding=True))
+)
+#: The same for one person, the usual case, as a prepared statement.
+_MAIL_KINDS_OF = Prepared(
+    select(settings_table.c.username, settings_table.c.mail).where(
+        settings_table.c.username == bindparam("name")
+    )
+)
+_ADD_OUTBOX = Prepared(
+    insert(outbox)
+    .values(
+        {
+            name: bindparam(name)
+            for name in ("instance_id", "kind", "payload", "status", "attempts", "created_at")
+        }
+    )
+    .inline()
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """One notification about to be written."""
+
+    recipient: str
+    kind: str
+    task_id: int | None = None
+    task_key: str | None = None
+    summary: str = ""
+
+
+# The command path ---------------------------------------------------------------------------
+
+
+def after_events(
+    repo: Repository,
+    instance: InstanceRow,
+    entries: Sequence[Mapping[str, Any]],
+    at: datetime,
+    open_tasks: Iterable[str] = (),
+) -> None:
+    """Tell whom the audit entries just saved concern (`open_tasks`: the instance's task keys)."""
+    actors = {str(entry["actor"]) for entry in entries if entry.get("actor")}
+    if instance.requester and any(entry["kind"] == "started" for entry in entries):
+        actors.add(instance.requester)  # who just asked knows where their request stands
+    notes: list[Note] = []
+    for entry in entries:
+        kind = entry["kind"]
+        detail = entry.get("detail") or {}
+        if kind in ("task_opened", "task_reassigned", "task_delegated") and detail.get("task"):
+            notes += _task_notes(repo, instance, str(detail["task"]))
+        elif kind in ("sla_warning", "sla_breached"):
+            why = str(entry.get("why") or "")
+            for key in open_tasks:
+                notes += _task_notes(repo, instance, key, kind, why)
+        elif kind == "status_changed" and detail.get("status"):
+            words = str(detail["status"]).replace("_", " ")
+            notes += _requester_notes(repo, instance, f"Now {words}", actors)
+    _write(repo, instance, notes, actors, at)
+
+
+def after_comment(
+    repo: Repository,
+    instance: InstanceRow,
+    text: str,
+    actor: str | None,
+    public: bool,
+    at: datetime,
+) -> None:
+    """Tell the people a comment mentions, and the requester of a public reply."""
+    excerpt = " ".join(text.split())
+    notes: list[Note] = []
+    named = list(dict.fromkeys(MENTION.findall(text)))[:MAX_MENTIONS]
+    for username in sorted(repo.active_users(named)) if named else ():
+        # An internal note reaches the service desk only; a public comment its requester too.
+        if repo.is_agent(username) or (public and username == instance.requester):
+            notes.append(Note(username, "mentioned", summary=excerpt))
+    actors = {actor} if actor else set()
+    if public:
+        notes += _requester_notes(repo, instance, excerpt, actors)
+    _write(repo, instance, notes, actors, at)
+
+
+def _task_notes(
+    repo: Repository, instance: InstanceRow, key: str, kind: str | None = None, why: str = ""
+) -> list[Note]:
+    """Tell the holder of a task, or its group's members while it is queued."""
+    row = _TASK.first(repo.connection, {"instance": instance.id, "key": key})
+    if row is None or row[4] != "open":
+        return []
+    task_id, title, assignee, group = row[0], str(row[1]), row[2], row[3]
+    summary = f"{title} — {why}" if why else title
+    if assignee:
+        return [Note(assignee, kind or "assigned", task_id, key, summary)]
+    if group:
+        return [
+            Note(member, kind or "queue", task_id, key, summary) for member in repo.members(group)
+        ]
+    return []
+
+
+def _requester_notes(
+    repo: Repository, instance: InstanceRow, summary: str, actors: set[str]
+) -> list[Note]:
+    requester = instance.requester
+    if not requester or requester in actors:
+        return []  # (asked before the look-up: a requester acting is the common case)
+    if not repo.active_users([requester]):
+        return []  # anonymous requesters hear by mail, as their workflow says
+    return [Note(requester, "request_changed", summary=summary)]
+
+
+def _write(
+    repo: Repository, instance: InstanceRow, notes: list[Note], actors: set[str], at: datetime
+) -> None:
+    """Insert one row per recipient (nobody is told of their own doing), and the mails asked for."""
+    seen: set[tuple[str, str, int | None]] = set()
+    kept: list[Note] = []
+    for note in notes:
+        unique = (note.recipient, note.kind, note.task_id)
+        if note.recipient in actors or unique in seen:
+            continue
+        seen.add(unique)
+        kept.append(note)
+    if not kept:
+        return
+    actor = min(actors) if actors else None
+    _ADD.many(
+        repo.connection,
+        [
+            {
+                "recipient": note.recipient,
+                "kind": note.kind,
+                "instance_id": instance.id,
+                "number": instance.number,
+                "task_id": note.task_id,
+                "actor": actor,
+                "summary": _cut(note.summary),
+                "created_at": at,
+            }
+            for note in kept
+        ],
+    )
+    _mail(repo, instance, kept, at)
+
+
+def _mail(repo: Repository, instance: InstanceRow, notes: list[Note], at: datetime) -> None:
+    """Queue a mail for each notification whose recipient asked for its kind by mail."""
+    names = sorted({note.recipient for note in notes})
+    found = (
+        _MAIL_KINDS_OF.all(repo.connection, {"name": names[0]})
+        if len(names) == 1
+        else repo.connection.execute(_MAIL_KINDS, {"names": names}).all()
+    )
+    wanted = {str(name): set(kinds or ()) for name, kinds in found}
+    rows = [
+        {
+            "instance_id": instance.id,
+            "kind": "notify",
+            "payload": {
+                "to": {"user": note.recipient},
+                "template": MAIL_TEMPLATE,
+                "step": None,
+                "tasks": [note.task_key] if note.task_key else [],
+                "link": link(instance.number, note.task_id),
+                "note": {"kind": note.kind, "summary": _cut(note.summary)},
+                "instance": instance.id,
+                "number": instance.number,
+            },
+            "status": "pending",
+            "attempts": 0,
+            "created_at": at,
+        }
+        for note in notes
+        if note.kind in wanted.get(note.recipient, ())
+    ]
+    _ADD_OUTBOX.many(repo.connection, rows)
+
+
+def link(number: str, task_id: int | None) -> str:
+    """Where a notification leads: its task's page, else its instance's."""
+    return f"/tasks/{task_id}" if task_id is not None else f"/instances/{number}"
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= MAX_SUMMARY else text[: MAX_SUMMARY - 1] + "…"
+
+
+# The doors ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """A notification as the bell's list shows it."""
+
+    id: int
+    kind: str
+    number: str
+    title: str
+    task_id: int | None
+    actor: str | None
+    summary: str
+    created_at: datetime
+    read_at: datetime | None
+
+    @property
+    def link(self) -> str:
+        return link(self.number, self.task_id)
+
+    @property
+    def words(self) -> str:
+        return KINDS.get(self.kind, self.kind)
+
+
+class Notifications:
+    """A person's notifications and settings: one read or one unit of work per call."""
+
+    def __init__(self, shell: Shell) -> None:
+        self.shell = shell
+
+    def unread(self, username: str) -> tuple[int, int]:
+        """Return how many of my notifications are unread, and the newest one's id (0: none)."""
+
+        def body(session: Session) -> tuple[int, int]:
+            count = session.scalar(
+                select(func.count())
+                .select_from(notifications)
+                .where(notifications.c.recipient == username, notifications.c.read_at.is_(None))
+            )
+            newest = session.scalar(
+                select(func.max(notifications.c.id)).where(notifications.c.recipient == username)
+            )
+            return int(count or 0), int(newest or 0)
+
+        return self.shell.read(body)
+
+    def items(
+        self, username: str, *, unread_only: bool = False, limit: int = 50, offset: int = 0
+    ) -> tuple[list[Item], int]:
+        """Return a page of my notifications, newest first, and how many there are."""
+        limit = max(1, min(limit, MAX_PAGE))
+
+        def body(session: Session) -> tuple[list[Item], int]:
+            mine = [notifications.c.recipient == username]
+            if unread_only:
+                mine.append(notifications.c.read_at.is_(None))
+            rows = session.execute(
+                select(
+                    notifications.c.id,
+                    notifications.c.kind,
+                    notifications.c.number,
+                    Instance.title,
+                    notifications.c.task_id,
+                    notifications.c.actor,
+                    notifications.c.summary,
+                    notifications.c.created_at,
+                    notifications.c.read_at,
+                )
+                .join(Instance, Instance.id == notifications.c.instance_id)
+                .where(*mine)
+                .order_by(notifications.c.id.desc())
+                .limit(limit)
+                .offset(max(0, offset))
+            ).all()
+            total = session.scalar(select(func.count()).select_from(notifications).where(*mine))
+            return [Item(*row) for row in rows], int(total or 0)
+
+        return self.shell.read(body)
+
+    def mark_read(self, username: str, notification_id: int) -> None:
+        """Mark one of my notifications read; another person's is not found."""
+
+        def body(session: Session, at: datetime) -> None:
+            done = session.execute(
+                update(notifications)
+                .where(
+                    notifications.c.id == notification_id,
+                    notifications.c.recipient == username,
+                )
+                .values(read_at=func.coalesce(notifications.c.read_at, at))
+            )
+            if cast(Any, done).rowcount != 1:
+                raise NotFound(f"there is no notification {notification_id}")
+
+        self.shell.write("mark notification read", body)
+
+    def mark_all_read(self, username: str) -> int:
+        """Mark every unread notification of mine read; return how many were."""
+
+        def body(session: Session, at: datetime) -> int:
+            done = session.execute(
+                update(notifications)
+                .where(notifications.c.recipient == username, notifications.c.read_at.is_(None))
+                .values(read_at=at)
+            )
+            return int(cast(Any, done).rowcount or 0)
+
+        return self.shell.write("mark notifications read", body)
+
+    def mail_kinds(self, username: str) -> list[str]:
+        """Return the kinds I also get by mail, in the order of `KINDS`."""
+        found = self.shell.read(lambda session: session.get(NotificationSettings, username))
+        chosen = set(found.mail) if found is not None else set()
+        return [kind for kind in KINDS if kind in chosen]
+
+    def set_mail_kinds(self, username: str, kinds: Iterable[str]) -> list[str]:
+        """Choose which kinds I also get by mail; an unknown kind is refused, nothing changed."""
+        chosen = list(dict.fromkeys(kinds))
+        unknown = [kind for kind in chosen if kind not in KINDS]
+        if unknown:
+            known = ", ".join(KINDS)
+            raise InvalidInput(
+                f"there is no kind of notification '{unknown[0]}'; choose from: {known}",
+                [Problem("/mail", f"no kind of notification '{unknown[0]}'")],
+            )
+        ordered = [kind for kind in KINDS if kind in chosen]
+
+        def body(session: Session, at: datetime) -> list[str]:
+            row = session.get(NotificationSettings, username)
+            if row is None:
+                session.add(NotificationSettings(username=username, mail=ordered))
+            else:
+                row.mail = ordered
+            return ordered
+
+        return self.shell.write("notification settings", body)

@@ -1,0 +1,330 @@
+"""Who may start what, logging a call, and acting on a whole instance, in the service layer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from engine.service.casework import Casework
+from engine.service.commands import Commands
+from engine.service.errors import Conflict, InvalidInput, NotAllowed
+from engine.service.people import ensure_user
+from engine.service.published import Published
+from engine.service.queries import instance_view
+from engine.service.starting import Caller, Starting
+from engine.store.casework import InstanceLink
+from engine.store.database import Database
+from engine.store.instances import Comment, Instance, Outbox, TrackingLink
+from tests.integration.conftest import INCIDENT, MAJOR
+
+REQUEST = {"item": "laptop", "details": "A new one", "cost": 300, "manager": "sam"}
+
+
+@pytest.fixture
+def starting(commands: Commands) -> Starting:
+    return Starting(commands, Published(commands.database))
+
+
+@pytest.fixture(autouse=True)
+def rita(commands: Commands) -> str:
+    """A requester: no role but that one, in no group (the pack's team are all agents)."""
+    with commands.database.writer_session() as session, session.begin():
+        ensure_user(session, "rita", commands.clock(), roles=["requester"])
+    return "rita"
+
+
+@pytest.fixture
+def casework(commands: Commands) -> Casework:
+    return Casework(commands)
+
+
+def rows(database: Database, model: Any) -> int:
+    with database.reading() as session:
+        return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def incident(commands: Commands, requester: str = "alice", **changes: Any) -> str:
+    data = {**INCIDENT, **changes}
+    return str(commands.start("it-incident", data, requester=requester)["number"])
+
+
+def kinds(database: Database, number: str) -> list[str]:
+    with database.reading() as session:
+        return [event.kind for event in instance_view(session, number).events]
+
+
+def instance(database: Database, number: str) -> Instance:
+    with database.reading() as session:
+        row = session.scalar(select(Instance).where(Instance.number == number))
+        assert row is not None
+        session.expunge(row)
+        return row
+
+
+# Starting ---------------------------------------------------------------------------------
+
+
+def test_signed_in_people_start_a_signed_in_workflow_and_nobody_else_does(
+    starting: Starting, database: Database
+) -> None:
+    number = starting.start("service-request", REQUEST, person="alice")["number"]
+    assert instance(database, str(number)).requester == "alice"
+    with pytest.raises(NotAllowed, match="sign in"):
+        starting.start("service-request", REQUEST, person=None)
+    with pytest.raises(NotAllowed, match="not an active user"):
+        starting.start("service-request", REQUEST, person="nobody-here")
+    assert rows(database, Instance) == 1
+
+
+def test_only_the_named_groups_and_admins_start_a_group_workflow(
+    starting: Starting, database: Database
+) -> None:
+    with pytest.raises(NotAllowed, match="only members of incident-commanders, service-desk"):
+        starting.start("major-incident", MAJOR, person="alice")
+    assert rows(database, Instance) == 0
+    assert starting.start("major-incident", MAJOR, person="ivy")["number"] == "MAJ-000001"
+    assert starting.start("major-incident", MAJOR, person="bob")["number"] == "MAJ-000002"
+
+
+def test_the_refusal_comes_before_the_data_is_read(starting: Starting) -> None:
+    with pytest.raises(NotAllowed):
+        starting.start("major-incident", {"surprise": 1}, person="alice")
+
+
+def test_anyone_starts_a_public_workflow(starting: Starting) -> None:
+    assert starting.start("it-incident", INCIDENT, person=None)["number"] == "INC-000001"
+
+
+def test_the_new_request_list_offers_what_a_person_may_start(
+    starting: Starting, commands: Commands
+) -> None:
+    from engine.service.person import Person
+
+    alice = Person(1, "alice", "Alice", None, frozenset(), frozenset())
+    ivy = Person(2, "ivy", "Ivy", None, frozenset(), frozenset({"incident-commanders"}))
+    assert [w.key for w in starting.startable(alice)] == ["it-incident", "service-request"]
+    assert [w.key for w in starting.startable(ivy)] == [
+        "it-incident",
+        "major-incident",
+        "service-request",
+    ]
+    assert [w.key for w in starting.startable(None)] == ["it-incident"]
+    with pytest.raises(NotAllowed):
+        starting.start_form(alice, "major-incident")
+
+
+def test_an_agent_logs_a_phone_call_for_a_user_who_becomes_the_requester(
+    starting: Starting, database: Database
+) -> None:
+    answer = starting.log_call(
+        "it-incident", INCIDENT, agent="bob", channel="phone", caller=Caller(user="alice")
+    )
+    row = instance(database, str(answer["number"]))
+    assert (row.requester, row.channel, row.logged_by, row.caller) == (
+        "alice",
+        "phone",
+        "bob",
+        None,
+    )
+    with database.reading() as session:
+        logged = [e for e in instance_view(session, row.number).events if e.kind == "logged"]
+    assert logged[0].actor == "bob"
+    assert logged[0].why == "from a phone call by alice"
+
+
+def test_a_caller_without_an_account_gets_a_tracking_link_by_mail(
+    starting: Starting, database: Database
+) -> None:
+    caller = Caller(name="Carol Caller", email="carol@example.org", phone="+44 20 7946 0000")
+    answer = starting.log_call(
+        "it-incident",
+        INCIDENT,
+        agent="bob",
+        channel="walk_in",
+        caller=caller,
+        token="t" * 48,
+        link="http://desk.example/track/" + "t" * 48,
+    )
+    row = instance(database, str(answer["number"]))
+    assert row.requester is None
+    assert row.caller == {
+        "name": "Carol Caller",
+        "email": "carol@example.org",
+        "phone": "+44 20 7946 0000",
+    }
+    assert rows(database, TrackingLink) == 1
+    with database.reading() as session:
+        mail = session.scalars(select(Outbox).where(Outbox.instance_id == row.id)).all()
+    sent = [m.payload for m in mail if m.payload.get("template") == "request-received"]
+    assert sent[0]["to"] == {"email": "carol@example.org"}
+    assert sent[0]["link"].endswith("t" * 48)
+
+
+@pytest.mark.parametrize(
+    ("agent", "channel", "caller", "error", "where"),
+    [
+        ("rita", "phone", Caller(user="sam"), NotAllowed, None),
+        ("bob", "pigeon", Caller(user="sam"), InvalidInput, "/channel"),
+        ("bob", "phone", Caller(user="ghost"), InvalidInput, "/caller"),
+        ("bob", "phone", Caller(name="Carol"), InvalidInput, "/caller/email"),
+        (
+            "bob",
+            "phone",
+            Caller(name="Carol", email="a@b.org\nBcc: x@y.org"),
+            InvalidInput,
+            "/caller/email",
+        ),
+        ("bob", "phone", Caller(user="sam", name="Carol"), InvalidInput, "/caller"),
+    ],
+)
+def test_a_call_logged_wrongly_is_refused_and_changes_nothing(
+    starting: Starting,
+    database: Database,
+    agent: str,
+    channel: str,
+    caller: Caller,
+    error: type[Exception],
+    where: str | None,
+) -> None:
+    with pytest.raises(error) as refused:
+        starting.log_call(
+            "it-incident", INCIDENT, agent=agent, channel=channel, caller=caller, token="x" * 48
+        )
+    if where is not None:
+        assert [p.pointer for p in refused.value.problems][:1] == [where]  # type: ignore[attr-defined]
+    assert rows(database, Instance) == 0
+
+
+# Acting on an instance -----------------------------------------------------------------
+
+
+def close(commands: Commands, database: Database, number: str) -> None:
+    with database.reading() as session:
+        work = instance_view(session, number).tasks[0]
+    commands.complete(work.id, "resolved", {"resolution": "Cleared"}, actor="bob")
+    with database.reading() as session:
+        confirm = instance_view(session, number).tasks[0]
+    commands.complete(confirm.id, "approved", {}, actor="alice")
+
+
+def test_a_closed_incident_reopens_at_the_step_its_workflow_names(
+    commands: Commands, casework: Casework, database: Database
+) -> None:
+    number = incident(commands)
+    close(commands, database, number)
+    assert instance(database, number).ended_at is not None
+    answer = casework.reopen(number, "The printer jams again", actor="alice")
+    row = instance(database, number)
+    assert row.ended_at is None
+    assert [task["step"] for task in answer["opened_tasks"]] == ["work"]
+    assert "reopened" in kinds(database, number)
+    assert row.resolution_due_at is not None  # the SLA counts again from the reopening
+    with pytest.raises(Conflict, match="has not ended"):
+        casework.reopen(number, "again", actor="bob")
+
+
+def test_only_the_desk_and_the_requester_reopen_and_not_a_cancelled_one(
+    commands: Commands, casework: Casework, database: Database
+) -> None:
+    number = incident(commands)
+    close(commands, database, number)
+    with pytest.raises(NotAllowed):
+        casework.reopen(number, "mine now", actor="rita")
+    other = incident(commands)
+    casework.cancel(other, "Reported twice by mistake", actor="bob")
+    with pytest.raises(Conflict, match="cancelled"):
+        casework.reopen(other, "please", actor="bob")
+    with pytest.raises(InvalidInput):
+        casework.reopen(number, "   ", actor="bob")
+
+
+def test_a_new_priority_retargets_the_sla_clocks_and_needs_a_reason(
+    commands: Commands, casework: Casework, database: Database
+) -> None:
+    number = incident(commands)
+    before = instance(database, number)
+    assert before.priority == "P2"
+    casework.set_priority(number, "P1", "The whole floor is affected", actor="bob")
+    after = instance(database, number)
+    assert after.priority == "P1"
+    assert after.resolution_due_at < before.resolution_due_at  # type: ignore[operator]
+    assert {"priority_changed", "sla_changed"} <= set(kinds(database, number))
+    with pytest.raises(InvalidInput, match="'P9' is not a priority"):
+        casework.set_priority(number, "P9", "why not", actor="bob")
+    with pytest.raises(NotAllowed):
+        casework.set_priority(number, "P4", "I am not in a hurry", actor="rita")
+    with pytest.raises(InvalidInput):
+        casework.set_priority(number, "P4", "", actor="bob")
+    assert instance(database, number).priority == "P1"
+
+
+def test_related_incidents_show_on_both_pages_once(
+    commands: Commands, casework: Casework, database: Database
+) -> None:
+    one, two = incident(commands), incident(commands, requester="sam")
+    casework.link(one, two, actor="bob")
+    assert [link.number for link in casework.links(one).related] == [two]
+    assert [link.number for link in casework.links(two).related] == [one]
+    assert "linked" in kinds(database, one)
+    assert "linked" in kinds(database, two)
+    with pytest.raises(Conflict, match="already linked"):
+        casework.link(two, one, actor="bob")
+    with pytest.raises(InvalidInput, match="itself"):
+        casework.link(one, one, actor="bob")
+    with pytest.raises(InvalidInput, match="no instance INC-999999"):
+        casework.link(one, "INC-999999", actor="bob")
+    with pytest.raises(NotAllowed):
+        casework.link(one, two, actor="rita")
+    assert rows(database, InstanceLink) == 1
+
+
+def test_a_duplicate_closes_into_its_original_and_its_requester_is_told(
+    commands: Commands, casework: Casework, database: Database
+) -> None:
+    original = incident(commands)
+    duplicate = incident(commands, requester="sam")
+    answer = casework.mark_duplicate(
+        duplicate, original, "Same jammed printer", actor="bob", link="http://x/instances/D"
+    )
+    assert (answer["status"], answer["ended"]) == ("duplicate", True)
+    links = casework.links(original)
+    assert [d.number for d in links.duplicates] == [duplicate]
+    assert casework.links(duplicate).duplicate_of.number == original  # type: ignore[union-attr]
+    assert "duplicate_added" in kinds(database, original)
+    with database.reading() as session:
+        dup_id = instance(database, duplicate).id
+        told = [
+            m.payload
+            for m in session.scalars(select(Outbox).where(Outbox.instance_id == dup_id))
+            if m.payload.get("template") == "instance-merged"
+        ]
+        said = session.scalars(select(Comment.body).where(Comment.instance_id == dup_id)).all()
+    assert told == [
+        {
+            "to": "requester",
+            "template": "instance-merged",
+            "original": original,
+            "link": "http://x/instances/D",
+            "instance": dup_id,
+            "number": duplicate,
+        }
+    ]
+    assert said[0].startswith(f"Closed as a duplicate of {original}")
+    with pytest.raises(Conflict, match="cannot be reopened"):
+        casework.reopen(duplicate, "not the same", actor="bob")
+
+
+def test_a_duplicate_must_point_at_an_original_that_is_not_one(
+    commands: Commands, casework: Casework, database: Database
+) -> None:
+    first, second, third = (incident(commands) for _ in range(3))
+    casework.mark_duplicate(second, first, "same", actor="bob")
+    with pytest.raises(InvalidInput, match=f"{second} is itself a duplicate of {first}"):
+        casework.mark_duplicate(third, second, "same", actor="bob")
+    with pytest.raises(Conflict, match="has ended"):
+        casework.mark_duplicate(second, third, "same", actor="bob")
+    with pytest.raises(NotAllowed):
+        casework.mark_duplicate(third, first, "same", actor="rita")
+    assert instance(database, third).ended_at is None
