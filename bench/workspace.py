@@ -15,10 +15,13 @@ the full-text index is filled the same way. Each of 32 agents keeps four saved v
 The app runs under gunicorn (2 x cores + 1 synchronous workers, as `bench/inbox.py`
 explains), and 32 client threads, one per agent, ask `GET /api/v1/instances?view=...` with
 their own API token, rotating over their views, for `--requests` requests per round and
-`--rounds` rounds. Prints one JSON line: the git commit, the parameters, and per kind of
-view the median over the rounds of p50 and p95, wall-clock. Goal: p95 at most 150 ms.
+`--rounds` rounds. An agent reads each answer before asking again: `--think-s` seconds on
+average (2 by default, drawn at random, so 32 agents ask about 16 times a second); with
+`--think-s 0` they ask again at once, a saturation test whose latency is mostly the queue.
+Prints one JSON line: the git commit, the parameters, the rate of requests answered, and per
+kind of view the median over the rounds of p50 and p95, wall-clock. Goal: p95 at most 150 ms.
 
-    python bench/workspace.py [--instances 100000] [--requests 1600] [--rounds 3]
+    python bench/workspace.py [--instances 100000] [--requests 800] [--rounds 3] [--think-s 2]
     FLOWDESK_TEST_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1/test \\
         python bench/workspace.py --instances 5000
 """
@@ -237,8 +240,10 @@ def run_round(
     views: dict[str, dict[str, int]],
     deep: str,
     requests: int,
+    think_s: float = 0.0,
 ) -> dict[str, list[float]]:
-    """Each agent's thread asks for its views in turn; return the ms of each answer by kind."""
+    """Each agent's thread asks for its views in turn, reading each answer for a while
+    (`think_s` on average, drawn at random; 0: at once); return the ms of each answer by kind."""
     timings: dict[str, list[float]] = {kind: [] for kind in KINDS}
     lock = threading.Lock()
     failures: list[str] = []
@@ -247,7 +252,12 @@ def run_round(
     def client(offset: int, username: str) -> None:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         headers = {"Authorization": f"Bearer {tokens[username]}"}
+        reading = random.Random(offset)
+        if think_s:  # agents do not all start at the same instant
+            time.sleep(reading.uniform(0, think_s))
         for n in range(each):
+            if think_s and n:
+                time.sleep(reading.expovariate(1 / think_s))
             kind = KINDS[(n + offset) % len(KINDS)]
             path = f"/api/v1/instances?view={views[username][kind]}"
             if kind == "deep":
@@ -295,9 +305,16 @@ def commit() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--instances", type=int, default=100_000)
-    parser.add_argument("--requests", type=int, default=1600, help="Requests per round.")
+    parser.add_argument("--requests", type=int, default=800, help="Requests per round.")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1) + 1)
+    parser.add_argument(
+        "--think-s",
+        type=float,
+        default=2.0,
+        help="Seconds an agent reads an answer before the next request, on average "
+        "(exponentially distributed); 0 asks again at once, a saturation test.",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="flowdesk-workspace-") as tmp:
@@ -315,8 +332,12 @@ def main() -> None:
                 try:
                     run_round(port, tokens, views, deep, CLIENTS * len(KINDS))  # warm up
                     rounds: dict[str, list[list[float]]] = {kind: [] for kind in KINDS}
+                    rates = []
                     for _ in range(args.rounds):
-                        found = run_round(port, tokens, views, deep, args.requests)
+                        began = time.perf_counter()
+                        found = run_round(port, tokens, views, deep, args.requests, args.think_s)
+                        answered = sum(len(found[kind]) for kind in KINDS)
+                        rates.append(answered / (time.perf_counter() - began))
                         for kind in KINDS:
                             rounds[kind].append(found[kind])
                 except RuntimeError:  # say what the server said before its folder goes
@@ -339,6 +360,8 @@ def main() -> None:
                 "seed_s": round(seeded_s, 1),
                 "rounds": args.rounds,
                 "requests_per_round": args.requests,
+                "think_s": args.think_s,
+                "requests_per_s": round(statistics.median(rates), 1),
                 "statistic": "median over rounds",
                 **{kind: _figures(rounds[kind]) for kind in KINDS},
             }

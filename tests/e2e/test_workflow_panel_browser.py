@@ -290,6 +290,32 @@ def test_a_step_moved_on_the_canvas_offers_the_fields_that_exist_where_it_now_is
     assert problems.all() == []
 
 
+def test_a_step_added_from_the_palette_has_its_panel_at_once_while_its_check_is_held(
+    page: Page, problems: Problems, dana: str, database: Database
+) -> None:
+    """The panel waits for a canvas edit's check only while it shows the selection: after an
+    Action added next to a selected Action, what is typed at once goes to the new one."""
+    panel = a_task(page, "added-at-once")
+    add_step(page, "Action")
+    first = page.locator("#canvas .wf-card-select[aria-pressed=true]").get_attribute("data-step")
+    checks = HeldChecks(page)
+    with page.expect_request(CHECK):
+        page.get_by_role("region", name="Add a step").get_by_role(
+            "button", name="Action", exact=True
+        ).click()
+    selected = page.locator("#canvas .wf-card-select[aria-pressed=true]")
+    expect(selected).not_to_have_attribute("data-step", first or "")
+    new = selected.get_attribute("data-step")
+    # Drawn for the new step at once (read without waiting: a panel that waited for the
+    # check would show the first Action until PANEL_WAIT_MS has passed).
+    assert panel.get_by_label("Id", exact=True).input_value() == new
+    checks.release()
+    wait_until_saved(page)
+    steps = saved_draft(database, "added-at-once")["steps"]
+    assert {first, new} <= set(steps)
+    assert problems.all() == []
+
+
 #: An action that sets a field, then a task whose title may insert it.
 MOVED: dict[str, Any] = {
     "kind": "workflow", "format": 1, "key": "moved", "title": "Moved",

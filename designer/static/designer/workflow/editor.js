@@ -147,8 +147,9 @@ function keepingFocus(draw, focusId) {
 /**
  * Draw the page for the document as it is now: the canvas is patched, not made again.
  * `awaitCheck` (an edit whose check is on its way) leaves the properties panel to the
- * check: what the panel offers (the fields a step may read) comes with it, so the panel is
- * drawn once, with it, not once before and again after (see `changed`).
+ * check when it shows the selection already: what the panel offers (the fields a step may
+ * read) comes with it, so the panel is drawn once, with it, not once before and again after
+ * (see `changed`).
  */
 function render(focusId, awaitCheck = false) {
   keepingFocus(() => {
@@ -161,7 +162,10 @@ function render(focusId, awaitCheck = false) {
     renderOutline($("outline"), state.layout, selectedStep());
     renderProblems();
     if (!$("json-view").hidden) $("json").textContent = JSON.stringify(current, null, 2);
-    if (!awaitCheck) renderPanel();
+    // The panel waits only while it shows the selection: one showing another step would
+    // take what is typed next for that step.
+    const showsSelection = state.panelDrawn?.selected === JSON.stringify(state.selected);
+    if (!awaitCheck || !showsSelection) renderPanel();
     $("workflow-settings").setAttribute("aria-pressed", String(Boolean(state.selected?.workflow)));
     $("undo").disabled = !state.history.canUndo;
     $("redo").disabled = !state.history.canRedo;
