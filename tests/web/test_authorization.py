@@ -383,6 +383,17 @@ MATRIX: tuple[Row, ...] = (
     Row("POST", "/account/reading", page(), {"time_zone": "Europe/Paris", "locale": "fr_FR"}),
     Row("PATCH", "/api/v1/me", api(), {"time_zone": "Asia/Kolkata"}),
     Row("POST", "/api/v1/instances", api(OK), {"workflow": "it-incident", "data": INCIDENT}),
+    Row(
+        "POST",
+        "/api/v1/calls",
+        api(403, bob=OK, erin=OK, ada=OK),
+        {
+            "workflow": "it-incident",
+            "data": INCIDENT,
+            "channel": "phone",
+            "caller": {"user": "sam"},
+        },
+    ),
     Row("POST", "/api/v1/views", api(OK), {"name": "Matrix view", "filters": {"sla": "ok"}}),
     Row("POST", "/views", page(OK), {"name": "Matrix view", "status": "open"}),
     Row("POST", "/api/v1/instances/{A}/comments", api(OK, sam=404, dee=404), {"text": "hi"}),

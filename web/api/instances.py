@@ -7,16 +7,19 @@ caller may not see is answered 404, as if it did not exist.
 
 from __future__ import annotations
 
+import hmac
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, url_for
+from flask import Blueprint, Response, current_app, jsonify, url_for
 
 from engine.service.errors import NotFound
 from engine.service.finder import DEFAULT_SORT, FILTERS, BadFilter, ListItem, combine
 from engine.service.queries import InstanceView, incidents_of
+from engine.service.starting import Caller
 from engine.service.submissions import InvalidData
 from engine.service.views import View
 from engine.service.worklist import sla_state
@@ -34,6 +37,7 @@ from web.api.input import (
     refuse,
 )
 from web.common.services import services
+from web.portal.tracking import external_url
 
 blueprint = Blueprint("api_instances", __name__, url_prefix="/api/v1")
 
@@ -131,6 +135,49 @@ def start() -> Response:
     number = str(result["number"])
     location = url_for("api_instances.get", number=number)
     return created(instance_json(number), location)
+
+
+@blueprint.post("/calls")
+@api_auth()
+def log_call() -> Response:
+    """Log an incident or request for a caller, as an agent, with the channel it came by."""
+    person = caller()
+    key = idempotency_key("logCall", person)
+    given = body("LogCall")
+    who = given["caller"]
+    # A caller without an account gets a tracking link; a key sent again finds the same one.
+    token = (
+        hmac.new(current_app.config["SECRET_KEY"].encode(), f"logged:{key}".encode(), "sha256")
+        .digest()[:24]
+        .hex()
+        if key
+        else secrets.token_hex(24)
+    )
+    link = None if who.get("user") else external_url("portal.track", token=token)
+    try:
+        result = services().starting.log_call(
+            given["workflow"],
+            given.get("data", {}),
+            agent=person.username,
+            channel=given["channel"],
+            caller=Caller(
+                user=who.get("user"),
+                name=who.get("name", ""),
+                email=who.get("email", ""),
+                phone=who.get("phone", ""),
+            ),
+            key=key,
+            token=None if who.get("user") else token,
+            link=link,
+        )
+    except NotFound:
+        refuse(404, f"There is no published workflow '{given['workflow']}'.", "not_found")
+    except InvalidData as error:
+        errors = data_errors(error.fields)
+        refuse(422, "The data does not fill in the start form.", "invalid", errors)
+    number = str(result["number"])
+    location = url_for("api_instances.get", number=number)
+    return created({"number": number, "tracking_link": link}, location)
 
 
 @blueprint.get("/instances")

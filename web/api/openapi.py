@@ -126,6 +126,20 @@ def _instance_paths() -> Schema:
                 location=True,
             ),
         },
+        "/api/v1/calls": {
+            "post": _operation(
+                "logCall",
+                "Log an incident or request for a caller (agents): the channel it came by, and "
+                "the caller, a user (who becomes the requester) or a name with an email or "
+                "phone (who gets a tracking link, mailed when an email is given)",
+                tag="instances",
+                ok={201: ("Logged", "LoggedCall")},
+                errors=(403, 404, 409, 413, 422, 503),
+                parameters=key,
+                body="LogCall",
+                location=True,
+            ),
+        },
         "/api/v1/instances/{number}": {
             "get": _operation(
                 "getInstance",

@@ -122,6 +122,35 @@ SCHEMAS: dict[str, Schema] = {
         {"workflow": KEY, "data": ref("Submission")},
         required=["workflow"],
     ),
+    "LogCall": _object(
+        {
+            "workflow": KEY,
+            "data": ref("Submission"),
+            "channel": {
+                "type": "string",
+                "maxLength": 20,
+                "description": "phone, email, chat, walk_in or sms",
+            },
+            "caller": _object(
+                {
+                    "user": {"type": "string", "minLength": 1, "maxLength": 80},
+                    "name": {"type": "string", "maxLength": 200},
+                    "email": {"type": "string", "maxLength": 320},
+                    "phone": {"type": "string", "maxLength": 40},
+                },
+                required=[],
+            ),
+        },
+        required=["workflow", "channel", "caller"],
+    ),
+    "LoggedCall": _object(
+        {
+            "number": NUMBER,
+            "tracking_link": _nullable(
+                {"type": "string", "description": "The caller's link, when they have no account."}
+            ),
+        }
+    ),
     "Instance": _object(
         {
             "number": NUMBER,

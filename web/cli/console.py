@@ -7,6 +7,8 @@ the web pages and the API.
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -21,6 +23,7 @@ from engine.service.finder import DEFAULT_SORT, combine
 from engine.service.locales import KEEP, check_reading
 from engine.service.queries import TimelineEvent, holder, incidents_of
 from engine.service.requests import who
+from engine.service.starting import Caller
 from engine.service.views_csv import csv_lines
 from web.common.jsonbody import BadJson, read_json
 
@@ -102,6 +105,52 @@ def start(workflow: str, raw: str, actor: str | None, key: str | None) -> None:
     with service_errors():
         result = starting.start(workflow, parse_json(raw, "--data"), person=actor, key=key)
     click.echo(result["number"])
+
+
+@click.command("log-call")
+@click.argument("workflow")
+@click.option("--as", "actor", required=True, help="The agent logging the call.")
+@click.option("--channel", required=True, help="phone, email, chat, walk_in or sms.")
+@click.option("--caller", "caller_user", default=None, help="The caller, a user.")
+@click.option("--caller-name", default="", help="The caller without an account: a name,")
+@click.option("--caller-email", default="", help="and an email address,")
+@click.option("--caller-phone", default="", help="or a phone number.")
+@click.option("--data", "raw", default="{}", help="The start form's data as a JSON object.")
+@click.option("--key", default=None, help="Idempotency key: repeating the command changes nothing.")
+def log_call(
+    workflow: str,
+    actor: str,
+    channel: str,
+    caller_user: str | None,
+    caller_name: str,
+    caller_email: str,
+    caller_phone: str,
+    raw: str,
+    key: str | None,
+) -> None:
+    """Log WORKFLOW for a caller, as an agent; print its number (and the caller's link).
+
+    A caller without an account gets a tracking link: mailed to them when they gave an email
+    and FLOWDESK_BASE_URL says where the app is; printed, to read out, in any case.
+    """
+    data = parse_json(raw, "--data")
+    token = None if caller_user else secrets.token_hex(24)
+    base = os.environ.get("FLOWDESK_BASE_URL", "").rstrip("/")
+    path = f"/track/{token}" if token else None
+    with service_errors():
+        result = open_services().starting.log_call(
+            workflow,
+            data,
+            agent=actor,
+            channel=channel,
+            caller=Caller(caller_user, caller_name, caller_email, caller_phone),
+            key=key,
+            token=token,
+            link=f"{base}{path}" if base and path else None,
+        )
+    click.echo(result["number"])
+    if path:
+        click.echo(f"tracking link: {base}{path}")
 
 
 @click.command()
@@ -378,6 +427,7 @@ def list_instances(
 
 COMMANDS = (
     load,
+    log_call,
     list_instances,
     start,
     tasks,

@@ -1,0 +1,144 @@
+"""Logging a call through the API and the command line: the same service rule as the page.
+
+Only the service desk logs calls; the channel must be one of the five; a caller without an
+account gets a tracking link (mailed to their address, and in the answer to read out); a
+refused call stores nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from engine.service.commands import Commands
+from engine.service.people import ensure_user
+from engine.service.tokens import issue_token
+from engine.store.database import Database
+from engine.store.instances import Instance, Outbox
+from tests.infrastructure import INCIDENT
+from web.cli import main
+
+CALL = {"workflow": "it-incident", "data": INCIDENT, "channel": "phone"}
+Headers = Callable[[str], dict[str, str]]
+
+
+@pytest.fixture
+def auth(database: Database, commands: Commands) -> Headers:
+    """Bearer headers of dan (an agent) and rita (a requester only)."""
+    now = datetime.now(UTC)
+    with database.writer_session() as session, session.begin():
+        ensure_user(session, "rita", now, roles=["requester"])
+        tokens = {name: issue_token(session, name, "tests", now)[1] for name in ("dan", "rita")}
+    return lambda username: {"Authorization": f"Bearer {tokens[username]}"}
+
+
+def instances(database: Database) -> list[Instance]:
+    with database.reading() as session:
+        return list(session.scalars(select(Instance)))
+
+
+def mails_to(database: Database, address: str) -> list[dict[str, Any]]:
+    with database.reading() as session:
+        rows = session.scalars(select(Outbox)).all()
+        return [row.payload for row in rows if address in str(row.payload)]
+
+
+def test_an_agent_logs_a_phone_call_for_a_caller_without_an_account_through_the_api(
+    client: FlaskClient,
+    auth: Headers,
+    database: Database,
+) -> None:
+    caller = {"name": "Carla Caller", "email": "carla@example.org", "phone": "+31 20 555 0100"}
+    answer = client.post("/api/v1/calls", json={**CALL, "caller": caller}, headers=auth("dan"))
+    assert answer.status_code == 201, answer.json
+    number, link = answer.json["number"], answer.json["tracking_link"]
+    assert answer.headers["Location"].endswith(f"/api/v1/instances/{number}")
+    assert "/track/" in link
+    (logged,) = instances(database)
+    assert (logged.number, logged.channel, logged.logged_by) == (number, "phone", "dan")
+    assert logged.caller == caller
+    (mail,) = mails_to(database, "carla@example.org")
+    assert link in str(mail)
+    # The link opens the caller's tracking page.
+    assert client.get(link.split("localhost", 1)[-1]).status_code == 200
+
+
+def test_a_call_logged_for_a_user_makes_them_the_requester_and_needs_no_link(
+    client: FlaskClient,
+    auth: Headers,
+    database: Database,
+) -> None:
+    answer = client.post(
+        "/api/v1/calls",
+        json={**CALL, "channel": "walk_in", "caller": {"user": "alice"}},
+        headers=auth("dan"),
+    )
+    assert answer.status_code == 201, answer.json
+    assert answer.json["tracking_link"] is None
+    (logged,) = instances(database)
+    assert (logged.requester, logged.channel) == ("alice", "walk_in")
+
+
+@pytest.mark.parametrize(
+    ("who", "sent", "status", "said"),
+    [
+        ("rita", {"caller": {"name": "Carla", "email": "c@example.org"}}, 403, "service desk"),
+        (
+            "dan",
+            {"channel": "pigeon", "caller": {"name": "Carla", "phone": "+1 555"}},
+            422,
+            "channel",
+        ),
+        ("dan", {"caller": {"user": "nobody-at-all"}}, 422, "nobody-at-all"),
+        ("dan", {"caller": {}}, 422, ""),
+    ],
+)
+def test_a_call_the_rules_refuse_is_refused_saying_why_and_stores_nothing(
+    client: FlaskClient,
+    auth: Headers,
+    database: Database,
+    who: str,
+    sent: dict[str, Any],
+    status: int,
+    said: str,
+) -> None:
+    answer = client.post("/api/v1/calls", json={**CALL, **sent}, headers=auth(who))
+    assert answer.status_code == status, answer.json
+    assert said in str(answer.json)
+    assert instances(database) == []
+
+
+def test_the_command_line_logs_a_call_and_refuses_one_the_rules_refuse(
+    database: Database, database_url: str, commands: Commands, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLOWDESK_DATABASE_URL", database_url)
+    monkeypatch.setenv("FLOWDESK_BASE_URL", "https://desk.example.org")
+    runner = CliRunner()
+    args = ["log-call", "it-incident", "--as", "dan", "--data", json.dumps(INCIDENT)]
+    done = runner.invoke(main, [*args, "--channel", "sms", "--caller-name", "Sid",
+                                "--caller-phone", "+44 20 7946 0000"])  # fmt: skip
+    assert done.exit_code == 0, done.output
+    number, link_line = done.output.strip().splitlines()
+    assert link_line.startswith("tracking link: https://desk.example.org/track/")
+    (logged,) = instances(database)
+    assert (logged.number, logged.channel, logged.logged_by) == (number, "sms", "dan")
+
+    refused = runner.invoke(main, [*args, "--channel", "fax", "--caller", "alice"])
+    assert refused.exit_code == 1, refused.output
+    assert "'fax' is not a channel" in refused.output
+    with database.writer_session() as session, session.begin():
+        ensure_user(session, "rita", datetime.now(UTC), roles=["requester"])
+    not_desk = runner.invoke(
+        main, ["log-call", "it-incident", "--as", "rita", "--channel", "phone",
+               "--caller", "alice", "--data", json.dumps(INCIDENT)],
+    )  # fmt: skip
+    assert not_desk.exit_code == 3, not_desk.output
+    with database.reading() as session:
+        assert session.scalar(select(func.count()).select_from(Instance)) == 1
