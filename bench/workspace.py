@@ -51,7 +51,7 @@ from sqlalchemy import insert, select, text  # noqa: E402
 from bench.inbox import _database_url, percentile, web_server  # noqa: E402
 from engine.service.apply import sort_key  # noqa: E402
 from engine.service.definitions import load_folder  # noqa: E402
-from engine.service.finder import cursor_after  # noqa: E402
+from engine.service.filters import cursor_after  # noqa: E402
 from engine.service.people import ensure_user  # noqa: E402
 from engine.service.tokens import issue_token  # noqa: E402
 from engine.store.database import Database  # noqa: E402

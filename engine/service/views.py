@@ -1,6 +1,6 @@
 """Saved views of the instance list: a person's own, and those shared with their groups.
 
-A view is a name, filters in the filter language (`engine.service.finder`) and a sort.
+A view is a name, filters in the filter language (`engine.service.filters`) and a sort.
 Anyone signed in keeps views of their own. Its owner may share it with one group they
 belong to (an admin with any group): the group's members then see it and use it, and
 only its owner (or an admin) renames it, changes it, shares it or deletes it. A view a
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from engine.core.errors import Problem
 from engine.service.commands import Commands
 from engine.service.errors import Conflict, InvalidInput, NotAllowed, NotFound
-from engine.service.finder import DEFAULT_SORT, parse, parse_sort
+from engine.service.filters import DEFAULT_SORT, parse, parse_sort
 from engine.service.person import MAX_ID, Person
 from engine.store.people import Group
 from engine.store.search import SavedView

@@ -107,7 +107,7 @@ class SavedView(Base):
     group_key: Mapped[str | None] = mapped_column(
         String(80), ForeignKey("groups.key", ondelete="SET NULL")
     )
-    #: The filters, as the filter language writes them (`finder.parse` reads them).
+    #: The filters, as the filter language writes them (`filters.parse` reads them).
     filters: Mapped[dict[str, Any]]
     sort: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[datetime]

@@ -10,7 +10,8 @@ from sqlalchemy import text
 
 from engine.service.commands import Commands
 from engine.service.errors import Conflict, InvalidInput, NotAllowed, NotFound
-from engine.service.finder import BadFilter, Finder, Query, parse, parse_search
+from engine.service.filters import BadFilter, Query, parse, parse_search
+from engine.service.finder import Finder
 from engine.service.person import Person
 from engine.service.views import SavedViews
 from engine.store.database import Database

@@ -17,7 +17,8 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, url_for
 
 from engine.service.errors import NotFound
-from engine.service.finder import DEFAULT_SORT, FILTERS, BadFilter, ListItem, combine
+from engine.service.filters import DEFAULT_SORT, FILTERS, BadFilter, combine
+from engine.service.finder import ListItem
 from engine.service.queries import InstanceView, incidents_of
 from engine.service.starting import Caller
 from engine.service.submissions import InvalidData

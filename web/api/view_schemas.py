@@ -1,6 +1,6 @@
 """The API's instance list and saved views in the OpenAPI document: parameters, schemas, paths.
 
-The filters are plain text here: the service reads them (`engine.service.finder`), so
+The filters are plain text here: the service reads them (`engine.service.filters`), so
 the API and every other door refuse the same values with the same words.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from engine.service.finder import FILTERS, SORTS
+from engine.service.filters import FILTERS, SORTS
 from web.api.schemas import ID, NUMBER, TEXT, TIME, Schema, ref
 
 _FILTER_HELP = {

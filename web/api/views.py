@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, stream_with_context, url_for
 
-from engine.service.finder import combine
+from engine.service.filters import combine
 from engine.service.views import UNCHANGED
 from engine.service.views_csv import csv_lines
 from web.api.input import api_auth, body, caller, commands, created, require_id

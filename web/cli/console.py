@@ -19,7 +19,7 @@ import click
 
 from engine.service.bootstrap import Services
 from engine.service.errors import ServiceError
-from engine.service.finder import DEFAULT_SORT, combine
+from engine.service.filters import DEFAULT_SORT, combine
 from engine.service.locales import KEEP, check_reading
 from engine.service.queries import TimelineEvent, holder, incidents_of
 from engine.service.requests import who

@@ -1,10 +1,10 @@
 """The instance list page: find any instance you may see, sort it, page it, save it, export it.
 
-The page is a door to `engine.service.finder` and `engine.service.views`: the filter form
-sends the filter language as it is written, and the service reads it, decides who sees
-what and refuses a bad filter naming it (shown next to that filter). Saved views are
-changed only by their owner, as the service decides; the page offers the forms to those
-who may use them.
+The page is a door to `engine.service.filters`, `engine.service.finder` and
+`engine.service.views`: the filter form sends the filter language as it is written, and
+the service reads it, decides who sees what and refuses a bad filter naming it (shown next
+to that filter). Saved views are changed only by their owner, as the service decides; the
+page offers the forms to those who may use them.
 """
 
 from __future__ import annotations
@@ -28,17 +28,16 @@ from flask import (
 )
 
 from engine.service.errors import NotFound, ServiceError
-from engine.service.finder import (
+from engine.service.filters import (
     DEFAULT_SORT,
     FILTERS,
     SORTS,
     BadFilter,
-    Found,
-    ListItem,
     Query,
     combine,
     parse_sort,
 )
+from engine.service.finder import Found, ListItem
 from engine.service.views import View
 from engine.service.views_csv import csv_lines
 from engine.settings import PAGE_SIZE
