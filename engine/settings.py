@@ -101,6 +101,9 @@ SESSION_IDLE = timedelta(days=14)
 SESSION_LIFETIME = timedelta(days=30)
 #: How long a sign-in session that is over stays on record before the worker deletes it.
 SESSION_RECORD_KEPT = timedelta(days=90)
+#: Notifications read this long ago are deleted, and any this old, read or not.
+NOTIFICATION_READ_KEPT = timedelta(days=90)
+NOTIFICATION_KEPT = timedelta(days=365)
 #: Seconds a "latest version" answer is reused before the database is asked again.
 LATEST_REFRESH_S = 5.0
 #: Seconds a process keeps using the calendar versions it looked up last.

@@ -20,7 +20,7 @@ from rq.cron import CronScheduler
 
 from engine.jobs import context, timers
 from engine.jobs.outbox import relay_outbox
-from engine.service import sessions
+from engine.service import notifications, sessions
 from engine.service.subflows import Subflows
 from engine.settings import (
     COMMAND_POLL,
@@ -75,6 +75,11 @@ def prune_sessions() -> int:
     return context.commands().write("prune sessions", sessions.prune_sessions)
 
 
+def prune_notifications() -> int:
+    """Periodic job: delete the notifications read long ago, and any very old."""
+    return context.commands().write("prune notifications", notifications.prune_notifications)
+
+
 def _connection() -> Redis:
     job = get_current_job()
     if job is None:
@@ -95,6 +100,7 @@ def periodic(connection: Redis) -> CronScheduler:
     cron.register(relay, timers.QUEUE, interval=RELAY_EVERY_S, result_ttl=0)
     cron.register(subflows, timers.QUEUE, interval=RELAY_EVERY_S, result_ttl=0)
     cron.register(prune_sessions, timers.QUEUE, interval=PRUNE_EVERY_S, result_ttl=0)
+    cron.register(prune_notifications, timers.QUEUE, interval=PRUNE_EVERY_S, result_ttl=0)
     return cron
 
 

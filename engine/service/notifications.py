@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Table, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from engine.core.errors import Problem
 from engine.service.errors import InvalidInput, NotFound
+from engine.settings import NOTIFICATION_KEPT, NOTIFICATION_READ_KEPT
 from engine.store.instances import Instance, Outbox, Task
 from engine.store.notifications import Notification, NotificationSettings
 from engine.store.repository import InstanceRow, Repository
@@ -395,3 +396,14 @@ class Notifications:
             return ordered
 
         return self.shell.write("notification settings", body)
+
+
+def prune_notifications(session: Session, at: datetime) -> int:
+    """Delete notifications read more than `NOTIFICATION_READ_KEPT` ago, and any older than
+    `NOTIFICATION_KEPT`: the bell and the list show the recent ones. Returns how many."""
+    read_long_ago = and_(
+        Notification.read_at.is_not(None), Notification.created_at < at - NOTIFICATION_READ_KEPT
+    )
+    old = or_(read_long_ago, Notification.created_at < at - NOTIFICATION_KEPT)
+    deleted = session.execute(delete(Notification).where(old))
+    return int(getattr(deleted, "rowcount", 0) or 0)

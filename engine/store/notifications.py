@@ -20,6 +20,8 @@ class Notification(Base):
     __tablename__ = "notifications"
     __table_args__ = (
         Index("ix_notifications_recipient_id", "recipient", "id"),
+        # Old ones are pruned by age (`notifications.prune_notifications`).
+        Index("ix_notifications_created_at", "created_at"),
         # The bell counts these: a partial index holds only what is still unread.
         Index(
             "ix_notifications_unread",

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from engine.jobs.outbox import relay_outbox
 from engine.service.commands import Commands
 from engine.service.errors import InvalidInput, NotFound
-from engine.service.notifications import Notifications
+from engine.service.notifications import Notifications, prune_notifications
 from engine.service.people import ensure_user
 from engine.service.submissions import InvalidData
 from engine.settings import RelaySettings
@@ -221,3 +221,24 @@ def test_a_person_who_asked_for_mail_gets_it_in_text_and_html_with_a_link_back(
             select(func.count()).select_from(Outbox).where(Outbox.status == "pending")
         )
     assert pending == 0
+
+
+def test_notifications_read_long_ago_and_very_old_ones_are_pruned(
+    commands: Commands, database: Database, clock: Clock
+) -> None:
+    notes = Notifications(commands)
+    first = start(commands)
+    for recipient in {who for who, _, _ in told(database)}:
+        notes.mark_all_read(recipient)
+    clock.advance(days=100)
+    second = start(commands)
+    numbers = lambda: {number for _, _, number in told(database)}  # noqa: E731
+    assert numbers() == {first, second}
+
+    clock.advance(days=100)  # the first's are read and 200 days old; the second's unread, 100
+    assert commands.write("prune notifications", prune_notifications) >= 1
+    assert numbers() == {second}
+
+    clock.advance(days=300)  # unread, but 400 days old
+    assert commands.write("prune notifications", prune_notifications) >= 1
+    assert told(database) == []

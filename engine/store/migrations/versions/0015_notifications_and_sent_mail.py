@@ -54,6 +54,7 @@ def upgrade() -> None:
             batch_op.f("ix_notifications_instance_id"), ["instance_id"], unique=False
         )
         batch_op.create_index("ix_notifications_recipient_id", ["recipient", "id"], unique=False)
+        batch_op.create_index("ix_notifications_created_at", ["created_at"], unique=False)
         batch_op.create_index(
             "ix_notifications_unread",
             ["recipient"],
@@ -91,6 +92,7 @@ def downgrade() -> None:
     op.drop_table("notification_settings")
     with op.batch_alter_table("notifications", schema=None) as batch_op:
         batch_op.drop_index("ix_notifications_unread")
+        batch_op.drop_index("ix_notifications_created_at")
         batch_op.drop_index("ix_notifications_recipient_id")
         batch_op.drop_index(batch_op.f("ix_notifications_instance_id"))
     op.drop_table("notifications")
