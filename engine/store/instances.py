@@ -113,10 +113,17 @@ class Task(Base):
             sqlite_where=text("delegated_by IS NOT NULL"),
             postgresql_where=text("delegated_by IS NOT NULL"),
         ),
-        # The instance list's filter by current step.
+        # The instance list's filters by current step and by group (claimed or not).
         Index(
             "ix_tasks_open_step",
             "step",
+            "instance_id",
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
+        Index(
+            "ix_tasks_open_group",
+            "candidate_group",
             "instance_id",
             sqlite_where=text("status = 'open'"),
             postgresql_where=text("status = 'open'"),

@@ -71,6 +71,14 @@ def upgrade() -> None:
         sqlite_where=sa.text(OPEN),
         postgresql_where=sa.text(OPEN),
     )
+    op.create_index(
+        "ix_tasks_open_group",
+        "tasks",
+        ["candidate_group", "instance_id"],
+        unique=False,
+        sqlite_where=sa.text(OPEN),
+        postgresql_where=sa.text(OPEN),
+    )
     op.create_index("ix_tasks_completed_by", "tasks", ["completed_by", "instance_id"], unique=False)
     bind = op.get_bind()
     if bind.dialect.name == "postgresql":
@@ -156,6 +164,7 @@ def _backfill(bind: sa.Connection) -> None:
 def downgrade() -> None:
     op.execute("DROP TABLE instance_search")
     op.drop_index("ix_tasks_completed_by", table_name="tasks")
+    op.drop_index("ix_tasks_open_group", table_name="tasks")
     op.drop_index("ix_tasks_open_step", table_name="tasks")
     op.drop_index("ix_instances_priority_id", table_name="instances")
     op.drop_index("ix_instances_updated_at_id", table_name="instances")
