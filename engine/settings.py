@@ -152,6 +152,34 @@ FIRE_BATCH = 25
 #: more would hold up the worker's other jobs.
 MAX_EARLY_WAIT_S = 0.05
 
+# Mail intake ---------------------------------------------------------------------------------
+
+#: The largest mail the intake takes (the SMTP listener refuses bigger ones at DATA).
+MAIL_IN_MAX_BYTES = 25 * 1024 * 1024
+#: The largest attachment kept from a mail; a bigger one is left out, and the timeline says so.
+MAIL_IN_MAX_FILE_BYTES = 10 * 1024 * 1024
+#: A mail's subject and text are cut to these lengths (the incident report's limits).
+MAIL_IN_MAX_SUBJECT_CHARS = 200
+MAIL_IN_MAX_BODY_CHARS = 10_000
+#: A sender whose mails reach this many within `MAIL_IN_FLOOD_WINDOW` has the rest dropped:
+#: two auto-responders answering each other would otherwise open incidents forever.
+MAIL_IN_FLOOD_LIMIT = 10
+MAIL_IN_FLOOD_WINDOW = timedelta(minutes=1)
+#: The inbound SMTP listener `flowdesk up` starts when `FLOWDESK_MAIL_IN_PORT` is set.
+MAIL_IN_HOST = "127.0.0.1"
+#: How often the worker polls the IMAP mailbox of `FLOWDESK_IMAP_HOST`, and at most how many
+#: mails one poll takes.
+IMAP_EVERY_S = 30
+IMAP_BATCH = 50
+
+# Monitoring intake (`/intake/<kind>`) -------------------------------------------------------
+
+#: The largest monitoring payload taken; a bigger one is refused with 413, unread.
+INTAKE_MAX_BODY_BYTES = 1024 * 1024
+#: How far a signed Grafana payload's timestamp may be from now, either way, before it is
+#: refused as a replay (or a clock too far off to trust).
+INTAKE_REPLAY_WINDOW_S = 300
+
 # The outbox relay ----------------------------------------------------------------------------
 
 #: Mail server the relay hands messages to, unless `FLOWDESK_SMTP_HOST` says otherwise.

@@ -19,7 +19,7 @@ import designer
 from engine.service.bootstrap import Services, default_url
 from engine.settings import WEB_DEFAULTS
 from forms import rendering
-from web import admin, api, auth, desk, portal
+from web import admin, api, auth, desk, intake, oncall, portal
 from web.common import errors, jsonbody, moments, security, uploads
 from web.ops import health
 
@@ -59,6 +59,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     desk.init_app(app)
     admin.init_app(app)
     api.init_app(app)
+    intake.init_app(app)
+    oncall.init_app(app)
     designer.init_app(app)
     return app
 

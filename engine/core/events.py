@@ -88,6 +88,14 @@ class ClosedAsDuplicate:
     actor: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Acknowledged:
+    """Someone (or their monitoring tool) took the instance up: the response clock stops."""
+
+    reason: str
+    actor: str | None = None
+
+
 Event = (
     TaskCompleted
     | TimerFired
@@ -98,4 +106,5 @@ Event = (
     | PriorityChanged
     | Reopened
     | ClosedAsDuplicate
+    | Acknowledged
 )

@@ -41,6 +41,7 @@ from engine.core.effects import (
 )
 from engine.core.errors import ExpressionError, InvalidEvent, Unassignable, UnknownCalendar
 from engine.core.events import (
+    Acknowledged,
     Cancelled,
     ClosedAsDuplicate,
     Event,
@@ -157,7 +158,7 @@ def advance(
     turn = Turn(workflow, clone(state), at, calendars or {}, actor=actor, refused=refused)
     turn.handle(event)
     turn.drain()
-    turn.follow_sla(responded=isinstance(event, TaskCompleted))
+    turn.follow_sla(responded=isinstance(event, TaskCompleted | Acknowledged))
     return turn.result()
 
 
@@ -465,6 +466,8 @@ class Turn:
         elif isinstance(event, ClosedAsDuplicate):
             why = f"a duplicate of {event.original}: {event.reason}"
             self.end_instance("duplicate", "duplicate", why, None)
+        elif isinstance(event, Acknowledged):
+            self.record("acknowledged", None, event.reason)
         else:  # pragma: no cover - the Event union is closed
             raise InvalidEvent(f"unknown event {event!r}")
 

@@ -4,7 +4,8 @@ One process runs RQ's non-forking worker (jobs are short; forking per job would
 cap a worker at a few dozen timers a second), a thread that moves `enqueue_at`
 timer jobs onto the queue at their exact due time, and RQ's `CronScheduler` jobs that
 hand new timers to RQ every second, sweep for timers Redis lost, relay the outbox
-(mail and webhooks) and start, finish and cancel child instances every second.
+(mail and webhooks) and start, finish and cancel child instances every second, and
+poll the IMAP mailbox when one is configured.
 `python -m engine.jobs` starts it.
 """
 
@@ -18,7 +19,7 @@ from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker, get_current_job
 from rq.cron import CronScheduler
 
-from engine.jobs import context, timers
+from engine.jobs import context, imap, timers
 from engine.jobs.outbox import relay_outbox
 from engine.service import notifications, sessions
 from engine.service.subflows import Subflows
@@ -26,6 +27,7 @@ from engine.settings import (
     COMMAND_POLL,
     CRON_TICK,
     DISPATCH_EVERY_S,
+    IMAP_EVERY_S,
     PERIODIC_STOP_WAIT,
     PRUNE_EVERY_S,
     PUMP_LOCK,
@@ -80,6 +82,14 @@ def prune_notifications() -> int:
     return context.commands().write("prune notifications", notifications.prune_notifications)
 
 
+def poll_mailbox() -> int:
+    """Periodic job: take the unread mail of the IMAP mailbox (`FLOWDESK_IMAP_HOST`)."""
+    settings = imap.imap_settings()
+    if settings is None:
+        return 0
+    return len(imap.poll(imap.intake(context.commands()), settings))
+
+
 def _connection() -> Redis:
     job = get_current_job()
     if job is None:
@@ -101,6 +111,8 @@ def periodic(connection: Redis) -> CronScheduler:
     cron.register(subflows, timers.QUEUE, interval=RELAY_EVERY_S, result_ttl=0)
     cron.register(prune_sessions, timers.QUEUE, interval=PRUNE_EVERY_S, result_ttl=0)
     cron.register(prune_notifications, timers.QUEUE, interval=PRUNE_EVERY_S, result_ttl=0)
+    if imap.imap_settings() is not None:
+        cron.register(poll_mailbox, timers.QUEUE, interval=IMAP_EVERY_S, result_ttl=0)
     return cron
 
 
@@ -176,6 +188,7 @@ def run(database_url: str, redis_url: str, *, burst: bool = False) -> None:
     jobs are short and a relay run starts no delivery after `RELAY_BUDGET`.
     """
     relay_settings()  # a setting the relay cannot use stops the worker now, not each second
+    imap.imap_settings()  # and so does a half-configured IMAP mailbox
     context.configure(database_url)
     connection = Redis.from_url(redis_url)
     queue = Queue(timers.QUEUE, connection=connection)

@@ -18,6 +18,7 @@ from engine.core.effects import OpenTask
 from engine.core.expressions import inspect_template, is_template
 from engine.core.steps.base import Step
 from engine.service.errors import InvalidInput
+from engine.service.oncall import on_call_now
 from engine.service.permissions import people_kept_apart, separation_problem
 from engine.service.submissions import InvalidData
 from engine.store.repository import InstanceRow, Repository
@@ -58,9 +59,10 @@ def resolve(
     if "group" in assign:
         return _from_group(repo, assign["group"], assign.get("strategy", "claim"), apart)
     if "on_call" in assign:
-        # Whoever's shift covers now; with nobody on call (or only someone kept apart from
-        # the step), the schedule's group queue.
-        person = repo.on_call(assign["on_call"], at) if at is not None else None
+        # Whoever the schedule of that key puts on call now (else whoever's shift covers
+        # now); with nobody on call (or only someone kept apart from the step), the
+        # schedule's group queue.
+        person = on_call_now(repo, assign["on_call"], at) if at is not None else None
         return Assignee(person if person not in apart else None, assign["on_call"])
     return Assignee()
 

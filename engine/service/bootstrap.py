@@ -16,12 +16,17 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from engine.service.accounts import Accounts
 from engine.service.casework import Casework
+from engine.service.catalogue import Catalogue
 from engine.service.commands import Clock, Commands, utcnow
 from engine.service.definitions import Definitions
 from engine.service.desk import Desk
 from engine.service.drafts import Drafts
+from engine.service.escalation_policies import EscalationPolicies
 from engine.service.finder import Finder
+from engine.service.intake import Intake
 from engine.service.locales import Readings
+from engine.service.oncall import Schedules
+from engine.service.oncall_feeds import Feeds
 from engine.service.people import People
 from engine.service.published import Published
 from engine.service.requests import Requests
@@ -91,6 +96,21 @@ class Services:
         return People(self.commands)
 
     @property
+    def schedules(self) -> Schedules:
+        """On-call schedules: layers, overrides, swaps, who is on call now and when."""
+        return Schedules(self.commands)
+
+    @property
+    def oncall_feeds(self) -> Feeds:
+        """Secret iCalendar feeds of on-call shifts, per schedule and per person."""
+        return Feeds(self.commands)
+
+    @property
+    def escalation_policies(self) -> EscalationPolicies:
+        """Escalation policies: who is paged, level after level."""
+        return EscalationPolicies(self.commands)
+
+    @property
     def definitions(self) -> Definitions:
         """Publishing, importing and listing workflows, forms and calendars."""
         return Definitions(self.commands)
@@ -129,6 +149,16 @@ class Services:
     def casework(self) -> Casework:
         """Acting on an instance: cancel, reopen, priority, related links, duplicates."""
         return Casework(self.commands)
+
+    @property
+    def catalogue(self) -> Catalogue:
+        """The service catalogue and its monitoring integrations."""
+        return Catalogue(self.commands)
+
+    @property
+    def intake(self) -> Intake:
+        """Monitoring alerts into incidents; acknowledging an incident."""
+        return Intake(self.commands)
 
     @property
     def database_url(self) -> str:

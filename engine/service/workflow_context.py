@@ -35,6 +35,7 @@ from engine.service.drafts import draft_document
 from engine.service.workflow_templates import Template
 from engine.store.definitions import Definition, DefinitionVersion
 from engine.store.instances import Instance
+from engine.store.oncall import OnCallSchedule
 from engine.store.people import Group, OnCallShift, User
 
 #: The most users a picker is offered; beyond that, names are typed.
@@ -78,8 +79,10 @@ def picker_context(session: Session, templates: Iterable[Template]) -> dict[str,
                 .order_by(Definition.key)
             )
         ),
-        "schedules": list(
-            session.scalars(select(OnCallShift.schedule).distinct().order_by(OnCallShift.schedule))
+        # The on-call schedules, and the keys only shifts name (before schedules existed).
+        "schedules": sorted(
+            set(session.scalars(select(OnCallSchedule.key)))
+            | set(session.scalars(select(OnCallShift.schedule).distinct()))
         ),
         "templates": [template.to_json() for template in templates],
     }

@@ -68,6 +68,8 @@ class Instance(Base):
     channel: Mapped[str | None] = mapped_column(String(20))
     logged_by: Mapped[str | None] = mapped_column(String(80))
     caller: Mapped[dict[str, Any] | None]
+    #: The service (catalogue key) the instance is about; see migration 0017.
+    service_key: Mapped[str | None] = mapped_column(String(80), index=True)
 
 
 class StepRun(Base):

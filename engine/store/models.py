@@ -16,11 +16,16 @@ from engine.store.instances import (
     Timer,
     TrackingLink,
 )
+from engine.store.mailboxes import InboundMail, Mailbox
 from engine.store.notifications import Notification, NotificationSettings, SentMail
+from engine.store.oncall import EscalationPolicy, OnCallFeed, OnCallOverride, OnCallSchedule
 from engine.store.people import ApiToken, Group, Membership, OnCallShift, SignInSession, User
 from engine.store.search import SavedView
+from engine.store.services import Alert, AlertKey, Integration, Service
 
 __all__ = [
+    "Alert",
+    "AlertKey",
     "ApiToken",
     "Attachment",
     "Base",
@@ -29,17 +34,25 @@ __all__ = [
     "Counter",
     "Definition",
     "DefinitionVersion",
+    "EscalationPolicy",
     "Event",
     "Group",
+    "InboundMail",
     "Instance",
     "InstanceLink",
+    "Integration",
+    "Mailbox",
     "Membership",
     "Notification",
     "NotificationSettings",
+    "OnCallFeed",
+    "OnCallOverride",
+    "OnCallSchedule",
     "OnCallShift",
     "Outbox",
     "SavedView",
     "SentMail",
+    "Service",
     "SignInSession",
     "StepRun",
     "Task",

@@ -194,6 +194,13 @@ MATRIX: tuple[Row, ...] = (
     Row("GET", "/admin/groups/network", ADMIN_PAGE),
     Row("GET", "/admin/workflows", ADMIN_PAGE),
     Row("GET", "/admin/workflows/it-incident", ADMIN_PAGE),
+    Row("GET", "/admin/oncall", ADMIN_PAGE),
+    Row("GET", "/admin/oncall/new", ADMIN_PAGE),
+    Row("GET", "/admin/oncall/no-such-schedule", page(403, ada=404)),
+    Row("GET", "/admin/escalation-policies", ADMIN_PAGE),
+    Row("GET", "/oncall/", AGENT_PAGE),
+    Row("GET", "/oncall/no-such-schedule.ics?token=wrong", each(404)),
+    Row("GET", "/oncall/users/alice.ics?token=wrong", each(404)),
     # The instance list and saved views (ADR 47): lists name only what a persona may see.
     Row("GET", "/instances", page(), hides=ONLY_OWN),
     Row("GET", "/instances?q=printer&sort=-updated", page(), hides=ONLY_OWN),
@@ -234,6 +241,8 @@ MATRIX: tuple[Row, ...] = (
     Row("GET", "/api/v1/tasks/{TB}", api(OK, **SEES_B)),
     Row("GET", "/api/v1/workflows", api()),
     Row("GET", "/api/v1/workflows/it-incident/versions/1", api()),
+    Row("GET", "/api/v1/schedules", api()),
+    Row("GET", "/api/v1/schedules/no-such-schedule/oncall", api(404)),
     # --- refused posts: pages
     Row("POST", "/sign-in", each(401), {"username": "alice", "password": "wrong guess"}),
     Row("POST", "/new/it-incident", each(422), {"summary": ""}),
@@ -278,6 +287,15 @@ MATRIX: tuple[Row, ...] = (
     Row("POST", "/admin/groups/network/members", page(403, ada=OK), {"username": "sam"}),
     Row("POST", "/admin/groups/network/members/erin/remove", page(403, ada=OK)),
     Row("POST", "/admin/workflows/import", page(403, ada=OK), {}, files=True),
+    Row("POST", "/admin/oncall", page(403, ada=422), {"key": "night", "layers": "[{}]"}),
+    Row("POST", "/admin/oncall/night", page(403, ada=404), {"time_zone": "Mars/Olympus"}),
+    Row("POST", "/admin/oncall/night/overrides", page(403, ada=404), {"person": "sam"}),
+    Row("POST", "/admin/oncall/night/overrides/1/delete", page(403, ada=404)),
+    Row("POST", "/admin/oncall/night/feed", page(403, ada=404)),
+    Row("POST", "/admin/oncall/night/delete", page(403, ada=404)),
+    Row("POST", "/admin/escalation-policies", page(403, ada=422), {"key": "p", "document": "{}"}),
+    Row("POST", "/admin/escalation-policies/p/delete", page(403, ada=404)),
+    Row("POST", "/oncall/my-feed", AGENT_PAGE),
     # --- refused posts: API
     Row(
         "POST",
@@ -320,6 +338,20 @@ MATRIX: tuple[Row, ...] = (
     Row("POST", "/api/v1/instances/{A}/retry", api(403, ada=422)),
     Row("POST", "/instances/{A}/retry", page(403, ada=422)),
     Row("POST", "/api/v1/forms/incident-resolution/validate", each(404), {}),
+    # Services and monitoring intake (ADR 50): admins keep the catalogue; the intake answers
+    # to an integration's token, not to a person.
+    Row("GET", "/admin/services", ADMIN_PAGE),
+    Row("POST", "/admin/services", page(403, ada=422), {"key": "Not a key!"}),
+    Row("GET", "/admin/services/no-such-service", page(403, ada=404)),
+    Row("POST", "/admin/services/no-such-service", page(403, ada=404), {"name": "x"}),
+    Row("POST", "/admin/services/no-such-service/delete", page(403, ada=404)),
+    Row("POST", "/admin/services/no-such-service/integrations", page(403, ada=404), {}),
+    Row("POST", "/admin/services/no-such-service/integrations/987654/revoke", page(403, ada=404)),
+    # The body is read before the token: PagerDuty's events carry theirs in it.
+    Row("POST", "/intake/alertmanager", each(400), {}),
+    Row("POST", "/intake/pagerduty/v2/enqueue", each(400), {}),
+    # Acknowledging stops the response clock, again and again: the desk only.
+    Row("POST", "/instances/{A}/acknowledge", page(403, bob=OK, erin=OK, ada=OK)),
     # Starting and acting on an instance (ADR 48): refusals and checks that change nothing.
     Row("GET", "/requests/new", page()),
     Row("GET", "/requests/new/service-request", page()),

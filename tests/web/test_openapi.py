@@ -104,7 +104,7 @@ def api_schema(app: Flask, admin_token: str) -> Any:
 
 #: Real objects for the path parameters, so generated bodies reach the service, not a 404.
 REAL = {"number": "INC-000001", "id": 1, "version": 1}
-REAL_KEYS = {"forms": "incident-report", "workflows": "it-incident"}
+REAL_KEYS = {"forms": "incident-report", "workflows": "it-incident", "schedules": "network-on-call"}
 
 
 def _cases(operation: Any) -> list[tuple[str, Any]]:

@@ -365,3 +365,6 @@ def workflow(key: str) -> str:
 def init_app(app: Flask) -> None:
     app.register_blueprint(blueprint)
     outbox.init_app(app)  # its own blueprint, under /admin/outbox
+    from web.admin import catalogue  # imports this module's helpers: after they exist
+
+    catalogue.init_app(app)  # its own blueprint, under /admin/services

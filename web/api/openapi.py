@@ -15,7 +15,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, jsonify
 from jsonschema import Draft202012Validator
 
-from web.api import notification_schemas, view_schemas
+from web.api import notification_schemas, oncall_schemas, view_schemas
 from web.api.schemas import FILTERS, PARAMETERS, SCHEMAS, TEXT, VERSION, Schema, ref
 
 blueprint = Blueprint("openapi", __name__, url_prefix="/api")
@@ -378,6 +378,7 @@ def _paths() -> Schema:
         **_workflow_paths(),
         **notification_schemas.paths(_operation),
         **view_schemas.paths(_operation),
+        **oncall_schemas.paths(_operation),
     }
 
 
@@ -407,7 +408,12 @@ def _document() -> Schema:
         "paths": _paths(),
         "components": {
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
-            "schemas": {**SCHEMAS, **notification_schemas.SCHEMAS, **view_schemas.SCHEMAS},
+            "schemas": {
+                **SCHEMAS,
+                **notification_schemas.SCHEMAS,
+                **view_schemas.SCHEMAS,
+                **oncall_schemas.SCHEMAS,
+            },
             "parameters": PARAMETERS,
             "responses": responses,
         },

@@ -10,7 +10,10 @@ import click
 
 from engine.catalog import Catalog, json_files, neighbours
 from web.cli.console import COMMANDS
+from web.cli.mail_in import mail_in, mailbox
+from web.cli.oncall import COMMANDS as ONCALL_COMMANDS
 from web.cli.play import play
+from web.cli.services import COMMANDS as SERVICE_COMMANDS
 from web.cli.stack import up
 
 
@@ -43,7 +46,11 @@ def check(paths: tuple[Path, ...]) -> None:
 
 main.add_command(play)
 main.add_command(up)
-for command in COMMANDS:
+main.add_command(mail_in)
+main.add_command(mailbox)
+for command in SERVICE_COMMANDS:
+    main.add_command(command)
+for command in (*COMMANDS, *ONCALL_COMMANDS):
     main.add_command(command)
 
 

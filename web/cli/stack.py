@@ -44,6 +44,7 @@ from engine.settings import (
     CHANNEL_TIMEOUT_S,
     CLEANUP_INTERVAL_S,
     CONNECTION_LIMIT,
+    MAIL_IN_HOST,
     STOP_GRACE_S,
 )
 
@@ -278,6 +279,11 @@ def _supervise(database_url: str, redis_url: str, instance: Path, host: str, por
         )
     else:
         click.echo(f"Mail: sent through {os.environ['FLOWDESK_SMTP_HOST']}")
+    mail_in_port = os.environ.get("FLOWDESK_MAIL_IN_PORT")
+    if mail_in_port:  # mail to Flowdesk's mailboxes (docs/mail-intake.md)
+        inbound = [sys.executable, "-m", "web.cli.inbound", "--port", mail_in_port]
+        children.append(subprocess.Popen(inbound, env=env))
+        click.echo(f"Mail in: Flowdesk's mailboxes take mail on {MAIL_IN_HOST}:{mail_in_port}")
     children += [
         subprocess.Popen([sys.executable, "-m", "engine.jobs"], env=env),
         subprocess.Popen([sys.executable, *server], env=env),

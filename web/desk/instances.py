@@ -84,10 +84,15 @@ EVENT_WORDS = {
     "subflow_started": "Linked workflow started",
     "delivery_failed": "Message not delivered",
     "logged": "Logged for a caller",
+    "mailed": "Received by mail",
     "reopened": "Reopened",
     "priority_changed": "Priority changed",
     "linked": "Linked",
     "duplicate_added": "Duplicate merged into this one",
+    "acknowledged": "Acknowledged",
+    "alert": "Alert",
+    "alert_refired": "Alert fired again",
+    "alerts_resolved": "Alert resolved",
 }
 
 
@@ -237,6 +242,7 @@ def _page(number: str, errors: Mapping[str, str] | None = None, status: int = 20
         notes=errors or {},
         may_comment=person.is_agent,
         links=services().casework.links(number),
+        alerts=services().intake.alerts(number, viewer=person.username),
         may_reopen=instance.ended_at is not None
         and bool(workflow.doc.get("reopen"))
         and (person.is_agent or instance.requester == person.username)
@@ -348,6 +354,19 @@ def priority(number: str) -> Any:
             number, level, reason, actor=me().username, key=key
         ),
         f"The priority of {number} is now {level}.",
+    )
+
+
+@blueprint.post("/instances/<number>/acknowledge")
+@require("agent")
+def acknowledge(number: str) -> Any:
+    """Acknowledge an alert's incident: its response clock stops."""
+    return _act(
+        number,
+        "acknowledge",
+        lambda key: services().intake.acknowledge(number, actor=me().username),
+        f"{number} is acknowledged.",
+        "alerts",
     )
 
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from engine.service.assignment import Assignee
+from engine.service.oncall import on_call_now
 from engine.store.repository import Repository
 
 if TYPE_CHECKING:
@@ -154,7 +155,7 @@ class People:
         said = f"whoever is on call on schedule {schedule} at that time"
         if self.directory is None:
             return Picked(Assignee(None, schedule), said)
-        person = self.directory.on_call(schedule, at)
+        person = on_call_now(self.directory, schedule, at)
         if person is None:
             return Picked(
                 Assignee(None, schedule), f"{said}: nobody, so the queue of group {schedule}"

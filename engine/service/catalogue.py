@@ -1,0 +1,360 @@
+"""The service catalogue and its integrations, as the admin page, the API and the CLI keep them.
+
+A service names what incidents are about: its owner group, its on-call schedule and
+escalation policy (by key: the on-call part keeps them), its business calendar, the
+workflow its incidents run (`it-incident` unless told) with the start form values an
+alert's incident starts with, the rules that turn a sender's severity into one of that
+workflow's priorities, and what an alert firing again after its incident ended does
+(`new`: a new incident; `reopen`: the ended one is reopened, when its workflow can).
+
+An integration is one sender's token into one service for one payload kind. The token
+is shown once, when it is made; only its SHA-256 is kept, as for API tokens. Only
+admins change either; the command line passes no actor (the operator's tool, see
+`engine.service.people`).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from engine.core.errors import Problem
+from engine.service.errors import Conflict, InvalidInput, NotFound
+from engine.service.names import KEY_PATTERN, name_problems
+from engine.service.permissions import require_admin
+from engine.service.person import secret_hash
+from engine.store.definitions import Definition
+from engine.store.people import Group
+from engine.store.services import INTEGRATION_KINDS, REFIRE_POLICIES, Integration, Service
+
+if TYPE_CHECKING:
+    from engine.service.shell import Shell
+    from engine.store.uow import UnitOfWork
+
+T = TypeVar("T")
+
+#: The workflow a service's incidents run unless it names another.
+DEFAULT_WORKFLOW = "it-incident"
+#: PagerDuty's severities and the shipped incident workflow's levels: the rules a new
+#: service starts with.
+DEFAULT_SEVERITY_RULES = {"critical": "P1", "error": "P2", "warning": "P3", "info": "P4"}
+#: The fields of the generic kind's mapping template.
+MAPPING_FIELDS = ("title", "dedup_key", "severity", "status", "description")
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceRow:
+    """A service as the catalogue shows it."""
+
+    key: str
+    name: str
+    description: str
+    owner_group: str | None
+    schedule_key: str | None
+    policy_key: str | None
+    calendar: str | None
+    workflow_key: str
+    severity_rules: dict[str, str]
+    start_data: dict[str, Any]
+    refire: str
+
+
+@dataclass(frozen=True, slots=True)
+class IntegrationRow:
+    """An integration as its service's page lists it (never its token)."""
+
+    id: int
+    service_key: str
+    kind: str
+    name: str
+    signed: bool
+    mapping: dict[str, Any] | None
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class Catalogue:
+    """Services and their integrations: one read or one unit of work per call."""
+
+    def __init__(self, shell: Shell) -> None:
+        self.shell = shell
+
+    def _as_admin(self, kind: str, actor: str | None, body: Callable[[Session, datetime], T]) -> T:
+        def run(uow: UnitOfWork, at: datetime) -> T:
+            if actor is not None:
+                require_admin(uow.repository, actor, "change services and their integrations")
+            return body(uow.session, at)
+
+        return self.shell.execute(kind, None, run)
+
+    def services(self) -> list[ServiceRow]:
+        """Return every service, by key."""
+        return self.shell.read(
+            lambda session: [
+                _row(s) for s in session.scalars(select(Service).order_by(Service.key))
+            ]
+        )
+
+    def service(self, key: str) -> ServiceRow:
+        """Return one service; NotFound when there is none."""
+        return self.shell.read(lambda session: _row(_service(session, key)))
+
+    def save_service(
+        self, key: str, fields: Mapping[str, Any], *, actor: str | None, create: bool
+    ) -> ServiceRow:
+        """Add a service (`create`) or change one; bad fields change nothing."""
+        key = str(key).strip()
+
+        def body(session: Session, at: datetime) -> ServiceRow:
+            found = _find(session, key)
+            if create and found is not None:
+                raise Conflict(f"there is already a service '{key}'")
+            if not create and found is None:
+                raise NotFound(f"there is no service '{key}'")
+            values = _checked(session, key, fields, found)
+            row = found or Service(key=key, created_at=at)
+            for name, value in values.items():
+                setattr(row, name, value)
+            row.updated_at = at
+            if found is None:
+                session.add(row)
+            session.flush()
+            return _row(row)
+
+        return self._as_admin("service", actor, body)
+
+    def delete_service(self, key: str, *, actor: str | None) -> None:
+        """Remove a service and its integrations; its incidents keep its key."""
+
+        def body(session: Session, at: datetime) -> None:
+            row = _service(session, key)
+            session.execute(delete(Integration).where(Integration.service_id == row.id))
+            session.delete(row)
+
+        self._as_admin("service", actor, body)
+
+    def integrations(self, service_key: str | None = None) -> list[IntegrationRow]:
+        """Return the integrations of one service (or all), newest first."""
+
+        def body(session: Session) -> list[IntegrationRow]:
+            query = (
+                select(Integration, Service.key)
+                .join(Service, Service.id == Integration.service_id)
+                .order_by(Integration.id.desc())
+            )
+            if service_key is not None:
+                query = query.where(Service.key == _service(session, service_key).key)
+            return [
+                IntegrationRow(
+                    i.id, key, i.kind, i.name, bool(i.secret), i.mapping, i.created_at, i.revoked_at
+                )
+                for i, key in session.execute(query)
+            ]
+
+        return self.shell.read(body)
+
+    def add_integration(
+        self,
+        service_key: str,
+        kind: str,
+        name: str,
+        *,
+        actor: str | None,
+        secret: str | None = None,
+        mapping: Mapping[str, Any] | None = None,
+    ) -> tuple[int, str]:
+        """Make an integration's token; return its id and the token, shown this once."""
+        problems = _integration_problems(kind, name, secret, mapping)
+        if problems:
+            raise InvalidInput(problems[0].message, problems)
+        token = secrets.token_hex(16)  # 32 characters, as a PagerDuty routing key is
+
+        def body(session: Session, at: datetime) -> tuple[int, str]:
+            service = _service(session, service_key)
+            row = Integration(
+                service_id=service.id,
+                kind=kind,
+                name=name.strip(),
+                token_hash=secret_hash(token),
+                secret=secret or None,
+                mapping=dict(mapping) if mapping is not None else None,
+                created_by=actor,
+                created_at=at,
+            )
+            session.add(row)
+            session.flush()
+            return row.id, token
+
+        return self._as_admin("integration", actor, body)
+
+    def revoke_integration(self, integration_id: int, *, actor: str | None) -> None:
+        """Revoke an integration's token: its sender is refused from now on."""
+
+        def body(session: Session, at: datetime) -> None:
+            row = session.get(Integration, integration_id) if 0 < integration_id < 2**62 else None
+            if row is None:
+                raise NotFound(f"there is no integration {integration_id}")
+            row.revoked_at = row.revoked_at or at
+
+        self._as_admin("integration", actor, body)
+
+
+def _find(session: Session, key: str) -> Service | None:
+    if not KEY_PATTERN.match(key):
+        return None
+    return session.scalar(select(Service).where(Service.key == key))
+
+
+def _service(session: Session, key: str) -> Service:
+    found = _find(session, key)
+    if found is None:
+        raise NotFound(f"there is no service '{key}'")
+    return found
+
+
+def _row(s: Service) -> ServiceRow:
+    return ServiceRow(
+        s.key,
+        s.name,
+        s.description,
+        s.owner_group,
+        s.schedule_key,
+        s.policy_key,
+        s.calendar,
+        s.workflow_key,
+        dict(s.severity_rules),
+        dict(s.start_data),
+        s.refire,
+    )
+
+
+def _text(fields: Mapping[str, Any], name: str, default: Any) -> Any:
+    value = fields.get(name, default)
+    return value.strip() if isinstance(value, str) else value
+
+
+def _checked(
+    session: Session, key: str, fields: Mapping[str, Any], found: Service | None
+) -> dict[str, Any]:
+    """Return a service's new column values, or refuse them all saying where and why."""
+    known = {
+        "name",
+        "description",
+        "owner_group",
+        "schedule_key",
+        "policy_key",
+        "calendar",
+        "workflow_key",
+        "severity_rules",
+        "start_data",
+        "refire",
+    }
+    problems = [
+        Problem(f"/{name}", f"'{name}' is not a field of a service")
+        for name in fields
+        if name not in known
+    ]
+    if found is None and not KEY_PATTERN.match(key):
+        problems.append(
+            Problem(
+                "/key", "a key is 1 to 80 lower-case letters, digits, dots, dashes or underscores"
+            )
+        )
+    old = _row(found) if found is not None else None
+    values: dict[str, Any] = {}
+    values["name"] = _text(fields, "name", old.name if old else "") or ""
+    if not values["name"]:
+        problems.append(Problem("/name", "give the service a name, e.g. Payments"))
+    problems += name_problems(values["name"])
+    values["description"] = _text(fields, "description", old.description if old else "") or ""
+    if not isinstance(values["description"], str) or len(values["description"]) > 2000:
+        problems.append(Problem("/description", "a description is text of at most 2000 characters"))
+    for name in ("owner_group", "schedule_key", "policy_key", "calendar"):
+        value = _text(fields, name, getattr(old, name) if old else None) or None
+        if value is not None and (not isinstance(value, str) or not KEY_PATTERN.match(value)):
+            problems.append(Problem(f"/{name}", f"'{value}' is not a key"))
+        values[name] = value
+    group = values["owner_group"]
+    if (
+        group
+        and KEY_PATTERN.match(group)
+        and session.scalar(select(Group.id).where(Group.key == group)) is None
+    ):
+        problems.append(Problem("/owner_group", f"there is no group '{group}'"))
+    workflow = _text(fields, "workflow_key", old.workflow_key if old else DEFAULT_WORKFLOW) or ""
+    if (
+        not isinstance(workflow, str)
+        or not KEY_PATTERN.match(workflow)
+        or session.scalar(
+            select(Definition.id).where(Definition.kind == "workflow", Definition.key == workflow)
+        )
+        is None
+    ):
+        problems.append(Problem("/workflow_key", f"there is no workflow '{workflow}'"))
+    values["workflow_key"] = workflow
+    rules = fields.get("severity_rules", old.severity_rules if old else DEFAULT_SEVERITY_RULES)
+    if not isinstance(rules, dict) or not all(
+        isinstance(k, str) and k and isinstance(v, str) and v for k, v in rules.items()
+    ):
+        problems.append(
+            Problem(
+                "/severity_rules", 'severity rules map a severity to a priority: {"critical": "P1"}'
+            )
+        )
+    else:
+        rules = {k.strip().lower(): v.strip() for k, v in rules.items()}
+    values["severity_rules"] = rules
+    data = fields.get("start_data", old.start_data if old else {})
+    if not isinstance(data, dict):
+        problems.append(
+            Problem("/start_data", "the start data is a JSON object of start form values")
+        )
+    values["start_data"] = data
+    refire = _text(fields, "refire", old.refire if old else "new")
+    if refire not in REFIRE_POLICIES:
+        problems.append(Problem("/refire", "choose new (a new incident) or reopen"))
+    values["refire"] = refire
+    if problems:
+        raise InvalidInput("; ".join(p.message for p in problems), problems)
+    return values
+
+
+def _integration_problems(
+    kind: str, name: str, secret: str | None, mapping: Mapping[str, Any] | None
+) -> list[Problem]:
+    problems = []
+    if kind not in INTEGRATION_KINDS:
+        problems.append(Problem("/kind", f"choose one of: {', '.join(INTEGRATION_KINDS)}"))
+    if not name.strip() or len(name) > 120 or any(ord(c) < 32 for c in name):
+        problems.append(Problem("/name", "give the integration a name of at most 120 characters"))
+    if secret is not None and (kind != "grafana" or len(secret) > 200):
+        problems.append(
+            Problem(
+                "/secret",
+                "only a Grafana integration has a signing secret (at most 200 characters)",
+            )
+        )
+    if kind == "generic":
+        if not isinstance(mapping, Mapping) or not mapping.get("title"):
+            problems.append(
+                Problem("/mapping", "a generic integration needs a mapping with at least a title")
+            )
+        else:
+            for field, rule in mapping.items():
+                if field not in MAPPING_FIELDS:
+                    problems.append(
+                        Problem(f"/mapping/{field}", f"choose among: {', '.join(MAPPING_FIELDS)}")
+                    )
+                elif not isinstance(rule, str) or len(rule) > 500:
+                    problems.append(
+                        Problem(f"/mapping/{field}", "a JSON pointer or a template, as text")
+                    )
+    elif mapping is not None:
+        problems.append(Problem("/mapping", "only a generic integration has a mapping"))
+    return problems

@@ -1,0 +1,495 @@
+"""Email intake: a mail to a mailbox opens an instance; a reply becomes a comment on it.
+
+Every door (the SMTP listener, the IMAP poll, `flowdesk mail-in`) hands the raw RFC 5322
+bytes to `MailIntake.receive`, which decides, records and answers a `Receipt`:
+
+- a mail from a machine (an auto-reply, a bounce, bulk mail, a loop) or from a sender seen
+  too often in a minute is **dropped**;
+- a **reply** (the number in its subject, or `In-Reply-To`/`References` naming a mail we
+  sent) becomes a public comment on that instance, by the sender, if the sender has a part
+  in it (its requester, by account or by address, an agent, or someone who holds or held
+  one of its tasks); else it is **refused**, and nothing is added;
+- any other mail **opens** an instance of the mailbox's workflow: the subject and text fill
+  the fields the mailbox names, its defaults the rest, its attachments become the
+  instance's files. The requester is the user with the sender's address, else the sender
+  as a caller without an account, who gets a tracking link.
+
+Each mail is recorded in `inbound_mail` with what became of it and why, in the same
+transaction as the instance or comment it made. A mail received twice (same Message-ID)
+changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import getaddresses
+from typing import Any
+
+from sqlalchemy import func, insert, or_, select, update
+
+from engine.core.errors import Problem
+from engine.service.apply import message_row, record_events
+from engine.service.commands import Commands
+from engine.service.errors import InvalidInput, NotFound, ServiceError
+from engine.service.mail_reading import Letter, automatic, parse, read_letter, reply_text
+from engine.service.requests import REQUESTER, NewFile, token_hash
+from engine.service.requests import _add_files as add_files
+from engine.service.starters import start_check
+from engine.service.starting import _email_problem as email_problem
+from engine.settings import (
+    MAIL_IN_FLOOD_LIMIT,
+    MAIL_IN_FLOOD_WINDOW,
+    MAIL_IN_MAX_BODY_CHARS,
+    MAIL_IN_MAX_BYTES,
+    MAIL_IN_MAX_FILE_BYTES,
+    MAIL_IN_MAX_SUBJECT_CHARS,
+    relay_settings,
+)
+from engine.store.files import FileStore
+from engine.store.instances import Instance, Outbox, Task, TrackingLink
+from engine.store.mailboxes import InboundMail, Mailbox
+from engine.store.notifications import SentMail
+from engine.store.people import User
+from engine.store.repository import InstanceRow, Repository
+from engine.store.uow import UnitOfWork
+
+#: The start form fields a mail fills in, unless the mailbox names others.
+DEFAULT_FIELDS = {"subject": "summary", "body": "description", "name": "name", "email": "email"}
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """What became of one mail: opened, commented, dropped or refused, and why."""
+
+    outcome: str
+    reason: str
+    number: str | None = None
+    tracking_link: str | None = None
+    repeated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxView:
+    """A mailbox as the CLI lists it; a field named "" is one its mails leave out."""
+
+    address: str
+    workflow_key: str
+    service_key: str | None
+    fields: dict[str, str]
+    defaults: dict[str, Any]
+    active: bool
+
+
+class MailIntake:
+    """The intake's use cases over the commands and the file store."""
+
+    def __init__(
+        self,
+        commands: Commands,
+        files: FileStore,
+        *,
+        own_addresses: Sequence[str] = (),
+        base_url: str | None = None,
+    ) -> None:
+        self.commands = commands
+        self.files = files
+        self.own = frozenset(a.strip().lower() for a in own_addresses if a.strip())
+        self.base_url = (base_url or "").rstrip("/") or None
+
+    # Mailboxes -----------------------------------------------------------------------------
+
+    def save_mailbox(
+        self,
+        address: str,
+        workflow_key: str,
+        *,
+        service_key: str | None = None,
+        fields: dict[str, str] | None = None,
+        defaults: dict[str, Any] | None = None,
+        active: bool = True,
+    ) -> MailboxView:
+        """Create or change the mailbox at `address`, opening instances of `workflow_key`."""
+        address = address.strip().lower()
+        problem = email_problem(address)
+        if problem:
+            raise InvalidInput(f"the address: {problem}", [Problem("/address", problem)])
+        named = {**DEFAULT_FIELDS, **(fields or {})}
+        unknown = set(named) - set(DEFAULT_FIELDS)
+        if unknown:
+            message = f"a mailbox fills in {', '.join(DEFAULT_FIELDS)} only, not {sorted(unknown)}"
+            raise InvalidInput(message, [Problem("/fields", message)])
+        self.commands.check_data(defaults or {}, "the defaults")
+
+        def body(uow: UnitOfWork, at: datetime) -> MailboxView:
+            try:
+                self.commands.registry.latest_workflow(uow.repository, workflow_key)
+            except NotFound:
+                message = f"there is no published workflow '{workflow_key}'"
+                raise InvalidInput(message, [Problem("/workflow", message)]) from None
+            session = uow.session
+            box = session.scalar(select(Mailbox).where(Mailbox.address == address))
+            if box is None:
+                box = Mailbox(address=address, created_at=at)
+                session.add(box)
+            box.workflow_key = workflow_key
+            box.service_key = (service_key or "").strip() or None
+            box.fields = named
+            box.defaults = dict(defaults or {})
+            box.active = active
+            session.flush()
+            return _view(box)
+
+        return self.commands.execute("save_mailbox", None, body)
+
+    def mailboxes(self) -> list[MailboxView]:
+        """Every mailbox, by address."""
+        with self.commands.database.reading() as session:
+            return [_view(b) for b in session.scalars(select(Mailbox).order_by(Mailbox.address))]
+
+    def accepts(self, address: str) -> bool:
+        """Tell whether an active mailbox has this address (the SMTP listener asks at RCPT)."""
+        return self._mailbox([address]) is not None
+
+    def received(self, limit: int = 50) -> list[InboundMail]:
+        """The latest mails received, newest first, with what became of them."""
+        with self.commands.database.reading() as session:
+            rows = list(
+                session.scalars(select(InboundMail).order_by(InboundMail.id.desc()).limit(limit))
+            )
+            session.expunge_all()
+            return rows
+
+    # Receiving -----------------------------------------------------------------------------
+
+    def receive(self, raw: bytes, *, recipients: Sequence[str] = (), source: str) -> Receipt:
+        """Take one mail's bytes: open an instance, comment on one, or drop it, and record it.
+
+        `recipients` are the envelope's (SMTP `RCPT TO`) or the mailbox an IMAP account
+        feeds; without them the mail's own `To`, `Cc` and `Delivered-To` are read.
+        """
+        if len(raw) > MAIL_IN_MAX_BYTES:
+            raise InvalidInput(f"the mail is {len(raw)} bytes; the limit is {MAIL_IN_MAX_BYTES}")
+        message = parse(raw)
+        letter = read_letter(message, raw)
+        if not recipients:
+            recipients = _addressees(message)
+        box = self._mailbox(recipients)
+        if box is None:
+            named = ", ".join(recipients) or "nobody"
+            return self._record(letter, None, source, "refused", f"no mailbox at {named}")
+        earlier = self._earlier(letter.message_id, box.id)
+        if earlier is not None:
+            return earlier
+        why = automatic(message, letter.sender, self.own | {box.address})
+        if why is None and self._flooding(letter.sender):
+            why = (
+                f"{letter.sender} sent more than {MAIL_IN_FLOOD_LIMIT} mails within "
+                f"{int(MAIL_IN_FLOOD_WINDOW.total_seconds())} seconds"
+            )
+        if why is not None:
+            return self._record(letter, box, source, "dropped", why)
+        user = self._user(letter.sender)
+        target = self._answered(letter)
+        if target is not None:
+            return self._comment(letter, box, source, target, user)
+        return self._open(letter, box, source, user)
+
+    def _open(self, letter: Letter, box: Mailbox, source: str, user: str | None) -> Receipt:
+        fields = {**DEFAULT_FIELDS, **box.fields}
+        name = letter.sender_name or letter.sender.partition("@")[0]
+        said = {
+            "subject": letter.subject[:MAIL_IN_MAX_SUBJECT_CHARS] or "(no subject)",
+            "body": letter.text.strip()[:MAIL_IN_MAX_BODY_CHARS] or "(no text)",
+            "name": name,
+            "email": letter.sender,
+        }
+        # A field named "" is one the workflow's start form does not have: left out.
+        data = {**box.defaults, **{fields[k]: v for k, v in said.items() if fields[k]}}
+        token = None if user else secrets.token_hex(24)
+        link = f"{self.base_url}/track/{token}" if token and self.base_url else None
+        stored, left_out = self._store(letter)
+        why = f"opened from a mail by {letter.sender} to {box.address}"
+        why += _left_out_words(left_out)
+
+        def after(repo: Repository, instance: InstanceRow, at: datetime) -> None:
+            add_files(repo, instance, stored, at, uploaded_by=user or REQUESTER)
+            caller = None if user else {"name": name, "email": letter.sender}
+            repo.connection.execute(
+                update(Instance)
+                .where(Instance.id == instance.id)
+                .values(channel="email", caller=caller)
+            )
+            event = {
+                "kind": "mailed",
+                "at": at,
+                "actor": user or REQUESTER,
+                "why": why,
+                "detail": {"mailbox": box.address, "message_id": letter.message_id},
+            }
+            record_events(repo, instance, [event], None, at)
+            if token is not None:
+                repo.connection.execute(
+                    insert(TrackingLink),
+                    {"instance_id": instance.id, "token_hash": token_hash(token), "created_at": at},
+                )
+                if link:
+                    note = {"to": {"email": letter.sender}, "template": "request-received"}
+                    repo.add_outbox([message_row(instance, "notify", {**note, "link": link}, at)])
+            _insert_record(repo, letter, box.id, source, "opened", why, instance.id, at)
+
+        try:
+            result = self.commands.start(
+                box.workflow_key,
+                data,
+                requester=user,
+                key=_key(letter, box),
+                after=after,
+                check=start_check(user),
+            )
+        except ServiceError as error:
+            self._forget(stored)
+            return self._record(letter, box, source, "refused", _refusal(error))
+        return Receipt("opened", why, str(result["number"]), link)
+
+    def _comment(
+        self, letter: Letter, box: Mailbox, source: str, number: str, user: str | None
+    ) -> Receipt:
+        text = reply_text(letter.text) or letter.text.strip() or "(no text)"
+        text = text[: self.commands.limits.max_comment_chars]
+        stored, left_out = self._store(letter)
+        why = f"a reply by {letter.sender} to {number}" + _left_out_words(left_out)
+
+        def body(uow: UnitOfWork, at: datetime) -> dict[str, Any]:
+            repo = uow.repository
+            instance = self.commands.locked_instance(repo, number)
+            actor = self._part(repo, instance, user, letter.sender)
+            if actor is None:
+                raise _NoPart(f"{letter.sender} has no part in {number}")
+            Commands._add_comment(repo, instance, text, actor, True, at, None)
+            add_files(repo, instance, stored, at, uploaded_by=actor)
+            _insert_record(repo, letter, box.id, source, "commented", why, instance.id, at)
+            return {"number": number}
+
+        try:
+            self.commands.execute("mail_reply", _key(letter, box), body)
+        except (_NoPart, ServiceError) as error:
+            self._forget(stored)
+            reason = str(error) if isinstance(error, _NoPart) else _refusal(error)
+            return self._record(letter, box, source, "refused", reason)
+        return Receipt("commented", why, number)
+
+    # Deciding --------------------------------------------------------------------------------
+
+    def _mailbox(self, addresses: Sequence[str]) -> Mailbox | None:
+        wanted = [a.strip().lower().strip("<>") for a in addresses if a.strip()]
+        if not wanted:
+            return None
+        with self.commands.database.reading() as session:
+            found = session.scalars(
+                select(Mailbox).where(Mailbox.address.in_(wanted), Mailbox.active)
+            ).all()
+            session.expunge_all()
+        by_address = {box.address: box for box in found}
+        return next((by_address[a] for a in wanted if a in by_address), None)
+
+    def _earlier(self, message_id: str, mailbox_id: int) -> Receipt | None:
+        """The receipt of the same mail received before, if it opened or commented."""
+        with self.commands.database.reading() as session:
+            row = session.execute(
+                select(InboundMail.outcome, InboundMail.reason, Instance.number)
+                .outerjoin(Instance, Instance.id == InboundMail.instance_id)
+                .where(
+                    InboundMail.message_id == message_id,
+                    InboundMail.mailbox_id == mailbox_id,
+                    InboundMail.outcome.in_(("opened", "commented")),
+                )
+            ).first()
+        if row is None:
+            return None
+        return Receipt(row.outcome, row.reason, row.number, repeated=True)
+
+    def _flooding(self, sender: str) -> bool:
+        since = self.commands.clock() - MAIL_IN_FLOOD_WINDOW
+        with self.commands.database.reading() as session:
+            count = session.scalar(
+                select(func.count())
+                .select_from(InboundMail)
+                .where(InboundMail.sender == sender, InboundMail.received_at >= since)
+            )
+        return int(count or 0) >= MAIL_IN_FLOOD_LIMIT
+
+    def _user(self, address: str) -> str | None:
+        """The active user with this address (the first by name when several share it)."""
+        with self.commands.database.reading() as session:
+            return session.scalar(
+                select(User.username)
+                .where(func.lower(User.email) == address, User.active)
+                .order_by(User.username)
+                .limit(1)
+            )
+
+    def _answered(self, letter: Letter) -> str | None:
+        """The number of the instance a mail answers, by its subject or its headers."""
+        with self.commands.database.reading() as session:
+            for number in letter.numbers():
+                if session.scalar(select(Instance.id).where(Instance.number == number)):
+                    return number
+            if not letter.answers:
+                return None
+            return session.scalar(
+                select(Instance.number)
+                .join(Outbox, Outbox.instance_id == Instance.id)
+                .join(SentMail, SentMail.outbox_id == Outbox.id)
+                .where(SentMail.message_id.in_(letter.answers))
+                .limit(1)
+            )
+
+    def _part(
+        self, repo: Repository, instance: InstanceRow, user: str | None, address: str
+    ) -> str | None:
+        """Who the sender acts as on this instance: a user, the requester, or None (no part)."""
+        if user is not None:
+            if instance.requester == user or repo.is_agent(user):
+                return user
+            held = repo.connection.scalar(
+                select(Task.id)
+                .where(
+                    Task.instance_id == instance.id,
+                    or_(
+                        Task.assignee == user,
+                        Task.delegated_by == user,
+                        Task.completed_by == user,
+                    ),
+                )
+                .limit(1)
+            )
+            if held is not None:
+                return user
+        if instance.requester is not None:
+            return None
+        caller = repo.connection.scalar(select(Instance.caller).where(Instance.id == instance.id))
+        given = {str((caller or {}).get("email", "")).lower()}
+        workflow = self.commands.registry.workflow(repo, instance.workflow_version_id)
+        field = workflow.start.get("confirm_to")
+        if isinstance(field, str):
+            given.add(str((instance.state.get("data") or {}).get(field, "")).lower())
+        return REQUESTER if address in given else None
+
+    # Keeping ---------------------------------------------------------------------------------
+
+    def _store(self, letter: Letter) -> tuple[list[NewFile], list[str]]:
+        """Write a mail's files to disk; return them, and the names of those too large."""
+        stored, left_out = [], []
+        for enclosure in letter.enclosures:
+            if len(enclosure.content) > MAIL_IN_MAX_FILE_BYTES:
+                left_out.append(enclosure.filename)
+                continue
+            kept = self.files.put(io.BytesIO(enclosure.content), limit=MAIL_IN_MAX_FILE_BYTES)
+            stored.append(
+                NewFile(
+                    None,
+                    enclosure.filename,
+                    enclosure.content_type,
+                    kept.size,
+                    kept.sha256,
+                    kept.key,
+                )
+            )
+        return stored, left_out
+
+    def _forget(self, stored: Sequence[NewFile]) -> None:
+        for file in stored:
+            self.files.delete(file.storage_key)
+
+    def _record(
+        self, letter: Letter, box: Mailbox | None, source: str, outcome: str, reason: str
+    ) -> Receipt:
+        def body(uow: UnitOfWork, at: datetime) -> None:
+            mailbox_id = box.id if box is not None else None
+            _insert_record(uow.repository, letter, mailbox_id, source, outcome, reason, None, at)
+
+        self.commands.execute("mail_record", None, body)
+        return Receipt(outcome, reason)
+
+
+def configured(
+    commands: Commands, files: FileStore, environ: Mapping[str, str] | None = None
+) -> MailIntake:
+    """The intake as every door builds it from the environment.
+
+    Mail from the relay's own sender (`FLOWDESK_SMTP_FROM`) is a loop; tracking links in
+    confirmations are made on `FLOWDESK_BASE_URL` (without it, none is mailed).
+    """
+    env = os.environ if environ is None else environ
+    return MailIntake(
+        commands,
+        files,
+        own_addresses=[relay_settings(env).smtp_from],
+        base_url=env.get("FLOWDESK_BASE_URL"),
+    )
+
+
+class _NoPart(Exception):
+    """The sender of a reply has no part in the instance it names."""
+
+
+def _view(box: Mailbox) -> MailboxView:
+    return MailboxView(
+        box.address, box.workflow_key, box.service_key, box.fields, box.defaults, box.active
+    )
+
+
+def _addressees(message: Any) -> list[str]:
+    values = [str(message.get(name) or "") for name in ("Delivered-To", "X-Original-To", "To")]
+    values += [str(message.get("Cc") or "")]
+    return [address for _name, address in getaddresses(values) if "@" in address]
+
+
+def _key(letter: Letter, box: Mailbox) -> str:
+    digest = hashlib.sha256(f"{box.id}\n{letter.message_id}".encode()).hexdigest()
+    return f"mail:{digest[:40]}"
+
+
+def _left_out_words(left_out: list[str]) -> str:
+    if not left_out:
+        return ""
+    limit = MAIL_IN_MAX_FILE_BYTES // (1024 * 1024)
+    return f"; left out, larger than {limit} MB: {', '.join(left_out)}"
+
+
+def _refusal(error: ServiceError) -> str:
+    lines = [error.message] + [f"{p.pointer}: {p.message}" for p in error.problems]
+    return "; ".join(dict.fromkeys(lines))
+
+
+def _insert_record(
+    repo: Repository,
+    letter: Letter,
+    mailbox_id: int | None,
+    source: str,
+    outcome: str,
+    reason: str,
+    instance_id: int | None,
+    at: datetime,
+) -> None:
+    repo.connection.execute(
+        insert(InboundMail),
+        {
+            "mailbox_id": mailbox_id,
+            "message_id": letter.message_id,
+            "sender": letter.sender[:320],
+            "subject": letter.subject[:998],
+            "size": letter.size,
+            "source": source,
+            "outcome": outcome,
+            "reason": reason,
+            "instance_id": instance_id,
+            "received_at": at,
+        },
+    )

@@ -1,0 +1,146 @@
+"""The service catalogue and its integrations: admins only, bad input refused with where and why.
+
+Proved through the service (as the admin page and the API call it) and through the
+command line (the operator's door, no actor).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import func, select
+
+from engine.service.catalogue import Catalogue
+from engine.service.commands import Commands
+from engine.service.errors import Conflict, InvalidInput, NotAllowed, NotFound
+from engine.service.people import ensure_user
+from engine.store.database import Database
+from engine.store.services import Integration, Service
+from web.cli import main
+
+START = {"name": "Monitoring", "email": "m@example.org", "category": "hardware"}
+
+
+@pytest.fixture
+def catalogue(commands: Commands, database: Database) -> Catalogue:
+    with database.writer_session() as session, session.begin():
+        ensure_user(session, "ada", commands.clock(), roles=["admin"])
+    return Catalogue(commands)
+
+
+def _count(database: Database, table: type) -> int:
+    with database.reading() as session:
+        return int(session.scalar(select(func.count()).select_from(table)) or 0)
+
+
+def test_an_admin_adds_a_service_with_its_on_call_keys_and_default_rules(
+    catalogue: Catalogue,
+) -> None:
+    fields = {
+        "name": "Payments",
+        "owner_group": "service-desk",
+        "schedule_key": "payments-primary",
+        "policy_key": "payments-escalation",
+        "calendar": "office",
+        "start_data": START,
+    }
+    row = catalogue.save_service("payments", fields, actor="ada", create=True)
+    assert row.workflow_key == "it-incident"
+    assert row.severity_rules == {"critical": "P1", "error": "P2", "warning": "P3", "info": "P4"}
+    assert (row.schedule_key, row.policy_key) == ("payments-primary", "payments-escalation")
+    changed = catalogue.save_service("payments", {"refire": "reopen"}, actor="ada", create=False)
+    assert changed.refire == "reopen"
+    assert changed.name == "Payments"  # what was not given stays
+
+
+def test_only_an_admin_changes_the_catalogue(catalogue: Catalogue, database: Database) -> None:
+    with pytest.raises(NotAllowed, match="only an admin"):
+        catalogue.save_service("payments", {"name": "Payments"}, actor="bob", create=True)
+    catalogue.save_service("payments", {"name": "Payments"}, actor="ada", create=True)
+    with pytest.raises(NotAllowed):
+        catalogue.add_integration("payments", "alertmanager", "prod", actor="bob")
+    with pytest.raises(NotAllowed):
+        catalogue.delete_service("payments", actor="bob")
+    assert _count(database, Integration) == 0
+    assert _count(database, Service) == 1
+
+
+def test_bad_fields_are_refused_each_saying_where_and_nothing_is_kept(
+    catalogue: Catalogue, database: Database
+) -> None:
+    fields = {
+        "name": "",
+        "owner_group": "nobody-here",
+        "workflow_key": "no-such-flow",
+        "severity_rules": {"critical": 1},
+        "refire": "sometimes",
+        "colour": "red",
+    }
+    with pytest.raises(InvalidInput) as refused:
+        catalogue.save_service("Bad Key!", fields, actor="ada", create=True)
+    pointers = {problem.pointer for problem in refused.value.problems}
+    assert pointers >= {
+        "/key",
+        "/name",
+        "/owner_group",
+        "/workflow_key",
+        "/severity_rules",
+        "/refire",
+        "/colour",
+    }
+    assert _count(database, Service) == 0
+
+
+def test_a_service_key_is_taken_once_and_integrations_need_a_known_kind(
+    catalogue: Catalogue,
+) -> None:
+    catalogue.save_service("payments", {"name": "Payments"}, actor="ada", create=True)
+    with pytest.raises(Conflict):
+        catalogue.save_service("payments", {"name": "Again"}, actor="ada", create=True)
+    with pytest.raises(NotFound):
+        catalogue.save_service("nothing", {"name": "X"}, actor="ada", create=False)
+    with pytest.raises(InvalidInput, match="choose one of"):
+        catalogue.add_integration("payments", "nagios", "old", actor="ada")
+    with pytest.raises(InvalidInput, match="needs a mapping"):
+        catalogue.add_integration("payments", "generic", "chat", actor="ada")
+    with pytest.raises(InvalidInput, match="only a Grafana integration"):
+        catalogue.add_integration("payments", "pagerduty", "pd", actor="ada", secret="x")
+
+
+def test_a_token_is_shown_once_and_only_its_hash_is_kept(
+    catalogue: Catalogue, database: Database
+) -> None:
+    catalogue.save_service("payments", {"name": "Payments"}, actor="ada", create=True)
+    found, token = catalogue.add_integration("payments", "pagerduty", "pd", actor="ada")
+    assert len(token) == 32  # a PagerDuty routing key's length
+    with database.reading() as session:
+        row = session.get(Integration, found)
+        assert row is not None
+        assert token not in (row.token_hash, row.secret)
+
+
+def test_the_command_line_keeps_the_catalogue_by_the_same_rules(
+    commands: Commands, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLOWDESK_DATABASE_URL", database_url)
+    runner = CliRunner()
+
+    def run(*args: str, code: int = 0) -> str:
+        result = runner.invoke(main, list(args))
+        assert result.exit_code == code, result.output
+        return result.output
+
+    start = json.dumps(START)
+    assert "added" in run("service", "add", "payments", "--name", "Payments", "--start-data", start)
+    assert "there is no group 'ghosts'" in run(
+        "service", "set", "payments", "--owner-group", "ghosts", code=1
+    )
+    assert "payments\tPayments" in run("service", "list")
+    made = run("integration", "add", "payments", "alertmanager", "prom")
+    assert "/intake/alertmanager" in made
+    assert "alertmanager\tprom\tactive" in run("integration", "list", "payments")
+    integration_id = made.split()[1].rstrip(":")
+    run("integration", "revoke", integration_id)
+    assert "revoked" in run("integration", "list")

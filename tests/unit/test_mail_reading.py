@@ -1,0 +1,71 @@
+"""Reading a mail: answers without their quotes, HTML as text, numbers in subjects, machines."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.service.mail_reading import automatic, html_text, parse, read_letter, reply_text
+from tests.letters import DESK, letter, postfix_bounce
+
+OWN = frozenset({DESK})
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Works now, thanks!\n\nOn Mon, 23 Nov 2026 at 09:12, Flowdesk <d@x.org> wrote:\n> old",
+        "Works now, thanks!\n\n-----Original Message-----\nFrom: Flowdesk\nSent: Monday",
+        "Works now, thanks!\n\n________________________________\nFrom: Flowdesk <d@x.org>",
+        "Works now, thanks!\n\nAm 23.11.2026 um 09:12 schrieb Flowdesk <d@x.org>:\n> alt",
+        "Works now, thanks!\n> We received your request\n> INC-000001",
+    ],
+    ids=["gmail", "outlook", "outlook-web", "german", "bare-quote"],
+)
+def test_an_answer_keeps_only_its_new_words(text: str) -> None:
+    assert reply_text(text) == "Works now, thanks!"
+
+
+def test_interleaved_answers_keep_their_own_lines() -> None:
+    text = "> Is it plugged in?\nYes.\n> Did you restart it?\nTwice."
+    assert reply_text(text) == "Yes.\nTwice."
+
+
+def test_html_reads_as_paragraphs_of_words() -> None:
+    page = "<div>Hello<br>there</div><p>A &lt;b&gt; tag &amp; more</p><style>x{}</style>"
+    assert html_text(page) == "Hello\nthere\n\nA <b> tag & more"
+
+
+@pytest.mark.parametrize(
+    ("subject", "numbers"),
+    [
+        ("Re: [INC-000042] Printer", ["INC-000042"]),
+        ("AW: Re: We received your request INC-000042: Printer", ["INC-000042"]),
+        ("Same as INC-000042", []),  # a new mail that mentions a number is a new mail
+        ("Fwd: [REQ-000001] and [INC-000002]", ["REQ-000001", "INC-000002"]),
+    ],
+)
+def test_numbers_are_read_from_brackets_and_from_replies(subject: str, numbers: list[str]) -> None:
+    raw = letter(subject=subject)
+    assert read_letter(parse(raw), raw).numbers() == numbers
+
+
+def test_a_mail_without_a_message_id_is_known_by_its_bytes() -> None:
+    raw = b"From: a@example.org\r\nTo: desk@flowdesk.example\r\nSubject: hi\r\n\r\nbody\r\n"
+    first = read_letter(parse(raw), raw)
+    assert first.message_id.startswith("sha256:")
+    assert read_letter(parse(raw), raw).message_id == first.message_id
+
+
+def test_a_person_is_no_machine_and_a_bounce_is() -> None:
+    assert automatic(parse(letter()), "alice@example.org", OWN) is None
+    no = letter(headers={"Auto-Submitted": "no"})
+    assert automatic(parse(no), "alice@example.org", OWN) is None
+    bounce = parse(postfix_bounce())
+    assert automatic(bounce, "mailer-daemon@mail.example.org", OWN) == "a delivery report (bounce)"
+
+
+def test_control_characters_in_a_mail_never_reach_the_data() -> None:
+    raw = letter(subject="Bell\x07 rings", text="Line one\r\nNull\x00 here\x1b[31m")
+    read = read_letter(parse(raw), raw)
+    assert read.subject == "Bell rings"
+    assert read.text.rstrip() == "Line one\nNull here[31m"
