@@ -4,8 +4,8 @@ One process runs RQ's non-forking worker (jobs are short; forking per job would
 cap a worker at a few dozen timers a second), a thread that moves `enqueue_at`
 timer jobs onto the queue at their exact due time, and RQ's `CronScheduler` jobs that
 hand new timers to RQ every second, sweep for timers Redis lost, relay the outbox
-(mail and webhooks) and start, finish and cancel child instances every second, and
-poll the IMAP mailbox when one is configured.
+(mail and webhooks), start, finish and cancel child instances and page the next levels
+of escalation policies every second, and poll the IMAP mailbox when one is configured.
 `python -m engine.jobs` starts it.
 """
 
@@ -22,6 +22,7 @@ from rq.cron import CronScheduler
 from engine.jobs import context, imap, timers
 from engine.jobs.outbox import relay_outbox
 from engine.service import notifications, sessions
+from engine.service.paging import Paging
 from engine.service.subflows import Subflows
 from engine.settings import (
     COMMAND_POLL,
@@ -72,6 +73,11 @@ def subflows() -> list[int]:
     return Subflows(context.commands()).carry_out_pending()
 
 
+def paging() -> list[int]:
+    """Periodic job: page the next level of the escalation policies whose time has come."""
+    return Paging(context.commands()).carry_out_due()
+
+
 def prune_sessions() -> int:
     """Periodic job: delete the sign-in sessions that have long been over."""
     return context.commands().write("prune sessions", sessions.prune_sessions)
@@ -109,6 +115,7 @@ def periodic(connection: Redis) -> CronScheduler:
     cron.register(sweep_timers, timers.QUEUE, interval=SWEEP_EVERY_S, result_ttl=0)
     cron.register(relay, timers.QUEUE, interval=RELAY_EVERY_S, result_ttl=0)
     cron.register(subflows, timers.QUEUE, interval=RELAY_EVERY_S, result_ttl=0)
+    cron.register(paging, timers.QUEUE, interval=RELAY_EVERY_S, result_ttl=0)
     cron.register(prune_sessions, timers.QUEUE, interval=PRUNE_EVERY_S, result_ttl=0)
     cron.register(prune_notifications, timers.QUEUE, interval=PRUNE_EVERY_S, result_ttl=0)
     if imap.imap_settings() is not None:

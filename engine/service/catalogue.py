@@ -1,11 +1,12 @@
 """The service catalogue and its integrations, as the admin page, the API and the CLI keep them.
 
 A service names what incidents are about: its owner group, its on-call schedule and
-escalation policy (by key: the on-call part keeps them), its business calendar, the
-workflow its incidents run (`it-incident` unless told) with the start form values an
-alert's incident starts with, the rules that turn a sender's severity into one of that
-workflow's priorities, and what an alert firing again after its incident ended does
-(`new`: a new incident; `reopen`: the ended one is reopened, when its workflow can).
+escalation policy (by key: the on-call part keeps them; a service names only ones that
+exist), its business calendar, the workflow its incidents run (`it-incident` unless
+told) with the start form values an alert's incident starts with, the rules that turn
+a sender's severity into one of that workflow's priorities, and what an alert firing
+again after its incident ended does (`new`: a new incident; `reopen`: the ended one is
+reopened, when its workflow can).
 
 An integration is one sender's token into one service for one payload kind. The token
 is shown once, when it is made; only its SHA-256 is kept, as for API tokens. Only
@@ -30,6 +31,7 @@ from engine.service.names import KEY_PATTERN, name_problems
 from engine.service.permissions import require_admin
 from engine.service.person import secret_hash
 from engine.store.definitions import Definition
+from engine.store.oncall import EscalationPolicy, OnCallSchedule
 from engine.store.people import Group
 from engine.store.services import INTEGRATION_KINDS, REFIRE_POLICIES, Integration, Service
 
@@ -109,13 +111,27 @@ class Catalogue:
         self, key: str, fields: Mapping[str, Any], *, actor: str | None, create: bool
     ) -> ServiceRow:
         """Add a service (`create`) or change one; bad fields change nothing."""
+        return self._save(key, fields, actor, create)[0]
+
+    def put_service(
+        self, key: str, fields: Mapping[str, Any], *, actor: str | None
+    ) -> tuple[ServiceRow, bool]:
+        """Add a service or change the one with this key (the API's PUT); say if it is new.
+
+        Fields left out keep their values (or the defaults, for a new service).
+        """
+        return self._save(key, fields, actor, None)
+
+    def _save(
+        self, key: str, fields: Mapping[str, Any], actor: str | None, create: bool | None
+    ) -> tuple[ServiceRow, bool]:
         key = str(key).strip()
 
-        def body(session: Session, at: datetime) -> ServiceRow:
+        def body(session: Session, at: datetime) -> tuple[ServiceRow, bool]:
             found = _find(session, key)
             if create and found is not None:
                 raise Conflict(f"there is already a service '{key}'")
-            if not create and found is None:
+            if create is False and found is None:
                 raise NotFound(f"there is no service '{key}'")
             values = _checked(session, key, fields, found)
             row = found or Service(key=key, created_at=at)
@@ -125,7 +141,7 @@ class Catalogue:
             if found is None:
                 session.add(row)
             session.flush()
-            return _row(row)
+            return _row(row), found is None
 
         return self._as_admin("service", actor, body)
 
@@ -287,6 +303,18 @@ def _checked(
         and session.scalar(select(Group.id).where(Group.key == group)) is None
     ):
         problems.append(Problem("/owner_group", f"there is no group '{group}'"))
+    for name, model, what in (
+        ("schedule_key", OnCallSchedule, "on-call schedule"),
+        ("policy_key", EscalationPolicy, "escalation policy"),
+    ):
+        wanted = values[name]
+        if (
+            wanted
+            and isinstance(wanted, str)
+            and KEY_PATTERN.match(wanted)
+            and session.scalar(select(model.id).where(model.key == wanted)) is None
+        ):
+            problems.append(Problem(f"/{name}", f"there is no {what} '{wanted}'"))
     workflow = _text(fields, "workflow_key", old.workflow_key if old else DEFAULT_WORKFLOW) or ""
     if (
         not isinstance(workflow, str)

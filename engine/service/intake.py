@@ -35,7 +35,7 @@ from sqlalchemy import insert, select, update
 
 from engine.core.errors import Problem
 from engine.core.events import Acknowledged, PriorityChanged, Reopened
-from engine.service import signals
+from engine.service import paging, signals
 from engine.service.apply import record_events
 from engine.service.commands import Commands
 from engine.service.errors import Conflict, InvalidInput, NotAllowed, NotFound, ServiceError
@@ -79,6 +79,8 @@ class Door:
     severity_rules: dict[str, str]
     start_data: dict[str, Any]
     refire: str
+    #: The escalation policy the service names, run on each incident it opens.
+    policy_key: str | None = None
 
     @property
     def actor(self) -> str:
@@ -176,6 +178,7 @@ class Intake:
                 dict(s.severity_rules),
                 dict(s.start_data),
                 s.refire,
+                s.policy_key,
             )
 
         door = self.commands.read(read)
@@ -258,6 +261,8 @@ class Intake:
         assert new is not None  # started in this transaction
         _keep(repo, door, signal, body, digest, new, at)
         _note(repo, new, "alert", door, _words(signal), signal, at)
+        if door.policy_key:
+            paging.begin(self.commands, uow, new, door.policy_key, at)
         if found is None:
             repo.connection.execute(
                 insert(AlertKey),

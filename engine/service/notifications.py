@@ -41,6 +41,7 @@ KINDS: Mapping[str, str] = {
     "sla_breached": "An SLA of your work broke",
     "mentioned": "Someone mentions you (@you) in a comment",
     "request_changed": "Your request changes: its status, or a reply to you",
+    "paged": "An escalation policy pages you for an incident",
 }
 #: The mail template of each kind (`engine/jobs/templates/<name>.subject.txt`, ...).
 MAIL_TEMPLATE = "notification"
@@ -151,6 +152,13 @@ def after_comment(
     if public:
         notes += _requester_notes(repo, instance, excerpt, actors)
     _write(repo, instance, notes, actors, at)
+
+
+def tell(
+    repo: Repository, instance: InstanceRow, notes: Sequence[Note], actor: str, at: datetime
+) -> None:
+    """Write notes made outside the audit trail (an escalation policy's pages), and mail."""
+    _write(repo, instance, list(notes), {actor}, at)
 
 
 def _task_notes(

@@ -19,6 +19,7 @@ from engine.store.instances import (
 from engine.store.mailboxes import InboundMail, Mailbox
 from engine.store.notifications import Notification, NotificationSettings, SentMail
 from engine.store.oncall import EscalationPolicy, OnCallFeed, OnCallOverride, OnCallSchedule
+from engine.store.paging import Page
 from engine.store.people import ApiToken, Group, Membership, OnCallShift, SignInSession, User
 from engine.store.search import SavedView
 from engine.store.services import Alert, AlertKey, Integration, Service
@@ -50,6 +51,7 @@ __all__ = [
     "OnCallSchedule",
     "OnCallShift",
     "Outbox",
+    "Page",
     "SavedView",
     "SentMail",
     "Service",

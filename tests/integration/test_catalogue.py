@@ -18,6 +18,7 @@ from engine.service.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from engine.service.people import ensure_user
 from engine.store.database import Database
 from engine.store.services import Integration, Service
+from tests.web.test_services_api import on_call
 from web.cli import main
 
 START = {"name": "Monitoring", "email": "m@example.org", "category": "hardware"}
@@ -36,8 +37,9 @@ def _count(database: Database, table: type) -> int:
 
 
 def test_an_admin_adds_a_service_with_its_on_call_keys_and_default_rules(
-    catalogue: Catalogue,
+    catalogue: Catalogue, commands: Commands
 ) -> None:
+    on_call(commands)  # a service names only a schedule and a policy that exist
     fields = {
         "name": "Payments",
         "owner_group": "service-desk",

@@ -140,10 +140,13 @@ def test_a_timer_never_acts_before_it_is_due(
 ) -> None:
     instance = start_incident(commands)
     first = min(timer_rows(database, instance), key=lambda row: row.due_at)
-    due = datetime.now(UTC) + timedelta(seconds=1.5)
+    # Due well after the first worker is done, even on a machine busy enough to take seconds
+    # to start one (1.5 s was not always enough under a loaded CI).
+    due = datetime.now(UTC) + timedelta(seconds=6)
     queue = Queue(timers.QUEUE, connection=redis)
     queue.enqueue(timers.fire, first.id, due.isoformat(), job_id="early-copy")
     work_off(database, redis_url)  # runs the early job: it puts itself back, acting on nothing
+    assert datetime.now(UTC) < due, "the worker took too long to tell early from due"
     assert fired(database, instance) == 0
     time.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()) + 1.1)
     work_off(database, redis_url)

@@ -31,8 +31,9 @@ show their own requests only, no task list of a non-agent names an instance, an 
 queue shows only their groups', and an internal note never reaches the requester.
 
 Every route of `app.url_map` and every operation of `/api/openapi.json` must have a row,
-so a new route without one fails here. Before each refused POST every row of every table
-is read, and read again after: a refusal changes nothing. No answer is ever a 5xx.
+so a new route without one fails here. Before each refused POST, PUT, PATCH or DELETE
+every row of every table is read, and read again after: a refusal changes nothing. No
+answer is ever a 5xx.
 """
 
 from __future__ import annotations
@@ -243,6 +244,9 @@ MATRIX: tuple[Row, ...] = (
     Row("GET", "/api/v1/workflows/it-incident/versions/1", api()),
     Row("GET", "/api/v1/schedules", api()),
     Row("GET", "/api/v1/schedules/no-such-schedule/oncall", api(404)),
+    # The service catalogue (issue 18): anyone with a token reads it, admins change it.
+    Row("GET", "/api/v1/services", api()),
+    Row("GET", "/api/v1/services/no-such-service", api(404)),
     # --- refused posts: pages
     Row("POST", "/sign-in", each(401), {"username": "alice", "password": "wrong guess"}),
     Row("POST", "/new/it-incident", each(422), {"summary": ""}),
@@ -297,6 +301,14 @@ MATRIX: tuple[Row, ...] = (
     Row("POST", "/admin/escalation-policies/p/delete", page(403, ada=404)),
     Row("POST", "/oncall/my-feed", AGENT_PAGE),
     # --- refused posts: API
+    # Only admins change the catalogue; a service names only an on-call schedule that exists.
+    Row(
+        "PUT",
+        "/api/v1/services/matrix-service",
+        api(403, ada=422),
+        {"name": "Matrix", "schedule_key": "no-such-schedule"},
+    ),
+    Row("DELETE", "/api/v1/services/no-such-service", api(403, ada=404)),
     Row(
         "POST",
         "/api/v1/instances/{A}/cancel",
@@ -427,6 +439,7 @@ MATRIX: tuple[Row, ...] = (
         },
     ),
     Row("POST", "/api/v1/views", api(OK), {"name": "Matrix view", "filters": {"sla": "ok"}}),
+    Row("PUT", "/api/v1/services/matrix-service", api(403, ada=OK), {"name": "Matrix"}),
     Row("POST", "/views", page(OK), {"name": "Matrix view", "status": "open"}),
     Row("POST", "/api/v1/instances/{A}/comments", api(OK, sam=404, dee=404), {"text": "hi"}),
     Row("POST", "/tasks/{TC}/claim", page(403, bob=OK)),
@@ -687,7 +700,7 @@ def test_each_answer_is_the_intended_one_and_a_refusal_changes_nothing(
         if expected is None:
             continue  # this persona's answer depends on an earlier row; it has its own row
         refused = expected not in (OK, 201, 302)
-        before = _tables(database) if refused and row.method == "POST" else None
+        before = _tables(database) if refused and row.method != "GET" else None
         response = _send(client, world, persona, row)
         response.close()
         got = _verdict(response)

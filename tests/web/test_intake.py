@@ -36,6 +36,7 @@ from engine.store.services import Alert
 from tests import intake_payloads as payloads
 from tests.infrastructure import Clock
 from tests.web.test_inbox import make_team, post, signed_in
+from tests.web.test_services_api import on_call
 
 START = {
     "name": "Monitoring",
@@ -512,6 +513,7 @@ def test_an_admin_keeps_services_and_integrations_on_the_admin_page(
     app: Flask, database: Database, commands: Commands, clock: Clock
 ) -> None:
     make_team(app, database, commands, clock)
+    on_call(commands, schedule="checkout-primary")
     ada, bob = signed_in(app, "ada"), signed_in(app, "bob")
     assert bob.get("/admin/services").status_code == 403
     refused = post(ada, "/admin/services", key="checkout", name="", start_data="{nope")

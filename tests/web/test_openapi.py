@@ -99,12 +99,19 @@ def api_schema(app: Flask, admin_token: str) -> Any:
             "/api/v1/instances", json={"workflow": "it-incident", "data": INCIDENT}, headers=headers
         )
         assert started.status_code == 201
+    made = client.put("/api/v1/services/payments", json={"name": "Payments"}, headers=headers)
+    assert made.status_code == 201
     return schemathesis.openapi.from_wsgi("/api/openapi.json", app)
 
 
 #: Real objects for the path parameters, so generated bodies reach the service, not a 404.
 REAL = {"number": "INC-000001", "id": 1, "version": 1}
-REAL_KEYS = {"forms": "incident-report", "workflows": "it-incident", "schedules": "network-on-call"}
+REAL_KEYS = {
+    "forms": "incident-report",
+    "workflows": "it-incident",
+    "schedules": "network-on-call",
+    "services": "payments",
+}
 
 
 def _cases(operation: Any) -> list[tuple[str, Any]]:

@@ -1,8 +1,9 @@
 """The REST API under `/api/v1`: who am I, and the forms' schema and validation, here.
 
 Instances and comments live in `web.api.instances`, tasks in `web.api.tasks`,
-workflows in `web.api.workflows`; `init_app` registers them all, and the OpenAPI
-document (`web.api.openapi`) that they keep to.
+workflows in `web.api.workflows`, the service catalogue in `web.api.services`;
+`init_app` registers them all, and the OpenAPI document (`web.api.openapi`) that they
+keep to.
 
 `POST /api/v1/forms/<key>/validate` answers exactly what a submit would: the same
 validator on the server serves the browser's live checks, so there is one.
@@ -26,6 +27,7 @@ from forms.validation import validate
 from web.api import instances as api_instances
 from web.api import notifications as api_notifications
 from web.api import openapi
+from web.api import services as api_services
 from web.api import tasks as api_tasks
 from web.api import views as api_views
 from web.api import workflows as api_workflows
@@ -120,6 +122,7 @@ def init_app(app: Flask) -> None:
         api_workflows.blueprint,
         api_notifications.blueprint,
         api_views.blueprint,
+        api_services.blueprint,
     )
     for part in parts:
         csrf.exempt(part)

@@ -15,7 +15,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, jsonify
 from jsonschema import Draft202012Validator
 
-from web.api import notification_schemas, oncall_schemas, view_schemas
+from web.api import notification_schemas, oncall_schemas, service_schemas, view_schemas
 from web.api.schemas import FILTERS, PARAMETERS, SCHEMAS, TEXT, VERSION, Schema, ref
 
 blueprint = Blueprint("openapi", __name__, url_prefix="/api")
@@ -379,6 +379,7 @@ def _paths() -> Schema:
         **notification_schemas.paths(_operation),
         **view_schemas.paths(_operation),
         **oncall_schemas.paths(_operation),
+        **service_schemas.paths(_operation),
     }
 
 
@@ -413,6 +414,7 @@ def _document() -> Schema:
                 **notification_schemas.SCHEMAS,
                 **view_schemas.SCHEMAS,
                 **oncall_schemas.SCHEMAS,
+                **service_schemas.SCHEMAS,
             },
             "parameters": PARAMETERS,
             "responses": responses,
