@@ -4,7 +4,6 @@ sees (labels, button names), and scanned with axe."""
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -42,24 +41,36 @@ def test_an_admin_builds_a_schedule_and_an_agent_sees_who_is_on_call(
 ) -> None:
     problems.expect(FORM_WITH_ERRORS)
     yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
-    layers = [
-        {"name": "Primary", "members": ["erin"], "rotation": "daily", "handoff": "09:00",
-         "start": yesterday},
-    ]  # fmt: skip
     sign_in(page, "root")
     page.goto("/admin/oncall")
     page.get_by_role("link", name="Add a schedule").click()
     page.get_by_label("Key").fill("network")
-    page.get_by_label("Name").fill("Network")
-    page.get_by_label("Time zone").fill("Europe/Amsterdam")
-    page.get_by_label("Layers").fill(json.dumps([{**layers[0], "handoff": "9am"}]))
+    page.get_by_label(re.compile(r"^Name")).fill("Network")
+    page.get_by_label("Time zone").select_option("Europe/Amsterdam")
+    layer = page.get_by_role("group", name="Layer 1")
+    layer.get_by_label("Layer name").fill("Primary")
+    layer.get_by_label("Members").fill("eriin")
+    layer.get_by_label("Rotation").select_option("Daily")
+    layer.get_by_label("Hand-off time").fill("09:00")
+    layer.get_by_label("Start date").fill(yesterday)
+    page.get_by_role("button", name="Add a layer").click()
+    second = page.get_by_role("group", name="Layer 2")
+    expect(second).to_be_visible()
+    expect(layer.get_by_label("Members")).to_have_value("eriin")  # what was typed is kept
+    found = blocking_violations(page, "a new schedule with two layers")
+    second.get_by_role("button", name="Remove this layer").click()
+    expect(page.get_by_role("group", name="Layer 2")).to_have_count(0)
     page.get_by_role("button", name="Save the schedule").click()
-    expect(page.get_by_role("alert")).to_contain_text("/layers/0/handoff")
-    found = blocking_violations(page, "a new schedule with a mistake")
-    page.get_by_label("Layers").fill(json.dumps(layers))
-    page.get_by_role("button", name="Save the schedule").click()
+    expect(page.get_by_role("alert")).to_contain_text("Layer 1: There is no active user 'eriin'")
+    members = page.get_by_role("group", name="Layer 1").get_by_label("Members")
+    expect(members).to_have_attribute("aria-invalid", "true")
+    found += blocking_violations(page, "a new schedule with a mistake")
+    members.fill("erin")
+    # Enter in a field saves (not "Remove this layer", the first button in the form).
+    page.get_by_role("group", name="Layer 1").get_by_label("Layer name").press("Enter")
     expect(page.get_by_text("Schedule network saved.")).to_be_visible()
     expect(page.get_by_text(re.compile(r"On call now: erin \(Primary\)"))).to_be_visible()
+    expect(page.get_by_role("group", name="Layer 1").get_by_label("Members")).to_have_value("erin")
     found += blocking_violations(page, "a schedule")
 
     page.get_by_role("navigation", name="Admin").get_by_role("link", name="On call").click()

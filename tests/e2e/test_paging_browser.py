@@ -57,30 +57,35 @@ def signed_in(open_window: Callable[[], Window], username: str) -> Window:
 def set_up_the_service(page: Page) -> tuple[str, list[str]]:
     """Through the admin pages: schedule, policy, service, integration; return its token."""
     yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
-    layers = [
-        {"name": "Primary", "members": ["erin"], "rotation": "daily", "handoff": "00:00",
-         "start": yesterday},
-    ]  # fmt: skip
     found: list[str] = []
     page.goto("/admin/oncall")
     page.get_by_role("link", name="Add a schedule").click()
     page.get_by_label("Key").fill("network")
-    page.get_by_label("Name").fill("Network")
-    page.get_by_label("Time zone").fill("UTC")
-    page.get_by_label("Layers").fill(json.dumps(layers))
+    page.get_by_label(re.compile(r"^Name")).fill("Network")
+    page.get_by_label("Time zone").select_option("UTC")
+    layer = page.get_by_role("group", name="Layer 1")
+    layer.get_by_label("Layer name").fill("Primary")
+    layer.get_by_label("Members").fill("erin")
+    layer.get_by_label("Rotation").select_option("Daily")
+    layer.get_by_label("Hand-off time").fill("00:00")
+    layer.get_by_label("Start date").fill(yesterday)
     page.get_by_role("button", name="Save the schedule").click()
     expect(page.get_by_text(re.compile(r"On call now: erin \(Primary\)"))).to_be_visible()
 
     page.goto("/admin/escalation-policies")
-    policy = {
-        "levels": [
-            {"notify": [{"schedule": "network"}], "after": "PT15M"},
-            {"notify": [{"user": "root"}]},
-        ]
-    }
     page.get_by_label("Key").fill("network-urgent")
-    page.get_by_label("Name").fill("Network, urgent")
-    page.get_by_label(re.compile(r"^Levels")).fill(json.dumps(policy))
+    page.get_by_label(re.compile(r"^Name")).fill("Network, urgent")
+    first = page.get_by_role("group", name="Level 1")
+    first.get_by_label("Notify").select_option("schedule")
+    first.get_by_label("Which one").fill("network")
+    first.get_by_label("Wait before the next level").fill("15")
+    page.get_by_role("button", name="Add a level").click()
+    second = page.get_by_role("group", name="Level 2")
+    expect(first.get_by_label("Which one")).to_have_value("network")
+    second.get_by_label("Notify").select_option("user")
+    second.get_by_label("Which one").fill("root")
+    second.get_by_label("Wait before the next level").fill("")
+    found += blocking_violations(page, "an escalation policy being made")
     page.get_by_role("button", name="Save the policy").click()
     expect(page.get_by_text("Escalation policy network-urgent saved.")).to_be_visible()
     found += blocking_violations(page, "escalation policies")
