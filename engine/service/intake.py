@@ -262,7 +262,7 @@ class Intake:
         _keep(repo, door, signal, body, digest, new, at)
         _note(repo, new, "alert", door, _words(signal), signal, at)
         if door.policy_key:
-            paging.begin(self.commands, uow, new, door.policy_key, at)
+            paging.begin(self.commands, repo, new, door.policy_key, at)
         if found is None:
             repo.connection.execute(
                 insert(AlertKey),

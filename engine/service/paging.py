@@ -88,11 +88,11 @@ def actor(policy_key: str) -> str:
 
 
 def begin(
-    commands: Commands, uow: UnitOfWork, instance: InstanceRow, policy_key: str, at: datetime
+    commands: Commands, repo: Repository, instance: InstanceRow, policy_key: str, at: datetime
 ) -> list[str]:
-    """Run policy `policy_key` on an incident just opened: page level 1 now and keep the
-    next page. Returns whom level 1 paged. A policy that is gone pages nobody."""
-    repo = uow.repository
+    """Run policy `policy_key` on an incident just opened (by an alert or a mail), in the
+    transaction that opened it: page level 1 now and keep the next page. Returns whom level 1
+    paged. A policy that is gone pages nobody."""
     policy = _policy(repo, policy_key)
     if policy is None:
         log.warning("escalation policy %r is gone: %s pages nobody", policy_key, instance.number)

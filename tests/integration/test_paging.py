@@ -9,6 +9,7 @@ opens the incident; the worker's job (`Paging.carry_out_due`) pages the later le
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,15 +19,18 @@ from engine.service.catalogue import Catalogue
 from engine.service.commands import Commands
 from engine.service.escalation_policies import EscalationPolicies
 from engine.service.intake import Intake
+from engine.service.mail_intake import MailIntake
 from engine.service.notifications import Notifications
 from engine.service.oncall import Schedules
 from engine.service.paging import Paging
 from engine.service.people import ensure_user
 from engine.store.database import Database
+from engine.store.files import FileStore
 from engine.store.instances import Event, Instance, Outbox, Task
 from engine.store.notifications import Notification
 from tests import intake_payloads as payloads
 from tests.infrastructure import Clock
+from tests.letters import BASE_URL, DESK, letter
 
 START = {
     "name": "Monitoring",
@@ -301,3 +305,32 @@ def test_a_claim_after_an_acknowledgement_ends_the_policy_for_good(
     assert paging.carry_out_due() == []
     assert paged_people(database, number) == ["erin"]
     assert {p.status for p in paging.of(number)} == {"done", "stopped"}
+
+
+def test_a_mail_to_a_services_mailbox_pages_by_its_policy_as_an_alert_does(
+    commands: Commands, database: Database, token: str, tmp_path: Path
+) -> None:
+    """The mailbox names the service: its incident is the service's, and level 1 is paged
+    in the transaction that opened it."""
+    intake = MailIntake(commands, FileStore(tmp_path / "files"), base_url=BASE_URL)
+    intake.save_mailbox(DESK, "it-incident", service_key="payments", defaults=START)
+    receipt = intake.receive(letter(sender="Mo Nitor <mo@example.org>"), source="cli")
+    assert receipt.outcome == "opened"
+    number = str(receipt.number)
+    with database.reading() as session:
+        service = session.scalar(select(Instance.service_key).where(Instance.number == number))
+    assert service == "payments"
+    people = paged_people(database, number)
+    assert len(people) == 1
+    assert people[0] in {"erin", "lee"}
+    assert holder(database, number) == people[0]
+
+
+def test_a_mailbox_of_a_service_without_a_policy_pages_nobody(
+    commands: Commands, database: Database, tmp_path: Path
+) -> None:
+    intake = MailIntake(commands, FileStore(tmp_path / "files"), base_url=BASE_URL)
+    intake.save_mailbox(DESK, "it-incident", service_key="not-in-the-catalogue", defaults=START)
+    receipt = intake.receive(letter(sender="Mo Nitor <mo@example.org>"), source="cli")
+    assert receipt.outcome == "opened"
+    assert paged_people(database, str(receipt.number)) == []
