@@ -38,7 +38,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if test_config:
         app.config.from_mapping(test_config)
     app.config["DATABASE_URL"] = app.config["DATABASE_URL"] or default_url(app.instance_path)
-    app.config["SECRET_KEY"] = app.config["SECRET_KEY"] or _instance_secret(app.instance_path)
+    app.config["SECRET_KEY"] = app.config["SECRET_KEY"] or instance_secret(app.instance_path)
     files = app.config["UPLOAD_FOLDER"] or os.path.join(app.instance_path, "files")
 
     found = Services.open(app.config["DATABASE_URL"], upload_folder=files)
@@ -65,7 +65,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
-def _instance_secret(instance_path: str) -> str:
+def instance_secret(instance_path: str) -> str:
     """Return the key that signs sessions, made once and kept (mode 0600) with the instance."""
     path = Path(instance_path) / "secret_key"
     try:

@@ -39,10 +39,9 @@ from engine.service.apply import message_row, record_events
 from engine.service.commands import Commands
 from engine.service.errors import InvalidInput, NotFound, ServiceError
 from engine.service.mail_reading import Letter, automatic, parse, read_letter, reply_text
-from engine.service.requests import REQUESTER, NewFile, token_hash
-from engine.service.requests import _add_files as add_files
+from engine.service.requests import REQUESTER, NewFile, add_files, token_hash
 from engine.service.starters import start_check
-from engine.service.starting import _email_problem as email_problem
+from engine.service.starting import email_problem
 from engine.settings import (
     MAIL_IN_FLOOD_LIMIT,
     MAIL_IN_FLOOD_WINDOW,

@@ -9,6 +9,7 @@ for adding files — and for nothing else.
 from __future__ import annotations
 
 import hashlib
+import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,6 +38,12 @@ def who(actor: str | None) -> str | None:
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def derived_token(secret: str, seed: str) -> str:
+    """A tracking token derived from `seed` (a page's submission id, an idempotency key) with
+    the app's secret: a repeat of the same post finds the same token, and no one can guess it."""
+    return hmac.new(secret.encode(), seed.encode(), hashlib.sha256).digest()[:24].hex()
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +116,7 @@ class Requests:
                     key,
                     at,
                 )
-            _add_files(repo, instance, files, at, uploaded_by=None)
+            add_files(repo, instance, files, at, uploaded_by=None)
             if confirmation is not None:
                 repo.add_outbox([message_row(instance, "notify", confirmation, at)])
 
@@ -161,13 +168,13 @@ class Requests:
 
         def body(uow: UnitOfWork, at: datetime) -> Result:
             instance = self.commands.locked_instance(uow.repository, number)
-            ids = _add_files(uow.repository, instance, files, at, uploaded_by=REQUESTER)
+            ids = add_files(uow.repository, instance, files, at, uploaded_by=REQUESTER)
             return {"instance_id": instance.id, "number": number, "attachments": ids}
 
         return self.commands.execute("attach", key, body)
 
 
-def _add_files(
+def add_files(
     repo: Repository,
     instance: InstanceRow,
     files: Sequence[NewFile],

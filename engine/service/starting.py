@@ -29,8 +29,7 @@ from engine.service.commands import AfterStart, Commands, Result
 from engine.service.errors import InvalidInput, NotAllowed, NotFound
 from engine.service.person import Person
 from engine.service.published import PublicStart, Published
-from engine.service.requests import NewFile, token_hash
-from engine.service.requests import _add_files as add_files
+from engine.service.requests import NewFile, add_files, token_hash
 from engine.service.starters import allows, require_may_start, start_check
 from engine.store.instances import Instance, TrackingLink
 from engine.store.repository import InstanceRow, Repository
@@ -249,8 +248,8 @@ def _checked_caller(caller: Caller) -> Caller:
         problems.append(
             Problem("/caller/email", "give an email address or a phone number to reach them")
         )
-    if email and _email_problem(email):
-        problems.append(Problem("/caller/email", _email_problem(email) or ""))
+    if email and email_problem(email):
+        problems.append(Problem("/caller/email", email_problem(email) or ""))
     if phone and (len(phone) > MAX_PHONE_CHARS or not _phone_like(phone)):
         problems.append(
             Problem("/caller/phone", "a phone number holds digits, spaces and + ( ) - . only")
@@ -264,7 +263,7 @@ def _refuse(problems: list[Problem]) -> Caller:
     raise InvalidInput("the caller is not complete: " + problems[0].message, problems)
 
 
-def _email_problem(address: str) -> str | None:
+def email_problem(address: str) -> str | None:
     if len(address) > MAX_EMAIL_CHARS:
         return f"at most {MAX_EMAIL_CHARS} characters"
     local, at, domain = address.rpartition("@")

@@ -19,9 +19,10 @@ from sqlalchemy import func, select
 
 from engine.service.commands import Commands
 from engine.service.people import ensure_user
+from engine.service.requests import token_hash
 from engine.service.tokens import issue_token
 from engine.store.database import Database
-from engine.store.instances import Instance, Outbox
+from engine.store.instances import Instance, Outbox, TrackingLink
 from tests.infrastructure import INCIDENT
 from web.cli import main
 
@@ -142,3 +143,23 @@ def test_the_command_line_logs_a_call_and_refuses_one_the_rules_refuse(
     assert not_desk.exit_code == 3, not_desk.output
     with database.reading() as session:
         assert session.scalar(select(func.count()).select_from(Instance)) == 1
+
+
+def test_a_call_logged_again_with_its_key_prints_the_same_working_link(
+    database: Database, database_url: str, commands: Commands, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLOWDESK_DATABASE_URL", database_url)
+    monkeypatch.setenv("FLOWDESK_BASE_URL", "https://desk.example.org")
+    monkeypatch.setenv("FLOWDESK_SECRET_KEY", "the app's secret")
+    args = ["log-call", "it-incident", "--as", "dan", "--channel", "phone", "--caller-name",
+            "Sid", "--caller-phone", "+44 20 7946 0000", "--data", json.dumps(INCIDENT),
+            "--key", "call-42"]  # fmt: skip
+    first = CliRunner().invoke(main, args)
+    again = CliRunner().invoke(main, args)
+    assert first.exit_code == again.exit_code == 0, first.output + again.output
+    assert first.output == again.output
+    token = first.output.strip().splitlines()[-1].rsplit("/track/", 1)[1]
+    with database.reading() as session:
+        assert session.scalar(select(func.count()).select_from(Instance)) == 1
+        kept = session.scalars(select(TrackingLink.token_hash)).all()
+    assert kept == [token_hash(token)]

@@ -7,7 +7,6 @@ caller may not see is answered 404, as if it did not exist.
 
 from __future__ import annotations
 
-import hmac
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +19,7 @@ from engine.service.errors import NotFound
 from engine.service.filters import DEFAULT_SORT, FILTERS, BadFilter, combine
 from engine.service.finder import ListItem
 from engine.service.queries import InstanceView, incidents_of
+from engine.service.requests import derived_token
 from engine.service.starting import Caller
 from engine.service.submissions import InvalidData
 from engine.service.views import View
@@ -147,13 +147,8 @@ def log_call() -> Response:
     given = body("LogCall")
     who = given["caller"]
     # A caller without an account gets a tracking link; a key sent again finds the same one.
-    token = (
-        hmac.new(current_app.config["SECRET_KEY"].encode(), f"logged:{key}".encode(), "sha256")
-        .digest()[:24]
-        .hex()
-        if key
-        else secrets.token_hex(24)
-    )
+    secret = current_app.config["SECRET_KEY"]
+    token = derived_token(secret, f"logged:{key}") if key else secrets.token_hex(24)
     link = None if who.get("user") else external_url("portal.track", token=token)
     try:
         result = services().starting.log_call(

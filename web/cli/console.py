@@ -22,9 +22,10 @@ from engine.service.errors import ServiceError
 from engine.service.filters import DEFAULT_SORT, combine
 from engine.service.locales import KEEP, check_reading
 from engine.service.queries import TimelineEvent, holder, incidents_of
-from engine.service.requests import who
+from engine.service.requests import derived_token, who
 from engine.service.starting import Caller
 from engine.service.views_csv import csv_lines
+from web.app import instance_secret
 from web.common.jsonbody import BadJson, read_json
 
 
@@ -134,7 +135,12 @@ def log_call(
     and FLOWDESK_BASE_URL says where the app is; printed, to read out, in any case.
     """
     data = parse_json(raw, "--data")
-    token = None if caller_user else secrets.token_hex(24)
+    # Sent again with its key, a call prints the same link: the token comes from the key.
+    secret = os.environ.get("FLOWDESK_SECRET_KEY") or instance_secret(
+        os.environ.get("FLOWDESK_INSTANCE_PATH", "instance")
+    )
+    seed = f"cli-logged:{key}" if key else secrets.token_hex(16)
+    token = None if caller_user else derived_token(secret, seed)
     base = os.environ.get("FLOWDESK_BASE_URL", "").rstrip("/")
     path = f"/track/{token}" if token else None
     with service_errors():

@@ -7,8 +7,6 @@ form post into its commands. The start form is rendered and coerced as on the po
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import uuid
 from typing import Any
 
@@ -16,6 +14,7 @@ from flask import Blueprint, Flask, abort, current_app, redirect, render_templat
 
 from engine.service.errors import NotAllowed, NotFound, ServiceError
 from engine.service.published import PublicStart
+from engine.service.requests import derived_token
 from engine.service.starting import CHANNELS, Caller
 from engine.service.submissions import InvalidData
 from forms.coercion import coerce_post
@@ -204,9 +203,7 @@ def _key(kind: str) -> str | None:
 
 def _tracking_token(submission: str) -> str:
     """The tracking token of a logged call, derived from its page, so a repeat finds it."""
-    key = current_app.config["SECRET_KEY"].encode()
-    digest = hmac.new(key, f"logged:{submission}".encode(), hashlib.sha256).digest()
-    return digest[:24].hex()
+    return derived_token(current_app.config["SECRET_KEY"], f"logged:{submission}")
 
 
 def init_app(app: Flask) -> None:

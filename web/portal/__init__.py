@@ -9,8 +9,6 @@ is derived from it, so the repeat lands on the same tracking page.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import uuid
 from dataclasses import replace
 from typing import Any
@@ -32,7 +30,7 @@ from werkzeug.wrappers import Response as Answer
 
 from engine.service.errors import NotFound, ServiceError
 from engine.service.published import PublicStart, Published
-from engine.service.requests import Requests
+from engine.service.requests import Requests, derived_token
 from engine.service.submissions import InvalidData
 from forms.coercion import coerce_post
 from forms.validation import FieldError
@@ -160,9 +158,7 @@ def _pinned(start: PublicStart, version: str) -> PublicStart:
 
 def _tracking_token(submission: str) -> str:
     """Derive the secret tracking token of one form page's submission."""
-    key = current_app.config["SECRET_KEY"].encode()
-    digest = hmac.new(key, f"tracking:{submission}".encode(), hashlib.sha256).digest()
-    return digest[:24].hex()
+    return derived_token(current_app.config["SECRET_KEY"], f"tracking:{submission}")
 
 
 def _form_page(
