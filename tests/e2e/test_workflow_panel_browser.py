@@ -290,11 +290,12 @@ def test_a_step_moved_on_the_canvas_offers_the_fields_that_exist_where_it_now_is
     assert problems.all() == []
 
 
-def test_a_step_added_from_the_palette_has_its_panel_at_once_while_its_check_is_held(
+def test_a_step_added_from_the_palette_is_never_edited_through_the_panel_of_another(
     page: Page, problems: Problems, dana: str, database: Database
 ) -> None:
-    """The panel waits for a canvas edit's check only while it shows the selection: after an
-    Action added next to a selected Action, what is typed at once goes to the new one."""
+    """A canvas edit that selects another step holds the panel until the edit's check draws
+    it (or PANEL_WAIT_MS passes): meanwhile the panel, still showing the step selected before,
+    takes no input, so nothing typed or clicked goes to the wrong step."""
     panel = a_task(page, "added-at-once")
     add_step(page, "Action")
     first = page.locator("#canvas .wf-card-select[aria-pressed=true]").get_attribute("data-step")
@@ -306,13 +307,46 @@ def test_a_step_added_from_the_palette_has_its_panel_at_once_while_its_check_is_
     selected = page.locator("#canvas .wf-card-select[aria-pressed=true]")
     expect(selected).not_to_have_attribute("data-step", first or "")
     new = selected.get_attribute("data-step")
-    # Drawn for the new step at once (read without waiting: a panel that waited for the
-    # check would show the first Action until PANEL_WAIT_MS has passed).
-    assert panel.get_by_label("Id", exact=True).input_value() == new
+    # Read at once: either held (inert, busy) or drawn for the new step already.
+    shows, held = page.evaluate(
+        """() => {
+          const panel = document.getElementById("properties");
+          const id = panel.querySelector(".wf-step-heading + .field input");
+          return [id ? id.value : null, panel.inert && panel.getAttribute("aria-busy") === "true"];
+        }"""
+    )
+    assert held or shows == new, (shows, held)
+    # The check is still held: the panel is drawn for the new step once PANEL_WAIT_MS passes.
+    expect(panel.get_by_label("Id", exact=True)).to_have_value(new or "")
+    assert page.evaluate("() => document.getElementById('properties').inert") is False
     checks.release()
     wait_until_saved(page)
     steps = saved_draft(database, "added-at-once")["steps"]
     assert {first, new} <= set(steps)
+    assert problems.all() == []
+
+
+def test_a_label_typed_in_the_panel_keeps_the_box_and_names_the_step_everywhere(
+    page: Page, problems: Problems, dana: str
+) -> None:
+    """A label is stored as typed without drawing the panel again: the box keeps the focus
+    and the caret, and the panel's heading, the card and the outline say the new label."""
+    panel = a_task(page, "retitled")
+    box = panel.get_by_label("Label", exact=True)
+    box.fill("Triage the call")
+    box.press("Enter")
+    expect(box).to_be_focused()
+    expect(panel.locator(".wf-step-heading")).to_have_text("Task: Triage the call")
+    expect(page.locator("#canvas .wf-card-select[aria-pressed=true]")).to_contain_text(
+        "Triage the call"
+    )
+    page.keyboard.type(" now")
+    page.keyboard.press("Enter")
+    expect(panel.locator(".wf-step-heading")).to_have_text("Task: Triage the call now")
+    # Typed in one box, one undo step: undone, the step has no label again.
+    page.locator("#undo").click()
+    expect(panel.locator(".wf-step-heading")).to_have_text("Task: task")
+    expect(panel.get_by_label("Label", exact=True)).to_have_value("")
     assert problems.all() == []
 
 

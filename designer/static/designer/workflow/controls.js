@@ -30,15 +30,21 @@ export class Panel {
     return this.view.doc;
   }
 
-  /** Apply one edit: `fn` maps the document to the new one. */
-  apply(label, fn, merge) {
-    this.view.apply(label, fn, merge ? { merge } : undefined);
+  /**
+   * Apply one edit: `fn` maps the document to the new one. `shown`: the panel shows the
+   * edit already, as typed, and nothing else in it reads what changed: it is not drawn again.
+   */
+  apply(label, fn, merge, { shown = false } = {}) {
+    const options = {};
+    if (merge) options.merge = merge;
+    if (shown) options.shown = true;
+    this.view.apply(label, fn, options);
   }
 
   /** Set (or, with undefined / "", remove) the value at a pointer. */
-  put(label, at, value) {
+  put(label, at, value, { shown = false } = {}) {
     const drop = value === undefined || value === "";
-    this.apply(label, (doc) => (drop ? removeAt(doc, at, { prune: true }) : setAt(doc, at, value)));
+    this.apply(label, (doc) => (drop ? removeAt(doc, at, { prune: true }) : setAt(doc, at, value)), null, { shown });
   }
 
   /** A place for the problems at or under `at`; `input` gets `aria-describedby` to it. */
@@ -96,11 +102,15 @@ export function control(panel, at, words, input, { hint = "", id = idFor(at) } =
   return box;
 }
 
-/** A text box bound to `at`; `read` shows the value, `write` stores the text (undefined: remove). */
-export function textField(panel, at, words, label, { hint = "", multiline = false, read = (v) => v ?? "", write = (t) => t, list = null, placeholder = null } = {}) {
+/**
+ * A text box bound to `at`; `read` shows the value, `write` stores the text (undefined:
+ * remove). `shown`: the text is stored as typed and nothing else in the panel reads it, so
+ * storing it does not draw the panel again (see `Panel.apply`).
+ */
+export function textField(panel, at, words, label, { hint = "", multiline = false, read = (v) => v ?? "", write = (t) => t, list = null, placeholder = null, shown = false } = {}) {
   const input = multiline ? el("textarea", { rows: "3" }) : el("input", { type: "text", list, placeholder });
   input.value = read(getAt(panel.doc, at));
-  input.addEventListener("change", () => panel.put(label, at, write(input.value)));
+  input.addEventListener("change", () => panel.put(label, at, write(input.value), { shown }));
   return control(panel, at, words, input, { hint });
 }
 

@@ -146,12 +146,14 @@ function keepingFocus(draw, focusId) {
 
 /**
  * Draw the page for the document as it is now: the canvas is patched, not made again.
- * `awaitCheck` (an edit whose check is on its way) leaves the properties panel to the
- * check when it shows the selection already: what the panel offers (the fields a step may
- * read) comes with it, so the panel is drawn once, with it, not once before and again after
- * (see `changed`).
+ * `awaitCheck` (an edit made on the canvas, whose check is on its way) leaves the properties
+ * panel to the check: what the panel offers (the fields a step may read) comes with it, so
+ * the panel is drawn once, with it, not once before and again after (see `changed`). A
+ * panel that shows another step than the one now selected is held meanwhile (see
+ * `holdPanel`). `shown`: the edit was typed in the panel, which shows it already (see
+ * `apply`).
  */
-function render(focusId, awaitCheck = false) {
+function render(focusId, awaitCheck = false, shown = false) {
   keepingFocus(() => {
     const current = doc();
     if (state.layoutOf !== current) {
@@ -162,10 +164,9 @@ function render(focusId, awaitCheck = false) {
     renderOutline($("outline"), state.layout, selectedStep());
     renderProblems();
     if (!$("json-view").hidden) $("json").textContent = JSON.stringify(current, null, 2);
-    // The panel waits only while it shows the selection: one showing another step would
-    // take what is typed next for that step.
-    const showsSelection = state.panelDrawn?.selected === JSON.stringify(state.selected);
-    if (!awaitCheck || !showsSelection) renderPanel();
+    if (shown) panelShows();
+    else if (!awaitCheck) renderPanel();
+    else if (state.panelDrawn?.selected !== JSON.stringify(state.selected)) holdPanel();
     $("workflow-settings").setAttribute("aria-pressed", String(Boolean(state.selected?.workflow)));
     $("undo").disabled = !state.history.canUndo;
     $("redo").disabled = !state.history.canRedo;
@@ -195,6 +196,7 @@ function drawCanvas() {
  */
 function renderPanel(force = false) {
   if (!later.properties) return; // drawn once it is loaded (see loadTheRest)
+  releasePanel();
   const drawn = { reads: panelReads(doc()), selected: JSON.stringify(state.selected), context: state.context, seen: panelSees() };
   const last = state.panelDrawn;
   if (!force && last && sameList(last.reads, drawn.reads) && last.selected === drawn.selected && last.context === drawn.context && last.seen === drawn.seen) return;
@@ -214,6 +216,34 @@ function renderPanel(force = false) {
     },
     openForm,
   });
+}
+
+/**
+ * Hold the panel while it shows another step than the one selected, until the check of the
+ * edit that selected it draws it (within PANEL_WAIT_MS): inert, so what is typed or clicked
+ * meanwhile cannot go to the step it shows, and busy for assistive technology.
+ */
+function holdPanel() {
+  const panel = $("properties");
+  panel.inert = true;
+  panel.setAttribute("aria-busy", "true");
+}
+
+function releasePanel() {
+  const panel = $("properties");
+  if (!panel.inert) return;
+  panel.inert = false;
+  panel.removeAttribute("aria-busy");
+}
+
+/**
+ * The panel shows the edit already (text typed in one of its boxes, which nothing else in
+ * the panel reads but the step's heading): note what it now shows instead of drawing it again.
+ */
+function panelShows() {
+  if (!state.panelDrawn) return renderPanel();
+  state.panelDrawn = { ...state.panelDrawn, reads: panelReads(doc()) };
+  later.properties?.retitle($("properties"), doc(), state.selected);
 }
 
 function sameList(a, b) {
@@ -333,6 +363,7 @@ function showProblemsSummary() {
  * Apply `fn` (doc -> new doc) as one undoable edit; typing in one box merges into one.
  * `options.merge` says the edit is made as it is typed (every keystroke, one undo step per
  * box): its check waits for a pause in the typing, where any other edit is checked at once.
+ * `options.shown` says the panel shows the edit already (see `panelShows`).
  */
 function apply(label, fn, options = {}) {
   const active = document.activeElement;
@@ -341,7 +372,7 @@ function apply(label, fn, options = {}) {
   if (next === null || next === undefined || next === doc()) return false;
   const asTyped = options.merge !== undefined && options.merge !== null;
   state.history.apply(next, asTyped ? `${label}|${options.merge}` : typing ? `${label}|${active.id}` : null);
-  changed(undefined, asTyped, true);
+  changed(undefined, asTyped, true, Boolean(options.shown));
   if (!typing) announce(`${label}.`);
   return true;
 }
@@ -367,9 +398,10 @@ function command(run, words, focus = true) {
 /**
  * After an edit: check it (sent before the edit is drawn, so the server works while the page
  * draws; while typing, once the typing pauses), draw it, and save it a little later.
- * `inPanel`: the edit was made in the properties panel (see `render`'s `awaitCheck`).
+ * `inPanel`: the edit was made in the properties panel (see `render`'s `awaitCheck`);
+ * `shown`: the panel shows it already.
  */
-function changed(focusId, typing = false, inPanel = false) {
+function changed(focusId, typing = false, inPanel = false, shown = false) {
   if (state.selected?.step && !model.findStep(doc(), state.selected.step)) state.selected = null;
   state.edit += 1; // an answer to an earlier document is stale from now on
   root.dataset.edit = String(state.edit);
@@ -383,7 +415,7 @@ function changed(focusId, typing = false, inPanel = false) {
     state.checkTimer = window.setTimeout(check, CHECK_DELAY_MS);
   } else check();
   if (awaitCheck) state.panelTimer = window.setTimeout(() => keepingFocus(() => renderPanel()), PANEL_WAIT_MS);
-  render(focusId, awaitCheck);
+  render(focusId, awaitCheck, shown);
   state.dirty = true;
   status("Unsaved changes");
   window.clearTimeout(state.saveTimer);

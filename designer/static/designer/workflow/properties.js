@@ -70,17 +70,28 @@ function showRest(rest, problems) {
 function stepPanel(panel, id, at) {
   const step = getAt(panel.doc, at);
   const ctx = { panel, view: panel.view, id, at, step, siblings: siblingIds(panel.doc, id).filter((s) => s !== id) };
-  const parts = [el("h2", {}, `${TYPE_WORDS[step.type] || step.type}: ${step.label || id}`), ...common(ctx)];
+  const parts = [el("h2", { class: "wf-step-heading" }, heading(step, id)), ...common(ctx)];
   if (isHuman(step)) parts.push(...humanSections(ctx));
   else parts.push(...automaticSections(ctx));
   return parts;
 }
 
+function heading(step, id) {
+  return `${TYPE_WORDS[step.type] || step.type}: ${step.label || id}`;
+}
+
+/** Say the selected step's label in the panel's heading again (see `textField`'s `shown`). */
+export function retitle(root, doc, selection) {
+  const shown = root.querySelector(".wf-step-heading");
+  const at = selection?.step ? stepPointer(doc, selection.step) : null;
+  if (shown && at) shown.textContent = heading(getAt(doc, at), selection.step);
+}
+
 function common(ctx) {
   const { panel, at, step } = ctx;
-  const parts = [idField(ctx), textField(panel, `${at}/label`, "Label", "Change the step's label", { hint: "Its name on the canvas and the timeline." })];
+  const parts = [idField(ctx), textField(panel, `${at}/label`, "Label", "Change the step's label", { hint: "Its name on the canvas and the timeline.", shown: true })];
   if (isHuman(step)) parts.push(templateField(ctx, `${at}/title`, "Task title", "Change the task title"));
-  parts.push(textField(panel, `${at}/description`, "Description", "Change the step's description", { multiline: true, hint: "For the people who maintain the workflow." }));
+  parts.push(textField(panel, `${at}/description`, "Description", "Change the step's description", { multiline: true, hint: "For the people who maintain the workflow.", shown: true }));
   const shown = WAITS.has(step.type) || (step.type === "subflow" && step.wait !== false);
   if (shown || (step.status !== undefined && step.type !== "end")) parts.push(statusField(ctx, `${at}/status`, "Status while it waits", "Change the status"));
   return parts;
@@ -111,7 +122,7 @@ function idField({ panel, view, id, at }) {
 
 /** A template box with an "insert a field" picker, so no {{ }} has to be typed. */
 function templateField({ panel, view, id }, at, words, label) {
-  const box = textField(panel, at, words, label, { hint: "Text; {{ field }} fills in a field, like {{ instance.number }} {{ summary }}." });
+  const box = textField(panel, at, words, label, { hint: "Text; {{ field }} fills in a field, like {{ instance.number }} {{ summary }}.", shown: true });
   const fields = [...fieldsAt(view, id), { key: "instance.number", label: "Instance number" }, { key: "instance.requester", label: "Requester" }];
   box.append(insertPicker(idFor(at, "insert"), `Insert a field into the ${words.toLowerCase()}`, fields, (key) => panel.put(label, at, withField(getAt(panel.doc, at), key))));
   return box;
@@ -138,7 +149,7 @@ export function statusField({ panel }, at, words, label, { hint = "What people s
 
 function humanSections(ctx) {
   const { panel, at, step, id } = ctx;
-  const parts = [textField(panel, `${at}/instructions`, "Instructions", "Change the instructions", { multiline: true, hint: "Plain text shown above the task's form." })];
+  const parts = [textField(panel, `${at}/instructions`, "Instructions", "Change the instructions", { multiline: true, hint: "Plain text shown above the task's form.", shown: true })];
   const who = group(panel, `${at}/assign`, "Who does it");
   if (step.type === "review") who.append(reviewersEditor(ctx));
   else who.append(assignEditor(panel, `${at}/assign`, { step: id, words: "Assigned to", none: step.type === "task" ? "The requester (no assignment)" : null }));
