@@ -1,8 +1,8 @@
 """The workflow designer with a 100-step workflow, in headless Chromium: how long it takes to
 open cold, and how long an edit takes to show with the check of the edited workflow.
 
-Starts the stack as a user would: the web app served by waitress (the WSGI server `flowdesk
-up` runs) over a fresh database (PostgreSQL in a schema of its own when
+Starts the stack as a user would: the web app served by waitress in a process of its own
+(as `flowdesk up` runs it) over a fresh database (PostgreSQL in a schema of its own when
 `FLOWDESK_TEST_DATABASE_URL` is set, else a SQLite file) and a real Redis (`REDIS_URL`, else
 the embedded one), with the shipped pack loaded and a designer who signs in. Each round
 generates another workflow of `--steps` steps (tasks, approvals, 2-of-3 reviews, decisions,
@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import random
 import shutil
@@ -42,6 +41,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -60,8 +61,12 @@ from engine.service.accounts import set_password  # noqa: E402
 from engine.service.bootstrap import Services  # noqa: E402
 from engine.service.people import ensure_user  # noqa: E402
 from engine.store.database import Database  # noqa: E402
-from web.app import create_app  # noqa: E402
-from web.cli.stack import embedded_redis, serve_in_thread  # noqa: E402
+from web.cli.stack import (  # noqa: E402
+    embedded_redis,
+    free_port,
+    waitress_options,
+    waitress_settings,
+)
 
 #: The issue's goals, for the 95th percentile: opening cold, and an edit shown with its check.
 OPEN_GOAL_MS = 300.0
@@ -349,12 +354,44 @@ def prepare(services: Services) -> None:
 
 @contextmanager
 def serve(database_url: str, folder: Path) -> Iterator[str]:
+    """The web app under waitress in a process of its own, as `flowdesk up` runs it (in the
+    bench's own process, the browser's driver would share its interpreter lock)."""
     with redis(folder) as redis_url:
-        app = create_app(
-            {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "SECRET_KEY": "bench"}
-        )
-        with serve_in_thread(app) as url:
+        port = free_port()
+        env = {
+            **os.environ,
+            "FLOWDESK_DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "FLOWDESK_INSTANCE_PATH": str(folder),
+            "FLOWDESK_SECRET_KEY": "bench",
+        }
+        command = [
+            *(sys.executable, "-m", "waitress", f"--listen=127.0.0.1:{port}"),
+            *waitress_options(waitress_settings()),
+            *("--call", "web.app:create_app"),
+        ]
+        log = (folder / "web.log").open("wb")  # waitress's "queue depth" notes are no news
+        server = subprocess.Popen(command, env=env, cwd=ROOT, stderr=log)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            wait_until_up(server, url)
             yield url
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+            log.close()
+
+
+def wait_until_up(server: subprocess.Popen[bytes], url: str) -> None:
+    for _ in range(400):
+        if server.poll() is not None:
+            raise RuntimeError(f"the web app stopped at start (exit {server.returncode})")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"the web app did not answer at {url}")
 
 
 # The browser ---------------------------------------------------------------------------------
@@ -500,7 +537,6 @@ def main() -> int:
     parser.add_argument("--opens", type=int, default=3, help="cold opens a round")
     parser.add_argument("--seed", type=int, default=16)
     args = parser.parse_args()
-    logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "queue depth 1" is no news
     rounds = []
     with tempfile.TemporaryDirectory() as name, fresh_database(Path(name)) as (url, kind):
         folder = Path(name)
