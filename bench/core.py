@@ -4,8 +4,10 @@ Drives `it-incident` and `major-incident` instances to the end through
 `engine.core.runtime` (mixed paths: password self-service, needs-info loops,
 reopened incidents, escalation timers, rejected recovery plans), serializing the
 state to JSON text and parsing it back after every action, as a server that
-keeps instances in a database would. Prints one JSON line; the figures are the
-median of several rounds.
+keeps instances in a database would. Each round draws its own paths and data (seed
+`--seed` + round); the clock is wall time (`transitions_per_s`), with the process's
+CPU time beside it. Prints one JSON line with the git commit and the parameters; the
+figures are the median of the rounds.
 
     python bench/core.py [--instances 2000] [--rounds 5] [--seed 7]
 """
@@ -14,8 +16,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -160,14 +164,37 @@ def main() -> None:
     calendars = {
         d.key: Calendar.from_document(d.content) for d in catalog.of_kind("calendar") if d.key
     }
-    one_round(pack, calendars, 50, args.seed)  # warm the caches of compiled expressions
-    rounds = [one_round(pack, calendars, args.instances, args.seed) for _ in range(args.rounds)]
-    figures = {
-        key: round(statistics.median(r[key] for r in rounds), 4 if key.startswith("ms") else 1)
+    one_round(pack, calendars, 50, args.seed - 1)  # compile the expressions, as a server has
+    rounds = [
+        one_round(pack, calendars, args.instances, args.seed + index)
+        for index in range(args.rounds)
+    ]
+    figures: dict[str, Any] = {"commit": git_commit()}
+    figures.update(
+        (key, round(statistics.median(r[key] for r in rounds), 4 if key.startswith("ms") else 1))
         for key in rounds[0]
-    }
-    figures.update(instances=args.instances, rounds=args.rounds, statistic="median")
+    )
+    figures.update(
+        instances=args.instances,
+        rounds=args.rounds,
+        seed=args.seed,
+        statistic="median",
+        load_1m=round(os.getloadavg()[0], 2),
+    )
     print(json.dumps(figures))
+
+
+def git_commit() -> str:
+    """The commit measured, with `+` when the working tree differs from it."""
+
+    def git(*words: str) -> str:
+        return subprocess.run(
+            ["git", *words], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+
+    return git("rev-parse", "--short", "HEAD") + (
+        "+" if git("status", "--porcelain", "engine") else ""
+    )
 
 
 if __name__ == "__main__":

@@ -1,8 +1,13 @@
 """Throughput of the durable engine: every user action a committed transaction with its events.
 
 Drives N `it-incident` and `major-incident` instances to the end through the
-service layer on each database, and measures how the cost of a command changes
-when an instance already has 10,000 events. Prints one JSON line per database.
+service layer on each database (SQLite in WAL mode, the full history kept), and
+measures how the cost of a command changes when an instance already has 10,000
+events. On SQLite it also measures the database bytes each finished instance takes
+with its history (pages used, from SQLite's `dbstat`, after the run less before it),
+and which tables and indexes they go to. Each round is a fresh database with its
+own seed; the clock is wall time. Prints one JSON line per database, with the git
+commit, the parameters and the medians of the rounds.
 
     python bench/store.py [--instances 400] [--rounds 3]
     FLOWDESK_TEST_DATABASE_URL=postgresql://... python bench/store.py   # PostgreSQL too
@@ -15,6 +20,7 @@ import json
 import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -149,15 +155,39 @@ def drive(commands: Commands, timed: Timed, rng: random.Random, major: bool) -> 
         )
 
 
+def used_bytes(database: Database) -> dict[str, int]:
+    """Bytes of database pages in use, by table and index (SQLite: its `dbstat` table)."""
+    with database.engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        rows = connection.exec_driver_sql(
+            "SELECT name, SUM(pgsize - unused) FROM dbstat GROUP BY name"
+        ).all()
+    return {str(name): int(size) for name, size in rows}
+
+
+def git_commit() -> str:
+    """The commit measured, with `+` when the engine's working tree differs from it."""
+
+    def git(*words: str) -> str:
+        return subprocess.run(["git", *words], cwd=ROOT, capture_output=True, text=True).stdout
+
+    changed = "+" if git("status", "--porcelain", "engine").strip() else ""
+    return git("rev-parse", "--short", "HEAD").strip() + changed
+
+
 def throughput(commands: Commands, instances: int, seed: int) -> dict[str, float]:
     rng, timed = random.Random(seed), Timed()
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     for index in range(instances):
         drive(commands, timed, rng, major=index % 4 == 3)
     elapsed = time.perf_counter() - began
+    cpu = time.process_time() - cpu
     durations = sorted(timed.durations)
     return {
         "instances_per_s": instances / elapsed,
+        # Beside the wall clock, for a machine shared with other work: what the process
+        # itself spent (SQLite runs in it; a PostgreSQL server's own work is not counted).
+        "cpu_instances_per_s": instances / cpu,
         "ms_per_transition": 1000 * statistics.fmean(durations),
         "p95_ms_per_command": 1000 * durations[int(0.95 * (len(durations) - 1))],
         "commands": len(durations),
@@ -223,18 +253,29 @@ def main() -> None:
     args = parser.parse_args()
     kinds = ["sqlite"] + (["postgresql"] if os.environ.get("FLOWDESK_TEST_DATABASE_URL") else [])
     for kind in kinds:
-        rounds = []
+        rounds, tables = [], {}
         for round_index in range(args.rounds):
             with fresh_database(kind) as database:
                 commands = prepare(database)
+                before = used_bytes(database) if kind == "sqlite" else {}
                 rounds.append(throughput(commands, args.instances, seed=round_index))
+                if kind == "sqlite":
+                    after = used_bytes(database)
+                    tables = {
+                        name: round((size - before.get(name, 0)) / args.instances)
+                        for name, size in sorted(after.items(), key=lambda item: -item[1])
+                        if size > before.get(name, 0)
+                    }
+                    rounds[-1]["bytes_per_instance"] = sum(tables.values())
         with fresh_database(kind) as database:
             commands = prepare(database)
             ratio = history_ratio(database, commands, args.history)
         figures = {key: round(statistics.median(r[key] for r in rounds), 2) for key in rounds[0]}
-        print(json.dumps({"database": kind, **figures, "history_ratio": round(ratio, 3),
-                          "instances": args.instances, "rounds": args.rounds,
-                          "statistic": "median"}))  # fmt: skip
+        print(json.dumps({"commit": git_commit(), "database": kind, **figures,
+                          "history_ratio": round(ratio, 3), "instances": args.instances,
+                          "rounds": args.rounds, "statistic": "median",
+                          "load_1m": round(os.getloadavg()[0], 2),
+                          **({"bytes_by_table": tables} if tables else {})}))  # fmt: skip
 
 
 if __name__ == "__main__":

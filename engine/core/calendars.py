@@ -40,6 +40,12 @@ class Calendar:
     day_length: timedelta | None = None
     #: A country's public holidays (ISO 3166 code, optionally "-" and a subdivision).
     country: str | None = None
+    #: Each day's working periods in UTC and their total, worked out once: every due time,
+    #: timer and SLA clock asks. Kept on the calendar, not in an `lru_cache` keyed by it,
+    #: because hashing the calendar's hours on every lookup cost more than the lookup.
+    _days: dict[date, tuple[tuple[tuple[datetime, datetime], ...], timedelta]] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
     @classmethod
     def from_document(cls, doc: Mapping[str, Any]) -> Calendar:
@@ -66,7 +72,7 @@ class Calendar:
         """Yield the working periods (in UTC) that end after `start`, in order."""
         day = start.astimezone(ZoneInfo(self.timezone)).date()
         for _ in range(MAX_DAYS_AHEAD):
-            for low, high in _day_periods(self, day):
+            for low, high in _day(self, day)[0]:
                 if high > start:
                     yield max(low, start), high
             day += timedelta(days=1)
@@ -76,8 +82,7 @@ class Calendar:
         remaining = duration
         day = start.astimezone(ZoneInfo(self.timezone)).date()
         for _ in range(MAX_DAYS_AHEAD):
-            periods = _day_periods(self, day)
-            whole = _day_total(self, day)
+            periods, whole = _day(self, day)
             if periods and periods[0][0] >= start and whole < remaining:
                 remaining -= whole  # the whole day counts: no need to walk its periods
             else:
@@ -99,9 +104,9 @@ class Calendar:
         zone = ZoneInfo(self.timezone)
         day, last = start.astimezone(zone).date(), end.astimezone(zone).date()
         while day <= last:
-            periods = _day_periods(self, day)
+            periods, whole = _day(self, day)
             if periods and periods[0][0] >= start and periods[-1][1] <= end:
-                total += _day_total(self, day)
+                total += whole
             else:
                 for low, high in periods:
                     if low < end and high > start:
@@ -120,15 +125,24 @@ def public_holidays(country: str, year: int) -> frozenset[date]:
     return frozenset(found)
 
 
-@lru_cache(maxsize=4096)
-def _day_total(calendar: Calendar, day: date) -> timedelta:
-    """Return a day's working time."""
-    return sum((high - low for low, high in _day_periods(calendar, day)), timedelta(0))
+#: Days of working periods a calendar keeps worked out (about ten years' worth).
+DAYS_KEPT = 4096
 
 
-@lru_cache(maxsize=4096)
+def _day(calendar: Calendar, day: date) -> tuple[tuple[tuple[datetime, datetime], ...], timedelta]:
+    """Return a day's working periods in UTC and their total (kept on the calendar)."""
+    found = calendar._days.get(day)
+    if found is None:
+        if len(calendar._days) >= DAYS_KEPT:
+            calendar._days.clear()
+        periods = _day_periods(calendar, day)
+        whole = sum((high - low for low, high in periods), timedelta(0))
+        found = calendar._days[day] = (periods, whole)
+    return found
+
+
 def _day_periods(calendar: Calendar, day: date) -> tuple[tuple[datetime, datetime], ...]:
-    """Return a day's working periods in UTC (cached: every due time and timer asks)."""
+    """Return a day's working periods in UTC."""
     if day in calendar.holidays or (
         calendar.country and day in public_holidays(calendar.country, day.year)
     ):

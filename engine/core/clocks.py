@@ -231,4 +231,4 @@ def reason(kind: str, clock: Clock, now: datetime, calendar: Calendar | None) ->
 
 
 def _iso(at: datetime) -> str:
-    return at.astimezone(UTC).isoformat()
+    return at.isoformat() if at.tzinfo is UTC else at.astimezone(UTC).isoformat()

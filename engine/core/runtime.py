@@ -413,8 +413,9 @@ class Turn:
         """Set a timer for a run, or (`run` None, `sla` set) for an SLA clock."""
         timer = f"x{self.state.next_id()}"
         owner, step = (run.id, run.step) if run is not None else (0, SLA_STEP)
-        self.state.timers[timer] = Timer(owner, timestamp(at), rung, count, sla)
-        self.emit(ScheduleTimer(timer, timestamp(at), step))
+        due = timestamp(at)
+        self.state.timers[timer] = Timer(owner, due, rung, count, sla)
+        self.emit(ScheduleTimer(timer, due, step))
         return timer
 
     def cancel_timers(self, which: Callable[[Timer], bool]) -> None:

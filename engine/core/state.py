@@ -47,6 +47,8 @@ UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
 
 def timestamp(at: datetime) -> str:
     """Return the UTC ISO 8601 text of an aware datetime, as the state keeps times."""
+    if at.tzinfo is UTC:  # most are: spare the conversion
+        return at.isoformat()
     if at.tzinfo is None:
         raise ValueError("times given to the runtime must be timezone-aware")
     return at.astimezone(UTC).isoformat()
@@ -239,10 +241,14 @@ class InstanceState:
             "data": self.data,
             "seq": self.seq,
         }
-        for name in ("requester", "number", "ended_at", "outcome"):
-            value = getattr(self, name)
-            if value is not None:
-                out[name] = value
+        if self.requester is not None:
+            out["requester"] = self.requester
+        if self.number is not None:
+            out["number"] = self.number
+        if self.ended_at is not None:
+            out["ended_at"] = self.ended_at
+        if self.outcome is not None:
+            out["outcome"] = self.outcome
         if self.runs:
             out["runs"] = [run.to_dict() for run in self.runs.values()]
         if self.tasks:
@@ -302,12 +308,19 @@ def upgrade(raw: dict[str, Any]) -> dict[str, Any]:
     return raw
 
 
+#: The JSON values that are shared, not copied: they cannot be changed in place.
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def copy_json(value: Any) -> Any:
     """Return a deep copy of JSON-like data (dicts, lists, scalars), fast."""
+    # Scalars are most of a data document: copied inline, they cost no call each.
     if isinstance(value, dict):
-        return {key: copy_json(item) for key, item in value.items()}
+        return {
+            key: item if type(item) in _SCALARS else copy_json(item) for key, item in value.items()
+        }
     if isinstance(value, list):
-        return [copy_json(item) for item in value]
+        return [item if type(item) in _SCALARS else copy_json(item) for item in value]
     return value
 
 

@@ -573,7 +573,7 @@ def _save(
     # Only a task that opens or changes hands can be refused, so only then may there be
     # writes to undo.
     vetted = any(isinstance(effect, OpenTask | ReassignTask) for effect in transition.effects)
-    savepoint = uow.connection.begin_nested() if vetted else None
+    savepoint = uow.savepoint() if vetted else None
     counters = instance.version, instance.last_event
     try:
         tasks = save_transition(

@@ -65,9 +65,11 @@ class UtcDateTime(TypeDecorator[datetime]):
 def _to_sqlite_text(value: datetime | None) -> str | None:
     if value is None:
         return None
-    if value.tzinfo is None:
-        raise ValueError("store aware datetimes only")
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    if value.tzinfo is not UTC:  # most are UTC already: spare them the conversion
+        if value.tzinfo is None:
+            raise ValueError("store aware datetimes only")
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _from_sqlite_text(value: str | None) -> datetime | None:

@@ -9,16 +9,17 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import orjson
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.settings import CHECKPOINT_INTERVAL_S, SQLITE_BUSY_TIMEOUT_MS
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -130,6 +131,8 @@ class Database:
 
     def migrate(self) -> None:
         """Bring the schema up to the newest Alembic revision."""
+        from alembic import command  # see `alembic_config`
+
         config = alembic_config()
         with self.engine.begin() as connection:
             config.attributes["connection"] = connection
@@ -215,7 +218,13 @@ def _dump_json(value: Any) -> str:
 
 
 def alembic_config() -> Config:
-    """Return the Alembic configuration of Flowdesk's migrations."""
+    """Return the Alembic configuration of Flowdesk's migrations.
+
+    Alembic (with Mako and Pygments) is imported here, when migrating, not with the
+    module: it was an eighth of a worker's resident memory, for a step done at start-up.
+    """
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     return config

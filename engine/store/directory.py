@@ -84,6 +84,13 @@ _IN_A_GROUP = Prepared(
     .where(users.c.username == bindparam("user"), users.c.active.is_(True))
 )
 _KNOWN_GROUPS = select(groups.c.key).where(groups.c.key.in_(bindparam("keys", expanding=True)))
+#: Up to this many names are looked up one by one with prepared statements: an `IN` list
+#: goes through `Connection.execute`, which costs more than a few prepared lookups.
+FEW = 4
+_ACTIVE_USER = Prepared(
+    select(users.c.username).where(users.c.username == bindparam("name"), users.c.active.is_(True))
+)
+_KNOWN_GROUP = Prepared(select(groups.c.key).where(groups.c.key == bindparam("key")))
 
 _LATEST = (
     select(definitions.c.key, versions.c.id)
@@ -154,6 +161,8 @@ class Directory:
         """Return which of these usernames belong to users who may sign in."""
         if not names:
             return set()
+        if len(names) <= FEW:
+            return {name for name in names if _ACTIVE_USER.first(self.connection, {"name": name})}
         rows = self.connection.execute(_ACTIVE_USERS, {"names": list(names)})
         return {str(row[0]) for row in rows}
 
@@ -171,6 +180,8 @@ class Directory:
         """Return which of these group keys exist."""
         if not keys:
             return set()
+        if len(keys) <= FEW:
+            return {key for key in keys if _KNOWN_GROUP.first(self.connection, {"key": key})}
         return {str(row[0]) for row in self.connection.execute(_KNOWN_GROUPS, {"keys": list(keys)})}
 
     # Published definitions ---------------------------------------------------------------

@@ -31,7 +31,16 @@ Processor = Callable[[Any], Any] | None
 class _Compiled:
     """One statement compiled for one dialect, with its type processors."""
 
-    __slots__ = ("columns", "constants", "converting", "names", "positional", "processors", "sql")
+    __slots__ = (
+        "columns",
+        "constants",
+        "converting",
+        "names",
+        "positional",
+        "processors",
+        "reading",
+        "sql",
+    )
 
     def __init__(self, statement: ClauseElement, dialect: Dialect) -> None:
         compiled = cast(SQLCompiler, statement.compile(dialect=dialect))
@@ -54,6 +63,7 @@ class _Compiled:
         self.columns: list[Processor] = [
             column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
         ]
+        self.reading = [(i, p) for i, p in enumerate(self.columns) if p is not None]
 
     def parameters(self, values: dict[str, Any]) -> Any:
         if self.constants:
@@ -65,16 +75,24 @@ class _Compiled:
         return ordered if self.positional else dict(zip(self.names, ordered, strict=True))
 
     def row(self, raw: Sequence[Any]) -> tuple[Any, ...]:
-        return tuple(
-            process(value) if process and value is not None else value
-            for process, value in zip(self.columns, raw, strict=True)
-        )
+        # Only the columns with a processor are touched (an instance's state and times,
+        # of its dozen columns): a pass over every column was most of reading a row.
+        if len(raw) != len(self.columns):
+            raise ValueError(f"a row of {len(raw)} columns, {len(self.columns)} selected")
+        if not self.reading:
+            return tuple(raw)
+        values = list(raw)
+        for index, process in self.reading:
+            value = values[index]
+            if value is not None:
+                values[index] = process(value)
+        return tuple(values)
 
 
 class Prepared:
     """A statement with bind parameters, compiled on first use for each dialect."""
 
-    __slots__ = ("_compiled", "statement")
+    __slots__ = ("_compiled", "_last", "statement")
 
     def __init__(self, statement: ClauseElement) -> None:
         self.statement = statement
@@ -82,12 +100,22 @@ class Prepared:
         # PostgreSQL connection the SQLite text of a statement, after the SQLite dialect
         # was collected and its id reused.
         self._compiled: WeakKeyDictionary[Dialect, _Compiled] = WeakKeyDictionary()
+        # The dialect used last, with its statement: a process mostly talks to one
+        # database, and a weak dictionary's lookup (a new weak reference each time) cost
+        # more than this check. Held strongly, so that dialect's id cannot be reused.
+        self._last: tuple[Dialect, _Compiled] | None = None
 
     def _for(self, connection: Connection) -> tuple[_Compiled, Any]:
         dialect = connection.dialect
-        compiled = self._compiled.get(dialect)
-        if compiled is None:
-            compiled = self._compiled[dialect] = _Compiled(self.statement, dialect)
+        last = self._last
+        if last is not None and last[0] is dialect:
+            compiled = last[1]
+        else:
+            found = self._compiled.get(dialect)
+            if found is None:
+                found = self._compiled[dialect] = _Compiled(self.statement, dialect)
+            compiled = found
+            self._last = (dialect, found)
         # One cursor per driver connection, kept in its `info`: a new cursor per
         # statement was a measurable share of a command.
         cursor = connection.info.get("flowdesk_cursor")

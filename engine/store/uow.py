@@ -5,11 +5,17 @@ from __future__ import annotations
 import enum
 from types import TracebackType
 
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from engine.store.database import Database
 from engine.store.repository import Repository
+from engine.store.statements import Prepared
+
+_SAVEPOINT = Prepared(text("SAVEPOINT flowdesk_step"))
+_RELEASE = Prepared(text("RELEASE SAVEPOINT flowdesk_step"))
+_ROLLBACK_TO = Prepared(text("ROLLBACK TO SAVEPOINT flowdesk_step"))
 
 #: SQLSTATEs of PostgreSQL errors that end a transaction a retry may well get through.
 SERIALIZATION_FAILURE, DEADLOCK, LOCK_NOT_AVAILABLE = "40001", "40P01", "55P03"
@@ -84,6 +90,15 @@ class UnitOfWork:
         if self.connection.invalidated:
             self.database.drop_writer_connection()
 
+    def savepoint(self) -> Savepoint:
+        """Mark a point of the command path's writes that `Savepoint.rollback` goes back to.
+
+        For the Core writes of `repository` only (not the ORM `session`): it runs on the
+        driver's cursor, as they do, at a fraction of `Connection.begin_nested`'s cost,
+        which was a tenth of a command that opens a task.
+        """
+        return Savepoint(self)
+
     def commit(self) -> None:
         """Commit; raise `CommitInDoubt` when the connection is lost during the COMMIT itself."""
         if self._session is not None:
@@ -95,6 +110,23 @@ class UnitOfWork:
                 raise CommitInDoubt(error) from error
             raise  # the database refused the COMMIT: nothing was saved
         self._committed = True
+
+
+class Savepoint:
+    """A savepoint in a unit of work's transaction (see `UnitOfWork.savepoint`)."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.connection = uow.connection
+        _SAVEPOINT.run(self.connection, {})
+
+    def commit(self) -> None:
+        """Keep the writes since the savepoint (they commit or roll back with the rest)."""
+        _RELEASE.run(self.connection, {})
+
+    def rollback(self) -> None:
+        """Undo the writes since the savepoint; the transaction goes on."""
+        _ROLLBACK_TO.run(self.connection, {})
+        _RELEASE.run(self.connection, {})
 
 
 class Retry(enum.Enum):
