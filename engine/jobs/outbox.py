@@ -30,6 +30,7 @@ from engine.jobs.dead_letters import Letter, bury
 from engine.jobs.errors import DeliveryError, PermanentFailure, TemporaryFailure
 from engine.jobs.messages import Message
 from engine.jobs.recipients import addresses, describe
+from engine.logs import request_scope
 from engine.settings import DEFAULT_BATCH, RelaySettings
 from engine.store.database import Database
 from engine.store.instances import Instance, Outbox, Task
@@ -57,6 +58,8 @@ class Claim:
     exhausted: bool = False
     #: What the last attempt that reported back said.
     error: str | None = None
+    #: The web request that wrote the message: the relay's log lines about it carry it.
+    request_id: str | None = None
 
     @property
     def letter(self) -> Letter:
@@ -96,7 +99,8 @@ def relay_outbox(
         claim = claim_next(database, now, settings)
         if claim is None:
             break
-        _carry_out(database, claim, settings, now, jitter, report)
+        with request_scope(claim.request_id):
+            _carry_out(database, claim, settings, now, jitter, report)
     return report
 
 
@@ -127,6 +131,7 @@ def _carry_out(
     else:
         values = {"status": "sent", "sent_at": now, "next_attempt_at": None, "error": None}
         if _finish(database, claim, values):
+            log.info("outbox %s: sent, attempt %s", claim.id, claim.attempts)
             report.sent.append(claim.id)
 
 
@@ -145,6 +150,7 @@ def claim_next(database: Database, now: datetime, settings: RelaySettings) -> Cl
             outbox.c.attempts,
             outbox.c.created_at,
             outbox.c.error,
+            outbox.c.request_id,
         )
         .where(
             outbox.c.status == "pending",
@@ -171,7 +177,14 @@ def claim_next(database: Database, now: datetime, settings: RelaySettings) -> Cl
             )
         )
     return Claim(
-        row.id, row.instance_id, row.payload, attempts, row.created_at, exhausted, row.error
+        row.id,
+        row.instance_id,
+        row.payload,
+        attempts,
+        row.created_at,
+        exhausted,
+        row.error,
+        row.request_id,
     )
 
 

@@ -24,7 +24,9 @@ from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select, update
 
+from engine import observability
 from engine.jobs import context
+from engine.logs import current_request_id, request_scope
 from engine.settings import FIRE_BATCH, MAX_EARLY_WAIT_S, SWEEP_GRACE, TIMER_BATCH
 from engine.store.database import Database
 from engine.store.instances import Timer
@@ -44,9 +46,10 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _hand_over(queue: Queue, timer_id: int, due: datetime) -> None:
+def _hand_over(queue: Queue, timer_id: int, due: datetime, request_id: str | None) -> None:
     # RQ keeps scheduled times in whole seconds, cut down; `move_due` reads the exact due
     # time from the job itself, so the timer leaves the registry neither early nor late.
+    # The request that set the timer rides in the job's meta, for the worker's log lines.
     queue.enqueue_at(
         due,
         fire,
@@ -55,6 +58,7 @@ def _hand_over(queue: Queue, timer_id: int, due: datetime) -> None:
         job_id=job_id(timer_id),
         result_ttl=60,
         failure_ttl=7 * 24 * 3600,
+        meta={"request_id": request_id} if request_id else None,
     )
 
 
@@ -62,20 +66,20 @@ def dispatch(database: Database, queue: Queue, limit: int = TIMER_BATCH) -> int:
     """Hand every pending, not yet dispatched timer to RQ; return how many were handed over."""
     with database.reading() as session:
         rows = session.execute(
-            select(Timer.id, Timer.due_at)
+            select(Timer.id, Timer.due_at, Timer.request_id)
             .where(Timer.status == "pending", Timer.dispatched_at.is_(None))
             .order_by(Timer.due_at)
             .limit(limit)
         ).all()
-    for timer_id, due in rows:
-        _hand_over(queue, timer_id, due)
+    for timer_id, due, request_id in rows:
+        _hand_over(queue, timer_id, due, request_id)
     if rows:
         # Stamped after the hand-over: a crash in between dispatches again, which the
         # deterministic job id and the idempotent firing make harmless.
         with database.writer_session() as session, session.begin():
             session.execute(
                 update(Timer)
-                .where(Timer.id.in_([timer_id for timer_id, _due in rows]))
+                .where(Timer.id.in_([row.id for row in rows]))
                 .values(dispatched_at=utcnow())
             )
     return len(rows)
@@ -90,19 +94,19 @@ def sweep(database: Database, queue: Queue, now: datetime | None = None) -> int:
     now = now or utcnow()
     with database.reading() as session:
         rows = session.execute(
-            select(Timer.id, Timer.due_at)
+            select(Timer.id, Timer.due_at, Timer.request_id)
             .where(Timer.status == "pending", Timer.due_at <= now - SWEEP_GRACE)
             .order_by(Timer.due_at)
             .limit(TIMER_BATCH)
         ).all()
     scheduled = ScheduledJobRegistry(queue=queue).key
     with queue.connection.pipeline(transaction=False) as pipe:
-        for timer_id, _due in rows:
-            pipe.zscore(scheduled, job_id(timer_id))
+        for row in rows:
+            pipe.zscore(scheduled, job_id(row.id))
         scores = pipe.execute() if rows else []
-    lost = [(t, due) for (t, due), score in zip(rows, scores, strict=True) if score is None]
-    for timer_id, due in lost:
-        _hand_over(queue, timer_id, due)
+    lost = [row for row, score in zip(rows, scores, strict=True) if score is None]
+    for timer_id, due, request_id in lost:
+        _hand_over(queue, timer_id, due, request_id)
     return len(lost)
 
 
@@ -134,11 +138,13 @@ def move_due(queue: Queue, now: datetime | None = None) -> int:
     for start in range(0, len(due), FIRE_BATCH):
         chunk = due[start : start + FIRE_BATCH]
         with queue.connection.pipeline() as pipe:
+            requests = {str(j.args[0]): j.meta.get("request_id") for j in chunk if j.meta}
             queue.enqueue(
                 fire_many,
                 [(job.args[0], job.args[1]) for job in chunk],
                 result_ttl=60,
                 pipeline=pipe,
+                meta={"request_ids": requests} if requests else None,
             )
             for job in chunk:
                 registry.remove(job, pipeline=pipe)
@@ -155,11 +161,15 @@ def fire(timer_id: int, due: str) -> dict[str, object]:
     if wait > MAX_EARLY_WAIT_S:
         # Early (clocks of machines differ, or a copy was queued by hand): come back later.
         queue = Queue(QUEUE, connection=_current_connection())
-        _hand_over(queue, timer_id, datetime.fromisoformat(due))
+        _hand_over(queue, timer_id, datetime.fromisoformat(due), current_request_id())
         return {"timer": timer_id, "fired": False, "requeued": True}
     if wait > 0:
         time.sleep(wait)
-    return context.commands().fire_timer(timer_id)
+    answer = context.commands().fire_timer(timer_id)
+    if answer.get("fired"):
+        late = observability.observe_timer_lateness(datetime.fromisoformat(due), utcnow())
+        log.info("timer %s fired, %.3f s after its due time", timer_id, late)
+    return answer
 
 
 def fire_many(timers: list[tuple[int, str]]) -> dict[str, list[int]]:
@@ -167,9 +177,11 @@ def fire_many(timers: list[tuple[int, str]]) -> dict[str, list[int]]:
     fired: list[int] = []
     skipped: list[int] = []
     failed: list[int] = []
+    requests = _request_ids()
     for timer_id, due in timers:
         try:
-            answer = fire(timer_id, due)
+            with request_scope(requests.get(str(timer_id))):
+                answer = fire(timer_id, due)
         except Exception:  # one broken timer must not hold back the others
             log.exception(
                 "timer %s could not be fired; the sweep will hand it over again", timer_id
@@ -180,6 +192,15 @@ def fire_many(timers: list[tuple[int, str]]) -> dict[str, list[int]]:
     if failed:
         raise RuntimeError(f"timers {failed} could not be fired")
     return {"fired": fired, "skipped": skipped}
+
+
+def _request_ids() -> dict[str, str]:
+    """The request ids of the timers of the current `fire_many` job, by timer id."""
+    from rq import get_current_job
+
+    job = get_current_job()
+    found = job.meta.get("request_ids") if job is not None else None
+    return found if isinstance(found, dict) else {}
 
 
 def _current_connection() -> Redis:

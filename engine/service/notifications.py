@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from engine.core.errors import Problem
 from engine.service.errors import InvalidInput, NotFound
 from engine.settings import NOTIFICATION_KEPT, NOTIFICATION_READ_KEPT
-from engine.store.instances import Instance, Outbox, Task
+from engine.store.instances import Instance, Task
 from engine.store.notifications import Notification, NotificationSettings
 from engine.store.repository import InstanceRow, Repository
 from engine.store.statements import Prepared
@@ -57,7 +57,6 @@ MAX_PAGE = 100
 notifications = cast(Table, Notification.__table__)
 settings_table = cast(Table, NotificationSettings.__table__)
 tasks = cast(Table, Task.__table__)
-outbox = cast(Table, Outbox.__table__)
 
 _COLUMNS = ("recipient", "kind", "instance_id", "number", "task_id", "actor", "summary")
 _ADD = Prepared(
@@ -78,16 +77,6 @@ _MAIL_KINDS_OF = Prepared(
     select(settings_table.c.username, settings_table.c.mail).where(
         settings_table.c.username == bindparam("name")
     )
-)
-_ADD_OUTBOX = Prepared(
-    insert(outbox)
-    .values(
-        {
-            name: bindparam(name)
-            for name in ("instance_id", "kind", "payload", "status", "attempts", "created_at")
-        }
-    )
-    .inline()
 )
 
 
@@ -254,7 +243,7 @@ def _mail(repo: Repository, instance: InstanceRow, notes: list[Note], at: dateti
         for note in notes
         if note.kind in wanted.get(note.recipient, ())
     ]
-    _ADD_OUTBOX.many(repo.connection, rows)
+    repo.add_outbox(rows)  # with the request id, like every outbox row
 
 
 def link(number: str, task_id: int | None) -> str:

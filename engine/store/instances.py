@@ -46,7 +46,7 @@ class Instance(Base):
     )
     title: Mapped[str] = mapped_column(String(500), default="")
     status: Mapped[str] = mapped_column(String(40))
-    priority: Mapped[str | None] = mapped_column(String(40), index=True)
+    priority: Mapped[str | None] = mapped_column(String(40))  # indexed with the id, above
     requester: Mapped[str | None] = mapped_column(String(80), index=True)
     state: Mapped[dict[str, Any]]
     version: Mapped[int] = mapped_column(default=1)
@@ -211,6 +211,8 @@ class Timer(Base):
     status: Mapped[str] = mapped_column(String(20), default="pending")
     dispatched_at: Mapped[datetime | None]
     fired_at: Mapped[datetime | None]
+    #: The web request whose command set this timer, for the worker's log lines.
+    request_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class Outbox(Base):
@@ -229,6 +231,8 @@ class Outbox(Base):
     next_attempt_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
+    #: The web request whose command wrote this message, for the worker's log lines.
+    request_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class Comment(Base):

@@ -18,6 +18,7 @@ from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from engine.logs import current_request_id
 from engine.store.directory import Directory
 from engine.store.instances import (
     Command,
@@ -97,6 +98,12 @@ class TimerRow(NamedTuple):
 
 def _columns(table: Any, row_type: type) -> list[Any]:
     return [table.c[f.name] for f in fields(row_type)]
+
+
+def with_request_id(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows, each naming the request being served (if any): work it causes logs it."""
+    request_id = current_request_id()
+    return [{**row, "request_id": request_id} for row in rows]
 
 
 def _insert(table: Any, names: Sequence[str], returning: Any = None) -> Prepared:
@@ -203,6 +210,13 @@ _COMPLETERS = select(tasks.c.completed_by).where(
     tasks.c.step.in_(bindparam("steps", expanding=True)),
     tasks.c.status == "completed",
 )
+_COMPLETERS_OF_STEP = Prepared(
+    select(tasks.c.completed_by).where(
+        tasks.c.instance_id == bindparam("instance"),
+        tasks.c.step == bindparam("step"),
+        tasks.c.status == "completed",
+    )
+)
 _HELD = Prepared(
     select(tasks.c.instance_id, tasks.c.id)
     .where(tasks.c.assignee == bindparam("user"), tasks.c.status == "open")
@@ -219,7 +233,7 @@ _TIMER = Prepared(
         timers.c.id == bindparam("id")
     )
 )
-_ADD_TIMERS = _insert(timers, ("instance_id", "key", "step", "due_at", "status"))
+_ADD_TIMERS = _insert(timers, ("instance_id", "key", "step", "due_at", "status", "request_id"))
 _FIRE_TIMER = update_row(timers, "row", ("status", "fired_at"))
 _CANCEL_TIMER = Prepared(
     update(timers)
@@ -234,7 +248,7 @@ _CANCEL_TIMER = Prepared(
 EVENT_COLUMNS = ("instance_id", "seq", "kind", "step", "at", "actor", "why", "detail", "command")
 _ADD_EVENTS = _insert(events, EVENT_COLUMNS)
 _ADD_OUTBOX = _insert(
-    outbox, ("instance_id", "kind", "payload", "status", "attempts", "created_at")
+    outbox, ("instance_id", "kind", "payload", "status", "attempts", "created_at", "request_id")
 )
 _ADD_RUNS = _insert(step_runs, ("instance_id", "run", "step", "started_at", "ended_at"))
 _outbox_select = select(
@@ -456,6 +470,11 @@ class Repository(Directory):
         """Return who completed tasks of these steps of an instance."""
         if not steps:
             return set()
+        if len(steps) == 1:  # the usual case, as a prepared statement (see `Prepared`)
+            found = _COMPLETERS_OF_STEP.all(
+                self.connection, {"instance": instance_id, "step": steps[0]}
+            )
+            return {str(row[0]) for row in found if row[0]}
         rows = self.connection.execute(_COMPLETERS, {"instance": instance_id, "steps": list(steps)})
         return {str(row[0]) for row in rows if row[0]}
 
@@ -472,7 +491,7 @@ class Repository(Directory):
     # Timers, outbox, runs ----------------------------------------------------------------
 
     def add_timers(self, rows: Sequence[dict[str, Any]]) -> None:
-        _ADD_TIMERS.many(self.connection, rows)
+        _ADD_TIMERS.many(self.connection, with_request_id(rows))
 
     def timer(self, timer_id: int) -> TimerRow | None:
         row = _TIMER.first(self.connection, {"id": timer_id})
@@ -487,7 +506,7 @@ class Repository(Directory):
         )
 
     def add_outbox(self, rows: Sequence[dict[str, Any]]) -> None:
-        _ADD_OUTBOX.many(self.connection, rows)
+        _ADD_OUTBOX.many(self.connection, with_request_id(rows))
 
     def add_runs(self, rows: Sequence[dict[str, Any]]) -> None:
         _ADD_RUNS.many(self.connection, rows)

@@ -1,0 +1,125 @@
+"""`GET /ready`: 200 only when the database answers at the code's migrations, Redis answers
+and a worker has reported in; otherwise 503, naming each part that is not ready and why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic import command
+from flask.testing import FlaskClient
+from redis import Redis
+from rq import Queue
+from sqlalchemy import text
+
+from engine.jobs import timers
+from engine.jobs.worker import Worker
+from engine.store.database import Database, alembic_config
+from web.app import create_app
+from web.cli.stack import free_port
+
+
+@pytest.fixture
+def worker(redis: Redis) -> Iterator[Worker]:
+    """A worker registered in Redis as a starting one is (birth, heartbeat), doing nothing."""
+    found = Worker([Queue(timers.QUEUE, connection=redis)], connection=redis)
+    found.register_birth()
+    found.heartbeat()
+    yield found
+    found.register_death()
+
+
+def test_ready_when_database_migrations_redis_and_a_worker_are(
+    client: FlaskClient, worker: Worker
+) -> None:
+    response = client.get("/ready")
+    assert response.status_code == 200, response.json
+    assert response.json == {
+        "status": "ready",
+        "database": "ok",
+        "migrations": "ok",
+        "redis": "ok",
+        "workers": "ok",
+    }
+
+
+def test_not_ready_without_a_worker_and_says_what_waits(client: FlaskClient) -> None:
+    response = client.get("/ready")
+    assert response.status_code == 503
+    body: dict[str, Any] = response.json or {}
+    assert body["status"] == "not ready"
+    assert body["workers"].startswith("no worker has reported in the last 420 s")
+    assert body["problems"] == [f"workers: {body['workers']}"]
+
+
+def test_not_ready_when_the_database_is_behind_the_code_migrations(
+    client: FlaskClient, worker: Worker, database: Database
+) -> None:
+    config = alembic_config()
+    with database.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.stamp(config, "0019", purge=True)  # as if the last migrations never ran
+    body: dict[str, Any] = client.get("/ready").json or {}
+    assert body["status"] == "not ready"
+    assert body["database"] == "ok"
+    assert body["migrations"].startswith("database migrations behind: at 0019, code wants 00")
+    assert body["problems"] == [f"migrations: {body['migrations']}"]
+
+
+@pytest.fixture
+def no_redis(settings: dict[str, Any]) -> str:
+    """The app's Redis at a port where none listens (ask for it before `client`)."""
+    settings["REDIS_URL"] = f"redis://127.0.0.1:{free_port()}/0"
+    return str(settings["REDIS_URL"])
+
+
+def test_not_ready_when_redis_does_not_answer(no_redis: str, client: FlaskClient) -> None:
+    response = client.get("/ready")
+    assert response.status_code == 503
+    body: dict[str, Any] = response.json or {}
+    assert body["redis"] == "does not answer (ConnectionError)"
+    assert body["workers"] == "unknown: Redis does not answer"
+    assert body["database"] == "ok"
+
+
+def test_not_ready_when_the_database_is_ahead_of_this_code(
+    client: FlaskClient, worker: Worker, database: Database
+) -> None:
+    with database.engine.begin() as connection:  # a newer release migrated it
+        connection.execute(text("DELETE FROM alembic_version"))
+        connection.execute(text("INSERT INTO alembic_version VALUES ('0999')"))
+    body: dict[str, Any] = client.get("/ready").json or {}
+    assert body["migrations"].startswith("database migrations ahead of this code: at 0999")
+
+
+def test_not_ready_when_the_database_does_not_answer(
+    redis_url: str, redis: Redis, worker: Worker, tmp_path: Path
+) -> None:
+    app = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": f"sqlite:///{tmp_path}/no/such/folder/flowdesk.sqlite3",
+            "REDIS_URL": redis_url,
+            "SECRET_KEY": "test-secret",
+            "UPLOAD_FOLDER": str(tmp_path / "files"),
+        }
+    )
+    try:
+        response = app.test_client().get("/ready")
+    finally:
+        app.extensions["flowdesk"].close()
+    assert response.status_code == 503
+    assert response.json == {
+        "status": "not ready",
+        "database": "does not answer (OperationalError)",
+        "migrations": "unknown: the database does not answer",
+        "redis": "ok",
+        "workers": "ok",
+        "problems": [
+            "database: does not answer (OperationalError)",
+            "migrations: unknown: the database does not answer",
+        ],
+    }
