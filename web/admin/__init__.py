@@ -365,6 +365,7 @@ def workflow(key: str) -> str:
 def init_app(app: Flask) -> None:
     app.register_blueprint(blueprint)
     outbox.init_app(app)  # its own blueprint, under /admin/outbox
-    from web.admin import catalogue  # imports this module's helpers: after they exist
+    from web.admin import catalogue, retention  # import this module's helpers: after them
 
     catalogue.init_app(app)  # its own blueprint, under /admin/services
+    retention.init_app(app)  # its own blueprint, under /admin/retention

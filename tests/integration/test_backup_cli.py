@@ -1,0 +1,81 @@
+"""`flowdesk retention`, `backup`, `restore`, `export` and `import`: the operator's door."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from engine.service.commands import Commands
+from engine.store.database import Database
+from tests.integration.conftest import Clock
+from tests.integration.test_backup import count_instances, empty_url
+from tests.integration.test_retention import finished_incident
+from web.cli import main
+
+__all__ = ["empty_url"]
+
+Run = Callable[..., str]
+
+
+@pytest.fixture
+def flowdesk(monkeypatch: pytest.MonkeyPatch) -> Callable[..., str]:
+    runner = CliRunner()
+
+    def run(url: str, *args: str, code: int = 0) -> str:
+        monkeypatch.setenv("FLOWDESK_DATABASE_URL", url)
+        result = runner.invoke(main, list(args))
+        assert result.exit_code == code, result.output
+        return result.output
+
+    return run
+
+
+def test_retention_policies_from_the_shell(
+    flowdesk: Run, commands: Commands, database: Database, database_url: str, clock: Clock
+) -> None:
+    number = finished_incident(commands, database)
+    refused = flowdesk(database_url, "retention", "set", "it-incident", "delete", code=1)
+    assert "/after_days: delete needs a whole number of days" in refused
+    said = flowdesk(database_url, "retention", "set", "it-incident", "archive", "--after-days", "1")
+    assert "archived 1 day after they end" in said
+    assert flowdesk(database_url, "retention", "list") == "it-incident\tarchive\t1\n"
+    # The command line's clock is the real one, weeks after the fake clock's incident.
+    assert f"archived\t{number}" in flowdesk(database_url, "retention", "apply")
+    assert f'"number": "{number}"' in flowdesk(database_url, "retention", "show", number)
+    missing = flowdesk(database_url, "retention", "show", "INC-000404", code=4)
+    assert "no instance INC-000404 is in the archive" in missing
+
+
+def test_backup_restore_export_import_from_the_shell(
+    flowdesk: Run,
+    commands: Commands,
+    database: Database,
+    database_url: str,
+    empty_url: str,
+    tmp_path: Path,
+) -> None:
+    finished_incident(commands, database)
+    saved = tmp_path / "nightly.backup"
+    assert "backup written to" in flowdesk(database_url, "backup", str(saved))
+    refused = flowdesk(database_url, "restore", str(saved), code=5)
+    assert "is not empty" in refused
+    assert "backup restored" in flowdesk(empty_url, "restore", str(saved))
+    restored = Database(empty_url)
+    try:
+        assert count_instances(restored) == 1
+    finally:
+        restored.dispose()
+
+    lines = tmp_path / "all.jsonl"
+    flowdesk(database_url, "export", "--jsonl", str(lines))
+    assert "0 instance(s) imported, 1 instance(s) already there" in flowdesk(
+        empty_url, "import", "--jsonl", str(lines)
+    )
+    broken = tmp_path / "broken.jsonl"
+    broken.write_bytes(lines.read_bytes() + b"[1, 2]\n")
+    said = flowdesk(empty_url, "import", "--jsonl", str(broken), code=1)
+    assert "is not a JSON object" in said
+    assert "line " in said
