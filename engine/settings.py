@@ -135,6 +135,10 @@ PUMP_TICK = timedelta(milliseconds=50)
 #: The Redis lock that lets one worker per tick move timers, and how long it lasts.
 PUMP_LOCK = "flowdesk:timer-pump"
 PUMP_LOCK_MS = 40
+#: The Redis lease that lets one worker of many queue the periodic jobs, and how long it
+#: lasts unrenewed: when its holder dies, another worker takes over within this time.
+PERIODIC_LEASE = "flowdesk:periodic-leader"
+PERIODIC_LEASE_MS = 3000
 #: How long the thread listening for RQ's worker commands (pub/sub) waits per poll; a
 #: stopping worker waits for that thread, so this bounds the wait (RQ's own is 60 s).
 COMMAND_POLL = timedelta(milliseconds=500)

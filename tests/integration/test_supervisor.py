@@ -1,0 +1,57 @@
+"""The supervisor of `flowdesk up` names a part that dies, restarts it, and gives up on one
+that keeps dying."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+import pytest
+
+from web.cli.supervisor import RESTART_LIMIT, Program, Supervisor, SupervisorError
+
+SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
+CRASHER = [sys.executable, "-c", "import sys; sys.exit(3)"]
+
+
+def watch_until(supervisor: Supervisor, done: object, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while not done():  # type: ignore[operator]
+        assert time.monotonic() < deadline
+        supervisor.check()
+        time.sleep(0.02)
+
+
+def test_a_killed_part_is_named_and_started_again() -> None:
+    said: list[str] = []
+    worker = Program("worker-2", SLEEPER, dict(os.environ))
+    supervisor = Supervisor([], said.append, first_pause_s=0.01)
+    supervisor.add(worker)
+    try:
+        first = worker.pid
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        watch_until(supervisor, lambda: worker.pid != first and worker.running())
+    finally:
+        supervisor.stop()
+    assert said[0] == f"worker-2 (pid {first}) was killed by SIGKILL; restarting in 0.01 s"
+    assert said[1] == f"worker-2: restarted (pid {worker.pid})"
+    assert not worker.running()  # stopped at the end
+
+
+def test_a_part_that_keeps_dying_stops_everything() -> None:
+    said: list[str] = []
+    web = Program("web", SLEEPER, dict(os.environ))
+    broken = Program("worker", CRASHER, dict(os.environ))
+    supervisor = Supervisor([], said.append, first_pause_s=0.01)
+    supervisor.add(web)
+    supervisor.add(broken)
+    try:
+        with pytest.raises(SupervisorError, match=r"worker \(pid \d+\) exited with status 3"):
+            watch_until(supervisor, lambda: False)
+    finally:
+        supervisor.stop()
+    assert len([line for line in said if "restarting" in line]) == RESTART_LIMIT - 1
+    assert not web.running()
