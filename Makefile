@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # in more processes than cores (pytest-xdist): 3:38 against 7:39 in one on 2 cores.
 TEST_PROCESSES ?= 3
 
-.PHONY: run test lint check bench clean
+.PHONY: run test lint check bench chaos clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ check: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/core.py
+
+# Not part of `make test`: 20 rounds of kills and crashes under load, about 15 minutes (docs/chaos.md).
+chaos: $(STAMP)
+	$(BIN)/python bench/chaos.py --rounds 20
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache .hypothesis
