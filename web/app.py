@@ -19,9 +19,8 @@ import designer
 from engine.service.bootstrap import Services, default_url
 from engine.settings import WEB_DEFAULTS
 from forms import rendering
-from web import admin, api, auth, desk, intake, oncall, portal
+from web import admin, api, auth, desk, insight, intake, oncall, ops, portal
 from web.common import errors, jsonbody, moments, security, uploads
-from web.ops import health
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -48,19 +47,20 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         [FileSystemLoader(os.path.join(app.root_path, "templates")), rendering.template_loader()]
     )
     rendering.register(app.jinja_env)
+    ops.init_app(app)  # first: logging, and each request's id before other hooks run
     jsonbody.init_app(app)
     moments.init_app(app)
     uploads.init_app(app)
     security.init_app(app)
     errors.init_app(app)
     auth.init_app(app)
-    health.init_app(app)
     portal.init_app(app)
     desk.init_app(app)
     admin.init_app(app)
     api.init_app(app)
     intake.init_app(app)
     oncall.init_app(app)
+    insight.init_app(app)
     designer.init_app(app)
     return app
 

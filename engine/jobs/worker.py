@@ -11,24 +11,33 @@ of escalation policies every second, and poll the IMAP mailbox when one is confi
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
+import uuid
+from typing import Any
 
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker, get_current_job
 from rq.cron import CronScheduler
+from rq.job import Job
 
 from engine.jobs import context, imap, timers
 from engine.jobs.outbox import relay_outbox
+from engine.logs import request_scope
 from engine.service import notifications, sessions
 from engine.service.paging import Paging
+from engine.service.retention import Retention
 from engine.service.subflows import Subflows
 from engine.settings import (
     COMMAND_POLL,
     CRON_TICK,
+    DEFAULT_BATCH,
     DISPATCH_EVERY_S,
     IMAP_EVERY_S,
+    PERIODIC_LEASE,
+    PERIODIC_LEASE_MS,
     PERIODIC_STOP_WAIT,
     PRUNE_EVERY_S,
     PUMP_LOCK,
@@ -57,7 +66,13 @@ def sweep_timers() -> int:
 
 
 def relay() -> dict[str, list[int]]:
-    """Periodic job: deliver the notifications and webhooks waiting in the outbox."""
+    """Deliver the notifications and webhooks waiting in the outbox (periodic job).
+
+    A run takes at most `DEFAULT_BATCH` messages. One that took a whole batch queues another
+    run at once, for the next free worker: a backlog drains at the pace of every worker
+    (runs claim different rows), not at one batch a tick of the one worker that queues the
+    periodic jobs.
+    """
     database = context.commands().database
     report = relay_outbox(
         database,
@@ -65,6 +80,8 @@ def relay() -> dict[str, list[int]]:
         now=timers.utcnow(),
         budget_s=RELAY_BUDGET.total_seconds(),
     )
+    if len(report.sent) + len(report.retried) + len(report.dead) >= DEFAULT_BATCH:
+        Queue(timers.QUEUE, connection=_connection()).enqueue(relay, result_ttl=0)
     return report.to_dict()
 
 
@@ -86,6 +103,11 @@ def prune_sessions() -> int:
 def prune_notifications() -> int:
     """Periodic job: delete the notifications read long ago, and any very old."""
     return context.commands().write("prune notifications", notifications.prune_notifications)
+
+
+def apply_retention() -> dict[str, list[str]]:
+    """Periodic job: archive or delete the ended instances the retention policies say."""
+    return Retention(context.commands()).apply().to_dict()
 
 
 def poll_mailbox() -> int:
@@ -118,6 +140,7 @@ def periodic(connection: Redis) -> CronScheduler:
     cron.register(paging, timers.QUEUE, interval=RELAY_EVERY_S, result_ttl=0)
     cron.register(prune_sessions, timers.QUEUE, interval=PRUNE_EVERY_S, result_ttl=0)
     cron.register(prune_notifications, timers.QUEUE, interval=PRUNE_EVERY_S, result_ttl=0)
+    cron.register(apply_retention, timers.QUEUE, interval=PRUNE_EVERY_S, result_ttl=0)
     if imap.imap_settings() is not None:
         cron.register(poll_mailbox, timers.QUEUE, interval=IMAP_EVERY_S, result_ttl=0)
     return cron
@@ -133,6 +156,13 @@ class Worker(SimpleWorker):
     worker alive for up to a minute. Here the thread polls every `COMMAND_POLL`.
     """
 
+    #: Set when the worker is asked to stop (a signal, or RQ's shutdown command).
+    stop_asked = False
+
+    def request_stop(self, signum: int, frame: Any) -> None:
+        self.stop_asked = True
+        super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
+
     def subscribe(self) -> None:
         self.pubsub = self.connection.pubsub()
         self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
@@ -143,13 +173,36 @@ class Worker(SimpleWorker):
             exception_handler=self._pubsub_exception_handler,
         )
 
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        # The web request that caused the job (its `meta`) on every log line of it, RQ's too.
+        with request_scope(job.meta.get("request_id")):
+            super().execute_job(job, queue)
+
+
+#: Renew the lease when this worker holds it, else take it when no one does (1: held).
+CLAIM_LEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+    return redis.call('pexpire', KEYS[1], ARGV[2])
+end
+if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+return 0
+"""
+#: Give the lease up, if this worker still holds it.
+RELEASE_LEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
 
 class PeriodicThread(threading.Thread):
     """Move due timer jobs onto the queue, and ask the cron scheduler for periodic jobs.
 
     `CronScheduler.start` installs signal handlers, which only the main thread may do,
     and the main thread belongs to the worker; so this thread drives it tick by tick.
-    One worker at a time moves timers (a short Redis lock per tick).
+    One worker at a time moves timers (a short Redis lock per tick). RQ's cron scheduler
+    takes no lock of its own, and each worker keeps its own schedule: with N workers
+    every periodic job would run N times. So one worker, the holder of a lease in Redis
+    (`PERIODIC_LEASE`), queues them; the others take over when it stops renewing.
     """
 
     def __init__(self, queue: Queue, cron: CronScheduler) -> None:
@@ -157,6 +210,8 @@ class PeriodicThread(threading.Thread):
         self.queue = queue
         self.cron = cron
         self.stopping = threading.Event()
+        self.token = uuid.uuid4().hex
+        self._claim = queue.connection.register_script(CLAIM_LEASE)
 
     def run(self) -> None:
         ticks_per_cron = max(1, round(CRON_TICK / PUMP_TICK))
@@ -167,7 +222,7 @@ class PeriodicThread(threading.Thread):
                 if lock:
                     timers.move_due(self.queue)
                 tick += 1
-                if tick % ticks_per_cron == 0:
+                if tick % ticks_per_cron == 0 and self.leads():
                     self.cron.enqueue_jobs()
             except RedisError:
                 # Redis is away (restarting, network): keep ticking; nothing is lost,
@@ -181,11 +236,24 @@ class PeriodicThread(threading.Thread):
                 log.exception("the periodic thread's tick failed; it goes on")
                 self.stopping.wait(REDIS_RETRY.total_seconds())
 
+    def leads(self) -> bool:
+        """Take or renew the lease on the periodic jobs; say whether this worker holds it."""
+        return bool(self._claim(keys=[PERIODIC_LEASE], args=[self.token, PERIODIC_LEASE_MS]))
+
     def stop(self) -> None:
-        """Ask the thread to stop, and wait (a while) for the tick it is in to finish."""
+        """Ask the thread to stop, wait (a while) for the tick it is in, give up the lease."""
         self.stopping.set()
         if self.is_alive():
             self.join(PERIODIC_STOP_WAIT.total_seconds())
+        # Another worker takes over at its next tick, not when the lease runs out (as it
+        # does on its own if Redis is away now).
+        with contextlib.suppress(RedisError):
+            release = self.queue.connection.register_script(RELEASE_LEASE)
+            release(keys=[PERIODIC_LEASE], args=[self.token])
+
+
+class WorkerStopped(RuntimeError):
+    """RQ's worker loop ended though no one asked it to: the process must fail."""
 
 
 def run(database_url: str, redis_url: str, *, burst: bool = False) -> None:
@@ -209,6 +277,11 @@ def run(database_url: str, redis_url: str, *, burst: bool = False) -> None:
         # RQ's own scheduler would move timer jobs up to a second early (see `move_due`).
         # Every second brings a periodic job: logging each one at INFO would drown the rest.
         worker.work(burst=burst, with_scheduler=False, logging_level="WARNING")
+        if not burst and not worker.stop_asked:
+            # RQ's loop returns, rather than raising, when Redis times out under it or its
+            # own bookkeeping fails (a Redis restart mid-job): a worker that stops unasked
+            # has failed, and says so, so that `flowdesk up` (or systemd) starts it again.
+            raise WorkerStopped("the worker stopped without being asked to (see the log above)")
     finally:
         ticker.stop()
         context.close()

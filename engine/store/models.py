@@ -3,6 +3,7 @@
 from engine.store.base import Base
 from engine.store.casework import InstanceLink
 from engine.store.definitions import Definition, DefinitionVersion
+from engine.store.insight import IncidentFigures
 from engine.store.instances import (
     Attachment,
     Command,
@@ -21,6 +22,7 @@ from engine.store.notifications import Notification, NotificationSettings, SentM
 from engine.store.oncall import EscalationPolicy, OnCallFeed, OnCallOverride, OnCallSchedule
 from engine.store.paging import Page
 from engine.store.people import ApiToken, Group, Membership, OnCallShift, SignInSession, User
+from engine.store.retention import ArchivedInstance, RetentionPolicy
 from engine.store.search import SavedView
 from engine.store.services import Alert, AlertKey, Integration, Service
 
@@ -28,6 +30,7 @@ __all__ = [
     "Alert",
     "AlertKey",
     "ApiToken",
+    "ArchivedInstance",
     "Attachment",
     "Base",
     "Command",
@@ -39,6 +42,7 @@ __all__ = [
     "Event",
     "Group",
     "InboundMail",
+    "IncidentFigures",
     "Instance",
     "InstanceLink",
     "Integration",
@@ -52,6 +56,7 @@ __all__ = [
     "OnCallShift",
     "Outbox",
     "Page",
+    "RetentionPolicy",
     "SavedView",
     "SentMail",
     "Service",

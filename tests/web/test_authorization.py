@@ -163,6 +163,9 @@ MATRIX: tuple[Row, ...] = (
     # --- public pages and reads
     Row("GET", "/", each(OK)),
     Row("GET", "/health", each(OK)),
+    # Open to all, like /health; 503 here, as no worker runs (tests/web/test_ops_ready.py).
+    Row("GET", "/ready", each(None)),
+    Row("GET", "/metrics", each(OK)),  # the test client asks from loopback
     Row("GET", "/sign-in", each(OK)),
     Row("GET", "/static/site.css", each(OK)),
     Row("GET", "/new/it-incident", each(OK)),
@@ -200,6 +203,9 @@ MATRIX: tuple[Row, ...] = (
     Row("GET", "/admin/oncall/no-such-schedule", page(403, ada=404)),
     Row("GET", "/admin/escalation-policies", ADMIN_PAGE),
     Row("GET", "/oncall/", AGENT_PAGE),
+    Row("GET", "/insight", AGENT_PAGE),
+    Row("GET", "/insight/sla.csv", AGENT_PAGE),
+    Row("GET", "/api/v1/insight", api(403, bob=OK, erin=OK, ada=OK)),
     Row("GET", "/oncall/no-such-schedule.ics?token=wrong", each(404)),
     Row("GET", "/oncall/users/alice.ics?token=wrong", each(404)),
     # The instance list and saved views (ADR 47): lists name only what a persona may see.
@@ -247,6 +253,13 @@ MATRIX: tuple[Row, ...] = (
     # The service catalogue (issue 18): anyone with a token reads it, admins change it.
     Row("GET", "/api/v1/services", api()),
     Row("GET", "/api/v1/services/no-such-service", api(404)),
+    # Retention (ADR 55): anyone with a token reads the policies; admins set them and read
+    # the archive.
+    Row("GET", "/api/v1/retention", api()),
+    Row("GET", "/api/v1/retention/no-such-workflow", api(404)),
+    Row("GET", "/api/v1/archive/INC-999999", api(403, ada=404)),
+    Row("GET", "/admin/retention", ADMIN_PAGE),
+    Row("GET", "/admin/retention/archive?number=INC-999999", page(403, ada=404)),
     # --- refused posts: pages
     Row("POST", "/sign-in", each(401), {"username": "alice", "password": "wrong guess"}),
     Row("POST", "/new/it-incident", each(422), {"summary": ""}),
@@ -359,6 +372,8 @@ MATRIX: tuple[Row, ...] = (
     Row("POST", "/admin/services/no-such-service/delete", page(403, ada=404)),
     Row("POST", "/admin/services/no-such-service/integrations", page(403, ada=404), {}),
     Row("POST", "/admin/services/no-such-service/integrations/987654/revoke", page(403, ada=404)),
+    Row("PUT", "/api/v1/retention/no-such-workflow", api(403, ada=404), {"action": "keep"}),
+    Row("POST", "/admin/retention/no-such-workflow", page(403, ada=404), {"action": "keep"}),
     # The body is read before the token: PagerDuty's events carry theirs in it.
     Row("POST", "/intake/alertmanager", each(400), {}),
     Row("POST", "/intake/pagerduty/v2/enqueue", each(400), {}),

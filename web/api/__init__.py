@@ -24,9 +24,11 @@ from forms.coercion import coerce_post
 from forms.compiler import compile_schema
 from forms.definition import Form
 from forms.validation import validate
+from web.api import insight as api_insight
 from web.api import instances as api_instances
 from web.api import notifications as api_notifications
 from web.api import openapi
+from web.api import retention as api_retention
 from web.api import services as api_services
 from web.api import tasks as api_tasks
 from web.api import views as api_views
@@ -123,6 +125,8 @@ def init_app(app: Flask) -> None:
         api_notifications.blueprint,
         api_views.blueprint,
         api_services.blueprint,
+        api_retention.blueprint,
+        api_insight.blueprint,
     )
     for part in parts:
         csrf.exempt(part)

@@ -15,7 +15,14 @@ from typing import Any
 from flask import Blueprint, Flask, Response, jsonify
 from jsonschema import Draft202012Validator
 
-from web.api import notification_schemas, oncall_schemas, service_schemas, view_schemas
+from web.api import (
+    insight_schemas,
+    notification_schemas,
+    oncall_schemas,
+    retention_schemas,
+    service_schemas,
+    view_schemas,
+)
 from web.api.schemas import FILTERS, PARAMETERS, SCHEMAS, TEXT, VERSION, Schema, ref
 
 blueprint = Blueprint("openapi", __name__, url_prefix="/api")
@@ -380,6 +387,8 @@ def _paths() -> Schema:
         **view_schemas.paths(_operation),
         **oncall_schemas.paths(_operation),
         **service_schemas.paths(_operation),
+        **retention_schemas.paths(_operation),
+        **insight_schemas.paths(_operation),
     }
 
 
@@ -415,6 +424,8 @@ def _document() -> Schema:
                 **view_schemas.SCHEMAS,
                 **oncall_schemas.SCHEMAS,
                 **service_schemas.SCHEMAS,
+                **retention_schemas.SCHEMAS,
+                **insight_schemas.SCHEMAS,
             },
             "parameters": PARAMETERS,
             "responses": responses,

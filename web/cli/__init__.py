@@ -10,6 +10,7 @@ import click
 
 from engine.catalog import Catalog, json_files, neighbours
 from web.cli.console import COMMANDS
+from web.cli.data import COMMANDS as DATA_COMMANDS
 from web.cli.mail_in import mail_in, mailbox
 from web.cli.oncall import COMMANDS as ONCALL_COMMANDS
 from web.cli.play import play
@@ -50,7 +51,7 @@ main.add_command(mail_in)
 main.add_command(mailbox)
 for command in SERVICE_COMMANDS:
     main.add_command(command)
-for command in (*COMMANDS, *ONCALL_COMMANDS):
+for command in (*COMMANDS, *ONCALL_COMMANDS, *DATA_COMMANDS):
     main.add_command(command)
 
 
