@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+from sqlalchemy.exc import OperationalError
+
 from engine.core.errors import FlowdeskError, Problem
+
+#: What the database raises when it does not answer (down, restarting, refusing
+#: connections), wherever a door reached it: the doors answer as for `Unavailable`. The
+#: command's transaction never committed (a COMMIT whose outcome is unknown is
+#: `CommitInDoubt`), so nothing was saved.
+DATABASE_AWAY: tuple[type[Exception], ...] = (OperationalError,)
 
 
 class ServiceError(FlowdeskError):

@@ -16,22 +16,33 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from ipaddress import ip_network
+from pathlib import Path
 from typing import Any
 
 import pytest
+from redis import Redis
+from rq import Queue
 from sqlalchemy import select, update
 
 from engine.core.effects import Notify
-from engine.jobs import mail
+from engine.jobs import mail, timers
 from engine.jobs.outbox import RelayReport, claim_next, relay_outbox
+from engine.jobs.worker import relay
 from engine.service.commands import Commands
 from engine.service.people import ensure_user
-from engine.settings import DEFAULT_SMTP_PORT, RelaySettings, SettingsError, relay_settings
+from engine.settings import (
+    DEFAULT_BATCH,
+    DEFAULT_SMTP_PORT,
+    RelaySettings,
+    SettingsError,
+    relay_settings,
+)
 from engine.store.database import Database
 from engine.store.instances import Event, Instance, Outbox
 from engine.store.people import User
 from tests.infrastructure import MailServer
 from tests.integration.conftest import INCIDENT, PACK, Clock
+from tests.integration.workers import worker_process
 from web.cli.stack import free_port
 
 SECRET = "webhook-test-secret"
@@ -726,3 +737,28 @@ def test_every_template_the_shipped_workflows_use_ships_and_renders() -> None:
         assert "INC-000007" in subject, key
         assert "\n" not in subject, key
         assert "https://desk.example/instances/INC-000007" in body, key
+
+
+def test_a_backlog_larger_than_one_run_drains_without_waiting_for_the_next_tick(
+    commands: Commands, database: Database, database_url: str, redis: Redis, redis_url: str,
+    clock: Clock, smtp: MailServer, tmp_path: Path,
+) -> None:  # fmt: skip
+    # A run takes one batch; one that took a whole batch queues the next at once, for any
+    # free worker. Before, the rest waited a tick of the one worker queueing periodic jobs,
+    # so mail went no faster with more workers. A burst worker, which ticks never, shows it.
+    number = password_incident(commands)
+    clear_outbox(database)
+    with database.writer_session() as session, session.begin():
+        ensure_user(session, "bob", clock(), email="bob@desk.example")
+    backlog = DEFAULT_BATCH + 30
+    for _ in range(backlog):
+        add_message(database, number, clock(), step="work", to={"user": "bob"}, template="reminder")
+    Queue(timers.QUEUE, connection=redis).enqueue(relay, result_ttl=0)
+
+    env = {"FLOWDESK_SMTP_HOST": "127.0.0.1", "FLOWDESK_SMTP_PORT": str(smtp.port)}
+    log = tmp_path / "worker.log"
+    with worker_process(database_url, redis_url, log, "--burst", env=env) as worker:
+        assert worker.process.wait(timeout=120) == 0, worker.output()[-4000:]
+
+    assert len(smtp.inbox.received) == backlog
+    assert {row.status for row in outbox_rows(database)} == {"sent"}

@@ -5,18 +5,21 @@ The worker runs as a real process, started the way production starts it.
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import threading
 import time
 from pathlib import Path
 
+import pytest
 from redis import Redis
 from rq import Queue
 from rq import Worker as RQWorker
-from rq.exceptions import InvalidJobOperation
+from rq.exceptions import InvalidJobOperation, StopRequested
 from sqlalchemy import func, select
 
 from engine.jobs import timers
-from engine.jobs.worker import PeriodicThread, Worker
+from engine.jobs.worker import PeriodicThread, Worker, WorkerStopped, run
 from engine.service.commands import Commands
 from engine.settings import COMMAND_POLL
 from engine.store.database import Database
@@ -146,3 +149,25 @@ def _wait_for(condition: object, seconds: float = 10) -> None:
     while not condition():  # type: ignore[operator]
         assert time.monotonic() < deadline
         time.sleep(0.01)
+
+
+def test_a_worker_whose_loop_ends_unasked_fails_so_that_it_is_started_again(
+    database_url: str, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # RQ's loop returns, rather than raising, when Redis times out under it: a worker
+    # process that then exited 0 looked stopped on purpose, and no supervisor restarted it.
+    monkeypatch.setattr(Worker, "work", lambda self, **options: False)
+    with pytest.raises(WorkerStopped, match="without being asked"):
+        run(database_url, redis_url)
+
+
+def test_a_worker_asked_to_stop_ends_without_failing(
+    database_url: str, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def asked_then_returns(self: Worker, **options: object) -> bool:
+        with contextlib.suppress(StopRequested):
+            self.request_stop(signal.SIGTERM, None)
+        return False
+
+    monkeypatch.setattr(Worker, "work", asked_then_returns)
+    run(database_url, redis_url)  # no WorkerStopped

@@ -14,7 +14,7 @@ from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from engine.service.errors import ServiceError
+from engine.service.errors import DATABASE_AWAY, ServiceError
 from forms.definition import MAX_FILE_SIZE, MAX_FILES, size_words
 
 #: Service error code -> HTTP status.
@@ -98,8 +98,26 @@ def _too_many(error: RateLimitExceeded) -> Response:
     return response
 
 
+#: Seconds a client is asked to wait when the database does not answer.
+DATABASE_RETRY_AFTER_S = 5
+
+
+def _database_away(error: Exception) -> Response:
+    # Nothing was saved (see DATABASE_AWAY), and trying again is the right advice.
+    current_app.logger.warning("the database did not answer: %s", error)
+    response = answer(
+        503,
+        "The database is not answering just now, so nothing was saved. Try again in a moment.",
+        "unavailable",
+    )
+    response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
+    return response
+
+
 def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, _http)
     app.register_error_handler(RateLimitExceeded, _too_many)
     app.register_error_handler(CSRFError, _csrf)
     app.register_error_handler(ServiceError, _service)
+    for away in DATABASE_AWAY:
+        app.register_error_handler(away, _database_away)
