@@ -102,14 +102,20 @@ def _too_many(error: RateLimitExceeded) -> Response:
 DATABASE_RETRY_AFTER_S = 5
 
 
+#: What a person reads when the database does not answer.
+DATABASE_AWAY_WORDS = (
+    "The database is not answering just now, so nothing was saved. Try again in a moment."
+)
+
+
 def _database_away(error: Exception) -> Response:
     # Nothing was saved (see DATABASE_AWAY), and trying again is the right advice.
     current_app.logger.warning("the database did not answer: %s", error)
-    response = answer(
-        503,
-        "The database is not answering just now, so nothing was saved. Try again in a moment.",
-        "unavailable",
-    )
+    try:
+        response = answer(503, DATABASE_AWAY_WORDS, "unavailable")
+    except DATABASE_AWAY:
+        # The page's header names who is signed in, which needs the database: say it plainly.
+        response = Response(DATABASE_AWAY_WORDS, status=503, mimetype="text/plain")
     response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
     return response
 
