@@ -21,7 +21,9 @@ draft through the service, and measures in the page:
   drawn but not yet checked. The edits, `--edits` a round, are in
   turn: Alt+ArrowDown on a card, Alt+ArrowUp to move it back, one character typed into a
   step's label and Enter (a label is applied when its box is committed), a click on "Task"
-  in the menu of a "+" between two steps, and Ctrl+Z.
+  in the menu of a "+" between two steps, and Ctrl+Z. What leads up to an edit (focusing
+  a card scrolls it into view; a click opens a box or a menu) is drawn before the edit's own
+  key or click, as a person sees the card they reached before pressing a key on it.
 
 The timestamps are the events' own (`event.timeStamp`, when the input arrived) and the
 page's marks; the script only watches, the page does the work. Prints one JSON line with
@@ -455,10 +457,20 @@ def card(page: Page, step: str) -> Any:
     return page.locator(f"#wf-card-{step}")
 
 
+#: Resolves once the page has drawn what it shows now: two frames from the call.
+SHOWN = "() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))"
+
+
 def edit(page: Page, kind: str, step: str, rng: random.Random) -> dict[str, float]:
-    """One edit of `kind` on `step`, made with the keyboard or the mouse, timed."""
+    """One edit of `kind` on `step`, made with the keyboard or the mouse, timed.
+
+    What leads up to the edit (focusing a card, which scrolls it into view; opening a box
+    or a menu) is drawn before the edit's key or click: a person sees the card they
+    reached before they press a key on it.
+    """
     if kind in ("move_down", "move_up"):
         card(page, step).focus()
+        page.evaluate(SHOWN)
         key = "Alt+ArrowDown" if kind == "move_down" else "Alt+ArrowUp"
         return timed(page, lambda: page.keyboard.press(key))
     if kind == "label":
@@ -467,12 +479,16 @@ def edit(page: Page, kind: str, step: str, rng: random.Random) -> dict[str, floa
         box.click()
         page.keyboard.press("End")
         page.keyboard.type(rng.choice("abcdefgh"))
+        page.evaluate(SHOWN)
         return timed(page, lambda: page.keyboard.press("Enter"))
     if kind == "add":
         slot = page.get_by_role("button", name=f"Add a step after {step},", exact=False)
         slot.first.click()
         menu = page.locator(".wf-menu [data-menu-type=task]")
+        menu.wait_for()
+        page.evaluate(SHOWN)
         return timed(page, lambda: menu.click())
+    page.evaluate(SHOWN)
     return timed(page, lambda: page.keyboard.press("Control+z"))
 
 
