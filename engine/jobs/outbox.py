@@ -73,6 +73,8 @@ class RelayReport:
     sent: list[int] = field(default_factory=list)
     retried: list[int] = field(default_factory=list)
     dead: list[int] = field(default_factory=list)
+    #: The run stopped at its limit or its time budget, not for want of messages due.
+    more: bool = False
 
     def to_dict(self) -> dict[str, list[int]]:
         return {"sent": self.sent, "retried": self.retried, "dead": self.dead}
@@ -91,13 +93,14 @@ def relay_outbox(
 
     With `budget_s`, no new delivery starts once that many seconds have passed.
     """
-    report = RelayReport()
+    report = RelayReport(more=True)
     stop_at = None if budget_s is None else time.monotonic() + budget_s
     for _ in range(limit):
         if stop_at is not None and time.monotonic() >= stop_at:
             break
         claim = claim_next(database, now, settings)
         if claim is None:
+            report.more = False
             break
         with request_scope(claim.request_id):
             _carry_out(database, claim, settings, now, jitter, report)

@@ -33,7 +33,6 @@ from engine.service.subflows import Subflows
 from engine.settings import (
     COMMAND_POLL,
     CRON_TICK,
-    DEFAULT_BATCH,
     DISPATCH_EVERY_S,
     IMAP_EVERY_S,
     PERIODIC_LEASE,
@@ -68,10 +67,10 @@ def sweep_timers() -> int:
 def relay() -> dict[str, list[int]]:
     """Deliver the notifications and webhooks waiting in the outbox (periodic job).
 
-    A run takes at most `DEFAULT_BATCH` messages. One that took a whole batch queues another
-    run at once, for the next free worker: a backlog drains at the pace of every worker
-    (runs claim different rows), not at one batch a tick of the one worker that queues the
-    periodic jobs.
+    A run takes at most `DEFAULT_BATCH` messages, and starts none after `RELAY_BUDGET`. One
+    that stopped so, with messages still due, queues another run at once, for the next free
+    worker: a backlog drains at the pace of every worker (runs claim different rows), not at
+    one run a tick of the one worker that queues the periodic jobs.
     """
     database = context.commands().database
     report = relay_outbox(
@@ -80,7 +79,7 @@ def relay() -> dict[str, list[int]]:
         now=timers.utcnow(),
         budget_s=RELAY_BUDGET.total_seconds(),
     )
-    if len(report.sent) + len(report.retried) + len(report.dead) >= DEFAULT_BATCH:
+    if report.more:
         Queue(timers.QUEUE, connection=_connection()).enqueue(relay, result_ttl=0)
     return report.to_dict()
 

@@ -743,9 +743,10 @@ def test_a_backlog_larger_than_one_run_drains_without_waiting_for_the_next_tick(
     commands: Commands, database: Database, database_url: str, redis: Redis, redis_url: str,
     clock: Clock, smtp: MailServer, tmp_path: Path,
 ) -> None:  # fmt: skip
-    # A run takes one batch; one that took a whole batch queues the next at once, for any
-    # free worker. Before, the rest waited a tick of the one worker queueing periodic jobs,
-    # so mail went no faster with more workers. A burst worker, which ticks never, shows it.
+    # A run takes one batch at most, within a time budget; one that stops with mail still
+    # due queues the next at once, for any free worker. Before, the rest waited a tick of
+    # the one worker queueing periodic jobs, so mail went no faster with more workers. A
+    # burst worker, which never ticks, shows it.
     number = password_incident(commands)
     clear_outbox(database)
     with database.writer_session() as session, session.begin():
