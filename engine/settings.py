@@ -144,6 +144,10 @@ PERIODIC_LEASE_MS = 3000
 COMMAND_POLL = timedelta(milliseconds=500)
 #: Seconds between two prunes of sign-in sessions that are long over.
 PRUNE_EVERY_S = 3600
+#: Seconds between two reads of the figures of incidents whose timelines grew (Insight), so
+#: a dashboard view finds them read; and how many one run reads before it queues the next.
+FIGURES_EVERY_S = 60
+FIGURES_PER_RUN = 5_000
 #: How long a stopping worker waits for its periodic thread to finish a tick.
 PERIODIC_STOP_WAIT = timedelta(seconds=5)
 #: How many timers one dispatch or sweep hands over at most.

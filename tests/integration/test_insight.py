@@ -8,12 +8,17 @@ test says otherwise.
 from __future__ import annotations
 
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from redis import Redis
+from rq import Queue
 from sqlalchemy import select, update
 
 from engine.core.metrics import mean_time_between_failures
+from engine.jobs import timers
+from engine.jobs.worker import periodic, refresh_figures
 from engine.service import insight
 from engine.service.casework import Casework
 from engine.service.commands import Commands
@@ -28,6 +33,7 @@ from engine.store.database import Database
 from engine.store.insight import IncidentFigures
 from engine.store.instances import Instance, Task
 from tests.integration.conftest import INCIDENT, Clock
+from tests.integration.workers import worker_process
 
 HOUR = 3600.0
 BOB = Person(1, "bob", "Bob", None, frozenset({"agent"}), frozenset({"service-desk"}))
@@ -164,6 +170,22 @@ def test_filters_narrow_every_panel_and_volume_counts_each_day(
     assert before.panels["by_service"].rows == []
 
 
+def test_the_whole_dashboard_says_what_each_panel_says_alone(
+    worked: dict[str, str], commands: Commands, clock: Clock
+) -> None:
+    """The time, SLA and top-list panels share one grouped statement when read together
+    (see `_Tally`); asked one at a time, each groups by its own key only."""
+    filters = read_filters({}, clock().date())
+    whole = Insight(commands).dashboard(BOB, filters).panels
+    for name in insight.PANELS:
+        alone = Insight(commands).dashboard(BOB, filters, [name]).panels[name]
+        assert alone.rows == whole[name].rows, name
+    assert by_key(whole["by_service"])["printing"]["incidents"] == 2
+    assert whole["services"].rows == [("printing", 2), ("vpn", 1)]
+    sla = {row[0]: row[1:4] for row in whole["sla"].rows}
+    assert sum(sla["response"]) == 2  # the cancelled incident is left out of the SLA
+
+
 def test_mtbf_in_sql_is_the_definition_of_engine_core(
     commands: Commands, clock: Clock, database: Database
 ) -> None:
@@ -202,6 +224,20 @@ def test_figures_follow_the_timeline_and_only_what_changed_is_read_again(
         )
         assert row is not None
         assert (row.open, row.resolve_s, row.reopenings) == (True, None, 1)
+
+
+def test_the_worker_reads_the_figures_of_changed_incidents_before_anyone_looks(
+    worked: dict[str, str], commands: Commands, database_url: str, redis: Redis, redis_url: str,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    assert stale_count(commands) == 3
+    assert any(job.func is refresh_figures for job in periodic(redis).get_jobs())
+    Queue(timers.QUEUE, connection=redis).enqueue(refresh_figures)
+
+    with worker_process(database_url, redis_url, tmp_path / "worker.log", "--burst") as worker:
+        assert worker.process.wait(timeout=60) == 0, worker.output()[-4000:]
+
+    assert stale_count(commands) == 0
 
 
 def test_a_view_reads_at_most_its_budget_of_figures_and_says_the_rest_are_left_out(
