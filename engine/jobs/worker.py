@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
 import threading
 import uuid
 from typing import Any
@@ -270,6 +271,25 @@ class PeriodicThread(threading.Thread):
             release(keys=[PERIODIC_LEASE], args=[self.token])
 
 
+def _answers(connection: Redis) -> bool:
+    try:
+        return bool(connection.ping())
+    except RedisError:
+        return False
+
+
+def _back(connection: Redis) -> bool:
+    """Wait until Redis answers again (True), or until SIGTERM or SIGINT asks the worker to
+    stop meanwhile (False): outside RQ's loop, its own signal handlers would not."""
+    stopping = threading.Event()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda _signal, _frame: stopping.set())
+    while not stopping.wait(REDIS_RETRY.total_seconds()):
+        if _answers(connection):
+            return True
+    return False
+
+
 class WorkerStopped(RuntimeError):
     """RQ's worker loop ended though no one asked it to: the process must fail."""
 
@@ -285,21 +305,29 @@ def run(database_url: str, redis_url: str, *, burst: bool = False) -> None:
     context.configure(database_url)
     connection = Redis.from_url(redis_url)
     queue = Queue(timers.QUEUE, connection=connection)
-    worker = Worker([queue], connection=connection)
     ticker = PeriodicThread(queue, periodic(connection))
     try:
         if burst:
             timers.move_due(queue)
         else:
             ticker.start()
-        # RQ's own scheduler would move timer jobs up to a second early (see `move_due`).
-        # Every second brings a periodic job: logging each one at INFO would drown the rest.
-        worker.work(burst=burst, with_scheduler=False, logging_level="WARNING")
-        if not burst and not worker.stop_asked:
-            # RQ's loop returns, rather than raising, when Redis times out under it or its
-            # own bookkeeping fails (a Redis restart mid-job): a worker that stops unasked
-            # has failed, and says so, so that `flowdesk up` (or systemd) starts it again.
-            raise WorkerStopped("the worker stopped without being asked to (see the log above)")
+        while True:
+            worker = Worker([queue], connection=connection)
+            # RQ's own scheduler would move timer jobs up to a second early (see
+            # `move_due`). Every second brings a periodic job: logging each one at INFO
+            # would drown the rest.
+            worker.work(burst=burst, with_scheduler=False, logging_level="WARNING")
+            if burst or worker.stop_asked:
+                return
+            # RQ's loop returns, rather than raising, when Redis goes away under one of its
+            # own calls (its retry covers only the wait for a job) or its bookkeeping fails.
+            if _answers(connection):
+                # Not an outage: a worker that stops unasked has failed, and says so, so
+                # that `flowdesk up` (or systemd) starts it again.
+                raise WorkerStopped("the worker stopped without being asked to (see above)")
+            log.warning("Redis went away under the worker: it works again once Redis is back")
+            if not _back(connection):
+                return  # asked to stop while it waited
     finally:
         ticker.stop()
         context.close()

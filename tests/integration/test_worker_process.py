@@ -26,6 +26,7 @@ from engine.store.database import Database
 from engine.store.instances import Event, Timer
 from tests.integration.conftest import INCIDENT
 from tests.integration.workers import worker_process
+from web.cli.stack import free_port, start_redis
 
 #: Packages a worker must not import: the web app and what only the web app needs.
 WEB_ONLY = ("flask", "werkzeug", "web", "designer")
@@ -159,6 +160,46 @@ def test_a_worker_whose_loop_ends_unasked_fails_so_that_it_is_started_again(
     monkeypatch.setattr(Worker, "work", lambda self, **options: False)
     with pytest.raises(WorkerStopped, match="without being asked"):
         run(database_url, redis_url)
+
+
+def test_a_worker_whose_loop_ends_as_redis_goes_away_works_again_once_it_is_back(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # RQ retries only its wait for a job: Redis dying under another of its calls ended the
+    # loop, and the worker with it, though the outage was all that was wrong.
+    port = free_port()
+    server = start_redis(port)
+    done = threading.Event()
+
+    def back_a_second_later() -> None:
+        # Started and stopped by a thread that lives until the end: redis-server dies with
+        # the thread that started it.
+        time.sleep(1.0)
+        again = start_redis(port)
+        done.wait(30)
+        again.terminate()
+        again.wait(timeout=10)
+
+    loops: list[str] = []
+
+    def work(self: Worker, **options: object) -> bool:
+        loops.append(self.name)
+        if len(loops) == 1:  # Redis goes away mid-loop
+            server.terminate()
+            server.wait(timeout=10)
+            threading.Thread(target=back_a_second_later).start()
+            return False
+        with contextlib.suppress(StopRequested):  # back at work; then asked to stop
+            self.request_stop(signal.SIGTERM, None)
+        return False
+
+    monkeypatch.setattr(Worker, "work", work)
+    try:
+        run(database_url, f"redis://127.0.0.1:{port}/0")  # no WorkerStopped
+    finally:
+        done.set()
+    assert len(loops) == 2
+    assert loops[0] != loops[1]  # a fresh worker, registered anew
 
 
 def test_a_worker_asked_to_stop_ends_without_failing(
