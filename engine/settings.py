@@ -26,6 +26,12 @@ class SettingsError(ValueError):
 
 # The web app (Flask config keys; each can be set as FLOWDESK_<KEY> or in instance/config.py) --
 
+#: Recurring incidents (docs/problems.md): how many days back the desk's proposals look, and
+#: how many alike incidents make a group worth a problem. The web app reads them as
+#: `FLOWDESK_RECURRING_DAYS` and `FLOWDESK_RECURRING_AT_LEAST`; the command line as options.
+RECURRING_DAYS = 7
+RECURRING_AT_LEAST = 3
+
 WEB_DEFAULTS: dict[str, Any] = {
     "DATABASE_URL": None,  # None: FLOWDESK_DATABASE_URL, else a SQLite file in the instance folder
     "REDIS_URL": None,
@@ -48,6 +54,8 @@ WEB_DEFAULTS: dict[str, Any] = {
     "SIGN_IN_ACCOUNT_RATE_LIMIT": "10 per minute; 50 per hour",
     #: Live validation of a form through the API runs on every change a person makes.
     "VALIDATE_RATE_LIMIT": "240 per minute",
+    #: Self-help on public forms (known errors matching what a requester types) per address.
+    "SELF_HELP_RATE_LIMIT": "60 per minute; 1000 per day",
     #: Served over HTTPS: redirect to it, send HSTS, mark cookies Secure.
     "HTTPS": False,
     #: How many reverse proxies stand in front (their X-Forwarded-For is believed).
@@ -57,6 +65,9 @@ WEB_DEFAULTS: dict[str, Any] = {
     #: How often an open page asks for the unread count of its bell (and refreshes the
     #: inbox when something new arrived), in seconds.
     "NOTIFICATIONS_POLL_S": 20,
+    #: Recurring incidents: see `RECURRING_DAYS` above.
+    "RECURRING_DAYS": RECURRING_DAYS,
+    "RECURRING_AT_LEAST": RECURRING_AT_LEAST,
 }
 
 #: Rows on one page of a list in the desk.

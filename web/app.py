@@ -19,7 +19,7 @@ import designer
 from engine.service.bootstrap import Services, default_url
 from engine.settings import WEB_DEFAULTS
 from forms import rendering
-from web import admin, api, auth, desk, insight, intake, oncall, ops, portal
+from web import admin, api, auth, desk, insight, intake, oncall, ops, portal, postmortems
 from web.common import errors, jsonbody, moments, security, uploads
 
 
@@ -61,6 +61,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     intake.init_app(app)
     oncall.init_app(app)
     insight.init_app(app)
+    postmortems.init_app(app)
     designer.init_app(app)
     return app
 

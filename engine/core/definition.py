@@ -24,6 +24,7 @@ class Workflow:
         "calendars",
         "doc",
         "first",
+        "incident",
         "key",
         "priorities",
         "priority_field",
@@ -39,6 +40,8 @@ class Workflow:
         self.key: str = doc["key"]
         self.title: str = doc["title"]
         self.first: str = doc["first"]
+        #: Its instances are incidents: Insight and the recurring incidents count them.
+        self.incident: bool = bool(doc.get("incident", False))
         self.start: Mapping[str, Any] = doc.get("start", {})
         self.sla: Mapping[str, Any] | None = doc.get("sla")
         self.tables = MappingProxyType(

@@ -20,7 +20,7 @@ from engine.core.effects import (
 )
 from engine.core.runtime import Transition
 from engine.core.state import InstanceState
-from engine.service import assignment, notifications
+from engine.service import assignment, notifications, problem_news
 from engine.store.repository import InstanceRow, Repository
 from engine.store.search import SearchIndex
 
@@ -159,6 +159,9 @@ def save_transition(
         repo.add_outbox([message_row(instance, "subflow_finished", {"child": instance.id}, at)])
     tasks = _apply_effects(repo, instance, workflow, transition, sla, at, vet, form_version)
     notifications.after_events(repo, instance, audit, at, state.tasks)
+    if state.ended and not (before is not None and before.ended):
+        ended = [entry.get("actor") for entry in audit if entry["kind"] == "ended"]
+        problem_news.tell_owners(repo, instance, state, ended[-1] if ended else None, at)
     return tasks
 
 

@@ -28,7 +28,9 @@ from engine.service.locales import Readings
 from engine.service.oncall import Schedules
 from engine.service.oncall_feeds import Feeds
 from engine.service.people import People
+from engine.service.problems import Problems
 from engine.service.published import Published
+from engine.service.recurring import Recurring
 from engine.service.requests import Requests
 from engine.service.starting import Starting
 from engine.service.views import SavedViews
@@ -159,6 +161,16 @@ class Services:
     def intake(self) -> Intake:
         """Monitoring alerts into incidents; acknowledging an incident."""
         return Intake(self.commands)
+
+    @property
+    def problems(self) -> Problems:
+        """Problems: opened from incidents, linked, their root cause recorded, resolved."""
+        return Problems(self.commands)
+
+    @property
+    def recurring(self) -> Recurring:
+        """Groups of recent incidents alike enough to propose a problem for."""
+        return Recurring(self.commands)
 
     @property
     def database_url(self) -> str:

@@ -207,6 +207,7 @@ def _links(session: Session, instance_id: int) -> Links:
     rows = session.execute(
         select(InstanceLink.instance_id, InstanceLink.other_id, InstanceLink.kind)
         .where(or_(InstanceLink.instance_id == instance_id, InstanceLink.other_id == instance_id))
+        .where(InstanceLink.kind != "problem")  # an incident's problem: `engine.service.problems`
         .order_by(InstanceLink.id)
     ).all()
     ids = {row.instance_id for row in rows} | {row.other_id for row in rows}

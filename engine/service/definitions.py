@@ -159,6 +159,25 @@ def published_versions(session: Session) -> Versions:
     return {(kind, key): version for kind, key, version in rows}
 
 
+def incident_workflows(session: Session) -> tuple[str, ...]:
+    """Return the keys of the workflows whose latest published version says its instances
+    are incidents (`"incident": true`): those Insight counts and recurring incidents are
+    looked for among, in the order of their keys."""
+    flag = DefinitionVersion.content["incident"].as_boolean()
+    return tuple(
+        session.scalars(
+            select(Definition.key)
+            .join(DefinitionVersion, DefinitionVersion.definition_id == Definition.id)
+            .where(
+                Definition.kind == "workflow",
+                DefinitionVersion.version == Definition.latest_version,
+                flag.is_(True),
+            )
+            .order_by(Definition.key)
+        )
+    )
+
+
 def _published(session: Session) -> tuple[list[Document], Versions]:
     # One statement, so the versions said are those of the documents read (on PostgreSQL
     # reads run in autocommit: two statements could see two different moments).

@@ -1,5 +1,8 @@
 """Keep each incident's figures (`incident_figures`) in step with its timeline.
 
+The incidents are the instances of the workflows that say so (`"incident": true`, see
+`engine.service.definitions.incident_workflows`); no other instance has figures.
+
 The dashboards group and average figures that only a walk over a timeline can give
 (time on a business calendar, minus pauses: `engine.core.metrics`), so each instance's
 figures are read once and kept, and read again when its timeline grows. An instance is
@@ -26,6 +29,7 @@ from sqlalchemy.orm import Session
 from engine.core import metrics
 from engine.core.definition import Workflow
 from engine.service.commands import Commands
+from engine.service.definitions import incident_workflows
 from engine.store.directory import Directory
 from engine.store.insight import IncidentFigures
 from engine.store.instances import Event, Instance
@@ -59,10 +63,13 @@ def bring_up_to_date(commands: Commands, most: int | None = None) -> int:
     """
     done = 0
     after = 0
-    since = commands.read(lambda session: _since(session.connection()))
+    since, workflows = commands.read(
+        lambda session: (_since(session.connection()), incident_workflows(session))
+    )
     while most is None or done < most:
         limit = BATCH if most is None else min(BATCH, most - done)
-        ids = commands.read(partial(_stale_ids, since=since, after=after, limit=limit))
+        read = partial(_stale_ids, workflows=workflows, since=since, after=after, limit=limit)
+        ids = commands.read(read)
         if not ids:
             return done
 
@@ -76,7 +83,11 @@ def bring_up_to_date(commands: Commands, most: int | None = None) -> int:
 
 def stale_count(commands: Commands) -> int:
     """Return how many instances' figures are out of date (for tests and the bench)."""
-    return commands.read(lambda session: len(_stale(session.connection(), None, 0, None)))
+    return commands.read(
+        lambda session: len(
+            _stale(session.connection(), incident_workflows(session), None, 0, None)
+        )
+    )
 
 
 def _since(connection: Connection) -> datetime | None:
@@ -88,14 +99,21 @@ def _since(connection: Connection) -> datetime | None:
     return newest - MARGIN
 
 
-def _stale_ids(session: Session, *, since: datetime | None, after: int, limit: int) -> list[int]:
-    return _stale(session.connection(), since, after, limit)
+def _stale_ids(
+    session: Session, *, workflows: Sequence[str], since: datetime | None, after: int, limit: int
+) -> list[int]:
+    return _stale(session.connection(), workflows, since, after, limit)
 
 
 def _stale(
-    connection: Connection, since: datetime | None, after: int, limit: int | None = BATCH
+    connection: Connection,
+    workflows: Sequence[str],
+    since: datetime | None,
+    after: int,
+    limit: int | None = BATCH,
 ) -> list[int]:
-    """Return the ids (after `after`, in order) of instances whose figures are out of date.
+    """Return the ids (after `after`, in order) of the incidents (instances of `workflows`)
+    whose figures are out of date.
 
     With `since`, only the instances updated since are looked at, through the index on
     `updated_at` (a handful, on every dashboard view), and sorted here: asking the
@@ -103,12 +121,17 @@ def _stale(
     """
     join = Instance.__table__.outerjoin(_f, _f.c.instance_id == _i.id)
     out_of_date = or_(_f.c.last_event.is_(None), _f.c.last_event != _i.last_event)
+    incidents = _i.workflow_key.in_(workflows)
     if since is not None:
-        statement = select(_i.id).select_from(join).where(_i.updated_at >= since, out_of_date)
+        statement = (
+            select(_i.id).select_from(join).where(_i.updated_at >= since, incidents, out_of_date)
+        )
         found = sorted(int(row[0]) for row in connection.execute(statement))
         found = [found_id for found_id in found if found_id > after]
         return found[:limit] if limit is not None else found
-    statement = select(_i.id).select_from(join).where(_i.id > after, out_of_date).order_by(_i.id)
+    statement = (
+        select(_i.id).select_from(join).where(_i.id > after, incidents, out_of_date).order_by(_i.id)
+    )
     if limit is not None:
         statement = statement.limit(limit)
     return [int(row[0]) for row in connection.execute(statement)]

@@ -33,6 +33,7 @@ from sqlalchemy import (
 
 from engine.core.errors import Problem
 from engine.service.commands import Commands
+from engine.service.definitions import incident_workflows
 from engine.service.errors import InvalidInput, NotAllowed
 from engine.service.figures import DAY_S, EPOCH, VIEW_BUDGET, bring_up_to_date, stale_count
 from engine.service.insight_filters import LIST_FILTERS, Filters, read_filters
@@ -148,7 +149,9 @@ class Insight:
         at = self.commands.clock()
 
         def read(session: Any) -> dict[str, Table]:
-            reading = _Reading(session.connection(), filters, at, _tally_keys(panels))
+            incidents = incident_workflows(session)
+            keys = _tally_keys(panels)
+            reading = _Reading(session.connection(), filters, at, incidents, keys)
             return {name: _READERS[name](reading) for name in panels}
 
         return Dashboard(filters, at, self.commands.read(read), complete)
@@ -159,11 +162,16 @@ class Insight:
 
         def read(session: Any) -> dict[str, list[str]]:
             connection = session.connection()
+            incidents = _f.workflow_key.in_(incident_workflows(session))
             found = {}
             for name in LIST_FILTERS:
                 column = _COLUMNS[name]
                 rows = connection.execute(
-                    select(column).where(column.is_not(None)).distinct().order_by(column).limit(200)
+                    select(column)
+                    .where(column.is_not(None), incidents)
+                    .distinct()
+                    .order_by(column)
+                    .limit(200)
                 )
                 found[name] = [str(row[0]) for row in rows]
             return found
@@ -190,8 +198,11 @@ _COLUMNS: dict[str, Any] = {
 }
 
 
-def _where(filters: Filters, *, dates: bool = True) -> list[ColumnElement[bool]]:
-    found: list[ColumnElement[bool]] = []
+def _where(
+    filters: Filters, incidents: Sequence[str], *, dates: bool = True
+) -> list[ColumnElement[bool]]:
+    """The incidents a panel counts: of the incident workflows, under the filters."""
+    found: list[ColumnElement[bool]] = [_f.workflow_key.in_(incidents)]
     if dates:
         low = datetime.combine(filters.start, datetime.min.time(), UTC)
         high = datetime.combine(filters.end + timedelta(days=1), datetime.min.time(), UTC)
@@ -235,7 +246,7 @@ class _Tally:
         *(f"{clock}_{outcome}" for clock in ("response", "resolution") for outcome in _OUTCOMES),
     )
 
-    def __init__(self, connection: Connection, filters: Filters, keys: Sequence[str]) -> None:
+    def __init__(self, reading: _Reading, keys: Sequence[str]) -> None:
         self.keys = tuple(keys)
         columns = [self.KEYS[key] for key in self.keys]
         kept = ~_f.discarded
@@ -254,13 +265,13 @@ class _Tally:
                     for outcome in _OUTCOMES
                 ),
             )
-            .where(*_where(filters))
+            .where(*reading.where())
             .group_by(*columns)
         )
         width = len(columns)
         self.groups = [
             (tuple(row[:width]), tuple(float(value) for value in row[width:]))
-            for row in connection.execute(statement)
+            for row in reading.connection.execute(statement)
         ]
 
     def by(self, key: str | None) -> dict[Any, dict[str, float]]:
@@ -292,21 +303,32 @@ def _tally_keys(panels: Sequence[str]) -> tuple[str, ...]:
 
 
 class _Reading:
-    """One dashboard read: the connection, the filters, the moment, the shared tally."""
+    """One dashboard read: the connection, the filters, the moment, the incident workflows,
+    and the tally the panels share (grouped by `keys`)."""
 
     def __init__(
-        self, connection: Connection, filters: Filters, at: datetime, keys: Sequence[str]
+        self,
+        connection: Connection,
+        filters: Filters,
+        at: datetime,
+        incidents: Sequence[str],
+        keys: Sequence[str],
     ) -> None:
         self.connection = connection
         self.filters = filters
         self.at = at
+        self.incidents = tuple(incidents)
         self.keys = tuple(keys)
         self._tally: _Tally | None = None
+
+    def where(self, *, dates: bool = True) -> list[ColumnElement[bool]]:
+        """The conditions of this read's incidents (see `_where`)."""
+        return _where(self.filters, self.incidents, dates=dates)
 
     @property
     def tally(self) -> _Tally:
         if self._tally is None:
-            self._tally = _Tally(self.connection, self.filters, self.keys)
+            self._tally = _Tally(self, self.keys)
         return self._tally
 
 
@@ -353,7 +375,7 @@ def _times_row(key: Any, found: dict[str, float]) -> tuple[Any, ...]:
 def _by_service(reading: _Reading) -> Table:
     """MTTA and MTTR per service, with MTBF beside them (see `_mtbf`)."""
     table = _times("by_service", "Times by service", "service")(reading)
-    mtbf = _mtbf(reading.connection, reading.filters)
+    mtbf = _mtbf(reading)
     columns = (
         Column("key", "Service", "text"),
         *_TIMES,
@@ -364,7 +386,7 @@ def _by_service(reading: _Reading) -> Table:
     return Table(table.key, table.title, columns, rows)
 
 
-def _mtbf(connection: Connection, filters: Filters) -> dict[str, tuple[float | None, int]]:
+def _mtbf(reading: _Reading) -> dict[str, tuple[float | None, int]]:
     """Mean uptime before each failure, per service (engine.core.metrics' definition).
 
     For each incident, the latest restoration of the service's earlier incidents (one
@@ -382,7 +404,7 @@ def _mtbf(connection: Connection, filters: Filters) -> dict[str, tuple[float | N
     )
     inner = (
         select(_f.service_key.label("service"), _f.started_s.label("started"), previous)
-        .where(*_where(filters), _f.service_key.is_not(None), ~_f.discarded)
+        .where(*reading.where(), _f.service_key.is_not(None), ~_f.discarded)
         .subquery()
     )
     statement = (
@@ -392,7 +414,7 @@ def _mtbf(connection: Connection, filters: Filters) -> dict[str, tuple[float | N
     )
     return {
         str(service): (float(mean) if mean is not None else None, int(count))
-        for service, mean, count in connection.execute(statement)
+        for service, mean, count in reading.connection.execute(statement)
     }
 
 
@@ -416,7 +438,6 @@ def _sla(reading: _Reading) -> Table:
 
 
 def _breaches(reading: _Reading) -> Table:
-    filters = reading.filters
     statement = (
         select(
             _i.number,
@@ -429,7 +450,7 @@ def _breaches(reading: _Reading) -> Table:
         )
         .select_from(IncidentFigures.__table__.join(Instance.__table__, _i.id == _f.instance_id))
         .where(
-            *_where(filters),
+            *reading.where(),
             ~_f.discarded,
             or_(_f.response == "breached", _f.resolution == "breached"),
         )
@@ -453,7 +474,6 @@ def _breaches(reading: _Reading) -> Table:
 
 
 def _backlog(reading: _Reading) -> Table:
-    filters = reading.filters
     now_s = (reading.at - EPOCH).total_seconds()
     # Oldest first: the first bucket whose lower bound the age passes.
     bucket = case(
@@ -466,7 +486,7 @@ def _backlog(reading: _Reading) -> Table:
     )
     statement = (
         select(_f.priority, bucket.label("age"), func.count())
-        .where(_f.open, *_where(filters, dates=False))
+        .where(_f.open, *reading.where(dates=False))
         .group_by(_f.priority, "age")
     )
     counts: dict[str, list[int]] = {}
@@ -488,7 +508,7 @@ def _volume(reading: _Reading) -> Table:
     group = (_f.started_day + 3) // 7 if weekly else _f.started_day
     statement = (
         select(group.label("bucket"), func.count(), func.count(_f.restored_s))
-        .where(*_where(filters))
+        .where(*reading.where())
         .group_by("bucket")
     )
     counts = {int(b): (int(n), int(r)) for b, n, r in reading.connection.execute(statement)}

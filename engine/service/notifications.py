@@ -42,6 +42,7 @@ KINDS: Mapping[str, str] = {
     "mentioned": "Someone mentions you (@you) in a comment",
     "request_changed": "Your request changes: its status, or a reply to you",
     "paged": "An escalation policy pages you for an incident",
+    "problem_resolved": "The problem behind an incident of yours is resolved",
 }
 #: The mail template of each kind (`engine/jobs/templates/<name>.subject.txt`, ...).
 MAIL_TEMPLATE = "notification"

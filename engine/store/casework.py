@@ -1,17 +1,19 @@
-"""Links between instances: related incidents, and a duplicate merged into its original."""
+"""Links between instances: related incidents, a duplicate merged into its original, and an
+incident's problem."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.store.base import Base, Id
 
 #: The kinds of link: `related` reads the same both ways; `duplicate` goes from the
-#: duplicate (`instance_id`) to its original (`other_id`).
-LINK_KINDS = ("related", "duplicate")
+#: duplicate (`instance_id`) to its original (`other_id`); `problem` from an incident
+#: (`instance_id`) to its problem (`other_id`), at most one per incident (migration 0025).
+LINK_KINDS = ("related", "duplicate", "problem")
 
 
 class InstanceLink(Base):
@@ -21,6 +23,13 @@ class InstanceLink(Base):
     __table_args__ = (
         UniqueConstraint("instance_id", "other_id", "kind"),
         Index("ix_instance_links_other_id", "other_id"),
+        Index(
+            "ix_instance_links_one_problem",
+            "instance_id",
+            unique=True,
+            sqlite_where=text("kind = 'problem'"),
+            postgresql_where=text("kind = 'problem'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)

@@ -30,7 +30,15 @@ class IncidentFigures(Base):
     __table_args__ = (
         PrimaryKeyConstraint("started_s", "instance_id"),
         Index("ix_incident_figures_instance_id", "instance_id", unique=True),
-        Index("ix_incident_figures_service_started", "service_key", "started_s"),
+        # MTBF's window (service, start, id) read from the index alone (migration 0027).
+        Index(
+            "ix_incident_figures_service_started",
+            "service_key",
+            "started_s",
+            "instance_id",
+            "restored_s",
+            "discarded",
+        ),
         Index("ix_incident_figures_updated_at", "updated_at"),
         Index("ix_incident_figures_open_priority", "open", "priority"),
         {"sqlite_with_rowid": False},

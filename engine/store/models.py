@@ -22,6 +22,7 @@ from engine.store.notifications import Notification, NotificationSettings, SentM
 from engine.store.oncall import EscalationPolicy, OnCallFeed, OnCallOverride, OnCallSchedule
 from engine.store.paging import Page
 from engine.store.people import ApiToken, Group, Membership, OnCallShift, SignInSession, User
+from engine.store.postmortems import Postmortem, PostmortemRevision
 from engine.store.retention import ArchivedInstance, RetentionPolicy
 from engine.store.search import SavedView
 from engine.store.services import Alert, AlertKey, Integration, Service
@@ -56,6 +57,8 @@ __all__ = [
     "OnCallShift",
     "Outbox",
     "Page",
+    "Postmortem",
+    "PostmortemRevision",
     "RetentionPolicy",
     "SavedView",
     "SentMail",

@@ -170,33 +170,41 @@ class SearchIndex:
 # Finding --------------------------------------------------------------------------------------
 
 
-def matching(dialect: str, query: str, *, internal: bool) -> ColumnElement[bool] | None:
+def matching(
+    dialect: str, query: str, *, internal: bool, within: tuple[int, int] | None = None
+) -> ColumnElement[bool] | None:
     """The condition on `instances.id` that its text holds every word of `query`.
 
     Each word matches the start of a word (`print` finds "printer"), in the title, the
     body or a public comment, and with `internal` in the internal notes too. None for a
-    query without a word.
+    query without a word. `within` (lowest, highest id) looks only at those instances'
+    rows of the index: a common word's matches elsewhere are not read at all.
     """
     found = words(query)
     if not found:
         return None
     ids: Select[Any]
+    key: ColumnElement[Any]
     if dialect == "postgresql":
         expression = " & ".join(f"{word}:*" for word in found)
         column = "all_tsv" if internal else "public_tsv"
+        key = literal_column("instance_id")
         ids = (
-            select(literal_column("instance_id"))
+            select(key)
             .select_from(text(SEARCH_TABLE))
             .where(text(f"{column} @@ to_tsquery('simple', :fts)").bindparams(fts=expression))
         )
     else:
         phrases = " ".join(f'"{word}"*' for word in found)
         expression = phrases if internal else f"{{title body}} : ({phrases})"
+        key = literal_column("rowid")
         ids = (
-            select(literal_column("rowid"))
+            select(key)
             .select_from(text(SEARCH_TABLE))
             .where(text(f"{SEARCH_TABLE} MATCH :fts").bindparams(fts=expression))
         )
+    if within is not None:
+        ids = ids.where(key.between(*within))
     return Instance.__table__.c.id.in_(ids)
 
 

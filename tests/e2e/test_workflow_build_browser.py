@@ -100,6 +100,7 @@ def add_step(page: Page, kind: str, step: str) -> Locator:
 def set_up_the_start(page: Page) -> None:
     settings = open_settings(page)
     enter(settings.get_by_label("Title", exact=True), "Desk incident")
+    settings.get_by_label("Its instances are incidents").check()
     settings.get_by_label("Start form").select_option(
         label="Report an IT problem (incident-report)"
     )
@@ -433,6 +434,7 @@ def same_shape_as_it_incident(built: dict[str, Any]) -> None:
     types = {step["type"] for step in built["steps"].values()}
     assert {step["type"] for step in shipped["steps"].values()} <= types
     assert "review" in types
+    assert built["incident"] is shipped["incident"] is True
     assert built["start"] == {
         "form": "incident-report",
         "public": True,

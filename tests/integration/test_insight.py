@@ -7,6 +7,7 @@ test says otherwise.
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from engine.jobs.worker import periodic, refresh_figures
 from engine.service import insight
 from engine.service.casework import Casework
 from engine.service.commands import Commands
+from engine.service.definitions import publish_document
 from engine.service.errors import InvalidInput, NotAllowed
 from engine.service.figures import bring_up_to_date, stale_count
 from engine.service.insight import Dashboard, Filters, Insight, read_filters
@@ -32,6 +34,7 @@ from engine.service.queries import instance_view
 from engine.store.database import Database
 from engine.store.insight import IncidentFigures
 from engine.store.instances import Instance, Task
+from tests.infrastructure import PACK
 from tests.integration.conftest import INCIDENT, Clock
 from tests.integration.workers import worker_process
 
@@ -224,6 +227,26 @@ def test_figures_follow_the_timeline_and_only_what_changed_is_read_again(
         )
         assert row is not None
         assert (row.open, row.resolve_s, row.reopenings) == (True, None, 1)
+
+
+def test_only_the_instances_of_incident_workflows_are_counted(
+    worked: dict[str, str], commands: Commands, clock: Clock, database: Database
+) -> None:
+    request = {"item": "laptop", "details": "A new one", "cost": 300, "manager": "sam"}
+    commands.start("service-request", request, requester="alice")  # not an incident
+    assert stale_count(commands) == 3  # the three incidents, not the request
+    board = dashboard(commands, clock)
+    assert sum(row[1] for row in board.panels["volume"].rows) == 3
+    assert Insight(commands).choices(BOB)["workflow"] == ["it-incident"]
+
+    # A workflow that says its instances are incidents is counted from then on.
+    shipped = json.loads((PACK / "service-request.json").read_text())
+    with database.writer_session() as session, session.begin():
+        publish_document(session, "workflow", {**shipped, "incident": True}, clock(), "dana")
+    assert stale_count(commands) == 1
+    board = dashboard(commands, clock)
+    assert sum(row[1] for row in board.panels["volume"].rows) == 4
+    assert Insight(commands).choices(BOB)["workflow"] == ["it-incident", "service-request"]
 
 
 def test_the_worker_reads_the_figures_of_changed_incidents_before_anyone_looks(

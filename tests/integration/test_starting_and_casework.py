@@ -106,6 +106,7 @@ def test_the_new_request_list_offers_what_a_person_may_start(
     ivy = Person(2, "ivy", "Ivy", None, frozenset(), frozenset({"incident-commanders"}))
     assert [w.key for w in starting.startable(alice)] == ["it-incident", "service-request"]
     assert [w.key for w in starting.startable(ivy)] == [
+        "action-item",  # a postmortem's follow-up, by hand
         "it-incident",
         "major-incident",
         "service-request",

@@ -232,6 +232,8 @@ MATRIX: tuple[Row, ...] = (
     Row("GET", "/api/v1/instances/{B}", api(OK, **SEES_B)),
     Row("GET", "/api/v1/instances/{A}/comments", api(OK, **SEES_A), hides={"alice": ("{NOTE}",)}),
     Row("GET", "/api/v1/instances/{B}/comments", api(OK, **SEES_B)),
+    # Similar incidents are the desk's (ADR 58): a requester who sees A is refused, 403.
+    Row("GET", "/api/v1/instances/{A}/similar", api(OK, alice=403, sam=404, dee=404)),
     Row("GET", "/api/v1/tasks", api(), hides=NO_TASKS),
     Row("GET", "/api/v1/tasks?view=queue", api(), hides=NO_TASKS),
     Row(
@@ -422,6 +424,91 @@ MATRIX: tuple[Row, ...] = (
         api(403, bob=422, erin=422, ada=422),
         {"original": "INC-999999", "reason": "x"},
     ),
+    # Problems and recurring incidents (docs/problems.md): the service desk only. Checked, not
+    # refused: a problem opened from no incident (422), a problem that does not exist (404).
+    Row("GET", "/problems", AGENT_PAGE),
+    Row("POST", "/problems", page(403, bob=422, erin=422, ada=422), {"back": "problems"}),
+    Row(
+        "POST",
+        "/problems/link",
+        page(403, bob=404, erin=404, ada=404),
+        {"problem": "PRB-999999", "incident": "{A}", "back": "problems"},
+    ),
+    Row(
+        "POST",
+        "/problems/unlink",
+        page(403, bob=404, erin=404, ada=404),
+        {"problem": "PRB-999999", "incident": "{A}", "back": "problems"},
+    ),
+    Row("POST", "/api/v1/problems", api(403, bob=422, erin=422, ada=422), {"incidents": []}),
+    Row("GET", "/api/v1/problems/PRB-999999", api(403, bob=404, erin=404, ada=404)),
+    Row(
+        "POST",
+        "/api/v1/problems/PRB-999999/incidents",
+        api(403, bob=404, erin=404, ada=404),
+        {"number": "INC-999999"},
+    ),
+    Row(
+        "DELETE",
+        "/api/v1/problems/PRB-999999/incidents/{A}",
+        api(403, bob=404, erin=404, ada=404),
+    ),
+    Row(
+        "POST",
+        "/api/v1/problems/PRB-999999/known-error",
+        api(403, bob=404, erin=404, ada=404),
+        {"root_cause": "x", "workaround": "y"},
+    ),
+    Row(
+        "POST",
+        "/api/v1/problems/PRB-999999/resolve",
+        api(403, bob=404, erin=404, ada=404),
+        {"resolution": "x"},
+    ),
+    Row("GET", "/api/v1/instances/{A}/problem", api(403, bob=OK, erin=OK, ada=OK)),
+    Row("GET", "/api/v1/recurring", api(403, bob=OK, erin=OK, ada=OK)),
+    # Postmortems (docs/postmortems.md): the service desk only, major incidents only. A is an
+    # IT incident: the desk is told so (422), anyone else is refused first (403).
+    Row("GET", "/postmortem-print.css", each(OK)),
+    Row("GET", "/instances/{A}/postmortem", page(403, bob=422, erin=422, ada=422)),
+    Row("GET", "/instances/INC-999999/postmortem", page(403, bob=404, erin=404, ada=404)),
+    Row("GET", "/instances/{A}/postmortem.md", page(403, bob=422, erin=422, ada=422)),
+    Row("GET", "/instances/{A}/postmortem/print", page(403, bob=422, erin=422, ada=422)),
+    Row("POST", "/instances/{A}/postmortem", page(403, bob=422, erin=422, ada=422), {}),
+    Row(
+        "POST",
+        "/instances/{A}/postmortem/text",
+        page(403, bob=422, erin=422, ada=422),
+        {"body": "# Mine", "revision": "1"},
+    ),
+    Row(
+        "POST",
+        "/instances/{A}/postmortem/preview",
+        page(403, bob=422, erin=422, ada=422),
+        {"body": "# Mine"},
+    ),
+    Row(
+        "POST",
+        "/instances/{A}/postmortem/actions",
+        page(403, bob=422, erin=422, ada=422),
+        {"title": "Alarm", "owner": "sam", "due": "2099-01-01"},
+    ),
+    Row("GET", "/api/v1/instances/{A}/postmortem", api(403, bob=422, erin=422, ada=422)),
+    Row("POST", "/api/v1/instances/{A}/postmortem", api(403, bob=422, erin=422, ada=422), {}),
+    Row(
+        "PUT",
+        "/api/v1/instances/{A}/postmortem",
+        api(403, bob=422, erin=422, ada=422),
+        {"body": "# Mine", "revision": 1},
+    ),
+    Row(
+        "POST",
+        "/api/v1/instances/{A}/postmortem/actions",
+        api(403, bob=422, erin=422, ada=422),
+        {"title": "Alarm", "owner": "sam", "due": "2099-01-01"},
+    ),
+    Row("GET", "/api/v1/instances/{A}/postmortem/markdown", api(403, bob=422, erin=422, ada=422)),
+    Row("GET", "/api/v1/instances/{A}/postmortem/html", api(403, bob=422, erin=422, ada=422)),
     # Notifications (ADR 49): each person reads and marks only their own; the outbox is
     # for admins. Checked, not refused: an unknown kind of mail (422).
     Row("GET", "/notifications", page(), hides=ONLY_OWN),
@@ -438,6 +525,7 @@ MATRIX: tuple[Row, ...] = (
     Row("PUT", "/api/v1/notifications/settings", api(422), {"mail": ["lottery"]}),
     # --- allowed posts, each on an object of its own
     Row("POST", "/api/v1/forms/incident-report/validate", each(OK), {}),
+    Row("POST", "/api/v1/self-help", each(OK), {"text": "The printer is jammed"}),
     Row("POST", "/account/tokens", page(), {"name": "matrix"}),
     Row("POST", "/account/reading", page(), {"time_zone": "Europe/Paris", "locale": "fr_FR"}),
     Row("PATCH", "/api/v1/me", api(), {"time_zone": "Asia/Kolkata"}),

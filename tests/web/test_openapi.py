@@ -77,6 +77,7 @@ def test_the_document_is_openapi_3_1_and_says_how_to_authenticate(client: Any) -
     assert sorted(public) == [
         ("/api/v1/forms/{key}/schema", "get"),
         ("/api/v1/forms/{key}/validate", "post"),
+        ("/api/v1/self-help", "post"),
     ]
 
 

@@ -28,8 +28,11 @@ from web.api import insight as api_insight
 from web.api import instances as api_instances
 from web.api import notifications as api_notifications
 from web.api import openapi
+from web.api import postmortems as api_postmortems
+from web.api import problems as api_problems
 from web.api import retention as api_retention
 from web.api import services as api_services
+from web.api import similar as api_similar
 from web.api import tasks as api_tasks
 from web.api import views as api_views
 from web.api import workflows as api_workflows
@@ -127,6 +130,9 @@ def init_app(app: Flask) -> None:
         api_services.blueprint,
         api_retention.blueprint,
         api_insight.blueprint,
+        api_similar.blueprint,
+        api_postmortems.blueprint,
+        api_problems.blueprint,
     )
     for part in parts:
         csrf.exempt(part)

@@ -19,8 +19,11 @@ from web.api import (
     insight_schemas,
     notification_schemas,
     oncall_schemas,
+    postmortem_schemas,
+    problem_schemas,
     retention_schemas,
     service_schemas,
+    similar_schemas,
     view_schemas,
 )
 from web.api.schemas import FILTERS, PARAMETERS, SCHEMAS, TEXT, VERSION, Schema, ref
@@ -389,6 +392,9 @@ def _paths() -> Schema:
         **service_schemas.paths(_operation),
         **retention_schemas.paths(_operation),
         **insight_schemas.paths(_operation),
+        **similar_schemas.paths(_operation),
+        **postmortem_schemas.paths(_operation),
+        **problem_schemas.paths(_operation),
     }
 
 
@@ -426,6 +432,9 @@ def _document() -> Schema:
                 **service_schemas.SCHEMAS,
                 **retention_schemas.SCHEMAS,
                 **insight_schemas.SCHEMAS,
+                **similar_schemas.SCHEMAS,
+                **postmortem_schemas.SCHEMAS,
+                **problem_schemas.SCHEMAS,
             },
             "parameters": PARAMETERS,
             "responses": responses,

@@ -14,7 +14,10 @@ from web.cli.data import COMMANDS as DATA_COMMANDS
 from web.cli.mail_in import mail_in, mailbox
 from web.cli.oncall import COMMANDS as ONCALL_COMMANDS
 from web.cli.play import play
+from web.cli.postmortems import COMMANDS as POSTMORTEM_COMMANDS
+from web.cli.problems import COMMANDS as PROBLEM_COMMANDS
 from web.cli.services import COMMANDS as SERVICE_COMMANDS
+from web.cli.similar import similar
 from web.cli.stack import up
 
 
@@ -49,9 +52,16 @@ main.add_command(play)
 main.add_command(up)
 main.add_command(mail_in)
 main.add_command(mailbox)
+main.add_command(similar)
 for command in SERVICE_COMMANDS:
     main.add_command(command)
-for command in (*COMMANDS, *ONCALL_COMMANDS, *DATA_COMMANDS):
+for command in (
+    *COMMANDS,
+    *ONCALL_COMMANDS,
+    *DATA_COMMANDS,
+    *POSTMORTEM_COMMANDS,
+    *PROBLEM_COMMANDS,
+):
     main.add_command(command)
 
 

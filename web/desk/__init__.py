@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from web.desk import account, inbox, instances, notifications, requests, search
+from web.desk import account, inbox, instances, notifications, problems, requests, search
 
 
 def init_app(app: Flask) -> None:
@@ -14,3 +14,4 @@ def init_app(app: Flask) -> None:
     account.init_app(app)
     requests.init_app(app)
     notifications.init_app(app)
+    problems.init_app(app)

@@ -44,6 +44,7 @@ from web.common.errors import STATUS
 from web.common.moments import countdown, when
 from web.common.services import services
 from web.common.uploads import send_attachment
+from web.desk.similar import similar_panel
 from web.portal.tracking import external_url
 
 blueprint = Blueprint("instances", __name__)
@@ -243,6 +244,7 @@ def _page(number: str, errors: Mapping[str, str] | None = None, status: int = 20
         may_comment=person.is_agent,
         links=services().casework.links(number),
         alerts=services().intake.alerts(number, viewer=person.username),
+        similar=similar_panel(person, number),
         may_reopen=instance.ended_at is not None
         and bool(workflow.doc.get("reopen"))
         and (person.is_agent or instance.requester == person.username)

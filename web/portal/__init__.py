@@ -31,6 +31,7 @@ from werkzeug.wrappers import Response as Answer
 from engine.service.errors import NotFound, ServiceError
 from engine.service.published import PublicStart, Published
 from engine.service.requests import Requests, derived_token
+from engine.service.self_help import describing_fields
 from engine.service.submissions import InvalidData
 from forms.coercion import coerce_post
 from forms.validation import FieldError
@@ -178,6 +179,7 @@ def _form_page(
         error_list=list(errors),
         submission=submission or str(uuid.uuid4()),
         honeypot=HONEYPOT,
+        self_help=describing_fields(start.workflow, start.form),
     )
 
 

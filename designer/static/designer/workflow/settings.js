@@ -1,6 +1,7 @@
 // The workflow's own settings, shown when the workflow (not a step) is selected: its name,
-// how an instance starts, the priorities, the SLA per priority, the business calendars it
-// uses, what the requester sees, and its decision tables (docs/workflow-language.md §3-§8).
+// whether its instances are incidents, how an instance starts, the priorities, the SLA per
+// priority, the business calendars it uses, what the requester sees, and its decision
+// tables (docs/workflow-language.md §3-§8).
 
 import { el } from "../dom.js";
 import { getAt, pointer, setAt } from "./pointer.js";
@@ -20,6 +21,9 @@ export function workflowSettings(panel) {
     keyView(panel),
     textField(panel, "/title", "Title", "Change the workflow's title", { hint: "The name people see; also each instance's title unless the start gives one." }),
     textField(panel, "/description", "Description", "Change the workflow's description", { multiline: true }),
+    checkboxField(panel, "/incident", "Its instances are incidents", "Change whether its instances are incidents", {
+      hint: "Insight counts them (MTTA, MTTR, MTBF, SLA compliance) and the desk looks among them for recurring ones.",
+    }),
     startSection(panel),
     prioritiesEditor(panel),
     slaSection(panel),
