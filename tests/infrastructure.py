@@ -2,7 +2,10 @@
 
 Every test that takes `database` runs on SQLite, and again on PostgreSQL when
 `FLOWDESK_TEST_DATABASE_URL` is set (`.ci/run` sets it on the CI machine). Each
-PostgreSQL test gets its own schema, dropped afterwards.
+PostgreSQL test gets its own schema. Neither is migrated per test: a SQLite file is a
+copy of one migrated once per test process, a PostgreSQL schema is made the same way
+(`tests.databases`). A test that takes `commands` gets the shipped pack and the small team
+copied in too (`wants_seed`).
 """
 
 from __future__ import annotations
@@ -10,7 +13,6 @@ from __future__ import annotations
 import functools
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -23,7 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from aiosmtpd.controller import Controller
 from redis import Redis
-from sqlalchemy import create_engine, text, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
@@ -32,12 +34,17 @@ from engine.service.definitions import load_folder
 from engine.service.people import ensure_user
 from engine.store.database import Database
 from engine.store.people import User
+from tests.databases import PostgresSchemas
 from web.cli.stack import embedded_redis, free_port
 
 PG_URL = os.environ.get("FLOWDESK_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("FLOWDESK_TEST_REDIS_URL")
 BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
 PACK = Path(__file__).resolve().parents[1] / "workflows"
+#: When the `clock` fixture starts: a working Monday, 09:00 in Amsterdam.
+SEEDED_AT = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+#: Whether a test's database holds the shipped pack and the team already (`database_url`).
+SEEDED = pytest.StashKey[bool]()
 
 
 @pytest.fixture(scope="session")
@@ -50,36 +57,54 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def postgres_schema_url(base: str, schema: str) -> str:
-    separator = "&" if "?" in base else "?"
-    return f"{base}{separator}options=-csearch_path%3D{schema}"
+@pytest.fixture(scope="session")
+def sqlite_seeded(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Path:
+    """The migrated SQLite file with the shipped pack and the small team (see `commands`)."""
+    path = tmp_path_factory.mktemp("seeded") / "flowdesk.sqlite3"
+    shutil.copy(sqlite_template, path)
+    database = Database(f"sqlite:///{path}")
+    seed(database)
+    database.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_schemas() -> Iterator[PostgresSchemas]:
+    """The test process's PostgreSQL schemas, made from one migrated once (`tests.databases`)."""
+    assert PG_URL is not None
+    schemas = PostgresSchemas(PG_URL, seed)
+    yield schemas
+    schemas.close()
 
 
 @pytest.fixture(params=BACKENDS)
-def database_url(
-    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
-) -> Iterator[str]:
-    """A URL of an empty, migrated database of each backend under test."""
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL of an empty, migrated database of each backend under test.
+
+    For a test that takes `commands`, the database holds what `commands` writes already,
+    copied in: writing it took longer than most tests (0.1-0.5 s).
+    """
+    seeded = request.node.stash[SEEDED] = wants_seed(request)
     if request.param == "sqlite":
         path = tmp_path / "flowdesk.sqlite3"
-        shutil.copy(sqlite_template, path)
+        template = "sqlite_seeded" if seeded else "sqlite_template"
+        shutil.copy(request.getfixturevalue(template), path)
         yield f"sqlite:///{path}"
         return
-    assert PG_URL is not None
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(Database(PG_URL).url)
-    with admin.begin() as connection:
-        connection.execute(text(f"CREATE SCHEMA {schema}"))
-    url = postgres_schema_url(PG_URL, schema)
-    migrated = Database(url)
-    migrated.migrate()
-    migrated.dispose()
+    schemas: PostgresSchemas = request.getfixturevalue("postgres_schemas")
+    url = schemas.take(seeded=seeded)
     try:
         yield url
     finally:
-        with admin.begin() as connection:
-            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+        schemas.give_back(url)
+
+
+def wants_seed(request: pytest.FixtureRequest) -> bool:
+    """Whether the test takes `commands` with the `clock` fixture as it starts."""
+    if "commands" not in request.fixturenames:
+        return False
+    clock = request.getfixturevalue("clock")
+    return isinstance(clock, Clock) and clock() == SEEDED_AT
 
 
 @pytest.fixture
@@ -123,7 +148,7 @@ class Clock:
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock(datetime(2026, 11, 23, 8, 0, tzinfo=UTC))
+    return Clock(SEEDED_AT)
 
 
 PEOPLE = {
@@ -140,13 +165,27 @@ PEOPLE = {
 }
 
 
-@pytest.fixture
-def commands(database: Database, clock: Clock) -> Commands:
-    """The service over a database holding the shipped pack and a small team."""
+def seed(database: Database, at: datetime = SEEDED_AT) -> None:
+    """Publish the shipped pack and add the small team."""
     with database.writer_session() as session, session.begin():
-        load_folder(session, PACK, clock(), "setup")
+        load_folder(session, PACK, at, "setup")
         for username, groups in PEOPLE.items():
-            ensure_user(session, username, clock(), groups=groups)
+            ensure_user(session, username, at, groups=groups)
+
+
+@pytest.fixture
+def commands(request: pytest.FixtureRequest, database: Database, clock: Clock) -> Commands:
+    """The service over a database holding the shipped pack and a small team.
+
+    `database_url` copied them in when the clock was at `SEEDED_AT` (see `wants_seed`).
+    """
+    if not request.node.stash.get(SEEDED, False):
+        seed(database, clock())
+    elif clock() != SEEDED_AT:
+        raise RuntimeError(
+            f"the clock moved to {clock()} before `commands` was set up; the pack and the "
+            f"team in the database were written at {SEEDED_AT}"
+        )
     return Commands(database, clock=clock)
 
 

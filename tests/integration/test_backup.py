@@ -19,7 +19,8 @@ from engine.service.filters import Query
 from engine.service.finder import Finder
 from engine.store.database import Database, alembic_config
 from engine.store.instances import Event, Instance, Task
-from tests.infrastructure import PG_URL, postgres_schema_url
+from tests.databases import postgres_schema_url
+from tests.infrastructure import PG_URL
 from tests.integration.conftest import INCIDENT, Clock
 from tests.integration.test_retention import finished_incident
 

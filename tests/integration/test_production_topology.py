@@ -31,7 +31,8 @@ from engine.jobs.worker import PeriodicThread
 from engine.settings import PERIODIC_LEASE
 from engine.store.database import Database
 from engine.store.instances import Instance
-from tests.infrastructure import PACK, PG_URL, postgres_schema_url
+from tests.databases import postgres_schema_url
+from tests.infrastructure import PACK, PG_URL
 from web.cli.stack import free_port
 
 pytestmark = pytest.mark.skipif(PG_URL is None, reason="needs FLOWDESK_TEST_DATABASE_URL")

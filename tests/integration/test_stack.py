@@ -1,7 +1,9 @@
 """`flowdesk up` starts the whole embedded stack, runs timed steps, and stops cleanly.
 
-It starts over a database where the pack is already published, even if newer
-versions were published since, and keeps answering while many connections sit idle.
+The tests that only use a started stack share one (`started`): it fires a timed step,
+hands the reminder to its mail catcher, and keeps answering while many connections sit
+idle. Another starts over a database where the pack is already published, even if newer
+versions were published since.
 """
 
 from __future__ import annotations
@@ -12,16 +14,19 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
+from engine.settings import CATCHER_HOST, CATCHER_MAILDIR
 from tests.integration.conftest import PACK
+from tests.integration.test_mail_catcher import kept
 from web.cli.stack import free_port
 
 QUICK = {
@@ -61,20 +66,34 @@ def health(port: int, timeout: float = 1) -> dict[str, str] | None:
         return None
 
 
+def clean_env(instance: Path) -> dict[str, str]:
+    """This process's environment without Flowdesk's settings, for an instance in `instance`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLOWDESK_", "REDIS_URL"))}
+    env["FLOWDESK_INSTANCE_PATH"] = str(instance)
+    return env
+
+
 @pytest.fixture
 def stack_env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLOWDESK_", "REDIS_URL"))}
-    env["FLOWDESK_INSTANCE_PATH"] = str(tmp_path / "instance")
-    return env
+    return clean_env(tmp_path / "instance")
 
 
 @dataclass
 class Stack:
-    """A running `flowdesk up`; `output` is what it printed, once it has stopped."""
+    """A running `flowdesk up`, what it prints read line by line as it comes."""
 
     port: int
     process: subprocess.Popen[str]
-    output: str = ""
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
 
 
 @contextmanager
@@ -89,40 +108,23 @@ def running(env: dict[str, str], pack: Path = PACK) -> Iterator[Stack]:
         text=True,
     )
     stack = Stack(port, process)
+    reader = threading.Thread(target=stack.read, name="flowdesk-up-output", daemon=True)
+    reader.start()
     try:
         began = time.monotonic()
         while health(port) is None:
-            assert process.poll() is None, process.stdout.read() if process.stdout else ""
+            assert process.poll() is None, stack.output
             assert time.monotonic() - began < 30, "no health answer within 30 seconds"
             time.sleep(0.25)
         yield stack
     finally:
         process.send_signal(signal.SIGINT)
-        stack.output, _ = process.communicate(timeout=30)
+        process.wait(timeout=30)
+        reader.join(timeout=5)
+        if process.stdout is not None:
+            process.stdout.close()
     assert process.returncode == 0, stack.output
     assert stack.output.rstrip().endswith("Flowdesk stopped.")
-
-
-def test_up_serves_health_and_fires_a_timed_step(stack_env: dict[str, str], tmp_path: Path) -> None:
-    with running(stack_env) as stack:
-        assert health(stack.port) == {"status": "ok", "database": "ok", "redis": "ok"}
-
-        extra = tmp_path / "extra"
-        extra.mkdir()
-        (extra / "quick.json").write_text(json.dumps(QUICK))
-        flowdesk(stack_env, "user", "bob")  # the workflow names bob: he must exist first
-        flowdesk(stack_env, "user", "alice")  # not public: only a user may start it
-        flowdesk(stack_env, "load", str(extra))
-        number = flowdesk(stack_env, "start", "quick-escalation", "--as", "alice").strip()
-        started = time.monotonic()
-        while "escalated" not in (shown := flowdesk(stack_env, "show", number)):
-            assert time.monotonic() - started < 10, f"no escalation within 10 seconds:\n{shown}"
-            time.sleep(0.5)
-        assert "no answer after 5 s (escalation 1)" in shown
-    assert "First admin account: admin / " in stack.output
-    # Seconds of running queued the periodic jobs many times; saying so each time would
-    # bury what the log is for.
-    assert "Enqueued job" not in stack.output
 
 
 def test_up_starts_when_the_pack_is_published_already_and_an_admin_published_newer(
@@ -139,19 +141,72 @@ def test_up_starts_when_the_pack_is_published_already_and_an_admin_published_new
     assert "Workflows: 0 published, " in stack.output
 
 
+@dataclass
+class Started:
+    """The shared stack, its environment, and the quick escalation alice started on it."""
+
+    stack: Stack
+    env: dict[str, str]
+    number: str
+
+
+@pytest.fixture(scope="module")
+def started(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Started]:
+    """One `flowdesk up` on a new instance, for the tests that only use it (starting one is
+    the slow part): bob, who has an address, and alice exist, and alice has started a quick
+    escalation, whose reminder to bob is due five seconds later."""
+    folder = tmp_path_factory.mktemp("stack")
+    env = clean_env(folder / "instance")
+    extra = folder / "extra"
+    extra.mkdir()
+    (extra / "quick.json").write_text(json.dumps(QUICK))
+    with running(env) as stack:
+        # The workflow names bob: he must exist first.
+        flowdesk(env, "user", "bob", "--email", "bob@desk.example")
+        flowdesk(env, "user", "alice")  # not public: only a user may start it
+        flowdesk(env, "load", str(extra))
+        number = flowdesk(env, "start", "quick-escalation", "--as", "alice").strip()
+        yield Started(stack, env, number)
+
+
+def test_up_serves_health_and_fires_a_timed_step(started: Started) -> None:
+    assert health(started.stack.port) == {"status": "ok", "database": "ok", "redis": "ok"}
+    began = time.monotonic()
+    while "escalated" not in (shown := flowdesk(started.env, "show", started.number)):
+        assert time.monotonic() - began < 10, f"no escalation within 10 seconds:\n{shown}"
+        time.sleep(0.5)
+    assert "no answer after 5 s (escalation 1)" in shown
+    assert "First admin account: admin / " in started.stack.output
+    # Seconds of running queued the periodic jobs many times; saying so each time would
+    # bury what the log is for.
+    assert "Enqueued job" not in started.stack.output
+
+
+def test_up_catches_the_mail_of_the_embedded_stack(started: Started) -> None:
+    maildir = Path(started.env["FLOWDESK_INSTANCE_PATH"]) / CATCHER_MAILDIR
+    began = time.monotonic()
+    while not (maildir / "new").is_dir() or not kept(maildir):
+        assert time.monotonic() - began < 20, "no mail caught within 20 seconds"
+        time.sleep(0.5)
+    (message,) = kept(maildir)
+    assert message["To"] == "bob@desk.example"
+    assert message["Subject"].startswith(f"Reminder: {started.number} is waiting")
+    plain = message.get_body(("plain",))
+    assert plain is not None
+    assert f"http://127.0.0.1:{started.stack.port}/tasks/" in plain.get_content()
+    assert f"Mail: caught on {CATCHER_HOST}:" in started.stack.output
+
+
 #: More than waitress's default limit of 100 connections.
 IDLE_CONNECTIONS = 150
 
 
-def test_up_keeps_answering_while_many_connections_sit_idle(stack_env: dict[str, str]) -> None:
-    with running(stack_env) as stack, ExitStack() as idle:
+def test_up_keeps_answering_while_many_connections_sit_idle(started: Started) -> None:
+    port = started.stack.port
+    with ExitStack() as idle:
         for _ in range(IDLE_CONNECTIONS):
-            idle.enter_context(socket.create_connection(("127.0.0.1", stack.port), timeout=5))
+            idle.enter_context(socket.create_connection(("127.0.0.1", port), timeout=5))
         # Each answer is awaited for a few seconds at most, far longer than one takes; the
         # server used to answer none until idle connections timed out, two minutes later.
         for _ in range(3):
-            assert health(stack.port, timeout=5) == {
-                "status": "ok",
-                "database": "ok",
-                "redis": "ok",
-            }
+            assert health(port, timeout=5) == {"status": "ok", "database": "ok", "redis": "ok"}
