@@ -16,6 +16,7 @@ from engine.core.expressions import (
     inspect_expression,
     inspect_template,
     is_template,
+    limits,
 )
 
 
@@ -249,12 +250,18 @@ class Waiting(dict[str, Any]):
         return super().__getitem__(key)
 
 
-def test_time_spent_waiting_for_a_processor_does_not_count() -> None:
+def test_time_spent_waiting_for_a_processor_does_not_count(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 120 ms of waiting, over the 50 ms of processor time an evaluation may use. The cap on
+    # the clock (75 ms, the next test's business) is moved out of the way: on a loaded
+    # machine a 60 ms sleep can take 75.
+    monkeypatch.setattr(limits, "MAX_WALL_SECONDS", 1.0)
     data = Waiting(0.06, a=1, b=2)
     assert compile_expression("data['a'] + data['b']")({"data": data}) == 3
 
 
-def test_evaluation_stops_after_a_hundred_ms_on_the_clock_however_long_it_waited() -> None:
+def test_evaluation_stops_after_75_ms_on_the_clock_however_long_it_waited() -> None:
     data = Waiting(0.11, a=1, b=2)
     with pytest.raises(ExpressionError, match="took longer than 50 ms"):
         compile_expression("data['a'] + data['b']")({"data": data})
