@@ -38,6 +38,7 @@ class IncidentFigures(Base):
             "instance_id",
             "restored_s",
             "discarded",
+            "workflow_key",
         ),
         Index("ix_incident_figures_updated_at", "updated_at"),
         Index("ix_incident_figures_open_priority", "open", "priority"),
