@@ -121,14 +121,19 @@ def _stale(
     """
     join = Instance.__table__.outerjoin(_f, _f.c.instance_id == _i.id)
     out_of_date = or_(_f.c.last_event.is_(None), _f.c.last_event != _i.last_event)
-    incidents = _i.workflow_key.in_(workflows)
+    kept = set(workflows)
     if since is not None:
+        # The workflow is sorted out here: asked of the database, SQLite walked every
+        # incident through the index on it instead of the few updated since.
         statement = (
-            select(_i.id).select_from(join).where(_i.updated_at >= since, incidents, out_of_date)
+            select(_i.id, _i.workflow_key)
+            .select_from(join)
+            .where(_i.updated_at >= since, out_of_date)
         )
-        found = sorted(int(row[0]) for row in connection.execute(statement))
+        found = sorted(int(row[0]) for row in connection.execute(statement) if row[1] in kept)
         found = [found_id for found_id in found if found_id > after]
         return found[:limit] if limit is not None else found
+    incidents = _i.workflow_key.in_(workflows)
     statement = (
         select(_i.id).select_from(join).where(_i.id > after, incidents, out_of_date).order_by(_i.id)
     )

@@ -27,6 +27,7 @@ from sqlalchemy import (
     case,
     func,
     literal,
+    literal_column,
     or_,
     select,
 )
@@ -198,16 +199,27 @@ _COLUMNS: dict[str, Any] = {
 }
 
 
+#: The start as SQL that no index answers (SQLite's unary `+`): MTBF wants its rows in the
+#: service index's order, and without statistics SQLite took the range of days from the
+#: table instead and sorted it (MTBF over a year of 100,000 incidents: 120 ms; 77 ms from
+#: the index).
+_UNINDEXED_START = literal_column("+incident_figures.started_s", Float)
+
+
+def _days(filters: Filters, start: Any) -> list[ColumnElement[bool]]:
+    """The incidents started on the filters' days (`start`: the column, or `_UNINDEXED_START`)."""
+    low = datetime.combine(filters.start, datetime.min.time(), UTC)
+    high = datetime.combine(filters.end + timedelta(days=1), datetime.min.time(), UTC)
+    return [start >= (low - EPOCH).total_seconds(), start < (high - EPOCH).total_seconds()]
+
+
 def _where(
     filters: Filters, incidents: Sequence[str], *, dates: bool = True
 ) -> list[ColumnElement[bool]]:
     """The incidents a panel counts: of the incident workflows, under the filters."""
     found: list[ColumnElement[bool]] = [_f.workflow_key.in_(incidents)]
     if dates:
-        low = datetime.combine(filters.start, datetime.min.time(), UTC)
-        high = datetime.combine(filters.end + timedelta(days=1), datetime.min.time(), UTC)
-        found.append(_f.started_s >= (low - EPOCH).total_seconds())
-        found.append(_f.started_s < (high - EPOCH).total_seconds())
+        found += _days(filters, _f.started_s)
     for name in LIST_FILTERS:
         values = getattr(filters, name)
         if values:
@@ -402,9 +414,12 @@ def _mtbf(reading: _Reading) -> dict[str, tuple[float | None, int]]:
         )
         .label("previous")
     )
+    sqlite = reading.connection.dialect.name == "sqlite"
+    start = _UNINDEXED_START if sqlite else _f.started_s  # PostgreSQL has its statistics
     inner = (
         select(_f.service_key.label("service"), _f.started_s.label("started"), previous)
-        .where(*reading.where(), _f.service_key.is_not(None), ~_f.discarded)
+        .where(*reading.where(dates=False), *_days(reading.filters, start))
+        .where(_f.service_key.is_not(None), ~_f.discarded)
         .subquery()
     )
     statement = (
