@@ -128,12 +128,11 @@ DRAFT_MAX_BYTES = 1024 * 1024
 
 #: The Redis a worker takes its jobs from when `REDIS_URL` is not set.
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
-#: Seconds between two hand-overs of new timers to RQ.
-DISPATCH_EVERY_S = 1
+#: Seconds between two runs of the duties of every second: handing new timers to RQ,
+#: relaying the outbox, carrying out subflows, paging (`engine.jobs.worker.every_second`).
+EVERY_SECOND_S = 1
 #: Seconds between two sweeps for timers that Redis lost.
 SWEEP_EVERY_S = 10
-#: Seconds between two runs of the outbox relay.
-RELAY_EVERY_S = 1
 #: How long one run of the relay starts new deliveries; the next run goes on with the rest.
 #: A worker asked to stop finishes the job it is in first, so this bounds how long it takes.
 RELAY_BUDGET = timedelta(seconds=5)

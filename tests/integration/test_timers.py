@@ -12,7 +12,15 @@ from rq.registry import ScheduledJobRegistry
 from sqlalchemy import func, select
 
 from engine.jobs import timers
-from engine.jobs.worker import run
+from engine.jobs.worker import (
+    dispatch_timers,
+    every_second,
+    paging,
+    periodic,
+    relay,
+    run,
+    subflows,
+)
 from engine.service.commands import Commands
 from engine.store.database import Database
 from engine.store.instances import Event, Timer
@@ -155,3 +163,24 @@ def test_a_timer_never_acts_before_it_is_due(
         fired_at = session.scalar(select(Timer.fired_at).where(Timer.id == first.id))
     assert fired_at is not None
     assert fired_at >= due
+
+
+def test_the_duties_of_every_second_run_as_one_periodic_job(
+    commands: Commands, database: Database, redis: Redis, redis_url: str
+) -> None:
+    """Handing timers over, the relay, subflows and paging: one job a second, not four
+    (RQ's own handling of a job costs more than most of these runs)."""
+    every_second_jobs = [job.func for job in periodic(redis).get_jobs()]
+    assert every_second_jobs.count(every_second) == 1
+    assert not {dispatch_timers, relay, subflows, paging} & set(every_second_jobs)
+
+    instance = start_incident(commands)
+    job = Queue(timers.QUEUE, connection=redis).enqueue(every_second)
+    work_off(database, redis_url)
+    job.refresh()
+    done = job.return_value()
+    assert list(done) == ["dispatch_timers", "relay", "subflows", "paging"]
+    assert done["dispatch_timers"] == len(timer_rows(database, instance)) > 0
+    assert all(row.dispatched_at is not None for row in timer_rows(database, instance))
+    work_off(database, redis_url)  # the timers it handed over are due: they fire
+    assert fired(database, instance) > 0
