@@ -111,13 +111,12 @@ def new(key: str) -> Response:
 
 @blueprint.post("/<key>/check")
 def check(key: str) -> Response:
-    """Check a draft (the one sent, else the saved one): problems, warnings, fields at each step
-    (left out when `fields_seen` is the digest of the same fields)."""
+    """Check a draft (the one sent, else the saved one): problems, warnings, the fields at each
+    step (those the page lacks, given the digests it holds: `fields_seen`)."""
     key, body = _key(key), jsonapi.body()
     drafts = workflow_drafts()
     document = body["document"] if "document" in body else drafts.draft(key).document
-    seen = body.get("fields_seen")
-    return jsonify(drafts.check(key, document).to_json(seen if isinstance(seen, str) else None))
+    return jsonify(drafts.check(key, document).to_json(body.get("fields_seen")))
 
 
 @blueprint.post("/<key>/publish")

@@ -12,6 +12,7 @@ instances of a workflow's latest version by the steps they wait at.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
@@ -177,30 +178,63 @@ def compact_fields(found: Mapping[str, list[FieldAt]]) -> dict[str, Any]:
     """Return the fields each step (and `$start`) may read, ready for JSON and compact.
 
     A field reaches many steps alike: each one is listed once in `fields` (`{key, label, type,
-    form_type?, options?}`, distinct by content), and `fields_at` gives each step its fields as
-    `[index in fields, the step that fills it in or None, maybe_missing]`. A 100-step flow
-    answers in a tenth of the bytes every field in full would take.
+    form_type?, options?}`, distinct by content, in the order of their content: moving a step
+    leaves the list as it was), and `fields_at` gives each step its fields as `[index in
+    fields, the step that fills it in or None, maybe_missing]`. A 100-step flow answers in a
+    tenth of the bytes every field in full would take.
     """
-    fields: list[dict[str, Any]] = []
-    index_of: dict[str, int] = {}
-    entry_of: dict[int, list[Any]] = {}  # a FieldAt (by id) -> its entry
+    described: dict[int, tuple[str, dict[str, Any]]] = {}  # a FieldAt (by id) -> its content
+    for listed in found.values():
+        for field in listed:
+            if id(field) not in described:
+                about: dict[str, Any] = {"key": field.key, "label": field.label, "type": field.type}
+                if field.form_type is not None:
+                    about["form_type"] = field.form_type
+                if field.options is not None:
+                    about["options"] = list(field.options)
+                described[id(field)] = (json.dumps(about, sort_keys=True), about)
+    contents = sorted(dict(described.values()).items())  # by content: unique, comparable
+    index_of = {content: index for index, (content, _) in enumerate(contents)}
+    entry_of = {
+        id(field): [index_of[described[id(field)][0]], field.step, field.maybe_missing]
+        for listed in found.values()
+        for field in listed
+    }
+    at = {step: [entry_of[id(field)] for field in listed] for step, listed in found.items()}
+    return {"fields": [about for _, about in contents], "fields_at": at}
 
-    def entry(field: FieldAt) -> list[Any]:
-        if id(field) not in entry_of:
-            described: dict[str, Any] = {"key": field.key, "label": field.label, "type": field.type}
-            if field.form_type is not None:
-                described["form_type"] = field.form_type
-            if field.options is not None:
-                described["options"] = list(field.options)
-            content = json.dumps(described, sort_keys=True)
-            if content not in index_of:
-                index_of[content] = len(fields)
-                fields.append(described)
-            entry_of[id(field)] = [index_of[content], field.step, field.maybe_missing]
-        return entry_of[id(field)]
 
-    at = {step: [entry(field) for field in listed] for step, listed in found.items()}
-    return {"fields": fields, "fields_at": at}
+def fields_answer(found: Mapping[str, list[FieldAt]], seen: Any = None) -> dict[str, Any]:
+    """The fields of a check as the designer's page asks for them: only what it lacks.
+
+    `fields_digest` names the list of fields, and `fields_steps` names, for each step, its
+    fields (with the list they point into): a page that sends back what it holds (`seen`:
+    `{"fields": digest, "steps": {step: digest}}`) gets `fields` only when the list changed,
+    and in `fields_at` only the steps whose fields changed: most edits change a few steps'
+    or none. Anything else as `seen` is a page that holds nothing.
+    """
+    compact = compact_fields(found)
+    table = _digest(json.dumps(compact["fields"]))
+    steps = {
+        step: _digest(table + json.dumps(entries)) for step, entries in compact["fields_at"].items()
+    }
+    held: dict[str, Any] = seen if isinstance(seen, dict) else {}
+    held_steps = held.get("steps")
+    if not isinstance(held_steps, dict):
+        held_steps = {}
+    answer: dict[str, Any] = {"fields_digest": table, "fields_steps": steps}
+    if held.get("fields") != table:
+        answer["fields"] = compact["fields"]
+    answer["fields_at"] = {
+        step: entries
+        for step, entries in compact["fields_at"].items()
+        if held_steps.get(step) != steps[step]
+    }
+    return answer
+
+
+def _digest(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
 def running_steps(session: Session, key: str) -> dict[str, Any]:

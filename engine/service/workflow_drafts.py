@@ -13,8 +13,6 @@ of None is the operator at the command line).
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -48,7 +46,7 @@ from engine.service.drafts import (
 )
 from engine.service.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from engine.service.workflow_context import (
-    compact_fields,
+    fields_answer,
     picker_context,
     references,
     running_steps,
@@ -78,20 +76,14 @@ class WorkflowCheck:
         """Return the fields each step may read, each in full (`FieldAt.to_json`)."""
         return {step: [f.to_json() for f in found] for step, found in self.fields.items()}
 
-    def to_json(self, fields_seen: str | None = None) -> dict[str, Any]:
-        """The check as the API answers it, its fields compact (see `compact_fields`).
-
-        `fields_digest` names the fields; given the digest of the fields the caller has
-        (`fields_seen`), unchanged ones are not sent again: most edits leave them as they were.
-        """
-        fields = compact_fields(self.fields)
-        digest = hashlib.sha256(json.dumps(fields).encode()).hexdigest()[:32]
+    def to_json(self, fields_seen: Any = None) -> dict[str, Any]:
+        """The check as the API answers it, its fields compact and only those the caller
+        lacks, given what it holds (`fields_seen`, see `fields_answer`)."""
         return {
             "ok": not self.problems,
             "problems": [_json(p) for p in self.problems],
             "warnings": [_json(p) for p in self.warnings],
-            "fields_digest": digest,
-            **({} if fields_seen == digest else fields),
+            **fields_answer(self.fields, fields_seen),
         }
 
 

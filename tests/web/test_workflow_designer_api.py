@@ -144,24 +144,62 @@ def test_a_broken_draft_is_refused_with_pointers(dana: Designer) -> None:
     assert dana.get("/laptops/versions").json["versions"] == []
 
 
-def test_a_check_sends_the_fields_only_when_they_changed_from_those_seen(dana: Designer) -> None:
+def test_a_check_sends_only_the_fields_that_changed_from_those_seen(dana: Designer) -> None:
     first = dana.send("POST", "/laptops/check", {"document": LAPTOPS}).json
-    digest = first["fields_digest"]
-    same = dana.send("POST", "/laptops/check", {"document": LAPTOPS, "fields_seen": digest}).json
-    assert "fields_at" not in same
+    held = {"fields": first["fields_digest"], "steps": first["fields_steps"]}
+    assert set(first["fields_at"]) == set(first["fields_steps"])  # nothing held: all of them
+    same = dana.send("POST", "/laptops/check", {"document": LAPTOPS, "fields_seen": held}).json
+    assert same["fields_at"] == {}
     assert "fields" not in same
-    assert (same["fields_digest"], same["ok"]) == (digest, True)
-    # A step that sets a field: the fields change, and come with the answer.
+    assert (same["fields_digest"], same["fields_steps"], same["ok"]) == (
+        first["fields_digest"], first["fields_steps"], True,
+    )  # fmt: skip
+    # A step that sets a field where none did: the list of fields grows, and the steps it
+    # reaches come again with it.
     noted = copy.deepcopy(LAPTOPS)
     noted["first"] = "note"
     noted["steps"]["note"] = {"type": "action", "set": {"seen": {"value": True}}, "next": "route"}
-    changed = dana.send("POST", "/laptops/check", {"document": noted, "fields_seen": digest}).json
-    assert changed["fields_digest"] != digest
+    changed = dana.send("POST", "/laptops/check", {"document": noted, "fields_seen": held}).json
+    assert changed["fields_digest"] != first["fields_digest"]
     route = [changed["fields"][index]["key"] for index, _, _ in changed["fields_at"]["route"]]
     assert "seen" in route
-    # Something that is not a digest the server gave is only a digest that does not match.
-    odd = dana.send("POST", "/laptops/check", {"document": LAPTOPS, "fields_seen": [1]}).json
-    assert odd["fields_at"] == first["fields_at"]
+    assert set(changed["fields_steps"]) == set(first["fields_steps"]) | {"note"}
+    # The same flow with one label changed: the fields are as they were, none is sent again.
+    held = {"fields": changed["fields_digest"], "steps": changed["fields_steps"]}
+    relabelled = copy.deepcopy(noted)
+    relabelled["steps"]["note"]["label"] = "Note that it was seen"
+    again = dana.send("POST", "/laptops/check", {"document": relabelled, "fields_seen": held})
+    assert "fields" not in again.json
+    assert again.json["fields_at"] == {}
+    # A page that lost one step's fields gets that step's again, and only it.
+    lost = {**held, "steps": {k: v for k, v in held["steps"].items() if k != "route"}}
+    one = dana.send("POST", "/laptops/check", {"document": noted, "fields_seen": lost}).json
+    assert (set(one["fields_at"]), "fields" in one) == ({"route"}, False)
+    assert one["fields_at"]["route"] == changed["fields_at"]["route"]
+    # Anything that is not what the server gave is a page that holds nothing.
+    for odd in ([1], "digest", {"fields": 3, "steps": [1]}, None):
+        sent = dana.send("POST", "/laptops/check", {"document": LAPTOPS, "fields_seen": odd}).json
+        assert (sent["fields"], sent["fields_at"]) == (first["fields"], first["fields_at"])
+
+
+def test_moving_a_step_leaves_the_list_of_fields_as_it_was(dana: Designer) -> None:
+    """The list is in the order of the fields' content, not of the steps: a move sends only
+    the steps whose fields changed."""
+    noted = copy.deepcopy(LAPTOPS)
+    noted["first"] = "note"
+    noted["steps"]["note"] = {"type": "action", "set": {"seen": {"value": True}}, "next": "route"}
+    first = dana.send("POST", "/laptops/check", {"document": noted}).json
+    held = {"fields": first["fields_digest"], "steps": first["fields_steps"]}
+    moved = copy.deepcopy(noted)  # `note` after `route`'s first branch target, not before it
+    moved["first"] = "route"
+    target = moved["steps"]["route"]["branches"][0]["next"]
+    moved["steps"]["route"]["branches"][0]["next"] = "note"
+    moved["steps"]["note"]["next"] = target
+    answer = dana.send("POST", "/laptops/check", {"document": moved, "fields_seen": held}).json
+    assert answer["ok"], answer["problems"]
+    assert "fields" not in answer
+    assert 0 < len(answer["fields_at"]) < len(answer["fields_steps"])
+    assert "seen" not in [first["fields"][i]["key"] for i, _, _ in answer["fields_at"]["route"]]
 
 
 def test_a_body_that_is_not_json_is_400_saying_where(dana: Designer) -> None:

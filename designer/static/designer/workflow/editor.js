@@ -47,7 +47,9 @@ const state = {
   problemsByStep: new Map(),
   warnings: [],
   fieldsAt: {},
-  fieldsDigest: null, // names the fields of `fieldsAt`, so a check sends them only when they change
+  fieldsList: [], // every field once, as the checks sent them (`fields`)
+  // What the page holds of the fields, as the server named it: a check sends only the rest.
+  fieldsSeen: null,
   context: {},
   running: {},
   highlight: new Set(),
@@ -282,22 +284,31 @@ function panelSees() {
 }
 
 /**
- * The fields each step may read, as the panel reads them (`{step: [{key, label, type,
- * form_type?, options?, step, maybe_missing}]}`), from a check's compact answer: every field
- * listed once in `fields`, a step's as `[index in fields, the step filling it in, maybe_missing]`.
+ * Take the fields each step may read from a check's compact answer, as the panel reads them
+ * (`state.fieldsAt`: `{step: [{key, label, type, form_type?, options?, step, maybe_missing}]}`).
+ * The answer lists every field once in `fields` (sent when the list changed), a step's as
+ * `[index in fields, the step filling it in, maybe_missing]` in `fields_at` (sent for the steps
+ * whose fields changed), and names each step's in `fields_steps`: a step not sent keeps what
+ * the page holds, a step no longer named is gone.
  */
-function fieldsAtOf(checked) {
-  const fields = checked.fields || [];
+function takeFields(checked) {
+  if (checked.fields) state.fieldsList = checked.fields;
+  const fields = state.fieldsList;
+  const sent = checked.fields_at || {};
   const made = new Map(); // an entry, as text -> its field, shared by the steps it reaches
   const found = {};
-  for (const [step, entries] of Object.entries(checked.fields_at || {})) {
-    found[step] = entries.map((entry) => {
-      const key = JSON.stringify(entry);
-      if (!made.has(key)) made.set(key, { ...fields[entry[0]], step: entry[1], maybe_missing: entry[2] });
-      return made.get(key);
-    });
+  for (const step of Object.keys(checked.fields_steps || {})) {
+    const entries = sent[step];
+    found[step] = entries
+      ? entries.map((entry) => {
+          const key = `${entry[0]}|${entry[1]}|${entry[2]}`; // index, step (an id or null), boolean
+          if (!made.has(key)) made.set(key, { ...fields[entry[0]], step: entry[1], maybe_missing: entry[2] });
+          return made.get(key);
+        })
+      : state.fieldsAt[step] || [];
   }
-  return found;
+  state.fieldsAt = found;
+  state.fieldsSeen = { fields: checked.fields_digest, steps: checked.fields_steps || {} };
 }
 
 function problemButton(problem, prefix = "") {
@@ -552,7 +563,7 @@ async function check() {
   window.clearTimeout(state.checkTimer);
   const edit = state.edit;
   checking(true);
-  const answer = await api.check(doc(), { fields_seen: state.fieldsDigest });
+  const answer = await api.check(doc(), { fields_seen: state.fieldsSeen });
   if (edit !== state.edit) return;
   showCheck(answer, edit);
 }
@@ -570,9 +581,8 @@ function showCheck(answer, edit) {
     // Most edits leave the problems as they were: the cards and the list are drawn already.
     const same = JSON.stringify([problems, warnings]) === JSON.stringify([state.problems, state.warnings]);
     if (!same) setProblems(problems, warnings);
-    // The fields come only when they changed (see `fields_seen`).
-    if (answer.body.fields_at) state.fieldsAt = fieldsAtOf(answer.body);
-    state.fieldsDigest = answer.body.fields_digest;
+    // Only the fields that changed come (see `takeFields`).
+    takeFields(answer.body);
     showProblemsSummary();
     keepingFocus(() => {
       if (!same) {
@@ -800,8 +810,7 @@ function start() {
   state.latestVersion = draft.latest_version;
   state.context = context;
   setProblems(checked.problems || [], checked.warnings || []);
-  state.fieldsAt = fieldsAtOf(checked);
-  state.fieldsDigest = checked.fields_digest;
+  takeFields(checked);
   showRunning(running);
   wire();
   wireVersions(api);
