@@ -101,7 +101,7 @@ class Stack:
         """Start one gunicorn master of `workers` synchronous workers on the shared port."""
         command = [
             sys.executable, "-m", "gunicorn", f"--bind=127.0.0.1:{self.port}", "--reuse-port",
-            f"--workers={workers}", "--threads=1", "--timeout=60", "web.app:create_app()",
+            f"--workers={workers}", "--threads=1", "--timeout=60", "web.app:serve_app()",
         ]  # fmt: skip
         return self._spawn(name, command)
 

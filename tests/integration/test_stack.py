@@ -27,7 +27,8 @@ import pytest
 from engine.settings import CATCHER_HOST, CATCHER_MAILDIR
 from tests.integration.conftest import PACK
 from tests.integration.test_mail_catcher import kept
-from web.cli.stack import free_port
+from web.cli.readiness import Topology
+from web.cli.stack import free_port, web_command
 
 QUICK = {
     "kind": "workflow",
@@ -210,3 +211,23 @@ def test_up_keeps_answering_while_many_connections_sit_idle(started: Started) ->
         # server used to answer none until idle connections timed out, two minutes later.
         for _ in range(3):
             assert health(port, timeout=5) == {"status": "ok", "database": "ok", "redis": "ok"}
+
+
+@pytest.mark.parametrize("web_processes", [None, 2], ids=["waitress", "gunicorn"])
+def test_the_served_app_is_built_with_its_heap_out_of_the_collectors_sight(
+    tmp_path: Path, web_processes: int | None
+) -> None:
+    """What a web process builds at start is frozen (`gc.freeze`): the collector's full passes
+    walked it all, 70-110 ms during which a request waited (bench/workflow_designer.py)."""
+    command = web_command(Topology("127.0.0.1", free_port(), web_processes, 1, 1))
+    factory = next(part for part in command if part.startswith("web.app:"))
+    assert factory.removesuffix("()") == "web.app:serve_app"
+    script = "import gc; from web.app import serve_app; serve_app(); "
+    script += "print(gc.get_freeze_count(), sum(gc.get_count()))"
+    env = {**os.environ, "FLOWDESK_INSTANCE_PATH": str(tmp_path), "FLOWDESK_SECRET_KEY": "t"}
+    built = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    )
+    frozen, left = map(int, built.stdout.split())
+    assert frozen > 100_000  # the modules, mappings and templates of the whole app
+    assert left < 1_000  # and nothing of it left for the collector to walk

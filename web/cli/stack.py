@@ -365,7 +365,7 @@ def web_command(topology: Topology) -> list[str]:
     if topology.web_processes is None:
         allow_descriptors()  # the server inherits this process's limit
         return [sys.executable, "-m", "waitress", f"--listen={bind}",
-                *waitress_options(waitress_settings()), "--call", "web.app:create_app"]  # fmt: skip
+                *waitress_options(waitress_settings()), "--call", "web.app:serve_app"]  # fmt: skip
     return [
         *(sys.executable, "-m", "gunicorn", f"--bind={bind}"),
         f"--workers={topology.web_processes}",
@@ -374,5 +374,5 @@ def web_command(topology: Topology) -> list[str]:
         *("--config", "python:web.cli.gunicorn_config"),
         "--no-control-socket",  # one fixed path per user: two stacks on a machine would clash
         f"--graceful-timeout={STOP_GRACE_S // 2}",
-        "web.app:create_app()",
+        "web.app:serve_app()",
     ]
