@@ -249,11 +249,24 @@ class Inbox:
     """An aiosmtpd handler that keeps what it receives."""
 
     received: list[tuple[list[str], EmailMessage]] = field(default_factory=list)
+    #: The client's address and port of each message received: one per connection.
+    peers: list[tuple[str, int]] = field(default_factory=list)
+    #: Recipients refused as a server refuses an unknown mailbox (550).
+    refused: set[str] = field(default_factory=set)
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if address in self.refused:
+            return "550 5.1.1 No such mailbox here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = message_from_bytes(envelope.content, policy=policy.default)
         assert isinstance(message, EmailMessage)
         self.received.append((list(envelope.rcpt_tos), message))
+        self.peers.append(tuple(session.peer))
         return "250 Message accepted for delivery"
 
 

@@ -176,17 +176,74 @@ def keep(database: Database, outbox_id: int, message: EmailMessage, at: datetime
         connection.execute(insert(SentMail).values(row))
 
 
-def send(message: EmailMessage, settings: RelaySettings) -> None:
+class MailServer:
+    """The SMTP server, for one run of the relay: a connection opened at the first mail and
+    kept for the next ones, closed (QUIT) at the end of the run.
+
+    A connection for each mail cost the TCP handshake, the greeting, EHLO and QUIT (and, with
+    most providers, STARTTLS and a login) for every message. A mail that fails in any way
+    closes the connection, and the next one opens another; a kept connection that the server
+    has closed meanwhile (an idle timeout) is opened again for the same mail, once.
+    """
+
+    def __init__(self, settings: RelaySettings) -> None:
+        self.settings = settings
+        self._smtp: smtplib.SMTP | None = None
+
+    def __enter__(self) -> MailServer:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def send(self, message: EmailMessage) -> None:
+        """Hand `message` to the SMTP server; raise a `DeliveryError` saying whether to retry."""
+        try:
+            try:
+                kept = self._smtp is not None
+                self._connection().send_message(message)
+            except (smtplib.SMTPServerDisconnected, ConnectionError):
+                if not kept:
+                    raise
+                self.close()  # the server let the kept connection go: a fresh one, once
+                self._connection().send_message(message)
+        except Exception:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Say QUIT, if a connection is open; a server already gone is no matter."""
+        smtp, self._smtp = self._smtp, None
+        if smtp is None:
+            return
+        try:
+            smtp.quit()
+        except (smtplib.SMTPException, OSError):
+            smtp.close()
+
+    def _connection(self) -> smtplib.SMTP:
+        if self._smtp is None:
+            settings = self.settings
+            smtp = smtplib.SMTP(
+                settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout_s
+            )
+            try:
+                if settings.smtp_starttls:
+                    smtp.starttls(context=ssl.create_default_context())
+                if settings.smtp_user:
+                    smtp.login(settings.smtp_user, settings.smtp_password or "")
+            except BaseException:
+                smtp.close()
+                raise
+            self._smtp = smtp
+        return self._smtp
+
+
+def send(message: EmailMessage, server: MailServer) -> None:
     """Hand `message` to the SMTP server; raise a `DeliveryError` saying whether to retry."""
+    settings = server.settings
     try:
-        with smtplib.SMTP(
-            settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout_s
-        ) as smtp:
-            if settings.smtp_starttls:
-                smtp.starttls(context=ssl.create_default_context())
-            if settings.smtp_user:
-                smtp.login(settings.smtp_user, settings.smtp_password or "")
-            smtp.send_message(message)
+        server.send(message)
     except smtplib.SMTPRecipientsRefused as error:
         codes = [code for code, _ in error.recipients.values()]
         text = "; ".join(

@@ -95,26 +95,28 @@ def relay_outbox(
     """
     report = RelayReport(more=True)
     stop_at = None if budget_s is None else time.monotonic() + budget_s
-    for _ in range(limit):
-        if stop_at is not None and time.monotonic() >= stop_at:
-            break
-        claim = claim_next(database, now, settings)
-        if claim is None:
-            report.more = False
-            break
-        with request_scope(claim.request_id):
-            _carry_out(database, claim, settings, now, jitter, report)
+    with mail.MailServer(settings) as server:  # one connection for the run's mails
+        for _ in range(limit):
+            if stop_at is not None and time.monotonic() >= stop_at:
+                break
+            claim = claim_next(database, now, settings)
+            if claim is None:
+                report.more = False
+                break
+            with request_scope(claim.request_id):
+                _carry_out(database, claim, server, now, jitter, report)
     return report
 
 
 def _carry_out(
     database: Database,
     claim: Claim,
-    settings: RelaySettings,
+    server: mail.MailServer,
     now: datetime,
     jitter: Callable[[], float],
     report: RelayReport,
 ) -> None:
+    settings = server.settings
     if claim.exhausted:
         before = f"; the one before: {claim.error}" if claim.error else ""
         reason = (
@@ -124,7 +126,7 @@ def _carry_out(
         _bury(database, claim, PermanentFailure(reason), now, report)
         return
     try:
-        deliver(database, claim, settings)
+        deliver(database, claim, server)
     except DeliveryError as error:
         _record_failure(database, claim, error, now, settings, jitter, report)
     except Exception as error:  # a bug must not stop the other messages
@@ -191,8 +193,10 @@ def claim_next(database: Database, now: datetime, settings: RelaySettings) -> Cl
     )
 
 
-def deliver(database: Database, claim: Claim, settings: RelaySettings) -> None:
-    """Send one claimed message; raise a `DeliveryError` if it did not go."""
+def deliver(database: Database, claim: Claim, server: mail.MailServer) -> None:
+    """Send one claimed message (a mail through `server`); raise a `DeliveryError` if it did
+    not go."""
+    settings = server.settings
     message = messages.read(claim.payload)
     with database.reading() as session:
         instance = session.get(Instance, claim.instance_id) if claim.instance_id else None
@@ -214,7 +218,7 @@ def deliver(database: Database, claim: Claim, settings: RelaySettings) -> None:
             claim.id, to, rendered.subject, rendered.text, settings, rendered.html
         )
         mail.keep(database, claim.id, composed, datetime.now(UTC))  # for the admins' outbox
-        mail.send(composed, settings)
+        mail.send(composed, server)
 
 
 def backoff(

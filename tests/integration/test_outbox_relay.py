@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from ipaddress import ip_network
 from pathlib import Path
@@ -515,6 +516,66 @@ def test_mail_waits_while_the_server_is_down_and_goes_once_it_is_back(
     assert len(smtp.inbox.received) == 1
     sent = only_row(database)
     assert (sent.status, sent.attempts, sent.error) == ("sent", 2, None)
+
+
+def test_a_relay_run_sends_its_mails_over_one_connection(
+    commands: Commands, database: Database, clock: Clock, smtp: MailServer, settings: RelaySettings
+) -> None:
+    """A connection for each mail cost a handshake, the greeting, EHLO and QUIT (and with
+    most providers STARTTLS and a login) for every message."""
+    for _ in range(3):
+        password_incident(commands, requester=None)
+
+    report = relay_outbox(database, settings=settings, now=clock())
+
+    assert len(report.sent) == len(smtp.inbox.received) == 3
+    assert len(set(smtp.inbox.peers)) == 1
+    relay_outbox(database, settings=settings, now=clock())  # the run's connection was let go
+    password_incident(commands, requester=None)
+    relay_outbox(database, settings=settings, now=clock())
+    assert len(set(smtp.inbox.peers)) == 2
+
+
+def test_a_kept_connection_the_server_let_go_is_opened_again_for_the_same_mail(
+    smtp: MailServer, settings: RelaySettings
+) -> None:
+    def letter(number: int) -> EmailMessage:
+        message = EmailMessage()
+        message["From"], message["To"] = SENDER, f"r{number}@corp.example"
+        message["Subject"] = f"Letter {number}"
+        message.set_content("Hello.")
+        return message
+
+    with mail.MailServer(settings) as server:
+        mail.send(letter(1), server)
+        smtp.stop()  # the server restarts: the connection the relay keeps is gone
+        smtp.start()
+        mail.send(letter(2), server)
+        mail.send(letter(3), server)
+
+    assert [m["Subject"] for _, m in smtp.inbox.received] == ["Letter 1", "Letter 2", "Letter 3"]
+    first, second, third = smtp.inbox.peers
+    assert first != second == third
+
+
+def test_a_mail_the_server_refuses_does_not_keep_the_next_one_from_going(
+    smtp: MailServer, settings: RelaySettings
+) -> None:
+    refused = EmailMessage()
+    smtp.inbox.refused.add("gone@corp.example")
+    refused["From"], refused["To"], refused["Subject"] = SENDER, "gone@corp.example", "To nobody"
+    refused.set_content("Hello.")
+    fine = EmailMessage()
+    fine["From"], fine["To"], fine["Subject"] = SENDER, "r@corp.example", "To someone"
+    fine.set_content("Hello.")
+
+    with mail.MailServer(settings) as server:
+        with pytest.raises(mail.PermanentFailure, match="refused every recipient"):
+            mail.send(refused, server)
+        mail.send(fine, server)
+
+    assert [m["Subject"] for _, m in smtp.inbox.received] == ["To someone"]
+    assert len(smtp.inbox.peers) == 1
 
 
 # Webhooks ---------------------------------------------------------------------------------
