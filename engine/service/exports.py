@@ -5,7 +5,8 @@ published definition version (every kind and version: an instance needs the vers
 is pinned to and the forms and calendars they name), then one line per instance with its
 history (`engine.service.archive` writes the record). Only what means the same in another
 installation travels: the instance and its events, step runs, tasks, timers, comments,
-attachments (what they are; the bytes are files, copied apart) and tracking links. What
+attachments (what they are; the bytes are files, copied apart), tracking links and an
+incident's postmortem with its revisions (format version 2; version 1 files still read). What
 was already carried out or belongs to one installation stays: the outbox and the mail it
 sent, pages, notifications, idempotency keys, alerts of its integrations, links.
 
@@ -41,10 +42,12 @@ from engine.store.retention import ArchivedInstance
 from engine.store.search import SearchIndex
 from engine.store.uow import UnitOfWork
 
-#: The header's `format`, and the version of the layout this code writes and reads.
+#: The header's `format`, and the version of the layout this code writes; it reads these.
 FORMAT = "flowdesk-export"
-VERSION = 1
-#: The tables of an instance that travel, in the order they are written back.
+VERSION = 2
+READS = (1, 2)  # 2 added an incident's postmortem and its revisions
+#: The tables of an instance that travel, in the order they are written back: all but the
+#: last refer to the instance; a postmortem's revisions refer to the postmortem.
 PORTABLE = (
     "events",
     "step_runs",
@@ -53,7 +56,13 @@ PORTABLE = (
     "comments",
     "attachments",
     "tracking_links",
+    "postmortems",
+    "postmortem_revisions",
 )
+#: The tables whose rows refer to a row of another portable table rather than to the
+#: instance: the table, its column, and the table it refers to.
+NESTED = {"postmortem_revisions": ("postmortem_id", "postmortems")}
+PARENTS = frozenset(parent for _, parent in NESTED.values())
 KINDS = ("workflow", "form", "calendar")
 #: Instances read per query while exporting.
 PAGE = 200
@@ -275,13 +284,13 @@ def _at(number: int, pointer: str, message: str) -> Problem:
 def _header_problems(number: int, value: Mapping[str, Any]) -> list[Problem]:
     if value.get("format") != FORMAT:
         return [_at(number, "/format", f"the first line must be the header, format '{FORMAT}'")]
-    if value.get("version") != VERSION:
+    if value.get("version") not in READS:
         return [
             _at(
                 number,
                 "/version",
                 f"format version {value.get('version')!r} is not one this Flowdesk reads "
-                f"({VERSION})",
+                f"({', '.join(map(str, READS))})",
             )
         ]
     return []
@@ -335,9 +344,10 @@ def _row_problems(number: int, pointer: str, table: Table, row: Any) -> list[Pro
                 moment = None
             if moment is None or moment.tzinfo is None:
                 problems.append(_at(number, f"{pointer}/{name}", "is no date and time with zone"))
+    nested = NESTED.get(table.name, ("instance_id", ""))[0]
     for column in table.c:
         required = not column.nullable and column.default is None and not column.primary_key
-        if required and row.get(column.name) is None and column.name != "instance_id":
+        if required and row.get(column.name) is None and column.name not in ("instance_id", nested):
             problems.append(_at(number, f"{pointer}/{column.name}", "is missing"))
     return problems
 
@@ -376,17 +386,24 @@ def _insert_instance(
     )
     try:
         new_id = int(connection.execute(insert(table).returning(table.c.id), values).scalar_one())
+        # A parent table: the ids of its rows in the file -> their ids here.
+        made: dict[str, dict[Any, int]] = {name: {} for name in PARENTS}
         for name in PORTABLE:
             child = Base.metadata.tables[name]
+            column, parent = NESTED.get(name, ("instance_id", ""))
             rows = []
             for row in line["rows"].get(name, ()):
                 values = archive.from_plain(child, {k: v for k, v in row.items() if k != "id"})
-                values["instance_id"] = new_id
+                values[column] = made[parent].get(values.get(column)) if parent else new_id
                 if values.get("form_version_id") is not None:
                     values["form_version_id"] = version(values["form_version_id"])
                 if name == "timers" and values.get("status") == "pending":
                     values["dispatched_at"] = None  # this installation's worker hands it over
-                rows.append(values)
+                if name in PARENTS:  # one at a time, for the id its nested rows refer to
+                    inserted = connection.execute(insert(child).returning(child.c.id), values)
+                    made[name][row.get("id")] = int(inserted.scalar_one())
+                else:
+                    rows.append(values)
             if rows:
                 connection.execute(insert(child), rows)
     except DBAPIError as error:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from datetime import timedelta
+from datetime import date, timedelta
 
 import orjson
 import pytest
@@ -16,14 +16,17 @@ from engine.service.exports import Imported, export_lines, import_lines
 from engine.service.filters import Query
 from engine.service.finder import Finder
 from engine.service.people import ensure_user
+from engine.service.postmortems import Postmortems
 from engine.store.database import Database
 from engine.store.definitions import Definition, DefinitionVersion
 from engine.store.instances import Instance
+from engine.store.postmortems import PostmortemRevision
 from tests.integration.conftest import INCIDENT, MAJOR, Clock
 from tests.integration.test_backup import count_instances, empty_url, open_task
+from tests.integration.test_postmortems import resolved
 from tests.integration.test_retention import finished_incident
 
-__all__ = ["empty_url"]  # the fixture, shared with the backup tests
+__all__ = ["empty_url", "resolved"]  # fixtures, shared with the backup and postmortem tests
 
 
 def exported(commands: Commands, **filters: object) -> bytes:
@@ -38,7 +41,7 @@ def test_an_import_into_an_empty_database_carries_on_and_a_second_changes_nothin
     commands.comment(running, "Toner everywhere", actor="bob")
     lines = exported(commands).splitlines(keepends=True)
     header = orjson.loads(lines[0])
-    assert (header["format"], header["version"]) == ("flowdesk-export", 1)
+    assert (header["format"], header["version"]) == ("flowdesk-export", 2)
 
     target = migrated(empty_url)
     try:
@@ -65,6 +68,57 @@ def test_an_import_into_an_empty_database_carries_on_and_a_second_changes_nothin
         assert other.start("it-incident", INCIDENT, requester="alice")["number"] == "INC-000003"
     finally:
         target.dispose()
+
+
+def test_a_postmortem_travels_with_its_incident_revisions_and_action_items(
+    commands: Commands, database: Database, empty_url: str, clock: Clock, resolved: str
+) -> None:
+    postmortems = Postmortems(commands)
+    postmortems.draft(resolved, actor="bob")
+    clock.advance(minutes=5)
+    saved = postmortems.save(resolved, "# Postmortem\n\nThe disk filled up.", 1, actor="ivy")
+    alarm = "Alert at 80%"
+    postmortems.add_action(resolved, alarm, due=date(2026, 12, 4), actor="ivy", owner="sam")
+    lines = exported(commands).splitlines(keepends=True)
+
+    target = migrated(empty_url)
+    try:
+        other = Commands(target, clock=clock)
+        import_lines(other, lines, by="ops")
+        with target.writer_session() as session, session.begin():
+            ensure_user(session, "bob", clock(), roles=["agent"])  # people are this one's own
+        found = Postmortems(other).postmortem(resolved, actor="bob")
+        assert found is not None
+        assert (found.body, found.revision) == (saved.body, 2)
+        assert [(r.revision, r.saved_by) for r in found.revisions] == [(2, "ivy"), (1, "bob")]
+        assert [(item.number, item.state) for item in found.actions] == [
+            ("ACT-000001", "open, with sam")
+        ]
+        assert import_lines(other, lines, by="ops").instances == 0  # once, not twice
+        assert count_rows(target, PostmortemRevision) == 2
+    finally:
+        target.dispose()
+
+
+def test_a_version_1_export_without_postmortems_still_imports(
+    commands: Commands, database: Database, empty_url: str
+) -> None:
+    finished_incident(commands, database)
+    lines = exported(commands).splitlines(keepends=True)
+    lines[0] = lines[0].replace(b'"version":2', b'"version":1')
+    target = migrated(empty_url)
+    try:
+        assert import_lines(Commands(target), lines, by="ops").instances == 1
+        lines[0] = lines[0].replace(b'"version":1', b'"version":3')
+        with pytest.raises(InvalidInput, match=r"format version 3 is not one this Flowdesk reads"):
+            import_lines(Commands(target), lines, by="ops")
+    finally:
+        target.dispose()
+
+
+def count_rows(database: Database, model: type) -> int:
+    with database.reading() as session:
+        return int(session.scalar(select(func.count()).select_from(model)) or 0)
 
 
 def test_exporting_one_workflow_since_a_date(
