@@ -21,66 +21,39 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import create_engine, insert, select, text  # noqa: E402
+from sqlalchemy import insert, text
 
-from engine.service.commands import Commands  # noqa: E402
-from engine.service.definitions import load_folder  # noqa: E402
-from engine.service.people import ensure_user  # noqa: E402
-from engine.service.recurring import Recurring  # noqa: E402
-from engine.store.database import Database  # noqa: E402
-from engine.store.definitions import Definition, DefinitionVersion  # noqa: E402
-from engine.store.instances import Counter, Instance  # noqa: E402
-from engine.store.search import index_rows  # noqa: E402
-from engine.store.services import Alert, Integration, Service  # noqa: E402
-
-SERVICES = tuple(f"service-{n}" for n in range(10))
-CATEGORIES = ("hardware", "software", "network", "access", "database", "other")
-
-
-def _words(line: str) -> list[str]:
-    return line.split()
-
-
-THINGS = _words(
-    "printer laptop vpn wifi mail outlook teams monitor keyboard phone badge scanner database "
-    "server backup share folder password account license browser citrix sap jira wiki docker "
-    "kubernetes certificate dns proxy firewall router switch headset webcam projector"
+from bench.incidents import (
+    BATCH,
+    CATEGORIES,
+    FILLER,
+    SERVICES,
+    SYMPTOMS,
+    THINGS,
+    git_commit,
+    percentile,
+    prepared,
+    scratch_database,
+    search_insert,
+    zipf,
 )
-SYMPTOMS = _words(
-    "slow down broken crashes freezes disconnects jams blinks missing locked expired fails "
-    "errors timeout flickers overheats beeps hangs rejects refuses loses drops"
-)
-FILLER = _words(
-    "since this morning after update again every hour when starting cannot work since "
-    "yesterday whole team customers waiting urgent sometimes randomly restart did not help"
-)
+from engine.service.commands import Commands
+from engine.service.recurring import Recurring
+from engine.store.database import Database
+from engine.store.instances import Counter, Instance
+from engine.store.search import index_rows
+from engine.store.services import Alert, Integration, Service
+
 FINGERPRINTS = 500
-BATCH = 5_000
-
-
-def git_commit() -> str:
-    found = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-    )
-    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True)
-    return found.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
-
-
-def zipf(rng: random.Random, words: list[str]) -> str:
-    """A word, the first ones much more often than the last (as reports name things)."""
-    return words[min(int(rng.paretovariate(1.2)) - 1, len(words) - 1)]
 
 
 def seed(url: str, incidents: int) -> None:
@@ -88,15 +61,8 @@ def seed(url: str, incidents: int) -> None:
     now = datetime.now(UTC)
     rng = random.Random(57)
     database = Database(url)
-    database.migrate()
+    version = prepared(database, now)
     with database.writer_session() as session, session.begin():
-        load_folder(session, ROOT / "workflows", now, "bench")
-        ensure_user(session, "agent-1", now, name="Agent One", roles=["agent"])
-        version = session.scalar(
-            select(DefinitionVersion.id)
-            .join(Definition, Definition.id == DefinitionVersion.definition_id)
-            .where(Definition.kind == "workflow", Definition.key == "it-incident")
-        )
         service = Service(
             key="monitored", name="Monitored", workflow_key="it-incident", severity_rules={},
             start_data={}, created_at=now, updated_at=now,
@@ -110,11 +76,7 @@ def seed(url: str, incidents: int) -> None:
         session.add(integration)
         session.flush()
         integration_id = integration.id
-    key = "instance_id" if database.engine.dialect.name == "postgresql" else "rowid"
-    index = text(
-        f"INSERT INTO instance_search ({key}, title, body, notes) "
-        "VALUES (:instance, :title, :body, '')"
-    )
+    index = search_insert(database)
     # Numbers are given in the order incidents come in: a window's are one range of ids.
     starts = sorted(
         now - timedelta(minutes=rng.randint(5, 365 * 24 * 60)) for _ in range(incidents)
@@ -178,11 +140,6 @@ def seed(url: str, incidents: int) -> None:
     database.dispose()
 
 
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--incidents", type=int, default=100_000)
@@ -190,17 +147,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, nargs="+", default=[7, 30])
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
     args = parser.parse_args()
-    folder = tempfile.mkdtemp(prefix="flowdesk-recurring-")
-    url, schema, admin = args.database_url, None, None
-    if url:
-        schema = f"bench_recurring_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(Database(url).url)
-        with admin.begin() as connection:
-            connection.execute(text(f"CREATE SCHEMA {schema}"))
-        url = f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
-    else:
-        url = f"sqlite:///{folder}/flowdesk.sqlite3"
-    try:
+    with scratch_database(args.database_url, "recurring") as url:
         began = time.perf_counter()
         seed(url, args.incidents)
         seeded_s = time.perf_counter() - began
@@ -232,11 +179,6 @@ def main() -> None:
             )
         )
         database.dispose()
-    finally:
-        if admin is not None and schema is not None:
-            with admin.begin() as connection:
-                connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-            admin.dispose()
 
 
 if __name__ == "__main__":

@@ -21,67 +21,38 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import create_engine, insert, select, text  # noqa: E402
+from sqlalchemy import insert, text
 
-from engine.service.commands import Commands  # noqa: E402
-from engine.service.definitions import load_folder  # noqa: E402
-from engine.service.finder import Finder  # noqa: E402
-from engine.service.people import ensure_user  # noqa: E402
-from engine.service.self_help import SelfHelp  # noqa: E402
-from engine.service.similar import Similar  # noqa: E402
-from engine.store.database import Database  # noqa: E402
-from engine.store.definitions import Definition, DefinitionVersion  # noqa: E402
-from engine.store.instances import Counter, Instance  # noqa: E402
-from engine.store.search import index_rows  # noqa: E402
-
-SERVICES = tuple(f"service-{n}" for n in range(10))
-CATEGORIES = ("hardware", "software", "network", "access", "database", "other")
-
-
-def _words(line: str) -> list[str]:
-    return line.split()
-
-
-THINGS = _words(
-    "printer laptop vpn wifi mail outlook teams monitor keyboard phone badge scanner database "
-    "server backup share folder password account license browser citrix sap jira wiki docker "
-    "kubernetes certificate dns proxy firewall router switch headset webcam projector"
+from bench.incidents import (
+    BATCH,
+    CATEGORIES,
+    FILLER,
+    PLACES,
+    SERVICES,
+    SYMPTOMS,
+    THINGS,
+    git_commit,
+    percentile,
+    prepared,
+    scratch_database,
+    search_insert,
+    zipf,
 )
-SYMPTOMS = _words(
-    "slow down broken crashes freezes disconnects jams blinks missing locked expired fails "
-    "errors timeout flickers overheats beeps hangs rejects refuses loses drops"
-)
-PLACES = _words("floor room office home building site hall lab warehouse shop")
-FILLER = _words(
-    "since this morning after update again every hour when starting cannot work since "
-    "yesterday whole team customers waiting urgent sometimes randomly restart did not help"
-)
-BATCH = 5_000
-
-
-def git_commit() -> str:
-    found = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-    )
-    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True)
-    return found.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
-
-
-def zipf(rng: random.Random, words: list[str]) -> str:
-    """A word, the first ones much more often than the last (as reports name things)."""
-    return words[min(int(rng.paretovariate(1.2)) - 1, len(words) - 1)]
+from engine.service.commands import Commands
+from engine.service.finder import Finder
+from engine.service.self_help import SelfHelp
+from engine.service.similar import Similar
+from engine.store.database import Database
+from engine.store.instances import Counter, Instance
+from engine.store.search import index_rows
 
 
 def report(rng: random.Random) -> tuple[str, str]:
@@ -96,21 +67,9 @@ def seed(url: str, incidents: int, known_errors: int) -> list[str]:
     now = datetime.now(UTC)
     rng = random.Random(58)
     database = Database(url)
-    database.migrate()
-    with database.writer_session() as session, session.begin():
-        load_folder(session, ROOT / "workflows", now, "bench")
-        ensure_user(session, "agent-1", now, name="Agent One", roles=["agent"])
-        version = session.scalar(
-            select(DefinitionVersion.id)
-            .join(Definition, Definition.id == DefinitionVersion.definition_id)
-            .where(Definition.kind == "workflow", Definition.key == "it-incident")
-        )
+    version = prepared(database, now)
     postgresql = database.engine.dialect.name == "postgresql"
-    key = "instance_id" if postgresql else "rowid"
-    index = text(
-        f"INSERT INTO instance_search ({key}, title, body, notes) "
-        "VALUES (:instance, :title, :body, '')"
-    )
+    index = search_insert(database)
     opened: list[str] = []
     total = incidents + known_errors
     with database.engine.begin() as connection:
@@ -170,11 +129,6 @@ def seed(url: str, incidents: int, known_errors: int) -> list[str]:
     return opened
 
 
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
-
-
 def timed(calls: list[Any]) -> dict[str, float]:
     took = []
     for call in calls:
@@ -194,17 +148,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
     args = parser.parse_args()
-    folder = tempfile.mkdtemp(prefix="flowdesk-similar-")
-    url, schema, admin = args.database_url, None, None
-    if url:
-        schema = f"bench_similar_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(Database(url).url)
-        with admin.begin() as connection:
-            connection.execute(text(f"CREATE SCHEMA {schema}"))
-        url = f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
-    else:
-        url = f"sqlite:///{folder}/flowdesk.sqlite3"
-    try:
+    with scratch_database(args.database_url, "similar") as url:
         began = time.perf_counter()
         opened = seed(url, args.incidents, args.known_errors)
         seeded_s = time.perf_counter() - began
@@ -236,11 +180,6 @@ def main() -> None:
             )
         )
         database.dispose()
-    finally:
-        if admin is not None and schema is not None:
-            with admin.begin() as connection:
-                connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-            admin.dispose()
 
 
 if __name__ == "__main__":
