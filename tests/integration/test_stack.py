@@ -98,15 +98,23 @@ class Stack:
 
 
 @contextmanager
-def running(env: dict[str, str], pack: Path = PACK) -> Iterator[Stack]:
-    """Run `flowdesk up` until it answers /health; stop it with Ctrl-C at the end."""
+def running(
+    env: dict[str, str], pack: Path = PACK, *, interrupts_ignored: bool = False
+) -> Iterator[Stack]:
+    """Run `flowdesk up` until it answers /health; stop it with Ctrl-C at the end.
+
+    `interrupts_ignored`: started as a shell starts a command in the background (`&`),
+    SIGINT ignored from the start.
+    """
     port = free_port()
+    ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if interrupts_ignored else None
     process = subprocess.Popen(
         [sys.executable, "-m", "web", "up", "--pack", str(pack), "--port", str(port)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=ignore,
     )
     stack = Stack(port, process)
     reader = threading.Thread(target=stack.read, name="flowdesk-up-output", daemon=True)
@@ -211,6 +219,14 @@ def test_up_keeps_answering_while_many_connections_sit_idle(started: Started) ->
         # server used to answer none until idle connections timed out, two minutes later.
         for _ in range(3):
             assert health(port, timeout=5) == {"status": "ok", "database": "ok", "redis": "ok"}
+
+
+def test_up_started_in_the_background_still_stops_on_ctrl_c(stack_env: dict[str, str]) -> None:
+    """A shell starts a background command (`flowdesk up &`) with SIGINT ignored; `up` stops
+    on it all the same, as it says ("Ctrl-C stops all"): left running, its worker took other
+    stacks' jobs from a shared Redis. `running` checks that it stopped, and said so."""
+    with running(stack_env, interrupts_ignored=True) as stack:
+        assert health(stack.port) is not None
 
 
 @pytest.mark.parametrize("web_processes", [None, 2], ids=["waitress", "gunicorn"])

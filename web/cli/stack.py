@@ -340,6 +340,9 @@ def _supervise(database_url: str, redis_url: str, instance: Path, topology: Topo
     supervisor.add(Program("web", web_command(topology), env))
     click.echo(f"Redis: {redis_url}")
     previous = signal.signal(signal.SIGTERM, supervisor.request_stop)
+    # Ctrl-C stops all, even when `up` was started with SIGINT ignored (a shell's background
+    # command, `flowdesk up &`): left running, its worker would take other stacks' jobs.
+    interrupt = signal.signal(signal.SIGINT, signal.default_int_handler)
     failure: str | None = None
     try:
         ready.wait(supervisor)
@@ -353,6 +356,7 @@ def _supervise(database_url: str, redis_url: str, instance: Path, topology: Topo
         failure = str(error)
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, interrupt)
         supervisor.stop()
     if failure:
         raise click.ClickException(failure)
