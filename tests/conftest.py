@@ -19,6 +19,12 @@ ROOT = Path(__file__).resolve().parents[1]
 PACK = ROOT / "workflows"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests marked `long` first, the rest in their order: run in several processes, a
+    long test collected late ran alone at the end while the other processes were done."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
 @pytest.fixture(scope="session")
 def catalog() -> Catalog:
     """The shipped pack as documents."""

@@ -466,6 +466,7 @@ def same_shape_as_it_incident(built: dict[str, Any]) -> None:
 # The tests -------------------------------------------------------------------------------------
 
 
+@pytest.mark.long
 def test_a_process_owner_builds_simulates_publishes_and_runs_an_incident_workflow(
     page: Page,
     problems: Problems,

@@ -19,6 +19,7 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from engine.core.state import InstanceState
@@ -58,6 +59,7 @@ class Review:
     actor: str
 
 
+@pytest.mark.long
 def test_eight_processes_count_every_vote_once_and_decide_every_review_once(
     commands: Commands, database: Database, database_url: str, clock: Clock, tmp_path: Path
 ) -> None:

@@ -10,6 +10,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from redis import Redis
 from rq import Worker
 from sqlalchemy import func, select
@@ -71,6 +72,7 @@ def wait_until_registered(redis_url: str, seconds: float = 30) -> None:
         connection.close()
 
 
+@pytest.mark.long
 def test_a_worker_killed_while_timers_are_due_loses_none_and_doubles_none(
     database: Database, database_url: str, redis: Redis, redis_url: str, tmp_path: Path
 ) -> None:
@@ -92,6 +94,7 @@ def test_a_worker_killed_while_timers_are_due_loses_none_and_doubles_none(
     assert events == total  # each timer acted exactly once
 
 
+@pytest.mark.long
 def test_a_flushed_redis_loses_none_of_100_pending_timers(
     database: Database, database_url: str, redis: Redis, redis_url: str, tmp_path: Path
 ) -> None:

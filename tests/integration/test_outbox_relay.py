@@ -800,6 +800,7 @@ def test_every_template_the_shipped_workflows_use_ships_and_renders() -> None:
         assert "https://desk.example/instances/INC-000007" in body, key
 
 
+@pytest.mark.long
 def test_a_backlog_larger_than_one_run_drains_without_waiting_for_the_next_tick(
     commands: Commands, database: Database, database_url: str, redis: Redis, redis_url: str,
     clock: Clock, smtp: MailServer, tmp_path: Path,

@@ -147,6 +147,7 @@ def count_instances(url: str) -> int:
         database.dispose()
 
 
+@pytest.mark.long
 def test_up_runs_two_web_processes_and_two_workers_and_stops_clean(
     empty_postgres: str, redis: Redis, redis_url: str, tmp_path: Path
 ) -> None:

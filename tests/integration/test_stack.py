@@ -221,6 +221,7 @@ def test_up_keeps_answering_while_many_connections_sit_idle(started: Started) ->
             assert health(port, timeout=5) == {"status": "ok", "database": "ok", "redis": "ok"}
 
 
+@pytest.mark.long
 def test_up_started_in_the_background_still_stops_on_ctrl_c(stack_env: dict[str, str]) -> None:
     """A shell starts a background command (`flowdesk up &`) with SIGINT ignored; `up` stops
     on it all the same, as it says ("Ctrl-C stops all"): left running, its worker took other
@@ -229,15 +230,13 @@ def test_up_started_in_the_background_still_stops_on_ctrl_c(stack_env: dict[str,
         assert health(stack.port) is not None
 
 
-@pytest.mark.parametrize("web_processes", [None, 2], ids=["waitress", "gunicorn"])
-def test_the_served_app_is_built_with_its_heap_out_of_the_collectors_sight(
-    tmp_path: Path, web_processes: int | None
-) -> None:
+def test_the_served_app_is_built_with_its_heap_out_of_the_collectors_sight(tmp_path: Path) -> None:
     """What a web process builds at start is frozen (`gc.freeze`): the collector's full passes
     walked it all, 70-110 ms during which a request waited (bench/workflow_designer.py)."""
-    command = web_command(Topology("127.0.0.1", free_port(), web_processes, 1, 1))
-    factory = next(part for part in command if part.startswith("web.app:"))
-    assert factory.removesuffix("()") == "web.app:serve_app"
+    for web_processes in (None, 2):  # waitress, gunicorn
+        command = web_command(Topology("127.0.0.1", free_port(), web_processes, 1, 1))
+        factory = next(part for part in command if part.startswith("web.app:"))
+        assert factory.removesuffix("()") == "web.app:serve_app"
     script = "import gc; from web.app import serve_app; serve_app(); "
     script += "print(gc.get_freeze_count(), sum(gc.get_count()))"
     env = {**os.environ, "FLOWDESK_INSTANCE_PATH": str(tmp_path), "FLOWDESK_SECRET_KEY": "t"}

@@ -132,6 +132,7 @@ def _cases(operation: Any) -> list[tuple[str, Any]]:
     return found
 
 
+@pytest.mark.long
 def test_the_api_keeps_to_its_document(api_schema: Any, admin_token: str, subtests: Any) -> None:
     headers = {"Authorization": f"Bearer {admin_token}"}
     for result in api_schema.get_all_operations():
