@@ -67,6 +67,7 @@ from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
 from playwright.sync_api import TimeoutError as PlaywrightTimeout  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
+from bench.portal import wait_until_up  # noqa: E402
 from engine.service.accounts import set_password  # noqa: E402
 from engine.service.bootstrap import Services  # noqa: E402
 from engine.service.people import ensure_user  # noqa: E402
@@ -79,8 +80,6 @@ EDIT_GOAL_MS = 50.0
 PACK = ROOT / "workflows"
 PASSWORD = "bench password 123"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-#: How long `flowdesk up` may take to say it is up, in seconds.
-START_TIMEOUT_S = 120
 #: How long one open or one edit may take before the run is stopped as broken, in ms.
 TIMEOUT_MS = 30_000
 
@@ -384,14 +383,6 @@ def serve(database_url: str, folder: Path) -> Iterator[str]:
         finally:
             up.send_signal(signal.SIGINT)
             up.wait(timeout=60)
-
-
-def wait_until_up(up: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while "Flowdesk is up" not in log.read_text():
-        if up.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"flowdesk up did not come up:\n{log.read_text()}")
-        time.sleep(0.1)
 
 
 # The browser ---------------------------------------------------------------------------------
