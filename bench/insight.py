@@ -188,7 +188,8 @@ def free_port() -> int:
 SERVER = """
 import sys
 from werkzeug.serving import make_server
-from web.app import create_app, freeze_heap
+from engine.heap import freeze_heap
+from web.app import create_app
 app = create_app({"DATABASE_URL": sys.argv[1], "SECRET_KEY": "bench", "REDIS_URL": "",
                   "UPLOAD_FOLDER": sys.argv[3], "TESTING": False})
 freeze_heap()  # as waitress and gunicorn serve it (web.app.serve_app)

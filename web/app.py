@@ -7,7 +7,6 @@ instance folder, `FLOWDESK_*` environment variables, then the test mapping.
 
 from __future__ import annotations
 
-import gc
 import os
 import secrets
 from collections.abc import Mapping
@@ -18,6 +17,7 @@ from flask import Flask
 from jinja2 import ChoiceLoader, FileSystemLoader
 
 import designer
+from engine.heap import freeze_heap
 from engine.service.bootstrap import Services, default_url
 from engine.settings import WEB_DEFAULTS
 from forms import rendering
@@ -69,24 +69,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def serve_app() -> Flask:
-    """Build the web app as a server runs it (waitress and gunicorn are pointed here).
-
-    Once built, what the process holds is frozen out of the garbage collector's sight
-    (`gc.freeze`): a web process holds hundreds of thousands of objects made at start
-    (modules, SQLAlchemy's mappings, templates), and each full pass of the collector walked
-    them all, 70 to 110 ms during which the request it fell in waited. They live as long as
-    the process; only what requests make is walked now.
-    """
+    """Build the web app as a server runs it (waitress and gunicorn are pointed here): built,
+    then what the process holds is frozen out of the garbage collector's passes
+    (`engine.heap`)."""
     app = create_app()
     freeze_heap()
     return app
-
-
-def freeze_heap() -> None:
-    """Leave what the process holds now out of the garbage collector's passes (see
-    `serve_app`): collect the garbage of the start first, then freeze the rest."""
-    gc.collect()
-    gc.freeze()
 
 
 def instance_secret(instance_path: str) -> str:

@@ -14,7 +14,6 @@ configured.
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
 import signal
 import threading
@@ -27,6 +26,7 @@ from rq import Queue, SimpleWorker, get_current_job
 from rq.cron import CronScheduler
 from rq.job import Job
 
+from engine.heap import freeze_heap
 from engine.jobs import context, imap, timers
 from engine.jobs.outbox import relay_outbox
 from engine.logs import request_scope
@@ -328,10 +328,7 @@ def run(database_url: str, redis_url: str, *, burst: bool = False) -> None:
     relay_settings()  # a setting the relay cannot use stops the worker now, not each second
     imap.imap_settings()  # and so does a half-configured IMAP mailbox
     context.configure(database_url)
-    # What the worker holds from its start lives as long as it: out of the garbage
-    # collector's full passes, which walked it all (70-110 ms each) while a job waited.
-    gc.collect()
-    gc.freeze()
+    freeze_heap()  # what the worker holds from its start lives as long as it
     connection = Redis.from_url(redis_url)
     queue = Queue(timers.QUEUE, connection=connection)
     ticker = PeriodicThread(queue, periodic(connection))

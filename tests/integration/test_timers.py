@@ -170,9 +170,9 @@ def test_the_duties_of_every_second_run_as_one_periodic_job(
 ) -> None:
     """Handing timers over, the relay, subflows and paging: one job a second, not four
     (RQ's own handling of a job costs more than most of these runs)."""
-    every_second_jobs = [job.func for job in periodic(redis).get_jobs()]
-    assert every_second_jobs.count(every_second) == 1
-    assert not {dispatch_timers, relay, subflows, paging} & set(every_second_jobs)
+    registered = [job.func for job in periodic(redis).get_jobs()]
+    assert registered.count(every_second) == 1
+    assert not {dispatch_timers, relay, subflows, paging} & set(registered)
 
     instance = start_incident(commands)
     job = Queue(timers.QUEUE, connection=redis).enqueue(every_second)
