@@ -23,11 +23,10 @@ from typing import Any
 
 from jinja2 import FileSystemLoader, TemplateError, TemplateNotFound
 from jinja2.sandbox import ImmutableSandboxedEnvironment
-from sqlalchemy import delete, insert
+from sqlalchemy import Connection, delete, insert
 
 from engine.jobs.errors import PermanentFailure, TemporaryFailure
 from engine.settings import RelaySettings
-from engine.store.database import Database
 from engine.store.notifications import SentMail
 
 #: Where `<key>.subject.txt`, `<key>.body.txt` and (optional) `<key>.body.html` live.
@@ -156,8 +155,9 @@ def compose(
     return message
 
 
-def keep(database: Database, outbox_id: int, message: EmailMessage, at: datetime) -> None:
-    """Keep the mail an outbox entry made, as rendered now (replacing an earlier attempt's)."""
+def keep(connection: Connection, outbox_id: int, message: EmailMessage, at: datetime) -> None:
+    """Keep the mail an outbox entry made, as rendered now (replacing an earlier attempt's),
+    in the caller's transaction: the one that records how the attempt went."""
     text_part = message.get_body(("plain",))
     html_part = message.get_body(("html",))
     text = text_part.get_content() if text_part is not None else ""
@@ -171,9 +171,8 @@ def keep(database: Database, outbox_id: int, message: EmailMessage, at: datetime
         "message_id": str(message["Message-ID"] or "")[:255],
         "rendered_at": at,
     }
-    with database.writer.begin() as connection:
-        connection.execute(delete(SentMail).where(SentMail.outbox_id == outbox_id))
-        connection.execute(insert(SentMail).values(row))
+    connection.execute(delete(SentMail).where(SentMail.outbox_id == outbox_id))
+    connection.execute(insert(SentMail).values(row))
 
 
 class MailServer:

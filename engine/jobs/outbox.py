@@ -1,10 +1,13 @@
 """The outbox relay: deliver the notifications and webhooks that commands wrote, after commit.
 
-Each message is claimed in a short transaction (PostgreSQL: `FOR UPDATE SKIP LOCKED`;
-SQLite: the `BEGIN IMMEDIATE` write lock serializes claims) by counting the attempt and
-pushing `next_attempt_at` out by a lease, so no other relay takes it while it is delivered
-outside any transaction. Afterwards a second short transaction marks it sent, schedules
+Messages are claimed a few at a time (`CLAIM_BATCH`) in a short transaction (PostgreSQL:
+`FOR UPDATE SKIP LOCKED`; SQLite: the `BEGIN IMMEDIATE` write lock serializes claims) by
+counting each one's attempt and pushing its `next_attempt_at` out by a lease, so no other
+relay takes them while they are delivered, one by one, outside any transaction. After each
+delivery a second short transaction marks it sent (keeping the mail as rendered), schedules
 the next attempt with backoff, or makes it a dead letter (`engine.jobs.dead_letters`).
+Claims a run did not get to (its time budget spent, half its lease gone) are given back
+as they were, due at once.
 Delivery comes before marking, so a crash in between sends again when the lease runs
 out: receivers recognise the repeat by the outbox id (`Idempotency-Key` on webhooks,
 `Message-ID` on mails). A message whose every attempt crashes the relay still counts
@@ -17,12 +20,14 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 from typing import Any, cast
 
-from sqlalchemy import Table, or_, select, update
+from sqlalchemy import Table, bindparam, case, or_, select, update
 from sqlalchemy.orm import Session
 
 from engine.jobs import mail, messages, targets, webhooks
@@ -43,6 +48,11 @@ outbox = cast(Table, Outbox.__table__)
 KINDS = ("notify",)
 #: Longest error text kept on a row.
 MAX_ERROR_CHARS = 2000
+#: Messages one claim takes at most. A claim is a committed transaction: one a message cost
+#: as much as the rest of a mail's handling in the database (bench/timers.py's scale-out).
+#: Kept small, so that relays running side by side share a backlog evenly and a relay that
+#: dies holds few messages until their lease runs out.
+CLAIM_BATCH = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,17 +104,33 @@ def relay_outbox(
     With `budget_s`, no new delivery starts once that many seconds have passed.
     """
     report = RelayReport(more=True)
-    stop_at = None if budget_s is None else time.monotonic() + budget_s
-    with mail.MailServer(settings) as server:  # one connection for the run's mails
-        for _ in range(limit):
-            if stop_at is not None and time.monotonic() >= stop_at:
-                break
-            claim = claim_next(database, now, settings)
-            if claim is None:
-                report.more = False
-                break
-            with request_scope(claim.request_id):
-                _carry_out(database, claim, server, now, jitter, report)
+    started = time.monotonic()
+    stop_at = None if budget_s is None else started + budget_s
+    held: deque[Claim] = deque()
+    taken = 0
+    claimed_at = started
+    try:
+        with mail.MailServer(settings) as server:  # one connection for the run's mails
+            while True:
+                if stop_at is not None and time.monotonic() >= stop_at:
+                    break
+                if not held:
+                    if taken >= limit:
+                        break
+                    held.extend(claim(database, now, settings, min(CLAIM_BATCH, limit - taken)))
+                    claimed_at = time.monotonic()
+                    if not held:
+                        report.more = False
+                        break
+                elif time.monotonic() - claimed_at > settings.claim_lease_s / 2:
+                    break  # the rest could outlive their lease: another relay would send them too
+                held_claim = held.popleft()
+                taken += 1
+                with request_scope(held_claim.request_id):
+                    _carry_out(database, held_claim, server, now, jitter, report)
+    finally:
+        if held:
+            _give_back(database, list(held), now)
     return report
 
 
@@ -125,27 +151,31 @@ def _carry_out(
         )
         _bury(database, claim, PermanentFailure(reason), now, report)
         return
+    delivery: Delivery | None = None
     try:
-        deliver(database, claim, server)
+        delivery = prepare(database, claim, settings)
+        delivery.send(server)
     except DeliveryError as error:
-        _record_failure(database, claim, error, now, settings, jitter, report)
+        kept = delivery.composed if delivery else None
+        _record_failure(database, claim, error, now, settings, jitter, report, kept)
     except Exception as error:  # a bug must not stop the other messages
         log.exception("outbox %s: delivery crashed", claim.id)
         failure = TemporaryFailure(f"delivery crashed: {type(error).__name__}: {error}")
-        _record_failure(database, claim, failure, now, settings, jitter, report)
+        kept = delivery.composed if delivery else None
+        _record_failure(database, claim, failure, now, settings, jitter, report, kept)
     else:
         values = {"status": "sent", "sent_at": now, "next_attempt_at": None, "error": None}
-        if _finish(database, claim, values):
+        if _finish(database, claim, values, delivery.composed):
             log.info("outbox %s: sent, attempt %s", claim.id, claim.attempts)
             report.sent.append(claim.id)
 
 
-def claim_next(database: Database, now: datetime, settings: RelaySettings) -> Claim | None:
-    """Take the oldest due message for this relay, or return None when none is due.
+def claim(database: Database, now: datetime, settings: RelaySettings, size: int) -> list[Claim]:
+    """Take up to `size` of the oldest due messages for this relay, oldest first.
 
-    The claim counts the attempt before anything is sent, so a message that kills the
-    relay mid-delivery uses up its attempts too; one whose attempts are already spent is
-    claimed `exhausted`, to be buried rather than tried again.
+    The claim counts each one's attempt before anything is sent, so a message that kills
+    the relay mid-delivery uses up its attempts too; one whose attempts are already spent
+    is claimed `exhausted`, to be buried rather than tried again.
     """
     query = (
         select(
@@ -163,40 +193,101 @@ def claim_next(database: Database, now: datetime, settings: RelaySettings) -> Cl
             or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= now),
         )
         .order_by(outbox.c.id)
-        .limit(1)
+        .limit(size)
     )
     if not database.is_sqlite:
         query = query.with_for_update(skip_locked=True)
     with database.writer.begin() as connection:
-        row = connection.execute(query).first()
-        if row is None:
-            return None
-        exhausted = row.attempts >= settings.max_attempts
-        attempts = row.attempts if exhausted else row.attempts + 1
+        rows = connection.execute(query).all()
+        if not rows:
+            return []
+        claims = []
+        for row in rows:
+            exhausted = row.attempts >= settings.max_attempts
+            attempts = row.attempts if exhausted else row.attempts + 1
+            claims.append(
+                Claim(
+                    row.id,
+                    row.instance_id,
+                    row.payload,
+                    attempts,
+                    row.created_at,
+                    exhausted,
+                    row.error,
+                    row.request_id,
+                )
+            )
         connection.execute(
             update(outbox)
-            .where(outbox.c.id == row.id)
+            .where(outbox.c.id.in_([c.id for c in claims]))
             .values(
-                attempts=attempts,
+                attempts=case(
+                    (outbox.c.attempts >= settings.max_attempts, outbox.c.attempts),
+                    else_=outbox.c.attempts + 1,
+                ),
                 next_attempt_at=now + timedelta(seconds=settings.claim_lease_s),
             )
         )
-    return Claim(
-        row.id,
-        row.instance_id,
-        row.payload,
-        attempts,
-        row.created_at,
-        exhausted,
-        row.error,
-        row.request_id,
+    return claims
+
+
+def claim_next(database: Database, now: datetime, settings: RelaySettings) -> Claim | None:
+    """Take the oldest due message for this relay, or return None when none is due."""
+    claims = claim(database, now, settings, 1)
+    return claims[0] if claims else None
+
+
+def _give_back(database: Database, claims: list[Claim], now: datetime) -> None:
+    """Give back claims not carried out: their attempt uncounted, due at once.
+
+    Only rows still held by these claims (pending, the same attempt count) are touched. If
+    the database cannot be reached, the claims come back when their lease runs out.
+    """
+    rows = [
+        {"row": c.id, "held": c.attempts, "before": c.attempts - (0 if c.exhausted else 1)}
+        for c in claims
+    ]
+    statement = (
+        update(outbox)
+        .where(
+            outbox.c.id == bindparam("row"),
+            outbox.c.status == "pending",
+            outbox.c.attempts == bindparam("held"),
+        )
+        .values(attempts=bindparam("before"), next_attempt_at=now)
     )
+    try:
+        with database.writer.begin() as connection:
+            connection.execute(statement, rows)
+    except Exception:
+        log.warning(
+            "outbox: %s claimed message(s) not given back; they are due again when their "
+            "lease runs out",
+            len(claims),
+            exc_info=True,
+        )
 
 
-def deliver(database: Database, claim: Claim, server: mail.MailServer) -> None:
-    """Send one claimed message (a mail through `server`); raise a `DeliveryError` if it did
-    not go."""
-    settings = server.settings
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A claimed message made ready to go: a mail (kept as rendered), or a webhook's post."""
+
+    claim: Claim
+    composed: EmailMessage | None = None
+    webhook: Any = None
+    document: dict[str, Any] | None = None
+
+    def send(self, server: mail.MailServer) -> None:
+        """Send it; raise a `DeliveryError` if it did not go."""
+        if self.composed is not None:
+            mail.send(self.composed, server)
+        else:
+            assert self.document is not None
+            webhooks.post(self.webhook, self.document, self.claim.id, server.settings)
+
+
+def prepare(database: Database, claim: Claim, settings: RelaySettings) -> Delivery:
+    """Render a claimed message as it goes now; raise a `DeliveryError` if it cannot go."""
     message = messages.read(claim.payload)
     with database.reading() as session:
         instance = session.get(Instance, claim.instance_id) if claim.instance_id else None
@@ -205,20 +296,13 @@ def deliver(database: Database, claim: Claim, server: mail.MailServer) -> None:
         tasks = _tasks(session, instance, message.tasks)
         if message.webhook is not None:
             document = webhook_document(claim, message, instance, tasks)
-        else:
-            assert message.template is not None  # `messages.read` saw to it
-            context = mail_context(instance, message, tasks, settings)
-            rendered = mail.render_mail(message.template, context)
-            to = addresses(session, instance, message.to, message.tasks)
-    # The session is closed before anything goes over the network.
-    if message.webhook is not None:
-        webhooks.post(message.webhook, document, claim.id, settings)
-    else:
-        composed = mail.compose(
-            claim.id, to, rendered.subject, rendered.text, settings, rendered.html
-        )
-        mail.keep(database, claim.id, composed, datetime.now(UTC))  # for the admins' outbox
-        mail.send(composed, server)
+            return Delivery(claim, webhook=message.webhook, document=document)
+        assert message.template is not None  # `messages.read` saw to it
+        context = mail_context(instance, message, tasks, settings)
+        rendered = mail.render_mail(message.template, context)
+        to = addresses(session, instance, message.to, message.tasks)
+    composed = mail.compose(claim.id, to, rendered.subject, rendered.text, settings, rendered.html)
+    return Delivery(claim, composed=composed)
 
 
 def backoff(
@@ -238,6 +322,7 @@ def _record_failure(
     settings: RelaySettings,
     jitter: Callable[[], float],
     report: RelayReport,
+    kept: EmailMessage | None = None,
 ) -> None:
     text = str(error)
     if error.retry and claim.attempts < settings.max_attempts:
@@ -249,22 +334,30 @@ def _record_failure(
             "error": text[:MAX_ERROR_CHARS],
         }
         log.warning("outbox %s: attempt %s failed, retrying: %s", claim.id, claim.attempts, text)
-        if _finish(database, claim, values):
+        if _finish(database, claim, values, kept):
             report.retried.append(claim.id)
         return
     if error.retry:
         error = PermanentFailure(f"gave up after {claim.attempts} attempts: {text}")
-    _bury(database, claim, error, now, report)
+    _bury(database, claim, error, now, report, kept)
 
 
 def _bury(
-    database: Database, claim: Claim, error: DeliveryError, now: datetime, report: RelayReport
+    database: Database,
+    claim: Claim,
+    error: DeliveryError,
+    now: datetime,
+    report: RelayReport,
+    kept: EmailMessage | None = None,
 ) -> None:
     log.error("outbox %s: a dead letter: %s", claim.id, error)
     channel, recipient, step = about(claim.payload)
     detail = {"channel": channel, "recipient": recipient}
     if bury(database, claim.letter, str(error), now, detail, step=step):
         report.dead.append(claim.id)
+        if kept is not None:  # what failed, for the admins' outbox page
+            with database.writer.begin() as connection:
+                mail.keep(connection, claim.id, kept, datetime.now(UTC))
 
 
 def about(payload: Any) -> tuple[str | None, str | None, str | None]:
@@ -281,8 +374,11 @@ def about(payload: Any) -> tuple[str | None, str | None, str | None]:
     return "email", describe(payload.get("to")), step
 
 
-def _finish(database: Database, claim: Claim, values: dict[str, Any]) -> bool:
-    """Record the outcome, unless the lease ran out and another relay took the message."""
+def _finish(
+    database: Database, claim: Claim, values: dict[str, Any], kept: EmailMessage | None
+) -> bool:
+    """Record the outcome, and keep the mail as rendered for the admins' outbox, unless the
+    lease ran out and another relay took the message."""
     with database.writer.begin() as connection:
         result = connection.execute(
             update(outbox)
@@ -293,7 +389,11 @@ def _finish(database: Database, claim: Claim, values: dict[str, Any]) -> bool:
             )
             .values(**values)
         )
-        return bool(result.rowcount == 1)
+        if result.rowcount != 1:
+            return False
+        if kept is not None:
+            mail.keep(connection, claim.id, kept, datetime.now(UTC))
+        return True
 
 
 def _tasks(session: Session, instance: Instance, keys: Any) -> list[dict[str, Any]]:

@@ -27,7 +27,7 @@ from sqlalchemy import select, update
 
 from engine.core.effects import Notify
 from engine.jobs import mail, timers
-from engine.jobs.outbox import RelayReport, claim_next, relay_outbox
+from engine.jobs.outbox import CLAIM_BATCH, RelayReport, claim, claim_next, relay_outbox
 from engine.jobs.worker import relay
 from engine.service.commands import Commands
 from engine.service.people import ensure_user
@@ -40,6 +40,7 @@ from engine.settings import (
 )
 from engine.store.database import Database
 from engine.store.instances import Event, Instance, Outbox
+from engine.store.notifications import SentMail
 from engine.store.people import User
 from tests.infrastructure import MailServer
 from tests.integration.conftest import INCIDENT, PACK, Clock
@@ -191,7 +192,7 @@ def test_password_reset_mail_reaches_the_requester_once(
     commands: Commands, database: Database, clock: Clock, smtp: MailServer, settings: RelaySettings
 ) -> None:
     with database.writer_session() as session, session.begin():
-        ensure_user(session, "alice", clock(), email="alice@corp.example")
+        ensure_user(session, "alice", clock(), email="alice@example.org")
     number = password_incident(commands)
     row = only_row(database)
 
@@ -199,7 +200,7 @@ def test_password_reset_mail_reaches_the_requester_once(
 
     assert report.sent == [row.id]
     [(recipients, message)] = smtp.inbox.received
-    assert recipients == ["alice@corp.example"]
+    assert recipients == ["alice@example.org"]
     assert message["Subject"] == f"{number}: reset your password yourself"
     assert message["From"] == SENDER
     assert message["Message-ID"] == f"<flowdesk-outbox-{row.id}@desk.example>"
@@ -518,6 +519,38 @@ def test_mail_waits_while_the_server_is_down_and_goes_once_it_is_back(
     assert (sent.status, sent.attempts, sent.error) == ("sent", 2, None)
 
 
+def test_a_mail_is_kept_as_rendered_whether_it_went_failed_or_died(
+    commands: Commands, database: Database, clock: Clock, smtp: MailServer, settings: RelaySettings
+) -> None:
+    # Admins read on the outbox page what each message said, the ones that did not go too.
+    smtp.stop()
+    number = password_incident(commands)
+    row_id = only_row(database).id
+
+    assert relay_outbox(database, settings=settings, now=clock()).retried == [row_id]
+    with database.reading() as session:
+        failed = session.get(SentMail, row_id)
+        assert failed is not None
+        assert number in failed.subject
+        assert failed.recipients == ["alice@example.org"]
+
+    smtp.start()
+    sent = relay_outbox(database, settings=settings, now=clock.advance(hours=1)).sent
+    assert sent == [row_id]
+    with database.reading() as session:  # the attempt that went replaced the one before
+        kept = session.scalars(select(SentMail).where(SentMail.outbox_id == row_id)).all()
+        assert [m.message_id for m in kept] == [mail.message_id(row_id, SENDER)]
+
+    smtp.inbox.refused.add("alice@example.org")
+    password_incident(commands)
+    dead = relay_outbox(database, settings=settings, now=clock()).dead
+    assert len(dead) == 1
+    with database.reading() as session:
+        refused = session.get(SentMail, dead[0])
+        assert refused is not None
+        assert refused.recipients == ["alice@example.org"]
+
+
 def test_a_relay_run_sends_its_mails_over_one_connection(
     commands: Commands, database: Database, clock: Clock, smtp: MailServer, settings: RelaySettings
 ) -> None:
@@ -694,6 +727,52 @@ def test_a_relay_run_starts_no_delivery_once_its_budget_is_spent(
     ]  # fmt: skip
     receiver.delay = 0.0
     assert relay_outbox(database, settings=settings, now=clock()).sent == ids[1:]
+
+
+def test_claims_a_run_did_not_get_to_are_given_back_before_half_their_lease_is_gone(
+    commands: Commands, database: Database, clock: Clock, receiver: Receiver,
+    settings: RelaySettings,
+) -> None:  # fmt: skip
+    # A run claims a few messages at once. Past half their lease, another relay could take
+    # the rest and send them too: they are given back, due at once, their attempt uncounted.
+    number = password_incident(commands)
+    clear_outbox(database)
+    ids = [add_message(database, number, clock(), step="work", webhook=receiver.url)
+           for _ in range(3)]  # fmt: skip
+    receiver.delay = 0.6
+    settings = replace(settings, claim_lease_s=1.0)
+
+    report = relay_outbox(database, settings=settings, now=clock())
+
+    assert (report.sent, report.more) == (ids[:1], True)
+    rows = outbox_rows(database)
+    assert [(row.status, row.attempts) for row in rows] == [
+        ("sent", 1), ("pending", 0), ("pending", 0),
+    ]  # fmt: skip
+    assert all(row.next_attempt_at == clock() for row in rows[1:])
+    receiver.delay = 0.0
+    assert relay_outbox(database, settings=settings, now=clock()).sent == ids[1:]
+    assert len(receiver.requests) == 3
+
+
+def test_messages_a_dead_relay_had_claimed_go_once_their_lease_runs_out(
+    commands: Commands, database: Database, clock: Clock, smtp: MailServer, settings: RelaySettings
+) -> None:
+    for _ in range(3):
+        password_incident(commands, requester=None)
+    ids = [row.id for row in outbox_rows(database)]
+    settings = replace(settings, claim_lease_s=60)
+    # A relay claims them all and is killed before it sends any.
+    assert [c.id for c in claim(database, clock(), settings, CLAIM_BATCH)] == ids
+
+    assert relay_outbox(database, settings=settings, now=clock.advance(seconds=59)) == (
+        RelayReport()
+    )
+    report = relay_outbox(database, settings=settings, now=clock.advance(seconds=2))
+
+    assert report.sent == ids
+    assert len(smtp.inbox.received) == 3
+    assert [(row.status, row.attempts) for row in outbox_rows(database)] == [("sent", 2)] * 3
 
 
 def test_an_unreachable_webhook_is_retried(
