@@ -88,7 +88,7 @@ CHANNEL_TIMEOUT_S = 30
 #: How often, in seconds, idle connections are looked for (default 30).
 CLEANUP_INTERVAL_S = 5
 #: Seconds given to the children to stop after Ctrl-C before they are killed: a stopping
-#: worker may first finish a delivery (up to 5 s of relay budget and a 10 s timeout).
+#: worker may first finish a delivery (up to 1 s of relay budget and a 10 s timeout).
 STOP_GRACE_S = 20
 
 # The database -------------------------------------------------------------------------------
@@ -134,8 +134,11 @@ EVERY_SECOND_S = 1
 #: Seconds between two sweeps for timers that Redis lost.
 SWEEP_EVERY_S = 10
 #: How long one run of the relay starts new deliveries; the next run goes on with the rest.
-#: A worker asked to stop finishes the job it is in first, so this bounds how long it takes.
-RELAY_BUDGET = timedelta(seconds=5)
+#: A worker asked to stop finishes the job it is in first, so this bounds how long it takes;
+#: and the duties of every second (handing new timers to RQ among them) queued meanwhile
+#: wait for the run a worker is in. A run costs an RQ job and an SMTP connection: a few
+#: milliseconds a second.
+RELAY_BUDGET = timedelta(seconds=1)
 #: How often the periodic-job thread asks RQ's cron scheduler what is due.
 CRON_TICK = timedelta(milliseconds=250)
 #: How long the periodic thread waits before trying an unreachable Redis again.

@@ -10,6 +10,7 @@ copied in too (`wants_seed`).
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
 import shutil
@@ -253,6 +254,8 @@ class Inbox:
     peers: list[tuple[str, int]] = field(default_factory=list)
     #: Recipients refused as a server refuses an unknown mailbox (550).
     refused: set[str] = field(default_factory=set)
+    #: Seconds the server takes to accept each message (a slow provider).
+    delay_s: float = 0.0
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
@@ -263,6 +266,8 @@ class Inbox:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         message = message_from_bytes(envelope.content, policy=policy.default)
         assert isinstance(message, EmailMessage)
         self.received.append((list(envelope.rcpt_tos), message))

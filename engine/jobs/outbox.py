@@ -98,10 +98,13 @@ def relay_outbox(
     limit: int = DEFAULT_BATCH,
     budget_s: float | None = None,
     jitter: Callable[[], float] = random.random,
+    yield_to: Callable[[], bool] | None = None,
 ) -> RelayReport:
     """Deliver up to `limit` due messages of the outbox, one at a time; report what happened.
 
-    With `budget_s`, no new delivery starts once that many seconds have passed.
+    With `budget_s`, no new delivery starts once that many seconds have passed. With
+    `yield_to`, asked after each delivery, the run stops (`more`) as soon as it says that
+    other work is waiting (timers due, for the worker).
     """
     report = RelayReport(more=True)
     started = time.monotonic()
@@ -128,6 +131,8 @@ def relay_outbox(
                 taken += 1
                 with request_scope(held_claim.request_id):
                     _carry_out(database, held_claim, server, now, jitter, report)
+                if yield_to is not None and yield_to():
+                    break
     finally:
         if held:
             _give_back(database, list(held), now)

@@ -57,6 +57,11 @@ from engine.settings import (
 
 log = logging.getLogger(__name__)
 
+#: The queue of the periodic duties, the relay's runs and the other background work. A
+#: worker listens on `timers.QUEUE` first: a timer due waits for no mail, no sweep, no
+#: figures, only for the job a worker is in (and a relay run makes way for it, see `relay`).
+DUTIES = "flowdesk-duties"
+
 
 def dispatch_timers() -> int:
     """Periodic job: hand new timers to RQ."""
@@ -77,16 +82,21 @@ def relay() -> dict[str, list[int]]:
     that stopped so, with messages still due, queues another run at once, for the next free
     worker: a backlog drains at the pace of every worker (runs claim different rows), not at
     one run a tick of the one worker that queues the periodic jobs.
+
+    A run also makes way, after the message it is delivering, for due timers waiting on
+    their queue: the worker fires them before the next run goes on with the outbox.
     """
     database = context.commands().database
+    timers_queue = Queue(timers.QUEUE, connection=_connection())
     report = relay_outbox(
         database,
         settings=relay_settings(),
         now=timers.utcnow(),
         budget_s=RELAY_BUDGET.total_seconds(),
+        yield_to=lambda: timers_queue.count > 0,
     )
     if report.more:
-        Queue(timers.QUEUE, connection=_connection()).enqueue(relay, result_ttl=0)
+        Queue(DUTIES, connection=_connection()).enqueue(relay, result_ttl=0)
     return report.to_dict()
 
 
@@ -152,7 +162,7 @@ def refresh_figures() -> int:
     """
     done = bring_up_to_date(context.commands(), FIGURES_PER_RUN)
     if done >= FIGURES_PER_RUN:
-        Queue(timers.QUEUE, connection=_connection()).enqueue(refresh_figures, result_ttl=0)
+        Queue(DUTIES, connection=_connection()).enqueue(refresh_figures, result_ttl=0)
     return done
 
 
@@ -179,14 +189,14 @@ def periodic(connection: Redis) -> CronScheduler:
     cron = CronScheduler(
         connection=connection, name="flowdesk-periodic", logging_level=logging.WARNING
     )
-    cron.register(every_second, timers.QUEUE, interval=EVERY_SECOND_S, result_ttl=0)
-    cron.register(sweep_timers, timers.QUEUE, interval=SWEEP_EVERY_S, result_ttl=0)
-    cron.register(prune_sessions, timers.QUEUE, interval=PRUNE_EVERY_S, result_ttl=0)
-    cron.register(prune_notifications, timers.QUEUE, interval=PRUNE_EVERY_S, result_ttl=0)
-    cron.register(apply_retention, timers.QUEUE, interval=PRUNE_EVERY_S, result_ttl=0)
-    cron.register(refresh_figures, timers.QUEUE, interval=FIGURES_EVERY_S, result_ttl=0)
+    cron.register(every_second, DUTIES, interval=EVERY_SECOND_S, result_ttl=0)
+    cron.register(sweep_timers, DUTIES, interval=SWEEP_EVERY_S, result_ttl=0)
+    cron.register(prune_sessions, DUTIES, interval=PRUNE_EVERY_S, result_ttl=0)
+    cron.register(prune_notifications, DUTIES, interval=PRUNE_EVERY_S, result_ttl=0)
+    cron.register(apply_retention, DUTIES, interval=PRUNE_EVERY_S, result_ttl=0)
+    cron.register(refresh_figures, DUTIES, interval=FIGURES_EVERY_S, result_ttl=0)
     if imap.imap_settings() is not None:
-        cron.register(poll_mailbox, timers.QUEUE, interval=IMAP_EVERY_S, result_ttl=0)
+        cron.register(poll_mailbox, DUTIES, interval=IMAP_EVERY_S, result_ttl=0)
     return cron
 
 
@@ -331,6 +341,7 @@ def run(database_url: str, redis_url: str, *, burst: bool = False) -> None:
     freeze_heap()  # what the worker holds from its start lives as long as it
     connection = Redis.from_url(redis_url)
     queue = Queue(timers.QUEUE, connection=connection)
+    duties = Queue(DUTIES, connection=connection)
     ticker = PeriodicThread(queue, periodic(connection))
     try:
         if burst:
@@ -338,7 +349,7 @@ def run(database_url: str, redis_url: str, *, burst: bool = False) -> None:
         else:
             ticker.start()
         while True:
-            worker = Worker([queue], connection=connection)
+            worker = Worker([queue, duties], connection=connection)  # timers first
             # RQ's own scheduler would move timer jobs up to a second early (see
             # `move_due`). Every second brings a periodic job: logging each one at INFO
             # would drown the rest.

@@ -11,7 +11,7 @@ import hmac
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from redis import Redis
 from rq import Queue
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from engine.core.effects import Notify
 from engine.jobs import mail, timers
@@ -39,7 +39,7 @@ from engine.settings import (
     relay_settings,
 )
 from engine.store.database import Database
-from engine.store.instances import Event, Instance, Outbox
+from engine.store.instances import Event, Instance, Outbox, Timer
 from engine.store.notifications import SentMail
 from engine.store.people import User
 from tests.infrastructure import MailServer
@@ -755,6 +755,27 @@ def test_claims_a_run_did_not_get_to_are_given_back_before_half_their_lease_is_g
     assert len(receiver.requests) == 3
 
 
+def test_a_run_makes_way_after_the_message_it_is_sending_when_other_work_waits(
+    commands: Commands, database: Database, clock: Clock, smtp: MailServer, settings: RelaySettings
+) -> None:
+    for _ in range(3):
+        password_incident(commands, requester=None)
+    ids = [row.id for row in outbox_rows(database)]
+    asked: list[int] = []
+
+    def timers_waiting() -> bool:
+        asked.append(len(smtp.inbox.received))
+        return True
+
+    report = relay_outbox(database, settings=settings, now=clock(), yield_to=timers_waiting)
+
+    assert (report.sent, report.more, asked) == (ids[:1], True, [1])
+    assert [(row.status, row.attempts) for row in outbox_rows(database)] == [
+        ("sent", 1), ("pending", 0), ("pending", 0),
+    ]  # fmt: skip
+    assert relay_outbox(database, settings=settings, now=clock()).sent == ids[1:]
+
+
 def test_messages_a_dead_relay_had_claimed_go_once_their_lease_runs_out(
     commands: Commands, database: Database, clock: Clock, smtp: MailServer, settings: RelaySettings
 ) -> None:
@@ -904,3 +925,50 @@ def test_a_backlog_larger_than_one_run_drains_without_waiting_for_the_next_tick(
 
     assert len(smtp.inbox.received) == backlog
     assert {row.status for row in outbox_rows(database)} == {"sent"}
+
+
+@pytest.mark.long
+def test_a_due_timer_does_not_wait_for_a_slow_outbox_backlog(
+    commands: Commands, database: Database, database_url: str, redis_url: str, clock: Clock,
+    smtp: MailServer, tmp_path: Path,
+) -> None:  # fmt: skip
+    # Timers have a queue of their own, which a worker reads first, and a relay run makes
+    # way for them after the mail it is sending. Before, a due timer waited behind relay
+    # runs of five seconds each: a run, the duty that hands timers to RQ, another run.
+    number = password_incident(commands)
+    clear_outbox(database)
+    with database.writer_session() as session, session.begin():
+        ensure_user(session, "bob", clock(), email="bob@desk.example")
+    for _ in range(60):
+        add_message(database, number, clock(), step="work", to={"user": "bob"}, template="reminder")
+    smtp.inbox.delay_s = 0.2  # a slow provider: 12 s for the backlog
+
+    env = {"FLOWDESK_SMTP_HOST": "127.0.0.1", "FLOWDESK_SMTP_PORT": str(smtp.port)}
+    with worker_process(database_url, redis_url, tmp_path / "worker.log", env=env) as worker:
+        wait_for(lambda: len(smtp.inbox.received) >= 3, worker.output)  # the relay is busy
+        sent_before = len(smtp.inbox.received)
+        # An incident whose escalation timers are due at once (the test clock is in the past).
+        started = str(commands.start("it-incident", INCIDENT, requester="alice")["number"])
+        wait_for(lambda: fired_timers(database, started) > 0, worker.output)
+        sent_meanwhile = len(smtp.inbox.received) - sent_before
+
+    assert sent_meanwhile < 15, f"the timer waited for {sent_meanwhile} mails of 0.2 s"
+    assert any(row.status == "pending" for row in outbox_rows(database))  # still draining
+
+
+def wait_for(condition: Callable[[], bool], output: Callable[[], str], seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, output()[-4000:]
+        time.sleep(0.05)
+
+
+def fired_timers(database: Database, number: str) -> int:
+    with database.reading() as session:
+        found = session.scalar(
+            select(func.count())
+            .select_from(Timer)
+            .join(Instance, Instance.id == Timer.instance_id)
+            .where(Instance.number == number, Timer.status == "fired")
+        )
+    return int(found or 0)

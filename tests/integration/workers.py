@@ -42,7 +42,7 @@ Call = dict[str, Any]
 #: The repository's root: where a worker process runs.
 ROOT = Path(__file__).resolve().parents[2]
 #: How long a worker may take to stop after SIGTERM. It finishes the job it is in first:
-#: jobs are short, and a relay run starts no delivery after five seconds.
+#: jobs are short, and a relay run starts no delivery after a second (`RELAY_BUDGET`).
 STOP_GRACE_S = 15
 
 
