@@ -88,12 +88,19 @@ def relay() -> dict[str, list[int]]:
     """
     database = context.commands().database
     timers_queue = Queue(timers.QUEUE, connection=_connection())
+
+    def timers_waiting() -> bool:
+        try:
+            return timers_queue.count > 0
+        except RedisError:
+            return False  # Redis is away: no timer can be waiting; the mail goes on
+
     report = relay_outbox(
         database,
         settings=relay_settings(),
         now=timers.utcnow(),
         budget_s=RELAY_BUDGET.total_seconds(),
-        yield_to=lambda: timers_queue.count > 0,
+        yield_to=timers_waiting,
     )
     if report.more:
         Queue(DUTIES, connection=_connection()).enqueue(relay, result_ttl=0)
