@@ -139,6 +139,12 @@ SWEEP_EVERY_S = 10
 #: wait for the run a worker is in. A run costs an RQ job and an SMTP connection: a few
 #: milliseconds a second.
 RELAY_BUDGET = timedelta(seconds=1)
+#: Set while a relay run queued by another waits for a worker: one waits at a time, and the
+#: relay of the duties of every second leaves the outbox to it meanwhile, so that a backlog
+#: of mail does not pile relay runs up in front of the other duties. Unset by that run when
+#: it starts, or after the time given if it never does (its worker died in between).
+RELAY_WAITING = "flowdesk:relay-waiting"
+RELAY_WAITING_S = 10
 #: How often the periodic-job thread asks RQ's cron scheduler what is due.
 CRON_TICK = timedelta(milliseconds=250)
 #: How long the periodic thread waits before trying an unreachable Redis again.

@@ -2,17 +2,20 @@
 
 Messages are claimed a few at a time (`CLAIM_BATCH`) in a short transaction (PostgreSQL:
 `FOR UPDATE SKIP LOCKED`; SQLite: the `BEGIN IMMEDIATE` write lock serializes claims) by
-counting each one's attempt and pushing its `next_attempt_at` out by a lease, so no other
-relay takes them while they are delivered, one by one, outside any transaction. After each
-delivery a second short transaction marks it sent (keeping the mail as rendered), schedules
-the next attempt with backoff, or makes it a dead letter (`engine.jobs.dead_letters`).
-Claims a run did not get to (its time budget spent, half its lease gone) are given back
+pushing their `next_attempt_at` out by a lease, so no other relay takes them while they are
+delivered, one by one, outside any transaction. Each one's attempt is counted just before it
+is delivered: the first in the claim's transaction, the next in the transaction that records
+the outcome of the one before, which marks it sent (keeping the mail as rendered), schedules
+the next attempt with backoff, or makes it a dead letter (`engine.jobs.dead_letters`). A
+relay that dies has counted an attempt for the message it was delivering only. Claims a run
+did not get to (its time budget spent, half its lease gone, timers waiting) are given back
 as they were, due at once.
 Delivery comes before marking, so a crash in between sends again when the lease runs
 out: receivers recognise the repeat by the outbox id (`Idempotency-Key` on webhooks,
 `Message-ID` on mails). A message whose every attempt crashes the relay still counts
-its attempts at the claim, and is buried once they are spent. See
-docs/adr/0013-the-outbox-relay-delivers-at-least-once.md and 0028-dead-letters-on-the-instance.md.
+its attempts, before each, and is buried once they are spent. See
+docs/adr/0013-the-outbox-relay-delivers-at-least-once.md, 0028-dead-letters-on-the-instance.md,
+0060-the-relay-claims-a-few-messages-at-a-time.md and 0061-due-timers-go-before-the-outbox.md.
 """
 
 from __future__ import annotations
@@ -22,12 +25,12 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, case, or_, select, update
+from sqlalchemy import Connection, Table, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from engine.jobs import mail, messages, targets, webhooks
@@ -70,6 +73,11 @@ class Claim:
     error: str | None = None
     #: The web request that wrote the message: the relay's log lines about it carry it.
     request_id: str | None = None
+    #: The end of this relay's lease on it: the row's `next_attempt_at` while it holds it.
+    lease_until: datetime | None = None
+    #: Its attempt is counted (`attempts` is this one's number); if not, `attempts` is the
+    #: count as claimed, and the attempt is counted just before it is delivered.
+    counted: bool = True
 
     @property
     def letter(self) -> Letter:
@@ -109,34 +117,78 @@ def relay_outbox(
     report = RelayReport(more=True)
     started = time.monotonic()
     stop_at = None if budget_s is None else started + budget_s
-    held: deque[Claim] = deque()
+    # Every claim of the run leases until `now` + the lease: past half of it from the start,
+    # a delivery could outlive the lease, and another relay would send the message too.
+    lease_half = started + settings.claim_lease_s / 2
+    batch = _Batch(settings)
     taken = 0
-    claimed_at = started
     try:
         with mail.MailServer(settings) as server:  # one connection for the run's mails
             while True:
-                if stop_at is not None and time.monotonic() >= stop_at:
+                moment = time.monotonic()
+                if (stop_at is not None and moment >= stop_at) or moment >= lease_half:
                     break
-                if not held:
+                if not batch:
                     if taken >= limit:
                         break
-                    held.extend(claim(database, now, settings, min(CLAIM_BATCH, limit - taken)))
-                    claimed_at = time.monotonic()
-                    if not held:
+                    # Timers waiting already: one message, so that the run moves on.
+                    size = 1 if taken == 0 and yield_to is not None and yield_to() else None
+                    batch.extend(
+                        claim(database, now, settings, size or min(CLAIM_BATCH, limit - taken))
+                    )
+                    if not batch:
                         report.more = False
                         break
-                elif time.monotonic() - claimed_at > settings.claim_lease_s / 2:
-                    break  # the rest could outlive their lease: another relay would send them too
-                held_claim = held.popleft()
+                current = batch.take(database)
+                if current is None:
+                    continue  # no longer this relay's
                 taken += 1
-                with request_scope(held_claim.request_id):
-                    _carry_out(database, held_claim, server, now, jitter, report)
+                with request_scope(current.request_id):
+                    _carry_out(database, current, server, now, jitter, report, batch.count_next)
                 if yield_to is not None and yield_to():
                     break
     finally:
-        if held:
-            _give_back(database, list(held), now)
+        if batch:
+            _give_back(database, list(batch.claims), now)
     return report
+
+
+class _Batch:
+    """The claims a run holds, oldest first, the attempt of each counted just before it is
+    delivered: in the transaction that recorded the outcome of the one before
+    (`count_next`), else in one of its own (`take`)."""
+
+    def __init__(self, settings: RelaySettings) -> None:
+        self.settings = settings
+        self.claims: deque[Claim] = deque()
+
+    def __bool__(self) -> bool:
+        return bool(self.claims)
+
+    def extend(self, claims: list[Claim]) -> None:
+        self.claims.extend(claims)
+
+    def take(self, database: Database) -> Claim | None:
+        """The next claim, its attempt counted; None if it is no longer this relay's."""
+        held = self.claims.popleft()
+        if held.counted:
+            return held
+        with database.writer.begin() as connection:
+            return _count(connection, held, self.settings)
+
+    def count_next(self, connection: Connection) -> None:
+        """Count the next claim's attempt in the transaction of `connection`.
+
+        Should that transaction fail to commit, the claim is taken as counted while its row
+        is not: it is then neither delivered (the run stops with the error) nor given back
+        (the row no longer matches), and is due again when its lease runs out.
+        """
+        if self.claims and not self.claims[0].counted:
+            counted = _count(connection, self.claims[0], self.settings)
+            if counted is None:
+                self.claims.popleft()
+            else:
+                self.claims[0] = counted
 
 
 def _carry_out(
@@ -146,7 +198,9 @@ def _carry_out(
     now: datetime,
     jitter: Callable[[], float],
     report: RelayReport,
+    also: Callable[[Connection], None] | None = None,
 ) -> None:
+    """Deliver a counted claim and record how it went; `also` runs in that transaction."""
     settings = server.settings
     if claim.exhausted:
         before = f"; the one before: {claim.error}" if claim.error else ""
@@ -162,15 +216,15 @@ def _carry_out(
         delivery.send(server)
     except DeliveryError as error:
         kept = delivery.composed if delivery else None
-        _record_failure(database, claim, error, now, settings, jitter, report, kept)
+        _record_failure(database, claim, error, now, settings, jitter, report, kept, also)
     except Exception as error:  # a bug must not stop the other messages
         log.exception("outbox %s: delivery crashed", claim.id)
         failure = TemporaryFailure(f"delivery crashed: {type(error).__name__}: {error}")
         kept = delivery.composed if delivery else None
-        _record_failure(database, claim, failure, now, settings, jitter, report, kept)
+        _record_failure(database, claim, failure, now, settings, jitter, report, kept, also)
     else:
         values = {"status": "sent", "sent_at": now, "next_attempt_at": None, "error": None}
-        if _finish(database, claim, values, delivery.composed):
+        if _finish(database, claim, values, delivery.composed, also):
             log.info("outbox %s: sent, attempt %s", claim.id, claim.attempts)
             report.sent.append(claim.id)
 
@@ -178,9 +232,10 @@ def _carry_out(
 def claim(database: Database, now: datetime, settings: RelaySettings, size: int) -> list[Claim]:
     """Take up to `size` of the oldest due messages for this relay, oldest first.
 
-    The claim counts each one's attempt before anything is sent, so a message that kills
-    the relay mid-delivery uses up its attempts too; one whose attempts are already spent
-    is claimed `exhausted`, to be buried rather than tried again.
+    Each is leased; the first one's attempt is counted at once, the others' just before
+    each is delivered (`claims[i].counted`). Counting before anything is sent means that a
+    message that kills the relay mid-delivery uses up its attempts too; one whose attempts
+    are already spent is counted `exhausted`, to be buried rather than tried again.
     """
     query = (
         select(
@@ -202,54 +257,76 @@ def claim(database: Database, now: datetime, settings: RelaySettings, size: int)
     )
     if not database.is_sqlite:
         query = query.with_for_update(skip_locked=True)
+    lease_until = now + timedelta(seconds=settings.claim_lease_s)
     with database.writer.begin() as connection:
         rows = connection.execute(query).all()
         if not rows:
             return []
-        claims = []
-        for row in rows:
-            exhausted = row.attempts >= settings.max_attempts
-            attempts = row.attempts if exhausted else row.attempts + 1
-            claims.append(
-                Claim(
-                    row.id,
-                    row.instance_id,
-                    row.payload,
-                    attempts,
-                    row.created_at,
-                    exhausted,
-                    row.error,
-                    row.request_id,
-                )
-            )
         connection.execute(
             update(outbox)
-            .where(outbox.c.id.in_([c.id for c in claims]))
-            .values(
-                attempts=case(
-                    (outbox.c.attempts >= settings.max_attempts, outbox.c.attempts),
-                    else_=outbox.c.attempts + 1,
-                ),
-                next_attempt_at=now + timedelta(seconds=settings.claim_lease_s),
-            )
+            .where(outbox.c.id.in_([row.id for row in rows]))
+            .values(next_attempt_at=lease_until)
         )
-    return claims
+        claims = [
+            Claim(
+                row.id,
+                row.instance_id,
+                row.payload,
+                row.attempts,
+                row.created_at,
+                error=row.error,
+                request_id=row.request_id,
+                lease_until=lease_until,
+                counted=False,
+            )
+            for row in rows
+        ]
+        first = _count(connection, claims[0], settings)
+        assert first is not None  # leased in this very transaction
+    return [first, *claims[1:]]
+
+
+def _count(connection: Connection, held: Claim, settings: RelaySettings) -> Claim | None:
+    """Count the attempt of a claim about to be delivered; None if the row is no longer
+    this relay's (its lease ran out and another relay leased it since)."""
+    exhausted = held.attempts >= settings.max_attempts
+    attempts = held.attempts if exhausted else held.attempts + 1
+    result = connection.execute(
+        update(outbox)
+        .where(
+            outbox.c.id == held.id,
+            outbox.c.status == "pending",
+            outbox.c.attempts == held.attempts,
+            outbox.c.next_attempt_at == held.lease_until,
+        )
+        .values(attempts=attempts)
+    )
+    if result.rowcount != 1:
+        return None
+    return replace(held, attempts=attempts, exhausted=exhausted, counted=True)
 
 
 def claim_next(database: Database, now: datetime, settings: RelaySettings) -> Claim | None:
-    """Take the oldest due message for this relay, or return None when none is due."""
+    """Take the oldest due message for this relay, its attempt counted, or return None when
+    none is due."""
     claims = claim(database, now, settings, 1)
     return claims[0] if claims else None
 
 
 def _give_back(database: Database, claims: list[Claim], now: datetime) -> None:
-    """Give back claims not carried out: their attempt uncounted, due at once.
+    """Give back claims not carried out: due at once, an attempt counted for one uncounted.
 
-    Only rows still held by these claims (pending, the same attempt count) are touched. If
-    the database cannot be reached, the claims come back when their lease runs out.
+    Only rows still held by these claims (pending, the same attempt count, this relay's
+    lease) are touched. If the database cannot be reached, the claims come back when their
+    lease runs out.
     """
     rows = [
-        {"row": c.id, "held": c.attempts, "before": c.attempts - (0 if c.exhausted else 1)}
+        {
+            "row": c.id,
+            "held": c.attempts,
+            "lease": c.lease_until,
+            "before": c.attempts - (1 if c.counted and not c.exhausted else 0),
+        }
         for c in claims
     ]
     statement = (
@@ -258,6 +335,7 @@ def _give_back(database: Database, claims: list[Claim], now: datetime) -> None:
             outbox.c.id == bindparam("row"),
             outbox.c.status == "pending",
             outbox.c.attempts == bindparam("held"),
+            outbox.c.next_attempt_at == bindparam("lease"),
         )
         .values(attempts=bindparam("before"), next_attempt_at=now)
     )
@@ -328,6 +406,7 @@ def _record_failure(
     jitter: Callable[[], float],
     report: RelayReport,
     kept: EmailMessage | None = None,
+    also: Callable[[Connection], None] | None = None,
 ) -> None:
     text = str(error)
     if error.retry and claim.attempts < settings.max_attempts:
@@ -339,7 +418,7 @@ def _record_failure(
             "error": text[:MAX_ERROR_CHARS],
         }
         log.warning("outbox %s: attempt %s failed, retrying: %s", claim.id, claim.attempts, text)
-        if _finish(database, claim, values, kept):
+        if _finish(database, claim, values, kept, also):
             report.retried.append(claim.id)
         return
     if error.retry:
@@ -380,10 +459,14 @@ def about(payload: Any) -> tuple[str | None, str | None, str | None]:
 
 
 def _finish(
-    database: Database, claim: Claim, values: dict[str, Any], kept: EmailMessage | None
+    database: Database,
+    claim: Claim,
+    values: dict[str, Any],
+    kept: EmailMessage | None,
+    also: Callable[[Connection], None] | None = None,
 ) -> bool:
     """Record the outcome, and keep the mail as rendered for the admins' outbox, unless the
-    lease ran out and another relay took the message."""
+    lease ran out and another relay took the message; `also` runs in the same transaction."""
     with database.writer.begin() as connection:
         result = connection.execute(
             update(outbox)
@@ -394,11 +477,12 @@ def _finish(
             )
             .values(**values)
         )
-        if result.rowcount != 1:
-            return False
-        if kept is not None:
+        ours = result.rowcount == 1
+        if ours and kept is not None:
             mail.keep(connection, claim.id, kept, datetime.now(UTC))
-        return True
+        if also is not None:
+            also(connection)
+        return ours
 
 
 def _tasks(session: Session, instance: Instance, keys: Any) -> list[dict[str, Any]]:

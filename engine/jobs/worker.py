@@ -28,7 +28,7 @@ from rq.job import Job
 
 from engine.heap import freeze_heap
 from engine.jobs import context, imap, timers
-from engine.jobs.outbox import relay_outbox
+from engine.jobs.outbox import RelayReport, relay_outbox
 from engine.logs import request_scope
 from engine.service import notifications, sessions
 from engine.service.figures import bring_up_to_date
@@ -51,6 +51,8 @@ from engine.settings import (
     PUMP_TICK,
     REDIS_RETRY,
     RELAY_BUDGET,
+    RELAY_WAITING,
+    RELAY_WAITING_S,
     SWEEP_EVERY_S,
     relay_settings,
 )
@@ -75,19 +77,28 @@ def sweep_timers() -> int:
     return timers.sweep(context.commands().database, queue)
 
 
-def relay() -> dict[str, list[int]]:
+def relay(follow_up: bool = False) -> dict[str, list[int]]:
     """Deliver the notifications and webhooks waiting in the outbox (periodic job).
 
     A run takes at most `DEFAULT_BATCH` messages, and starts none after `RELAY_BUDGET`. One
-    that stopped so, with messages still due, queues another run at once, for the next free
-    worker: a backlog drains at the pace of every worker (runs claim different rows), not at
-    one run a tick of the one worker that queues the periodic jobs.
+    that stopped so, with messages still due, queues another run at once (`follow_up`),
+    for the next free worker: a backlog drains at the pace of every worker (runs claim
+    different rows), not at one run a tick of the one worker that queues the periodic
+    jobs. One such run waits at a time (`RELAY_WAITING`), and the relay of the duties of
+    every second does nothing while one waits: otherwise each second would start another
+    chain of runs, and the duties queued behind them (handing timers to RQ, paging) would
+    wait longer and longer.
 
     A run also makes way, after the message it is delivering, for due timers waiting on
     their queue: the worker fires them before the next run goes on with the outbox.
     """
+    connection = _connection()
+    if follow_up:
+        connection.delete(RELAY_WAITING)  # the run that waited is this one
+    elif connection.exists(RELAY_WAITING):
+        return RelayReport().to_dict()  # a run waits for a worker: the outbox is its
     database = context.commands().database
-    timers_queue = Queue(timers.QUEUE, connection=_connection())
+    timers_queue = Queue(timers.QUEUE, connection=connection)
 
     def timers_waiting() -> bool:
         try:
@@ -102,8 +113,12 @@ def relay() -> dict[str, list[int]]:
         budget_s=RELAY_BUDGET.total_seconds(),
         yield_to=timers_waiting,
     )
-    if report.more:
-        Queue(DUTIES, connection=_connection()).enqueue(relay, result_ttl=0)
+    if report.more and connection.set(RELAY_WAITING, "1", nx=True, ex=RELAY_WAITING_S):
+        try:
+            Queue(DUTIES, connection=connection).enqueue(relay, True, result_ttl=0)
+        except BaseException:
+            connection.delete(RELAY_WAITING)
+            raise
     return report.to_dict()
 
 

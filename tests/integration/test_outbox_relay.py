@@ -27,8 +27,15 @@ from sqlalchemy import func, select, update
 
 from engine.core.effects import Notify
 from engine.jobs import mail, timers
-from engine.jobs.outbox import CLAIM_BATCH, RelayReport, claim, claim_next, relay_outbox
-from engine.jobs.worker import relay
+from engine.jobs.outbox import (
+    CLAIM_BATCH,
+    RelayReport,
+    _give_back,
+    claim,
+    claim_next,
+    relay_outbox,
+)
+from engine.jobs.worker import DUTIES, relay
 from engine.service.commands import Commands
 from engine.service.people import ensure_user
 from engine.settings import (
@@ -192,7 +199,7 @@ def test_password_reset_mail_reaches_the_requester_once(
     commands: Commands, database: Database, clock: Clock, smtp: MailServer, settings: RelaySettings
 ) -> None:
     with database.writer_session() as session, session.begin():
-        ensure_user(session, "alice", clock(), email="alice@example.org")
+        ensure_user(session, "alice", clock(), email="alice@corp.example")
     number = password_incident(commands)
     row = only_row(database)
 
@@ -200,7 +207,7 @@ def test_password_reset_mail_reaches_the_requester_once(
 
     assert report.sent == [row.id]
     [(recipients, message)] = smtp.inbox.received
-    assert recipients == ["alice@example.org"]
+    assert recipients == ["alice@corp.example"]
     assert message["Subject"] == f"{number}: reset your password yourself"
     assert message["From"] == SENDER
     assert message["Message-ID"] == f"<flowdesk-outbox-{row.id}@desk.example>"
@@ -761,19 +768,37 @@ def test_a_run_makes_way_after_the_message_it_is_sending_when_other_work_waits(
     for _ in range(3):
         password_incident(commands, requester=None)
     ids = [row.id for row in outbox_rows(database)]
+    answers = iter([False, True])  # nothing waits when the run starts; then timers do
     asked: list[int] = []
 
     def timers_waiting() -> bool:
         asked.append(len(smtp.inbox.received))
-        return True
+        return next(answers)
 
     report = relay_outbox(database, settings=settings, now=clock(), yield_to=timers_waiting)
 
-    assert (report.sent, report.more, asked) == (ids[:1], True, [1])
-    assert [(row.status, row.attempts) for row in outbox_rows(database)] == [
-        ("sent", 1), ("pending", 0), ("pending", 0),
+    assert (report.sent, report.more, asked) == (ids[:1], True, [0, 1])
+    assert [(row.status, row.attempts, row.next_attempt_at) for row in outbox_rows(database)] == [
+        ("sent", 1, None), ("pending", 0, clock()), ("pending", 0, clock()),
     ]  # fmt: skip
     assert relay_outbox(database, settings=settings, now=clock()).sent == ids[1:]
+
+
+def test_a_run_that_starts_while_timers_wait_takes_one_message(
+    commands: Commands, database: Database, clock: Clock, smtp: MailServer, settings: RelaySettings
+) -> None:
+    # One message, so that mail still moves while timers keep coming; no more claimed
+    # than that, to be given back at once.
+    for _ in range(3):
+        password_incident(commands, requester=None)
+    ids = [row.id for row in outbox_rows(database)]
+
+    report = relay_outbox(database, settings=settings, now=clock(), yield_to=lambda: True)
+
+    assert (report.sent, report.more) == (ids[:1], True)
+    assert [(row.status, row.attempts, row.next_attempt_at) for row in outbox_rows(database)] == [
+        ("sent", 1, None), ("pending", 0, None), ("pending", 0, None),
+    ]  # fmt: skip
 
 
 def test_messages_a_dead_relay_had_claimed_go_once_their_lease_runs_out(
@@ -783,8 +808,9 @@ def test_messages_a_dead_relay_had_claimed_go_once_their_lease_runs_out(
         password_incident(commands, requester=None)
     ids = [row.id for row in outbox_rows(database)]
     settings = replace(settings, claim_lease_s=60)
-    # A relay claims them all and is killed before it sends any.
+    # A relay claims them all and is killed while it delivers the first.
     assert [c.id for c in claim(database, clock(), settings, CLAIM_BATCH)] == ids
+    assert [row.attempts for row in outbox_rows(database)] == [1, 0, 0]
 
     assert relay_outbox(database, settings=settings, now=clock.advance(seconds=59)) == (
         RelayReport()
@@ -793,7 +819,63 @@ def test_messages_a_dead_relay_had_claimed_go_once_their_lease_runs_out(
 
     assert report.sent == ids
     assert len(smtp.inbox.received) == 3
-    assert [(row.status, row.attempts) for row in outbox_rows(database)] == [("sent", 2)] * 3
+    assert [(row.status, row.attempts) for row in outbox_rows(database)] == [
+        ("sent", 2), ("sent", 1), ("sent", 1),
+    ]  # fmt: skip
+
+
+def test_a_message_that_kills_the_relay_again_and_again_spends_no_attempt_of_the_others(
+    commands: Commands, database: Database, clock: Clock, smtp: MailServer, settings: RelaySettings
+) -> None:
+    # The messages after it in each claim were never tried: they must not be buried with it.
+    for _ in range(3):
+        password_incident(commands, requester=None)
+    poison, *others = [row.id for row in outbox_rows(database)]
+    settings = replace(settings, claim_lease_s=60, max_attempts=3)
+    for _ in range(3):  # each time, the relay dies delivering the first of its claim
+        claimed = claim(database, clock.advance(seconds=61), settings, CLAIM_BATCH)
+        assert [c.id for c in claimed] == [poison, *others]
+
+    report = relay_outbox(database, settings=settings, now=clock.advance(seconds=61))
+
+    assert (report.dead, report.sent) == ([poison], others)
+    assert [(row.status, row.attempts) for row in outbox_rows(database)] == [
+        ("failed", 3), ("sent", 1), ("sent", 1),
+    ]  # fmt: skip
+
+
+def test_a_claim_given_back_leaves_alone_a_row_another_relay_holds_since(
+    commands: Commands, database: Database, clock: Clock, smtp: MailServer, settings: RelaySettings
+) -> None:
+    password_incident(commands, requester=None)
+    settings = replace(settings, claim_lease_s=60)
+    [ours] = claim(database, clock(), settings, CLAIM_BATCH)
+    # Our lease ran out; another relay leased the row since, with the same attempt count.
+    [theirs] = claim(database, clock.advance(seconds=61), settings, CLAIM_BATCH)
+    assert ours.id == theirs.id
+
+    _give_back(database, [ours], clock())
+
+    row = only_row(database)
+    assert (row.attempts, row.next_attempt_at) == (2, theirs.lease_until)
+
+
+def test_a_run_whose_database_goes_away_leaves_its_claims_to_their_lease(
+    commands: Commands, database: Database, clock: Clock, smtp: MailServer, settings: RelaySettings
+) -> None:
+    for _ in range(2):
+        password_incident(commands, requester=None)
+    settings = replace(settings, claim_lease_s=60)
+    claimed = claim(database, clock(), settings, CLAIM_BATCH)
+    broken = Database("sqlite:////nonexistent-folder/flowdesk.db")
+
+    _give_back(broken, claimed, clock())  # logged, not raised
+
+    assert [(row.attempts, row.next_attempt_at) for row in outbox_rows(database)] == [
+        (1, claimed[0].lease_until), (0, claimed[0].lease_until),
+    ]  # fmt: skip
+    report = relay_outbox(database, settings=settings, now=clock.advance(seconds=61))
+    assert len(report.sent) == 2
 
 
 def test_an_unreachable_webhook_is_retried(
@@ -929,23 +1011,32 @@ def test_a_backlog_larger_than_one_run_drains_without_waiting_for_the_next_tick(
 
 @pytest.mark.long
 def test_a_due_timer_does_not_wait_for_a_slow_outbox_backlog(
-    commands: Commands, database: Database, database_url: str, redis_url: str, clock: Clock,
-    smtp: MailServer, tmp_path: Path,
+    commands: Commands, database: Database, database_url: str, redis: Redis, redis_url: str,
+    clock: Clock, smtp: MailServer, tmp_path: Path,
 ) -> None:  # fmt: skip
     # Timers have a queue of their own, which a worker reads first, and a relay run makes
     # way for them after the mail it is sending. Before, a due timer waited behind relay
-    # runs of five seconds each: a run, the duty that hands timers to RQ, another run.
+    # runs of five seconds each. And one relay run waits at a time: each second of a
+    # backlog queued one more run in front of the duties (paging the next level, subflows).
     number = password_incident(commands)
     clear_outbox(database)
     with database.writer_session() as session, session.begin():
         ensure_user(session, "bob", clock(), email="bob@desk.example")
-    for _ in range(60):
+    for _ in range(100):
         add_message(database, number, clock(), step="work", to={"user": "bob"}, template="reminder")
-    smtp.inbox.delay_s = 0.2  # a slow provider: 12 s for the backlog
+    smtp.inbox.delay_s = 0.2  # a slow provider: 20 s for the backlog
 
     env = {"FLOWDESK_SMTP_HOST": "127.0.0.1", "FLOWDESK_SMTP_PORT": str(smtp.port)}
+    duties = Queue(DUTIES, connection=redis)
+    waiting: list[int] = []
+
+    def six_seconds_in() -> bool:  # long enough for relay runs to pile up, if they do
+        if len(smtp.inbox.received) >= 10:  # past the periodic jobs all queued at the start
+            waiting.append(duties.count)
+        return len(smtp.inbox.received) >= 30
+
     with worker_process(database_url, redis_url, tmp_path / "worker.log", env=env) as worker:
-        wait_for(lambda: len(smtp.inbox.received) >= 3, worker.output)  # the relay is busy
+        wait_for(six_seconds_in, worker.output)
         sent_before = len(smtp.inbox.received)
         # An incident whose escalation timers are due at once (the test clock is in the past).
         started = str(commands.start("it-incident", INCIDENT, requester="alice")["number"])
@@ -954,6 +1045,7 @@ def test_a_due_timer_does_not_wait_for_a_slow_outbox_backlog(
 
     assert sent_meanwhile < 15, f"the timer waited for {sent_meanwhile} mails of 0.2 s"
     assert any(row.status == "pending" for row in outbox_rows(database))  # still draining
+    assert max(waiting) <= 2, f"jobs waiting on the duties queue: {waiting}"
 
 
 def wait_for(condition: Callable[[], bool], output: Callable[[], str], seconds: float = 60) -> None:
