@@ -149,7 +149,7 @@ def relay_outbox(
                     break
     finally:
         if batch:
-            _give_back(database, list(batch.claims), now)
+            give_back(database, list(batch.claims), now)
     return report
 
 
@@ -313,7 +313,7 @@ def claim_next(database: Database, now: datetime, settings: RelaySettings) -> Cl
     return claims[0] if claims else None
 
 
-def _give_back(database: Database, claims: list[Claim], now: datetime) -> None:
+def give_back(database: Database, claims: list[Claim], now: datetime) -> None:
     """Give back claims not carried out: due at once, an attempt counted for one uncounted.
 
     Only rows still held by these claims (pending, the same attempt count, this relay's

@@ -30,9 +30,9 @@ from engine.jobs import mail, timers
 from engine.jobs.outbox import (
     CLAIM_BATCH,
     RelayReport,
-    _give_back,
     claim,
     claim_next,
+    give_back,
     relay_outbox,
 )
 from engine.jobs.worker import DUTIES, relay
@@ -854,7 +854,7 @@ def test_a_claim_given_back_leaves_alone_a_row_another_relay_holds_since(
     [theirs] = claim(database, clock.advance(seconds=61), settings, CLAIM_BATCH)
     assert ours.id == theirs.id
 
-    _give_back(database, [ours], clock())
+    give_back(database, [ours], clock())
 
     row = only_row(database)
     assert (row.attempts, row.next_attempt_at) == (2, theirs.lease_until)
@@ -869,7 +869,7 @@ def test_a_run_whose_database_goes_away_leaves_its_claims_to_their_lease(
     claimed = claim(database, clock(), settings, CLAIM_BATCH)
     broken = Database("sqlite:////nonexistent-folder/flowdesk.db")
 
-    _give_back(broken, claimed, clock())  # logged, not raised
+    give_back(broken, claimed, clock())  # logged, not raised
 
     assert [(row.attempts, row.next_attempt_at) for row in outbox_rows(database)] == [
         (1, claimed[0].lease_until), (0, claimed[0].lease_until),
