@@ -112,7 +112,8 @@ def relay_outbox(
 
     With `budget_s`, no new delivery starts once that many seconds have passed. With
     `yield_to`, asked after each delivery, the run stops (`more`) as soon as it says that
-    other work is waiting (timers due, for the worker).
+    other work is waiting (timers due, for the worker); asked before the first claim, it
+    makes that claim one message.
     """
     report = RelayReport(more=True)
     started = time.monotonic()
