@@ -844,6 +844,28 @@ def test_a_message_that_kills_the_relay_again_and_again_spends_no_attempt_of_the
     ]  # fmt: skip
 
 
+def test_a_spent_message_given_back_keeps_its_count_and_is_buried_by_the_next_run(
+    commands: Commands, database: Database, clock: Clock, smtp: MailServer, settings: RelaySettings
+) -> None:
+    for _ in range(2):
+        password_incident(commands, requester=None)
+    first, spent = [row.id for row in outbox_rows(database)]
+    settings = replace(settings, max_attempts=3)
+    with database.writer_session() as session, session.begin():  # its relays all died
+        session.execute(update(Outbox).where(Outbox.id == spent).values(attempts=3))
+
+    # The second's attempt is counted (spent: it stays 3) as the first is recorded sent,
+    # then the run makes way for timers and gives it back.
+    report = relay_outbox(
+        database, settings=settings, now=clock(), yield_to=iter([False, True]).__next__
+    )
+
+    assert report.sent == [first]
+    row = outbox_rows(database)[1]
+    assert (row.status, row.attempts, row.next_attempt_at) == ("pending", 3, clock())
+    assert relay_outbox(database, settings=settings, now=clock()).dead == [spent]
+
+
 def test_a_claim_given_back_leaves_alone_a_row_another_relay_holds_since(
     commands: Commands, database: Database, clock: Clock, smtp: MailServer, settings: RelaySettings
 ) -> None:
