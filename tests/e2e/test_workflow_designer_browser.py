@@ -462,6 +462,39 @@ def test_a_new_workflow_from_the_service_request_template_has_its_steps(
     assert problems.all() == []
 
 
+def test_a_step_added_inside_a_lane_after_an_edit_above_it_lands_where_its_plus_is(
+    page: Page, problems: Problems, dana: str, database: Database
+) -> None:
+    # A lanes block an edit leaves as it was is kept whole on the canvas; its "+" buttons
+    # must still add where they are drawn, though a step added above moved every place.
+    open_studio(page)
+    template = page.get_by_label("Start from").locator("option", has_text="Service request")
+    create_workflow(page, "lanes-kept", start=template.first.inner_text().strip())
+    lanes = page.locator("#canvas li.wf-lanes").first
+    lanes.evaluate("(node) => { node.dataset.drawnBefore = 'yes'; }")
+
+    page.get_by_role("button", name="Add a step before approve").click()
+    page.get_by_role("group", name="Add a step here").get_by_role(
+        "button", name=re.compile("^Task")
+    ).click()
+    wait_for_check(page)
+    expect(lanes).to_have_attribute("data-drawn-before", "yes")  # the same block, kept
+    page.get_by_role("button", name="Add a step after tell_requester, before declined").click()
+    page.get_by_role("group", name="Add a step here").get_by_role(
+        "button", name=re.compile("^Wait")
+    ).click()
+    wait_for_check(page)
+    expect(page.get_by_role("status").filter(has_text="Draft saved")).to_be_visible()
+
+    draft = saved_draft(database, "lanes-kept")
+    added = draft["steps"]["tell_requester"]["next"]
+    assert draft["steps"][added]["type"] == "wait"
+    assert draft["steps"][added]["next"] == "declined"
+    assert draft["steps"][draft["first"]]["type"] == "task"
+    assert draft["steps"][draft["first"]]["next"] == "approve"
+    assert problems.all() == []
+
+
 def test_a_new_workflow_from_a_published_form_is_a_request_an_approval_and_an_end(
     page: Page, problems: Problems, dana: str, database: Database, tmp_path: Path
 ) -> None:

@@ -24,6 +24,32 @@ function slotId(routes) {
   return routes.length ? `wf-slot-${routes.join(",").replace(/\s/g, "_")}` : null;
 }
 
+/** What a "+" button says: where it adds a step. */
+function slotWords(item, previous, next) {
+  const before = next && next.kind === "card" ? next.id : item.target;
+  return previous ? `Add a step after ${previous}${before ? `, before ${before}` : ""}` : `Add a step before ${before || "the end of this lane"}`;
+}
+
+/** Give a "+" kept as it was the index it has now. */
+function renumber(li, index) {
+  if (li.dataset.slot === String(index)) return;
+  li.dataset.slot = String(index);
+  li.firstElementChild.dataset.slot = String(index);
+}
+
+/** Call `visit(slot, i)` for each "+" of these layout items, in drawing order, lanes within. */
+function eachSlot(items, visit, counter = { i: 0 }) {
+  for (const item of items) {
+    if (item.kind === "slot") visit(item, counter.i++);
+    else if (item.kind === "lanes") {
+      for (const lane of item.lanes) {
+        eachSlot(lane.seq, visit, counter);
+        for (const unreached of lane.unreached || []) eachSlot(unreached, visit, counter);
+      }
+    }
+  }
+}
+
 /** A condition in words: "category is 'password' and cost is at least 500". */
 export function conditionWords(condition) {
   if (typeof condition === "string") return `when ${condition}`;
@@ -156,35 +182,34 @@ class Drawing {
 
   slot(item, previous, next) {
     const index = this.slots.push({ routes: item.routes, target: item.target }) - 1;
-    const before = next && next.kind === "card" ? next.id : item.target;
-    const words = previous ? `Add a step after ${previous}${before ? `, before ${before}` : ""}` : `Add a step before ${before || "the end of this lane"}`;
-    // A "+" kept as it was gets its new index: a step added above shifts every index below.
-    const renumber = (li) => {
-      if (li.dataset.slot === String(index)) return;
-      li.dataset.slot = String(index);
-      li.firstElementChild.dataset.slot = String(index);
-    };
+    const words = slotWords(item, previous, next);
     return this.item(`slot ${item.routes.join(",")} ${item.target}`, [words], () => {
       const li = el("li", { class: "wf-slot", "data-slot": index });
       li.append(el("button", { type: "button", id: slotId(item.routes), class: "wf-add", "data-slot": index, "aria-label": words, "aria-haspopup": "true" }, "+"));
       return li;
-    }, renumber);
+    }, (li) => renumber(li, index)); // a "+" kept as it was gets its new index
+  }
+
+  /** What a card is drawn from (see `item`). */
+  cardFrom(item) {
+    const { view } = this;
+    const { id, step } = item;
+    const problems = view.problemsOf(id);
+    const ways = item.links.length || item.gotos.length ? JSON.stringify([item.links, item.gotos]) : "";
+    const path = view.highlight?.has(id) ? " wf-card--path" : "";
+    return [step, item.pointer, ways, problems.length ? JSON.stringify(problems) : "", view.running?.[id] || 0, view.selected === id, path];
   }
 
   card(item) {
+    return this.item(`card ${item.id}`, this.cardFrom(item), () => this.newCard(item));
+  }
+
+  newCard(item) {
     const { view } = this;
     const { id, step } = item;
     const problems = view.problemsOf(id);
     const running = view.running?.[id] || 0;
     const path = view.highlight?.has(id) ? " wf-card--path" : "";
-    const ways = item.links.length || item.gotos.length ? JSON.stringify([item.links, item.gotos]) : "";
-    const from = [step, item.pointer, ways, problems.length ? JSON.stringify(problems) : "", running, view.selected === id, path];
-    return this.item(`card ${id}`, from, () => this.newCard(item, problems, running, path));
-  }
-
-  newCard(item, problems, running, path) {
-    const { view } = this;
-    const { id, step } = item;
     const li = el("li", { class: "wf-card-item" });
     const type = step && typeof step === "object" ? String(step.type) : "?";
     const card = el("div", {
@@ -227,8 +252,25 @@ class Drawing {
     return li;
   }
 
+  /**
+   * A decision's or a parallel's lanes. A block drawn from the same as it is on the page
+   * (every lane, card, "+" and link in it: `blockFrom`) is kept whole, as a card is: only
+   * its "+" buttons are numbered again, an edit above having moved their places.
+   */
   lanes(item) {
-    const li = el("li", { class: `wf-lanes${item.parallel ? " wf-lanes--parallel" : ""}`, "data-key": `lanes ${item.from}` });
+    const key = `lanes ${item.from}`;
+    const from = this.blockFrom(item);
+    const old = this.drawn.get(key);
+    if (old && sameFrom(drawnFrom.get(old), from)) {
+      this.drawn.delete(key);
+      const slots = old.querySelectorAll("li.wf-slot");
+      eachSlot([item], (slot, i) => renumber(slots[i], this.slots.push({ routes: slot.routes, target: slot.target }) - 1));
+      const standIn = el("li", { "data-key": key });
+      this.kept.set(standIn, old);
+      return standIn;
+    }
+    const li = el("li", { class: `wf-lanes${item.parallel ? " wf-lanes--parallel" : ""}`, "data-key": key });
+    drawnFrom.set(li, from);
     const row = el("div", { class: "wf-lanes-row" });
     for (const lane of item.lanes) {
       const name = item.parallel ? `Branch ${lane.label}` : lane.label;
@@ -245,6 +287,31 @@ class Drawing {
       : item.parallel ? "" : "The lanes do not join again";
     if (join) li.append(el("p", { class: "wf-join" }, join));
     return li;
+  }
+
+  /** Everything a lanes block is drawn from, in drawing order, as a flat list of values. */
+  blockFrom(item) {
+    const from = [item.parallel, item.join];
+    const add = (items) => {
+      let previous = null;
+      items.forEach((part, i) => {
+        from.push(part.kind);
+        if (part.kind === "slot") from.push(part.routes.join(","), slotWords(part, previous, items[i + 1]));
+        else if (part.kind === "card") from.push(...this.cardFrom(part));
+        else if (part.kind === "link") from.push(JSON.stringify(part));
+        else if (part.kind === "lanes") from.push(part.from, ...this.blockFrom(part));
+        if (part.kind === "card") previous = part.id;
+      });
+    };
+    for (const lane of item.lanes) {
+      from.push("lane", lane.label, lane.when === undefined ? "" : JSON.stringify(lane.when));
+      add(lane.seq);
+      for (const items of lane.unreached || []) {
+        from.push("unreached");
+        add(items);
+      }
+    }
+    return from;
   }
 
   unreached(sequences, title) {
