@@ -7,7 +7,8 @@ second one that hands new timers to RQ, relays the outbox (mail and webhooks), s
 finishes and cancels child instances and pages the next levels of escalation policies
 (`every_second`); every ten seconds a sweep for timers Redis lost; every minute a read of
 the dashboards' figures of changed incidents; and the IMAP mailbox's poll when one is
-configured.
+configured. Due timers have a queue of their own (`timers.QUEUE`), which the worker reads
+before the one of everything else (`DUTIES`).
 `python -m engine.jobs` starts it.
 """
 
