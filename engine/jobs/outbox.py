@@ -132,11 +132,10 @@ def relay_outbox(
                 if not batch:
                     if taken >= limit:
                         break
-                    # Timers waiting already: one message, so that the run moves on.
-                    size = 1 if taken == 0 and yield_to is not None and yield_to() else None
-                    batch.extend(
-                        claim(database, now, settings, size or min(CLAIM_BATCH, limit - taken))
-                    )
+                    size = min(CLAIM_BATCH, limit - taken)
+                    if taken == 0 and yield_to is not None and yield_to():
+                        size = 1  # timers waiting already: one message, so the run moves on
+                    batch.extend(claim(database, now, settings, size))
                     if not batch:
                         report.more = False
                         break

@@ -448,12 +448,17 @@ def test_problems_show_on_their_card_jump_to_their_control_and_block_publishing(
 # 5. Templates and forms ---------------------------------------------------------------------
 
 
+def create_from_template(page: Page, key: str, template: str) -> None:
+    """Open the studio and start a new workflow `key` from the template named `template`."""
+    open_studio(page)
+    option = page.get_by_label("Start from").locator("option", has_text=template)
+    create_workflow(page, key, start=option.first.inner_text().strip())
+
+
 def test_a_new_workflow_from_the_service_request_template_has_its_steps(
     page: Page, problems: Problems, dana: str, database: Database
 ) -> None:
-    open_studio(page)
-    template = page.get_by_label("Start from").locator("option", has_text="Service request")
-    create_workflow(page, "laptop-request", start=template.first.inner_text().strip())
+    create_from_template(page, "laptop-request", "Service request")
     assert canvas_order(page) == ["approve", "fulfil", "tell_requester", "declined", "fulfilled"]
     expect(page.locator("#problems-summary")).to_have_text(re.compile("^No problems"))
     draft = saved_draft(database, "laptop-request")
@@ -467,9 +472,7 @@ def test_a_step_added_inside_a_lane_after_an_edit_above_it_lands_where_its_plus_
 ) -> None:
     # A lanes block an edit leaves as it was is kept whole on the canvas; its "+" buttons
     # must still add where they are drawn, though a step added above moved every place.
-    open_studio(page)
-    template = page.get_by_label("Start from").locator("option", has_text="Service request")
-    create_workflow(page, "lanes-kept", start=template.first.inner_text().strip())
+    create_from_template(page, "lanes-kept", "Service request")
     lanes = page.locator("#canvas li.wf-lanes").first
     lanes.evaluate("(node) => { node.dataset.drawnBefore = 'yes'; }")
 

@@ -1013,13 +1013,8 @@ def test_a_backlog_larger_than_one_run_drains_without_waiting_for_the_next_tick(
     # due queues the next at once, for any free worker. Before, the rest waited a tick of
     # the one worker queueing periodic jobs, so mail went no faster with more workers. A
     # burst worker, which never ticks, shows it.
-    number = password_incident(commands)
-    clear_outbox(database)
-    with database.writer_session() as session, session.begin():
-        ensure_user(session, "bob", clock(), email="bob@desk.example")
     backlog = DEFAULT_BATCH + 30
-    for _ in range(backlog):
-        add_message(database, number, clock(), step="work", to={"user": "bob"}, template="reminder")
+    reminders_to_bob(commands, database, clock, backlog)
     Queue(timers.QUEUE, connection=redis).enqueue(relay, result_ttl=0)
 
     env = {"FLOWDESK_SMTP_HOST": "127.0.0.1", "FLOWDESK_SMTP_PORT": str(smtp.port)}
@@ -1040,12 +1035,7 @@ def test_a_due_timer_does_not_wait_for_a_slow_outbox_backlog(
     # way for them after the mail it is sending. Before, a due timer waited behind relay
     # runs of five seconds each. And one relay run waits at a time: each second of a
     # backlog queued one more run in front of the duties (paging the next level, subflows).
-    number = password_incident(commands)
-    clear_outbox(database)
-    with database.writer_session() as session, session.begin():
-        ensure_user(session, "bob", clock(), email="bob@desk.example")
-    for _ in range(100):
-        add_message(database, number, clock(), step="work", to={"user": "bob"}, template="reminder")
+    reminders_to_bob(commands, database, clock, 100)
     smtp.inbox.delay_s = 0.2  # a slow provider: 20 s for the backlog
 
     env = {"FLOWDESK_SMTP_HOST": "127.0.0.1", "FLOWDESK_SMTP_PORT": str(smtp.port)}
@@ -1068,6 +1058,16 @@ def test_a_due_timer_does_not_wait_for_a_slow_outbox_backlog(
     assert sent_meanwhile < 15, f"the timer waited for {sent_meanwhile} mails of 0.2 s"
     assert any(row.status == "pending" for row in outbox_rows(database))  # still draining
     assert max(waiting) <= 2, f"jobs waiting on the duties queue: {waiting}"
+
+
+def reminders_to_bob(commands: Commands, database: Database, clock: Clock, count: int) -> None:
+    """An outbox of `count` reminders to bob, and nothing else."""
+    number = password_incident(commands)
+    clear_outbox(database)
+    with database.writer_session() as session, session.begin():
+        ensure_user(session, "bob", clock(), email="bob@desk.example")
+    for _ in range(count):
+        add_message(database, number, clock(), step="work", to={"user": "bob"}, template="reminder")
 
 
 def wait_for(condition: Callable[[], bool], output: Callable[[], str], seconds: float = 60) -> None:
