@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from engine.core.errors import Problem
 from engine.service.errors import InvalidInput, NotFound
 from engine.settings import NOTIFICATION_KEPT, NOTIFICATION_READ_KEPT
+from engine.store.directory import FEW
 from engine.store.instances import Instance, Task
 from engine.store.notifications import Notification, NotificationSettings
 from engine.store.repository import InstanceRow, Repository
@@ -73,7 +74,7 @@ _TASK = Prepared(
 _MAIL_KINDS = select(settings_table.c.username, settings_table.c.mail).where(
     settings_table.c.username.in_(bindparam("names", expanding=True))
 )
-#: The same for one person, the usual case, as a prepared statement.
+#: The same for one person, as a prepared statement (for up to `FEW` people).
 _MAIL_KINDS_OF = Prepared(
     select(settings_table.c.username, settings_table.c.mail).where(
         settings_table.c.username == bindparam("name")
@@ -217,9 +218,11 @@ def _write(
 def _mail(repo: Repository, instance: InstanceRow, notes: list[Note], at: datetime) -> None:
     """Queue a mail for each notification whose recipient asked for its kind by mail."""
     names = sorted({note.recipient for note in notes})
+    # A few people (a task's assignee, a small group) are looked up one by one with the
+    # prepared statement: an `IN` list goes through `Connection.execute`, which costs more.
     found = (
-        _MAIL_KINDS_OF.all(repo.connection, {"name": names[0]})
-        if len(names) == 1
+        [row for name in names for row in _MAIL_KINDS_OF.all(repo.connection, {"name": name})]
+        if len(names) <= FEW
         else repo.connection.execute(_MAIL_KINDS, {"names": names}).all()
     )
     wanted = {str(name): set(kinds or ()) for name, kinds in found}

@@ -19,40 +19,42 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from engine.core.state import InstanceState
 from engine.service.notifications import Note, tell
 from engine.store.casework import InstanceLink
 from engine.store.instances import Instance, Task
 from engine.store.repository import InstanceRow, Repository
+from engine.store.statements import Prepared
 
 #: The notification kind (see `engine.service.notifications.KINDS`).
 KIND = "problem_resolved"
 #: Who the notifications say acted when nobody did (an engine-ended problem).
 NOBODY = "flowdesk"
 
+#: The incidents linked to a problem: asked each time any instance ends, so prepared once.
+_INCIDENTS = Prepared(
+    select(Instance.id, Instance.number, Instance.requester, Instance.status)
+    .join(InstanceLink, InstanceLink.instance_id == Instance.id)
+    .where(InstanceLink.other_id == bindparam("problem"), InstanceLink.kind == "problem")
+    .order_by(InstanceLink.id)
+)
+
 
 def tell_owners(
     repo: Repository, problem: InstanceRow, state: InstanceState, actor: str | None, at: datetime
 ) -> None:
     """Tell the owners of the incidents linked to `problem`, which has just ended."""
-    incidents = repo.connection.execute(
-        select(Instance.id, Instance.number, Instance.requester, Instance.status)
-        .join(InstanceLink, InstanceLink.instance_id == Instance.id)
-        .where(InstanceLink.other_id == problem.id, InstanceLink.kind == "problem")
-        .order_by(InstanceLink.id)
-    ).all()
+    incidents = _INCIDENTS.all(repo.connection, {"problem": problem.id})
     if not incidents:
         return
     summary = _summary(problem.number, state)
-    for incident in incidents:
-        owners = _owners(repo, incident.id)
+    for incident_id, number, requester, status in incidents:
+        owners = _owners(repo, incident_id)
         notes = [Note(owner, KIND, summary=summary) for owner in sorted(owners)]
         if notes:
-            row = InstanceRow(
-                incident.id, incident.number, 0, {}, 0, 0, incident.requester, incident.status, None
-            )
+            row = InstanceRow(incident_id, number, 0, {}, 0, 0, requester, status, None)
             tell(repo, row, notes, actor or NOBODY, at)
 
 
