@@ -20,6 +20,8 @@ _FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
 #: Line breaks: only a textarea holds several lines.
 _LINE_BREAK = re.compile("[\n\r\u2028\u2029]")
+#: A run of line breaks with the spaces around it, as one line puts it: one space.
+_LINE_RUN = re.compile("\\s*[\n\r\u2028\u2029][\\s\n\r\u2028\u2029]*")
 
 NOT_FINITE = "Enter a finite number (NaN and Infinity are not numbers here)"
 ONE_LINE = "This text holds a line break; keep it on one line"
@@ -65,6 +67,24 @@ def text_problem(text: str, *, line_breaks: bool) -> str | None:
     if not line_breaks and _LINE_BREAK.search(text):
         return ONE_LINE
     return None
+
+
+def keepable_text(text: str, *, line_breaks: bool) -> str:
+    """Return a text with what `text_problem` refuses taken out: for text a machine wrote.
+
+    Control characters go, a lone surrogate becomes U+FFFD, and without `line_breaks` each
+    run of line breaks and the spaces around them becomes one space. People are told what
+    to fix instead (`text_problem`); a monitoring tool's multi-line annotation is not
+    refused for it.
+    """
+    text = _FORBIDDEN.sub(_replaced, text)
+    if not line_breaks:
+        text = _LINE_RUN.sub(" ", text)
+    return text.strip()
+
+
+def _replaced(found: re.Match[str]) -> str:
+    return "\ufffd" if 0xD800 <= ord(found.group()) <= 0xDFFF else ""
 
 
 def first_problem(value: Any, *, line_breaks: bool) -> str | None:

@@ -295,7 +295,12 @@ def _calculate(data: dict[str, Any], key: str, expr: Evaluator, context: Mapping
 
 
 def _empty(value: Any) -> bool:
-    return value is None or value == "" or value == []
+    """Tell whether an answer says nothing: none, blank text (only spaces), an empty list.
+
+    The form page's answers come trimmed (`forms.coercion`); the API's and the intake's are
+    read the same way here, so a required summary of three spaces is unanswered everywhere.
+    """
+    return value is None or value == [] or (isinstance(value, str) and not value.strip())
 
 
 def _read(data: Mapping[str, Any], path: str) -> Any:

@@ -19,6 +19,15 @@ from engine.core.errors import Problem
 MAX_DEPTH = 32
 #: Largest whole number kept exactly (JavaScript and JSON parsers agree up to 2**53).
 MAX_SAFE_INTEGER = 2**53 - 1
+#: The largest id a row can have (a BIGINT): a larger number names no row, and a database
+#: driver refuses it rather than finding nothing.
+MAX_ID = 2**63 - 1
+
+
+def is_row_id(value: int) -> bool:
+    """Tell whether a whole number can be the id of a row (1 to `MAX_ID`)."""
+    return 0 < value <= MAX_ID
+
 
 #: Characters no text may hold: NUL and the other C0 and C1 controls but tab, line feed and
 #: carriage return (multi-line answers), and lone surrogates (no database stores them).
@@ -83,3 +92,35 @@ def control_words(character: str) -> str:
     if 0xD800 <= code <= 0xDFFF:
         return "this text holds half of a character (a lone surrogate)"
     return f"this text holds a control character (U+{code:04X})"
+
+
+def keepable(value: Any, *, max_depth: int = MAX_DEPTH) -> Any:
+    """Return a copy of a JSON value a machine sent, made fit to keep instead of refused.
+
+    For what is kept as received (a monitoring tool's payload): texts and names lose their
+    control characters (a lone surrogate becomes U+FFFD), a whole number past
+    `MAX_SAFE_INTEGER` and a NaN or infinity become their text, and what is nested deeper
+    than `max_depth` becomes a text saying so. What `value_problems` finds, fixed.
+    """
+    if isinstance(value, str):
+        return _FORBIDDEN.sub(_replaced, value)
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return value if abs(value) <= MAX_SAFE_INTEGER else str(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, dict | list):
+        if max_depth <= 0:
+            return "(nested too deeply to keep)"
+        if isinstance(value, list):
+            return [keepable(item, max_depth=max_depth - 1) for item in value]
+        return {
+            keepable(str(key)): keepable(item, max_depth=max_depth - 1)
+            for key, item in value.items()
+        }
+    return str(value)
+
+
+def _replaced(found: re.Match[str]) -> str:
+    return "\ufffd" if 0xD800 <= ord(found.group()) <= 0xDFFF else ""

@@ -26,17 +26,22 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from engine.core.errors import Problem
+from engine.core.values import value_problems
 from engine.service.errors import Conflict, InvalidInput, NotFound
 from engine.service.names import KEY_PATTERN, name_problems
 from engine.service.permissions import require_admin
 from engine.service.person import secret_hash
+from engine.service.submissions import InvalidData
 from engine.store.definitions import Definition
 from engine.store.oncall import EscalationPolicy, OnCallSchedule
 from engine.store.people import Group
 from engine.store.services import INTEGRATION_KINDS, REFIRE_POLICIES, Integration, Service
+from forms.errors import FieldError
+from forms.hygiene import keepable_text
 
 if TYPE_CHECKING:
-    from engine.service.shell import Shell
+    from engine.service.commands import Commands
+    from engine.store.repository import Repository
     from engine.store.uow import UnitOfWork
 
 T = TypeVar("T")
@@ -48,6 +53,21 @@ DEFAULT_WORKFLOW = "it-incident"
 DEFAULT_SEVERITY_RULES = {"critical": "P1", "error": "P2", "warning": "P3", "info": "P4"}
 #: The fields of the generic kind's mapping template.
 MAPPING_FIELDS = ("title", "dedup_key", "severity", "status", "description")
+#: Longest summary and description an alert puts in its incident (the incident report's).
+MAX_TITLE = 200
+MAX_TEXT = 10_000
+
+
+def alert_data(start_data: Mapping[str, Any], summary: str, description: str) -> dict[str, Any]:
+    """Return the start data of an alert's incident: the service's, with the alert's words.
+
+    The words are a machine's: line breaks in a summary become spaces, control characters
+    go, both are cut to the start form's lengths, so a multi-line annotation opens an
+    incident instead of being refused (a sender would try it again and again).
+    """
+    title = keepable_text(summary, line_breaks=False)[:MAX_TITLE].strip() or "Alert"
+    text = keepable_text(description, line_breaks=True)[:MAX_TEXT].strip() or title
+    return {**start_data, "summary": title, "description": text}
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +104,7 @@ class IntegrationRow:
 class Catalogue:
     """Services and their integrations: one read or one unit of work per call."""
 
-    def __init__(self, shell: Shell) -> None:
+    def __init__(self, shell: Commands) -> None:
         self.shell = shell
 
     def _as_admin(self, kind: str, actor: str | None, body: Callable[[Session, datetime], T]) -> T:
@@ -127,13 +147,18 @@ class Catalogue:
     ) -> tuple[ServiceRow, bool]:
         key = str(key).strip()
 
-        def body(session: Session, at: datetime) -> tuple[ServiceRow, bool]:
+        def run(uow: UnitOfWork, at: datetime) -> tuple[ServiceRow, bool]:
+            if actor is not None:
+                require_admin(uow.repository, actor, "change services and their integrations")
+            session = uow.session
             found = _find(session, key)
             if create and found is not None:
                 raise Conflict(f"there is already a service '{key}'")
             if create is False and found is None:
                 raise NotFound(f"there is no service '{key}'")
             values = _checked(session, key, fields, found)
+            sending = found is not None and _has_integrations(session, found.id)
+            self._check_incidents(uow.repository, values, fields, found is None, whole=sending)
             row = found or Service(key=key, created_at=at)
             for name, value in values.items():
                 setattr(row, name, value)
@@ -143,7 +168,49 @@ class Catalogue:
             session.flush()
             return _row(row), found is None
 
-        return self._as_admin("service", actor, body)
+        return self.shell.execute("service", None, run)
+
+    def _check_incidents(
+        self,
+        repo: Repository,
+        values: dict[str, Any],
+        fields: Mapping[str, Any],
+        new: bool,
+        *,
+        whole: bool,
+    ) -> None:
+        """Refuse a service whose alerts could not open an incident of its workflow.
+
+        Each severity rule must name one of the workflow's priorities, and each value of
+        its start data must be one the start form takes; once alerts can come (`whole`:
+        the service has an integration, or is getting one), the start data with an
+        alert's summary and description must fill in the whole form. The intake would
+        otherwise answer every alert with a fault. A new service's default rules keep
+        only the workflow's priorities (none, for a workflow without).
+        """
+        _version, workflow = self.shell.registry.latest_workflow(repo, values["workflow_key"])
+        rules, levels = values["severity_rules"], workflow.priorities
+        if new and "severity_rules" not in fields:
+            rules = values["severity_rules"] = {k: v for k, v in rules.items() if v in levels}
+        choices = ", ".join(levels) or "none: the workflow declares no priorities"
+        problems = [
+            Problem(f"/severity_rules/{severity}", f"'{level}' is not a priority of "
+                    f"{workflow.key}; choose one of: {choices}")
+            for severity, level in rules.items()
+            if level not in levels
+        ]  # fmt: skip
+        data = values["start_data"]
+        unfit = [Problem(f"/start_data{p.pointer}", p.message) for p in value_problems(data)]
+        problems += unfit
+        if not unfit:
+            sample = alert_data(data, "An alert", "What the alert says")
+            try:
+                self.shell.check_start_data(repo, workflow, sample)
+            except InvalidData as error:
+                given = [e for e in error.fields if whole or e.field.split(".")[0] in sample]
+                problems += [_start_problem(workflow.key, field) for field in given]
+        if problems:
+            raise InvalidInput("; ".join(p.message for p in problems), problems)
 
     def delete_service(self, key: str, *, actor: str | None) -> None:
         """Remove a service and its integrations; its incidents keep its key."""
@@ -191,8 +258,27 @@ class Catalogue:
             raise InvalidInput(problems[0].message, problems)
         token = secrets.token_hex(16)  # 32 characters, as a PagerDuty routing key is
 
-        def body(session: Session, at: datetime) -> tuple[int, str]:
+        def run(uow: UnitOfWork, at: datetime) -> tuple[int, str]:
+            if actor is not None:
+                require_admin(uow.repository, actor, "change services and their integrations")
+            session = uow.session
             service = _service(session, service_key)
+            # Alerts can come from now on: the service must be able to open their incidents.
+            values = {
+                "workflow_key": service.workflow_key,
+                "severity_rules": dict(service.severity_rules),
+                "start_data": dict(service.start_data),
+            }
+            try:
+                self._check_incidents(
+                    uow.repository, values, {"severity_rules": 0}, False, whole=True
+                )
+            except InvalidInput as refused:
+                raise InvalidInput(
+                    f"the service '{service.key}' cannot open an incident for an alert yet; "
+                    f"set its start data and rules first: {refused.message}",
+                    refused.problems,
+                ) from None
             row = Integration(
                 service_id=service.id,
                 kind=kind,
@@ -207,7 +293,7 @@ class Catalogue:
             session.flush()
             return row.id, token
 
-        return self._as_admin("integration", actor, body)
+        return self.shell.execute("integration", None, run)
 
     def revoke_integration(self, integration_id: int, *, actor: str | None) -> None:
         """Revoke an integration's token: its sender is refused from now on."""
@@ -219,6 +305,30 @@ class Catalogue:
             row.revoked_at = row.revoked_at or at
 
         self._as_admin("integration", actor, body)
+
+
+def _start_problem(workflow: str, error: FieldError) -> Problem:
+    """Place a start form's complaint about an alert's sample data: its start data, or the
+    workflow itself when the form does not take the summary and description alerts fill."""
+    if error.field in ("summary", "description"):
+        return Problem(
+            "/workflow_key",
+            f"{workflow}'s start form must take an alert's summary and description: "
+            f"{error.message}",
+        )
+    return Problem(f"/start_data{error.pointer}", f"start_data{error.pointer}: {error.message}")
+
+
+def _has_integrations(session: Session, service_id: int) -> bool:
+    """Tell whether alerts can come to a service: it has an integration not revoked."""
+    return (
+        session.scalar(
+            select(Integration.id)
+            .where(Integration.service_id == service_id, Integration.revoked_at.is_(None))
+            .limit(1)
+        )
+        is not None
+    )
 
 
 def _find(session: Session, key: str) -> Service | None:

@@ -23,6 +23,7 @@ from engine.core.errors import ExpressionError, InvalidEvent, Problem, UnknownCa
 from engine.core.events import Cancelled, Event, Retried, TaskCompleted, TimerFired
 from engine.core.state import InstanceState
 from engine.core.steps.human import decision_reason
+from engine.core.values import is_row_id
 from engine.service import assignment, notifications
 from engine.service.apply import Vet, record_events, save_transition
 from engine.service.definitions import Registry
@@ -210,6 +211,12 @@ class Commands(Shell):
             after(repo, instance, at)
         return _answer(instance, transition.state, tasks)
 
+    def check_start_data(
+        self, repo: Repository, workflow: Workflow, data: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Return start data cleaned by the workflow's start form, or raise `InvalidData`."""
+        return self._start_data(repo, workflow, data, None)
+
     def _start_data(
         self,
         repo: Repository,
@@ -232,6 +239,8 @@ class Commands(Shell):
 
     @staticmethod
     def _locked_task(repo: Repository, task_id: int) -> tuple[InstanceRow, TaskRow]:
+        if not is_row_id(task_id):
+            raise NotFound(f"there is no task {task_id}")
         instance = repo.lock_instance_of_task(task_id)
         task = repo.task(task_id) if instance is not None else None  # read after the lock
         if instance is None or task is None:

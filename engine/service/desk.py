@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from engine.core.definition import Workflow
 from engine.core.steps.base import Step
+from engine.core.values import is_row_id
 from engine.service.commands import Commands
 from engine.service.errors import NotAllowed, NotFound
 from engine.service.permissions import DECISIONS, holder_gone, may_act, may_reassign
@@ -52,9 +53,6 @@ from forms.definition import Form
 
 #: What the buttons of the usual outcomes say, unless the step names them (`buttons`).
 DEFAULT_BUTTONS = {"approved": "Approve", "rejected": "Reject", "done": "Send"}
-
-#: The largest id a row can have (a BIGINT); larger numbers name nothing.
-MAX_ID = 2**63 - 1
 
 #: Events that say their step has run (steps that pass straight through leave no run).
 PASSED = frozenset({"routed", "ended", "data_set", "branch_finished"})
@@ -370,7 +368,7 @@ class Desk:
     def task(self, person: Person, task_id: int) -> TaskView:
         """Gather a task's page: NotFound for an unknown task or a stranger, NotAllowed for
         a bystander who may see the instance but not the task."""
-        if not 0 < task_id <= MAX_ID:
+        if not is_row_id(task_id):
             raise NotFound(f"there is no task {task_id}")
 
         def read(session: Session) -> tuple[Task, Instance, Form | None, bool]:
@@ -412,7 +410,7 @@ class Desk:
         Agents see all its data. Anyone else sees what the instance's requester sees of
         it (`requester_sees`), and of a task they hold (or held) its form's fields too.
         """
-        if not 0 < task_id <= MAX_ID:
+        if not is_row_id(task_id):
             raise NotFound(f"there is no task {task_id}")
 
         def read(session: Session) -> tuple[Task, Instance, Form | None]:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -35,8 +36,10 @@ from sqlalchemy import insert, select, update
 
 from engine.core.errors import Problem
 from engine.core.events import Acknowledged, PriorityChanged, Reopened
+from engine.core.values import keepable
 from engine.service import paging, signals
 from engine.service.apply import record_events
+from engine.service.catalogue import alert_data
 from engine.service.commands import Commands
 from engine.service.errors import Conflict, InvalidInput, NotAllowed, NotFound, ServiceError
 from engine.service.person import secret_hash
@@ -47,10 +50,6 @@ from engine.store.instances import Instance
 from engine.store.repository import InstanceRow, Repository
 from engine.store.services import Alert, AlertKey, Integration, Service
 from engine.store.uow import UnitOfWork
-
-#: Longest summary and description a start form's fields take (the incident report's).
-MAX_TITLE = 200
-MAX_TEXT = 10_000
 
 
 class UnknownIntegration(ServiceError):
@@ -200,7 +199,11 @@ class Intake:
         instance = repo.lock_instance(found.instance_id) if found is not None else None
         if found is not None:
             found = _key_row(repo, door.id, signal.key)  # as it is now we hold the lock
-        if found is not None and _last_digest(repo, door.id, signal.key) == digest:
+        # A sender's retry changes nothing; an alert firing again, the same to the byte,
+        # after its incident ended (Alertmanager repeats a group unchanged) is not a retry.
+        ended = instance is not None and instance.ended_at is not None
+        retried = signal.action != "trigger" or not ended
+        if found is not None and retried and _last_digest(repo, door.id, signal.key) == digest:
             number = instance.number if instance is not None else None
             return Received("repeated", signal.key, number)
         if signal.action == "trigger":
@@ -285,11 +288,7 @@ class Intake:
     def _open(self, uow: UnitOfWork, at: datetime, door: Door, signal: Signal) -> tuple[str, int]:
         """Start the service's workflow for an alert; return its number and id."""
         repo = uow.repository
-        data = {
-            **door.start_data,
-            "summary": signal.summary[:MAX_TITLE],
-            "description": (signal.description or signal.summary)[:MAX_TEXT],
-        }
+        data = alert_data(door.start_data, signal.summary, signal.description)
 
         def after(repo: Repository, instance: InstanceRow, at: datetime) -> None:
             repo.connection.execute(
@@ -433,7 +432,7 @@ def _keep(
             "severity": (signal.severity or None) and signal.severity[:40],
             "summary": signal.summary[:500],
             "digest": digest,
-            "body": body,
+            "body": keepable(body),
             "received_at": at,
         },
     )
@@ -481,7 +480,9 @@ def _check_signature(
         try:
             sent = float(timestamp)
         except ValueError:
-            raise UnknownIntegration("the timestamp header is not a Unix time") from None
+            sent = math.nan
+        if not math.isfinite(sent):
+            raise UnknownIntegration("the timestamp header is not a Unix time")
         if sent > 1e12:
             sent /= 1000  # milliseconds
         if abs(now.timestamp() - sent) > INTAKE_REPLAY_WINDOW_S:
@@ -492,5 +493,6 @@ def _check_signature(
         message = timestamp.encode() + b":" + raw
     expected = hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
     given = signature.strip().lower().removeprefix("sha256=")
-    if not hmac.compare_digest(expected, given):
+    # As bytes: a header may hold any character, and only ASCII text compares as text.
+    if not hmac.compare_digest(expected.encode(), given.encode("utf-8", "replace")):
         raise UnknownIntegration("the signature does not match the body")

@@ -19,8 +19,6 @@ from engine.store.people import Group, Membership, User
 
 #: Roles a user may have; a user without one is a requester.
 ROLES = ("admin", "designer", "agent", "requester")
-#: Ids are 64-bit: a larger number names no row (and PostgreSQL would refuse it).
-MAX_ID = 2**63 - 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from engine.core.definition import Workflow
 from engine.core.starters import is_public
+from engine.core.values import is_row_id
 from engine.service.errors import NotFound
 from engine.settings import LATEST_REFRESH_S
 from engine.store.database import Database
@@ -79,6 +80,8 @@ class Published:
 
     def form_version(self, key: str, version_id: int) -> Form:
         """Return one published version of a form (NotFound if it is not a version of `key`)."""
+        if not is_row_id(version_id):
+            raise NotFound(f"form '{key}' has no version {version_id}")
         form = self._versions.get(version_id)
         if form is None:
             with self.database.reading() as session:

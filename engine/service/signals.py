@@ -27,6 +27,8 @@ from typing import Any
 
 from engine.core.errors import ExpressionError
 from engine.core.expressions.templates import compile_template
+from engine.core.values import keepable
+from forms.hygiene import keepable_text
 
 #: PagerDuty's severities, the only ones its Events API v2 accepts.
 PAGERDUTY_SEVERITIES = ("critical", "error", "warning", "info")
@@ -76,16 +78,33 @@ class Signal:
 
 
 def read(kind: str, body: Any, mapping: Mapping[str, Any] | None = None) -> Signal:
-    """Read a payload of `kind`; BadPayload says what is wrong with it."""
+    """Read a payload of `kind`; BadPayload says what is wrong with it.
+
+    Its texts come out fit to keep: no control character (PostgreSQL stores no NUL), and
+    one line for the summary and severity (`forms.hygiene.keepable_text`).
+    """
     if not isinstance(body, dict):
         raise BadPayload(["the body must be a JSON object"])
     if kind == "alertmanager":
-        return alertmanager(body)
-    if kind == "grafana":
-        return grafana(body)
-    if kind == "pagerduty":
-        return pagerduty(body)
-    return generic(body, mapping or {})
+        signal = alertmanager(body)
+    elif kind == "grafana":
+        signal = grafana(body)
+    elif kind == "pagerduty":
+        signal = pagerduty(body)
+    else:
+        signal = generic(body, mapping or {})
+    severity = keepable_text(signal.severity or "", line_breaks=False)
+    # The key as it came, but for what no database keeps (`_key` made it short already).
+    key = keepable(signal.key) or "sha256:" + hashlib.sha256(repr(signal.key).encode()).hexdigest()
+    return Signal(
+        **{
+            **_fields(signal),
+            "key": key,
+            "summary": keepable_text(signal.summary, line_breaks=False) or "Alert",
+            "severity": severity or None,
+            "description": keepable_text(signal.description, line_breaks=True),
+        }
+    )
 
 
 def _key(value: str) -> str:

@@ -15,9 +15,9 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from engine.core.errors import Problem
+from engine.core.values import is_row_id
 from engine.service.errors import InvalidInput, NotFound
 from engine.service.person import (
-    MAX_ID,
     PERSON_COLUMNS,
     WITH_GROUPS,
     Person,
@@ -83,7 +83,7 @@ def issue_token(session: Session, username: str, name: str, at: datetime) -> tup
 
 def revoke_token(session: Session, token_id: int, username: str, at: datetime) -> None:
     """Revoke one of a user's tokens; requests bearing it are refused from now on."""
-    if not 0 < token_id <= MAX_ID:
+    if not is_row_id(token_id):
         raise NotFound(f"{username} has no token {token_id}")
     row = session.scalar(
         select(ApiToken)

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.core.definition import Workflow
+from engine.core.values import is_row_id
 from engine.service.desk import button_label
 from engine.service.errors import NotFound
 from engine.service.published import Published
@@ -231,6 +232,8 @@ def requester_task(
 ) -> RequesterTask | None:
     """Return one of the requester's open tasks; None once it is done; NotFound if not theirs."""
     number = requests.number(token)
+    if not is_row_id(task_id):
+        raise NotFound(f"there is no task {task_id} for you on {number}")
     with requests.commands.database.reading() as session:
         found = session.execute(
             select(Task, Instance)

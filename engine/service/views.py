@@ -18,10 +18,11 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from engine.core.errors import Problem
+from engine.core.values import is_row_id
 from engine.service.commands import Commands
 from engine.service.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from engine.service.filters import DEFAULT_SORT, parse, parse_sort
-from engine.service.person import MAX_ID, Person
+from engine.service.person import Person
 from engine.store.people import Group
 from engine.store.search import SavedView
 
@@ -211,7 +212,7 @@ class SavedViews:
 
 
 def _visible_row(session: Session, person: Person, view_id: int) -> SavedView:
-    row = session.get(SavedView, view_id) if 0 < view_id <= MAX_ID else None
+    row = session.get(SavedView, view_id) if is_row_id(view_id) else None
     if row is None or not (
         row.owner == person.username
         or (row.group_key is not None and row.group_key in person.groups)

@@ -21,7 +21,8 @@ from engine.store.services import Integration, Service
 from tests.web.test_services_api import on_call
 from web.cli import main
 
-START = {"name": "Monitoring", "email": "m@example.org", "category": "hardware"}
+START = {"name": "Monitoring", "email": "m@example.org", "category": "hardware", "impact": "low",
+         "urgency": "low"}  # fmt: skip
 
 
 @pytest.fixture
@@ -114,7 +115,8 @@ def test_a_service_key_is_taken_once_and_integrations_need_a_known_kind(
 def test_a_token_is_shown_once_and_only_its_hash_is_kept(
     catalogue: Catalogue, database: Database
 ) -> None:
-    catalogue.save_service("payments", {"name": "Payments"}, actor="ada", create=True)
+    fields = {"name": "Payments", "start_data": START}
+    catalogue.save_service("payments", fields, actor="ada", create=True)
     found, token = catalogue.add_integration("payments", "pagerduty", "pd", actor="ada")
     assert len(token) == 32  # a PagerDuty routing key's length
     with database.reading() as session:

@@ -90,6 +90,19 @@ def test_a_start_form_mistake_is_a_422_with_a_pointer_into_data(
     assert count(database, Instance) == 0
 
 
+def test_a_required_text_of_only_spaces_is_unanswered_through_the_api_as_on_the_form_page(
+    client: FlaskClient, auth: Headers, database: Database
+) -> None:
+    response = client.post(
+        "/api/v1/instances",
+        json={"workflow": "it-incident", "data": {**INCIDENT, "summary": "   \t "}},
+        headers=auth("rita"),
+    )
+    assert response.status_code == 422
+    assert [e["pointer"] for e in response.json["errors"]] == ["/data/summary"]
+    assert count(database, Instance) == 0
+
+
 @pytest.mark.parametrize(
     ("raw", "status", "pointer"),
     [

@@ -21,18 +21,18 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from werkzeug.test import TestResponse
 
 from engine.service.catalogue import Catalogue
 from engine.service.commands import Commands
-from engine.service.errors import Conflict, NotAllowed
+from engine.service.errors import Conflict, InvalidInput, NotAllowed
 from engine.service.intake import Intake
 from engine.service.people import ensure_user
 from engine.service.requests import REQUESTER
 from engine.store.database import Database
 from engine.store.instances import Event, Instance, Task
-from engine.store.services import Alert
+from engine.store.services import Alert, Service
 from tests import intake_payloads as payloads
 from tests.infrastructure import Clock
 from tests.web.test_inbox import make_team, post, signed_in
@@ -358,7 +358,9 @@ def test_a_signed_grafana_group_within_the_replay_window_opens_an_incident(
     )
 
 
-@pytest.mark.parametrize("case", ["unsigned", "wrong secret", "old timestamp"])
+@pytest.mark.parametrize(
+    "case", ["unsigned", "wrong secret", "old timestamp", "not ASCII", "no time", "NaN time"]
+)
 def test_a_grafana_payload_with_a_bad_signature_or_an_old_timestamp_is_refused(
     send: Send, database: Database, case: str
 ) -> None:
@@ -368,8 +370,26 @@ def test_a_grafana_payload_with_a_bad_signature_or_an_old_timestamp_is_refused(
         "unsigned": {},
         "wrong secret": _signed(body, str(now), secret="guess"),
         "old timestamp": _signed(body, str(now - 3600)),
+        "not ASCII": {"X-Grafana-Alerting-Signature": "é"},
+        "no time": _signed(body, "soon"),
+        "NaN time": _signed(body, "nan"),
     }[case]
     answer = send("grafana", body, **headers)
+    assert answer.status_code == 401
+    assert answer.json["code"] == "unauthorized"
+    assert incidents(database) == []
+
+
+@pytest.mark.parametrize("header", ["Basic é", "Basic ***", "Basic " + "w4k=", "Bearer "])
+def test_an_authorization_header_that_names_no_token_is_refused_as_unknown(
+    client: FlaskClient, database: Database, header: str
+) -> None:
+    answer = client.post(
+        "/intake/alertmanager",
+        data=json.dumps(payloads.alertmanager()),
+        content_type="application/json",
+        headers={"Authorization": header},
+    )
     assert answer.status_code == 401
     assert answer.json["code"] == "unauthorized"
     assert incidents(database) == []
@@ -446,15 +466,96 @@ def test_a_revoked_integration_is_refused(
     assert send("alertmanager", payloads.alertmanager()).status_code == 401
 
 
-def test_a_service_whose_start_data_does_not_fill_the_form_is_our_fault_a_500(
-    send: Send, commands: Commands, database: Database
+def test_start_data_that_would_not_fill_the_start_form_is_refused_when_the_service_is_saved(
+    commands: Commands, tokens: dict[str, str], database: Database
 ) -> None:
-    Catalogue(commands).save_service("payments", {"start_data": {}}, actor=None, create=False)
+    catalogue = Catalogue(commands)
+    before = catalogue.service("payments")
+    wrong = {
+        "start_data": {"name": "Monitoring", "email": "noc@example.org", "impact": 3,
+                       "bogus": 1},
+        "severity_rules": {"critical": "P9"},
+    }  # fmt: skip
+    with pytest.raises(InvalidInput) as refused:
+        catalogue.save_service("payments", wrong, actor=None, create=False)
+    pointers = {problem.pointer for problem in refused.value.problems}
+    assert {
+        "/severity_rules/critical",
+        "/start_data/bogus",
+        "/start_data/impact",
+        "/start_data/category",
+    } <= pointers
+    assert "P9" in str(refused.value)
+    assert "start_data/category" in str(refused.value)
+    assert catalogue.service("payments") == before
+    with pytest.raises(InvalidInput, match="too large a number"):
+        catalogue.save_service(
+            "payments", {"start_data": {**START, "name": 2**70}}, actor=None, create=False
+        )
+
+
+def test_a_service_without_integrations_may_lack_start_data_until_one_is_added(
+    commands: Commands, database: Database
+) -> None:
+    catalogue = Catalogue(commands)
+    catalogue.save_service("billing", {"name": "Billing"}, actor=None, create=True)
+    with pytest.raises(InvalidInput) as wrong:  # what it gives must still be right
+        catalogue.save_service("billing", {"start_data": {"bogus": 1}}, actor=None, create=False)
+    assert [p.pointer for p in wrong.value.problems] == ["/start_data/bogus"]
+    with pytest.raises(InvalidInput, match="cannot open an incident for an alert yet") as early:
+        catalogue.add_integration("billing", "alertmanager", "prometheus", actor=None)
+    assert "/start_data/category" in {p.pointer for p in early.value.problems}
+    assert catalogue.integrations("billing") == []
+    catalogue.save_service("billing", {"start_data": START}, actor=None, create=False)
+    catalogue.add_integration("billing", "alertmanager", "prometheus", actor=None)
+    assert [i.name for i in catalogue.integrations("billing")] == ["prometheus"]
+
+
+def test_a_service_whose_start_data_no_longer_fills_the_form_is_our_fault_a_500(
+    send: Send, database: Database
+) -> None:
+    # Saved before its workflow's start form asked for more (or before saving checked it).
+    with database.writer_session() as session, session.begin():
+        session.execute(update(Service).values(start_data={}))
     answer = send("alertmanager", payloads.alertmanager())
     assert answer.status_code == 500
     assert "cannot open an incident" in answer.json["message"]
     assert incidents(database) == []
     assert alerts(database) == []
+
+
+def test_what_a_monitoring_tool_writes_opens_an_incident_made_fit_to_keep(
+    send: Send, database: Database
+) -> None:
+    body = payloads.alertmanager()
+    body["commonAnnotations"] = {
+        "summary": "Disk full on db-1\n  see the runbook\x00 \ud800now",
+        "description": "Line one\nLine two\x07",
+    }
+    body["commonLabels"]["big"] = 2**70
+    body["commonLabels"]["odd\x00name"] = "nan\x1b[31m"
+    answer = send("alertmanager", body)
+    assert answer.status_code == 202, answer.json
+    with database.reading() as session:
+        instance = session.scalars(select(Instance)).one()
+        kept = session.scalars(select(Alert.body)).one()
+    assert instance.title == "Disk full on db-1 see the runbook \ufffdnow"
+    assert instance.state["data"]["description"] == "Line one\nLine two"
+    assert kept["commonLabels"]["big"] == str(2**70)
+    assert kept["commonLabels"]["oddname"] == "nan[31m"
+
+
+def test_the_same_alert_firing_after_its_incident_ended_opens_a_new_one(
+    send: Send, commands: Commands, database: Database
+) -> None:
+    body = payloads.alertmanager()
+    first = send("alertmanager", body).json
+    assert send("alertmanager", body).json["outcome"] == "repeated"  # a retry: nothing new
+    commands.cancel(first["incident"], "fixed at the source", actor="bob")
+    again = send("alertmanager", body).json  # repeated unchanged by Alertmanager, hours later
+    assert again["outcome"] == "created"
+    assert again["incident"] != first["incident"]
+    assert len(incidents(database)) == 2
 
 
 # The desk ------------------------------------------------------------------------------------

@@ -117,6 +117,46 @@ def test_a_double_submit_creates_one_incident_and_the_same_tracking_link(
     assert count(database, Instance) == 1
 
 
+def test_a_page_sent_again_with_other_answers_keeps_the_first_report_and_can_send_a_new_one(
+    client: FlaskClient, database: Database
+) -> None:
+    hidden = open_form(client)
+    first = tracking_path(submit(client, REPORT, hidden))
+    # Back in the browser, a typo mended, Send again: the same page, other answers.
+    mended = {**REPORT, "summary": "The printer on floor 4 is jammed"}
+    again = submit(client, mended, hidden)
+    assert again.status_code == 409
+    assert "You sent this form already" in again.text
+    assert f'href="{first}"' in again.text
+    assert "floor 4" in again.text  # the answers are still on the page
+    assert count(database, Instance) == 1
+    fresh = hidden_fields(again.text)
+    assert fresh["submission"] != hidden["submission"]
+    second = tracking_path(submit(client, mended, fresh))
+    assert second != first
+    assert count(database, Instance) == 2
+
+
+@pytest.mark.parametrize("version", ["9" * 5000, "99999999999999999999999", "²", "-1", "0"])
+def test_a_form_version_that_names_no_version_is_checked_with_the_latest_form(
+    client: FlaskClient, database: Database, version: str
+) -> None:
+    hidden = {**open_form(client), "form_version": version}
+    tracking_path(submit(client, REPORT, hidden))
+    assert count(database, Instance) == 1
+
+
+def test_a_task_number_too_large_for_any_row_is_not_found_on_the_tracking_page(
+    client: FlaskClient, database: Database
+) -> None:
+    path = tracking_path(submit(client, REPORT))
+    response = client.post(
+        f"{path}/tasks/99999999999999999999999",
+        data={**hidden_fields(client.get(path).text), "outcome": "approved"},
+    )
+    assert response.status_code == 404
+
+
 def test_a_post_without_the_csrf_token_is_refused_and_stores_nothing(
     client: FlaskClient, database: Database
 ) -> None:

@@ -36,8 +36,9 @@ PAYMENTS = {
     "owner_group": "service-desk",
     "schedule_key": "payments-primary",
     "policy_key": "payments-escalation",
-    "start_data": {"name": "Monitoring", "email": "m@example.org", "category": "hardware"},
-}
+    "start_data": {"name": "Monitoring", "email": "m@example.org", "category": "hardware",
+                   "impact": "medium", "urgency": "medium"},
+}  # fmt: skip
 
 
 def on_call(

@@ -11,7 +11,6 @@ PagerDuty kind answers exactly as the Events API v2 does (202 "Event processed",
 from __future__ import annotations
 
 import base64
-import binascii
 import contextlib
 from typing import Any
 
@@ -50,7 +49,9 @@ def _token(body: Any) -> str:
     if scheme.lower() in ("bearer", "token") and value.strip():
         found = value.strip()
     elif scheme.lower() == "basic" and value.strip():
-        with contextlib.suppress(binascii.Error, UnicodeDecodeError):
+        # A header that is not base64 of UTF-8 text (binascii.Error and UnicodeDecodeError
+        # are ValueErrors, as is a character base64 never holds) names no token.
+        with contextlib.suppress(ValueError):
             found = base64.b64decode(value.strip()).decode().partition(":")[2] or found
     if not found and isinstance(body, dict) and isinstance(body.get("routing_key"), str):
         found = body["routing_key"]

@@ -9,6 +9,7 @@ is derived from it, so the repeat lands on the same tracking page.
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import replace
 from typing import Any
@@ -28,7 +29,7 @@ from markupsafe import Markup
 from werkzeug.exceptions import NotFound as HttpNotFound
 from werkzeug.wrappers import Response as Answer
 
-from engine.service.errors import NotFound, ServiceError
+from engine.service.errors import KeyReused, NotFound, ServiceError
 from engine.service.published import PublicStart, Published
 from engine.service.requests import Requests, derived_token
 from engine.service.self_help import describing_fields
@@ -47,6 +48,8 @@ blueprint = Blueprint("portal", __name__)
 #: Names in a report form post that are not fields of the form.
 HONEYPOT = "website"
 CONTROL_NAMES = frozenset({"csrf_token", "submission", "form_version", HONEYPOT})
+#: A form version as a page sends it back: an id, in ASCII digits (`int` reads others too).
+VERSION = re.compile("[0-9]{1,19}")
 
 
 def _published() -> Published:
@@ -137,6 +140,12 @@ def submit(workflow_key: str) -> Answer | tuple[str, int]:
     except InvalidData as error:
         uploads.discard()
         return _form_page(start, values, error.fields, submission), 422
+    except KeyReused:
+        # This page was sent before with other answers (Back, a change, Send again): that
+        # report stands, and the page, with a new submission, sends these as another.
+        uploads.discard()
+        earlier = url_for("portal.track", token=token)
+        return _form_page(start, values, (), sent_before=earlier), 409
     except ServiceError as error:
         uploads.discard()
         errors = [FieldError("", error.message)]
@@ -148,7 +157,7 @@ def submit(workflow_key: str) -> Answer | tuple[str, int]:
 
 def _pinned(start: PublicStart, version: str) -> PublicStart:
     """Check a submission with the form version its page showed, even if a newer one exists."""
-    if not version.isdigit() or int(version) == start.form_version:
+    if not VERSION.fullmatch(version) or int(version) == start.form_version:
         return start
     try:
         form = _published().form_version(start.form.key, int(version))
@@ -168,6 +177,7 @@ def _form_page(
     errors: Any,
     submission: str | None = None,
     body: Markup | None = None,
+    sent_before: str | None = None,
 ) -> str:
     return render_template(
         "portal/form.html",
@@ -178,6 +188,7 @@ def _form_page(
         errors={e.field: e.message for e in errors},
         error_list=list(errors),
         submission=submission or str(uuid.uuid4()),
+        sent_before=sent_before,
         honeypot=HONEYPOT,
         self_help=describing_fields(start.workflow, start.form),
     )

@@ -24,6 +24,13 @@ def test_sound_report_is_ok_and_cleaned(incident_report: Form) -> None:
     assert "affected_service" in submission.required
 
 
+def test_text_of_only_spaces_answers_nothing_required_or_not() -> None:
+    form = make(field("summary", required=True), field("note", "textarea"))
+    submission = validate(form, {"summary": "  \n ", "note": " \t"})
+    assert messages(submission) == [("summary", "Fill in this field")]
+    assert submission.data == {}
+
+
 def test_field_hidden_by_its_rule_is_neither_required_nor_kept(incident_report: Form) -> None:
     submission = validate(incident_report, {**GOOD_REPORT, "impact": "low"})
 
