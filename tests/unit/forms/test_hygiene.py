@@ -155,7 +155,6 @@ def test_ordinary_addresses_are_taken_and_a_named_one_is_not() -> None:
     ]
 
 
-
 def test_a_verdict_on_an_address_is_the_same_the_second_time_and_long_texts_are_not_kept() -> None:
     """Verdicts on addresses are remembered (the same ones come again and again); texts longer
     than any address are refused before that, so a flood of them cannot fill the memory."""
@@ -171,6 +170,7 @@ def test_a_verdict_on_an_address_is_the_same_the_second_time_and_long_texts_are_
     for index in range(50):
         validate(form, {"email": f"{index}{'a' * 300}@example.org"})
     assert addresses._valid.cache_info().currsize == kept
+
 
 # Caps on text ---------------------------------------------------------------------------------
 
