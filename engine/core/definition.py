@@ -14,6 +14,9 @@ from engine.core.tables import DecisionTable
 
 #: The version of the workflow language this engine reads.
 FORMAT = 1
+#: Where an anonymous requester's address is read when the workflow names no
+#: `start.confirm_to`.
+ADDRESS_FIELD = "email"
 
 
 class Workflow:

@@ -15,14 +15,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.core.conditions import field_value
+from engine.core.definition import ADDRESS_FIELD
 from engine.jobs.errors import PermanentFailure
 from engine.store.definitions import DefinitionVersion
 from engine.store.instances import Instance, Task
 from engine.store.people import Group, Membership, User
 
-#: Where an anonymous requester's address is read when the workflow names no
-#: `start.confirm_to`.
-ADDRESS_FIELD = "email"
 #: The recipients a workflow names by role, in words.
 NAMED = {
     "requester": "the requester",

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
 from engine.core.conditions import field_value
-from engine.core.definition import Workflow
+from engine.core.definition import ADDRESS_FIELD, Workflow
 from engine.core.effects import (
     CancelSubflow,
     CancelTask,
@@ -24,12 +24,15 @@ from engine.service import assignment, notifications, problem_news
 from engine.store.repository import InstanceRow, Repository
 from engine.store.search import SearchIndex
 
-#: Looks at a task about to open and who would get it; raises to refuse the command.
 #: Looks at whom a task is about to go to (`OpenTask`) or be given (`ReassignTask`, with
 #: the task's step), and may refuse it by raising.
 Vet = Callable[[OpenTask | ReassignTask, str, assignment.Assignee], None]
 #: Returns the id of the latest published version of a form (to pin a new task to it).
 FormVersion = Callable[[str], int | None]
+
+
+#: The mail an anonymous requester gets when a task waits on them.
+REQUESTER_TASK = "requester-task"
 
 
 def event_rows(
@@ -192,9 +195,15 @@ def _apply_effects(
     withdrawn: list[str] = []
     scheduled: list[ScheduleTimer] = []
     stopped: list[str] = []
+    # The workflow's own mail to the requester in this move (a password reset's
+    # instructions before "Is it solved?") is the one they get: one mail per move.
+    told = any(isinstance(e, Notify) and _to_requester(e.to) for e in transition.effects)
     for effect in transition.effects:
         if isinstance(effect, OpenTask):
             opened.append(_open_task(repo, instance, workflow, effect, sla, at, vet, form_version))
+            if not told and _mails_the_requester(instance, workflow, effect, transition.state.data):
+                asked = {"to": "requester", "template": REQUESTER_TASK, "tasks": [effect.task]}
+                messages.append(message_row(instance, "notify", {**asked, "step": effect.step}, at))
         elif isinstance(effect, CancelTask):
             withdrawn.append(effect.task)
         elif isinstance(effect, ReassignTask):
@@ -225,6 +234,22 @@ def _apply_effects(
         "opened_tasks": opened,
         "withdrawn_tasks": repo.cancel_tasks(instance.id, withdrawn, at),
     }
+
+
+def _mails_the_requester(
+    instance: InstanceRow, workflow: Workflow, effect: OpenTask, data: Mapping[str, Any]
+) -> bool:
+    """Tell whether a task that opens waits on a requester who has no account, and gave an
+    address: they hear by mail, as people with an account hear on the bell (and by mail if
+    they chose), since they cannot see the task anywhere but on their tracking page."""
+    if instance.requester or not effect.assign.get("requester"):
+        return False
+    address = field_value(data, workflow.start.get("confirm_to") or ADDRESS_FIELD)
+    return isinstance(address, str) and bool(address.strip())
+
+
+def _to_requester(to: Any) -> bool:
+    return to == "requester" or (isinstance(to, Mapping) and bool(to.get("requester")))
 
 
 def message_row(

@@ -17,7 +17,9 @@ from sqlalchemy import func, select
 from engine.jobs.outbox import relay_outbox
 from engine.service.commands import Commands
 from engine.service.definitions import publish_document
+from engine.service.people import ensure_user
 from engine.service.published import Published
+from engine.service.requests import REQUESTER
 from engine.settings import RelaySettings
 from engine.store.database import Database
 from engine.store.definitions import DefinitionVersion
@@ -349,6 +351,55 @@ def test_the_confirmation_mail_carries_the_tracking_link(
     body = message.get_body(("plain",)).get_content()
     assert f"http://localhost{path}" in body
     assert client.get(urlsplit(f"http://localhost{path}").path).status_code == 200
+
+
+def test_a_requester_without_an_account_is_mailed_each_question_and_the_fix_to_confirm(
+    client: FlaskClient, commands: Commands, database: Database
+) -> None:
+    tracking_path(submit(client, REPORT))
+    with database.reading() as session:
+        work = session.scalars(select(Task).where(Task.step == "work")).one()
+    commands.complete(work.id, "needs_info", {"question": "Which printer model?"}, actor="bob")
+    with database.reading() as session:
+        reply = session.scalars(select(Task).where(Task.step == "ask_requester")).one()
+    answer = {"reply": "An HP LaserJet 4"}
+    commands.complete(reply.id, "done", answer, actor=REQUESTER, requester_of="INC-000001")
+    with database.reading() as session:
+        work = session.scalars(select(Task).where(Task.step == "work", Task.status == "open")).one()
+    fixed = {"resolution": "Cleared the jam."}
+    commands.complete(work.id, "resolved", fixed, actor=work.assignee or "bob")
+    smtp = MailServer()
+    smtp.start()
+    try:
+        settings = RelaySettings(smtp_host="127.0.0.1", smtp_port=smtp.port, smtp_timeout_s=5)
+        relay_outbox(database, settings=settings, now=datetime.now(UTC))
+    finally:
+        smtp.stop()
+    mails = [(to, m["Subject"], m.get_body(("plain",)).get_content())
+             for to, m in smtp.inbox.received]  # fmt: skip
+    assert [subject for _, subject, _ in mails] == [
+        "We received your request INC-000001: The printer on floor 3 is jammed",
+        "We need more information about INC-000001",
+        "Is your problem solved? (INC-000001)",
+    ]
+    assert {tuple(to) for to, _, _ in mails} == {("ada@example.org",)}
+    assert "Our question: Which printer model?" in mails[1][2]
+    assert "What we did: Cleared the jam." in mails[2][2]
+    assert "tracking page" in mails[2][2]
+
+
+def test_a_requester_with_an_account_hears_on_the_bell_not_by_an_extra_mail(
+    commands: Commands, database: Database
+) -> None:
+    with database.writer_session() as session, session.begin():
+        ensure_user(session, "rita", datetime.now(UTC), email="rita@example.org")
+    commands.start("it-incident", REPORT, requester="rita")
+    with database.reading() as session:
+        work = session.scalars(select(Task).where(Task.step == "work")).one()
+    commands.complete(work.id, "needs_info", {"question": "Which one?"}, actor="bob")
+    with database.reading() as session:
+        templates = [m.payload.get("template") for m in session.scalars(select(Outbox))]
+    assert "requester-task" not in templates
 
 
 @pytest.mark.parametrize("settings", [{"BASE_URL": "https://desk.example.org/"}])
