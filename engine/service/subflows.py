@@ -102,7 +102,11 @@ class Subflows:
     ) -> str | None:
         payload = row.payload
         run, wait = int(payload["run"]), bool(payload.get("wait", True))
-        if parent is None or parent.ended_at is not None:
+        if parent is None:
+            return "not started: its parent is gone"
+        # A child the parent does not wait for was started when the parent passed its step,
+        # as a mail is sent: what the parent did since (it may have ended) does not undo it.
+        if wait and parent.ended_at is not None:
             return "not started: its parent has ended"
         if wait and not _waiting(parent, run):
             return "not started: its parent no longer waits for it"

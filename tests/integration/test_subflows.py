@@ -235,6 +235,25 @@ def test_cancelling_the_parent_cancels_the_child_it_waits_for(
     assert instance(database, number).status == "cancelled"
 
 
+def test_a_child_started_without_waiting_starts_even_when_its_parent_ended_in_the_same_move(
+    commands: Commands, database: Database, clock: Clock
+) -> None:
+    doc = parent(wait=False)
+    doc["steps"]["problem"]["next"] = "done"  # the parent ends as it starts the child
+    del doc["steps"]["close"]
+    publish(database, clock, doc)
+    number = commands.start("outage", {"summary": "Mail is slow"})["number"]
+    assert instance(database, number).ended_at is not None
+
+    Subflows(commands).carry_out_pending()
+
+    child = child_of(database, number)
+    assert child.parent_run is None
+    assert child.ended_at is None
+    assert "subflow_started" in kinds(database, number)
+    assert outbox(database, "start_subflow") == [("sent", None)]
+
+
 def test_a_child_started_without_waiting_runs_on_its_own(
     commands: Commands, database: Database, clock: Clock
 ) -> None:
