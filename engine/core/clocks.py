@@ -212,13 +212,16 @@ def describe_target(target: str, calendar: str | None) -> str:
 
 
 def describe_moment(moment: str, now: datetime, calendar: Calendar | None) -> str:
-    """Say a moment in the calendar's time zone: '14:00 Tue', with the date when far off."""
+    """Say a moment in the calendar's time zone, naming it: '14:00 Tue CET', with the date
+    when far off ('14:00 Tue 8 Dec CET'). The zone is said because the pages and the CLI
+    show times in the reader's zone beside it: '14:00 Tue' alone read as a contradiction."""
     when = datetime.fromisoformat(moment)
     local = when.astimezone(ZoneInfo(calendar.timezone) if calendar else UTC)
     text = f"{local:%H:%M} {_DAYS[local.weekday()]}"
     if abs(when - now) >= timedelta(days=6):
         text += f" {local.day} {_MONTHS[local.month - 1]}"
-    return text
+    zone = local.tzname() or (calendar.timezone if calendar else "UTC")
+    return f"{text} {zone}"
 
 
 def reason(kind: str, clock: Clock, now: datetime, calendar: Calendar | None) -> str:

@@ -36,8 +36,14 @@ class InvalidData(InvalidInput):
 
     def __init__(self, message: str, fields: Iterable[FieldError]) -> None:
         self.fields = tuple(fields)
-        said = "; ".join(
-            f"{error.field or 'the form'}: {error.message}" for error in self.fields[:3]
+        # A lone problem that is the message itself ("Say why you reject") is not said twice.
+        alone = len(self.fields) == 1 and self.fields[0].message == message
+        said = (
+            ""
+            if alone
+            else "; ".join(
+                f"{error.field or 'the form'}: {error.message}" for error in self.fields[:3]
+            )
         )
         more = f" (and {len(self.fields) - 3} more)" if len(self.fields) > 3 else ""
         super().__init__(

@@ -138,8 +138,8 @@ def test_p2_resolution_of_8_business_hours_runs_across_the_night(
     assert due(begun.state, "resolution") == utc(24, 12)
     assert due(begun.state, "response") == utc(23, 14)
     assert whys(begun, "sla_started") == [
-        "response due at 15:00 Mon because: P2 = 1 business hour",
-        "resolution due at 13:00 Tue because: P2 = 8 business hours",
+        "response due at 15:00 Mon CET because: P2 = 1 business hour",
+        "resolution due at 13:00 Tue CET because: P2 = 8 business hours",
     ]
 
 
@@ -206,7 +206,7 @@ def test_waiting_on_the_requester_moves_the_due_time_by_the_paused_business_time
     answered = complete(flow, waiting.state, "ask", "done", utc(23, 15, 10), calendars)
     assert due(answered.state, "resolution") == due(state, "resolution") + timedelta(minutes=70)
     assert whys(answered, "sla_resumed") == [
-        "resolution due at 14:10 Tue because: P2 = 8 business hours, "
+        "resolution due at 14:10 Tue CET because: P2 = 8 business hours, "
         "paused 1h10 waiting on requester"
     ]
     assert clock(answered.state, "resolution").paused == 70 * 60
@@ -276,9 +276,9 @@ def test_raising_the_priority_recomputes_the_targets_and_keeps_the_time_spent(
     # Two office hours spent of P1's four: due at 13:00, not four hours from now.
     assert due(raised.state, "resolution") == utc(23, 12)
     assert whys(raised, "sla_changed") == [
-        "response due at 09:15 Mon because: P1 = 15 business minutes "
+        "response due at 09:15 Mon CET because: P1 = 15 business minutes "
         "(was P3 = 4 business hours; 2h already counted)",
-        "resolution due at 13:00 Mon because: P1 = 4 business hours "
+        "resolution due at 13:00 Mon CET because: P1 = 4 business hours "
         "(was P3 = 3 business days; 2h already counted)",
     ]
     # The new response target is already past: breached at once, not by a timer in the past.
@@ -301,7 +301,7 @@ def test_warning_and_breach_timers_fire_once(calendars: Mapping[str, Calendar]) 
     timer = sla_timer(state, "response:warning")
     warned = fire(flow, state, timer, calendars)
     assert whys(warned, "sla_warning") == [
-        "response 75% used; response due at 15:00 Mon because: P2 = 1 business hour"
+        "response 75% used; response due at 15:00 Mon CET because: P2 = 1 business hour"
     ]
     assert clock(warned.state, "response").warned
     again = advance(flow, warned.state, TimerFired(timer), utc(23, 14), calendars=calendars)
@@ -310,7 +310,7 @@ def test_warning_and_breach_timers_fire_once(calendars: Mapping[str, Calendar]) 
     breached = fire(flow, warned.state, breach, calendars)
     assert clock(breached.state, "response").breached
     assert whys(breached, "sla_breached") == [
-        "response target missed: response due at 15:00 Mon because: P2 = 1 business hour"
+        "response target missed: response due at 15:00 Mon CET because: P2 = 1 business hour"
     ]
     assert advance(flow, breached.state, TimerFired(breach), utc(23, 15), calendars=calendars) == (
         Transition(breached.state, (), ())
@@ -358,7 +358,7 @@ def test_a_breach_runs_the_on_breach_actions(calendars: Mapping[str, Calendar]) 
     breached = fire(flow, state, sla_timer(state, "resolution:breach"), calendars)
     assert clock(breached.state, "resolution").breached
     assert breached.state.data["priority"] == "P1"
-    why = "resolution target missed: resolution due at 13:00 Tue because: P2 = 8 business hours"
+    why = "resolution target missed: resolution due at 13:00 Tue CET because: P2 = 8 business hours"
     assert whys(breached, "sla_breached") == [why]
     assert whys(breached, "priority_changed") == [f"P2 -> P1: {why}"]
     assert Notify("sla", {"group": "leads"}, "sla-breached", None, (task,)) in breached.effects
@@ -422,7 +422,7 @@ def test_without_a_calendar_targets_count_wall_time() -> None:
     begun = start(build(doc), {"priority": "P1"}, MONDAY_AFTERNOON)
     assert set(begun.state.sla or {}) == {"resolution"}
     assert due(begun.state, "resolution") == utc(23, 17)
-    assert whys(begun, "sla_started") == ["resolution due at 17:00 Mon because: P1 = 4 hours"]
+    assert whys(begun, "sla_started") == ["resolution due at 17:00 Mon UTC because: P1 = 4 hours"]
 
 
 def test_an_instance_that_starts_waiting_starts_with_paused_clocks(

@@ -61,6 +61,9 @@ def service_errors() -> Iterator[None]:
     except ServiceError as error:
         lines = [error.message]
         lines += [f"  {problem.pointer or '/'}: {problem.message}" for problem in error.problems]
+        if len(error.problems) == 1 and error.problems[0].message == error.message:
+            # One problem that is the whole message: said once, at its place.
+            lines = [f"{error.problems[0].pointer or '/'}: {error.message}"]
         click.echo("Error: " + "\n".join(dict.fromkeys(lines)), err=True)
         raise SystemExit(EXIT_CODES.get(error.code, 1)) from None
 
