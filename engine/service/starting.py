@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import insert, update
 
-from engine.core.definition import Workflow
+from engine.core.definition import ADDRESS_FIELD, Workflow
 from engine.core.errors import Problem
 from engine.core.starters import start_rule
 from engine.service.apply import message_row, record_events
@@ -33,6 +33,7 @@ from engine.service.requests import NewFile, add_files, token_hash
 from engine.service.starters import allows, require_may_start, start_check
 from engine.store.instances import Instance, TrackingLink
 from engine.store.repository import InstanceRow, Repository
+from forms.definition import Form
 
 #: How a call reached the desk, and how pages say it.
 CHANNELS = {
@@ -137,6 +138,24 @@ class Starting:
             check=start_check(person),
         )
 
+    def _with_caller(
+        self, workflow_key: str, data: dict[str, Any], caller: Caller, channel: str
+    ) -> dict[str, Any]:
+        """Fill in what the caller said once: their name and address in the start form's
+        fields for them (`name`, the workflow's `confirm_to`), and the channel in a `source`
+        field, where the data leaves them empty, so the desk does not type them twice."""
+        try:
+            workflow = self.published.workflow(workflow_key)
+            _version, form = self.published.form(str(workflow.start.get("form") or ""))
+        except NotFound:
+            return data  # the start says why
+        filled = dict(data)
+        address = str(workflow.start.get("confirm_to") or ADDRESS_FIELD)
+        for key, value in (("name", caller.name), (address, caller.email), ("source", channel)):
+            if value and _fills(form, key, filled):
+                filled[key] = value
+        return filled
+
     def log_call(
         self,
         workflow_key: str,
@@ -175,13 +194,18 @@ class Starting:
         after = _logged(agent, channel, caller, token, link, key, files)
         return self.commands.start(
             workflow_key,
-            data,
+            self._with_caller(workflow_key, data, caller, channel),
             requester=caller.user,
             key=key,
             after=after,
             form_version=form_version,
             check=check,
         )
+
+
+def _fills(form: Form, key: str, data: Mapping[str, Any]) -> bool:
+    """Tell whether a start form has a field `key` that the data leaves empty."""
+    return any(f["key"] == key for f in form.fields) and data.get(key) in (None, "")
 
 
 def _logged(

@@ -8,6 +8,7 @@ refused call stores nothing.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -69,6 +70,37 @@ def test_an_agent_logs_a_phone_call_for_a_caller_without_an_account_through_the_
     assert link in str(mail)
     # The link opens the caller's tracking page.
     assert client.get(link.split("localhost", 1)[-1]).status_code == 200
+
+
+def test_a_caller_is_named_once_and_one_with_only_a_phone_number_can_be_logged(
+    client: FlaskClient, auth: Headers, database: Database
+) -> None:
+    report = {k: v for k, v in INCIDENT.items() if k not in ("name", "email")}
+    caller = {"name": "Sid Caller", "phone": "+44 20 7946 0000"}
+    answer = client.post(
+        "/api/v1/calls",
+        json={**CALL, "channel": "sms", "data": report, "caller": caller},
+        headers=auth("dan"),
+    )
+    assert answer.status_code == 201, answer.json
+    mailed = {**caller, "email": "sid@example.org"}
+    again = client.post(
+        "/api/v1/calls", json={**CALL, "data": report, "caller": mailed}, headers=auth("dan")
+    )
+    assert again.status_code == 201, again.json
+    by_phone, by_mail = sorted(instances(database), key=lambda i: i.id)
+    assert by_phone.state["data"]["name"] == "Sid Caller"
+    assert "email" not in by_phone.state["data"]
+    assert by_phone.state["data"]["source"] == "sms"
+    assert by_mail.state["data"]["email"] == "sid@example.org"
+    assert by_mail.state["data"]["source"] == "phone"
+    # On the public form the address is still asked for.
+    page = client.get("/new/it-incident")
+    hidden = dict(
+        re.findall(r'name="(csrf_token|submission|form_version)" value="([^"]*)"', page.text)
+    )
+    refused = client.post("/new/it-incident", data={**hidden, **report, "name": "Ann"})
+    assert refused.status_code == 422
 
 
 def test_a_call_logged_for_a_user_makes_them_the_requester_and_needs_no_link(
