@@ -8,8 +8,10 @@ versions were published since.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -23,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from redis import Redis
+from redis.exceptions import RedisError
 
 from engine.settings import CATCHER_HOST, CATCHER_MAILDIR
 from tests.integration.conftest import PACK
@@ -222,6 +226,26 @@ def test_up_keeps_answering_while_many_connections_sit_idle(started: Started) ->
 
 
 @pytest.mark.long
+def test_up_restarts_its_redis_when_it_dies_and_keeps_working(started: Started) -> None:
+    found = re.search(r"Redis: redis://127\.0\.0\.1:(\d+)/", started.stack.output)
+    assert found is not None, started.stack.output
+    port = int(found.group(1))
+    first = Redis(port=port).info("server")["process_id"]
+    os.kill(first, signal.SIGKILL)
+    began = time.monotonic()
+    again = None
+    while again is None:
+        assert time.monotonic() - began < 20, f"Redis not back in 20 s:\n{started.stack.output}"
+        time.sleep(0.25)
+        with contextlib.suppress(RedisError):
+            again = Redis(port=port).info("server")["process_id"]
+    assert again != first
+    assert f"redis (pid {first}) was killed by SIGKILL" in started.stack.output
+    while health(started.stack.port) != {"status": "ok", "database": "ok", "redis": "ok"}:
+        assert time.monotonic() - began < 30, started.stack.output
+        time.sleep(0.25)
+
+
 def test_up_started_in_the_background_still_stops_on_ctrl_c(stack_env: dict[str, str]) -> None:
     """A shell starts a background command (`flowdesk up &`) with SIGINT ignored; `up` stops
     on it all the same, as it says ("Ctrl-C stops all"): left running, its worker took other

@@ -278,8 +278,8 @@ def up(
     if password:
         click.echo(f"First admin account: admin / {password}   (shown once: write it down)")
     topology = Topology(host, port, web_processes, workers, threads)
-    with _redis(instance) as redis_url:
-        _supervise(url, redis_url, instance, topology)
+    with _redis(instance) as (redis_url, redis_server):
+        _supervise(url, redis_url, instance, topology, redis_server)
 
 
 @contextmanager
@@ -291,15 +291,26 @@ def _refusals() -> Iterator[None]:
 
 
 @contextmanager
-def _redis(instance: Path) -> Iterator[str]:
+def _redis(instance: Path) -> Iterator[tuple[str, subprocess.Popen[bytes] | None]]:
+    """The Redis to use, and the embedded server's process when it is ours to watch."""
     if os.environ.get("REDIS_URL"):
-        yield os.environ["REDIS_URL"]
+        yield os.environ["REDIS_URL"], None
         return
-    with embedded_redis(instance) as url:
-        yield url
+    port = free_port()
+    server = start_redis(port, instance)
+    try:
+        yield f"redis://127.0.0.1:{port}/0", server
+    finally:
+        _stop([server])
 
 
-def _supervise(database_url: str, redis_url: str, instance: Path, topology: Topology) -> None:
+def _supervise(
+    database_url: str,
+    redis_url: str,
+    instance: Path,
+    topology: Topology,
+    redis_server: subprocess.Popen[bytes] | None = None,
+) -> None:
     env = {
         **os.environ,
         "FLOWDESK_DATABASE_URL": database_url,
@@ -312,10 +323,13 @@ def _supervise(database_url: str, redis_url: str, instance: Path, topology: Topo
         metrics = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or str(instance / "metrics")
         env.update(fresh_metrics_folder(metrics))
     supervisor = Supervisor([], click.echo)
+    if redis_server is not None:  # restarted on its port if it dies: it holds no state
+        redis = cast(list[str], redis_server.args)
+        supervisor.programs.append(Program("redis", redis, env, redis_server, stops_last=True))
     if not os.environ.get("FLOWDESK_SMTP_HOST"):
         catcher, mail_port = start_catcher(instance / CATCHER_MAILDIR)
         supervisor.programs.append(
-            Program("mail catcher", cast(list[str], catcher.args), env, catcher)
+            Program("mail catcher", cast(list[str], catcher.args), env, catcher, stops_last=True)
         )
         env.update(FLOWDESK_SMTP_HOST=CATCHER_HOST, FLOWDESK_SMTP_PORT=str(mail_port))
         click.echo(

@@ -50,6 +50,9 @@ class Program:
     process: subprocess.Popen[bytes] | None = None
     deaths: list[float] = field(default_factory=list)
     restart_at: float | None = None
+    #: What the others use (Redis, the mail catcher) stops after them, so that a worker
+    #: finishing its job does not lose its Redis or its mail server under it.
+    stops_last: bool = False
 
     @property
     def pid(self) -> int | None:
@@ -125,9 +128,12 @@ class Supervisor:
         self.echo(f"{program.name} (pid {program.pid}) {how}; restarting in {pause:g} s")
 
     def stop(self) -> None:
-        """SIGTERM every child, wait up to `STOP_GRACE_S` for all, then kill what is left."""
-        processes = [p.process for p in self.programs if p.process is not None]
-        stop_processes(processes)
+        """SIGTERM every child, wait up to `STOP_GRACE_S` for all, then kill what is left:
+        the web app and the workers first, then what they use (`stops_last`)."""
+        for last in (False, True):
+            stop_processes(
+                [p.process for p in self.programs if p.process is not None and p.stops_last == last]
+            )
 
 
 def stop_processes(processes: Sequence[subprocess.Popen[bytes]]) -> None:
