@@ -543,6 +543,14 @@ class Commands(Shell):
             if "admin" not in repo.roles_of(actor):
                 raise NotAllowed(f"only an admin may retry the steps of {number}")
             instance = self.locked_instance(repo, number)
+            # Not a mistake in what was sent (exit 1, 422): the instance is not in a state
+            # for it (exit 5, 409), as for a task already done.
+            if instance.ended_at is not None:
+                raise Conflict(f"{number} has ended; nothing is left to do")
+            state = InstanceState.from_dict(instance.state)
+            stopped = any(run.incident is not None for run in state.runs.values())
+            if not stopped and not state.stopped_breaches:
+                raise Conflict(f"{number} has no step stopped on an incident")
             return self._advance(uow, instance, Retried(actor), at, key)
 
         return self.execute("retry", key, body, request=(number, actor))

@@ -21,7 +21,7 @@ from sqlalchemy import select, update
 from engine.catalog import Document
 from engine.service.commands import Commands, Limits
 from engine.service.definitions import publish_all
-from engine.service.errors import InvalidInput
+from engine.service.errors import Conflict
 from engine.service.people import ensure_user
 from engine.service.queries import InstanceView, incidents_of, instance_view
 from engine.service.subflows import Subflows
@@ -319,7 +319,7 @@ def test_completing_the_task_while_its_rung_waits_for_a_retry_moves_on_and_ends_
     done = view(commands, number)
     assert done.instance.status == "completed"
     assert incidents(done) == {}
-    with pytest.raises(InvalidInput, match="has ended; nothing is left to do"):
+    with pytest.raises(Conflict, match="has ended; nothing is left to do"):
         commands.retry(number, actor="ada")
 
 
@@ -370,7 +370,7 @@ def test_a_retry_carries_out_the_rest_of_an_sla_breachs_actions_once(
     assert retried.instance.priority == "P1"
     assert [event.kind for event in retried.events].count("priority_changed") == 1
     assert incidents(retried) == {}
-    with pytest.raises(InvalidInput, match="no step stopped on an incident"):
+    with pytest.raises(Conflict, match="no step stopped on an incident"):
         commands.retry(number, actor="ada")  # nothing is left to retry
 
 

@@ -151,7 +151,9 @@ def test_up_starts_when_the_pack_is_published_already_and_an_admin_published_new
     assert "workflow it-incident v2 published" in flowdesk(stack_env, "load", str(revised))
     with running(stack_env) as stack:
         assert health(stack.port) == {"status": "ok", "database": "ok", "redis": "ok"}
-    assert "Workflows: 0 published, " in stack.output
+    assert re.search(
+        r"Definitions \(1 calendar, \d+ forms, \d+ workflows\): 0 published, ", stack.output
+    ), stack.output
 
 
 @dataclass

@@ -271,8 +271,12 @@ def up(
         click.echo(f"Database: {services.database_name()}")
     finally:
         services.close()
+    counts = {
+        kind: sum(p.kind == kind for p in loaded) for kind in sorted({p.kind for p in loaded})
+    }
+    counted = ", ".join(f"{n} {kind}{'' if n == 1 else 's'}" for kind, n in counts.items())
     click.echo(
-        f"Workflows: {sum(p.created for p in loaded)} published, "
+        f"Definitions ({counted}): {sum(p.created for p in loaded)} published, "
         f"{sum(not p.created for p in loaded)} unchanged"
     )
     if password:
