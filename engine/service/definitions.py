@@ -248,11 +248,16 @@ def write_documents(
     take_publishing_turn(session)
     if _latest_versions(session) != checked.against:
         raise CatalogChanged
+    made = []
     for key in sorted(checked.new_groups):
         if session.scalar(select(Group.id).where(Group.key == key)) is None:
             session.add(Group(key=key, name=key))
+            made.append(Published("group", key, 1, True))  # said, so a typo is seen
     session.flush()
-    return [publish_document(session, d.kind or "", d.content, at, by) for d in checked.documents]
+    published = [
+        publish_document(session, d.kind or "", d.content, at, by) for d in checked.documents
+    ]
+    return made + published
 
 
 def take_publishing_turn(session: Session) -> None:
@@ -311,7 +316,8 @@ class Definitions:
         """Publish every document under a folder (`flowdesk load`, `flowdesk up`).
 
         A pack names the groups its work goes to; those that do not exist yet are created,
-        empty, with the pack (an admin then puts people in them).
+        empty, with the pack (an admin then puts people in them), and come first in the
+        answer, as `Published` entries of kind `group`.
         """
         documents = Catalog.read([folder]).documents
         for _ in range(CHECK_TRIES):

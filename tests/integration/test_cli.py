@@ -141,3 +141,22 @@ def test_a_broken_workflow_is_refused_by_flowdesk_load_with_where_and_why(
     assert "there is no published workflow 'it-incident'" in flowdesk(
         "start", "it-incident", code=4
     )
+
+
+def test_load_says_which_groups_it_made_so_a_mistyped_one_is_seen(
+    flowdesk: Callable[..., str], tmp_path: Path
+) -> None:
+    flowdesk("user", "fay", "--group", "finance")
+    pack = tmp_path / "pack"
+    pack.mkdir()
+    flow = {
+        "kind": "workflow", "format": 1, "key": "expense", "title": "Expense",
+        "first": "pay",
+        "steps": {"pay": {"type": "task", "assign": {"group": "financ"}, "next": "done"},
+                  "done": {"type": "end"}},
+    }  # fmt: skip
+    (pack / "expense.json").write_text(json.dumps(flow))
+    loaded = flowdesk("load", str(pack))
+    assert "group financ made, empty: put people in it" in loaded
+    assert "workflow expense v1 published" in loaded
+    assert "group" not in flowdesk("load", str(pack))  # made once

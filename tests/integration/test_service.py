@@ -191,8 +191,11 @@ def test_loading_the_pack_twice_creates_no_new_version(database: Database, clock
         second = load_folder(session, PACK, clock(), None)
     assert all(p.created for p in first)
     assert not any(p.created for p in second)
+    published = [p for p in first if p.kind != "group"]  # and the groups it names, made once
+    assert {p.kind for p in first} - {p.kind for p in published} <= {"group"}
+    assert not [p for p in second if p.kind == "group"]
     with database.reading() as session:
-        assert session.scalar(select(func.count()).select_from(DefinitionVersion)) == len(first)
+        assert session.scalar(select(func.count()).select_from(DefinitionVersion)) == len(published)
 
 
 def test_an_instance_stays_on_the_version_it_started_on(

@@ -362,8 +362,8 @@ MATRIX: tuple[Row, ...] = (
     ),
     Row("POST", "/api/v1/workflows", api(403, dee=422, ada=422), {}),  # checked, not refused
     # Retrying is for admins; nothing of A stopped on an incident, so even theirs is refused.
-    Row("POST", "/api/v1/instances/{A}/retry", api(403, ada=422)),
-    Row("POST", "/instances/{A}/retry", page(403, ada=422)),
+    Row("POST", "/api/v1/instances/{A}/retry", api(403, ada=409)),
+    Row("POST", "/instances/{A}/retry", page(403, ada=409)),
     Row("POST", "/api/v1/forms/incident-resolution/validate", each(404), {}),
     # Services and monitoring intake (ADR 50): admins keep the catalogue; the intake answers
     # to an integration's token, not to a person.

@@ -92,6 +92,9 @@ def load(folder: Path, actor: str | None) -> None:
     with service_errors():
         published = services.definitions.load_folder(folder, actor)
     for item in published:
+        if item.kind == "group":  # a group the pack names that did not exist
+            click.echo(f"group {item.key} made, empty: put people in it (flowdesk user --group)")
+            continue
         what = "published" if item.created else "unchanged"
         if not item.created and item.latest != item.version:
             what += f" (identical to v{item.version}; the latest stays v{item.latest})"

@@ -271,6 +271,8 @@ def up(
         click.echo(f"Database: {services.database_name()}")
     finally:
         services.close()
+    made = [p.key for p in loaded if p.kind == "group"]
+    loaded = [p for p in loaded if p.kind != "group"]
     counts = {
         kind: sum(p.kind == kind for p in loaded) for kind in sorted({p.kind for p in loaded})
     }
@@ -279,6 +281,8 @@ def up(
         f"Definitions ({counted}): {sum(p.created for p in loaded)} published, "
         f"{sum(not p.created for p in loaded)} unchanged"
     )
+    if made:
+        click.echo(f"Groups the pack names, made empty: {', '.join(made)} (put people in them)")
     if password:
         click.echo(f"First admin account: admin / {password}   (shown once: write it down)")
     topology = Topology(host, port, web_processes, workers, threads)
