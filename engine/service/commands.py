@@ -22,7 +22,6 @@ from engine.core.effects import OpenTask, ReassignTask
 from engine.core.errors import ExpressionError, InvalidEvent, Problem, UnknownCalendar
 from engine.core.events import Cancelled, Event, Retried, TaskCompleted, TimerFired
 from engine.core.state import InstanceState
-from engine.core.steps.human import decision_reason
 from engine.core.values import is_row_id
 from engine.service import assignment, notifications
 from engine.service.apply import Vet, record_events, save_transition
@@ -40,12 +39,11 @@ from engine.service.permissions import (
 from engine.service.shell import Clock, Limits, Result, Shell, utcnow
 from engine.service.submissions import (
     DECISIONS,
-    REJECT_REASON,
     FormVersions,
     InvalidData,
     check,
-    comment_field,
     people_errors,
+    require_reason,
     step_form,
     task_data,
 )
@@ -53,7 +51,6 @@ from engine.store.database import Database
 from engine.store.repository import InstanceRow, Repository, TaskRow
 from engine.store.search import SearchIndex
 from engine.store.uow import UnitOfWork
-from forms.errors import FieldError
 
 __all__ = ["AfterStart", "Clock", "Commands", "Limits", "Result", "utcnow"]
 
@@ -661,12 +658,7 @@ class _Refused(Exception):
 
 def _require_reason(task: TaskRow, data: Mapping[str, Any], note: str | None, form: Any) -> None:
     """Refuse a rejection without its reason; the requester's own tasks have their form."""
-    if task.assignment.get("requester"):
-        return
-    # The one rule for a reason (`decision_reason`), which a reviewer's vote shows too.
-    if not (note or "").strip() and not decision_reason(data):
-        field = comment_field(form) or "comment"
-        raise InvalidData(REJECT_REASON, [FieldError(field, REJECT_REASON)])
+    require_reason(bool(task.assignment.get("requester")), data, note, form)
 
 
 def _require_active(repo: Repository, user: str, pointer: str) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from engine.core.errors import Problem
+from engine.core.steps.human import decision_reason
 from engine.service.errors import InvalidInput, NotFound
 from engine.store.directory import Directory
 from forms.definition import Form
@@ -200,3 +201,18 @@ class FormVersions:
         if version_id is not None and directory.is_version_of(version_id, "form", key):
             return version_id, self.version(directory, version_id)
         return self.latest(directory, key)
+
+
+def require_reason(
+    for_requester: bool, data: Mapping[str, Any], note: str | None, form: Form | None
+) -> None:
+    """Refuse a rejection without its reason, at every door and in a simulation alike.
+
+    The one rule for a reason is `decision_reason`, which a reviewer's vote shows too; a
+    task of the requester's own is exempt (its form asks what is wrong in its own words).
+    """
+    if for_requester:
+        return
+    if not (note or "").strip() and not decision_reason(data):
+        field = comment_field(form) or "comment"
+        raise InvalidData(REJECT_REASON, [FieldError(field, REJECT_REASON)])

@@ -551,6 +551,8 @@ def test_the_simulation_panel_works_by_keyboard_alone_and_says_what_happened(
     )
     # The button pressed is gone with the old results: the focus stays in the panel.
     expect(sim.get_by_text(re.compile(r"^Status: resolved\."))).to_be_focused()
+    # An approval whose form has no comment field takes the comment sent with it.
+    expect(sim.get_by_label("Comment (a rejection needs one)")).to_have_value("A sample reason")
 
     back = sim.get_by_role("button", name="Back one step")
     tab_to(page, back, backwards=True)

@@ -325,7 +325,7 @@ def test_too_many_actions_or_steps_are_refused_saying_the_limit(
         run(few, {"advance": "PT1M"}, {"advance": "PT1M"}, {"advance": "PT1M"})
     first = run(few)
     votes = [
-        {"complete": task(first, "review", role)["id"], "outcome": "rejected"}
+        {"complete": task(first, "review", role)["id"], "outcome": "rejected", "comment": "No"}
         for role in ("(desk)", "(network)")
     ]
     stopped = run(few, *votes)

@@ -90,3 +90,39 @@ def test_a_task_form_fills_in_its_defaults_as_the_service_does(tmp_path: Path) -
     assert result.exit_code == 0, result.output
     assert "! some of the data does not fill in the form: note: Fill in this field" in result.output
     assert "[route] -> done: 'No downtime' matched: downtime_minutes == 0" in result.output
+
+
+def test_a_rejection_needs_its_reason_as_the_service_asks() -> None:
+    output = play(
+        "service-request",
+        "--data",
+        '{"cost": 900}',
+        answers='1 rejected\n1 rejected {"comment": "Too dear"}\n',
+    )
+    assert "Say why you reject" in output
+    assert "Ended:" in output
+
+
+def test_a_step_waiting_for_a_child_workflow_offers_how_the_child_ends(tmp_path: Path) -> None:
+    child = {
+        "kind": "workflow", "format": 1, "key": "check", "title": "Check", "first": "done",
+        "steps": {"done": {"type": "end", "outcome": "clean"}},
+    }  # fmt: skip
+    parent = {
+        "kind": "workflow", "format": 1, "key": "project", "title": "Project", "first": "sub",
+        "steps": {
+            "sub": {"type": "subflow", "workflow": "check", "on": {"clean": "done"},
+                    "next": "done"},
+            "done": {"type": "end", "status": "finished"},
+        },
+    }  # fmt: skip
+    for doc in (child, parent):
+        (tmp_path / f"{doc['key']}.json").write_text(json.dumps(doc), encoding="utf-8")
+
+    result = CliRunner().invoke(
+        main, ["play", "project", "--pack", str(tmp_path)], input="1 clean\n"
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "[1] How check ends" in result.output
+    assert "Ended: finished" in result.output

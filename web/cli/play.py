@@ -67,7 +67,8 @@ class Session:
         if state is None:
             return []
         pending = state.timers
-        tasks = [("task", task) for task in state.tasks]
+        # The replay's open tasks, with the ends of the child workflows steps wait for.
+        tasks = [("task", task["id"]) for task in self.replay.tasks()]
         return tasks + [("timer", t) for t in sorted(pending, key=lambda t: pending[t].at)]
 
     def print_choices(self) -> None:
@@ -80,9 +81,12 @@ class Session:
         for number, (kind, ident) in enumerate(self.choices(), 1):
             if kind == "task":
                 task = tasks[ident]
-                who = ", ".join(f"{k}={v}" for k, v in state.tasks[ident].assign.items())
                 outcomes = "/".join(task["outcomes"])
-                click.echo(f"  [{number}] task '{task['label']}' for {who}: {outcomes}")
+                if ident in state.tasks:
+                    who = ", ".join(f"{k}={v}" for k, v in state.tasks[ident].assign.items())
+                    click.echo(f"  [{number}] task '{task['label']}' for {who}: {outcomes}")
+                else:  # a subflow's child, which a simulation does not run
+                    click.echo(f"  [{number}] {task['title']} ({task['goes_to']}): {outcomes}")
             else:
                 timer = state.timers[ident]
                 at = datetime.fromisoformat(timer.at).strftime("%a %d %b %H:%M UTC")
@@ -103,9 +107,15 @@ class Session:
         data = json.loads(raw) if raw.strip() else {}
         if not isinstance(data, dict):
             raise click.BadParameter('the data after the outcome is a JSON object, like {"a": 1}')
+        task = next(t for t in self.replay.tasks() if t["id"] == ident)
         if not outcome:
-            outcome = next(t["outcomes"][0] for t in self.replay.tasks() if t["id"] == ident)
-        self.replay.complete(ident, outcome, data, by="you")
+            outcome = task["outcomes"][0]
+        # A "comment" the step's form does not have is the comment sent with the task (the
+        # CLI's --comment): what a rejection needs when its form has no field for it.
+        form = self.replay.forms.get(self.workflow.steps[task["step"]].doc.get("form", ""))
+        fields = {f["key"] for f in form.fields} if form is not None else set()
+        note = str(data.pop("comment")) if "comment" in data and "comment" not in fields else None
+        self.replay.complete(ident, outcome, data, by="you", note=note)
 
 
 @click.command()
@@ -144,7 +154,10 @@ def play(workflow_key: str, raw_data: str, pack: Path) -> None:
         session.replay.start(sample_data(start_form, given, now.date()))
     except InvalidData as exc:
         raise click.ClickException(f"the start data: {exc}") from None
-    click.echo("Answer with a number: a task (optionally an outcome and JSON data) or a timer.")
+    click.echo(
+        "Answer with a number: a task (optionally an outcome and JSON data) or a timer; "
+        '{"comment": "..."} in the data goes with a rejection.'
+    )
     while session.replay.state is not None and not session.ended:
         session.print_choices()
         answer = click.prompt("next", default="q", show_default=False)

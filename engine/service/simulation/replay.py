@@ -22,7 +22,15 @@ from engine.core.steps.base import Step
 from engine.service.permissions import kept_apart
 from engine.service.simulation.people import MADE_UP_REQUESTER, People, Picked
 from engine.service.simulation.words import assign_words, describe_event, describe_rung
-from engine.service.submissions import InvalidData, check, people_errors, step_form, task_data
+from engine.service.submissions import (
+    DECISIONS,
+    InvalidData,
+    check,
+    people_errors,
+    require_reason,
+    step_form,
+    task_data,
+)
 from forms.definition import Form
 
 if TYPE_CHECKING:
@@ -104,9 +112,15 @@ class Replay:
         self._take(result)
 
     def complete(
-        self, task: str, outcome: str, data: Mapping[str, Any], by: str | None = None
+        self,
+        task: str,
+        outcome: str,
+        data: Mapping[str, Any],
+        by: str | None = None,
+        note: str | None = None,
     ) -> None:
-        """Complete an open task with an outcome and the data of its form, now."""
+        """Complete an open task with an outcome and the data of its form, now; `note` is
+        the comment sent with it (what a rejection without a comment field needs)."""
         state = self._running()
         if task in self.children and self.children[task].run in state.runs:
             self._finish_child(self.children[task], outcome)
@@ -123,6 +137,8 @@ class Replay:
             )
         form = self.forms.get(step.doc.get("form", ""))
         clean = task_data(form, step.doc, data, outcome)
+        if step.type in DECISIONS and outcome == "rejected":  # as the service asks
+            require_reason(bool(pending.assign.get("requester")), clean, note, form)
         if form is not None:
             self._people_in(form, clean)
         if by is not None:
@@ -406,14 +422,16 @@ def carry_out(replay: Replay, action: Any) -> None:
         )
     if "complete" in action:
         task, outcome = action.get("complete"), action.get("outcome")
-        data, by = action.get("data", {}), action.get("by")
+        data, by, comment = action.get("data", {}), action.get("by"), action.get("comment")
         if not isinstance(task, str) or not isinstance(outcome, str):
             raise Refused("say which task to complete and with which outcome, as text")
+        if comment is not None and not isinstance(comment, str):
+            raise Refused("a task's 'comment' is text")
         if not isinstance(data, Mapping):
             raise Refused("the data of a task is a JSON object")
         if by is not None and not isinstance(by, str):
             raise Refused("'by' is a user name")
-        replay.complete(task, outcome, data, by)
+        replay.complete(task, outcome, data, by, comment)
     elif "advance" in action:
         try:
             duration = parse_duration(action["advance"])

@@ -352,12 +352,23 @@ export function renderSimulation(root, { api, getDocument, context, onHighlight 
       details.append(el("summary", {}, "Task data"), ...inputs.map((i) => i.row));
       card.append(details);
     }
+    // An approval or review whose form has no comment field takes the comment sent with it:
+    // a rejection needs one, on the server as on the task page (a sample prefilled).
+    let comment = null;
+    if (["approval", "review"].includes(step?.type) && !editable.some((f) => f.key.endsWith("comment"))) {
+      const id = `${prefix}-${task.id}-comment`;
+      comment = el("input", { id, type: "text", value: "A sample reason" });
+      const row = el("div", { class: "sim-field" });
+      row.append(el("label", { for: id }, "Comment (a rejection needs one)"), comment);
+      card.append(row);
+    }
     const buttons = el("div", { class: "sim-outcomes", role: "group", "aria-label": `Outcomes of ${task.title}` });
     for (const outcome of task.outcomes) {
       const label = `Complete '${task.label || task.title}' as ${outcome}`;
       const button = el("button", { type: "button" }, label);
       button.addEventListener("click", () => {
         const action = { complete: task.id, outcome, data: valuesOf(inputs) };
+        if (comment && comment.value.trim()) action.comment = comment.value.trim();
         replay([...actions, action], `Completed '${task.label || task.title}' as ${outcome}.`);
       });
       buttons.append(button);
