@@ -205,11 +205,19 @@ def _signed_in_account() -> str:
     return account_key(person.username if person is not None else "")
 
 
+def _refused(response: Response) -> bool:
+    """Count a try against a limit only when it failed: people who sign in right (a whole
+    office behind one address at nine) are not throttled, guesses are."""
+    return response.status_code >= 400
+
+
 #: Guesses at one account's password, wherever made (sign-in, the password form), counted
 #: together per account.
-limit_per_account = limiter.shared_limit(_account_limit, ACCOUNT_SCOPE, key_func=_posted_account)
+limit_per_account = limiter.shared_limit(
+    _account_limit, ACCOUNT_SCOPE, key_func=_posted_account, deduct_when=_refused
+)
 limit_per_signed_in_account = limiter.shared_limit(
-    _account_limit, ACCOUNT_SCOPE, key_func=_signed_in_account
+    _account_limit, ACCOUNT_SCOPE, key_func=_signed_in_account, deduct_when=_refused
 )
 
 
@@ -219,7 +227,7 @@ def sign_in() -> str:
 
 
 @blueprint.post("/sign-in")
-@limiter.limit(_sign_in_limit)
+@limiter.limit(_sign_in_limit, deduct_when=_refused)
 @limit_per_account
 def sign_in_post() -> Response | tuple[str, int]:
     """Check the password; on success start a fresh session and go where the person was going."""

@@ -85,6 +85,18 @@ def test_sign_in_attempts_are_rate_limited(app: Flask, client: FlaskClient, bob:
     assert sign_in(client, "bob", PASSWORD).status_code == 429
 
 
+@pytest.mark.parametrize("settings", [{"SIGN_IN_RATE_LIMIT": "3 per minute"}])
+def test_only_failed_sign_ins_count_toward_the_limit(
+    app: Flask, client: FlaskClient, bob: str
+) -> None:
+    for _ in range(5):  # people signing in right, one after another, from one address
+        assert sign_in(client, "bob", PASSWORD).status_code == 302
+        client.post("/sign-out", data={"csrf_token": csrf(client, "/")})
+    codes = [sign_in(client, "bob", "guess number " + str(n)).status_code for n in range(3)]
+    assert codes == [401, 401, 401]
+    assert sign_in(client, "bob", PASSWORD).status_code == 429
+
+
 def test_a_sign_in_without_the_csrf_token_is_refused(client: FlaskClient, bob: str) -> None:
     response = client.post("/sign-in", data={"username": "bob", "password": PASSWORD})
     assert response.status_code == 400
