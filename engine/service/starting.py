@@ -175,11 +175,13 @@ class Starting:
         A caller without an account gets a tracking link (`token`; `link` is its address,
         mailed to them when they gave an email address).
         """
-        caller = _checked_caller(caller)
-        if channel not in CHANNELS:
-            choices = ", ".join(CHANNELS)
-            message = f"'{channel}' is not a channel; choose one of: {choices}"
-            raise InvalidInput(message, [Problem("/channel", message)])
+        try:
+            caller = _checked_caller(caller)
+        except InvalidInput as refused:  # every problem of the call at once, the channel too
+            problems = [*_channel_problems(channel), *refused.problems]
+            raise InvalidInput(refused.message, problems) from None
+        for problem in _channel_problems(channel):
+            raise InvalidInput(problem.message, [problem])
         if caller.user is None and not token:
             raise InvalidInput("a caller without an account needs a tracking link")
 
@@ -251,6 +253,13 @@ def _logged(
             repo.add_outbox([message_row(instance, "notify", confirmation, at)])
 
     return after
+
+
+def _channel_problems(channel: str) -> list[Problem]:
+    if channel in CHANNELS:
+        return []
+    message = f"'{channel}' is not a channel; choose one of: {', '.join(CHANNELS)}"
+    return [Problem("/channel", message)]
 
 
 def _checked_caller(caller: Caller) -> Caller:

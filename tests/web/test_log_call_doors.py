@@ -148,6 +148,18 @@ def test_a_call_the_rules_refuse_is_refused_saying_why_and_stores_nothing(
     assert instances(database) == []
 
 
+def test_a_call_wrong_in_its_channel_and_its_caller_is_told_both_at_once(
+    client: FlaskClient, auth: Headers, database: Database
+) -> None:
+    sent = {**CALL, "channel": "fax", "caller": {"name": ""}}
+    answer = client.post("/api/v1/calls", json=sent, headers=auth("dan"))
+    assert answer.status_code == 422, answer.json
+    pointers = [error["pointer"] for error in answer.json["errors"]]
+    assert "/channel" in pointers
+    assert "/caller/name" in pointers
+    assert instances(database) == []
+
+
 def test_the_command_line_logs_a_call_and_refuses_one_the_rules_refuse(
     database: Database, database_url: str, commands: Commands, monkeypatch: pytest.MonkeyPatch
 ) -> None:
