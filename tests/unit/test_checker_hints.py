@@ -190,3 +190,14 @@ def test_an_action_with_neither_set_nor_notify_names_no_property_wrongly() -> No
     (problem,) = check_workflow(workflow({"act": act}, "act"))
 
     assert (problem.pointer, problem.message) == ("/steps/act", "needs 'set' or 'notify'")
+
+
+def test_a_mistyped_next_step_or_field_gets_the_name_meant() -> None:
+    work = {"type": "task", "title": "For {{ manger }}", "assign": {"group": "desk"},
+            "next": "dnoe"}  # fmt: skip
+    problems = {
+        p.pointer: p.message for p in check_workflow(workflow({"work": work}, "work"), START)
+    }
+
+    assert problems["/steps/work/next"] == "there is no step 'dnoe'; did you mean 'done'?"
+    assert problems["/steps/work/title"].endswith("did you mean 'manager'?")

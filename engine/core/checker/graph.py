@@ -6,6 +6,7 @@ from collections import deque
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from engine.core.checker.words import closest
 from engine.core.errors import Problem
 from engine.core.schema import iter_steps
 
@@ -182,6 +183,9 @@ def _inside(
 
 
 def _unknown(target: str, steps: Mapping[str, Any], where: str) -> str:
+    meant = closest(target, steps)
+    if meant is not None:
+        return f"there is no step '{target}'{where}; did you mean '{meant}'?"
     known = ", ".join(sorted(steps))
     return f"there is no step '{target}'{where}; the steps here are: {known}"
 

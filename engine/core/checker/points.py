@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from engine.core.checker.dataflow import FILLED_IN, REACHED, Flow
-from engine.core.checker.words import near_miss
+from engine.core.checker.words import closest, near_miss
 from engine.core.fields import FieldInfo, merge_infos
 
 
@@ -22,6 +22,10 @@ def at_start(flow: Flow) -> At:
 def anywhere(flow: Flow) -> At:
     """Return what an SLA breach action sees: whatever some step may have filled in."""
     return At(flow, flow.everything)
+
+
+#: Why a field is not here when nothing anywhere fills it in (a typo, often).
+NOBODY_FILLS = "neither the start form nor a step before this one fills it in"
 
 
 class At:
@@ -146,8 +150,12 @@ class At:
 
         `outcome`: it is compared with an outcome of the step of that name.
         """
-        known = ", ".join(self.names()) or "none"
+        names = self.names()
         why = self.why(name, outcome)
+        meant = closest(name, names) if why == NOBODY_FILLS else None
+        if meant is not None:  # filled in nowhere, and a field here is spelt nearly so
+            return f"there is no field '{name}' at this point of the flow; did you mean '{meant}'?"
+        known = ", ".join(names) or "none"
         return f"there is no field '{name}' at this point of the flow: {why} (fields here: {known})"
 
     def why(self, name: str, outcome: bool = False) -> str:
@@ -176,7 +184,7 @@ class At:
                 f"the form of step '{step_id}' has it, but the step's 'fields' keep it "
                 f"{rule.replace('_', '-')}, so nobody fills it in there"
             )
-        return "neither the start form nor a step before this one fills it in"
+        return NOBODY_FILLS
 
 
 def _kept_from(flow: Flow, name: str) -> tuple[str, str] | None:
