@@ -201,3 +201,10 @@ def test_a_mistyped_next_step_or_field_gets_the_name_meant() -> None:
 
     assert problems["/steps/work/next"] == "there is no step 'dnoe'; did you mean 'done'?"
     assert problems["/steps/work/title"].endswith("did you mean 'manager'?")
+
+
+def test_a_comparison_written_with_a_space_inside_is_told_to_close_it() -> None:
+    (problem,) = check_workflow(decide("downtime > = 60"), START)
+
+    assert problem.pointer == "/steps/route/branches/0/when"
+    assert problem.message.endswith("(write >=, <=, != and == without a space inside)")

@@ -39,6 +39,7 @@ _ONE_FIELD = re.compile(r"\{\{\s*([A-Za-z_][\w.]*)\s*\}\}")
 #: Mistakes in the syntax of other languages, and what expressions want instead.
 _SYNTAX_HINTS = (
     (re.compile(r"===|!=="), "compare with == and !="),
+    (re.compile(r"[<>!=]\s+="), "write >=, <=, != and == without a space inside"),
     (re.compile(r"(?<![=!<>])=(?!=)"), "compare with ==; a single = is not a comparison"),
     (re.compile(r"&&|\|\|"), "join conditions with and / or"),
     (re.compile(r"!(?!=)"), "negate with not"),
