@@ -756,6 +756,18 @@ def test_wait_for_a_duration_moves_on_when_its_timer_fires(monday_morning: datet
     assert audit_of(fired, "routed", "pause")[0].why == "waited until 2026-11-23T10:00:00+00:00"
 
 
+def test_a_wait_until_a_date_already_past_says_it_did_not_wait(monday_morning: datetime) -> None:
+    flow = build(pause(until="go_live"))
+    begun = start(flow, {"go_live": "2026-11-01"}, monday_morning + timedelta(microseconds=5))
+    (timer,) = timers_at(begun.state, "pause")
+
+    fired = advance(flow, begun.state, TimerFired(timer), monday_morning + timedelta(seconds=1))
+
+    assert audit_of(fired, "routed", "pause")[0].why == (
+        "the date in 'go_live' (2026-11-01) had passed: no wait"
+    )
+
+
 def test_wait_in_business_time_skips_the_weekend(calendars: dict[str, Calendar]) -> None:
     flow = build(pause(**{"for": "PT2H", "calendar": "office"}))
 

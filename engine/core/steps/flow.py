@@ -120,7 +120,14 @@ class WaitStep(Step):
         turn.schedule(run, max(at, turn.at))
 
     def timer_fired(self, turn: Turn, run: Run, timer_id: str, timer: Timer) -> None:
-        turn.leave(run, self.doc["next"], f"waited until {timer.at}")
+        due = datetime.fromisoformat(timer.at)
+        why = f"waited until {due.replace(microsecond=0).isoformat()}"
+        if "until" in self.doc:
+            field = self.doc["until"]
+            value = field_value(turn.state.data, field)
+            if _moment(value, due) < due:  # the date had passed: the step did not wait
+                why = f"the date in '{field}' ({value}) had passed: no wait"
+        turn.leave(run, self.doc["next"], why)
 
 
 def _moment(value: Any, fallback: datetime) -> datetime:
