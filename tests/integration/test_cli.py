@@ -76,6 +76,7 @@ def test_an_incident_from_report_to_closure_from_the_shell(flowdesk) -> None:  #
     assert "[route] -> work: otherwise: no condition matched" in shown
     assert "impact=medium, urgency=high -> P2 (row 3)" in shown
     assert "(alice) [confirm] -> closed: 'approved' chosen" in shown
+    assert "(bob) [work] task completed as 'resolved'" in shown
 
 
 def test_bad_input_gets_a_clear_message(flowdesk) -> None:  # type: ignore[no-untyped-def]

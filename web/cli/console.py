@@ -265,6 +265,10 @@ def describe(event: TimelineEvent) -> str:
         what = f"-> {detail.get('to')}"
     elif event.kind == "data_set":
         what = f"set {detail.get('field')} = {detail.get('value')!r}"
+    elif event.kind == "task_completed" and detail.get("outcome"):
+        what = f"task completed as '{detail['outcome']}'"  # as `flowdesk play` says it
+    elif event.kind == "voted" and detail.get("vote"):
+        what = f"voted '{detail['vote']}'"
     where = f" [{event.step}]" if event.step else ""
     by = f" ({who(event.actor)})" if event.actor else ""
     why = f": {event.why}" if event.why else ""
