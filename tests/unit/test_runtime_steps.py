@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -206,6 +207,19 @@ def test_approval_whose_condition_holds_is_approved_without_asking_anyone(
     (routed,) = audit_of(begun, "routed", "approve")
     assert routed.detail == {"to": "buy", "outcome": "approved"}
     assert active_steps(begun.state) == {"buy"}
+
+
+def test_an_approval_approved_at_once_never_sets_its_waiting_status(
+    monday_morning: datetime,
+) -> None:
+    doc = copy.deepcopy(PURCHASE)
+    doc["steps"]["approve"]["status"] = "awaiting_manager"
+    cheap = start(build(doc), {"item": "mouse", "cost": 20, "manager": "mia"}, monday_morning)
+    dear = start(build(doc), {"item": "laptop", "cost": 1800, "manager": "mia"}, monday_morning)
+
+    assert "awaiting_manager" not in [e.detail.get("status") for e in cheap.audit]
+    assert cheap.state.status != "awaiting_manager"
+    assert dear.state.status == "awaiting_manager"
 
 
 def test_approval_whose_condition_fails_waits_for_the_approver(monday_morning: datetime) -> None:

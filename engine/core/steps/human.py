@@ -223,13 +223,23 @@ class ApprovalStep(TaskStep):
     def outcomes(self) -> tuple[str, ...]:
         return APPROVAL_OUTCOMES
 
+    def activate(self, turn: Turn, run: Run) -> None:
+        # Approved before anyone is asked: the step's status (awaiting the manager) is not
+        # the instance's for a moment, as nobody waits on anyone.
+        if not self._approved_at_once(turn, run):
+            super().activate(turn, run)
+
     def open_tasks(self, turn: Turn, run: Run) -> None:
-        if self.auto_approve and self.auto_approve.decide(turn.context()):
-            why = f"approved automatically because {self.auto_approve.text}"
-            turn.record("auto_approved", self.id, why)
-            self.finish(turn, run, "approved", why)
-            return
-        super().open_tasks(turn, run)
+        if not self._approved_at_once(turn, run):
+            super().open_tasks(turn, run)
+
+    def _approved_at_once(self, turn: Turn, run: Run) -> bool:
+        if not (self.auto_approve and self.auto_approve.decide(turn.context())):
+            return False
+        why = f"approved automatically because {self.auto_approve.text}"
+        turn.record("auto_approved", self.id, why)
+        self.finish(turn, run, "approved", why)
+        return True
 
 
 def reviewer_names(field: str, value: Any) -> list[str]:
