@@ -42,10 +42,12 @@ def check(paths: tuple[Path, ...]) -> None:
     problems = catalog.check(only=checked)
     for problem in problems:
         click.echo(str(problem))
+    read = len(catalog.documents) - len(checked)
+    beside = f" (with {read} beside them read for what they name)" if read > 0 else ""
     if problems:
-        click.echo(f"{len(problems)} problem(s) in {len(checked)} document(s)", err=True)
+        click.echo(f"{len(problems)} problem(s) in {len(checked)} document(s){beside}", err=True)
         sys.exit(1)
-    click.echo(f"{len(checked)} document(s) checked, no problems", err=True)
+    click.echo(f"{len(checked)} document(s) checked, no problems{beside}", err=True)
 
 
 main.add_command(play)
