@@ -267,7 +267,9 @@ def test_completing_the_task_moves_the_instance_on(
         **{f"t{task.id}.resolution": "Cleared the jam", f"t{task.id}.cause": "hardware-fault"},
     )
     assert response.status_code == 303, response.text
-    assert f"You completed {number}" in bob.get("/inbox").text
+    page = bob.get("/inbox").text
+    assert f"You completed {number} P" in page  # the task's title names the number: once
+    assert f"{number}: {number}" not in page
     done = task_row(database, task.id)
     assert (done.status, done.outcome, done.completed_by) == ("completed", "resolved", "bob")
     assert status_of(database, number) == "resolved"

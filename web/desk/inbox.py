@@ -215,7 +215,10 @@ def complete(task_id: int) -> Any:
         status = STATUS.get(error.code, 400)
         return task_page(task_id, values=values, note=note, note_errors=notes, status=status)
     label = dict(page.buttons).get(outcome, outcome)
-    flash(f"You completed {page.instance.number}: {page.task.title} ({label}).")
+    title = page.task.title
+    # A task's title often begins with its instance's number ("INC-000001 P2: ..."): once.
+    said = title if title.startswith(page.instance.number) else f"{page.instance.number}: {title}"
+    flash(f"You completed {said} ({label}).")
     return redirect(url_for("inbox.inbox"), code=303)
 
 
