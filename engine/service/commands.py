@@ -51,6 +51,7 @@ from engine.store.database import Database
 from engine.store.repository import InstanceRow, Repository, TaskRow
 from engine.store.search import SearchIndex
 from engine.store.uow import UnitOfWork
+from forms.errors import FieldError
 
 __all__ = ["AfterStart", "Clock", "Commands", "Limits", "Result", "utcnow"]
 
@@ -206,6 +207,7 @@ class Commands(Shell):
         )
         if after is not None:
             after(repo, instance, at)
+        _require_attached(repo, instance, workflow, self.forms, form_version, cleaned)
         return _answer(instance, transition.state, tasks)
 
     def check_start_data(
@@ -659,6 +661,41 @@ class _Refused(Exception):
 def _require_reason(task: TaskRow, data: Mapping[str, Any], note: str | None, form: Any) -> None:
     """Refuse a rejection without its reason; the requester's own tasks have their form."""
     require_reason(bool(task.assignment.get("requester")), data, note, form)
+
+
+def _require_attached(
+    repo: Repository,
+    instance: InstanceRow,
+    workflow: Workflow,
+    forms: FormVersions,
+    form_version: int | None,
+    data: Mapping[str, Any],
+) -> None:
+    """Refuse start data whose file fields name a file not attached to the instance.
+
+    A file reference (`{"id", "name", ...}`) is what an upload leaves in the data; sent by
+    hand (the API takes no files at a start) it would name a file that is not there, or
+    another instance's, and the pages would list a file that cannot be opened.
+    """
+    key = workflow.start.get("form")
+    if not key:
+        return
+    _version, form = forms.pinned(repo, key, form_version)
+    named = {
+        field["key"]: [item.get("id") if isinstance(item, Mapping) else item for item in value]
+        for field in form.fields
+        if field["type"] == "file" and isinstance(value := data.get(field["key"]), list) and value
+    }
+    if not named:
+        return
+    kept = repo.attached(instance.id)
+    wrong = [
+        FieldError(field, "This file was not uploaded with this request: attach it again")
+        for field, ids in named.items()
+        if any(not isinstance(i, str) or i not in kept for i in ids)
+    ]
+    if wrong:
+        raise InvalidData("some of the data does not fill in the form", wrong)
 
 
 def _require_active(repo: Repository, user: str, pointer: str) -> None:

@@ -21,6 +21,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from engine.logs import current_request_id
 from engine.store.directory import Directory
 from engine.store.instances import (
+    Attachment,
     Command,
     Comment,
     Counter,
@@ -42,6 +43,7 @@ step_runs = cast(Table, StepRun.__table__)
 commands = cast(Table, Command.__table__)
 comments = cast(Table, Comment.__table__)
 counters = cast(Table, Counter.__table__)
+attachments = cast(Table, Attachment.__table__)
 
 
 @dataclass(slots=True)
@@ -79,6 +81,11 @@ class TaskRow:
     completed_by: str | None
     form: str | None = None
     form_version_id: int | None = None
+
+
+_ATTACHED = Prepared(
+    select(attachments.c.storage_key).where(attachments.c.instance_id == bindparam("instance"))
+)
 
 
 class OutboxRow(NamedTuple):
@@ -374,6 +381,11 @@ class Repository(Directory):
 
     def append_events(self, rows: Sequence[dict[str, Any]]) -> None:
         _ADD_EVENTS.many(self.connection, rows)
+
+    def attached(self, instance_id: int) -> set[str]:
+        """Return the storage keys of the files attached to an instance."""
+        rows = _ATTACHED.all(self.connection, {"instance": instance_id})
+        return {str(row[0]) for row in rows}
 
     def add_comment(self, values: dict[str, Any]) -> int:
         return int(self._value(_ADD_COMMENT, values))

@@ -17,6 +17,8 @@ from sqlalchemy import func, select
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import stream_encode_multipart
 
+from engine.service.commands import Commands
+from engine.service.submissions import InvalidData
 from engine.store.database import Database
 from engine.store.files import FileStore
 from engine.store.instances import Attachment, Instance
@@ -172,6 +174,21 @@ def test_uploads_live_outside_the_data_and_only_the_link_holder_gets_them(
         assert download.headers["Content-Disposition"].startswith("attachment")
     stranger = link.group(1).replace(urlsplit(path).path.split("/")[2], "f" * 48)
     assert client.get(stranger).status_code == 404
+
+
+def test_a_file_reference_sent_without_its_file_is_refused_and_stores_nothing(
+    client: FlaskClient, database: Database, commands: Commands
+) -> None:
+    tracking_path(post_files(client, [(PNG, "jam.png")]))  # someone else's upload
+    with database.reading() as session:
+        theirs = session.scalars(select(Attachment)).one()
+    forged = [{"id": theirs.storage_key, "name": "x.png", "size": 1, "type": "image/png"}]
+    before = stored(database)
+    for refs in (forged, [{"id": "0" * 32, "name": "y.png", "size": 1, "type": "image/png"}]):
+        with pytest.raises(InvalidData) as refused:
+            commands.start("it-incident", {**REPORT, "screenshots": refs}, requester="ada")
+        assert [e.field for e in refused.value.fields] == ["screenshots"]
+    assert stored(database) == before
 
 
 def test_prune_files_deletes_only_old_uploads_that_no_attachment_records(
