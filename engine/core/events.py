@@ -14,6 +14,9 @@ class TaskCompleted:
     outcome: str
     data: dict[str, Any] = field(default_factory=dict)
     actor: str | None = None
+    #: The comment sent with it (`--comment`, the task page's): a vote's reason when the
+    #: form has no comment field of its own.
+    note: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

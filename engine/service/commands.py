@@ -295,9 +295,8 @@ class Commands(Shell):
             # Completed before the tasks it leads to open: separation of duties and a
             # least-loaded pick see who did it, and not an open task of theirs.
             repo.complete_task(task.id, outcome, cleaned, at, actor)
-            answer = self._advance(
-                uow, instance, TaskCompleted(task.key, outcome, cleaned, actor), at, key
-            )
+            completed = TaskCompleted(task.key, outcome, cleaned, actor, note)
+            answer = self._advance(uow, instance, completed, at, key)
             if note is not None:
                 self._add_comment(repo, instance, note, actor, False, at, key)
             return {**answer, "task": task.id}

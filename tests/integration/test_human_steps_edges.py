@@ -82,6 +82,19 @@ def test_a_name_given_twice_gives_one_task_and_one_vote(
     assert [task.assignee for task in open_tasks(database, number)] == ["cole"]
 
 
+def test_a_comment_sent_with_a_vote_is_the_reason_the_vote_shows(
+    change_vote: Commands, database: Database
+) -> None:
+    number, opened = started(change_vote, ["ivy", "cole"])
+    (ivys,) = [task for task in opened if task["assignee"] == "ivy"]
+
+    change_vote.complete(ivys["id"], "rejected", {}, actor="ivy", comment="No rollback plan")
+
+    with database.reading() as session:
+        events = instance_view(session, number).events
+    assert [(e.actor, e.why) for e in events if e.kind == "voted"] == [("ivy", "No rollback plan")]
+
+
 def test_a_field_that_names_nobody_stops_the_review_on_an_incident_anyone_can_read(
     change_vote: Commands, database: Database
 ) -> None:

@@ -318,7 +318,7 @@ class ReviewStep(HumanStep):
     def task_completed(self, turn: Turn, run: Run, event: TaskCompleted) -> None:
         turn.close_task(event.task)
         run.votes[event.task] = event.outcome
-        reason = decision_reason(event.data) or None
+        reason = decision_reason(event.data) or event.note or None
         approvals = sum(1 for vote in run.votes.values() if vote == "approved")
         rejections = len(run.votes) - approvals
         total = len(run.votes) + len(run.tasks)

@@ -144,7 +144,7 @@ class Replay:
         if by is not None:
             self._may_act(step, by)
         actor = by or (self.opened[task].picked.who.user if task in self.opened else None)
-        self._apply(TaskCompleted(task, outcome, clean, actor=actor), self.now)
+        self._apply(TaskCompleted(task, outcome, clean, actor=actor, note=note), self.now)
         if actor:
             self.completers.setdefault(step.id, set()).add(actor)
 
