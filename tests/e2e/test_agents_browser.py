@@ -84,7 +84,7 @@ def fact(page: Page, name: str) -> Locator:
 
 
 def step_mark(page: Page, label: str) -> Locator:
-    """A step in the instance page's list of steps, with its mark (Done, Active, Pending)."""
+    """A step in the instance page's list of steps, with its mark (Done, Active, Pending...)."""
     steps = page.get_by_role("region", name="Steps")
     return steps.get_by_role("listitem").filter(has_text=label)
 

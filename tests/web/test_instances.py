@@ -66,6 +66,17 @@ def test_the_instance_page_shows_status_holders_clocks_timeline_data_and_steps(
     assert "desktop-support" in data
 
 
+def test_an_ended_instance_marks_the_steps_it_never_took_not_taken(
+    app: Flask, team: Commands, database: Database
+) -> None:
+    number = incident(team, requester="rita")
+    team.cancel(number, "reported twice", actor="dan")
+    steps = section(signed_in(app, "dan").get(f"/instances/{number}").text, "steps-title")
+    assert "Done:</span> Categorize and prioritize" in steps
+    assert "Not taken:</span> Send password reset instructions" in steps
+    assert "Pending:" not in steps
+
+
 def test_comments_are_marked_public_or_internal_and_requesters_see_only_public_ones(
     app: Flask, team: Commands, database: Database
 ) -> None:

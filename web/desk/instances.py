@@ -157,13 +157,15 @@ def sla_clocks(instance: Instance, at: datetime) -> list[SlaClock]:
 
 
 def step_marks(view: InstanceView, workflow: Workflow, done_steps: set[str]) -> list[StepMark]:
-    """Mark each step done (it ran: see `InstancePage.done_steps`), active, or pending."""
+    """Mark each step done (it ran: see `InstancePage.done_steps`), active, pending, or, once
+    the instance has ended, not taken: a branch it never went down is not still to come."""
     active = {task.step for task in view.tasks} | {
         run["step"] for run in view.instance.state.get("runs", ())
     }
+    later = "skipped" if view.instance.ended_at is not None else "pending"
     marks = []
     for step in workflow.steps.values():
-        mark = "active" if step.id in active else "done" if step.id in done_steps else "pending"
+        mark = "active" if step.id in active else "done" if step.id in done_steps else later
         marks.append(StepMark(step.id, step.label, mark))
     return marks
 
