@@ -14,6 +14,8 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from engine.core.values import keepable
+
 #: Characters no text may hold: C0 controls but tab, line feed and carriage return; DEL and
 #: the C1 controls; lone surrogates.
 _FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
@@ -77,14 +79,10 @@ def keepable_text(text: str, *, line_breaks: bool) -> str:
     to fix instead (`text_problem`); a monitoring tool's multi-line annotation is not
     refused for it.
     """
-    text = _FORBIDDEN.sub(_replaced, text)
+    text = keepable(text)
     if not line_breaks:
         text = _LINE_RUN.sub(" ", text)
     return text.strip()
-
-
-def _replaced(found: re.Match[str]) -> str:
-    return "\ufffd" if 0xD800 <= ord(found.group()) <= 0xDFFF else ""
 
 
 def first_problem(value: Any, *, line_breaks: bool) -> str | None:

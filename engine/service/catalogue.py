@@ -26,7 +26,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from engine.core.errors import Problem
-from engine.core.values import value_problems
+from engine.core.values import is_row_id, value_problems
 from engine.service.errors import Conflict, InvalidInput, NotFound
 from engine.service.names import KEY_PATTERN, name_problems
 from engine.service.permissions import require_admin
@@ -37,7 +37,6 @@ from engine.store.oncall import EscalationPolicy, OnCallSchedule
 from engine.store.people import Group
 from engine.store.services import INTEGRATION_KINDS, REFIRE_POLICIES, Integration, Service
 from forms.errors import FieldError
-from forms.hygiene import keepable_text
 
 if TYPE_CHECKING:
     from engine.service.commands import Commands
@@ -59,14 +58,10 @@ MAX_TEXT = 10_000
 
 
 def alert_data(start_data: Mapping[str, Any], summary: str, description: str) -> dict[str, Any]:
-    """Return the start data of an alert's incident: the service's, with the alert's words.
-
-    The words are a machine's: line breaks in a summary become spaces, control characters
-    go, both are cut to the start form's lengths, so a multi-line annotation opens an
-    incident instead of being refused (a sender would try it again and again).
-    """
-    title = keepable_text(summary, line_breaks=False)[:MAX_TITLE].strip() or "Alert"
-    text = keepable_text(description, line_breaks=True)[:MAX_TEXT].strip() or title
+    """Return the start data of an alert's incident: the service's, with the alert's words
+    (made fit to keep by `engine.service.signals.read`) cut to the start form's lengths."""
+    title = summary[:MAX_TITLE].strip() or "Alert"
+    text = description[:MAX_TEXT].strip() or title
     return {**start_data, "summary": title, "description": text}
 
 
@@ -157,8 +152,10 @@ class Catalogue:
             if create is False and found is None:
                 raise NotFound(f"there is no service '{key}'")
             values = _checked(session, key, fields, found)
+            if found is None and "severity_rules" not in fields:  # the defaults it can take
+                values["severity_rules"] = self._levels_of(uow.repository, values)
             sending = found is not None and _has_integrations(session, found.id)
-            self._check_incidents(uow.repository, values, fields, found is None, whole=sending)
+            self._check_incidents(uow.repository, values, whole=sending)
             row = found or Service(key=key, created_at=at)
             for name, value in values.items():
                 setattr(row, name, value)
@@ -170,28 +167,23 @@ class Catalogue:
 
         return self.shell.execute("service", None, run)
 
-    def _check_incidents(
-        self,
-        repo: Repository,
-        values: dict[str, Any],
-        fields: Mapping[str, Any],
-        new: bool,
-        *,
-        whole: bool,
-    ) -> None:
+    def _levels_of(self, repo: Repository, values: dict[str, Any]) -> dict[str, str]:
+        """The default severity rules less the levels the service's workflow does not have."""
+        _version, workflow = self.shell.registry.latest_workflow(repo, values["workflow_key"])
+        rules: dict[str, str] = values["severity_rules"]
+        return {k: v for k, v in rules.items() if v in workflow.priorities}
+
+    def _check_incidents(self, repo: Repository, values: dict[str, Any], *, whole: bool) -> None:
         """Refuse a service whose alerts could not open an incident of its workflow.
 
         Each severity rule must name one of the workflow's priorities, and each value of
         its start data must be one the start form takes; once alerts can come (`whole`:
         the service has an integration, or is getting one), the start data with an
         alert's summary and description must fill in the whole form. The intake would
-        otherwise answer every alert with a fault. A new service's default rules keep
-        only the workflow's priorities (none, for a workflow without).
+        otherwise answer every alert with a fault.
         """
         _version, workflow = self.shell.registry.latest_workflow(repo, values["workflow_key"])
         rules, levels = values["severity_rules"], workflow.priorities
-        if new and "severity_rules" not in fields:
-            rules = values["severity_rules"] = {k: v for k, v in rules.items() if v in levels}
         choices = ", ".join(levels) or "none: the workflow declares no priorities"
         problems = [
             Problem(f"/severity_rules/{severity}", f"'{level}' is not a priority of "
@@ -270,9 +262,7 @@ class Catalogue:
                 "start_data": dict(service.start_data),
             }
             try:
-                self._check_incidents(
-                    uow.repository, values, {"severity_rules": 0}, False, whole=True
-                )
+                self._check_incidents(uow.repository, values, whole=True)
             except InvalidInput as refused:
                 raise InvalidInput(
                     f"the service '{service.key}' cannot open an incident for an alert yet; "
@@ -299,7 +289,7 @@ class Catalogue:
         """Revoke an integration's token: its sender is refused from now on."""
 
         def body(session: Session, at: datetime) -> None:
-            row = session.get(Integration, integration_id) if 0 < integration_id < 2**62 else None
+            row = session.get(Integration, integration_id) if is_row_id(integration_id) else None
             if row is None:
                 raise NotFound(f"there is no integration {integration_id}")
             row.revoked_at = row.revoked_at or at

@@ -51,6 +51,7 @@ from engine.store.database import Database
 from engine.store.repository import InstanceRow, Repository, TaskRow
 from engine.store.search import SearchIndex
 from engine.store.uow import UnitOfWork
+from forms.definition import Form
 from forms.errors import FieldError
 
 __all__ = ["AfterStart", "Clock", "Commands", "Limits", "Result", "utcnow"]
@@ -166,7 +167,7 @@ class Commands(Shell):
         version_id, workflow = self.registry.latest_workflow(repo, workflow_key)
         if check is not None:
             check(repo, workflow)
-        cleaned = self._start_data(repo, workflow, data, form_version)
+        cleaned, form = self._start_data(repo, workflow, data, form_version)
         calendars = self.registry.calendars(repo, workflow)
         prefix = workflow.number_prefix
         seq = repo.next_number(prefix)
@@ -207,14 +208,15 @@ class Commands(Shell):
         )
         if after is not None:
             after(repo, instance, at)
-        _require_attached(repo, instance, workflow, self.forms, form_version, cleaned)
+        if form is not None:
+            _require_attached(repo, instance, form, cleaned)
         return _answer(instance, transition.state, tasks)
 
     def check_start_data(
         self, repo: Repository, workflow: Workflow, data: dict[str, Any]
     ) -> dict[str, Any]:
         """Return start data cleaned by the workflow's start form, or raise `InvalidData`."""
-        return self._start_data(repo, workflow, data, None)
+        return self._start_data(repo, workflow, data, None)[0]
 
     def _start_data(
         self,
@@ -222,17 +224,19 @@ class Commands(Shell):
         workflow: Workflow,
         data: dict[str, Any],
         form_version: int | None,
-    ) -> dict[str, Any]:
-        """Check start data against the start form; a workflow without one takes any data."""
+    ) -> tuple[dict[str, Any], Form | None]:
+        """Check start data against the start form; a workflow without one takes any data.
+
+        Return the cleaned data and the form that checked it."""
         key = workflow.start.get("form")
         if not key:
-            return data
+            return data, None
         _version, form = self.forms.pinned(repo, key, form_version)
         cleaned = check(step_form(form, None), data)
         problems = people_errors(repo, form, cleaned)
         if problems:
             raise InvalidData("some of the data does not fill in the form", problems)
-        return cleaned
+        return cleaned, form
 
     # Acting on tasks -----------------------------------------------------------------------
 
@@ -663,12 +667,7 @@ def _require_reason(task: TaskRow, data: Mapping[str, Any], note: str | None, fo
 
 
 def _require_attached(
-    repo: Repository,
-    instance: InstanceRow,
-    workflow: Workflow,
-    forms: FormVersions,
-    form_version: int | None,
-    data: Mapping[str, Any],
+    repo: Repository, instance: InstanceRow, form: Form, data: Mapping[str, Any]
 ) -> None:
     """Refuse start data whose file fields name a file not attached to the instance.
 
@@ -676,10 +675,6 @@ def _require_attached(
     hand (the API takes no files at a start) it would name a file that is not there, or
     another instance's, and the pages would list a file that cannot be opened.
     """
-    key = workflow.start.get("form")
-    if not key:
-        return
-    _version, form = forms.pinned(repo, key, form_version)
     named = {
         field["key"]: [item.get("id") if isinstance(item, Mapping) else item for item in value]
         for field in form.fields

