@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
@@ -91,6 +91,8 @@ class Note:
     task_id: int | None = None
     task_key: str | None = None
     summary: str = ""
+    #: Who did what it tells of; None when the workflow did (a task routed to its holder).
+    by: str | None = None
 
 
 # The command path ---------------------------------------------------------------------------
@@ -111,15 +113,20 @@ def after_events(
     for entry in entries:
         kind = entry["kind"]
         detail = entry.get("detail") or {}
-        if kind in ("task_opened", "task_reassigned", "task_delegated") and detail.get("task"):
+        if kind == "task_opened" and detail.get("task"):
+            # The workflow routed it: whoever's action opened the step did not give it.
             notes += _task_notes(repo, instance, str(detail["task"]))
+        elif kind in ("task_reassigned", "task_delegated") and detail.get("task"):
+            by = str(entry["actor"]) if entry.get("actor") else None
+            notes += _task_notes(repo, instance, str(detail["task"]), by=by)
         elif kind in ("sla_warning", "sla_breached"):
             why = str(entry.get("why") or "")
             for key in open_tasks:
                 notes += _task_notes(repo, instance, key, kind, why)
         elif kind == "status_changed" and detail.get("status"):
             words = str(detail["status"]).replace("_", " ")
-            notes += _requester_notes(repo, instance, f"Now {words}", actors)
+            by = str(entry["actor"]) if entry.get("actor") else None
+            notes += _requester_notes(repo, instance, f"Now {words}", actors, by)
     _write(repo, instance, notes, actors, at)
 
 
@@ -138,10 +145,10 @@ def after_comment(
     for username in sorted(repo.active_users(named)) if named else ():
         # An internal note reaches the service desk only; a public comment its requester too.
         if repo.is_agent(username) or (public and username == instance.requester):
-            notes.append(Note(username, "mentioned", summary=excerpt))
+            notes.append(Note(username, "mentioned", summary=excerpt, by=actor))
     actors = {actor} if actor else set()
     if public:
-        notes += _requester_notes(repo, instance, excerpt, actors)
+        notes += _requester_notes(repo, instance, excerpt, actors, actor)
     _write(repo, instance, notes, actors, at)
 
 
@@ -149,11 +156,16 @@ def tell(
     repo: Repository, instance: InstanceRow, notes: Sequence[Note], actor: str, at: datetime
 ) -> None:
     """Write notes made outside the audit trail (an escalation policy's pages), and mail."""
-    _write(repo, instance, list(notes), {actor}, at)
+    _write(repo, instance, [replace(note, by=actor) for note in notes], {actor}, at)
 
 
 def _task_notes(
-    repo: Repository, instance: InstanceRow, key: str, kind: str | None = None, why: str = ""
+    repo: Repository,
+    instance: InstanceRow,
+    key: str,
+    kind: str | None = None,
+    why: str = "",
+    by: str | None = None,
 ) -> list[Note]:
     """Tell the holder of a task, or its group's members while it is queued."""
     row = _TASK.first(repo.connection, {"instance": instance.id, "key": key})
@@ -162,23 +174,24 @@ def _task_notes(
     task_id, title, assignee, group = row[0], str(row[1]), row[2], row[3]
     summary = f"{title} — {why}" if why else title
     if assignee:
-        return [Note(assignee, kind or "assigned", task_id, key, summary)]
+        return [Note(assignee, kind or "assigned", task_id, key, summary, by)]
     if group:
         return [
-            Note(member, kind or "queue", task_id, key, summary) for member in repo.members(group)
+            Note(member, kind or "queue", task_id, key, summary, by)
+            for member in repo.members(group)
         ]
     return []
 
 
 def _requester_notes(
-    repo: Repository, instance: InstanceRow, summary: str, actors: set[str]
+    repo: Repository, instance: InstanceRow, summary: str, actors: set[str], by: str | None
 ) -> list[Note]:
     requester = instance.requester
     if not requester or requester in actors:
         return []  # (asked before the look-up: a requester acting is the common case)
     if not repo.active_users([requester]):
         return []  # anonymous requesters hear by mail, as their workflow says
-    return [Note(requester, "request_changed", summary=summary)]
+    return [Note(requester, "request_changed", summary=summary, by=by)]
 
 
 def _write(
@@ -195,7 +208,6 @@ def _write(
         kept.append(note)
     if not kept:
         return
-    actor = min(actors) if actors else None
     _ADD.many(
         repo.connection,
         [
@@ -205,7 +217,7 @@ def _write(
                 "instance_id": instance.id,
                 "number": instance.number,
                 "task_id": note.task_id,
-                "actor": actor,
+                "actor": note.by,
                 "summary": _cut(note.summary),
                 "created_at": at,
             }

@@ -86,6 +86,20 @@ def test_the_person_a_task_is_given_to_is_told_and_not_the_requester_who_started
     assert total == 1
     assert items[0].link == f"/tasks/{task.id}"
     assert items[0].title == "The printer on floor 3 is jammed"
+    assert items[0].actor is None  # the workflow routed it; alice only asked
+
+
+def test_a_task_opened_by_a_colleagues_action_is_not_said_to_be_given_by_them(
+    commands: Commands, database: Database
+) -> None:
+    number = start(commands)
+    task = work_task(database, number)
+    commands.complete(task.id, "needs_info", {"question": "Which floor?"}, actor=task.assignee)
+    told_alice = Notifications(commands).items("alice")[0]
+    assert sorted((item.kind, item.actor or "") for item in told_alice) == [
+        ("assigned", ""),  # her answer to give: the workflow asked, not bob
+        ("request_changed", task.assignee),  # bob moved her request on
+    ]
 
 
 def test_a_task_sent_to_a_queue_tells_the_group_but_not_who_sent_it(
@@ -100,6 +114,8 @@ def test_a_task_sent_to_a_queue_tells_the_group_but_not_who_sent_it(
     commands.claim(task.id, actor=other)  # claiming tells nobody
     commands.reassign(task.id, actor=other, user=task.assignee, reason="yours again")
     assert told(database, task.assignee)[-1] == (task.assignee, "assigned", number)
+    given = Notifications(commands).items(task.assignee)[0][0]
+    assert (given.kind, given.actor) == ("assigned", other)  # a person gave it back
 
 
 def test_an_sla_warning_tells_whoever_holds_the_work(
