@@ -361,3 +361,30 @@ MOVED: dict[str, Any] = {
         "done": {"type": "end", "status": "completed"},
     },
 }  # fmt: skip
+
+
+def test_a_duration_box_reads_plain_words_and_says_a_kept_mistake_once(
+    page: Page, problems: Problems, dana: str, database: Database
+) -> None:
+    """The box takes words or ISO 8601, so its advice offers both while typing; a wrong
+    value kept is the check's to report there, and the panel says it once, not twice."""
+    problems.expect("the server responded with a status of 422")
+    panel = a_task(page, "due-words")
+    due = panel.get_by_label("Due within")
+    due.fill("2 days")
+    expect(panel.locator(".wf-duration-words")).to_have_text("2 days (P2D)")
+    due.press("Enter")
+    wait_until_saved(page)
+    assert saved_draft(database, "due-words")["steps"]["task"]["due"] == "P2D"
+
+    due = panel.get_by_label("Due within")
+    due.fill("soon")
+    expect(panel.locator(".wf-duration-words")).to_have_text(
+        "'soon' is not a duration; write it like 30 min, 4 hours, 2 days or 1 week, "
+        "or in ISO 8601 like PT30M"
+    )
+    due.press("Enter")
+    wait_for_check(page)
+    assert any("'soon' is not a duration" in text for text in read_problems(page))
+    expect(panel.get_by_text(re.compile("'soon' is not a duration"))).to_have_count(1)
+    expect(panel.locator(".wf-duration-words")).to_have_text("")

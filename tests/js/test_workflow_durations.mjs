@@ -32,14 +32,27 @@ test("in a business calendar the words say working time", () => {
 });
 
 test("what the language refuses is refused with the reason", () => {
+  const error = (text) => parseDuration(text).error;
+  assert.match(error("P1M"), /months or years/);
+  assert.match(error("P1Y"), /months or years/);
+  assert.match(error("pt30m"), /upper case; write PT30M/);
+  assert.match(error("PT0M"), /longer than zero/);
+  assert.match(error("P1DT"), /nothing follows the T/);
+  assert.match(error("30 minutes"), /is not a duration/);
+  assert.match(error("PT"), /is not a duration/);
+  assert.match(error(""), /a duration is needed/);
+});
+
+test("a duration box's error offers plain words too, and takes what it can read", () => {
+  assert.equal(durationError("30 minutes"), "");
+  assert.equal(durationError("pt30m"), "");
+  assert.match(durationError("soon"), /'soon' is not a duration; write it like 30 min, 4 hours/);
+  assert.match(durationError("soon"), /or in ISO 8601 like PT30M/);
+  assert.match(durationError("3 months"), /months or years, which have no fixed length/);
   assert.match(durationError("P1M"), /months or years/);
-  assert.match(durationError("P1Y"), /months or years/);
-  assert.match(durationError("pt30m"), /upper case; write PT30M/);
   assert.match(durationError("PT0M"), /longer than zero/);
   assert.match(durationError("P1DT"), /nothing follows the T/);
-  assert.match(durationError("30 minutes"), /is not a duration/);
-  assert.match(durationError("PT"), /is not a duration/);
-  assert.match(durationError(""), /a duration is needed/);
+  assert.match(durationError("  "), /a duration is needed; write it like 30 min/);
   assert.equal(durationInWords("P1M"), null);
 });
 

@@ -229,14 +229,16 @@ export function durationField(panel, at, words, label, { working = () => false, 
   input.value = getAt(panel.doc, at) ?? "";
   const id = idFor(at);
   const said = el("span", { class: "wf-duration-words", id: `${id}--words`, "aria-live": "polite" });
-  const say = () => {
+  // While typing, the box says what it reads or what is wrong; once kept, a wrong value is
+  // the check's to report at this setting, so drawn again it is not said a second time.
+  const say = (typing) => {
     const iso = readDuration(input.value);
-    if (input.value.trim() === "") said.textContent = optional ? "" : "a duration is needed";
+    if (input.value.trim() === "") said.textContent = optional || !typing ? "" : "a duration is needed";
     else if (iso) said.textContent = `${durationInWords(iso, { working: working() })}${iso !== input.value.trim() ? ` (${iso})` : ""}`;
-    else said.textContent = durationError(input.value.trim());
+    else said.textContent = typing ? durationError(input.value) : "";
   };
-  say();
-  input.addEventListener("input", say);
+  say(false);
+  input.addEventListener("input", () => say(true));
   input.addEventListener("change", () => {
     const text = input.value.trim();
     panel.put(label, at, text === "" ? undefined : readDuration(text) || text);

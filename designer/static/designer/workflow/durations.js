@@ -85,10 +85,23 @@ export function durationInWords(text, { working = false } = {}) {
   return joinWords(words);
 }
 
-/** The message of a text that is not a duration, or "" when it is one. */
+/**
+ * What is wrong with a duration typed in a box that takes ISO 8601 or plain words ("" when
+ * `readDuration` reads it): ISO's own advice for ISO-looking text, else words' advice.
+ */
 export function durationError(text) {
-  return parseDuration(text).error || "";
+  const typed = (text || "").trim();
+  if (typed === "") return `a duration is needed; ${TYPED_EXAMPLE}`;
+  if (readDuration(typed)) return "";
+  if (/^p/i.test(typed)) return parseDuration(typed.toUpperCase()).error;
+  if (/\d\s*(months?|mo|years?|yrs?|y)\b/i.test(typed)) {
+    return `'${typed}' counts months or years, which have no fixed length; use days or weeks`;
+  }
+  return `'${typed}' is not a duration; ${TYPED_EXAMPLE}`;
 }
+
+/** How a duration box's advice reads: it takes plain words as well as ISO 8601. */
+const TYPED_EXAMPLE = "write it like 30 min, 4 hours, 2 days or 1 week, or in ISO 8601 like PT30M";
 
 const FRIENDLY = /(\d+(?:[.,]\d+)?)\s*(weeks?|w|days?|d|hours?|hrs?|h|minutes?|mins?|m|seconds?|secs?|s)\b/gi;
 const FRIENDLY_UNIT = { w: "weeks", d: "days", h: "hours", m: "minutes", s: "seconds" };
