@@ -88,6 +88,25 @@ test("it-incident: the route decision opens two lanes that join at confirm", () 
   assert.equal(after.id, "confirm", "the lanes join again at confirm, drawn once below them");
 });
 
+test("lanes inside a lane that join where the outer lanes join are said to join once", () => {
+  const task = (next) => ({ type: "task", assign: { group: "g" }, next });
+  const doc = {
+    kind: "workflow", format: 1, key: "nested", first: "outer",
+    steps: {
+      outer: { type: "decision", branches: [{ when: { field: "a", equals: 1 }, next: "inner" }], otherwise: "z" },
+      inner: { type: "decision", branches: [{ when: { field: "b", equals: 1 }, next: "x" }], otherwise: "y" },
+      x: task("end"), y: task("end"), z: task("end"), end: { type: "end" },
+    },
+  };
+  const layout = assertWhole(doc);
+  const outer = layout.seq.find((item) => item.kind === "lanes");
+  assert.equal(outer.join, "end");
+  assert.equal(outer.joinsOuter, false, "the outer lanes say where they join");
+  const inner = outer.lanes[0].seq.find((item) => item.kind === "lanes");
+  assert.equal(inner.from, "inner");
+  assert.equal(inner.joinsOuter, true, "the inner lanes join at the same step: said once, below");
+});
+
 test("a loop is drawn as a link that goes back, not as the step again", () => {
   const doc = JSON.parse(readFileSync(join(WORKFLOWS, "it-incident.json"), "utf8"));
   const layout = buildLayout(doc);

@@ -282,8 +282,8 @@ class Drawing {
       row.append(section);
     }
     li.append(row);
-    const join = item.join
-      ? `${item.parallel ? "The branches join" : "The lanes join again"}, then ${item.join}`
+    const join = item.joinsOuter ? ""
+      : item.join ? `${item.parallel ? "The branches join" : "The lanes join again"}, then ${item.join}`
       : item.parallel ? "" : "The lanes do not join again";
     if (join) li.append(el("p", { class: "wf-join" }, join));
     return li;
@@ -291,7 +291,7 @@ class Drawing {
 
   /** Everything a lanes block is drawn from, in drawing order, as a flat list of values. */
   blockFrom(item) {
-    const from = [item.parallel, item.join];
+    const from = [item.parallel, item.join, Boolean(item.joinsOuter)];
     const add = (items) => {
       let previous = null;
       items.forEach((part, i) => {

@@ -173,7 +173,8 @@ function walk(flow, start, incoming, stops, previous) {
       routes: o.routes,
       seq: walk(flow, o.to, o.routes, inner, current),
     }));
-    items.push({ kind: "lanes", from: current, parallel: false, lanes, join });
+    // Lanes that join where the lanes around them join (`own`) are said to join there once.
+    items.push({ kind: "lanes", from: current, parallel: false, lanes, join, joinsOuter: join !== null && join === own });
     if (join === null) break;
     routes = lanes.flatMap((lane) => {
       const last = lane.seq[lane.seq.length - 1];
