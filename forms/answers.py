@@ -24,7 +24,7 @@ _EXACT = 2**53
 #: Friendly names of common upload types, for the hint under a file field.
 MIME_NAMES = {
     "application/pdf": "PDF", "image/png": "PNG", "image/jpeg": "JPEG", "image/gif": "GIF",
-    "image/*": "images", "text/plain": "text", "text/csv": "CSV",
+    "image/webp": "WebP", "image/*": "images", "text/plain": "text", "text/csv": "CSV",
     "application/zip": "ZIP", "application/json": "JSON",
 }  # fmt: skip
 

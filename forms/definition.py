@@ -31,6 +31,37 @@ MAX_FILES = 5
 #: How many files a file field takes, and how large each may be, unless it says otherwise.
 DEFAULT_MAX_FILES = 1
 DEFAULT_MAX_SIZE = MAX_FILE_SIZE
+#: The types a requester may add to their request later when its form takes no files.
+ADDED_FILE_TYPES = (
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+    "application/pdf",
+    "text/plain",
+)
+
+
+def added_files_field(form: Form | None) -> dict[str, Any]:
+    """The rules of the files a requester adds to their request on its tracking page, as a
+    file field: those of the form's first file field, so a request takes the same files
+    when it is made and later; else up to `MAX_FILES` pictures, PDFs or texts at once."""
+    for field in form.fields if form is not None else ():
+        if field["type"] == "file":
+            return {
+                "key": "files",
+                "type": "file",
+                "max_files": int(field.get("max_files", DEFAULT_MAX_FILES)),
+                "max_size": int(field.get("max_size", DEFAULT_MAX_SIZE)),
+                "accept": list(field.get("accept") or ()),
+            }
+    return {
+        "key": "files",
+        "type": "file",
+        "max_files": MAX_FILES,
+        "max_size": MAX_FILE_SIZE,
+        "accept": list(ADDED_FILE_TYPES),
+    }
 
 
 def size_words(size: int) -> str:

@@ -22,7 +22,7 @@ from engine.service.bootstrap import Services, default_url
 from engine.settings import WEB_DEFAULTS
 from forms import rendering
 from web import admin, api, auth, desk, insight, intake, oncall, ops, portal, postmortems
-from web.common import errors, jsonbody, moments, security, uploads
+from web.common import errors, jsonbody, moments, security
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -52,7 +52,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     ops.init_app(app)  # first: logging, and each request's id before other hooks run
     jsonbody.init_app(app)
     moments.init_app(app)
-    uploads.init_app(app)
     security.init_app(app)
     errors.init_app(app)
     auth.init_app(app)

@@ -7,6 +7,7 @@ service desk's internal notes, assignments, SLA clocks or incidents.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,10 +18,11 @@ from sqlalchemy.orm import Session
 
 from engine.core.definition import Workflow
 from engine.core.values import is_row_id
+from engine.service.commands import Result
 from engine.service.desk import button_label
-from engine.service.errors import NotFound
+from engine.service.errors import InvalidInput, NotFound
 from engine.service.published import Published
-from engine.service.requests import REQUESTER, Requests
+from engine.service.requests import REQUESTER, NewFile, Requests
 from engine.service.seen import (
     SeenEvent,
     Shown,
@@ -34,7 +36,9 @@ from engine.service.seen import (
 from engine.service.submissions import step_form
 from engine.store.directory import Directory
 from engine.store.instances import Attachment, Comment, Event, Instance, Task
-from forms.definition import Form
+from forms.answers import MIME_NAMES, file_hint
+from forms.compiler import accept_pattern
+from forms.definition import Form, added_files_field, size_words
 
 #: What the requester reads for the statuses of the shipped workflows; others are spelled out.
 STATUS_WORDS = {
@@ -89,12 +93,19 @@ class TrackingView:
     #: Forms of later steps with fields the requester may see that hold an answer, then
     #: the values the workflow shows that no form does (`DETAILS_TITLE`).
     answers: list[Form]
+    #: The rules of the files the requester may add (`forms.definition.added_files_field`).
+    added_files: Mapping[str, Any] = field(default_factory=lambda: added_files_field(None))
     #: The requester's username, if they asked signed in.
     requester: str | None = None
 
     @property
     def status_words(self) -> str:
         return status_words(self.status)
+
+    @property
+    def added_files_hint(self) -> str:
+        """The files the requester may add, in words: how many at once, how large, which."""
+        return file_hint(self.added_files).replace("files,", "files at once,", 1)
 
     def yours(self, comment: Comment) -> bool:
         """Tell whether the requester wrote a comment (through this link or signed in)."""
@@ -147,8 +158,45 @@ def view(requests: Requests, published: Published, token: str) -> TrackingView:
             if _is_requesters(task, instance)
         ],
         answers=_answers(workflow, start_form, later, shown, data),
+        added_files=added_files_field(start_form),
         requester=instance.requester,
     )
+
+
+def added_files(requests: Requests, published: Published, token: str) -> Mapping[str, Any]:
+    """The rules of the files the requester of a token may add (NotFound for any other)."""
+    number = requests.number(token)
+    with requests.commands.database.reading() as session:
+        version = session.scalars(
+            select(Instance.workflow_version_id).where(Instance.number == number)
+        ).one()
+        directory = Directory(session.connection(), row_locks=False)
+        workflow = requests.commands.registry.workflow(directory, version)
+    return added_files_field(form_of(published, workflow.start.get("form")))
+
+
+def attach(
+    requests: Requests,
+    published: Published,
+    token: str,
+    files: list[NewFile],
+    *,
+    key: str | None = None,
+) -> Result:
+    """Add the requester's files to their request: as many, as large and of the types its
+    form takes (`added_files`); InvalidInput keeps none of them."""
+    rules = added_files(requests, published, token)
+    most, size = int(rules["max_files"]), int(rules["max_size"])
+    if len(files) > most:
+        raise InvalidInput(f"Add at most {most} file{'s' if most > 1 else ''} at once.")
+    takes = re.compile(accept_pattern(rules["accept"])) if rules["accept"] else None
+    for new in files:
+        if new.size > size:
+            raise InvalidInput(f"'{new.filename}' is larger than {size_words(size)}.")
+        if takes is not None and not takes.fullmatch(new.content_type):
+            kinds = ", ".join(MIME_NAMES.get(kind, kind) for kind in rules["accept"])
+            raise InvalidInput(f"'{new.filename}' is not a file this request takes: {kinds}.")
+    return requests.attach(token, files, key=key)
 
 
 def _answers(

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
+from engine.service import tracking
 from engine.service.casework import Casework
 from engine.service.commands import Commands
 from engine.service.errors import Conflict, InvalidInput, NotAllowed
 from engine.service.people import ensure_user
 from engine.service.published import Published
 from engine.service.queries import instance_view
+from engine.service.requests import NewFile, Requests
 from engine.service.starting import Caller, Starting
 from engine.store.casework import InstanceLink
 from engine.store.database import Database
-from engine.store.instances import Comment, Instance, Outbox, TrackingLink
+from engine.store.instances import Attachment, Comment, Instance, Outbox, TrackingLink
 from tests.integration.conftest import INCIDENT, MAJOR
 
 REQUEST = {"item": "laptop", "details": "A new one", "cost": 300, "manager": "sam"}
@@ -329,3 +332,30 @@ def test_a_duplicate_must_point_at_an_original_that_is_not_one(
     with pytest.raises(NotAllowed):
         casework.mark_duplicate(third, first, "same", actor="rita")
     assert instance(database, third).ended_at is None
+
+
+def test_files_a_requester_adds_later_are_held_to_the_reports_own_rules_in_the_service(
+    commands: Commands, database: Database
+) -> None:
+    """The rule lives in the service: a door that skipped the web's checks still cannot add
+    a file the request's form would not take, and nothing of the refused call is kept."""
+    requests, published = Requests(commands), Published(commands.database)
+    requests.submit("it-incident", dict(INCIDENT), token="t" * 48)
+    rules = tracking.added_files(requests, published, "t" * 48)
+    assert (rules["max_files"], rules["max_size"]) == (3, 5 * 1024 * 1024)
+
+    def new(name: str, kind: str, size: int = 100) -> NewFile:
+        return NewFile(None, name, kind, size, "0" * 64, name.replace(".", "") + "0" * 24)
+
+    for files, message in (
+        ([new("a.zip", "application/zip")], "'a.zip' is not a file this request takes"),
+        ([new("b.png", "image/png", 5 * 1024 * 1024 + 1)], "'b.png' is larger than 5 MB"),
+        ([new(f"{n}.png", "image/png") for n in range(4)], "Add at most 3 files at once."),
+    ):
+        with pytest.raises(InvalidInput, match=re.escape(message)):
+            tracking.attach(requests, published, "t" * 48, files)
+    with database.reading() as session:
+        assert session.scalar(select(func.count()).select_from(Attachment)) == 0
+    tracking.attach(requests, published, "t" * 48, [new("c.webp", "image/webp")])
+    with database.reading() as session:
+        assert session.scalar(select(func.count()).select_from(Attachment)) == 1

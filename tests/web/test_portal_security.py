@@ -233,3 +233,47 @@ def test_prune_files_deletes_only_old_uploads_that_no_attachment_records(
     too_soon = runner.invoke(main, ["prune-files", "--older-than", "0.5"])
     assert too_soon.exit_code == 2  # an upload in progress might be younger than that
     assert "0.5 is not in the range x>=1" in too_soon.output
+
+
+def add_on_tracking_page(client: FlaskClient, path: str, files: list[tuple[bytes, str]]) -> Any:
+    data: dict[str, Any] = {
+        **hidden_fields(client.get(path).text),
+        "files": [FileStorage(io.BytesIO(content), name) for content, name in files],
+    }
+    body, length, boundary = stream_encode_multipart(data, use_tempfile=False)
+    return client.post(
+        f"{path}/files",
+        input_stream=body,
+        content_length=length,
+        content_type=f"multipart/form-data; boundary={boundary}",
+    )
+
+
+def test_files_added_later_take_the_limits_of_the_reports_own_files(
+    client: FlaskClient, database: Database, settings: dict[str, Any]
+) -> None:
+    """The report's form takes up to 3 pictures, PDFs or texts of 5 MB: so does its tracking
+    page, which says so; anything else is refused there with nothing kept."""
+    path = tracking_path(post_files(client, []))
+    page = client.get(path).text
+    assert "Up to 3 files at once, each at most 5 MB. Allowed types: images, PDF, text." in page
+    assert 'accept="image/*,application/pdf,text/plain"' in page
+    folder = Path(settings["UPLOAD_FOLDER"])
+
+    refused = {
+        "too many": ([(PNG, f"{n}.png") for n in range(4)], 422, "Add at most 3 files at once."),
+        "too large": ([(PNG + b"\0" * (5 * 1024 * 1024), "big.png")], 413,
+                      "&#39;big.png&#39; is larger than 5 MB"),
+        "a zip": ([(b"PK\x03\x04" + b"\0" * 100, "logs.zip")], 422,
+                  "&#39;logs.zip&#39; is not a file this request takes: images, PDF, text."),
+    }  # fmt: skip
+    for what, (files, status, message) in refused.items():
+        response = add_on_tracking_page(client, path, files)
+        assert response.status_code == status, what
+        assert message in response.text, what
+        assert stored(database) == (1, 0), what
+        assert files_on_disk(folder) == [], what
+
+    taken = add_on_tracking_page(client, path, [(PNG, "a.png"), (b"%PDF-1.4\n%%EOF", "b.pdf")])
+    assert taken.status_code == 303
+    assert stored(database) == (1, 2)

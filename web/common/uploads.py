@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import mimetypes
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, BinaryIO, cast
 
 import filetype
-from flask import Flask, Response, send_file
+from flask import Response, send_file
 from werkzeug.datastructures import FileStorage, MultiDict
 
 from engine.service.requests import NewFile
@@ -24,24 +24,10 @@ from engine.store.instances import Attachment
 from forms.definition import (
     DEFAULT_MAX_FILES,
     DEFAULT_MAX_SIZE,
-    MAX_FILE_SIZE,
-    MAX_FILES,
     Form,
     size_words,
 )
 from web.common.services import services
-
-#: How many files a requester may add on their tracking page at once: the one limit.
-LOOSE_MAX_FILES = MAX_FILES
-#: Types a requester may add on their tracking page.
-LOOSE_TYPES = (
-    "image/png",
-    "image/jpeg",
-    "image/gif",
-    "image/webp",
-    "application/pdf",
-    "text/plain",
-)
 
 
 class RejectedUpload(Exception):
@@ -79,19 +65,15 @@ class Uploads:
             ]
         return values
 
-    def take_loose(self, posted: Sequence[FileStorage]) -> list[NewFile]:
-        """Store files added on a tracking page, of the few types anyone may add."""
+    def take_added(self, posted: Sequence[FileStorage], rules: Mapping[str, Any]) -> list[NewFile]:
+        """Store files a requester adds on their tracking page, as many and as large as
+        `rules` (`forms.definition.added_files_field`) say; the service checks the rest."""
         posted = [f for f in posted if f.filename]
-        if len(posted) > LOOSE_MAX_FILES:
-            raise RejectedUpload("files", f"Add at most {LOOSE_MAX_FILES} files at once.", 422)
+        most = int(rules["max_files"])
+        if len(posted) > most:
+            raise RejectedUpload("files", f"Add at most {_count(most, 'file')} at once.", 422)
         for upload in posted:
-            new = self._keep(upload, None, DEFAULT_MAX_SIZE)
-            if new.content_type not in LOOSE_TYPES:
-                raise RejectedUpload(
-                    "files",
-                    f"'{new.filename}' is not a picture, PDF or text file; add one of those.",
-                    422,
-                )
+            self._keep(upload, None, int(rules["max_size"]))
         return list(self.kept)
 
     def _keep(self, upload: FileStorage, field: str | None, max_size: int) -> NewFile:
@@ -154,8 +136,3 @@ def send_attachment(found: Attachment) -> Response:
         as_attachment=True,
         download_name=found.filename,
     )
-
-
-def init_app(app: Flask) -> None:
-    """Let every page state the one upload limit as it is enforced."""
-    app.jinja_env.globals["upload_limit"] = {"files": MAX_FILES, "size": size_words(MAX_FILE_SIZE)}

@@ -224,19 +224,19 @@ def add_files(token: str) -> Answer | tuple[str, int]:
     """Add the requester's files."""
     requests = _requests()
     try:
-        requests.number(token)
+        rules = tracking.added_files(requests, _published(), token)
     except NotFound:
         abort(404)
     uploads = Uploads(services().files)
     try:
-        files = uploads.take_loose(request.files.getlist("files"))
+        files = uploads.take_added(request.files.getlist("files"), rules)
     except RejectedUpload as rejected:
         uploads.discard()
         return _track_again(token, {"files": rejected.message}, rejected.status)
     if not files:
         return _track_again(token, {"files": "Choose a file to add."}, 422)
     try:
-        requests.attach(token, files, key=_form_key())
+        tracking.attach(requests, _published(), token, files, key=_form_key())
     except ServiceError as error:
         uploads.discard()
         return _track_again(token, {"files": error.message}, STATUS.get(error.code, 400))

@@ -16,6 +16,8 @@ from engine.service.requests import NewFile, Requests
 from engine.service.tracking import (
     RequesterTask,
     TrackingView,
+    added_files,
+    attach,
     requester_task,
     status_words,
     view,
@@ -24,6 +26,8 @@ from engine.service.tracking import (
 __all__ = [
     "RequesterTask",
     "TrackingView",
+    "added_files",
+    "attach",
     "external_url",
     "requester_task",
     "status_words",

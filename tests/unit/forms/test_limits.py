@@ -8,6 +8,7 @@ import pytest
 
 from forms.answers import file_hint
 from forms.checker import check_form
+from forms.definition import MAX_FILE_SIZE, MAX_FILES, Form, added_files_field
 from tests.unit.forms.conftest import field, form_doc
 
 
@@ -270,3 +271,23 @@ def test_a_file_field_states_its_size_limit_even_when_it_sets_none() -> None:
     assert file_hint(field("shots", "file", max_files=2, max_size=2 * 1024 * 1024)) == (
         "Up to 2 files, each at most 2 MB."
     )
+
+
+def test_files_added_later_follow_the_forms_first_file_field_else_the_one_limit() -> None:
+    with_files = Form.from_document({
+        "kind": "form", "format": 1, "key": "paged", "title": "Paged",
+        "pages": [{"title": "One", "fields": [field("summary")]},
+                  {"title": "Two", "fields": [field("logs", "file", max_files=2,
+                                                    max_size=1024, accept=["text/plain"])]}],
+    })  # fmt: skip
+    assert added_files_field(with_files) == {
+        "key": "files", "type": "file", "max_files": 2, "max_size": 1024,
+        "accept": ["text/plain"],
+    }  # fmt: skip
+    plain = Form.from_document(form_doc(field("summary")))
+    for form in (plain, None):
+        rules = added_files_field(form)
+        assert (rules["max_files"], rules["max_size"]) == (MAX_FILES, MAX_FILE_SIZE)
+        assert file_hint(rules) == (
+            "Up to 5 files, each at most 10 MB. Allowed types: PNG, JPEG, GIF, WebP, PDF, text."
+        )
