@@ -103,12 +103,17 @@ class Stack:
 
 @contextmanager
 def running(
-    env: dict[str, str], pack: Path = PACK, *, interrupts_ignored: bool = False
+    env: dict[str, str],
+    pack: Path = PACK,
+    *,
+    interrupts_ignored: bool = False,
+    terminal: bool = False,
 ) -> Iterator[Stack]:
     """Run `flowdesk up` until it answers /health; stop it with Ctrl-C at the end.
 
     `interrupts_ignored`: started as a shell starts a command in the background (`&`),
-    SIGINT ignored from the start.
+    SIGINT ignored from the start. `terminal`: started as a shell starts a command in the
+    foreground, in a process group of its own, which a Ctrl-C at the terminal signals whole.
     """
     port = free_port()
     ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if interrupts_ignored else None
@@ -119,6 +124,7 @@ def running(
         stderr=subprocess.STDOUT,
         text=True,
         preexec_fn=ignore,
+        process_group=0 if terminal else None,
     )
     stack = Stack(port, process)
     reader = threading.Thread(target=stack.read, name="flowdesk-up-output", daemon=True)
@@ -131,7 +137,10 @@ def running(
             time.sleep(0.25)
         yield stack
     finally:
-        process.send_signal(signal.SIGINT)
+        if terminal:
+            os.killpg(process.pid, signal.SIGINT)
+        else:
+            process.send_signal(signal.SIGINT)
         process.wait(timeout=30)
         reader.join(timeout=5)
         if process.stdout is not None:
@@ -254,6 +263,25 @@ def test_up_started_in_the_background_still_stops_on_ctrl_c(stack_env: dict[str,
     stacks' jobs from a shared Redis. `running` checks that it stopped, and said so."""
     with running(stack_env, interrupts_ignored=True) as stack:
         assert health(stack.port) is not None
+
+
+def test_ctrl_c_at_a_terminal_stops_the_parts_in_order_and_quietly(
+    stack_env: dict[str, str],
+) -> None:
+    """A terminal's Ctrl-C signals the whole foreground process group: the parts of the stack
+    are in groups of their own, so only `up` hears it and stops them in order. Before, Redis
+    died at once with the rest, and the worker printed a traceback saying it was unreachable."""
+    with running(stack_env, terminal=True) as stack:
+        began = time.monotonic()
+        while "Flowdesk is up" not in stack.output:  # where a person presses Ctrl-C
+            assert time.monotonic() - began < 30, stack.output
+            time.sleep(0.1)
+        found = re.search(r"Workers: 1 \(pids (\d+)\)", stack.output)
+        assert found is not None, stack.output
+        assert os.getpgid(int(found.group(1))) != os.getpgid(stack.process.pid)
+        time.sleep(2)  # the worker at its periodic work, as it would be
+    assert "Traceback" not in stack.output, stack.output
+    assert "unreachable" not in stack.output, stack.output
 
 
 def test_the_served_app_is_built_with_its_heap_out_of_the_collectors_sight(tmp_path: Path) -> None:

@@ -57,7 +57,7 @@ from web.cli.supervisor import (
     Program,
     Supervisor,
     SupervisorError,
-    die_with_parent,
+    apart,
     stop_processes,
 )
 
@@ -140,7 +140,7 @@ def start_redis(port: int, folder: Path | None = None) -> subprocess.Popen[bytes
     ]
     if folder is not None:
         command += ["--dir", str(folder)]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, preexec_fn=die_with_parent())
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, **apart())
     for _ in range(200):
         try:
             Redis(port=port).ping()
@@ -156,7 +156,7 @@ def start_catcher(maildir: Path) -> tuple[subprocess.Popen[bytes], int]:
     accepts connections, with its port."""
     port = free_port()
     command = [sys.executable, "-m", "web.cli.catcher", "--port", str(port)]
-    child = subprocess.Popen([*command, "--maildir", str(maildir)], preexec_fn=die_with_parent())
+    child = subprocess.Popen([*command, "--maildir", str(maildir)], **apart())
     for _ in range(200):
         if child.poll() is not None:
             break

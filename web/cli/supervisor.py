@@ -9,7 +9,10 @@ part is stopped and `up` fails rather than limp on
 Stopping sends SIGTERM to every child, waits `STOP_GRACE_S`, then kills what is left.
 
 On Linux each child is also told to die with its supervisor (PR_SET_PDEATHSIG), so a
-supervisor killed with SIGKILL leaves no orphan serving or working on its own.
+supervisor killed with SIGKILL leaves no orphan serving or working on its own. Each child
+runs in a process group of its own: a Ctrl-C at the terminal reaches the supervisor alone,
+which stops the parts in their order (Redis last), rather than every part at once, a
+worker then losing its Redis while it finishes.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from engine.settings import STOP_GRACE_S
 
@@ -59,9 +63,7 @@ class Program:
         return self.process.pid if self.process is not None else None
 
     def start(self) -> None:
-        self.process = subprocess.Popen(
-            list(self.command), env=dict(self.env), preexec_fn=die_with_parent()
-        )
+        self.process = subprocess.Popen(list(self.command), env=dict(self.env), **apart())
         self.restart_at = None
 
     def running(self) -> bool:
@@ -160,6 +162,12 @@ def _ending(returncode: int) -> str:
 
 
 _PR_SET_PDEATHSIG = 1
+
+
+def apart() -> dict[str, Any]:
+    """Popen's options for a part of the stack: its own process group (the terminal's
+    Ctrl-C is the supervisor's to pass on), and dying with its parent."""
+    return {"process_group": 0, "preexec_fn": die_with_parent()}
 
 
 def die_with_parent() -> Callable[[], None] | None:
