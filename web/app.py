@@ -22,7 +22,7 @@ from engine.service.bootstrap import Services, default_url
 from engine.settings import WEB_DEFAULTS
 from forms import rendering
 from web import admin, api, auth, desk, insight, intake, oncall, ops, portal, postmortems
-from web.common import errors, jsonbody, moments, security
+from web.common import errors, jsonbody, moments, routing, security
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -49,6 +49,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         [FileSystemLoader(os.path.join(app.root_path, "templates")), rendering.template_loader()]
     )
     rendering.register(app.jinja_env)
+    routing.init_app(app)  # before any rule is added
     ops.init_app(app)  # first: logging, and each request's id before other hooks run
     jsonbody.init_app(app)
     moments.init_app(app)

@@ -213,6 +213,13 @@ def test_tasks_mine_and_queue_then_claim_from_the_queue(
     assert client.get("/api/v1/tasks/1", headers=auth("dan")).json["assignee"] == "dan"
     assert client.get("/api/v1/tasks/99", headers=auth("dan")).status_code == 404
     assert client.get(f"/api/v1/tasks/{2**70}", headers=auth("dan")).status_code == 404
+    # One task, one address: other scripts' digits are not read as the number.
+    for other_digits in ("\uff11", "\u0661", "\u0967"):  # full-width, Arabic-Indic, Devanagari 1
+        assert client.get(f"/api/v1/tasks/{other_digits}", headers=auth("dan")).status_code == 404
+        assert (
+            client.post(f"/api/v1/tasks/{other_digits}/claim", headers=auth("dan")).status_code
+            == 404
+        )
 
 
 def test_completing_checks_the_tasks_form_then_completes_once_per_key(
