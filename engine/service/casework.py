@@ -18,6 +18,7 @@ recorded on the timeline. Cancelling is `Commands.cancel` (a reason is required)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,6 +26,7 @@ from typing import Any
 from sqlalchemy import and_, insert, or_, select
 from sqlalchemy.orm import Session
 
+from engine.core.definition import Workflow
 from engine.core.errors import Problem
 from engine.core.events import ClosedAsDuplicate, PriorityChanged, Reopened
 from engine.service.apply import message_row, record_events
@@ -77,31 +79,38 @@ class Casework:
         """Stop an instance, with its reason (the service desk only)."""
         return self.commands.cancel(number, reason, actor=actor, key=key)
 
-    def reopen(self, number: str, reason: str, *, actor: str, key: str | None = None) -> Result:
-        """Send an instance that ended back to work where its workflow says."""
+    def reopen(
+        self,
+        number: str,
+        reason: str,
+        *,
+        actor: str,
+        key: str | None = None,
+        requester_of: str | None = None,
+    ) -> Result:
+        """Send an instance that ended back to work where its workflow says.
+
+        `requester_of` (an instance number): the caller has proved to be that instance's
+        requester, by its tracking link (`Requests.reopen`)."""
         why = self._reason(reason)
 
         def body(uow: UnitOfWork, at: datetime) -> Result:
             repo = uow.repository
             instance = self.commands.locked_instance(repo, number)
-            if instance.requester != actor and not repo.is_agent(actor):
+            theirs = requester_of == number or instance.requester == actor
+            if not theirs and not repo.is_agent(actor):
                 raise NotAllowed(f"only the service desk and its requester may reopen {number}")
             if instance.ended_at is None:
                 raise Conflict(f"{number} has not ended; it is {instance.status}")
-            outcome = instance.state.get("outcome")
-            if outcome in NOT_REOPENED:
-                raise Conflict(f"{number} cannot be reopened: {NOT_REOPENED[outcome]}")
             workflow = self.commands.registry.workflow(repo, instance.workflow_version_id)
-            rule = workflow.doc.get("reopen")
-            if not rule:
-                raise Conflict(
-                    f"{number} cannot be reopened: the workflow '{workflow.title}' does not "
-                    "say where a reopened instance goes back to"
-                )
-            event = Reopened(rule["to"], why, actor)
+            refused = why_not_reopened(workflow, instance.state)
+            if refused:
+                raise Conflict(f"{number} cannot be reopened: {refused}")
+            event = Reopened(workflow.doc["reopen"]["to"], why, actor)
             return self.commands.advance(uow, instance, event, at, key)
 
-        return self.commands.execute("reopen", key, body, request=(number, why, actor))
+        asked = (number, why, actor, requester_of)
+        return self.commands.execute("reopen", key, body, request=asked)
 
     def set_priority(
         self, number: str, priority: str, reason: str, *, actor: str, key: str | None = None
@@ -288,6 +297,31 @@ def _add_link(
             "created_at": at,
         },
     )
+
+
+def why_not_reopened(workflow: Workflow, state: Mapping[str, Any]) -> str | None:
+    """Why an ended instance cannot be reopened, in words; None when it can."""
+    outcome = state.get("outcome")
+    if outcome in NOT_REOPENED:
+        return NOT_REOPENED[str(outcome)]
+    if not workflow.doc.get("reopen"):
+        return (
+            f"the workflow '{workflow.title}' does not say where a reopened instance goes "
+            "back to"
+        )
+    return None
+
+
+def link_reported_again(
+    repo: Repository, new: InstanceRow, earlier: InstanceRow, actor: str, at: datetime
+) -> None:
+    """Link a request to the ended one its requester reported again, and say so on both."""
+    _add_link(repo, new, earlier, "related", actor, at)
+    for here, there, why in (
+        (new, earlier, f"reported again after {earlier.number}, which had ended"),
+        (earlier, new, f"reported again by its requester as {new.number}"),
+    ):
+        record_events(repo, here, [_event("linked", at, actor, why, there)], None, at)
 
 
 def _event(kind: str, at: datetime, actor: str, why: str, other: InstanceRow) -> dict[str, Any]:

@@ -18,8 +18,9 @@ from typing import Any
 from sqlalchemy import insert, select
 
 from engine.service.apply import message_row, record_events
+from engine.service.casework import Casework, link_reported_again
 from engine.service.commands import Commands, Result
-from engine.service.errors import NotFound
+from engine.service.errors import Conflict, NotFound
 from engine.service.starters import start_check
 from engine.store.instances import Attachment, Instance, TrackingLink
 from engine.store.repository import InstanceRow, Repository
@@ -84,18 +85,30 @@ class Requests:
         confirmation: dict[str, Any] | None = None,
         requester: str | None = None,
         form: tuple[str, int] | None = None,
+        again: str | None = None,
     ) -> tuple[Result, bool]:
         """Start an instance from a public form with its tracking link and files.
 
         Return the answer and whether this call started it (False: a repeat of `key`).
         `confirmation` is a message (`to`, `template`, `link`) to send once it is saved;
         `requester` is the signed-in user who sent the form, if any; `form` the key and
-        version id of the form it was checked with, recorded in the timeline.
+        version id of the form it was checked with, recorded in the timeline. `again`: the
+        tracking token of an ended request this one reports again (NotFound for no such
+        link, Conflict while it is open); the two are linked.
         """
         started = []
+        earlier = self.number(again) if again is not None else None
 
         def after(repo: Repository, instance: InstanceRow, at: datetime) -> None:
             started.append(instance.id)
+            if earlier is not None:
+                ended = self.commands.locked_instance(repo, earlier)
+                if ended.ended_at is None:
+                    raise Conflict(
+                        f"{earlier} is still open: write to the service desk on its tracking "
+                        "page rather than report it again"
+                    )
+                link_reported_again(repo, instance, ended, requester or REQUESTER, at)
             repo.connection.execute(
                 insert(TrackingLink),
                 {"instance_id": instance.id, "token_hash": token_hash(token), "created_at": at},
@@ -156,6 +169,13 @@ class Requests:
         number = self.number(token)
         return self.commands.complete(
             task_id, outcome, data, actor=REQUESTER, key=key, requester_of=number
+        )
+
+    def reopen(self, token: str, reason: str, *, key: str | None = None) -> Result:
+        """Reopen the ended request a token opens, as its requester, with a reason."""
+        number = self.number(token)
+        return Casework(self.commands).reopen(
+            number, reason, actor=REQUESTER, key=key, requester_of=number
         )
 
     def comment(self, token: str, text: str, *, key: str | None = None) -> Result:

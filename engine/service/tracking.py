@@ -18,9 +18,10 @@ from sqlalchemy.orm import Session
 
 from engine.core.definition import Workflow
 from engine.core.values import is_row_id
+from engine.service.casework import why_not_reopened
 from engine.service.commands import Result
 from engine.service.desk import button_label
-from engine.service.errors import InvalidInput, NotFound
+from engine.service.errors import Conflict, InvalidInput, NotFound
 from engine.service.published import Published
 from engine.service.requests import REQUESTER, NewFile, Requests
 from engine.service.seen import (
@@ -97,6 +98,11 @@ class TrackingView:
     added_files: Mapping[str, Any] = field(default_factory=lambda: added_files_field(None))
     #: The requester's username, if they asked signed in.
     requester: str | None = None
+    #: Whether the requester may reopen it: it ended, and its workflow takes it back.
+    reopenable: bool = False
+    #: The public workflow to report an ended request again with, when it cannot be reopened
+    #: (None: open, reopenable, or not public).
+    report_again: str | None = None
 
     @property
     def status_words(self) -> str:
@@ -137,6 +143,8 @@ def view(requests: Requests, published: Published, token: str) -> TrackingView:
         directory = Directory(session.connection(), row_locks=False)
         workflow = requests.commands.registry.workflow(directory, instance.workflow_version_id)
         session.expunge_all()
+    ended = instance.ended_at is not None
+    reopenable = ended and why_not_reopened(workflow, instance.state) is None
     start_form = form_of(published, workflow.start.get("form"))
     later = later_forms(published, workflow, start_form)
     shown = visible_fields(workflow, start_form, later)
@@ -146,7 +154,7 @@ def view(requests: Requests, published: Published, token: str) -> TrackingView:
         title=instance.title,
         status=instance.status,
         started_at=instance.started_at,
-        ended=instance.ended_at is not None,
+        ended=ended,
         form=_only(start_form, shown) if start_form else None,
         data=data,
         timeline=[_entry(event) for event in requester_timeline(events, instance.requester)],
@@ -160,7 +168,42 @@ def view(requests: Requests, published: Published, token: str) -> TrackingView:
         answers=_answers(workflow, start_form, later, shown, data),
         added_files=added_files_field(start_form),
         requester=instance.requester,
+        reopenable=reopenable,
+        report_again=_public_key(published, workflow) if ended and not reopenable else None,
     )
+
+
+def _public_key(published: Published, workflow: Workflow) -> str | None:
+    try:
+        return published.public_start(workflow.key).workflow.key
+    except NotFound:
+        return None
+
+
+def reported_again(
+    requests: Requests, published: Published, token: str, workflow_key: str
+) -> tuple[str, dict[str, Any]]:
+    """The number of the ended request a token opens, and its answers to the public form of
+    `workflow_key`, to fill a new report of it with (files aside: they stay on the first).
+
+    NotFound: no such link, or a request of another workflow; Conflict: it is still open.
+    """
+    number = requests.number(token)
+    start = published.public_start(workflow_key)
+    with requests.commands.database.reading() as session:
+        instance = session.scalars(select(Instance).where(Instance.number == number)).one()
+        directory = Directory(session.connection(), row_locks=False)
+        workflow = requests.commands.registry.workflow(directory, instance.workflow_version_id)
+        data, ended = dict(instance.state.get("data") or {}), instance.ended_at is not None
+    if workflow.key != workflow_key:
+        raise NotFound(f"{number} was not made with this form")
+    if not ended:
+        raise Conflict(
+            f"{number} is still open: write to the service desk on its tracking page "
+            "rather than report it again"
+        )
+    kept = {f["key"] for f in start.form.fields if f["type"] not in ("file", "hidden")}
+    return number, {key: value for key, value in data.items() if key in kept}
 
 
 def added_files(requests: Requests, published: Published, token: str) -> Mapping[str, Any]:

@@ -267,6 +267,7 @@ MATRIX: tuple[Row, ...] = (
     Row("POST", "/new/it-incident", each(422), {"summary": ""}),
     Row("POST", "/track/not-a-token/comments", each(404), {"comment": "Hello"}),
     Row("POST", "/track/not-a-token/files", each(404), {}, files=True),
+    Row("POST", "/track/not-a-token/reopen", each(404), {"reason": "Back again"}),
     Row("POST", "/track/not-a-token/tasks/{TA}", each(404), {"outcome": "approved"}),
     Row(
         "POST",

@@ -1,8 +1,9 @@
 """URL rules' converters: a number in a path is written in ASCII digits, and nothing else.
 
 Werkzeug's `int` converter matches `\\d+`, which in Python's regular expressions takes any
-Unicode digit, and `int()` reads them: `/api/v1/tasks/１２` (full-width) reached task 12,
-and so did the Arabic-Indic `/tasks/١٢`. One resource has one address; the others are 404.
+Unicode digit, and `int()` reads them: `/api/v1/tasks/` with the full-width digits one and
+two (U+FF11 U+FF12) reached task 12, and so did the Arabic-Indic ones. One resource has one
+address; the others are 404.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ from markupsafe import Markup
 from werkzeug.exceptions import NotFound as HttpNotFound
 from werkzeug.wrappers import Response as Answer
 
-from engine.service.errors import KeyReused, NotFound, ServiceError
+from engine.service.errors import Conflict, InvalidInput, KeyReused, NotFound, ServiceError
 from engine.service.published import PublicStart, Published
 from engine.service.requests import Requests, derived_token
 from engine.service.self_help import describing_fields
@@ -47,7 +47,7 @@ blueprint = Blueprint("portal", __name__)
 
 #: Names in a report form post that are not fields of the form.
 HONEYPOT = "website"
-CONTROL_NAMES = frozenset({"csrf_token", "submission", "form_version", HONEYPOT})
+CONTROL_NAMES = frozenset({"csrf_token", "submission", "form_version", "again", HONEYPOT})
 #: A form version as a page sends it back: an id, in ASCII digits (`int` reads others too).
 VERSION = re.compile("[0-9]{1,19}")
 
@@ -78,10 +78,20 @@ def home() -> str:
 
 
 @blueprint.get("/new/<workflow_key>")
-def new(workflow_key: str) -> str:
-    """Show a public start form, empty but for its defaults."""
+def new(workflow_key: str) -> Answer | str:
+    """Show a public start form, empty but for its defaults; with `again` (an ended
+    request's tracking token), filled with that request's answers, to report it again."""
     start = _public_start(workflow_key)
-    return _form_page(start, _defaults(start), (), body=_blank_body(start))
+    again = request.args.get("again")
+    if not again:
+        return _form_page(start, _defaults(start), (), body=_blank_body(start))
+    try:
+        number, answers = tracking.reported_again(_requests(), _published(), again, workflow_key)
+    except NotFound:
+        abort(404)
+    except Conflict:  # still open: its own page is where to write
+        return redirect(url_for("portal.track", token=again), code=303)
+    return _form_page(start, {**_defaults(start), **answers}, (), again=(again, number))
 
 
 def _defaults(start: PublicStart) -> dict[str, Any]:
@@ -126,6 +136,7 @@ def submit(workflow_key: str) -> Answer | tuple[str, int]:
         errors = [FieldError(rejected.field, rejected.message)]
         return _form_page(start, values, errors, submission), rejected.status
     token = _tracking_token(submission)
+    again = _again(request.form.get("again", ""))
     try:
         who = signed_in()
         answer, fresh = tracking.submit(
@@ -136,20 +147,22 @@ def submit(workflow_key: str) -> Answer | tuple[str, int]:
             files=uploads.kept,
             key=submission,
             requester=who.username if who else None,
+            again=again[0] if again else None,
         )
     except InvalidData as error:
         uploads.discard()
-        return _form_page(start, values, error.fields, submission), 422
+        return _form_page(start, values, error.fields, submission, again=again), 422
     except KeyReused:
         # This page was sent before with other answers (Back, a change, Send again): that
         # report stands, and the page, with a new submission, sends these as another.
         uploads.discard()
         earlier = url_for("portal.track", token=token)
-        return _form_page(start, values, (), sent_before=earlier), 409
+        return _form_page(start, values, (), sent_before=earlier, again=again), 409
     except ServiceError as error:
         uploads.discard()
         errors = [FieldError("", error.message)]
-        return _form_page(start, values, errors, submission), STATUS.get(error.code, 400)
+        page = _form_page(start, values, errors, submission, again=again)
+        return page, STATUS.get(error.code, 400)
     if not fresh:
         uploads.discard()  # a repeat of a report already made: its files are already kept
     return redirect(url_for("portal.track", token=token, new=answer["number"]), code=303)
@@ -166,6 +179,17 @@ def _pinned(start: PublicStart, version: str) -> PublicStart:
     return replace(start, form=form, form_version=int(version))
 
 
+def _again(token: str) -> tuple[str, str] | None:
+    """The tracking token a report is sent again for, with its request's number; a token
+    that opens nothing is left for the service to refuse, with its number unknown."""
+    if not token:
+        return None
+    try:
+        return token, _requests().number(token)
+    except NotFound:
+        return token, ""
+
+
 def _tracking_token(submission: str) -> str:
     """Derive the secret tracking token of one form page's submission."""
     return derived_token(current_app.config["SECRET_KEY"], f"tracking:{submission}")
@@ -178,6 +202,7 @@ def _form_page(
     submission: str | None = None,
     body: Markup | None = None,
     sent_before: str | None = None,
+    again: tuple[str, str] | None = None,
 ) -> str:
     return render_template(
         "portal/form.html",
@@ -189,6 +214,7 @@ def _form_page(
         error_list=list(errors),
         submission=submission or str(uuid.uuid4()),
         sent_before=sent_before,
+        again=again,
         honeypot=HONEYPOT,
         self_help=describing_fields(start.workflow, start.form),
     )
@@ -216,6 +242,21 @@ def comment(token: str) -> Answer | tuple[str, int]:
     except ServiceError as error:
         return _track_again(token, {"comment": error.message}, STATUS.get(error.code, 400))
     return redirect(url_for("portal.track", token=token, _anchor="conversation"), code=303)
+
+
+@blueprint.post("/track/<token>/reopen")
+@limiter.limit(_rate_limit)
+def reopen(token: str) -> Answer | tuple[str, int]:
+    """Reopen the requester's ended request, with what is wrong."""
+    try:
+        _requests().reopen(token, request.form.get("reason", ""), key=_form_key())
+    except NotFound:
+        abort(404)
+    except ServiceError as error:
+        # A reason wanting is said at its box; anything else (no longer ended) at the top.
+        where = "reopen" if isinstance(error, InvalidInput) else ""
+        return _track_again(token, {where: error.message}, STATUS.get(error.code, 400))
+    return redirect(url_for("portal.track", token=token), code=303)
 
 
 @blueprint.post("/track/<token>/files")

@@ -18,6 +18,7 @@ from engine.service.tracking import (
     TrackingView,
     added_files,
     attach,
+    reported_again,
     requester_task,
     status_words,
     view,
@@ -29,6 +30,7 @@ __all__ = [
     "added_files",
     "attach",
     "external_url",
+    "reported_again",
     "requester_task",
     "status_words",
     "submit",
@@ -53,6 +55,7 @@ def submit(
     files: list[NewFile],
     key: str,
     requester: str | None = None,
+    again: str | None = None,
 ) -> tuple[Result, bool]:
     """Start the instance of a public form; send the link by email when the flow asks to."""
     confirmation = None
@@ -72,4 +75,5 @@ def submit(
         confirmation=confirmation,
         requester=requester,
         form=(start.form.key, start.form_version),
+        again=again,
     )
