@@ -306,8 +306,7 @@ def why_not_reopened(workflow: Workflow, state: Mapping[str, Any]) -> str | None
         return NOT_REOPENED[str(outcome)]
     if not workflow.doc.get("reopen"):
         return (
-            f"the workflow '{workflow.title}' does not say where a reopened instance goes "
-            "back to"
+            f"the workflow '{workflow.title}' does not say where a reopened instance goes back to"
         )
     return None
 
