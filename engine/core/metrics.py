@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from engine.core.calendars import Calendar
+from engine.core.runtime import DEFAULT_STATUS, REOPENED_STATUS
 
 #: Timeline entries that acknowledge an incident (a task completed counts when a person
 #: completed it: an escalation's `complete` has no actor).
@@ -36,8 +37,8 @@ ACKNOWLEDGING = frozenset({"acknowledged", "task_claimed", "task_completed"})
 RESOLVED_STATUSES = frozenset({"resolved"})
 #: End statuses that are not resolutions: the incident was not a failure to restore.
 DISCARDED = frozenset({"cancelled", "duplicate"})
-#: The status every instance starts in (the runtime's default) and returns to on reopening.
-OPEN_STATUS = "open"
+#: The status every instance starts in (the runtime's default).
+OPEN_STATUS = DEFAULT_STATUS
 #: The SLA clock kinds, as the runtime names them.
 SLA_KINDS = ("response", "resolution")
 #: Timeline entry kinds the figures read; a store may fetch only these.
@@ -156,7 +157,7 @@ class _Walk:
             self.move_to(at)
             was_resolved = self.stands_resolved
             if kind == "reopened":
-                self.ended, self.discarded, self.status = False, False, OPEN_STATUS
+                self.ended, self.discarded, self.status = False, False, REOPENED_STATUS
             else:
                 self.status = str(detail.get("status") or self.status)
                 if kind == "ended":

@@ -71,6 +71,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_STATUS",
     "MAX_AUTOMATIC_STEPS",
+    "REOPENED_STATUS",
     "Refusals",
     "Transition",
     "Unassignable",
@@ -90,6 +91,8 @@ MAX_AUTOMATIC_STEPS = 1000
 
 #: The status of an instance that is running and no step has named its status.
 DEFAULT_STATUS = "open"
+#: The status of an instance just reopened, before its step sets one.
+REOPENED_STATUS = "reopened"
 
 
 @dataclass(frozen=True, slots=True)
@@ -507,7 +510,9 @@ class Turn:
         was = state.status
         state.ended_at = None
         state.outcome = None
-        state.status = DEFAULT_STATUS
+        # Reopened until the step it goes back to says otherwise: the timeline then reads
+        # "closed -> reopened", "reopened -> in_progress", each status as the instance had it.
+        state.status = REOPENED_STATUS
         # The clocks stopped at the end; a reopened instance is measured from now on.
         state.sla = None
         self.record("reopened", None, f"{was} -> reopened: {event.reason}", to=event.to)

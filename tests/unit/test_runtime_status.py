@@ -10,7 +10,7 @@ from engine.core import runtime
 from engine.core.calendars import Calendar
 from engine.core.definition import Workflow
 from engine.core.effects import Notify
-from engine.core.events import TaskCompleted, TimerFired
+from engine.core.events import Reopened, TaskCompleted, TimerFired
 
 
 def flow(steps: dict[str, Any], **extra: Any) -> Workflow:
@@ -96,3 +96,43 @@ def test_raising_an_unset_priority_changes_nothing(monday_morning: datetime) -> 
     fired = runtime.advance(workflow, state, TimerFired(timer), monday_morning)
     assert "priority" not in fired.state.data
     assert [e.kind for e in fired.audit] == ["timer_fired", "escalated"]
+
+
+def test_a_reopened_instance_reads_reopened_until_its_step_sets_a_status(
+    monday_morning: datetime,
+) -> None:
+    """Each status change names the status the instance had: closed -> reopened, then
+    reopened -> in_progress (it read "open -> in_progress", a status it never showed)."""
+    workflow = flow(
+        {
+            "a": {"type": "task", "status": "in_progress", "assign": {"user": "bob"}, "next": "z"},
+            "z": {"type": "end", "status": "closed"},
+        },
+        reopen={"to": "a"},
+    )
+    state = runtime.start(workflow, {}, monday_morning).state
+    (task,) = state.tasks
+    state = runtime.advance(workflow, state, TaskCompleted(task, "done"), monday_morning).state
+    assert (state.status, state.ended) == ("closed", True)
+    reopened = runtime.advance(workflow, state, Reopened("a", "Back again", "ann"), monday_morning)
+    said = [(e.kind, e.why) for e in reopened.audit if e.kind in ("reopened", "status_changed")]
+    assert said == [
+        ("reopened", "closed -> reopened: Back again"),
+        ("status_changed", "reopened -> in_progress"),
+    ]
+    assert reopened.state.status == "in_progress"
+
+
+def test_a_reopened_instance_whose_step_sets_no_status_stands_reopened(
+    monday_morning: datetime,
+) -> None:
+    workflow = flow(
+        {"a": {"type": "task", "assign": {"user": "bob"}, "next": "z"}, "z": {"type": "end"}},
+        reopen={"to": "a"},
+    )
+    state = runtime.start(workflow, {}, monday_morning).state
+    (task,) = state.tasks
+    state = runtime.advance(workflow, state, TaskCompleted(task, "done"), monday_morning).state
+    reopened = runtime.advance(workflow, state, Reopened("a", "Back", "ann"), monday_morning)
+    assert reopened.state.status == "reopened"
+    assert not reopened.state.ended
