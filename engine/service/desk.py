@@ -367,7 +367,10 @@ class Desk:
 
     def task(self, person: Person, task_id: int) -> TaskView:
         """Gather a task's page: NotFound for an unknown task or a stranger, NotAllowed for
-        a bystander who may see the instance but not the task."""
+        a bystander who may see the instance but not the task.
+
+        The service desk opens any task of an instance it may see, to read (what it may do
+        there is the view's `may_act` and the rest), as `visible_task` shows it to the API."""
         if not is_row_id(task_id):
             raise NotFound(f"there is no task {task_id}")
 
@@ -381,9 +384,10 @@ class Desk:
                 raise NotFound(f"there is no task {task_id}")
             task, instance = found
             if not _may_open(person, task, instance):
-                if may_see_instance(session, person, instance.number):
+                if not may_see_instance(session, person, instance.number):
+                    raise NotFound(f"there is no task {task_id}")
+                if not person.is_agent:
                     raise NotAllowed(f"task {task_id} is not yours to open")
-                raise NotFound(f"there is no task {task_id}")
             form = self._pinned_form(session, task)
             gone = holder_gone(_directory(session), task)
             session.expunge_all()
