@@ -64,6 +64,9 @@ StartCheck = Callable[[Repository, Workflow], None]
 
 #: Who a command acts as when no person does (a worker starting a child instance).
 SYSTEM = "flowdesk"
+#: The hidden start field that records where a request came from (`portal`, `phone`, `api`,
+#: `monitoring`, `email`), set by the door it came through (see `Commands.start`).
+SOURCE_FIELD = "source"
 
 
 class Commands(Shell):
@@ -129,6 +132,8 @@ class Commands(Shell):
         form_version: int | None = None,
         parent: tuple[int, int | None] | None = None,
         check: StartCheck | None = None,
+        hidden: Mapping[str, Any] | None = None,
+        source: str | None = None,
     ) -> Result:
         """Start an instance of the latest version of a workflow; return its number.
 
@@ -138,15 +143,31 @@ class Commands(Shell):
         say), so the instance never exists without them. `parent` (instance id, run id or
         None) links a child instance started by a `subflow` step. `check` may refuse the
         start for who asks, before the data is read (the doors' start rule).
+
+        The start form's hidden fields are the door's: `hidden` (from a form page, where
+        a person could only have changed them by hand) drops what the data says in them
+        and sets these, the rest taking their defaults; `source` (a script's or a tool's
+        door) fills a hidden `source` field the data leaves empty: where it came from.
         """
         self.check_data(data)
 
         def body(uow: UnitOfWork, at: datetime) -> Result:
             return self.begin(
-                uow, at, workflow_key, data, requester, key, after, form_version, parent, check
+                uow,
+                at,
+                workflow_key,
+                data,
+                requester,
+                key,
+                after,
+                form_version,
+                parent,
+                check,
+                hidden=hidden,
+                source=source,
             )
 
-        asked = (workflow_key, data, requester, form_version, parent)
+        asked = (workflow_key, data, requester, form_version, parent, hidden, source)
         return self.execute("start", key, body, request=asked)
 
     def begin(
@@ -161,13 +182,16 @@ class Commands(Shell):
         form_version: int | None = None,
         parent: tuple[int, int | None] | None = None,
         check: StartCheck | None = None,
+        *,
+        hidden: Mapping[str, Any] | None = None,
+        source: str | None = None,
     ) -> Result:
         """Start an instance inside a unit of work already begun (see `start`)."""
         repo = uow.repository
         version_id, workflow = self.registry.latest_workflow(repo, workflow_key)
         if check is not None:
             check(repo, workflow)
-        cleaned, form = self._start_data(repo, workflow, data, form_version)
+        cleaned, form = self._start_data(repo, workflow, data, form_version, hidden, source)
         calendars = self.registry.calendars(repo, workflow)
         prefix = workflow.number_prefix
         seq = repo.next_number(prefix)
@@ -224,14 +248,23 @@ class Commands(Shell):
         workflow: Workflow,
         data: dict[str, Any],
         form_version: int | None,
+        hidden: Mapping[str, Any] | None = None,
+        source: str | None = None,
     ) -> tuple[dict[str, Any], Form | None]:
         """Check start data against the start form; a workflow without one takes any data.
+        `hidden` and `source`: the door's say in the hidden fields (see `start`).
 
         Return the cleaned data and the form that checked it."""
         key = workflow.start.get("form")
         if not key:
             return data, None
         _version, form = self.forms.pinned(repo, key, form_version)
+        secret = {f["key"] for f in form.fields if f["type"] == "hidden"}
+        if hidden is not None:
+            data = {k: v for k, v in data.items() if k not in secret}
+            data.update((k, v) for k, v in hidden.items() if k in secret)
+        if source and SOURCE_FIELD in secret and data.get(SOURCE_FIELD) in (None, ""):
+            data = {**data, SOURCE_FIELD: source}
         cleaned = check(step_form(form, None), data)
         problems = people_errors(repo, form, cleaned)
         if problems:

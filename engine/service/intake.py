@@ -298,7 +298,9 @@ class Intake:
             )
 
         try:
-            answer = self.commands.begin(uow, at, door.workflow_key, data, None, None, after)
+            answer = self.commands.begin(
+                uow, at, door.workflow_key, data, None, None, after, source="monitoring"
+            )
         except (InvalidInput, NotFound) as error:
             raise IntakeFault(
                 f"the service '{door.service_key}' cannot open an incident: {error.message}"

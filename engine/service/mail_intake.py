@@ -256,6 +256,7 @@ class MailIntake:
                 key=_key(letter, box),
                 after=after,
                 check=start_check(user),
+                source="email",
             )
         except ServiceError as error:
             self._forget(stored)

@@ -141,6 +141,7 @@ class Requests:
             requester=requester,
             form_version=form[1] if form is not None else None,
             check=start_check(requester),
+            hidden={},  # a form page: its hidden fields keep their defaults
         )
         return result, bool(started)
 

@@ -19,19 +19,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import insert, select, update
 
 from engine.core.definition import ADDRESS_FIELD, Workflow
 from engine.core.errors import Problem
 from engine.core.starters import start_rule
 from engine.service.apply import message_row, record_events
-from engine.service.commands import AfterStart, Commands, Result
+from engine.service.commands import SOURCE_FIELD, AfterStart, Commands, Result
 from engine.service.errors import InvalidInput, NotAllowed, NotFound
 from engine.service.person import Person
 from engine.service.published import PublicStart, Published
 from engine.service.requests import NewFile, add_files, token_hash
 from engine.service.starters import allows, require_may_start, start_check
 from engine.store.instances import Instance, TrackingLink
+from engine.store.people import User
 from engine.store.repository import InstanceRow, Repository
 from forms.definition import Form
 
@@ -122,8 +123,12 @@ class Starting:
         key: str | None = None,
         form_version: int | None = None,
         files: Sequence[NewFile] = (),
+        page: bool = False,
     ) -> Result:
-        """Start an instance with `person` as its requester, if the workflow lets them."""
+        """Start an instance with `person` as its requester, if the workflow lets them.
+
+        `page`: sent from a form page, whose hidden fields keep their defaults; else a
+        script's, which may set them, a hidden `source` being `api` unless it says."""
 
         def after(repo: Repository, instance: InstanceRow, at: datetime) -> None:
             add_files(repo, instance, files, at, uploaded_by=person)
@@ -136,22 +141,32 @@ class Starting:
             after=after,
             form_version=form_version,
             check=start_check(person),
+            hidden={} if page else None,
+            source=None if page else "api",
         )
 
     def _with_caller(
-        self, workflow_key: str, data: dict[str, Any], caller: Caller, channel: str
+        self, workflow_key: str, data: dict[str, Any], caller: Caller
     ) -> dict[str, Any]:
-        """Fill in what the caller said once: their name and address in the start form's
-        fields for them (`name`, the workflow's `confirm_to`), and the channel in a `source`
-        field, where the data leaves them empty, so the desk does not type them twice."""
+        """Fill in what is known of the caller once: their name and address (said on the
+        call, or a user's own) in the start form's fields for them (`name`, the workflow's
+        `confirm_to`), where the data leaves them empty, so the desk does not type them
+        twice."""
         try:
             workflow = self.published.workflow(workflow_key)
             _version, form = self.published.form(str(workflow.start.get("form") or ""))
         except NotFound:
             return data  # the start says why
+        name, email = caller.name, caller.email
+        if caller.user is not None:
+            with self.commands.database.reading() as session:
+                found = session.execute(
+                    select(User.name, User.email).where(User.username == caller.user)
+                ).first()
+            name, email = (found.name or caller.user, found.email or "") if found else ("", "")
         filled = dict(data)
         address = str(workflow.start.get("confirm_to") or ADDRESS_FIELD)
-        for key, value in (("name", caller.name), (address, caller.email), ("source", channel)):
+        for key, value in (("name", name), (address, email)):
             if value and _fills(form, key, filled):
                 filled[key] = value
         return filled
@@ -196,12 +211,13 @@ class Starting:
         after = _logged(agent, channel, caller, token, link, key, files)
         return self.commands.start(
             workflow_key,
-            self._with_caller(workflow_key, data, caller, channel),
+            self._with_caller(workflow_key, data, caller),
             requester=caller.user,
             key=key,
             after=after,
             form_version=form_version,
             check=check,
+            hidden={SOURCE_FIELD: channel},  # where it came from is the call's channel
         )
 
 

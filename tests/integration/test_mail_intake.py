@@ -104,6 +104,7 @@ def test_a_mail_with_attachments_opens_an_incident_for_the_user_with_that_addres
     assert data["description"] == "It blinks red.\nSince this morning."
     assert data["email"] == "alice@example.org"
     assert data["category"] == "other"
+    assert data["source"] == "email"
     with commands.database.reading() as session:
         kept = session.execute(
             select(Attachment.filename, Attachment.content_type, Attachment.storage_key)

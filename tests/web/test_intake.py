@@ -541,6 +541,7 @@ def test_what_a_monitoring_tool_writes_opens_an_incident_made_fit_to_keep(
         kept = session.scalars(select(Alert.body)).one()
     assert instance.title == "Disk full on db-1 see the runbook \ufffdnow"
     assert instance.state["data"]["description"] == "Line one\nLine two"
+    assert instance.state["data"]["source"] == "monitoring"  # where it came from
     assert kept["commonLabels"]["big"] == str(2**70)
     assert kept["commonLabels"]["oddname"] == "nan[31m"
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from engine.service.commands import Commands
 from engine.service.people import ensure_user
@@ -24,6 +24,7 @@ from engine.service.requests import token_hash
 from engine.service.tokens import issue_token
 from engine.store.database import Database
 from engine.store.instances import Instance, Outbox, TrackingLink
+from engine.store.people import User
 from tests.infrastructure import INCIDENT
 from web.cli import main
 
@@ -101,6 +102,45 @@ def test_a_caller_is_named_once_and_one_with_only_a_phone_number_can_be_logged(
     )
     refused = client.post("/new/it-incident", data={**hidden, **report, "name": "Ann"})
     assert refused.status_code == 422
+    # Its hidden source is the portal's, whatever the post says: changed by hand, it neither
+    # lets a report through without an address nor records the report as a phone call.
+    forged = {**hidden, **report, "name": "Ann", "source": "phone"}
+    assert client.post("/new/it-incident", data=forged).status_code == 422
+    sent = client.post("/new/it-incident", data={**forged, "email": "ann@example.org"})
+    assert sent.status_code == 303
+    reported = max(instances(database), key=lambda i: i.id)
+    assert reported.state["data"]["source"] == "portal"
+
+
+def test_a_call_is_recorded_as_its_channel_whatever_the_data_says_of_its_source(
+    client: FlaskClient, auth: Headers, database: Database
+) -> None:
+    """The log-a-call page posts the form's hidden `source` as it stands (portal): the
+    call's channel is what the instance records, and a caller with a phone only is logged."""
+    report = {k: v for k, v in INCIDENT.items() if k not in ("name", "email")}
+    caller = {"name": "Sid Caller", "phone": "+44 20 7946 0000"}
+    answer = client.post(
+        "/api/v1/calls",
+        json={**CALL, "data": {**report, "source": "portal"}, "caller": caller},
+        headers=auth("dan"),
+    )
+    assert answer.status_code == 201, answer.json
+    (logged,) = instances(database)
+    assert logged.state["data"]["source"] == "phone"
+
+
+def test_a_script_starting_a_request_is_its_source_unless_it_says_another(
+    client: FlaskClient, auth: Headers, database: Database
+) -> None:
+    for data in (INCIDENT, {**INCIDENT, "source": "monitoring"}):
+        started = client.post(
+            "/api/v1/instances", json={"workflow": "it-incident", "data": data}, headers=auth("dan")
+        )
+        assert started.status_code == 201, started.json
+    assert [i.state["data"]["source"] for i in sorted(instances(database), key=lambda i: i.id)] == [
+        "api",
+        "monitoring",
+    ]
 
 
 def test_a_call_logged_for_a_user_makes_them_the_requester_and_needs_no_link(
@@ -117,6 +157,25 @@ def test_a_call_logged_for_a_user_makes_them_the_requester_and_needs_no_link(
     assert answer.json["tracking_link"] is None
     (logged,) = instances(database)
     assert (logged.requester, logged.channel) == ("alice", "walk_in")
+    # The user's own name and address fill the report: the desk does not type them.
+    report = {k: v for k, v in INCIDENT.items() if k not in ("name", "email")}
+    with database.writer_session() as session, session.begin():
+        session.execute(
+            update(User)
+            .where(User.username == "alice")
+            .values(name="Alice Adams", email="alice@example.org")
+        )
+    answer = client.post(
+        "/api/v1/calls",
+        json={**CALL, "data": report, "caller": {"user": "alice"}},
+        headers=auth("dan"),
+    )
+    assert answer.status_code == 201, answer.json
+    second = max(instances(database), key=lambda i: i.id)
+    assert (second.state["data"]["name"], second.state["data"]["email"]) == (
+        "Alice Adams",
+        "alice@example.org",
+    )
 
 
 @pytest.mark.parametrize(

@@ -96,6 +96,7 @@ def new(workflow_key: str) -> Any:
             key=_key("new"),
             form_version=start.form_version,
             files=files.kept,
+            page=True,
         )
     except ServiceError as error:
         files.discard()
