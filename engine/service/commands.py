@@ -513,14 +513,21 @@ class Commands(Shell):
         public: bool = True,
         key: str | None = None,
     ) -> Result:
-        """Add a comment to an instance's conversation."""
+        """Add a comment to an instance's conversation. Once it has ended, only the service
+        desk writes there: its requester reopens it (or reports it again) to be heard."""
         text = self.check_text(text, "a comment", self.limits.max_comment_chars)
 
         def body(uow: UnitOfWork, at: datetime) -> Result:
             repo = uow.repository
-            if not public and actor is not None and not repo.is_agent(actor):
+            desk = actor is None or repo.is_agent(actor)
+            if not public and not desk:
                 raise NotAllowed("only the service desk writes internal notes")
             instance = self.locked_instance(repo, number)
+            if instance.ended_at is not None and not desk:
+                raise Conflict(
+                    f"{number} has ended ({instance.status}) and takes no more messages; "
+                    "reopen it, or report it again"
+                )
             comment_id = self._add_comment(repo, instance, text, actor, public, at, key)
             return {"instance_id": instance.id, "number": instance.number, "comment": comment_id}
 

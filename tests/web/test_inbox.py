@@ -281,6 +281,24 @@ def test_completing_the_task_moves_the_instance_on(
     assert "/complete" not in page
 
 
+def test_a_requester_who_confirms_the_fix_lands_on_their_request_not_an_inbox(
+    app: Flask, team: Commands, database: Database
+) -> None:
+    """A requester has no inbox (it answers 403): after their task they see their request."""
+    number = incident(team, requester="rita")
+    work = open_task(database, number)
+    team.complete(work.id, "resolved", {"resolution": "Cleared the jam"}, actor=str(work.assignee))
+    confirm = open_task(database, number, "confirm")
+    rita = signed_in(app, "rita")
+    done = post(rita, f"/tasks/{confirm.id}/complete", outcome="approved")
+    assert done.status_code == 303, done.text
+    assert done.headers["Location"].endswith(f"/instances/{number}")
+    landed = rita.get(done.headers["Location"])
+    assert landed.status_code == 200
+    assert "You completed" in landed.text
+    assert status_of(database, number) == "closed"
+
+
 def test_the_inbox_pages_by_25(app: Flask, team: Commands) -> None:
     numbers = [incident(team, category="network") for _ in range(26)]
     erin = signed_in(app, "erin")

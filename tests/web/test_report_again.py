@@ -7,15 +7,17 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from engine.service.casework import Casework
 from engine.service.commands import Commands
-from engine.service.requests import REQUESTER
+from engine.service.errors import Conflict
+from engine.service.requests import REQUESTER, Requests
 from engine.store.casework import InstanceLink
 from engine.store.database import Database
-from engine.store.instances import Event, Instance, Task
+from engine.store.instances import Comment, Event, Instance, Task
 from tests.web.conftest import hidden_fields
 from tests.web.test_portal import REPORT, count, submit, tracking_path
 
@@ -151,3 +153,24 @@ def test_an_open_request_is_not_reported_again_and_a_stranger_token_opens_nothin
     assert refused.status_code == 404
     assert "there is nothing at this link" in refused.text
     assert count(database, Instance) == before
+
+
+def test_an_ended_request_takes_no_more_messages_from_its_requester_through_any_door(
+    client: FlaskClient, commands: Commands, database: Database
+) -> None:
+    """The tracking page hides its box once a request has ended; a post made anyway, or the
+    same through the service, is refused and keeps nothing. The desk may still write."""
+    path = tracking_path(submit(client, REPORT))
+    number = number_of(database)
+    opened = hidden_fields(client.get(path).text)  # a page left open while it ended
+    Casework(commands).cancel(number, "Sent by mistake", actor="bob")
+    assert 'name="comment"' not in client.get(path).text
+    before = count(database, Comment)
+    refused = client.post(f"{path}/comments", data={**opened, "comment": "Hello?"})
+    assert refused.status_code == 409
+    assert "has ended (cancelled) and takes no more messages" in refused.text
+    with pytest.raises(Conflict, match="has ended"):
+        Requests(commands).comment(path.rsplit("/", 1)[-1], "Hello again?")
+    assert count(database, Comment) == before
+    commands.comment(number, "Closed as sent by mistake.", actor="bob", public=True)
+    assert count(database, Comment) == before + 1

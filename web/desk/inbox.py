@@ -219,6 +219,8 @@ def complete(task_id: int) -> Any:
     # A task's title often begins with its instance's number ("INC-000001 P2: ..."): once.
     said = title if title.startswith(page.instance.number) else f"{page.instance.number}: {title}"
     flash(f"You completed {said} ({label}).")
+    if not me().is_agent:  # a requester has no inbox: back to their request
+        return redirect(url_for("instances.instance", number=page.instance.number), code=303)
     return redirect(url_for("inbox.inbox"), code=303)
 
 

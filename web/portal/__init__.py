@@ -240,7 +240,9 @@ def comment(token: str) -> Answer | tuple[str, int]:
     except NotFound:
         abort(404)
     except ServiceError as error:
-        return _track_again(token, {"comment": error.message}, STATUS.get(error.code, 400))
+        # A comment wanting is said at its box; an ended request (no box) at the top.
+        where = "comment" if isinstance(error, InvalidInput) else ""
+        return _track_again(token, {where: error.message}, STATUS.get(error.code, 400))
     return redirect(url_for("portal.track", token=token, _anchor="conversation"), code=303)
 
 
