@@ -320,7 +320,7 @@ class Commands(Shell):
             step = workflow.steps.get(task.step)
             person = instance.requester if requester_of is not None else actor
             if person is not None:
-                require_separation(repo, step, instance, person, workflow.steps)
+                require_separation(repo, step, instance, person, workflow.steps, task)
             if step is not None and outcome not in step.outcomes():
                 choices = ", ".join(step.outcomes())
                 raise InvalidInput(
@@ -405,7 +405,8 @@ class Commands(Shell):
         self, repo: Repository, instance: InstanceRow, task: TaskRow, person: str
     ) -> None:
         workflow = self.registry.workflow(repo, instance.workflow_version_id)
-        require_separation(repo, workflow.steps.get(task.step), instance, person, workflow.steps)
+        step = workflow.steps.get(task.step)
+        require_separation(repo, step, instance, person, workflow.steps, task)
 
     def unclaim(self, task_id: int, *, actor: str, key: str | None = None) -> Result:
         """Put a claimed task back in its group's queue."""

@@ -230,11 +230,41 @@ def require_separation(
     instance: InstanceRow,
     person: str,
     steps: Mapping[str, Step],
+    task: TaskRow | None = None,
 ) -> None:
-    """Refuse a person that separation of duties keeps from this step's tasks."""
+    """Refuse a person that separation of duties keeps from this step's tasks, or, for a
+    review's `task`, one who holds or cast another of its votes."""
     problem = separation_problem(repo, step, instance, person, steps)
+    if problem is None and task is not None:
+        problem = second_vote_problem(repo, step, instance, task, person)
     if problem is not None:
         raise NotAllowed(problem)
+
+
+def second_vote_problem(
+    repo: Repository, step: Step | None, instance: InstanceRow, task: TaskRow, person: str
+) -> str | None:
+    """Say why a person may not take or cast this vote of a review: they hold or cast another
+    of the same review's (a quorum counts people, not tasks); None when they may."""
+    if step is None or step.type != "review":
+        return None
+    state = instance.state
+    pending = (state.get("tasks") or {}).get(task.key)
+    run = next(
+        (r for r in state.get("runs") or () if pending and r.get("id") == pending.get("run")),
+        None,
+    )
+    if run is None:
+        return None
+    others = [key for key in (*run.get("tasks", ()), *run.get("votes", {})) if key != task.key]
+    for key in others:  # a review has a few tasks: each read by its key
+        other = repo.task_by_key(instance.id, key)
+        if other is not None and person in (other.assignee, other.completed_by):
+            return (
+                f"{person} already has a vote in this review of {instance.number}; one "
+                "person votes once"
+            )
+    return None
 
 
 def _action(step: Step) -> str:

@@ -6,17 +6,20 @@ the reason of a rejected vote on the timeline.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from engine.catalog import Document
 from engine.service.commands import Commands
-from engine.service.definitions import publish_all
+from engine.service.definitions import publish_all, publish_document
+from engine.service.errors import NotAllowed
 from engine.service.queries import instance_view
 from engine.store.database import Database
-from engine.store.instances import Task
+from engine.store.instances import Instance, Task
 from tests.integration.conftest import Clock
 
 #: A change reviewed by the people its starter names in `approvers`; the pack's
@@ -128,3 +131,49 @@ def test_the_reason_that_satisfies_the_rejection_rule_is_the_one_the_vote_shows(
         votes = [(event.actor, event.why) for event in view.events if event.kind == "voted"]
         assert view.instance.status == "declined"
     assert votes == [("ivy", "No rollback plan")]
+
+
+#: A review of two votes from one group's queue: one person could claim both.
+QUEUE_REVIEW: dict[str, Any] = {
+    "kind": "workflow", "format": 1, "key": "queue-review", "title": "Queue review",
+    "first": "review",
+    "steps": {
+        "review": {
+            "type": "review", "label": "Review",
+            "reviewers": [{"role": "first", "assign": {"group": "desktop-support"}},
+                          {"role": "second", "assign": {"group": "desktop-support"}}],
+            "quorum": "all",
+            "on": {"approved": "done", "rejected": "done"},
+        },
+        "done": {"type": "end"},
+    },
+}  # fmt: skip
+
+
+def test_one_person_votes_once_in_a_review_whichever_door_gives_them_a_second_vote(
+    commands: Commands, database: Database
+) -> None:
+    """A quorum counts people: who holds or cast one vote of a review may not claim, be
+    given or cast another, so one person cannot meet a 2-of-2 alone."""
+    with database.writer_session() as session, session.begin():
+        assert publish_document(session, "workflow", QUEUE_REVIEW, datetime.now(UTC), "t").created
+    number = str(commands.start("queue-review", {}, requester="alice")["number"])
+    with database.reading() as session:
+        first, second = session.scalars(
+            select(Task.id).where(Task.status == "open").order_by(Task.id)
+        ).all()
+    commands.claim(first, actor="bob")
+    for attempt in (
+        lambda: commands.claim(second, actor="bob"),
+        lambda: commands.reassign(second, actor="dan", user="bob"),
+    ):
+        with pytest.raises(NotAllowed, match=f"bob already has a vote in this review of {number}"):
+            attempt()
+    commands.complete(first, "approved", actor="bob")
+    with pytest.raises(NotAllowed, match="one person votes once"):
+        commands.claim(second, actor="bob")  # cast already
+    commands.claim(second, actor="dan")
+    commands.complete(second, "approved", actor="dan")
+    with database.reading() as session:
+        ended = select(Instance.ended_at).where(Instance.number == number)
+        assert session.scalars(ended).one() is not None  # two people, two votes: approved

@@ -430,3 +430,20 @@ def test_a_rung_whose_next_time_cannot_be_counted_leaves_only_that_to_the_retry(
     assert [retried.state.timers[key].at for key in timers_at(retried.state, "work")] == [
         timestamp(monday_morning + timedelta(hours=2))
     ]
+
+
+def test_a_person_named_twice_among_listed_reviewers_gets_one_task(
+    monday_morning: datetime,
+) -> None:
+    """The checker refuses a person listed twice; a review run by the core anyway (or whose
+    two ways of naming reviewers meet in one person) opens one task for them, as reviewers
+    from a field are each taken once: a quorum counts people."""
+    doc = review(2)
+    doc["steps"]["review"]["reviewers"] = [
+        {"role": "controller", "assign": {"user": "fred"}},
+        {"role": "treasurer", "assign": {"user": "fran"}},
+        {"role": "budget owner", "assign": {"user": "fred"}},
+    ]
+    begun = start(Workflow.from_document(doc), {}, monday_morning)  # the checker would refuse
+    assert reviewers_of(begun) == ["fred", "fran"]
+    assert [run.needed for run in begun.state.runs.values() if run.step == "review"] == [2]

@@ -219,6 +219,19 @@ def _reviews(doc: Mapping[str, Any]) -> Iterator[Problem]:
                 )
         if step["type"] != "review" or not isinstance(step["reviewers"], list):
             continue
+        named: dict[str, int] = {}
+        for index, reviewer in enumerate(step["reviewers"]):
+            assign = reviewer.get("assign") if isinstance(reviewer, dict) else None
+            person = assign.get("user") if isinstance(assign, dict) else None
+            if not isinstance(person, str):
+                continue
+            if person in named:
+                yield Problem(
+                    f"{pointer}/reviewers/{index}/assign/user",
+                    f"'{person}' is reviewer {named[person] + 1} already: one person votes "
+                    "once, so name someone else",
+                )
+            named.setdefault(person, index)
         count, quorum = len(step["reviewers"]), step["quorum"]
         if isinstance(quorum, int) and quorum > count:
             yield Problem(

@@ -287,7 +287,17 @@ class ReviewStep(HumanStep):
         if isinstance(spec, dict):
             names = reviewer_names(spec["from"], field_value(turn.state.data, spec["from"]))
             return [(None, {"user": name}) for name in names]
-        return [(item.get("role"), resolve_assignment(item["assign"], turn)) for item in spec]
+        found: list[tuple[str | None, dict[str, Any]]] = []
+        people: set[str] = set()
+        for item in spec:
+            assign = resolve_assignment(item["assign"], turn)
+            person = assign.get("user")
+            if isinstance(person, str):
+                if person in people:
+                    continue  # one person votes once, however many ways they are named
+                people.add(person)
+            found.append((item.get("role"), assign))
+        return found
 
     def needed(self, count: int) -> int:
         quorum = self.doc["quorum"]
