@@ -65,11 +65,14 @@ class Published:
     created: bool
     #: The definition's latest version after the publish (0: not known to the caller).
     latest: int = 0
+    #: An older version with the same content, which this new one brings back.
+    same_as: int | None = None
 
     def in_words(self) -> str:
         """Say what the publish did, as a person reads it."""
         if self.created:
-            return f"Published {self.kind} {self.key} version {self.version}."
+            back = f" (the same as version {self.same_as})" if self.same_as else ""
+            return f"Published {self.kind} {self.key} version {self.version}{back}."
         if self.latest and self.latest != self.version:
             return (
                 f"The {self.kind} {self.key} is identical to version {self.version}; "
@@ -82,12 +85,20 @@ class Published:
 
 
 def publish_document(
-    session: Session, kind: str, content: Mapping[str, Any], at: datetime, by: str | None
+    session: Session,
+    kind: str,
+    content: Mapping[str, Any],
+    at: datetime,
+    by: str | None,
+    *,
+    latest_only: bool = False,
 ) -> Published:
     """Freeze a checked document as the next version, unless a version has the same content.
 
-    Content equal to any version, not only the latest, is that version: publishing
-    the shipped pack again after an admin imported a newer version changes nothing.
+    Content equal to any version, not only the latest, is that version: loading the shipped
+    pack again after an admin published a newer version changes nothing. With
+    `latest_only` (a person publishing), only the latest counts: content equal to an older
+    version is published again, as the next one, and so brings it back.
     """
     key = content["key"]
     digest = content_hash(content)
@@ -99,12 +110,12 @@ def publish_document(
         session.add(definition)
         session.flush()
     same = session.scalar(
-        select(DefinitionVersion.version).where(
+        select(func.max(DefinitionVersion.version)).where(
             DefinitionVersion.definition_id == definition.id,
             DefinitionVersion.content_hash == digest,
         )
     )
-    if same is not None:
+    if same is not None and (same == definition.latest_version or not latest_only):
         return Published(kind, key, same, created=False, latest=definition.latest_version)
     definition.latest_version += 1
     definition.title = content.get("title", definition.title)
@@ -120,7 +131,12 @@ def publish_document(
         )
     )
     return Published(
-        kind, key, definition.latest_version, created=True, latest=definition.latest_version
+        kind,
+        key,
+        definition.latest_version,
+        created=True,
+        latest=definition.latest_version,
+        same_as=same,
     )
 
 
@@ -242,9 +258,10 @@ def check_documents(
 
 
 def write_documents(
-    session: Session, checked: Checked, at: datetime, by: str | None
+    session: Session, checked: Checked, at: datetime, by: str | None, *, latest_only: bool = False
 ) -> list[Published]:
-    """Publish checked documents, if what they were checked with is still what is published."""
+    """Publish checked documents, if what they were checked with is still what is published
+    (`latest_only`: see `publish_document`)."""
     take_publishing_turn(session)
     if _latest_versions(session) != checked.against:
         raise CatalogChanged
@@ -255,7 +272,8 @@ def write_documents(
             made.append(Published("group", key, 1, True))  # said, so a typo is seen
     session.flush()
     published = [
-        publish_document(session, d.kind or "", d.content, at, by) for d in checked.documents
+        publish_document(session, d.kind or "", d.content, at, by, latest_only=latest_only)
+        for d in checked.documents
     ]
     return made + published
 
@@ -308,8 +326,11 @@ class Definitions:
         checked = self.shell.read(
             lambda session: check_documents(session, documents, create_groups=create_groups)
         )
+        # A person publishing brings back an older version; a pack loaded again does not.
+        again = not create_groups
         return self.shell.write(
-            "publish", lambda session, at: write_documents(session, checked, at, by)
+            "publish",
+            lambda session, at: write_documents(session, checked, at, by, latest_only=again),
         )
 
     def load_folder(self, folder: Path, by: str | None) -> list[Published]:

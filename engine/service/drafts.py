@@ -95,6 +95,8 @@ class PublishOutcome:
     warnings: list[WorkflowWarning] = field(default_factory=list)
     #: The form's latest version after the publish.
     latest: int | None = None
+    #: An older version with the same content, which the new one brings back.
+    same_as: int | None = None
 
     def in_words(self) -> str:
         """Say what the publish did, as a designer reads it."""
@@ -104,7 +106,8 @@ class PublishOutcome:
                 "publish again with confirm to go ahead"
             )
         if self.created:
-            return f"Version {self.version} is published."
+            back = f": the same as version {self.same_as}, brought back" if self.same_as else ""
+            return f"Version {self.version} is published{back}."
         if self.latest is not None and self.latest != self.version:
             return (
                 f"Nothing was published: the draft is identical to version {self.version}; "
@@ -165,7 +168,11 @@ class Drafts:
             except CatalogChanged:
                 continue
             return PublishOutcome(
-                published.version, published.created, plan.warnings, published.latest
+                published.version,
+                published.created,
+                plan.warnings,
+                published.latest,
+                published.same_as,
             )
         raise Conflict("what is published kept changing while the draft was checked; try again")
 
@@ -218,7 +225,7 @@ def publish_checked(
     stored = load_draft(session, key, kind=kind).revision
     if stored != revision:
         raise Conflict(f"the draft changed meanwhile (revision {stored}); reload it first")
-    return write_documents(session, checked, at, by)[0]
+    return write_documents(session, checked, at, by, latest_only=True)[0]
 
 
 def draft_or_version(session: Session, key: str, version: int | None, kind: str = "form") -> Any:

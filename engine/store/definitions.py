@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.store.base import Base, Id
@@ -32,7 +32,8 @@ class DefinitionVersion(Base):
     __tablename__ = "definition_versions"
     __table_args__ = (
         UniqueConstraint("definition_id", "version"),
-        UniqueConstraint("definition_id", "content_hash"),
+        # Not unique: a person's publish may bring an older version's content back (ADR 62).
+        Index("ix_definition_versions_content", "definition_id", "content_hash"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)

@@ -168,16 +168,18 @@ def test_publishing_freezes_a_version_that_instances_then_start_on(
     assert str(number).startswith("LAP-")
 
 
-def test_publishing_identical_content_returns_the_existing_version(
+def test_publishing_the_latest_content_again_changes_nothing_and_an_older_one_comes_back(
     drafts: WorkflowDrafts,
 ) -> None:
     assert published(drafts, LAPTOPS) == 1
     saved(drafts, {**LAPTOPS, "title": "Laptops, better"})
     assert drafts.publish("laptops", "dana", revision=None).version == 2
+    same = drafts.publish("laptops", "dana", revision=None)
+    assert (same.version, same.created, same.latest) == (2, False, 2)
     saved(drafts, LAPTOPS)
-    again = drafts.publish("laptops", "dana", revision=None)
-    assert (again.version, again.created, again.latest) == (1, False, 2)
-    assert len(drafts.versions("laptops")) == 2
+    back = drafts.publish("laptops", "dana", revision=None)
+    assert (back.version, back.created, back.latest, back.same_as) == (3, True, 3, 1)
+    assert len(drafts.versions("laptops")) == 3
 
 
 def test_a_broken_draft_is_not_published_and_the_problems_say_where(

@@ -70,33 +70,42 @@ def latest(client: FlaskClient, headers: dict[str, str]) -> int:
 # Content equal to an older version ---------------------------------------------------------
 
 
-def test_importing_a_file_equal_to_an_older_version_is_that_version_and_the_latest_stays(
+def test_importing_a_file_equal_to_an_older_version_brings_that_version_back_as_the_next(
     admin: FlaskClient, database: Database
 ) -> None:
     assert upload(admin, REVISED).status_code == 303
     assert versions(database, "it-incident") == [1, 2]
-    again = upload(admin, WORKFLOW)  # the shipped file: version 1
+    again = upload(admin, WORKFLOW)  # the shipped file: version 1, a rollback
     assert again.status_code == 303
     assert again.headers["Location"] == "/admin/workflows/it-incident"
     page = admin.get(again.headers["Location"]).text
-    assert "is identical to version 1; the latest stays version 2" in page
-    assert versions(database, "it-incident") == [1, 2]
+    assert "Published workflow it-incident version 3 (the same as version 1)." in page
+    assert versions(database, "it-incident") == [1, 2, 3]
+    same = upload(admin, WORKFLOW)  # the latest already: nothing to publish
+    assert (
+        "is unchanged: version 3 has the same content" in admin.get(same.headers["Location"]).text
+    )
+    assert versions(database, "it-incident") == [1, 2, 3]
 
 
-def test_the_api_answers_content_equal_to_an_older_version_with_that_version(
+def test_the_api_publishes_content_equal_to_an_older_version_as_the_next_one(
     client: FlaskClient, people: dict[str, str], database: Database
 ) -> None:
     assert client.post("/api/v1/workflows", json=REVISED, headers=people).status_code == 201
     again = client.post("/api/v1/workflows", json=WORKFLOW, headers=people)
-    assert again.status_code == 200
-    assert (again.json["version"], again.json["created"]) == (1, False)
-    assert latest(client, people) == 2
-    assert versions(database, "it-incident") == [1, 2]
+    assert again.status_code == 201
+    assert (again.json["version"], again.json["created"]) == (3, True)
+    assert latest(client, people) == 3
+    assert versions(database, "it-incident") == [1, 2, 3]
+    same = client.post("/api/v1/workflows", json=WORKFLOW, headers=people)
+    assert (same.status_code, same.json["version"], same.json["created"]) == (200, 3, False)
 
 
-def test_the_designer_publishing_a_draft_equal_to_an_older_version_says_so(
+def test_the_designer_publishing_a_draft_equal_to_an_older_version_brings_it_back(
     client: FlaskClient, people: dict[str, str]
 ) -> None:
+    """A form broken by version 2 is mended by publishing version 1's content again: the
+    designer rolls back by publishing, and the new version says which one it brings back."""
     assert sign_in(client, "dana").status_code == 302
     dana = Designer(client)
     assert dana.save("laptop-request", SMALL).status_code == 200
@@ -105,15 +114,14 @@ def test_the_designer_publishing_a_draft_equal_to_an_older_version_says_so(
     assert dana.publish("laptop-request").status_code == 201
     assert dana.save("laptop-request", SMALL).status_code == 200
     again = dana.publish("laptop-request")
-    assert again.status_code == 200
-    assert again.json["version"] == 1
-    assert again.json["created"] is False
-    assert again.json["latest_version"] == 2
-    assert again.json["message"] == (
-        "Nothing was published: the draft is identical to version 1; the latest stays version 2."
-    )
+    assert again.status_code == 201
+    assert (again.json["version"], again.json["created"]) == (3, True)
+    assert again.json["latest_version"] == 3
+    assert again.json["message"] == "Version 3 is published: the same as version 1, brought back."
+    same = dana.publish("laptop-request")
+    assert same.json["message"] == "Nothing was published: the draft is identical to version 3."
     listed = [v["version"] for v in dana.get("/forms/laptop-request/versions").json["versions"]]
-    assert listed == [1, 2]
+    assert listed == [1, 2, 3]
 
 
 # A broken workflow is refused alike through every door -------------------------------------
