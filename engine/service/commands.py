@@ -35,6 +35,7 @@ from engine.service.permissions import (
     require_reassigner,
     require_requester_task,
     require_separation,
+    requester_named_where_kept_out,
 )
 from engine.service.shell import Clock, Limits, Result, Shell, utcnow
 from engine.service.submissions import (
@@ -192,6 +193,9 @@ class Commands(Shell):
         if check is not None:
             check(repo, workflow)
         cleaned, form = self._start_data(repo, workflow, data, form_version, hidden, source)
+        kept_out = requester_named_where_kept_out(workflow.steps, cleaned, requester)
+        if kept_out:
+            raise InvalidData("some of the data does not fill in the form", kept_out)
         calendars = self.registry.calendars(repo, workflow)
         prefix = workflow.number_prefix
         seq = repo.next_number(prefix)

@@ -17,6 +17,7 @@ from engine.service.published import Published
 from engine.service.queries import instance_view
 from engine.service.requests import NewFile, Requests
 from engine.service.starting import Caller, Starting
+from engine.service.submissions import InvalidData
 from engine.store.casework import InstanceLink
 from engine.store.database import Database
 from engine.store.instances import Attachment, Comment, Instance, Outbox, TrackingLink
@@ -359,3 +360,29 @@ def test_files_a_requester_adds_later_are_held_to_the_reports_own_rules_in_the_s
     tracking.attach(requests, published, "t" * 48, [new("c.webp", "image/webp")])
     with database.reading() as session:
         assert session.scalar(select(func.count()).select_from(Attachment)) == 1
+
+
+def test_a_start_naming_its_own_requester_where_they_are_kept_out_is_refused_at_the_field(
+    commands: Commands, database: Database
+) -> None:
+    """The service owner reviews a major incident's plan, and its requester may not: alice
+    declaring one with herself as service owner would leave the review stopped with nobody
+    able to act. Refused at the start, at the field, it is mended by naming someone else."""
+    before = count_instances(database)
+    with pytest.raises(InvalidData) as refused:
+        commands.start("major-incident", {**MAJOR, "service_owner": "sam"}, requester="sam")
+    assert [(e.field, e.message) for e in refused.value.fields] == [
+        (
+            "service_owner",
+            "sam makes this request, so they may not review it at 'Review the recovery plan' "
+            "(separation of duties); name someone else",
+        )
+    ]
+    assert count_instances(database) == before
+    started = commands.start("major-incident", {**MAJOR, "service_owner": "sam"}, requester="ivy")
+    assert str(started["number"]).startswith("MAJ-")
+
+
+def count_instances(database: Database) -> int:
+    with database.reading() as session:
+        return int(session.scalar(select(func.count()).select_from(Instance)) or 0)
