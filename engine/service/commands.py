@@ -29,13 +29,13 @@ from engine.service.definitions import Registry
 from engine.service.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from engine.service.permissions import (
     holder_gone,
+    requester_named_where_kept_out,
     require_actor,
     require_delegator,
     require_open,
     require_reassigner,
     require_requester_task,
     require_separation,
-    requester_named_where_kept_out,
 )
 from engine.service.shell import Clock, Limits, Result, Shell, utcnow
 from engine.service.submissions import (

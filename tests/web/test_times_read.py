@@ -24,6 +24,7 @@ from engine.service.locales import Readings
 from engine.service.person import Person
 from engine.service.tokens import issue_token
 from engine.store.database import Database
+from engine.store.instances import Instance
 from engine.store.people import User
 from tests.infrastructure import INCIDENT
 from tests.web.test_auth import csrf
@@ -226,3 +227,30 @@ def test_the_sla_targets_on_the_instance_page_are_in_words(
     clocks = page.split('id="sla-title"', 1)[1].split("</table>", 1)[0]
     targets = re.findall(r'<th scope="row">(\w+)</th>\s*<td>([^<]*)</td>', clocks)
     assert targets == [("Response", "1 hour"), ("Resolution", "8 hours")], targets
+
+
+def test_a_date_and_time_typed_on_a_page_is_in_the_readers_zone(
+    app: Flask, bob: str, database: Database
+) -> None:
+    """A `datetime-local` box holds no zone: what a person in Amsterdam types is Amsterdam
+    time, as the page showed them every other moment (it was kept as UTC, an hour off)."""
+    client = signed_in(app)
+    client.set_cookie("time_zone", "Europe/Amsterdam")
+    page = client.get("/requests/new/major-incident")
+    assert page.status_code == 200
+    hidden = dict(re.findall(r'type="hidden" name="([^"]+)" value="([^"]*)"', page.text))
+    sent = client.post(
+        "/requests/new/major-incident",
+        data={
+            **hidden,
+            "summary": "Payments are down",
+            "services": "payments",
+            "customer_impact": "Nobody can pay.",
+            "started_at": "2026-12-07T10:45",
+            "service_owner": "sam",
+        },
+    )
+    assert sent.status_code == 303, sent.text
+    with database.reading() as session:
+        (instance,) = session.scalars(select(Instance)).all()
+    assert instance.state["data"]["started_at"] == "2026-12-07T10:45:00+01:00"

@@ -37,6 +37,7 @@ from web.api import tasks as api_tasks
 from web.api import views as api_views
 from web.api import workflows as api_workflows
 from web.api.input import SAFE_METHODS, api_auth, body, caller
+from web.common.moments import posted_zone
 from web.common.security import csrf, limiter
 from web.common.services import services
 
@@ -107,7 +108,7 @@ def validate_form(key: str) -> Response:
         if not isinstance(data, dict):
             abort(400, "send the submission as a JSON object")
     else:
-        data = coerce_post(form, request.form.to_dict(flat=False))
+        data = coerce_post(form, request.form.to_dict(flat=False), tz=posted_zone())
     result = validate(form, data)
     return jsonify(
         {

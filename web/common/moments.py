@@ -54,6 +54,12 @@ def reader() -> Reader:
     return found
 
 
+def posted_zone() -> str:
+    """The time zone of a date and time typed on this request's page (a `datetime-local`
+    holds none): the reader's, as the page showed its moments, else UTC."""
+    return reader().known_zone or "UTC"
+
+
 def _reader_of_request() -> Reader:
     person = getattr(current_user, "person", None)
     zone_name = getattr(person, "time_zone", None) or request.cookies.get(ZONE_COOKIE, "")

@@ -36,7 +36,7 @@ from forms.coercion import coerce_post
 from forms.validation import FieldError
 from web.auth import me, require
 from web.common.errors import STATUS
-from web.common.moments import Deadline, deadline
+from web.common.moments import Deadline, deadline, posted_zone
 from web.common.services import services
 from web.desk.instances import MAX_PAGE_NUMBER, app_commands, form_key, now
 from web.desk.task_page import load_task, task_page
@@ -190,7 +190,7 @@ def complete(task_id: int) -> Any:
             for name, value in request.form.to_dict(flat=False).items()
             if name.startswith(prefix)
         }
-        values = coerce_post(page.form, post)
+        values = coerce_post(page.form, post, tz=posted_zone())
     note = request.form.get("note", "").strip()
     try:
         app_commands().complete(

@@ -21,6 +21,7 @@ from forms.coercion import coerce_post
 from forms.validation import FieldError
 from web.auth import me, require
 from web.common.errors import STATUS
+from web.common.moments import posted_zone
 from web.common.services import services
 from web.common.uploads import RejectedUpload, Uploads
 from web.portal.tracking import external_url
@@ -154,7 +155,7 @@ def _defaults(start: PublicStart) -> dict[str, Any]:
 
 def _posted(start: PublicStart) -> tuple[dict[str, Any], Uploads, tuple[FieldError, int] | None]:
     post = {k: v for k, v in request.form.to_dict(flat=False).items() if k not in CONTROL_NAMES}
-    values = coerce_post(start.form, post)
+    values = coerce_post(start.form, post, tz=posted_zone())
     uploads = Uploads(services().files)
     try:
         values.update(uploads.take(start.form, request.files))

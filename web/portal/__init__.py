@@ -38,6 +38,7 @@ from forms.coercion import coerce_post
 from forms.validation import FieldError
 from web.auth import signed_in
 from web.common.errors import STATUS
+from web.common.moments import posted_zone
 from web.common.security import limiter
 from web.common.services import services
 from web.common.uploads import RejectedUpload, Uploads, send_attachment
@@ -127,7 +128,7 @@ def submit(workflow_key: str) -> Answer | tuple[str, int]:
         abort(400)
     start = _pinned(start, request.form.get("form_version", ""))
     post = {k: v for k, v in request.form.to_dict(flat=False).items() if k not in CONTROL_NAMES}
-    values = coerce_post(start.form, post)
+    values = coerce_post(start.form, post, tz=posted_zone())
     uploads = Uploads(services().files)
     try:
         values.update(uploads.take(start.form, request.files))
@@ -306,7 +307,7 @@ def act(token: str, task_id: int) -> Answer | tuple[str, int]:
             for name, value in request.form.to_dict(flat=False).items()
             if name.startswith(prefix)
         }
-        data = coerce_post(task.form, post)
+        data = coerce_post(task.form, post, tz=posted_zone())
     try:
         _requests().complete(token, task_id, outcome, data, key=_form_key())
     except InvalidData as error:
