@@ -223,7 +223,7 @@ MATRIX: tuple[Row, ...] = (
     Row("PATCH", "/api/v1/views/999999", api(404), {"name": "Mine now"}),
     Row("DELETE", "/api/v1/views/999999", api(404)),
     Row("POST", "/views/999999/rename", page(404), {"name": "Mine now"}),
-    Row("POST", "/views/999999/share", page(404), {"group": "network"}),
+    Row("POST", "/views/999999/share", page(404), {"share_with": "network"}),
     Row("POST", "/views/999999/delete", page(404)),
     # --- API reads
     Row("GET", "/api/v1/me", api()),

@@ -176,3 +176,24 @@ def test_a_saved_view_is_shared_with_a_group_and_only_its_owner_changes_it(
     assert "Mine" in client.get(saved.headers["Location"]).text
     assert client.delete(f"/api/v1/views/{view['id']}", headers=auth("bob")).status_code == 204
     assert client.get(f"/api/v1/views/{view['id']}", headers=auth("bob")).status_code == 404
+
+
+def test_a_view_saved_from_the_page_keeps_its_group_filter_apart_from_whom_it_is_shared_with(
+    client: FlaskClient, auth: Headers, passwords: None
+) -> None:
+    """The list's `group` filter and the save form's "Share with" were both posted as
+    `group`: a view filtered on a group and shared with another came back empty, and one
+    filtered on `group=mine` could not be saved at all."""
+    sign_in(client, "dan")
+    page = client.get("/instances?group=mine&status=open")
+    assert page.status_code == 200
+    token = csrf(client, "/instances")
+    for name, shared in (("My team, open", ""), ("Desk, open", "desktop-support")):
+        form = {"csrf_token": token, "name": name, "group": "mine", "status": "open",
+                "sort": "-updated", "share_with": shared}  # fmt: skip
+        assert client.post("/views", data=form).status_code == 303
+    views = {v["name"]: v for v in client.get("/api/v1/views", headers=auth("dan")).json["items"]}
+    assert views["My team, open"]["filters"] == {"group": "mine", "status": "open"}
+    assert views["My team, open"]["group"] is None
+    assert views["Desk, open"]["filters"] == {"group": "mine", "status": "open"}
+    assert views["Desk, open"]["group"] == "desktop-support"

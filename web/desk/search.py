@@ -245,7 +245,8 @@ def save_view() -> Any:
             form.get("name", ""),
             filters,
             form.get("sort") or DEFAULT_SORT,
-            form.get("group") or None,
+            # `group` is a filter of the list (`group=mine`): whom it is shared with is apart.
+            form.get("share_with") or None,
         )
     except ServiceError as error:
         return _refused(error)
@@ -269,7 +270,7 @@ def rename_view(view_id: int) -> Any:
 @require()
 def share_view(view_id: int) -> Any:
     """Share a view with a group, or stop sharing it (its owner)."""
-    group = request.form.get("group") or None
+    group = request.form.get("share_with") or None
     try:
         view = services().views.update(me(), view_id, group=group)
     except ServiceError as error:
