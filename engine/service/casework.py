@@ -339,7 +339,7 @@ def _tell_requester(
     email = caller.get("email") if isinstance(caller, dict) else None
     to: Any = {"email": email} if duplicate.requester is None and email else "requester"
     payload = {"to": to, "template": MERGED_TEMPLATE, "original": original.number}
-    if link:
+    if link and duplicate.requester is not None:  # the page is behind sign-in: a user's
         payload["link"] = link
     return message_row(duplicate, "notify", payload, at)
 

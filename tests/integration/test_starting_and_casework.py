@@ -321,6 +321,26 @@ def test_a_duplicate_closes_into_its_original_and_its_requester_is_told(
         casework.reopen(duplicate, "not the same", actor="bob")
 
 
+def test_a_requester_without_an_account_is_not_sent_a_link_behind_sign_in(
+    commands: Commands, casework: Casework, database: Database
+) -> None:
+    """The desk's page of the duplicate is behind sign-in: mailed to someone without an
+    account it led to a sign-in page. Their mail points them to their tracking link."""
+    original = incident(commands)
+    anonymous = str(commands.start("it-incident", dict(INCIDENT))["number"])
+    casework.mark_duplicate(
+        anonymous, original, "Same printer", actor="bob", link="http://x/instances/A"
+    )
+    with database.reading() as session:
+        dup_id = instance(database, anonymous).id
+        (told,) = [
+            m.payload
+            for m in session.scalars(select(Outbox).where(Outbox.instance_id == dup_id))
+            if m.payload.get("template") == "instance-merged"
+        ]
+    assert "link" not in told  # the mail says their tracking link shows it instead
+
+
 def test_a_duplicate_must_point_at_an_original_that_is_not_one(
     commands: Commands, casework: Casework, database: Database
 ) -> None:
