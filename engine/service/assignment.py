@@ -155,6 +155,18 @@ def misfit(
     step = workflow.steps.get(effect.step)
     fields = sources(step, effect.role)
     named = f" (named in {_listing(fields)})" if fields else ""
+    if who.user is None and who.group is None and "manager_of" in effect.assign:
+        # Nobody at all: the task would wait where no inbox shows it.
+        whose = effect.assign.get("manager_of")
+        declared = str(((step.doc if step else {}).get("assign") or {}).get("manager_of", ""))
+        reason = (
+            f"the requester has no account, so no manager to take the task of step "
+            f"'{effect.step}'; sign in to send this"
+            if instance.requester is None and "requester" in declared
+            else f"'{whose}' has no manager to take the task of step '{effect.step}'; an "
+            "admin gives them one on their account"
+        )
+        return Misfit(reason, reason, fields)
     if who.user is not None and who.user not in repo.active_users([who.user]):
         return Misfit(
             f"There is no active user '{who.user}'; name someone who can sign in"

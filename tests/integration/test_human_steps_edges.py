@@ -6,6 +6,7 @@ the reason of a rejected vote on the timeline.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,8 @@ from sqlalchemy import select
 from engine.catalog import Document
 from engine.service.commands import Commands
 from engine.service.definitions import publish_all, publish_document
-from engine.service.errors import NotAllowed
+from engine.service.errors import InvalidInput, NotAllowed
+from engine.service.people import ensure_user
 from engine.service.queries import instance_view
 from engine.store.database import Database
 from engine.store.instances import Instance, Task
@@ -177,3 +179,41 @@ def test_one_person_votes_once_in_a_review_whichever_door_gives_them_a_second_vo
     with database.reading() as session:
         ended = select(Instance.ended_at).where(Instance.number == number)
         assert session.scalars(ended).one() is not None  # two people, two votes: approved
+
+
+#: An approval by the requester's manager, first thing.
+MANAGER_SIGNS: dict[str, Any] = {
+    "kind": "workflow", "format": 1, "key": "manager-signs", "title": "Manager signs",
+    "first": "sign",
+    "steps": {
+        "sign": {"type": "approval", "label": "Manager signs",
+                 "assign": {"manager_of": "{{ instance.requester }}"},
+                 "on": {"approved": "done", "rejected": "done"}},
+        "done": {"type": "end"},
+    },
+}  # fmt: skip
+
+
+def test_a_managers_task_with_no_manager_to_take_it_is_refused_not_left_with_nobody(
+    commands: Commands, database: Database
+) -> None:
+    """A requester without an account, or without a manager, has nobody to take their
+    manager's approval: the task would wait where no inbox shows it. The start is refused,
+    saying why, and keeps nothing."""
+    at = commands.clock()
+    with database.writer_session() as session, session.begin():
+        assert publish_document(session, "workflow", MANAGER_SIGNS, at, "t").created
+        ensure_user(session, "sam", at)
+        ensure_user(session, "rita", at, manager=None)
+        ensure_user(session, "bob", at, manager="sam")
+    for requester, said in (
+        (None, "the requester has no account, so no manager to take the task of step 'sign'"),
+        ("rita", "'rita' has no manager to take the task of step 'sign'"),
+    ):
+        with pytest.raises(InvalidInput, match=re.escape(said)):
+            commands.start("manager-signs", {}, requester=requester)
+    with database.reading() as session:
+        assert session.scalars(select(Instance.id)).all() == []
+    commands.start("manager-signs", {}, requester="bob")
+    with database.reading() as session:
+        assert session.scalars(select(Task.assignee)).all() == ["sam"]
