@@ -31,6 +31,20 @@ test("in a business calendar the words say working time", () => {
   assert.equal(durationInWords("PT8H", { working: true }), "8 working hours");
 });
 
+test("in a calendar the words count as the engine does: whole days of 24 hours first", () => {
+  // docs/workflow-language.md, §18: a week is seven working days, 24 hours one working day.
+  assert.equal(durationInWords("PT48H", { working: true }), "2 working days");
+  assert.equal(durationInWords("PT30H", { working: true }), "1 working day and 6 working hours");
+  assert.equal(durationInWords("P1W", { working: true }), "7 working days");
+  assert.equal(durationInWords("PT90M", { working: true }), "1 working hour and 30 working minutes");
+  assert.equal(durationInWords("PT48H"), "48 hours"); // wall time: as written
+});
+
+test("plain words may say working or business days", () => {
+  assert.equal(readDuration("2 working days"), "P2D");
+  assert.equal(readDuration("3 business hours"), "PT3H");
+});
+
 test("what the language refuses is refused with the reason", () => {
   const error = (text) => parseDuration(text).error;
   assert.match(error("P1M"), /months or years/);

@@ -63,6 +63,18 @@ function wholeParts(parts) {
   return whole;
 }
 
+/** A length as a calendar counts it: whole days (24 hours each), then hours, minutes, seconds. */
+function workingParts(seconds) {
+  const whole = { weeks: 0, days: 0, hours: 0, minutes: 0, seconds: 0 };
+  let rest = seconds;
+  for (const unit of ["days", "hours", "minutes"]) {
+    whole[unit] = Math.floor(rest / SECONDS[unit] + 1e-9);
+    rest -= whole[unit] * SECONDS[unit];
+  }
+  whole.seconds = Math.round(rest * 1000) / 1000;
+  return whole;
+}
+
 /** Join words as a person would: "a", "a and b", "a, b and c". */
 export function joinWords(items, last = "and") {
   if (items.length <= 1) return items.join("");
@@ -76,7 +88,9 @@ export function joinWords(items, last = "and") {
 export function durationInWords(text, { working = false } = {}) {
   const read = parseDuration(text);
   if (read.error) return null;
-  const whole = wholeParts(read.parts);
+  // In a calendar the engine first takes the whole days of the length (weeks as seven,
+  // 24 hours as one), each a working day, then the rest as working time: said the same.
+  const whole = working ? workingParts(read.seconds) : wholeParts(read.parts);
   const adjective = working ? "working " : "";
   const words = UNITS.filter((unit) => whole[unit]).map((unit) => {
     const singular = unit.slice(0, -1);
@@ -103,7 +117,7 @@ export function durationError(text) {
 /** How a duration box's advice reads: it takes plain words as well as ISO 8601. */
 const TYPED_EXAMPLE = "write it like 30 min, 4 hours, 2 days or 1 week, or in ISO 8601 like PT30M";
 
-const FRIENDLY = /(\d+(?:[.,]\d+)?)\s*(weeks?|w|days?|d|hours?|hrs?|h|minutes?|mins?|m|seconds?|secs?|s)\b/gi;
+const FRIENDLY = /(\d+(?:[.,]\d+)?)\s*(?:(?:working|business)\s+)?(weeks?|w|days?|d|hours?|hrs?|h|minutes?|mins?|m|seconds?|secs?|s)\b/gi;
 const FRIENDLY_UNIT = { w: "weeks", d: "days", h: "hours", m: "minutes", s: "seconds" };
 
 /**
