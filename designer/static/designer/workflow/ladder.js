@@ -32,7 +32,9 @@ export function actionKind(action) {
 
 /** A first action of a kind, for `step` (its outcomes, the steps it may go to). */
 export function starterAction(kind, { step = null, siblings = [], self = null, inStep = true } = {}) {
-  const outcome = outcomesOf(step)[0] || "done";
+  // An approval left unanswered is not approved by default: the safe outcome comes first.
+  const outcomes = outcomesOf(step);
+  const outcome = (outcomes.includes("rejected") ? "rejected" : outcomes[0]) || "done";
   return {
     remind: { remind: inStep ? "assignee" : "requester" },
     reassign: { reassign: "next_tier" },
