@@ -60,6 +60,7 @@ from engine.service.commands import Commands
 from engine.service.errors import InvalidInput, NotAllowed, NotFound
 from engine.service.finder import visible_to
 from engine.service.person import Person
+from engine.service.requests import REQUESTER
 from engine.service.worklist import may_see_instance
 from engine.store.casework import InstanceLink
 from engine.store.insight import IncidentFigures
@@ -404,7 +405,8 @@ def _described(
 def _resolvers(
     session: Session, requesters: dict[int, str | None]
 ) -> dict[int, tuple[str, datetime | None]]:
-    """Who last completed a task on each instance, other than its requester, and when."""
+    """Who last completed a task on each instance, other than its requester (signed in, or
+    through their tracking link), and when."""
     found: dict[int, tuple[str, datetime | None]] = {}
     rows = session.execute(
         select(_t.instance_id, _t.completed_by, _t.completed_at)
@@ -416,7 +418,7 @@ def _resolvers(
         .order_by(_t.completed_at, _t.id)
     )
     for instance_id, by, at in rows:
-        if by != requesters[instance_id]:
+        if by not in (requesters[instance_id], REQUESTER):
             found[instance_id] = (by, at)
     return found
 

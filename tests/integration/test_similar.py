@@ -17,8 +17,9 @@ from engine.service.errors import InvalidInput, NotAllowed, NotFound
 from engine.service.finder import Finder
 from engine.service.people import ensure_user
 from engine.service.person import Person
+from engine.service.requests import REQUESTER
 from engine.service.similar import Similar, terms
-from tests.infrastructure import Clock
+from tests.infrastructure import INCIDENT, Clock
 from tests.similar_seeds import (
     link_problem,
     on_service,
@@ -83,6 +84,22 @@ def test_the_most_alike_resolved_incidents_come_first_with_how_each_was_resolved
     assert (first.same_category, first.same_service) == (True, False)
     assert first.problem is None
     assert found.items[0].score > found.items[1].score
+
+
+def test_a_requester_confirming_through_their_tracking_link_is_not_named_its_resolver(
+    commands: Commands,
+) -> None:
+    """Someone without an account confirms through their link (as `~requester`): the
+    resolver is the service desk's person who resolved it, and when they did."""
+    data = {**INCIDENT, "summary": "VPN drops every hour", "category": "network"}
+    number = str(commands.start("it-incident", data)["number"])
+    work = open_task_of(commands, number)
+    commands.complete(work.id, "resolved", {"resolution": "New client."}, actor=str(work.assignee))
+    confirm = open_task_of(commands, number)
+    commands.complete(confirm.id, "approved", actor=REQUESTER, requester_of=number)
+    subject = open_incident(commands, "VPN drops every hour", "Again.", category="network")
+    (found,) = Similar(commands).of(person(commands, "erin"), subject).items
+    assert (found.number, found.resolved_by) == (number, work.assignee)
 
 
 def test_a_shared_service_and_category_raise_an_incident_above_one_as_alike_in_words(
