@@ -35,7 +35,7 @@ from engine.service.requests import Requests
 from engine.service.starting import Starting
 from engine.service.views import SavedViews
 from engine.service.workflow_drafts import WorkflowDrafts
-from engine.store.database import Database, default_url
+from engine.store.database import DATABASE_FILE, Database, default_url
 from engine.store.files import FileStore
 
 __all__ = ["Services", "default_url"]
@@ -65,6 +65,14 @@ class Services:
             published=Published(database),
             files=FileStore(upload_folder),
         )
+
+    @staticmethod
+    def instance_database(instance_path: str | os.PathLike[str] | None = None) -> Path | None:
+        """The SQLite file `for_instance` opens (None: `FLOWDESK_DATABASE_URL` names one)."""
+        if os.environ.get("FLOWDESK_DATABASE_URL"):
+            return None
+        folder = Path(instance_path or os.environ.get("FLOWDESK_INSTANCE_PATH", "instance"))
+        return folder.resolve() / DATABASE_FILE
 
     @classmethod
     def for_instance(

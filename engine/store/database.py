@@ -24,6 +24,10 @@ if TYPE_CHECKING:
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
+#: The SQLite database of an instance folder.
+DATABASE_FILE = "flowdesk.sqlite3"
+
+
 def default_url(instance_path: str | os.PathLike[str] | None = None) -> str:
     """Return `FLOWDESK_DATABASE_URL`, or a SQLite file in the instance folder."""
     url = os.environ.get("FLOWDESK_DATABASE_URL")
@@ -31,7 +35,7 @@ def default_url(instance_path: str | os.PathLike[str] | None = None) -> str:
         return url
     folder = Path(instance_path or os.environ.get("FLOWDESK_INSTANCE_PATH", "instance"))
     folder.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{folder.resolve() / 'flowdesk.sqlite3'}"
+    return f"sqlite:///{folder.resolve() / DATABASE_FILE}"
 
 
 def _normalise(url: str) -> str:

@@ -79,3 +79,27 @@ def test_backup_restore_export_import_from_the_shell(
     said = flowdesk(empty_url, "import", "--jsonl", str(broken), code=1)
     assert "is not a JSON object" in said
     assert "line " in said
+
+
+def test_run_away_from_its_instance_folder_a_command_refuses_rather_than_make_a_new_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without `FLOWDESK_DATABASE_URL`, the database is the instance folder's SQLite file.
+    A cron job that did not `cd` first made a new, empty database there and backed it up,
+    saying it had: now it is refused, exit 4, and nothing is made."""
+    monkeypatch.delenv("FLOWDESK_DATABASE_URL", raising=False)
+    monkeypatch.delenv("FLOWDESK_INSTANCE_PATH", raising=False)
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    for args in (
+        ["backup", str(tmp_path / "nightly.backup")],
+        ["export", "--jsonl", str(tmp_path / "all.jsonl")],
+        ["tasks", "--user", "bob"],
+        ["retention", "list"],
+    ):
+        result = runner.invoke(main, args)
+        assert result.exit_code == 4, (args, result.output)
+        assert "there is no Flowdesk database at" in result.output
+        assert str(tmp_path / "instance" / "flowdesk.sqlite3") in result.output
+    assert not (tmp_path / "instance" / "flowdesk.sqlite3").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

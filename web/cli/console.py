@@ -29,11 +29,33 @@ from web.app import instance_secret
 from web.common.jsonbody import BadJson, read_json
 
 
-def open_services() -> Services:
+class NoDatabase(click.ClickException):
+    """There is no database where the command looked: it made none, and did nothing."""
+
+    exit_code = 4
+
+
+def require_database() -> None:
+    """Refuse to go on when the instance folder holds no SQLite database (and no
+    `FLOWDESK_DATABASE_URL` names one): run from another folder, a backup or an export
+    would make a new, empty database there and report success."""
+    found = Services.instance_database()
+    if found is not None and not found.exists():
+        raise NoDatabase(
+            f"there is no Flowdesk database at {found}: run this in the folder `flowdesk up` "
+            "ran in, or set FLOWDESK_INSTANCE_PATH (its instance folder) or "
+            "FLOWDESK_DATABASE_URL; nothing was done"
+        )
+
+
+def open_services(*, create: bool = False) -> Services:
     """Open the service layer over `FLOWDESK_DATABASE_URL` (or the instance folder), migrated.
+    `create`: a missing SQLite database is made (loading a pack); else it is refused.
 
     Its connections are closed when the command ends.
     """
+    if not create:
+        require_database()
     services = Services.for_instance()
     click.get_current_context().call_on_close(services.close)
     services.migrate()
@@ -88,7 +110,7 @@ def load(folder: Path, actor: str | None) -> None:
     A document identical to any version already published is that version: nothing
     is published, and the latest version stays the latest.
     """
-    services = open_services()
+    services = open_services(create=True)
     with service_errors():
         published = services.definitions.load_folder(folder, actor)
     for item in published:

@@ -18,7 +18,7 @@ from engine.service import backup as backups
 from engine.service.bootstrap import Services
 from engine.service.exports import export_lines, import_lines, parse_since
 from engine.service.retention import ACTIONS, MAX_DAYS, MIN_DAYS, Retention
-from web.cli.console import open_services, service_errors
+from web.cli.console import open_services, require_database, service_errors
 
 
 def _retention() -> Retention:
@@ -87,8 +87,11 @@ def retention_show(number: str) -> None:
     click.echo(json.dumps(record, indent=2, ensure_ascii=False))
 
 
-def _unmigrated() -> Services:
-    """The app's database, not migrated: a restore must find it as it is."""
+def _unmigrated(*, create: bool = False) -> Services:
+    """The app's database, not migrated: a restore must find it as it is (and may make a new
+    SQLite file to restore into, `create`); a backup refuses one that is not there."""
+    if not create:
+        require_database()
     services = Services.for_instance()
     click.get_current_context().call_on_close(services.close)
     return services
@@ -115,7 +118,7 @@ def restore(path: Path, force: bool) -> None:
     Stop the web processes and workers first. PostgreSQL needs pg_restore on PATH.
     """
     with service_errors():
-        done = backups.restore(_unmigrated().database, path, force=force)
+        done = backups.restore(_unmigrated(create=True).database, path, force=force)
     click.echo(
         f"{done.kind} backup restored (schema {done.revision_before} -> {done.revision_after})"
     )
