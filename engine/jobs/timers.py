@@ -27,6 +27,7 @@ from sqlalchemy import select, update
 from engine import observability
 from engine.jobs import context
 from engine.logs import current_request_id, request_scope
+from engine.service.errors import NotFound
 from engine.settings import FIRE_BATCH, MAX_EARLY_WAIT_S, SWEEP_GRACE, TIMER_BATCH
 from engine.store.database import Database
 from engine.store.instances import Timer
@@ -165,7 +166,17 @@ def fire(timer_id: int, due: str) -> dict[str, object]:
         return {"timer": timer_id, "fired": False, "requeued": True}
     if wait > 0:
         time.sleep(wait)
-    answer = context.commands().fire_timer(timer_id)
+    try:
+        answer = context.commands().fire_timer(timer_id)
+    except NotFound:
+        # Its instance was deleted (retention), or the database restored to before it.
+        log.info("timer %s no longer exists: nothing to fire", timer_id)
+        return {"timer": timer_id, "fired": False, "gone": True}
+    if answer.get("not_due"):  # moved later since this job was queued: come back then
+        queue = Queue(QUEUE, connection=_current_connection())
+        later = datetime.fromisoformat(str(answer["not_due"]))
+        _hand_over(queue, timer_id, later, current_request_id())
+        return {**answer, "requeued": True}
     if answer.get("fired"):
         late = observability.observe_timer_lateness(datetime.fromisoformat(due), utcnow())
         log.info("timer %s fired, %.3f s after its due time", timer_id, late)

@@ -13,7 +13,7 @@ to answer, that cannot go to whom it names stops its step on an incident instead
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from engine.core import runtime
@@ -193,9 +193,6 @@ class Commands(Shell):
         if check is not None:
             check(repo, workflow)
         cleaned, form = self._start_data(repo, workflow, data, form_version, hidden, source)
-        kept_out = requester_named_where_kept_out(workflow.steps, cleaned, requester)
-        if kept_out:
-            raise InvalidData("some of the data does not fill in the form", kept_out)
         calendars = self.registry.calendars(repo, workflow)
         prefix = workflow.number_prefix
         seq = repo.next_number(prefix)
@@ -234,6 +231,11 @@ class Commands(Shell):
             vet=_refusing(repo, workflow, instance),
             form_version=repo.latest_form_version,
         )
+        # The first task's holder was vetted as it opened; a later step's, named now, here
+        # (refused, the transaction keeps nothing).
+        kept_out = requester_named_where_kept_out(workflow.steps, cleaned, requester)
+        if kept_out:
+            raise InvalidData("some of the data does not fill in the form", kept_out)
         if after is not None:
             after(repo, instance, at)
         if form is not None:
@@ -603,7 +605,9 @@ class Commands(Shell):
         return self.execute("retry", key, body, request=(number, actor))
 
     def fire_timer(self, timer_id: int, *, key: str | None = None) -> Result:
-        """Fire a due timer; firing one that is no longer pending changes nothing."""
+        """Fire a due timer; firing one that is no longer pending changes nothing, and one
+        not due yet (by the database, whatever the job that asks was told) is not fired:
+        the answer gives its due time, `not_due`, to come back at."""
 
         def body(uow: UnitOfWork, at: datetime) -> Result:
             repo = uow.repository
@@ -614,6 +618,14 @@ class Commands(Shell):
             timer = repo.timer(timer_id)  # read again under the lock
             if instance is None or timer is None or timer.status != "pending":
                 return {"instance_id": found.instance_id, "timer": timer_id, "fired": False}
+            due = timer.due_at if timer.due_at.tzinfo else timer.due_at.replace(tzinfo=UTC)
+            if due > at:  # a stale job (a timer moved later, a database restored): not yet
+                return {
+                    "instance_id": found.instance_id,
+                    "timer": timer_id,
+                    "fired": False,
+                    "not_due": due.isoformat(),
+                }
             repo.fire_timer(timer_id, at)
             answer = self._advance(uow, instance, TimerFired(timer.key), at, key)
             return {**answer, "timer": timer_id, "fired": True}

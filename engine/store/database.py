@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
+#: The key of the PostgreSQL advisory lock migrations take ("flowdesk" read as a number).
+MIGRATE_LOCK = 0x666C6F776465736B
 #: The SQLite database of an instance folder.
 DATABASE_FILE = "flowdesk.sqlite3"
 
@@ -138,9 +140,37 @@ class Database:
         from alembic import command  # see `alembic_config`
 
         config = alembic_config()
-        with self.engine.begin() as connection:
+        with self.migrating() as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
+
+    @contextmanager
+    def migrating(self) -> Iterator[Connection]:
+        """A connection in the transaction a migration runs in (Alembic's `connection`).
+
+        On PostgreSQL it holds an advisory lock: processes starting together (a web process
+        and workers) migrate one after the other, the next finding the schema at its head.
+        On SQLite a migration that rebuilds a table drops it and copies it back: foreign
+        keys are off meanwhile (SQLite reads that pragma outside a transaction only) and
+        checked whole before the commit.
+        """
+        with self.engine.connect() as connection:
+            sqlite = connection.dialect.name == "sqlite"
+            driver = connection.connection.dbapi_connection
+            if sqlite and driver is not None:
+                driver.execute("PRAGMA foreign_keys=OFF")
+            try:
+                with connection.begin():
+                    if not sqlite:
+                        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATE_LOCK})")
+                    yield connection
+                    if sqlite:
+                        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                        if broken:
+                            raise RuntimeError(f"a migration broke foreign keys: {broken[:5]}")
+            finally:
+                if sqlite and driver is not None:
+                    driver.execute("PRAGMA foreign_keys=ON")
 
     def dispose(self) -> None:
         if self._checkpointer is not None:

@@ -9,7 +9,7 @@ from redis import Redis
 from rq import Queue
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from engine.jobs import timers
 from engine.jobs.worker import (
@@ -163,6 +163,34 @@ def test_a_timer_never_acts_before_it_is_due(
         fired_at = session.scalar(select(Timer.fired_at).where(Timer.id == first.id))
     assert fired_at is not None
     assert fired_at >= due
+
+
+def test_a_stale_job_never_fires_a_timer_before_the_database_says_it_is_due(
+    commands: Commands, database: Database, redis: Redis, redis_url: str
+) -> None:
+    """A job carries the due time it was queued with; the database's is the truth (a timer
+    moved later, a database restored under a Redis that kept old jobs). A job for a timer
+    that is gone does nothing and does not fail."""
+    instance = start_incident(commands)
+    first = min(timer_rows(database, instance), key=lambda row: row.due_at)
+    told = first.due_at.isoformat()  # due already, says the job
+    truth = datetime.now(UTC) + timedelta(seconds=6)
+    with database.writer_session() as session, session.begin():
+        session.execute(update(Timer).where(Timer.id == first.id).values(due_at=truth))
+    queue = Queue(timers.QUEUE, connection=redis)
+    queue.enqueue(timers.fire, first.id, told, job_id="stale-copy")
+    queue.enqueue(timers.fire, 999_999, told, job_id="gone-copy")
+    work_off(database, redis_url)  # the stale job puts itself back for the database's time
+    assert datetime.now(UTC) < truth, "the worker took too long to tell early from due"
+    assert fired(database, instance) == 0
+    assert Job.fetch("gone-copy", connection=redis).get_status() == "finished"
+    time.sleep(max(0.0, (truth - datetime.now(UTC)).total_seconds()) + 1.1)
+    work_off(database, redis_url)
+    assert fired(database, instance) == 1
+    with database.reading() as session:
+        fired_at = session.scalar(select(Timer.fired_at).where(Timer.id == first.id))
+    assert fired_at is not None
+    assert fired_at >= truth
 
 
 def test_the_duties_of_every_second_run_as_one_periodic_job(

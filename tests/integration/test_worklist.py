@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from alembic import command
 from sqlalchemy import select
@@ -64,8 +64,8 @@ def breach_response(commands: Commands, database: Database, instance_id: int) ->
     """
     for _ in range(2):
         with database.reading() as session:
-            timer = session.scalar(
-                select(Timer.id)
+            timer = session.execute(
+                select(Timer.id, Timer.due_at)
                 .where(
                     Timer.instance_id == instance_id,
                     Timer.step == SLA_STEP,
@@ -73,9 +73,11 @@ def breach_response(commands: Commands, database: Database, instance_id: int) ->
                 )
                 .order_by(Timer.due_at)
                 .limit(1)
-            )
+            ).first()
         assert timer is not None
-        commands.fire_timer(timer)
+        clock = cast(Clock, commands.clock)
+        clock.now = max(clock.now, timer.due_at)  # a timer fires when it is due, not before
+        commands.fire_timer(timer.id)
 
 
 def test_a_breach_moves_queued_work_to_the_top_of_the_queue(
@@ -110,7 +112,7 @@ def test_upgrading_an_older_database_puts_its_open_work_in_inbox_order(
     with database.reading() as session:
         written = session.execute(open_order).all()
     config = alembic_config()
-    with database.engine.begin() as connection:
+    with database.migrating() as connection:
         config.attributes["connection"] = connection
         command.downgrade(config, "0007")  # before tasks kept their place in the inbox
         command.upgrade(config, "head")
