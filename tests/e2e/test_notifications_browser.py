@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 from redis import Redis
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from engine.jobs.outbox import relay_outbox
 from engine.service.commands import Commands, utcnow
@@ -93,12 +93,17 @@ def fire_sla_warnings(commands: Commands, database: Database, number: str) -> No
             for key, timer in instance.state["timers"].items()
             if timer.get("sla") == "response:warning"
         ]
-        ids = session.scalars(
-            select(Timer.id).where(
+        due = session.execute(
+            select(Timer.id, Timer.due_at).where(
                 Timer.instance_id == instance.id, Timer.key.in_(keys), Timer.status == "pending"
             )
         ).all()
-    assert ids, "the incident has no SLA warning pending"
+    assert due, "the incident has no SLA warning pending"
+    # The server reads the real clock: the warnings are made due now, as time would.
+    now = commands.clock()
+    with database.writer_session() as session, session.begin():
+        ids = [timer_id for timer_id, _ in due]
+        session.execute(update(Timer).where(Timer.id.in_(ids)).values(due_at=now))
     for timer_id in ids:
         commands.fire_timer(timer_id)
 

@@ -344,16 +344,15 @@ def test_designers_publish_a_new_version_an_unchanged_one_or_get_the_problems(
     listed = client.get("/api/v1/workflows", headers=auth("bob")).json["items"]
     (it,) = [item for item in listed if item["key"] == "it-incident"]
     assert {"latest_version": 2, "versions": 2}.items() <= it.items()
-    back = client.post("/api/v1/workflows", json=document, headers=auth("dee"))
-    assert back.status_code == 200
+    back = client.post("/api/v1/workflows", json=document, headers=auth("dee"))  # a rollback
+    assert back.status_code == 201
     assert (back.json["version"], back.json["created"], back.json["latest_version"]) == (
-        1,
-        False,
-        2,
+        3,
+        True,
+        3,
     )
     assert back.json["message"] == (
-        "The workflow it-incident is identical to version 1; the latest stays version 2. "
-        "Nothing was published."
+        "Published workflow it-incident version 3 (the same as version 1)."
     )
     broken = {**document, "first": "nowhere"}
     problems = client.post("/api/v1/workflows", json=broken, headers=auth("ada"))
@@ -362,7 +361,7 @@ def test_designers_publish_a_new_version_an_unchanged_one_or_get_the_problems(
     for user in ("bob", "rita"):
         assert client.post("/api/v1/workflows", json=changed, headers=auth(user)).status_code == 403
     assert client.get(
-        "/api/v1/workflows/it-incident/versions/3", headers=auth("bob")
+        "/api/v1/workflows/it-incident/versions/4", headers=auth("bob")
     ).status_code == (404)
 
 

@@ -256,12 +256,12 @@ def test_answers_sent_through_a_link_before_the_upgrade_give_that_user_nothing_e
 ) -> None:
     number, confirm, path = answered_by_link(app, team, database)
     config = alembic_config()
-    with database.engine.begin() as connection:  # as the answers were stored before
+    with database.migrating() as connection:  # as the answers were stored before
         config.attributes["connection"] = connection
         command.downgrade(config, "0010")
     with database.reading() as session:
         assert session.get(Task, int(confirm)).completed_by == "requester"
-    with database.engine.begin() as connection:
+    with database.migrating() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 
