@@ -277,3 +277,17 @@ def test_files_added_later_take_the_limits_of_the_reports_own_files(
     taken = add_on_tracking_page(client, path, [(PNG, "a.png"), (b"%PDF-1.4\n%%EOF", "b.pdf")])
     assert taken.status_code == 303
     assert stored(database) == (1, 2)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{"REDIS_URL": "redis://127.0.0.1:9/0", "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:9/0"}],
+)
+def test_a_report_is_taken_while_redis_is_away_and_its_rate_limit_counts_in_memory(
+    client: FlaskClient, database: Database, settings: dict[str, Any]
+) -> None:
+    """The rate limit lives in Redis: with Redis away every report got a 500 and was not
+    kept. Now each process counts in memory meanwhile, and the report is taken."""
+    response = client.post("/new/it-incident", data={**open_form(client), **REPORT})
+    assert response.status_code == 303, response.text
+    assert stored(database) == (1, 0)

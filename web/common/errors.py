@@ -39,7 +39,10 @@ MESSAGES = {
     413: "That is too large. Nothing was saved.",
     422: "Some of what you sent cannot be used.",
     429: "Too many tries. Wait a minute and try again.",
-    500: "Something went wrong on our side. Nothing you sent was lost; try again shortly.",
+    500: (
+        "Something went wrong on our side, and what you sent may not have been saved. Try "
+        "again shortly: a form sent again is not saved twice."
+    ),
     503: "The service is busy. Try again in a moment.",
 }
 

@@ -39,6 +39,11 @@ def init_app(app: Flask) -> None:
     csrf.init_app(app)
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"] or "memory://")
     app.config.setdefault("RATELIMIT_KEY_PREFIX", "flowdesk-limits")
+    # Redis away: each process counts in its own memory until it is back, and a limit that
+    # cannot be counted at all lets the request through, logged: a rate limit must not
+    # take the portal down with it (it answered 500, and kept nothing).
+    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+    app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
     limiter.init_app(app)
     https = bool(app.config["HTTPS"])
     talisman.init_app(
