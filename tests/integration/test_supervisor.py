@@ -7,9 +7,11 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
+from web.cli.readiness import Readiness, Topology
 from web.cli.supervisor import RESTART_LIMIT, Program, Supervisor, SupervisorError
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
@@ -55,3 +57,17 @@ def test_a_part_that_keeps_dying_stops_everything() -> None:
         supervisor.stop()
     assert len([line for line in said if "restarting" in line]) == RESTART_LIMIT - 1
     assert not web.running()
+
+
+def test_a_worker_dead_between_restarts_is_not_ready(tmp_path: Path) -> None:
+    """`up` said "Flowdesk is up" with its worker dead (a setting that makes it exit at
+    start): a worker not running was neither running nor registered, so none was missing."""
+    worker = Program("worker", CRASHER, dict(os.environ))
+    supervisor = Supervisor([], lambda _: None, first_pause_s=30)
+    supervisor.add(worker)
+    ready = Readiness(Topology("127.0.0.1", 9, None, 1, 1), "redis://127.0.0.1:9/0", tmp_path)
+    try:
+        watch_until(supervisor, lambda: not worker.running() and worker.restart_at is not None)
+        assert "worker not running" in ready.missing(supervisor)
+    finally:
+        supervisor.stop()

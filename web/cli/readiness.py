@@ -76,6 +76,10 @@ class Readiness:
             missing.append(f"{len(self.web_pids())} of {wanted} web processes built the app")
         if not self.healthy():
             missing.append(f"{self.topology.url}/health does not answer 200")
+        workers = [p for p in supervisor.programs if p.name.startswith("worker")]
+        down = [p.name for p in workers if not p.running()]
+        if down:  # dead between restarts: not running, so not registered either
+            missing.append(f"{', '.join(down)} not running")
         waiting = sorted(set(self.worker_pids(supervisor)) - self.registered())
         if waiting:
             missing.append(f"workers (pids {', '.join(map(str, waiting))}) not registered")
