@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
 from engine.core.errors import FlowdeskError, Problem
 
@@ -11,6 +11,15 @@ from engine.core.errors import FlowdeskError, Problem
 #: command's transaction never committed (a COMMIT whose outcome is unknown is
 #: `CommitInDoubt`), so nothing was saved.
 DATABASE_AWAY: tuple[type[Exception], ...] = (OperationalError,)
+#: What opening a database raises when its URL names none Flowdesk can use (not a URL, or
+#: a kind of database without its driver).
+DATABASE_URL_WRONG: tuple[type[Exception], ...] = (ArgumentError, NoSuchModuleError)
+
+
+def database_words(error: Exception) -> str:
+    """The first line of what the database's driver said, for a person to act on."""
+    said = str(getattr(error, "orig", None) or error)
+    return next((line.strip() for line in said.splitlines() if line.strip()), said)
 
 
 class ServiceError(FlowdeskError):

@@ -54,6 +54,11 @@ class Database:
         self, url: str, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS, **engine_options: Any
     ) -> None:
         self.url = make_url(_normalise(url))
+        if self.url.get_backend_name() not in ("sqlite", "postgresql"):
+            raise exc.ArgumentError(
+                f"Flowdesk keeps its data in SQLite or PostgreSQL, not "
+                f"{self.url.get_backend_name()}"
+            )
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         if self.is_sqlite:
             engine_options.setdefault("connect_args", {"timeout": busy_timeout_ms / 1000})

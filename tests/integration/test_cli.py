@@ -161,3 +161,23 @@ def test_load_says_which_groups_it_made_so_a_mistyped_one_is_seen(
     assert "group financ made, empty: put people in it" in loaded
     assert "workflow expense v1 published" in loaded
     assert "group" not in flowdesk("load", str(pack))  # made once
+
+
+@pytest.mark.parametrize(
+    ("url", "code", "said"),
+    [
+        ("postgresql+psycopg://postgres@127.0.0.1:9/flowdesk", 6, "the database is not answering"),
+        ("notaurl", 2, "FLOWDESK_DATABASE_URL names no database Flowdesk can use"),
+        ("mysql://me@db.example.org/flowdesk", 2, "in SQLite or PostgreSQL, not mysql"),
+    ],
+)
+def test_a_database_that_cannot_be_reached_is_said_in_a_line_with_its_exit_code(
+    url: str, code: int, said: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not a traceback of 134 lines ending in exit 1 ("input refused"): 6 for a database that
+    does not answer, as the README's table says, 2 for a URL that names none."""
+    monkeypatch.setenv("FLOWDESK_DATABASE_URL", url)
+    result = CliRunner().invoke(main, ["tasks", "--user", "bob"])
+    assert result.exit_code == code, result.output
+    assert said in result.output
+    assert "Traceback" not in result.output

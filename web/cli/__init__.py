@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from engine.catalog import Catalog, json_files, neighbours
+from engine.service.errors import DATABASE_AWAY, DATABASE_URL_WRONG, database_words
 from web.cli.console import COMMANDS
 from web.cli.data import COMMANDS as DATA_COMMANDS
 from web.cli.mail_in import mail_in, mailbox
@@ -21,7 +23,31 @@ from web.cli.similar import similar
 from web.cli.stack import up
 
 
-@click.group()
+class Flowdesk(click.Group):
+    """The command group: a database that does not answer, or a URL that names none, is said
+    in a line with its exit code (6: unavailable, 2: usage), not as a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DATABASE_AWAY as error:
+            click.echo(
+                f"Error: the database is not answering ({database_words(error)}); nothing was "
+                "done. Is it running, and does FLOWDESK_DATABASE_URL name it?",
+                err=True,
+            )
+            raise SystemExit(6) from None
+        except DATABASE_URL_WRONG as error:
+            click.echo(
+                "Error: FLOWDESK_DATABASE_URL names no database Flowdesk can use "
+                f"({database_words(error)}); use sqlite:///PATH or "
+                "postgresql+psycopg://USER@HOST:PORT/NAME",
+                err=True,
+            )
+            raise SystemExit(2) from None
+
+
+@click.group(cls=Flowdesk)
 @click.version_option(package_name="flowdesk")
 def main() -> None:
     """Flowdesk: a low-code workflow engine with a visual form designer."""
