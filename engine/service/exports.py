@@ -29,7 +29,8 @@ import orjson
 from sqlalchemy import Connection, Table, func, insert, select, update
 from sqlalchemy.exc import DBAPIError
 
-from engine.core.errors import Problem
+from engine.core.errors import FlowdeskError, Problem
+from engine.core.state import InstanceState
 from engine.service import archive
 from engine.service.definitions import content_hash, publish_document
 from engine.service.errors import InvalidInput
@@ -318,6 +319,7 @@ def _instance_problems(number: int, value: Mapping[str, Any]) -> list[Problem]:
     if not isinstance(rows, dict) or not isinstance(versions, dict):
         return [_at(number, "/rows", "rows and versions must be objects")]
     problems = _row_problems(number, "/instance", cast(Table, Instance.__table__), instance)
+    problems += _state_problems(number, instance)
     if str(instance.get("workflow_version_id")) not in versions:
         problems.append(_at(number, "/versions", "does not name the workflow version"))
     for name, table_rows in rows.items():
@@ -328,6 +330,26 @@ def _instance_problems(number: int, value: Mapping[str, Any]) -> list[Problem]:
         for index, row in enumerate(table_rows):
             problems += _row_problems(number, f"/rows/{name}/{index}", table, row)
     return problems
+
+
+def _state_problems(number: int, instance: Mapping[str, Any]) -> list[Problem]:
+    """An instance's state must be one the runtime reads, and its status the state's: a
+    line that passed with a state it could not read failed every later command on it (its
+    timers every sweep, for ever)."""
+    try:
+        state = InstanceState.from_dict(instance.get("state"))  # type: ignore[arg-type]
+    except (FlowdeskError, KeyError, TypeError, ValueError, AttributeError) as error:
+        said = str(error) or type(error).__name__
+        return [_at(number, "/instance/state", f"is no instance state Flowdesk can read: {said}")]
+    if instance.get("status") != state.status:
+        return [
+            _at(
+                number,
+                "/instance/status",
+                f"is '{instance.get('status')}', but its state says '{state.status}'",
+            )
+        ]
+    return []
 
 
 def _row_problems(number: int, pointer: str, table: Table, row: Any) -> list[Problem]:

@@ -159,6 +159,27 @@ def test_a_bad_line_is_refused_with_its_number_and_nothing_is_imported(
         assert session.scalar(select(func.count()).select_from(DefinitionVersion)) == versions
 
 
+def test_an_instance_whose_state_the_runtime_cannot_read_is_refused_at_its_line(
+    commands: Commands, database: Database
+) -> None:
+    """A state the runtime cannot read (or a status its state does not say) went in, and
+    every later command on it failed, its timers at every sweep: refused at the line now."""
+    finished_incident(commands, database)
+    lines = exported(commands).splitlines(keepends=True)
+    broken, wrong = orjson.loads(lines[-1]), orjson.loads(lines[-1])
+    broken["number"] = broken["instance"]["number"] = "INC-000077"
+    broken["instance"]["state"] = {"bogus": 1}
+    wrong["number"] = wrong["instance"]["number"] = "INC-000078"
+    wrong["instance"]["status"] = "exploded"
+    body = b"".join([lines[0], orjson.dumps(broken) + b"\n", orjson.dumps(wrong) + b"\n"])
+    with pytest.raises(InvalidInput) as refused:
+        import_lines(commands, io.BytesIO(body), by="ops")
+    said = [problem.message for problem in refused.value.problems]
+    assert said[0].startswith("line 2 /instance/state: is no instance state Flowdesk can read")
+    assert said[1] == "line 3 /instance/status: is 'exploded', but its state says 'closed'"
+    assert count_instances(database) == 1
+
+
 def test_a_file_without_the_header_is_refused(commands: Commands) -> None:
     with pytest.raises(InvalidInput, match="line 1 /format: the first line must be the header"):
         import_lines(commands, [b'{"type": "definition"}\n'], by="ops")
