@@ -36,6 +36,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from engine.store.database import Database
 from engine.store.instances import Instance, Outbox, Timer
 
+#: The outbox kinds the relay carries out (`engine.jobs.outbox.KINDS`): reported even at 0.
+RELAYED_KINDS = ("notify",)
+
 #: The environment variable `prometheus_client` reads for its multiprocess directory.
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 #: Request latency buckets, in seconds: pages answer in milliseconds; a few may take seconds.
@@ -247,12 +250,20 @@ class StateCollector(Collector):
             "Age of the oldest message not yet carried out, by kind.",
             labels=("kind",),
         )
+        # The relay's kinds always have a series, 0 when none wait: an alert on the
+        # increase of dead letters needs the 0 before the first one.
+        pending = {str(kind): (0, 0.0) for kind in RELAYED_KINDS}
+        buried = {str(kind): 0 for kind in RELAYED_KINDS}
         for kind, status, count, first in waiting:
             if status == "pending":
-                backlog.add_metric((str(kind),), count)
-                oldest.add_metric((str(kind),), max(0.0, (now - _aware(first)).total_seconds()))
+                pending[str(kind)] = (count, max(0.0, (now - _aware(first)).total_seconds()))
             else:
-                dead.add_metric((str(kind),), count)
+                buried[str(kind)] = count
+        for kind, (count, age) in pending.items():
+            backlog.add_metric((kind,), count)
+            oldest.add_metric((kind,), age)
+        for kind, count in buried.items():
+            dead.add_metric((kind,), count)
         late = GaugeMetricFamily(
             "flowdesk_timers_overdue",
             f"Pending timers more than {OVERDUE_AFTER.total_seconds():.0f} s past due: "

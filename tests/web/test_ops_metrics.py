@@ -64,7 +64,12 @@ def test_latency_is_counted_by_route_and_status_class_never_by_path(client: Flas
 def test_instances_by_status_and_the_outbox_backlog_are_read_at_scrape_time(
     client: FlaskClient, database: Database
 ) -> None:
-    assert value(scrape(client), "flowdesk_instances", status="in_progress") == 0
+    first = scrape(client)
+    assert value(first, "flowdesk_instances", status="in_progress") == 0
+    # The relay's series stand at 0 before the first message: an alert on their increase
+    # fires at the first dead letter.
+    for name in ("pending", "dead_letters", "oldest_pending_seconds"):
+        assert first[(f"flowdesk_outbox_{name}", (("kind", "notify"),))] == 0
     tracking_path(submit(client, REPORT))
     tracking_path(submit(client, {**REPORT, "summary": "The screen is dark"}))
     samples = scrape(client)
