@@ -107,7 +107,7 @@ def serve(folder: Path, fields: int) -> Iterator[str]:
     database.dispose()
     with redis(folder) as redis_url:
         app = create_app(
-            {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "SECRET_KEY": "bench"}
+            {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "SECRET_KEY": "bench-" * 8}
         )
         with serve_in_thread(app) as url:
             yield url

@@ -190,7 +190,7 @@ import sys
 from werkzeug.serving import make_server
 from engine.heap import freeze_heap
 from web.app import create_app
-app = create_app({"DATABASE_URL": sys.argv[1], "SECRET_KEY": "bench", "REDIS_URL": "",
+app = create_app({"DATABASE_URL": sys.argv[1], "SECRET_KEY": "bench-" * 8, "REDIS_URL": "",
                   "UPLOAD_FOLDER": sys.argv[3], "TESTING": False})
 freeze_heap()  # as waitress and gunicorn serve it (web.app.serve_app)
 make_server("127.0.0.1", int(sys.argv[2]), app, threaded=False).serve_forever()

@@ -64,7 +64,7 @@ def main() -> None:
         base = {
             "TESTING": True,
             "DATABASE_URL": url,
-            "SECRET_KEY": "bench",
+            "SECRET_KEY": "bench-" * 8,
             "UPLOAD_FOLDER": f"{scratch}/files",
         }
         apps = {

@@ -78,7 +78,7 @@ class Stack:
             "REDIS_URL": self.redis_url,
             "FLOWDESK_INSTANCE_PATH": str(self.folder),
             "FLOWDESK_UPLOAD_FOLDER": str(self.folder / "files"),
-            "FLOWDESK_SECRET_KEY": "bench-secret-key",
+            "FLOWDESK_SECRET_KEY": "bench-secret-key-" * 3,
             "FLOWDESK_PORTAL_RATE_LIMIT": RATE_LIMIT,
             "FLOWDESK_SIGN_IN_RATE_LIMIT": RATE_LIMIT,
             "FLOWDESK_BASE_URL": f"http://127.0.0.1:{self.port}",

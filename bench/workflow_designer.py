@@ -371,7 +371,7 @@ def serve(database_url: str, folder: Path) -> Iterator[str]:
     env.update(
         FLOWDESK_DATABASE_URL=database_url,
         FLOWDESK_INSTANCE_PATH=str(folder),
-        FLOWDESK_SECRET_KEY="bench",
+        FLOWDESK_SECRET_KEY="bench-" * 8,
     )
     command = [sys.executable, "-m", "web", "up", "--port", str(port)]
     log_path = folder / "up.log"

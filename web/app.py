@@ -40,6 +40,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         app.config.from_mapping(test_config)
     app.config["DATABASE_URL"] = app.config["DATABASE_URL"] or default_url(app.instance_path)
     app.config["SECRET_KEY"] = app.config["SECRET_KEY"] or instance_secret(app.instance_path)
+    if not app.testing:
+        refuse_weak_secret(str(app.config["SECRET_KEY"]))
     files = app.config["UPLOAD_FOLDER"] or os.path.join(app.instance_path, "files")
 
     found = Services.open(app.config["DATABASE_URL"], upload_folder=files)
@@ -75,6 +77,25 @@ def serve_app() -> Flask:
     app = create_app()
     freeze_heap()
     return app
+
+
+#: The shortest secret key taken: it signs sessions and CSRF tokens and derives tracking
+#: links, so a placeholder pasted from the docs ("...") must not do.
+MIN_SECRET_CHARS = 32
+
+
+class WeakSecret(RuntimeError):
+    """FLOWDESK_SECRET_KEY is too short to keep sessions and tracking links safe."""
+
+
+def refuse_weak_secret(key: str) -> None:
+    """Refuse a secret key shorter than `MIN_SECRET_CHARS`, saying how to make one."""
+    if len(key) < MIN_SECRET_CHARS:
+        raise WeakSecret(
+            f"FLOWDESK_SECRET_KEY has {len(key)} characters; it needs at least "
+            f"{MIN_SECRET_CHARS}, random: python -c 'import secrets; "
+            "print(secrets.token_urlsafe(48))'"
+        )
 
 
 def instance_secret(instance_path: str) -> str:

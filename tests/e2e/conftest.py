@@ -64,7 +64,7 @@ def portal(
         {
             "DATABASE_URL": database_url,
             "REDIS_URL": redis_url,
-            "SECRET_KEY": "e2e-secret",
+            "SECRET_KEY": "e2e-secret-" * 4,
             "UPLOAD_FOLDER": str(tmp_path / "files"),
             "PORTAL_RATE_LIMIT": "1000 per minute",
         }

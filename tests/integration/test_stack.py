@@ -293,7 +293,7 @@ def test_the_served_app_is_built_with_its_heap_out_of_the_collectors_sight(tmp_p
         assert factory.removesuffix("()") == "web.app:serve_app"
     script = "import gc; from web.app import serve_app; serve_app(); "
     script += "print(gc.get_freeze_count(), sum(gc.get_count()))"
-    env = {**os.environ, "FLOWDESK_INSTANCE_PATH": str(tmp_path), "FLOWDESK_SECRET_KEY": "t"}
+    env = {**os.environ, "FLOWDESK_INSTANCE_PATH": str(tmp_path), "FLOWDESK_SECRET_KEY": "t" * 48}
     built = subprocess.run(
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
     )

@@ -20,7 +20,7 @@ NOWHERE = "postgresql+psycopg://postgres@127.0.0.1:1/flowdesk"
 
 def app_without_its_database(tmp_path: Path) -> Flask:
     return create_app(
-        {"DATABASE_URL": NOWHERE, "SECRET_KEY": "test", "UPLOAD_FOLDER": str(tmp_path)}
+        {"DATABASE_URL": NOWHERE, "SECRET_KEY": "test-" * 8, "UPLOAD_FOLDER": str(tmp_path)}
     )
 
 

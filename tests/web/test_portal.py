@@ -467,6 +467,31 @@ def test_the_secret_key_is_made_once_and_kept(tmp_path: Any, monkeypatch: Any) -
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
 
 
+def test_a_secret_key_too_short_to_keep_sessions_safe_is_refused_by_the_app_and_up(
+    tmp_path: Any, monkeypatch: Any
+) -> None:
+    """docs/production.md said `export FLOWDESK_SECRET_KEY=...`: pasted, three characters
+    signed every session and CSRF token. Fewer than 32 are refused, saying how to make one;
+    `flowdesk up` says so once and starts nothing."""
+    from click.testing import CliRunner
+
+    from web.app import WeakSecret, create_app
+    from web.cli import main
+
+    monkeypatch.setenv("FLOWDESK_INSTANCE_PATH", str(tmp_path))
+    monkeypatch.setenv("FLOWDESK_SECRET_KEY", "...")
+    url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    with pytest.raises(WeakSecret, match="has 3 characters; it needs at least 32"):
+        create_app({"DATABASE_URL": url})
+    refused = CliRunner().invoke(main, ["up", "--port", "9"])
+    assert refused.exit_code == 1
+    assert "secrets.token_urlsafe(48)" in refused.output
+    assert "nothing was started" in refused.output
+    assert not (tmp_path / "flowdesk.sqlite3").exists()
+    monkeypatch.setenv("FLOWDESK_SECRET_KEY", "k" * 32)
+    assert create_app({"DATABASE_URL": url}).config["SECRET_KEY"] == "k" * 32
+
+
 def test_a_submission_is_checked_with_the_form_version_its_page_showed(
     app: Flask, client: FlaskClient, database: Database
 ) -> None:

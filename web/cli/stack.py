@@ -52,6 +52,7 @@ from engine.settings import (
     MAIL_IN_HOST,
     STOP_GRACE_S,
 )
+from web.app import WeakSecret, refuse_weak_secret
 from web.cli.readiness import Readiness, Topology
 from web.cli.supervisor import (
     Program,
@@ -266,6 +267,12 @@ def up(
         for problem in problems:
             click.echo(str(problem), err=True)
         raise click.ClickException(f"the pack in {pack} has problems; nothing was started")
+    secret = os.environ.get("FLOWDESK_SECRET_KEY")
+    if secret is not None:  # checked once here, not by each process as it fails to start
+        try:
+            refuse_weak_secret(secret)
+        except WeakSecret as weak:
+            raise click.ClickException(f"{weak}; nothing was started") from None
     services = Services.for_instance(instance)
     try:
         services.migrate()
@@ -276,6 +283,12 @@ def up(
         password = services.people.first_admin()
         url = services.database_url
         click.echo(f"Database: {services.database_name()}")
+        if web_processes is not None and url.startswith("sqlite"):
+            click.echo(
+                f"Note: {web_processes} web processes on SQLite take turns to write; the "
+                "production topology is meant for PostgreSQL (FLOWDESK_DATABASE_URL), see "
+                "docs/production.md"
+            )
     finally:
         services.close()
     made = [p.key for p in loaded if p.kind == "group"]
