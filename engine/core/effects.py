@@ -55,6 +55,15 @@ class ReassignTask(Effect):
 
 
 @dataclass(frozen=True, slots=True)
+class RetitleTask(Effect):
+    """Give an open task the title its step's template gives now (the priority changed)."""
+
+    kind: ClassVar[str] = "retitle_task"
+    task: str
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
 class ScheduleTimer(Effect):
     """Fire `TimerFired(timer)` at `at` (an ISO 8601 UTC time)."""
 

@@ -37,6 +37,7 @@ from engine.core.effects import (
     Effect,
     OpenTask,
     ReassignTask,
+    RetitleTask,
     ScheduleTimer,
 )
 from engine.core.errors import ExpressionError, InvalidEvent, Unassignable, UnknownCalendar
@@ -189,7 +190,22 @@ class Turn:
         self._queue: deque[tuple[str, int | None, str | None]] = deque()
 
     def result(self) -> Transition:
+        if any(entry.kind == "priority_changed" for entry in self.audit):
+            self._retitle()
         return Transition(self.state, tuple(self.effects), tuple(self.audit))
+
+    def _retitle(self) -> None:
+        """Fill in the titles of the open tasks again: a title often names the priority
+        ("INC-000007 P1: ..."), and the inbox, the bell and the task page read it."""
+        for task, pending in self.state.tasks.items():
+            run = self.state.runs.get(pending.run)
+            step = self.workflow.steps.get(run.step) if run is not None else None
+            title_of = getattr(step, "title", None)
+            if step is None or not callable(title_of):
+                continue
+            title = title_of(self)
+            named = f"{title} ({pending.role})" if pending.role else title
+            self.effects.append(RetitleTask(task, named))
 
     # Recording ---------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from engine.core.effects import (
     Notify,
     OpenTask,
     ReassignTask,
+    RetitleTask,
     ScheduleTimer,
     StartSubflow,
 )
@@ -208,6 +209,8 @@ def _apply_effects(
             withdrawn.append(effect.task)
         elif isinstance(effect, ReassignTask):
             _reassign(repo, instance, workflow, effect, at, vet)
+        elif isinstance(effect, RetitleTask):
+            repo.retitle_task(instance.id, effect.task, effect.title[:500])
         elif isinstance(effect, ScheduleTimer):
             scheduled.append(effect)
         elif isinstance(effect, CancelTimer):

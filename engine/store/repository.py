@@ -199,6 +199,15 @@ _COMPLETE_TASK = update_row(
     tasks, "row", ("status", "outcome", "data", "completed_at", "completed_by")
 )
 _ASSIGN_TASK = update_row(tasks, "row", ("assignee", "candidate_group", "delegated_by"))
+_RETITLE_TASK = Prepared(
+    update(tasks)
+    .where(
+        tasks.c.instance_id == bindparam("instance"),
+        tasks.c.key == bindparam("key"),
+        tasks.c.status == "open",
+    )
+    .values(title=bindparam("title"))
+)
 _REASSIGN_TASK = update_row(
     tasks, "row", ("assignment", "assignee", "candidate_group", "delegated_by")
 )
@@ -452,6 +461,10 @@ class Repository(Directory):
                 "delegated_by": task.delegated_by,
             },
         )
+
+    def retitle_task(self, instance_id: int, key: str, title: str) -> None:
+        """Give an open task of an instance, by its key, a new title."""
+        _RETITLE_TASK.run(self.connection, {"instance": instance_id, "key": key, "title": title})
 
     def reassign_task(
         self, task_id: int, assignment: dict[str, Any], assignee: str | None, group: str | None

@@ -20,7 +20,7 @@ from engine.service.starting import Caller, Starting
 from engine.service.submissions import InvalidData
 from engine.store.casework import InstanceLink
 from engine.store.database import Database
-from engine.store.instances import Attachment, Comment, Instance, Outbox, TrackingLink
+from engine.store.instances import Attachment, Comment, Instance, Outbox, Task, TrackingLink
 from tests.integration.conftest import INCIDENT, MAJOR
 
 REQUEST = {"item": "laptop", "details": "A new one", "cost": 300, "manager": "sam"}
@@ -406,3 +406,19 @@ def test_a_start_naming_its_own_requester_where_they_are_kept_out_is_refused_at_
 def count_instances(database: Database) -> int:
     with database.reading() as session:
         return int(session.scalar(select(func.count()).select_from(Instance)) or 0)
+
+
+def test_a_priority_changed_is_in_the_titles_of_the_open_tasks(
+    commands: Commands, casework: Casework, database: Database
+) -> None:
+    """The work's title names the priority ("INC-000001 P3: ..."): the inbox, the bell and
+    the task page kept the old one after the priority changed."""
+    number = incident(commands)
+    with database.reading() as session:
+        before = session.scalars(select(Task.title).where(Task.status == "open")).one()
+    level = before.split(":")[0].split()[-1]
+    wanted = "P1" if level != "P1" else "P2"
+    casework.set_priority(number, wanted, "The whole floor is down", actor="bob")
+    with database.reading() as session:
+        after = session.scalars(select(Task.title).where(Task.status == "open")).one()
+    assert after == before.replace(f" {level}:", f" {wanted}:", 1)

@@ -16,6 +16,7 @@ from engine.core.effects import (
     Notify,
     OpenTask,
     ReassignTask,
+    RetitleTask,
     ScheduleTimer,
 )
 from engine.core.events import TaskCompleted, TimerFired
@@ -267,7 +268,8 @@ def test_a_rung_carries_out_all_its_actions_in_order(monday_morning: datetime) -
 
     fired = fire(flow, state, timer)
 
-    assert [type(effect) for effect in fired.effects] == [Notify, ReassignTask]
+    # The open task is given the title its step gives now: its priority may be in it.
+    assert [type(effect) for effect in fired.effects] == [Notify, ReassignTask, RetitleTask]
     assert fired.state.data["priority"] == "P3"
 
 
