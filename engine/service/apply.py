@@ -202,7 +202,9 @@ def _apply_effects(
     for effect in transition.effects:
         if isinstance(effect, OpenTask):
             opened.append(_open_task(repo, instance, workflow, effect, sla, at, vet, form_version))
-            if not told and _mails_the_requester(instance, workflow, effect, transition.state.data):
+            if not told and _mails_the_requester(
+                repo, instance, workflow, effect, transition.state.data
+            ):
                 asked = {"to": "requester", "template": REQUESTER_TASK, "tasks": [effect.task]}
                 messages.append(message_row(instance, "notify", {**asked, "step": effect.step}, at))
         elif isinstance(effect, CancelTask):
@@ -240,15 +242,23 @@ def _apply_effects(
 
 
 def _mails_the_requester(
-    instance: InstanceRow, workflow: Workflow, effect: OpenTask, data: Mapping[str, Any]
+    repo: Repository,
+    instance: InstanceRow,
+    workflow: Workflow,
+    effect: OpenTask,
+    data: Mapping[str, Any],
 ) -> bool:
     """Tell whether a task that opens waits on a requester who has no account, and gave an
     address: they hear by mail, as people with an account hear on the bell (and by mail if
-    they chose), since they cannot see the task anywhere but on their tracking page."""
+    they chose), since they cannot see the task anywhere but on their tracking page. An
+    instance nobody follows by a link (opened by an alert) sends no such mail: it would
+    send its reader to a link they never got."""
     if instance.requester or not effect.assign.get("requester"):
         return False
     address = field_value(data, workflow.start.get("confirm_to") or ADDRESS_FIELD)
-    return isinstance(address, str) and bool(address.strip())
+    if not (isinstance(address, str) and address.strip()):
+        return False
+    return repo.has_tracking_link(instance.id)
 
 
 def _to_requester(to: Any) -> bool:

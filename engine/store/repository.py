@@ -31,6 +31,7 @@ from engine.store.instances import (
     StepRun,
     Task,
     Timer,
+    TrackingLink,
 )
 from engine.store.statements import Prepared, update_row
 
@@ -44,6 +45,7 @@ commands = cast(Table, Command.__table__)
 comments = cast(Table, Comment.__table__)
 counters = cast(Table, Counter.__table__)
 attachments = cast(Table, Attachment.__table__)
+tracking_links = cast(Table, TrackingLink.__table__)
 
 
 @dataclass(slots=True)
@@ -83,6 +85,11 @@ class TaskRow:
     form_version_id: int | None = None
 
 
+_TRACKED = Prepared(
+    select(tracking_links.c.instance_id)
+    .where(tracking_links.c.instance_id == bindparam("instance"))
+    .limit(1)
+)
 _ATTACHED = Prepared(
     select(attachments.c.storage_key).where(attachments.c.instance_id == bindparam("instance"))
 )
@@ -390,6 +397,10 @@ class Repository(Directory):
 
     def append_events(self, rows: Sequence[dict[str, Any]]) -> None:
         _ADD_EVENTS.many(self.connection, rows)
+
+    def has_tracking_link(self, instance_id: int) -> bool:
+        """Tell whether someone without an account follows the instance by a link."""
+        return _TRACKED.first(self.connection, {"instance": instance_id}) is not None
 
     def attached(self, instance_id: int) -> set[str]:
         """Return the storage keys of the files attached to an instance."""

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from engine.service import tracking
+from engine.service.apply import REQUESTER_TASK
 from engine.service.casework import Casework
 from engine.service.commands import Commands
 from engine.service.errors import Conflict, InvalidInput, NotAllowed
@@ -422,3 +423,22 @@ def test_a_priority_changed_is_in_the_titles_of_the_open_tasks(
     with database.reading() as session:
         after = session.scalars(select(Task.title).where(Task.status == "open")).one()
     assert after == before.replace(f" {level}:", f" {wanted}:", 1)
+
+
+def test_an_instance_nobody_follows_by_a_link_sends_no_mail_about_one(
+    commands: Commands, database: Database
+) -> None:
+    """An incident opened by an alert has an address in its data (the tool's) but no
+    tracking link: the "Is your problem solved?" mail sent its reader to a link they never
+    got. An instance made on the portal, with its link, still sends it."""
+    number = str(commands.start("it-incident", dict(INCIDENT))["number"])
+    with database.reading() as session:
+        work = session.scalars(select(Task).where(Task.status == "open")).one()
+    commands.complete(work.id, "resolved", {"resolution": "Restarted it."}, actor="bob")
+    with database.reading() as session:
+        instance_id = session.scalars(select(Instance.id).where(Instance.number == number)).one()
+        mailed = [
+            row.payload.get("template")
+            for row in session.scalars(select(Outbox).where(Outbox.instance_id == instance_id))
+        ]
+    assert REQUESTER_TASK not in mailed
