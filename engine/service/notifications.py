@@ -118,7 +118,9 @@ def after_events(
             notes += _task_notes(repo, instance, str(detail["task"]))
         elif kind in ("task_reassigned", "task_delegated") and detail.get("task"):
             by = str(entry["actor"]) if entry.get("actor") else None
-            notes += _task_notes(repo, instance, str(detail["task"]), by=by)
+            given = _task_notes(repo, instance, str(detail["task"]), by=by)
+            _withdraw_unread(repo, instance, given)
+            notes += given
         elif kind in ("sla_warning", "sla_breached"):
             why = str(entry.get("why") or "")
             for key in open_tasks:
@@ -181,6 +183,24 @@ def _task_notes(
             for member in repo.members(group)
         ]
     return []
+
+
+def _withdraw_unread(repo: Repository, instance: InstanceRow, given: list[Note]) -> None:
+    """A task handed on is no longer its earlier holder's or queue's: the unread word that
+    it was given to them (the round-robin pick an on-call page took it from, a moment
+    later) is taken back. A word already read stays, as what happened."""
+    if not given or given[0].task_id is None:
+        return
+    keep = {note.recipient for note in given}
+    repo.connection.execute(
+        delete(notifications).where(
+            notifications.c.instance_id == instance.id,
+            notifications.c.task_id == given[0].task_id,
+            notifications.c.kind.in_(("assigned", "queue")),
+            notifications.c.read_at.is_(None),
+            notifications.c.recipient.not_in(keep),
+        )
+    )
 
 
 def _requester_notes(

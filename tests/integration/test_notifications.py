@@ -258,3 +258,21 @@ def test_notifications_read_long_ago_and_very_old_ones_are_pruned(
     clock.advance(days=300)  # unread, but 400 days old
     assert commands.write("prune notifications", prune_notifications) >= 1
     assert told(database) == []
+
+
+def test_an_unread_word_of_a_task_handed_on_is_taken_back_from_its_earlier_holder(
+    commands: Commands, database: Database
+) -> None:
+    """Round robin gave the task to one person and an on-call page (or a colleague) gave it
+    to another a moment later: the first was still told "A task is given to you"."""
+    number = start(commands)
+    task = work_task(database, number)
+    first = str(task.assignee)
+    other = "dan" if first == "bob" else "bob"
+    assert (first, "assigned", number) in told(database, first)
+    commands.reassign(task.id, actor=first, user=other, reason="yours")
+    assert told(database, first) == []  # unread, so taken back
+    assert told(database, other) == [(other, "assigned", number)]
+    Notifications(commands).mark_all_read(other)
+    commands.reassign(task.id, actor=other, user=first, reason="back to you")
+    assert told(database, other) == [(other, "assigned", number)]  # read: it stays
