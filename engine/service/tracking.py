@@ -245,12 +245,22 @@ def attach(
 def _answers(
     workflow: Workflow, start: Form | None, later: list[Form], shown: set[str], data: Shown
 ) -> list[Form]:
-    """Return the later forms' fields the requester may see, then what no form shows."""
-    forms = [_only(form, shown) for form in later]
+    """Return the later forms' fields the requester may see, then what no form shows.
+
+    Each is titled by the first step that fills it in ("Manager signs off"), not by the
+    form's own title, which speaks to whoever fills it in ("Your decision")."""
+    steps: dict[str, str] = {}
+    for step in workflow.steps.values():
+        key = step.doc.get("form")
+        if isinstance(key, str):
+            steps.setdefault(key, step.label)
+    forms = [_only(form, shown, title=steps.get(form.key)) for form in later]
     if "requester_sees" in workflow.doc:
         # What the workflow lists shows even where its form keeps it in, and only once.
         told = {f["key"] for f in start.fields} if start else set()
-        forms = [_only(form, shown - told, public=True) for form in later]
+        forms = [
+            _only(form, shown - told, public=True, title=steps.get(form.key)) for form in later
+        ]
         forms.append(_details(workflow, [start, *later], data))
     return [
         form
@@ -259,16 +269,20 @@ def _answers(
     ]
 
 
-def _only(form: Form, shown: set[str], *, public: bool = False) -> Form | None:
+def _only(
+    form: Form, shown: set[str], *, public: bool = False, title: str | None = None
+) -> Form | None:
     """Return a form of only the fields the requester may see (None when none are left).
 
     `public`: the workflow lists them, so they show even if their form keeps them in.
+    `title`: what to call it (else the form's own title).
     """
     fields = [{**f, "public": True} if public else f for f in form.fields if f["key"] in shown]
     if not fields:
         return None
+    named = title or form.title
     return Form.from_document(
-        {"kind": "form", "format": 1, "key": form.key, "title": form.title, "fields": fields}
+        {"kind": "form", "format": 1, "key": form.key, "title": named, "fields": fields}
     )
 
 

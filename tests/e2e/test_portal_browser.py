@@ -116,7 +116,7 @@ def test_a_new_requester_reports_fixes_a_mistake_follows_and_confirms(
     page.goto(private_link)
     expect(page.get_by_role("heading", level=1)).to_have_text(f"INC-000001: {TYPED['summary']}")
     expect(status_line(page)).to_have_text("Status: Resolved: please confirm")
-    expect(page.get_by_role("region", name="Resolve the incident")).to_contain_text(RESOLUTION)
+    expect(page.get_by_role("region", name="Work on the incident")).to_contain_text(RESOLUTION)
     question = page.get_by_role("region", name="Is your problem solved? (INC-000001)")
     question.get_by_label("Anything to add?").fill(FEEDBACK)
     question.get_by_role("button", name="Yes, it is solved").click()
