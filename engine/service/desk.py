@@ -48,7 +48,7 @@ from engine.service.worklist import (
 )
 from engine.store.directory import Directory
 from engine.store.instances import Attachment, Comment, Instance, StepRun, Task
-from engine.store.people import Group
+from engine.store.people import Group, User
 from forms.definition import Form
 
 #: What the buttons of the usual outcomes say, unless the step names them (`buttons`).
@@ -238,9 +238,15 @@ class Desk:
         return found
 
     def open_tasks(self, user: str | None) -> tuple[list[Task], dict[int, str]]:
-        """Return open tasks (a user's and their groups' queue) and their instances' numbers."""
+        """Return open tasks (a user's and their groups' queue) and their instances' numbers;
+        NotFound for a user who does not exist (a typo said "no open tasks")."""
 
         def read(session: Session) -> tuple[list[Task], dict[int, str]]:
+            if (
+                user is not None
+                and session.scalar(select(User.id).where(User.username == user)) is None
+            ):
+                raise NotFound(f"there is no user '{user}'")
             rows = open_tasks(session, user)
             numbers = instance_numbers(session, {task.instance_id for task in rows})
             session.expunge_all()

@@ -33,7 +33,7 @@ from engine.core.errors import FlowdeskError, Problem
 from engine.core.state import InstanceState
 from engine.service import archive
 from engine.service.definitions import content_hash, publish_document
-from engine.service.errors import InvalidInput
+from engine.service.errors import InvalidInput, NotFound
 from engine.service.shell import Shell
 from engine.store.base import UtcDateTime
 from engine.store.definitions import Definition, DefinitionVersion
@@ -89,10 +89,26 @@ class Imported:
 def export_lines(
     shell: Shell, *, workflow: str | None = None, since: datetime | None = None
 ) -> Iterator[bytes]:
-    """Yield the export's lines (each ending in a newline): header, definitions, instances.
+    """The export's lines (each ending in a newline): header, definitions, instances.
 
-    `workflow` keeps the instances of one workflow, `since` those changed at or after it.
+    `workflow` keeps the instances of one workflow (NotFound, before any line, for one that
+    is not published: it exported nothing and said "0 records"), `since` those changed at
+    or after it.
     """
+    if workflow is not None:
+        known = shell.read(
+            lambda session: session.scalar(
+                select(Definition.id).where(
+                    Definition.kind == "workflow", Definition.key == workflow
+                )
+            )
+        )
+        if known is None:
+            raise NotFound(f"there is no workflow '{workflow}' to export")
+    return _lines(shell, workflow, since)
+
+
+def _lines(shell: Shell, workflow: str | None, since: datetime | None) -> Iterator[bytes]:
     at = shell.clock()
     header = {
         "format": FORMAT,

@@ -217,6 +217,8 @@ def policy_problems(action: str, after_days: int | None) -> list[Problem]:
         choices = ", ".join(ACTIONS)
         return [Problem("/action", f"the action must be one of {choices}, not '{action}'")]
     if action == "keep":
+        if after_days is not None:  # said, and dropped without a word: a mistake somewhere
+            return [Problem("/after_days", "keep holds instances for ever: give it no days")]
         return []
     if isinstance(after_days, bool) or not isinstance(after_days, int):
         return [Problem("/after_days", f"{action} needs a whole number of days")]

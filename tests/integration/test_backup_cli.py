@@ -39,6 +39,13 @@ def test_retention_policies_from_the_shell(
     number = finished_incident(commands, database)
     refused = flowdesk(database_url, "retention", "set", "it-incident", "delete", code=1)
     assert "/after_days: delete needs a whole number of days" in refused
+    days = ("retention", "set", "it-incident", "keep", "--after-days", "3")  # dropped, before
+    assert "keep holds instances for ever: give it no days" in flowdesk(database_url, *days, code=1)
+    nope = flowdesk(database_url, "export", "--jsonl", "-", "--workflow", "nope", code=4)
+    assert "there is no workflow 'nope' to export" in nope
+    assert "there is no user 'nosuchuser'" in flowdesk(
+        database_url, "tasks", "--user", "nosuchuser", code=4
+    )
     said = flowdesk(database_url, "retention", "set", "it-incident", "archive", "--after-days", "1")
     assert "archived 1 day after they end" in said
     assert flowdesk(database_url, "retention", "list") == "it-incident\tarchive\t1\n"

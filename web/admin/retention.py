@@ -52,7 +52,9 @@ def index() -> Any:
 def save(workflow_key: str) -> Any:
     """Set one workflow's policy."""
     action = request.form.get("action", "").strip()
-    raw_days = request.form.get("after_days", "").strip()
+    # The page's days box stands beside the action, filled with the current days: "keep"
+    # takes none, so what it holds then is not sent (the API and the CLI refuse days there).
+    raw_days = "" if action == "keep" else request.form.get("after_days", "").strip()
     days: int | None = None
     if raw_days:
         if not raw_days.isdigit() or len(raw_days) > 6:

@@ -191,7 +191,8 @@ def log_call(
 @click.option("--user", default=None, help="Only this user's tasks and their groups' queues.")
 def tasks(user: str | None) -> None:
     """List open tasks, soonest due first."""
-    rows, numbers = open_services().desk.open_tasks(user)
+    with service_errors():
+        rows, numbers = open_services().desk.open_tasks(user)
     if not rows:
         click.echo("no open tasks")
     for task in rows:
