@@ -132,6 +132,14 @@ class _StderrHandler(logging.StreamHandler[TextIO]):
         pass
 
 
+def check(log_format: str | None = None, level: str | int | None = None) -> None:
+    """Refuse (LoggingError) a format or a level `configure` would refuse, changing nothing."""
+    if (log_format or "text").strip().lower() not in FORMATS:
+        raise LoggingError(f"FLOWDESK_LOG_FORMAT={log_format!r}: use one of {', '.join(FORMATS)}")
+    if level not in (None, ""):
+        _level(level)
+
+
 def configure(log_format: str | None = None, level: str | int | None = None) -> logging.Handler:
     """Send every log line of this process to stderr in `log_format` (text by default).
 

@@ -25,12 +25,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from redis import Redis
 from redis.exceptions import RedisError
 
 from engine.settings import CATCHER_HOST, CATCHER_MAILDIR
 from tests.integration.conftest import PACK
 from tests.integration.test_mail_catcher import kept
+from web.cli import main
 from web.cli.readiness import Topology
 from web.cli.stack import free_port, web_command
 
@@ -300,3 +302,33 @@ def test_the_served_app_is_built_with_its_heap_out_of_the_collectors_sight(tmp_p
     frozen, left = map(int, built.stdout.split())
     assert frozen > 100_000  # the modules, mappings and templates of the whole app
     assert left < 1_000  # and nothing of it left for the collector to walk
+
+
+def test_up_checks_its_settings_its_port_and_redis_once_before_starting_anything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A setting that is not one, a port taken or a Redis that does not answer made each
+    part die five times over a minute, in tracebacks, before `up` gave up: now it says all
+    of them at once, exit 1, and starts nothing."""
+    for name, value in clean_env(tmp_path / "instance").items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("FLOWDESK_DATABASE_URL", raising=False)
+    monkeypatch.setenv("FLOWDESK_OUTBOX_MAX_ATTEMPTS", "abc")
+    monkeypatch.setenv("FLOWDESK_LOG_LEVEL", "LOUD")
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:9/0")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(main, ["up", "--pack", str(PACK), "--port", str(port)])
+    assert result.exit_code == 1, result.output
+    for said in (
+        "FLOWDESK_OUTBOX_MAX_ATTEMPTS='abc' is not a int",
+        "FLOWDESK_LOG_LEVEL='LOUD': use DEBUG, INFO",
+        f"127.0.0.1:{port} cannot be served",
+        "REDIS_URL='redis://127.0.0.1:9/0' does not answer",
+        "nothing was started",
+    ):
+        assert said in result.output, result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "instance" / "flowdesk.sqlite3").exists()

@@ -37,8 +37,10 @@ import click
 from flask import Flask
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 from waitress.server import create_server
 
+from engine import logs
 from engine.catalog import Catalog
 from engine.observability import fresh_metrics_folder
 from engine.service.bootstrap import Services
@@ -51,6 +53,8 @@ from engine.settings import (
     CONNECTION_LIMIT,
     MAIL_IN_HOST,
     STOP_GRACE_S,
+    SettingsError,
+    relay_settings,
 )
 from web.app import WeakSecret, refuse_weak_secret
 from web.cli.readiness import Readiness, Topology
@@ -267,12 +271,7 @@ def up(
         for problem in problems:
             click.echo(str(problem), err=True)
         raise click.ClickException(f"the pack in {pack} has problems; nothing was started")
-    secret = os.environ.get("FLOWDESK_SECRET_KEY")
-    if secret is not None:  # checked once here, not by each process as it fails to start
-        try:
-            refuse_weak_secret(secret)
-        except WeakSecret as weak:
-            raise click.ClickException(f"{weak}; nothing was started") from None
+    _preflight(host, port)
     services = Services.for_instance(instance)
     try:
         services.migrate()
@@ -308,6 +307,45 @@ def up(
     topology = Topology(host, port, web_processes, workers, threads)
     with _redis(instance) as (redis_url, redis_server):
         _supervise(url, redis_url, instance, topology, redis_server)
+
+
+def _preflight(host: str, port: int) -> None:
+    """Check once, before anything starts, what would make each part fail as it starts:
+    a setting that is not one, a port taken, a Redis that does not answer. Found later,
+    each made its part die five times over a minute before `up` gave up, in tracebacks."""
+    problems: list[str] = []
+    secret = os.environ.get("FLOWDESK_SECRET_KEY")
+    if secret is not None:
+        try:
+            refuse_weak_secret(secret)
+        except WeakSecret as weak:
+            problems.append(str(weak))
+    try:
+        relay_settings(os.environ)
+    except SettingsError as error:
+        problems.append(str(error))
+    try:
+        logs.check(os.environ.get("FLOWDESK_LOG_FORMAT"), os.environ.get("FLOWDESK_LOG_LEVEL"))
+    except logs.LoggingError as error:
+        problems.append(str(error))
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            problems.append(
+                f"{host}:{port} cannot be served ({error.strerror}): another `flowdesk up`? "
+                "Choose another with --port or FLOWDESK_PORT"
+            )
+    redis_url = os.environ.get("REDIS_URL")
+    if redis_url:
+        try:
+            with Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=2) as redis:
+                redis.ping()
+        except (RedisError, ValueError) as error:
+            problems.append(f"REDIS_URL={redis_url!r} does not answer ({error})")
+    if problems:
+        raise click.ClickException("; ".join(problems) + "; nothing was started")
 
 
 @contextmanager
