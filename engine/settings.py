@@ -312,7 +312,8 @@ def _number(env: Mapping[str, str], name: str, default: N, kind: type[N]) -> N:
     try:
         value = kind(raw)
     except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not a {kind.__name__}") from None
+        what = "a whole number" if kind is int else "a number"
+        raise SettingsError(f"{name}={raw!r} is not {what}") from None
     if value <= 0:
         raise SettingsError(f"{name}={raw!r} must be greater than 0")
     return value

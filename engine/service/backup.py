@@ -106,7 +106,8 @@ def restore(database: Database, path: Path, *, force: bool = False) -> Restored:
     before = _backup_revision(path) if kind == "sqlite" else None
     if not force and _holds_data(database.engine):
         raise Conflict(
-            f"{database!r} is not empty (it holds instances, definitions or users): "
+            f"the database {database.url.render_as_string(hide_password=True)} is not empty "
+            "(it holds instances, definitions or users): "
             "restore into an empty database, or force it to replace everything"
         )
     if kind == "sqlite":

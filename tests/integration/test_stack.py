@@ -323,7 +323,7 @@ def test_up_checks_its_settings_its_port_and_redis_once_before_starting_anything
         result = CliRunner().invoke(main, ["up", "--pack", str(PACK), "--port", str(port)])
     assert result.exit_code == 1, result.output
     for said in (
-        "FLOWDESK_OUTBOX_MAX_ATTEMPTS='abc' is not a int",
+        "FLOWDESK_OUTBOX_MAX_ATTEMPTS='abc' is not a whole number",
         "FLOWDESK_LOG_LEVEL='LOUD': use DEBUG, INFO",
         f"127.0.0.1:{port} cannot be served",
         "REDIS_URL='redis://127.0.0.1:9/0' does not answer",

@@ -16,6 +16,7 @@ from engine.store.database import Database
 from engine.store.instances import Instance
 from tests.infrastructure import INCIDENT, Clock
 from tests.web.test_inbox import open_task, signed_in, team
+from web.insight.charts import duration
 
 __all__ = ["team"]
 
@@ -125,3 +126,14 @@ def _token(database: Database, username: str) -> dict[str, str]:
     with database.writer_session() as session, session.begin():
         secret = issue_token(session, username, "tests", datetime.now(UTC))[1]
     return {"Authorization": f"Bearer {secret}"}
+
+
+def test_a_duration_under_a_minute_is_said_in_seconds_not_as_no_time() -> None:
+    """A major incident acknowledged in 7 s read "0 min" on the dashboard."""
+    assert [duration(s) for s in (6.9, 26.9, 59.4, 60, 90 * 60)] == [
+        "7 s",
+        "27 s",
+        "59 s",
+        "1 min",
+        "1 h 30 min",
+    ]

@@ -33,7 +33,10 @@ def retention() -> None:
 @retention.command("list")
 def retention_list() -> None:
     """List the policies, one a line: workflow, action, days (the others keep everything)."""
-    for row in _retention().policies():
+    rows = _retention().policies()
+    if not rows:
+        click.echo("no policies: every workflow keeps its ended instances for ever", err=True)
+    for row in rows:
         click.echo(f"{row.workflow_key}\t{row.action}\t{row.after_days}")
 
 

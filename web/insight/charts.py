@@ -53,9 +53,11 @@ class Chart:
 
 
 def duration(seconds: float | None) -> str:
-    """Say a duration as people read one: '45 min', '3 h 20 min', '2 d 4 h'."""
+    """Say a duration as people read one: '27 s', '45 min', '3 h 20 min', '2 d 4 h'."""
     if seconds is None:
         return "none"
+    if seconds < 59.5:  # "0 min" said an acknowledgement in 7 s took no time at all
+        return f"{max(0, round(seconds))} s"
     minutes = round(seconds / 60)
     days, rest = divmod(minutes, 24 * 60)
     hours, minutes = divmod(rest, 60)
