@@ -82,7 +82,7 @@ export function assignmentWords(step) {
     case "approval":
       return `Approved by ${who(step.assign)}${step.auto_approve ? ", or by itself" : ""}`;
     case "review": {
-      const count = Array.isArray(step.reviewers) ? `${step.reviewers.length} reviewer(s)` : `reviewers from ${step.reviewers?.from}`;
+      const count = Array.isArray(step.reviewers) ? `${step.reviewers.length} ${step.reviewers.length === 1 ? "reviewer" : "reviewers"}` : `reviewers from ${step.reviewers?.from}`;
       return `${count}, quorum ${step.quorum}`;
     }
     case "action": {

@@ -64,12 +64,17 @@ export function reviewInWords(step) {
     else if (listed % 2 === 0) text += ` A tie (${listed / 2}${of}) is not a majority, so it is rejected.`;
   } else if (typeof quorum === "number") {
     needed = quorum;
+    if (listed && quorum > listed) {
+      // The checker says so at the quorum; the summary must not count -1 rejections.
+      return `Never approved: ${quorum} approvals are needed, and there ${listed === 1 ? "is 1 reviewer" : `are ${listed} reviewers`}.`;
+    }
     text = `Approved when ${quorum}${of} approve.`;
   } else {
     return "Choose how many approvals approve the review.";
   }
   const reject = step.reject ?? "unreachable";
-  const unreachable = listed && needed ? ` (${listed - needed + 1} rejections)` : "";
+  const against = listed && needed ? listed - needed + 1 : 0;
+  const unreachable = against ? ` (${against} ${against === 1 ? "rejection" : "rejections"})` : "";
   if (reject === "first") text += " Rejected at the first rejection.";
   else if (typeof reject === "object" && reject) text += ` Rejected as soon as ${reject.count} reject, or when approval can no longer be reached${unreachable}.`;
   else text += ` Rejected when approval can no longer be reached${unreachable}.`;
