@@ -64,16 +64,27 @@ export function conditionWords(condition) {
   return `when ${words(condition)}`;
 }
 
+/**
+ * A person as an assignment names them, in words: a name as it is, a template by what it
+ * reads ("{{ instance.requester }}": the requester; "{{ approver }}": the person in approver).
+ */
+function personWords(value, prefix) {
+  const found = /^\{\{\s*([A-Za-z_][\w.]*)\s*\}\}$/.exec(String(value).trim());
+  if (!found) return `${prefix}${value}`;
+  if (found[1] === "instance.requester") return "the requester";
+  return `the person in ${found[1]}`;
+}
+
 /** Who a step's work goes to, or what an automatic step does, in a few words. */
 export function assignmentWords(step) {
   if (!step || typeof step !== "object") return "";
   const who = (assign) => {
     if (!assign || typeof assign !== "object") return "someone";
     if (assign.requester) return "the requester";
-    if (assign.user) return `user ${assign.user}`;
+    if (assign.user) return `${personWords(assign.user, "user ")}`;
     if (assign.group) return `group ${assign.group}${assign.strategy && assign.strategy !== "claim" ? ` (${assign.strategy.replace(/_/g, " ")})` : ""}`;
     if (assign.on_call) return `whoever is on call for ${assign.on_call}`;
-    if (assign.manager_of) return `the manager of ${assign.manager_of}`;
+    if (assign.manager_of) return `the manager of ${personWords(assign.manager_of, "")}`;
     return "someone";
   };
   switch (step.type) {
