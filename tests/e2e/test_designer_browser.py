@@ -73,7 +73,9 @@ def add(page: Page, kind: str, label: str, required: bool = False) -> None:
     ).click()
     panel = properties(page)
     expect(panel.get_by_label("Label", exact=True)).to_be_focused()
-    panel.get_by_label("Label", exact=True).fill(label)
+    # Typed into the box as it was focused: what it holds ("Text") is replaced, not added to.
+    page.keyboard.type(label)
+    expect(panel.get_by_label("Label", exact=True)).to_have_value(label)
     if required:
         panel.get_by_label("An answer is required").check()
 

@@ -70,7 +70,10 @@ function keepingFocus(draw, focusId, keepTyped = false) {
   if (again && again !== document.activeElement) {
     if (typed !== null && again.tagName === active.tagName) again.value = typed;
     again.focus();
-    if (!focusId && caret && "setSelectionRange" in again && again.type !== "number") {
+    if (focusId && again.tagName === "INPUT" && again.type === "text") {
+      // Sent to a box (a new field's label, "Text"): typing replaces what it holds.
+      again.select();
+    } else if (!focusId && caret && "setSelectionRange" in again && again.type !== "number") {
       try {
         again.setSelectionRange(...caret);
       } catch {
