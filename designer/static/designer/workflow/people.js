@@ -67,7 +67,9 @@ export function assignEditor(panel, at, { step, words = "Who does it", none = nu
   const kind = assignKind(assign);
   const box = el("div", { class: "wf-assign" });
   const select = el("select");
-  fillSelect(select, KINDS, kind ?? undefined, none);
+  // A task without an assignment is the requester's: "The requester" would be said twice.
+  const kinds = none && /requester/i.test(none) && kind !== "requester" ? KINDS.filter(([k]) => k !== "requester") : KINDS;
+  fillSelect(select, kinds, kind ?? undefined, none);
   if (assign !== undefined && !kind) select.append(option("json", "Written otherwise (see the JSON view)", true));
   select.addEventListener("change", () => {
     const value = select.value === "" ? undefined : JSON.parse(select.value);
@@ -79,11 +81,14 @@ export function assignEditor(panel, at, { step, words = "Who does it", none = nu
   // A field of fixed options names a person or a group only when every option is one.
   const naming = (known) => fields.filter((f) => !Array.isArray(f.options) || f.options.every((o) => known.includes(o)));
   const usernames = (view.context?.users || []).map((u) => u.username);
+  // A person is named by a user field (or one set to a user name): a free text field such
+  // as "Item" is offered for groups, which have no field type of their own, not for people.
+  const namingPeople = () => naming(usernames).filter((f) => f.type !== "text" && f.type !== "string");
   const groupKeys = (view.context?.groups || []).map((g) => g.key);
   const asTemplates = (list, words) => list.map((f) => [`{{ ${f.key} }}`, words(f)]);
   if (kind === "user") box.append(templatePicker(panel, `${at}/user`, "Person", label, [{ group: "People", choices: users }]));
   if (kind === "field") {
-    const fieldChoices = naming(usernames).map((f) => [`{{ ${f.key} }}`, fieldWords(f)]);
+    const fieldChoices = namingPeople().map((f) => [`{{ ${f.key} }}`, fieldWords(f)]);
     box.append(selectField(panel, `${at}/user`, "Field that names the person", label, fieldChoices, { hint: "A user field of a form, or a field set to a user name." }));
   }
   if (kind === "group") {
@@ -98,7 +103,7 @@ export function assignEditor(panel, at, { step, words = "Who does it", none = nu
   if (kind === "manager_of") {
     box.append(templatePicker(panel, `${at}/manager_of`, "Whose manager", label, [
       ["{{ instance.requester }}", "The requester's manager"],
-      { group: "The person named in a field", choices: asTemplates(naming(usernames), (f) => `The manager of the person in the field ${fieldWords(f)}`) },
+      { group: "The person named in a field", choices: asTemplates(namingPeople(), (f) => `The manager of the person in the field ${fieldWords(f)}`) },
       { group: "People", choices: users },
     ]));
   }
