@@ -89,8 +89,9 @@ DUPLICATE_LINK = "duplicate"
 #: most to look for).
 STOP_WORDS = frozenset((
     "about", "after", "afternoon", "again", "all", "also", "always", "and", "any", "anymore",
-    "anything", "are", "been", "before", "being", "but", "can", "cannot", "could", "did", "does",
-    "doing", "don", "evening", "for", "from", "get", "gets", "got", "had", "has", "have",
+    "anything", "are", "been", "before", "being", "both", "but", "can", "cannot", "could", "did",
+    "does", "doesn", "doing", "don", "each", "evening", "every", "everything", "few", "for",
+    "from", "get", "gets", "got", "had", "has", "have", "isn", "many", "much", "other", "wasn",
     "having", "hello", "help", "her", "here", "him", "his", "how", "into", "issue", "its", "just",
     "like", "more", "morning", "most", "never", "not", "now", "off", "once", "only", "our", "out",
     "over", "please", "problem", "same", "she", "should", "since", "some", "something",
