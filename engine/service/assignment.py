@@ -13,13 +13,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NoReturn
 
+from engine.core.conditions import field_value
 from engine.core.definition import Workflow
 from engine.core.effects import OpenTask
 from engine.core.expressions import inspect_template, is_template
 from engine.core.steps.base import Step
 from engine.service.errors import InvalidInput
 from engine.service.oncall import on_call_now
-from engine.service.permissions import people_kept_apart, separation_problem
+from engine.service.permissions import (
+    action_words,
+    kept_apart,
+    people_kept_apart,
+    separation_problem,
+)
 from engine.service.submissions import InvalidData
 from engine.store.repository import InstanceRow, Repository
 from forms.errors import FieldError
@@ -124,6 +130,48 @@ def sources(step: Step | None, role: str | None) -> tuple[str, ...]:
         if isinstance(value, str) and is_template(value):
             names += sorted(inspect_template(value).fields)
     return tuple(dict.fromkeys(names))
+
+
+def requester_named_where_kept_out(
+    steps: Mapping[str, Step], data: Mapping[str, Any], requester: str | None
+) -> list[FieldError]:
+    """Say which start fields name the requester for a step that separation of duties keeps
+    them from (the service owner who declares a major incident, asked to review its plan):
+    the step would stop on an incident later, with nobody able to act; refused at the start,
+    at the field, it is mended by naming someone else."""
+    if requester is None:
+        return []
+    errors: list[FieldError] = []
+    for step in steps.values():
+        if "requester" not in kept_apart(step):
+            continue
+        reviewers = step.doc.get("reviewers")
+        if isinstance(reviewers, Mapping):  # reviewers named by a field: a list of them
+            named = field_value(data, str(reviewers["from"]))
+            fields = [str(reviewers["from"])] if requester in _names(named) else []
+        else:
+            assigns = [step.doc.get("assign")] + [r.get("assign") for r in reviewers or ()]
+            people = [a.get("user") for a in assigns if isinstance(a, Mapping)]
+            fields = [
+                field
+                for user in people
+                if isinstance(user, str) and is_template(user)
+                for field in inspect_template(user).fields
+                if data.get(field) == requester
+            ]
+        errors += [
+            FieldError(
+                field,
+                f"{requester} makes this request, so they may not {action_words(step)} at "
+                f"'{step.label}' (separation of duties); name someone else",
+            )
+            for field in fields
+        ]
+    return errors
+
+
+def _names(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list | tuple) else [value]
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,6 @@ from engine.service.definitions import Registry
 from engine.service.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from engine.service.permissions import (
     holder_gone,
-    requester_named_where_kept_out,
     require_actor,
     require_delegator,
     require_open,
@@ -233,7 +232,7 @@ class Commands(Shell):
         )
         # The first task's holder was vetted as it opened; a later step's, named now, here
         # (refused, the transaction keeps nothing).
-        kept_out = requester_named_where_kept_out(workflow.steps, cleaned, requester)
+        kept_out = assignment.requester_named_where_kept_out(workflow.steps, cleaned, requester)
         if kept_out:
             raise InvalidData("some of the data does not fill in the form", kept_out)
         if after is not None:

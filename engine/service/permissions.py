@@ -13,7 +13,6 @@ and a member of a task's group may take back a task whose holder can no longer s
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -21,7 +20,6 @@ from engine.core.steps.base import Step
 from engine.service.errors import Conflict, NotAllowed, NotFound
 from engine.store.directory import Directory
 from engine.store.repository import InstanceRow, Repository, TaskRow
-from forms.errors import FieldError
 
 #: Step types whose tasks are decisions; the requester does not take them by default.
 DECISIONS = ("approval", "review")
@@ -169,42 +167,6 @@ def kept_apart(step: Step | None) -> tuple[str, ...]:
     return ("requester",) if step.type in DECISIONS and not given_to_requester else ()
 
 
-#: An assignment to the person a field names: `{"user": "{{ service_owner }}"}`.
-_NAMED_BY_FIELD = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
-
-
-def requester_named_where_kept_out(
-    steps: Mapping[str, Step], data: Mapping[str, Any], requester: str | None
-) -> list[FieldError]:
-    """Say which start fields name the requester for a step that separation of duties keeps
-    them from (the service owner who declares a major incident, asked to review its plan):
-    the step would stop on an incident later, with nobody able to act; refused at the start,
-    at the field, it is mended by naming someone else."""
-    if requester is None:
-        return []
-    errors: list[FieldError] = []
-    for step in steps.values():
-        if "requester" not in kept_apart(step):
-            continue
-        doc = step.doc
-        reviewers = doc.get("reviewers")
-        assigns = [doc.get("assign")] + (
-            [r.get("assign") for r in reviewers] if isinstance(reviewers, list) else []
-        )
-        for assign in assigns:
-            user = assign.get("user") if isinstance(assign, Mapping) else None
-            found = _NAMED_BY_FIELD.fullmatch(user.strip()) if isinstance(user, str) else None
-            if found and data.get(found.group(1)) == requester:
-                errors.append(
-                    FieldError(
-                        found.group(1),
-                        f"{requester} makes this request, so they may not {_action(step)} at "
-                        f"'{step.label}' (separation of duties); name someone else",
-                    )
-                )
-    return errors
-
-
 def people_kept_apart(repo: Repository, step: Step | None, instance: InstanceRow) -> frozenset[str]:
     """Return the people separation of duties keeps from a step's tasks on this instance:
     the requester, and whoever completed the earlier steps its `not_by` names."""
@@ -249,14 +211,14 @@ def separation_problem(
         number = asked[person]
         started = "" if number == instance.number else f", which started {instance.number}"
         return (
-            f"{person} requested {number}{started}, so they may not {_action(step)} "
+            f"{person} requested {number}{started}, so they may not {action_words(step)} "
             "(separation of duties)"
         )
     earlier: Sequence[str] = [name for name in apart if name != "requester"]
     if earlier and person in repo.completers(instance.id, earlier):
         done = next((steps[name].label for name in earlier if name in steps), "an earlier step")
         return (
-            f"{person} did '{done}' on {instance.number}, so they may not {_action(step)} "
+            f"{person} did '{done}' on {instance.number}, so they may not {action_words(step)} "
             "(separation of duties)"
         )
     return None
@@ -305,7 +267,7 @@ def second_vote_problem(
     return None
 
 
-def _action(step: Step) -> str:
+def action_words(step: Step) -> str:
     if step.type == "approval":
         return "approve it"
     if step.type == "review":

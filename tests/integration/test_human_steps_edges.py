@@ -20,6 +20,7 @@ from engine.service.definitions import publish_all, publish_document
 from engine.service.errors import InvalidInput, NotAllowed
 from engine.service.people import ensure_user
 from engine.service.queries import instance_view
+from engine.service.submissions import InvalidData
 from engine.store.database import Database
 from engine.store.instances import Instance, Task
 from tests.integration.conftest import Clock
@@ -217,3 +218,34 @@ def test_a_managers_task_with_no_manager_to_take_it_is_refused_not_left_with_nob
     commands.start("manager-signs", {}, requester="bob")
     with database.reading() as session:
         assert session.scalars(select(Task.assignee)).all() == ["sam"]
+
+
+#: A task, then a review by the people a start field names.
+LATER_REVIEW: dict[str, Any] = {
+    "kind": "workflow", "format": 1, "key": "later-review", "title": "Later review",
+    "first": "draft",
+    "steps": {
+        "draft": {"type": "task", "assign": {"group": "desktop-support"}, "next": "review"},
+        "review": {"type": "review", "label": "Change board", "reviewers": {"from": "board"},
+                   "quorum": "all", "on": {"approved": "done", "rejected": "done"}},
+        "done": {"type": "end"},
+    },
+}  # fmt: skip
+
+
+def test_a_start_naming_its_requester_among_a_later_reviews_people_is_refused_at_the_field(
+    commands: Commands, database: Database
+) -> None:
+    at = commands.clock()
+    with database.writer_session() as session, session.begin():
+        assert publish_document(session, "workflow", LATER_REVIEW, at, "t").created
+    with pytest.raises(InvalidData) as refused:
+        commands.start("later-review", {"board": ["bob", "alice"]}, requester="alice")
+    assert [(e.field, e.message) for e in refused.value.fields] == [
+        (
+            "board",
+            "alice makes this request, so they may not review it at 'Change board' "
+            "(separation of duties); name someone else",
+        )
+    ]
+    commands.start("later-review", {"board": ["bob", "dan"]}, requester="alice")
