@@ -137,7 +137,7 @@ def submit(workflow_key: str) -> Answer | tuple[str, int]:
         errors = [FieldError(rejected.field, rejected.message)]
         return _form_page(start, values, errors, submission), rejected.status
     token = _tracking_token(submission)
-    again = _again(request.form.get("again", ""))
+    again = request.form.get("again") or None
     try:
         who = signed_in()
         answer, fresh = tracking.submit(
@@ -148,21 +148,21 @@ def submit(workflow_key: str) -> Answer | tuple[str, int]:
             files=uploads.kept,
             key=submission,
             requester=who.username if who else None,
-            again=again[0] if again else None,
+            again=again,
         )
     except InvalidData as error:
         uploads.discard()
-        return _form_page(start, values, error.fields, submission, again=again), 422
+        return _form_page(start, values, error.fields, submission, again=_again(again)), 422
     except KeyReused:
         # This page was sent before with other answers (Back, a change, Send again): that
         # report stands, and the page, with a new submission, sends these as another.
         uploads.discard()
         earlier = url_for("portal.track", token=token)
-        return _form_page(start, values, (), sent_before=earlier, again=again), 409
+        return _form_page(start, values, (), sent_before=earlier, again=_again(again)), 409
     except ServiceError as error:
         uploads.discard()
         errors = [FieldError("", error.message)]
-        page = _form_page(start, values, errors, submission, again=again)
+        page = _form_page(start, values, errors, submission, again=_again(again))
         return page, STATUS.get(error.code, 400)
     if not fresh:
         uploads.discard()  # a repeat of a report already made: its files are already kept
@@ -180,9 +180,10 @@ def _pinned(start: PublicStart, version: str) -> PublicStart:
     return replace(start, form=form, form_version=int(version))
 
 
-def _again(token: str) -> tuple[str, str] | None:
-    """The tracking token a report is sent again for, with its request's number; a token
-    that opens nothing is left for the service to refuse, with its number unknown."""
+def _again(token: str | None) -> tuple[str, str] | None:
+    """The tracking token a report is sent again for, with its request's number, to show a
+    form page again; a token that opens nothing was refused by the service, its number
+    unknown."""
     if not token:
         return None
     try:
