@@ -28,6 +28,8 @@ class Message:
     link: str | None = None
     #: What a notification says (`kind`, `summary`): `engine.service.notifications`.
     note: dict[str, str] | None = None
+    #: The data fields the move that queued it changed (a mail says what is new; None: all).
+    told: tuple[str, ...] | None = None
 
     @property
     def channel(self) -> str:
@@ -60,7 +62,14 @@ def read(payload: Any) -> Message:
         isinstance(note, dict) and all(isinstance(v, str) for v in note.values())
     ):
         raise unreadable(f"its 'note' is {_quoted(note)}, not an object of texts")
-    return Message(step, to, template, None, tuple(str(task) for task in tasks), link, note)
+    told = payload.get("told")
+    if told is not None and not (
+        isinstance(told, list) and all(isinstance(key, str) for key in told)
+    ):
+        raise unreadable(f"its 'told' is {_quoted(told)}, not a list of field names")
+    keys = tuple(str(task) for task in tasks)
+    fields = None if told is None else tuple(told)
+    return Message(step, to, template, None, keys, link, note, fields)
 
 
 def unreadable(why: str) -> PermanentFailure:

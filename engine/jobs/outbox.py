@@ -536,6 +536,7 @@ def mail_context(
         "base_url": settings.base_url,
         "link": message.link,
         "note": message.note or {},
+        "told": message.told,
     }
 
 

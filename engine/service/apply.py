@@ -161,7 +161,8 @@ def save_transition(
     _save_runs(repo, instance, before, state, at)
     if state.ended and not (before is not None and before.ended) and instance.parent_run:
         repo.add_outbox([message_row(instance, "subflow_finished", {"child": instance.id}, at)])
-    tasks = _apply_effects(repo, instance, workflow, transition, sla, at, vet, form_version)
+    told = _changed(before, state)
+    tasks = _apply_effects(repo, instance, workflow, transition, sla, at, vet, form_version, told)
     notifications.after_events(repo, instance, audit, at, state.tasks)
     if state.ended and not (before is not None and before.ended):
         ended = [entry.get("actor") for entry in audit if entry["kind"] == "ended"]
@@ -190,6 +191,7 @@ def _apply_effects(
     at: datetime,
     vet: Vet | None,
     form_version: FormVersion | None,
+    changed: list[str] | None,
 ) -> dict[str, list[Any]]:
     opened: list[dict[str, Any]] = []
     messages: list[dict[str, Any]] = []
@@ -206,6 +208,8 @@ def _apply_effects(
                 repo, instance, workflow, effect, transition.state.data
             ):
                 asked = {"to": "requester", "template": REQUESTER_TASK, "tasks": [effect.task]}
+                if changed is not None:  # the mail says what is new (`mail_context`)
+                    asked["told"] = changed
                 messages.append(message_row(instance, "notify", {**asked, "step": effect.step}, at))
         elif isinstance(effect, CancelTask):
             withdrawn.append(effect.task)
@@ -239,6 +243,14 @@ def _apply_effects(
         "opened_tasks": opened,
         "withdrawn_tasks": repo.cancel_tasks(instance.id, withdrawn, at),
     }
+
+
+def _changed(before: InstanceState | None, state: InstanceState) -> list[str] | None:
+    """The data fields this move changed: what the desk just said ("What we did"), not what
+    it said rounds before (a question the requester has answered). None at the start."""
+    if before is None:
+        return None
+    return sorted(key for key, value in state.data.items() if before.data.get(key) != value)
 
 
 def _mails_the_requester(

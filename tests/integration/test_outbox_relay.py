@@ -368,6 +368,8 @@ def test_a_user_whose_stored_address_holds_two_is_named_in_the_dead_letter(
         ({"step": "work", "webhook": ["http://a"]}, "its 'webhook' is ['http://a'], not text"),
         ({"step": "work", "to": "assignee", "template": "reminder", "tasks": "t1"},
          "its 'tasks' is 't1', not a list of task keys"),
+        ({"step": "work", "to": "requester", "template": "requester-task", "told": "question"},
+         "its 'told' is 'question', not a list of field names"),
     ],
 )  # fmt: skip
 def test_a_payload_the_relay_cannot_read_is_a_dead_letter_at_once(

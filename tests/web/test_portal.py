@@ -385,6 +385,7 @@ def test_a_requester_without_an_account_is_mailed_each_question_and_the_fix_to_c
     assert {tuple(to) for to, _, _ in mails} == {("ada@example.org",)}
     assert "Our question: Which printer model?" in mails[1][2]
     assert "What we did: Cleared the jam." in mails[2][2]
+    assert "Which printer model?" not in mails[2][2]  # answered: not asked again
     assert "tracking page" in mails[2][2]
 
 
