@@ -34,7 +34,6 @@ from engine.service.starters import allows, require_may_start, start_check
 from engine.store.instances import Instance, TrackingLink
 from engine.store.people import User
 from engine.store.repository import InstanceRow, Repository
-from forms.definition import Form
 
 #: How a call reached the desk, and how pages say it.
 CHANNELS = {
@@ -152,11 +151,9 @@ class Starting:
         call, or a user's own) in the start form's fields for them (`name`, the workflow's
         `confirm_to`), where the data leaves them empty, so the desk does not type them
         twice."""
-        try:
-            workflow = self.published.workflow(workflow_key)
-            _version, form = self.published.form(str(workflow.start.get("form") or ""))
-        except NotFound:
-            return data  # the start says why
+        fields = self.caller_fields(workflow_key)
+        if not any(fields):
+            return data  # none to fill, or no start form: the start says why
         name, email = caller.name, caller.email
         if caller.user is not None:
             with self.commands.database.reading() as session:
@@ -165,11 +162,24 @@ class Starting:
                 ).first()
             name, email = (found.name or caller.user, found.email or "") if found else ("", "")
         filled = dict(data)
-        address = str(workflow.start.get("confirm_to") or ADDRESS_FIELD)
-        for key, value in (("name", name), (address, email)):
-            if value and _fills(form, key, filled):
+        for key, value in zip(fields, (name, email), strict=True):
+            if key and value and filled.get(key) in (None, ""):
                 filled[key] = value
         return filled
+
+    def caller_fields(self, workflow_key: str) -> tuple[str | None, str | None]:
+        """The start form's fields a call fills from what the desk says of its caller: the
+        name (`name`) and the address (the workflow's `confirm_to`), each None where the
+        form has no such field. A page that logs a call leaves them out: the caller is
+        asked for once, in the desk's words, not as the form asks ("Your name")."""
+        try:
+            workflow = self.published.workflow(workflow_key)
+            _version, form = self.published.form(str(workflow.start.get("form") or ""))
+        except NotFound:
+            return (None, None)
+        keys = {f["key"] for f in form.fields if f["type"] != "hidden"}
+        address = str(workflow.start.get("confirm_to") or ADDRESS_FIELD)
+        return ("name" if "name" in keys else None, address if address in keys else None)
 
     def log_call(
         self,
@@ -219,11 +229,6 @@ class Starting:
             check=check,
             hidden={SOURCE_FIELD: channel},  # where it came from is the call's channel
         )
-
-
-def _fills(form: Form, key: str, data: Mapping[str, Any]) -> bool:
-    """Tell whether a start form has a field `key` that the data leaves empty."""
-    return any(f["key"] == key for f in form.fields) and data.get(key) in (None, "")
 
 
 def _logged(

@@ -179,10 +179,15 @@ def _refused(
 
 def _page(start: PublicStart, values: dict[str, Any], errors: Any, *, logging: bool) -> str:
     errors = list(errors)
+    doc = start.form.doc
+    if logging:  # the caller's name and address are asked for above, in the desk's words
+        filled = set(services().starting.caller_fields(start.workflow.key))
+        doc = {**doc, "fields": [f for f in doc["fields"] if f["key"] not in filled]}
     return render_template(
         "requests/form.html",
         start=start,
         form=start.form,
+        doc=doc,
         values=values,
         errors={e.field: e.message for e in errors},
         error_list=errors,
