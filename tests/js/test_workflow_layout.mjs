@@ -76,16 +76,19 @@ for (const [name, doc] of shipped()) {
   });
 }
 
-test("it-incident: the route decision opens two lanes that join at confirm", () => {
+test("it-incident: the route decision opens two lanes that join where someone may confirm", () => {
   const doc = JSON.parse(readFileSync(join(WORKFLOWS, "it-incident.json"), "utf8"));
   const layout = assertWhole(doc);
   const { items, index } = locateCard(layout, "route");
   const block = items[index + 1];
   assert.equal(block.kind, "lanes");
-  assert.equal(block.join, "confirm");
+  assert.equal(block.join, "who_confirms");
   assert.deepEqual(block.lanes.map((lane) => lane.label), ["Password reset", "Otherwise"]);
   const after = items.slice(index + 2).find((item) => item.kind === "card");
-  assert.equal(after.id, "confirm", "the lanes join again at confirm, drawn once below them");
+  assert.equal(after.id, "who_confirms", "the lanes join again at who_confirms, drawn once below them");
+  const asks = items[items.indexOf(after) + 1];
+  assert.equal(asks.kind, "lanes");
+  assert.deepEqual(asks.lanes.map((lane) => lane.label), ["A monitoring alert: nobody to ask", "Otherwise"]);
 });
 
 test("lanes inside a lane that join where the outer lanes join are said to join once", () => {

@@ -120,7 +120,7 @@ test("a step moved down past a decision goes after the lanes, where they join", 
   assert.equal(doc.first, "route");
   assert.equal(doc.steps.self_service.next, "categorize");
   assert.equal(doc.steps.work.on.resolved, "categorize");
-  assert.equal(doc.steps.categorize.next, "confirm");
+  assert.equal(doc.steps.categorize.next, "who_confirms");
 });
 
 test("a decision does not move by itself: it says why", () => {
@@ -153,8 +153,8 @@ test("a copy of a parallel step renames the steps inside its branches", () => {
 test("a copy of a decision follows the lanes, its own lanes empty", () => {
   const { doc, step } = model.copyStep(incident(), "route");
   assert.equal(doc.steps.self_service.next, step);
-  assert.equal(doc.steps[step].otherwise, "confirm");
-  assert.equal(doc.steps[step].branches[0].next, "confirm");
+  assert.equal(doc.steps[step].otherwise, "who_confirms");
+  assert.equal(doc.steps[step].branches[0].next, "who_confirms");
 });
 
 test("renaming a step renames every reference to it", () => {
