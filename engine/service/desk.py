@@ -49,6 +49,7 @@ from engine.service.worklist import (
 from engine.store.directory import Directory
 from engine.store.instances import Attachment, Comment, Instance, StepRun, Task
 from engine.store.people import Group, User
+from engine.store.services import Service
 from forms.definition import Form
 
 #: What the buttons of the usual outcomes say, unless the step names them (`buttons`).
@@ -123,6 +124,8 @@ class InstancePage:
     comments: list[Comment]
     events: Sequence[TimelineEvent]
     incidents: list[tuple[str, str]] = field(default_factory=list)
+    #: The name of the catalogue's service it is about (an alert's, a mailbox's), if any.
+    service: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,8 +340,12 @@ class Desk:
                 )
             )
             done |= {e.step for e in view.events if e.kind in PASSED and e.step}
+            key = view.instance.service_key
+            service = None
+            if key is not None:  # a service deleted since: its incidents keep its key
+                service = session.scalar(select(Service.name).where(Service.key == key)) or key
             session.expunge_all()
-            return InstancePage(view, files, done, view.comments, view.events)
+            return InstancePage(view, files, done, view.comments, view.events, service=service)
 
         found: InstancePage = self._read(read)
         if not person.is_agent:

@@ -29,6 +29,7 @@ from engine.service.commands import Commands
 from engine.service.errors import Conflict, InvalidInput, NotAllowed
 from engine.service.intake import Intake
 from engine.service.people import ensure_user
+from engine.service.tokens import issue_token
 from engine.store.database import Database
 from engine.store.instances import Event, Instance, Task
 from engine.store.services import Alert, Service
@@ -614,6 +615,11 @@ def test_the_instance_page_shows_the_alerts_to_the_desk_and_acknowledges_from_th
     assert 'id="alerts-title">Alerts</h2>' in page
     assert "BlackBox Probe Failure" in page
     assert "ProbeFailure" in page  # the raw payload is there to read
+    assert "<dt>Service</dt><dd>Payments</dd>" in page  # what it is about, by name
+    with database.writer_session() as session, session.begin():
+        token = issue_token(session, "bob", "tests", datetime.now(UTC))[1]
+    headers = {"Authorization": f"Bearer {token}"}
+    assert bob.get(f"/api/v1/instances/{number}", headers=headers).json["service"] == "payments"
     done = post(bob, f"/instances/{number}/acknowledge")
     assert done.status_code == 303
     assert _response_due(database, number) is None

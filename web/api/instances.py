@@ -73,6 +73,7 @@ def _describe(view: InstanceView, *, agent: bool) -> dict[str, Any]:
         "ended": row.ended_at is not None,
         "priority": row.priority,
         "requester": row.requester,
+        "service": row.service_key,
         "started_at": iso(row.started_at),
         "updated_at": iso(row.updated_at),
         "ended_at": iso(row.ended_at),

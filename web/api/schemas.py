@@ -160,6 +160,12 @@ SCHEMAS: dict[str, Schema] = {
             "ended": {"type": "boolean"},
             "priority": _nullable({"type": "string"}),
             "requester": _nullable({"type": "string"}),
+            "service": _nullable(
+                {
+                    "type": "string",
+                    "description": "The key of the catalogue's service it is about, if any.",
+                }
+            ),
             "started_at": TIME,
             "updated_at": TIME,
             "ended_at": _nullable(TIME),

@@ -253,6 +253,7 @@ def _page(number: str, errors: Mapping[str, str] | None = None, status: int = 20
         and instance.state.get("outcome") not in NOT_REOPENED,
         channel=channel_words(instance.channel),
         caller=caller_words(instance.caller),
+        service=found.service,
     )
     return page, status
 
