@@ -114,7 +114,7 @@ def _problems(error: ValidationError, root: Mapping[str, Any]) -> Iterator[Probl
                     f"'{key}' is not something this can have; it can have: {allowed}",
                 )
         return
-    yield Problem(_pointer(error), _words(error))
+    yield Problem(_pointer(error), _words(error, _WORDS_BY_SCHEMA.get(str(root.get("$id")), {})))
 
 
 def _declared(schema: Mapping[str, Any], root: Mapping[str, Any]) -> tuple[set[str], list[str]]:
@@ -223,11 +223,15 @@ def _missing_property(error: ValidationError) -> str | None:
     return None
 
 
-def _words(error: ValidationError) -> str:
+def _words(error: ValidationError, words: Mapping[str, str]) -> str:
+    """Say an error in plain words; `words` says what the schema's properties are for."""
     kind = error.validator
     value = error.validator_value
     instance = error.instance
     if kind == "required":
+        missing = _missing_property(error)
+        if missing is not None and missing in words:
+            return f"'{missing}' is missing: {words[missing]}"
         return "this is required here but missing"
     if kind == "enum":
         options = ", ".join(json.dumps(v) for v in value)
@@ -259,9 +263,56 @@ def _words(error: ValidationError) -> str:
     if kind == "not":
         return _not_words(error)
     if kind in ("oneOf", "anyOf"):
-        return _alternatives_words(error)
+        return _alternatives_words(error, words)
     return str(error.message)
 
+
+#: What the workflow language's properties are, in a process owner's words: a required one
+#: missing is said with what it is for ("'otherwise' is missing: the step ..."), and each of
+#: two ways to say something (`name?`), when neither is given ("needs 'next' (the step
+#: after it) or 'on' (a step for each outcome)"). Each holds wherever the schema names it.
+WORKFLOW_WORDS = {
+    "after": "how long after the step starts this rung acts, like PT2H",
+    "approved": "the step to go to when it is approved",
+    "assign": "who does the work: a group, a user, the requester, whoever is on call, ...",
+    "branches": "the decision's branches, each a condition and the step it leads to",
+    "count": "how many rejections reject the review",
+    "do": "what this rung does: remind, reassign, raise the priority, complete, ...",
+    "every": "how often it repeats, like PT1H",
+    "field": "the field the condition reads",
+    "first": "the id of the step each instance starts at",
+    "format": "the version of the workflow language: 1",
+    "from": "the field that holds the reviewers' user names",
+    "inputs": "the fields the table reads, in the order of its columns",
+    "key": "the workflow's own key, like it-incident",
+    "limit": "how many times it repeats at most",
+    "on": "the steps to go to when it is approved and when it is rejected",
+    "op": "how the condition compares: eq, ne, lt, in, contains, empty, ...",
+    "otherwise": "the step the decision goes to when no branch's condition holds",
+    "output": "the field the table's answer is written to",
+    "quorum": "how many of the reviewers must approve: a number, all, any or majority",
+    "rejected": "the step to go to when it is rejected",
+    "reviewers": "who reviews: a list of people, or a field that holds them",
+    "rows": "the table's rows, each a 'when' and a 'then'",
+    "steps": "the workflow's steps, by id",
+    "targets": "the SLA's response and resolution targets",
+    "template": "the mail's template",
+    "then": "what the row gives when its 'when' holds",
+    "title": "the name people see",
+    "to": "the step it goes back to",
+    "type": "what kind of step it is: task, approval, review, decision, action, ...",
+    "value": "what the field is compared with",
+    "when": "the condition under which it applies",
+    "workflow": "the key of the workflow it starts",
+    "next?": "the step after it",
+    "on?": "a step for each outcome",
+    "for?": "how long to wait",
+    "until?": "the time to wait for",
+    "set?": "data to write",
+    "notify?": "whom to tell",
+}
+
+_WORDS_BY_SCHEMA = {"https://flowdesk.dev/schema/workflow/1.json": WORKFLOW_WORDS}
 
 _BOUNDS = {
     "minimum": "at least", "exclusiveMinimum": "more than",
@@ -298,12 +349,16 @@ def _not_words(error: ValidationError) -> str:
     return "has properties that cannot be used together here"
 
 
-def _alternatives_words(error: ValidationError) -> str:
+def _alternatives_words(error: ValidationError, words: Mapping[str, str]) -> str:
     present = _chosen_alternatives(error)
     if present:
         return f"use {_either(present)}, not {'both' if len(present) == 2 else 'several'}"
     if present == []:
-        return f"needs {_either(_alternatives(error) or [])}{_unknown_instead(error)}"
+        names = _alternatives(error) or []
+        if names and all(f"{name}?" in words for name in names):
+            said = _either([f"'{name}' ({words[f'{name}?']})" for name in names], quote=False)
+            return f"needs {said}{_unknown_instead(error)}"
+        return f"needs {_either(names)}{_unknown_instead(error)}"
     wanted: list[str] = []
     for sub in error.context:
         if _wrong_kind(sub, error):

@@ -189,7 +189,44 @@ def test_an_action_with_neither_set_nor_notify_names_no_property_wrongly() -> No
 
     (problem,) = check_workflow(workflow({"act": act}, "act"))
 
-    assert (problem.pointer, problem.message) == ("/steps/act", "needs 'set' or 'notify'")
+    assert (problem.pointer, problem.message) == (
+        "/steps/act",
+        "needs 'set' (data to write) or 'notify' (whom to tell)",
+    )
+
+
+def test_a_missing_property_is_said_with_what_it_is_for() -> None:
+    """A process owner reads "'otherwise' is missing: the step the decision goes to ...",
+    not "this is required here but missing"."""
+    branch = {"when": {"field": "n", "op": "eq"}, "next": "done"}
+    steps = {
+        "work": {"type": "task", "assign": {"group": "desk"}},
+        "route": {"type": "decision", "branches": [branch]},
+        "vote": {"type": "review", "on": {"approved": "done"}},
+        "pause": {"type": "wait", "next": "done"},
+    }
+    doc = workflow(steps, "work")
+    del doc["first"]
+
+    said = {p.pointer: p.message for p in check_workflow(doc)}
+
+    assert said == {
+        "/first": "'first' is missing: the id of the step each instance starts at",
+        "/steps/work": "needs 'next' (the step after it) or 'on' (a step for each outcome)",
+        "/steps/route/otherwise": (
+            "'otherwise' is missing: the step the decision goes to when no branch's condition holds"
+        ),
+        "/steps/route/branches/0/when/value": "'value' is missing: what the field is compared with",
+        "/steps/vote/on/rejected": "'rejected' is missing: the step to go to when it is rejected",
+        "/steps/vote/quorum": (
+            "'quorum' is missing: how many of the reviewers must approve: a number, all, any "
+            "or majority"
+        ),
+        "/steps/vote/reviewers": (
+            "'reviewers' is missing: who reviews: a list of people, or a field that holds them"
+        ),
+        "/steps/pause": "needs 'for' (how long to wait) or 'until' (the time to wait for)",
+    }
 
 
 def test_a_mistyped_next_step_or_field_gets_the_name_meant() -> None:
