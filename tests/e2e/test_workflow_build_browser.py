@@ -318,16 +318,17 @@ def simulate_the_draft(page: Page) -> None:
     sim.get_by_label("Can you keep working?").select_option(label="high")
     sim.get_by_role("button", name="Start", exact=True).click()
     said = sim.get_by_role("status")
-    expect(said).to_contain_text("Started. Now at 'work'. 1 open task.")
-    expect(sim.locator(".sim-path")).to_have_text(re.compile("categorize.*route.*work"))
+    expect(said).to_contain_text("Started. Now at 'Work on the incident'. 1 open task.")
+    path = "Categorize and prioritize.*Known fix\\?.*Work on the incident"  # by their labels
+    expect(sim.locator(".sim-path")).to_have_text(re.compile(path))
     work = sim.get_by_role("region", name="Task Work on the incident")
     expect(work).to_contain_text(re.compile(r"Goes to .*\b(bob|dan)\b"))
     sim.get_by_role("button", name="Jump to the next timer").click()
     expect(said).to_contain_text("Jumped to the next timer.")
     timeline = sim.locator(".sim-timeline")
     expect(timeline).to_contain_text("escalation 1")
-    work.get_by_role("button", name=re.compile("as resolved$")).click()
-    expect(said).to_contain_text("Now at 'check_fix'. 3 open tasks.")
+    work.get_by_role("button", name=re.compile(": Resolved$")).click()
+    expect(said).to_contain_text("Now at 'Check the fix'. 3 open tasks.")
     for _, person in REVIEWERS:
         expect(sim.get_by_text(f"Goes to {person}.", exact=True)).to_have_count(1)
 
@@ -533,21 +534,23 @@ def test_the_simulation_panel_works_by_keyboard_alone_and_says_what_happened(
     start = sim.get_by_role("button", name="Start", exact=True)
     tab_to(page, start)
     page.keyboard.press("Enter")
-    expect(said).to_have_text("Started. Now at 'work'. 1 open task.")
+    expect(said).to_have_text("Started. Now at 'Work on the incident'. 1 open task.")
     expect(start).to_be_focused()
 
     jump = sim.get_by_role("button", name="Jump to the next timer")
     tab_to(page, jump)
     page.keyboard.press("Enter")
-    expect(said).to_have_text(re.compile(r"^Jumped to the next timer\. Now at 'work'\."))
+    jumped = r"^Jumped to the next timer\. Now at 'Work on the incident'\."
+    expect(said).to_have_text(re.compile(jumped))
     expect(sim.locator(".sim-timeline")).to_contain_text("fired")  # an SLA warning, here
     expect(jump).to_be_focused()
 
-    resolved = sim.get_by_role("button", name="Complete 'Work on the incident' as resolved")
+    resolved = sim.get_by_role("button", name="Complete 'Work on the incident': Resolved")
     tab_to(page, resolved)
     page.keyboard.press("Enter")
     expect(said).to_have_text(
-        "Completed 'Work on the incident' as resolved. Now at 'confirm'. 1 open task."
+        "Completed 'Work on the incident': Resolved. "
+        "Now at 'Reporter confirms the fix'. 1 open task."
     )
     # The button pressed is gone with the old results: the focus stays in the panel.
     expect(sim.get_by_text(re.compile(r"^Status: resolved\."))).to_be_focused()
@@ -557,6 +560,8 @@ def test_the_simulation_panel_works_by_keyboard_alone_and_says_what_happened(
     back = sim.get_by_role("button", name="Back one step")
     tab_to(page, back, backwards=True)
     page.keyboard.press("Enter")
-    expect(said).to_have_text(re.compile(r"^Went back one step\. Now at 'work'\. 1 open task\."))
+    expect(said).to_have_text(
+        re.compile(r"^Went back one step\. Now at 'Work on the incident'\. 1 open task\.")
+    )
     expect(back).to_be_focused()
     assert problems.all() == []

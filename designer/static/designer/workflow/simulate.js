@@ -59,6 +59,25 @@ export function findStep(steps, id) {
   return null;
 }
 
+/** What people call a step: its label, else its id in words ("ask_requester": "Ask requester"). */
+export function stepName(steps, id) {
+  const label = findStep(steps, id)?.label;
+  return typeof label === "string" && label.trim() ? label : sentence(id);
+}
+
+/** What an outcome's button says, as on the task page: the step's words, a usual word, or the outcome. */
+export function outcomeName(step, outcome) {
+  const given = step?.buttons && typeof step.buttons === "object" ? step.buttons[outcome] : undefined;
+  return typeof given === "string" && given.trim() ? given : (DEFAULT_BUTTONS[outcome] || sentence(outcome));
+}
+
+const DEFAULT_BUTTONS = { approved: "Approve", rejected: "Reject", done: "Send" };
+
+function sentence(id) {
+  const words = String(id).replaceAll("_", " ");
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
 function formFields(context, key) {
   const form = (context?.forms || []).find((f) => f.key === key);
   return form ? form.fields || [] : [];
@@ -281,7 +300,8 @@ export function renderSimulation(root, { api, getDocument, context, onHighlight 
   function announce(reply, said) {
     if (!reply.ok) return `The draft has ${reply.problems.length} problem(s); fix them to simulate.`;
     if (reply.error) return `That could not be done: ${reply.error.message}`;
-    const where = reply.path.length ? ` Now at '${reply.path[reply.path.length - 1]}'.` : "";
+    const steps = getDocument()?.steps;
+    const where = reply.path.length ? ` Now at '${stepName(steps, reply.path[reply.path.length - 1])}'.` : "";
     const tasks = reply.tasks.length === 1 ? "1 open task" : `${reply.tasks.length} open tasks`;
     const ended = reply.outcome ? ` The instance ended: ${reply.status} (${reply.outcome}).` : "";
     return `${said}${where} ${tasks}.${ended}`;
@@ -306,14 +326,16 @@ export function renderSimulation(root, { api, getDocument, context, onHighlight 
       return;
     }
     onHighlight(answer.path);
-    const state = answer.outcome ? `ended: ${answer.status} (${answer.outcome})` : answer.status;
+    const steps = getDocument()?.steps;
+    const status = String(answer.status).replaceAll("_", " ");
+    const state = answer.outcome ? `ended: ${status} (${String(answer.outcome).replaceAll("_", " ")})` : status;
     results.append(el("p", { class: "sim-now", tabindex: "-1" }, `Status: ${state}. Clock: ${localTime(answer.now)}.`));
     if (answer.error) {
       results.append(el("p", { class: "sim-error", role: "alert" }, `Action ${answer.error.action === null ? "start" : answer.error.action + 1} could not be done: ${answer.error.message}`));
     }
     results.append(el("h3", {}, "Path"));
     const path = el("ol", { class: "sim-path" });
-    for (const step of answer.path) path.append(el("li", {}, step));
+    for (const step of answer.path) path.append(el("li", {}, stepName(steps, step)));
     results.append(path);
     results.append(el("h3", {}, "Open tasks"));
     if (!answer.tasks.length) results.append(el("p", {}, "None."));
@@ -328,7 +350,7 @@ export function renderSimulation(root, { api, getDocument, context, onHighlight 
     results.append(el("h3", {}, "Timeline"));
     const timeline = el("ol", { class: "sim-timeline" });
     for (const entry of answer.timeline) {
-      timeline.append(el("li", {}, `${localTime(entry.at)}${entry.step ? ` [${entry.step}]` : ""} ${entry.text}`));
+      timeline.append(el("li", {}, `${localTime(entry.at)}${entry.step ? ` [${stepName(steps, entry.step)}]` : ""} ${entry.text}`));
     }
     results.append(timeline);
   }
@@ -364,12 +386,13 @@ export function renderSimulation(root, { api, getDocument, context, onHighlight 
     }
     const buttons = el("div", { class: "sim-outcomes", role: "group", "aria-label": `Outcomes of ${task.title}` });
     for (const outcome of task.outcomes) {
-      const label = `Complete '${task.label || task.title}' as ${outcome}`;
+      const words = outcomeName(step, outcome);
+      const label = `Complete '${task.label || task.title}': ${words}`;
       const button = el("button", { type: "button" }, label);
       button.addEventListener("click", () => {
         const action = { complete: task.id, outcome, data: valuesOf(inputs) };
         if (comment && comment.value.trim()) action.comment = comment.value.trim();
-        replay([...actions, action], `Completed '${task.label || task.title}' as ${outcome}.`);
+        replay([...actions, action], `Completed '${task.label || task.title}': ${words}.`);
       });
       buttons.append(button);
     }
