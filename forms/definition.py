@@ -105,6 +105,16 @@ def option_values(field: Mapping[str, Any]) -> tuple[Any, ...] | None:
     return tuple(option_value(o) for o in options)
 
 
+def option_labels(field: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """Return what a choice field's options say to people, in order (a bare option: itself)."""
+    options = field.get("options")
+    if options is None:
+        return None
+    return tuple(
+        str(o.get("label") or o["value"]) if isinstance(o, Mapping) else str(o) for o in options
+    )
+
+
 def holds_value(field: Mapping[str, Any]) -> bool:
     """Tell whether a field holds a value (a section only lays out the form)."""
     return field["type"] not in LAYOUT_TYPES
@@ -152,7 +162,13 @@ class Form:
     def field_infos(self) -> tuple[FieldInfo, ...]:
         """Describe the fields this form fills in, as workflow conditions see them."""
         return tuple(
-            FieldInfo(f["key"], VALUE_TYPE_OF[f["type"]], option_values(f), f["label"])
+            FieldInfo(
+                f["key"],
+                VALUE_TYPE_OF[f["type"]],
+                option_values(f),
+                f["label"],
+                option_labels=option_labels(f),
+            )
             for f in self.fields
         )
 

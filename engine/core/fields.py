@@ -81,6 +81,9 @@ class FieldInfo:
     #: The type of the form field it comes from (`user`: a user name), when every
     #: source of it is a form field of that type.
     form_type: str | None = None
+    #: What each of `options` says to people on its form ("Network, Wi-Fi or VPN" for
+    #: "network"), in the same order, when a form's choice field gives it.
+    option_labels: tuple[str, ...] | None = None
 
 
 def is_date_text(value: Any) -> bool:

@@ -101,6 +101,8 @@ def _field(info: FieldInfo) -> dict[str, Any]:
     }
     if info.options is not None:
         found["options"] = list(info.options)
+        if info.option_labels is not None and len(info.option_labels) == len(info.options):
+            found["option_labels"] = list(info.option_labels)
     return found
 
 
@@ -178,10 +180,10 @@ def compact_fields(found: Mapping[str, list[FieldAt]]) -> dict[str, Any]:
     """Return the fields each step (and `$start`) may read, ready for JSON and compact.
 
     A field reaches many steps alike: each one is listed once in `fields` (`{key, label, type,
-    form_type?, options?}`, distinct by content, in the order of their content: moving a step
-    leaves the list as it was), and `fields_at` gives each step its fields as `[index in
-    fields, the step that fills it in or None, maybe_missing]`. A 100-step flow answers in a
-    tenth of the bytes every field in full would take.
+    form_type?, options?, option_labels?}`, distinct by content, in the order of their
+    content: moving a step leaves the list as it was), and `fields_at` gives each step its
+    fields as `[index in fields, the step that fills it in or None, maybe_missing]`. A
+    100-step flow answers in a tenth of the bytes every field in full would take.
     """
     described: dict[int, tuple[str, dict[str, Any]]] = {}  # a FieldAt (by id) -> its content
     for listed in found.values():
@@ -192,6 +194,8 @@ def compact_fields(found: Mapping[str, list[FieldAt]]) -> dict[str, Any]:
                     about["form_type"] = field.form_type
                 if field.options is not None:
                     about["options"] = list(field.options)
+                    if field.option_labels is not None:
+                        about["option_labels"] = list(field.option_labels)
                 described[id(field)] = (json.dumps(about, sort_keys=True), about)
     contents = sorted(dict(described.values()).items())  # by content: unique, comparable
     index_of = {content: index for index, (content, _) in enumerate(contents)}

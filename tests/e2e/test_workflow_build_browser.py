@@ -194,7 +194,7 @@ def route_password_resets(page: Page) -> None:
     branch.get_by_role("button", name="Use the builder instead").click()
     branch.get_by_label("Field").select_option(label="What is it about? (category)")
     branch.get_by_label("Comparison").select_option(label="is")
-    branch.get_by_label("Value").select_option(label="password")
+    branch.get_by_label("Value").select_option(label="Password or sign-in (password)")
     step.get_by_label("Branch 1 leads to").select_option(label="self_service")
     step.get_by_label("Otherwise").select_option(label="work")
     select_step(page, "self_service")
@@ -289,7 +289,7 @@ def add_the_confirmation(page: Page) -> None:
     rule.get_by_role("button", name="Add a rule").click()
     rule.get_by_label("Field").select_option(label="Who is affected? (impact)")
     rule.get_by_label("Comparison").select_option(label="is")
-    rule.get_by_label("Value").select_option(label="low")
+    rule.get_by_label("Value").select_option(label="Only me (low)")  # its label, then value
     step = select_step(page, "closed")
     enter(step.get_by_label("Label"), "Closed")
     enter(step.get_by_label("Outcome"), "resolved")
@@ -313,9 +313,10 @@ def simulate_the_draft(page: Page) -> None:
     """Start with sample data, follow the path, see the escalation fire, complete the work."""
     sim = simulation(page)
     sim.scroll_into_view_if_needed()
-    sim.get_by_label("What is it about?").select_option(label="hardware")
-    sim.get_by_label("Who is affected?").select_option(label="medium")
-    sim.get_by_label("Can you keep working?").select_option(label="high")
+    # The options say what they say on the form, not the values they store.
+    sim.get_by_label("What is it about?").select_option(label="Laptop, phone or printer")
+    sim.get_by_label("Who is affected?").select_option(label="A few people")
+    sim.get_by_label("Can you keep working?").select_option(label="No, work has stopped")
     sim.get_by_role("button", name="Start", exact=True).click()
     said = sim.get_by_role("status")
     expect(said).to_contain_text("Started. Now at 'Work on the incident'. 1 open task.")

@@ -8,6 +8,7 @@ import {
   kindOf,
   listFromText,
   operatorsFor,
+  optionWords,
   shapeOf,
   starterCondition,
   toExpression,
@@ -101,4 +102,12 @@ test("a structured condition becomes the matching expression", () => {
 test("values typed with commas become a list of the field's kind", () => {
   assert.deepEqual(listFromText("1, 2,3", cost), [1, 2, 3]);
   assert.deepEqual(listFromText("a, b", { key: "t", type: "text" }), ["a", "b"]);
+});
+
+test("an option is said as the form says it, with the value it stores when they differ", () => {
+  const impact = { key: "impact", type: "text", options: ["high", "low", 3], option_labels: ["A whole team", "low", "3"] };
+  assert.equal(optionWords(impact, 0), "A whole team (high)");
+  assert.equal(optionWords(impact, 1), "low", "a label that is its value is said once");
+  assert.equal(optionWords(impact, 2), "3");
+  assert.equal(optionWords(category, 1), "network", "a field the context gave no labels");
 });

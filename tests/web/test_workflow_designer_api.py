@@ -224,6 +224,11 @@ def test_the_designers_own_calls_are_not_taken_for_workflow_keys(dana: Designer)
     form = next(f for f in context["forms"] if f["key"] == "service-request")
     item = next(f for f in form["fields"] if f["key"] == "item")
     assert item["options"][0] == "laptop"
+    report = next(f for f in context["forms"] if f["key"] == "incident-report")
+    impact = next(f for f in report["fields"] if f["key"] == "impact")
+    # What the pickers and the simulation show: the form's words, beside the values stored.
+    assert impact["options"] == ["high", "medium", "low"]
+    assert impact["option_labels"] == ["A whole team, site or customers", "A few people", "Only me"]
     taken = dana.get("/context/draft")
     assert taken.status_code == 404
     assert "taken by the designer" in taken.json["message"]

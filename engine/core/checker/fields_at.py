@@ -16,6 +16,7 @@ from engine.core.checker import References
 from engine.core.checker.dataflow import Flow
 from engine.core.checker.kinds import kind_of_expression
 from engine.core.checker.points import At
+from engine.core.fields import FieldInfo
 from engine.core.schema import shipped_problems
 
 #: The key of the start form's fields in `fields_at`; no step id can take it.
@@ -36,6 +37,8 @@ class FieldAt:
     #: The form field's own type (`user`, `select`, `date`...) when every source of the
     #: field is a form field of that type; None when it is set otherwise (an action).
     form_type: str | None = None
+    #: What each option says on its form, in the order of `options` (see `FieldInfo`).
+    option_labels: tuple[str, ...] | None = None
 
     def to_json(self) -> dict[str, Any]:
         found: dict[str, Any] = {
@@ -47,6 +50,8 @@ class FieldAt:
         }
         if self.options is not None:
             found["options"] = list(self.options)
+            if self.option_labels is not None:
+                found["option_labels"] = list(self.option_labels)
         if self.form_type is not None:
             found["form_type"] = self.form_type
         return found
@@ -135,7 +140,16 @@ def _field(at: At, name: str) -> FieldAt | None:
         _filled_by(at, name),
         at.may_be_missing(name),
         info.form_type,
+        _labels(info),
     )
+
+
+def _labels(info: FieldInfo) -> tuple[str, ...] | None:
+    """The option labels of a field, when they say each of its options."""
+    labels, options = info.option_labels, info.options
+    if labels is None or options is None or len(labels) != len(options):
+        return None
+    return labels
 
 
 def _filled_by(at: At, name: str) -> str | None:

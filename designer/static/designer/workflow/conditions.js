@@ -364,7 +364,7 @@ function valueEditor({ panel, view }, at, field, node) {
   const id = idFor(at);
   const put = (value) => panel.put("Change the value", at, value);
   const users = (view.context?.users || []).map((u) => [u.username, personWords(u)]);
-  if (LISTED.has(node.op) && options.length) return optionTicks(panel, at, options, node.value || [], put);
+  if (LISTED.has(node.op) && options.length) return optionTicks(panel, at, field, options, node.value || [], put);
   let input;
   if (LISTED.has(node.op) && kind === "user") {
     input = el("select", { multiple: "multiple", size: "5" });
@@ -377,7 +377,7 @@ function valueEditor({ panel, view }, at, field, node) {
     input.addEventListener("change", () => put(listFromText(input.value, field)));
   } else if (options.length) {
     input = el("select");
-    fillSelect(input, options.map((o) => [o, String(o)]), node.value);
+    fillSelect(input, options.map((o, index) => [o, optionWords(field, index)]), node.value);
     input.addEventListener("change", () => put(JSON.parse(input.value)));
   } else if (kind === "boolean") {
     input = el("select");
@@ -405,7 +405,14 @@ function valueEditor({ panel, view }, at, field, node) {
   return box;
 }
 
-function optionTicks(panel, at, options, chosen, put) {
+/** What an option of a field says: its label on the form, with the value it stores when they differ. */
+export function optionWords(field, index) {
+  const value = String((field?.options || [])[index]);
+  const label = (field?.option_labels || [])[index];
+  return typeof label === "string" && label !== value ? `${label} (${value})` : value;
+}
+
+function optionTicks(panel, at, field, options, chosen, put) {
   const box = el("fieldset", { class: "wf-ticks", id: idFor(at) });
   box.append(el("legend", {}, "Values"));
   options.forEach((value, index) => {
@@ -414,7 +421,7 @@ function optionTicks(panel, at, options, chosen, put) {
     tick.checked = chosen.includes(value);
     tick.addEventListener("change", () => put(options.filter((o, i) => (i === index ? tick.checked : chosen.includes(o)))));
     const line = el("span", { class: "field--checkbox" });
-    line.append(tick, el("label", { for: id }, String(value)));
+    line.append(tick, el("label", { for: id }, optionWords(field, index)));
     box.append(line);
   });
   box.append(panel.slot(at));

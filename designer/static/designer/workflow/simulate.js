@@ -93,7 +93,7 @@ function fieldInput(prefix, field, value) {
     input = el("select", { id });
     input.append(el("option", { value: "" }, "(empty)"));
     field.options.forEach((option, index) => {
-      const node = el("option", { value: String(index) }, String(option));
+      const node = el("option", { value: String(index) }, String(field.option_labels?.[index] ?? option));
       if (option === value) node.selected = true;
       input.append(node);
     });
