@@ -1,6 +1,6 @@
 """The mail catcher of the embedded stack: an SMTP server on loopback that keeps every mail.
 
-`flowdesk up` starts it (`python -m web.cli.catcher`) when no mail server is configured
+`flowdesk up` starts it (`python -m web.catcher`) when no mail server is configured
 (`FLOWDESK_SMTP_HOST` unset), and points its worker at it, so notification mail works
 out of the box and goes nowhere: each message lands in a Maildir in the instance folder
 (`instance/mail/new/`), readable by any mail client, and admins read what was sent on

