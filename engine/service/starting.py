@@ -123,14 +123,34 @@ class Starting:
         form_version: int | None = None,
         files: Sequence[NewFile] = (),
         page: bool = False,
+        token: str | None = None,
+        link: str | None = None,
     ) -> Result:
         """Start an instance with `person` as its requester, if the workflow lets them.
 
         `page`: sent from a form page, whose hidden fields keep their defaults; else a
-        script's, which may set them, a hidden `source` being `api` unless it says."""
+        script's, which may set them, a hidden `source` being `api` unless it says.
+
+        Started for nobody (a public workflow, from the command line), the requester follows
+        it by a tracking link, as on the portal: `token` (refused without one: nobody could
+        follow or answer it); `link` is its address, mailed to the workflow's `confirm_to`
+        address when the data gives one.
+        """
+        if person is None and not token:
+            raise InvalidInput(
+                "a request started for nobody needs a tracking link, or nobody could follow "
+                "or answer it: say who starts it"
+            )
+        address = None
+        if person is None:
+            workflow = self.published.workflow(workflow_key)
+            found = data.get(str(workflow.start.get("confirm_to") or ""))
+            address = found.strip() if isinstance(found, str) and found.strip() else None
 
         def after(repo: Repository, instance: InstanceRow, at: datetime) -> None:
             add_files(repo, instance, files, at, uploaded_by=person)
+            if person is None and token:
+                _track(repo, instance, token, link, address, at)
 
         return self.commands.start(
             workflow_key,
@@ -259,21 +279,29 @@ def _logged(
             "detail": {"channel": channel, "logged_by": agent, "caller": caller.words()},
         }
         record_events(repo, instance, [event], key, at)
-        if caller.user is not None or token is None:
-            return
-        repo.connection.execute(
-            insert(TrackingLink),
-            {"instance_id": instance.id, "token_hash": token_hash(token), "created_at": at},
-        )
-        if caller.email and link:
-            confirmation = {
-                "to": {"email": caller.email},
-                "template": "request-received",
-                "link": link,
-            }
-            repo.add_outbox([message_row(instance, "notify", confirmation, at)])
+        if caller.user is None and token is not None:
+            _track(repo, instance, token, link, caller.email or None, at)
 
     return after
+
+
+def _track(
+    repo: Repository,
+    instance: InstanceRow,
+    token: str,
+    link: str | None,
+    address: str | None,
+    at: datetime,
+) -> None:
+    """Give a requester without an account the tracking link `token` opens; mail its address
+    (`link`) to `address`, when there are both."""
+    repo.connection.execute(
+        insert(TrackingLink),
+        {"instance_id": instance.id, "token_hash": token_hash(token), "created_at": at},
+    )
+    if address and link:
+        confirmation = {"to": {"email": address}, "template": "request-received", "link": link}
+        repo.add_outbox([message_row(instance, "notify", confirmation, at)])
 
 
 def _channel_problems(channel: str) -> list[Problem]:

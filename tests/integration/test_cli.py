@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from engine.store.database import Database
 from engine.store.definitions import Definition
+from engine.store.instances import TrackingLink
 from tests.integration.conftest import INCIDENT, PACK
 from web.cli import main
 
@@ -77,6 +78,25 @@ def test_an_incident_from_report_to_closure_from_the_shell(flowdesk) -> None:  #
     assert "impact=medium, urgency=high -> P2 (row 3)" in shown
     assert "(alice) [confirm] -> closed: 'approved' chosen" in shown
     assert "(bob) [work] task completed as 'resolved'" in shown
+
+
+def test_a_public_request_started_for_nobody_prints_its_tracking_link(  # type: ignore[no-untyped-def]
+    flowdesk, database: Database, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Without --as the request was made with no link: nobody could ever answer its questions
+    or confirm its fix. Now it has one, printed (and mailed where the app's address is known),
+    and the same again for a command repeated with its key."""
+    monkeypatch.setenv("FLOWDESK_INSTANCE_PATH", str(tmp_path))
+    monkeypatch.setenv("FLOWDESK_BASE_URL", "https://desk.example")
+    flowdesk("load", str(PACK))
+    data = json.dumps(INCIDENT)
+    said = flowdesk("start", "it-incident", "--data", data, "--key", "k1").splitlines()
+    assert said[0] == "INC-000001"
+    assert re.fullmatch(r"tracking link: https://desk\.example/track/[\w-]{40,}", said[1]), said
+    again = flowdesk("start", "it-incident", "--data", data, "--key", "k1").splitlines()
+    assert again == said
+    with database.reading() as session:
+        assert session.scalar(select(func.count()).select_from(TrackingLink)) == 1
 
 
 def test_bad_input_gets_a_clear_message(flowdesk) -> None:  # type: ignore[no-untyped-def]

@@ -98,8 +98,24 @@ def test_the_refusal_comes_before_the_data_is_read(starting: Starting) -> None:
         starting.start("major-incident", {"surprise": 1}, person="alice")
 
 
-def test_anyone_starts_a_public_workflow(starting: Starting) -> None:
-    assert starting.start("it-incident", INCIDENT, person=None)["number"] == "INC-000001"
+def test_anyone_starts_a_public_workflow_and_follows_it_by_its_link(
+    starting: Starting, database: Database
+) -> None:
+    """Started for nobody from a script, as on the portal: a tracking link, mailed to the
+    address the workflow's confirm_to names. Without one the request was made, and nobody
+    could ever follow or answer it: "task 22 is assigned to someone else"."""
+    with pytest.raises(InvalidInput, match="needs a tracking link"):
+        starting.start("it-incident", INCIDENT, person=None)
+    assert rows(database, Instance) == 0
+    link = "http://desk.example/track/" + "s" * 48
+    answer = starting.start("it-incident", INCIDENT, person=None, token="s" * 48, link=link)
+    assert answer["number"] == "INC-000001"
+    assert rows(database, TrackingLink) == 1
+    row = instance(database, "INC-000001")
+    with database.reading() as session:
+        mail = session.scalars(select(Outbox).where(Outbox.instance_id == row.id)).all()
+    [sent] = [m.payload for m in mail if m.payload.get("template") == "request-received"]
+    assert (sent["to"], sent["link"]) == ({"email": INCIDENT["email"]}, link)
 
 
 def test_the_new_request_list_offers_what_a_person_may_start(

@@ -129,11 +129,36 @@ def load(folder: Path, actor: str | None) -> None:
 @click.option("--as", "actor", default=None, help="The requester.")
 @click.option("--key", default=None, help="Idempotency key: repeating the command changes nothing.")
 def start(workflow: str, raw: str, actor: str | None, key: str | None) -> None:
-    """Start an instance of WORKFLOW and print its number (as its `start.by` allows)."""
+    """Start an instance of WORKFLOW and print its number (as its `start.by` allows).
+
+    Without --as (a public workflow), its requester follows it by a tracking link, as on the
+    portal: printed, and mailed to the workflow's confirm_to address when FLOWDESK_BASE_URL
+    says where the app is.
+    """
     starting = open_services().starting
+    path = None if actor else f"/track/{_token(key, 'cli-started')}"
+    base = os.environ.get("FLOWDESK_BASE_URL", "").rstrip("/")
     with service_errors():
-        result = starting.start(workflow, parse_json(raw, "--data"), person=actor, key=key)
+        result = starting.start(
+            workflow,
+            parse_json(raw, "--data"),
+            person=actor,
+            key=key,
+            token=path.removeprefix("/track/") if path else None,
+            link=f"{base}{path}" if base and path else None,
+        )
     click.echo(result["number"])
+    if path:
+        click.echo(f"tracking link: {base}{path}")
+
+
+def _token(key: str | None, kind: str) -> str:
+    """A tracking token: the same for a command sent again with its key, which then prints
+    the same link."""
+    secret = os.environ.get("FLOWDESK_SECRET_KEY") or instance_secret(
+        os.environ.get("FLOWDESK_INSTANCE_PATH", "instance")
+    )
+    return derived_token(secret, f"{kind}:{key}" if key else secrets.token_hex(16))
 
 
 @click.command("log-call")
@@ -163,12 +188,7 @@ def log_call(
     and FLOWDESK_BASE_URL says where the app is; printed, to read out, in any case.
     """
     data = parse_json(raw, "--data")
-    # Sent again with its key, a call prints the same link: the token comes from the key.
-    secret = os.environ.get("FLOWDESK_SECRET_KEY") or instance_secret(
-        os.environ.get("FLOWDESK_INSTANCE_PATH", "instance")
-    )
-    seed = f"cli-logged:{key}" if key else secrets.token_hex(16)
-    token = None if caller_user else derived_token(secret, seed)
+    token = None if caller_user else _token(key, "cli-logged")
     base = os.environ.get("FLOWDESK_BASE_URL", "").rstrip("/")
     path = f"/track/{token}" if token else None
     with service_errors():
