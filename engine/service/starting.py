@@ -136,14 +136,14 @@ class Starting:
         follow or answer it); `link` is its address, mailed to the workflow's `confirm_to`
         address when the data gives one.
         """
-        if person is None and not token:
-            raise InvalidInput(
-                "a request started for nobody needs a tracking link, or nobody could follow "
-                "or answer it: say who starts it"
-            )
         address = None
         if person is None:
             workflow = self.published.workflow(workflow_key)
+            if not token and allows(start_rule(workflow.start), None):  # else: "sign in"
+                raise InvalidInput(
+                    "a request started for nobody needs a tracking link, or nobody could "
+                    "follow or answer it: say who starts it"
+                )
             found = data.get(str(workflow.start.get("confirm_to") or ""))
             address = found.strip() if isinstance(found, str) and found.strip() else None
 
