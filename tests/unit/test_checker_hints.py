@@ -245,3 +245,21 @@ def test_a_comparison_written_with_a_space_inside_is_told_to_close_it() -> None:
 
     assert problem.pointer == "/steps/route/branches/0/when"
     assert problem.message.endswith("(write >=, <=, != and == without a space inside)")
+
+
+def test_a_review_with_the_requester_named_by_template_says_they_are_kept_out() -> None:
+    """`{"user": "{{ instance.requester }}"}` passed the checker; every command that reached
+    the step was then refused ("alice requested REQ-000001, so they may not ...")."""
+    reviewers = [{"assign": {"user": "{{instance.requester}}"}}, {"assign": {"user": "bob"}}]
+    vote = {"type": "review", "reviewers": reviewers, "quorum": 1,
+            "on": {"approved": "done", "rejected": "done"}}  # fmt: skip
+    said = {p.pointer: p.message for p in check_workflow(workflow({"vote": vote}, "vote"))}
+    assert said == {
+        "/steps/vote/reviewers/0/assign/user": (
+            "this is the requester, whom a review keeps out unless its 'not_by' says otherwise: "
+            'the command that reaches this step would be refused; add "not_by": [] to let the '
+            "requester review, or name another reviewer"
+        )
+    }
+    vote["not_by"] = []
+    assert check_workflow(workflow({"vote": vote}, "vote")) == []

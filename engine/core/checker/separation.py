@@ -8,6 +8,7 @@ it only keeps someone out when that step can have run before this one.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -52,11 +53,46 @@ def requester_kept_out(step: Mapping[str, Any], where: str) -> Iterator[Problem]
             )
 
 
+#: A user name filled in with the instance's requester: `{{ instance.requester }}`.
+_REQUESTER_TEMPLATE = re.compile(r"\{\{-?\s*instance\.requester\s*-?\}\}")
+
+
+def _requester_by_name(assign: Any) -> bool:
+    """Tell whether an assignment names the requester by the template of their user name."""
+    user = assign.get("user") if isinstance(assign, Mapping) else None
+    return isinstance(user, str) and _REQUESTER_TEMPLATE.fullmatch(user.strip()) is not None
+
+
 def check_separation(flow: Flow) -> Iterator[Problem]:
-    """Report requester reviewers that reviews keep out by default, and `not_by` entries
-    naming a step that never runs before this one."""
+    """Report requester reviewers that reviews keep out by default, approvals given to the
+    requester by name that keep them out, and `not_by` entries naming a step that never
+    runs before this one."""
     order = _Order(flow)
     for step_id, (step, pointer) in flow.steps.items():
+        if step["type"] in DECISIONS and "requester" in kept_apart(step):
+            named = [("/assign/user", step.get("assign"))]
+            if step["type"] == "review" and isinstance(step.get("reviewers"), list):
+                named = [
+                    (f"/reviewers/{i}/assign/user", r.get("assign"))
+                    for i, r in enumerate(step["reviewers"])
+                ]
+            for where, assign in named:
+                if not _requester_by_name(assign):
+                    continue
+                if step["type"] == "approval":
+                    why = (
+                        "this is the requester, whom an approval keeps out (separation of "
+                        "duties): the command that reaches this step would be refused; for the "
+                        'requester to decide, as when they confirm a fix, write "assign": '
+                        '{"requester": true}'
+                    )
+                else:
+                    why = (
+                        "this is the requester, whom a review keeps out unless its 'not_by' "
+                        "says otherwise: the command that reaches this step would be refused; "
+                        'add "not_by": [] to let the requester review, or name another reviewer'
+                    )
+                yield Problem(f"{pointer}{where}", why)
         if step["type"] == "review" and "not_by" not in step and "requester" in kept_apart(step):
             for index in _requester_reviewers(step):
                 yield Problem(
