@@ -27,10 +27,14 @@ class ServiceError(FlowdeskError):
 
     code = "error"
 
-    def __init__(self, message: str, problems: list[Problem] | None = None) -> None:
+    def __init__(
+        self, message: str, problems: list[Problem] | None = None, *, headline: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.problems = problems or []
+        #: The message without the problems it quotes, for a door that lists them one by one.
+        self.headline = headline or message
 
 
 class NotFound(ServiceError):

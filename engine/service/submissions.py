@@ -50,6 +50,7 @@ class InvalidData(InvalidInput):
         super().__init__(
             f"{message}: {said}{more}" if said else message,
             [Problem(error.pointer, error.message) for error in self.fields],
+            headline=message,
         )
 
 

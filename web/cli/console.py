@@ -81,13 +81,24 @@ def service_errors() -> Iterator[None]:
     try:
         yield
     except ServiceError as error:
-        lines = [error.message]
-        lines += [f"  {problem.pointer or '/'}: {problem.message}" for problem in error.problems]
-        if len(error.problems) == 1 and error.problems[0].message == error.message:
-            # One problem that is the whole message: said once, at its place.
-            lines = [f"{error.problems[0].pointer or '/'}: {error.message}"]
-        click.echo("Error: " + "\n".join(dict.fromkeys(lines)), err=True)
+        click.echo("Error: " + "\n".join(dict.fromkeys(_refusal_lines(error))), err=True)
         raise SystemExit(EXIT_CODES.get(error.code, 1)) from None
+
+
+def _refusal_lines(error: ServiceError) -> list[str]:
+    """Say each problem of a refusal once: a lone one at its place (`/field: why`), several
+    under the refusal's headline, one a line; a message that lists them already (a folder's
+    documents, each with its file) alone."""
+    problems = error.problems
+    if len(problems) == 1 and problems[0].message in (error.message, error.headline):
+        return [f"{problems[0].pointer or '/'}: {problems[0].message}"]
+    if error.headline != error.message:  # the message quotes its problems: list them
+        if len(problems) == 1:
+            return [f"{problems[0].pointer or '/'}: {problems[0].message}"]
+        return [error.headline, *(f"  {p.pointer or '/'}: {p.message}" for p in problems)]
+    if problems and all(p.message in error.message for p in problems):
+        return [error.message]
+    return [error.message, *(f"  {p.pointer or '/'}: {p.message}" for p in problems)]
 
 
 def parse_json(text: str, what: str) -> dict[str, Any]:
