@@ -66,7 +66,3 @@ def main(port: int, maildir: Path) -> None:
         stopped.wait()
     finally:
         controller.stop()
-
-
-if __name__ == "__main__":
-    main()
