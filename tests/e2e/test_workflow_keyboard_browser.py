@@ -1,0 +1,121 @@
+"""The workflow designer as a keyboard user meets it: where the focus goes, and what keys do.
+
+Every test drives real keys. The focus never falls to the page's body after an edit, an
+undo or a rename (from there a keyboard user starts over at the top of the page).
+"""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Locator, Page, expect
+
+from engine.service.commands import Commands
+from engine.store.database import Database
+from tests.e2e.conftest import Problems
+from tests.e2e.workflow_designer import (
+    card,
+    create_workflow,
+    make_designer,
+    open_studio,
+    properties,
+    tab_to,
+    wait_for_check,
+)
+
+
+@pytest.fixture
+def dana(database: Database, commands: Commands) -> str:
+    """A process owner with the designer role, in a database holding the shipped pack."""
+    return make_designer(database, commands)
+
+
+def palette_entry(page: Page, name: str) -> Locator:
+    return page.get_by_role("region", name="Add a step").get_by_role(
+        "button", name=name, exact=True
+    )
+
+
+def a_line(page: Page, key: str, kinds: tuple[str, ...] = ("Task", "Action")) -> None:
+    """A blank workflow with these steps, added from the palette in turn, the last selected."""
+    open_studio(page)
+    create_workflow(page, key)
+    for kind in kinds:
+        palette_entry(page, kind).click()
+        expect(card(page, kind.lower())).to_have_attribute("aria-pressed", "true")
+    wait_for_check(page)
+
+
+def focused(page: Page) -> str:
+    """What has the focus, in a few words, for an assertion's message."""
+    return str(page.evaluate("() => document.activeElement?.outerHTML.slice(0, 120)"))
+
+
+# 1. The focus after a rename and after an undo ----------------------------------------------
+
+
+def test_renaming_a_step_keeps_the_focus_in_its_id_box_and_tab_moves_on_from_there(
+    page: Page, problems: Problems, dana: str
+) -> None:
+    a_line(page, "renames", ("Task",))
+    panel = properties(page)
+    tab_to(page, panel.get_by_label("Id", exact=True))
+    page.keyboard.press("Control+A")
+    page.keyboard.type("prepare")
+    page.keyboard.press("Enter")
+    expect(card(page, "prepare")).to_have_attribute("aria-pressed", "true")
+    expect(panel.get_by_label("Id", exact=True)).to_be_focused()
+    expect(panel.get_by_label("Id", exact=True)).to_have_value("prepare")
+
+    page.keyboard.press("Control+A")
+    page.keyboard.type("prep")
+    page.keyboard.press("Tab")
+    expect(card(page, "prep")).to_have_attribute("aria-pressed", "true")
+    expect(panel.get_by_label("Label", exact=True)).to_be_focused()
+    page.keyboard.type("Prepare the laptop")
+    page.keyboard.press("Enter")
+    expect(card(page, "prep")).to_contain_text("Prepare the laptop")
+    wait_for_check(page)
+    assert problems.all() == []
+
+
+def test_an_undo_keeps_the_focus_on_its_card_or_moves_it_to_the_card_it_touched(
+    page: Page, problems: Problems, dana: str
+) -> None:
+    a_line(page, "undos")
+    # The focus on a card the undo leaves alone (not the selected one): it stays there.
+    card(page, "task").focus()
+    page.keyboard.press("Control+z")  # takes the action away; the task leads on as before
+    expect(card(page, "action")).to_have_count(0)
+    assert page.evaluate("() => document.activeElement?.id") == "wf-card-task", focused(page)
+    page.keyboard.press("Control+Shift+Z")
+    expect(card(page, "action")).to_be_visible()
+    expect(card(page, "task")).to_be_focused()
+
+    # The focus on the card the undo takes away: it goes to the card the undo touched.
+    card(page, "action").focus()
+    page.keyboard.press("Control+z")
+    expect(card(page, "action")).to_have_count(0)
+    expect(card(page, "task")).to_be_focused()
+
+    # Undo pressed on its button: the focus stays there while there is more to undo.
+    page.keyboard.press("Control+Shift+Z")
+    expect(card(page, "action")).to_be_visible()
+    card(page, "action").focus()
+    page.keyboard.press("Delete")  # the end is selected next, and the task leads to it
+    expect(card(page, "done")).to_be_focused()
+    tab_to(page, page.get_by_role("button", name="Undo"), backwards=True)
+    page.keyboard.press("Enter")
+    expect(card(page, "action")).to_be_visible()
+    expect(page.get_by_role("button", name="Undo")).to_be_focused()
+
+    # Until there is nothing left to undo: the button is disabled, and the focus goes to the
+    # card the last undo touched or, as here (it took the first step away), the selected one.
+    for _ in range(5):
+        if page.get_by_role("button", name="Undo").is_disabled():
+            break
+        page.keyboard.press("Enter")
+    expect(page.get_by_role("button", name="Undo")).to_be_disabled()
+    expect(card(page, "task")).to_have_count(0)
+    expect(card(page, "done")).to_be_focused()
+    wait_for_check(page)
+    assert problems.all() == []
