@@ -119,3 +119,35 @@ def test_an_undo_keeps_the_focus_on_its_card_or_moves_it_to_the_card_it_touched(
     expect(card(page, "done")).to_be_focused()
     wait_for_check(page)
     assert problems.all() == []
+
+
+# 2. The arrow keys walk the cards and every "+", the first included -------------------------
+
+
+def test_the_arrow_keys_walk_the_cards_and_every_plus_from_the_first_one(
+    page: Page, problems: Problems, dana: str
+) -> None:
+    a_line(page, "arrows")
+    first = page.get_by_role("button", name="Add a step before task")
+    between = page.get_by_role("button", name="Add a step after task, before action")
+    tab_to(page, first)
+    walk = [card(page, "task"), between, card(page, "action")]
+    for there in walk:
+        page.keyboard.press("ArrowDown")
+        expect(there).to_be_focused()
+    for there in [between, card(page, "task"), first]:
+        page.keyboard.press("ArrowUp")
+        expect(there).to_be_focused()
+    page.keyboard.press("ArrowUp")  # nothing above the first +: it keeps the focus
+    expect(first).to_be_focused()
+
+    # Enter on it opens the add menu there, as a click does: the step goes first.
+    page.keyboard.press("Enter")
+    menu = page.get_by_role("group", name="Add a step here")
+    expect(menu.get_by_role("button").first).to_be_focused()
+    menu.get_by_role("button", name="Wait", exact=False).first.press("Enter")
+    expect(card(page, "wait")).to_be_focused()
+    page.keyboard.press("ArrowUp")
+    expect(page.get_by_role("button", name="Add a step before wait")).to_be_focused()
+    wait_for_check(page)
+    assert problems.all() == []
