@@ -6,13 +6,16 @@ undo or a rename (from there a keyboard user starts over at the top of the page)
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from engine.service.commands import Commands
 from engine.store.database import Database
-from tests.e2e.conftest import Problems
+from tests.e2e.conftest import Problems, blocking_violations
 from tests.e2e.workflow_designer import (
+    MAX_TABS,
     card,
     create_workflow,
     make_designer,
@@ -20,6 +23,7 @@ from tests.e2e.workflow_designer import (
     properties,
     tab_to,
     wait_for_check,
+    wait_until_ready,
 )
 
 
@@ -150,4 +154,47 @@ def test_the_arrow_keys_walk_the_cards_and_every_plus_from_the_first_one(
     page.keyboard.press("ArrowUp")
     expect(page.get_by_role("button", name="Add a step before wait")).to_be_focused()
     wait_for_check(page)
+    assert problems.all() == []
+
+
+# 3. Skip to the canvas ----------------------------------------------------------------------
+
+
+def tabs_to_the_canvas(page: Page) -> int:
+    """How many Tabs from the top of the page reach a card or a + of the canvas."""
+    for count in range(1, MAX_TABS + 1):
+        page.keyboard.press("Tab")
+        if page.evaluate("() => Boolean(document.activeElement?.closest('#canvas'))"):
+            return count
+    raise AssertionError(f"{MAX_TABS} Tabs did not reach the canvas: {focused(page)}")
+
+
+def test_the_first_tab_offers_to_skip_to_the_canvas_and_enter_lands_on_a_card(
+    page: Page, problems: Problems, dana: str
+) -> None:
+    a_line(page, "skips")
+    expect(page.locator("#save-status")).to_have_text(re.compile(r"^Draft saved"))
+    page.reload()
+    wait_until_ready(page)
+    assert tabs_to_the_canvas(page) > 20, "the header, the toolbar and the palette come first"
+
+    page.reload()
+    wait_until_ready(page)
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Skip to the canvas")
+    expect(skip).to_be_focused()
+    expect(skip).to_be_in_viewport()  # shown once it has the focus
+    assert blocking_violations(page, "the skip link, focused") == []
+    page.keyboard.press("Enter")
+    expect(card(page, "task")).to_be_focused()
+    page.keyboard.press("ArrowDown")
+    expect(page.get_by_role("button", name="Add a step after task, before action")).to_be_focused()
+
+    # With a step selected, Enter lands on its card.
+    card(page, "action").click()
+    expect(card(page, "action")).to_have_attribute("aria-pressed", "true")
+    page.locator("h1").click()
+    tab_to(page, skip, backwards=True)
+    page.keyboard.press("Enter")
+    expect(card(page, "action")).to_be_focused()
     assert problems.all() == []

@@ -776,6 +776,14 @@ function wire() {
     button.addEventListener("dragstart", (event) => event.dataTransfer.setData("application/x-flowdesk-add-type", button.dataset.addType));
   }
   wireDragging();
+  // Skip to the canvas: onto its selected card, or its first, where the arrow keys work at once.
+  $("skip-to-canvas").addEventListener("click", (event) => {
+    const stop = $("canvas").querySelector(".wf-card-select[aria-pressed=true]") || $("canvas").querySelector(".wf-card-select") || $("canvas").querySelector(".wf-add");
+    if (!stop) return; // to the link's own target, the canvas's heading
+    event.preventDefault();
+    stop.focus({ preventScroll: true });
+    reveal(stop.id);
+  });
   $("outline").addEventListener("click", (event) => {
     const item = event.target.closest("[data-outline]");
     if (item) select(item.dataset.outline, true);
