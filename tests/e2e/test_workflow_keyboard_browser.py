@@ -198,3 +198,55 @@ def test_the_first_tab_offers_to_skip_to_the_canvas_and_enter_lands_on_a_card(
     page.keyboard.press("Enter")
     expect(card(page, "action")).to_be_focused()
     assert problems.all() == []
+
+
+# 4. Ctrl+C is the browser's while text is selected ------------------------------------------
+
+
+def announced(page: Page) -> Locator:
+    return page.locator("#announce")
+
+
+NOTHING_COPIED = "Nothing copied yet: Ctrl+C on a step copies it."
+
+
+def clipboard(page: Page) -> str:
+    return str(page.evaluate("() => navigator.clipboard.readText()"))
+
+
+def test_ctrl_c_copies_selected_text_or_a_box_s_text_and_else_the_card_it_is_on(
+    page: Page, problems: Problems, dana: str
+) -> None:
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    a_line(page, "copies")
+    help_words = "Select a step with a click or Enter."
+    page.get_by_text(help_words).click(click_count=3)  # the canvas's help, as a reader selects it
+    tab_to(page, card(page, "task"))
+    page.keyboard.press("Control+c")
+    assert help_words in clipboard(page)
+    page.keyboard.press("Control+v")
+    expect(announced(page)).to_have_text(NOTHING_COPIED)
+
+    # In a text box, Ctrl+C copies what is selected there.
+    panel = properties(page)
+    tab_to(page, panel.get_by_label("Label", exact=True))
+    page.keyboard.type("Tell the requester")
+    page.keyboard.press("Control+A")
+    page.keyboard.press("Control+c")
+    assert clipboard(page) == "Tell the requester"
+
+    # Back on a card through the Id box, which selects its text as the Tab passes: that
+    # is no text of the page selected (the browser's Ctrl+C copies nothing of it), the
+    # card is copied.
+    tab_to(page, card(page, "action"), backwards=True)
+    page.keyboard.press("Control+v")
+    expect(announced(page)).to_have_text(NOTHING_COPIED)
+    page.keyboard.press("Control+c")
+    expect(announced(page)).to_have_text(
+        "'action' copied. Ctrl+V pastes it after the selected step."
+    )
+    page.keyboard.press("Control+v")
+    expect(card(page, "action_copy")).to_be_focused()
+    assert clipboard(page) == "Tell the requester", "a step is copied within the page"
+    wait_for_check(page)
+    assert problems.all() == []

@@ -558,6 +558,16 @@ export function openAddMenu(anchor, palette, pick) {
 }
 
 /**
+ * Whether text of the page is selected, for Ctrl+C to copy rather than the card. A text box
+ * left with Tab keeps its selection, which `toString()` still gives, but its place in the
+ * page is one point, and the browser's Ctrl+C copies none of it from a card.
+ */
+function textSelected() {
+  const selection = window.getSelection();
+  return Boolean(selection?.rangeCount && !selection.getRangeAt(0).collapsed && selection.toString());
+}
+
+/**
  * Wire the canvas's keys, clicks and drops to the editor:
  * `on.select(id, focus)`, `on.move(id, delta)`, `on.moveTo(id, slot)`, `on.add(type, slot)`,
  * `on.addAfter(id)`, `on.remove(id)`, `on.copy(id)`, `on.paste(id)`, where `slot` is what
@@ -589,7 +599,7 @@ export function wireCanvas(root, on, slotAt) {
     if (event.altKey && (key === "ArrowUp" || key === "ArrowDown")) on.move(id, key === "ArrowUp" ? -1 : 1);
     else if (key === "Delete") on.remove(id);
     else if (key === "Insert" || key === "+") on.addAfter(id, card);
-    else if (ctrl && key.toLowerCase() === "c" && !window.getSelection()?.toString()) on.copy(id);
+    else if (ctrl && key.toLowerCase() === "c" && !textSelected()) on.copy(id);
     else if (ctrl && key.toLowerCase() === "v") on.paste(id);
     else handled = false;
     if (handled) event.preventDefault();
