@@ -187,8 +187,11 @@ def test_a_designer_builds_and_publishes_a_three_step_workflow_with_the_keyboard
     type_into(page, panel.get_by_label("Final status", exact=True), "rejected")
     assert read_problems(page) == ["Step done: no route leads to step 'done'; it can never run"]
 
-    # An approval leads to the blank flow's end: arrow keys walk the canvas, Enter selects.
+    # An approval leads to the blank flow's end: arrow keys walk the canvas (its cards and
+    # the + between them), Enter selects.
     tab_to(page, card(page, "end"), backwards=True)
+    page.keyboard.press("ArrowUp")
+    expect(page.get_by_role("button", name="Add a step after approval, before end")).to_be_focused()
     page.keyboard.press("ArrowUp")
     expect(card(page, "approval")).to_be_focused()
     page.keyboard.press("Enter")

@@ -224,3 +224,17 @@ test("an edit shares every step it does not change with the document it was made
   assert.equal(pruned.steps.c.set, undefined, "the emptied setting is pruned");
   assert.equal(pruned.steps.b, doc.steps.b);
 });
+
+test("the steps an undo touched are those it brought back, then those it changed", () => {
+  const doc = chain();
+  const removed = model.removeStep(doc, "b").doc;
+  assert.deepEqual(model.touchedSteps(removed, doc), ["b", "a"], "undoing a removal brings b back, and a leads to it again");
+  const added = model.addStep(doc, "wait", model.pasteWhere(doc, "a")).doc;
+  assert.deepEqual(model.touchedSteps(added, doc), ["a"], "undoing an addition: a leads on as before");
+  assert.deepEqual(model.touchedSteps(doc, doc), []);
+  const settings = model.setAt(doc, "/title", "Another");
+  assert.deepEqual(model.touchedSteps(settings, doc), [], "the workflow's settings are no step");
+  const nested = major();
+  const relabelled = model.setAt(nested, "/steps/recover/branches/restore/steps/execute_plan/label", "Run it");
+  assert.deepEqual(model.touchedSteps(relabelled, nested), ["execute_plan"], "a nested step, not its parallel");
+});

@@ -14,6 +14,10 @@ const OP_WORDS = {
   empty: "is empty", not_empty: "is filled in", before: "is before", after: "is after",
 };
 
+/** What the arrow keys walk on the canvas: the cards and the "+" buttons between them. */
+const STOPS = ".wf-card-select, .wf-add";
+const ARROWS = new Set(["ArrowUp", "ArrowDown", "ArrowLeft", "ArrowRight"]);
+
 /** The id of a step's card button. */
 export function cardId(id) {
   return `wf-card-${id}`;
@@ -486,14 +490,17 @@ export function renderOutline(root, layout, selected) {
   for (const li of drawn.values()) li.remove();
 }
 
-/** The nearest card from `from` in a direction, by where the cards are on screen. */
-function nearestCard(root, from, key) {
+/**
+ * The nearest stop of the canvas (a card, or a "+" between two) from `from` in a direction,
+ * by where they are on screen: the arrow keys walk both alike, the first "+" too.
+ */
+function nearestStop(root, from, key) {
   const here = from.getBoundingClientRect();
   const hx = here.left + here.width / 2;
   const hy = here.top + here.height / 2;
   let best = null;
   let bestScore = Infinity;
-  for (const other of root.querySelectorAll(".wf-card-select")) {
+  for (const other of root.querySelectorAll(STOPS)) {
     if (other === from) continue;
     const box = other.getBoundingClientRect();
     const dx = box.left + box.width / 2 - hx;
@@ -551,6 +558,16 @@ export function openAddMenu(anchor, palette, pick) {
 }
 
 /**
+ * Whether text of the page is selected, for Ctrl+C to copy rather than the card. A text box
+ * left with Tab keeps its selection, which `toString()` still gives, but its place in the
+ * page is one point, and the browser's Ctrl+C copies none of it from a card.
+ */
+function textSelected() {
+  const selection = window.getSelection();
+  return Boolean(selection?.rangeCount && !selection.getRangeAt(0).collapsed && selection.toString());
+}
+
+/**
  * Wire the canvas's keys, clicks and drops to the editor:
  * `on.select(id, focus)`, `on.move(id, delta)`, `on.moveTo(id, slot)`, `on.add(type, slot)`,
  * `on.addAfter(id)`, `on.remove(id)`, `on.copy(id)`, `on.paste(id)`, where `slot` is what
@@ -566,19 +583,23 @@ export function wireCanvas(root, on, slotAt) {
     if (card) on.select(card.dataset.step, false);
   });
   root.addEventListener("keydown", (event) => {
+    const stop = event.target.closest(STOPS);
+    if (!stop) return;
+    const key = event.key;
+    const ctrl = event.ctrlKey || event.metaKey;
+    if (!event.altKey && !ctrl && ARROWS.has(key)) {
+      event.preventDefault();
+      nearestStop(root, stop, key)?.focus();
+      return;
+    }
     const card = event.target.closest(".wf-card-select");
     if (!card) return;
     const id = card.dataset.step;
-    const key = event.key;
-    const ctrl = event.ctrlKey || event.metaKey;
     let handled = true;
     if (event.altKey && (key === "ArrowUp" || key === "ArrowDown")) on.move(id, key === "ArrowUp" ? -1 : 1);
-    else if (!event.altKey && !ctrl && key.startsWith("Arrow")) {
-      const next = nearestCard(root, card, key);
-      if (next) next.focus();
-    } else if (key === "Delete") on.remove(id);
+    else if (key === "Delete") on.remove(id);
     else if (key === "Insert" || key === "+") on.addAfter(id, card);
-    else if (ctrl && key.toLowerCase() === "c" && !window.getSelection()?.toString()) on.copy(id);
+    else if (ctrl && key.toLowerCase() === "c" && !textSelected()) on.copy(id);
     else if (ctrl && key.toLowerCase() === "v") on.paste(id);
     else handled = false;
     if (handled) event.preventDefault();

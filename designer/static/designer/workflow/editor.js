@@ -521,17 +521,30 @@ function addAfter(id, anchor) {
   openAddMenu(anchor, config.palette, (type) => add(type, where));
 }
 
-/** Undo or redo, keeping the same step selected when it is still there. */
-function travel(step, words) {
+/**
+ * Undo or redo, keeping the same step selected when it is still there, and the focus on the
+ * control it was on when that is still there (see `keepingFocus`); else on the card of a
+ * step the undo touched (see `model.touchedSteps`), the selected card, or Undo or Redo,
+ * never on the page's body, from where a keyboard user would start over at the top.
+ */
+function travel(step, words, button) {
+  const before = doc();
   if (!step()) return;
-  const onCanvas = document.activeElement?.classList.contains("wf-card-select");
-  const id = selectedStep();
-  changed(onCanvas && id && model.findStep(doc(), id) ? cardId(id) : undefined, false, $("properties").contains(document.activeElement));
+  changed(undefined, false, $("properties").contains(document.activeElement));
+  const now = document.activeElement;
+  if (now?.classList.contains("wf-card-select")) reveal(now.id); // an undone move takes it back
+  else if (!now || now === document.body || now.disabled) {
+    const id = [...model.touchedSteps(before, doc()), selectedStep()].find((s) => s && document.getElementById(cardId(s)));
+    if (id) {
+      $(cardId(id)).focus({ preventScroll: true });
+      reveal(cardId(id));
+    } else $($(button).disabled ? (button === "undo" ? "redo" : "undo") : button).focus();
+  }
   announce(words);
 }
 
-const undo = () => travel(() => state.history.undo(), "Undone.");
-const redo = () => travel(() => state.history.redo(), "Redone.");
+const undo = () => travel(() => state.history.undo(), "Undone.", "undo");
+const redo = () => travel(() => state.history.redo(), "Redone.", "redo");
 
 // The server: saving, checking, publishing --------------------------------------------------
 
@@ -763,6 +776,14 @@ function wire() {
     button.addEventListener("dragstart", (event) => event.dataTransfer.setData("application/x-flowdesk-add-type", button.dataset.addType));
   }
   wireDragging();
+  // Skip to the canvas: onto its selected card, or its first, where the arrow keys work at once.
+  $("skip-to-canvas").addEventListener("click", (event) => {
+    const stop = $("canvas").querySelector(".wf-card-select[aria-pressed=true]") || $("canvas").querySelector(".wf-card-select") || $("canvas").querySelector(".wf-add");
+    if (!stop) return; // to the link's own target, the canvas's heading
+    event.preventDefault();
+    stop.focus({ preventScroll: true });
+    reveal(stop.id);
+  });
   $("outline").addEventListener("click", (event) => {
     const item = event.target.closest("[data-outline]");
     if (item) select(item.dataset.outline, true);

@@ -408,3 +408,20 @@ export function setFirst(doc, id) {
   const found = mustFind(doc, id);
   return { doc: setAt(doc, `${found.scope}/first`, id), step: id };
 }
+
+// Between two documents ----------------------------------------------------------------------
+
+/**
+ * The steps an edit (or an undo) from `before` to `after` touched: those it added or brought
+ * back, then those it changed, in document order. Told by identity, as an edit shares every
+ * step it does not change (pointer.js); a parallel changed within a branch is named by the
+ * step changed there.
+ */
+export function touchedSteps(before, after) {
+  const was = new Map(allSteps(before).map((s) => [s.id, s.step]));
+  const now = allSteps(after);
+  const added = now.filter((s) => !was.has(s.id));
+  const changed = now.filter((s) => was.has(s.id) && was.get(s.id) !== s.step);
+  const innermost = changed.filter((s) => !changed.some((other) => other.scope.startsWith(`${s.pointer}/`)));
+  return [...added, ...innermost].map((s) => s.id);
+}

@@ -103,9 +103,10 @@ function idField({ panel, view, id, at }) {
   const box = control(panel, `${at}--id`, "Id", input, { hint: "Lower-case letters, digits and _. Routes to the step follow a new id." });
   const error = el("p", { class: "error-message", id: idFor(at, "id-error"), hidden: "hidden" });
   box.append(error);
-  input.addEventListener("change", () => {
+  const rename = () => {
     const wanted = input.value.trim();
-    if (wanted === id) return;
+    if (wanted === id || !input.isConnected) return;
+    const focused = document.activeElement === input;
     try {
       const { doc } = renameStep(view.doc, id, wanted);
       panel.apply(`Rename the step ${id}`, () => doc);
@@ -114,8 +115,19 @@ function idField({ panel, view, id, at }) {
       if (!(problem instanceof EditError)) throw problem;
       error.hidden = false;
       error.textContent = problem.message;
-      input.setAttribute("aria-describedby", `${input.getAttribute("aria-describedby")} ${error.id}`);
+      const described = (input.getAttribute("aria-describedby") || "").split(" ").filter(Boolean);
+      if (!described.includes(error.id)) input.setAttribute("aria-describedby", [...described, error.id].join(" "));
+      return;
     }
+    // Every control of the panel is named after the step's pointer: the box the focus was in
+    // is a new one now, and the focus goes to it rather than to the page's body.
+    if (focused) document.getElementById(idFor(`${stepPointer(view.doc, wanted)}--id`))?.focus();
+  };
+  input.addEventListener("change", rename);
+  // Tab renames before it moves on, so it moves on from the new box: the one it would move
+  // to from the old box is drawn again, as a new one, by the rename.
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Tab") rename();
   });
   return box;
 }
