@@ -227,7 +227,7 @@ def import_lines(shell: Shell, lines: IO[bytes] | Iterable[bytes], *, by: str | 
     if not seen_header:
         problems.append(_at(1, "", f"the file is empty: it needs a {FORMAT} header line"))
     if problems:
-        raise InvalidInput(f"nothing was imported: {problems[0].message}", problems[:MAX_PROBLEMS])
+        raise InvalidInput(f"nothing was imported: {_counted(problems)}", problems[:MAX_PROBLEMS])
 
     needed = {
         tuple(named)
@@ -293,9 +293,19 @@ def _publish(
 
 
 def _at(number: int, pointer: str, message: str) -> Problem:
-    return Problem(
-        f"/line/{number}{pointer}", f"line {number}{' ' + pointer if pointer else ''}: {message}"
-    )
+    """A problem at line `number` of the file (`pointer` within the line's record).
+
+    The pointer says where and the message only what is wrong: the command line prints
+    them side by side (when both named the line, it was said twice).
+    """
+    return Problem(f"/line/{number}{pointer}", message)
+
+
+def _counted(problems: list[Problem]) -> str:
+    """How many problems the file has, for the refusal's first line (they are listed below)."""
+    if len(problems) >= MAX_PROBLEMS:
+        return f"the file has {MAX_PROBLEMS} problems or more (the first {MAX_PROBLEMS} below)"
+    return f"the file has {len(problems)} problem{'' if len(problems) == 1 else 's'}"
 
 
 def _header_problems(number: int, value: Mapping[str, Any]) -> list[Problem]:

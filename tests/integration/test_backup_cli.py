@@ -84,8 +84,13 @@ def test_backup_restore_export_import_from_the_shell(
     broken = tmp_path / "broken.jsonl"
     broken.write_bytes(lines.read_bytes() + b"[1, 2]\n")
     said = flowdesk(empty_url, "import", "--jsonl", str(broken), code=1)
-    assert "is not a JSON object" in said
-    assert "line " in said
+    last = len(lines.read_bytes().splitlines()) + 1
+    # Each problem once, with its line once: the first line said the first problem again,
+    # and every problem said its line twice ("/line/25: line 25: is not a JSON object").
+    assert said == (
+        "Error: nothing was imported: the file has 1 problem\n"
+        f"  /line/{last}: is not a JSON object\n"
+    )
 
 
 def test_run_away_from_its_instance_folder_a_command_refuses_rather_than_make_a_new_database(
