@@ -19,10 +19,12 @@ each prefix's counter moves past them so new numbers never collide.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import IO, Any, cast
 
 import orjson
@@ -32,6 +34,7 @@ from sqlalchemy.exc import DBAPIError
 from engine.core.errors import FlowdeskError, Problem
 from engine.core.state import InstanceState
 from engine.service import archive
+from engine.service.backup import new_file
 from engine.service.definitions import content_hash, publish_document
 from engine.service.errors import InvalidInput, NotFound
 from engine.service.shell import Shell
@@ -106,6 +109,30 @@ def export_lines(
         if known is None:
             raise NotFound(f"there is no workflow '{workflow}' to export")
     return _lines(shell, workflow, since)
+
+
+def export_file(
+    shell: Shell, path: Path, *, workflow: str | None = None, since: datetime | None = None
+) -> int:
+    """Write the export to `path`, a new file as a backup is; say how many records it holds.
+
+    The lines go to a temporary name beside it, renamed when whole: a file at `path` is
+    always a whole export.
+    """
+    path = Path(path)
+    new_file(path, "an export")
+    lines = export_lines(shell, workflow=workflow, since=since)
+    partial = path.with_name(f".{path.name}.partial")
+    count = 0
+    try:
+        with open(partial, "wb") as out:
+            for line in lines:
+                out.write(line)
+                count += 1
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return count - 1  # the header is no record
 
 
 def _lines(shell: Shell, workflow: str | None, since: datetime | None) -> Iterator[bytes]:

@@ -115,3 +115,26 @@ def test_run_away_from_its_instance_folder_a_command_refuses_rather_than_make_a_
         assert str(tmp_path / "instance" / "flowdesk.sqlite3") in result.output
     assert not (tmp_path / "instance" / "flowdesk.sqlite3").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_an_export_like_a_backup_refuses_a_file_that_is_there_already(
+    flowdesk: Run, commands: Commands, database: Database, database_url: str, tmp_path: Path
+) -> None:
+    """An export wrote over whatever was at its path, where a backup refuses to: now both
+    refuse, exit 1, in the same words, and leave the file as it was."""
+    finished_incident(commands, database)
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    kept = folder / "yesterday.jsonl"
+    kept.write_bytes(b"yesterday's export\n")
+    for command, what in (("backup", "a backup"), ("export --jsonl", "an export")):
+        said = flowdesk(database_url, *command.split(), str(kept), code=1)
+        assert said == f"Error: {kept} exists already: {what} is written to a new file\n"
+    assert kept.read_bytes() == b"yesterday's export\n"
+    assert [p.name for p in folder.iterdir()] == [kept.name]  # no partial file left either
+    away = folder / "no-such-folder" / "all.jsonl"
+    said = flowdesk(database_url, "export", "--jsonl", str(away), code=1)
+    assert said == f"Error: {away.parent} is not a folder\n"
+    fresh = folder / "today.jsonl"
+    assert flowdesk(database_url, "export", "--jsonl", str(fresh)).endswith("record(s) exported\n")
+    assert fresh.read_bytes().startswith(b'{"format":"flowdesk-export"')
