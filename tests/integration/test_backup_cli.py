@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -54,6 +55,25 @@ def test_retention_policies_from_the_shell(
     assert f'"number": "{number}"' in flowdesk(database_url, "retention", "show", number)
     missing = flowdesk(database_url, "retention", "show", "INC-000404", code=4)
     assert "no instance INC-000404 is in the archive" in missing
+
+
+def test_show_says_an_instance_retention_archived_was_archived_and_where_to_read_it(
+    flowdesk: Run, commands: Commands, database: Database, database_url: str
+) -> None:
+    """`flowdesk show` on an archived number said "there is no instance", as for one that
+    never was: now it says it was archived, when, and the command that prints its record."""
+    number = finished_incident(commands, database)
+    flowdesk(database_url, "retention", "set", "it-incident", "archive", "--after-days", "1")
+    flowdesk(database_url, "retention", "apply")
+    said = flowdesk(database_url, "show", number, code=4)
+    assert re.fullmatch(
+        f"Error: {number} was archived on [0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}} by its workflow's "
+        "retention policy; its record, with all its history, is in the archive: "
+        f"flowdesk retention show {number}\n",
+        said,
+    ), said
+    assert f'"number": "{number}"' in flowdesk(database_url, "retention", "show", number)
+    assert "there is no instance INC-000404" in flowdesk(database_url, "show", "INC-000404", code=4)
 
 
 def test_backup_restore_export_import_from_the_shell(
