@@ -90,6 +90,27 @@ def test_a_worker_fires_timers_as_they_fall_due_and_stops_cleanly_on_sigterm(
         )
 
 
+def test_at_info_a_worker_logs_its_own_lines_not_rqs_cron_scheduler_every_second(
+    commands: Commands, database: Database, database_url: str, redis: Redis, redis_url: str,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """With FLOWDESK_LOG_LEVEL=INFO the worker's log took a line of RQ's cron scheduler
+    every second ("Enqueued job every_second to queue flowdesk-duties"), and one per
+    periodic job as it started: RQ quiets that logger only when no handler is set up."""
+    commands.start("it-incident", INCIDENT, requester="alice")
+    env = {"FLOWDESK_LOG_LEVEL": "INFO"}
+    with worker_process(database_url, redis_url, tmp_path / "worker.log", env=env) as worker:
+        started = time.monotonic()
+        while not fired(database) or time.monotonic() - started < 3:  # and 3 s of duties
+            assert worker.running(), worker.output()[-4000:]
+            assert time.monotonic() - started < 30, "no timer fired in 30 s"
+            time.sleep(0.1)
+        assert worker.stop() == 0
+    said = worker.output()
+    assert " INFO engine.jobs.timers [" in said  # INFO it is: the worker's own lines are there
+    assert "rq.cron" not in said, said[-4000:]
+
+
 def test_a_worker_with_a_setting_it_cannot_use_stops_at_once_naming_it(
     database_url: str, redis_url: str, tmp_path: Path
 ) -> None:
