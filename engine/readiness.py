@@ -9,6 +9,7 @@ docs/adr/0054-events-in-files-state-read-at-scrape.md for why workers count here
 from __future__ import annotations
 
 import functools
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -115,6 +116,10 @@ def known_revisions() -> frozenset[str]:
 
 
 def _scripts() -> ScriptDirectory:
+    # Alembic says at INFO what it sets up as it loads ("setup plugin ..."), and what it
+    # finds as it migrates ("Context impl ...", "Will assume ..."): nothing an operator of
+    # the web app, whose log is at INFO for its access lines, has to read. Its warnings stay.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     # Imported here: Alembic (with Mako) weighs about 11 MB, and only /ready needs it.
     from alembic.script import ScriptDirectory
 

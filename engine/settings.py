@@ -70,6 +70,17 @@ WEB_DEFAULTS: dict[str, Any] = {
     "RECURRING_AT_LEAST": RECURRING_AT_LEAST,
 }
 
+#: The web app's settings that are whole numbers, the least each may be, and what it counts
+#: (for the refusal). Flask takes any value a variable holds: FLOWDESK_MAX_CONTENT_LENGTH=-5
+#: or 0 refused every form with 413, a word that is no number failed every post with 500.
+WEB_WHOLE_NUMBERS: dict[str, tuple[int, str]] = {
+    "MAX_CONTENT_LENGTH": (1, "the largest request, in bytes"),
+    "NOTIFICATIONS_POLL_S": (1, "how often a page asks for its bell's count, in seconds"),
+    "RECURRING_DAYS": (1, "how many days back recurring incidents are looked for"),
+    "RECURRING_AT_LEAST": (1, "how many alike incidents make a group"),
+    "TRUSTED_PROXIES": (0, "how many reverse proxies stand in front; 0 for none"),
+}
+
 #: Rows on one page of a list in the desk.
 PAGE_SIZE = 25
 
@@ -317,6 +328,31 @@ def _number(env: Mapping[str, str], name: str, default: N, kind: type[N]) -> N:
     if value <= 0:
         raise SettingsError(f"{name}={raw!r} must be greater than 0")
     return value
+
+
+def check_web(config: Mapping[str, Any]) -> None:
+    """Refuse the web app's whole-number settings in `config` that are not, naming each
+    variable and what it counts; a key `config` lacks is left to its default.
+
+    `config` is the app's (values as Flask read them) or the environment without the
+    FLOWDESK_ prefix (strings), for `flowdesk up` to check before it starts anything.
+    """
+    problems = []
+    for key, (least, counts) in WEB_WHOLE_NUMBERS.items():
+        if key not in config:
+            continue
+        value, name = config[key], f"FLOWDESK_{key}={str(config[key])!r}"
+        try:
+            number = int(value) if isinstance(value, str) else value
+        except ValueError:
+            number = None
+        if not isinstance(number, int) or isinstance(number, bool):
+            problems.append(f"{name} is not a whole number ({counts})")
+        elif number < least:
+            above = "0 or more" if least == 0 else f"greater than {least - 1}"
+            problems.append(f"{name} must be {above} ({counts})")
+    if problems:
+        raise SettingsError("; ".join(problems))
 
 
 def _networks(env: Mapping[str, str], name: str) -> tuple[Network, ...]:

@@ -19,7 +19,7 @@ from jinja2 import ChoiceLoader, FileSystemLoader
 import designer
 from engine.heap import freeze_heap
 from engine.service.bootstrap import Services, default_url
-from engine.settings import WEB_DEFAULTS
+from engine.settings import WEB_DEFAULTS, check_web
 from forms import rendering
 from web import admin, api, auth, desk, insight, intake, oncall, ops, portal, postmortems
 from web.common import errors, jsonbody, moments, routing, security
@@ -38,6 +38,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         app.config["REDIS_URL"] = os.environ["REDIS_URL"]
     if test_config:
         app.config.from_mapping(test_config)
+    check_web(app.config)  # before anything is opened: -5 bytes is no request limit
     app.config["DATABASE_URL"] = app.config["DATABASE_URL"] or default_url(app.instance_path)
     app.config["SECRET_KEY"] = app.config["SECRET_KEY"] or instance_secret(app.instance_path)
     if not app.testing:

@@ -38,7 +38,7 @@ def parser() -> argparse.ArgumentParser:
     found.add_argument("--burst", action="store_true", help="stop when the queue is empty")
     found.add_argument(
         "--redis-url",
-        default=os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL,
+        default=None,
         help=f"the Redis that holds the queued jobs (REDIS_URL; default {DEFAULT_REDIS_URL})",
     )
     # No --database-url: a password on a command line is there for `ps` to show.
@@ -58,12 +58,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except logs.LoggingError as error:
         print(f"python -m engine.jobs: {error}", file=sys.stderr)
         return 2
+    redis_url = arguments.redis_url or os.environ.get("REDIS_URL") or _default_redis()
     url = default_url()
     if migrate_apart(url) != 0:
         print("python -m engine.jobs: the database could not be migrated", file=sys.stderr)
         return 2
     try:
-        run(url, arguments.redis_url, burst=arguments.burst)
+        run(url, redis_url, burst=arguments.burst)
     except SettingsError as error:
         print(f"python -m engine.jobs: {error}", file=sys.stderr)
         return 2
@@ -71,6 +72,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"python -m engine.jobs: {error}", file=sys.stderr)
         return 1
     return 0
+
+
+def _default_redis() -> str:
+    """The Redis of a worker told of none, said once at start: a worker on another Redis
+    than the web app's waits for jobs that never come, and said nothing of it."""
+    logging.getLogger("engine.jobs").warning(
+        "REDIS_URL is not set: this worker takes its jobs from the default Redis, %s; "
+        "set REDIS_URL to the Redis the web app uses",
+        DEFAULT_REDIS_URL,
+    )
+    return DEFAULT_REDIS_URL
 
 
 #: Migrates the database of `FLOWDESK_DATABASE_URL`, in a process of its own.

@@ -207,11 +207,15 @@ def _connection() -> Redis:
 def periodic(connection: Redis) -> CronScheduler:
     """RQ's cron scheduler with Flowdesk's periodic jobs registered.
 
-    At INFO it logs each job it queues, twice a second for good: it logs warnings only.
+    At INFO it logs each job it queues, every second for good: it logs warnings only.
     """
     cron = CronScheduler(
         connection=connection, name="flowdesk-periodic", logging_level=logging.WARNING
     )
+    # RQ sets that level only on a logger no handler would catch; the worker's own handler
+    # (`engine.logs`, on the root logger) does, so with FLOWDESK_LOG_LEVEL=INFO its lines
+    # came through: "Registered ...", then "Enqueued job every_second ..." every second.
+    logging.getLogger("rq.cron").setLevel(logging.WARNING)
     cron.register(every_second, DUTIES, interval=EVERY_SECOND_S, result_ttl=0)
     cron.register(sweep_timers, DUTIES, interval=SWEEP_EVERY_S, result_ttl=0)
     cron.register(prune_sessions, DUTIES, interval=PRUNE_EVERY_S, result_ttl=0)

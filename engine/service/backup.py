@@ -59,10 +59,7 @@ class Restored:
 def backup(database: Database, path: Path) -> BackupMade:
     """Write a backup of `database` to `path` (a new file); the app may keep running."""
     path = Path(path)
-    if path.exists():
-        raise InvalidInput(f"{path} exists already: a backup is written to a new file")
-    if not path.parent.is_dir():
-        raise InvalidInput(f"{path.parent} is not a folder")
+    new_file(path, "a backup")
     partial = path.with_name(f".{path.name}.partial")
     try:
         if database.is_sqlite:
@@ -81,6 +78,15 @@ def backup(database: Database, path: Path) -> BackupMade:
     finally:
         partial.unlink(missing_ok=True)
     return BackupMade(path, path.stat().st_size, kind)
+
+
+def new_file(path: Path, what: str) -> None:
+    """Refuse `path` when a file is there already, or its folder is not: `what` (a backup,
+    an export) is written to a new file, never over one."""
+    if path.exists():
+        raise InvalidInput(f"{path} exists already: {what} is written to a new file")
+    if not path.parent.is_dir():
+        raise InvalidInput(f"{path.parent} is not a folder")
 
 
 def restore(database: Database, path: Path, *, force: bool = False) -> Restored:

@@ -20,7 +20,7 @@ from engine.core.definition import Workflow
 from engine.core.steps.base import Step
 from engine.core.values import is_row_id
 from engine.service.commands import Commands
-from engine.service.errors import NotAllowed, NotFound
+from engine.service.errors import Archived, NotAllowed, NotFound
 from engine.service.permissions import DECISIONS, holder_gone, may_act, may_reassign
 from engine.service.person import Person
 from engine.service.published import Published
@@ -33,6 +33,7 @@ from engine.service.queries import (
     open_tasks,
 )
 from engine.service.requests import attachment
+from engine.service.retention import archived_at
 from engine.service.seen import inside, requester_fields, requester_timeline, shown_data
 from engine.service.submissions import StepForm, comment_field, step_form
 from engine.service.worklist import (
@@ -275,10 +276,21 @@ class Desk:
         return found
 
     def instance(self, number: str) -> InstanceView:
-        """Return everything about one instance (for those `may_see` allows)."""
+        """Return everything about one instance (for those `may_see` allows); one that
+        retention archived is refused as `Archived`, not as one that never was."""
 
         def read(session: Session) -> InstanceView:
-            view = instance_view(session, number)
+            try:
+                view = instance_view(session, number)
+            except NotFound:
+                when = archived_at(session, number)
+                if when is None:
+                    raise
+                raise Archived(
+                    f"{number} was archived on {when:%Y-%m-%d} by its workflow's retention "
+                    "policy; its record, with all its history, is in the archive",
+                    number,
+                ) from None
             session.expunge_all()
             return view
 

@@ -43,6 +43,15 @@ class NotFound(ServiceError):
     code = "not_found"
 
 
+class Archived(NotFound):
+    """The instance is no longer live: retention archived it, and its record is kept in the
+    archive, found by its number (`Retention.archived`)."""
+
+    def __init__(self, message: str, number: str) -> None:
+        super().__init__(message)
+        self.number = number
+
+
 class NotAllowed(ServiceError):
     """The actor may not do this: not the assignee, not in the candidate group."""
 

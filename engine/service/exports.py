@@ -19,10 +19,12 @@ each prefix's counter moves past them so new numbers never collide.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import IO, Any, cast
 
 import orjson
@@ -32,6 +34,7 @@ from sqlalchemy.exc import DBAPIError
 from engine.core.errors import FlowdeskError, Problem
 from engine.core.state import InstanceState
 from engine.service import archive
+from engine.service.backup import new_file
 from engine.service.definitions import content_hash, publish_document
 from engine.service.errors import InvalidInput, NotFound
 from engine.service.shell import Shell
@@ -106,6 +109,30 @@ def export_lines(
         if known is None:
             raise NotFound(f"there is no workflow '{workflow}' to export")
     return _lines(shell, workflow, since)
+
+
+def export_file(
+    shell: Shell, path: Path, *, workflow: str | None = None, since: datetime | None = None
+) -> int:
+    """Write the export to `path`, a new file as a backup is; say how many records it holds.
+
+    The lines go to a temporary name beside it, renamed when whole: a file at `path` is
+    always a whole export.
+    """
+    path = Path(path)
+    new_file(path, "an export")
+    lines = export_lines(shell, workflow=workflow, since=since)
+    partial = path.with_name(f".{path.name}.partial")
+    count = 0
+    try:
+        with open(partial, "wb") as out:
+            for line in lines:
+                out.write(line)
+                count += 1
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return count - 1  # the header is no record
 
 
 def _lines(shell: Shell, workflow: str | None, since: datetime | None) -> Iterator[bytes]:
@@ -227,7 +254,7 @@ def import_lines(shell: Shell, lines: IO[bytes] | Iterable[bytes], *, by: str | 
     if not seen_header:
         problems.append(_at(1, "", f"the file is empty: it needs a {FORMAT} header line"))
     if problems:
-        raise InvalidInput(f"nothing was imported: {problems[0].message}", problems[:MAX_PROBLEMS])
+        raise InvalidInput(f"nothing was imported: {_counted(problems)}", problems[:MAX_PROBLEMS])
 
     needed = {
         tuple(named)
@@ -293,9 +320,19 @@ def _publish(
 
 
 def _at(number: int, pointer: str, message: str) -> Problem:
-    return Problem(
-        f"/line/{number}{pointer}", f"line {number}{' ' + pointer if pointer else ''}: {message}"
-    )
+    """A problem at line `number` of the file (`pointer` within the line's record).
+
+    The pointer says where and the message only what is wrong: the command line prints
+    them side by side (when both named the line, it was said twice).
+    """
+    return Problem(f"/line/{number}{pointer}", message)
+
+
+def _counted(problems: list[Problem]) -> str:
+    """How many problems the file has, for the refusal's first line (they are listed below)."""
+    if len(problems) >= MAX_PROBLEMS:
+        return f"the file has {MAX_PROBLEMS} problems or more (the first {MAX_PROBLEMS} below)"
+    return f"the file has {len(problems)} problem{'' if len(problems) == 1 else 's'}"
 
 
 def _header_problems(number: int, value: Mapping[str, Any]) -> list[Problem]:

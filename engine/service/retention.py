@@ -279,6 +279,16 @@ def _archived(record: dict[str, Any], at: datetime) -> dict[str, Any]:
     }
 
 
+def archived_at(session: Session, number: str) -> datetime | None:
+    """When the instance `number` was archived, or None when it is not in the archive."""
+    found: datetime | None = session.scalar(
+        select(ArchivedInstance.archived_at).where(
+            ArchivedInstance.number == number.strip().upper()
+        )
+    )
+    return found
+
+
 def _require_admin_reading(session: Session, actor: str | None) -> None:
     if actor is None:
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -56,6 +57,25 @@ def test_retention_policies_from_the_shell(
     assert "no instance INC-000404 is in the archive" in missing
 
 
+def test_show_says_an_instance_retention_archived_was_archived_and_where_to_read_it(
+    flowdesk: Run, commands: Commands, database: Database, database_url: str
+) -> None:
+    """`flowdesk show` on an archived number said "there is no instance", as for one that
+    never was: now it says it was archived, when, and the command that prints its record."""
+    number = finished_incident(commands, database)
+    flowdesk(database_url, "retention", "set", "it-incident", "archive", "--after-days", "1")
+    flowdesk(database_url, "retention", "apply")
+    said = flowdesk(database_url, "show", number, code=4)
+    assert re.fullmatch(
+        f"Error: {number} was archived on [0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}} by its workflow's "
+        "retention policy; its record, with all its history, is in the archive: "
+        f"flowdesk retention show {number}\n",
+        said,
+    ), said
+    assert f'"number": "{number}"' in flowdesk(database_url, "retention", "show", number)
+    assert "there is no instance INC-000404" in flowdesk(database_url, "show", "INC-000404", code=4)
+
+
 def test_backup_restore_export_import_from_the_shell(
     flowdesk: Run,
     commands: Commands,
@@ -84,8 +104,13 @@ def test_backup_restore_export_import_from_the_shell(
     broken = tmp_path / "broken.jsonl"
     broken.write_bytes(lines.read_bytes() + b"[1, 2]\n")
     said = flowdesk(empty_url, "import", "--jsonl", str(broken), code=1)
-    assert "is not a JSON object" in said
-    assert "line " in said
+    last = len(lines.read_bytes().splitlines()) + 1
+    # Each problem once, with its line once: the first line said the first problem again,
+    # and every problem said its line twice ("/line/25: line 25: is not a JSON object").
+    assert said == (
+        "Error: nothing was imported: the file has 1 problem\n"
+        f"  /line/{last}: is not a JSON object\n"
+    )
 
 
 def test_run_away_from_its_instance_folder_a_command_refuses_rather_than_make_a_new_database(
@@ -110,3 +135,26 @@ def test_run_away_from_its_instance_folder_a_command_refuses_rather_than_make_a_
         assert str(tmp_path / "instance" / "flowdesk.sqlite3") in result.output
     assert not (tmp_path / "instance" / "flowdesk.sqlite3").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_an_export_like_a_backup_refuses_a_file_that_is_there_already(
+    flowdesk: Run, commands: Commands, database: Database, database_url: str, tmp_path: Path
+) -> None:
+    """An export wrote over whatever was at its path, where a backup refuses to: now both
+    refuse, exit 1, in the same words, and leave the file as it was."""
+    finished_incident(commands, database)
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    kept = folder / "yesterday.jsonl"
+    kept.write_bytes(b"yesterday's export\n")
+    for command, what in (("backup", "a backup"), ("export --jsonl", "an export")):
+        said = flowdesk(database_url, *command.split(), str(kept), code=1)
+        assert said == f"Error: {kept} exists already: {what} is written to a new file\n"
+    assert kept.read_bytes() == b"yesterday's export\n"
+    assert [p.name for p in folder.iterdir()] == [kept.name]  # no partial file left either
+    away = folder / "no-such-folder" / "all.jsonl"
+    said = flowdesk(database_url, "export", "--jsonl", str(away), code=1)
+    assert said == f"Error: {away.parent} is not a folder\n"
+    fresh = folder / "today.jsonl"
+    assert flowdesk(database_url, "export", "--jsonl", str(fresh)).endswith("record(s) exported\n")
+    assert fresh.read_bytes().startswith(b'{"format":"flowdesk-export"')

@@ -110,8 +110,10 @@ def test_a_version_1_export_without_postmortems_still_imports(
     try:
         assert import_lines(Commands(target), lines, by="ops").instances == 1
         lines[0] = lines[0].replace(b'"version":1', b'"version":3')
-        with pytest.raises(InvalidInput, match=r"format version 3 is not one this Flowdesk reads"):
+        with pytest.raises(InvalidInput) as refused:
             import_lines(Commands(target), lines, by="ops")
+        said = "/line/1/version: format version 3 is not one this Flowdesk reads (1, 2)"
+        assert [str(problem) for problem in refused.value.problems] == [said]
     finally:
         target.dispose()
 
@@ -150,10 +152,11 @@ def test_a_bad_line_is_refused_with_its_number_and_nothing_is_imported(
 
     with pytest.raises(InvalidInput) as refused:
         import_lines(commands, io.BytesIO(b"".join(bad)), by="ops")
-    said = [problem.message for problem in refused.value.problems]
-    assert said[0].startswith("line 2 /content_hash: does not match")
-    assert said[1].startswith("line 3: is not JSON")
-    assert said[2] == "line 4 /instance/colour: is no column of instances"
+    assert str(refused.value) == "nothing was imported: the file has 3 problems"
+    said = [str(problem) for problem in refused.value.problems]
+    assert said[0].startswith("/line/2/content_hash: does not match")
+    assert said[1].startswith("/line/3: is not JSON")
+    assert said[2] == "/line/4/instance/colour: is no column of instances"
     assert count_instances(database) == 1
     with database.reading() as session:
         assert session.scalar(select(func.count()).select_from(DefinitionVersion)) == versions
@@ -174,17 +177,20 @@ def test_an_instance_whose_state_the_runtime_cannot_read_is_refused_at_its_line(
     body = b"".join([lines[0], orjson.dumps(broken) + b"\n", orjson.dumps(wrong) + b"\n"])
     with pytest.raises(InvalidInput) as refused:
         import_lines(commands, io.BytesIO(body), by="ops")
-    said = [problem.message for problem in refused.value.problems]
-    assert said[0].startswith("line 2 /instance/state: is no instance state Flowdesk can read")
-    assert said[1] == "line 3 /instance/status: is 'exploded', but its state says 'closed'"
+    said = [str(problem) for problem in refused.value.problems]
+    assert said[0].startswith("/line/2/instance/state: is no instance state Flowdesk can read")
+    assert said[1] == "/line/3/instance/status: is 'exploded', but its state says 'closed'"
     assert count_instances(database) == 1
 
 
 def test_a_file_without_the_header_is_refused(commands: Commands) -> None:
-    with pytest.raises(InvalidInput, match="line 1 /format: the first line must be the header"):
-        import_lines(commands, [b'{"type": "definition"}\n'], by="ops")
-    with pytest.raises(InvalidInput, match="the file is empty"):
-        import_lines(commands, [], by="ops")
+    for lines, said in (
+        ([b'{"type": "definition"}\n'], "/line/1/format: the first line must be the header"),
+        ([], "/line/1: the file is empty"),
+    ):
+        with pytest.raises(InvalidInput) as refused:
+            import_lines(commands, lines, by="ops")
+        assert str(refused.value.problems[0]).startswith(said)
 
 
 def test_an_import_never_changes_which_version_of_a_workflow_here_new_instances_run_on(

@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from engine.jobs import timers
 from engine.jobs.worker import PeriodicThread, Worker, WorkerStopped, run
 from engine.service.commands import Commands
-from engine.settings import COMMAND_POLL
+from engine.settings import COMMAND_POLL, DEFAULT_REDIS_URL
 from engine.store.database import Database
 from engine.store.instances import Event, Timer
 from tests.integration.conftest import INCIDENT
@@ -90,6 +90,27 @@ def test_a_worker_fires_timers_as_they_fall_due_and_stops_cleanly_on_sigterm(
         )
 
 
+def test_at_info_a_worker_logs_its_own_lines_not_rqs_cron_scheduler_every_second(
+    commands: Commands, database: Database, database_url: str, redis: Redis, redis_url: str,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """With FLOWDESK_LOG_LEVEL=INFO the worker's log took a line of RQ's cron scheduler
+    every second ("Enqueued job every_second to queue flowdesk-duties"), and one per
+    periodic job as it started: RQ quiets that logger only when no handler is set up."""
+    commands.start("it-incident", INCIDENT, requester="alice")
+    env = {"FLOWDESK_LOG_LEVEL": "INFO"}
+    with worker_process(database_url, redis_url, tmp_path / "worker.log", env=env) as worker:
+        started = time.monotonic()
+        while not fired(database) or time.monotonic() - started < 3:  # and 3 s of duties
+            assert worker.running(), worker.output()[-4000:]
+            assert time.monotonic() - started < 30, "no timer fired in 30 s"
+            time.sleep(0.1)
+        assert worker.stop() == 0
+    said = worker.output()
+    assert " INFO engine.jobs.timers [" in said  # INFO it is: the worker's own lines are there
+    assert "rq.cron" not in said, said[-4000:]
+
+
 def test_a_worker_with_a_setting_it_cannot_use_stops_at_once_naming_it(
     database_url: str, redis_url: str, tmp_path: Path
 ) -> None:
@@ -97,6 +118,24 @@ def test_a_worker_with_a_setting_it_cannot_use_stops_at_once_naming_it(
     with worker_process(database_url, redis_url, tmp_path / "worker.log", env=env) as worker:
         assert worker.process.wait(timeout=60) == 2
     assert "FLOWDESK_WEBHOOK_ALLOWED_NETWORKS: 'intranet' is not a network" in worker.output()
+
+
+def test_a_worker_told_of_no_redis_says_once_as_it_starts_that_it_takes_the_default(
+    database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    """With no REDIS_URL a worker took its jobs from redis://127.0.0.1:6379/0 and said
+    nothing: beside a web app on another Redis it waited for jobs that never came. (Each
+    worker here stops on a setting before it reaches a Redis: the default one is not ours.)"""
+    said = (
+        f"REDIS_URL is not set: this worker takes its jobs from the default Redis, "
+        f"{DEFAULT_REDIS_URL}; set REDIS_URL to the Redis the web app uses"
+    )
+    env = {"FLOWDESK_WEBHOOK_ALLOWED_NETWORKS": "intranet"}
+    for given, times in ((None, 1), (redis_url, 0)):
+        log = tmp_path / f"worker-{times}.log"
+        with worker_process(database_url, given, log, env=env) as worker:
+            assert worker.process.wait(timeout=60) == 2
+        assert worker.output().count(said) == times, worker.output()
 
 
 def test_a_stopping_worker_does_not_sit_out_a_quiet_command_poll(redis: Redis) -> None:

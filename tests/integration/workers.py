@@ -135,7 +135,7 @@ class WorkerProcess:
 @contextmanager
 def worker_process(
     database_url: str,
-    redis_url: str,
+    redis_url: str | None,
     log: Path,
     *args: str,
     env: Mapping[str, str] | None = None,
@@ -144,14 +144,16 @@ def worker_process(
     """Run a worker process for the `with` block; it is always reaped when the block ends.
 
     A test that wants to judge how the worker stops calls `stop()` itself; otherwise the
-    worker is stopped with SIGTERM at the end, and killed if that does not do.
+    worker is stopped with SIGTERM at the end, and killed if that does not do. A
+    `redis_url` of None runs it with no REDIS_URL at all.
     """
     environment = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "REDIS_URL"},
         **(env or {}),
         "FLOWDESK_DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
     }
+    if redis_url is not None:
+        environment["REDIS_URL"] = redis_url
     with log.open("wb") as output:
         process = subprocess.Popen(
             [sys.executable, *python, "-m", "engine.jobs", *args],

@@ -4,6 +4,9 @@ and a worker has reported in; otherwise 503, naming each part that is not ready 
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -123,3 +126,29 @@ def test_not_ready_when_the_database_does_not_answer(
             "migrations: unknown: the database does not answer",
         ],
     }
+
+
+def test_the_first_ready_of_a_web_process_logs_no_line_of_alembic_at_info(
+    tmp_path: Path, database_url: str
+) -> None:
+    """The first `/ready` reads the code's migrations with Alembic, which logged its set-up
+    at INFO ("setup plugin alembic.autogenerate.schemas", seven lines) into a log kept at
+    INFO for its access lines. A fresh process, as a web process is: Alembic loads once."""
+    script = (
+        "from web.app import create_app; client = create_app().test_client(); "
+        "print(client.get('/ready').status_code, client.get('/ready').status_code)"
+    )
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("FLOWDESK_", "REDIS_URL"))},
+        "FLOWDESK_INSTANCE_PATH": str(tmp_path),
+        "FLOWDESK_DATABASE_URL": database_url,
+        "FLOWDESK_SECRET_KEY": "t" * 48,
+        "FLOWDESK_LOG_LEVEL": "INFO",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["503", "503"]  # no Redis: not ready, but answered
+    assert done.stderr.count(" INFO flowdesk.access ") == 2, done.stderr  # INFO it is
+    assert "alembic" not in done.stderr, done.stderr

@@ -120,6 +120,36 @@ def test_a_request_over_the_size_limit_answers_413_and_stores_nothing(
     assert files_on_disk(Path.cwd() / "instance" / "files") == []
 
 
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        ("-5", "FLOWDESK_MAX_CONTENT_LENGTH='-5' must be greater than 0"),
+        ("0", "FLOWDESK_MAX_CONTENT_LENGTH='0' must be greater than 0"),
+        ("lots", "FLOWDESK_MAX_CONTENT_LENGTH='lots' is not a whole number"),
+    ],
+)
+def test_a_size_limit_that_is_no_size_is_refused_as_the_app_starts_and_by_up(
+    given: str, said: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FLOWDESK_MAX_CONTENT_LENGTH=-5 or 0 was taken, and every form was refused as too
+    large (413); a word failed every post (500). Now the app does not start, saying which
+    variable and why, and `flowdesk up` says it before it starts anything."""
+    from engine.settings import SettingsError
+    from web.app import create_app
+
+    monkeypatch.setenv("FLOWDESK_INSTANCE_PATH", str(tmp_path))
+    monkeypatch.setenv("FLOWDESK_MAX_CONTENT_LENGTH", given)
+    monkeypatch.delenv("FLOWDESK_DATABASE_URL", raising=False)
+    with pytest.raises(SettingsError) as refused:
+        create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"})
+    assert str(refused.value) == f"{said} (the largest request, in bytes)"
+    result = CliRunner().invoke(main, ["up", "--port", "9"])
+    assert result.exit_code == 1, result.output
+    assert said in result.output
+    assert "nothing was started" in result.output
+    assert not (tmp_path / "flowdesk.sqlite3").exists()
+
+
 def test_a_file_over_the_fields_limit_answers_413_and_stores_nothing(
     client: FlaskClient, database: Database, settings: dict[str, Any]
 ) -> None:

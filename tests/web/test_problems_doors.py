@@ -254,3 +254,14 @@ def test_the_command_line_lists_recurring_incidents_and_works_a_problem_through(
     assert done.startswith("PRB-000001  resolved  Printer jams")
     assert "resolution: New rollers" in done
     flowdesk("recurring", "--as", "bob", "--days", "0", code=2)
+
+
+def test_the_command_line_refuses_a_window_in_its_variable_that_is_no_count(
+    flowdesk: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FLOWDESK_RECURRING_DAYS=-5 was passed over in silence and the default 7 used; the web
+    app now refuses it as it starts, and the command line says so too."""
+    monkeypatch.setenv("FLOWDESK_RECURRING_DAYS", "-5")
+    said = flowdesk("recurring", "--as", "bob", code=1)
+    assert "FLOWDESK_RECURRING_DAYS='-5' must be greater than 0" in said
+    assert "--days" in flowdesk("recurring", "--help")

@@ -11,6 +11,7 @@ import click
 
 from engine.catalog import Catalog, json_files, neighbours
 from engine.service.errors import DATABASE_AWAY, DATABASE_URL_WRONG, database_words
+from engine.settings import DEFAULT_REDIS_URL
 from web.cli.console import COMMANDS
 from web.cli.data import COMMANDS as DATA_COMMANDS
 from web.cli.mail_in import mail_in, mailbox
@@ -96,18 +97,18 @@ for command in (
 @main.command()
 @click.option(
     "--redis-url",
-    envvar="REDIS_URL",
-    default="redis://127.0.0.1:6379/0",
-    show_default=True,
-    help="The Redis that holds the queued jobs (REDIS_URL).",
+    default=None,
+    help=f"The Redis that holds the queued jobs (default: REDIS_URL, else {DEFAULT_REDIS_URL}).",
 )
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
-def worker(redis_url: str, burst: bool) -> None:
+def worker(redis_url: str | None, burst: bool) -> None:
     """Run an RQ worker for timed steps, with the periodic jobs (timers, sweep, outbox).
 
-    The process becomes `python -m engine.jobs`: a worker carries no web framework.
+    The process becomes `python -m engine.jobs`: a worker carries no web framework. It
+    reads REDIS_URL itself (and says so when it is not set and it takes the default).
     """
-    arguments = [sys.executable, "-m", "engine.jobs", "--redis-url", redis_url]
+    arguments = [sys.executable, "-m", "engine.jobs"]
+    arguments += ["--redis-url", redis_url] if redis_url else []
     os.execv(sys.executable, arguments + (["--burst"] if burst else []))
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from engine.service.bootstrap import Services
-from engine.service.errors import ServiceError
+from engine.service.errors import Archived, ServiceError
 from engine.service.filters import DEFAULT_SORT, combine
 from engine.service.locales import KEEP, check_reading
 from engine.service.queries import TimelineEvent, holder, incidents_of
@@ -292,7 +292,11 @@ def show(number: str) -> None:
     """Show instance NUMBER: status, open tasks, and the timeline with reasons."""
     services = open_services()
     with service_errors():
-        view = services.desk.instance(number)
+        try:
+            view = services.desk.instance(number)
+        except Archived as gone:
+            said = f"{gone.message}: flowdesk retention show {gone.number}"
+            raise Archived(said, gone.number) from None
     instance = view.instance
     click.echo(f"{instance.number}  {instance.title}")
     click.echo(

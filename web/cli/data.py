@@ -16,7 +16,7 @@ import click
 
 from engine.service import backup as backups
 from engine.service.bootstrap import Services
-from engine.service.exports import export_lines, import_lines, parse_since
+from engine.service.exports import export_file, export_lines, import_lines, parse_since
 from engine.service.retention import ACTIONS, MAX_DAYS, MIN_DAYS, Retention
 from web.cli.console import open_services, require_database, service_errors
 
@@ -133,29 +133,26 @@ def restore(path: Path, force: bool) -> None:
     "target",
     required=True,
     type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
-    help="The file to write (- for standard output).",
+    help="The file to write, a new one (- for standard output).",
 )
 @click.option("--workflow", default=None, help="Only this workflow's instances.")
 @click.option("--since", default=None, help="Only instances changed since (2026-11-23).")
 def export(target: Path, workflow: str | None, since: str | None) -> None:
-    """Export definitions and instances as JSON Lines: a header, then one record a line."""
+    """Export definitions and instances as JSON Lines: a header, then one record a line.
+
+    The file must be a new one, as a backup's must.
+    """
     with service_errors():
         moment: datetime | None = parse_since(since) if since else None
         commands = open_services().commands
-        lines = export_lines(commands, workflow=workflow, since=moment)
-        count = 0
         if str(target) == "-":
-            for line in lines:
+            count = -1  # the header is no record
+            for line in export_lines(commands, workflow=workflow, since=moment):
                 sys.stdout.buffer.write(line)
                 count += 1
         else:
-            partial = target.with_name(f".{target.name}.partial")
-            with open(partial, "wb") as out:
-                for line in lines:
-                    out.write(line)
-                    count += 1
-            partial.replace(target)
-    click.echo(f"{count - 1} record(s) exported", err=True)
+            count = export_file(commands, target, workflow=workflow, since=moment)
+    click.echo(f"{count} record(s) exported", err=True)
 
 
 @click.command("import")

@@ -14,7 +14,7 @@ import click
 
 from engine.service.problems import ProblemView
 from engine.service.recurring import MAX_AT_LEAST, MAX_DAYS, MIN_AT_LEAST, MIN_DAYS
-from engine.settings import RECURRING_AT_LEAST, RECURRING_DAYS
+from engine.settings import RECURRING_AT_LEAST, RECURRING_DAYS, SettingsError, check_web
 from web.cli.console import open_services, service_errors
 
 KEY = click.option("--key", default=None, help="Idempotency key: repeating changes nothing.")
@@ -135,8 +135,15 @@ def resolve(number: str, resolution: str, actor: str, key: str | None) -> None:
 
 
 def _default(name: str, value: int) -> int:
-    found = os.environ.get(f"FLOWDESK_{name}", "").strip()
-    return int(found) if found.isdigit() else value
+    """FLOWDESK_<name>, as the web app reads it (one that is no count is refused), else `value`."""
+    found = os.environ.get(f"FLOWDESK_{name}")
+    if found is None:
+        return value
+    try:
+        check_web({name: found})
+    except SettingsError as error:
+        raise click.ClickException(str(error)) from None
+    return int(found)
 
 
 @click.command()

@@ -53,7 +53,9 @@ from engine.settings import (
     CONNECTION_LIMIT,
     MAIL_IN_HOST,
     STOP_GRACE_S,
+    WEB_WHOLE_NUMBERS,
     SettingsError,
+    check_web,
     relay_settings,
 )
 from web.app import WeakSecret, refuse_weak_secret
@@ -324,6 +326,11 @@ def _preflight(host: str, port: int) -> None:
             problems.append(str(weak))
     try:
         relay_settings(os.environ)
+    except SettingsError as error:
+        problems.append(str(error))
+    given = {key: os.environ.get(f"FLOWDESK_{key}") for key in WEB_WHOLE_NUMBERS}
+    try:  # as the web app will read them, before its processes start and die on them
+        check_web({key: value for key, value in given.items() if value is not None})
     except SettingsError as error:
         problems.append(str(error))
     try:
