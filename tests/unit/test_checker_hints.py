@@ -263,3 +263,17 @@ def test_a_review_with_the_requester_named_by_template_says_they_are_kept_out() 
     }
     vote["not_by"] = []
     assert check_workflow(workflow({"vote": vote}, "vote")) == []
+
+
+def test_reviewers_from_a_field_that_may_be_empty_are_refused_unless_a_decision_reads_it() -> None:
+    """A review from an empty field stopped on an incident a retry could not mend; a decision
+    that sends the empty ones elsewhere is trusted (the data checks take every route)."""
+    board = References(forms={"start": (FieldInfo("board", "list"),)})
+    vote = {"type": "review", "reviewers": {"from": "board"}, "quorum": "majority",
+            "on": {"approved": "done", "rejected": "done"}}  # fmt: skip
+    [problem] = check_workflow(workflow({"vote": vote}, "vote"), board)
+    assert problem.pointer == "/steps/vote/reviewers/from"
+    assert problem.message.startswith("'board' may not be filled in here (the start form does")
+    filled = {"when": {"field": "board", "op": "not_empty"}, "next": "vote"}
+    gate = {"type": "decision", "branches": [filled], "otherwise": "done"}
+    assert check_workflow(workflow({"gate": gate, "vote": vote}, "gate"), board) == []

@@ -36,7 +36,7 @@ def values_reaching(
         return None
     splits: dict[str, list[Test | None]] = {}
     for sid, (step, _pointer) in flow.steps.items():
-        if "auto_approve" in step and field in _read_by(step["auto_approve"]):
+        if "auto_approve" in step and field in read_by(step["auto_approve"]):
             return None
         if step["type"] != "decision":
             continue
@@ -85,7 +85,7 @@ def _split(
 def _test(condition: Any, field: str) -> Test | bool:
     """Return the comparison a condition makes of the field alone; True when it does not
     read the field, False when it reads it some other way."""
-    if field not in _read_by(condition):
+    if field not in read_by(condition):
         return True
     test = read(condition)
     if (
@@ -98,7 +98,7 @@ def _test(condition: Any, field: str) -> Test | bool:
     return False
 
 
-def _read_by(condition: Any) -> set[str]:
+def read_by(condition: Any) -> set[str]:
     """Return the fields a condition reads, in either form."""
     found = {comparison["field"] for _where, comparison in comparisons(condition, "")}
     for _where, source in expressions(condition, ""):
