@@ -201,7 +201,9 @@ def _stop(turn: Turn, policy: Mapping[str, Any], kind: str, because: str) -> Non
     _disarm(turn, kind)
     spent = describe_duration(elapsed(clock, turn.at, calendar))
     target = f"{clock.level} = {describe_target(clock.target, clock.calendar)}"
-    verdict = "missed" if turn.at > datetime.fromisoformat(clock.due_at) else "met"
+    # A breach already recorded stands: stopped at its very moment, the clock was not "met".
+    late = clock.breached or turn.at > datetime.fromisoformat(clock.due_at)
+    verdict = "missed" if late else "met"
     why = f"{kind} {verdict}: {because} after {spent} counted (target {target})"
     turn.record("sla_stopped", None, why, clock=kind, met=verdict == "met")
 

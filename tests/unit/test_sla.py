@@ -245,6 +245,24 @@ def test_first_response_stops_the_response_clock(calendars: Mapping[str, Calenda
     assert not [t for t in asked.state.timers.values() if (t.sla or "").startswith("response")]
 
 
+def test_a_response_at_the_moment_of_its_breach_is_missed_not_met(
+    calendars: Mapping[str, Calendar],
+) -> None:
+    """The breach fired at the due time, then the response came in the same minute: the
+    timeline said both "target missed" and "response met" of one clock."""
+    flow = incident()
+    state = opened(flow, calendars).state
+    warned = fire(flow, state, sla_timer(state, "response:warning"), calendars).state
+    breach = sla_timer(warned, "response:breach")
+    breached = fire(flow, warned, breach, calendars).state
+    at = datetime.fromisoformat(warned.timers[breach].at)
+    answered = complete(flow, breached, "work", "needs_info", at, calendars)
+    [why] = whys(answered, "sla_stopped")
+    assert why is not None and why.startswith("response missed: first response given after 1h")
+    [stopped] = [event for event in answered.audit if event.kind == "sla_stopped"]
+    assert stopped.detail["met"] is False
+
+
 def test_the_end_of_the_instance_stops_every_clock_and_its_timers(
     calendars: Mapping[str, Calendar],
 ) -> None:
