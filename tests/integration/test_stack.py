@@ -268,6 +268,60 @@ def test_up_started_in_the_background_still_stops_on_ctrl_c(stack_env: dict[str,
         assert health(stack.port) is not None
 
 
+def test_a_ctrl_c_while_up_is_still_starting_stops_it_and_what_it_started(
+    stack_env: dict[str, str],
+) -> None:
+    """Started with SIGINT ignored (`flowdesk up &`), `up` heard Ctrl-C only once its parts
+    were running: one sent while it migrated or loaded the pack was lost, and it ran on with
+    nobody to stop it. Sent as soon as it says its database, it stops, and nothing it
+    started is left (no process holds its instance folder in its environment)."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "web", "up", "--pack", str(PACK), "--port", str(port)],
+        env=stack_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    stack = Stack(port, process)
+    reader = threading.Thread(target=stack.read, name="flowdesk-up-output", daemon=True)
+    reader.start()
+    try:
+        began = time.monotonic()
+        while "Database:" not in stack.output:
+            assert process.poll() is None, stack.output
+            assert time.monotonic() - began < READY_TIMEOUT_S, stack.output
+            time.sleep(0.01)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=READY_TIMEOUT_S) == 0, stack.output
+    finally:
+        if process.poll() is None:
+            process.kill()
+        reader.join(timeout=5)
+        if process.stdout is not None:
+            process.stdout.close()
+    assert "Flowdesk stopped" in stack.output
+    assert "Flowdesk is up" not in stack.output
+    assert _processes_of(stack_env["FLOWDESK_INSTANCE_PATH"]) == []
+
+
+def _processes_of(instance: str) -> list[int]:
+    """The processes whose environment names this instance folder (a stack's parts)."""
+    found = []
+    mine = f"FLOWDESK_INSTANCE_PATH={instance}".encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:  # gone, or not ours to read
+            continue
+        if mine in environ.split(b"\0"):
+            found.append(int(entry.name))
+    return found
+
+
 def test_ctrl_c_at_a_terminal_stops_the_parts_in_order_and_quietly(
     stack_env: dict[str, str],
 ) -> None:

@@ -166,14 +166,18 @@ def start_catcher(maildir: Path) -> tuple[subprocess.Popen[bytes], int]:
     command = [sys.executable, "-m", "web.catcher", "--port", str(port)]
     child = subprocess.Popen([*command, "--maildir", str(maildir)], **apart())
     deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if child.poll() is not None:
-            break
-        try:
-            with socket.create_connection((CATCHER_HOST, port), timeout=0.5):
-                return child, port
-        except OSError:
-            time.sleep(0.05)
+    try:
+        while time.monotonic() < deadline:
+            if child.poll() is not None:
+                break
+            try:
+                with socket.create_connection((CATCHER_HOST, port), timeout=0.5):
+                    return child, port
+            except OSError:
+                time.sleep(0.05)
+    except BaseException:  # stopped while it started: it is in a process group of its own
+        _stop([child])
+        raise
     _stop([child])
     raise click.ClickException(f"the mail catcher did not answer on {CATCHER_HOST}:{port}")
 
@@ -268,6 +272,27 @@ def up(
     embedded Redis unless REDIS_URL, waitress. With --web N, the production topology:
     N gunicorn processes and --workers RQ workers on FLOWDESK_DATABASE_URL and REDIS_URL.
     """
+    # Ctrl-C (and SIGTERM) stop it from the start, even when `up` was started with SIGINT
+    # ignored (a shell's background command, `flowdesk up &`): a signal while it migrated or
+    # loaded the pack was lost, and `up` ran on. What has started by then is stopped.
+    interrupt = signal.signal(signal.SIGINT, signal.default_int_handler)
+    terminate = signal.signal(signal.SIGTERM, _interrupted)
+    try:
+        _up(pack, host, port, web_processes, workers, threads)
+    except KeyboardInterrupt:
+        click.echo("Flowdesk stopped before it was up.")
+    finally:
+        signal.signal(signal.SIGINT, interrupt)
+        signal.signal(signal.SIGTERM, terminate)
+
+
+def _interrupted(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _up(
+    pack: Path, host: str, port: int, web_processes: int | None, workers: int, threads: int
+) -> None:
     instance = Path(os.environ.get("FLOWDESK_INSTANCE_PATH", "instance")).resolve()
     instance.mkdir(parents=True, exist_ok=True)
     problems = Catalog.read([pack]).check()
@@ -394,9 +419,38 @@ def _supervise(
         metrics = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or str(instance / "metrics")
         env.update(fresh_metrics_folder(metrics))
     supervisor = Supervisor([], click.echo)
-    if redis_server is not None:  # restarted on its port if it dies: it holds no state
-        redis = cast(list[str], redis_server.args)
-        supervisor.programs.append(Program("redis", redis, env, redis_server, stops_last=True))
+    previous = signal.signal(signal.SIGTERM, supervisor.request_stop)
+    failure: str | None = None
+    try:  # whatever has started is stopped, however this ends
+        if redis_server is not None:  # restarted on its port if it dies: it holds no state
+            redis = cast(list[str], redis_server.args)
+            supervisor.programs.append(Program("redis", redis, env, redis_server, stops_last=True))
+        ready = _start(supervisor, env, instance, topology, redis_url)
+        ready.wait(supervisor)
+        if not supervisor.stopping:  # not asked to stop while starting
+            click.echo(ready.describe(supervisor))
+            click.echo(f"Flowdesk is up at {topology.url}/ (health: /health). Ctrl-C stops all.")
+            supervisor.watch()
+    except KeyboardInterrupt:
+        pass
+    except SupervisorError as error:
+        failure = str(error)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        supervisor.stop()
+    if failure:
+        raise click.ClickException(failure)
+    click.echo("Flowdesk stopped.")
+
+
+def _start(
+    supervisor: Supervisor,
+    env: dict[str, str],
+    instance: Path,
+    topology: Topology,
+    redis_url: str,
+) -> Readiness:
+    """Start the mail catcher (or say where mail goes), the workers and the web app."""
     if not os.environ.get("FLOWDESK_SMTP_HOST"):
         catcher, mail_port = start_catcher(instance / CATCHER_MAILDIR)
         supervisor.programs.append(
@@ -424,28 +478,7 @@ def _supervise(
         )
     supervisor.add(Program("web", web_command(topology), env))
     click.echo(f"Redis: {redis_url}")
-    previous = signal.signal(signal.SIGTERM, supervisor.request_stop)
-    # Ctrl-C stops all, even when `up` was started with SIGINT ignored (a shell's background
-    # command, `flowdesk up &`): left running, its worker would take other stacks' jobs.
-    interrupt = signal.signal(signal.SIGINT, signal.default_int_handler)
-    failure: str | None = None
-    try:
-        ready.wait(supervisor)
-        if not supervisor.stopping:  # not asked to stop while starting
-            click.echo(ready.describe(supervisor))
-            click.echo(f"Flowdesk is up at {topology.url}/ (health: /health). Ctrl-C stops all.")
-            supervisor.watch()
-    except KeyboardInterrupt:
-        pass
-    except SupervisorError as error:
-        failure = str(error)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        signal.signal(signal.SIGINT, interrupt)
-        supervisor.stop()
-    if failure:
-        raise click.ClickException(failure)
-    click.echo("Flowdesk stopped.")
+    return ready
 
 
 def web_command(topology: Topology) -> list[str]:
