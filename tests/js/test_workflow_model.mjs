@@ -224,3 +224,15 @@ test("an edit shares every step it does not change with the document it was made
   assert.equal(pruned.steps.c.set, undefined, "the emptied setting is pruned");
   assert.equal(pruned.steps.b, doc.steps.b);
 });
+
+test("the workflow's own messages, which the Studio does not edit yet, stay as they were through every command", () => {
+  const messages = { "b-done": { subject: "{{ instance.number }} done", body: "Done: {{ x }}" } };
+  let doc = { ...chain(), messages: structuredClone(messages) };
+  doc.steps.c.notify = { to: "requester", template: "b-done" };
+  doc = pure(doc, (d) => model.addStep(d, "task", { after: "a" }, { groups: [{ key: "desk" }] })).doc;
+  doc = pure(doc, (d) => model.renameStep(d, "c", "tell")).doc;
+  doc = pure(doc, (d) => model.moveStep(d, "b", 1)).doc;
+  doc = pure(doc, (d) => model.removeStep(d, "task")).doc;
+  assert.deepEqual(doc.messages, messages);
+  assert.equal(doc.steps.tell.notify.template, "b-done");
+});
