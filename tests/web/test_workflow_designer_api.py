@@ -244,6 +244,7 @@ def test_a_body_that_is_not_json_is_400_saying_where(dana: Designer) -> None:
 def test_the_designers_own_calls_are_not_taken_for_workflow_keys(dana: Designer) -> None:
     context = dana.get("/context").json
     assert {"forms", "groups", "users", "calendars", "schedules", "templates"} <= set(context)
+    assert {"reminder", "request-declined"} <= set(context["messages"])
     assert "service-desk" in [g["key"] for g in context["groups"]]
     assert "office" in context["calendars"]
     shipped = sorted(json.loads(path.read_text())["key"] for path in PACK.glob("*.json"))
