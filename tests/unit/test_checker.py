@@ -681,3 +681,35 @@ def test_the_shipped_templates_the_checker_knows_are_the_ones_the_relay_renders(
 
     assert shipped_templates() == names
     assert {"reminder", "request-declined", "notification"} <= names
+
+
+def test_a_message_may_not_take_the_name_of_the_bells_mail() -> None:
+    from engine.service.notifications import MAIL_TEMPLATE
+
+    doc = told(messages={"late": LATE, "latte": LATE, MAIL_TEMPLATE: LATE})
+    doc["steps"]["work"]["escalate"][0]["do"][0]["notify"]["template"] = MAIL_TEMPLATE
+    doc["steps"]["work"]["escalate"].append(
+        {"after": "PT2H", "do": [{"notify": {"to": "assignee", "template": "late"}}]}
+    )
+
+    [problem] = check_workflow(doc, SHIPPED)
+
+    assert problem.pointer == f"/messages/{MAIL_TEMPLATE}"
+    assert problem.message.startswith(
+        "'notification' is the mail Flowdesk sends itself for the bell's notifications"
+    )
+
+
+def test_a_reminder_of_a_workflows_own_is_sent_by_its_remind_actions() -> None:
+    doc = told(messages={"late": LATE, "latte": LATE, "reminder": LATE})
+    assert check_workflow(doc, SHIPPED) == [
+        Problem(
+            "/messages/reminder",
+            "no notify sends the message 'reminder', so it is never sent; name it in a "
+            'notify\'s "template", or remove it',
+        )
+    ]
+
+    doc["sla"]["on_breach"].append({"remind": "assignee"})
+
+    assert check_workflow(doc, SHIPPED) == []

@@ -24,6 +24,13 @@ MAIL_NAMES = (
     FieldInfo("told", "list"),
 )
 
+#: Shipped messages Flowdesk sends by itself, which a workflow's message of the same name
+#: would replace: the mail of the bell's notifications (`service.notifications.MAIL_TEMPLATE`).
+RESERVED = {
+    "notification": "the mail Flowdesk sends itself for the bell's notifications (assigned "
+    "to you, SLA warnings, mentions…)",
+}
+
 #: The most names a problem lists before "…".
 SHOWN = 12
 
@@ -32,7 +39,7 @@ def check_messages(
     doc: Mapping[str, Any], flow: Flow, shipped: frozenset[str] | None
 ) -> Iterator[Problem]:
     """Report a `notify` naming no known message, a message that cannot be filled in, and a
-    message that no `notify` sends.
+    message that no `notify` sends (nor a `remind`, for `reminder`).
 
     `shipped` are the templates that ship with Flowdesk; None: unknown here, so names
     that are not the workflow's own are not checked.
@@ -46,6 +53,12 @@ def check_messages(
         yield Problem(pointer, unknown_message(name, own, shipped))
     here = anywhere(flow).with_fields({info.key: info for info in MAIL_NAMES})
     for key, message in own.items():
+        if key in RESERVED:
+            yield Problem(
+                f"/messages/{key}",
+                f"'{key}' is {RESERVED[key]}: a message of that name would replace it for "
+                "every instance of this workflow; choose another name",
+            )
         for part in ("subject", "body"):
             yield from template(message[part], f"/messages/{key}/{part}", here, strict=False)
         if key not in used:
@@ -56,30 +69,34 @@ def check_messages(
             )
 
 
+#: The message a `remind` sends (`steps.human`, `sla`): a workflow may write its own.
+REMINDER = "reminder"
+
+
 def notified(doc: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
-    """Yield where each mail `notify` names its template, and the name."""
+    """Yield where each mail `notify` names its template, and the name; and each `remind`,
+    which sends the `reminder` message."""
     for _step_id, step, pointer, _parallel, _branch in iter_steps(doc["steps"]):
         if step["type"] == "action" and "notify" in step:
             notify = step["notify"]
-            if isinstance(notify, dict):
-                yield from _named(notify, f"{pointer}/notify")
-            else:
-                for index, one in enumerate(notify):
-                    yield from _named(one, f"{pointer}/notify/{index}")
+            for index, one in enumerate([notify] if isinstance(notify, dict) else notify):
+                where = (
+                    f"{pointer}/notify" if isinstance(notify, dict) else f"{pointer}/notify/{index}"
+                )
+                if isinstance(one.get("template"), str):
+                    yield f"{where}/template", one["template"]
         for rung, escalation in enumerate(step.get("escalate", ())):
             for index, action in enumerate(escalation["do"]):
-                if "notify" in action:
-                    yield from _named(
-                        action["notify"], f"{pointer}/escalate/{rung}/do/{index}/notify"
-                    )
+                yield from _named(action, f"{pointer}/escalate/{rung}/do/{index}")
     for index, action in enumerate(doc.get("sla", {}).get("on_breach", ())):
-        if "notify" in action:
-            yield from _named(action["notify"], f"/sla/on_breach/{index}/notify")
+        yield from _named(action, f"/sla/on_breach/{index}")
 
 
-def _named(notify: Mapping[str, Any], pointer: str) -> Iterator[tuple[str, str]]:
-    if isinstance(notify.get("template"), str):
-        yield f"{pointer}/template", notify["template"]
+def _named(action: Mapping[str, Any], pointer: str) -> Iterator[tuple[str, str]]:
+    if "remind" in action:
+        yield f"{pointer}/remind", REMINDER
+    elif "notify" in action and isinstance(action["notify"].get("template"), str):
+        yield f"{pointer}/notify/template", action["notify"]["template"]
 
 
 def unknown_message(name: str, own: Mapping[str, Any], shipped: frozenset[str]) -> str:
