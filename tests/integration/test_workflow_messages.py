@@ -18,8 +18,15 @@ from engine.service.people import ensure_user
 from engine.settings import RelaySettings
 from engine.store.database import Database
 from tests.infrastructure import MailServer
-from tests.integration.conftest import Clock
-from tests.integration.test_outbox_relay import dead_letters, only_row, settings, smtp
+from tests.integration.conftest import INCIDENT, Clock
+from tests.integration.test_outbox_relay import (
+    add_message,
+    clear_outbox,
+    dead_letters,
+    only_row,
+    settings,
+    smtp,
+)
 
 __all__ = ["settings", "smtp"]  # the fixtures, used here by name
 
@@ -158,3 +165,29 @@ def test_a_message_that_cannot_be_filled_in_at_delivery_is_a_dead_letter_saying_
     why = event.why or ""
     assert why.startswith("the workflow's message 'order-received' cannot be rendered: ")
     assert "100,000" in why or "100000" in why, why
+
+
+def test_a_reminder_of_its_own_replaces_the_shipped_one_for_its_instances_only(
+    commands: Commands,
+    database: Database,
+    clock: Clock,
+    smtp: MailServer,
+    settings: RelaySettings,
+    alice: None,
+) -> None:
+    document = copy.deepcopy(ORDER)
+    document["messages"]["reminder"] = {"subject": "Still on your {{ item }}", "body": "Soon."}
+    document["steps"]["fulfil"]["escalate"] = [{"after": "P1D", "do": [{"remind": "requester"}]}]
+    publish(database, clock, document)
+    number = str(commands.start("order", REQUEST, requester="alice")["number"])
+    other = str(commands.start("it-incident", INCIDENT, requester="alice")["number"])
+    clear_outbox(database)
+    # What the escalation's `remind` writes (engine.core.steps.human), and the same for an
+    # instance of a workflow without a reminder of its own.
+    add_message(database, number, clock(), step="fulfil", to="requester", template="reminder")
+    add_message(database, other, clock(), step="work", to="requester", template="reminder")
+
+    relay_outbox(database, settings=settings, now=clock())
+
+    subjects = [message["Subject"] for _, message in smtp.inbox.received]
+    assert subjects == ["Still on your laptop", f"Reminder: {other} is waiting"]
