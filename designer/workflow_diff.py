@@ -108,6 +108,7 @@ def diff_workflows(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Chang
             changes.append(Change("changed", new_id, f"step '{new_id}': {text}"))
     changes += [Change("workflow", "", text) for text in _workflow_changes(old, new, renamed)]
     changes += [Change("table", "", text) for text in _table_changes(old, new)]
+    changes += [Change("workflow", "", text) for text in _message_changes(old, new)]
     return changes
 
 
@@ -393,6 +394,20 @@ def _table_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> Iterator[s
                     f"table '{name}': row {index + 1} changed from ({_row_words(rows_was[index])}) "
                     f"to ({_row_words(rows_now[index])})"
                 )
+
+
+def _message_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> Iterator[str]:
+    was_messages, now_messages = mapping(old.get("messages")), mapping(new.get("messages"))
+    for name in dict.fromkeys([*was_messages, *now_messages]):
+        if name not in now_messages:
+            yield f"message '{name}' was removed"
+        elif name not in was_messages:
+            yield f"message '{name}' was added"
+        else:
+            was, now = mapping(was_messages[name]), mapping(now_messages[name])
+            parts = [part for part in ("subject", "body") if was.get(part) != now.get(part)]
+            if parts:
+                yield f"message '{name}': its {' and '.join(parts)} changed"
 
 
 def _row_words(row: Any) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +27,12 @@ from forms.validator import document_problems
 
 __all__ = [
     "KINDS", "Catalog", "Document", "FileProblem", "json_files", "load_json", "neighbours",
-    "parse_document", "read_document",
+    "parse_document", "read_document", "shipped_templates",
 ]  # fmt: skip
 
 KINDS = ("workflow", "form", "calendar")
+#: The mail templates that ship with Flowdesk (`engine.jobs.mail.TEMPLATES`).
+SHIPPED_TEMPLATES = Path(__file__).with_name("jobs") / "templates"
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +162,7 @@ class Catalog:
             groups=self.groups,
             users=self.users,
             outcome_rules=outcome_rules,
+            templates=shipped_templates(),
         )
 
     def named_groups(self) -> set[str]:
@@ -205,6 +209,17 @@ class Catalog:
         if not isinstance(doc.content, dict):
             return [Problem("", f"a document must be a JSON object with a 'kind' ({kinds})")]
         return [Problem("/kind", f"say what this document is: 'kind' must be one of {kinds}")]
+
+
+@lru_cache(maxsize=1)
+def shipped_templates(folder: Path = SHIPPED_TEMPLATES) -> frozenset[str]:
+    """Return the keys of the mail templates that ship with Flowdesk: those with a subject
+    and a body, which a `notify` may name."""
+    return frozenset(
+        path.name.removesuffix(".subject.txt")
+        for path in folder.glob("*.subject.txt")
+        if path.with_name(path.name.replace(".subject.txt", ".body.txt")).is_file()
+    )
 
 
 def form_fields(form: Form) -> tuple[FieldInfo, ...]:

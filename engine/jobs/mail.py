@@ -1,4 +1,5 @@
-"""Mail: subject and body rendered from Jinja2 templates that ship with Flowdesk, sent by SMTP.
+"""Mail: subject and body rendered from a workflow's own messages or from the Jinja2 templates
+that ship with Flowdesk, sent by SMTP.
 
 Every mail is `multipart/alternative`: the plain text of `<key>.body.txt`, and an HTML
 part from `<key>.body.html` when the template has one, else the same text as HTML
@@ -25,6 +26,8 @@ from jinja2 import FileSystemLoader, TemplateError, TemplateNotFound
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from sqlalchemy import Connection, delete, insert
 
+from engine.core.errors import ExpressionError
+from engine.core.expressions import compile_template
 from engine.jobs.errors import PermanentFailure, TemporaryFailure
 from engine.settings import RelaySettings
 from engine.store.notifications import SentMail
@@ -96,6 +99,24 @@ def render_mail(template: str, context: Mapping[str, Any], folder: Path = TEMPLA
         raise PermanentFailure(
             f"the mail template '{template}' cannot be rendered as HTML: {error}"
         ) from None
+
+
+def render_own(key: str, message: Mapping[str, Any], context: Mapping[str, Any]) -> Rendered:
+    """Return the subject, plain text and HTML of a workflow's own message `key`.
+
+    Its subject and body are workflow templates: the sandbox, the limits and the checks of
+    titles hold (docs/workflow-language.md §17), so a message cannot do at delivery what
+    the checker refused at publishing.
+    """
+    try:
+        subject = compile_template(message["subject"])(context)
+        text = compile_template(message["body"])(context)
+    except (ExpressionError, KeyError, TypeError) as error:
+        raise PermanentFailure(
+            f"the workflow's message '{key}' cannot be rendered: {error}"
+        ) from None
+    subject = " ".join(subject.split())
+    return Rendered(subject, text, as_html(subject, text))
 
 
 def as_html(subject: str, text: str) -> str:

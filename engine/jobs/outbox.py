@@ -41,6 +41,7 @@ from engine.jobs.recipients import addresses, describe
 from engine.logs import request_scope
 from engine.settings import DEFAULT_BATCH, RelaySettings
 from engine.store.database import Database
+from engine.store.definitions import DefinitionVersion
 from engine.store.instances import Instance, Outbox, Task
 
 log = logging.getLogger(__name__)
@@ -382,10 +383,26 @@ def prepare(database: Database, claim: Claim, settings: RelaySettings) -> Delive
             return Delivery(claim, webhook=message.webhook, document=document)
         assert message.template is not None  # `messages.read` saw to it
         context = mail_context(instance, message, tasks, settings)
-        rendered = mail.render_mail(message.template, context)
+        own = own_message(session, instance, message.template)
+        if own is None:
+            rendered = mail.render_mail(message.template, context)
+        else:
+            rendered = mail.render_own(message.template, own, context)
         to = addresses(session, instance, message.to, message.tasks)
     composed = mail.compose(claim.id, to, rendered.subject, rendered.text, settings, rendered.html)
     return Delivery(claim, composed=composed)
+
+
+def own_message(session: Session, instance: Instance, key: str) -> Any:
+    """The workflow's own message `key`, as the instance's version was published; None
+    when it has none of that name (a template that ships with Flowdesk is meant)."""
+    content = session.scalar(
+        select(DefinitionVersion.content).where(
+            DefinitionVersion.id == instance.workflow_version_id
+        )
+    )
+    messages = content.get("messages") if isinstance(content, dict) else None
+    return messages.get(key) if isinstance(messages, dict) else None
 
 
 def backoff(

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.catalog import Catalog
+from engine.catalog import Catalog, shipped_templates
 from engine.core.checker import References, child_of
 from engine.core.checker.dataflow import Child
 from engine.core.checker.fields_at import FieldAt
@@ -86,6 +86,8 @@ def picker_context(session: Session, templates: Iterable[Template]) -> dict[str,
             | set(session.scalars(select(OnCallShift.schedule).distinct()))
         ),
         "templates": [template.to_json() for template in templates],
+        # The messages that ship with Flowdesk, which a notify may name besides its own.
+        "messages": sorted(shipped_templates()),
     }
 
 

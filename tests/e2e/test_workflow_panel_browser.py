@@ -34,6 +34,7 @@ from tests.e2e.workflow_designer import (
     select_card,
     tab_to,
     wait_for_check,
+    wait_until_ready,
 )
 
 #: The check the page asks the server for after every edit.
@@ -389,3 +390,40 @@ def test_a_duration_box_reads_plain_words_and_says_a_kept_mistake_once(
     assert any("'soon' is not a duration" in text for text in read_problems(page))
     expect(panel.get_by_text(re.compile("'soon' is not a duration"))).to_have_count(1)
     expect(panel.locator(".wf-duration-words")).to_have_text("")
+
+
+# 7. The workflow's own messages --------------------------------------------------------------
+
+
+def test_a_notify_offers_the_workflows_own_messages_and_an_edit_keeps_them(
+    page: Page, problems: Problems, dana: str, database: Database, commands: Commands
+) -> None:
+    """The Studio does not edit `messages` yet: it offers them, and the shipped ones, where a
+    notify names its message, and saving an edit keeps them as they were."""
+    panel = incident(page, "told")
+    document = saved_draft(database, "told")
+    document["messages"] = {
+        "told-you": {"subject": "{{ instance.number }}", "body": "Try the self-service page."}
+    }
+    document["steps"]["self_service"]["notify"]["template"] = "told-you"
+    drafts = WorkflowDrafts(commands)
+    drafts.save("told", document, drafts.draft("told").revision, dana)
+    page.reload()
+    wait_until_ready(page)
+
+    select_card(page, "self_service")
+    message = panel.get_by_label("Message template")
+    expect(message).to_have_value("told-you")
+    offered = page.locator(f"datalist#{message.get_attribute('list')} option")
+    values = [option.get_attribute("value") for option in offered.all()]
+    assert values[0] == "told-you", values
+    assert {"reminder", "password-reset"} <= set(values), values
+
+    message.fill("password-reset")
+    message.press("Tab")
+    wait_until_saved(page)
+    saved = saved_draft(database, "told")
+    assert saved["messages"] == document["messages"]
+    assert saved["steps"]["self_service"]["notify"]["template"] == "password-reset"
+    assert any("told-you" in text and "never sent" in text for text in read_problems(page))
+    assert problems.all() == []

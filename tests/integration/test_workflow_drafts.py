@@ -385,3 +385,20 @@ def test_the_diff_sees_renames_ladders_conditions_and_table_rows() -> None:
         "the workflow is now public",
         "table 'team': row 2 changed from (access gives identity) to (access gives security)",
     ]
+
+
+def test_the_diff_says_which_of_the_workflows_own_messages_changed() -> None:
+    old = {
+        **LAPTOPS,
+        "messages": {"a": {"subject": "A", "body": "a"}, "b": {"subject": "B", "body": "b"}},
+    }
+    new = {
+        **LAPTOPS,
+        "messages": {"a": {"subject": "A!", "body": "a"}, "c": {"subject": "C", "body": "c"}},
+    }
+
+    assert [c.text for c in diff_workflows(old, new)] == [
+        "message 'a': its subject changed",
+        "message 'b' was removed",
+        "message 'c' was added",
+    ]

@@ -238,3 +238,15 @@ test("the steps an undo touched are those it brought back, then those it changed
   const relabelled = model.setAt(nested, "/steps/recover/branches/restore/steps/execute_plan/label", "Run it");
   assert.deepEqual(model.touchedSteps(relabelled, nested), ["execute_plan"], "a nested step, not its parallel");
 });
+
+test("the workflow's own messages, which the Studio does not edit yet, stay as they were through every command", () => {
+  const messages = { "b-done": { subject: "{{ instance.number }} done", body: "Done: {{ x }}" } };
+  let doc = { ...chain(), messages: structuredClone(messages) };
+  doc.steps.c.notify = { to: "requester", template: "b-done" };
+  doc = pure(doc, (d) => model.addStep(d, "task", { after: "a" }, { groups: [{ key: "desk" }] })).doc;
+  doc = pure(doc, (d) => model.renameStep(d, "c", "tell")).doc;
+  doc = pure(doc, (d) => model.moveStep(d, "b", 1)).doc;
+  doc = pure(doc, (d) => model.removeStep(d, "task")).doc;
+  assert.deepEqual(doc.messages, messages);
+  assert.equal(doc.steps.tell.notify.template, "b-done");
+});

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -602,3 +603,113 @@ def test_without_a_start_form_only_a_typo_of_a_field_a_step_fills_in_is_reported
         )
     ]
     assert check_workflow(doc) == []  # forms unknown: nothing is known of any field
+
+
+# Messages ----------------------------------------------------------------------------------------
+
+SHIPPED = dataclasses.replace(FORMS, templates=frozenset({"reminder", "request-declined"}))
+
+
+def told(**extra: Any) -> dict[str, Any]:
+    """An incident whose desk task is escalated to a lead, and whose breach tells the desk."""
+    rung = {"after": "PT1H", "do": [{"notify": {"to": {"group": "leads"}, "template": "late"}}]}
+    breach = {"notify": {"to": {"group": "service-desk"}, "template": "latte"}}
+    return incident(
+        {"work": work(next="closed", escalate=[rung]), "closed": CLOSED},
+        sla={
+            "targets_by": "category",
+            "targets": {"hardware": {"resolution": "PT4H"}},
+            "on_breach": [breach],
+        },
+        **extra,
+    )
+
+
+LATE = {"subject": "{{ instance.number }} is late", "body": "{{ summary }}: {{ tasks | length }}"}
+
+
+def test_a_notify_names_a_message_of_its_own_a_shipped_one_or_is_refused_with_the_nearest() -> None:
+    doc = told(messages={"late": LATE})
+    doc["sla"]["on_breach"].append({"notify": {"to": "requester", "template": "reminder"}})
+
+    problems = check_workflow(doc, SHIPPED)
+
+    assert problems == [
+        Problem(
+            "/sla/on_breach/0/notify/template",
+            "there is no message 'latte'; did you mean 'late'? This workflow's own "
+            "messages: late; the messages that ship with Flowdesk: reminder, request-declined",
+        )
+    ]
+
+
+def test_message_names_are_not_checked_where_the_shipped_ones_are_unknown() -> None:
+    assert check_workflow(told(messages={"late": LATE}), FORMS) == []
+
+
+def test_a_message_of_a_workflows_own_is_checked_like_a_title_and_must_be_sent() -> None:
+    messages = {
+        "late": {"subject": "{{ instance.number }} {% set x = 1 %}", "body": "{{ sumary }}"},
+        "latte": LATE,
+        "unsent": LATE,
+    }
+
+    problems = check_workflow(told(messages=messages), SHIPPED)
+
+    assert [(p.pointer, p.message) for p in problems] == [
+        (
+            "/messages/late/body",
+            "there is no field 'sumary' at this point of the flow; did you mean 'summary'?",
+        ),
+        (
+            "/messages/late/subject",
+            "{% set %} is not allowed here: only {{ ... }}, {% if %} and {% for %}",
+        ),
+        (
+            "/messages/unsent",
+            "no notify sends the message 'unsent', so it is never sent; name it in a "
+            'notify\'s "template", or remove it',
+        ),
+    ]
+
+
+def test_the_shipped_templates_the_checker_knows_are_the_ones_the_relay_renders() -> None:
+    from engine.catalog import shipped_templates
+    from engine.jobs.mail import TEMPLATES
+
+    names = {path.name.split(".")[0] for path in TEMPLATES.glob("*.body.txt")}
+
+    assert shipped_templates() == names
+    assert {"reminder", "request-declined", "notification"} <= names
+
+
+def test_a_message_may_not_take_the_name_of_the_bells_mail() -> None:
+    from engine.service.notifications import MAIL_TEMPLATE
+
+    doc = told(messages={"late": LATE, "latte": LATE, MAIL_TEMPLATE: LATE})
+    doc["steps"]["work"]["escalate"][0]["do"][0]["notify"]["template"] = MAIL_TEMPLATE
+    doc["steps"]["work"]["escalate"].append(
+        {"after": "PT2H", "do": [{"notify": {"to": "assignee", "template": "late"}}]}
+    )
+
+    [problem] = check_workflow(doc, SHIPPED)
+
+    assert problem.pointer == f"/messages/{MAIL_TEMPLATE}"
+    assert problem.message.startswith(
+        "'notification' is the mail Flowdesk sends itself for the bell's notifications"
+    )
+
+
+def test_a_reminder_of_a_workflows_own_is_sent_by_its_remind_actions() -> None:
+    doc = told(messages={"late": LATE, "latte": LATE, "reminder": LATE})
+    assert check_workflow(doc, SHIPPED) == [
+        Problem(
+            "/messages/reminder",
+            "no notify sends the message 'reminder', so it is never sent; name it in a "
+            'notify\'s "template", or remove it',
+        )
+    ]
+
+    doc["sla"]["on_breach"].append({"remind": "assignee"})
+
+    assert check_workflow(doc, SHIPPED) == []

@@ -208,7 +208,11 @@ def framed(value: Any) -> dict[str, Any] | str:
         })  # fmt: skip
     if isinstance(value, str):  # a recipient
         return with_step(
-            {"type": "action", "notify": {"to": value, "template": "t"}, "next": "closed"}
+            {
+                "type": "action",
+                "notify": {"to": value, "template": "request-received"},
+                "next": "closed",
+            }
         )
     first = next(iter(value))
     if first in NOT_DEFINITIONS:
@@ -233,7 +237,11 @@ def framed(value: Any) -> dict[str, Any] | str:
         return with_step({"type": "action", "notify": value, "next": "closed"})
     if "email" in value:
         return with_step(
-            {"type": "action", "notify": {"to": value, "template": "t"}, "next": "closed"}
+            {
+                "type": "action",
+                "notify": {"to": value, "template": "request-received"},
+                "next": "closed",
+            }
         )
     # A lone branch, its `otherwise` leading elsewhere.
     if "when" in value:

@@ -122,6 +122,34 @@ def test_a_designer_creates_saves_checks_and_publishes_a_workflow(dana: Designer
     assert listed["laptops"]["unpublished_changes"] is False
 
 
+def test_a_draft_keeps_the_workflows_own_messages_and_checks_them(dana: Designer) -> None:
+    document = copy.deepcopy(LAPTOPS)
+    document["steps"]["approve"]["on"]["rejected"] = "tell_refused"
+    document["steps"]["tell_refused"] = {
+        "type": "action",
+        "notify": {"to": "requester", "template": "laptop-refused"},
+        "next": "refused",
+    }
+    document["messages"] = {
+        "laptop-refused": {"subject": "No {{ item }} for you", "body": "It costs {{ cost }}."}
+    }
+    dana.send("POST", "/laptops/new", {})
+
+    assert dana.save("laptops", document).status_code == 200
+    assert dana.get("/laptops/draft").json["document"]["messages"] == document["messages"]
+    assert dana.send("POST", "/laptops/check").json["problems"] == []
+
+    document["steps"]["tell_refused"]["notify"]["template"] = "laptop-refuse"
+    dana.save("laptops", document)
+    check = dana.send("POST", "/laptops/check").json
+    assert [(p["pointer"], p["message"].split(";")[0]) for p in check["problems"]] == [
+        ("/messages/laptop-refused", "no notify sends the message 'laptop-refused', so it is "
+         "never sent"),
+        ("/steps/tell_refused/notify/template", "there is no message 'laptop-refuse'"),
+    ]  # fmt: skip
+    assert "did you mean 'laptop-refused'?" in check["problems"][1]["message"]
+
+
 def test_a_stale_save_is_409_and_a_save_without_a_revision_428(dana: Designer) -> None:
     assert dana.save("laptops", LAPTOPS).status_code == 200
     assert dana.save("laptops", {**LAPTOPS, "title": "Two"}).status_code == 200
@@ -216,6 +244,7 @@ def test_a_body_that_is_not_json_is_400_saying_where(dana: Designer) -> None:
 def test_the_designers_own_calls_are_not_taken_for_workflow_keys(dana: Designer) -> None:
     context = dana.get("/context").json
     assert {"forms", "groups", "users", "calendars", "schedules", "templates"} <= set(context)
+    assert {"reminder", "request-declined"} <= set(context["messages"])
     assert "service-desk" in [g["key"] for g in context["groups"]]
     assert "office" in context["calendars"]
     shipped = sorted(json.loads(path.read_text())["key"] for path in PACK.glob("*.json"))

@@ -3,7 +3,8 @@
 `check_workflow` runs the schema first (a document that breaks it is reported
 as such and nothing else), then the shape of the flow, references to forms,
 tables, calendars, workflows, groups and users, durations, reviews, escalations
-and priority levels, and the data each condition, expression and template reads.
+and priority levels, the messages notifications send, and the data each condition,
+expression and template reads.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from engine.core.checker.graph import check_graph
 from engine.core.checker.ignored import check_ignored
 from engine.core.checker.jsontext import load_json
 from engine.core.checker.kinds import kind_of_expression
+from engine.core.checker.messages import check_messages
 from engine.core.checker.people import People, check_people
 from engine.core.checker.priorities import check_priorities
 from engine.core.checker.reads import check_reads
@@ -66,6 +68,9 @@ class References:
     named: dict[str, set[str]] | None = None
     #: Form key -> where its rules read `outcome` (see `start.rules_reading_outcome`).
     outcome_rules: Mapping[str, tuple[str, ...]] | None = None
+    #: The mail templates that ship with Flowdesk, which a `notify` may name besides the
+    #: workflow's own `messages`.
+    templates: frozenset[str] | None = None
 
 
 def check_workflow(doc: Any, references: References | None = None) -> list[Problem]:
@@ -102,6 +107,7 @@ def check_workflow_flow(
     problems += check_targets(doc)
     problems += check_statuses(doc)
     problems += check_separation(flow)
+    problems += check_messages(doc, flow, references.templates)
     return sorted(set(problems)), flow
 
 
