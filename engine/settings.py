@@ -81,6 +81,12 @@ WEB_WHOLE_NUMBERS: dict[str, tuple[int, str]] = {
     "TRUSTED_PROXIES": (0, "how many reverse proxies stand in front; 0 for none"),
 }
 
+#: The web app's yes-or-no settings, and what each says. Flask reads a variable's value as
+#: JSON: `true`, `false`, `1` and `0` are what it means; any other word is text, and text
+#: counts as yes: FLOWDESK_HTTPS=no turned HTTPS on (Secure cookies: no sign-in over http).
+WEB_YES_NO: dict[str, str] = {"HTTPS": "whether people reach it over HTTPS"}
+_YES_NO = frozenset({True, False, "true", "false"})  # 1 and 0 are True and False here
+
 #: Rows on one page of a list in the desk.
 PAGE_SIZE = 25
 
@@ -351,8 +357,24 @@ def check_web(config: Mapping[str, Any]) -> None:
         elif number < least:
             above = "0 or more" if least == 0 else f"greater than {least - 1}"
             problems.append(f"{name} must be {above} ({counts})")
+    for key, says in WEB_YES_NO.items():
+        value = config.get(key)
+        if key in config and (isinstance(value, float) or not _is_yes_no(value)):
+            problems.append(f"FLOWDESK_{key}={str(value)!r} is not true or false ({says})")
     if problems:
         raise SettingsError("; ".join(problems))
+
+
+def _is_yes_no(value: Any) -> bool:
+    """Tell whether a setting's value says yes or no as Flask reads it (or as it is written,
+    for `flowdesk up`'s look at the environment): true, false, 1 or 0."""
+    if isinstance(value, str):
+        value = value.strip().lower()
+        value = {"1": 1, "0": 0}.get(value, value)
+    try:
+        return value in _YES_NO
+    except TypeError:  # a list or an object, unhashable
+        return False
 
 
 def _networks(env: Mapping[str, str], name: str) -> tuple[Network, ...]:

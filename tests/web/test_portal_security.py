@@ -150,6 +150,31 @@ def test_a_size_limit_that_is_no_size_is_refused_as_the_app_starts_and_by_up(
     assert not (tmp_path / "flowdesk.sqlite3").exists()
 
 
+@pytest.mark.parametrize("given", ["no", "off", "yes", "2"])
+def test_an_https_setting_that_is_no_yes_or_no_is_refused_as_the_app_starts_and_by_up(
+    given: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Flask reads FLOWDESK_HTTPS=no as the text "no", which counts as yes: HTTPS on, cookies
+    Secure, and nobody could sign in over http. Only true, false, 1 and 0 are taken."""
+    from engine.settings import SettingsError
+    from web.app import create_app
+
+    monkeypatch.setenv("FLOWDESK_INSTANCE_PATH", str(tmp_path))
+    monkeypatch.setenv("FLOWDESK_HTTPS", given)
+    monkeypatch.delenv("FLOWDESK_DATABASE_URL", raising=False)
+    said = f"FLOWDESK_HTTPS='{given}' is not true or false (whether people reach it over HTTPS)"
+    with pytest.raises(SettingsError, match=re.escape(said)):
+        create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"})
+    result = CliRunner().invoke(main, ["up", "--port", "9"])
+    assert result.exit_code == 1, result.output
+    assert said in result.output
+    for meant in ("false", "0"):
+        monkeypatch.setenv("FLOWDESK_HTTPS", meant)
+        app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"})
+        assert not app.config["HTTPS"]
+        app.extensions["flowdesk"].close()
+
+
 def test_a_file_over_the_fields_limit_answers_413_and_stores_nothing(
     client: FlaskClient, database: Database, settings: dict[str, Any]
 ) -> None:

@@ -54,6 +54,7 @@ from engine.settings import (
     MAIL_IN_HOST,
     STOP_GRACE_S,
     WEB_WHOLE_NUMBERS,
+    WEB_YES_NO,
     SettingsError,
     check_web,
     relay_settings,
@@ -353,7 +354,7 @@ def _preflight(host: str, port: int) -> None:
         relay_settings(os.environ)
     except SettingsError as error:
         problems.append(str(error))
-    given = {key: os.environ.get(f"FLOWDESK_{key}") for key in WEB_WHOLE_NUMBERS}
+    given = {key: os.environ.get(f"FLOWDESK_{key}") for key in [*WEB_WHOLE_NUMBERS, *WEB_YES_NO]}
     try:  # as the web app will read them, before its processes start and die on them
         check_web({key: value for key, value in given.items() if value is not None})
     except SettingsError as error:
