@@ -126,7 +126,7 @@ DOCS_FORM = {
         {"key": "vip", "type": "checkbox", "label": "VIP"},
         {"key": "manager", "type": "user", "label": "Manager"},
         {"key": "approver", "type": "user", "label": "Approver"},
-        {"key": "approvers", "type": "multiselect", "label": "Approvers",
+        {"key": "approvers", "type": "multiselect", "label": "Approvers", "required": True,
          "options": ["ann", "bob"]},
         {"key": "service_owner", "type": "user", "label": "Service owner"},
         {"key": "services", "type": "multiselect", "label": "Services",
