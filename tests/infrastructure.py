@@ -26,7 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from aiosmtpd.controller import Controller
 from redis import Redis
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
@@ -34,6 +34,7 @@ from engine.service.commands import Commands
 from engine.service.definitions import load_folder
 from engine.service.people import ensure_user
 from engine.store.database import Database
+from engine.store.instances import Instance, Task
 from engine.store.people import User
 from tests.databases import PostgresSchemas
 from web.cli.stack import embedded_redis, free_port
@@ -291,3 +292,19 @@ class MailServer:
         if self._controller is not None:
             self._controller.stop()
             self._controller = None
+
+
+def resolve_an_alerts_incident(commands: Commands, number: str) -> None:
+    """Work an incident a monitoring alert opened to its end: the team resolves it, and it
+    closes (nobody is there to confirm an alert's fix)."""
+    with commands.database.reading() as session:
+        task = session.scalars(
+            select(Task)
+            .join(Instance, Instance.id == Task.instance_id)
+            .where(Instance.number == number, Task.status == "open")
+        ).one()
+    resolution = {"resolution": "Restarted the probe target."}
+    commands.complete(task.id, "resolved", resolution, actor=task.assignee or "bob")
+    with commands.database.reading() as session:
+        ended = session.scalar(select(Instance.ended_at).where(Instance.number == number))
+    assert ended is not None

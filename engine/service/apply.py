@@ -161,8 +161,7 @@ def save_transition(
     _save_runs(repo, instance, before, state, at)
     if state.ended and not (before is not None and before.ended) and instance.parent_run:
         repo.add_outbox([message_row(instance, "subflow_finished", {"child": instance.id}, at)])
-    told = _changed(before, state)
-    tasks = _apply_effects(repo, instance, workflow, transition, sla, at, vet, form_version, told)
+    tasks = _apply_effects(repo, instance, workflow, transition, sla, at, vet, form_version, before)
     notifications.after_events(repo, instance, audit, at, state.tasks)
     if state.ended and not (before is not None and before.ended):
         ended = [entry.get("actor") for entry in audit if entry["kind"] == "ended"]
@@ -191,7 +190,7 @@ def _apply_effects(
     at: datetime,
     vet: Vet | None,
     form_version: FormVersion | None,
-    changed: list[str] | None,
+    before: InstanceState | None,
 ) -> dict[str, list[Any]]:
     opened: list[dict[str, Any]] = []
     messages: list[dict[str, Any]] = []
@@ -208,8 +207,8 @@ def _apply_effects(
                 repo, instance, workflow, effect, transition.state.data
             ):
                 asked = {"to": "requester", "template": REQUESTER_TASK, "tasks": [effect.task]}
-                if changed is not None:  # the mail says what is new (`mail_context`)
-                    asked["told"] = changed
+                if before is not None:  # the mail says what is new (`mail_context`)
+                    asked["told"] = _changed(before, transition.state)
                 messages.append(message_row(instance, "notify", {**asked, "step": effect.step}, at))
         elif isinstance(effect, CancelTask):
             withdrawn.append(effect.task)
@@ -245,11 +244,10 @@ def _apply_effects(
     }
 
 
-def _changed(before: InstanceState | None, state: InstanceState) -> list[str] | None:
+def _changed(before: InstanceState, state: InstanceState) -> list[str]:
     """The data fields this move changed: what the desk just said ("What we did"), not what
-    it said rounds before (a question the requester has answered). None at the start."""
-    if before is None:
-        return None
+    it said rounds before (a question the requester has answered). Worked out only for the
+    mail that needs it, not on every move."""
     return sorted(key for key, value in state.data.items() if before.data.get(key) != value)
 
 

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from engine.service.catalogue import Catalogue
 from engine.service.commands import Commands
@@ -15,8 +15,9 @@ from engine.service.intake import Intake
 from engine.service.people import ensure_user
 from engine.service.problems import Problems
 from engine.service.recurring import Recurring
-from engine.store.instances import Instance, Task
+from engine.store.instances import Instance
 from tests import intake_payloads as payloads
+from tests.infrastructure import resolve_an_alerts_incident
 from tests.integration.conftest import INCIDENT, Clock
 
 #: Three reports of one cause, worded as three people would.
@@ -106,19 +107,6 @@ def test_incidents_of_one_service_alike_in_words_are_proposed_before_their_categ
     assert found.reason.startswith("3 incidents of the service 'printing' in 7 days")
 
 
-def _close(commands: Commands, number: str) -> None:
-    """Work an alert's incident to its end: the team resolves it, and it closes (nobody is
-    there to confirm an alert's fix)."""
-    with commands.database.reading() as session:
-        task = session.scalars(
-            select(Task)
-            .join(Instance, Instance.id == Task.instance_id)
-            .where(Instance.number == number, Task.status == "open")
-        ).one()
-    data = {"resolution": "Restarted the probe target."}
-    commands.complete(task.id, "resolved", data, actor=str(task.assignee))
-
-
 def test_incidents_opened_by_the_same_alert_are_proposed_whatever_their_words(
     commands: Commands, recurring: Recurring
 ) -> None:
@@ -135,7 +123,7 @@ def test_incidents_opened_by_the_same_alert_are_proposed_whatever_their_words(
         answer = Intake(commands).receive("alertmanager", token, json.dumps(body).encode(), body)
         assert answer.outcome == "created"
         opened.append(str(answer.number))
-        _close(commands, opened[-1])  # so the next firing opens a new incident
+        resolve_an_alerts_incident(commands, opened[-1])  # so the next firing opens a new incident
     [found] = recurring.proposals("bob")
     assert (found.rule, found.words) == ("alert", ())
     assert found.numbers == opened

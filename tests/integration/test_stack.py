@@ -104,14 +104,14 @@ class Stack:
 
 
 @contextmanager
-def running(
+def launched(
     env: dict[str, str],
     pack: Path = PACK,
     *,
     interrupts_ignored: bool = False,
     terminal: bool = False,
 ) -> Iterator[Stack]:
-    """Run `flowdesk up` until it answers /health; stop it with Ctrl-C at the end.
+    """Start `flowdesk up`, its output read line by line; killed at the end if still running.
 
     `interrupts_ignored`: started as a shell starts a command in the background (`&`),
     SIGINT ignored from the start. `terminal`: started as a shell starts a command in the
@@ -132,22 +132,42 @@ def running(
     reader = threading.Thread(target=stack.read, name="flowdesk-up-output", daemon=True)
     reader.start()
     try:
-        began = time.monotonic()
-        while health(port) is None:
-            assert process.poll() is None, stack.output
-            # As long as `up` itself gives its parts: on a busy machine they take a while.
-            assert time.monotonic() - began < READY_TIMEOUT_S, f"no health answer:\n{stack.output}"
-            time.sleep(0.25)
         yield stack
     finally:
-        if terminal:
-            os.killpg(process.pid, signal.SIGINT)
-        else:
-            process.send_signal(signal.SIGINT)
-        process.wait(timeout=30)
+        if process.poll() is None:
+            process.kill()
         reader.join(timeout=5)
         if process.stdout is not None:
             process.stdout.close()
+
+
+@contextmanager
+def running(
+    env: dict[str, str],
+    pack: Path = PACK,
+    *,
+    interrupts_ignored: bool = False,
+    terminal: bool = False,
+) -> Iterator[Stack]:
+    """Run `flowdesk up` until it answers /health; stop it with Ctrl-C at the end (see
+    `launched` for the ways it is started)."""
+    with launched(env, pack, interrupts_ignored=interrupts_ignored, terminal=terminal) as stack:
+        process = stack.process
+        try:
+            began = time.monotonic()
+            while health(stack.port) is None:
+                assert process.poll() is None, stack.output
+                # As long as `up` itself gives its parts: on a busy machine they take a while.
+                waited = time.monotonic() - began
+                assert waited < READY_TIMEOUT_S, f"no health answer:\n{stack.output}"
+                time.sleep(0.25)
+            yield stack
+        finally:
+            if terminal:
+                os.killpg(process.pid, signal.SIGINT)
+            else:
+                process.send_signal(signal.SIGINT)
+            process.wait(timeout=30)
     assert process.returncode == 0, stack.output
     assert stack.output.rstrip().endswith("Flowdesk stopped.")
 
@@ -275,32 +295,14 @@ def test_a_ctrl_c_while_up_is_still_starting_stops_it_and_what_it_started(
     were running: one sent while it migrated or loaded the pack was lost, and it ran on with
     nobody to stop it. Sent as soon as it says its database, it stops, and nothing it
     started is left (no process holds its instance folder in its environment)."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "web", "up", "--pack", str(PACK), "--port", str(port)],
-        env=stack_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
-    )
-    stack = Stack(port, process)
-    reader = threading.Thread(target=stack.read, name="flowdesk-up-output", daemon=True)
-    reader.start()
-    try:
+    with launched(stack_env, interrupts_ignored=True) as stack:
         began = time.monotonic()
         while "Database:" not in stack.output:
-            assert process.poll() is None, stack.output
+            assert stack.process.poll() is None, stack.output
             assert time.monotonic() - began < READY_TIMEOUT_S, stack.output
             time.sleep(0.01)
-        process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=READY_TIMEOUT_S) == 0, stack.output
-    finally:
-        if process.poll() is None:
-            process.kill()
-        reader.join(timeout=5)
-        if process.stdout is not None:
-            process.stdout.close()
+        stack.process.send_signal(signal.SIGINT)
+        assert stack.process.wait(timeout=READY_TIMEOUT_S) == 0, stack.output
     assert "Flowdesk stopped" in stack.output
     assert "Flowdesk is up" not in stack.output
     assert _processes_of(stack_env["FLOWDESK_INSTANCE_PATH"]) == []

@@ -34,7 +34,7 @@ from engine.store.database import Database
 from engine.store.instances import Event, Instance, Task
 from engine.store.services import Alert, Service
 from tests import intake_payloads as payloads
-from tests.infrastructure import Clock
+from tests.infrastructure import Clock, resolve_an_alerts_incident
 from tests.web.test_inbox import make_team, post, signed_in
 from tests.web.test_services_api import on_call
 
@@ -205,7 +205,7 @@ def test_a_service_that_reopens_sends_the_ended_incident_back_to_work(
 ) -> None:
     Catalogue(commands).save_service("payments", {"refire": "reopen"}, actor=None, create=False)
     number = send("alertmanager", payloads.alertmanager()).json["incident"]
-    _close(commands, number)
+    resolve_an_alerts_incident(commands, number)
     again = payloads.alertmanager()
     again["alerts"][0]["startsAt"] = "2023-02-07T09:00:00.000Z"
     answer = send("alertmanager", again)
@@ -219,21 +219,6 @@ def test_a_service_that_reopens_sends_the_ended_incident_back_to_work(
     assert incident.ended_at is None
 
 
-def _close(commands: Commands, number: str) -> None:
-    """Work an alert's incident to its end: the team resolves it, and it closes."""
-    with commands.database.reading() as session:
-        task = session.scalars(
-            select(Task)
-            .join(Instance, Instance.id == Task.instance_id)
-            .where(Instance.number == number, Task.status == "open")
-        ).one()
-    resolution = {"resolution": "Restarted the probe target."}
-    commands.complete(task.id, "resolved", resolution, actor=task.assignee or "bob")
-    with commands.database.reading() as session:
-        ended = session.scalar(select(Instance.ended_at).where(Instance.number == number))
-    assert ended is not None
-
-
 def test_an_alerts_incident_closes_when_resolved_for_nobody_is_there_to_confirm(
     send: Send, database: Database, commands: Commands
 ) -> None:
@@ -241,7 +226,7 @@ def test_an_alerts_incident_closes_when_resolved_for_nobody_is_there_to_confirm(
     a link: the confirmation waited three office days in nobody's inbox. The timeline says
     why it closed; a report of a person still asks them (see the portal's tests)."""
     number = send("alertmanager", payloads.alertmanager()).json["incident"]
-    _close(commands, number)
+    resolve_an_alerts_incident(commands, number)
     [incident] = incidents(database)
     assert (incident.status, incident.state["outcome"]) == ("closed", "resolved")
     with database.reading() as session:

@@ -90,15 +90,15 @@ def _refusal_lines(error: ServiceError) -> list[str]:
     under the refusal's headline, one a line; a message that lists them already (a folder's
     documents, each with its file) alone."""
     problems = error.problems
-    if len(problems) == 1 and problems[0].message in (error.message, error.headline):
+    quoted = error.headline != error.message  # the message quotes its problems: list them
+    if len(problems) == 1 and (quoted or problems[0].message == error.message):
         return [f"{problems[0].pointer or '/'}: {problems[0].message}"]
-    if error.headline != error.message:  # the message quotes its problems: list them
-        if len(problems) == 1:
-            return [f"{problems[0].pointer or '/'}: {problems[0].message}"]
-        return [error.headline, *(f"  {p.pointer or '/'}: {p.message}" for p in problems)]
+    lines = [f"  {p.pointer or '/'}: {p.message}" for p in problems]
+    if quoted:
+        return [error.headline, *lines]
     if problems and all(p.message in error.message for p in problems):
         return [error.message]
-    return [error.message, *(f"  {p.pointer or '/'}: {p.message}" for p in problems)]
+    return [error.message, *lines]
 
 
 def parse_json(text: str, what: str) -> dict[str, Any]:
