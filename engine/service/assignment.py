@@ -195,6 +195,8 @@ def misfit(
     instance: InstanceRow,
     effect: OpenTask,
     who: Assignee,
+    *,
+    starting: bool = False,
 ) -> Misfit | None:
     """Say why a task cannot go to `who`, or None if it can: a person who does not exist
     or cannot sign in (whatever named them: the data, the workflow, a manager link), a
@@ -231,7 +233,9 @@ def misfit(
             fields,
         )
     if who.user is not None:
-        problem = separation_problem(repo, step, instance, who.user, workflow.steps)
+        problem = separation_problem(
+            repo, step, instance, who.user, workflow.steps, starting=starting
+        )
         if problem is not None:
             return Misfit(problem, problem, fields)
     return None
@@ -261,9 +265,9 @@ def vet(
     effect: OpenTask,
     who: Assignee,
 ) -> None:
-    """Refuse to open a task for someone who cannot take it (see `misfit`): the command
-    that would open it changes nothing."""
-    found = misfit(repo, workflow, instance, effect, who)
+    """Refuse a start whose first tasks cannot go to whom they name (see `misfit`): the
+    start changes nothing, and its number is never given."""
+    found = misfit(repo, workflow, instance, effect, who, starting=True)
     if found is not None:
         refuse(found)
 

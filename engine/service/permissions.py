@@ -200,8 +200,13 @@ def separation_problem(
     instance: InstanceRow,
     person: str,
     steps: Mapping[str, Step],
+    *,
+    starting: bool = False,
 ) -> str | None:
-    """Say why separation of duties keeps `person` from this step's tasks, or None."""
+    """Say why separation of duties keeps `person` from this step's tasks, or None.
+
+    `starting`: the instance is being started, and a refusal keeps its number from ever
+    existing, so the words do not name it."""
     apart = kept_apart(step)
     if not apart or step is None:
         return None
@@ -209,7 +214,14 @@ def separation_problem(
     asked = dict(reversed(requesters(repo, instance))) if "requester" in apart else {}
     if person in asked:
         number = asked[person]
-        started = "" if number == instance.number else f", which started {instance.number}"
+        if starting and number == instance.number:
+            return (
+                f"{person} makes this request, so they may not {action_words(step)} at "
+                f"'{step.label}' (separation of duties)"
+            )
+        started = (
+            "" if number == instance.number or starting else f", which started {instance.number}"
+        )
         return (
             f"{person} requested {number}{started}, so they may not {action_words(step)} "
             "(separation of duties)"

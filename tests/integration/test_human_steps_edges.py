@@ -249,3 +249,34 @@ def test_a_start_naming_its_requester_among_a_later_reviews_people_is_refused_at
         )
     ]
     commands.start("later-review", {"board": ["bob", "dan"]}, requester="alice")
+
+
+#: An approval given to one person the workflow names.
+BOB_SIGNS: dict[str, Any] = {
+    "kind": "workflow", "format": 1, "key": "bob-signs", "title": "Bob signs",
+    "first": "sign",
+    "steps": {
+        "sign": {"type": "approval", "label": "Sign-off", "assign": {"user": "bob"},
+                 "on": {"approved": "done", "rejected": "done"}},
+        "done": {"type": "end"},
+    },
+}  # fmt: skip
+
+
+def test_a_start_refused_by_separation_of_duties_names_no_number_it_never_had(
+    commands: Commands, database: Database
+) -> None:
+    """The refusal keeps the number from ever existing: saying "bob requested WF-000001"
+    named a request nobody can find."""
+    at = commands.clock()
+    with database.writer_session() as session, session.begin():
+        assert publish_document(session, "workflow", BOB_SIGNS, at, "t").created
+        ensure_user(session, "bob", at)
+    with pytest.raises(InvalidInput) as refused:
+        commands.start("bob-signs", {}, requester="bob")
+    assert str(refused.value) == (
+        "bob makes this request, so they may not approve it at 'Sign-off' (separation of duties)"
+    )
+    with database.reading() as session:
+        assert session.scalars(select(Instance.id)).all() == []
+    assert commands.start("bob-signs", {}, requester="alice")["number"].endswith("000001")

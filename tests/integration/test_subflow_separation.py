@@ -95,7 +95,8 @@ def test_a_child_approval_named_for_the_parents_requester_does_not_start(
 
     [(status, error)] = outbox(database, "start_subflow")
     assert status == "failed"
-    why = "alice requested REQ-000001, which started SGN-000001, so they may not approve it"
+    # The child was never started, so the words name only the parent.
+    why = "alice requested REQ-000001, so they may not approve it (separation of duties)"
     assert why in (error or "")
     [run] = instance(database, number).state["runs"]
     assert why in run["incident"]  # the parent's step waits on an incident that says why
