@@ -22,6 +22,8 @@ from engine.core.effects import (
 from engine.core.runtime import Transition
 from engine.core.state import InstanceState
 from engine.service import assignment, notifications, problem_news
+from engine.service.permissions import people_kept_apart
+from engine.store.instances import spaced_names
 from engine.store.repository import InstanceRow, Repository
 from engine.store.search import SearchIndex
 
@@ -299,7 +301,8 @@ def _open_task(
     vet: Vet | None,
     form_version: FormVersion | None,
 ) -> dict[str, Any]:
-    who = assignment.for_step(repo, workflow, instance, effect.step, effect.assign, at=at)
+    apart = people_kept_apart(repo, workflow.steps.get(effect.step), instance)
+    who = assignment.resolve(repo, effect.assign, None, at, apart)
     if vet is not None:
         vet(effect, effect.step, who)
     pinned = form_version(effect.form) if effect.form and form_version is not None else None
@@ -320,6 +323,7 @@ def _open_task(
             "status": "open",
             "due_at": due_at,
             "created_at": at,
+            "kept_apart": spaced_names(apart),
             **sort_key(sla, due_at, at),
         }
     )

@@ -21,7 +21,13 @@ from engine.core.steps.base import Step
 from engine.core.values import is_row_id
 from engine.service.commands import Commands
 from engine.service.errors import Archived, NotAllowed, NotFound
-from engine.service.permissions import DECISIONS, holder_gone, may_act, may_reassign
+from engine.service.permissions import (
+    DECISIONS,
+    action_words,
+    holder_gone,
+    may_act,
+    may_reassign,
+)
 from engine.service.person import Person
 from engine.service.published import Published
 from engine.service.queries import (
@@ -103,6 +109,8 @@ class TaskView:
     #: The instance's data, or for someone outside the service desk the part of it the
     #: page shows them (`shown`) and their own form's fields.
     data: Mapping[str, Any]
+    #: Why separation of duties keeps the reader from this task, when it does.
+    apart: str | None = None
 
     @property
     def note_box(self) -> bool:
@@ -496,6 +504,23 @@ def _may_open(person: Person, task: Task, instance: Instance) -> bool:
     )
 
 
+def _apart(person: Person, task: Task, instance: Instance, step: Step | None) -> str | None:
+    """Say why separation of duties keeps `person` from an open task, or None."""
+    if task.status != "open" or step is None:
+        return None
+    if person.username not in (task.kept_apart or "").split():
+        return None
+    if person.username == instance.requester:
+        return (
+            f"You requested {instance.number}, so you may not {action_words(step)} "
+            "(separation of duties)"
+        )
+    return (
+        f"Separation of duties keeps you from this task: you asked for what started "
+        f"{instance.number}, or did an earlier step this one is kept apart from"
+    )
+
+
 def _task_view(
     desk: Desk,
     person: Person,
@@ -516,8 +541,11 @@ def _task_view(
     labels = doc.get("buttons", {})
     # The requester's own approvals (confirm the fix) have their form's feedback field.
     decision = step is not None and step.type in DECISIONS and not task.assignment.get("requester")
-    acts = task.status == "open" and may_act(
-        person.username, person.groups.__contains__, task, instance.requester
+    apart = _apart(person, task, instance, step)
+    acts = (
+        task.status == "open"
+        and apart is None
+        and may_act(person.username, person.groups.__contains__, task, instance.requester)
     )
     forms = [pinned] if pinned else []
     return TaskView(
@@ -546,6 +574,7 @@ def _task_view(
         decision=decision,
         comment_field=comment_field(fillable.form) if fillable else None,
         data=data,
+        apart=apart,
     )
 
 

@@ -68,7 +68,12 @@ _ADD = Prepared(
 )
 _TASK = Prepared(
     select(
-        tasks.c.id, tasks.c.title, tasks.c.assignee, tasks.c.candidate_group, tasks.c.status
+        tasks.c.id,
+        tasks.c.title,
+        tasks.c.assignee,
+        tasks.c.candidate_group,
+        tasks.c.status,
+        tasks.c.kept_apart,
     ).where(tasks.c.instance_id == bindparam("instance"), tasks.c.key == bindparam("key"))
 )
 _MAIL_KINDS = select(settings_table.c.username, settings_table.c.mail).where(
@@ -169,7 +174,8 @@ def _task_notes(
     why: str = "",
     by: str | None = None,
 ) -> list[Note]:
-    """Tell the holder of a task, or its group's members while it is queued."""
+    """Tell the holder of a task, or its group's members while it is queued (but those
+    separation of duties keeps from it: it is not in their queue)."""
     row = _TASK.first(repo.connection, {"instance": instance.id, "key": key})
     if row is None or row[4] != "open":
         return []
@@ -178,9 +184,11 @@ def _task_notes(
     if assignee:
         return [Note(assignee, kind or "assigned", task_id, key, summary, by)]
     if group:
+        apart = set((row[5] or "").split())
         return [
             Note(member, kind or "queue", task_id, key, summary, by)
             for member in repo.members(group)
+            if member not in apart
         ]
     return []
 

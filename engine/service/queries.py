@@ -11,7 +11,15 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from engine.service.errors import NotFound
-from engine.store.instances import Comment, Event, Instance, Task, Timer
+from engine.store.instances import (
+    Comment,
+    Event,
+    Instance,
+    Task,
+    Timer,
+    apart_pattern,
+    not_kept_apart,
+)
 from engine.store.people import Group, Membership, User
 
 
@@ -29,7 +37,8 @@ def groups_of(session: Session, username: str) -> list[str]:
 
 
 def open_tasks(session: Session, user: str | None = None, limit: int = 200) -> list[Task]:
-    """Return open tasks: all of them, or a user's own plus their groups' unclaimed ones."""
+    """Return open tasks: all of them, or a user's own plus their groups' unclaimed ones
+    (but those separation of duties keeps them from)."""
     query = select(Task).where(Task.status == "open")
     if user is not None:
         groups = groups_of(session, user)
@@ -37,7 +46,9 @@ def open_tasks(session: Session, user: str | None = None, limit: int = 200) -> l
             or_(
                 Task.assignee == user,
                 Task.delegated_by == user,
-                Task.assignee.is_(None) & Task.candidate_group.in_(groups),
+                Task.assignee.is_(None)
+                & Task.candidate_group.in_(groups)
+                & not_kept_apart(Task.kept_apart, apart_pattern(user)),
             )
         )
     return list(

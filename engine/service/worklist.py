@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from engine.service.person import Person
-from engine.store.instances import Instance, Task
+from engine.store.instances import Instance, Task, apart_pattern, not_kept_apart
 
 #: Work whose SLA deadline is nearer than this is "due soon".
 DUE_SOON = timedelta(hours=1)
@@ -153,8 +153,11 @@ _WHO = {
     "mine": or_(
         _tasks.assignee == bindparam("username"), _tasks.delegated_by == bindparam("username")
     ),
+    # A queue leaves out the tasks separation of duties keeps the person from.
     "queue": and_(
-        _tasks.assignee.is_(None), _tasks.candidate_group.in_(bindparam("groups", expanding=True))
+        _tasks.assignee.is_(None),
+        _tasks.candidate_group.in_(bindparam("groups", expanding=True)),
+        not_kept_apart(_tasks.kept_apart, bindparam("apart", type_=String())),
     ),
 }
 _NOW = bindparam("now", type_=_instances.response_due_at.type)
@@ -233,6 +236,11 @@ def _task_total(view: str, form: tuple[str, ...]) -> Select[Any]:
     return select(func.count()).select_from(_TASKS_WITH_INSTANCES).where(*where)
 
 
+def _whom(person: Person) -> dict[str, str]:
+    """The parameters that say whose lists they are: "mine" and a queue's kept apart."""
+    return {"username": person.username, "apart": apart_pattern(person.username)}
+
+
 def _page_values(limit: int, offset: int) -> dict[str, int]:
     return {"limit": max(1, min(limit, MAX_PAGE)), "offset": max(0, offset)}
 
@@ -268,7 +276,7 @@ def queue(
     if not groups:
         return []
     filters = filters or Filters()
-    values = _values(filters, now, groups=groups, **_page_values(limit, offset))
+    values = _values(filters, now, groups=groups, **_whom(person), **_page_values(limit, offset))
     rows = session.execute(_task_page("queue", _form(filters)), values)
     return [TaskItem(*row) for row in rows]
 
@@ -287,7 +295,7 @@ def total_tasks(
     if view != "mine" and not groups:
         return 0
     filters = filters or Filters()
-    values = _values(filters, now, username=person.username, groups=groups)
+    values = _values(filters, now, groups=groups, **_whom(person))
     statement = _task_total("mine" if view == "mine" else "queue", _form(filters))
     return int(session.scalar(statement, values) or 0)
 
@@ -302,7 +310,7 @@ _COUNTS = select(
 def counts(session: Session, person: Person) -> dict[str, int]:
     """Return how many open tasks a person holds and how many wait in their groups' queues."""
     groups = sorted(person.groups)
-    row = session.execute(_COUNTS, {"username": person.username, "groups": groups}).one()
+    row = session.execute(_COUNTS, {"groups": groups, **_whom(person)}).one()
     return {"mine": int(row[0] or 0), "queue": int(row[1] or 0) if groups else 0}
 
 

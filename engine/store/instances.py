@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, SmallInteger, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    ColumnElement,
+    ForeignKey,
+    Index,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    or_,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.store.base import Base, Document, Id
@@ -163,6 +174,28 @@ class Task(Base):
     # is read in index order instead of sorting every queued task by a join.
     sort_rank: Mapped[int] = mapped_column(SmallInteger, default=3)
     sort_at: Mapped[datetime]
+    #: Whom separation of duties keeps from the task, worked out as it opens (the requester
+    #: of an approval, who did a step its `not_by` names): each name between spaces (a
+    #: username has none), so a queue leaves the task out of their lists (`not_kept_apart`).
+    #: Acting on it checks again (`permissions.require_separation`).
+    kept_apart: Mapped[str | None] = mapped_column(Text)
+
+
+def spaced_names(people: Iterable[str]) -> str | None:
+    """The `kept_apart` column of a task that keeps `people` from it; None for nobody."""
+    names = sorted(set(people))
+    return f" {' '.join(names)} " if names else None
+
+
+def apart_pattern(username: str) -> str:
+    """The LIKE pattern (escaped with '/') that finds `username` in a `kept_apart` column."""
+    escaped = username.replace("/", "//").replace("%", "/%").replace("_", "/_")
+    return f"% {escaped} %"
+
+
+def not_kept_apart(column: Any, pattern: Any) -> ColumnElement[bool]:
+    """The condition "the task's `kept_apart` column does not name whom `pattern` finds"."""
+    return or_(column.is_(None), ~column.like(pattern, escape="/"))
 
 
 class Event(Base):

@@ -194,6 +194,7 @@ TASK_COLUMNS = (
     "created_at",
     "sort_rank",
     "sort_at",
+    "kept_apart",
 )
 _ADD_TASK = _insert(tasks, TASK_COLUMNS, tasks.c.id)
 _TASK_TIMES = Prepared(

@@ -29,6 +29,7 @@ from engine.service.people import ensure_user
 from engine.service.tokens import issue_token
 from engine.store.database import Database
 from engine.store.instances import Comment, Event, Instance, Task
+from engine.store.notifications import Notification
 from engine.store.people import User
 from tests.infrastructure import MAJOR, give_password
 from tests.web.conftest import hidden_fields
@@ -149,6 +150,10 @@ class Door(Protocol):
 
     def claim(self, task: int, user: str) -> Answer: ...
 
+    def queue(self, user: str) -> str:
+        """What the door lists as the user's open tasks and their groups' queue."""
+        ...
+
 
 class Web:
     """The pages: the public form for a signed-in requester, and the task page."""
@@ -194,6 +199,11 @@ class Web:
         form = hidden_fields(client.get(f"/tasks/{task}").text)
         response = client.post(f"/tasks/{task}/claim", data=form)
         return _page_answer(response.status_code, response.text)
+
+    def queue(self, user: str) -> str:
+        page = self._client(user).get("/inbox")
+        assert page.status_code == 200
+        return page.text
 
 
 def _posted(value: Any) -> str:
@@ -260,6 +270,13 @@ class Api:
         )
         return self._answer(response)
 
+    def queue(self, user: str) -> str:
+        response = self.client.get(
+            "/api/v1/tasks?view=queue", headers={"Authorization": f"Bearer {self.tokens[user]}"}
+        )
+        assert response.status_code == 200
+        return response.text
+
 
 class Cli:
     """The `flowdesk` command line, as an operator's script would run it."""
@@ -290,6 +307,11 @@ class Cli:
 
     def claim(self, task: int, user: str) -> Answer:
         return self._run("claim", str(task), "--as", user)
+
+    def queue(self, user: str) -> str:
+        result = self.runner.invoke(main, ["tasks", "--user", user], env=self.env)
+        assert result.exit_code == 0, result.output
+        return result.output
 
 
 @pytest.fixture(params=["web", "api", "cli"])
@@ -442,6 +464,46 @@ def test_the_requester_may_not_claim_their_own_request_from_the_queue_at_any_doo
         assert answer.says("", "separation of duties"), answer.words
     assert counts(database) == before
     assert not door.claim(int(task["id"]), "maria").refused
+
+
+def test_no_door_lists_a_task_in_the_queue_of_someone_separation_of_duties_keeps_from_it(
+    door: Door, commands: Commands, database: Database
+) -> None:
+    """alice is one of the approvers and asked for this: her queue does not offer her the
+    approval (taking it was refused), nor does a mail or the bell tell her of it."""
+    number = commands.start("team-purchase", GOOD, requester="alice")["number"]
+    other = commands.start("team-purchase", GOOD, requester="maria")["number"]
+
+    assert number not in door.queue("alice")
+    assert other in door.queue("alice")
+    assert number in door.queue("maria")
+    assert other not in door.queue("maria")
+    if door.name == "api":  # and the count of the queue's pages
+        assert json.loads(door.queue("alice"))["total"] == 1
+    with database.reading() as session:
+        told = session.execute(
+            select(Notification.recipient, Instance.number)
+            .join(Instance, Instance.id == Notification.instance_id)
+            .where(Notification.kind == "queue")
+            .order_by(Notification.recipient)
+        ).all()
+    assert [tuple(row) for row in told] == [("alice", other), ("maria", number)]
+
+
+def test_the_task_page_tells_the_requester_why_they_may_not_take_their_own_approval(
+    app: Flask, commands: Commands, world: None
+) -> None:
+    started = commands.start("team-purchase", GOOD, requester="alice")
+    (task,) = started["opened_tasks"]
+
+    page = Web(app)._client("alice").get(f"/tasks/{task['id']}").text
+
+    assert (
+        f"You requested {started['number']}, so you may not approve it (separation of duties)."
+        in html_text.unescape(page)
+    )
+    assert "Take it" not in page
+    assert "Take it" in Web(app)._client("maria").get(f"/tasks/{task['id']}").text
 
 
 def test_a_field_the_step_keeps_read_only_cannot_be_written_at_any_door(
