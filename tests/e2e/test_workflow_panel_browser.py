@@ -398,8 +398,8 @@ def test_a_duration_box_reads_plain_words_and_says_a_kept_mistake_once(
 def test_a_notify_offers_the_workflows_own_messages_and_an_edit_keeps_them(
     page: Page, problems: Problems, dana: str, database: Database, commands: Commands
 ) -> None:
-    """The Studio does not edit `messages` yet: it offers them, and the shipped ones, where a
-    notify names its message, and saving an edit keeps them as they were."""
+    """A notify offers the workflow's own messages, and the shipped ones, where it names
+    its message, and saving an edit elsewhere keeps them as they were."""
     panel = incident(page, "told")
     document = saved_draft(database, "told")
     document["messages"] = {
@@ -426,4 +426,59 @@ def test_a_notify_offers_the_workflows_own_messages_and_an_edit_keeps_them(
     assert saved["messages"] == document["messages"]
     assert saved["steps"]["self_service"]["notify"]["template"] == "password-reset"
     assert any("told-you" in text and "never sent" in text for text in read_problems(page))
+    assert problems.all() == []
+
+
+def test_a_process_owner_writes_a_message_sends_it_and_removes_it_when_nothing_sends_it(
+    page: Page, problems: Problems, dana: str, database: Database
+) -> None:
+    """A message of the workflow's own is written in its settings (name, subject, body with a
+    field inserted), sent by a notify, and removed again once no notify sends it: the
+    checker's "never sent" is said at the message, beside its Remove button."""
+    panel = incident(page, "told")
+    page.get_by_role("button", name="Workflow settings").click()
+    messages = panel.get_by_role("group", name="Mail messages of its own")
+    messages.get_by_label("New message's name").fill("Told You")
+    messages.get_by_role("button", name="Add a message").click()
+    expect(messages.get_by_role("alert")).to_contain_text("lower-case letters")
+    messages.get_by_label("New message's name").fill("told-you")
+    messages.get_by_role("button", name="Add a message").click()
+    wait_until_saved(page)
+    messages = panel.get_by_role("group", name="Mail messages of its own")
+    expect(messages.get_by_text("no notify sends the message 'told-you'")).to_be_visible()
+
+    subject = messages.get_by_label("Subject of told-you")
+    subject.fill("{{ instance.number }}: try the self-service page")
+    subject.press("Tab")
+    wait_until_saved(page)
+    body = panel.get_by_label("Body of told-you", exact=True)
+    body.fill("Hello,\n\nthe page fixes most printers:")
+    body.press("Tab")
+    wait_until_saved(page)
+    picker = panel.get_by_label("Insert a field into the body of told-you")
+    picker.select_option(label=picker.locator("option", has_text="summary").first.inner_text())
+    wait_until_saved(page)
+    assert saved_draft(database, "told")["messages"] == {
+        "told-you": {
+            "subject": "{{ instance.number }}: try the self-service page",
+            "body": "Hello,\n\nthe page fixes most printers: {{ summary }}",
+        }
+    }
+
+    select_card(page, "self_service")
+    template = panel.get_by_label("Message template")
+    template.fill("told-you")
+    template.press("Tab")
+    wait_until_saved(page)
+    assert not any("told-you" in text for text in read_problems(page))
+
+    template.fill("reminder")
+    template.press("Tab")
+    wait_until_saved(page)
+    assert any("told-you" in text and "never sent" in text for text in read_problems(page))
+    page.get_by_role("button", name="Workflow settings").click()
+    panel.get_by_role("button", name="Remove the message told-you").click()
+    wait_until_saved(page)
+    assert "messages" not in saved_draft(database, "told")
+    assert not any("told-you" in text for text in read_problems(page))
     assert problems.all() == []

@@ -187,13 +187,13 @@ export function notifyEditor(panel, at, { step, inAction = false }) {
   box.append(to);
   if (kind === "someone") box.append(assignEditor(panel, `${at}/to`, { step, words: "Who", label: "Change who is notified" }));
   if (kind === "email") box.append(textField(panel, `${at}/to/email`, "Email address", "Change the email address", { hint: "An address, or a template like {{ email }}." }));
-  // The workflow's own messages (which the Studio keeps but does not edit yet), then the shipped ones.
+  // The workflow's own messages (written in its settings), then the shipped ones.
   const listId = idFor(at, "messages");
   const own = Object.keys(panel.doc.messages || {}).sort();
   const datalist = el("datalist", { id: listId });
   own.forEach((key) => datalist.append(el("option", { value: key }, "this workflow's message")));
   (panel.view.context?.messages || []).filter((key) => !own.includes(key)).forEach((key) => datalist.append(el("option", { value: key }, "ships with Flowdesk")));
-  const message = textField(panel, `${at}/template`, "Message template", "Change the message template", { list: listId, hint: "One of this workflow's own messages (under \"messages\" in its document), or one that ships with Flowdesk, like reminder." });
+  const message = textField(panel, `${at}/template`, "Message template", "Change the message template", { list: listId, hint: "One of this workflow's own messages (written in the workflow settings, under Mail messages), or one that ships with Flowdesk, like reminder." });
   message.append(datalist);
   box.append(message);
   return box;

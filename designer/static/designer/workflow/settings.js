@@ -1,7 +1,7 @@
 // The workflow's own settings, shown when the workflow (not a step) is selected: its name,
 // whether its instances are incidents, how an instance starts, the priorities, the SLA per
-// priority, the business calendars it uses, what the requester sees, and its decision
-// tables (docs/workflow-language.md §3-§8).
+// priority, the business calendars it uses, what the requester sees, its decision tables
+// and its own mail messages (docs/workflow-language.md §3-§8, §15).
 
 import { el } from "../dom.js";
 import { getAt, pointer, setAt } from "./pointer.js";
@@ -30,6 +30,7 @@ export function workflowSettings(panel) {
     calendarsUsed(panel),
     requesterSees(panel),
     tablesList(panel),
+    messagesList(panel),
   ];
 }
 
@@ -253,3 +254,52 @@ function tablesList(panel) {
   return box;
 }
 
+
+/** Every field the workflow's templates may read somewhere, once each, for a message. */
+function fieldsAnywhere(view) {
+  const fields = new Map();
+  for (const list of Object.values(view.fieldsAt || {})) for (const f of list) if (!fields.has(f.key)) fields.set(f.key, f);
+  return [...fields.values()];
+}
+
+/** The workflow's own mail messages: a subject and a body each, filled in like a title. */
+function messagesList(panel) {
+  const { view, doc } = panel;
+  const messages = doc.messages || {};
+  const box = group(panel, "/messages", "Mail messages of its own", {
+    hint: "A notification sends one by its name (its message template). Values like {{ instance.number }}, {{ instance.title }} or a field's {{ key }} are filled in as it is sent.",
+  });
+  const fields = fieldsAnywhere(view);
+  const list = el("ul", { class: "wf-messages" });
+  for (const key of Object.keys(messages)) {
+    const at = pointer("messages", key);
+    const item = el("li");
+    const subject = textField(panel, `${at}/subject`, `Subject of ${key}`, `Change the subject of ${key}`);
+    const body = textField(panel, `${at}/body`, `Body of ${key}`, `Change the body of ${key}`, { multiline: true });
+    body.append(insertPicker(idFor(`${at}/body`, "insert"), `Insert a field into the body of ${key}`, fields, (field) => panel.put(`Change the body of ${key}`, `${at}/body`, withField(getAt(panel.doc, `${at}/body`), field))));
+    const remove = button(`Remove the message ${key}`, { id: idFor(at, "remove"), class: "small danger" }, () => {
+      const rest = { ...(panel.doc.messages || {}) };
+      delete rest[key];
+      panel.put(`Remove the message ${key}`, "/messages", Object.keys(rest).length ? rest : undefined);
+    });
+    item.append(el("h4", {}, key), panel.slot(at), subject, body, remove);
+    list.append(item);
+  }
+  box.append(list);
+  const input = el("input", { type: "text", spellcheck: "false", placeholder: "access-granted" });
+  const add = control(panel, "/messages--new", "New message's name", input, { hint: "Lower-case letters, digits, - and _." });
+  const error = el("p", { class: "error-message", hidden: "hidden", role: "alert" });
+  const create = button("Add a message", { id: idFor("/messages", "add") }, () => {
+    const name = input.value.trim();
+    const problem = !KEY.test(name) ? "A message's name is lower-case letters, digits, - and _, starting with a letter." : messages[name] ? `There is already a message ${name}.` : "";
+    error.hidden = !problem;
+    error.textContent = problem;
+    if (problem) return;
+    panel.put(`Add the message ${name}`, pointer("messages", name), {
+      subject: "{{ instance.number }}: {{ instance.title }}",
+      body: "Hello,\n\nabout {{ instance.number }}: \n",
+    });
+  });
+  box.append(add, create, error);
+  return box;
+}
