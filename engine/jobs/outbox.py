@@ -23,8 +23,8 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections import deque
-from collections.abc import Callable
+from collections import OrderedDict, deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -393,16 +393,32 @@ def prepare(database: Database, claim: Claim, settings: RelaySettings) -> Delive
     return Delivery(claim, composed=composed)
 
 
+#: A published version's `messages` by its content hash: a version's content never changes,
+#: and the hash names the content whatever database or restore it came from. A mail read the
+#: whole workflow document to find its message; now it reads the hash. Bounded: a worker
+#: sends for the few versions that have open instances.
+_MESSAGES: OrderedDict[str, Mapping[str, Any]] = OrderedDict()
+MESSAGES_KEPT = 64
+
+
 def own_message(session: Session, instance: Instance, key: str) -> Any:
     """The workflow's own message `key`, as the instance's version was published; None
     when it has none of that name (a template that ships with Flowdesk is meant)."""
-    content = session.scalar(
-        select(DefinitionVersion.content).where(
-            DefinitionVersion.id == instance.workflow_version_id
-        )
-    )
-    messages = content.get("messages") if isinstance(content, dict) else None
-    return messages.get(key) if isinstance(messages, dict) else None
+    version = DefinitionVersion.id == instance.workflow_version_id
+    digest = session.scalar(select(DefinitionVersion.content_hash).where(version))
+    if digest is None:
+        return None
+    found = _MESSAGES.get(digest)
+    if found is None:
+        content = session.scalar(select(DefinitionVersion.content).where(version))
+        messages = content.get("messages") if isinstance(content, dict) else None
+        found = messages if isinstance(messages, dict) else {}
+        _MESSAGES[digest] = found
+        while len(_MESSAGES) > MESSAGES_KEPT:
+            _MESSAGES.popitem(last=False)
+    else:
+        _MESSAGES.move_to_end(digest)
+    return found.get(key)
 
 
 def backoff(

@@ -8,15 +8,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
 from engine.catalog import Document
 from engine.jobs.outbox import relay_outbox
 from engine.service.commands import Commands
-from engine.service.definitions import publish_all
+from engine.service.definitions import content_hash, publish_all
 from engine.service.errors import InvalidInput
 from engine.service.people import ensure_user
 from engine.settings import RelaySettings
 from engine.store.database import Database
+from engine.store.definitions import DefinitionVersion
 from tests.infrastructure import MailServer
 from tests.integration.conftest import INCIDENT, Clock
 from tests.integration.test_outbox_relay import (
@@ -112,6 +114,36 @@ def test_an_instance_is_mailed_the_message_of_the_version_it_runs(
 
     [(_, message)] = smtp.inbox.received
     assert message["Subject"] == f"{number}: your laptop is ordered"
+
+
+def test_a_version_id_that_holds_other_content_after_a_restore_mails_that_content(
+    commands: Commands,
+    database: Database,
+    clock: Clock,
+    smtp: MailServer,
+    settings: RelaySettings,
+    alice: None,
+) -> None:
+    """The relay keeps the messages it read by the content's hash, not the version's id: a
+    database restored at the same address (or another test's) has other content under the
+    same id, and a worker that ran on must not mail the old words."""
+    publish(database, clock, ORDER)
+    commands.start("order", REQUEST, requester="alice")
+    relay_outbox(database, settings=settings, now=clock())
+    other = copy.deepcopy(ORDER)
+    other["messages"]["order-received"]["subject"] = "Restored: {{ item }}"
+    with database.writer_session() as session, session.begin():
+        session.execute(
+            update(DefinitionVersion)
+            .where(DefinitionVersion.content_hash == content_hash(ORDER))
+            .values(content=other, content_hash=content_hash(other))
+        )
+    commands.start("order", REQUEST, requester="alice")
+
+    relay_outbox(database, settings=settings, now=clock())
+
+    subjects = [message["Subject"] for _, message in smtp.inbox.received]
+    assert subjects == ["ORD-000001: your laptop is ordered", "Restored: laptop"]
 
 
 def test_publishing_refuses_a_notify_naming_no_message_with_the_nearest(
