@@ -322,7 +322,7 @@ def _ladder_changes(was: list[Any], now: list[Any]) -> Iterator[str]:
 def _workflow_changes(
     old: Mapping[str, Any], new: Mapping[str, Any], renamed: Mapping[str, str]
 ) -> Iterator[str]:
-    for name in ("title", "description"):
+    for name in ("title", "description", "team"):
         if old.get(name) != new.get(name):
             yield _changed(
                 f"the workflow's {name}", value_words(old.get(name)), value_words(new.get(name))

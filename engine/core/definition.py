@@ -19,6 +19,10 @@ FORMAT = 1
 ADDRESS_FIELD = "email"
 
 
+#: Who works a workflow's requests when it does not say (`team`).
+DEFAULT_TEAM = "the service desk"
+
+
 class Workflow:
     """A workflow definition: steps (nested ones included) by id, tables, SLA policy."""
 
@@ -35,6 +39,7 @@ class Workflow:
         "start",
         "steps",
         "tables",
+        "team",
         "title",
     )
 
@@ -43,6 +48,8 @@ class Workflow:
         self.key: str = doc["key"]
         self.title: str = doc["title"]
         self.first: str = doc["first"]
+        #: Who works its requests, as requesters read it ("Write to Facilities").
+        self.team: str = doc.get("team") or DEFAULT_TEAM
         #: Its instances are incidents: Insight and the recurring incidents count them.
         self.incident: bool = bool(doc.get("incident", False))
         self.start: Mapping[str, Any] = doc.get("start", {})

@@ -245,6 +245,7 @@ class Turn:
             "status": state.status,
             "requester": state.requester,
             "started_at": state.started_at,
+            "team": self.workflow.team,
         }
         return context
 

@@ -33,6 +33,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
+from engine.core.definition import DEFAULT_TEAM
 from engine.jobs import mail, messages, targets, webhooks
 from engine.jobs.dead_letters import Letter, bury
 from engine.jobs.errors import DeliveryError, PermanentFailure, TemporaryFailure
@@ -382,8 +383,9 @@ def prepare(database: Database, claim: Claim, settings: RelaySettings) -> Delive
             document = webhook_document(claim, message, instance, tasks)
             return Delivery(claim, webhook=message.webhook, document=document)
         assert message.template is not None  # `messages.read` saw to it
-        context = mail_context(instance, message, tasks, settings)
-        own = own_message(session, instance, message.template)
+        words = version_words(session, instance)
+        context = mail_context(instance, message, tasks, settings, words.team)
+        own = words.messages.get(message.template)
         if own is None:
             rendered = mail.render_mail(message.template, context)
         else:
@@ -393,32 +395,43 @@ def prepare(database: Database, claim: Claim, settings: RelaySettings) -> Delive
     return Delivery(claim, composed=composed)
 
 
-#: A published version's `messages` by its content hash: a version's content never changes,
-#: and the hash names the content whatever database or restore it came from. A mail read the
-#: whole workflow document to find its message; now it reads the hash. Bounded: a worker
-#: sends for the few versions that have open instances.
-_MESSAGES: OrderedDict[str, Mapping[str, Any]] = OrderedDict()
-MESSAGES_KEPT = 64
+@dataclass(frozen=True, slots=True)
+class Words:
+    """What a mail takes from the workflow version its instance runs: its own messages, and
+    who works its requests (`team`)."""
+
+    messages: Mapping[str, Any]
+    team: str
 
 
-def own_message(session: Session, instance: Instance, key: str) -> Any:
-    """The workflow's own message `key`, as the instance's version was published; None
-    when it has none of that name (a template that ships with Flowdesk is meant)."""
+#: The `Words` of published versions by their content hash: a version's content never
+#: changes, and the hash names the content whatever database or restore it came from. A mail
+#: read the whole workflow document; now it reads the hash. Bounded: a worker sends for the
+#: few versions that have open instances.
+_WORDS: OrderedDict[str, Words] = OrderedDict()
+WORDS_KEPT = 64
+
+
+def version_words(session: Session, instance: Instance) -> Words:
+    """The messages and the team of the workflow version `instance` runs."""
     version = DefinitionVersion.id == instance.workflow_version_id
     digest = session.scalar(select(DefinitionVersion.content_hash).where(version))
     if digest is None:
-        return None
-    found = _MESSAGES.get(digest)
-    if found is None:
-        content = session.scalar(select(DefinitionVersion.content).where(version))
-        messages = content.get("messages") if isinstance(content, dict) else None
-        found = messages if isinstance(messages, dict) else {}
-        _MESSAGES[digest] = found
-        while len(_MESSAGES) > MESSAGES_KEPT:
-            _MESSAGES.popitem(last=False)
-    else:
-        _MESSAGES.move_to_end(digest)
-    return found.get(key)
+        return Words({}, DEFAULT_TEAM)
+    found = _WORDS.get(digest)
+    if found is not None:
+        _WORDS.move_to_end(digest)
+        return found
+    content = session.scalar(select(DefinitionVersion.content).where(version))
+    content = content if isinstance(content, dict) else {}
+    messages = content.get("messages")
+    found = Words(
+        messages if isinstance(messages, dict) else {}, content.get("team") or DEFAULT_TEAM
+    )
+    _WORDS[digest] = found
+    while len(_WORDS) > WORDS_KEPT:
+        _WORDS.popitem(last=False)
+    return found
 
 
 def backoff(
@@ -539,7 +552,7 @@ def _tasks(session: Session, instance: Instance, keys: Any) -> list[dict[str, An
     ]
 
 
-def _instance(instance: Instance) -> dict[str, Any]:
+def _instance(instance: Instance, team: str = DEFAULT_TEAM) -> dict[str, Any]:
     return {
         "id": instance.id,
         "number": instance.number,
@@ -549,6 +562,7 @@ def _instance(instance: Instance) -> dict[str, Any]:
         "priority": instance.priority,
         "requester": instance.requester,
         "started_at": instance.started_at.isoformat(),
+        "team": team,
     }
 
 
@@ -557,13 +571,14 @@ def mail_context(
     message: Message,
     tasks: list[dict[str, Any]],
     settings: RelaySettings,
+    team: str = DEFAULT_TEAM,
 ) -> dict[str, Any]:
     """What a mail template sees: the fields by name, as in workflow templates, and more."""
     data = dict(instance.state.get("data") or {})
     return {
         **data,
         "data": data,
-        "instance": _instance(instance),
+        "instance": _instance(instance, team),
         "step": message.step,
         "tasks": tasks,
         "base_url": settings.base_url,

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.core.definition import Workflow
+from engine.core.definition import DEFAULT_TEAM, Workflow
 from engine.core.values import is_row_id
 from engine.service.casework import why_not_reopened
 from engine.service.commands import Result
@@ -103,6 +103,13 @@ class TrackingView:
     #: The public workflow to report an ended request again with, when it cannot be reopened
     #: (None: open, reopenable, or not public).
     report_again: str | None = None
+    #: Who works the request, in the words its requester reads ("Write to Facilities").
+    team: str = DEFAULT_TEAM
+
+    @property
+    def team_capitalised(self) -> str:
+        """The team's words at the start of a sentence or a line."""
+        return self.team[:1].upper() + self.team[1:]
 
     @property
     def status_words(self) -> str:
@@ -170,6 +177,7 @@ def view(requests: Requests, published: Published, token: str) -> TrackingView:
         requester=instance.requester,
         reopenable=reopenable,
         report_again=_public_key(published, workflow) if ended and not reopenable else None,
+        team=workflow.team,
     )
 
 

@@ -482,3 +482,23 @@ def test_a_process_owner_writes_a_message_sends_it_and_removes_it_when_nothing_s
     assert "messages" not in saved_draft(database, "told")
     assert not any("told-you" in text for text in read_problems(page))
     assert problems.all() == []
+
+
+def test_who_works_the_requests_is_set_in_the_settings_and_emptied_back_to_the_desk(
+    page: Page, problems: Problems, dana: str, database: Database
+) -> None:
+    panel = incident(page, "facilities")
+    page.get_by_role("button", name="Workflow settings").click()
+    team = panel.get_by_label("Who works its requests")
+    expect(team).to_have_attribute("placeholder", "the service desk")
+
+    team.fill("Facilities")
+    team.press("Tab")
+    wait_until_saved(page)
+    assert saved_draft(database, "facilities")["team"] == "Facilities"
+
+    panel.get_by_label("Who works its requests").fill("  ")
+    panel.get_by_label("Who works its requests").press("Tab")
+    wait_until_saved(page)
+    assert "team" not in saved_draft(database, "facilities")
+    assert problems.all() == []

@@ -402,3 +402,9 @@ def test_the_diff_says_which_of_the_workflows_own_messages_changed() -> None:
         "message 'b' was removed",
         "message 'c' was added",
     ]
+
+
+def test_the_diff_says_who_works_the_requests_now() -> None:
+    changes = diff_workflows(LAPTOPS, {**LAPTOPS, "team": "Facilities"})
+
+    assert [c.text for c in changes] == ["the workflow's team set to 'Facilities'"]

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from engine.catalog import Document
 from engine.jobs.outbox import relay_outbox
@@ -19,6 +19,7 @@ from engine.service.people import ensure_user
 from engine.settings import RelaySettings
 from engine.store.database import Database
 from engine.store.definitions import DefinitionVersion
+from engine.store.instances import Instance
 from tests.infrastructure import MailServer
 from tests.integration.conftest import INCIDENT, Clock
 from tests.integration.test_outbox_relay import (
@@ -144,6 +145,58 @@ def test_a_version_id_that_holds_other_content_after_a_restore_mails_that_conten
 
     subjects = [message["Subject"] for _, message in smtp.inbox.received]
     assert subjects == ["ORD-000001: your laptop is ordered", "Restored: laptop"]
+
+
+def test_a_workflows_team_signs_its_mails_and_templates_read_it(
+    commands: Commands,
+    database: Database,
+    clock: Clock,
+    smtp: MailServer,
+    settings: RelaySettings,
+    alice: None,
+) -> None:
+    """Facilities' requests are not the service desk's: its own message, a shipped one and
+    the instance's title say who works them."""
+    document = copy.deepcopy(ORDER)
+    document["team"] = "Facilities"
+    document["start"]["title"] = "{{ item }} from {{ instance.team }}"
+    document["messages"]["order-received"]["body"] = "Ordered.\n\n-- {{ instance.team }}\n"
+    document["steps"]["tell"]["notify"] = [
+        {"to": "requester", "template": "order-received"},
+        {"to": "requester", "template": "request-declined"},
+    ]
+    publish(database, clock, document)
+    number = commands.start("order", REQUEST, requester="alice")["number"]
+
+    relay_outbox(database, settings=settings, now=clock())
+
+    with database.reading() as session:
+        title = session.scalar(select(Instance.title).where(Instance.number == number))
+    assert title == "laptop from Facilities"
+    bodies = [m.get_body(("plain",)).get_content() for _, m in smtp.inbox.received]
+    assert bodies[0].splitlines() == ["Ordered.", "", "-- Facilities"]
+    assert bodies[1].splitlines()[-1] == "-- Flowdesk, for Facilities"
+
+
+def test_a_workflow_that_names_no_team_signs_for_the_service_desk(
+    commands: Commands,
+    database: Database,
+    clock: Clock,
+    smtp: MailServer,
+    settings: RelaySettings,
+    alice: None,
+) -> None:
+    document = copy.deepcopy(ORDER)
+    document["steps"]["tell"]["notify"] = {"to": "requester", "template": "request-declined"}
+    del document["messages"]
+    publish(database, clock, document)
+    commands.start("order", REQUEST, requester="alice")
+
+    relay_outbox(database, settings=settings, now=clock())
+
+    [(_, message)] = smtp.inbox.received
+    text = message.get_body(("plain",)).get_content()
+    assert text.splitlines()[-1] == "-- Flowdesk, for the service desk"
 
 
 def test_publishing_refuses_a_notify_naming_no_message_with_the_nearest(

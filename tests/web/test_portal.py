@@ -566,6 +566,28 @@ def test_a_workflow_that_lists_what_its_requester_sees_shows_that_and_nothing_el
     assert "ada@example.org" not in page
 
 
+def test_the_tracking_page_names_the_team_that_works_the_request(
+    client: FlaskClient, commands: Commands, database: Database
+) -> None:
+    """A workflow's `team` is who the requester writes to and who answered them; without
+    one, the service desk (the first report, on the version before)."""
+    first = tracking_path(submit(client, REPORT))
+    workflow = json.loads((PACK / "it-incident.json").read_text())
+    workflow["team"] = "Facilities"
+    with database.writer_session() as session, session.begin():
+        publish_document(session, "workflow", workflow, datetime.now(UTC), "test")
+    path = tracking_path(submit(client, REPORT))
+    with database.reading() as session:
+        number = session.scalar(select(Instance.number).order_by(Instance.id.desc()))
+    commands.comment(str(number), "A technician comes at noon.", actor="bob", public=True)
+
+    page = client.get(path).text
+
+    assert '<label for="comment">Write to Facilities</label>' in page
+    assert re.search(r'class="comment-meta">Facilities, <time', page)
+    assert '<label for="comment">Write to the service desk</label>' in client.get(first).text
+
+
 def test_the_tracking_page_says_an_end_without_a_word_twice(
     client: FlaskClient, database: Database, app: Flask
 ) -> None:

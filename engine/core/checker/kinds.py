@@ -34,7 +34,7 @@ from engine.core.expressions import CONTEXT_NAMES, environment
 from engine.core.fields import TEXT_TYPES, TYPE_WORDS, merge_types
 
 #: What `instance` has, for expressions and templates (see `runtime.Turn.context`).
-INSTANCE_NAMES = ("number", "title", "status", "requester", "started_at")
+INSTANCE_NAMES = ("number", "title", "status", "requester", "started_at", "team")
 
 #: Names a newcomer writes for "nothing", which expressions do not know.
 NULL_WORDS = frozenset({"null", "nil", "undefined", "NULL"})

@@ -21,6 +21,10 @@ export function workflowSettings(panel) {
     keyView(panel),
     textField(panel, "/title", "Title", "Change the workflow's title", { hint: "The name people see; also each instance's title unless the start gives one." }),
     textField(panel, "/description", "Description", "Change the workflow's description", { multiline: true }),
+    textField(panel, "/team", "Who works its requests", "Change who works its requests", {
+      placeholder: "the service desk", write: (text) => text.trim() || undefined,
+      hint: "In its requesters' words, like Facilities: the tracking page says “Write to Facilities”, and the mails are signed with it. Empty: the service desk.",
+    }),
     checkboxField(panel, "/incident", "Its instances are incidents", "Change whether its instances are incidents", {
       hint: "Insight counts them (MTTA, MTTR, MTBF, SLA compliance) and the desk looks among them for recurring ones.",
     }),
