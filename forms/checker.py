@@ -13,11 +13,13 @@ from collections import ChainMap
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, cast
 
+from engine.core.checker.words import wrong_kind
 from engine.core.conditions import comparisons, expressions
 from engine.core.errors import Problem
 from engine.core.expressions import CONTEXT_NAMES
+from engine.core.fields import TYPE_WORDS, literal_fits
 from forms.answers import as_text
-from forms.definition import RULES, all_fields, holds_value, option_values
+from forms.definition import RULES, VALUE_TYPE_OF, all_fields, holds_value, option_values
 from forms.limits import limit_problems
 from forms.rules import Inspect, Inspector, Placed, rule_problems
 from forms.validator import document_problems
@@ -27,8 +29,8 @@ from forms.validator import document_problems
 #: schema's included, far from Python's recursion limit.
 MAX_NESTING = 64
 
-#: The names of the fields a rule may read: a table's columns, then the form's fields.
-Known = Mapping[str, None]
+#: The fields a rule may read, by key: a table's columns, then the form's fields.
+Known = Mapping[str, Mapping[str, Any]]
 
 #: What the schema says about a field without a label, and what a process owner should read.
 _MISSING = "this is required here but missing"
@@ -113,8 +115,8 @@ def _at(doc: Any, pointer: str) -> Any:
 def _fields(placed: Sequence[Placed], outer: Known, inspect: Inspect) -> Iterator[Problem]:
     """Check rules, options and calculations; a table's columns also see the form's fields."""
     # A view, not a copy: each table's columns see the form without copying its keys.
-    own = {f["key"]: None for _, f in placed if holds_value(f)}
-    known: Known = ChainMap(own, cast("dict[str, None]", outer))
+    own = {f["key"]: f for _, f in placed if holds_value(f)}
+    known: Known = ChainMap(own, cast("dict[str, Mapping[str, Any]]", outer))
     for here, field in placed:
         yield from _rules(field, here, known, inspect)
         yield from _options(field, here)
@@ -158,8 +160,31 @@ def _rules(
                     f"{where}/field",
                     f"the rule uses '{comparison['field']}', which is not a field of this form",
                 )
+                continue
+            for message in dict.fromkeys(_never(known[comparison["field"]], comparison)):
+                yield Problem(f"{where}/value", message)
         for where, source in expressions(field[rule], f"{pointer}/{rule}"):
             yield from _expression(source, where, known, inspect)
+
+
+def _never(field: Mapping[str, Any], comparison: Mapping[str, Any]) -> Iterator[str]:
+    """Say why a rule's comparison can never hold, in the words the workflow checker uses:
+    a checkbox compared with the text "true" keeps the field it shows hidden for good."""
+    op, key = comparison["op"], field["key"]
+    kind = VALUE_TYPE_OF.get(field["type"], "any")
+    if op in ("empty", "not_empty") or kind in ("list", "table", "any"):
+        return
+    value = comparison.get("value")
+    if op == "contains":
+        if kind in ("number", "boolean"):
+            yield f"'{key}' holds {TYPE_WORDS[kind]}, so 'contains' cannot look inside it"
+        return
+    # A value no option has is left to `forms.rules`, which says which field is never shown.
+    for item in value if isinstance(value, list) and op in ("in", "not_in") else [value]:
+        if item is not None and not literal_fits(kind, item):
+            yield wrong_kind(key, kind, item) + (
+                "; write true or false" if kind == "boolean" else ""
+            )
 
 
 def _expression(source: str, pointer: str, known: Known, inspect: Inspect) -> Iterator[Problem]:

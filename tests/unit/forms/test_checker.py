@@ -327,6 +327,42 @@ def test_field_shown_only_for_a_value_no_option_has_is_never_shown() -> None:
 
 
 @pytest.mark.parametrize(
+    ("rule", "said"),
+    [
+        (
+            {"field": "urgent", "op": "eq", "value": "true"},
+            "'urgent' holds yes or no, so comparing it with 'true' (a text) can never be "
+            "right; write true or false",
+        ),
+        (
+            {"all": [{"field": "days", "op": "gt", "value": "3"}]},
+            "'days' holds a number, so comparing it with '3' (a text) can never be right",
+        ),
+        (
+            {"field": "days", "op": "in", "value": [1, "2"]},
+            "'days' holds a number, so comparing it with '2' (a text) can never be right",
+        ),
+        (
+            {"field": "urgent", "op": "contains", "value": "y"},
+            "'urgent' holds yes or no, so 'contains' cannot look inside it",
+        ),
+    ],
+)
+def test_a_rule_comparing_a_field_with_a_value_of_another_kind_is_reported_at_the_value(
+    rule: dict[str, Any], said: str
+) -> None:
+    """The rule never holds: the field it shows stays hidden for good, or is never asked for."""
+    doc = form(
+        field("urgent", "checkbox"),
+        field("days", "number"),
+        field("why", visible_if=rule),
+    )
+    [(pointer, message)] = problems(doc)
+    assert pointer.startswith("/fields/2/visible_if") and pointer.endswith("/value")
+    assert message == said
+
+
+@pytest.mark.parametrize(
     "rule",
     [
         {"field": "impact", "op": "eq", "value": "high"},
