@@ -358,7 +358,8 @@ def test_a_rule_comparing_a_field_with_a_value_of_another_kind_is_reported_at_th
         field("why", visible_if=rule),
     )
     [(pointer, message)] = problems(doc)
-    assert pointer.startswith("/fields/2/visible_if") and pointer.endswith("/value")
+    assert pointer.startswith("/fields/2/visible_if")
+    assert pointer.endswith("/value")
     assert message == said
 
 
