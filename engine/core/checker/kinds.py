@@ -426,23 +426,39 @@ def _guarded(tree: nodes.Node) -> frozenset[str]:
     found: set[str] = set()
     kinds = (nodes.Or, nodes.And, nodes.CondExpr, nodes.If, nodes.Test, nodes.Filter)
     for node in [tree, *tree.find_all(kinds)]:
-        tested = _tested(node)
-        if tested is not None:
-            found.update(_names_in(tested))
+        if isinstance(node, nodes.Or | nodes.And):
+            found.update(_truth_tested(node.left))
+        elif isinstance(node, nodes.CondExpr | nodes.If):
+            found.update(_truth_tested(node.test))
+        elif isinstance(node, nodes.Test) or (
+            isinstance(node, nodes.Filter) and node.name in ("default", "d")
+        ):
+            found.update(_names_in(node.node))
     return frozenset(found)
 
 
-def _tested(node: nodes.Node) -> nodes.Node | None:
-    """Return the part of a node that is tested for being there (`x` in `x or 0`)."""
-    if isinstance(node, nodes.Or | nodes.And):
-        return node.left
-    if isinstance(node, nodes.CondExpr | nodes.If):
-        return node.test
-    if isinstance(node, nodes.Test):
-        return node.node
-    if isinstance(node, nodes.Filter) and node.name in ("default", "d"):
-        return node.node
-    return None
+def _truth_tested(node: nodes.Node) -> Iterator[str]:
+    """Yield the fields a test looks at for being there: `x` in `x and …`, `x is defined`,
+    `x != none`, `not x`; not `x` in `x > 3 and …`, which uses x, and fails without it."""
+    if isinstance(node, nodes.Name | nodes.Getattr | nodes.Getitem):
+        yield from _names_in(node)
+    elif isinstance(node, nodes.Not):
+        yield from _truth_tested(node.node)
+    elif isinstance(node, nodes.And | nodes.Or):
+        yield from _truth_tested(node.left)
+        yield from _truth_tested(node.right)
+    elif isinstance(node, nodes.Test):
+        yield from _names_in(node.node)
+    elif isinstance(node, nodes.Compare) and _against_none(node):
+        yield from _names_in(node.expr)
+        for operand in node.ops:
+            yield from _names_in(operand.expr)
+
+
+def _against_none(node: nodes.Compare) -> bool:
+    """Tell whether a comparison tests for nothing: `x != none`, `none == x`."""
+    parts = [node.expr, *(operand.expr for operand in node.ops)]
+    return any(isinstance(part, nodes.Const) and part.value is None for part in parts)
 
 
 def _names_in(node: nodes.Node) -> Iterator[str]:
