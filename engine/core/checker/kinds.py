@@ -433,7 +433,8 @@ def _guarded(tree: nodes.Node) -> frozenset[str]:
         elif isinstance(node, nodes.Test) or (
             isinstance(node, nodes.Filter) and node.name in ("default", "d")
         ):
-            found.update(_names_in(node.node))
+            if node.node is not None:  # a filter block's filter has no node
+                found.update(_names_in(node.node))
     return frozenset(found)
 
 
