@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from functools import cache, lru_cache
-from typing import Any
+from typing import Any, TypeGuard
 
 from jinja2 import TemplateSyntaxError, nodes
 from jinja2.parser import Parser
@@ -430,12 +430,16 @@ def _guarded(tree: nodes.Node) -> frozenset[str]:
             found.update(_truth_tested(node.left))
         elif isinstance(node, nodes.CondExpr | nodes.If):
             found.update(_truth_tested(node.test))
-        elif isinstance(node, nodes.Test) or (
-            isinstance(node, nodes.Filter) and node.name in ("default", "d")
-        ):
-            if node.node is not None:  # a filter block's filter has no node
-                found.update(_names_in(node.node))
+        elif _tests_its_node(node) and node.node is not None:  # a filter block's has none
+            found.update(_names_in(node.node))
     return frozenset(found)
+
+
+def _tests_its_node(node: nodes.Node) -> TypeGuard[nodes.Test | nodes.Filter]:
+    """Tell whether a node tests what it is applied to: `x is defined`, `x | default(0)`."""
+    return isinstance(node, nodes.Test) or (
+        isinstance(node, nodes.Filter) and node.name in ("default", "d")
+    )
 
 
 def _truth_tested(node: nodes.Node) -> Iterator[str]:
