@@ -74,10 +74,12 @@ def test_an_incident_from_report_to_closure_from_the_shell(flowdesk) -> None:  #
     shown = flowdesk("show", "INC-000001")
     assert "status: closed" in shown
     assert "open tasks: none" in shown
-    assert "[route] -> work: otherwise: no condition matched" in shown
+    # Steps by their labels and outcomes as chosen, in the instance page's words.
+    assert "Went on to Work on the incident (Known fix?): otherwise: no condition matched" in shown
     assert "impact=medium, urgency=high -> P2 (row 3)" in shown
-    assert "(alice) [confirm] -> closed: 'approved' chosen" in shown
-    assert "(bob) [work] task completed as 'resolved'" in shown
+    assert "(alice) Went on to Closed (Reporter confirms the fix): 'approved' chosen" in shown
+    assert "(bob) Task completed: resolved (Work on the incident)" in shown
+    assert "[work]" not in shown
 
 
 def test_a_public_request_started_for_nobody_prints_its_tracking_link(  # type: ignore[no-untyped-def]

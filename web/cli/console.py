@@ -17,6 +17,8 @@ from typing import Any
 
 import click
 
+from engine.core.definition import Workflow
+from engine.core.sla import SLA_STEP
 from engine.service.bootstrap import Services
 from engine.service.errors import Archived, ServiceError
 from engine.service.filters import DEFAULT_SORT, combine
@@ -24,6 +26,7 @@ from engine.service.locales import KEEP, check_reading
 from engine.service.queries import TimelineEvent, holder, incidents_of
 from engine.service.requests import derived_token, who
 from engine.service.starting import Caller
+from engine.service.timeline_words import event_text
 from engine.service.views_csv import csv_lines
 from web.app import instance_secret
 from web.common.jsonbody import BadJson, read_json
@@ -298,6 +301,8 @@ def show(number: str) -> None:
             said = f"{gone.message}: flowdesk retention show {gone.number}"
             raise Archived(said, gone.number) from None
     instance = view.instance
+    workflow = services.desk.workflow_of(instance.workflow_version_id)
+    label = {SLA_STEP: "the SLA", **{step.id: step.label for step in workflow.steps.values()}}
     click.echo(f"{instance.number}  {instance.title}")
     click.echo(
         f"status: {instance.status}   priority: {instance.priority or '-'}   "
@@ -307,30 +312,26 @@ def show(number: str) -> None:
     for task in view.tasks:
         click.echo(f"  #{task.id} {task.title} -> {holder(task)} ({'/'.join(task.outcomes)})")
     for timer in view.timers:
-        click.echo(f"  timer on {timer.step} due {timer.due_at:%Y-%m-%d %H:%M} UTC")
+        click.echo(f"  timer of {_quoted(label, timer.step)} due {timer.due_at:%Y-%m-%d %H:%M} UTC")
     for where, why in incidents_of(instance.state):
-        click.echo(f"stopped at {where}: {why}")
+        click.echo(f"stopped at {_quoted(label, where)}: {why}")
     click.echo("timeline:")
     for event in view.events:
-        click.echo(describe(event))
+        click.echo(describe(event, workflow))
 
 
-def describe(event: TimelineEvent) -> str:
-    """One timeline line: when, who, where, what and why."""
-    detail = event.detail or {}
-    what = event.kind.replace("_", " ")
-    if event.kind == "routed":
-        what = f"-> {detail.get('to')}"
-    elif event.kind == "data_set":
-        what = f"set {detail.get('field')} = {detail.get('value')!r}"
-    elif event.kind == "task_completed" and detail.get("outcome"):
-        what = f"task completed as '{detail['outcome']}'"  # as `flowdesk play` says it
-    elif event.kind == "voted" and detail.get("vote"):
-        what = f"voted '{detail['vote']}'"
-    where = f" [{event.step}]" if event.step else ""
+def _quoted(labels: dict[str, str], step: str) -> str:
+    """A step by its label in quotes; the SLA, or an SLA breach, as words."""
+    if step == SLA_STEP or step not in labels:
+        return labels.get(step, step)
+    return f"'{labels[step]}'"
+
+
+def describe(event: TimelineEvent, workflow: Workflow) -> str:
+    """One timeline line: when, who, what (in the instance page's words) and why."""
     by = f" ({who(event.actor)})" if event.actor else ""
     why = f": {event.why}" if event.why else ""
-    return f"  {event.at:%Y-%m-%d %H:%M}{by}{where} {what}{why}"
+    return f"  {event.at:%Y-%m-%d %H:%M}{by} {event_text(event, workflow)}{why}"
 
 
 @click.command()
