@@ -24,6 +24,7 @@ from designer.workflow_words import (
     rung_words,
     value_words,
 )
+from engine.core.tables import range_words
 
 #: How step properties are named in the sentences.
 PROPERTY_WORDS = {
@@ -413,7 +414,11 @@ def _message_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> Iterator
 def _row_words(row: Any) -> str:
     spec = mapping(row)
     when = ", ".join(
-        " or ".join(str(v) for v in cell) if isinstance(cell, list) else str(cell)
+        " or ".join(str(v) for v in cell)
+        if isinstance(cell, list)
+        else range_words(cell)
+        if isinstance(cell, dict)
+        else str(cell)
         for cell in as_list(spec.get("when"))
     )
     return f"{when} gives {spec.get('then')}"

@@ -343,9 +343,11 @@ def _not_words(error: ValidationError) -> str:
     if isinstance(error.instance, Mapping) and forbidden:
         bad = " and ".join(f"'{name}'" for name in forbidden)
         given = " and ".join(f"'{name}'" for name in error.schema.get("required", ()))
-        return (
-            f"{bad} cannot be used together with {given}" if given else f"{bad} cannot be used here"
-        )
+        if given:
+            return f"{bad} cannot be used together with {given}"
+        if len(forbidden) > 1:
+            return f"{bad} cannot be used together; keep one"
+        return f"{bad} cannot be used here"
     return "has properties that cannot be used together here"
 
 

@@ -1,12 +1,15 @@
 """Decision tables: the first row whose cells all match gives the output (hit policy FIRST).
 
-A cell is a literal that must equal the input, a list of allowed values, or
-`"-"`, which matches anything. The impact x urgency priority matrix is one.
+A cell is a literal that must equal the input, a list of allowed values, a range of
+numbers or dates (`{"ge": 100, "lt": 500}`: bounds named as the structured conditions' `ge`,
+`gt`, `le` and `lt`), or `"-"`, which matches anything. The impact x urgency priority
+matrix is one; approval levels by amount are another.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import operator
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,9 +80,47 @@ class DecisionTable:
         return f"table {self.key}: {given} -> {result.value} ({where})"
 
 
+#: A range cell's bounds: each compares the input with the bound.
+BOUNDS: dict[str, Callable[[Any, Any], bool]] = {
+    "ge": operator.ge,
+    "gt": operator.gt,
+    "le": operator.le,
+    "lt": operator.lt,
+}
+
+
+#: How a range's bounds are said.
+BOUND_WORDS = {"ge": "at least", "gt": "more than", "le": "at most", "lt": "less than"}
+
+
+def range_words(cell: Mapping[str, Any]) -> str:
+    """Say a range cell: "at least 100 and less than 500", "at least '2026-01-01'"."""
+    said = {name: repr(b) if isinstance(b, str) else str(b) for name, b in cell.items()}
+    return " and ".join(f"{BOUND_WORDS[name]} {said[name]}" for name in cell if name in BOUND_WORDS)
+
+
 def _matches(cell: Any, value: Any) -> bool:
     if cell == ANY:
         return True
     if isinstance(cell, list):
         return any(equals(value, item) for item in cell)
+    if isinstance(cell, dict):
+        return in_range(cell, value)
     return equals(value, cell)
+
+
+def in_range(cell: Mapping[str, Any], value: Any) -> bool:
+    """Tell whether `value` lies within a range cell: a number within numbers, a date
+    (ISO text) within dates; nothing else does, a missing value and yes or no included."""
+    for name, bound in cell.items():
+        if not _comparable(value, bound) or not BOUNDS[name](value, bound):
+            return False
+    return True
+
+
+def _comparable(value: Any, bound: Any) -> bool:
+    if isinstance(value, bool) or isinstance(bound, bool):
+        return False
+    if isinstance(bound, int | float):
+        return isinstance(value, int | float)
+    return isinstance(bound, str) and isinstance(value, str)

@@ -5,6 +5,8 @@ import { readFileSync } from "node:fs";
 
 import {
   cellMatches,
+  rangeFrom,
+  rangeText,
   coverageWords,
   literalFrom,
   optionsOf,
@@ -133,4 +135,24 @@ test("a catch-all row behind specific rows is said once, as the row that takes t
   assert.deepEqual(coverageWords(incident.tables.priority, report).map((l) => l.text), [
     "Row 7 also matches everything rows 1, 2, 3, 4, 5 and 6 match; they win there, being first, and row 7 takes the rest.",
   ]);
+});
+
+test("a range cell is typed as a person says it, and said back the same way", () => {
+  assert.deepEqual(rangeFrom(">= 100 and < 500"), { ge: 100, lt: 500 });
+  assert.deepEqual(rangeFrom("<=2026-12-31"), { le: "2026-12-31" });
+  assert.deepEqual(rangeFrom("> 'abc'"), { gt: "abc" });
+  assert.equal(rangeText({ ge: 100, lt: 500 }), ">= 100 and < 500");
+  assert.equal(rangeFrom("> 1 and > 2"), null); // two lower bounds
+  assert.equal(rangeFrom("100..500"), null);
+  assert.equal(rangeFrom(">= 1 and < 5 and < 9"), null);
+});
+
+test("a range cell matches the numbers within it, and nothing of another kind", () => {
+  const band = { ge: 100, lt: 500 };
+  assert.equal(cellMatches(band, 100), true);
+  assert.equal(cellMatches(band, 499.99), true);
+  assert.equal(cellMatches(band, 500), false);
+  assert.equal(cellMatches(band, "200"), false);
+  assert.equal(cellMatches(band, undefined), false);
+  assert.equal(cellMatches({ lt: "2027-01-01" }, "2026-12-31"), true);
 });

@@ -713,3 +713,40 @@ def test_a_reminder_of_a_workflows_own_is_sent_by_its_remind_actions() -> None:
     doc["sla"]["on_breach"].append({"remind": "assignee"})
 
     assert check_workflow(doc, SHIPPED) == []
+
+
+def banded(*rows: list[Any]) -> dict[str, Any]:
+    """The incident workflow with a table of `affected_users` bands, looked up first."""
+    table = {
+        "inputs": ["affected_users"],
+        "output": "reach",
+        "rows": [{"when": cells, "then": f"band {i + 1}"} for i, cells in enumerate(rows)],
+    }
+    steps = {
+        "reach": {"type": "action", "set": {"reach": {"lookup": "reach"}}, "next": "work"},
+        "work": work(on={"resolved": "closed", "needs_info": "work"}),
+        "closed": CLOSED,
+    }
+    return incident(steps, first="reach", tables={"reach": table})
+
+
+@pytest.mark.parametrize(
+    ("earlier", "later", "hidden"),
+    [
+        ({"ge": 10, "lt": 100}, {"ge": 20, "le": 99}, True),
+        ({"ge": 10, "lt": 100}, {"ge": 10, "lt": 100}, True),
+        ({"ge": 10}, 500, True),
+        ({"ge": 10}, [10, 11], True),
+        ({"gt": 10}, {"ge": 10, "lt": 20}, False),  # 10 itself is left to the later row
+        ({"lt": 100}, {"le": 100}, False),
+        ({"ge": 10, "lt": 100}, {"ge": 50}, False),
+        ([10, 20], {"ge": 10, "le": 10}, False),  # a list is not read as a range
+        ({"ge": 10}, 5, False),
+    ],
+)
+def test_a_range_row_is_hidden_only_when_an_earlier_range_holds_all_it_matches(
+    earlier: Any, later: Any, hidden: bool
+) -> None:
+    problems = [p.message for p in check_workflow(banded([earlier], [later]), FORMS)]
+    said = "this row can never be used: row 1 above it matches everything this one does"
+    assert any(said in message for message in problems) is hidden, problems

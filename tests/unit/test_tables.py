@@ -123,3 +123,59 @@ def test_describe_says_when_the_default_was_used() -> None:
     assert ROUTING.describe(data, ROUTING.lookup(data)) == (
         "table team: category=software, caller.vip=None -> service-desk (no row matched: default)"
     )
+
+
+#: Who approves a purchase, by its amount (bands) and its kind: the table a newcomer asked for.
+APPROVER = DecisionTable.from_document(
+    "approver",
+    {
+        "inputs": ["cost", "kind"],
+        "output": "approver",
+        "rows": [
+            {"when": [{"lt": 500}, "-"], "then": "nobody"},
+            {"when": [{"ge": 500, "lt": 5000}, "laptop"], "then": "manager"},
+            {"when": [{"ge": 500, "le": 20000}, "-"], "then": "director"},
+        ],
+        "default": "cfo",
+    },
+)
+
+
+@pytest.mark.parametrize(
+    ("cost", "kind", "approver"),
+    [
+        (0, "laptop", "nobody"),
+        (499.99, "desk", "nobody"),
+        (500, "laptop", "manager"),
+        (4999, "laptop", "manager"),
+        (5000, "laptop", "director"),
+        (500, "desk", "director"),
+        (20000, "desk", "director"),
+        (20000.5, "desk", "cfo"),
+        (None, "desk", "cfo"),  # no amount lies in any band
+        ("300", "desk", "cfo"),  # text is not a number
+        (True, "desk", "cfo"),  # nor is yes
+    ],
+)
+def test_a_range_cell_matches_the_numbers_within_its_bounds(
+    cost: Any, kind: str, approver: str
+) -> None:
+    assert APPROVER.lookup({"cost": cost, "kind": kind}).value == approver
+
+
+def test_a_range_of_dates_matches_the_dates_within_it_and_the_timeline_says_the_row() -> None:
+    season = DecisionTable.from_document(
+        "season",
+        {
+            "inputs": ["needed_by"],
+            "output": "season",
+            "rows": [{"when": [{"ge": "2026-12-01", "lt": "2027-01-01"}], "then": "peak"}],
+            "default": "quiet",
+        },
+    )
+    data = {"needed_by": "2026-12-24"}
+    found = season.lookup(data)
+
+    assert found.value == "peak"
+    assert season.describe(data, found) == "table season: needed_by=2026-12-24 -> peak (row 1)"
+    assert season.lookup({"needed_by": "2027-01-01"}).value == "quiet"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -10,7 +11,7 @@ from engine.core.checker.points import anywhere, at_step
 from engine.core.checker.words import among, literal, never_an_option
 from engine.core.errors import Problem
 from engine.core.fields import TYPE_WORDS, FieldInfo, literal_fits
-from engine.core.tables import ANY
+from engine.core.tables import ANY, in_range, range_words
 
 
 def check_tables(doc: Mapping[str, Any], flow: Flow) -> Iterator[Problem]:
@@ -80,6 +81,11 @@ def _cells(
         if column >= len(row["when"]):
             continue
         cell = row["when"][column]
+        if isinstance(cell, dict):
+            where = f"/tables/{key}/rows/{index}/when/{column}"
+            for message in _range_problems(name, info, cell):
+                yield Problem(where, message)
+            continue
         for value in cell if isinstance(cell, list) else [cell]:
             if value == ANY and not isinstance(cell, list):
                 continue
@@ -94,14 +100,61 @@ def _cells(
                 yield Problem(where, never_an_option(name, value, info.options))
 
 
+#: The kinds of value a range can hold.
+ORDERED = frozenset({"number", "date", "datetime", "any"})
+
+
+def _range_problems(name: str, info: FieldInfo, cell: Mapping[str, Any]) -> Iterator[str]:
+    """Say why a range cell can never match its input, if it cannot."""
+    kind = info.type
+    if kind not in ORDERED:
+        yield (
+            f"'{name}' holds {TYPE_WORDS.get(kind, kind)}, which has no order, so a range "
+            f"({range_words(cell)}) can never match it; list the values the row matches"
+        )
+        return
+    wrong = [bound for bound in cell.values() if not literal_fits(kind, bound)]
+    for bound in wrong:
+        yield (
+            f"'{name}' holds {TYPE_WORDS.get(kind, kind)}, so a range bound of "
+            f"{literal(bound)} can never match"
+        )
+    if not wrong and _holds_nothing(cell):
+        yield f"no value is {range_words(cell)}, so this range can never match"
+
+
+def _holds_nothing(cell: Any) -> bool:
+    """Tell whether a range cell's bounds leave no value between them."""
+    if not isinstance(cell, dict):
+        return False
+    lower, upper = _bound(cell, ("ge", "gt")), _bound(cell, ("le", "lt"))
+    if lower is None or upper is None or not _comparable(lower[1], upper[1]):
+        return False
+    closed = lower[0] == "ge" and upper[0] == "le"  # equal bounds then hold one value
+    return bool(lower[1] > upper[1] or (lower[1] == upper[1] and not closed))
+
+
+def _bound(cell: Mapping[str, Any], names: tuple[str, str]) -> tuple[str, Any] | None:
+    return next(((n, cell[n]) for n in names if n in cell), None)
+
+
+def _comparable(first: Any, second: Any) -> bool:
+    numbers = (int, float)
+    if isinstance(first, bool) or isinstance(second, bool):
+        return False
+    return (isinstance(first, numbers) and isinstance(second, numbers)) or (
+        isinstance(first, str) and isinstance(second, str)
+    )
+
+
 def _hidden_rows(key: str, table: Mapping[str, Any]) -> Iterator[Problem]:
     """Report rows that an earlier row always beats (the first matching row wins)."""
     rows = [row["when"] for row in table["rows"]]
     width = len(table["inputs"])
     catch_all = None
     for index, cells in enumerate(rows):
-        if len(cells) != width:
-            continue  # reported as the wrong width
+        if len(cells) != width or any(_holds_nothing(cell) for cell in cells):
+            continue  # reported as the wrong width, or as a range that holds nothing
         for earlier in range(index):
             if len(rows[earlier]) == width and _covers(rows[earlier], cells):
                 yield Problem(
@@ -123,7 +176,40 @@ def _covers(earlier: list[Any], later: list[Any]) -> bool:
     for first, second in zip(earlier, later, strict=True):
         if first == ANY:
             continue
-        if second == ANY or not _values(second) <= _values(first):
+        if second == ANY:
+            return False
+        if isinstance(first, dict):
+            inside = (
+                _within(second, first)
+                if isinstance(second, dict)
+                else all(in_range(first, value) for value in _listed(second))
+            )
+            if not inside:
+                return False
+        elif isinstance(second, dict) or not _values(second) <= _values(first):
+            return False
+    return True
+
+
+def _listed(cell: Any) -> list[Any]:
+    return cell if isinstance(cell, list) else [cell]
+
+
+def _within(inner: Mapping[str, Any], outer: Mapping[str, Any]) -> bool:
+    """Tell whether every value of the range `inner` lies in the range `outer`."""
+    for names, tighter in ((("ge", "gt"), operator.gt), (("le", "lt"), operator.lt)):
+        limit = _bound(outer, names)
+        if limit is None:
+            continue
+        mine = _bound(inner, names)
+        if mine is None or not _comparable(mine[1], limit[1]):
+            return False
+        if mine[1] == limit[1]:
+            # Equal bounds: an open outer bound (more than, less than) leaves out the value
+            # a closed inner one (at least, at most) keeps.
+            if limit[0] in ("gt", "lt") and mine[0] in ("ge", "le"):
+                return False
+        elif not tighter(mine[1], limit[1]):
             return False
     return True
 

@@ -14,11 +14,51 @@ import { moveItem, renameTable, tableUsers } from "./places.js";
 
 export const ANY = "-";
 
-/** Whether a cell matches an input value: "-" matches anything, a list any of its values. */
+/** Whether a cell matches an input value: "-" matches anything, a list any of its values,
+ * a range ({ge, gt, le, lt}) the numbers or dates within it. */
 export function cellMatches(cell, value) {
   if (cell === ANY) return true;
   if (Array.isArray(cell)) return cell.includes(value);
+  if (isRange(cell)) return inRange(cell, value);
   return cell === value;
+}
+
+/** A range cell's bounds as the grid writes them, and back. */
+const SIGNS = { ge: ">=", gt: ">", le: "<=", lt: "<" };
+const BOUND_OF = { ">=": "ge", ">": "gt", "<=": "le", "<": "lt" };
+const COMPARE = { ge: (v, b) => v >= b, gt: (v, b) => v > b, le: (v, b) => v <= b, lt: (v, b) => v < b };
+
+export function isRange(cell) {
+  return cell !== null && typeof cell === "object" && !Array.isArray(cell);
+}
+
+function inRange(cell, value) {
+  return Object.entries(cell).every(([name, bound]) => typeof value === typeof bound && typeof value !== "boolean" && COMPARE[name]?.(value, bound));
+}
+
+/** A range cell in the grid's words: ">= 100 and < 500". */
+export function rangeText(cell) {
+  return Object.entries(cell).map(([name, bound]) => `${SIGNS[name] || name} ${say(bound)}`).join(" and ");
+}
+
+/**
+ * A range cell from what a person types: ">= 100", "< 500", ">= 100 and < 500", a date
+ * for a date ("< 2027-01-01"); null when the text is not a range (one lower bound at most,
+ * one upper bound at most).
+ */
+export function rangeFrom(text) {
+  const parts = text.trim().split(/\s+and\s+/i);
+  if (parts.length > 2) return null;
+  const cell = {};
+  for (const part of parts) {
+    const found = /^(>=|<=|>|<)\s*(\S.*)$/.exec(part.trim());
+    if (!found) return null;
+    const name = BOUND_OF[found[1]];
+    if (Object.keys(cell).some((other) => other[0] === name[0])) return null;
+    const raw = found[2].trim().replace(/^'(.*)'$/, "$1");
+    cell[name] = raw !== "" && Number.isFinite(Number(raw)) ? Number(raw) : raw;
+  }
+  return cell;
 }
 
 /** The known values of a field: a choice's options, yes and no for a checkbox; else null. */
@@ -248,7 +288,7 @@ function grid(panel, at, table, options, report, fields) {
   const datalist = el("datalist", { id: listId });
   outputs.forEach((value) => datalist.append(el("option", { value: say(value) })));
   const grid = el("table", { class: "wf-table-grid" });
-  grid.append(el("caption", {}, "Rows are tried top to bottom; the first that matches wins. \"any\" matches every value, even none."));
+  grid.append(el("caption", {}, "Rows are tried top to bottom; the first that matches wins. \"any\" matches every value, even none; a number or a date may match a range, like >= 100 and < 500."));
   const head = el("tr");
   head.append(el("th", { scope: "col" }, "Row"));
   inputs.forEach((input) => head.append(el("th", { scope: "col" }, input)));
@@ -318,13 +358,15 @@ function cellEditor(panel, at, cell, options, words) {
   const box = el("div", { class: "wf-cell" });
   const put = (value) => panel.apply("Change a table cell", (doc) => setAt(doc, at, value));
   if (!options) {
-    const input = el("input", { type: "text", id: idFor(at), "aria-label": words, size: "8" });
-    input.value = cell === ANY ? "-" : Array.isArray(cell) ? cell.map(say).join(", ") : say(cell ?? "");
-    input.title = "- matches anything; several values separated by commas";
+    const input = el("input", { type: "text", id: idFor(at), "aria-label": words, size: "12" });
+    input.value = cell === ANY ? "-" : Array.isArray(cell) ? cell.map(say).join(", ") : isRange(cell) ? rangeText(cell) : say(cell ?? "");
+    input.title = "- matches anything; several values separated by commas; a range like >= 100 and < 500";
     input.addEventListener("change", () => {
       const text = input.value.trim();
-      const like = Array.isArray(cell) ? cell[0] : cell;
+      const like = Array.isArray(cell) ? cell[0] : isRange(cell) ? Object.values(cell)[0] : cell;
+      const range = /^[<>]/.test(text) ? rangeFrom(text) : null;
       if (text === "" || text === "-") put(ANY);
+      else if (range) put(range);
       else if (text.includes(",")) put(text.split(",").map((t) => literalFrom(t, like)).filter((v) => v !== null));
       else put(literalFrom(text, like));
     });
