@@ -177,7 +177,13 @@ def harness(**parts: Any) -> dict[str, Any]:
             "closed": {"type": "end"},
         },
     }
-    doc.update(parts)
+    # An example's own tables go beside the docs' first ones, and are looked up with them:
+    # a table's cells are checked where a step looks it up.
+    own = parts.get("tables", {})
+    doc.update({**parts, "tables": {**doc["tables"], **own}})
+    if own and "categorize" in doc["steps"]:
+        lookups = doc["steps"]["categorize"]["set"]
+        lookups.update({table["output"]: {"lookup": key} for key, table in own.items()})
     if "steps" in parts:  # the example's own steps: no status to pause for
         doc["sla"].pop("pause_while")
     return doc
