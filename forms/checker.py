@@ -115,7 +115,10 @@ def _at(doc: Any, pointer: str) -> Any:
 def _fields(placed: Sequence[Placed], outer: Known, inspect: Inspect) -> Iterator[Problem]:
     """Check rules, options and calculations; a table's columns also see the form's fields."""
     # A view, not a copy: each table's columns see the form without copying its keys.
-    own = {f["key"]: f for _, f in placed if holds_value(f)}
+    own: dict[str, Mapping[str, Any]] = {}
+    for _, field in placed:  # a key used twice is reported at the second: the first stands
+        if holds_value(field):
+            own.setdefault(field["key"], field)
     known: Known = ChainMap(own, cast("dict[str, Mapping[str, Any]]", outer))
     for here, field in placed:
         yield from _rules(field, here, known, inspect)
@@ -174,12 +177,13 @@ def _never(field: Mapping[str, Any], comparison: Mapping[str, Any]) -> Iterator[
     kind = VALUE_TYPE_OF.get(field["type"], "any")
     if op in ("empty", "not_empty") or kind in ("list", "table", "any"):
         return
+    if option_values(field) is not None:
+        return  # a value no option has: `forms.rules` says which field is never shown
     value = comparison.get("value")
     if op == "contains":
         if kind in ("number", "boolean"):
             yield f"'{key}' holds {TYPE_WORDS[kind]}, so 'contains' cannot look inside it"
         return
-    # A value no option has is left to `forms.rules`, which says which field is never shown.
     for item in value if isinstance(value, list) and op in ("in", "not_in") else [value]:
         if item is not None and not literal_fits(kind, item):
             yield wrong_kind(key, kind, item) + (

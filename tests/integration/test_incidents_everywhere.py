@@ -428,9 +428,11 @@ def test_a_start_naming_an_approver_who_cannot_approve_is_refused_with_a_pointer
     assert [error.field for error in missing.value.fields] == ["approver"]
     (error,) = own.value.fields
     assert error.field == "approver"
-    # A user name is written as it is, even at the start of the message: not "Alice".
-    assert error.message.startswith("alice requested REQ-")
+    # A user name is written as it is, even at the start of the message: not "Alice". The
+    # refused start never had a number, so none is named.
+    assert error.message.startswith("alice makes this request, so they may not approve it")
     assert "separation of duties" in error.message
+    assert "REQ-" not in error.message
 
 
 # The SLA's calendar, the step limit ------------------------------------------------------

@@ -389,3 +389,20 @@ def test_limits_must_suit_the_field(bad: dict[str, Any], pointer: str, words: st
     found = dict(problems(form(bad)))
     assert pointer in found, found
     assert words in found[pointer]
+
+
+def test_a_choice_of_bare_numbers_is_compared_with_its_numbers_and_told_once() -> None:
+    """The form sends a choice of numbers as numbers, so 2 is right; '2' is not among the
+    options, said once, as the field it hides."""
+    seats = field("seats", "select", options=[1, 2, 4])
+    good = form(seats, field("why", visible_if={"field": "seats", "op": "eq", "value": 2}))
+    bad = form(seats, field("why", visible_if={"field": "seats", "op": "eq", "value": "2"}))
+
+    assert problems(good) == []
+    assert problems(bad) == [
+        (
+            "/fields/1/visible_if",
+            "'why' can never be shown: it is shown only when seats is '2', which is not among "
+            "the options of 'seats'",
+        )
+    ]
