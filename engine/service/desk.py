@@ -291,14 +291,10 @@ class Desk:
             try:
                 view = instance_view(session, number)
             except NotFound:
-                when = archived_at(session, number)
-                if when is None:
+                gone = _archived(session, number)
+                if gone is None:
                     raise
-                raise Archived(
-                    f"{number} was archived on {when:%Y-%m-%d} by its workflow's retention "
-                    "policy; its record, with all its history, is in the archive",
-                    number,
-                ) from None
+                raise gone from None
             session.expunge_all()
             return view
 
@@ -314,9 +310,7 @@ class Desk:
         """
 
         def read(session: Session) -> InstanceView:
-            if not may_see_instance(session, person, number):
-                raise NotFound(f"there is no instance {number}")
-            view = instance_view(session, number)
+            view = _seen_view(session, person, number)
             session.expunge_all()
             return view
 
@@ -342,9 +336,7 @@ class Desk:
         """
 
         def read(session: Session) -> InstancePage:
-            if not may_see_instance(session, person, number):
-                raise NotFound(f"there is no instance {number}")
-            view = instance_view(session, number)
+            view = _seen_view(session, person, number)
             where = view.instance.id
             files = list(
                 session.scalars(
@@ -489,6 +481,36 @@ class Desk:
 
         found: TaskOutcome | None = self._read(read)
         return found
+
+
+def _archived(session: Session, number: str) -> Archived | None:
+    """Say that retention archived `number`, when it did: not one that never was."""
+    when = archived_at(session, number) if len(number) <= 40 and "\x00" not in number else None
+    if when is None:
+        return None
+    return Archived(
+        f"{number} was archived on {when:%Y-%m-%d} by its workflow's retention policy; its "
+        "record, with all its history, is in the archive",
+        number,
+    )
+
+
+def _seen_view(session: Session, person: Person, number: str) -> InstanceView:
+    """Read an instance `person` may see; refuse any other (see `_unseen`)."""
+    if not may_see_instance(session, person, number):
+        raise _unseen(session, person, number)
+    try:
+        return instance_view(session, number)
+    except NotFound:  # the desk may see every instance, even one that is not there
+        raise _unseen(session, person, number) from None
+
+
+def _unseen(session: Session, person: Person, number: str) -> NotFound:
+    """The refusal of an instance `person` may not see: `Archived` for the service desk
+    when retention archived it (an old link still says what became of it), else NotFound,
+    which tells nobody else whether it existed."""
+    gone = _archived(session, number) if person.is_agent else None  # admins are agents
+    return gone if gone is not None else NotFound(f"there is no instance {number}")
 
 
 def _directory(session: Session) -> Directory:

@@ -6,6 +6,7 @@ bad values are refused saying where, and change nothing.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -114,3 +115,30 @@ def test_the_admin_page_sets_a_policy_and_finds_an_archived_instance(
     assert missing.status_code == 404
     assert "No instance INC-000404 is in the archive." in missing.get_data(as_text=True)
     assert signed_in(app, "rita").get("/admin/retention").status_code == 403
+
+
+def test_an_archived_number_tells_the_service_desk_it_was_archived_and_a_stranger_nothing(
+    app: Flask,
+    client: FlaskClient,
+    auth: Headers,
+    commands: Commands,
+    database: Database,
+    clock: Clock,
+) -> None:
+    """An old link to an archived incident said "there is nothing here", as if it had never
+    been: the desk is told what became of it (410); rita, outside the desk, learns nothing
+    from the number (404)."""
+    make_team(app, database, commands, clock)
+    number = archived_incident(commands, database, clock)
+    said = f"{number} was archived on {clock():%Y-%m-%d} by its workflow's retention policy"
+
+    api = client.get(f"/api/v1/instances/{number}", headers=auth("bob"))
+    page = signed_in(app, "bob").get(f"/instances/{number}")
+
+    assert (api.status_code, api.get_json()["code"]) == (410, "archived")
+    assert api.get_json()["message"].startswith(said)
+    assert page.status_code == 410
+    assert said in html.unescape(page.get_data(as_text=True))
+    assert signed_in(app, "rita").get(f"/instances/{number}").status_code == 404
+    never = client.get("/api/v1/instances/INC-000404", headers=auth("bob"))
+    assert never.status_code == 404

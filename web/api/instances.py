@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, url_for
 
-from engine.service.errors import NotFound
+from engine.service.errors import Archived, NotFound
 from engine.service.filters import DEFAULT_SORT, FILTERS, BadFilter, combine
 from engine.service.finder import ListItem
 from engine.service.queries import InstanceView, incidents_of
@@ -55,6 +55,8 @@ def instance_json(number: str) -> dict[str, Any]:
     person = caller()
     try:
         view = services().desk.instance_for(person, number)
+    except Archived as gone:
+        refuse(410, f"{gone.message[:1].upper()}{gone.message[1:]}.", "archived")
     except NotFound:
         refuse(404, f"There is no instance {number}, or you may not see it.", "not_found")
     return _describe(view, agent=person.is_agent)
@@ -254,8 +256,8 @@ def bad_filters() -> Iterator[None]:
 @blueprint.get("/instances/<number>")
 @api_auth()
 def get(number: str) -> Response:
-    """Show one instance."""
-    return jsonify(instance_json(visible_number(number)))
+    """Show one instance (410 to the service desk for one retention archived)."""
+    return jsonify(instance_json(number))
 
 
 @blueprint.post("/instances/<number>/cancel")

@@ -38,6 +38,8 @@ ERRORS = {
     403: "The token's user may not do this.",
     404: "Nothing here, or nothing the caller may see.",
     409: "It changed meanwhile (already completed, already claimed, ended).",
+    410: "Retention archived it (`code`: `archived`); the message says when. Said to the "
+    "service desk; anyone else is answered 404.",
     413: "The request or its data is over the stated size limit.",
     422: "The body does not match its schema, or the input has problems: see `errors`; or "
     "(`key_reused`) the Idempotency-Key was already used for a different request.",
@@ -156,7 +158,7 @@ def _instance_paths() -> Schema:
                 "An instance: status, priority, data, open tasks, SLA, timeline",
                 tag="instances",
                 ok={200: ("The instance", "Instance")},
-                errors=(404,),
+                errors=(404, 410),
                 parameters=number,
             )
         },

@@ -32,7 +32,7 @@ from engine.core.definition import Workflow
 from engine.service.casework import NOT_REOPENED
 from engine.service.commands import Commands
 from engine.service.desk import field_doc
-from engine.service.errors import NotFound, ServiceError
+from engine.service.errors import Archived, NotFound, ServiceError
 from engine.service.queries import InstanceView, holder
 from engine.service.requests import who
 from engine.service.starting import caller_words, channel_words
@@ -41,7 +41,7 @@ from engine.service.worklist import Filters
 from engine.settings import PAGE_SIZE
 from engine.store.instances import Instance
 from web.auth import me, require
-from web.common.errors import STATUS
+from web.common.errors import STATUS, answer
 from web.common.moments import countdown, when
 from web.common.services import services
 from web.common.uploads import send_attachment
@@ -142,10 +142,13 @@ def _sections(workflow: Workflow, data: Mapping[str, Any]) -> list[DataSection]:
 
 
 def _page(number: str, errors: Mapping[str, str] | None = None, status: int = 200) -> Any:
-    """Render the instance page for whoever may see it (404 for anyone else)."""
+    """Render the instance page for whoever may see it (404 for anyone else; 410 for the
+    service desk when retention archived it)."""
     person = me()
     try:
         found = services().desk.instance_page(person, number)
+    except Archived as gone:
+        return answer(410, f"{gone.message[:1].upper()}{gone.message[1:]}.", "archived")
     except NotFound:
         abort(404)
     view, at = found.view, now()
