@@ -250,3 +250,33 @@ def test_ctrl_c_copies_selected_text_or_a_box_s_text_and_else_the_card_it_is_on(
     assert clipboard(page) == "Tell the requester", "a step is copied within the page"
     wait_for_check(page)
     assert problems.all() == []
+
+
+# 5. The toolbar's arrow keys -----------------------------------------------------------------
+
+
+def test_the_arrow_keys_walk_the_toolbar_and_go_round_at_its_ends(
+    page: Page, problems: Problems, dana: str
+) -> None:
+    """`role="toolbar"` promises the arrow keys; Tab still stops at each of its buttons."""
+    a_line(page, "toolbar", kinds=("Task",))
+    toolbar = page.get_by_role("toolbar", name="Editing")
+    undo = toolbar.get_by_role("button", name="Undo")
+    expect(undo).to_be_enabled()  # the step added: the first button there is to reach
+    settings = toolbar.get_by_role("button", name="Workflow settings")
+    settings.focus()
+
+    page.keyboard.press("ArrowRight")
+    expect(toolbar.get_by_role("button", name="Publish")).to_be_focused()
+    page.keyboard.press("End")
+    expect(toolbar.get_by_role("button", name="Show the JSON")).to_be_focused()
+    page.keyboard.press("ArrowRight")  # round to the first
+    expect(undo).to_be_focused()
+    page.keyboard.press("ArrowLeft")  # and back round to the last
+    expect(toolbar.get_by_role("button", name="Show the JSON")).to_be_focused()
+    page.keyboard.press("Home")
+    expect(undo).to_be_focused()
+    expect(toolbar.get_by_role("button", name="Redo")).to_be_disabled()  # nothing undone
+    page.keyboard.press("Tab")  # each enabled button is still a tab stop of its own
+    expect(settings).to_be_focused()
+    assert problems.all() == []

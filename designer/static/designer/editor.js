@@ -5,6 +5,7 @@ import { Api } from "./api.js";
 import * as commands from "./commands.js";
 import { fieldId, renderCanvas, wireCanvas } from "./canvas.js";
 import { renderProperties } from "./properties.js";
+import { wireToolbar } from "./toolbar.js";
 import { wireVersions } from "./versions.js";
 
 /** Milliseconds of quiet before a draft is saved, and before the preview is asked for. */
@@ -385,6 +386,7 @@ async function start() {
   state.revision = answer.body.revision;
   wire();
   wireVersions(api);
+  wireToolbar(document.querySelector(".designer-toolbar"));
   render();
   status(state.revision ? `Draft loaded (revision ${state.revision})` : "Nothing saved yet");
   root.dataset.ready = "true";

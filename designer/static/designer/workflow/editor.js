@@ -13,6 +13,7 @@
 
 import { Api } from "../api.js";
 import { History } from "../commands.js";
+import { wireToolbar } from "../toolbar.js";
 import { wireVersions } from "../versions.js";
 import { cardId, openAddMenu, renderCanvas, renderOutline, wireCanvas } from "./canvas.js";
 import { buildLayout } from "./layout.js";
@@ -835,6 +836,7 @@ function start() {
   showRunning(running);
   wire();
   wireVersions(api);
+  wireToolbar(document.querySelector(".designer-toolbar"));
   render();
   showProblemsSummary();
   status(state.revision ? `Draft loaded (revision ${state.revision})` : "Nothing saved yet");
