@@ -179,3 +179,27 @@ def test_check_of_one_file_reports_only_that_file(tmp_path: Path) -> None:
     code, lines = check(tmp_path / "it-incident.json")
 
     assert (code, lines) == (0, [])
+
+
+def test_a_decision_that_tests_a_field_lets_a_subflow_hand_it_to_a_required_one(
+    tmp_path: Path,
+) -> None:
+    """The data checks take every route as one that may be taken; a decision that reads the
+    field may be what keeps its empty values from the subflow, so it is trusted there (as
+    for reviewers read from a field). Without it the same hand-over is reported."""
+    docs = CASES / "subflow-hands-over-a-field-that-may-be-empty" / "docs"
+    shutil.copytree(docs, tmp_path, dirs_exist_ok=True)
+    path = tmp_path / "incident-with-problem.json"
+    workflow = json.loads(path.read_text())
+    steps = workflow["steps"]
+    steps["number"]["next"] = "known_service"
+    steps["known_service"] = {
+        "type": "decision",
+        "branches": [
+            {"when": {"field": "affected_service", "op": "not_empty"}, "next": "open_problem"}
+        ],
+        "otherwise": "closed",
+    }
+    path.write_text(json.dumps(workflow))
+
+    assert check(tmp_path) == (0, [])

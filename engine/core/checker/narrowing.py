@@ -104,3 +104,15 @@ def read_by(condition: Any) -> set[str]:
     for _where, source in expressions(condition, ""):
         found |= inspect_expression(source).fields
     return found
+
+
+def decided_on(flow: Flow, field: str) -> bool:
+    """Tell whether a decision reads a field: it may be what keeps the field's empty values
+    from a step (the data checks take every route as one that may be taken, so they cannot
+    tell; they trust the process owner there)."""
+    return any(
+        field in read_by(branch["when"])
+        for step, _pointer in flow.steps.values()
+        if step["type"] == "decision"
+        for branch in step["branches"]
+    )

@@ -16,7 +16,7 @@ from engine.core.checker.dataflow import Flow
 from engine.core.checker.escalations import outcomes
 from engine.core.checker.jsontext import pointer_to
 from engine.core.checker.kinds import NULL_WORDS, check_tree, parse_expression, parse_template
-from engine.core.checker.narrowing import read_by
+from engine.core.checker.narrowing import decided_on
 from engine.core.checker.points import At, anywhere, at_start, at_step
 from engine.core.checker.words import literal, never_an_option, not_a_level, option_list, wrong_kind
 from engine.core.conditions import ORDERING, UNARY, comparisons, expressions
@@ -110,7 +110,7 @@ def _step(flow: Flow, at: At, step: Mapping[str, Any], pointer: str) -> list[Pro
         info = at.info(source)
         if info is not None and info.type == "string":
             problems += _one_reviewer(step, pointer, source)
-        if info is not None and at.may_be_missing(source) and not _decided_on(flow, source):
+        if info is not None and at.may_be_missing(source) and not decided_on(flow, source):
             problems.append(
                 Problem(
                     f"{pointer}/reviewers/from",
@@ -128,18 +128,6 @@ def _step(flow: Flow, at: At, step: Mapping[str, Any], pointer: str) -> list[Pro
         problems += field_named(mine, f"{pointer}/data/{child}", at)
     problems += _permissions(flow, step, pointer)
     return problems
-
-
-def _decided_on(flow: Flow, field: str) -> bool:
-    """Tell whether a decision reads a field: it may be what keeps the field's empty values
-    from a step (the data checks take every route as one that may be taken, so they cannot
-    tell; they trust the process owner there)."""
-    return any(
-        field in read_by(branch["when"])
-        for step, _pointer in flow.steps.values()
-        if step["type"] == "decision"
-        for branch in step["branches"]
-    )
 
 
 def _passed_value(child: str, mine: str, at: At) -> str | None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from engine.core.checker.dataflow import Child, Flow, Forms
 from engine.core.checker.kinds import kind_of_expression
-from engine.core.checker.narrowing import values_reaching
+from engine.core.checker.narrowing import decided_on, values_reaching
 from engine.core.checker.points import at_step
 from engine.core.checker.words import among, option_list
 from engine.core.errors import Problem
@@ -136,11 +136,13 @@ def _handed_over(
     if info is None:
         return
     if theirs.required and here.may_be_missing(mine):
-        yield Problem(
-            where,
-            f"'{mine}' may not be filled in here ({here.maybe_why(mine)}), but '{key}' of the "
-            f"form '{form}' is required: the child would not start without it",
-        )
+        if not decided_on(flow, mine):  # a decision may keep its empty values from here
+            yield Problem(
+                where,
+                f"'{mine}' may not be filled in here ({here.maybe_why(mine)}), but '{key}' of "
+                f"the form '{form}' is required: the child would not start without it; make "
+                "it required on its form, or decide before this step whether it is filled in",
+            )
         return
     if info.options is None or theirs.options is None:
         return
