@@ -84,11 +84,13 @@ def test_a_task_form_fills_in_its_defaults_as_the_service_does(tmp_path: Path) -
     (tmp_path / "change.json").write_text(json.dumps(workflow), encoding="utf-8")
 
     result = CliRunner().invoke(
-        main, ["play", "change", "--pack", str(tmp_path)], input="1 risky\n1 safe\n"
+        main, ["play", "change", "--pack", str(tmp_path)], input="1 risky\n"
     )
 
     assert result.exit_code == 0, result.output
-    assert "! some of the data does not fill in the form: note: Fill in this field" in result.output
+    # The note a risky answer requires is filled in with a sample, and said so; the default
+    # downtime is filled in as the service fills it in.
+    assert "(filled in with samples: note)" in result.output
     assert "[route] -> done: 'No downtime' matched: downtime_minutes == 0" in result.output
 
 
@@ -126,3 +128,24 @@ def test_a_step_waiting_for_a_child_workflow_offers_how_the_child_ends(tmp_path:
     assert result.exit_code == 0, result.output
     assert "[1] How check ends" in result.output
     assert "Ended: finished" in result.output
+
+
+def test_a_task_answered_with_an_outcome_alone_gets_samples_for_its_required_fields() -> None:
+    """As in the Studio's simulation: a route is tried without typing every required field;
+    the fields filled in are said, and what was given is kept."""
+    output = play(
+        "it-incident",
+        "--data",
+        '{"category": "network", "impact": "high", "urgency": "medium"}',
+        answers="1 resolved\n1 approved\n",
+    )
+
+    assert "(filled in with samples: resolution)" in output
+    assert "Ended: closed (resolved)." in output
+    given = play(
+        "it-incident",
+        "--data",
+        '{"category": "network", "impact": "high", "urgency": "medium"}',
+        answers='1 resolved {"resolution": "Restarted the switch"}\n1 approved\n',
+    )
+    assert "filled in with samples" not in given

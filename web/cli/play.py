@@ -11,6 +11,7 @@ import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -20,7 +21,7 @@ from engine.core.calendars import Calendar
 from engine.core.definition import Workflow
 from engine.core.errors import FlowdeskError
 from engine.service.simulation import MADE_UP_REQUESTER, People, Replay, sample_data
-from engine.service.submissions import InvalidData
+from engine.service.submissions import InvalidData, step_form
 from forms.definition import Form
 
 __all__ = ["play", "sample_data"]
@@ -112,10 +113,30 @@ class Session:
             outcome = task["outcomes"][0]
         # A "comment" the step's form does not have is the comment sent with the task (the
         # CLI's --comment): what a rejection needs when its form has no field for it.
-        form = self.replay.forms.get(self.workflow.steps[task["step"]].doc.get("form", ""))
+        step = self.workflow.steps[task["step"]]
+        form = self.replay.forms.get(step.doc.get("form", ""))
         fields = {f["key"] for f in form.fields} if form is not None else set()
         note = str(data.pop("comment")) if "comment" in data and "comment" not in fields else None
+        if form is not None:
+            data = self.with_samples(form, step.doc.get("fields"), data)
         self.replay.complete(ident, outcome, data, by="you", note=note)
+
+    def with_samples(
+        self, form: Form, permissions: Mapping[str, str] | None, given: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Fill in the fields this step may require and the answer leaves out with samples,
+        as the Studio's simulation does, saying which: a route is tried without typing them."""
+        fillable = step_form(form, permissions).form
+        # Required, or required by a rule (a resolution when the outcome is resolved).
+        may_need = [f["key"] for f in fillable.fields if f.get("required") or "required_if" in f]
+        required = [key for key in may_need if key not in given]
+        if not required:
+            return given
+        samples = sample_data(fillable, {}, self.replay.now.date())
+        filled = {key: samples[key] for key in required if key in samples}
+        if filled:
+            click.echo(f"  (filled in with samples: {', '.join(filled)})")
+        return {**filled, **given}
 
 
 @click.command()
