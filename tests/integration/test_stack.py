@@ -219,7 +219,7 @@ def started(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Started]:
 def test_up_serves_health_and_fires_a_timed_step(started: Started) -> None:
     assert health(started.stack.port) == {"status": "ok", "database": "ok", "redis": "ok"}
     began = time.monotonic()
-    while "escalated" not in (shown := flowdesk(started.env, "show", started.number)):
+    while "Escalated" not in (shown := flowdesk(started.env, "show", started.number)):
         assert time.monotonic() - began < 10, f"no escalation within 10 seconds:\n{shown}"
         time.sleep(0.5)
     assert "no answer after 5 s (escalation 1)" in shown
