@@ -278,7 +278,7 @@ class Desk:
 
     def may_see(self, person: Person, number: str) -> bool:
         """Tell whether a person may look at an instance (agents see all; others their own)."""
-        if len(number) > 40 or "\x00" in number:
+        if not _plausible(number):
             return False
         found: bool = self._read(lambda session: may_see_instance(session, person, number))
         return found
@@ -288,6 +288,8 @@ class Desk:
         retention archived is refused as `Archived`, not as one that never was."""
 
         def read(session: Session) -> InstanceView:
+            if not _plausible(number):
+                raise NotFound(f"there is no instance {number!r}")
             try:
                 view = instance_view(session, number)
             except NotFound:
@@ -483,11 +485,18 @@ class Desk:
         return found
 
 
+def _plausible(number: str) -> bool:
+    """Tell whether a number may be looked up at all: PostgreSQL refuses a NUL in text, and
+    no number is longer than 40 characters."""
+    return len(number) <= 40 and "\x00" not in number
+
+
 def _archived(session: Session, number: str) -> Archived | None:
     """Say that retention archived `number`, when it did: not one that never was."""
-    when = archived_at(session, number) if len(number) <= 40 and "\x00" not in number else None
+    when = archived_at(session, number) if _plausible(number) else None
     if when is None:
         return None
+    number = number.strip().upper()  # as it is kept, whatever was typed
     return Archived(
         f"{number} was archived on {when:%Y-%m-%d} by its workflow's retention policy; its "
         "record, with all its history, is in the archive",
@@ -497,6 +506,8 @@ def _archived(session: Session, number: str) -> Archived | None:
 
 def _seen_view(session: Session, person: Person, number: str) -> InstanceView:
     """Read an instance `person` may see; refuse any other (see `_unseen`)."""
+    if not _plausible(number):
+        raise NotFound(f"there is no instance {number!r}")
     if not may_see_instance(session, person, number):
         raise _unseen(session, person, number)
     try:

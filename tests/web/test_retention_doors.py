@@ -140,5 +140,15 @@ def test_an_archived_number_tells_the_service_desk_it_was_archived_and_a_strange
     assert page.status_code == 410
     assert said in html.unescape(page.get_data(as_text=True))
     assert signed_in(app, "rita").get(f"/instances/{number}").status_code == 404
+    with database.writer_session() as session, session.begin():
+        rita_token = issue_token(session, "rita", "tests", clock())[1]
+    rita = client.get(
+        f"/api/v1/instances/{number}", headers={"Authorization": f"Bearer {rita_token}"}
+    )
+    assert rita.status_code == 404
+    typed = client.get(f"/api/v1/instances/{number.lower()}", headers=auth("bob"))
+    assert typed.get_json()["message"].startswith(said)  # the number as it is kept
     never = client.get("/api/v1/instances/INC-000404", headers=auth("bob"))
     assert never.status_code == 404
+    hostile = client.get("/api/v1/instances/INC%00-1", headers=auth("bob"))
+    assert hostile.status_code == 404

@@ -56,7 +56,7 @@ def instance_json(number: str) -> dict[str, Any]:
     try:
         view = services().desk.instance_for(person, number)
     except Archived as gone:
-        refuse(410, f"{gone.message[:1].upper()}{gone.message[1:]}.", "archived")
+        refuse(410, f"{gone.message}.", "archived")
     except NotFound:
         refuse(404, f"There is no instance {number}, or you may not see it.", "not_found")
     return _describe(view, agent=person.is_agent)

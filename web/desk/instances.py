@@ -148,7 +148,7 @@ def _page(number: str, errors: Mapping[str, str] | None = None, status: int = 20
     try:
         found = services().desk.instance_page(person, number)
     except Archived as gone:
-        return answer(410, f"{gone.message[:1].upper()}{gone.message[1:]}.", "archived")
+        return answer(410, f"{gone.message}.", "archived")
     except NotFound:
         abort(404)
     view, at = found.view, now()
