@@ -90,7 +90,7 @@ def test_a_task_form_fills_in_its_defaults_as_the_service_does(tmp_path: Path) -
     assert result.exit_code == 0, result.output
     # The note a risky answer requires is filled in with a sample, and said so; the default
     # downtime is filled in as the service fills it in.
-    assert "(filled in with samples: note)" in result.output
+    assert "(left out, so filled in: note)" in result.output
     assert "[route] -> done: 'No downtime' matched: downtime_minutes == 0" in result.output
 
 
@@ -140,7 +140,7 @@ def test_a_task_answered_with_an_outcome_alone_gets_samples_for_its_required_fie
         answers="1 resolved\n1 approved\n",
     )
 
-    assert "(filled in with samples: resolution)" in output
+    assert "(left out, so filled in: resolution)" in output
     assert "Ended: closed (resolved)." in output
     given = play(
         "it-incident",
@@ -148,4 +148,39 @@ def test_a_task_answered_with_an_outcome_alone_gets_samples_for_its_required_fie
         '{"category": "network", "impact": "high", "urgency": "medium"}',
         answers='1 resolved {"resolution": "Restarted the switch"}\n1 approved\n',
     )
-    assert "filled in with samples" not in given
+    assert "left out, so filled in" not in given
+
+
+def test_a_field_left_out_takes_what_the_instance_holds_before_a_sample(tmp_path: Path) -> None:
+    """A task form asking again for a field the start filled in gets the instance's value,
+    not a sample that would send the instance down another route."""
+    start = {
+        "kind": "form", "format": 1, "key": "report", "title": "Report",
+        "fields": [{"key": "category", "type": "select", "label": "Category", "required": True,
+                    "options": ["hardware", "network"]}],
+    }  # fmt: skip
+    workflow = {
+        "kind": "workflow", "format": 1, "key": "triage", "title": "Triage", "first": "check",
+        "start": {"form": "report"},
+        "steps": {
+            "check": {"type": "task", "assign": {"group": "desk"}, "form": "report",
+                      "next": "route"},
+            "route": {"type": "decision", "otherwise": "other",
+                      "branches": [{"label": "Network", "when": "category == 'network'",
+                                    "next": "net"}]},
+            "net": {"type": "end"},
+            "other": {"type": "end"},
+        },
+    }  # fmt: skip
+    (tmp_path / "report.json").write_text(json.dumps(start), encoding="utf-8")
+    (tmp_path / "triage.json").write_text(json.dumps(workflow), encoding="utf-8")
+
+    result = CliRunner().invoke(
+        main,
+        ["play", "triage", "--pack", str(tmp_path), "--data", '{"category": "network"}'],
+        input="1 done\n",
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "(left out, so filled in: category)" in result.output
+    assert "'Network' matched" in result.output

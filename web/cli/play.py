@@ -23,6 +23,7 @@ from engine.core.errors import FlowdeskError
 from engine.service.simulation import MADE_UP_REQUESTER, People, Replay, sample_data
 from engine.service.submissions import InvalidData, step_form
 from forms.definition import Form
+from forms.errors import required_message
 
 __all__ = ["play", "sample_data"]
 
@@ -117,26 +118,42 @@ class Session:
         form = self.replay.forms.get(step.doc.get("form", ""))
         fields = {f["key"] for f in form.fields} if form is not None else set()
         note = str(data.pop("comment")) if "comment" in data and "comment" not in fields else None
-        if form is not None:
-            data = self.with_samples(form, step.doc.get("fields"), data)
-        self.replay.complete(ident, outcome, data, by="you", note=note)
+        try:
+            self.replay.complete(ident, outcome, data, by="you", note=note)
+        except InvalidData as refused:
+            filled = self.missing(refused, form, step.doc.get("fields"), data)
+            if not filled:
+                raise
+            click.echo(f"  (left out, so filled in: {', '.join(filled)})")
+            self.replay.complete(ident, outcome, {**filled, **data}, by="you", note=note)
 
-    def with_samples(
-        self, form: Form, permissions: Mapping[str, str] | None, given: dict[str, Any]
+    def missing(
+        self,
+        refused: InvalidData,
+        form: Form | None,
+        permissions: Mapping[str, str] | None,
+        given: Mapping[str, Any],
     ) -> dict[str, Any]:
-        """Fill in the fields this step may require and the answer leaves out with samples,
-        as the Studio's simulation does, saying which: a route is tried without typing them."""
+        """The fields a refusal says are missing, and only those, filled in as the Studio's
+        simulation fills them: what the instance holds already, else a sample. Nothing
+        when the answer itself was wrong: that refusal is said as it is."""
+        if form is None:
+            return {}
         fillable = step_form(form, permissions).form
-        # Required, or required by a rule (a resolution when the outcome is resolved).
-        may_need = [f["key"] for f in fillable.fields if f.get("required") or "required_if" in f]
-        required = [key for key in may_need if key not in given]
-        if not required:
-            return given
+        by_key = {field["key"]: field for field in fillable.fields}
+        wanted = {error.field for error in refused.fields}
+        left_out = all(
+            error.field in by_key
+            and error.field not in given
+            and error.message == required_message(by_key[error.field])
+            for error in refused.fields
+        )
+        if not wanted or not left_out:  # a reason asked for, or a value that does not fit
+            return {}
         samples = sample_data(fillable, {}, self.replay.now.date())
-        filled = {key: samples[key] for key in required if key in samples}
-        if filled:
-            click.echo(f"  (filled in with samples: {', '.join(filled)})")
-        return {**filled, **given}
+        held = self.replay.state.data if self.replay.state is not None else {}
+        filled = {key: held.get(key, samples.get(key)) for key in wanted}
+        return {} if None in filled.values() else filled
 
 
 @click.command()
