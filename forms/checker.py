@@ -17,7 +17,7 @@ from engine.core.checker.words import wrong_kind
 from engine.core.conditions import comparisons, expressions
 from engine.core.errors import Problem
 from engine.core.expressions import CONTEXT_NAMES
-from engine.core.fields import TYPE_WORDS, literal_fits
+from engine.core.fields import TYPE_WORDS, literal_fits, type_of_literal
 from forms.answers import as_text
 from forms.definition import RULES, VALUE_TYPE_OF, all_fields, holds_value, option_values
 from forms.limits import limit_problems
@@ -175,6 +175,8 @@ def _never(field: Mapping[str, Any], comparison: Mapping[str, Any]) -> Iterator[
     a checkbox compared with the text "true" keeps the field it shows hidden for good."""
     op, key = comparison["op"], field["key"]
     kind = VALUE_TYPE_OF.get(field["type"], "any")
+    if field["type"] == "hidden":  # it holds what its default is (`compiler._hidden`)
+        kind = type_of_literal(field["default"]) if field.get("default") is not None else "any"
     if op in ("empty", "not_empty") or kind in ("list", "table", "any"):
         return
     if option_values(field) is not None:

@@ -406,3 +406,16 @@ def test_a_choice_of_bare_numbers_is_compared_with_its_numbers_and_told_once() -
             "the options of 'seats'",
         )
     ]
+
+
+def test_a_hidden_field_is_compared_with_what_its_default_holds() -> None:
+    """A hidden field with a default of 2 holds the number 2: a rule comparing it with 2 is
+    sound, and with '2' never holds."""
+    tier = field("tier", "hidden", default=2)
+    good = form(tier, field("why", visible_if={"field": "tier", "op": "eq", "value": 2}))
+    bad = form(tier, field("why", visible_if={"field": "tier", "op": "eq", "value": "2"}))
+
+    assert problems(good) == []
+    assert [message for _, message in problems(bad)] == [
+        "'tier' holds a number, so comparing it with '2' (a text) can never be right"
+    ]
