@@ -8,7 +8,7 @@ never repaired: the message becomes a dead letter naming whose address it is.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -18,7 +18,7 @@ from engine.core.conditions import field_value
 from engine.core.definition import ADDRESS_FIELD
 from engine.jobs.errors import PermanentFailure
 from engine.store.definitions import DefinitionVersion
-from engine.store.instances import Instance, Task
+from engine.store.instances import Instance, Task, names_of
 from engine.store.people import Group, Membership, User
 
 #: The recipients a workflow names by role, in words.
@@ -132,16 +132,18 @@ def _users(session: Session, usernames: Sequence[str]) -> list[str]:
     return [by_name[name] for name in usernames if name in by_name]
 
 
-def _group(session: Session, key: str) -> list[str]:
-    return list(
-        session.scalars(
-            select(User.email)
-            .join(Membership, Membership.user_id == User.id)
-            .join(Group, Group.id == Membership.group_id)
-            .where(Group.key == key, User.active, User.email.is_not(None), User.email != "")
-            .order_by(User.username)
-        )
+def _group(session: Session, key: str, but: Collection[str] = ()) -> list[str]:
+    """The addresses of a group's active members, but those named in `but`."""
+    query = (
+        select(User.email)
+        .join(Membership, Membership.user_id == User.id)
+        .join(Group, Group.id == Membership.group_id)
+        .where(Group.key == key, User.active, User.email.is_not(None), User.email != "")
+        .order_by(User.username)
     )
+    if but:
+        query = query.where(User.username.not_in(list(but)))
+    return list(session.scalars(query))
 
 
 def _manager(session: Session, username: str) -> list[str]:
@@ -155,7 +157,8 @@ def _manager(session: Session, username: str) -> list[str]:
 def _of_tasks(
     session: Session, instance: Instance, keys: Sequence[str], *, candidates: bool
 ) -> list[str]:
-    """People on the instance's open tasks: the assignee, else (or for `candidates`) the group."""
+    """People on the instance's open tasks: the assignee, else (or for `candidates`) the group,
+    but its members separation of duties keeps from the task (it is not in their queue)."""
     rows = session.scalars(
         select(Task)
         .where(Task.instance_id == instance.id, Task.key.in_(list(keys)), Task.status == "open")
@@ -166,7 +169,7 @@ def _of_tasks(
         if task.assignee and not candidates:
             found += _users(session, [task.assignee])
         elif task.candidate_group:
-            found += _group(session, task.candidate_group)
+            found += _group(session, task.candidate_group, names_of(task.kept_apart))
         elif task.assignee:
             found += _users(session, [task.assignee])
     return found

@@ -54,7 +54,7 @@ from engine.service.worklist import (
     total_tasks,
 )
 from engine.store.directory import Directory
-from engine.store.instances import Attachment, Comment, Instance, StepRun, Task
+from engine.store.instances import Attachment, Comment, Instance, StepRun, Task, names_of
 from engine.store.people import Group, User
 from engine.store.services import Service
 from forms.definition import Form
@@ -541,7 +541,7 @@ def _apart(person: Person, task: Task, instance: Instance, step: Step | None) ->
     """Say why separation of duties keeps `person` from an open task, or None."""
     if task.status != "open" or step is None:
         return None
-    if person.username not in (task.kept_apart or "").split():
+    if person.username not in names_of(task.kept_apart):
         return None
     if person.username == instance.requester:
         return (

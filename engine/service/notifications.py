@@ -26,7 +26,7 @@ from engine.core.errors import Problem
 from engine.service.errors import InvalidInput, NotFound
 from engine.settings import NOTIFICATION_KEPT, NOTIFICATION_READ_KEPT
 from engine.store.directory import FEW
-from engine.store.instances import Instance, Task
+from engine.store.instances import Instance, Task, names_of
 from engine.store.notifications import Notification, NotificationSettings
 from engine.store.repository import InstanceRow, Repository
 from engine.store.statements import Prepared
@@ -184,7 +184,7 @@ def _task_notes(
     if assignee:
         return [Note(assignee, kind or "assigned", task_id, key, summary, by)]
     if group:
-        apart = set((row[5] or "").split())
+        apart = names_of(row[5])
         return [
             Note(member, kind or "queue", task_id, key, summary, by)
             for member in repo.members(group)

@@ -187,6 +187,11 @@ def spaced_names(people: Iterable[str]) -> str | None:
     return f" {' '.join(names)} " if names else None
 
 
+def names_of(kept_apart: str | None) -> frozenset[str]:
+    """The people a `kept_apart` column names."""
+    return frozenset((kept_apart or "").split())
+
+
 def apart_pattern(username: str) -> str:
     """The LIKE pattern (escaped with '/') that finds `username` in a `kept_apart` column."""
     escaped = username.replace("/", "//").replace("%", "/%").replace("_", "/_")

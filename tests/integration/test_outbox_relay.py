@@ -38,6 +38,7 @@ from engine.jobs.outbox import (
 )
 from engine.jobs.worker import DUTIES, relay
 from engine.service.commands import Commands
+from engine.service.definitions import publish_document
 from engine.service.people import ensure_user
 from engine.settings import (
     DEFAULT_BATCH,
@@ -47,7 +48,7 @@ from engine.settings import (
     relay_settings,
 )
 from engine.store.database import Database
-from engine.store.instances import Event, Instance, Outbox, Timer
+from engine.store.instances import Event, Instance, Outbox, Task, Timer
 from engine.store.notifications import SentMail
 from engine.store.people import User
 from tests.infrastructure import MailServer
@@ -254,6 +255,42 @@ def test_a_group_notification_goes_to_every_active_member(
     [(recipients, message)] = smtp.inbox.received
     assert recipients == ["bob@desk.example", "dan@desk.example"]
     assert message["Subject"] == f"{number} reopened: The printer on floor 3 is jammed"
+
+
+#: An approval waiting in the desktop-support queue, whose members bob and dan are.
+QUEUED_APPROVAL: dict[str, Any] = {
+    "kind": "workflow", "format": 1, "key": "desk-approval", "title": "Desk approval",
+    "first": "approve",
+    "steps": {
+        "approve": {"type": "approval", "assign": {"group": "desktop-support"},
+                    "on": {"approved": "done", "rejected": "done"}},
+        "done": {"type": "end"},
+    },
+}  # fmt: skip
+
+
+def test_a_reminder_to_a_queues_candidates_leaves_out_whom_the_task_keeps_apart(
+    commands: Commands, database: Database, clock: Clock, smtp: MailServer, settings: RelaySettings
+) -> None:
+    """bob asked for it: the approval is not in his queue, and a reminder to its candidates
+    does not ask him to approve his own request."""
+    with database.writer_session() as session, session.begin():
+        publish_document(session, "workflow", QUEUED_APPROVAL, clock(), "t")
+        ensure_user(session, "bob", clock(), email="bob@desk.example")
+        ensure_user(session, "dan", clock(), email="dan@desk.example")
+    number = commands.start("desk-approval", {}, requester="bob")["number"]
+    with database.reading() as session:
+        key = session.scalars(select(Task.key).where(Task.step == "approve")).one()
+    clear_outbox(database)
+    add_message(
+        database, number, clock(), step="approve", to="candidates", template="reminder",
+        tasks=[key],
+    )  # fmt: skip
+
+    relay_outbox(database, settings=settings, now=clock())
+
+    [(recipients, _message)] = smtp.inbox.received
+    assert recipients == ["dan@desk.example"]
 
 
 def test_a_recipient_without_an_address_is_a_dead_letter_shown_on_the_instance(
