@@ -85,6 +85,42 @@ def test_a_filter_that_takes_a_missing_field_for_empty_is_not_reported(condition
     assert check_workflow(decide(condition), START) == []
 
 
+@pytest.mark.parametrize(
+    "condition",
+    [
+        "downtime > 60 and summary",  # used, not tested: it fails first
+        "downtime == none and downtime > 60",
+        "downtime or downtime > 60",  # a missing downtime goes on to the comparison
+        "summary and downtime > 60",
+        "downtime != 5 and downtime > 60",
+        "(downtime is defined or summary) and downtime > 60",
+    ],
+)
+def test_a_field_used_before_anything_tests_it_is_reported(condition: str) -> None:
+    (problem,) = check_workflow(decide(condition), START)
+
+    assert problem.message.startswith("'downtime' may not be filled in here")
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        "downtime and downtime > 60",
+        "downtime is defined and downtime > 60",
+        "downtime is not none and downtime > 60",
+        "downtime != none and downtime > 60",
+        "downtime == none or downtime > 60",
+        "not downtime or downtime > 60",
+        "downtime in [30, 90] and downtime > 60",
+        "downtime == 90 and downtime > 60",
+        "(downtime and summary) and downtime > 60",
+        "(downtime if downtime else 0) > 60",
+    ],
+)
+def test_a_field_tested_before_it_is_used_is_not_reported(condition: str) -> None:
+    assert check_workflow(decide(condition), START) == []
+
+
 def notify(to: dict[str, str]) -> dict[str, Any]:
     tell = {"type": "action", "notify": {"to": to, "template": "t"}, "next": "done"}
     return workflow({"tell": tell}, "tell")

@@ -421,49 +421,75 @@ def _path(node: nodes.Node) -> str | None:
 
 
 def _guarded(tree: nodes.Node) -> frozenset[str]:
-    """Return the fields an expression tests before using: `(x or 0)`, `x | default(0)`,
-    `x if x else 0`, `x is defined`, `{% if x %}`. Arithmetic on them is not reported."""
+    """Return the fields an expression tests before using: `x and x > 3`, `x | default(0)`,
+    `x if x else 0`, `x is defined and …`, `x == none or …`, `{% if x %}`. What fails on
+    them where the test lets it through is not reported; using a field is not testing it
+    (`x > 3 and …` fails on a missing x before anything else is looked at)."""
     found: set[str] = set()
-    kinds = (nodes.Or, nodes.And, nodes.CondExpr, nodes.If, nodes.Test, nodes.Filter)
+    kinds = (nodes.Or, nodes.And, nodes.CondExpr, nodes.If, nodes.Filter)
     for node in [tree, *tree.find_all(kinds)]:
-        if isinstance(node, nodes.Or | nodes.And):
-            found.update(_truth_tested(node.left))
-        elif isinstance(node, nodes.CondExpr | nodes.If):
-            found.update(_truth_tested(node.test))
-        elif _tests_its_node(node) and node.node is not None:  # a filter block's has none
+        if isinstance(node, nodes.And):  # the right side runs when the left holds
+            found |= _present_if(node.left, True)
+        elif isinstance(node, nodes.Or):  # ... and here when it does not
+            found |= _present_if(node.left, False)
+        elif isinstance(node, nodes.CondExpr | nodes.If):  # either branch, by its test
+            found |= _present_if(node.test, True) | _present_if(node.test, False)
+        elif _defaults(node) and node.node is not None:  # a filter block's has none
             found.update(_names_in(node.node))
     return frozenset(found)
 
 
-def _tests_its_node(node: nodes.Node) -> TypeGuard[nodes.Test | nodes.Filter]:
-    """Tell whether a node tests what it is applied to: `x is defined`, `x | default(0)`."""
-    return isinstance(node, nodes.Test) or (
-        isinstance(node, nodes.Filter) and node.name in ("default", "d")
-    )
+def _defaults(node: nodes.Node) -> TypeGuard[nodes.Filter]:
+    """Tell whether a node gives a value in place of a missing one: `x | default(0)`."""
+    return isinstance(node, nodes.Filter) and node.name in ("default", "d")
 
 
-def _truth_tested(node: nodes.Node) -> Iterator[str]:
-    """Yield the fields a test looks at for being there: `x` in `x and …`, `x is defined`,
-    `x != none`, `not x`; not `x` in `x > 3 and …`, which uses x, and fails without it."""
+#: Tests that hold only for a value that is there (`x is defined`, `x is number`), and those
+#: that hold for one that is not (`x is none`).
+_THERE_IF_TRUE = frozenset(
+    {"defined", "number", "string", "mapping", "sequence", "iterable", "boolean", "integer",
+     "float", "true", "false"}
+)  # fmt: skip
+_THERE_IF_FALSE = frozenset({"undefined", "none"})
+
+
+def _present_if(node: nodes.Node, truth: bool) -> set[str]:
+    """The fields a test proves are there when it comes out `truth`: `x` is there when `x`
+    is true, when `x == 'a'`, `x != none` or `x is defined`; when `x == none` is false."""
     if isinstance(node, nodes.Name | nodes.Getattr | nodes.Getitem):
-        yield from _names_in(node)
-    elif isinstance(node, nodes.Not):
-        yield from _truth_tested(node.node)
-    elif isinstance(node, nodes.And | nodes.Or):
-        yield from _truth_tested(node.left)
-        yield from _truth_tested(node.right)
-    elif isinstance(node, nodes.Test):
-        yield from _names_in(node.node)
-    elif isinstance(node, nodes.Compare) and _against_none(node):
-        yield from _names_in(node.expr)
-        for operand in node.ops:
-            yield from _names_in(operand.expr)
+        return set(_names_in(node)) if truth else set()
+    if isinstance(node, nodes.Not):
+        return _present_if(node.node, not truth)
+    if isinstance(node, nodes.And | nodes.Or):
+        left, right = _present_if(node.left, truth), _present_if(node.right, truth)
+        both = isinstance(node, nodes.And) == truth  # `a and b` true, `a or b` false: both
+        return left | right if both else left & right
+    if isinstance(node, nodes.Test):
+        there = _THERE_IF_TRUE if truth else _THERE_IF_FALSE
+        return set(_names_in(node.node)) if node.name in there else set()
+    if isinstance(node, nodes.Compare) and len(node.ops) == 1:
+        return _compared_there(node, truth)
+    return set()
 
 
-def _against_none(node: nodes.Compare) -> bool:
-    """Tell whether a comparison tests for nothing: `x != none`, `none == x`."""
-    parts = [node.expr, *(operand.expr for operand in node.ops)]
-    return any(isinstance(part, nodes.Const) and part.value is None for part in parts)
+def _compared_there(node: nodes.Compare, truth: bool) -> set[str]:
+    """`x == 'a'`, `x in ['a', 'b']` and `x != none` hold only for an x that is there; `x ==
+    none`, `x != 'a'` and `x not in [...]` fail only for one that is there."""
+    operand = node.ops[0]
+    field, value = node.expr, operand.expr
+    if isinstance(field, nodes.Const | nodes.List | nodes.Tuple):
+        field, value = value, field
+    if not isinstance(field, nodes.Name | nodes.Getattr | nodes.Getitem):
+        return set()
+    nothing = isinstance(value, nodes.Const) and value.value is None
+    literal = isinstance(value, nodes.Const | nodes.List | nodes.Tuple) and not nothing
+    if operand.op in ("eq", "in"):
+        proves = (literal and truth) or (nothing and not truth)
+    elif operand.op in ("ne", "notin"):
+        proves = (nothing and truth) or (literal and not truth)
+    else:
+        proves = False
+    return set(_names_in(field)) if proves else set()
 
 
 def _names_in(node: nodes.Node) -> Iterator[str]:
