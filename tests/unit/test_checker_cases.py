@@ -203,3 +203,13 @@ def test_a_decision_that_tests_a_field_lets_a_subflow_hand_it_to_a_required_one(
     path.write_text(json.dumps(workflow))
 
     assert check(tmp_path) == (0, [])
+    # A decision after the subflow step keeps nothing from it.
+    steps["number"]["next"] = "open_problem"
+    steps["open_problem"]["next"] = "known_service"
+    steps["known_service"]["branches"][0]["next"] = "closed"
+    path.write_text(json.dumps(workflow))
+    code, lines = check(tmp_path)
+    assert code == 1
+    assert [line.split(": ", 1)[0].rsplit(":", 1)[1] for line in lines] == [
+        "/steps/open_problem/data/service"
+    ]

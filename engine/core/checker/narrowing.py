@@ -14,6 +14,7 @@ from typing import Any
 
 from engine.core.checker.branches import Test, read
 from engine.core.checker.dataflow import Flow
+from engine.core.checker.graph import routes
 from engine.core.conditions import comparisons, expressions
 from engine.core.expressions import inspect_expression
 
@@ -106,13 +107,33 @@ def read_by(condition: Any) -> set[str]:
     return found
 
 
-def decided_on(flow: Flow, field: str) -> bool:
-    """Tell whether a decision reads a field: it may be what keeps the field's empty values
-    from a step (the data checks take every route as one that may be taken, so they cannot
-    tell; they trust the process owner there)."""
+def decided_on(flow: Flow, field: str, before: str) -> bool:
+    """Tell whether a decision on a route to the step `before` reads a field: it may be what
+    keeps the field's empty values from that step (the data checks take every route as one
+    that may be taken, so they cannot tell; they trust the process owner there)."""
+    earlier = _leading_to(flow, before)
     return any(
         field in read_by(branch["when"])
-        for step, _pointer in flow.steps.values()
-        if step["type"] == "decision"
+        for step_id, (step, _pointer) in flow.steps.items()
+        if step["type"] == "decision" and step_id in earlier
         for branch in step["branches"]
     )
+
+
+def _leading_to(flow: Flow, target: str) -> set[str]:
+    """The steps some route leads from to `target` (a parallel step leads into its branches)."""
+    back: dict[str, set[str]] = {}
+    for step_id, (step, pointer) in flow.steps.items():
+        targets = [to for to, _where in routes(step, pointer)]
+        if step["type"] == "parallel":
+            targets += [branch["first"] for branch in step["branches"].values()]
+        for to in targets:
+            back.setdefault(to, set()).add(step_id)
+    seen: set[str] = set()
+    todo = [target]
+    while todo:
+        for source in back.get(todo.pop(), ()):
+            if source not in seen:
+                seen.add(source)
+                todo.append(source)
+    return seen

@@ -53,7 +53,7 @@ def check_reads(doc: Mapping[str, Any], flow: Flow) -> list[Problem]:
     if "title" in doc.get("start", {}):
         problems += template(doc["start"]["title"], "/start/title", at_start(flow))
     for step_id, (step, pointer) in flow.steps.items():
-        problems += _step(flow, at_step(flow, step_id), step, pointer)
+        problems += _step(flow, at_step(flow, step_id), step, pointer, step_id)
     everywhere = anywhere(flow)
     for index, name in enumerate(doc.get("requester_sees", ())):
         if not everywhere.open and everywhere.info(name) is None:
@@ -77,7 +77,7 @@ def check_reads(doc: Mapping[str, Any], flow: Flow) -> list[Problem]:
     return problems
 
 
-def _step(flow: Flow, at: At, step: Mapping[str, Any], pointer: str) -> list[Problem]:
+def _step(flow: Flow, at: At, step: Mapping[str, Any], pointer: str, step_id: str) -> list[Problem]:
     problems: list[Problem] = []
     kind = step["type"]
     if "title" in step:
@@ -110,7 +110,7 @@ def _step(flow: Flow, at: At, step: Mapping[str, Any], pointer: str) -> list[Pro
         info = at.info(source)
         if info is not None and info.type == "string":
             problems += _one_reviewer(step, pointer, source)
-        if info is not None and at.may_be_missing(source) and not decided_on(flow, source):
+        if info is not None and at.may_be_missing(source) and not decided_on(flow, source, step_id):
             problems.append(
                 Problem(
                     f"{pointer}/reviewers/from",

@@ -136,7 +136,7 @@ def _handed_over(
     if info is None:
         return
     if theirs.required and here.may_be_missing(mine):
-        if not decided_on(flow, mine):  # a decision may keep its empty values from here
+        if not decided_on(flow, mine, step_id):  # a decision may keep its empty values from here
             yield Problem(
                 where,
                 f"'{mine}' may not be filled in here ({here.maybe_why(mine)}), but '{key}' of "
