@@ -11,6 +11,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from engine.core.conditions import equals, field_value
@@ -110,17 +111,42 @@ def _matches(cell: Any, value: Any) -> bool:
 
 
 def in_range(cell: Mapping[str, Any], value: Any) -> bool:
-    """Tell whether `value` lies within a range cell: a number within numbers, a date
-    (ISO text) within dates; nothing else does, a missing value and yes or no included."""
+    """Tell whether `value` lies within a range cell: a number within numbers, a date or a
+    moment (ISO text) within dates or moments; nothing else does, a missing value and yes
+    or no included. A date bound takes a moment by its day: at most 2026-06-01 holds every
+    moment of that day."""
     for name, bound in cell.items():
-        if not _comparable(value, bound) or not BOUNDS[name](value, bound):
+        pair = comparable(value, bound)
+        if pair is None or not BOUNDS[name](*pair):
             return False
     return True
 
 
-def _comparable(value: Any, bound: Any) -> bool:
+def comparable(value: Any, bound: Any) -> tuple[Any, Any] | None:
+    """Return `value` and `bound` in a form that compares as their kind does (numbers as
+    numbers, moments on one clock), or None when they cannot be compared."""
     if isinstance(value, bool) or isinstance(bound, bool):
-        return False
+        return None
     if isinstance(bound, int | float):
-        return isinstance(value, int | float)
-    return isinstance(bound, str) and isinstance(value, str)
+        return (value, bound) if isinstance(value, int | float) else None
+    if not isinstance(bound, str) or not isinstance(value, str):
+        return None
+    when, limit = _moment(value), _moment(bound)
+    if when is None or limit is None:
+        return None
+    if not isinstance(limit, datetime):  # a day: the value's day is compared with it
+        return (when.date() if isinstance(when, datetime) else when), limit
+    if not isinstance(when, datetime):  # a day against a moment: its first moment, in UTC
+        when = datetime.combine(when, time(), UTC)
+    return when, limit
+
+
+def _moment(text: str) -> date | datetime | None:
+    """Read ISO text as a day or as a moment (a moment without an offset is in UTC)."""
+    try:
+        if len(text) == 10:
+            return date.fromisoformat(text)
+        found = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return found if found.tzinfo is not None else found.replace(tzinfo=UTC)

@@ -179,3 +179,25 @@ def test_a_range_of_dates_matches_the_dates_within_it_and_the_timeline_says_the_
     assert found.value == "peak"
     assert season.describe(data, found) == "table season: needed_by=2026-12-24 -> peak (row 1)"
     assert season.lookup({"needed_by": "2027-01-01"}).value == "quiet"
+
+
+@pytest.mark.parametrize(
+    ("cell", "value", "inside"),
+    [
+        ({"le": "2026-06-01"}, "2026-06-01T23:30:00+02:00", True),  # a day holds its moments
+        ({"lt": "2026-06-01"}, "2026-06-01T00:10:00+00:00", False),
+        ({"ge": "2026-06-01T08:00:00Z"}, "2026-06-01T09:30:00+02:00", False),  # 07:30 UTC
+        ({"ge": "2026-06-01T08:00:00Z"}, "2026-06-01T10:30:00+02:00", True),
+        ({"gt": "2026-06-01T08:00:00+00:00"}, "2026-06-02", True),  # its first moment, UTC
+        ({"ge": "2026-06-01"}, "not a date", False),
+        ({"ge": "2026-06-01"}, 20260601, False),
+    ],
+)
+def test_a_range_of_moments_compares_them_on_one_clock(
+    cell: dict[str, Any], value: Any, inside: bool
+) -> None:
+    """Moments written with other offsets are compared as moments, not as text."""
+    table = DecisionTable.from_document(
+        "when", {"inputs": ["at"], "output": "when", "rows": [{"when": [cell], "then": "in"}]}
+    )
+    assert (table.lookup({"at": value}).value == "in") is inside

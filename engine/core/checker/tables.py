@@ -11,7 +11,7 @@ from engine.core.checker.points import anywhere, at_step
 from engine.core.checker.words import among, literal, never_an_option
 from engine.core.errors import Problem
 from engine.core.fields import TYPE_WORDS, FieldInfo, literal_fits
-from engine.core.tables import ANY, in_range, range_words
+from engine.core.tables import ANY, comparable, in_range, range_words
 
 
 def check_tables(doc: Mapping[str, Any], flow: Flow) -> Iterator[Problem]:
@@ -128,23 +128,15 @@ def _holds_nothing(cell: Any) -> bool:
     if not isinstance(cell, dict):
         return False
     lower, upper = _bound(cell, ("ge", "gt")), _bound(cell, ("le", "lt"))
-    if lower is None or upper is None or not _comparable(lower[1], upper[1]):
+    pair = comparable(lower[1], upper[1]) if lower and upper else None
+    if lower is None or upper is None or pair is None:
         return False
     closed = lower[0] == "ge" and upper[0] == "le"  # equal bounds then hold one value
-    return bool(lower[1] > upper[1] or (lower[1] == upper[1] and not closed))
+    return bool(pair[0] > pair[1] or (pair[0] == pair[1] and not closed))
 
 
 def _bound(cell: Mapping[str, Any], names: tuple[str, str]) -> tuple[str, Any] | None:
     return next(((n, cell[n]) for n in names if n in cell), None)
-
-
-def _comparable(first: Any, second: Any) -> bool:
-    numbers = (int, float)
-    if isinstance(first, bool) or isinstance(second, bool):
-        return False
-    return (isinstance(first, numbers) and isinstance(second, numbers)) or (
-        isinstance(first, str) and isinstance(second, str)
-    )
 
 
 def _hidden_rows(key: str, table: Mapping[str, Any]) -> Iterator[Problem]:
@@ -202,14 +194,15 @@ def _within(inner: Mapping[str, Any], outer: Mapping[str, Any]) -> bool:
         if limit is None:
             continue
         mine = _bound(inner, names)
-        if mine is None or not _comparable(mine[1], limit[1]):
+        pair = comparable(mine[1], limit[1]) if mine is not None else None
+        if mine is None or pair is None:
             return False
-        if mine[1] == limit[1]:
+        if pair[0] == pair[1]:
             # Equal bounds: an open outer bound (more than, less than) leaves out the value
             # a closed inner one (at least, at most) keeps.
             if limit[0] in ("gt", "lt") and mine[0] in ("ge", "le"):
                 return False
-        elif not tighter(mine[1], limit[1]):
+        elif not tighter(*pair):
             return False
     return True
 
