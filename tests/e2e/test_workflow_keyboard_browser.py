@@ -280,3 +280,29 @@ def test_the_arrow_keys_walk_the_toolbar_and_go_round_at_its_ends(
     page.keyboard.press("Tab")  # each enabled button is still a tab stop of its own
     expect(settings).to_be_focused()
     assert problems.all() == []
+
+
+def test_a_row_button_keeps_the_focus_after_its_move_and_after_the_undo(
+    page: Page, problems: Problems, dana: str
+) -> None:
+    """A row's Up and Down buttons have no id of their own: the panel drawn again after the
+    move, or after Ctrl+Z, put the focus on the page's body. It stays on the same button."""
+    a_line(page, "rows", kinds=("Task",))
+    page.get_by_role("button", name="Workflow settings").click()
+    levels = page.get_by_role("group", name="Priorities, most urgent first")
+    for _ in range(3):
+        levels.get_by_role("button", name="Add a level").click()
+        wait_for_check(page)
+    down = levels.get_by_role("button", name="Move level P1 down")
+    down.focus()
+
+    page.keyboard.press("Enter")
+    wait_for_check(page)
+    expect(levels.get_by_label("Level 2", exact=True)).to_have_value("P1")
+    expect(page.get_by_role("button", name="Move level P1 down")).to_be_focused()
+
+    page.keyboard.press("Control+z")
+    wait_for_check(page)
+    expect(levels.get_by_label("Level 1", exact=True)).to_have_value("P1")
+    expect(page.get_by_role("button", name="Move level P1 down")).to_be_focused()
+    assert problems.all() == []

@@ -130,9 +130,10 @@ function reveal(id) {
 function keepingFocus(draw, focusId) {
   const active = document.activeElement;
   const id = focusId || active?.id;
+  const where = !id && active && active !== document.body ? whereIs(active) : null;
   const caret = active && "selectionStart" in active ? [active.selectionStart, active.selectionEnd] : null;
   draw();
-  const again = id && document.getElementById(id);
+  const again = id ? document.getElementById(id) : where && findAgain(where);
   if (focusId && again) reveal(focusId);
   if (again && again !== document.activeElement) {
     again.focus({ preventScroll: true });
@@ -145,6 +146,22 @@ function keepingFocus(draw, focusId) {
       }
     }
   }
+}
+
+/** How to find a control without an id once it is drawn again (a row's "Move … up"
+ * button): the nearest holder with an id, its kind, and the words it is known by. */
+function whereIs(node) {
+  const holder = node.parentElement?.closest("[id]");
+  return holder ? { holder: holder.id, tag: node.tagName, name: accessibleName(node) } : null;
+}
+
+function accessibleName(node) {
+  return node.getAttribute("aria-label") || node.textContent.trim();
+}
+
+function findAgain({ holder, tag, name }) {
+  const box = document.getElementById(holder);
+  return [...(box?.getElementsByTagName(tag) || [])].find((node) => accessibleName(node) === name) || null;
 }
 
 /**
