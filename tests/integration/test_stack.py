@@ -136,6 +136,7 @@ def launched(
     finally:
         if process.poll() is None:
             process.kill()
+            process.wait(timeout=10)  # reaped here, not left to a later test's garbage
         reader.join(timeout=5)
         if process.stdout is not None:
             process.stdout.close()
@@ -167,7 +168,10 @@ def running(
                 os.killpg(process.pid, signal.SIGINT)
             else:
                 process.send_signal(signal.SIGINT)
-            process.wait(timeout=30)
+            try:  # as long as it may take to start: a busy machine slows both
+                process.wait(timeout=READY_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                raise AssertionError(f"up did not stop on Ctrl-C:\n{stack.output}") from None
     assert process.returncode == 0, stack.output
     assert stack.output.rstrip().endswith("Flowdesk stopped.")
 
