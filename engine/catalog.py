@@ -105,11 +105,10 @@ def _under(folder: Path) -> Iterator[Path]:
 
 
 def neighbours(file: Path) -> list[Path]:
-    """Return the documents a single file is checked with: its folder's and those one level down."""
-    folder = file.parent
-    found = list(folder.glob("*.json"))
-    found += [p for p in folder.glob("*/*.json") if not p.parent.name.startswith(".")]
-    return sorted(p for p in found if p.is_file())
+    """Return the documents a single file is checked with: those `flowdesk load` of its
+    folder would read (every folder under it, hidden ones aside), so a file checked alone
+    finds what it names where loading its folder would (`forms/`, `hr/forms/`…)."""
+    return sorted(_under(file.parent))
 
 
 class Catalog:

@@ -213,3 +213,21 @@ def test_a_decision_that_tests_a_field_lets_a_subflow_hand_it_to_a_required_one(
     assert [line.split(": ", 1)[0].rsplit(":", 1)[1] for line in lines] == [
         "/steps/open_problem/data/service"
     ]
+
+
+def test_one_file_is_checked_with_what_loading_its_folder_reads_at_any_depth(
+    tmp_path: Path,
+) -> None:
+    """A pack keeping its forms two folders down (`hr/forms/`) loaded cleanly, but a file of
+    it checked alone said its form did not exist: the check read one level down only."""
+    docs = CASES / "comparison-with-another-type" / "docs"
+    workflow = tmp_path / "service-request.json"
+    workflow.write_text(
+        (docs / "service-request.json").read_text().replace('"value": "500"', '"value": 500')
+    )
+    deep = tmp_path / "shared" / "forms"
+    deep.mkdir(parents=True)
+    shutil.copy(docs / "forms" / "service-request.json", deep / "request-form.json")
+
+    assert check(workflow) == (0, [])
+    assert check(tmp_path) == (0, [])

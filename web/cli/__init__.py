@@ -60,8 +60,9 @@ def check(paths: tuple[Path, ...]) -> None:
     """Check workflow, form and calendar documents; print one line per problem.
 
     PATHS are JSON files or folders of them. A file is checked together with
-    the documents in its folder and the folders just below it (such as forms/
-    and calendars/), so its references to documents kept there are found.
+    the documents in its folder and every folder under it (such as forms/ and
+    calendars/), as `flowdesk load` of that folder reads them, so its references
+    to documents kept there are found.
     """
     checked = list(json_files(paths))
     context = [neighbour for p in paths if p.is_file() for neighbour in neighbours(p)]

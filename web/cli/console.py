@@ -338,7 +338,12 @@ def describe(event: TimelineEvent, workflow: Workflow) -> str:
 @click.argument("username")
 @click.option("--name", default="")
 @click.option("--email", default=None)
-@click.option("--role", "roles", multiple=True, help="admin, designer, agent or requester.")
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    help="admin, designer, agent or requester (a new user given none is an agent).",
+)
 @click.option("--group", "groups", multiple=True, help="A group to join (created if new).")
 @click.option("--manager", default=None)
 @click.option(
