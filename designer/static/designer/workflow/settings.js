@@ -241,21 +241,30 @@ function tablesList(panel) {
     list.append(item);
   }
   box.append(list);
-  const input = el("input", { type: "text", spellcheck: "false", placeholder: "priority" });
-  const add = control(panel, "/tables--new", "New table's name", input);
-  const error = el("p", { class: "error-message", hidden: "hidden", role: "alert" });
-  const create = button("Add a table", { id: idFor("/tables", "add") }, () => {
-    const name = input.value.trim();
-    const problem = !KEY.test(name) ? "A table's name is lower-case letters, digits, - and _, starting with a letter." : tables[name] ? `There is already a table ${name}.` : "";
-    error.hidden = !problem;
-    error.textContent = problem;
-    if (problem) return;
+  box.append(...namedAdder(panel, "/tables", "table", tables, { placeholder: "priority" }, (name) => {
     const first = Object.values(view.fieldsAt || {}).flat().find((f) => Array.isArray(f.options) && f.options.length);
     panel.apply(`Add the table ${name}`, (d) => setAt(d, pointer("tables", name), { inputs: [first?.key || "category"], output: name, rows: [{ when: ["-"], then: null }] }));
     view.select({ table: name });
-  });
-  box.append(add, create, error);
+  }));
   return box;
+}
+
+/**
+ * A name box and an "Add a <what>" button for a map of named things (`at`, holding `taken`):
+ * a name that is not a key, or is taken, is said beside it; a good one goes to `add`.
+ */
+function namedAdder(panel, at, what, taken, { placeholder, hint = "" }, add) {
+  const input = el("input", { type: "text", spellcheck: "false", placeholder });
+  const box = control(panel, `${at}--new`, `New ${what}'s name`, input, { hint });
+  const error = el("p", { class: "error-message", hidden: "hidden", role: "alert" });
+  const create = button(`Add a ${what}`, { id: idFor(at, "add") }, () => {
+    const name = input.value.trim();
+    const problem = !KEY.test(name) ? `A ${what}'s name is lower-case letters, digits, - and _, starting with a letter.` : taken[name] ? `There is already a ${what} ${name}.` : "";
+    error.hidden = !problem;
+    error.textContent = problem;
+    if (!problem) add(name);
+  });
+  return [box, create, error];
 }
 
 
@@ -290,20 +299,12 @@ function messagesList(panel) {
     list.append(item);
   }
   box.append(list);
-  const input = el("input", { type: "text", spellcheck: "false", placeholder: "access-granted" });
-  const add = control(panel, "/messages--new", "New message's name", input, { hint: "Lower-case letters, digits, - and _." });
-  const error = el("p", { class: "error-message", hidden: "hidden", role: "alert" });
-  const create = button("Add a message", { id: idFor("/messages", "add") }, () => {
-    const name = input.value.trim();
-    const problem = !KEY.test(name) ? "A message's name is lower-case letters, digits, - and _, starting with a letter." : messages[name] ? `There is already a message ${name}.` : "";
-    error.hidden = !problem;
-    error.textContent = problem;
-    if (problem) return;
+  const words = { placeholder: "access-granted", hint: "Lower-case letters, digits, - and _." };
+  box.append(...namedAdder(panel, "/messages", "message", messages, words, (name) => {
     panel.put(`Add the message ${name}`, pointer("messages", name), {
       subject: "{{ instance.number }}: {{ instance.title }}",
       body: "Hello,\n\nabout {{ instance.number }}: \n",
     });
-  });
-  box.append(add, create, error);
+  }));
   return box;
 }
