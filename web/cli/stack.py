@@ -276,10 +276,11 @@ def up(
     # Ctrl-C (and SIGTERM) stop it from the start, even when `up` was started with SIGINT
     # ignored (a shell's background command, `flowdesk up &`): a signal while it migrated or
     # loaded the pack was lost, and `up` ran on. What has started by then is stopped.
-    interrupt = signal.signal(signal.SIGINT, signal.default_int_handler)
-    terminate = signal.signal(signal.SIGTERM, _interrupted)
+    stop = StopOnSignal()
+    interrupt = signal.signal(signal.SIGINT, stop)
+    terminate = signal.signal(signal.SIGTERM, stop)
     try:
-        _up(pack, host, port, web_processes, workers, threads)
+        _up(pack, host, port, web_processes, workers, threads, stop)
     except KeyboardInterrupt:
         click.echo("Flowdesk stopped before it was up.")
     finally:
@@ -287,12 +288,40 @@ def up(
         signal.signal(signal.SIGTERM, terminate)
 
 
-def _interrupted(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
+class StopOnSignal:
+    """The handler of Ctrl-C and SIGTERM while `up` runs.
+
+    While `up` starts, a signal raises KeyboardInterrupt, which stops the migration or the
+    load wherever it is. Once the parts run, it only asks the supervisor to stop. Either way
+    it keeps a flag: Python prints and drops a KeyboardInterrupt raised while a garbage
+    collector's callback runs ("Exception ignored in"), and `up` then ran on after Ctrl-C.
+    """
+
+    def __init__(self) -> None:
+        self.asked = False
+        self.supervisor: Supervisor | None = None
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        self.asked = True
+        if self.supervisor is None:
+            raise KeyboardInterrupt
+        self.supervisor.request_stop()
+
+    def hand_to(self, supervisor: Supervisor) -> None:
+        """From now on a signal asks `supervisor` to stop; one already heard does at once."""
+        self.supervisor = supervisor
+        if self.asked:
+            supervisor.request_stop()
 
 
 def _up(
-    pack: Path, host: str, port: int, web_processes: int | None, workers: int, threads: int
+    pack: Path,
+    host: str,
+    port: int,
+    web_processes: int | None,
+    workers: int,
+    threads: int,
+    stop: StopOnSignal,
 ) -> None:
     instance = Path(os.environ.get("FLOWDESK_INSTANCE_PATH", "instance")).resolve()
     instance.mkdir(parents=True, exist_ok=True)
@@ -336,7 +365,7 @@ def _up(
         click.echo(f"First admin account: admin / {password}   (shown once: write it down)")
     topology = Topology(host, port, web_processes, workers, threads)
     with _redis(instance) as (redis_url, redis_server):
-        _supervise(url, redis_url, instance, topology, redis_server)
+        _supervise(url, redis_url, instance, topology, stop, redis_server)
 
 
 def _preflight(host: str, port: int) -> None:
@@ -406,6 +435,7 @@ def _supervise(
     redis_url: str,
     instance: Path,
     topology: Topology,
+    stop: StopOnSignal,
     redis_server: subprocess.Popen[bytes] | None = None,
 ) -> None:
     env = {
@@ -420,7 +450,7 @@ def _supervise(
         metrics = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or str(instance / "metrics")
         env.update(fresh_metrics_folder(metrics))
     supervisor = Supervisor([], click.echo)
-    previous = signal.signal(signal.SIGTERM, supervisor.request_stop)
+    stop.hand_to(supervisor)
     failure: str | None = None
     try:  # whatever has started is stopped, however this ends
         if redis_server is not None:  # restarted on its port if it dies: it holds no state
@@ -432,12 +462,9 @@ def _supervise(
             click.echo(ready.describe(supervisor))
             click.echo(f"Flowdesk is up at {topology.url}/ (health: /health). Ctrl-C stops all.")
             supervisor.watch()
-    except KeyboardInterrupt:
-        pass
     except SupervisorError as error:
         failure = str(error)
     finally:
-        signal.signal(signal.SIGTERM, previous)
         supervisor.stop()
     if failure:
         raise click.ClickException(failure)
