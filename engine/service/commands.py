@@ -29,6 +29,7 @@ from engine.service.definitions import Registry
 from engine.service.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from engine.service.permissions import (
     holder_gone,
+    keep_from_later_steps,
     require_actor,
     require_delegator,
     require_open,
@@ -337,6 +338,7 @@ class Commands(Shell):
             # Completed before the tasks it leads to open: separation of duties and a
             # least-loaded pick see who did it, and not an open task of theirs.
             repo.complete_task(task.id, outcome, cleaned, at, actor)
+            keep_from_later_steps(repo, workflow.steps, instance, task.step, actor)
             completed = TaskCompleted(task.key, outcome, cleaned, actor, note)
             answer = self._advance(uow, instance, completed, at, key)
             if note is not None:

@@ -23,10 +23,10 @@ from engine.service.commands import Commands
 from engine.service.errors import Archived, NotAllowed, NotFound
 from engine.service.permissions import (
     DECISIONS,
-    action_words,
     holder_gone,
     may_act,
     may_reassign,
+    separation_problem,
 )
 from engine.service.person import Person
 from engine.service.published import Published
@@ -56,6 +56,7 @@ from engine.service.worklist import (
 from engine.store.directory import Directory
 from engine.store.instances import Attachment, Comment, Instance, StepRun, Task, names_of
 from engine.store.people import Group, User
+from engine.store.repository import Repository
 from engine.store.services import Service
 from forms.definition import Form
 
@@ -401,7 +402,7 @@ class Desk:
         if not is_row_id(task_id):
             raise NotFound(f"there is no task {task_id}")
 
-        def read(session: Session) -> tuple[Task, Instance, Form | None, bool]:
+        def read(session: Session) -> tuple[Task, Instance, Form | None, bool, str | None]:
             found = session.execute(
                 select(Task, Instance)
                 .join(Instance, Instance.id == Task.instance_id)
@@ -417,12 +418,26 @@ class Desk:
                     raise NotAllowed(f"task {task_id} is not yours to open")
             form = self._pinned_form(session, task)
             gone = holder_gone(_directory(session), task)
+            apart = self._apart(session, person, task)
             session.expunge_all()
-            return task, instance, form, gone
+            return task, instance, form, gone, apart
 
-        task, instance, form, gone = self._read(read)
+        task, instance, form, gone, apart = self._read(read)
         workflow = self.workflow_of(instance.workflow_version_id)
-        return _task_view(self, person, task, instance, workflow, form, gone)
+        return _task_view(self, person, task, instance, workflow, form, gone, apart)
+
+    def _apart(self, session: Session, person: Person, task: Task) -> str | None:
+        """Say why separation of duties keeps `person` from an open task, in the words of
+        the command that would refuse them, or None."""
+        if task.status != "open" or person.username not in names_of(task.kept_apart):
+            return None
+        repo = Repository(session.connection(), row_locks=False)
+        instance = repo.instance(task.instance_id)
+        if instance is None:
+            return None
+        steps = self.workflow_of(instance.workflow_version_id).steps
+        step = steps.get(task.step)
+        return separation_problem(repo, step, instance, person.username, steps, to_them=True)
 
     def _pinned_form(self, session: Session, task: Task) -> Form | None:
         if not task.form:
@@ -537,23 +552,6 @@ def _may_open(person: Person, task: Task, instance: Instance) -> bool:
     )
 
 
-def _apart(person: Person, task: Task, instance: Instance, step: Step | None) -> str | None:
-    """Say why separation of duties keeps `person` from an open task, or None."""
-    if task.status != "open" or step is None:
-        return None
-    if person.username not in names_of(task.kept_apart):
-        return None
-    if person.username == instance.requester:
-        return (
-            f"You requested {instance.number}, so you may not {action_words(step)} "
-            "(separation of duties)"
-        )
-    return (
-        f"Separation of duties keeps you from this task: you asked for what started "
-        f"{instance.number}, or did an earlier step this one is kept apart from"
-    )
-
-
 def _task_view(
     desk: Desk,
     person: Person,
@@ -562,6 +560,7 @@ def _task_view(
     workflow: Workflow,
     pinned: Form | None,
     gone: bool = False,
+    apart: str | None = None,
 ) -> TaskView:
     step = workflow.steps.get(task.step)
     doc: Mapping[str, Any] = step.doc if step is not None else {}
@@ -574,7 +573,6 @@ def _task_view(
     labels = doc.get("buttons", {})
     # The requester's own approvals (confirm the fix) have their form's feedback field.
     decision = step is not None and step.type in DECISIONS and not task.assignment.get("requester")
-    apart = _apart(person, task, instance, step)
     acts = (
         task.status == "open"
         and apart is None

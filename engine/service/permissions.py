@@ -13,7 +13,7 @@ and a member of a task's group may take back a task whose holder can no longer s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from engine.core.steps.base import Step
@@ -177,6 +177,17 @@ def people_kept_apart(repo: Repository, step: Step | None, instance: InstanceRow
     return frozenset(people)
 
 
+def keep_from_later_steps(
+    repo: Repository, steps: Mapping[str, Step], instance: InstanceRow, done: str, person: str
+) -> None:
+    """`person` has just completed a task of step `done`: the tasks already open on steps
+    whose `not_by` names it (a parallel branch) now keep them apart too, so queues leave
+    those tasks out for them as they do for tasks opened afterwards."""
+    later = [step.id for step in steps.values() if done in kept_apart(step)]
+    if later:
+        repo.keep_apart(instance.id, later, person)
+
+
 def requesters(repo: Repository, instance: InstanceRow) -> list[tuple[str, str]]:
     """Return who requested this instance and each instance above it, with its number.
 
@@ -202,14 +213,17 @@ def separation_problem(
     steps: Mapping[str, Step],
     *,
     starting: bool = False,
+    to_them: bool = False,
 ) -> str | None:
     """Say why separation of duties keeps `person` from this step's tasks, or None.
 
     `starting`: the instance is being started, and a refusal keeps its number from ever
-    existing, so the words do not name it."""
+    existing, so the words do not name it. `to_them`: the words are for the person ("You
+    requested…", on their task page)."""
     apart = kept_apart(step)
     if not apart or step is None:
         return None
+    who, they = ("You", "you") if to_them else (person, "they")
     # The nearest instance a person requested is the one named.
     asked = dict(reversed(requesters(repo, instance))) if "requester" in apart else {}
     if person in asked:
@@ -223,16 +237,16 @@ def separation_problem(
             "" if number == instance.number or starting else f", which started {instance.number}"
         )
         return (
-            f"{person} requested {number}{started}, so they may not {action_words(step)} "
+            f"{who} requested {number}{started}, so {they} may not {action_words(step)} "
             "(separation of duties)"
         )
-    earlier: Sequence[str] = [name for name in apart if name != "requester"]
-    if earlier and person in repo.completers(instance.id, earlier):
-        done = next((steps[name].label for name in earlier if name in steps), "an earlier step")
-        return (
-            f"{person} did '{done}' on {instance.number}, so they may not {action_words(step)} "
-            "(separation of duties)"
-        )
+    for earlier in (name for name in apart if name != "requester"):
+        if person in repo.completers(instance.id, [earlier]):
+            done = steps[earlier].label if earlier in steps else "an earlier step"
+            return (
+                f"{who} did '{done}' on {instance.number}, so {they} may not "
+                f"{action_words(step)} (separation of duties)"
+            )
     return None
 
 

@@ -32,6 +32,8 @@ from engine.store.instances import (
     Task,
     Timer,
     TrackingLink,
+    names_of,
+    spaced_names,
 )
 from engine.store.statements import Prepared, update_row
 
@@ -502,6 +504,24 @@ class Repository(Directory):
             if task_id is not None:
                 withdrawn.append(int(task_id))
         return withdrawn
+
+    def keep_apart(self, instance_id: int, steps: Sequence[str], username: str) -> None:
+        """Add `username` to whom the open tasks of these steps of an instance keep apart."""
+        rows = self.connection.execute(
+            select(tasks.c.id, tasks.c.kept_apart).where(
+                tasks.c.instance_id == instance_id,
+                tasks.c.step.in_(list(steps)),
+                tasks.c.status == "open",
+            )
+        )
+        for task_id, column in rows.all():
+            names = names_of(column)
+            if username not in names:
+                self.connection.execute(
+                    update(tasks)
+                    .where(tasks.c.id == task_id)
+                    .values(kept_apart=spaced_names(names | {username}))
+                )
 
     def completers(self, instance_id: int, steps: Sequence[str]) -> set[str]:
         """Return who completed tasks of these steps of an instance."""

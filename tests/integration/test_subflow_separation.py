@@ -16,7 +16,10 @@ from sqlalchemy import select
 from engine.catalog import Document
 from engine.service.commands import Commands
 from engine.service.definitions import publish_all
+from engine.service.desk import Desk
 from engine.service.errors import NotAllowed
+from engine.service.person import Person
+from engine.service.published import Published
 from engine.service.subflows import Subflows
 from engine.store.database import Database
 from engine.store.instances import Task
@@ -114,6 +117,12 @@ def test_the_parents_requester_may_not_take_a_child_approval_from_a_queue(
 
     with pytest.raises(NotAllowed, match="bob requested REQ-000001, which started SGN-000001"):
         commands.claim(task, actor="bob")
+    bob = Person(1, "bob", "Bob", None, frozenset({"agent"}), frozenset({"desktop-support"}))
+    page = Desk(commands, Published(database)).task(bob, task)
+    assert page.apart == (
+        "You requested REQ-000001, which started SGN-000001, so you may not approve it "
+        "(separation of duties)"
+    )
     with pytest.raises(NotAllowed, match="separation of duties"):
         commands.complete(task, "approved", actor="bob")
 

@@ -90,6 +90,53 @@ def purchase(key: str, approver: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def checked_in_parallel() -> dict[str, Any]:
+    """A check and an approval side by side; whoever checked may not approve (`not_by`)."""
+    return {
+        "kind": "workflow",
+        "format": 1,
+        "key": "checked-purchase",
+        "title": "Checked purchase",
+        "start": {"form": "purchase-request", "number_prefix": "CHK"},
+        "first": "both",
+        "steps": {
+            "both": {
+                "type": "parallel",
+                "branches": {
+                    "checking": {
+                        "first": "check",
+                        "steps": {
+                            "check": {
+                                "type": "task",
+                                "label": "Check the quote",
+                                "assign": {"group": "approvers"},
+                                "next": "checked",
+                            },
+                            "checked": {"type": "end"},
+                        },
+                    },
+                    "approving": {
+                        "first": "approve",
+                        "steps": {
+                            "approve": {
+                                "type": "approval",
+                                "assign": {"group": "approvers"},
+                                "form": "approval-decision",
+                                "not_by": ["check"],
+                                "on": {"approved": "approved", "rejected": "refused"},
+                            },
+                            "approved": {"type": "end"},
+                            "refused": {"type": "end"},
+                        },
+                    },
+                },
+                "next": "done",
+            },
+            "done": {"type": "end", "status": "done"},
+        },
+    }
+
+
 GOOD = {"item": "A monitor", "cost": 250, "manager": "maria", "terms": True}
 ROUND_ROBIN = {"group": "approvers", "strategy": "round_robin"}
 
@@ -104,6 +151,7 @@ def world(app: Flask, database: Database, commands: Commands) -> None:
         Document(Path("purchase.json"), purchase("purchase", {"user": "{{ manager }}"})),
         Document(Path("team.json"), purchase("team-purchase", {"group": "approvers"})),
         Document(Path("turns.json"), purchase("turns-purchase", ROUND_ROBIN)),
+        Document(Path("checked.json"), checked_in_parallel()),
     ]
     with database.writer_session() as session, session.begin():
         for name, groups in {"alice": ["approvers"], "maria": ["approvers"], "carl": []}.items():
@@ -488,6 +536,44 @@ def test_no_door_lists_a_task_in_the_queue_of_someone_separation_of_duties_keeps
             .order_by(Notification.recipient)
         ).all()
     assert [tuple(row) for row in told] == [("alice", other), ("maria", number)]
+
+
+def test_no_door_lists_a_task_to_whoever_just_did_a_parallel_step_it_keeps_apart(
+    door: Door, commands: Commands
+) -> None:
+    """The approval opened beside the check, before anyone had checked: once alice checks,
+    her queue leaves the approval out, as it would had it opened after her check (taking it
+    was refused, and it stayed in her queue)."""
+    started = commands.start("checked-purchase", GOOD, requester="carl")
+    number = started["number"]
+    (check,) = [t for t in started["opened_tasks"] if t["step"] == "check"]
+    assert number in door.queue("alice")
+
+    commands.claim(check["id"], actor="alice")
+    commands.complete(check["id"], "done", {}, actor="alice")
+
+    assert number not in door.queue("alice")
+    assert number in door.queue("maria")
+
+
+def test_the_task_page_names_the_step_that_keeps_someone_from_a_task(
+    app: Flask, commands: Commands, world: None
+) -> None:
+    """alice checked the quote; the approval's page says so, not that she requested it."""
+    started = commands.start("checked-purchase", GOOD, requester="carl")
+    tasks = {t["step"]: t["id"] for t in started["opened_tasks"]}
+    commands.claim(tasks["check"], actor="alice")
+    commands.complete(tasks["check"], "done", {}, actor="alice")
+
+    page = html_text.unescape(Web(app)._client("alice").get(f"/tasks/{tasks['approve']}").text)
+
+    number = started["number"]
+    assert (
+        f"You did 'Check the quote' on {number}, so you may not approve it "
+        "(separation of duties)." in page
+    )
+    assert "You requested" not in page
+    assert "Take it" not in page
 
 
 def test_the_task_page_tells_the_requester_why_they_may_not_take_their_own_approval(
