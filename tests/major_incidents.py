@@ -38,12 +38,20 @@ def declare(commands: Commands) -> str:
     return str(commands.start("major-incident", dict(MAJOR), requester="bob")["number"])
 
 
-def resolve(commands: Commands, database: Database, number: str, wait: Wait) -> None:
+def resolve(
+    commands: Commands,
+    database: Database,
+    number: str,
+    wait: Wait,
+    *,
+    problem_record: bool = False,
+) -> None:
     """Work a declared major incident to its end: planned, approved, restored, informed.
 
     ivy takes and writes the plan 3 and 8 minutes in (the response SLA of 15 minutes is
     met); cole and sam approve it; cole posts the status update; ike restores the service
-    more than 4 hours in (the resolution SLA breaches).
+    more than 4 hours in (the resolution SLA breaches), asking for a problem record when
+    `problem_record`.
     """
     wait(3)
     (plan,) = open_at(database, number, "plan")
@@ -61,4 +69,5 @@ def resolve(commands: Commands, database: Database, number: str, wait: Wait) -> 
     commands.complete(update.id, "done", {}, actor="cole")
     wait(240)
     (restore,) = open_at(database, number, "execute_plan")
-    commands.complete(restore.id, "done", dict(RESTORED), actor="ike")
+    restored = {**RESTORED, "needs_problem_record": problem_record}
+    commands.complete(restore.id, "done", restored, actor="ike")

@@ -104,6 +104,19 @@ class StartSubflow(Effect):
     wait: bool = True
 
 
+#: The workflow an `OpenProblem` starts: the shipped problem management.
+PROBLEM_WORKFLOW = "problem"
+
+
+@dataclass(frozen=True, slots=True)
+class OpenProblem(Effect):
+    """Open a problem linked to this instance (an action's `open_problem`), after commit."""
+
+    kind: ClassVar[str] = "open_problem"
+    run: int
+    step: str
+
+
 @dataclass(frozen=True, slots=True)
 class CancelSubflow(Effect):
     """The step that started a child instance was withdrawn: cancel the child too."""

@@ -310,6 +310,7 @@ WORKFLOW_WORDS = {
     "until?": "the time to wait for",
     "set?": "data to write",
     "notify?": "whom to tell",
+    "open_problem?": "a problem to open",
 }
 
 _WORDS_BY_SCHEMA = {"https://flowdesk.dev/schema/workflow/1.json": WORKFLOW_WORDS}

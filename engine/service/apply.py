@@ -13,6 +13,7 @@ from engine.core.effects import (
     CancelTask,
     CancelTimer,
     Notify,
+    OpenProblem,
     OpenTask,
     ReassignTask,
     RetitleTask,
@@ -163,7 +164,10 @@ def save_transition(
     _save_runs(repo, instance, before, state, at)
     if state.ended and not (before is not None and before.ended) and instance.parent_run:
         repo.add_outbox([message_row(instance, "subflow_finished", {"child": instance.id}, at)])
-    tasks = _apply_effects(repo, instance, workflow, transition, sla, at, vet, form_version, before)
+    mover = next((e["actor"] for e in reversed(audit) if e.get("actor")), None)
+    tasks = _apply_effects(
+        repo, instance, workflow, transition, sla, at, vet, form_version, before, mover
+    )
     notifications.after_events(repo, instance, audit, at, state.tasks)
     if state.ended and not (before is not None and before.ended):
         ended = [entry.get("actor") for entry in audit if entry["kind"] == "ended"]
@@ -193,7 +197,10 @@ def _apply_effects(
     vet: Vet | None,
     form_version: FormVersion | None,
     before: InstanceState | None,
+    mover: str | None,
 ) -> dict[str, list[Any]]:
+    """Write what the move does besides its state: tasks, timers, outbox rows. `mover`: who
+    made the move (a problem an action opens is theirs), None for a timer or a worker."""
     opened: list[dict[str, Any]] = []
     messages: list[dict[str, Any]] = []
     withdrawn: list[str] = []
@@ -224,6 +231,9 @@ def _apply_effects(
             stopped.append(effect.timer)
         elif isinstance(effect, Notify | StartSubflow | CancelSubflow):
             messages.append(message_row(instance, effect.kind, effect.to_dict(), at))
+        elif isinstance(effect, OpenProblem):
+            payload = {**effect.to_dict(), "by": mover}
+            messages.append(message_row(instance, effect.kind, payload, at))
     # A new timer row is its own outbox entry: the relay hands it to RQ after commit, and
     # the sweep over pending timers finds any that Redis lost, so Redis holds no state.
     repo.add_timers(

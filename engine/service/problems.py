@@ -33,10 +33,11 @@ from typing import Any
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
+from engine.core.effects import PROBLEM_WORKFLOW
 from engine.core.errors import Problem
 from engine.service.apply import record_events
 from engine.service.casework import Linked
-from engine.service.commands import Commands, Result
+from engine.service.commands import SYSTEM, Commands, Result
 from engine.service.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from engine.store.casework import InstanceLink
 from engine.store.instances import Instance, Task
@@ -44,7 +45,7 @@ from engine.store.repository import InstanceRow, Repository
 from engine.store.uow import UnitOfWork
 
 #: The shipped workflow of problems, and the kind of link from an incident to its problem.
-WORKFLOW = "problem"
+WORKFLOW = PROBLEM_WORKFLOW
 LINK = "problem"
 #: The most incidents one problem is opened with at once.
 MAX_INCIDENTS = 100
@@ -352,6 +353,28 @@ def _require_desk(repo: Repository, actor: str, what: str) -> None:
         raise NotAllowed(f"only the service desk {what}, and {actor} does not work the desk")
 
 
+def open_for_step(
+    commands: Commands, uow: UnitOfWork, at: datetime, incident: InstanceRow, by: str | None
+) -> str | None:
+    """Open a problem linked to `incident`, as an action's `open_problem` asks, in the same
+    words and with the same start data as the desk's "Open a problem"; `by` (who made the
+    move that reached the action) is its requester. An incident that has a problem already
+    keeps it: nothing is opened, and the note says which it has.
+    """
+    repo = uow.repository
+    had = _problem_number(repo, incident)
+    if had is not None:
+        return f"not opened: {incident.number} is already linked to the problem {had}"
+    facts = _facts(repo, [incident.id])
+    data = _start_data([incident], facts, "", "")
+    answer = commands.begin(uow, at, WORKFLOW, data, by)
+    problem = repo.lock_instance(int(answer["instance_id"]))
+    assert problem is not None  # started in this transaction
+    title = str(data["title"])
+    _link(repo, incident, problem, title, facts[incident.id].title, by or SYSTEM, at, None)
+    return None
+
+
 def _require_incident(repo: Repository, row: InstanceRow, pointer: str) -> None:
     key = repo.connection.scalar(select(Instance.workflow_key).where(Instance.id == row.id))
     if key == WORKFLOW:
@@ -359,13 +382,19 @@ def _require_incident(repo: Repository, row: InstanceRow, pointer: str) -> None:
         raise InvalidInput(message, [Problem(pointer, message)])
 
 
-def _require_no_problem(repo: Repository, row: InstanceRow) -> None:
-    """Refuse an incident that already has a problem, naming it."""
+def _problem_number(repo: Repository, row: InstanceRow) -> str | None:
+    """The number of the problem an incident is linked to, if any."""
     found = repo.connection.scalar(
         select(Instance.number)
         .join(InstanceLink, InstanceLink.other_id == Instance.id)
         .where(InstanceLink.instance_id == row.id, InstanceLink.kind == LINK)
     )
+    return None if found is None else str(found)
+
+
+def _require_no_problem(repo: Repository, row: InstanceRow) -> None:
+    """Refuse an incident that already has a problem, naming it."""
+    found = _problem_number(repo, row)
     if found is not None:
         raise Conflict(
             f"{row.number} is already linked to the problem {found} (an incident has one "

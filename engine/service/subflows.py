@@ -1,4 +1,5 @@
-"""Child instances: started, awaited and cancelled through the outbox, exactly once each.
+"""Child instances: started, awaited and cancelled through the outbox, exactly once each;
+and the problems an action's `open_problem` opens, the same way.
 
 A `subflow` step writes `start_subflow` to the outbox in its instance's transaction; a
 child that ends writes `subflow_finished`; a parent that withdraws a waiting step writes
@@ -19,6 +20,7 @@ from sqlalchemy import select
 
 from engine.core.events import Cancelled, SubflowFailed, SubflowFinished
 from engine.core.state import InstanceState
+from engine.service import problems
 from engine.service.apply import record_events
 from engine.service.commands import Commands
 from engine.service.errors import ServiceError
@@ -27,7 +29,7 @@ from engine.store.repository import InstanceRow, OutboxRow
 from engine.store.uow import UnitOfWork
 
 #: The outbox rows this module carries out (the relay in `engine.jobs` does the messages).
-KINDS = ("start_subflow", "subflow_finished", "cancel_subflow")
+KINDS = ("start_subflow", "subflow_finished", "cancel_subflow", "open_problem")
 #: Rows one call of `carry_out_pending` takes.
 BATCH = 50
 
@@ -92,6 +94,8 @@ class Subflows:
             parent = repo.lock_instance(row.instance_id) if row.instance_id is not None else None
             if row.kind == "start_subflow":
                 note = self._start(uow, at, row, parent)
+            elif row.kind == "open_problem":
+                note = self._open_problem(uow, at, row, parent)
             else:
                 note = self._cancel(uow, at, row, parent)
         repo.finish_outbox(item, "sent", at, note, 1)
@@ -126,6 +130,19 @@ class Subflows:
         }
         record_events(uow.repository, parent, [event], None, at)
         return None
+
+    def _open_problem(
+        self, uow: UnitOfWork, at: datetime, row: OutboxRow, instance: InstanceRow | None
+    ) -> str | None:
+        if instance is None:
+            return "not opened: its instance is gone"
+        by = row.payload.get("by")
+        note = problems.open_for_step(self.commands, uow, at, instance, str(by) if by else None)
+        if note is not None:  # said on the timeline too, where the desk looks for the problem
+            step = str(row.payload.get("step") or "") or None
+            event = {"kind": "problem_not_opened", "at": at, "step": step, "why": note}
+            record_events(uow.repository, instance, [event], None, at)
+        return note
 
     def _finished(self, uow: UnitOfWork, at: datetime, row: OutboxRow) -> str | None:
         repo = uow.repository
@@ -188,6 +205,8 @@ def _what_failed(row: OutboxRow, child: InstanceRow | None) -> str:
     if row.kind == "subflow_finished":
         number = child.number if child is not None else "its child"
         return f"the end of {number} could not be taken in"
+    if row.kind == "open_problem":
+        return "a problem could not be opened"
     return "a child instance could not be cancelled"
 
 

@@ -502,3 +502,24 @@ def test_who_works_the_requests_is_set_in_the_settings_and_emptied_back_to_the_d
     wait_until_saved(page)
     assert "team" not in saved_draft(database, "facilities")
     assert problems.all() == []
+
+
+def test_an_action_opens_a_problem_when_its_box_is_ticked_and_no_longer_when_unticked(
+    page: Page, problems: Problems, dana: str, database: Database
+) -> None:
+    """An action's "Open a problem linked to this instance" writes `open_problem`, which the
+    checker takes (the shipped problem workflow is published); unticked, it is gone."""
+    panel = incident(page, "learned")
+    select_card(page, "self_service")
+    box = panel.get_by_label("Open a problem linked to this instance")
+    expect(box).not_to_be_checked()
+
+    box.check()
+    wait_until_saved(page)
+    assert saved_draft(database, "learned")["steps"]["self_service"]["open_problem"] is True
+    assert read_problems(page) == []
+
+    panel.get_by_label("Open a problem linked to this instance").uncheck()
+    wait_until_saved(page)
+    assert "open_problem" not in saved_draft(database, "learned")["steps"]["self_service"]
+    assert problems.all() == []

@@ -15,12 +15,15 @@ from engine.service.notifications import Notifications
 from engine.service.people import ensure_user
 from engine.service.problems import Problems
 from engine.service.queries import instance_view
+from engine.service.subflows import Subflows
 from engine.service.submissions import InvalidData
 from engine.store.casework import InstanceLink
 from engine.store.database import Database
 from engine.store.instances import Instance, Outbox, Task
 from engine.store.notifications import Notification
+from tests.infrastructure import Clock
 from tests.integration.conftest import INCIDENT
+from tests.major_incidents import declare, resolve
 
 
 @pytest.fixture
@@ -238,3 +241,50 @@ def test_resolving_a_problem_tells_the_owners_of_its_incidents_and_mails_who_ask
     }
     mailed = [m for m in mails if m["note"]["kind"] == "problem_resolved"]
     assert [(m["to"], m["number"]) for m in mailed] == [({"user": "erin"}, queued)]
+
+
+def test_a_major_incident_that_asks_for_a_problem_record_opens_one_linked_to_it(
+    commands: Commands, problems: Problems, database: Database, clock: Clock
+) -> None:
+    """The recovery report's "Open a problem record" opens a problem through the outbox,
+    linked to the major incident, its requester the commander who asked, once."""
+    number = declare(commands)
+    resolve(commands, database, number, lambda m: clock.advance(minutes=m), problem_record=True)
+    assert problems.problem_of(number) is None  # the worker opens it, after the commit
+
+    Subflows(commands).carry_out_pending()
+    Subflows(commands).carry_out_pending()
+
+    of = problems.problem_of(number)
+    assert of is not None
+    assert of.status == "investigating"
+    found = problems.problem(of.number)
+    with database.reading() as session:
+        major = session.scalars(select(Instance).where(Instance.number == number)).one()
+        asked_by = session.scalar(select(Instance.requester).where(Instance.number == of.number))
+    assert found.title == major.title
+    assert [linked.number for linked in found.incidents] == [number]
+    assert asked_by == "ike"  # who restored the service and asked for the record
+    assert open_task(database, of.number).candidate_group == "problem-management"
+    assert count(database, Instance, Instance.workflow_key == "problem") == 1
+    assert "problem_linked" in kinds(database, number)
+
+
+def test_a_major_incident_linked_to_a_problem_already_keeps_it_and_says_so(
+    commands: Commands, problems: Problems, database: Database, clock: Clock
+) -> None:
+    number = declare(commands)
+    had = str(problems.open([number], actor="bob")["number"])
+    resolve(commands, database, number, lambda m: clock.advance(minutes=m), problem_record=True)
+
+    Subflows(commands).carry_out_pending()
+
+    assert count(database, Instance, Instance.workflow_key == "problem") == 1
+    of = problems.problem_of(number)
+    assert of is not None
+    assert of.number == had
+    with database.reading() as session:
+        said = [
+            e.why for e in instance_view(session, number).events if e.kind == "problem_not_opened"
+        ]
+    assert said == [f"not opened: {number} is already linked to the problem {had}"]

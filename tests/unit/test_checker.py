@@ -750,3 +750,28 @@ def test_a_range_row_is_hidden_only_when_an_earlier_range_holds_all_it_matches(
     problems = [p.message for p in check_workflow(banded([earlier], [later]), FORMS)]
     said = "this row can never be used: row 1 above it matches everything this one does"
     assert any(said in message for message in problems) is hidden, problems
+
+
+def opening_a_problem(**action: Any) -> dict[str, Any]:
+    """The sound incident workflow, with an action opening a problem before it closes."""
+    steps = {
+        "work": work(next="record"),
+        "record": {"type": "action", "next": "closed", **action},
+        "closed": CLOSED,
+    }
+    return incident(steps)
+
+
+def test_an_action_may_do_nothing_but_open_a_problem_which_needs_the_problem_workflow() -> None:
+    known = dataclasses.replace(FORMS, workflows=frozenset({"problem"}))
+    assert check_workflow(opening_a_problem(open_problem=True), known) == []
+
+    [problem] = check_workflow(opening_a_problem(open_problem=True), FORMS)
+    assert problem.pointer == "/steps/record/open_problem"
+    assert "there is no workflow 'problem' to open a problem with" in problem.message
+
+    [empty] = check_workflow(opening_a_problem(), known)
+    assert empty.pointer == "/steps/record"
+    assert "open_problem" in empty.message
+    [odd] = check_workflow(opening_a_problem(open_problem="yes"), known)
+    assert odd.pointer == "/steps/record/open_problem"

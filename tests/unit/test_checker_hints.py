@@ -220,14 +220,15 @@ def test_a_route_into_a_parallel_branch_says_where_the_step_is() -> None:
     )
 
 
-def test_an_action_with_neither_set_nor_notify_names_no_property_wrongly() -> None:
+def test_an_action_that_does_nothing_names_what_it_may_do() -> None:
     act = {"type": "action", "label": "Tell", "next": "done"}
 
     (problem,) = check_workflow(workflow({"act": act}, "act"))
 
     assert (problem.pointer, problem.message) == (
         "/steps/act",
-        "needs 'set' (data to write) or 'notify' (whom to tell)",
+        "needs 'set' (data to write), 'notify' (whom to tell) or 'open_problem' (a problem to "
+        "open)",
     )
 
 

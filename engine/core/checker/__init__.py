@@ -32,6 +32,7 @@ from engine.core.checker.tables import check_tables
 from engine.core.checker.targets import check_targets
 from engine.core.checker.words import among, closest
 from engine.core.durations import parse_duration
+from engine.core.effects import PROBLEM_WORKFLOW
 from engine.core.errors import DurationError, Problem
 from engine.core.schema import iter_steps, shipped_problems
 
@@ -188,6 +189,12 @@ def _references(doc: Mapping[str, Any], refs: References) -> Iterator[Problem]:
             yield Problem(
                 f"{pointer}/workflow",
                 f"there is no workflow '{step['workflow']}'{among(workflows)}",
+            )
+        if step.get("open_problem") and workflows is not None and PROBLEM_WORKFLOW not in workflows:
+            yield Problem(
+                f"{pointer}/open_problem",
+                f"there is no workflow '{PROBLEM_WORKFLOW}' to open a problem with: load the "
+                "shipped problem management (workflows/problem.json) with this workflow",
             )
 
 

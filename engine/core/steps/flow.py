@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from engine.core.assignment import notification
 from engine.core.conditions import Condition, compile_condition, field_value, set_field_value
 from engine.core.durations import parse_duration
-from engine.core.effects import StartSubflow
+from engine.core.effects import OpenProblem, StartSubflow
 from engine.core.expressions import compile_expression
 from engine.core.state import copy_json
 from engine.core.steps.base import Step
@@ -47,7 +47,8 @@ class DecisionStep(Step):
 
 
 class ActionStep(Step):
-    """Automatic work: set data from values, expressions and decision tables; notify."""
+    """Automatic work: set data from values, expressions and decision tables; notify;
+    open a problem linked to the instance."""
 
     type = "action"
     __slots__ = ()
@@ -72,6 +73,8 @@ class ActionStep(Step):
             turn.record("data_set", self.id, why, field=name, value=value)
         for message in messages:
             turn.emit(message)
+        if self.doc.get("open_problem"):
+            turn.emit(OpenProblem(run.id, self.id))
         turn.leave(run, self.doc["next"], "next step")
 
     def _value(self, turn: Turn, spec: dict[str, Any], data: dict[str, Any]) -> tuple[Any, str]:

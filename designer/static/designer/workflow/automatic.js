@@ -153,7 +153,10 @@ export function expressionOf(entry) {
 
 function action(ctx) {
   const { panel, at, step, siblings } = ctx;
-  return [setEditor(ctx), notifyList(panel, `${at}/notify`, { step: ctx.id, present: step.notify }), stepField(panel, `${at}/next`, "Then", "Change the next step", siblings)];
+  const problem = checkboxField(panel, `${at}/open_problem`, "Open a problem linked to this instance", "Change whether it opens a problem", {
+    hint: "As Open a problem on its page does: problem management finds the root cause. An instance linked to a problem already keeps it.",
+  });
+  return [setEditor(ctx), notifyList(panel, `${at}/notify`, { step: ctx.id, present: step.notify }), problem, stepField(panel, `${at}/next`, "Then", "Change the next step", siblings)];
 }
 
 function setEditor({ panel, view, id, at, step }) {
