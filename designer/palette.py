@@ -28,6 +28,7 @@ PALETTE: tuple[dict[str, Any], ...] = (
     {"name": "Tick box", "field": {"type": "checkbox", "label": "Yes or no"}},
     {"name": "File", "field": {"type": "file", "label": "File"}},
     {"name": "Person", "field": {"type": "user", "label": "Person"}},
+    {"name": "Service", "field": {"type": "service", "label": "Service"}},
     {
         "name": "Table",
         "field": {

@@ -23,6 +23,7 @@ from forms.definition import (
     DEFAULT_MAX_SIZE,
     FORMAT,
     MAX_LINE_LENGTH,
+    MAX_SERVICE_KEY,
     RULES,
     Form,
     holds_value,
@@ -233,6 +234,11 @@ def _user(*_: Any) -> dict[str, Any]:
     return {"type": "string", "minLength": 1, "maxLength": MAX_LINE_LENGTH}
 
 
+def _service(*_: Any) -> dict[str, Any]:
+    # Which keys the catalogue holds is the service layer's to check (`service_errors`).
+    return {"type": "string", "minLength": 1, "maxLength": MAX_SERVICE_KEY}
+
+
 def _table(field: Mapping[str, Any], rules: list[dict[str, Any]], prefix: str) -> dict[str, Any]:
     columns = [column for column in field["columns"] if holds_value(column)]
     schema: dict[str, Any] = {
@@ -264,6 +270,7 @@ _VALUE = {
     "text": _text, "textarea": _text, "number": _number, "date": _moment, "datetime": _moment,
     "select": _choice, "radio": _choice, "multiselect": _choices, "checkbox": _checkbox,
     "file": _file, "user": _user, "table": _table, "hidden": _hidden, "calculated": _calculated,
+    "service": _service,
 }  # fmt: skip
 
 

@@ -17,7 +17,7 @@ VALUE_TYPE_OF = {
     "text": "string", "textarea": "string", "number": "number", "date": "date",
     "datetime": "datetime", "select": "string", "multiselect": "list", "radio": "string",
     "checkbox": "boolean", "file": "file", "user": "string", "table": "table",
-    "hidden": "string", "calculated": "any",
+    "hidden": "string", "calculated": "any", "service": "string",
 }  # fmt: skip
 
 #: Field types that lay out the form but hold no value.
@@ -75,6 +75,8 @@ def size_words(size: int) -> str:
 #: How many characters a one-line text (and any other text but a textarea's) may hold when its
 #: field sets no `max_length`.
 MAX_LINE_LENGTH = 500
+#: The longest key a service of the catalogue has (a `service` field holds one).
+MAX_SERVICE_KEY = 80
 
 #: How many characters a textarea may hold when it sets no `max_length`; no `max_length` may
 #: allow more than this.

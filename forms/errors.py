@@ -73,8 +73,12 @@ def required_message(field: Mapping[str, Any] | None) -> str:
     kind = field["type"] if field else ""
     if kind == "file":
         return "Attach a file"
-    if kind in ("select", "radio", "multiselect", "user"):
-        return "Choose an option" if kind != "user" else "Choose a person"
+    if kind in ("select", "radio", "multiselect"):
+        return "Choose an option"
+    if kind == "user":
+        return "Choose a person"
+    if kind == "service":
+        return "Choose a service"
     if kind == "checkbox":
         return "Tick this box to go on"
     if kind == "table":

@@ -8,7 +8,7 @@ Ids are `f-` plus the dotted field path with dots as dashes (`items.0.qty` ->
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -56,8 +56,14 @@ def field_id(path: str, kind: str = "f") -> str:
     return f"{kind}-{path.replace('.', '-')}"
 
 
-def register(env: Environment) -> None:
-    """Add the helpers the form macros call to a Jinja2 environment."""
+def register(
+    env: Environment, services: Callable[[], Sequence[tuple[str, str]]] | None = None
+) -> None:
+    """Add the helpers the form macros call to a Jinja2 environment.
+
+    `services` gives the catalogue's services, (key, name) by name, that a `service` field
+    offers; it is asked only when a page has such a field (this package reads no database).
+    """
     env.filters["field_id"] = field_id
     env.filters["form_options"] = options
     env.globals.update(
@@ -69,6 +75,7 @@ def register(env: Environment) -> None:
         form_answers=answers,
         form_display=display,
         form_table_values=table_values,
+        form_services=services or (lambda: ()),
     )
 
 

@@ -51,7 +51,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.jinja_loader = ChoiceLoader(
         [FileSystemLoader(os.path.join(app.root_path, "templates")), rendering.template_loader()]
     )
-    rendering.register(app.jinja_env)
+    rendering.register(app.jinja_env, services=found.catalogue.choices)
     routing.init_app(app)  # before any rule is added
     ops.init_app(app)  # first: logging, and each request's id before other hooks run
     jsonbody.init_app(app)

@@ -144,6 +144,9 @@ def save_transition(
         columns["status"] = state.status
     if new is not None or priority != instance.priority:
         columns["priority"] = priority
+    service = _service_of(workflow, state, before)
+    if service is not None:
+        columns["service_key"] = service
     sla = sla_columns(state)
     if new is not None:
         columns.update(sla)
@@ -173,6 +176,22 @@ def save_transition(
         ended = [entry.get("actor") for entry in audit if entry["kind"] == "ended"]
         problem_news.tell_owners(repo, instance, state, ended[-1] if ended else None, at)
     return tasks
+
+
+def _service_of(
+    workflow: Workflow, state: InstanceState, before: InstanceState | None
+) -> str | None:
+    """The service the move gives the request: its `start.service` field's answer, when the
+    move sets or changes it (None: leave the column as it is; an alert's service stays)."""
+    name = workflow.start.get("service")
+    if not name:
+        return None
+    value = field_value(state.data, name)
+    if not isinstance(value, str) or not value:
+        return None
+    if before is not None and field_value(before.data, name) == value:
+        return None
+    return value[:80]
 
 
 def _resort_open_tasks(

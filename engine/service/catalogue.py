@@ -118,6 +118,17 @@ class Catalogue:
             ]
         )
 
+    def choices(self) -> list[tuple[str, str]]:
+        """Return each service as a `service` field offers it: (key, name), by name."""
+        return self.shell.read(
+            lambda session: [
+                (str(key), str(name))
+                for key, name in session.execute(
+                    select(Service.key, Service.name).order_by(Service.name, Service.key)
+                )
+            ]
+        )
+
     def service(self, key: str) -> ServiceRow:
         """Return one service; NotFound when there is none."""
         return self.shell.read(lambda session: _row(_service(session, key)))

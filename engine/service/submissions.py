@@ -137,27 +137,44 @@ def task_data(
 
 
 def people_errors(directory: Directory, form: Form, data: Mapping[str, Any]) -> list[FieldError]:
-    """Return an error for each field that names a person who is not an active user."""
+    """Return an error for each field that names a person who is not an active user, or a
+    service the catalogue does not hold: what only the database knows."""
+    people = _named(form, data, "user")
+    services = _named(form, data, "service")
+    errors = []
+    if people:
+        active = directory.active_users(list(people))
+        errors += [
+            FieldError(where, f"There is no active user '{name}'; choose someone who can sign in")
+            for name, places in people.items()
+            if name not in active
+            for where in places
+        ]
+    if services:
+        known = directory.existing_services(list(services))
+        errors += [
+            FieldError(where, f"There is no service '{key}' in the catalogue; choose one it has")
+            for key, places in services.items()
+            if key not in known
+            for where in places
+        ]
+    return errors
+
+
+def _named(form: Form, data: Mapping[str, Any], kind: str) -> dict[str, list[str]]:
+    """Each value the fields of this kind hold (table cells too), with where it is."""
     named: dict[str, list[str]] = {}
     for field in form.fields:
         value = data.get(field["key"])
-        if field["type"] == "user" and isinstance(value, str) and value:
+        if field["type"] == kind and isinstance(value, str) and value:
             named.setdefault(value, []).append(field["key"])
         elif field["type"] == "table" and isinstance(value, list):
             for index, row in enumerate(value):
                 for column in field["columns"]:
                     cell = row.get(column["key"]) if isinstance(row, Mapping) else None
-                    if column["type"] == "user" and isinstance(cell, str) and cell:
+                    if column["type"] == kind and isinstance(cell, str) and cell:
                         named.setdefault(cell, []).append(f"{field['key']}.{index}.{column['key']}")
-    if not named:
-        return []
-    active = directory.active_users(list(named))
-    return [
-        FieldError(where, f"There is no active user '{name}'; choose someone who can sign in")
-        for name, places in named.items()
-        if name not in active
-        for where in places
-    ]
+    return named
 
 
 def comment_field(form: Form | None) -> str | None:

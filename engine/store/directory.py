@@ -15,6 +15,7 @@ from sqlalchemy import Connection, bindparam, func, select
 
 from engine.store.definitions import Definition, DefinitionVersion
 from engine.store.people import Group, Membership, OnCallShift, User
+from engine.store.services import Service
 from engine.store.statements import Prepared, update_row
 
 users = User.__table__
@@ -164,6 +165,13 @@ class Directory:
         if len(names) <= FEW:
             return {name for name in names if _ACTIVE_USER.first(self.connection, {"name": name})}
         rows = self.connection.execute(_ACTIVE_USERS, {"names": list(names)})
+        return {str(row[0]) for row in rows}
+
+    def existing_services(self, keys: Sequence[str]) -> set[str]:
+        """Return which of these keys are services of the catalogue."""
+        if not keys:
+            return set()
+        rows = self.connection.execute(select(Service.key).where(Service.key.in_(list(keys))))
         return {str(row[0]) for row in rows}
 
     def is_agent(self, username: str) -> bool:

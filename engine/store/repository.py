@@ -165,6 +165,7 @@ NEW_INSTANCE_COLUMNS = (
     "resolution_breached",
     "parent_id",
     "parent_run",
+    "service_key",
     *STATE_COLUMNS,
 )
 _ADD_INSTANCE = _insert(instances, NEW_INSTANCE_COLUMNS, instances.c.id)
@@ -376,6 +377,7 @@ class Repository(Directory):
             "resolution_breached": False,
             "parent_id": None,
             "parent_run": None,
+            "service_key": None,
             **values,
         }
         return int(self._value(_ADD_INSTANCE, row))

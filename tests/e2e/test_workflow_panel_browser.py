@@ -12,13 +12,17 @@ owner would (see each test's docstring).
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import Locator, Page, Route, expect
 from sqlalchemy import select
 
+from engine.catalog import Document
 from engine.service.commands import Commands
+from engine.service.definitions import publish_all
+from engine.service.shell import utcnow
 from engine.service.workflow_drafts import WorkflowDrafts
 from engine.store.database import Database
 from engine.store.definitions import Definition
@@ -523,3 +527,39 @@ def test_an_action_opens_a_problem_when_its_box_is_ticked_and_no_longer_when_unt
     wait_until_saved(page)
     assert "open_problem" not in saved_draft(database, "learned")["steps"]["self_service"]
     assert problems.all() == []
+
+
+OUTAGE_FORM = {
+    "kind": "form",
+    "format": 1,
+    "key": "outage-report",
+    "title": "Report an outage",
+    "fields": [
+        {"key": "email", "type": "text", "format": "email", "label": "Your email address"},
+        {"key": "down", "type": "service", "label": "Which service is down?", "required": True},
+    ],
+}
+
+
+def test_the_settings_offer_the_start_forms_address_and_service_fields(
+    page: Page, problems: Problems, dana: str, database: Database
+) -> None:
+    """Where the tracking link goes offers the start form's text fields, and where its
+    service is offers its service fields; choosing one writes it."""
+    with database.writer_session() as session, session.begin():
+        publish_all(session, [Document(Path("outage-report.json"), OUTAGE_FORM)], utcnow(), dana)
+    panel = incident(page, "outages")
+    page.get_by_role("button", name="Workflow settings").click()
+    panel.get_by_label("Start form").select_option(label="Report an outage (outage-report)")
+    wait_until_saved(page)
+
+    link = panel.get_by_label("Send the tracking link to")
+    assert '"email"' in [o.get_attribute("value") for o in link.locator("option").all()]
+    service = panel.get_by_label("Its service in the catalogue is in")
+    offered = [o.get_attribute("value") for o in service.locator("option").all()]
+    assert offered == ["", '"down"']
+
+    service.select_option('"down"')
+    wait_until_saved(page)
+    assert saved_draft(database, "outages")["start"]["service"] == "down"
+    assert not any("/start/service" in text for text in read_problems(page))

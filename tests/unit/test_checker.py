@@ -775,3 +775,25 @@ def test_an_action_may_do_nothing_but_open_a_problem_which_needs_the_problem_wor
     assert "open_problem" in empty.message
     [odd] = check_workflow(opening_a_problem(open_problem="yes"), known)
     assert odd.pointer == "/steps/record/open_problem"
+
+
+def test_the_start_forms_service_field_names_a_service_field_of_it() -> None:
+    fields = (
+        *(FORMS.forms or {})["incident-report"],
+        FieldInfo("down", "string", form_type="service"),
+    )
+    known = dataclasses.replace(FORMS, forms={**(FORMS.forms or {}), "incident-report": fields})
+
+    def started(service: str) -> dict[str, Any]:
+        doc = copy.deepcopy(SOUND)
+        doc["start"]["service"] = service
+        return doc
+
+    assert check_workflow(started("down"), known) == []
+    [typo] = check_workflow(started("dwn"), known)
+    assert (typo.pointer, typo.message) == (
+        "/start/service",
+        "the start form 'incident-report' has no field 'dwn'; its service fields are: down",
+    )
+    [text] = check_workflow(started("summary"), known)
+    assert text.message.startswith("'summary' of the start form is not a service field")

@@ -23,6 +23,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select, update
 
 from engine.catalog import Document
+from engine.service.catalogue import Catalogue
 from engine.service.commands import Commands
 from engine.service.definitions import publish_all
 from engine.service.people import ensure_user
@@ -47,6 +48,7 @@ REQUEST_FORM = {
         {"key": "cost", "type": "number", "label": "Cost (EUR)", "min": 0, "required": True},
         {"key": "manager", "type": "user", "label": "Your manager", "required": True},
         {"key": "terms", "type": "checkbox", "label": "I accept the terms", "required": True},
+        {"key": "paid_by", "type": "service", "label": "Which service pays for it?"},
     ],
 }
 DELIVERY_FORM = {
@@ -57,6 +59,7 @@ DELIVERY_FORM = {
     "fields": [
         {"key": "supplier", "type": "text", "label": "Supplier"},
         {"key": "cost", "type": "number", "label": "Cost (EUR)", "min": 0},
+        {"key": "paid_by", "type": "service", "label": "Which service pays for it?"},
     ],
 }
 
@@ -68,7 +71,12 @@ def purchase(key: str, approver: dict[str, Any]) -> dict[str, Any]:
         "format": 1,
         "key": key,
         "title": "Purchase",
-        "start": {"form": "purchase-request", "public": True, "number_prefix": "PUR"},
+        "start": {
+            "form": "purchase-request",
+            "public": True,
+            "number_prefix": "PUR",
+            "service": "paid_by",
+        },
         "first": "approve",
         "steps": {
             "approve": {
@@ -388,6 +396,11 @@ START_CASES = {
     "a field the form does not have": ({"colour": "red"}, "colour", "not a field"),
     "a manager who does not exist": ({"manager": "ghost"}, "manager", "no active user 'ghost'"),
     "a manager who may no longer sign in": ({"manager": "gone"}, "manager", "no active user"),
+    "a service the catalogue does not hold": (
+        {"paid_by": "nope"},
+        "paid_by",
+        "There is no service 'nope' in the catalogue",
+    ),
     "the requester as their own approver": (
         {"manager": "alice", "cost": 99999},
         "manager",
@@ -420,6 +433,24 @@ def test_a_sound_start_goes_through_every_door(door: Door, database: Database) -
     assert counts(database)[0] == before[0] + 1
 
 
+def test_a_start_naming_a_service_of_the_catalogue_is_that_services_request_at_every_door(
+    door: Door, database: Database, commands: Commands
+) -> None:
+    """The start form's service field (`start.service`) files the request under its service,
+    as an alert's service files an incident: insight and postmortems count it there."""
+    Catalogue(commands).save_service(
+        "payments", {"name": "Payments", "start_data": {}}, actor=None, create=True
+    )
+
+    answer = door.start("purchase", {**GOOD, "paid_by": "payments"}, "alice")
+
+    assert not answer.refused, answer.words
+    with database.reading() as session:
+        kept = session.execute(select(Instance.service_key, Instance.state)).one()
+    assert kept.service_key == "payments"
+    assert kept.state["data"]["paid_by"] == "payments"
+
+
 # Acting on tasks: who may, what they send, and why they reject -------------------------------
 
 
@@ -435,6 +466,27 @@ def delivery(commands: Commands) -> int:
     done = commands.complete(task, "approved", {}, actor="maria")
     (opened,) = done["opened_tasks"]
     return int(opened["id"])
+
+
+def test_a_task_answering_the_service_moves_the_request_and_an_unknown_one_is_refused(
+    door: Door, database: Database, commands: Commands
+) -> None:
+    """The delivery's form has the start form's service field: a new answer files the
+    request under that service; one the catalogue does not hold is refused."""
+    Catalogue(commands).save_service(
+        "mail", {"name": "Mail", "start_data": {}}, actor=None, create=True
+    )
+    task = delivery(commands)  # a request started without a service
+    before = counts(database)
+
+    wrong = door.complete(task, "done", {"supplier": "Acme", "paid_by": "nope"}, "bob")
+
+    assert wrong.refused
+    assert wrong.says("paid_by", "There is no service 'nope' in the catalogue"), wrong.words
+    assert counts(database) == before
+    assert not door.complete(task, "done", {"supplier": "Acme", "paid_by": "mail"}, "bob").refused
+    with database.reading() as session:
+        assert session.scalars(select(Instance.service_key)).all() == ["mail"]
 
 
 def test_someone_who_does_not_hold_the_task_is_refused_at_every_door(

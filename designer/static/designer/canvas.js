@@ -6,7 +6,7 @@ import { el } from "./dom.js";
 const TYPE_WORDS = {
   text: "text", textarea: "paragraph", number: "number", date: "date", datetime: "date and time",
   select: "drop-down", radio: "buttons", multiselect: "several choices", checkbox: "tick box",
-  file: "file", user: "person", table: "table", section: "section", hidden: "hidden value",
+  file: "file", user: "person", service: "service", table: "table", section: "section", hidden: "hidden value",
   calculated: "calculated",
 };
 

@@ -19,7 +19,7 @@ const LIMITS = {
 const HAS_OPTIONS = new Set(["select", "radio", "multiselect"]);
 const NO_ANSWER = new Set(["section", "hidden", "calculated"]);
 const NO_DEFAULT = new Set(["section", "file", "table", "calculated"]);
-const COLUMN_TYPES = ["text", "textarea", "number", "date", "datetime", "select", "checkbox", "user", "calculated"];
+const COLUMN_TYPES = ["text", "textarea", "number", "date", "datetime", "select", "checkbox", "user", "service", "calculated"];
 
 /** A labelled control; `problem` is shown under it and tied to it for screen readers. */
 function control(id, words, input, { hint = "", problem = "" } = {}) {

@@ -17,7 +17,7 @@ const OPERATORS = {
   presence: [["empty", "is not given"], ["not_empty", "is given"]],
 };
 const KIND_OF = {
-  select: "choice", radio: "choice", text: "text", textarea: "text", user: "text", hidden: "text",
+  select: "choice", radio: "choice", text: "text", textarea: "text", user: "text", hidden: "text", service: "text",
   number: "number", date: "moment", datetime: "moment", multiselect: "list", checkbox: "boolean",
   file: "presence", table: "presence", calculated: "text",
 };

@@ -142,6 +142,28 @@ def _confirm_to(start: Mapping[str, Any], refs: References) -> Iterator[Problem]
         )
 
 
+def _service(start: Mapping[str, Any], refs: References) -> Iterator[Problem]:
+    field = start["service"]
+    if "form" not in start:
+        yield Problem("/start/service", "there is no start form to take the service from")
+        return
+    infos = refs.forms.get(start["form"]) if refs.forms is not None else None
+    found = [info for info in infos or () if info.key == field]
+    if infos is not None and not found:
+        services = [info.key for info in infos if info.form_type == "service"]
+        hint = f"; its service fields are: {', '.join(services)}" if services else ""
+        yield Problem(
+            "/start/service",
+            f"the start form '{start['form']}' has no field '{field}'{hint}",
+        )
+    elif found and found[0].form_type != "service":
+        yield Problem(
+            "/start/service",
+            f"'{field}' of the start form is not a service field; make it one "
+            '("type": "service"), so that its answer is a service of the catalogue',
+        )
+
+
 def _references(doc: Mapping[str, Any], refs: References) -> Iterator[Problem]:
     def form(key: str, pointer: str) -> Iterator[Problem]:
         if refs.forms is not None and key not in refs.forms:
@@ -156,6 +178,8 @@ def _references(doc: Mapping[str, Any], refs: References) -> Iterator[Problem]:
         yield from form(start["form"], "/start/form")
     if "confirm_to" in start:
         yield from _confirm_to(start, refs)
+    if "service" in start:
+        yield from _service(start, refs)
     if "calendar" in doc.get("sla", {}):
         yield from calendar(doc["sla"]["calendar"], "/sla/calendar")
     tables = doc.get("tables", {})

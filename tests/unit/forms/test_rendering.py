@@ -579,3 +579,44 @@ def test_an_error_below_a_field_shows_at_the_field(env: Environment) -> None:
     assert words(page.by_id("f-items-error").text) == "Error: Fill in the row"
     assert [a.get("href") for a in page.all("a")] == ["#f-tags", "#f-items"]
     assert_accessible(page)
+
+
+SERVICE_FORM: dict[str, Any] = {
+    "kind": "form",
+    "format": 1,
+    "key": "outage",
+    "title": "Outage",
+    "fields": [
+        {"key": "service", "type": "service", "label": "Which service is down?", "required": True}
+    ],
+}
+
+
+def test_a_service_field_offers_the_catalogue_by_name_and_keeps_an_answer_it_no_longer_has() -> (
+    None
+):
+    """The catalogue is asked only when a page has a service field; an answer whose service
+    was removed since is still shown, said as such, rather than silently changed."""
+    asked: list[int] = []
+
+    def services() -> list[tuple[str, str]]:
+        asked.append(1)
+        return [("mail", "E-mail"), ("vpn", "Remote access (VPN)")]
+
+    environment = Environment(loader=template_loader(), autoescape=True)
+    register(environment, services=services)
+    plain = dict(SERVICE_FORM, fields=[{"key": "name", "type": "text", "label": "Name"}])
+    form_page(environment, plain)
+    assert asked == []
+
+    page = form_page(environment, SERVICE_FORM, {"service": "vpn"})
+    assert_accessible(page)
+    select = page.by_id("f-service")
+    assert select.tag == "select"
+    offered = [(o.get("value"), words(o.text)) for o in page.all("option")]
+    assert offered == [("", "Choose a service"), ("mail", "E-mail"), ("vpn", "Remote access (VPN)")]
+    assert [o.get("value") for o in page.all("option") if "selected" in o.attrs] == ["vpn"]
+
+    gone = form_page(environment, SERVICE_FORM, {"service": "fax"})
+    chosen = [words(o.text) for o in gone.all("option") if "selected" in o.attrs]
+    assert chosen == ["fax (not in the catalogue)"]

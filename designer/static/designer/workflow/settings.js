@@ -62,6 +62,10 @@ function startSection(panel) {
   box.append(selectField(panel, "/start/confirm_to", "Send the tracking link to", "Change where the tracking link goes", textFields.map((f) => [f.key, fieldWords(f)]), {
     none: "Nobody (no confirmation email)", hint: "The start form's field holding the requester's email address.",
   }));
+  const serviceFields = (form?.fields || []).filter((f) => f.form_type === "service");
+  box.append(selectField(panel, "/start/service", "Its service in the catalogue is in", "Change where its service is", serviceFields.map((f) => [f.key, fieldWords(f)]), {
+    none: "No field (its service is not recorded)", hint: "A service field of the start form: insight counts each request under the service it names.",
+  }));
   return box;
 }
 
