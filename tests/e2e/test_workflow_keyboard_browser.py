@@ -82,6 +82,25 @@ def test_renaming_a_step_keeps_the_focus_in_its_id_box_and_tab_moves_on_from_the
     assert problems.all() == []
 
 
+def test_a_rename_confirmed_by_a_click_on_another_box_of_the_step_leaves_the_focus_there(
+    page: Page, problems: Problems, dana: str
+) -> None:
+    """The click confirms the rename as the id box loses the focus; the box clicked is drawn
+    again under the new id, and the focus follows it rather than falling to the page."""
+    a_line(page, "clicks", ("Task",))
+    panel = properties(page)
+    panel.get_by_label("Id", exact=True).fill("prepare")
+    panel.get_by_label("Label", exact=True).click()
+
+    expect(card(page, "prepare")).to_have_attribute("aria-pressed", "true")
+    expect(panel.get_by_label("Label", exact=True)).to_be_focused()
+    page.keyboard.type("Prepare the laptop")
+    page.keyboard.press("Enter")
+    expect(card(page, "prepare")).to_contain_text("Prepare the laptop")
+    wait_for_check(page)
+    assert problems.all() == []
+
+
 def test_an_undo_keeps_the_focus_on_its_card_or_moves_it_to_the_card_it_touched(
     page: Page, problems: Problems, dana: str
 ) -> None:

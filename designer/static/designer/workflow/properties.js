@@ -97,6 +97,14 @@ function common(ctx) {
   return parts;
 }
 
+/** The control a pointer last went down on (a label stands for its control): a rename
+ * confirmed by that click gives it the focus once it is drawn again (see `idField`). */
+const pressed = { id: "" };
+document.addEventListener("pointerdown", (event) => {
+  const node = event.target instanceof Element ? event.target.closest("label")?.control || event.target : null;
+  pressed.id = node?.id || "";
+}, true);
+
 function idField({ panel, view, id, at }) {
   const input = el("input", { type: "text", spellcheck: "false" });
   input.value = id;
@@ -105,8 +113,16 @@ function idField({ panel, view, id, at }) {
   box.append(error);
   const rename = () => {
     const wanted = input.value.trim();
-    if (wanted === id || !input.isConnected) return;
+    const pointer = stepPointer(view.doc, id);
+    // A box being removed by the redraw of its own rename sends a change too: done already.
+    if (wanted === id || !input.isConnected || pointer === null) return;
     const focused = document.activeElement === input;
+    // Confirmed by a click on another control of the step (the change comes as the box
+    // loses the focus, before the control clicked has it): that control is drawn again under
+    // the new id, and the focus goes to it rather than to the page's body.
+    const before = idFor(pointer);
+    const elsewhere = focused ? "" : pressed.id;
+    const within = elsewhere === before || elsewhere.startsWith(`${before}-`);
     try {
       const { doc } = renameStep(view.doc, id, wanted);
       panel.apply(`Rename the step ${id}`, () => doc);
@@ -121,7 +137,10 @@ function idField({ panel, view, id, at }) {
     }
     // Every control of the panel is named after the step's pointer: the box the focus was in
     // is a new one now, and the focus goes to it rather than to the page's body.
-    if (focused) document.getElementById(idFor(`${stepPointer(view.doc, wanted)}--id`))?.focus();
+    const moved = stepPointer(view.doc, wanted);
+    const after = idFor(moved);
+    if (focused) document.getElementById(idFor(`${moved}--id`))?.focus();
+    else if (within) document.getElementById(after + elsewhere.slice(before.length))?.focus();
   };
   input.addEventListener("change", rename);
   // Tab renames before it moves on, so it moves on from the new box: the one it would move
