@@ -8,9 +8,10 @@ Ids are `f-` plus the dotted field path with dots as dashes (`items.0.qty` ->
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
 from jinja2 import Environment, PackageLoader
@@ -46,6 +47,10 @@ FORMAT_INPUTS = {"email": ("email", "email"), "phone": ("tel", "tel"), "url": ("
 NAME_KEYS = frozenset({"name", "full_name", "your_name", "requester_name"})
 
 
+#: Gives the catalogue's services, (key, name) by name, for a `service` field to offer.
+Services = Callable[[], Sequence[tuple[str, str]]]
+
+
 def template_loader() -> PackageLoader:
     """Return the loader of the form macros (`forms/macros.html`) for the app's ChoiceLoader."""
     return PackageLoader("forms", "templates")
@@ -56,9 +61,7 @@ def field_id(path: str, kind: str = "f") -> str:
     return f"{kind}-{path.replace('.', '-')}"
 
 
-def register(
-    env: Environment, services: Callable[[], Sequence[tuple[str, str]]] | None = None
-) -> None:
+def register(env: Environment, services: Services | None = None) -> None:
     """Add the helpers the form macros call to a Jinja2 environment.
 
     `services` gives the catalogue's services, (key, name) by name, that a `service` field
@@ -70,12 +73,11 @@ def register(
         field_id=field_id,
         fields_by_key=fields_by_key,
         has_files=has_files,
-        form_state=FormState.of,
+        form_state=partial(FormState.of, services=services),
         form_error_entries=error_entries,
         form_answers=answers,
         form_display=display,
         form_table_values=table_values,
-        form_services=services or (lambda: ()),
     )
 
 
@@ -195,6 +197,8 @@ class FormState:
     readonly: frozenset[str]
     prefix: str
     required: frozenset[str] | None
+    #: Gives the catalogue's services (see `register`); asked once, if a field needs them.
+    catalogue: Services = dataclasses.field(default=lambda: (), compare=False)
 
     @classmethod
     def of(
@@ -206,6 +210,8 @@ class FormState:
         readonly: Collection[str] = (),
         prefix: str = "",
         required: Collection[str] | None = None,
+        *,
+        services: Services | None = None,
     ) -> FormState:
         """Build the state from what a view has at hand (lists, sets or None)."""
         return cls(
@@ -216,7 +222,13 @@ class FormState:
             frozenset(readonly),
             prefix,
             None if required is None else frozenset(required),
+            services or (lambda: ()),
         )
+
+    @cached_property
+    def services(self) -> tuple[tuple[str, str], ...]:
+        """The services a `service` field offers, (key, name) by name: read once a form."""
+        return tuple(self.catalogue())
 
     @cached_property
     def pages(self) -> tuple[Page, ...]:

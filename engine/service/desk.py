@@ -435,7 +435,7 @@ class Desk:
         instance = repo.instance(task.instance_id)
         if instance is None:
             return None
-        steps = self.workflow_of(instance.workflow_version_id).steps
+        steps = self.commands.registry.workflow(repo, instance.workflow_version_id).steps
         step = steps.get(task.step)
         return separation_problem(repo, step, instance, person.username, steps, to_them=True)
 

@@ -221,10 +221,11 @@ class MailIntake:
         def after(repo: Repository, instance: InstanceRow, at: datetime) -> None:
             add_files(repo, instance, stored, at, uploaded_by=user or REQUESTER)
             caller = None if user else {"name": name, "email": letter.sender}
-            repo.connection.execute(
+            filed = {"service_key": box.service_key} if box.service_key else {}
+            repo.connection.execute(  # a mailbox with no service leaves the form's answer
                 update(Instance)
                 .where(Instance.id == instance.id)
-                .values(channel="email", caller=caller, service_key=box.service_key)
+                .values(channel="email", caller=caller, **filed)
             )
             event = {
                 "kind": "mailed",

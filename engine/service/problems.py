@@ -39,6 +39,7 @@ from engine.service.apply import record_events
 from engine.service.casework import Linked
 from engine.service.commands import SYSTEM, Commands, Result
 from engine.service.errors import Conflict, InvalidInput, NotAllowed, NotFound
+from engine.service.requests import REQUESTER
 from engine.store.casework import InstanceLink
 from engine.store.instances import Instance, Task
 from engine.store.repository import InstanceRow, Repository
@@ -362,9 +363,13 @@ def open_for_step(
     keeps it: nothing is opened, and the note says which it has.
     """
     repo = uow.repository
+    if _workflow_key(repo, incident) == WORKFLOW:
+        return f"not opened: {incident.number} is a problem itself"
     had = _problem_number(repo, incident)
     if had is not None:
         return f"not opened: {incident.number} is already linked to the problem {had}"
+    if by == REQUESTER:  # a move made through the tracking link: the requester made it
+        by = incident.requester
     facts = _facts(repo, [incident.id])
     data = _start_data([incident], facts, "", "")
     answer = commands.begin(uow, at, WORKFLOW, data, by)
@@ -375,9 +380,13 @@ def open_for_step(
     return None
 
 
+def _workflow_key(repo: Repository, row: InstanceRow) -> str | None:
+    found = repo.connection.scalar(select(Instance.workflow_key).where(Instance.id == row.id))
+    return None if found is None else str(found)
+
+
 def _require_incident(repo: Repository, row: InstanceRow, pointer: str) -> None:
-    key = repo.connection.scalar(select(Instance.workflow_key).where(Instance.id == row.id))
-    if key == WORKFLOW:
+    if _workflow_key(repo, row) == WORKFLOW:
         message = f"{row.number} is a problem itself, not an incident"
         raise InvalidInput(message, [Problem(pointer, message)])
 

@@ -13,7 +13,7 @@ from engine.service.commands import Commands
 from engine.service.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from engine.service.notifications import Notifications
 from engine.service.people import ensure_user
-from engine.service.problems import Problems
+from engine.service.problems import Problems, open_for_step
 from engine.service.queries import instance_view
 from engine.service.subflows import Subflows
 from engine.service.submissions import InvalidData
@@ -288,3 +288,20 @@ def test_a_major_incident_linked_to_a_problem_already_keeps_it_and_says_so(
             e.why for e in instance_view(session, number).events if e.kind == "problem_not_opened"
         ]
     assert said == [f"not opened: {number} is already linked to the problem {had}"]
+
+
+def test_a_step_asking_a_problem_to_open_a_problem_opens_none(
+    commands: Commands, problems: Problems, database: Database
+) -> None:
+    """The checker refuses `open_problem` in the problem workflow; were such a row there all
+    the same, the worker opens nothing (each problem would have opened the next)."""
+    number = str(problems.open([incident(commands)], actor="bob")["number"])
+
+    def body(uow: Any, at: Any) -> str | None:
+        row = uow.repository.lock_instance(uow.repository.instance_id(number))
+        return open_for_step(commands, uow, at, row, "bob")
+
+    note = commands.execute("test", None, body)
+
+    assert note == f"not opened: {number} is a problem itself"
+    assert count(database, Instance, Instance.workflow_key == "problem") == 1

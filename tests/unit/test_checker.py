@@ -797,3 +797,22 @@ def test_the_start_forms_service_field_names_a_service_field_of_it() -> None:
     )
     [text] = check_workflow(started("summary"), known)
     assert text.message.startswith("'summary' of the start form is not a service field")
+
+
+def test_a_problem_does_not_open_a_problem_and_a_service_field_is_no_address() -> None:
+    known = dataclasses.replace(FORMS, workflows=frozenset({"problem"}))
+    itself = {**opening_a_problem(open_problem=True), "key": "problem"}
+    [loop] = check_workflow(itself, known)
+    assert loop.pointer == "/steps/record/open_problem"
+    assert loop.message.startswith("a problem does not open a problem")
+
+    fields = (
+        *(FORMS.forms or {})["incident-report"],
+        FieldInfo("down", "string", form_type="service"),
+    )
+    forms = dataclasses.replace(FORMS, forms={**(FORMS.forms or {}), "incident-report": fields})
+    doc = copy.deepcopy(SOUND)
+    doc["start"]["confirm_to"] = "down"
+    [address] = check_workflow(doc, forms)
+    assert address.pointer == "/start/confirm_to"
+    assert "holds a service of the catalogue, not an email address" in address.message

@@ -5,14 +5,19 @@ from __future__ import annotations
 import copy
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from engine.catalog import Document
+from engine.service.catalogue import Catalogue
 from engine.service.commands import Commands
+from engine.service.definitions import publish_all
 from engine.service.people import ensure_user
+from engine.service.shell import utcnow
 from engine.store.database import Database
 from tests.infrastructure import PACK, give_password
 from tests.web.test_admin import PASSWORD, csrf, sign_in
@@ -157,3 +162,30 @@ def test_without_a_document_the_saved_draft_is_simulated(dana: tuple[FlaskClient
 
     assert answer.status_code == 200
     assert answer.json["path"] == ["categorize", "route", "work"]
+
+
+def test_a_start_forms_service_field_is_filled_in_with_a_service_of_the_catalogue(
+    dana: tuple[FlaskClient, str], database: Database, commands: Commands
+) -> None:
+    """As a person is filled in with a user, a service field gets a service the catalogue
+    holds: an example text would be refused, and a required one left empty too."""
+    report = json.loads((PACK / "forms" / "incident-report.json").read_text())
+    report["key"] = "outage-report"
+    for spec in report["fields"]:
+        if spec["key"] == "affected_service":
+            spec["type"] = "service"  # required when the impact is high, as shipped
+    with database.writer_session() as session, session.begin():
+        publish_all(session, [Document(Path("outage-report.json"), report)], utcnow(), "dana")
+    Catalogue(commands).save_service(
+        "payments", {"name": "Payments", "start_data": {}}, actor=None, create=True
+    )
+    document = copy.deepcopy(INCIDENT)
+    document["start"].update(form="outage-report", service="affected_service")
+    client, csrf_token = dana
+    data = {key: value for key, value in START.items() if key != "affected_service"}
+
+    answer = simulate(client, {"document": document, "data": data}, csrf_token)
+
+    assert answer.status_code == 200, answer.json
+    assert answer.json["path"] == ["categorize", "route", "work"]
+    assert answer.json["data"]["affected_service"] == "payments"

@@ -25,6 +25,9 @@ from engine.service.submissions import InvalidData, step_form
 from forms.definition import Form
 from forms.errors import required_message
 
+#: What a service field is filled in with: played from files, no catalogue is there to ask.
+SAMPLE_SERVICE = "example-service"
+
 __all__ = ["play", "sample_data"]
 
 
@@ -150,7 +153,7 @@ class Session:
         )
         if not wanted or not left_out:  # a reason asked for, or a value that does not fit
             return {}
-        samples = sample_data(fillable, {}, self.replay.now.date())
+        samples = sample_data(fillable, {}, self.replay.now.date(), service=SAMPLE_SERVICE)
         held = self.replay.state.data if self.replay.state is not None else {}
         filled = {key: held.get(key, samples.get(key)) for key in wanted}
         return {} if None in filled.values() else filled
@@ -189,7 +192,7 @@ def play(workflow_key: str, raw_data: str, pack: Path) -> None:
     session = Session(workflow, {k: v for k, v in calendars.items() if k}, now, forms)
     start_form = forms.get(workflow.start.get("form", ""))
     try:
-        session.replay.start(sample_data(start_form, given, now.date()))
+        session.replay.start(sample_data(start_form, given, now.date(), service=SAMPLE_SERVICE))
     except InvalidData as exc:
         raise click.ClickException(f"the start data: {exc}") from None
     click.echo(

@@ -134,6 +134,13 @@ def _confirm_to(start: Mapping[str, Any], refs: References) -> Iterator[Problem]
             "/start/confirm_to",
             f"'{field}' of the start form is not a text field, so it cannot hold an email address",
         )
+    elif found and found[0].form_type == "service":
+        yield Problem(
+            "/start/confirm_to",
+            f"'{field}' of the start form holds a service of the catalogue, not an email "
+            "address; name the field where the requester gives their address (a text field with "
+            '"format": "email")',
+        )
     elif found and found[0].form_type == "user":
         yield Problem(
             "/start/confirm_to",
@@ -214,7 +221,15 @@ def _references(doc: Mapping[str, Any], refs: References) -> Iterator[Problem]:
                 f"{pointer}/workflow",
                 f"there is no workflow '{step['workflow']}'{among(workflows)}",
             )
-        if step.get("open_problem") and workflows is not None and PROBLEM_WORKFLOW not in workflows:
+        if step.get("open_problem") and doc.get("key") == PROBLEM_WORKFLOW:
+            yield Problem(
+                f"{pointer}/open_problem",
+                "a problem does not open a problem: problems are linked to incidents, not to "
+                "each other",
+            )
+        elif (
+            step.get("open_problem") and workflows is not None and PROBLEM_WORKFLOW not in workflows
+        ):
             yield Problem(
                 f"{pointer}/open_problem",
                 f"there is no workflow '{PROBLEM_WORKFLOW}' to open a problem with: load the "

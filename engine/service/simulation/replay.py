@@ -297,13 +297,18 @@ class Replay:
             raise Refused(f"there is no active user '{person}' to complete the task")
 
     def _people_in(self, form: Form, data: Mapping[str, Any]) -> None:
-        """Refuse data naming a person who cannot sign in, as the service does."""
+        """Refuse data naming a person who cannot sign in, or a service the catalogue does
+        not hold, as the service does."""
         directory = self.people.directory
         if directory is None:
             return
         errors = people_errors(directory, form, data)
         if errors:
-            raise InvalidData("some of the data names nobody who can sign in", errors)
+            raise InvalidData(
+                "some of the data names a person who cannot sign in or a service the "
+                "catalogue does not hold",
+                errors,
+            )
 
     # The answer --------------------------------------------------------------------------
 

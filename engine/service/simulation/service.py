@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.catalog import Document
@@ -21,6 +22,7 @@ from engine.service.simulation.words import sample_data
 from engine.service.workflow_context import references
 from engine.service.workflow_drafts import workflow_problems
 from engine.store.repository import Repository
+from engine.store.services import Service
 from forms.definition import Form
 
 if TYPE_CHECKING:
@@ -115,7 +117,8 @@ def simulate(
     )
     start_form = replay.forms.get(workflow.start.get("form", ""))
     sample_user = scenario.requester or min(directory_names(session)[1] or {"alice"})
-    data = sample_data(start_form, scenario.data, scenario.start_at.date(), sample_user)
+    service = session.scalar(select(Service.key).order_by(Service.name, Service.key).limit(1))
+    data = sample_data(start_form, scenario.data, scenario.start_at.date(), sample_user, service)
     try:
         replay.start(data)
     except Refused as error:  # a start past the limits: data that does not fit is a 422

@@ -18,11 +18,16 @@ if TYPE_CHECKING:
 
 
 def sample_data(
-    form: Form | None, given: Mapping[str, Any], today: date, user: str = "alice"
+    form: Form | None,
+    given: Mapping[str, Any],
+    today: date,
+    user: str = "alice",
+    service: str | None = None,
 ) -> dict[str, Any]:
     """Fill in a start form the way a careful requester might, keeping what was given.
 
-    A field that names a person gets `user`: the service refuses a name nobody has.
+    A field that names a person gets `user`, and one that names a service of the catalogue
+    `service` (left empty without one): the service refuses a name nothing has.
     """
     data: dict[str, Any] = {}
     for spec in form.fields if form else []:
@@ -42,6 +47,9 @@ def sample_data(
             data[key] = f"{today.isoformat()}T09:00:00+00:00"
         elif kind == "user":
             data[key] = user
+        elif kind == "service":
+            if service is not None:
+                data[key] = service
         elif spec.get("format") == "email":
             data[key] = "requester@example.org"
         elif kind in ("text", "textarea"):

@@ -617,6 +617,27 @@ def test_a_service_field_offers_the_catalogue_by_name_and_keeps_an_answer_it_no_
     assert offered == [("", "Choose a service"), ("mail", "E-mail"), ("vpn", "Remote access (VPN)")]
     assert [o.get("value") for o in page.all("option") if "selected" in o.attrs] == ["vpn"]
 
+    assert asked == [1]
+
+    rows = {
+        **SERVICE_FORM,
+        "fields": [
+            {
+                "key": "outages",
+                "type": "table",
+                "label": "Outages",
+                "columns": [{"key": "service", "type": "service", "label": "Service"}],
+            }
+        ],
+    }
+    asked.clear()
+    table = form_page(environment, rows, {"outages": [{"service": "mail"}, {"service": "vpn"}]})
+    assert [s.get("name") for s in table.all("select")][:2] == [
+        "outages.0.service",
+        "outages.1.service",
+    ]
+    assert asked == [1]  # once for the form, not once a row
+
     gone = form_page(environment, SERVICE_FORM, {"service": "fax"})
     chosen = [words(o.text) for o in gone.all("option") if "selected" in o.attrs]
     assert chosen == ["fax (not in the catalogue)"]

@@ -40,7 +40,7 @@ export function sampleValue(field, today = new Date()) {
     case "checkbox": return false;
     case "date": return day;
     case "datetime": return `${day}T09:00:00+00:00`;
-    case "file": case "table": case "hidden": case "user": return undefined;
+    case "file": case "table": case "hidden": case "user": case "service": return undefined;
     default:
       if (field.format === "email" || /e-?mail/i.test(field.key)) return "requester@example.org";
       return `Example ${String(field.label || field.key).toLowerCase()}`;
