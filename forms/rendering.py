@@ -76,9 +76,17 @@ def register(env: Environment, services: Services | None = None) -> None:
         form_state=partial(FormState.of, services=services),
         form_error_entries=error_entries,
         form_answers=answers,
-        form_display=display,
+        form_display=partial(_display, services=services),
         form_table_values=table_values,
     )
+
+
+def _display(field: Field, value: Any, services: Services | None) -> str:
+    """A stored value in words; a service by its name in the catalogue (its key when the
+    catalogue no longer has it)."""
+    if field["type"] == "service" and isinstance(value, str) and value and services:
+        return dict(services()).get(value, value)
+    return display(field, value)
 
 
 # -- the shape of a form: pages, sections, fields ------------------------------------------

@@ -17,6 +17,7 @@ from playwright.sync_api import Locator, Page, expect
 from sqlalchemy import select
 
 from engine.catalog import Document
+from engine.service.catalogue import Catalogue
 from engine.service.commands import Commands
 from engine.service.definitions import publish_all
 from engine.service.people import ensure_user
@@ -429,4 +430,29 @@ def test_a_choice_of_bare_numbers_is_edited_ruled_on_and_published_as_numbers(
     assert score["options"] == [1, {"value": 2, "label": "Two"}, 3, 4]
     assert score["default"] == 2
     assert why["visible_if"] == {"field": "score", "op": "eq", "value": 1}
+    assert problems.all() == []
+
+
+def test_a_service_field_offers_the_catalogue_in_the_preview_and_publishes_as_one(
+    page: Page, problems: Problems, dana: str, database: Database, commands: Commands
+) -> None:
+    catalogue = Catalogue(commands)
+    for key, name in (("vpn", "Remote access (VPN)"), ("mail", "E-mail")):
+        catalogue.save_service(key, {"name": name, "start_data": {}}, actor=None, create=True)
+    open_designer(page, "outages")
+    page.get_by_label("Title", exact=True).fill("Report an outage")
+    add(page, "Service", "Which service is down?", required=True)
+
+    preview = page.locator("#preview").get_by_label("Which service is down?")
+    expect(preview.locator("option")).to_have_text(
+        ["Choose a service", "E-mail", "Remote access (VPN)"]
+    )
+    page.get_by_role("button", name="Publish").click()
+    expect(page.locator("#outcome")).to_contain_text("Version 1 is published.")
+    (field,) = saved_draft(database, "outages")["fields"]
+    assert (field["type"], field["label"], field["required"]) == (
+        "service",
+        "Which service is down?",
+        True,
+    )
     assert problems.all() == []

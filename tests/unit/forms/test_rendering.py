@@ -638,6 +638,11 @@ def test_a_service_field_offers_the_catalogue_by_name_and_keeps_an_answer_it_no_
     ]
     assert asked == [1]  # once for the form, not once a row
 
+    listed = render(
+        environment, "{{ values_list(doc, data) }}", doc=SERVICE_FORM, data={"service": "vpn"}
+    )
+    assert [words(dd.text) for dd in listed.all("dd")] == ["Remote access (VPN)"]
+
     gone = form_page(environment, SERVICE_FORM, {"service": "fax"})
     chosen = [words(o.text) for o in gone.all("option") if "selected" in o.attrs]
     assert chosen == ["fax (not in the catalogue)"]
