@@ -59,9 +59,11 @@ class SubflowFailed:
 
 @dataclass(frozen=True, slots=True)
 class Retried:
-    """Someone asks the steps stopped by an incident to try again (after a fix)."""
+    """Someone asks the steps stopped by an incident to try again (after a fix), having
+    corrected some of the data first (`data`: field path -> value, set in that order)."""
 
     actor: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

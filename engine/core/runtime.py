@@ -479,7 +479,7 @@ class Turn:
                 raise InvalidEvent(f"no step is waiting for a workflow started by run {event.run}")
             self.stopped(waiting, event.reason)
         elif isinstance(event, Retried):
-            self._retry()
+            self._retry(event)
         elif isinstance(event, PriorityChanged):
             self._set_priority(event)
         elif isinstance(event, Reopened):
@@ -492,13 +492,17 @@ class Turn:
         else:  # pragma: no cover - the Event union is closed
             raise InvalidEvent(f"unknown event {event!r}")
 
-    def _retry(self) -> None:
-        """Try again every step stopped on an incident, and the SLA breach actions that were."""
+    def _retry(self, event: Retried) -> None:
+        """Try again every step stopped on an incident, and the SLA breach actions that were,
+        once the data the event corrects is set (each value on the timeline)."""
         stopped = [run for run in self.state.runs.values() if run.incident is not None]
         if not stopped and not self.state.stopped_breaches:
             raise InvalidEvent(
                 f"{self.state.number or 'the instance'} has no step stopped on an incident"
             )
+        for name, value in event.data.items():
+            set_field_value(self.state.data, name, copy_json(value))
+            self.record("data_set", None, "corrected for the retry", field=name, value=value)
         for run in stopped:
             self.record("retried", run.step, f"retry after: {run.incident}", run=run.id)
             self.workflow.steps[run.step].retried(self, run)

@@ -25,6 +25,7 @@ from engine.core.state import InstanceState
 from engine.core.values import is_row_id
 from engine.service import assignment, notifications
 from engine.service.apply import Vet, record_events, save_transition
+from engine.service.corrections import checked_corrections
 from engine.service.definitions import Registry
 from engine.service.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from engine.service.permissions import (
@@ -585,8 +586,24 @@ class Commands(Shell):
 
         return self.execute("cancel", key, body, request=(number, reason, actor))
 
-    def retry(self, number: str, *, actor: str, key: str | None = None) -> Result:
-        """Run again the steps of an instance that stopped on an incident (admins only)."""
+    def retry(
+        self,
+        number: str,
+        *,
+        actor: str,
+        key: str | None = None,
+        data: Mapping[str, Any] | None = None,
+        posted: bool = False,
+        zone: str = "UTC",
+    ) -> Result:
+        """Run again the steps of an instance that stopped on an incident (admins only).
+
+        `data` corrects fields first, each checked as `corrections.checked_corrections`
+        says; `posted`: its values are a page's text, read as their fields read them.
+        """
+        corrections = dict(data or {})
+        if corrections:
+            self.check_data(corrections, "the corrections")
 
         def body(uow: UnitOfWork, at: datetime) -> Result:
             repo = uow.repository
@@ -601,9 +618,15 @@ class Commands(Shell):
             stopped = any(run.incident is not None for run in state.runs.values())
             if not stopped and not state.stopped_breaches:
                 raise Conflict(f"{number} has no step stopped on an incident")
-            return self._advance(uow, instance, Retried(actor), at, key)
+            fixed: dict[str, Any] = {}
+            if corrections:
+                workflow = self.registry.workflow(repo, instance.workflow_version_id)
+                fixed = checked_corrections(
+                    repo, self.forms, workflow, state.data, corrections, posted=posted, zone=zone
+                )
+            return self._advance(uow, instance, Retried(actor, fixed), at, key)
 
-        return self.execute("retry", key, body, request=(number, actor))
+        return self.execute("retry", key, body, request=(number, actor, corrections))
 
     def fire_timer(self, timer_id: int, *, key: str | None = None) -> Result:
         """Fire a due timer; firing one that is no longer pending changes nothing, and one

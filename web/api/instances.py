@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, url_for
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
 from engine.service.errors import Archived, NotFound
 from engine.service.filters import DEFAULT_SORT, FILTERS, BadFilter, combine
@@ -277,7 +277,14 @@ def retry(number: str) -> Response:
     """Run again the steps that stopped on an incident (admins)."""
     person = caller()
     key = idempotency_key("retryInstance", person)
-    commands().retry(visible_number(number), actor=person.username, key=key)
+    given = body("RetryInstance") if request.get_data(cache=True).strip() else {}
+    try:
+        commands().retry(
+            visible_number(number), actor=person.username, key=key, data=given.get("data")
+        )
+    except InvalidData as error:
+        errors = data_errors(error.fields)
+        refuse(422, "Some of the corrections do not fit the instance.", "invalid", errors)
     return jsonify(instance_json(number))
 
 

@@ -65,6 +65,7 @@ def _operation(
     errors: tuple[int, ...],
     parameters: list[Schema] | None = None,
     body: str | None = None,
+    body_required: bool = True,
     public: bool = False,
     location: bool = False,
     media: str = "application/json",
@@ -91,7 +92,7 @@ def _operation(
         "responses": responses,
     }
     if body is not None:
-        operation["requestBody"] = {"required": True, "content": _json(ref(body))}
+        operation["requestBody"] = {"required": body_required, "content": _json(ref(body))}
     if public:
         operation["security"] = []
     return operation
@@ -229,11 +230,14 @@ def _instance_paths() -> Schema:
         "/api/v1/instances/{number}/retry": {
             "post": _operation(
                 "retryInstance",
-                "Run again the steps that stopped on an incident, once its cause is fixed (admins)",
+                "Run again the steps that stopped on an incident, once its cause is fixed, "
+                "having corrected some of its data first (admins)",
                 tag="instances",
                 ok={200: ("Retried", "Instance")},
-                errors=(403, 404, 409, 422, 503),
+                errors=(403, 404, 409, 413, 422, 503),
                 parameters=number + key,
+                body="RetryInstance",
+                body_required=False,
             )
         },
         "/api/v1/instances/{number}/comments": {

@@ -207,6 +207,18 @@ SCHEMAS: dict[str, Schema] = {
     "CancelInstance": _object(
         {"reason": {"type": "string", "minLength": 1, "maxLength": 2000}}, required=["reason"]
     ),
+    "RetryInstance": _object(
+        {
+            "data": {
+                "type": "object",
+                "description": "Fields to set before the steps are tried again, by name "
+                "(dotted for a field inside another): each takes what its form's field "
+                "takes; a field no form of the workflow has must be one the instance holds.",
+                "maxProperties": 50,
+            }
+        },
+        required=[],
+    ),
     "ReasonGiven": _object(
         {"reason": {"type": "string", "minLength": 1, "maxLength": 2000}}, required=["reason"]
     ),

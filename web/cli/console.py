@@ -282,10 +282,19 @@ def cancel(number: str, reason: str, actor: str) -> None:
 @click.command()
 @click.argument("number")
 @click.option("--as", "actor", required=True, help="The admin who retries.")
-def retry(number: str, actor: str) -> None:
-    """Run again the steps of NUMBER that stopped on an incident (admins)."""
+@click.option(
+    "--data",
+    "raw",
+    default="{}",
+    help="Fields to correct first, as a JSON object, e.g. '{\"heads\": 4}'.",
+)
+@click.option("--key", default=None, help="Idempotency key: repeating the command changes nothing.")
+def retry(number: str, actor: str, raw: str, key: str | None) -> None:
+    """Run again the steps of NUMBER that stopped on an incident (admins), having corrected
+    the fields --data names first."""
+    data = parse_json(raw, "--data")
     with service_errors():
-        result = open_services().commands.retry(number, actor=actor)
+        result = open_services().commands.retry(number, actor=actor, data=data, key=key)
     click.echo(f"{result['number']}: {result['status']}")
 
 

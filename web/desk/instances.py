@@ -36,13 +36,14 @@ from engine.service.errors import Archived, NotFound, ServiceError
 from engine.service.queries import InstanceView, holder
 from engine.service.requests import who
 from engine.service.starting import caller_words, channel_words
+from engine.service.submissions import InvalidData
 from engine.service.timeline_words import event_text
 from engine.service.worklist import Filters
 from engine.settings import PAGE_SIZE
 from engine.store.instances import Instance
 from web.auth import me, require
 from web.common.errors import STATUS, answer
-from web.common.moments import countdown, when
+from web.common.moments import countdown, posted_zone, when
 from web.common.services import services
 from web.common.uploads import send_attachment
 from web.desk.similar import similar_panel
@@ -219,14 +220,34 @@ def retry(number: str) -> Any:
     """Run again the steps that stopped on an incident (admins, once the cause is fixed)."""
     if not services().desk.may_see(me(), number):
         abort(404)
+    field = request.form.get("field", "").strip()
+    value = request.form.get("value", "")
     try:
-        app_commands().retry(number, actor=me().username, key=form_key("retry", number))
+        app_commands().retry(
+            number,
+            actor=me().username,
+            key=form_key("retry", number),
+            data={field: value} if field else None,
+            posted=True,
+            zone=posted_zone(),
+        )
     except NotFound:
         abort(404)
     except ServiceError as error:
-        return _page(number, {"retry": error.message}, STATUS.get(error.code, 400))
+        said = {"retry": _said(error), "retry_field": field, "retry_value": value}
+        return _page(number, said, STATUS.get(error.code, 400))
+    if field:
+        flash(f"{field} of {number} was corrected, and its stopped steps were tried again.")
+        return redirect(url_for("instances.instance", number=number), code=303)
     flash(f"The stopped steps of {number} were tried again.")
     return redirect(url_for("instances.instance", number=number), code=303)
+
+
+def _said(error: ServiceError) -> str:
+    """A refusal in words, with each field's reason when the data was refused."""
+    if isinstance(error, InvalidData) and error.fields:
+        return "; ".join(f"{problem.field}: {problem.message}" for problem in error.fields)
+    return error.message
 
 
 # Acting on the instance ------------------------------------------------------------------

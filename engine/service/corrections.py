@@ -1,0 +1,126 @@
+"""The data an admin corrects as they retry an instance stopped on an incident.
+
+A step stopped by its own data (a division by zero, a person named who has left) stops again
+on a plain retry. The retry may set some fields first, and each is checked where it is told:
+
+- a field one of the workflow's forms has takes what that form takes: its kind and limits,
+  a person who can sign in, a service of the catalogue;
+- a field no form has may be corrected when the instance holds it already (an action's
+  `set` made it);
+- any other name is refused, with the names there are: a value nothing reads would fix
+  nothing and hide the mistake.
+
+Posted from a page, a value is text, read as its form's field reads it ("3" is a number for
+a number field); from the API or the command line it is JSON.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from engine.core.checker.words import closest
+from engine.core.conditions import field_value
+from engine.core.definition import Workflow
+from engine.service.errors import NotFound
+from engine.service.submissions import FormVersions, InvalidData, people_errors
+from engine.store.repository import Repository
+from forms.coercion import coerce_post
+from forms.compiler import field_schema
+from forms.definition import Form
+from forms.errors import FieldError, message_for
+from forms.validator import validator_for
+
+#: A field's name, dotted for a field inside another (`caller.email`).
+FIELD = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}(\.[A-Za-z][A-Za-z0-9_]{0,62})*$")
+#: The most fields one retry corrects.
+MAX_CORRECTIONS = 50
+
+
+def form_fields(
+    forms: FormVersions, repo: Repository, workflow: Workflow
+) -> dict[str, tuple[Form, Mapping[str, Any]]]:
+    """Each field of the forms the workflow names (its start form first, then its steps'
+    forms, latest versions), with the form it is on."""
+    keys = [workflow.start.get("form"), *(step.doc.get("form") for step in workflow.steps.values())]
+    found: dict[str, tuple[Form, Mapping[str, Any]]] = {}
+    for key in dict.fromkeys(key for key in keys if isinstance(key, str) and key):
+        try:
+            form = forms.latest(repo, key)[1]
+        except NotFound:  # not published (any more): its fields are known by the data alone
+            continue
+        for spec in form.fields:
+            found.setdefault(spec["key"], (form, spec))
+    return found
+
+
+def checked_corrections(
+    repo: Repository,
+    forms: FormVersions,
+    workflow: Workflow,
+    data: Mapping[str, Any],
+    corrections: Mapping[str, Any],
+    *,
+    posted: bool = False,
+    zone: str = "UTC",
+) -> dict[str, Any]:
+    """Return the corrections as they will be set; raise `InvalidData` naming each field
+    that does not take its value. `data` is the instance's data as it is."""
+    if len(corrections) > MAX_CORRECTIONS:
+        raise InvalidData(
+            f"a retry corrects at most {MAX_CORRECTIONS} fields",
+            [FieldError("", f"Correct at most {MAX_CORRECTIONS} fields at once")],
+        )
+    specs = form_fields(forms, repo, workflow)
+    cleaned: dict[str, Any] = {}
+    errors: list[FieldError] = []
+    for name, given in corrections.items():
+        if not FIELD.match(name):
+            errors.append(
+                FieldError(
+                    name, "Name a field: letters, digits and _, dotted for one inside another"
+                )
+            )
+            continue
+        found = specs.get(name)
+        if found is None:
+            parent, _, _ = name.rpartition(".")
+            if not parent and name not in data:
+                known = sorted({*specs, *data})
+                meant = closest(name, known)
+                hint = f"; did you mean '{meant}'?" if meant else ""
+                message = f"Neither the instance nor a form of its workflow has a field '{name}'"
+                errors.append(FieldError(name, message + hint))
+                continue
+            if parent and not isinstance(field_value(data, parent), Mapping):
+                message = f"'{parent}' holds no fields here, so '{name}' cannot be set"
+                errors.append(FieldError(name, message))
+                continue
+            cleaned[name] = given
+            continue
+        form, spec = found
+        value = _read(spec, given, zone) if posted else given
+        problem = next(iter(validator_for(field_schema(spec)).iter_errors(value)), None)
+        if problem is not None:
+            errors.append(FieldError(name, message_for(problem, spec)))
+            continue
+        named = people_errors(repo, form, {name: value})
+        if named:
+            errors += named
+            continue
+        cleaned[name] = value
+    if errors:
+        raise InvalidData("some of the corrections do not fit the instance", errors)
+    return cleaned
+
+
+def _read(spec: Mapping[str, Any], given: Any, zone: str) -> Any:
+    """A posted text as its field reads it; text a field cannot read stays text, for the
+    check to say why."""
+    if not isinstance(given, str):
+        return given
+    form = Form.from_document(
+        {"kind": "form", "format": 1, "key": "correction", "title": "Correction", "fields": [spec]}
+    )
+    return coerce_post(form, {spec["key"]: [given]}, tz=zone).get(spec["key"], given)
