@@ -10,10 +10,11 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from flask import Flask
+from flask import Flask, g
 from jinja2 import ChoiceLoader, FileSystemLoader
 
 import designer
@@ -51,7 +52,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.jinja_loader = ChoiceLoader(
         [FileSystemLoader(os.path.join(app.root_path, "templates")), rendering.template_loader()]
     )
-    rendering.register(app.jinja_env, services=found.catalogue.choices)
+    rendering.register(app.jinja_env, services=partial(_catalogue_choices, found))
     routing.init_app(app)  # before any rule is added
     ops.init_app(app)  # first: logging, and each request's id before other hooks run
     jsonbody.init_app(app)
@@ -69,6 +70,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     postmortems.init_app(app)
     designer.init_app(app)
     return app
+
+
+def _catalogue_choices(found: Services) -> list[tuple[str, str]]:
+    """The catalogue's services for the forms of one request, read once for all of them."""
+    if "catalogue_choices" not in g:
+        g.catalogue_choices = found.catalogue.choices()
+    return cast(list[tuple[str, str]], g.catalogue_choices)
 
 
 def serve_app() -> Flask:

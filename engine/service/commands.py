@@ -626,7 +626,9 @@ class Commands(Shell):
                 )
             return self._advance(uow, instance, Retried(actor, fixed), at, key)
 
-        return self.execute("retry", key, body, request=(number, actor, corrections))
+        # A plain retry is asked as it always was: a key sent again before stays the same.
+        asked = (number, actor, corrections) if corrections else (number, actor)
+        return self.execute("retry", key, body, request=asked)
 
     def fire_timer(self, timer_id: int, *, key: str | None = None) -> Result:
         """Fire a due timer; firing one that is no longer pending changes nothing, and one

@@ -3,15 +3,20 @@
 A step stopped by its own data (a division by zero, a person named who has left) stops again
 on a plain retry. The retry may set some fields first, and each is checked where it is told:
 
-- a field one of the workflow's forms has takes what that form takes: its kind and limits,
-  a person who can sign in, a service of the catalogue;
+- a field one of the workflow's forms has (the latest version of each) is checked as that
+  form checks an answer to it: its kind, limits and line breaks, an answer to a required
+  field, a person who can sign in, a service of the catalogue. Conditions on other fields
+  (`visible_if`, `required_if`) are not: the admin sets this one field on purpose.
+- a calculated field is worked out, a file attached and a hidden field given by its form,
+  never set; the priority has its own command (it asks why, and re-titles the tasks);
 - a field no form has may be corrected when the instance holds it already (an action's
-  `set` made it);
+  `set` made it), and a dotted name only inside a field that holds others;
 - any other name is refused, with the names there are: a value nothing reads would fix
   nothing and hide the mistake.
 
 Posted from a page, a value is text, read as its form's field reads it ("3" is a number for
-a number field); from the API or the command line it is JSON.
+a number field); for a field no form has, as JSON when the field holds no text (a count of
+0 is corrected with "4", the number). From the API or the command line it is JSON.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from engine.core.checker.words import closest
 from engine.core.conditions import field_value
 from engine.core.definition import Workflow
@@ -27,15 +34,27 @@ from engine.service.errors import NotFound
 from engine.service.submissions import FormVersions, InvalidData, people_errors
 from engine.store.repository import Repository
 from forms.coercion import coerce_post
-from forms.compiler import field_schema
 from forms.definition import Form
-from forms.errors import FieldError, message_for
-from forms.validator import validator_for
+from forms.errors import FieldError
+from forms.validation import validate
 
 #: A field's name, dotted for a field inside another (`caller.email`).
 FIELD = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}(\.[A-Za-z][A-Za-z0-9_]{0,62})*$")
 #: The most fields one retry corrects.
 MAX_CORRECTIONS = 50
+#: Why a field of these types is never corrected.
+REFUSED = {
+    "calculated": "A calculated field is worked out from the others: correct those",
+    "file": "Files are attached (on the instance page), not set",
+    "hidden": "A hidden field keeps what its form gave it",
+    "section": "A section holds no value",
+}
+PRIORITY = (
+    "The priority has its own command (Change priority on the instance page), which asks why "
+    "and re-titles the tasks"
+)
+#: A field's conditions on the others, which a correction of it alone does not meet.
+CONDITIONS = ("visible_if", "required_if")
 
 
 def form_fields(
@@ -76,6 +95,9 @@ def checked_corrections(
     cleaned: dict[str, Any] = {}
     errors: list[FieldError] = []
     for name, given in corrections.items():
+        if name == workflow.priority_field:
+            errors.append(FieldError(name, PRIORITY))
+            continue
         if not FIELD.match(name):
             errors.append(
                 FieldError(
@@ -97,22 +119,45 @@ def checked_corrections(
                 message = f"'{parent}' holds no fields here, so '{name}' cannot be set"
                 errors.append(FieldError(name, message))
                 continue
-            cleaned[name] = given
+            cleaned[name] = _json(given, field_value(data, name)) if posted else given
             continue
         form, spec = found
+        refusal = REFUSED.get(spec["type"])
+        if refusal is not None:
+            errors.append(FieldError(name, refusal))
+            continue
         value = _read(spec, given, zone) if posted else given
-        problem = next(iter(validator_for(field_schema(spec)).iter_errors(value)), None)
-        if problem is not None:
-            errors.append(FieldError(name, message_for(problem, spec)))
+        checked = validate(_alone(spec), {name: value})
+        if checked.errors:
+            errors += checked.errors
             continue
         named = people_errors(repo, form, {name: value})
         if named:
             errors += named
             continue
-        cleaned[name] = value
+        cleaned[name] = checked.data.get(name, value)
     if errors:
         raise InvalidData("some of the corrections do not fit the instance", errors)
     return cleaned
+
+
+def _alone(spec: Mapping[str, Any]) -> Form:
+    """A form of this one field, without its conditions on the others."""
+    field = {key: value for key, value in spec.items() if key not in CONDITIONS}
+    return Form.from_document(
+        {"kind": "form", "format": 1, "key": "correction", "title": "Correction", "fields": [field]}
+    )
+
+
+def _json(given: Any, current: Any) -> Any:
+    """A posted text for a field no form has: JSON ("4", "true", "null") unless the field
+    holds text, or the text is no JSON."""
+    if not isinstance(given, str) or isinstance(current, str):
+        return given
+    try:
+        return orjson.loads(given)
+    except orjson.JSONDecodeError:
+        return given
 
 
 def _read(spec: Mapping[str, Any], given: Any, zone: str) -> Any:
@@ -120,7 +165,4 @@ def _read(spec: Mapping[str, Any], given: Any, zone: str) -> Any:
     check to say why."""
     if not isinstance(given, str):
         return given
-    form = Form.from_document(
-        {"kind": "form", "format": 1, "key": "correction", "title": "Correction", "fields": [spec]}
-    )
-    return coerce_post(form, {spec["key"]: [given]}, tz=zone).get(spec["key"], given)
+    return coerce_post(_alone(spec), {spec["key"]: [given]}, tz=zone).get(spec["key"], given)

@@ -1,9 +1,10 @@
 """A step stopped by its own data goes on once an admin corrects the data as they retry.
 
-The workflow divides a budget by the number of people sharing it: started with nobody
+The workflow divides a budget into as many parts as people share it: started with nobody
 (`heads` 0), its action stops on an incident ("division by zero"), which a plain retry
 meets again. The retry may set fields first, at every door (the instance page, the API,
-`flowdesk retry --data`), each checked as its form checks it, and only by an admin.
+`flowdesk retry --data`), each checked as its form checks it, and only by an admin. `parts`
+is a field no form has (an action set it); `heads` and the rest are the start form's.
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ SPLIT_FORM = {
             "required": True,
         },
         {"key": "approver", "type": "user", "label": "Approver", "required": True},
+        {"key": "note", "type": "text", "label": "Note", "required": True},
+        {"key": "code", "type": "hidden", "label": "Code", "default": "split"},
+        {"key": "double", "type": "calculated", "label": "Twice", "expr": "budget * 2"},
     ],
 }
 SPLIT = {
@@ -58,11 +62,12 @@ SPLIT = {
     "key": "split",
     "title": "Split",
     "start": {"form": "split-request", "number_prefix": "SPL"},
-    "first": "divide",
+    "first": "prepare",
     "steps": {
+        "prepare": {"type": "action", "set": {"parts": {"expr": "heads"}}, "next": "divide"},
         "divide": {
             "type": "action",
-            "set": {"per_head": {"expr": "budget / heads"}},
+            "set": {"per_head": {"expr": "budget / parts"}},
             "next": "approve",
         },
         "approve": {
@@ -87,7 +92,7 @@ def stopped(database: Database, commands: Commands) -> str:
         ensure_user(session, "maria", now)
         for name in ("ada", "bob"):
             give_password(session, name, PASSWORD)
-    data = {"budget": 1200, "heads": 0, "approver": "maria"}
+    data = {"budget": 1200, "heads": 0, "approver": "maria", "note": "Team lunch"}
     number = str(commands.start("split", data, requester="bob")["number"])
     assert "division by zero" in stops(database, number)["divide"]
     return number
@@ -119,7 +124,7 @@ def approvals(database: Database, number: str) -> list[str | None]:
 def test_the_corrected_field_is_set_on_the_timeline_and_the_step_goes_on(
     commands: Commands, database: Database, stopped: str
 ) -> None:
-    commands.retry(stopped, actor="ada", data={"heads": 4})
+    commands.retry(stopped, actor="ada", data={"parts": 4})
 
     assert stops(database, stopped) == {}
     assert data_of(database, stopped)["per_head"] == 300
@@ -130,7 +135,7 @@ def test_the_corrected_field_is_set_on_the_timeline_and_the_step_goes_on(
             .join(Instance, Instance.id == Event.instance_id)
             .where(Instance.number == stopped, Event.kind == "data_set", Event.step.is_(None))
         ).one()
-    assert tuple(corrected) == ("ada", "corrected for the retry", {"field": "heads", "value": 4})
+    assert tuple(corrected) == ("ada", "corrected for the retry", {"field": "parts", "value": 4})
 
 
 @pytest.mark.parametrize(
@@ -142,6 +147,12 @@ def test_the_corrected_field_is_set_on_the_timeline_and_the_step_goes_on(
         ({"approver": "ghost"}, "approver", "There is no active user 'ghost'"),
         ({"heads.count": 4}, "heads.count", "'heads' holds no fields here"),
         ({"no such": 1}, "no such", "Name a field"),
+        ({"note": ""}, "note", "Fill in this field"),
+        ({"note": "two\nlines"}, "note", "line"),
+        ({"double": 5}, "double", "worked out from the others"),
+        ({"code": "other"}, "code", "keeps what its form gave it"),
+        ({"priority": "P1"}, "priority", "has its own command"),
+        ({"parts.count": 4}, "parts.count", "'parts' holds no fields here"),
     ],
 )
 def test_a_correction_the_field_does_not_take_is_refused_and_changes_nothing(
@@ -168,13 +179,15 @@ def test_only_an_admin_corrects_and_retries(
     commands: Commands, database: Database, stopped: str
 ) -> None:
     with pytest.raises(NotAllowed):
-        commands.retry(stopped, actor="bob", data={"heads": 4})
-    assert data_of(database, stopped)["heads"] == 0
+        commands.retry(stopped, actor="bob", data={"parts": 4})
+    assert data_of(database, stopped)["parts"] == 0
 
 
 def test_the_instance_page_corrects_a_value_read_as_its_field_reads_it(
     client: FlaskClient, database: Database, stopped: str
 ) -> None:
+    """A form's field reads the text as its form does ("three" is no whole number); a field
+    no form has reads it as JSON unless it holds text ("3" is the number 3)."""
     assert sign_in(client, "ada").status_code == 302
     page = client.get(f"/instances/{stopped}").text
     assert "Correct a value first (optional)" in page
@@ -187,8 +200,12 @@ def test_the_instance_page_corrects_a_value_read_as_its_field_reads_it(
     assert refused.status_code == 422
     assert "heads: Enter a whole number" in refused.text
     assert 'value="three"' in refused.text  # what was typed is kept to mend
+    nameless = client.post(f"/instances/{stopped}/retry", data={**post, "field": ""})
+    assert nameless.status_code == 422
+    assert "Name the field to correct" in nameless.text
+    assert data_of(database, stopped)["parts"] == 0
 
-    done = client.post(f"/instances/{stopped}/retry", data={**post, "value": "3"})
+    done = client.post(f"/instances/{stopped}/retry", data={**post, "field": "parts", "value": "3"})
 
     assert done.status_code == 303
     assert data_of(database, stopped)["per_head"] == 400
@@ -213,7 +230,7 @@ def test_the_api_corrects_the_data_its_body_gives_and_retries_without_one(
     assert wrong.json["errors"][0]["field"] == "data.heads"
 
     fixed = client.post(
-        f"/api/v1/instances/{stopped}/retry", json={"data": {"heads": 6}}, headers=headers
+        f"/api/v1/instances/{stopped}/retry", json={"data": {"parts": 6}}, headers=headers
     )
     assert fixed.status_code == 200
     assert data_of(database, stopped)["per_head"] == 200
@@ -230,6 +247,6 @@ def test_flowdesk_retry_corrects_what_data_names(
     assert wrong.exit_code == 1, wrong.output
     assert "heads" in wrong.output
 
-    done = runner.invoke(main, [*args, json.dumps({"heads": 2})], env=env)
+    done = runner.invoke(main, [*args, json.dumps({"parts": 2})], env=env)
     assert done.exit_code == 0, done.output
     assert data_of(database, stopped)["per_head"] == 600

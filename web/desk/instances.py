@@ -222,6 +222,9 @@ def retry(number: str) -> Any:
         abort(404)
     field = request.form.get("field", "").strip()
     value = request.form.get("value", "")
+    if value.strip() and not field:
+        said = {"retry": "Name the field to correct", "retry_value": value}
+        return _page(number, said, 422)
     try:
         app_commands().retry(
             number,
