@@ -167,9 +167,8 @@ def save_transition(
     _save_runs(repo, instance, before, state, at)
     if state.ended and not (before is not None and before.ended) and instance.parent_run:
         repo.add_outbox([message_row(instance, "subflow_finished", {"child": instance.id}, at)])
-    mover = next((e["actor"] for e in reversed(audit) if e.get("actor")), None)
     tasks = _apply_effects(
-        repo, instance, workflow, transition, sla, at, vet, form_version, before, mover
+        repo, instance, workflow, transition, sla, at, vet, form_version, before, audit
     )
     notifications.after_events(repo, instance, audit, at, state.tasks)
     if state.ended and not (before is not None and before.ended):
@@ -216,10 +215,9 @@ def _apply_effects(
     vet: Vet | None,
     form_version: FormVersion | None,
     before: InstanceState | None,
-    mover: str | None,
+    audit: list[dict[str, Any]],
 ) -> dict[str, list[Any]]:
-    """Write what the move does besides its state: tasks, timers, outbox rows. `mover`: who
-    made the move (a problem an action opens is theirs), None for a timer or a worker."""
+    """Write what the move does besides its state: tasks, timers, outbox rows."""
     opened: list[dict[str, Any]] = []
     messages: list[dict[str, Any]] = []
     withdrawn: list[str] = []
@@ -251,6 +249,8 @@ def _apply_effects(
         elif isinstance(effect, Notify | StartSubflow | CancelSubflow):
             messages.append(message_row(instance, effect.kind, effect.to_dict(), at))
         elif isinstance(effect, OpenProblem):
+            # The problem is whoever made the move's (None: a timer or a worker).
+            mover = next((e["actor"] for e in reversed(audit) if e.get("actor")), None)
             payload = {**effect.to_dict(), "by": mover}
             messages.append(message_row(instance, effect.kind, payload, at))
     # A new timer row is its own outbox entry: the relay hands it to RQ after commit, and

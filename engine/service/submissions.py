@@ -136,26 +136,29 @@ def task_data(
     return check(step_form(form, step.get("fields")), data, context={"outcome": outcome})
 
 
+#: What a field naming a person who cannot sign in, or a service not in the catalogue, is told.
+NO_USER = "There is no active user '{}'; choose someone who can sign in"
+NO_SERVICE = "There is no service '{}' in the catalogue; choose one it has"
+
+
 def people_errors(directory: Directory, form: Form, data: Mapping[str, Any]) -> list[FieldError]:
     """Return an error for each field that names a person who is not an active user, or a
     service the catalogue does not hold: what only the database knows."""
-    people = _named(form, data, "user")
-    services = _named(form, data, "service")
     errors = []
-    if people:
-        active = directory.active_users(list(people))
+    for kind, existing, words in (
+        ("user", directory.active_users, "no active user '{}'; choose someone who can sign in"),
+        (
+            "service",
+            directory.existing_services,
+            "no service '{}' in the catalogue; choose one it has",
+        ),
+    ):
+        named = _named(form, data, kind)
+        there = existing(list(named)) if named else set()
         errors += [
-            FieldError(where, f"There is no active user '{name}'; choose someone who can sign in")
-            for name, places in people.items()
-            if name not in active
-            for where in places
-        ]
-    if services:
-        known = directory.existing_services(list(services))
-        errors += [
-            FieldError(where, f"There is no service '{key}' in the catalogue; choose one it has")
-            for key, places in services.items()
-            if key not in known
+            FieldError(where, "There is " + words.format(value))
+            for value, places in named.items()
+            if value not in there
             for where in places
         ]
     return errors

@@ -36,7 +36,6 @@ from engine.service.errors import Archived, NotFound, ServiceError
 from engine.service.queries import InstanceView, holder
 from engine.service.requests import who
 from engine.service.starting import caller_words, channel_words
-from engine.service.submissions import InvalidData
 from engine.service.timeline_words import event_text
 from engine.service.worklist import Filters
 from engine.settings import PAGE_SIZE
@@ -237,20 +236,13 @@ def retry(number: str) -> Any:
     except NotFound:
         abort(404)
     except ServiceError as error:
-        said = {"retry": _said(error), "retry_field": field, "retry_value": value}
+        said = {"retry": error.message, "retry_field": field, "retry_value": value}
         return _page(number, said, STATUS.get(error.code, 400))
     if field:
         flash(f"{field} of {number} was corrected, and its stopped steps were tried again.")
-        return redirect(url_for("instances.instance", number=number), code=303)
-    flash(f"The stopped steps of {number} were tried again.")
+    else:
+        flash(f"The stopped steps of {number} were tried again.")
     return redirect(url_for("instances.instance", number=number), code=303)
-
-
-def _said(error: ServiceError) -> str:
-    """A refusal in words, with each field's reason when the data was refused."""
-    if isinstance(error, InvalidData) and error.fields:
-        return "; ".join(f"{problem.field}: {problem.message}" for problem in error.fields)
-    return error.message
 
 
 # Acting on the instance ------------------------------------------------------------------
