@@ -10,11 +10,10 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
-from functools import partial
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-from flask import Flask, g
+from flask import Flask
 from jinja2 import ChoiceLoader, FileSystemLoader
 
 import designer
@@ -24,6 +23,7 @@ from engine.settings import WEB_DEFAULTS, check_web
 from forms import rendering
 from web import admin, api, auth, desk, insight, intake, oncall, ops, portal, postmortems
 from web.common import errors, jsonbody, moments, routing, security
+from web.common.services import catalogue_choices
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -52,7 +52,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.jinja_loader = ChoiceLoader(
         [FileSystemLoader(os.path.join(app.root_path, "templates")), rendering.template_loader()]
     )
-    rendering.register(app.jinja_env, services=partial(_catalogue_choices, found))
+    rendering.register(app.jinja_env, services=catalogue_choices)
     routing.init_app(app)  # before any rule is added
     ops.init_app(app)  # first: logging, and each request's id before other hooks run
     jsonbody.init_app(app)
@@ -70,13 +70,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     postmortems.init_app(app)
     designer.init_app(app)
     return app
-
-
-def _catalogue_choices(found: Services) -> list[tuple[str, str]]:
-    """The catalogue's services for the forms of one request, read once for all of them."""
-    if "catalogue_choices" not in g:
-        g.catalogue_choices = found.catalogue.choices()
-    return cast(list[tuple[str, str]], g.catalogue_choices)
 
 
 def serve_app() -> Flask:

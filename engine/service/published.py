@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import select
@@ -18,10 +18,13 @@ from engine.core.definition import Workflow
 from engine.core.starters import is_public
 from engine.core.values import is_row_id
 from engine.service.errors import NotFound
+from engine.service.submissions import people_errors
 from engine.settings import LATEST_REFRESH_S
 from engine.store.database import Database
 from engine.store.definitions import Definition, DefinitionVersion
+from engine.store.directory import Directory
 from forms.definition import Form
+from forms.validation import Submission, validate
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,3 +152,14 @@ class Published:
     def public_form_keys(self) -> set[str]:
         """Return the keys of the forms anyone may fill in (the start forms of public flows)."""
         return {self.workflow(key).start["form"] for key, _, _ in self.public_forms()}
+
+    def answer(self, form: Form, data: Mapping[str, Any]) -> Submission:
+        """Check an answer to a form as a start with it would, keeping nothing: the form's
+        own rules, then the people and services it names, which only the database knows."""
+        result = validate(form, data)
+        if not result.ok:
+            return result
+        with self.database.reading() as session:
+            directory = Directory(session.connection(), row_locks=False)
+            errors = people_errors(directory, form, result.data)
+        return replace(result, errors=tuple(errors)) if errors else result

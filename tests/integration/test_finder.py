@@ -33,8 +33,6 @@ def numbers(finder: Finder, who: Person, query: Query | None = None, **kwargs: o
 
 
 def start(commands: Commands, requester: str, **data: str) -> str:
-    if data.get("impact") == "high":
-        data.setdefault("affected_service", "Printing")
     return str(commands.start("it-incident", {**INCIDENT, **data}, requester=requester)["number"])
 
 

@@ -144,7 +144,7 @@ def test_a_breach_is_listed_with_its_incident(
     worked: dict[str, str], commands: Commands, clock: Clock, database: Database
 ) -> None:
     clock.advance(hours=14, minutes=45)  # Tuesday, 09:00 in Amsterdam: office hours
-    late = start(commands, impact="high", urgency="high", affected_service="printing")  # P1
+    late = start(commands, impact="high", urgency="high")  # P1
     clock.advance(minutes=40)
     with database.reading() as session:
         due = [t.id for t in instance_view(session, late).timers if t.due_at <= clock()]

@@ -3,7 +3,6 @@ dropped; through the service, `flowdesk mail-in`, and a real SMTP listener on lo
 
 from __future__ import annotations
 
-import json
 import smtplib
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,11 +12,9 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from engine.catalog import Document
 from engine.jobs.outbox import relay_outbox
 from engine.service.catalogue import Catalogue
 from engine.service.commands import Commands
-from engine.service.definitions import publish_all
 from engine.service.errors import InvalidInput
 from engine.service.mail_intake import MailIntake
 from engine.service.people import ensure_user
@@ -437,26 +434,15 @@ def test_flowdesk_mail_in_feeds_one_eml_file(
 def test_a_mailbox_without_a_service_leaves_the_one_its_workflows_form_names(
     mail: MailIntake, commands: Commands
 ) -> None:
-    """A workflow filing requests by their form's service field (`start.service`), fed by a
-    mailbox that has no service of its own: the form's service stands (it was wiped)."""
-    root = Path(__file__).resolve().parents[2] / "workflows"
-    report = json.loads((root / "forms" / "incident-report.json").read_text())
-    report["key"] = "outage-report"
-    for spec in report["fields"]:
-        if spec["key"] == "affected_service":
-            spec["type"] = "service"
-    flow = json.loads((root / "it-incident.json").read_text())
-    flow.update(key="outage", start={**flow["start"], "form": "outage-report"})
-    flow["start"]["service"] = "affected_service"
-    documents = [Document(Path("outage-report.json"), report), Document(Path("outage.json"), flow)]
-    with commands.database.writer_session() as session, session.begin():
-        publish_all(session, documents, commands.clock(), "test")
+    """A workflow filing requests by their form's service field (`start.service`, as the
+    shipped incident does), fed by a mailbox that has no service of its own: the form's
+    service stands (it was wiped)."""
     Catalogue(commands).save_service(
         "payments", {"name": "Payments", "start_data": {}}, actor=None, create=True
     )
     mail.save_mailbox(
         "outages@flowdesk.example",
-        "outage",
+        "it-incident",
         defaults={**DEFAULTS, "impact": "high", "affected_service": "payments"},
     )
 

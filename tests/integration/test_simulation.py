@@ -294,8 +294,8 @@ def test_a_group_named_by_the_data_that_does_not_exist_is_said_plainly(
     simulations: Simulations,
 ) -> None:
     document = copy.deepcopy(PURCHASE)
-    document["steps"]["fix"]["assign"] = {"group": "{{ affected_service }}"}
-    data = {**INCIDENT, "category": "network", "impact": "high", "affected_service": "nobody"}
+    document["steps"]["fix"]["assign"] = {"group": "{{ name }}"}
+    data = {**INCIDENT, "category": "network", "impact": "high", "name": "nobody"}
 
     answer = run(simulations, document=document, data=data)
 

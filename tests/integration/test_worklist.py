@@ -16,13 +16,6 @@ from engine.store.database import Database, alembic_config
 from engine.store.instances import Task, Timer
 from tests.integration.conftest import INCIDENT, Clock
 
-#: A high impact names the service that is down (the report form requires it then).
-HIGH_IMPACT = {"impact": "high", "affected_service": "Mail"}
-
-
-def impact_of(level: str) -> dict[str, str]:
-    return HIGH_IMPACT if level == "high" else {"impact": level}
-
 
 def person(username: str, *groups: str, roles: tuple[str, ...] = ()) -> Person:
     return Person(1, username, username, None, frozenset(roles), frozenset(groups))
@@ -32,7 +25,7 @@ def test_the_inbox_puts_the_nearest_sla_breach_first(
     commands: Commands, database: Database, clock: Clock
 ) -> None:
     low = commands.start("it-incident", {**INCIDENT, "impact": "low", "urgency": "low"})
-    urgent = commands.start("it-incident", {**INCIDENT, **HIGH_IMPACT, "urgency": "high"})
+    urgent = commands.start("it-incident", {**INCIDENT, "impact": "high", "urgency": "high"})
     middle = commands.start("it-incident", {**INCIDENT, "impact": "medium", "urgency": "medium"})
     bob, dan = person("bob", "desktop-support"), person("dan", "desktop-support")
     with database.reading() as session:
@@ -48,7 +41,7 @@ def test_the_inbox_puts_the_nearest_sla_breach_first(
 def queued_incidents(commands: Commands, *impacts: str) -> list[dict[str, Any]]:
     """Start an incident per impact (and urgency); put their tasks back in the group queue."""
     started = [
-        commands.start("it-incident", {**INCIDENT, **impact_of(impact), "urgency": impact})
+        commands.start("it-incident", {**INCIDENT, "impact": impact, "urgency": impact})
         for impact in impacts
     ]
     for answer in started:  # whoever round robin gave it to
@@ -124,7 +117,7 @@ def test_upgrading_an_older_database_puts_its_open_work_in_inbox_order(
 def test_filters_narrow_the_list_and_sla_states_follow_the_clock(
     commands: Commands, database: Database, clock: Clock
 ) -> None:
-    commands.start("it-incident", {**INCIDENT, **HIGH_IMPACT, "urgency": "high"})
+    commands.start("it-incident", {**INCIDENT, "impact": "high", "urgency": "high"})
     commands.start("it-incident", {**INCIDENT, "impact": "low", "urgency": "low"})
     everyone = [person("bob", "desktop-support"), person("dan", "desktop-support")]
     with database.reading() as session:

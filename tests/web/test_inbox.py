@@ -120,7 +120,7 @@ def test_an_agent_sees_their_tasks_nearest_breach_first_with_the_time_left_in_wo
     app: Flask, team: Commands, clock: Clock
 ) -> None:
     p3 = incident(team, category="network", impact="medium", urgency="medium")
-    p1 = incident(team, category="network", impact="high", urgency="high", affected_service="VPN")
+    p1 = incident(team, category="network", impact="high", urgency="high")
     p2 = incident(team, category="network", impact="medium", urgency="high")
     clock.advance(minutes=5)
     page = signed_in(app, "erin").get("/inbox")
@@ -138,7 +138,7 @@ def test_filters_narrow_the_lists_and_overdue_work_is_marked_in_words(
     app: Flask, team: Commands, clock: Clock
 ) -> None:
     p3 = incident(team, category="network", impact="medium", urgency="medium")
-    p1 = incident(team, category="network", impact="high", urgency="high", affected_service="VPN")
+    p1 = incident(team, category="network", impact="high", urgency="high")
     p2 = incident(team, category="network", impact="medium", urgency="high")
     clock.advance(minutes=20)
     erin = signed_in(app, "erin")

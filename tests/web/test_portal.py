@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from engine.jobs.outbox import relay_outbox
+from engine.service.catalogue import Catalogue
 from engine.service.commands import Commands
 from engine.service.definitions import publish_document
 from engine.service.people import ensure_user
@@ -107,6 +108,30 @@ def test_a_good_report_starts_an_incident_and_lands_on_its_tracking_page(
     token = path.rsplit("/", 1)[-1]
     assert stored_hash != token
     assert len(token) >= 32
+
+
+def test_a_whole_team_down_names_its_service_from_the_catalogue_and_is_filed_under_it(
+    client: FlaskClient, database: Database, commands: Commands
+) -> None:
+    """The shipped report offers the catalogue's services once it has some (a fresh
+    install's is empty, and the question is optional); the incident is filed under the one
+    chosen, as an alert's is under its service."""
+    fresh = client.get("/new/it-incident").text
+    assert "No services to choose from yet" in fresh
+    Catalogue(commands).save_service(
+        "payments", {"name": "Payments", "start_data": {}}, actor=None, create=True
+    )
+    page = client.get("/new/it-incident").text
+    assert '<option value="payments">Payments</option>' in page
+
+    high = {**REPORT, "impact": "high", "affected_service": "payments"}
+    path = tracking_path(submit(client, high))
+    none_named = tracking_path(submit(client, {**REPORT, "impact": "high", "summary": "Slow"}))
+
+    with database.reading() as session:
+        filed = dict(session.execute(select(Instance.title, Instance.service_key)).all())
+    assert filed == {REPORT["summary"]: "payments", "Slow": None}
+    assert path != none_named
 
 
 def test_a_double_submit_creates_one_incident_and_the_same_tracking_link(
@@ -432,11 +457,20 @@ def test_the_form_schema_and_live_validation_answer_what_the_submit_would(
     posted = client.post("/api/v1/forms/incident-report/validate", data=bad).json
     assert posted["errors"] == live["errors"]
     shown = client.post(
-        "/api/v1/forms/incident-report/validate", json={**REPORT, "impact": "high"}
+        "/api/v1/forms/incident-report/validate",
+        json={**REPORT, "impact": "high", "affected_service": "ghost"},
     ).json
     assert "affected_service" in shown["visible"]
-    assert "affected_service" in shown["required"]
-    assert shown["errors"][0]["field"] == "affected_service"
+    assert "affected_service" not in shown["required"]
+    assert shown["errors"] == [
+        {
+            "field": "affected_service",
+            "pointer": "/affected_service",
+            "message": "There is no service 'ghost' in the catalogue; choose one it has",
+        }
+    ]
+    ghost = {**REPORT, "impact": "high", "affected_service": "ghost"}
+    assert submit(client, ghost).status_code == 422
 
 
 def test_forms_that_are_not_public_are_not_served_to_anonymous_callers(

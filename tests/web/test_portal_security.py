@@ -89,9 +89,8 @@ def test_script_payloads_come_back_escaped_on_the_tracking_page(
     text_fields = dict.fromkeys(("name", "summary", "description"), PAYLOAD)
     response = client.post(
         "/new/it-incident",
-        data={**open_form(client), **REPORT, **text_fields, "impact": "high",
-              "affected_service": PAYLOAD},
-    )  # fmt: skip
+        data={**open_form(client), **REPORT, **text_fields, "impact": "high"},
+    )
     path = tracking_path(response)
     page = client.get(response.headers["Location"])  # the confirmation
     assert_escaped(page.text)

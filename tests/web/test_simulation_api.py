@@ -24,7 +24,7 @@ from tests.web.test_admin import PASSWORD, csrf, sign_in
 
 INCIDENT = json.loads((PACK / "it-incident.json").read_text())
 SIMULATE = "/designer/api/workflows/it-incident/simulate"
-START = {"category": "network", "impact": "high", "urgency": "medium", "affected_service": "vpn"}
+START = {"category": "network", "impact": "high", "urgency": "medium"}
 
 
 @pytest.fixture
@@ -167,24 +167,22 @@ def test_without_a_document_the_saved_draft_is_simulated(dana: tuple[FlaskClient
 def test_a_start_forms_service_field_is_filled_in_with_a_service_of_the_catalogue(
     dana: tuple[FlaskClient, str], database: Database, commands: Commands
 ) -> None:
-    """As a person is filled in with a user, a service field gets a service the catalogue
-    holds: an example text would be refused, and a required one left empty too."""
+    """As a person is filled in with a user, a required service field gets a service the
+    catalogue holds: an example text would be refused, and an empty answer too."""
     report = json.loads((PACK / "forms" / "incident-report.json").read_text())
     report["key"] = "outage-report"
     for spec in report["fields"]:
         if spec["key"] == "affected_service":
-            spec["type"] = "service"  # required when the impact is high, as shipped
+            spec["required_if"] = {"field": "impact", "op": "eq", "value": "high"}
     with database.writer_session() as session, session.begin():
         publish_all(session, [Document(Path("outage-report.json"), report)], utcnow(), "dana")
     Catalogue(commands).save_service(
         "payments", {"name": "Payments", "start_data": {}}, actor=None, create=True
     )
     document = copy.deepcopy(INCIDENT)
-    document["start"].update(form="outage-report", service="affected_service")
+    document["start"]["form"] = "outage-report"  # filed by its service, as shipped
     client, csrf_token = dana
-    data = {key: value for key, value in START.items() if key != "affected_service"}
-
-    answer = simulate(client, {"document": document, "data": data}, csrf_token)
+    answer = simulate(client, {"document": document, "data": START}, csrf_token)
 
     assert answer.status_code == 200, answer.json
     assert answer.json["path"] == ["categorize", "route", "work"]

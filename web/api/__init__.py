@@ -23,7 +23,6 @@ from engine.service.person import Person
 from forms.coercion import coerce_post
 from forms.compiler import compile_schema
 from forms.definition import Form
-from forms.validation import validate
 from web.api import insight as api_insight
 from web.api import instances as api_instances
 from web.api import notifications as api_notifications
@@ -109,7 +108,7 @@ def validate_form(key: str) -> Response:
             abort(400, "send the submission as a JSON object")
     else:
         data = coerce_post(form, request.form.to_dict(flat=False), tz=posted_zone())
-    result = validate(form, data)
+    result = services().published.answer(form, data)
     return jsonify(
         {
             "valid": result.ok,

@@ -40,7 +40,7 @@ from web.auth import signed_in
 from web.common.errors import STATUS
 from web.common.moments import posted_zone
 from web.common.security import limiter
-from web.common.services import services
+from web.common.services import catalogue_choices, services
 from web.common.uploads import RejectedUpload, Uploads, send_attachment
 from web.portal import tracking
 
@@ -100,16 +100,21 @@ def _defaults(start: PublicStart) -> dict[str, Any]:
 
 
 def _blank_body(start: PublicStart) -> Markup:
-    """Render the fields of an empty form once per form version: every visitor gets the same."""
-    cache: dict[int, Markup] = current_app.extensions.setdefault("flowdesk.blank_forms", {})
-    body = cache.get(start.form_version)
-    if body is None:
-        template = current_app.jinja_env.from_string(
-            '{% autoescape true %}{% from "forms/macros.html" import form_body %}'
-            "{{ form_body(doc, values, {}) }}{% endautoescape %}"
-        )
-        body = Markup(template.render(doc=start.form.doc, values=_defaults(start)))
-        cache[start.form_version] = body
+    """Render the fields of an empty form once per form version, and for a form that offers
+    the catalogue's services once per catalogue: every visitor gets the same."""
+    cache: dict[int, tuple[object, Markup]] = current_app.extensions.setdefault(
+        "flowdesk.blank_forms", {}
+    )
+    catalogue = catalogue_choices() if start.form.offers_services else None
+    kept = cache.get(start.form_version)
+    if kept is not None and kept[0] == catalogue:
+        return kept[1]
+    template = current_app.jinja_env.from_string(
+        '{% autoescape true %}{% from "forms/macros.html" import form_body %}'
+        "{{ form_body(doc, values, {}) }}{% endautoescape %}"
+    )
+    body = Markup(template.render(doc=start.form.doc, values=_defaults(start)))
+    cache[start.form_version] = (catalogue, body)
     return body
 
 

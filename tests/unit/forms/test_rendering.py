@@ -646,3 +646,15 @@ def test_a_service_field_offers_the_catalogue_by_name_and_keeps_an_answer_it_no_
     gone = form_page(environment, SERVICE_FORM, {"service": "fax"})
     chosen = [words(o.text) for o in gone.all("option") if "selected" in o.attrs]
     assert chosen == ["fax (not in the catalogue)"]
+
+
+def test_a_service_field_says_so_when_the_catalogue_has_no_service_yet() -> None:
+    """A fresh install's catalogue is empty: the drop-down says there is nothing to choose
+    rather than asking the requester to choose from nothing."""
+    environment = Environment(loader=template_loader(), autoescape=True)
+    register(environment, services=list)
+    optional = dict(SERVICE_FORM, fields=[{**SERVICE_FORM["fields"][0], "required": False}])
+    page = form_page(environment, optional)
+    assert_accessible(page)
+    offered = [(o.get("value"), words(o.text)) for o in page.all("option")]
+    assert offered == [("", "No services to choose from yet")]

@@ -21,7 +21,8 @@ def test_sound_report_is_ok_and_cleaned(incident_report: Form) -> None:
     assert submission.ok
     assert submission.data == {**GOOD_REPORT, "source": "portal"}
     assert "affected_service" in submission.visible
-    assert "affected_service" in submission.required
+    assert "affected_service" not in submission.required  # "If you know"
+    assert "email" in submission.required  # a portal report: required_if source is portal
 
 
 def test_text_of_only_spaces_answers_nothing_required_or_not() -> None:
