@@ -130,7 +130,8 @@ def subflows() -> list[int]:
 
 def paging() -> list[int]:
     """Periodic job: page the next level of the escalation policies whose time has come."""
-    return Paging(context.commands()).carry_out_due()
+    commands = context.commands()
+    return Paging(commands, commands.registry).carry_out_due()
 
 
 class DutiesFailed(RuntimeError):

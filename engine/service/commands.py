@@ -23,7 +23,7 @@ from engine.core.errors import ExpressionError, InvalidEvent, Problem, UnknownCa
 from engine.core.events import Cancelled, Event, Retried, TaskCompleted, TimerFired
 from engine.core.state import InstanceState
 from engine.core.values import is_row_id
-from engine.service import assignment, notifications
+from engine.service import assignment, notifications, paging
 from engine.service.apply import Vet, record_events, save_transition
 from engine.service.corrections import checked_corrections
 from engine.service.definitions import Registry
@@ -187,8 +187,12 @@ class Commands(Shell):
         *,
         hidden: Mapping[str, Any] | None = None,
         source: str | None = None,
+        page: bool = True,
     ) -> Result:
-        """Start an instance inside a unit of work already begun (see `start`)."""
+        """Start an instance inside a unit of work already begun (see `start`). An incident
+        filed under a service (by its start form, or by `after`) is paged by the service's
+        escalation policy, unless `page` is false: the door pages it itself (an alert, once
+        it has noted what fired)."""
         repo = uow.repository
         version_id, workflow = self.registry.latest_workflow(repo, workflow_key)
         if check is not None:
@@ -241,6 +245,8 @@ class Commands(Shell):
             after(repo, instance, at)
         if form is not None:
             _require_attached(repo, instance, form, cleaned)
+        if page and workflow.incident:  # as the service it is filed under has it paged
+            paging.begin_for_service(self.registry, repo, instance, at)
         return _answer(instance, transition.state, tasks)
 
     def check_start_data(

@@ -265,7 +265,7 @@ class Intake:
         _keep(repo, door, signal, body, digest, new, at)
         _note(repo, new, "alert", door, _words(signal), signal, at)
         if door.policy_key:
-            paging.begin(self.commands, repo, new, door.policy_key, at)
+            paging.begin(self.commands.registry, repo, new, door.policy_key, at)
         if found is None:
             repo.connection.execute(
                 insert(AlertKey),
@@ -299,7 +299,7 @@ class Intake:
 
         try:
             answer = self.commands.begin(
-                uow, at, door.workflow_key, data, None, None, after, source="monitoring"
+                uow, at, door.workflow_key, data, None, None, after, source="monitoring", page=False
             )
         except (InvalidInput, NotFound) as error:
             raise IntakeFault(

@@ -34,7 +34,6 @@ from typing import Any
 from sqlalchemy import func, insert, or_, select, update
 
 from engine.core.errors import Problem
-from engine.service import paging
 from engine.service.apply import message_row, record_events
 from engine.service.commands import Commands
 from engine.service.errors import InvalidInput, NotFound, ServiceError
@@ -57,7 +56,6 @@ from engine.store.mailboxes import InboundMail, Mailbox
 from engine.store.notifications import SentMail
 from engine.store.people import User
 from engine.store.repository import InstanceRow, Repository
-from engine.store.services import Service
 from engine.store.uow import UnitOfWork
 
 #: The start form fields a mail fills in, unless the mailbox names others.
@@ -244,10 +242,7 @@ class MailIntake:
                     note = {"to": {"email": letter.sender}, "template": "request-received"}
                     repo.add_outbox([message_row(instance, "notify", {**note, "link": link}, at)])
             _insert_record(repo, letter, box.id, source, "opened", why, instance.id, at)
-            # The mailbox's service pages by its escalation policy, as an alert's does.
-            policy = _policy_of(repo, box.service_key)
-            if policy is not None:
-                paging.begin(self.commands, repo, instance, policy, at)
+            # The start pages the service it is filed under by its escalation policy.
 
         try:
             result = self.commands.start(
@@ -500,11 +495,3 @@ def _insert_record(
             "received_at": at,
         },
     )
-
-
-def _policy_of(repo: Repository, service_key: str | None) -> str | None:
-    """The escalation policy of a service in the catalogue (None: no such service, or none)."""
-    if service_key is None:
-        return None
-    found = repo.connection.scalar(select(Service.policy_key).where(Service.key == service_key))
-    return str(found) if found else None

@@ -1,9 +1,10 @@
 """Escalation policies run on incidents: who is paged, and when the next level is.
 
-When the intake opens an incident for a service that names a policy, `begin` pages level 1
-in the same transaction: each person it names gets a `paged` notification (and a mail if
-their settings ask for it), and the incident's first open task goes to the first of them
-who may hold it (a reassignment the timeline records, actor `policy:KEY`). The next page
+When an incident opens under a service that names a policy (an alert's, a mailbox's, or the
+one its start form's service field names), `begin` pages level 1 in the same transaction:
+each person it names gets a `paged` notification (and a mail if their settings ask for it),
+and the incident's first open task goes to the first of them who may hold it (a
+reassignment the timeline records, actor `policy:KEY`). The next page
 (`engine.core.escalation_policies.pages`: the levels' waits and the policy's repeats) is
 kept in `pages`, pending until due.
 
@@ -37,10 +38,11 @@ from engine.store.instances import Event, Instance, Task
 from engine.store.oncall import EscalationPolicy
 from engine.store.paging import Page
 from engine.store.repository import InstanceRow, Repository
-from engine.store.services import AlertKey
+from engine.store.services import AlertKey, Service
 
 if TYPE_CHECKING:
-    from engine.service.commands import Commands
+    from engine.service.definitions import Registry
+    from engine.service.shell import Shell
     from engine.store.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -88,7 +90,7 @@ def actor(policy_key: str) -> str:
 
 
 def begin(
-    commands: Commands, repo: Repository, instance: InstanceRow, policy_key: str, at: datetime
+    registry: Registry, repo: Repository, instance: InstanceRow, policy_key: str, at: datetime
 ) -> list[str]:
     """Run policy `policy_key` on an incident just opened (by an alert or a mail), in the
     transaction that opened it: page level 1 now and keep the next page. Returns whom level 1
@@ -100,17 +102,33 @@ def begin(
     run = _Run(instance.id, policy_key, 0, 0)
     schedule = core.pages(policy, at)
     page_id = _add(repo, run, schedule[0])
-    people = _page(commands, repo, instance, policy_key, 0, at)
+    people = _page(registry, repo, instance, policy_key, 0, at)
     _finish(repo, page_id, "done", people, at)
     _keep_next(repo, run, schedule, schedule[0])
     return people
 
 
-class Paging:
-    """The pages' side of the worker, and what tests read: over the commands' shell."""
+def begin_for_service(
+    registry: Registry, repo: Repository, instance: InstanceRow, at: datetime
+) -> list[str]:
+    """Run the escalation policy of the service an incident was just filed under, if it
+    names one (ADR 70): the service its mailbox or its start form's service field gave it.
+    Returns whom level 1 paged."""
+    policy_key = repo.connection.scalar(
+        select(Service.policy_key)
+        .join(Instance, Instance.service_key == Service.key)
+        .where(Instance.id == instance.id)
+    )
+    return begin(registry, repo, instance, str(policy_key), at) if policy_key else []
 
-    def __init__(self, commands: Commands) -> None:
+
+class Paging:
+    """The pages' side of the worker, and what tests read: over the commands' shell (and
+    their published workflows: a page hands a task on only to whom it may go)."""
+
+    def __init__(self, commands: Shell, registry: Registry) -> None:
         self.commands = commands
+        self.registry = registry
 
     def due(self, at: datetime | None = None) -> list[int]:
         """Return the pending pages due by `at` (now), oldest first."""
@@ -171,15 +189,14 @@ class Paging:
                 return "stopped"
             if int(row.run) > 0 and (row.round, row.level) == (0, 0):
                 _unacknowledge(repo, instance, row.policy_key, policy, at)
-            people = _page(commands, repo, instance, row.policy_key, int(row.level), at)
+            people = _page(self.registry, repo, instance, row.policy_key, int(row.level), at)
             _finish(repo, page_id, "done", people, at)
             this = core.Page(row.due_at, int(row.level), int(row.round))
             schedule = core.pages(policy, _start(repo, run))
             _keep_next(repo, run, schedule, this)
             return "done"
 
-        commands = self.commands
-        return commands.execute("page", None, body)
+        return self.commands.execute("page", None, body)
 
     def of(self, number: str) -> list[PageView]:
         """Return the pages of an incident, in order."""
@@ -340,7 +357,7 @@ def _unacknowledge(
 
 
 def _page(
-    commands: Commands,
+    registry: Registry,
     repo: Repository,
     instance: InstanceRow,
     policy_key: str,
@@ -363,7 +380,7 @@ def _page(
     tell(repo, instance, [Note(p, "paged", task_id, task_key, summary) for p in people], who, at)
     if open_task is None:
         return people
-    workflow = commands.registry.workflow(repo, instance.workflow_version_id)
+    workflow = registry.workflow(repo, instance.workflow_version_id)
     for person in people:
         if open_task.assignee == person:
             break

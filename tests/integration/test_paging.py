@@ -81,7 +81,7 @@ def token(commands: Commands, database: Database, clock: Clock) -> str:
 
 @pytest.fixture
 def paging(commands: Commands) -> Paging:
-    return Paging(commands)
+    return Paging(commands, commands.registry)
 
 
 def fire(commands: Commands, token: str, body: dict[str, Any] | None = None) -> str:
@@ -334,3 +334,22 @@ def test_a_mailbox_of_a_service_without_a_policy_pages_nobody(
     receipt = intake.receive(letter(sender="Mo Nitor <mo@example.org>"), source="cli")
     assert receipt.outcome == "opened"
     assert paged_people(database, str(receipt.number)) == []
+
+
+def test_a_mail_whose_report_names_a_service_pages_by_that_services_policy(
+    commands: Commands, database: Database, token: str, tmp_path: Path
+) -> None:
+    """A mailbox with no service of its own, whose defaults answer the report's service
+    question: the incident is that service's, and its policy pages as for any door."""
+    intake = MailIntake(commands, FileStore(tmp_path / "files"), base_url=BASE_URL)
+    defaults = {**START, "impact": "high", "affected_service": "payments"}
+    intake.save_mailbox(DESK, "it-incident", defaults=defaults)
+    receipt = intake.receive(letter(sender="Mo Nitor <mo@example.org>"), source="cli")
+    assert receipt.outcome == "opened"
+    number = str(receipt.number)
+    people = paged_people(database, number)
+    assert len(people) == 1
+    assert people[0] in {"erin", "lee"}
+    assert reassignments(database, number) == [
+        (ACTOR, f"to {people[0]}: paged by the escalation policy payments-escalation, level 1")
+    ]

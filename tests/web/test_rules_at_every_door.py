@@ -26,13 +26,14 @@ from engine.catalog import Document
 from engine.service.catalogue import Catalogue
 from engine.service.commands import Commands
 from engine.service.definitions import publish_all
+from engine.service.escalation_policies import EscalationPolicies
 from engine.service.people import ensure_user
 from engine.service.tokens import issue_token
 from engine.store.database import Database
 from engine.store.instances import Comment, Event, Instance, Task
 from engine.store.notifications import Notification
 from engine.store.people import User
-from tests.infrastructure import MAJOR, give_password
+from tests.infrastructure import INCIDENT, MAJOR, give_password
 from tests.web.conftest import hidden_fields
 from web.cli import main
 
@@ -449,6 +450,43 @@ def test_a_start_naming_a_service_of_the_catalogue_is_that_services_request_at_e
         kept = session.execute(select(Instance.service_key, Instance.state)).one()
     assert kept.service_key == "payments"
     assert kept.state["data"]["paid_by"] == "payments"
+
+
+def test_an_incident_filed_under_a_service_pages_its_escalation_policy_at_every_door(
+    door: Door, database: Database, commands: Commands
+) -> None:
+    """The shipped report names the service a whole team has lost: the service's escalation
+    policy pages its level 1 at once, and the incident's task goes to the person paged, as
+    for an alert or a mail to the service's mailbox (ADR 70). One that names no service
+    pages nobody."""
+    EscalationPolicies(commands).save(
+        "payments-escalation", {"levels": [{"notify": [{"user": "ivy"}]}]}, actor=None
+    )
+    Catalogue(commands).save_service(
+        "payments",
+        {"name": "Payments", "start_data": {}, "policy_key": "payments-escalation"},
+        actor=None,
+        create=True,
+    )
+    high = {**INCIDENT, "impact": "high", "urgency": "high"}
+
+    assert not door.start("it-incident", {**high, "summary": "None named"}, "alice").refused
+    answer = door.start("it-incident", {**high, "affected_service": "payments"}, "alice")
+
+    assert not answer.refused, answer.words
+    with database.reading() as session:
+        paged = session.execute(
+            select(Instance.title, Notification.recipient)
+            .join(Instance, Instance.number == Notification.number)
+            .where(Notification.kind == "paged")
+        ).all()
+        holder = session.scalar(
+            select(Task.assignee)
+            .join(Instance, Instance.id == Task.instance_id)
+            .where(Instance.service_key == "payments", Task.status == "open")
+        )
+    assert [tuple(row) for row in paged] == [(INCIDENT["summary"], "ivy")]
+    assert holder == "ivy"
 
 
 # Acting on tasks: who may, what they send, and why they reject -------------------------------
