@@ -33,6 +33,7 @@ from engine.service.permissions import require_admin
 from engine.service.person import secret_hash
 from engine.service.submissions import InvalidData
 from engine.store.definitions import Definition
+from engine.store.insight import IncidentFigures
 from engine.store.oncall import EscalationPolicy, OnCallSchedule
 from engine.store.people import Group
 from engine.store.services import INTEGRATION_KINDS, REFIRE_POLICIES, Integration, Service
@@ -167,12 +168,15 @@ class Catalogue:
                 values["severity_rules"] = self._levels_of(uow.repository, values)
             sending = found is not None and _has_integrations(session, found.id)
             self._check_incidents(uow.repository, values, whole=sending)
+            owner = found.owner_group if found is not None else None
             row = found or Service(key=key, created_at=at)
             for name, value in values.items():
                 setattr(row, name, value)
             row.updated_at = at
             if found is None:
                 session.add(row)
+            elif row.owner_group != owner:
+                _read_figures_again(session, key)
             session.flush()
             return _row(row), found is None
 
@@ -222,6 +226,7 @@ class Catalogue:
             row = _service(session, key)
             session.execute(delete(Integration).where(Integration.service_id == row.id))
             session.delete(row)
+            _read_figures_again(session, key)
 
         self._as_admin("service", actor, body)
 
@@ -497,3 +502,11 @@ def _integration_problems(
     elif mapping is not None:
         problems.append(Problem("/mapping", "only a generic integration has a mapping"))
     return problems
+
+
+def _read_figures_again(session: Session, key: str) -> None:
+    """Drop the figures of the service's incidents, whose team (when they name none) is the
+    service's owner group as it was when they were read: Insight reads them again, with the
+    owner group as it is now (`engine.service.figures`: incidents without figures are
+    looked for first)."""
+    session.execute(delete(IncidentFigures).where(IncidentFigures.service_key == key))

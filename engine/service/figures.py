@@ -63,9 +63,7 @@ def bring_up_to_date(commands: Commands, most: int | None = None) -> int:
     """
     done = 0
     after = 0
-    since, workflows = commands.read(
-        lambda session: (_since(session.connection()), incident_workflows(session))
-    )
+    since, workflows = commands.read(_since_and_workflows)
     while most is None or done < most:
         limit = BATCH if most is None else min(BATCH, most - done)
         read = partial(_stale_ids, workflows=workflows, since=since, after=after, limit=limit)
@@ -90,7 +88,27 @@ def stale_count(commands: Commands) -> int:
     )
 
 
-def _since(connection: Connection) -> datetime | None:
+def _since_and_workflows(session: Session) -> tuple[datetime | None, tuple[str, ...]]:
+    workflows = incident_workflows(session)
+    return _since(session.connection(), workflows), workflows
+
+
+def _since(connection: Connection, workflows: Sequence[str]) -> datetime | None:
+    """Where to look for incidents whose figures are out of date: those updated since the
+    newest figures read (less a margin), or every incident (None) while some incident has
+    no figures at all. An incident's timeline growing bumps its `updated_at`, but one never
+    read is found only by looking at them all: after an upgrade, after a read that stopped
+    at its budget, and when a workflow has just started saying its instances are incidents
+    (its old instances were updated long ago)."""
+    incidents = _i.workflow_key.in_(workflows)
+    counted = connection.execute(
+        select(func.count()).select_from(Instance.__table__).where(incidents)
+    ).scalar_one()
+    read = connection.execute(
+        select(func.count()).select_from(_f).where(_f.c.workflow_key.in_(workflows))
+    ).scalar_one()
+    if read < counted:
+        return None
     newest = connection.execute(select(func.max(_f.c.updated_at))).scalar()
     if newest is None:
         return None

@@ -59,6 +59,9 @@ class Published:
                     .order_by(DefinitionVersion.version.desc())
                     .limit(1)
                 )
+            if version_id is None:  # not kept: anyone may ask for any key, and of many
+                self._latest.pop((kind, key), None)
+                return None
             cached = self._latest[(kind, key)] = (now, version_id)
         return cached[1]
 
@@ -146,7 +149,10 @@ class Published:
                 workflow = self.workflow(key)
                 if is_public(workflow.start):
                     found.append((key, workflow.title, workflow.doc.get("description", "")))
-            self._public = (now, found)
+            # As old as the oldest look-up it was made of: kept no longer than they are.
+            read = [self._workflows[0] if self._workflows else now]
+            read += [stamp for (kind, _), (stamp, _) in self._latest.items() if kind == "workflow"]
+            self._public = (min(read), found)
         return self._public[1]
 
     def public_form_keys(self) -> set[str]:

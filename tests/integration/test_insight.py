@@ -22,6 +22,7 @@ from engine.jobs import timers
 from engine.jobs.worker import periodic, refresh_figures
 from engine.service import insight
 from engine.service.casework import Casework
+from engine.service.catalogue import Catalogue
 from engine.service.commands import Commands
 from engine.service.definitions import publish_document
 from engine.service.errors import InvalidInput, NotAllowed
@@ -34,7 +35,7 @@ from engine.service.queries import instance_view
 from engine.store.database import Database
 from engine.store.insight import IncidentFigures
 from engine.store.instances import Instance, Task
-from tests.infrastructure import PACK
+from tests.infrastructure import MAJOR, PACK
 from tests.integration.conftest import INCIDENT, Clock
 from tests.integration.workers import worker_process
 
@@ -247,6 +248,65 @@ def test_only_the_instances_of_incident_workflows_are_counted(
     board = dashboard(commands, clock)
     assert sum(row[1] for row in board.panels["volume"].rows) == 4
     assert Insight(commands).choices(BOB)["workflow"] == ["it-incident", "service-request"]
+
+
+def test_a_workflow_that_starts_saying_its_instances_are_incidents_after_a_view_counts_them_all(
+    worked: dict[str, str], commands: Commands, clock: Clock, database: Database
+) -> None:
+    """Its instances were updated long before the figures last read: looking only at what
+    changed since would leave them out for good, and the dashboard would say it is whole."""
+    request = {"item": "laptop", "details": "A new one", "cost": 300, "manager": "sam"}
+    commands.start("service-request", request, requester="alice")
+    clock.advance(hours=1)
+    commands.start("it-incident", INCIDENT, requester="alice")  # the newest figures
+    assert sum(row[1] for row in dashboard(commands, clock).panels["volume"].rows) == 4
+
+    shipped = json.loads((PACK / "service-request.json").read_text())
+    with database.writer_session() as session, session.begin():
+        publish_document(session, "workflow", {**shipped, "incident": True}, clock(), "dana")
+
+    board = dashboard(commands, clock)
+    assert sum(row[1] for row in board.panels["volume"].rows) == 5
+    assert board.complete
+    assert stale_count(commands) == 0
+
+
+def test_figures_read_in_parts_after_an_upgrade_come_to_every_incident(
+    worked: dict[str, str], commands: Commands, clock: Clock, database: Database
+) -> None:
+    """A read stopped at its budget; the oldest incident was updated last: the next reads
+    still find the ones never read, whatever their age."""
+    with database.writer_session() as session, session.begin():
+        ids = sorted(session.scalars(select(Instance.id)))
+        for age, instance_id in enumerate(ids):  # the later the number, the older the update
+            older = {"updated_at": clock() - timedelta(days=30 + age)}
+            session.execute(update(Instance).where(Instance.id == instance_id).values(older))
+    assert len(ids) == 3
+    assert bring_up_to_date(commands, most=2) == 2
+    clock.advance(hours=1)
+    assert bring_up_to_date(commands, most=2) == 1
+    assert stale_count(commands) == 0
+
+
+def test_an_incident_without_a_team_is_its_services_owners_as_the_owner_is_now(
+    commands: Commands, clock: Clock, database: Database
+) -> None:
+    """The major incident names no team: it counts under its service's owner group, and
+    under the new one once an admin gives the service another."""
+    catalogue = Catalogue(commands)
+    fields = {"name": "Payments", "start_data": {}, "owner_group": "network"}
+    catalogue.save_service("payments", fields, actor=None, create=True)
+    number = str(commands.start("major-incident", MAJOR, requester="alice")["number"])
+    on_service(database, number, "payments")
+    assert [row[0] for row in dashboard(commands, clock).panels["by_team"].rows] == ["network"]
+
+    catalogue.save_service("payments", {"owner_group": "applications"}, actor=None, create=False)
+    board = dashboard(commands, clock)
+    assert [row[0] for row in board.panels["by_team"].rows] == ["applications"]
+    assert board.complete
+
+    catalogue.delete_service("payments", actor=None)
+    assert [row[0] for row in dashboard(commands, clock).panels["by_team"].rows] == ["(none)"]
 
 
 def test_the_worker_reads_the_figures_of_changed_incidents_before_anyone_looks(
