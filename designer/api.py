@@ -27,7 +27,6 @@ from engine.service.drafts import Drafts, form_problems
 from engine.service.errors import InvalidInput, NotFound
 from forms.coercion import coerce_post
 from forms.definition import Form
-from forms.validation import validate
 
 blueprint = Blueprint("designer_api", __name__, url_prefix="/designer/api")
 blueprint.before_request(access.guard_api)
@@ -123,7 +122,7 @@ def preview(key: str) -> Response:
         data = coerce_post(form, {str(k): _strings(v) for k, v in body["post"].items()})
     if data is not None and not isinstance(data, dict):
         raise InvalidInput("send the sample answers as a JSON object")
-    result = validate(form, data or {})
+    result = services().published.answer(form, data or {})  # as the live check and the submit
     errors = list(result.errors) if data is not None else []
     html = render_template(
         "designer/preview.html",

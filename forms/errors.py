@@ -114,6 +114,8 @@ def message_for(error: ValidationError, field: Mapping[str, Any] | None) -> str:
 
 
 def _type_message(wanted: Any, field_type: str) -> str:
+    if wanted == "string" and field_type in ("user", "service"):  # a number, a list...
+        return required_message({"type": field_type})
     if wanted == "array":
         return {"file": "Attach a file", "table": "Enter the rows of this table"}.get(
             field_type, "Choose from the options"

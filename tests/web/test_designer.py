@@ -223,6 +223,25 @@ def test_preview_renders_with_the_server_renderer_and_validates_like_a_submit(
     ]
 
 
+def test_preview_refuses_a_service_the_catalogue_does_not_hold_as_a_submit_would(
+    dana: Designer,
+) -> None:
+    document = copy.deepcopy(SMALL)
+    document["fields"].append({"key": "paid_by", "type": "service", "label": "Paid by"})
+    sample = {"model": "small", "needed_by": "2026-12-24", "paid_by": "nope"}
+    answer = dana.send(
+        "POST", "/forms/laptop-request/preview", {"document": document, "data": sample}
+    )
+    assert answer.json["valid"] is False
+    assert answer.json["errors"] == [
+        {
+            "field": "paid_by",
+            "pointer": "/paid_by",
+            "message": "There is no service 'nope' in the catalogue; choose one it has",
+        }
+    ]
+
+
 def test_preview_of_a_form_with_problems_says_where_they_are(dana: Designer) -> None:
     document = copy.deepcopy(SMALL)
     del document["fields"][0]["label"]

@@ -95,6 +95,14 @@ def test_empty_answers_count_as_not_given() -> None:
     assert messages(submission) == [("name", "Fill in this field")]
 
 
+def test_a_person_or_a_service_sent_as_something_else_than_a_key_is_asked_for_as_chosen() -> None:
+    form = make(field("manager", "user"), field("paid_by", "service"))
+    assert messages(validate(form, {"manager": 12, "paid_by": ["payments"]})) == [
+        ("manager", "Choose a person"),
+        ("paid_by", "Choose a service"),
+    ]
+
+
 def test_one_error_per_field_the_most_useful() -> None:
     form = make(field("code", min_length=3, pattern="^[A-Z]+$"))
     assert messages(validate(form, {"code": 12})) == [("code", "Enter text")]
