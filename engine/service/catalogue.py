@@ -34,6 +34,7 @@ from engine.service.person import secret_hash
 from engine.service.submissions import InvalidData
 from engine.store.definitions import Definition
 from engine.store.insight import IncidentFigures
+from engine.store.mailboxes import Mailbox
 from engine.store.oncall import EscalationPolicy, OnCallSchedule
 from engine.store.people import Group
 from engine.store.services import INTEGRATION_KINDS, REFIRE_POLICIES, Integration, Service
@@ -220,15 +221,73 @@ class Catalogue:
             raise InvalidInput("; ".join(p.message for p in problems), problems)
 
     def delete_service(self, key: str, *, actor: str | None) -> None:
-        """Remove a service and its integrations; its incidents keep its key."""
+        """Remove a service and its integrations; its incidents keep its key.
 
-        def body(session: Session, at: datetime) -> None:
+        Refused (Conflict) while a mailbox files its mail under it, or another service's
+        start data or a mailbox's defaults answer a service field with it: each alert or
+        mail that brings it would be refused."""
+
+        def run(uow: UnitOfWork, at: datetime) -> None:
+            if actor is not None:
+                require_admin(uow.repository, actor, "change services and their integrations")
+            session = uow.session
             row = _service(session, key)
+            users = self._named_by(uow.repository, key)
+            if users:
+                raise Conflict(
+                    f"the service '{key}' is named by {', '.join(users)}: change it first"
+                )
             session.execute(delete(Integration).where(Integration.service_id == row.id))
             session.delete(row)
             _read_figures_again(session, key)
 
-        self._as_admin("service", actor, body)
+        self.shell.execute("service", None, run)
+
+    def _named_by(self, repo: Repository, key: str) -> list[str]:
+        """What names the service: mailboxes filing under it, and the service fields of other
+        services' start data and of mailboxes' defaults."""
+        connection = repo.connection
+        found = [
+            f"the mailbox {address}"
+            for address in connection.scalars(
+                select(Mailbox.address).where(Mailbox.service_key == key).order_by(Mailbox.address)
+            )
+        ]
+        starts = [
+            (f"the start data of the service '{other}'", workflow, data)
+            for other, workflow, data in connection.execute(
+                select(Service.key, Service.workflow_key, Service.start_data)
+                .where(Service.key != key)
+                .order_by(Service.key)
+            )
+        ]
+        starts += [
+            (f"the defaults of the mailbox {address}", workflow, data)
+            for address, workflow, data in connection.execute(
+                select(Mailbox.address, Mailbox.workflow_key, Mailbox.defaults).order_by(
+                    Mailbox.address
+                )
+            )
+        ]
+        return found + [
+            owner
+            for owner, workflow, data in starts
+            if key in self._services_answered(repo, workflow, data or {})
+        ]
+
+    def _services_answered(
+        self, repo: Repository, workflow_key: str, data: Mapping[str, Any]
+    ) -> set[Any]:
+        """The answers `data` gives the service fields of a workflow's start form."""
+        try:
+            _version, workflow = self.shell.registry.latest_workflow(repo, workflow_key)
+            form_key = workflow.start.get("form")
+            form = self.shell.forms.latest(repo, form_key)[1] if form_key else None
+        except NotFound:
+            return set()
+        if form is None:
+            return set()
+        return {data.get(f["key"]) for f in form.fields if f["type"] == "service"}
 
     def integrations(self, service_key: str | None = None) -> list[IntegrationRow]:
         """Return the integrations of one service (or all), newest first."""

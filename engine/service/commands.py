@@ -339,7 +339,9 @@ class Commands(Shell):
                 raise InvalidInput(
                     f"'{outcome}' is not an outcome of step '{step.id}'; choose one of: {choices}"
                 )
-            cleaned = self._task_data(repo, task, step.doc if step else {}, data, outcome)
+            cleaned = self._task_data(
+                repo, task, step.doc if step else {}, data, outcome, instance.state["data"]
+            )
             if step is not None and step.type in DECISIONS and outcome == "rejected":
                 _require_reason(task, cleaned, note, self._task_form(repo, task))
             # Completed before the tasks it leads to open: separation of duties and a
@@ -372,13 +374,15 @@ class Commands(Shell):
         step: Mapping[str, Any],
         data: dict[str, Any],
         outcome: str,
+        kept: Mapping[str, Any],
     ) -> dict[str, Any]:
-        """Check a task's data against its pinned form under the step's field permissions."""
+        """Check a task's data against its pinned form under the step's field permissions
+        (`kept`: the instance's data, whose services stand)."""
         form = self._task_form(repo, task)
         cleaned = task_data(form, step, data, outcome)
         if form is None:
             return cleaned
-        problems = people_errors(repo, form, cleaned)
+        problems = people_errors(repo, form, cleaned, kept)
         if problems:
             raise InvalidData("some of the data does not fill in the form", problems)
         return cleaned

@@ -33,6 +33,7 @@ from typing import Any
 
 from sqlalchemy import func, insert, or_, select, update
 
+from engine.core.definition import Workflow
 from engine.core.errors import Problem
 from engine.service.apply import message_row, record_events
 from engine.service.commands import Commands
@@ -41,6 +42,7 @@ from engine.service.mail_reading import Letter, automatic, parse, read_letter, r
 from engine.service.requests import REQUESTER, NewFile, add_files, token_hash
 from engine.service.starters import start_check
 from engine.service.starting import email_problem
+from engine.service.submissions import InvalidData
 from engine.settings import (
     MAIL_IN_FLOOD_LIMIT,
     MAIL_IN_FLOOD_WINDOW,
@@ -57,9 +59,18 @@ from engine.store.notifications import SentMail
 from engine.store.people import User
 from engine.store.repository import InstanceRow, Repository
 from engine.store.uow import UnitOfWork
+from forms.errors import FieldError
 
 #: The start form fields a mail fills in, unless the mailbox names others.
 DEFAULT_FIELDS = {"subject": "summary", "body": "description", "name": "name", "email": "email"}
+#: What a mail may fill in, as a mailbox is checked: its defaults must start the workflow
+#: with these.
+SAMPLE_MAIL = {
+    "subject": "A mail",
+    "body": "What the mail says",
+    "name": "A sender",
+    "email": "sender@example.org",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,18 +137,24 @@ class MailIntake:
         self.commands.check_data(defaults or {}, "the defaults")
 
         def body(uow: UnitOfWork, at: datetime) -> MailboxView:
+            repo = uow.repository
             try:
-                self.commands.registry.latest_workflow(uow.repository, workflow_key)
+                _version, workflow = self.commands.registry.latest_workflow(repo, workflow_key)
             except NotFound:
                 message = f"there is no published workflow '{workflow_key}'"
                 raise InvalidInput(message, [Problem("/workflow", message)]) from None
+            service = (service_key or "").strip() or None
+            if service is not None and not repo.existing_services([service]):
+                message = f"there is no service '{service}' in the catalogue"
+                raise InvalidInput(message, [Problem("/service", message)])
+            self._check_defaults(repo, workflow, named, defaults or {})
             session = uow.session
             box = session.scalar(select(Mailbox).where(Mailbox.address == address))
             if box is None:
                 box = Mailbox(address=address, created_at=at)
                 session.add(box)
             box.workflow_key = workflow_key
-            box.service_key = (service_key or "").strip() or None
+            box.service_key = service
             box.fields = named
             box.defaults = dict(defaults or {})
             box.active = active
@@ -145,6 +162,22 @@ class MailIntake:
             return _view(box)
 
         return self.commands.execute("save_mailbox", None, body)
+
+    def _check_defaults(
+        self,
+        repo: Repository,
+        workflow: Workflow,
+        named: Mapping[str, str],
+        defaults: Mapping[str, Any],
+    ) -> None:
+        """Refuse defaults with which no mail could start the workflow: with what a mail
+        fills in (`named`), they must fill in its start form, as a start would check them."""
+        mail = {target: SAMPLE_MAIL[part] for part, target in named.items() if target}
+        try:
+            self.commands.check_start_data(repo, workflow, {**defaults, **mail})
+        except InvalidData as error:
+            problems = [_defaults_problem(workflow.key, e, named, defaults) for e in error.fields]
+            raise InvalidInput("; ".join(p.message for p in problems), problems) from None
 
     def mailboxes(self) -> list[MailboxView]:
         """Every mailbox, by address."""
@@ -495,3 +528,19 @@ def _insert_record(
             "received_at": at,
         },
     )
+
+
+def _defaults_problem(
+    workflow: str, error: FieldError, named: Mapping[str, str], defaults: Mapping[str, Any]
+) -> Problem:
+    """Place a start form's complaint about a mailbox: its defaults, the mail's part that
+    fills the field, or the field no one fills."""
+    top = error.field.split(".")[0]
+    if top in defaults:
+        return Problem(f"/defaults{error.pointer}", f"defaults{error.pointer}: {error.message}")
+    parts = [part for part, target in named.items() if target == top]
+    if parts:
+        words = f"the mail's {parts[0]} fills '{top}' of {workflow}'s start form: {error.message}"
+        return Problem("/fields", words)
+    words = f"'{top}' of {workflow}'s start form: {error.message} (give it in the defaults)"
+    return Problem("/defaults", words)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from weakref import WeakKeyDictionary
 
+from engine.core.conditions import field_value
 from engine.core.errors import Problem
 from engine.core.steps.human import decision_reason
 from engine.service.errors import InvalidInput, NotFound
@@ -141,9 +142,18 @@ NO_USER = "There is no active user '{}'; choose someone who can sign in"
 NO_SERVICE = "There is no service '{}' in the catalogue; choose one it has"
 
 
-def people_errors(directory: Directory, form: Form, data: Mapping[str, Any]) -> list[FieldError]:
+def people_errors(
+    directory: Directory,
+    form: Form,
+    data: Mapping[str, Any],
+    kept: Mapping[str, Any] | None = None,
+) -> list[FieldError]:
     """Return an error for each field that names a person who is not an active user, or a
-    service the catalogue does not hold: what only the database knows."""
+    service the catalogue does not hold: what only the database knows.
+
+    `kept` is what the instance holds already: a service it names there, at the same place,
+    stands (removed from the catalogue since, its incidents keep its key, and a task's form
+    shows it as it was). A person does not: work may still go to them."""
     errors = []
     for kind, existing, words in (
         ("user", directory.active_users, "no active user '{}'; choose someone who can sign in"),
@@ -160,6 +170,7 @@ def people_errors(directory: Directory, form: Form, data: Mapping[str, Any]) -> 
             for value, places in named.items()
             if value not in there
             for where in places
+            if not (kind == "service" and kept and field_value(kept, where) == value)
         ]
     return errors
 

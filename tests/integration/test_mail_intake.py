@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
+from engine.core.errors import Problem
 from engine.jobs.outbox import relay_outbox
 from engine.service.catalogue import Catalogue
 from engine.service.commands import Commands
@@ -22,7 +23,7 @@ from engine.settings import MAIL_IN_FLOOD_LIMIT, MAIL_IN_MAX_FILE_BYTES, RelaySe
 from engine.store.database import Database
 from engine.store.files import FileStore
 from engine.store.instances import Attachment, Comment, Instance, Outbox, TrackingLink
-from engine.store.mailboxes import InboundMail
+from engine.store.mailboxes import InboundMail, Mailbox
 from tests.infrastructure import Clock, MailServer
 from tests.letters import BASE_URL, DEFAULTS, DESK, OUR_SENDER, letter, postfix_bounce
 from web.cli import main
@@ -46,6 +47,9 @@ def mail(commands: Commands, files: FileStore) -> MailIntake:
         ensure_user(
             session, "rita", commands.clock(), email="rita@example.org", roles=["requester"]
         )
+    Catalogue(commands).save_service(
+        "email", {"name": "E-mail", "start_data": {}}, actor=None, create=True
+    )
     intake = MailIntake(commands, files, own_addresses=[OUR_SENDER], base_url=BASE_URL)
     intake.save_mailbox(DESK, "it-incident", service_key="email", defaults=DEFAULTS)
     return intake
@@ -176,13 +180,47 @@ def test_a_mail_to_no_mailbox_is_refused_and_opens_nothing(
 def test_a_mail_the_workflow_will_not_take_is_refused_with_why_and_keeps_no_file(
     mail: MailIntake, commands: Commands, files: FileStore
 ) -> None:
-    mail.save_mailbox(DESK, "it-incident", defaults={"category": "other"})  # no impact
+    with commands.database.writer_session() as session, session.begin():
+        # As a mailbox saved before its workflow's start form asked for more holds it.
+        session.execute(update(Mailbox).values(defaults={"category": "other"}))  # no impact
     raw = letter(files=(("screen.png", "image/png", PNG),))
     receipt = mail.receive(raw, source="cli")
     assert receipt.outcome == "refused"
     assert "/impact" in receipt.reason
     assert count(commands.database, Instance) == 0
     assert list(files.older_than(commands.clock().replace(year=2100))) == []
+
+
+def test_a_mailbox_no_mail_could_open_an_instance_through_is_refused_and_says_why(
+    mail: MailIntake, commands: Commands, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its service must be in the catalogue, and its defaults, with what a mail fills in,
+    must fill in the start form: otherwise every mail to it would be refused."""
+    before = mail.mailboxes()
+    with pytest.raises(InvalidInput) as no_service:
+        mail.save_mailbox(DESK, "it-incident", service_key="ghost", defaults=DEFAULTS)
+    assert no_service.value.problems == [
+        Problem("/service", "there is no service 'ghost' in the catalogue")
+    ]
+    with pytest.raises(InvalidInput) as short:
+        mail.save_mailbox(DESK, "it-incident", defaults={"category": "other", "urgency": "x"})
+    assert [(p.pointer, p.message) for p in short.value.problems] == [
+        (
+            "/defaults",
+            "'impact' of it-incident's start form: Choose an option (give it in the defaults)",
+        ),
+        ("/defaults/urgency", "defaults/urgency: Choose one of the options"),
+    ]
+    ghost = {**DEFAULTS, "impact": "high", "affected_service": "ghost"}
+    with pytest.raises(InvalidInput) as unknown:
+        mail.save_mailbox(DESK, "it-incident", defaults=ghost)
+    assert "defaults/affected_service: There is no service 'ghost'" in unknown.value.message
+    monkeypatch.setenv("FLOWDESK_DATABASE_URL", database_url)
+    args = ["mailbox", DESK, "--workflow", "it-incident", "--service", "ghost"]
+    refused = CliRunner().invoke(main, args)
+    assert refused.exit_code == 1
+    assert "there is no service 'ghost' in the catalogue" in refused.output
+    assert mail.mailboxes() == before
 
 
 def test_a_mailbox_is_refused_for_a_workflow_that_does_not_exist(mail: MailIntake) -> None:

@@ -330,7 +330,10 @@ def test_a_mailbox_of_a_service_without_a_policy_pages_nobody(
     commands: Commands, database: Database, tmp_path: Path
 ) -> None:
     intake = MailIntake(commands, FileStore(tmp_path / "files"), base_url=BASE_URL)
-    intake.save_mailbox(DESK, "it-incident", service_key="not-in-the-catalogue", defaults=START)
+    Catalogue(commands).save_service(
+        "printing", {"name": "Printing", "start_data": START}, actor=None, create=True
+    )
+    intake.save_mailbox(DESK, "it-incident", service_key="printing", defaults=START)
     receipt = intake.receive(letter(sender="Mo Nitor <mo@example.org>"), source="cli")
     assert receipt.outcome == "opened"
     assert paged_people(database, str(receipt.number)) == []

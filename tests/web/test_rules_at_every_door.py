@@ -527,6 +527,24 @@ def test_a_task_answering_the_service_moves_the_request_and_an_unknown_one_is_re
         assert session.scalars(select(Instance.service_key)).all() == ["mail"]
 
 
+def test_a_service_removed_since_the_request_named_it_stands_when_a_task_keeps_it(
+    door: Door, database: Database, commands: Commands
+) -> None:
+    """Its incidents keep a removed service's key, and a task's form shows it as it was
+    ("(not in the catalogue)"): sent back unchanged it stands; another unknown one does not."""
+    catalogue = Catalogue(commands)
+    catalogue.save_service("mail", {"name": "Mail", "start_data": {}}, actor=None, create=True)
+    started = commands.start("purchase", {**GOOD, "paid_by": "mail"}, requester="alice")
+    (approval,) = started["opened_tasks"]
+    (opened,) = commands.complete(approval["id"], "approved", {}, actor="maria")["opened_tasks"]
+    catalogue.delete_service("mail", actor=None)
+
+    other = door.complete(opened["id"], "done", {"supplier": "Acme", "paid_by": "fax"}, "bob")
+    assert other.says("paid_by", "There is no service 'fax' in the catalogue"), other.words
+    kept = door.complete(opened["id"], "done", {"supplier": "Acme", "paid_by": "mail"}, "bob")
+    assert not kept.refused, kept.words
+
+
 def test_someone_who_does_not_hold_the_task_is_refused_at_every_door(
     door: Door, commands: Commands, database: Database
 ) -> None:

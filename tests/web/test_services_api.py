@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,12 +22,15 @@ from sqlalchemy import func, select
 from engine.service.catalogue import Catalogue
 from engine.service.commands import Commands
 from engine.service.escalation_policies import EscalationPolicies
+from engine.service.mail_intake import MailIntake
 from engine.service.oncall import Schedules
 from engine.service.people import ensure_user
 from engine.service.tokens import issue_token
 from engine.store.database import Database
+from engine.store.files import FileStore
 from engine.store.services import Integration, Service
-from tests.infrastructure import Clock
+from tests.infrastructure import INCIDENT, Clock
+from tests.letters import DEFAULTS
 from tests.web.test_inbox import make_team, post, signed_in
 from web.cli import main
 
@@ -173,6 +177,39 @@ def test_only_an_admin_puts_or_deletes_and_a_refusal_changes_nothing(
     with database.reading() as session:
         assert session.scalar(select(func.count()).select_from(Integration)) == 0
     assert client.delete("/api/v1/services/payments", headers=auth("ada")).status_code == 404
+
+
+def test_a_service_another_service_or_a_mailbox_names_is_not_deleted_at_any_door(
+    client: FlaskClient,
+    auth: Headers,
+    database: Database,
+    commands: Commands,
+    database_url: str,
+    tmp_path: Path,
+) -> None:
+    """An alert or a mail bringing a removed service would be refused, each one."""
+    client.put("/api/v1/services/vpn", json={"name": "VPN"}, headers=auth("ada"))
+    start = {**INCIDENT, "impact": "high", "affected_service": "vpn"}
+    payments = {"name": "Payments", "start_data": start}
+    made = client.put("/api/v1/services/payments", json=payments, headers=auth("ada"))
+    assert made.status_code == 201, made.json
+    refused = client.delete("/api/v1/services/vpn", headers=auth("ada"))
+    assert refused.status_code == 409
+    assert refused.json["message"] == (
+        "the service 'vpn' is named by the start data of the service 'payments': change it first"
+    )
+    mail = MailIntake(commands, FileStore(tmp_path / "files"))
+    mail.save_mailbox("vpn@example.org", "it-incident", service_key="vpn", defaults=DEFAULTS)
+    runner = CliRunner(env={"FLOWDESK_DATABASE_URL": database_url})
+    by_cli = runner.invoke(main, ["service", "remove", "vpn"])
+    assert by_cli.exit_code == 5, by_cli.output
+    assert "the mailbox vpn@example.org, the start data of the service 'payments'" in by_cli.output
+    assert [row[0] for row in _services(database)] == ["payments", "vpn"]
+
+    unnamed = {"start_data": PAYMENTS["start_data"]}
+    client.put("/api/v1/services/payments", json=unnamed, headers=auth("ada"))
+    mail.save_mailbox("vpn@example.org", "it-incident", defaults=DEFAULTS)
+    assert client.delete("/api/v1/services/vpn", headers=auth("ada")).status_code == 204
 
 
 def test_the_document_describes_the_catalogue(client: FlaskClient) -> None:

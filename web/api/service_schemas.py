@@ -71,10 +71,12 @@ def paths(operation: Callable[..., Schema]) -> dict[str, Any]:
     key = [{"name": "key", "in": "path", "required": True, "schema": _KEY}]
     deleted = operation(
         "deleteService",
-        "Remove a service and its integrations (admins); its incidents keep its key",
+        "Remove a service and its integrations (admins); its incidents keep its key. Refused "
+        "(409) while a mailbox files its mail under it, or another service's start data or a "
+        "mailbox's defaults name it",
         tag="services",
         ok={},
-        errors=(403, 404, 503),
+        errors=(403, 404, 409, 503),
         parameters=key,
     )
     deleted["responses"]["204"] = {"description": "Deleted"}
