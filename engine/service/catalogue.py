@@ -168,7 +168,7 @@ class Catalogue:
             if found is None and "severity_rules" not in fields:  # the defaults it can take
                 values["severity_rules"] = self._levels_of(uow.repository, values)
             sending = found is not None and _has_integrations(session, found.id)
-            self._check_incidents(uow.repository, values, whole=sending)
+            self._check_incidents(uow.repository, key, values, whole=sending)
             owner = found.owner_group if found is not None else None
             row = found or Service(key=key, created_at=at)
             for name, value in values.items():
@@ -189,14 +189,17 @@ class Catalogue:
         rules: dict[str, str] = values["severity_rules"]
         return {k: v for k, v in rules.items() if v in workflow.priorities}
 
-    def _check_incidents(self, repo: Repository, values: dict[str, Any], *, whole: bool) -> None:
+    def _check_incidents(
+        self, repo: Repository, key: str, values: dict[str, Any], *, whole: bool
+    ) -> None:
         """Refuse a service whose alerts could not open an incident of its workflow.
 
         Each severity rule must name one of the workflow's priorities, and each value of
         its start data must be one the start form takes; once alerts can come (`whole`:
         the service has an integration, or is getting one), the start data with an
         alert's summary and description must fill in the whole form. The intake would
-        otherwise answer every alert with a fault.
+        otherwise answer every alert with a fault. The start form's service field
+        (`start.service`) is the intake's to answer, with this service.
         """
         _version, workflow = self.shell.registry.latest_workflow(repo, values["workflow_key"])
         rules, levels = values["severity_rules"], workflow.priorities
@@ -210,13 +213,27 @@ class Catalogue:
         data = values["start_data"]
         unfit = [Problem(f"/start_data{p.pointer}", p.message) for p in value_problems(data)]
         problems += unfit
+        field = workflow.start.get("service")
+        if field in data:
+            problems.append(
+                Problem(
+                    f"/start_data/{field}",
+                    f"start_data/{field}: an alert's incident is this service's; leave it out",
+                )
+            )
         if not unfit:
             sample = alert_data(data, "An alert", "What the alert says")
             try:
-                self.shell.check_start_data(repo, workflow, sample)
+                self.shell.check_start_data(
+                    repo, workflow, {**sample, **({field: key} if field else {})}
+                )
             except InvalidData as error:
-                given = [e for e in error.fields if whole or e.field.split(".")[0] in sample]
-                problems += [_start_problem(workflow.key, field) for field in given]
+                given = [
+                    e
+                    for e in error.fields
+                    if e.field != field and (whole or e.field.split(".")[0] in sample)
+                ]
+                problems += [_start_problem(workflow.key, error) for error in given]
         if problems:
             raise InvalidInput("; ".join(p.message for p in problems), problems)
 
@@ -337,7 +354,7 @@ class Catalogue:
                 "start_data": dict(service.start_data),
             }
             try:
-                self._check_incidents(uow.repository, values, whole=True)
+                self._check_incidents(uow.repository, service.key, values, whole=True)
             except InvalidInput as refused:
                 raise InvalidInput(
                     f"the service '{service.key}' cannot open an incident for an alert yet; "

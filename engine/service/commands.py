@@ -136,6 +136,7 @@ class Commands(Shell):
         check: StartCheck | None = None,
         hidden: Mapping[str, Any] | None = None,
         source: str | None = None,
+        service: str | None = None,
     ) -> Result:
         """Start an instance of the latest version of a workflow; return its number.
 
@@ -150,6 +151,9 @@ class Commands(Shell):
         a person could only have changed them by hand) drops what the data says in them
         and sets these, the rest taking their defaults; `source` (a script's or a tool's
         door) fills a hidden `source` field the data leaves empty: where it came from.
+        `service` files the instance under a service of the catalogue whatever its data says
+        (a mailbox's own): it answers the start form's service field (`start.service`), so
+        the data and the instance name the same one.
         """
         self.check_data(data)
 
@@ -167,9 +171,10 @@ class Commands(Shell):
                 check,
                 hidden=hidden,
                 source=source,
+                service=service,
             )
 
-        asked = (workflow_key, data, requester, form_version, parent, hidden, source)
+        asked = (workflow_key, data, requester, form_version, parent, hidden, source, service)
         return self.execute("start", key, body, request=asked)
 
     def begin(
@@ -188,15 +193,19 @@ class Commands(Shell):
         hidden: Mapping[str, Any] | None = None,
         source: str | None = None,
         page: bool = True,
+        service: str | None = None,
     ) -> Result:
         """Start an instance inside a unit of work already begun (see `start`). An incident
-        filed under a service (by its start form, or by `after`) is paged by the service's
-        escalation policy, unless `page` is false: the door pages it itself (an alert, once
-        it has noted what fired)."""
+        filed under a service (by its start form, or by the door: `service`) is paged by the
+        service's escalation policy, unless `page` is false: the door pages it itself (an
+        alert, once it has noted what fired)."""
         repo = uow.repository
         version_id, workflow = self.registry.latest_workflow(repo, workflow_key)
         if check is not None:
             check(repo, workflow)
+        field = workflow.start.get("service")
+        if service is not None and field:
+            data = {**data, field: service}
         cleaned, form = self._start_data(repo, workflow, data, form_version, hidden, source)
         calendars = self.registry.calendars(repo, workflow)
         prefix = workflow.number_prefix
@@ -224,6 +233,8 @@ class Commands(Shell):
             "parent_id": parent_id,
             "parent_run": parent_run,
         }
+        if service is not None:  # the door's, whatever the form's field (hidden) kept
+            new["service_key"] = service
         tasks = save_transition(
             repo,
             instance,

@@ -290,16 +290,15 @@ class Intake:
         repo = uow.repository
         data = alert_data(door.start_data, signal.summary, signal.description)
 
-        def after(repo: Repository, instance: InstanceRow, at: datetime) -> None:
-            repo.connection.execute(
-                update(Instance)
-                .where(Instance.id == instance.id)
-                .values(service_key=door.service_key)
-            )
-
         try:
             answer = self.commands.begin(
-                uow, at, door.workflow_key, data, None, None, after, source="monitoring", page=False
+                uow,
+                at,
+                door.workflow_key,
+                data,
+                source="monitoring",
+                page=False,
+                service=door.service_key,
             )
         except (InvalidInput, NotFound) as error:
             raise IntakeFault(

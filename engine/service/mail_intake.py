@@ -252,11 +252,10 @@ class MailIntake:
         def after(repo: Repository, instance: InstanceRow, at: datetime) -> None:
             add_files(repo, instance, stored, at, uploaded_by=user or REQUESTER)
             caller = None if user else {"name": name, "email": letter.sender}
-            filed = {"service_key": box.service_key} if box.service_key else {}
-            repo.connection.execute(  # a mailbox with no service leaves the form's answer
+            repo.connection.execute(
                 update(Instance)
                 .where(Instance.id == instance.id)
-                .values(channel="email", caller=caller, **filed)
+                .values(channel="email", caller=caller)
             )
             event = {
                 "kind": "mailed",
@@ -286,6 +285,7 @@ class MailIntake:
                 after=after,
                 check=start_check(user),
                 source="email",
+                service=box.service_key,  # none: the form's answer, if it gives one
             )
         except ServiceError as error:
             self._forget(stored)

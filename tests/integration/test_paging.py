@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from engine.service.catalogue import Catalogue
 from engine.service.commands import Commands
+from engine.service.errors import InvalidInput
 from engine.service.escalation_policies import EscalationPolicies
 from engine.service.intake import Intake
 from engine.service.mail_intake import MailIntake
@@ -356,3 +357,30 @@ def test_a_mail_whose_report_names_a_service_pages_by_that_services_policy(
     assert reassignments(database, number) == [
         (ACTOR, f"to {people[0]}: paged by the escalation policy payments-escalation, level 1")
     ]
+
+
+def test_an_alerts_incident_names_its_own_service_in_its_data_as_in_its_column(
+    commands: Commands, database: Database, token: str
+) -> None:
+    """The report's "Which service is affected?" is the intake's to answer: with the
+    alert's service, so the incident's page and its data name the same one. Start data
+    answering it is refused: the alert would have said another."""
+    catalogue = Catalogue(commands)
+    catalogue.save_service(
+        "payments", {"start_data": {**START, "impact": "high"}}, actor="root", create=False
+    )
+    number = fire(commands, token)
+    with database.reading() as session:
+        row = session.execute(
+            select(Instance.service_key, Instance.state).where(Instance.number == number)
+        ).one()
+    assert (row.service_key, row.state["data"]["affected_service"]) == ("payments", "payments")
+
+    with pytest.raises(InvalidInput) as refused:
+        catalogue.save_service(
+            "payments",
+            {"start_data": {**START, "impact": "high", "affected_service": "vpn"}},
+            actor="root",
+            create=False,
+        )
+    assert [p.pointer for p in refused.value.problems] == ["/start_data/affected_service"]

@@ -29,7 +29,7 @@ from engine.service.tokens import issue_token
 from engine.store.database import Database
 from engine.store.files import FileStore
 from engine.store.services import Integration, Service
-from tests.infrastructure import INCIDENT, Clock
+from tests.infrastructure import Clock
 from tests.letters import DEFAULTS
 from tests.web.test_inbox import make_team, post, signed_in
 from web.cli import main
@@ -179,7 +179,7 @@ def test_only_an_admin_puts_or_deletes_and_a_refusal_changes_nothing(
     assert client.delete("/api/v1/services/payments", headers=auth("ada")).status_code == 404
 
 
-def test_a_service_another_service_or_a_mailbox_names_is_not_deleted_at_any_door(
+def test_a_service_a_mailbox_names_is_not_deleted_at_any_door(
     client: FlaskClient,
     auth: Headers,
     database: Database,
@@ -187,28 +187,28 @@ def test_a_service_another_service_or_a_mailbox_names_is_not_deleted_at_any_door
     database_url: str,
     tmp_path: Path,
 ) -> None:
-    """An alert or a mail bringing a removed service would be refused, each one."""
+    """A mail bringing a removed service would be refused, each one: a mailbox filing its
+    mail under the service, or whose defaults answer the report's service question."""
     client.put("/api/v1/services/vpn", json={"name": "VPN"}, headers=auth("ada"))
-    start = {**INCIDENT, "impact": "high", "affected_service": "vpn"}
-    payments = {"name": "Payments", "start_data": start}
-    made = client.put("/api/v1/services/payments", json=payments, headers=auth("ada"))
-    assert made.status_code == 201, made.json
+    mail = MailIntake(commands, FileStore(tmp_path / "files"))
+    mail.save_mailbox("vpn@example.org", "it-incident", service_key="vpn", defaults=DEFAULTS)
+    high = {**DEFAULTS, "impact": "high", "affected_service": "vpn"}
+    mail.save_mailbox("desk@example.org", "it-incident", defaults=high)
+
     refused = client.delete("/api/v1/services/vpn", headers=auth("ada"))
     assert refused.status_code == 409
     assert refused.json["message"] == (
-        "the service 'vpn' is named by the start data of the service 'payments': change it first"
+        "the service 'vpn' is named by the mailbox vpn@example.org, the defaults of the "
+        "mailbox desk@example.org: change it first"
     )
-    mail = MailIntake(commands, FileStore(tmp_path / "files"))
-    mail.save_mailbox("vpn@example.org", "it-incident", service_key="vpn", defaults=DEFAULTS)
     runner = CliRunner(env={"FLOWDESK_DATABASE_URL": database_url})
     by_cli = runner.invoke(main, ["service", "remove", "vpn"])
     assert by_cli.exit_code == 5, by_cli.output
-    assert "the mailbox vpn@example.org, the start data of the service 'payments'" in by_cli.output
-    assert [row[0] for row in _services(database)] == ["payments", "vpn"]
+    assert "is named by the mailbox vpn@example.org" in by_cli.output
+    assert [row[0] for row in _services(database)] == ["vpn"]
 
-    unnamed = {"start_data": PAYMENTS["start_data"]}
-    client.put("/api/v1/services/payments", json=unnamed, headers=auth("ada"))
     mail.save_mailbox("vpn@example.org", "it-incident", defaults=DEFAULTS)
+    mail.save_mailbox("desk@example.org", "it-incident", defaults=DEFAULTS)
     assert client.delete("/api/v1/services/vpn", headers=auth("ada")).status_code == 204
 
 
