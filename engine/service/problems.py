@@ -126,7 +126,7 @@ class Problems:
             _require_desk(repo, actor, "opens problems")
             rows = self._lock_incidents(repo, numbers)
             facts = _facts(repo, [row.id for row in rows])
-            data = _start_data(rows, facts, title, description)
+            data = _start_data(repo, rows, facts, title, description)
             answer = self.commands.begin(uow, at, WORKFLOW, data, actor, key)
             problem = repo.lock_instance(int(answer["instance_id"]))
             assert problem is not None  # started in this transaction
@@ -371,7 +371,7 @@ def open_for_step(
     if by == REQUESTER:  # a move made through the tracking link: the requester made it
         by = incident.requester
     facts = _facts(repo, [incident.id])
-    data = _start_data([incident], facts, "", "")
+    data = _start_data(repo, [incident], facts, "", "")
     answer = commands.begin(uow, at, WORKFLOW, data, by)
     problem = repo.lock_instance(int(answer["instance_id"]))
     assert problem is not None  # started in this transaction
@@ -486,9 +486,14 @@ def _facts(repo: Repository, ids: list[int]) -> dict[int, _Facts]:
 
 
 def _start_data(
-    rows: list[InstanceRow], facts: dict[int, _Facts], title: str, description: str
+    repo: Repository,
+    rows: list[InstanceRow],
+    facts: dict[int, _Facts],
+    title: str,
+    description: str,
 ) -> dict[str, Any]:
-    """The problem's start data: what was given, else what the incidents say."""
+    """The problem's start data: what was given, else what the incidents say (their service
+    while the catalogue still holds it)."""
     first = facts[rows[0].id]
     numbers = ", ".join(row.number for row in rows)
     data: dict[str, Any] = {
@@ -497,8 +502,8 @@ def _start_data(
     }
     services = {facts[row.id].service_key for row in rows}
     categories = {facts[row.id].category for row in rows}
-    if len(services) == 1 and first.service_key:
-        data["service"] = first.service_key[:80]
+    if len(services) == 1 and first.service_key and repo.existing_services([first.service_key]):
+        data["service"] = first.service_key
     if len(categories) == 1 and first.category:
         data["category"] = first.category[:80]
     return data

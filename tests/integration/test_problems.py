@@ -9,6 +9,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from engine.service.casework import Casework
+from engine.service.catalogue import Catalogue
 from engine.service.commands import Commands
 from engine.service.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from engine.service.notifications import Notifications
@@ -96,6 +97,29 @@ def test_a_problem_opened_from_incidents_links_each_on_both_timelines(
     assert (links.related, links.duplicate_of, links.duplicates) == ([], None, [])
     # Problem management gets the work, in its queue.
     assert open_task(database, number).candidate_group == "problem-management"
+
+
+def test_a_problem_is_filed_under_its_incidents_service_while_the_catalogue_holds_it(
+    commands: Commands, problems: Problems, database: Database
+) -> None:
+    """Its service is a service of the catalogue, as an incident's: named by key, filed
+    under it, and never a word the catalogue does not hold."""
+    catalogue = Catalogue(commands)
+    catalogue.save_service("vpn", {"name": "VPN", "start_data": {}}, actor=None, create=True)
+    high = {"impact": "high", "affected_service": "vpn"}
+    filed = problems.open([incident(commands, **high)], actor="bob")
+    catalogue.save_service("gone", {"name": "Gone", "start_data": {}}, actor=None, create=True)
+    old = incident(commands, "Gone again", impact="high", affected_service="gone")
+    catalogue.delete_service("gone", actor=None)
+    unfiled = problems.open([old], actor="bob")
+    with database.reading() as session:
+        kept = dict(session.execute(select(Instance.number, Instance.service_key)).all())
+    assert (kept[str(filed["number"])], kept[str(unfiled["number"])]) == ("vpn", None)
+    assert problems.problem(str(filed["number"])).service == "vpn"
+
+    data = {"title": "VPN drops", "service": "<b>VPN</b>"}
+    with pytest.raises(InvalidData, match="There is no service '<b>VPN</b>'"):
+        commands.start("problem", data, requester="bob")
 
 
 def test_an_incident_has_one_problem_at_most(
