@@ -7,17 +7,21 @@ command line (the operator's door, no actor).
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
+from engine.catalog import Document
 from engine.service.catalogue import Catalogue
 from engine.service.commands import Commands
+from engine.service.definitions import publish_all
 from engine.service.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from engine.service.people import ensure_user
 from engine.store.database import Database
 from engine.store.services import Integration, Service
+from tests.infrastructure import PACK
 from tests.web.test_services_api import on_call
 from web.cli import main
 
@@ -94,6 +98,35 @@ def test_bad_fields_are_refused_each_saying_where_and_nothing_is_kept(
         "/colour",
     }
     assert _count(database, Service) == 0
+
+
+def test_a_service_another_services_start_data_names_is_not_removed(
+    catalogue: Catalogue, commands: Commands, database: Database
+) -> None:
+    """An outage report that also asks which service caused it: a service whose alerts
+    answer "the VPN" keeps the VPN in the catalogue (each alert would be refused)."""
+    report = json.loads((PACK / "forms" / "incident-report.json").read_text())
+    report["key"] = "outage-report"
+    report["fields"].append({"key": "caused_by", "type": "service", "label": "Caused by"})
+    flow = json.loads((PACK / "it-incident.json").read_text())
+    flow.update(key="outage", start={**flow["start"], "form": "outage-report"})
+    documents = [Document(Path("outage-report.json"), report), Document(Path("outage.json"), flow)]
+    with database.writer_session() as session, session.begin():
+        publish_all(session, documents, commands.clock(), "test")
+    catalogue.save_service("vpn", {"name": "VPN", "start_data": {}}, actor="ada", create=True)
+    fields = {
+        "name": "Payments",
+        "workflow_key": "outage",
+        "start_data": {**START, "caused_by": "vpn"},
+    }
+    catalogue.save_service("payments", fields, actor="ada", create=True)
+
+    with pytest.raises(Conflict, match="named by the start data of the service 'payments'"):
+        catalogue.delete_service("vpn", actor="ada")
+    assert _count(database, Service) == 2
+    catalogue.save_service("payments", {"start_data": START}, actor="ada", create=False)
+    catalogue.delete_service("vpn", actor="ada")
+    assert _count(database, Service) == 1
 
 
 def test_a_service_key_is_taken_once_and_integrations_need_a_known_kind(
