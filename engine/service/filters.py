@@ -27,6 +27,7 @@ from engine.service.errors import InvalidInput
 #: The filters of the language, in the order they are written out.
 FILTERS = (
     "workflow",
+    "service",
     "status",
     "step",
     "priority",
@@ -87,6 +88,7 @@ class Query:
 
     filters: dict[str, str] = field(default_factory=dict)
     workflow: tuple[str, ...] = ()
+    service: tuple[str, ...] = ()
     status: tuple[str, ...] = ()
     step: tuple[str, ...] = ()
     priority: tuple[str, ...] = ()
@@ -278,6 +280,7 @@ def _moment(name: str, word: str, at: datetime, *, after: bool) -> datetime:
 
 _READERS: dict[str, Any] = {
     "workflow": _keys,
+    "service": _keys,
     "status": _statuses,
     "step": _steps,
     "priority": _priorities,

@@ -179,7 +179,11 @@ def conditions(
     seen = visible_to(person)
     if seen is not None:
         found.append(seen)
-    for name, column in (("workflow", _i.workflow_key), ("status", _i.status)):
+    for name, column in (
+        ("workflow", _i.workflow_key),
+        ("service", _i.service_key),
+        ("status", _i.status),
+    ):
         if getattr(query, name):
             found.append(column.in_(getattr(query, name)))
     if query.priority:

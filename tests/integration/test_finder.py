@@ -6,8 +6,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import text
 
+from engine.service.catalogue import Catalogue
 from engine.service.commands import Commands
 from engine.service.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from engine.service.filters import BadFilter, Query, parse, parse_search
@@ -16,6 +18,7 @@ from engine.service.person import Person
 from engine.service.views import SavedViews
 from engine.store.database import Database
 from tests.infrastructure import INCIDENT, Clock
+from web.cli import main
 
 
 def person(username: str, *groups: str, roles: tuple[str, ...] = ()) -> Person:
@@ -96,6 +99,29 @@ def test_filters_combine_and_each_narrows_the_list(commands: Commands, clock: Cl
     ]
     assert numbers(finder, BOB, parse({"group": "mine", "priority": "P9"}, at)) == []
     assert numbers(finder, BOB, parse({"assignee": "nobody-at-all"}, at)) == []
+
+
+def test_the_service_filter_finds_what_is_filed_under_a_service_at_every_door(
+    commands: Commands, clock: Clock, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reported from the portal, the API or a script: the service its report named."""
+    Catalogue(commands).save_service(
+        "vpn", {"name": "VPN", "start_data": {}}, actor=None, create=True
+    )
+    vpn = start(commands, "alice", impact="high", affected_service="vpn")
+    other = start(commands, "alice", impact="high")
+    finder, at = Finder(commands), clock()
+    assert numbers(finder, BOB, parse({"service": "vpn"}, at)) == [vpn]
+    assert numbers(finder, BOB, parse({"service": "vpn,payments"}, at)) == [vpn]
+    assert numbers(finder, BOB, parse_search("service:payments", at)) == []
+    assert numbers(finder, BOB) == [other, vpn]
+    with pytest.raises(BadFilter, match="service"):
+        parse({"service": "VPN!"}, at)
+    monkeypatch.setenv("FLOWDESK_DATABASE_URL", database_url)
+    listed = CliRunner().invoke(main, ["list", "service:vpn", "--as", "bob"])
+    assert listed.exit_code == 0, listed.output
+    assert vpn in listed.output
+    assert other not in listed.output
 
 
 def test_the_sla_filter_tells_breached_from_on_track_per_clock(

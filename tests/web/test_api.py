@@ -154,6 +154,8 @@ def test_instances_list_by_filter_and_page_and_only_agents_see_every_one(
     assert client.get("/api/v1/instances?workflow=major-incident", headers=auth("bob")).json[
         "total"
     ] == (0)
+    assert client.get("/api/v1/instances?service=vpn", headers=auth("bob")).json["total"] == 0
+    assert client.get("/api/v1/instances?service=VPN!", headers=auth("bob")).status_code == 400
     assert client.get("/api/v1/instances?sla=on_track", headers=auth("bob")).json["total"] in (
         0,
         3,

@@ -10,6 +10,7 @@ import re
 import pytest
 from flask.testing import FlaskClient
 
+from engine.service.catalogue import Catalogue
 from engine.service.commands import Commands
 from engine.store.database import Database
 from tests.infrastructure import give_password
@@ -118,6 +119,21 @@ def test_the_page_finds_by_a_comment_word_and_sorts_and_exports_what_it_lists(
     sign_in(client, "ray")
     assert first not in client.get("/instances").text
     assert first not in client.get("/instances.csv").text
+
+
+def test_the_page_offers_the_catalogues_services_by_name_and_finds_by_one(
+    client: FlaskClient, auth: Headers, commands: Commands, passwords: None
+) -> None:
+    Catalogue(commands).save_service(
+        "vpn", {"name": "Remote access", "start_data": {}}, actor=None, create=True
+    )
+    down = start(client, auth, impact="high", affected_service="vpn").json["number"]
+    other = start(client, auth, summary="Projector is dim").json["number"]
+    sign_in(client, "bob")
+    page = client.get("/instances?service=vpn").text
+    assert '<option value="vpn" selected>Remote access</option>' in page
+    assert down in page
+    assert other not in page
 
 
 def test_a_saved_view_is_shared_with_a_group_and_only_its_owner_changes_it(

@@ -14,6 +14,7 @@ from web.api.schemas import ID, NUMBER, TEXT, TIME, Schema, ref
 
 _FILTER_HELP = {
     "workflow": "Workflow keys, comma separated (any of them).",
+    "service": "Service keys of the catalogue, comma separated: the service it is filed under.",
     "status": "Statuses, comma separated.",
     "step": "Steps with an open task, comma separated.",
     "priority": "Priorities, comma separated.",

@@ -43,7 +43,7 @@ from engine.service.views_csv import csv_lines
 from engine.settings import PAGE_SIZE
 from web.auth import me, require
 from web.common.moments import Deadline, deadline
-from web.common.services import services
+from web.common.services import catalogue_choices, services
 from web.desk.inbox import SLA_WORDS
 from web.desk.instances import now
 
@@ -60,6 +60,7 @@ SORT_WORDS = {
 #: Where each filter's field is on the form, and what it says.
 FILTER_LABELS = {
     "workflow": "Workflow",
+    "service": "Service",
     "status": "Status",
     "step": "Current step",
     "priority": "Priority",
@@ -164,6 +165,7 @@ def _page_values(
         "my_groups": sorted(person.groups),
         "error": error,
         "workflows": choices,
+        "services": catalogue_choices(),
         "priorities": [(str(p), str(p)) for p in priorities],
         "sla_words": SLA_WORDS,
         "labels": FILTER_LABELS,
