@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from flask import Flask
 from sqlalchemy import update
 
+from engine.service.catalogue import Catalogue
 from engine.service.commands import Commands
 from engine.service.tokens import issue_token
 from engine.store.database import Database
@@ -42,16 +43,19 @@ def test_an_agent_filters_the_dashboard_to_one_service_and_reads_charts_and_numb
     app: Flask, team: Commands, database: Database, clock: Clock
 ) -> None:
     incidents(team, database, clock)
+    Catalogue(team).save_service(
+        "printing", {"name": "Printers", "start_data": {}}, actor=None, create=True
+    )
     bob = signed_in(app, "bob")
     page = bob.get("/insight?service=printing")
     assert page.status_code == 200
     html = page.text
     assert 'href="/insight"' in bob.get("/inbox").text  # the desk's menu leads here
-    assert '<option value="printing" selected>' in html
+    assert '<option value="printing" selected>Printers</option>' in html  # said by its name
     assert html.count('<svg role="img"') >= 8
     # The chart's bar says its number in text; its table follows with the same figure.
     assert "1 h 30 min" in html
-    assert '<th scope="row">printing</th>' in html
+    assert '<th scope="row">Printers</th>' in html
     assert '<th scope="row">vpn</th>' not in html
     assert "Download “Times by service” as CSV" in html
 

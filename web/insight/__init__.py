@@ -19,12 +19,14 @@ from engine.service.errors import InvalidInput
 from engine.service.insight import PANELS, Filters, Insight, Table, read_filters
 from engine.service.views_csv import safe_cell
 from web.auth import me, require
-from web.common.services import services
+from web.common.services import catalogue_choices, services
 from web.desk.instances import now
 from web.insight.charts import charts_of, duration
 
 blueprint = Blueprint("insight", __name__)
 
+#: The cells of the tables that hold a service's key, (panel, column): the page says its name.
+SERVICE_CELLS = {("by_service", "key"), ("services", "key"), ("breaches", "service")}
 #: Which list filter the form offers, and its label.
 FILTER_LABELS = {
     "service": "Service",
@@ -56,6 +58,7 @@ def dashboard() -> Any:
         error, filters = refused, read_filters({}, now().date())
     board = insight().dashboard(person, filters)
     query: dict[str, Any] = filters.query()
+    names = dict(catalogue_choices())
     page = render_template(
         "insight/dashboard.html",
         board=board,
@@ -65,6 +68,8 @@ def dashboard() -> Any:
         error=error,
         csv_url=lambda key: url_for("insight.export", panel=key, **query),
         cell=cell,
+        service_name=lambda key: names.get(key, key),
+        service_cells=SERVICE_CELLS,
         api_url=url_for("api_insight.panels", **query),
     )
     return page, 400 if error is not None else 200
