@@ -309,6 +309,19 @@ def test_an_incident_without_a_team_is_its_services_owners_as_the_owner_is_now(
     assert [row[0] for row in dashboard(commands, clock).panels["by_team"].rows] == ["(none)"]
 
 
+def test_a_major_incident_counts_under_the_service_its_declaration_files_it_under(
+    commands: Commands, clock: Clock
+) -> None:
+    Catalogue(commands).save_service(
+        "payments", {"name": "Payments", "start_data": {}}, actor=None, create=True
+    )
+    data = {**MAJOR, "main_service": "payments"}
+    commands.start("major-incident", data, requester="bob")
+    commands.start("major-incident", MAJOR, requester="bob")  # none named
+    rows = dashboard(commands, clock, workflow=["major-incident"]).panels["services"].rows
+    assert sorted(rows) == [("(none)", 1), ("payments", 1)]
+
+
 def test_the_worker_reads_the_figures_of_changed_incidents_before_anyone_looks(
     worked: dict[str, str], commands: Commands, database_url: str, redis: Redis, redis_url: str,
     tmp_path: Path,
