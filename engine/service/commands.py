@@ -174,7 +174,17 @@ class Commands(Shell):
                 service=service,
             )
 
-        asked = (workflow_key, data, requester, form_version, parent, hidden, source, service)
+        asked: tuple[Any, ...] = (
+            workflow_key,
+            data,
+            requester,
+            form_version,
+            parent,
+            hidden,
+            source,
+        )
+        if service is not None:  # a start without one keeps the fingerprint it always had
+            asked += (service,)
         return self.execute("start", key, body, request=asked)
 
     def begin(
