@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.jinja_loader = ChoiceLoader(
         [FileSystemLoader(os.path.join(app.root_path, "templates")), rendering.template_loader()]
     )
-    rendering.register(app.jinja_env, services=catalogue_choices)
+    rendering.register(app.jinja_env, services=partial(catalogue_choices, found))
     routing.init_app(app)  # before any rule is added
     ops.init_app(app)  # first: logging, and each request's id before other hooks run
     jsonbody.init_app(app)

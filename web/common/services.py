@@ -18,13 +18,15 @@ def services() -> Services:
     return found
 
 
-def catalogue_choices() -> list[tuple[str, str]]:
+def catalogue_choices(found: Services | None = None) -> list[tuple[str, str]]:
     """The catalogue's services, (key, name) by name, as a request's forms offer them: read
     once a request for all of them (kept with the request, not the application context,
-    which may outlive many requests, as a test's does)."""
+    which may outlive many requests, as a test's does). `found`: the service layer to read,
+    for a template rendered outside any request or application context."""
+    found = found or services()
     if not has_request_context():
-        return services().catalogue.choices()
+        return found.catalogue.choices()
     kept = request.environ.get(CATALOGUE_CHOICES)
     if kept is None:
-        kept = request.environ[CATALOGUE_CHOICES] = services().catalogue.choices()
+        kept = request.environ[CATALOGUE_CHOICES] = found.catalogue.choices()
     return cast(list[tuple[str, str]], kept)
