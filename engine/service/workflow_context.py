@@ -17,8 +17,9 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from engine.catalog import Catalog, shipped_templates
@@ -128,20 +129,24 @@ def references(session: Session, document: dict[str, Any]) -> References:
     )
 
 
-#: What the published documents offer, by the versions they were read at (the latest few).
-_kept_references: dict[frozenset[tuple[tuple[str, str], int]], References] = {}
+#: What the published documents offer, by the versions they were read at (the latest few),
+#: for each database a process opens (its engine): version ids mean nothing in another one.
+_kept_references: WeakKeyDictionary[
+    Engine, dict[frozenset[tuple[tuple[str, str], int]], References]
+] = WeakKeyDictionary()
 KEPT_REFERENCES = 4
 
 
 def _published_references(session: Session) -> References:
     versions = frozenset(published_versions(session).items())
-    found = _kept_references.get(versions)
+    kept = _kept_references.setdefault(session.get_bind().engine, {})
+    found = kept.get(versions)
     if found is None:
         documents, read_at = published_documents(session)
         found = Catalog(documents).references()
-        while len(_kept_references) >= KEPT_REFERENCES:
-            _kept_references.pop(next(iter(_kept_references)))
-        _kept_references[frozenset(read_at.items())] = found
+        while len(kept) >= KEPT_REFERENCES:
+            kept.pop(next(iter(kept)))
+        kept[frozenset(read_at.items())] = found
     return found
 
 

@@ -16,8 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from engine.core.checker import References, check_workflow_flow
@@ -272,8 +273,11 @@ def _plan(session: Session, key: str, revision: int | None, by: str | None) -> t
     return draft.revision, check_documents(session, [draft_document(document)])
 
 
-#: The step ids of published versions, by definition id and version (the latest few).
-_kept_step_ids: dict[tuple[int, int], frozenset[str]] = {}
+#: The step ids of published versions, by definition id and version (the latest few), for
+#: each database a process opens (its engine): ids mean nothing in another one.
+_kept_step_ids: WeakKeyDictionary[Engine, dict[tuple[int, int], frozenset[str]]] = (
+    WeakKeyDictionary()
+)
 KEPT_STEP_IDS = 16
 
 
@@ -283,11 +287,12 @@ def _latest_step_ids(session: Session, key: str) -> frozenset[str]:
     if definition is None or not definition.latest_version:
         return frozenset()
     at = (definition.id, definition.latest_version)
-    if at not in _kept_step_ids:
-        while len(_kept_step_ids) >= KEPT_STEP_IDS:
-            _kept_step_ids.pop(next(iter(_kept_step_ids)))
-        _kept_step_ids[at] = frozenset(_step_ids(latest_content(session, definition)))
-    return _kept_step_ids[at]
+    kept = _kept_step_ids.setdefault(session.get_bind().engine, {})
+    if at not in kept:
+        while len(kept) >= KEPT_STEP_IDS:
+            kept.pop(next(iter(kept)))
+        kept[at] = frozenset(_step_ids(latest_content(session, definition)))
+    return kept[at]
 
 
 def _step_ids(document: Any) -> set[str]:
