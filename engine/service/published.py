@@ -145,13 +145,14 @@ class Published:
         now = self._clock()
         if self._public is None or now - self._public[0] > LATEST_REFRESH_S:
             found = []
-            for key, _ in self.workflows():
+            listed = self.workflows()
+            for key, _ in listed:
                 workflow = self.workflow(key)
                 if is_public(workflow.start):
                     found.append((key, workflow.title, workflow.doc.get("description", "")))
             # As old as the oldest look-up it was made of: kept no longer than they are.
             read = [self._workflows[0] if self._workflows else now]
-            read += [stamp for (kind, _), (stamp, _) in self._latest.items() if kind == "workflow"]
+            read += [self._latest.get(("workflow", key), (now, None))[0] for key, _ in listed]
             self._public = (min(read), found)
         return self._public[1]
 
@@ -163,9 +164,18 @@ class Published:
         """Check an answer to a form as a start with it would, keeping nothing: the form's
         own rules, then the people and services it names, which only the database knows."""
         result = validate(form, data)
-        if not result.ok:
+        if not result.ok or not _names_people_or_services(form):
             return result
         with self.database.reading() as session:
             directory = Directory(session.connection(), row_locks=False)
             errors = people_errors(directory, form, result.data)
         return replace(result, errors=tuple(errors)) if errors else result
+
+
+def _names_people_or_services(form: Form) -> bool:
+    """Whether a field, or a table's column, names a person or a service."""
+    kinds = ("user", "service")
+    return any(
+        f["type"] in kinds or any(c["type"] in kinds for c in f.get("columns", ()))
+        for f in form.fields
+    )
