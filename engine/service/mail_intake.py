@@ -147,7 +147,7 @@ class MailIntake:
             if service is not None and not repo.existing_services([service]):
                 message = f"there is no service '{service}' in the catalogue"
                 raise InvalidInput(message, [Problem("/service", message)])
-            self._check_defaults(repo, workflow, named, defaults or {})
+            self._check_defaults(repo, workflow, named, defaults or {}, service)
             session = uow.session
             box = session.scalar(select(Mailbox).where(Mailbox.address == address))
             if box is None:
@@ -169,10 +169,15 @@ class MailIntake:
         workflow: Workflow,
         named: Mapping[str, str],
         defaults: Mapping[str, Any],
+        service: str | None,
     ) -> None:
         """Refuse defaults with which no mail could start the workflow: with what a mail
-        fills in (`named`), they must fill in its start form, as a start would check them."""
+        fills in (`named`) and the mailbox's service, they must fill in its start form, as
+        a start would check them."""
         mail = {target: SAMPLE_MAIL[part] for part, target in named.items() if target}
+        field = workflow.start.get("service")
+        if service is not None and field:
+            mail[field] = service
         try:
             self.commands.check_start_data(repo, workflow, {**defaults, **mail})
         except InvalidData as error:
