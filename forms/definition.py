@@ -143,8 +143,9 @@ class Form:
     pages: tuple[Page, ...] = dataclasses.field(init=False)
     fields: tuple[Mapping[str, Any], ...] = dataclasses.field(init=False)
     _by_key: Mapping[str, Mapping[str, Any]] = dataclasses.field(init=False, repr=False)
-    #: Whether a field, or a table's column, offers the service catalogue's services.
-    offers_services: bool = dataclasses.field(init=False, repr=False)
+    #: The types of its value fields and of their tables' columns ("service": it offers
+    #: the service catalogue; "user": it names people).
+    kinds: frozenset[str] = dataclasses.field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         pages = tuple(
@@ -154,11 +155,9 @@ class Form:
         object.__setattr__(self, "pages", pages)
         object.__setattr__(self, "fields", fields)
         object.__setattr__(self, "_by_key", {f["key"]: f for f in fields})
-        offers = any(
-            f["type"] == "service" or any(c["type"] == "service" for c in f.get("columns", ()))
-            for f in fields
-        )
-        object.__setattr__(self, "offers_services", offers)
+        kinds = {f["type"] for f in fields}
+        kinds.update(c["type"] for f in fields for c in f.get("columns", ()))
+        object.__setattr__(self, "kinds", frozenset(kinds))
 
     @classmethod
     def from_document(cls, doc: Mapping[str, Any]) -> Form:

@@ -164,18 +164,9 @@ class Published:
         """Check an answer to a form as a start with it would, keeping nothing: the form's
         own rules, then the people and services it names, which only the database knows."""
         result = validate(form, data)
-        if not result.ok or not _names_people_or_services(form):
+        if not result.ok or not form.kinds & {"user", "service"}:
             return result
         with self.database.reading() as session:
             directory = Directory(session.connection(), row_locks=False)
             errors = people_errors(directory, form, result.data)
         return replace(result, errors=tuple(errors)) if errors else result
-
-
-def _names_people_or_services(form: Form) -> bool:
-    """Whether a field, or a table's column, names a person or a service."""
-    kinds = ("user", "service")
-    return any(
-        f["type"] in kinds or any(c["type"] in kinds for c in f.get("columns", ()))
-        for f in form.fields
-    )

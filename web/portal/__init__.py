@@ -105,7 +105,7 @@ def _blank_body(start: PublicStart) -> Markup:
     cache: dict[int, tuple[object, Markup]] = current_app.extensions.setdefault(
         "flowdesk.blank_forms", {}
     )
-    catalogue = catalogue_choices() if start.form.offers_services else None
+    catalogue = catalogue_choices() if "service" in start.form.kinds else None
     kept = cache.get(start.form_version)
     if kept is not None and kept[0] == catalogue:
         return kept[1]
