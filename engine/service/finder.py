@@ -69,6 +69,8 @@ class ListItem:
     resolution_due_at: datetime | None
     response_breached: bool
     resolution_breached: bool
+    #: The key of the service it is filed under (an incident's), or None.
+    service: str | None = None
     #: Who holds its open tasks: usernames, or "queue <group>" for unclaimed ones.
     holders: tuple[str, ...] = ()
     #: The steps of its open tasks.
@@ -121,6 +123,7 @@ _COLUMNS = (
     _i.resolution_due_at,
     _i.response_breached,
     _i.resolution_breached,
+    _i.service_key,
 )
 _SORT_COLUMNS: dict[str, Any] = {
     "number": _i.id,

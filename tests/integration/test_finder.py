@@ -3,6 +3,8 @@ and saved views, on the real database (SQLite, and PostgreSQL when configured)."
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import timedelta
 
 import pytest
@@ -122,6 +124,10 @@ def test_the_service_filter_finds_what_is_filed_under_a_service_at_every_door(
     assert listed.exit_code == 0, listed.output
     assert vpn in listed.output
     assert other not in listed.output
+    exported = CliRunner().invoke(main, ["list", "--as", "bob", "--csv", "--sort", "number"])
+    rows = list(csv.reader(io.StringIO(exported.output)))
+    service = rows[0].index("Service")
+    assert [(row[0], row[service]) for row in rows[1:]] == [(vpn, "vpn"), (other, "")]
 
 
 def test_the_sla_filter_tells_breached_from_on_track_per_clock(

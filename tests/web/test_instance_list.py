@@ -134,6 +134,23 @@ def test_the_page_offers_the_catalogues_services_by_name_and_finds_by_one(
     assert '<option value="vpn" selected>Remote access</option>' in page
     assert down in page
     assert other not in page
+    # Each row names its service by the catalogue's name, and the export by its key.
+    listed = client.get("/instances?sort=number").text
+    assert '<th scope="col">Service</th>' in listed
+
+    def service_cell(number: str) -> str:
+        row = re.search(rf'data-number="{number}">(.*?)</tr>', listed, re.S)
+        assert row is not None
+        return re.findall(r"<td>(.*?)</td>", row.group(1), re.S)[3]  # after priority, status
+
+    assert (service_cell(down), service_cell(other)) == ("Remote access", "\N{EN DASH}")
+    rows = list(csv.reader(io.StringIO(client.get("/instances.csv?sort=number").text)))
+    service = rows[0].index("Service")
+    assert [(row[0], row[service]) for row in rows[1:]] == [(down, "vpn"), (other, "")]
+    found = client.get("/api/v1/instances?sort=number", headers=auth("bob")).json["items"]
+    assert [(item["number"], item["service"]) for item in found] == [(down, "vpn"), (other, None)]
+    # A list with nothing filed under a service has no column for it.
+    assert "Service</th>" not in client.get("/instances?text=projector").text
 
 
 def test_a_saved_view_is_shared_with_a_group_and_only_its_owner_changes_it(

@@ -223,6 +223,7 @@ def summary_json(item: ListItem, now: datetime) -> dict[str, Any]:
         "status": item.status,
         "priority": item.priority,
         "requester": item.requester,
+        "service": item.service,
         "started_at": iso(item.started_at),
         "updated_at": iso(item.updated_at),
         "ended_at": iso(item.ended_at),

@@ -83,6 +83,7 @@ SCHEMAS: dict[str, Schema] = {
             "status",
             "priority",
             "requester",
+            "service",
             "started_at",
             "updated_at",
             "ended_at",
@@ -99,6 +100,10 @@ SCHEMAS: dict[str, Schema] = {
             "status": {"type": "string"},
             "priority": _NULLABLE_TEXT,
             "requester": _NULLABLE_TEXT,
+            "service": {
+                **_NULLABLE_TEXT,
+                "description": "The key of the service it is filed under (an incident's).",
+            },
             "started_at": TIME,
             "updated_at": TIME,
             "ended_at": {"type": ["string", "null"], "format": "date-time"},

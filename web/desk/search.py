@@ -150,8 +150,13 @@ def _page_values(
         for item in found.items
     ]
     filters = dict(query.filters)
+    catalogue = catalogue_choices()
+    names = dict(catalogue)
     return {
         "rows": rows,
+        # A Service column only when a row on the page is filed under one (an incident):
+        # the name the catalogue gives it, or its key once the catalogue no longer has it.
+        "service_names": names if any(item.service for item in found.items) else None,
         "found": found,
         "filters": filters,
         "line": request.args.get("q", ""),
@@ -165,7 +170,7 @@ def _page_values(
         "my_groups": sorted(person.groups),
         "error": error,
         "workflows": choices,
-        "services": catalogue_choices(),
+        "services": catalogue,
         "priorities": [(str(p), str(p)) for p in priorities],
         "sla_words": SLA_WORDS,
         "labels": FILTER_LABELS,
