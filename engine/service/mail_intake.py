@@ -177,6 +177,12 @@ class MailIntake:
         mail = {target: SAMPLE_MAIL[part] for part, target in named.items() if target}
         field = workflow.start.get("service")
         if service is not None and field:
+            if field in defaults:  # it would be overridden by the mailbox's, in silence
+                message = (
+                    f"defaults/{field}: a mail to this mailbox is filed under its service "
+                    f"'{service}'; leave it out"
+                )
+                raise InvalidInput(message, [Problem(f"/defaults/{field}", message)])
             mail[field] = service
         try:
             self.commands.check_start_data(repo, workflow, {**defaults, **mail})

@@ -3,6 +3,7 @@ dropped; through the service, `flowdesk mail-in`, and a real SMTP listener on lo
 
 from __future__ import annotations
 
+import json
 import smtplib
 from collections.abc import Iterator
 from pathlib import Path
@@ -215,11 +216,31 @@ def test_a_mailbox_no_mail_could_open_an_instance_through_is_refused_and_says_wh
     with pytest.raises(InvalidInput) as unknown:
         mail.save_mailbox(DESK, "it-incident", defaults=ghost)
     assert "defaults/affected_service: There is no service 'ghost'" in unknown.value.message
+    # A mailbox with a service files every mail under it: defaults naming another would be
+    # set aside in silence.
+    Catalogue(commands).save_service(
+        "payments", {"name": "Payments", "start_data": {}}, actor=None, create=True
+    )
+    other = {**DEFAULTS, "impact": "high", "affected_service": "payments"}
+    with pytest.raises(InvalidInput) as overridden:
+        mail.save_mailbox(DESK, "it-incident", service_key="email", defaults=other)
+    assert overridden.value.problems == [
+        Problem(
+            "/defaults/affected_service",
+            "defaults/affected_service: a mail to this mailbox is filed under its service "
+            "'email'; leave it out",
+        )
+    ]
     monkeypatch.setenv("FLOWDESK_DATABASE_URL", database_url)
     args = ["mailbox", DESK, "--workflow", "it-incident", "--service", "ghost"]
     refused = CliRunner().invoke(main, args)
     assert refused.exit_code == 1
     assert "there is no service 'ghost' in the catalogue" in refused.output
+    args = ["mailbox", DESK, "--workflow", "it-incident", "--service", "email"]
+    args += ["--defaults", json.dumps(other)]
+    refused = CliRunner().invoke(main, args)
+    assert refused.exit_code == 1
+    assert "filed under its service 'email'; leave it out" in refused.output
     assert mail.mailboxes() == before
 
 
