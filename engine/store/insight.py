@@ -41,6 +41,8 @@ class IncidentFigures(Base):
             "workflow_key",
         ),
         Index("ix_incident_figures_updated_at", "updated_at"),
+        # Whether every incident has its figures, counted on each view (migration 0030).
+        Index("ix_incident_figures_workflow_key", "workflow_key"),
         Index("ix_incident_figures_open_priority", "open", "priority"),
         {"sqlite_with_rowid": False},
     )
