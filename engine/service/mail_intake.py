@@ -195,6 +195,12 @@ class MailIntake:
         with self.commands.database.reading() as session:
             return [_view(b) for b in session.scalars(select(Mailbox).order_by(Mailbox.address))]
 
+    def mailbox(self, address: str) -> MailboxView | None:
+        """The mailbox at `address` (compared without regard to case), or None."""
+        with self.commands.database.reading() as session:
+            box = session.scalar(select(Mailbox).where(Mailbox.address == address.strip().lower()))
+            return _view(box) if box is not None else None
+
     def accepts(self, address: str) -> bool:
         """Tell whether an active mailbox has this address (the SMTP listener asks at RCPT)."""
         return self._mailbox([address]) is not None

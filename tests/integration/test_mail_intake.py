@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import smtplib
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -488,6 +489,34 @@ def test_flowdesk_mail_in_feeds_one_eml_file(
     assert "dropped: a delivery report (bounce)" in dropped.output
     listed = runner.invoke(main, ["mailbox"])
     assert f"{DESK}  -> it-incident service email" in listed.output
+
+
+def test_flowdesk_mailbox_changes_what_it_is_given_and_keeps_the_rest(
+    mail: MailIntake, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the docs say: `flowdesk mailbox ADDRESS --inactive` stops a mailbox taking mail; its
+    workflow, service, fields and defaults stay (the defaults were wiped, so the shipped
+    incident's mailbox was refused for want of an impact)."""
+    monkeypatch.setenv("FLOWDESK_DATABASE_URL", database_url)
+    runner = CliRunner()
+    before = mail.mailbox(DESK.upper())
+    assert before is not None
+    assert before.active
+
+    stopped = runner.invoke(main, ["mailbox", DESK, "--inactive"])
+
+    assert stopped.exit_code == 0, stopped.output
+    assert "(inactive: it takes no mail)" in stopped.output
+    assert mail.mailbox(DESK) == replace(before, active=False)
+    assert not mail.accepts(DESK)
+    again = runner.invoke(main, ["mailbox", DESK, "--active", "--service", ""])
+    assert again.exit_code == 0, again.output
+    assert mail.mailbox(DESK) == replace(before, service_key=None)
+    assert mail.accepts(DESK)
+    new = runner.invoke(main, ["mailbox", "new@flowdesk.example", "--inactive"])
+    assert new.exit_code == 2
+    assert "give the workflow its mails open: --workflow KEY" in new.output
+    assert mail.mailbox("new@flowdesk.example") is None
 
 
 def test_a_mailbox_without_a_service_leaves_the_one_its_workflows_form_names(

@@ -13,7 +13,7 @@ from typing import BinaryIO
 import click
 
 from engine.service.bootstrap import Services
-from engine.service.mail_intake import DEFAULT_FIELDS, MailIntake, configured
+from engine.service.mail_intake import DEFAULT_FIELDS, MailboxView, MailIntake, configured
 from web.cli.console import open_services, parse_json, service_errors
 
 
@@ -49,24 +49,32 @@ def mail_in(file: BinaryIO, recipients: tuple[str, ...]) -> None:
 @click.command()
 @click.argument("address", required=False)
 @click.option("--workflow", default=None, help="The workflow its mails open (required to add).")
-@click.option("--service", "service_key", default=None, help="The service its instances name.")
+@click.option(
+    "--service", "service_key", default=None, help='The service its instances name ("": none).'
+)
 @click.option(
     "--fields",
     "raw_fields",
-    default="{}",
+    default=None,
     help=f"Which start form fields a mail fills in: {', '.join(DEFAULT_FIELDS)}.",
 )
-@click.option("--defaults", "raw_defaults", default="{}", help="The other start fields' values.")
-@click.option("--inactive", is_flag=True, help="Keep it, but take no more mail at it.")
+@click.option("--defaults", "raw_defaults", default=None, help="The other start fields' values.")
+@click.option(
+    "--active/--inactive", default=None, help="Take mail at it, or keep it but take no more."
+)
 def mailbox(
     address: str | None,
     workflow: str | None,
     service_key: str | None,
-    raw_fields: str,
-    raw_defaults: str,
-    inactive: bool,
+    raw_fields: str | None,
+    raw_defaults: str | None,
+    active: bool | None,
 ) -> None:
-    """Add or change the mailbox ADDRESS; without one, list the mailboxes."""
+    """Add or change the mailbox ADDRESS; without one, list the mailboxes.
+
+    A change keeps what it does not give: `flowdesk mailbox desk@example.org --inactive`
+    stops taking mail and keeps the workflow, service, fields and defaults.
+    """
     services = open_services()
     mail = intake(services)
     if address is None:
@@ -75,17 +83,22 @@ def mailbox(
             service = f" service {box.service_key}" if box.service_key else ""
             click.echo(f"{box.address}  -> {box.workflow_key}{service}{state}")
         return
+    kept = mail.mailbox(address)
+    if kept is None:
+        kept = MailboxView(address, workflow or "", None, dict(DEFAULT_FIELDS), {}, True)
+    workflow = workflow or kept.workflow_key
     if not workflow:
         raise click.UsageError("give the workflow its mails open: --workflow KEY")
-    fields = parse_json(raw_fields, "--fields")
-    defaults = parse_json(raw_defaults, "--defaults")
+    fields = parse_json(raw_fields, "--fields") if raw_fields is not None else kept.fields
+    defaults = parse_json(raw_defaults, "--defaults") if raw_defaults is not None else None
     with service_errors():
         box = mail.save_mailbox(
             address,
             workflow,
-            service_key=service_key,
+            service_key=kept.service_key if service_key is None else service_key,
             fields={k: str(v) for k, v in fields.items()},
-            defaults=defaults,
-            active=not inactive,
+            defaults=kept.defaults if defaults is None else defaults,
+            active=kept.active if active is None else active,
         )
-    click.echo(f"mailbox {box.address} saved: its mails open {box.workflow_key}")
+    state = "" if box.active else " (inactive: it takes no mail)"
+    click.echo(f"mailbox {box.address} saved: its mails open {box.workflow_key}{state}")
