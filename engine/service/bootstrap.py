@@ -14,6 +14,7 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from engine.service import sns
 from engine.service.accounts import Accounts
 from engine.service.casework import Casework
 from engine.service.catalogue import Catalogue
@@ -50,6 +51,8 @@ class Services:
     requests: Requests
     published: Published
     files: FileStore
+    #: How the monitoring intake visits an SNS subscription's URL (a test gives a fake SNS).
+    sns_fetch: sns.Fetch = sns.fetch
 
     @classmethod
     def open(
@@ -168,7 +171,7 @@ class Services:
     @property
     def intake(self) -> Intake:
         """Monitoring alerts into incidents; acknowledging an incident."""
-        return Intake(self.commands)
+        return Intake(self.commands, self.sns_fetch)
 
     @property
     def problems(self) -> Problems:

@@ -16,6 +16,7 @@ admins change either; the command line passes no actor (the operator's tool, see
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -25,8 +26,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from engine.core.errors import Problem
+from engine.core.errors import ExpressionError, Problem
+from engine.core.expressions.templates import compile_template
 from engine.core.values import is_row_id, value_problems
+from engine.service import signals
 from engine.service.errors import Conflict, InvalidInput, NotFound
 from engine.service.names import KEY_PATTERN, name_problems
 from engine.service.permissions import require_admin
@@ -49,9 +52,15 @@ T = TypeVar("T")
 
 #: The workflow a service's incidents run unless it names another.
 DEFAULT_WORKFLOW = "it-incident"
-#: PagerDuty's severities and the shipped incident workflow's levels: the rules a new
-#: service starts with.
-DEFAULT_SEVERITY_RULES = {"critical": "P1", "error": "P2", "warning": "P3", "info": "P4"}
+#: The rules a new service starts with, to the shipped incident workflow's levels:
+#: PagerDuty's severities, then the words of other tools (Zabbix's disaster, high, average;
+#: Azure Monitor's Sev0 to Sev4; low and medium).
+DEFAULT_SEVERITY_RULES = {
+    "critical": "P1", "error": "P2", "warning": "P3", "info": "P4",
+    "disaster": "P1", "high": "P2", "average": "P3", "information": "P4",
+    "medium": "P3", "low": "P4",
+    "sev0": "P1", "sev1": "P2", "sev2": "P3", "sev3": "P4", "sev4": "P4",
+}  # fmt: skip
 #: The fields of the generic kind's mapping template.
 MAPPING_FIELDS = ("title", "dedup_key", "severity", "status", "description")
 #: Longest summary and description an alert puts in its incident (the incident report's).
@@ -566,17 +575,59 @@ def _integration_problems(
                 Problem("/mapping", "a generic integration needs a mapping with at least a title")
             )
         else:
-            for field, rule in mapping.items():
-                if field not in MAPPING_FIELDS:
-                    problems.append(
-                        Problem(f"/mapping/{field}", f"choose among: {', '.join(MAPPING_FIELDS)}")
-                    )
-                elif not isinstance(rule, str) or len(rule) > 500:
-                    problems.append(
-                        Problem(f"/mapping/{field}", "a JSON pointer or a template, as text")
-                    )
+            problems += _mapping_problems(mapping)
     elif mapping is not None:
         problems.append(Problem("/mapping", "only a generic integration has a mapping"))
+    return problems
+
+
+#: Plain text in a mapping that is surely a path written without its leading slash.
+LIKE_A_PATH = re.compile(r"^[A-Za-z_]\w*(?:[./]\w+)+$")
+
+
+def _mapping_problems(mapping: Mapping[str, Any]) -> list[Problem]:
+    """Check a generic mapping as it is saved, not on the first alert: each field a JSON
+    pointer or a template that compiles (its filters exist), and `statuses` a table of
+    a sender's words to what they ask."""
+    problems = []
+    for field, rule in mapping.items():
+        where = f"/mapping/{field}"
+        if field == "statuses":
+            problems += _statuses_problems(rule)
+        elif field not in MAPPING_FIELDS:
+            words = ", ".join((*MAPPING_FIELDS, "statuses"))
+            problems.append(Problem(where, f"choose among: {words}"))
+        elif not isinstance(rule, str) or not rule.strip() or len(rule) > 500:
+            problems.append(
+                Problem(where, "a JSON pointer or a template, as text of at most 500 characters")
+            )
+        elif not rule.startswith("/"):
+            if LIKE_A_PATH.match(rule):  # taken as text, every alert would say it
+                meant = "/" + rule.replace(".", "/")
+                message = f"'{rule}' reads as text; a JSON pointer starts with /: '{meant}'"
+                problems.append(Problem(where, message))
+                continue
+            try:
+                compile_template(rule)
+            except ExpressionError as error:
+                problems.append(Problem(where, str(error)))
+    return problems
+
+
+def _statuses_problems(statuses: Any) -> list[Problem]:
+    where, actions = "/mapping/statuses", ", ".join(signals.ACTIONS)
+    if not isinstance(statuses, Mapping) or len(statuses) > signals.MAX_STATUS_WORDS:
+        message = (
+            f"an object of at most {signals.MAX_STATUS_WORDS} words, each to one of: {actions}"
+        )
+        return [Problem(where, message)]
+    problems = []
+    for word, action in statuses.items():
+        if not signals.status_word(word) or len(word) > signals.MAX_STATUS_WORD:
+            message = f"'{word[:80]}': a word of 1 to {signals.MAX_STATUS_WORD} characters"
+            problems.append(Problem(where, message))
+        elif action not in signals.ACTIONS:
+            problems.append(Problem(f"{where}/{word}", f"choose one of: {actions}"))
     return problems
 
 

@@ -27,8 +27,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -37,7 +38,7 @@ from sqlalchemy import insert, select, update
 from engine.core.errors import Problem
 from engine.core.events import Acknowledged, PriorityChanged, Reopened
 from engine.core.values import keepable
-from engine.service import paging, signals
+from engine.service import paging, signals, sns
 from engine.service.apply import record_events
 from engine.service.catalogue import alert_data
 from engine.service.commands import Commands
@@ -50,6 +51,8 @@ from engine.store.instances import Instance
 from engine.store.repository import InstanceRow, Repository
 from engine.store.services import Alert, AlertKey, Integration, Service
 from engine.store.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
 
 
 class UnknownIntegration(ServiceError):
@@ -114,8 +117,10 @@ class AlertView:
 class Intake:
     """The monitoring intake over the commands' transaction shell."""
 
-    def __init__(self, commands: Commands) -> None:
+    def __init__(self, commands: Commands, fetch: sns.Fetch = sns.fetch) -> None:
         self.commands = commands
+        #: How the SNS subscription handshake visits its URL (a test gives a fake SNS).
+        self.fetch = fetch
 
     # Receiving ---------------------------------------------------------------------------
 
@@ -138,18 +143,52 @@ class Intake:
             raise InvalidInput(message, [Problem("/token", message)])
         if door.secret:
             _check_signature(door.secret, raw, signature, timestamp, self.commands.clock())
+        url = sns.subscribe_url(body) if kind == "generic" else None
+        if url is not None:
+            return self._subscribe(door, url)
         try:
             signal = signals.read(kind, body, door.mapping)
         except BadPayload as bad:
             raise InvalidInput(
                 f"this is not a {kind} payload: {bad}", [Problem("", p) for p in bad.problems]
             ) from None
+        if signal.action == "ignore":  # a notice that asks nothing: a downtime, a note
+            return Received("ignored", signal.key)
         digest = hashlib.sha256(raw).hexdigest()
+        body = _without_token(body, token)
 
         def run(uow: UnitOfWork, at: datetime) -> Received:
-            return self._apply(uow, at, door, signal, body, digest)
+            most = self._most_urgent(uow.repository, door, signal)
+            return self._apply(uow, at, door, most, body, digest)
 
         return self.commands.execute("intake", None, run)
+
+    def _subscribe(self, door: Door, url: str) -> Received:
+        """Confirm an AWS SNS subscription to this integration (see `engine.service.sns`)."""
+        problem = sns.url_problem(url)
+        if problem:
+            raise InvalidInput(f"this is not an SNS subscription confirmation: {problem}")
+        try:
+            status = self.fetch(url)
+        except OSError as error:
+            status, why = 0, str(error)
+        else:
+            why = f"SNS answered {status}"
+        if not 200 <= status < 300:  # a 5xx: SNS sends the confirmation again
+            raise IntakeFault(f"the SNS subscription of {door.name} is not confirmed: {why}")
+        log.info("the SNS subscription of integration %s is confirmed", door.name)
+        return Received("subscribed", "")
+
+    def _most_urgent(self, repo: Repository, door: Door, signal: Signal) -> Signal:
+        """A group with no severity in common takes the one of its firing alerts that the
+        service's rules rank most urgent (the workflow's priorities come most urgent first)."""
+        ruled = [word for word in signal.severities if word in door.severity_rules]
+        if signal.severity or not ruled:
+            return signal
+        _version, workflow = self.commands.registry.latest_workflow(repo, door.workflow_key)
+        ranks = {level: rank for rank, level in enumerate(workflow.priorities)}
+        most = min(ruled, key=lambda word: ranks.get(door.severity_rules[word], len(ranks)))
+        return replace(signal, severity=most)
 
     def _door(self, token: str) -> Door:
         if not token or len(token) > 200:
@@ -411,6 +450,23 @@ def _set_state(repo: Repository, key_id: int, state: str, at: datetime) -> None:
     repo.connection.execute(
         update(AlertKey).where(AlertKey.id == key_id).values(state=state, updated_at=at)
     )
+
+
+#: What a kept payload shows in place of the integration's token (PagerDuty's
+#: `routing_key`, or a sender that repeats it in its body): the desk sees the alerts,
+#: and only an admin may see a token, once, as it is made.
+TOKEN_KEPT_AS = "(the integration's token)"
+
+
+def _without_token(body: Any, token: str) -> Any:
+    """The body as it is kept: each text equal to the token replaced."""
+    if isinstance(body, str):
+        return TOKEN_KEPT_AS if body == token else body
+    if isinstance(body, dict):
+        return {key: _without_token(value, token) for key, value in body.items()}
+    if isinstance(body, list):
+        return [_without_token(value, token) for value in body]
+    return body
 
 
 def _keep(

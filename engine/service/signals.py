@@ -25,6 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from engine.core.errors import ExpressionError
 from engine.core.expressions.templates import compile_template
 from engine.core.values import keepable
@@ -33,22 +35,50 @@ from forms.hygiene import keepable_text
 #: PagerDuty's severities, the only ones its Events API v2 accepts.
 PAGERDUTY_SEVERITIES = ("critical", "error", "warning", "info")
 PAGERDUTY_ACTIONS = ("trigger", "acknowledge", "resolve")
-#: What a generic payload's status may say, and what it means.
+#: What a generic payload's status may say, and what it means: the words of the tools in
+#: docs/intake.md (Datadog, Zabbix, Nagios and Icinga, New Relic, Azure Monitor, Sentry,
+#: Opsgenie, CloudWatch, Google Cloud, Grafana's legacy alerts), read without regard to
+#: case, spaces, hyphens or underscores ("Re-Triggered", "INSUFFICIENT_DATA"). `ignore`:
+#: a notice that asks nothing of an incident (a downtime, a note), answered and dropped.
+#: A tool whose words mean something else here (Uptime Kuma's 0 and 1) says so in the
+#: mapping's `statuses`.
 GENERIC_STATUSES = {
-    "trigger": "trigger",
-    "firing": "trigger",
-    "alerting": "trigger",
-    "problem": "trigger",
-    "open": "trigger",
-    "acknowledge": "acknowledge",
-    "acknowledged": "acknowledge",
-    "ack": "acknowledge",
-    "resolve": "resolve",
-    "resolved": "resolve",
-    "ok": "resolve",
-    "recovered": "resolve",
-    "closed": "resolve",
-}
+    **dict.fromkeys(
+        (
+            "trigger", "triggered", "retriggered", "firing", "fired", "alerting", "alarm",
+            "problem", "open", "opened", "create", "created", "activated", "critical",
+            "warning", "warn", "renotify", "nodata", "insufficientdata",
+        ),
+        "trigger",
+    ),
+    **dict.fromkeys(
+        ("acknowledge", "acknowledged", "acknowledgement", "ack"), "acknowledge"
+    ),
+    **dict.fromkeys(
+        ("resolve", "resolved", "ok", "recovered", "recovery", "close", "closed", "cleared"),
+        "resolve",
+    ),
+    **dict.fromkeys(
+        (
+            "ignore", "custom", "addnote", "pending", "paused", "unacknowledge",
+            "flappingstart", "flappingstop", "flappingend", "flappingdisabled",
+            "downtimestart", "downtimeend", "downtimecancelled", "downtimeremoved",
+        ),
+        "ignore",
+    ),
+}  # fmt: skip
+#: What a mapping's `statuses` may map a sender's word to.
+ACTIONS = ("trigger", "acknowledge", "resolve", "ignore")
+#: The longest word a mapping's `statuses` names, and how many it names.
+MAX_STATUS_WORD = 80
+MAX_STATUS_WORDS = 100
+
+
+def status_word(value: str) -> str:
+    """A status as it is looked up: lower case, without spaces, hyphens or underscores."""
+    return "".join(c for c in value.lower() if c not in " -_")
+
+
 #: Longest summary kept (PagerDuty's own limit), and longest de-duplication key.
 MAX_SUMMARY = 1024
 MAX_KEY = 255
@@ -75,6 +105,9 @@ class Signal:
     firing: int = 0
     resolved: int = 0
     truncated: int = 0
+    #: A group's firing alerts' own severities, when the group has none in common: the
+    #: intake takes the one its service ranks most urgent.
+    severities: tuple[str, ...] = ()
 
 
 def read(kind: str, body: Any, mapping: Mapping[str, Any] | None = None) -> Signal:
@@ -103,6 +136,7 @@ def read(kind: str, body: Any, mapping: Mapping[str, Any] | None = None) -> Sign
             "summary": keepable_text(signal.summary, line_breaks=False) or "Alert",
             "severity": severity or None,
             "description": keepable_text(signal.description, line_breaks=True),
+            "severities": tuple(keepable_text(w, line_breaks=False) for w in signal.severities),
         }
     )
 
@@ -157,6 +191,11 @@ def _group_signal(body: dict[str, Any], alerts: list[dict[str, Any]], title: str
         lines.append(f"[{alert.get('status')}] {words}")
     description = str(notes.get("description") or "\n".join(lines))
     severity = common.get("severity")
+    own = (
+        str(_labels(alert, "labels").get("severity") or "").lower()
+        for alert in alerts
+        if alert.get("status") == "firing"
+    )
     return Signal(
         key=_key(body["groupKey"]),
         action="resolve" if body["status"] == "resolved" else "trigger",
@@ -166,6 +205,7 @@ def _group_signal(body: dict[str, Any], alerts: list[dict[str, Any]], title: str
         firing=firing,
         resolved=len(alerts) - firing,
         truncated=body.get("truncatedAlerts", 0),
+        severities=() if severity else tuple(sorted({word for word in own if word})),
     )
 
 
@@ -191,6 +231,12 @@ def alertmanager(body: dict[str, Any]) -> Signal:
 def grafana(body: dict[str, Any]) -> Signal:
     """Read a Grafana alerting webhook body."""
     problems, alerts = _group(body, "grafana")
+    if problems and ("ruleName" in body or "evalMatches" in body):
+        problems.insert(
+            0,
+            "this is the body of Grafana's legacy alerting (ruleName, state): send it to a "
+            "generic integration, mapped as docs/intake.md shows",
+        )
     if problems:
         raise BadPayload(problems)
     title = body.get("title") if isinstance(body.get("title"), str) else None
@@ -248,7 +294,13 @@ def pagerduty(body: dict[str, Any]) -> Signal:
         if isinstance(payload.get("component"), str):
             parts.append(f"component: {payload['component']}")
         if details is not None:
-            parts.append(f"details: {details}")
+            shown = details if isinstance(details, str) else _json(details)
+            parts.append(f"details: {shown}")
+        for link in payload.get("links") or body.get("links") or ():
+            if isinstance(link, dict) and isinstance(link.get("href"), str):
+                parts.append(f"link: {link.get('text') or link['href']} <{link['href']}>")
+        if isinstance(body.get("client_url"), str):
+            parts.append(f"{body.get('client') or 'sender'}: {body['client_url']}")
         description = "\n".join(parts)
     return Signal(
         key=str(dedup),
@@ -262,11 +314,13 @@ def pagerduty(body: dict[str, Any]) -> Signal:
 def generic(body: dict[str, Any], mapping: Mapping[str, Any]) -> Signal:
     """Read any JSON body by a mapping: each field a JSON pointer (`/a/b`) or a template.
 
-    A template reads the body as `body` (`{{ body.message.text }}`). `status` maps to
-    an action by `GENERIC_STATUSES` (no status: trigger); no `dedup_key`: the title.
+    A template reads the body as `body` (`{{ body.message.text }}`). `status` maps to an
+    action by the mapping's own `statuses`, then `GENERIC_STATUSES` (no status mapped:
+    trigger; one mapped that gives nothing: refused); no `dedup_key`: the title.
     """
     found: dict[str, str | None] = {}
-    problems = []
+    problems: list[str] = []
+    unread: set[str] = set()
     for field in ("title", "dedup_key", "severity", "status", "description"):
         rule, found[field] = mapping.get(field), None
         if rule is None:
@@ -275,25 +329,46 @@ def generic(body: dict[str, Any], mapping: Mapping[str, Any]) -> Signal:
             found[field] = _extract(body, str(rule))
         except (LookupError, ExpressionError) as error:
             problems.append(f"{field} ({rule}): {error}")
+            unread.add(field)
     title = (found["title"] or "").strip()
     if not problems and not title:
         problems.append(f"title ({mapping.get('title')}): it is empty in this body")
-    status = (found["status"] or "trigger").strip().lower()
-    if status not in GENERIC_STATUSES:
-        problems.append(
-            f"status ({mapping.get('status')}): '{status}' is none of: "
-            + ", ".join(GENERIC_STATUSES)
-        )
+    action = "trigger"
+    if "status" in mapping and "status" not in unread:
+        action, problem = _action(found["status"], mapping)
+        if problem:
+            problems.append(problem)
     if problems:
         raise BadPayload(problems)
     severity = (found["severity"] or "").strip().lower() or None
     return Signal(
         key=_key((found["dedup_key"] or "").strip() or title),
-        action=GENERIC_STATUSES[status],
+        action=action,
         summary=title[:MAX_SUMMARY],
         severity=severity,
         description=found["description"] or "",
     )
+
+
+def _action(status: str | None, mapping: Mapping[str, Any]) -> tuple[str, str | None]:
+    """What a generic body's status asks, by the mapping's `statuses` and then the words
+    every generic integration knows; or the problem that says why it asks nothing."""
+    rule = mapping.get("status")
+    word = status_word(status or "")
+    if not word:
+        return "trigger", (
+            f"status ({rule}): it is empty in this body; map it to trigger, acknowledge, "
+            "resolve or ignore (the mapping's statuses)"
+        )
+    own = {status_word(str(k)): str(v) for k, v in (mapping.get("statuses") or {}).items()}
+    action = own.get(word) or GENERIC_STATUSES.get(word)
+    if action is None:
+        known = ", ".join(dict.fromkeys([*own, *GENERIC_STATUSES]))
+        return "trigger", (
+            f"status ({rule}): '{(status or '').strip()[:80]}' is none of: {known}; "
+            "the mapping's statuses may name it"
+        )
+    return action, None
 
 
 def _extract(body: dict[str, Any], rule: str) -> str | None:
@@ -302,6 +377,8 @@ def _extract(body: dict[str, Any], rule: str) -> str | None:
         value: Any = body
         for token in rule[1:].split("/"):
             token = token.replace("~1", "/").replace("~0", "~")
+            if isinstance(value, str) and value.lstrip().startswith(("{", "[")):
+                value = _json_text(value, rule)  # JSON sent as text (AWS SNS's Message)
             if isinstance(value, list) and token.isdigit() and int(token) < len(value):
                 value = value[int(token)]
             elif isinstance(value, dict) and token in value:
@@ -314,3 +391,17 @@ def _extract(body: dict[str, Any], rule: str) -> str | None:
             raise LookupError(f"'{rule}' holds an object or a list, not a value")
         return str(value)
     return compile_template(rule)({"body": body})
+
+
+def _json_text(value: str, rule: str) -> Any:
+    """The JSON a text holds, for a pointer that reads on into it."""
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        message = f"the body has nothing at '{rule}': it reaches text that is not JSON"
+        raise LookupError(message) from None
+
+
+def _json(value: Any) -> str:
+    """A value as JSON text, as a person reads it in a description."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str).decode()

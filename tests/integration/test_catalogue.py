@@ -55,7 +55,14 @@ def test_an_admin_adds_a_service_with_its_on_call_keys_and_default_rules(
     }
     row = catalogue.save_service("payments", fields, actor="ada", create=True)
     assert row.workflow_key == "it-incident"
-    assert row.severity_rules == {"critical": "P1", "error": "P2", "warning": "P3", "info": "P4"}
+    rules = row.severity_rules
+    assert [rules[word] for word in ("critical", "error", "warning", "info")] == [
+        "P1",
+        "P2",
+        "P3",
+        "P4",
+    ]
+    assert (row.severity_rules["disaster"], row.severity_rules["sev3"]) == ("P1", "P4")
     assert (row.schedule_key, row.policy_key) == ("payments-primary", "payments-escalation")
     changed = catalogue.save_service("payments", {"refire": "reopen"}, actor="ada", create=False)
     assert changed.refire == "reopen"

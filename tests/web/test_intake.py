@@ -132,6 +132,33 @@ def test_an_alertmanager_group_opens_one_incident_on_its_service_with_its_priori
     assert "priority_changed" in kinds
 
 
+def test_a_group_with_no_severity_in_common_takes_its_most_urgent_firing_alerts(
+    send: Send, database: Database
+) -> None:
+    """A group by cluster: a warning and a critical alert firing, a critical one resolved.
+    Its priority is the critical firing alert's (P1), not left as the workflow's."""
+    group = payloads.alertmanager()
+    first = group["alerts"][0]
+    group["alerts"] = [
+        {**first, "labels": {**first["labels"], "severity": "warning"}},
+        {**first, "labels": {**first["labels"], "severity": "critical", "instance": "b"}},
+        {**first, "status": "resolved", "labels": {**first["labels"], "severity": "info"}},
+    ]
+    group["groupLabels"] = {"cluster": "prod-eu"}
+    group["commonLabels"] = {"alertname": "ProbeFailure"}
+    group["groupKey"] = '{}:{cluster="prod-eu"}'
+    answer = send("alertmanager", group)
+    assert answer.status_code == 202, answer.json
+    [incident] = incidents(database)
+    assert incident.priority == "P1"
+    assert [kept.severity for kept in alerts(database)] == ["critical"]
+    # With only a warning firing, the next group's incident is P3.
+    group["alerts"] = group["alerts"][:1]
+    group["groupKey"] = '{}:{cluster="prod-us"}'
+    assert send("alertmanager", group).status_code == 202
+    assert [i.priority for i in incidents(database)] == ["P1", "P3"]
+
+
 def test_the_same_group_appends_to_its_incident_and_a_retry_changes_nothing(
     send: Send, database: Database
 ) -> None:
@@ -287,7 +314,17 @@ def test_a_pagerduty_routing_key_in_the_body_is_the_token(
     event["routing_key"] = tokens["pagerduty"]
     answer = client.post("/intake/pagerduty/v2/enqueue", json=event)
     assert answer.status_code == 202, answer.json
-    assert len(incidents(database)) == 1
+    [incident] = incidents(database)
+    # The desk sees the alert as it came, but never the token it came with.
+    [kept] = alerts(database)
+    assert kept.body["routing_key"] == "(the integration's token)"
+    assert tokens["pagerduty"] not in json.dumps(kept.body)
+    assert kept.body["payload"] == event["payload"]
+    # Its details read as JSON, its links and sender as they came.
+    description = incident.state["data"]["description"]
+    assert 'details: {"free space":"1%","load avg":0.75,"ping time":"1500ms"}' in description
+    assert "link: Link text <https://example.com/>" in description
+    assert "Sample Monitoring Service: https://monitoring.service.com" in description
 
 
 def test_an_acknowledge_for_a_key_never_triggered_changes_nothing(
