@@ -686,3 +686,13 @@ def test_an_admin_keeps_services_and_integrations_on_the_admin_page(
     assert sent.status_code == 202
     [incident] = incidents(database)
     assert incident.service_key == "checkout"
+    # A mapping no body could pass is refused on the page, where it was typed.
+    bad = post(
+        ada,
+        "/admin/services/checkout/integrations",
+        kind="generic",
+        integration_name="chat",
+        mapping='{"title": "message.text"}',
+    )
+    assert bad.status_code == 422
+    assert "a JSON pointer starts with /: &#39;/message/text&#39;" in bad.get_data(as_text=True)
