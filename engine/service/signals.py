@@ -209,13 +209,29 @@ def _group_signal(body: dict[str, Any], alerts: list[dict[str, Any]], title: str
     )
 
 
-def _group_title(body: dict[str, Any]) -> str:
+def _group_title(body: dict[str, Any], alerts: list[dict[str, Any]]) -> str:
+    """The group's summary or alert name in common; else its first firing alert's, with how
+    many more and the labels the group is keyed by ("ProbeFailure and 2 more
+    (cluster=prod-eu)")."""
     common, notes = _labels(body, "commonLabels"), _labels(body, "commonAnnotations")
     named = notes.get("summary") or common.get("alertname")
     if named:
         return str(named)
     labels = _labels(body, "groupLabels")
-    return ", ".join(f"{k}={v}" for k, v in sorted(labels.items())) or "Alert"
+    keyed = ", ".join(f"{k}={v}" for k, v in sorted(labels.items()))
+    firing = [alert for alert in alerts if alert.get("status") == "firing"] or alerts
+    first = next(
+        (
+            _labels(alert, "annotations").get("summary")
+            or _labels(alert, "labels").get("alertname")
+            for alert in firing
+        ),
+        None,
+    )
+    if not first:
+        return keyed or "Alert"
+    more = f" and {len(firing) - 1} more" if len(firing) > 1 else ""
+    return f"{first}{more}" + (f" ({keyed})" if keyed else "")
 
 
 def alertmanager(body: dict[str, Any]) -> Signal:
@@ -225,7 +241,7 @@ def alertmanager(body: dict[str, Any]) -> Signal:
         problems.insert(0, "'version' must be \"4\" (the Alertmanager webhook format read here)")
     if problems:
         raise BadPayload(problems)
-    return _group_signal(body, alerts, _group_title(body))
+    return _group_signal(body, alerts, _group_title(body, alerts))
 
 
 def grafana(body: dict[str, Any]) -> Signal:
@@ -240,7 +256,7 @@ def grafana(body: dict[str, Any]) -> Signal:
     if problems:
         raise BadPayload(problems)
     title = body.get("title") if isinstance(body.get("title"), str) else None
-    signal = _group_signal(body, alerts, title or _group_title(body))
+    signal = _group_signal(body, alerts, title or _group_title(body, alerts))
     message = body.get("message")
     if isinstance(message, str) and message.strip():
         return Signal(**{**_fields(signal), "description": message})

@@ -145,12 +145,15 @@ def test_a_group_with_no_severity_in_common_takes_its_most_urgent_firing_alerts(
         {**first, "status": "resolved", "labels": {**first["labels"], "severity": "info"}},
     ]
     group["groupLabels"] = {"cluster": "prod-eu"}
-    group["commonLabels"] = {"alertname": "ProbeFailure"}
+    group["commonLabels"], group["commonAnnotations"] = {}, {}
     group["groupKey"] = '{}:{cluster="prod-eu"}'
     answer = send("alertmanager", group)
     assert answer.status_code == 202, answer.json
     [incident] = incidents(database)
     assert incident.priority == "P1"
+    assert incident.title == (
+        "BlackBox Probe Failure: https://server.example.org and 1 more (cluster=prod-eu)"
+    )
     assert [kept.severity for kept in alerts(database)] == ["critical"]
     # With only a warning firing, the next group's incident is P3.
     group["alerts"] = group["alerts"][:1]
