@@ -194,6 +194,29 @@ class Catalog:
                         )
                     )
             problems.extend(FileProblem(doc.path, problem) for problem in found)
+        if wanted is not None:
+            problems += self._named_forms_problems(wanted, references)
+        return problems
+
+    def _named_forms_problems(self, wanted: set[Path], references: References) -> list[FileProblem]:
+        """The problems of the forms the checked workflows use, read beside them: `load`
+        would refuse them, and a form it cannot read hides what its fields would show."""
+        named = {
+            key
+            for doc in self.of_kind("workflow")
+            if doc.path.resolve() in wanted and isinstance(doc.content, dict)
+            for key in _forms_named(doc.content)
+        }
+        problems: list[FileProblem] = []
+        used: set[str] = set()
+        for doc in self.of_kind("form"):
+            if doc.key not in named or doc.key in used or doc.path.resolve() in wanted:
+                continue
+            used.add(doc.key)  # the first document with a key is the one used
+            found = list(doc.problems)
+            if doc.content is not None:
+                found += self._check(doc, references)
+            problems.extend(FileProblem(doc.path, problem) for problem in found)
         return problems
 
     @staticmethod
@@ -208,6 +231,16 @@ class Catalog:
         if not isinstance(doc.content, dict):
             return [Problem("", f"a document must be a JSON object with a 'kind' ({kinds})")]
         return [Problem("/kind", f"say what this document is: 'kind' must be one of {kinds}")]
+
+
+def _forms_named(workflow: dict[str, Any]) -> set[str]:
+    """The keys of the forms a workflow document names: its start form and its steps'."""
+    start = workflow.get("start")
+    steps = workflow.get("steps")
+    found = [start.get("form") if isinstance(start, dict) else None]
+    if isinstance(steps, dict):
+        found += [step.get("form") for step in steps.values() if isinstance(step, dict)]
+    return {key for key in found if isinstance(key, str)}
 
 
 @lru_cache(maxsize=1)

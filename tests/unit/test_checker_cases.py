@@ -231,3 +231,30 @@ def test_one_file_is_checked_with_what_loading_its_folder_reads_at_any_depth(
 
     assert check(workflow) == (0, [])
     assert check(tmp_path) == (0, [])
+
+
+def test_one_file_checked_alone_reports_the_forms_it_uses_that_loading_would_refuse(
+    tmp_path: Path,
+) -> None:
+    """A workflow checked alone said "no problems" (exit 0) while its start form, beside it,
+    had a field of a type that does not exist: `flowdesk load` refused the folder, and the
+    form, unreadable, hid every check of the fields the workflow reads."""
+    docs = CASES / "comparison-with-another-type" / "docs"
+    workflow = tmp_path / "service-request.json"
+    workflow.write_text(
+        (docs / "service-request.json").read_text().replace('"value": "500"', '"value": 500')
+    )
+    (tmp_path / "forms").mkdir()
+    form = json.loads((docs / "forms" / "service-request.json").read_text())
+    form["fields"][2]["type"] = "money"
+    (tmp_path / "forms" / "service-request.json").write_text(json.dumps(form))
+    unused = {**form, "key": "unused-form"}
+    (tmp_path / "forms" / "unused.json").write_text(json.dumps(unused))
+
+    code, lines = check(workflow)
+
+    assert code == 1
+    assert [line.split(": ", 1)[0] for line in lines] == [
+        f"{tmp_path / 'forms' / 'service-request.json'}:/fields/2/type"
+    ]  # the form the workflow uses, not the one beside it that nothing names
+    assert '"money" is not allowed' in lines[0]
