@@ -172,13 +172,24 @@ def test_check_of_one_file_finds_the_forms_kept_beside_it(tmp_path: Path) -> Non
     ]
 
 
-def test_check_of_one_file_reports_only_that_file(tmp_path: Path) -> None:
+def test_check_of_one_file_reports_that_file_and_the_forms_it_uses_only(tmp_path: Path) -> None:
+    """Not the problems of a form beside it that it does not use."""
     broken = CASES / "form-with-duplicate-field-keys" / "docs"
     shutil.copytree(broken, tmp_path, dirs_exist_ok=True)
+    form = tmp_path / "forms" / "incident-report.json"
+    broken_form = json.loads(form.read_text())
+    mended = {**broken_form, "fields": broken_form["fields"][:6] + broken_form["fields"][7:]}
+    form.write_text(json.dumps(mended))
+    beside = tmp_path / "forms" / "another-report.json"
+    beside.write_text(json.dumps({**broken_form, "key": "another-report"}))
+    workflow = tmp_path / "it-incident.json"
 
-    code, lines = check(tmp_path / "it-incident.json")
+    assert check(workflow) == (0, [])  # the broken form is one it does not use
 
-    assert (code, lines) == (0, [])
+    form.write_text(json.dumps(broken_form))
+    code, lines = check(workflow)
+    assert code == 1
+    assert [line.split(": ", 1)[0] for line in lines] == [f"{form}:/fields/6/key"]
 
 
 def test_a_decision_that_tests_a_field_lets_a_subflow_hand_it_to_a_required_one(
