@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from click.testing import CliRunner
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from werkzeug.datastructures import FileStorage
@@ -22,7 +23,9 @@ from engine.service.submissions import InvalidData
 from engine.store.database import Database
 from engine.store.files import FileStore
 from engine.store.instances import Attachment, Instance
+from tests.infrastructure import Clock
 from tests.web.conftest import hidden_fields
+from tests.web.test_inbox import make_team, signed_in
 from tests.web.test_portal import REPORT, open_form, tracking_path
 from web.cli import main
 
@@ -345,3 +348,75 @@ def test_a_report_is_taken_while_redis_is_away_and_its_rate_limit_counts_in_memo
     response = client.post("/new/it-incident", data={**open_form(client), **REPORT})
     assert response.status_code == 303, response.text
     assert stored(database) == (1, 0)
+
+
+KEPT = re.compile(r'name="kept_files" value="([^"]+)"')
+
+
+def test_a_file_sent_with_a_refused_report_is_kept_for_the_page_shown_again(
+    client: FlaskClient, database: Database, settings: dict[str, Any]
+) -> None:
+    """The page said "Already attached: jam.png" after a refusal, but the file was deleted:
+    the corrected report was made without it. Now the page carries it back, and only that
+    page may (a token is bound to its page and signed)."""
+    refused = post_files(client, [(PNG, "jam.png")], summary="")
+    assert refused.status_code == 422
+    assert "Already attached: jam.png" in refused.text
+    [token] = KEPT.findall(refused.text)
+    assert stored(database) == (0, 0)
+    assert len(files_on_disk(Path(settings["UPLOAD_FOLDER"]))) == 1
+
+    page = hidden_fields(refused.text)
+    sent = client.post("/new/it-incident", data={**page, **REPORT, "kept_files": [token]})
+
+    path = tracking_path(sent)
+    with database.reading() as session:
+        attachment = session.scalars(select(Attachment)).one()
+    assert attachment.filename == "jam.png"
+    with client.get(f"{path}/files/{attachment.storage_key}") as download:
+        assert download.data == PNG
+    # The same page sent again (a second click) repeats the report and keeps its file.
+    again = client.post("/new/it-incident", data={**page, **REPORT, "kept_files": [token]})
+    assert tracking_path(again) == path
+    assert len(files_on_disk(Path(settings["UPLOAD_FOLDER"]))) == 1
+    assert stored(database) == (1, 1)
+    # Another page may not take the file, nor a token this app did not sign.
+    other = open_form(client)
+    for stolen in (token, token[:-4] + "AAAA"):
+        made = client.post("/new/it-incident", data={**other, **REPORT, "kept_files": [stolen]})
+        tracking_path(made)
+        other = open_form(client)
+    assert stored(database) == (3, 1)
+
+
+def test_a_file_its_field_refuses_is_not_kept_for_another_try(
+    client: FlaskClient, database: Database, settings: dict[str, Any]
+) -> None:
+    program = b"MZ\x90\x00" + b"\0" * 600
+    refused = post_files(client, [(program, "photo.png")], summary="")
+    assert refused.status_code == 422
+    assert KEPT.findall(refused.text) == []
+    assert "Already attached" not in refused.text
+    assert files_on_disk(Path(settings["UPLOAD_FOLDER"])) == []
+
+
+def test_a_file_sent_with_a_refused_new_request_is_kept_for_the_page_shown_again(
+    app: Flask, database: Database, commands: Commands, clock: Clock
+) -> None:
+    """The same at the signed-in New request page (and Log a call, which shares it)."""
+    make_team(app, database, commands, clock)
+    bob = signed_in(app, "bob")
+    page = hidden_fields(bob.get("/requests/new/it-incident").text)
+    data: dict[str, Any] = {**page, **REPORT, "summary": ""}
+    data["screenshots"] = [FileStorage(io.BytesIO(PNG), "jam.png")]
+    refused = bob.post("/requests/new/it-incident", data=data, content_type="multipart/form-data")
+    assert refused.status_code == 422
+    assert "Already attached: jam.png" in refused.text
+    kept = KEPT.findall(refused.text)
+
+    again = {**hidden_fields(refused.text), **REPORT, "kept_files": kept}
+    made = bob.post("/requests/new/it-incident", data=again)
+
+    assert made.status_code == 303, made.text
+    with database.reading() as session:
+        assert session.scalars(select(Attachment.filename)).all() == ["jam.png"]

@@ -5,17 +5,24 @@ read, so an oversized file is refused (413) without ever being kept. Its type is
 taken from its first bytes where they tell (the `filetype` package), not from the
 name or the browser's say-so. The data document holds only a reference
 `{id, name, size, type}`; the form's own rules then check count and type.
+
+A post refused for its other answers keeps its files: the page shown again carries each
+as a signed token (`KEPT_FIELD`, signed with the app's secret, for `KEPT_MAX_AGE_S`), and
+the post that follows takes them for each field it sends no new file for. A file never
+sent again is an orphan that `flowdesk prune-files` deletes after a day.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import mimetypes
 import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any, BinaryIO, cast
 
 import filetype
-from flask import Response, send_file
+from flask import Response, current_app, send_file
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.datastructures import FileStorage, MultiDict
 
 from engine.service.requests import NewFile
@@ -27,7 +34,19 @@ from forms.definition import (
     Form,
     size_words,
 )
+from forms.errors import FieldError
 from web.common.services import services
+
+#: The form control that carries the files a refused post kept, one signed token each.
+KEPT_FIELD = "kept_files"
+#: How long a page shown again may send its kept files back.
+KEPT_MAX_AGE_S = 24 * 3600
+#: The most kept tokens one post is read for.
+MAX_KEPT_TOKENS = 100
+
+
+def _signer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="flowdesk.kept-upload")
 
 
 class RejectedUpload(Exception):
@@ -46,15 +65,31 @@ class Uploads:
     def __init__(self, store: FileStore) -> None:
         self.store = store
         self.kept: list[NewFile] = []
+        #: The files of `kept` that a refused post of the same page stored.
+        self.again: list[NewFile] = []
 
-    def take(self, form: Form, files: MultiDict[str, FileStorage]) -> dict[str, Any]:
-        """Store the files of every file field; return each field's references."""
+    def take(
+        self,
+        form: Form,
+        files: MultiDict[str, FileStorage],
+        kept: Sequence[str] = (),
+        submission: str = "",
+    ) -> dict[str, Any]:
+        """Store the files of every file field; return each field's references. `kept`:
+        the tokens of the files a refused post of this page (`submission`) kept (see
+        `tokens`), taken for a field no new file is sent for."""
         values: dict[str, Any] = {}
+        earlier = self._kept(kept, submission) if submission else []
         for field in form.fields:
             if field["type"] != "file":
                 continue
             posted = [f for f in files.getlist(field["key"]) if f.filename]
             if not posted:
+                again = [new for new in earlier if new.field == field["key"]]
+                if again:
+                    self.kept += again
+                    self.again += again
+                    values[field["key"]] = [new.ref() for new in again]
                 continue
             limit = int(field.get("max_files", DEFAULT_MAX_FILES))
             if len(posted) > limit:
@@ -90,11 +125,61 @@ class Uploads:
         self.kept.append(new)
         return new
 
+    def tokens(self, submission: str) -> list[str]:
+        """The signed tokens of this request's files, for the page (`submission`) shown
+        again after a refusal: the files stay on disk for its next post to take, and for
+        no other page's."""
+        signer = _signer()
+        return [
+            str(signer.dumps({"submission": submission, "file": dataclasses.asdict(new)}))
+            for new in self.kept
+        ]
+
+    def _kept(self, tokens: Sequence[str], submission: str) -> list[NewFile]:
+        """The files a page shown again sends back: those whose token this app signed for
+        this page, not too long ago, and still on disk; any other token is passed over."""
+        signer, found = _signer(), []
+        for token in tokens[:MAX_KEPT_TOKENS]:
+            try:
+                signed = signer.loads(token, max_age=KEPT_MAX_AGE_S)
+                if signed["submission"] != submission:
+                    continue
+                new = NewFile(**signed["file"])
+                if self.store.path(new.storage_key).is_file() and new not in found:
+                    found.append(new)
+            except (BadSignature, KeyError, TypeError, ValueError):
+                continue
+        return found
+
+    def refused(
+        self, form: Form, errors: Sequence[FieldError], values: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """A post refused for `errors`: delete the files of the file fields they name (a
+        file of a type its field refuses is not kept for another try) and keep the others
+        for the page shown again (`tokens`); return `values` without the files deleted."""
+        files = {field["key"] for field in form.fields if field["type"] == "file"}
+        named = {error.field.split(".")[0] for error in errors} & files
+        for new in [new for new in self.kept if new.field in named]:
+            if new not in self.again:
+                self.store.delete(new.storage_key)
+            self.kept.remove(new)
+        return {key: value for key, value in values.items() if key not in named}
+
     def discard(self) -> None:
-        """Delete every file this request stored: the post was refused."""
+        """Delete every file this request stored: the post was refused, or repeated one
+        already recorded. Files a refused post of the same page kept are left: the
+        request that records them (or `flowdesk prune-files`) owns them."""
         for new in self.kept:
-            self.store.delete(new.storage_key)
+            if new not in self.again:
+                self.store.delete(new.storage_key)
         self.kept.clear()
+        self.again.clear()
+
+
+def without_files(form: Form, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The answers of a post but its files: for a page shown again without them."""
+    files = {field["key"] for field in form.fields if field["type"] == "file"}
+    return {key: value for key, value in values.items() if key not in files}
 
 
 def sniff(head: bytes, name: str) -> str:

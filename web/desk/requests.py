@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, abort, current_app, redirect, render_template, request, url_for
 
-from engine.service.errors import NotAllowed, NotFound, ServiceError
+from engine.service.errors import KeyReused, NotAllowed, NotFound, ServiceError
 from engine.service.published import PublicStart
 from engine.service.requests import derived_token
 from engine.service.starting import CHANNELS, Caller
@@ -23,7 +23,7 @@ from web.auth import me, require
 from web.common.errors import STATUS
 from web.common.moments import posted_zone
 from web.common.services import services
-from web.common.uploads import RejectedUpload, Uploads
+from web.common.uploads import KEPT_FIELD, RejectedUpload, Uploads, without_files
 from web.portal.tracking import external_url
 
 blueprint = Blueprint("requests", __name__)
@@ -33,6 +33,7 @@ CONTROL_NAMES = frozenset(
     {
         "csrf_token",
         "submission",
+        KEPT_FIELD,
         "form_version",
         "channel",
         "caller_kind",
@@ -100,8 +101,7 @@ def new(workflow_key: str) -> Any:
             page=True,
         )
     except ServiceError as error:
-        files.discard()
-        return _refused(start, values, error, logging=False)
+        return _refused(start, values, error, files, logging=False)
     return redirect(url_for("instances.instance", number=answer["number"]), code=303)
 
 
@@ -140,8 +140,7 @@ def log(workflow_key: str) -> Any:
             files=files.kept,
         )
     except ServiceError as error:
-        files.discard()
-        return _refused(start, values, error, logging=True)
+        return _refused(start, values, error, files, logging=True)
     return redirect(url_for("instances.instance", number=answer["number"]), code=303)
 
 
@@ -157,8 +156,9 @@ def _posted(start: PublicStart) -> tuple[dict[str, Any], Uploads, tuple[FieldErr
     post = {k: v for k, v in request.form.to_dict(flat=False).items() if k not in CONTROL_NAMES}
     values = coerce_post(start.form, post, tz=posted_zone())
     uploads = Uploads(services().files)
+    kept, submission = request.form.getlist(KEPT_FIELD), request.form.get("submission", "")
     try:
-        values.update(uploads.take(start.form, request.files))
+        values.update(uploads.take(start.form, request.files, kept, submission))
     except RejectedUpload as rejected:
         uploads.discard()
         return values, uploads, (FieldError(rejected.field, rejected.message), rejected.status)
@@ -166,19 +166,41 @@ def _posted(start: PublicStart) -> tuple[dict[str, Any], Uploads, tuple[FieldErr
 
 
 def _refused(
-    start: PublicStart, values: dict[str, Any], error: ServiceError, *, logging: bool
+    start: PublicStart,
+    values: dict[str, Any],
+    error: ServiceError,
+    files: Uploads,
+    *,
+    logging: bool,
 ) -> tuple[str, int]:
+    """The page again, saying why: its files kept for it to send back, unless it was sent
+    before with other answers (that request stands; the page is a new one)."""
+    if isinstance(error, KeyReused):
+        files.discard()
+        values, kept = without_files(start.form, values), None
+    else:
+        kept = files
     if isinstance(error, InvalidData):
-        return _page(start, values, error.fields, logging=logging), 422
+        values = files.refused(start.form, error.fields, values)
+        return _page(start, values, error.fields, logging=logging, kept=kept), 422
     errors = [
         FieldError(problem.pointer.strip("/").replace("/", "_"), problem.message)
         for problem in error.problems
     ] or [FieldError("", error.message)]
-    return _page(start, values, errors, logging=logging), STATUS.get(error.code, 400)
+    page = _page(start, values, errors, logging=logging, kept=kept)
+    return page, STATUS.get(error.code, 400)
 
 
-def _page(start: PublicStart, values: dict[str, Any], errors: Any, *, logging: bool) -> str:
+def _page(
+    start: PublicStart,
+    values: dict[str, Any],
+    errors: Any,
+    *,
+    logging: bool,
+    kept: Uploads | None = None,
+) -> str:
     errors = list(errors)
+    submission = request.form.get("submission") or str(uuid.uuid4())
     doc = start.form.doc
     if logging:  # the caller's name and address are asked for above, in the desk's words
         filled = set(services().starting.caller_fields(start.workflow.key))
@@ -191,7 +213,9 @@ def _page(start: PublicStart, values: dict[str, Any], errors: Any, *, logging: b
         values=values,
         errors={e.field: e.message for e in errors},
         error_list=errors,
-        submission=request.form.get("submission") or str(uuid.uuid4()),
+        submission=submission,
+        kept_files=kept.tokens(submission) if kept is not None else [],
+        kept_field=KEPT_FIELD,
         logging=logging,
         channels=CHANNELS,
         posted=request.form,

@@ -41,14 +41,22 @@ from web.common.errors import STATUS
 from web.common.moments import posted_zone
 from web.common.security import limiter
 from web.common.services import catalogue_choices, services
-from web.common.uploads import RejectedUpload, Uploads, send_attachment
+from web.common.uploads import (
+    KEPT_FIELD,
+    RejectedUpload,
+    Uploads,
+    send_attachment,
+    without_files,
+)
 from web.portal import tracking
 
 blueprint = Blueprint("portal", __name__)
 
 #: Names in a report form post that are not fields of the form.
 HONEYPOT = "website"
-CONTROL_NAMES = frozenset({"csrf_token", "submission", "form_version", "again", HONEYPOT})
+CONTROL_NAMES = frozenset(
+    {"csrf_token", "submission", "form_version", "again", KEPT_FIELD, HONEYPOT}
+)
 #: A form version as a page sends it back: an id, in ASCII digits (`int` reads others too).
 VERSION = re.compile("[0-9]{1,19}")
 
@@ -135,8 +143,9 @@ def submit(workflow_key: str) -> Answer | tuple[str, int]:
     post = {k: v for k, v in request.form.to_dict(flat=False).items() if k not in CONTROL_NAMES}
     values = coerce_post(start.form, post, tz=posted_zone())
     uploads = Uploads(services().files)
+    kept = request.form.getlist(KEPT_FIELD)
     try:
-        values.update(uploads.take(start.form, request.files))
+        values.update(uploads.take(start.form, request.files, kept, submission))
     except RejectedUpload as rejected:
         uploads.discard()
         errors = [FieldError(rejected.field, rejected.message)]
@@ -155,19 +164,22 @@ def submit(workflow_key: str) -> Answer | tuple[str, int]:
             requester=who.username if who else None,
             again=again,
         )
-    except InvalidData as error:
-        uploads.discard()
-        return _form_page(start, values, error.fields, submission, again=_again(again)), 422
+    except InvalidData as error:  # its files stay, for the page shown again to send back
+        values = uploads.refused(start.form, error.fields, values)
+        page = _form_page(
+            start, values, error.fields, submission, again=_again(again), kept=uploads
+        )
+        return page, 422
     except KeyReused:
         # This page was sent before with other answers (Back, a change, Send again): that
         # report stands, and the page, with a new submission, sends these as another.
         uploads.discard()
         earlier = url_for("portal.track", token=token)
+        values = without_files(start.form, values)
         return _form_page(start, values, (), sent_before=earlier, again=_again(again)), 409
     except ServiceError as error:
-        uploads.discard()
         errors = [FieldError("", error.message)]
-        page = _form_page(start, values, errors, submission, again=_again(again))
+        page = _form_page(start, values, errors, submission, again=_again(again), kept=uploads)
         return page, STATUS.get(error.code, 400)
     if not fresh:
         uploads.discard()  # a repeat of a report already made: its files are already kept
@@ -210,16 +222,21 @@ def _form_page(
     body: Markup | None = None,
     sent_before: str | None = None,
     again: tuple[str, str] | None = None,
+    kept: Uploads | None = None,
 ) -> str:
+    """The form page; shown again after a refusal, with the files `kept` sent back."""
+    submission = submission or str(uuid.uuid4())
     return render_template(
         "portal/form.html",
+        kept_files=kept.tokens(submission) if kept is not None else [],
+        kept_field=KEPT_FIELD,
         body=body,
         start=start,
         form=start.form,
         values=values,
         errors={e.field: e.message for e in errors},
         error_list=list(errors),
-        submission=submission or str(uuid.uuid4()),
+        submission=submission,
         sent_before=sent_before,
         again=again,
         honeypot=HONEYPOT,
