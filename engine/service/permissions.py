@@ -182,8 +182,14 @@ def keep_from_later_steps(
 ) -> None:
     """`person` has just completed a task of step `done`: the tasks already open on steps
     whose `not_by` names it (a parallel branch) now keep them apart too, so queues leave
-    those tasks out for them as they do for tasks opened afterwards."""
+    those tasks out for them as they do for tasks opened afterwards. So do the other open
+    votes of the same review (`done`'s, when it is one): one person votes once
+    (`second_vote_problem`), and a reviewer in two of its groups saw the second vote in
+    their queue, only to be refused it."""
     later = [step.id for step in steps.values() if done in kept_apart(step)]
+    review = steps.get(done)
+    if review is not None and review.type == "review":
+        later.append(done)
     if later:
         repo.keep_apart(instance.id, later, person)
 

@@ -26,6 +26,7 @@ from engine.catalog import Document
 from engine.service.catalogue import Catalogue
 from engine.service.commands import Commands
 from engine.service.definitions import publish_all
+from engine.service.errors import NotAllowed
 from engine.service.escalation_policies import EscalationPolicies
 from engine.service.people import ensure_user
 from engine.service.tokens import issue_token
@@ -662,6 +663,50 @@ def test_no_door_lists_a_task_to_whoever_just_did_a_parallel_step_it_keeps_apart
 
     assert number not in door.queue("alice")
     assert number in door.queue("maria")
+
+
+#: A review with a vote from each of two groups: alice is in both.
+TWO_GROUP_REVIEW: dict[str, Any] = {
+    "kind": "workflow", "format": 1, "key": "two-group-review", "title": "Two-group review",
+    "start": {"number_prefix": "TGR"},
+    "first": "review",
+    "steps": {
+        "review": {
+            "type": "review", "label": "Review",
+            "reviewers": [{"role": "approver", "assign": {"group": "approvers"}},
+                          {"role": "auditor", "assign": {"group": "auditors"}}],
+            "quorum": "all",
+            "on": {"approved": "done", "rejected": "done"},
+        },
+        "done": {"type": "end"},
+    },
+}  # fmt: skip
+
+
+def test_no_door_lists_the_second_vote_of_a_review_to_whoever_cast_the_first(
+    door: Door, commands: Commands, database: Database
+) -> None:
+    """alice is in both groups a review asks a vote of: once she votes on one, her queue
+    leaves the other out (taking it was refused: one person votes once), and it stays in
+    the queue of the rest of its group."""
+    now = datetime.now(UTC)
+    with database.writer_session() as session, session.begin():
+        ensure_user(session, "alice", now, groups=["auditors"])
+        ensure_user(session, "ivy", now, groups=["auditors"])
+        document = Document(Path("two-group-review.json"), TWO_GROUP_REVIEW)
+        publish_all(session, [document], now, "test")
+    started = commands.start("two-group-review", {}, requester="carl")
+    number = started["number"]
+    first, second = (task["id"] for task in started["opened_tasks"])
+    assert number in door.queue("alice")
+
+    commands.claim(first, actor="alice")
+    commands.complete(first, "approved", {}, actor="alice")
+
+    assert number not in door.queue("alice")
+    assert number in door.queue("ivy")
+    with pytest.raises(NotAllowed, match="one person votes once"):
+        commands.claim(second, actor="alice")
 
 
 def test_the_task_page_names_the_step_that_keeps_someone_from_a_task(
