@@ -1030,7 +1030,12 @@ def test_every_template_the_shipped_workflows_use_ships_and_renders() -> None:
     for path in PACK.glob("*.json"):
         keys |= template_keys(json.loads(path.read_text()))
     context = {
-        "instance": {"number": "INC-000007", "title": "A case", "priority": "P2"},
+        "instance": {
+            "number": "INC-000007",
+            "title": "A case",
+            "priority": "P2",
+            "requester": "alice",
+        },
         "data": {},
         "tasks": [{"title": "Look at it", "status": "open", "assignee": "bob", "due_at": None}],
         "summary": "Something broke",

@@ -17,12 +17,22 @@ from engine.core.schema import iter_steps
 #: What a message sees besides the data fields and `instance` (see `outbox.mail_context`).
 MAIL_NAMES = (
     FieldInfo("tasks", "list"),
-    FieldInfo("link", "string"),
     FieldInfo("base_url", "string"),
     FieldInfo("step", "string"),
-    FieldInfo("note", "any"),
-    FieldInfo("told", "list"),
 )
+#: What only Flowdesk's own sends of a shipped message fill in, and so a workflow's message
+#: of that name, which replaces it, sees too: the private tracking link of the confirmation
+#: of a new request, and which answers the requester was told of since their last task. A
+#: workflow's `notify` fills in neither: `{{ link }}` in any other message said "None".
+SHIPPED_NAMES = {
+    "request-received": (FieldInfo("link", "string"),),
+    "requester-task": (FieldInfo("told", "list"),),
+}
+
+#: Shipped messages Flowdesk sends by itself, without a `notify`: a workflow's message of the
+#: same name replaces it, and is sent (the confirmation of a request made on the portal or by
+#: mail, the mail of a requester's task, the mail of a request closed as a duplicate).
+SENT_BY_FLOWDESK = frozenset({"request-received", "requester-task", "instance-merged"})
 
 #: Shipped messages Flowdesk sends by itself, which a workflow's message of the same name
 #: would replace: the mail of the bell's notifications (`service.notifications.MAIL_TEMPLATE`).
@@ -51,8 +61,9 @@ def check_messages(
         if name in own or shipped is None or name in shipped:
             continue
         yield Problem(pointer, unknown_message(name, own, shipped))
-    here = anywhere(flow).with_fields({info.key: info for info in MAIL_NAMES})
     for key, message in own.items():
+        names = (*MAIL_NAMES, *SHIPPED_NAMES.get(key, ()))
+        here = anywhere(flow).with_fields({info.key: info for info in names})
         if key in RESERVED:
             yield Problem(
                 f"/messages/{key}",
@@ -61,7 +72,7 @@ def check_messages(
             )
         for part in ("subject", "body"):
             yield from template(message[part], f"/messages/{key}/{part}", here, strict=False)
-        if key not in used:
+        if key not in used and key not in SENT_BY_FLOWDESK:
             yield Problem(
                 f"/messages/{key}",
                 f"no notify sends the message '{key}', so it is never sent; name it in a "

@@ -1,0 +1,39 @@
+"""The shipped mails a requester gets link where they can go: a page they sign in to when
+they have an account, their private tracking page (whose link only the first mail carries)
+when they have none. The New request page's `/instances/NUMBER` asked an anonymous
+requester to sign in, with no account to sign in with."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from engine.jobs.mail import render
+
+BASE = "https://desk.example.org"
+
+
+def context(requester: str | None) -> dict[str, Any]:
+    instance = {"number": "VC-000002", "title": "Late delivery", "requester": requester}
+    return {
+        "instance": {**instance, "team": "Purchasing"},
+        "base_url": BASE,
+        "summary": "Late delivery",
+        "name": "Hanna",
+    }
+
+
+@pytest.mark.parametrize("template", ["request-declined", "password-reset"])
+def test_a_requester_with_an_account_is_sent_to_the_instance_page(template: str) -> None:
+    _subject, body = render(template, context("alice"))
+    assert f"{BASE}/instances/VC-000002" in body
+
+
+@pytest.mark.parametrize("template", ["request-declined", "password-reset"])
+def test_a_requester_without_an_account_is_sent_to_their_tracking_page(template: str) -> None:
+    _subject, body = render(template, context(None))
+    words = " ".join(body.split())
+    assert "/instances/" not in words
+    assert "private tracking page" in words
+    assert "is in the mail we sent when you" in words
