@@ -140,8 +140,21 @@ class Published:
                 self._workflows = (now, [(key, title) for key, title in rows])
         return self._workflows[1]
 
+    def requesters_words(self, workflow: Workflow) -> str:
+        """What a workflow's list of what to ask for says of it: its start form's
+        `description`, written for requesters (the workflow's own is for the people who
+        maintain it, and was shown on the public portal)."""
+        key = workflow.start.get("form")
+        if not key:
+            return ""
+        try:
+            return str(self.form(key)[1].doc.get("description", ""))
+        except NotFound:
+            return ""
+
     def public_forms(self) -> list[tuple[str, str, str]]:
-        """Return (workflow key, title, description) of every workflow anyone may start."""
+        """Return (workflow key, title, description) of every workflow anyone may start: the
+        description is its start form's (`requesters_words`)."""
         now = self._clock()
         if self._public is None or now - self._public[0] > LATEST_REFRESH_S:
             found = []
@@ -149,10 +162,12 @@ class Published:
             for key, _ in listed:
                 workflow = self.workflow(key)
                 if is_public(workflow.start):
-                    found.append((key, workflow.title, workflow.doc.get("description", "")))
+                    found.append((key, workflow.title, self.requesters_words(workflow)))
             # As old as the oldest look-up it was made of: kept no longer than they are.
             read = [self._workflows[0] if self._workflows else now]
             read += [self._latest.get(("workflow", key), (now, None))[0] for key, _ in listed]
+            forms = {str(self.workflow(key).start.get("form")) for key, _, _ in found}
+            read += [self._latest.get(("form", form), (now, None))[0] for form in forms]
             self._public = (min(read), found)
         return self._public[1]
 

@@ -95,7 +95,7 @@ class Starting:
         for key, title in self.published.workflows():
             workflow = self.published.workflow(key)
             if workflow.start.get("form") and allows(start_rule(workflow.start), person):
-                found.append(Startable(key, title, str(workflow.doc.get("description", ""))))
+                found.append(Startable(key, title, self.published.requesters_words(workflow)))
         return found
 
     def start_form(self, person: Person | None, workflow_key: str) -> PublicStart:

@@ -133,6 +133,10 @@ def test_the_new_request_list_offers_what_a_person_may_start(
         "service-request",
     ]
     assert [w.key for w in starting.startable(None)] == ["it-incident"]
+    # Each in its start form's words to requesters; a start form that says nothing, nothing.
+    described = {w.key: w.description for w in starting.startable(alice)}
+    assert described["it-incident"].startswith("Tell us what is not working.")
+    assert described["service-request"] == ""
     with pytest.raises(NotAllowed):
         starting.start_form(alice, "major-incident")
 

@@ -488,6 +488,9 @@ def test_the_home_page_lists_the_public_forms(client: FlaskClient) -> None:
     assert page.status_code == 200
     assert "/new/it-incident" in page.text
     assert "/new/major-incident" not in page.text
+    # In the requester's words of its start form, not the workflow's notes to maintainers.
+    assert "Tell us what is not working." in page.text
+    assert "ITIL incident management" not in page.text
 
 
 def test_the_secret_key_is_made_once_and_kept(tmp_path: Any, monkeypatch: Any) -> None:
