@@ -20,6 +20,9 @@ TYPE_WORDS = {
     "any": "anything",
 }  # fmt: skip
 
+#: The kinds of value that hold nothing to read by a dot (`summary.text`).
+SCALAR_TYPES = frozenset({"string", "number", "boolean", "date", "datetime"})
+
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?")
 

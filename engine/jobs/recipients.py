@@ -97,7 +97,17 @@ def _resolve(session: Session, instance: Instance, to: Any, tasks: Sequence[str]
             return _group(session, str(to.get("group") or to["on_call"]))
         if to.get("manager_of"):
             return _manager(session, str(to["manager_of"]))
+        given = [key for key in RECIPIENT_KEYS if key in to]
+        if given:  # a template that came out empty when the notification was written
+            raise PermanentFailure(
+                f"the recipient's {given[0]} came out empty: what the workflow wrote there "
+                "holds nothing on this instance"
+            )
     raise PermanentFailure(f"the recipient {to!r} is not one the relay knows")
+
+
+#: The keys a recipient object names someone by.
+RECIPIENT_KEYS = ("email", "user", "group", "on_call", "manager_of")
 
 
 def _requester(session: Session, instance: Instance) -> list[str]:

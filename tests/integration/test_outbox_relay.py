@@ -353,6 +353,8 @@ def test_a_dead_letter_is_never_tried_again(
         ({"email": "<ann@example.org>"}, "is not a plain address"),
         ({"email": "ann@"}, "is not an email address"),
         ({"email": "ann\x07@example.org"}, "holds a control character"),
+        # A template such as {{ instance.requester.email }} that wrote nothing.
+        ({"email": ""}, "the recipient's email came out empty: what the workflow wrote"),
     ],
 )  # fmt: skip
 def test_an_address_with_a_line_break_or_several_addresses_is_a_dead_letter(

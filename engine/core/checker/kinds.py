@@ -31,7 +31,7 @@ from engine.core.checker.comparisons import (
 from engine.core.checker.dataflow import Flow
 from engine.core.checker.points import At
 from engine.core.expressions import CONTEXT_NAMES, environment
-from engine.core.fields import TEXT_TYPES, TYPE_WORDS, merge_types
+from engine.core.fields import SCALAR_TYPES, TEXT_TYPES, TYPE_WORDS, FieldInfo, merge_types
 
 #: What `instance` has, for expressions and templates (see `runtime.Turn.context`).
 INSTANCE_NAMES = ("number", "title", "status", "requester", "started_at", "team")
@@ -249,8 +249,26 @@ class Reader:
             info = self.at.info(path)
             if info is not None:
                 return Value(info.type, info.options, path, choice=info.choice)
+            parent = self.at.info(path.rpartition(".")[0])
+            if parent is not None and parent.type in SCALAR_TYPES:
+                self.problems.append(
+                    f"'{parent.key}' holds {TYPE_WORDS[parent.type]}, so it has no "
+                    f"'{node.attr}'{_held_by_a_user_field(parent)}"
+                )
             return ANY
-        self.value(base)
+        target = self.value(base)
+        read = base.node.name if isinstance(base, nodes.Getattr) and isinstance(
+            base.node, nodes.Name) else None  # fmt: skip
+        if read == "instance" and target.type == "string":
+            assert isinstance(base, nodes.Getattr)
+            hint = (
+                '; it is the requester\'s user name: to mail them, write "to": "requester"'
+                if base.attr == "requester"
+                else ""
+            )
+            self.problems.append(
+                f"'instance.{base.attr}' holds text, so it has no '{node.attr}'{hint}"
+            )
         return ANY
 
     def _Getitem(self, node: nodes.Getitem) -> Value:
@@ -505,3 +523,8 @@ def _names_in(node: nodes.Node) -> Iterator[str]:
 
 
 # Comparisons and arithmetic -----------------------------------------------------------------
+
+
+def _held_by_a_user_field(info: FieldInfo) -> str:
+    """The hint for a dot after a person's field: it holds their user name, nothing more."""
+    return " (a person's field holds their user name)" if info.form_type == "user" else ""

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from engine.core.checker.dataflow import FILLED_IN, REACHED, Flow
 from engine.core.checker.words import closest, near_miss
-from engine.core.fields import FieldInfo, merge_infos
+from engine.core.fields import SCALAR_TYPES, FieldInfo, merge_infos
 
 
 def at_step(flow: Flow, step_id: str) -> At:
@@ -87,8 +87,11 @@ class At:
             return found
         parts = name.split(".")
         for depth in range(len(parts) - 1, 0, -1):
-            if self.info(".".join(parts[:depth])) is not None:
-                return FieldInfo(name)  # inside a known object: anything
+            holder = self.info(".".join(parts[:depth]))
+            if holder is not None:
+                # Inside a known object: anything. A text, number or date holds nothing
+                # to read by a dot (`summary.text`, a person's `manager.email`).
+                return None if holder.type in SCALAR_TYPES else FieldInfo(name)
         return None
 
     def may_be_missing(self, name: str) -> bool:
