@@ -235,7 +235,7 @@ def _words(error: ValidationError, words: Mapping[str, str]) -> str:
         return "this is required here but missing"
     if kind == "enum":
         options = ", ".join(json.dumps(v) for v in value)
-        return f"{_show(instance)} is not allowed; choose one of {options}"
+        return f"{_show(instance)} is not allowed; choose one of {options}{_or_a_kind(error)}"
     if kind == "const":
         return f"must be {json.dumps(value)}{_other_alternatives(error)}"
     if kind == "type":
@@ -410,6 +410,20 @@ def _other_alternatives(error: ValidationError) -> str:
     return f" or {_either(others, quote=False)}, not {_show(error.instance)}" + (
         f" ({about})" if about else ""
     )
+
+
+def _or_a_kind(error: ValidationError) -> str:
+    """For a word that is one way of several to say something, the others that are a kind
+    of value (a quorum: "all", "any", "majority", or a whole number)."""
+    parent = error.parent
+    if parent is None or parent.validator not in ("oneOf", "anyOf"):
+        return ""
+    kinds = [
+        _type_words(branch["type"])
+        for branch in parent.validator_value
+        if "type" in branch and "enum" not in branch
+    ]
+    return f", or {_either(kinds, quote=False)}" if kinds else ""
 
 
 def _either(names: list[str], quote: bool = True) -> str:

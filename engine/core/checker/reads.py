@@ -41,7 +41,8 @@ _ONE_FIELD = re.compile(r"\{\{\s*([A-Za-z_][\w.]*)\s*\}\}")
 _SYNTAX_HINTS = (
     (re.compile(r"===|!=="), "compare with == and !="),
     (re.compile(r"[<>!=]\s+="), "write >=, <=, != and == without a space inside"),
-    (re.compile(r"(?<![=!<>])=(?!=)"), "compare with ==; a single = is not a comparison"),
+    (re.compile(r"=>|=<"), "write >= and <=: the = comes last"),
+    (re.compile(r"(?<![=!<>])=(?![=<>])"), "compare with ==; a single = is not a comparison"),
     (re.compile(r"&&|\|\|"), "join conditions with and / or"),
     (re.compile(r"!(?!=)"), "negate with not"),
 )
