@@ -27,7 +27,9 @@ def test_an_incident_is_worked_confirmed_and_closed() -> None:
     )
     assert "impact=high, urgency=medium -> P2 (row 2)" in output
     assert "[route] -> work: otherwise: no condition matched" in output
-    assert "group=network" in output
+    assert "task 'Work on the incident' for group network (round_robin):" in output
+    # The start data not given were filled in with samples, and said so.
+    assert "(start data not given, so filled in: name, email, summary" in output
     assert "Ended: closed (resolved)." in output
 
 

@@ -8,7 +8,7 @@ and read the timeline, including why each route was taken.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -88,7 +88,7 @@ class Session:
                 task = tasks[ident]
                 outcomes = "/".join(task["outcomes"])
                 if ident in state.tasks:
-                    who = ", ".join(f"{k}={v}" for k, v in state.tasks[ident].assign.items())
+                    who = assign_words(state.tasks[ident].assign)
                     click.echo(f"  [{number}] task '{task['label']}' for {who}: {outcomes}")
                 else:  # a subflow's child, which a simulation does not run
                     click.echo(f"  [{number}] {task['title']} ({task['goes_to']}): {outcomes}")
@@ -159,6 +159,23 @@ class Session:
         return {} if None in filled.values() else filled
 
 
+def assign_words(assign: Mapping[str, Any]) -> str:
+    """Who a task is for, in words: `alice`, `group network (round_robin)`, `the requester`."""
+    rule = dict(assign)
+    how = f" ({rule.pop('strategy')})" if "strategy" in rule else ""
+    words: dict[str, Callable[[Any], str]] = {
+        "user": str,
+        "group": lambda v: f"group {v}",
+        "requester": lambda v: "the requester",
+        "on_call": lambda v: f"whoever is on call for {v}",
+        "manager_of": lambda v: f"the manager of {v}",
+        "next_tier": lambda v: "the next tier",
+    }
+    said = [words[key](value) for key, value in rule.items() if key in words and value]
+    said += [f"{key}={value}" for key, value in rule.items() if key not in words]
+    return (" and ".join(said) or "nobody yet") + how
+
+
 @click.command()
 @click.argument("workflow_key")
 @click.option("--data", "raw_data", default="{}", help="Start data as JSON (merged over samples).")
@@ -191,10 +208,14 @@ def play(workflow_key: str, raw_data: str, pack: Path) -> None:
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     session = Session(workflow, {k: v for k, v in calendars.items() if k}, now, forms)
     start_form = forms.get(workflow.start.get("form", ""))
+    data = sample_data(start_form, given, now.date(), service=SAMPLE_SERVICE)
     try:
-        session.replay.start(sample_data(start_form, given, now.date(), service=SAMPLE_SERVICE))
+        session.replay.start(data)
     except InvalidData as exc:
         raise click.ClickException(f"the start data: {exc}") from None
+    sampled = [key for key in data if key not in given]
+    if sampled:  # as for a task's: a sample can take a route the real data would not
+        click.echo(f"(start data not given, so filled in: {', '.join(sampled)})")
     click.echo(
         "Answer with a number: a task (optionally an outcome and JSON data) or a timer; "
         '{"comment": "..."} in the data goes with a rejection.'
