@@ -816,3 +816,36 @@ def test_a_problem_does_not_open_a_problem_and_a_service_field_is_no_address() -
     [address] = check_workflow(doc, forms)
     assert address.pointer == "/start/confirm_to"
     assert "holds a service of the catalogue, not an email address" in address.message
+
+
+@pytest.mark.parametrize(
+    "chain",
+    [
+        "+".join(["1"] * 500),
+        "summary" + ".a" * 600,
+        "summary" + "[0]" * 500,
+        "-" * 600 + "1",
+        "affected_users" + " * 2" * 300,
+    ],
+    ids=["sum", "dots", "items", "negations", "products"],
+)
+@pytest.mark.parametrize("where", ["expr", "title"])
+def test_an_expression_nested_past_the_limit_is_a_problem_where_it_is_not_a_crash(
+    chain: str, where: str
+) -> None:
+    """A chain of 500 terms fits the 2,000 characters an expression may have; following it
+    by recursion crashed the checker (every door answered 500, and a saved draft's designer
+    page failed for good)."""
+    if where == "expr":
+        step = {"type": "action", "set": {"y": {"expr": chain}}, "next": "done"}
+        pointer = "/steps/a/set/y/expr"
+    else:
+        step = {**work(next="done"), "title": "{{ " + chain + " }}"}
+        pointer = "/steps/a/title"
+    doc = incident({"a": step, "done": {"type": "end"}}, first="a")
+
+    problems = check_workflow(doc, FORMS)
+
+    assert [(p.pointer, p.message) for p in problems] == [
+        (pointer, "the expression is nested too deeply; split it into simpler parts")
+    ]

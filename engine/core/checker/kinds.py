@@ -31,6 +31,8 @@ from engine.core.checker.comparisons import (
 from engine.core.checker.dataflow import Flow
 from engine.core.checker.points import At
 from engine.core.expressions import CONTEXT_NAMES, environment
+from engine.core.expressions.inspection import depth
+from engine.core.expressions.limits import MAX_DEPTH
 from engine.core.fields import SCALAR_TYPES, TEXT_TYPES, TYPE_WORDS, FieldInfo, merge_types
 
 #: What `instance` has, for expressions and templates (see `runtime.Turn.context`).
@@ -75,7 +77,8 @@ def parse_expression(source: str) -> nodes.Expr | None:
         tree = parser.parse_expression()
     except (TemplateSyntaxError, RecursionError):
         return None
-    return tree if parser.stream.eos else None
+    # Too deep to follow by recursion (`1+1+…+1`): `inspect_expression` says so itself.
+    return tree if parser.stream.eos and depth(tree) <= MAX_DEPTH else None
 
 
 @lru_cache(maxsize=PARSED_TEXTS)
@@ -83,9 +86,10 @@ def parse_template(source: str) -> nodes.Template | None:
     """Return the syntax tree of a template, or None when it does not parse (shared, read
     only, like `parse_expression`'s)."""
     try:
-        return environment().parse(source)
+        tree = environment().parse(source)
     except (TemplateSyntaxError, RecursionError):
         return None
+    return tree if depth(tree) <= MAX_DEPTH else None  # see `parse_expression`
 
 
 #: The kinds an `expr` is taken to give from its words alone; text is not among them, since

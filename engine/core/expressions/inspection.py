@@ -123,7 +123,7 @@ def inspect_template(source: str) -> Inspection:
 
 def inspect_tree(tree: nodes.Node, kind: str) -> Inspection:
     """Report what a parsed expression or template must not do and which fields it reads."""
-    if _depth(tree) > MAX_DEPTH:
+    if depth(tree) > MAX_DEPTH:
         return Inspection((TOO_DEEP,), frozenset())
     problems = [*_forbidden(tree), *_loop_problems(tree)]
     token = BUDGET.set(Budget(kind, checking=True))
@@ -138,7 +138,7 @@ def inspect_tree(tree: nodes.Node, kind: str) -> Inspection:
     return Inspection(tuple(dict.fromkeys(problems)), frozenset(_field_names(tree)))
 
 
-def _depth(tree: nodes.Node) -> int:
+def depth(tree: nodes.Node) -> int:
     """Measure how deeply a tree nests, without recursion (stopping past `MAX_DEPTH`)."""
     deepest, stack = 0, [(tree, 1)]
     while stack:
