@@ -19,8 +19,12 @@ from forms.definition import Form, holds_value, option_values
 TICKED = frozenset({"on", "true", "1", "yes"})
 
 _MISSING: Any = object()
-_INTEGER = re.compile(r"[+-]?\d+")
-_CELL = re.compile(r"(?P<row>\d+)\.(?P<column>[A-Za-z][A-Za-z0-9_]*)")
+#: A number as people type it: ASCII digits, no `_` between them (Python's float() takes
+#: "1_000" and other scripts' digits; a form does not).
+_INTEGER = re.compile(r"[+-]?[0-9]{1,15}")
+_DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{1,4})?")
+#: A table cell's name; a row index of more digits than any table has rows is no cell.
+_CELL = re.compile(r"(?P<row>[0-9]{1,6})\.(?P<column>[A-Za-z][A-Za-z0-9_]*)")
 
 #: Fields whose value a post never carries: files arrive as uploads, calculations are redone.
 NOT_POSTED = frozenset({"file", "calculated"})
@@ -82,13 +86,18 @@ def _option(field: Mapping[str, Any], text: str) -> Any:
 
 
 def _number(text: str) -> Any:
+    """A number as typed; text the field's check then refuses ("Enter a number") when it is
+    none, or none a number can hold (a 5,000-digit integer, 1e999)."""
     if _INTEGER.fullmatch(text):
         return int(text)
-    try:
-        number = float(text)
-    except ValueError:
+    if not _DECIMAL.fullmatch(text) or len(text) > MAX_NUMBER_TEXT:
         return text
+    number = float(text)
     return number if math.isfinite(number) else text
+
+
+#: The longest text read as a number: more digits than a double keeps mean nothing more.
+MAX_NUMBER_TEXT = 40
 
 
 def _moment(text: str, zone: ZoneInfo) -> str:

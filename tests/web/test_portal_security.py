@@ -420,3 +420,19 @@ def test_a_file_sent_with_a_refused_new_request_is_kept_for_the_page_shown_again
     assert made.status_code == 303, made.text
     with database.reading() as session:
         assert session.scalars(select(Attachment.filename)).all() == ["jam.png"]
+
+
+def test_a_number_of_5000_digits_is_refused_on_its_field_at_the_doors_anyone_reaches(
+    client: FlaskClient, database: Database
+) -> None:
+    """Python's int() refuses more than 4,300 digits: such a post was a 500."""
+    nines = "9" * 5000
+    refused = client.post("/new/it-incident", data={**open_form(client), **REPORT, "impact": nines})
+    assert refused.status_code == 422
+    assert "Choose one of the options" in refused.text
+    checked = client.post(
+        "/api/v1/forms/incident-report/validate", data={**REPORT, "impact": nines}
+    )
+    assert checked.status_code < 500, checked.text
+    assert "impact" in checked.text
+    assert stored(database) == (0, 0)

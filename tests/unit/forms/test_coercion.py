@@ -114,6 +114,24 @@ def test_number_that_is_not_one_is_reported_by_validation() -> None:
     assert [(e.field, e.message) for e in submission.errors] == [("qty", "Enter a number")]
 
 
+@pytest.mark.parametrize(
+    "typed",
+    ["9" * 5000, "1e999", "1_000", "\u0661\u0662", "0x10", "nan", "-" + "9" * 4400],
+    ids=["5000 digits", "overflow", "underscore", "arabic-indic", "hex", "nan", "negative"],
+)
+def test_what_no_number_can_hold_is_refused_as_no_number_not_a_crash(typed: str) -> None:
+    """int() refuses more than 4,300 digits: a post of 5,000 nines was a 500 at every door
+    that reads a form (the portal's too, without an account)."""
+    form = make(field("qty", "number"))
+    table = make(field("items", "table", columns=[field("n", "number")]))
+
+    submission = validate(form, coerce_post(form, {"qty": [typed]}))
+    rows = coerce_post(table, {"items.0.n": [typed], f"items.{'9' * 5000}.n": ["1"]})
+
+    assert [(e.field, e.message) for e in submission.errors] == [("qty", "Enter a number")]
+    assert rows == {"items": [{"n": typed}]}  # no cell of a row no table has
+
+
 def test_coerced_datetime_passes_validation() -> None:
     form = make(field("at", "datetime", required=True))
     assert validate(form, coerce_post(form, {"at": ["2026-03-01T14:30"]})).ok
