@@ -251,7 +251,18 @@ def _range(name: str, value: str, at: datetime) -> Range:
 
 def _moment(name: str, word: str, at: datetime, *, after: bool) -> datetime:
     """Read one side of a range: a day (its start, or with `after` the next day's), a time,
-    `today`, `yesterday`, or a time back from now (`-30m`, `-12h`, `-7d`, `-2w`)."""
+    `today`, `yesterday`, or a time back from now (`-30m`, `-12h`, `-7d`, `-2w`). A moment
+    at the ends of the calendar (9999-12-31, the day after it, or before year 1 in UTC) is
+    refused, as Insight refuses it: it was an OverflowError, a 500, at every door."""
+    try:
+        return _moment_of(name, word, at, after=after)
+    except OverflowError:
+        raise BadFilter(
+            name, f"'{word.strip()[:40]}' is too near the ends of the calendar to search by"
+        ) from None
+
+
+def _moment_of(name: str, word: str, at: datetime, *, after: bool) -> datetime:
     word = word.strip()
     midnight = at.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     days = {"today": midnight, "yesterday": midnight - timedelta(days=1)}
@@ -305,15 +316,23 @@ def cursor_after(sort: str, value: Any, row_id: int) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+#: The longest cursor a list gives (its sort value is at most 200 characters).
+MAX_CURSOR = 400
+
+
 def read_cursor(cursor: str, sort: str) -> tuple[Any, int]:
     """Read where the last page ended: its sort value and id (for the same sort only)."""
+    if len(cursor) > MAX_CURSOR:  # every door: only the API checked its length
+        raise BadFilter("cursor", "is not one this list gave")
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         named, value, row_id = json.loads(raw)
-    except (ValueError, binascii.Error, TypeError):
+    except (ValueError, binascii.Error, TypeError, RecursionError):
         raise BadFilter("cursor", "is not one this list gave") from None
     if named != sort or not isinstance(row_id, int) or isinstance(row_id, bool):
         raise BadFilter("cursor", "belongs to another sort or list; start from the first page")
+    if not 0 < row_id < 2**63:  # a row id the database can hold; past it, a 500
+        raise BadFilter("cursor", "is not one this list gave")
     if not isinstance(value, str | None) or (value is not None and len(value) > 200):
         raise BadFilter("cursor", "is not one this list gave")
     if sort.lstrip("-") in ("created", "updated") and value is not None:

@@ -3,9 +3,12 @@ and saved views, on the real database (SQLite, and PostgreSQL when configured)."
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
+import json
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -223,6 +226,50 @@ def test_a_bad_sort_or_cursor_is_refused_naming_it(commands: Commands) -> None:
         with pytest.raises(BadFilter) as refused:
             finder.find(BOB, Query(), sort="-created", cursor=wrong)
         assert refused.value.filter == "cursor"
+
+
+def forged(*parts: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(parts).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        forged("-created", None, 2**63),
+        forged("-created", None, -(2**70)),
+        forged("-created", None, 0),
+        base64.urlsafe_b64encode(b"[" * 3000).decode(),
+        "A" * 5000,
+    ],
+    ids=["past 64 bits", "negative", "zero", "nested", "long"],
+)
+def test_a_forged_cursor_is_refused_naming_it_not_a_500(
+    commands: Commands, cursor: str, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row id past what the database holds, or JSON nested 3,000 deep, was a 500 (the
+    desk and the CLI: only the API checked a cursor's length)."""
+    with pytest.raises(BadFilter) as refused:
+        Finder(commands).find(BOB, Query(), sort="-created", cursor=cursor)
+    assert refused.value.filter == "cursor"
+    monkeypatch.setenv("FLOWDESK_DATABASE_URL", database_url)
+    listed = CliRunner().invoke(main, ["list", "--as", "bob", "--cursor", cursor])
+    assert listed.exit_code == 1
+    assert "cursor" in listed.output
+
+
+@pytest.mark.parametrize(
+    "when",
+    ["9999-12-31", "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "..9999-12-31"],
+)
+def test_a_date_at_the_ends_of_the_calendar_is_refused_naming_it_not_a_500(
+    clock: Clock, when: str
+) -> None:
+    with pytest.raises(BadFilter) as refused:
+        parse({"created": when}, clock())
+    assert refused.value.filter == "created"
+    assert "too near the ends of the calendar" in refused.value.message
+    with pytest.raises(BadFilter):
+        parse_search(f"updated:{when}", clock())
 
 
 def test_a_search_line_reads_filters_and_words(clock: Clock) -> None:

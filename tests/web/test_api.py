@@ -156,6 +156,9 @@ def test_instances_list_by_filter_and_page_and_only_agents_see_every_one(
     ] == (0)
     assert client.get("/api/v1/instances?service=vpn", headers=auth("bob")).json["total"] == 0
     assert client.get("/api/v1/instances?service=VPN!", headers=auth("bob")).status_code == 400
+    at_the_end = client.get("/api/v1/instances?created=9999-12-31", headers=auth("bob"))
+    assert at_the_end.status_code == 400  # an OverflowError, a 500, before
+    assert at_the_end.json["errors"][0]["field"] == "created"
     assert client.get("/api/v1/instances?sla=on_track", headers=auth("bob")).json["total"] in (
         0,
         3,
