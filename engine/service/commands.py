@@ -216,7 +216,7 @@ class Commands(Shell):
         field = workflow.start.get("service")
         if service is not None and field:
             data = {**data, field: service}
-        cleaned, form = self._start_data(repo, workflow, data, form_version, hidden, source)
+        cleaned, form = self._start_data(repo, workflow, data, form_version, hidden, source, at=at)
         calendars = self.registry.calendars(repo, workflow)
         prefix = workflow.number_prefix
         seq = repo.next_number(prefix)
@@ -274,7 +274,7 @@ class Commands(Shell):
         self, repo: Repository, workflow: Workflow, data: dict[str, Any]
     ) -> dict[str, Any]:
         """Return start data cleaned by the workflow's start form, or raise `InvalidData`."""
-        return self._start_data(repo, workflow, data, None)[0]
+        return self._start_data(repo, workflow, data, None, at=self.clock())[0]
 
     def _start_data(
         self,
@@ -284,6 +284,8 @@ class Commands(Shell):
         form_version: int | None,
         hidden: Mapping[str, Any] | None = None,
         source: str | None = None,
+        *,
+        at: datetime,
     ) -> tuple[dict[str, Any], Form | None]:
         """Check start data against the start form; a workflow without one takes any data.
         `hidden` and `source`: the door's say in the hidden fields (see `start`).
@@ -292,7 +294,7 @@ class Commands(Shell):
         key = workflow.start.get("form")
         if not key:
             return data, None
-        _version, form = self.forms.pinned(repo, key, form_version)
+        _version, form = self.forms.pinned(repo, key, form_version, at)
         secret = {f["key"] for f in form.fields if f["type"] == "hidden"}
         if hidden is not None:
             data = {k: v for k, v in data.items() if k not in secret}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -18,11 +19,11 @@ from engine.core.definition import Workflow
 from engine.core.starters import is_public
 from engine.core.values import is_row_id
 from engine.service.errors import NotFound
-from engine.service.submissions import people_errors
+from engine.service.submissions import people_errors, still_pinnable
 from engine.settings import LATEST_REFRESH_S
 from engine.store.database import Database
 from engine.store.definitions import Definition, DefinitionVersion
-from engine.store.directory import Directory
+from engine.store.directory import Directory, superseded_at
 from forms.definition import Form
 from forms.validation import Submission, validate
 
@@ -83,6 +84,13 @@ class Published:
         if form is None:
             form = self._versions[version_id] = Form.from_document(self._content(version_id))
         return version_id, form
+
+    def pinnable(self, version_id: int, at: datetime) -> bool:
+        """Tell whether a page that showed this form version is still checked by it
+        (`submissions.still_pinnable`: the start command decides the same)."""
+        with self.database.reading() as session:
+            superseded = superseded_at(session.connection(), version_id)
+        return still_pinnable(superseded, at)
 
     def form_version(self, key: str, version_id: int) -> Form:
         """Return one published version of a form (NotFound if it is not a version of `key`)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -228,11 +229,31 @@ class FormVersions:
             raise NotFound(f"there is no published form '{key}'")
         return version_id, self.version(directory, version_id)
 
-    def pinned(self, directory: Directory, key: str, version_id: int | None) -> tuple[int, Form]:
-        """Return the version a page showed (if it is a version of `key`), else the latest."""
-        if version_id is not None and directory.is_version_of(version_id, "form", key):
+    def pinned(
+        self, directory: Directory, key: str, version_id: int | None, at: datetime
+    ) -> tuple[int, Form]:
+        """Return the version a page showed (if it is a version of `key` that was the latest
+        less than `PINNED_GRACE` before `at`), else the latest. A page opened before a
+        new version was published is checked as it was shown; an older version is not
+        taken for ever: its answers would skip what the newer one asks."""
+        if (
+            version_id is not None
+            and directory.is_version_of(version_id, "form", key)
+            and still_pinnable(directory.superseded_at(version_id), at)
+        ):
             return version_id, self.version(directory, version_id)
         return self.latest(directory, key)
+
+
+#: How long after a newer version of a form is published a page of the older one is still
+#: checked as it was shown: a day, the life of a form page (its kept files' too).
+PINNED_GRACE = timedelta(days=1)
+
+
+def still_pinnable(superseded: datetime | None, at: datetime) -> bool:
+    """Tell whether a form version superseded at `superseded` (None: the latest) may still
+    check the answers of a page that showed it."""
+    return superseded is None or at - superseded <= PINNED_GRACE
 
 
 def require_reason(

@@ -8,7 +8,7 @@ transaction and under its locks.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Connection, bindparam, func, select
@@ -113,6 +113,28 @@ _VERSION_OF = Prepared(
         definitions.c.key == bindparam("key"),
     )
 )
+_NEXT = versions.alias("next_version")
+#: When the version after one was published (None: it is the latest).
+_SUPERSEDED = select(func.min(_NEXT.c.published_at)).select_from(
+    versions.join(
+        _NEXT,
+        (_NEXT.c.definition_id == versions.c.definition_id)
+        & (_NEXT.c.version > versions.c.version),
+    )
+)
+
+
+def superseded_at(connection: Connection, version_id: int) -> datetime | None:
+    """When a newer version of the same definition was first published; None for the
+    latest. SQLite hands an aggregate's time back as text, read here."""
+    found = connection.execute(_SUPERSEDED.where(versions.c.id == version_id)).scalar()
+    if isinstance(found, str):
+        found = datetime.fromisoformat(found)
+    if found is not None and found.tzinfo is None:
+        found = found.replace(tzinfo=UTC)
+    return cast(datetime | None, found)
+
+
 _LATEST_CALENDARS = _LATEST.where(
     definitions.c.kind == "calendar", definitions.c.key.in_(bindparam("keys", expanding=True))
 )
@@ -197,6 +219,10 @@ class Directory:
     def latest_workflow_version(self, key: str) -> int | None:
         row = _LATEST_WORKFLOW.first(self.connection, {"key": key})
         return int(row[1]) if row else None
+
+    def superseded_at(self, version_id: int) -> datetime | None:
+        """When a newer version of a definition's version was published (`superseded_at`)."""
+        return superseded_at(self.connection, version_id)
 
     def latest_form_version(self, key: str) -> int | None:
         row = _LATEST_FORM.first(self.connection, {"key": key})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -558,6 +558,30 @@ def test_a_submission_is_checked_with_the_form_version_its_page_showed(
     assert pinned.detail["version_id"] == int(old_page["form_version"])
     assert pinned.detail["version_id"] in versions
     assert int(old_page["form_version"]) != int(hidden_fields(new_page)["form_version"])
+
+
+def test_a_page_of_a_form_version_superseded_more_than_a_day_ago_is_checked_by_the_latest(
+    app: Flask, client: FlaskClient, database: Database
+) -> None:
+    """A page may be sent a while after a new version is published, and is checked as it
+    was shown; but any older version was taken for ever, so answers could skip what every
+    newer version asks (the API's start took the latest only)."""
+    old_page = open_form(client)
+    form = json.loads((PACK / "forms" / "incident-report.json").read_text())
+    form["fields"].insert(2, {"key": "asset_tag", "type": "text", "label": "Asset tag",
+                              "required": True})  # fmt: skip
+    with database.writer_session() as session, session.begin():
+        assert publish_document(session, "form", form, datetime.now(UTC), "test").created
+    services = replace(app.extensions["flowdesk"], published=Published(database))
+    app.extensions["flowdesk"] = services
+    services.commands.clock = lambda: datetime.now(UTC) + timedelta(days=1, minutes=5)
+
+    refused = submit(client, REPORT, old_page)
+
+    assert refused.status_code == 422
+    assert "Asset tag" in refused.text
+    with database.reading() as session:
+        assert session.scalars(select(Instance.id)).all() == []
 
 
 def test_the_tracking_page_shows_only_what_the_workflow_shows_the_requester(

@@ -194,6 +194,8 @@ def _pinned(start: PublicStart, version: str) -> PublicStart:
         form = _published().form_version(start.form.key, int(version))
     except NotFound:
         return start  # not a version of this form: the latest one decides
+    if not _published().pinnable(int(version), services().commands.clock()):
+        return start  # superseded long ago: the latest decides, as the start command does
     return replace(start, form=form, form_version=int(version))
 
 
