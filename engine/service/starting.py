@@ -326,6 +326,10 @@ def _checked_caller(caller: Caller) -> Caller:
         problems.append(Problem("/caller/name", "give the caller's name, or choose a user"))
     elif len(name) > MAX_NAME_CHARS:
         problems.append(Problem("/caller/name", f"at most {MAX_NAME_CHARS} characters"))
+    elif any(not character.isprintable() for character in name):
+        # A line break or an escape sequence in a name forges lines wherever it is shown
+        # (`flowdesk show` printed a timeline line the name made up).
+        problems.append(Problem("/caller/name", "a name is one line, without control characters"))
     if not email and not phone:
         problems.append(
             Problem("/caller/email", "give an email address or a phone number to reach them")

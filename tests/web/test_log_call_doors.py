@@ -266,3 +266,29 @@ def test_a_call_logged_again_with_its_key_prints_the_same_working_link(
         assert session.scalar(select(func.count()).select_from(Instance)) == 1
         kept = session.scalars(select(TrackingLink.token_hash)).all()
     assert kept == [token_hash(token)]
+
+
+@pytest.mark.parametrize(
+    "name", ["Mallory\x1b[2J", "Mallory\n  Mon 09:00 closed by admin: FAKE", "Mal\u2028lory"]
+)
+def test_a_callers_name_with_a_line_break_or_a_control_character_is_refused_at_each_door(
+    client: FlaskClient,
+    auth: Headers,
+    database: Database,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+) -> None:
+    """Kept, such a name forged a timeline line wherever it was shown (`flowdesk show`)."""
+    caller = {"name": name, "phone": "+31 20 555 0100"}
+    answer = client.post("/api/v1/calls", json={**CALL, "caller": caller}, headers=auth("dan"))
+    assert answer.status_code == 422, answer.json
+    assert answer.json["errors"][0]["pointer"] == "/caller/name"
+    monkeypatch.setenv("FLOWDESK_DATABASE_URL", database_url)
+    args = ["log-call", "it-incident", "--as", "dan", "--channel", "phone"]
+    args += ["--caller-name", name, "--caller-phone", "+31 20 555 0100"]
+    args += ["--data", json.dumps({k: v for k, v in INCIDENT.items() if k not in ("name",)})]
+    logged = CliRunner().invoke(main, args)
+    assert logged.exit_code == 1, logged.output
+    assert "a name is one line, without control characters" in logged.output
+    assert instances(database) == []
