@@ -65,6 +65,10 @@ def test_an_agent_drafts_edits_previews_assigns_and_exports_on_the_page(
         "<h3>Postmortem</h3>\n<p><strong>Disk full.</strong> "
         "&lt;script&gt;alert(1)&lt;/script&gt;</p>\n"
     )
+    # What no save would keep is not drawn: a 2 MB table took 19 s and answered 11 MB.
+    huge = post(ivy, f"/instances/{resolved}/postmortem/preview", body="|a|" * 40_000)
+    assert huge.status_code == 413
+    assert "over 100,000 characters" in huge.text
     saved = post(ivy, f"/instances/{resolved}/postmortem/text", body=typed, revision="1")
     assert saved.status_code == 303
     page = ivy.get(f"/instances/{resolved}/postmortem").text

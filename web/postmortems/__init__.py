@@ -26,7 +26,7 @@ from flask import (
 
 from engine.service.errors import InvalidInput, NotFound, ServiceError
 from engine.service.postmortem_text import PRINT_CSS, printable, render
-from engine.service.postmortems import Postmortem, Postmortems
+from engine.service.postmortems import MAX_BODY, Postmortem, Postmortems
 from web.auth import me, require
 from web.common.errors import STATUS
 from web.common.services import services
@@ -131,7 +131,11 @@ def save(number: str) -> Any:
 def preview(number: str) -> Any:
     """Answer the text rendered as the page shows it (the editor's live preview)."""
     _found(number)
-    text = render(request.form.get("body", ""), under=PREVIEW_UNDER)
+    body = request.form.get("body", "")
+    if len(body) > MAX_BODY:  # what no save keeps is not drawn (2 MB took 19 s)
+        words = f"<p>The postmortem is over {MAX_BODY:,} characters: shorten it to save it.</p>"
+        return Response(words, status=413, mimetype="text/html")
+    text = render(body, under=PREVIEW_UNDER)
     return Response(text, mimetype="text/html")
 
 

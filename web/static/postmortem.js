@@ -23,8 +23,9 @@ if (form && preview) {
     const mine = ++asked;
     const body = new URLSearchParams({ body: area.value, csrf_token: token });
     const response = await fetch(form.dataset.previewUrl, { method: "POST", body });
-    // An answer to an older text, or a refusal, changes nothing on the page.
-    if (mine !== asked || !response.ok) return;
+    // An answer to an older text, or a refusal, changes nothing on the page; but a text
+    // too long to save is said (413, the server's own words).
+    if (mine !== asked || (!response.ok && response.status !== 413)) return;
     preview.innerHTML = await response.text();
   }
 
