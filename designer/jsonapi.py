@@ -80,10 +80,12 @@ def revision(sent: dict[str, Any]) -> int | None:
     given = header or sent.get("revision")
     if given is None or given == "":
         return None
-    try:
+    # Only a whole number as written: int() made `true` revision 1 and 1.9 revision 1.
+    if isinstance(given, str) and given.isascii() and given.isdigit() and len(given) <= 10:
         return int(given)
-    except (TypeError, ValueError):
-        raise InvalidInput("the revision must be a whole number") from None
+    if isinstance(given, int) and not isinstance(given, bool) and 0 <= given < 2**31:
+        return given
+    raise InvalidInput("the revision must be a whole number")
 
 
 def side(which: str) -> int | None:

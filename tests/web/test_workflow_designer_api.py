@@ -156,6 +156,11 @@ def test_a_stale_save_is_409_and_a_save_without_a_revision_428(dana: Designer) -
     stale = dana.send("PUT", "/laptops/draft", {"document": LAPTOPS}, **{"If-Match": '"1"'})
     assert (stale.status_code, stale.json["code"]) == (409, "conflict")
     assert dana.send("PUT", "/laptops/draft", {"document": LAPTOPS}).status_code == 428
+    # A revision is a whole number as written: `true` and 1.9 were read as revision 1.
+    for wrong in (True, 1.9, "1.0", -1):
+        sent = dana.send("PUT", "/laptops/draft", {"document": LAPTOPS, "revision": wrong})
+        assert sent.status_code == 422, (wrong, sent.json)
+        assert "the revision must be a whole number" in sent.json["message"]
     assert dana.get("/laptops/draft").json["document"]["title"] == "Two"
 
 
