@@ -134,6 +134,27 @@ def test_more_than_500_actions_are_refused(dana: tuple[FlaskClient, str]) -> Non
     assert answer.json["problems"][0]["pointer"] == "/actions"
 
 
+@pytest.mark.parametrize(
+    ("field", "given"),
+    [
+        ("start_at", "9999-12-31T23:59:59-14:00"),
+        ("start_at", "0001-01-01T00:00:00+14:00"),
+        ("start_at", "9999-12-31T23:00:00Z"),
+        ("requester", "\ud800"),
+    ],
+)
+def test_a_start_time_past_the_calendar_or_a_requester_no_one_can_be_is_refused_at_its_field(
+    dana: tuple[FlaskClient, str], field: str, given: str
+) -> None:
+    """Each was a 500: the clocks overflowed, the name could not be encoded."""
+    client, csrf_token = dana
+
+    answer = simulate(client, {"document": INCIDENT, "data": START, field: given}, csrf_token)
+
+    assert answer.status_code == 422, answer.json
+    assert answer.json["problems"][0]["pointer"] == f"/{field}"
+
+
 def test_start_data_that_does_not_fill_the_form_is_refused_at_its_field(
     dana: tuple[FlaskClient, str],
 ) -> None:

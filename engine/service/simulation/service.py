@@ -14,6 +14,7 @@ from engine.catalog import Document
 from engine.core.calendars import Calendar
 from engine.core.definition import Workflow
 from engine.core.errors import FlowdeskError, Problem
+from engine.core.values import keepable
 from engine.service.definitions import directory_names, published_catalog
 from engine.service.errors import InvalidInput
 from engine.service.simulation.people import MADE_UP_REQUESTER, People
@@ -53,7 +54,9 @@ def read_scenario(body: Mapping[str, Any], now: datetime, limits: Limits) -> Sce
         message = f"at most {limits.max_actions} actions are simulated; {len(actions)} were sent"
         raise InvalidInput(message, [Problem("/actions", message)])
     requester = body.get("requester")
-    if requester is not None and (not isinstance(requester, str) or not requester.strip()):
+    if requester is not None and (
+        not isinstance(requester, str) or not requester.strip() or keepable(requester) != requester
+    ):
         raise InvalidInput("the requester is a user name", [Problem("/requester", "not a name")])
     return Scenario(data, _start_at(body.get("start_at"), now), requester, actions)
 
@@ -66,9 +69,19 @@ def _start_at(raw: Any, now: datetime) -> datetime:
         raise InvalidInput(message, [Problem("/start_at", message)])
     try:
         at = datetime.fromisoformat(raw)
-    except ValueError:
+        at = at if at.tzinfo else at.replace(tzinfo=UTC)
+        at.astimezone(UTC)  # a time its zone takes past the ends of the calendar
+    except (ValueError, OverflowError):
         raise InvalidInput(message, [Problem("/start_at", message)]) from None
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
+    if not FIRST_YEAR <= at.year <= LAST_YEAR:
+        # Its clocks and due times run years on: 9999-12-31 overflowed them (a 500).
+        words = f"simulate from a time between the years {FIRST_YEAR} and {LAST_YEAR}"
+        raise InvalidInput(words, [Problem("/start_at", words)])
+    return at
+
+
+#: The years a simulation may start in: its timers and SLA clocks must not leave the calendar.
+FIRST_YEAR, LAST_YEAR = 1970, 9000
 
 
 # The service's side ------------------------------------------------------------------------
