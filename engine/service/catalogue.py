@@ -492,6 +492,8 @@ def _checked(
     values["description"] = _text(fields, "description", old.description if old else "") or ""
     if not isinstance(values["description"], str) or len(values["description"]) > 2000:
         problems.append(Problem("/description", "a description is text of at most 2000 characters"))
+    elif any(c < " " and c not in "\n\t" for c in values["description"]):
+        problems.append(Problem("/description", "a description holds no control characters"))
     for name in ("owner_group", "schedule_key", "policy_key", "calendar"):
         value = _text(fields, name, getattr(old, name) if old else None) or None
         if value is not None and (not isinstance(value, str) or not KEY_PATTERN.match(value)):
@@ -528,12 +530,17 @@ def _checked(
         problems.append(Problem("/workflow_key", f"there is no workflow '{workflow}'"))
     values["workflow_key"] = workflow
     rules = fields.get("severity_rules", old.severity_rules if old else DEFAULT_SEVERITY_RULES)
-    if not isinstance(rules, dict) or not all(
-        isinstance(k, str) and k and isinstance(v, str) and v for k, v in rules.items()
+    if (
+        not isinstance(rules, dict)
+        or len(rules) > MAX_SEVERITY_RULES
+        or not all(_severity_word(k) and _severity_word(v) for k, v in rules.items())
     ):
         problems.append(
             Problem(
-                "/severity_rules", 'severity rules map a severity to a priority: {"critical": "P1"}'
+                "/severity_rules",
+                'severity rules map a severity to a priority: {"critical": "P1"}; at most '
+                f"{MAX_SEVERITY_RULES}, each a word of one line of at most "
+                f"{MAX_SEVERITY_WORD} characters",
             )
         )
     else:
@@ -583,6 +590,18 @@ def _integration_problems(
 
 #: Plain text in a mapping that is surely a path written without its leading slash.
 LIKE_A_PATH = re.compile(r"^[A-Za-z_]\w*(?:[./]\w+)+$")
+
+
+#: The most severity rules a service keeps, and the longest word of one (a kept alert's
+#: severity is 40 characters).
+MAX_SEVERITY_RULES = 100
+MAX_SEVERITY_WORD = 40
+
+
+def _severity_word(word: Any) -> bool:
+    return (
+        isinstance(word, str) and 0 < len(word.strip()) <= MAX_SEVERITY_WORD and word.isprintable()
+    )
 
 
 def _mapping_problems(mapping: Mapping[str, Any]) -> list[Problem]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -104,6 +105,39 @@ def test_bad_fields_are_refused_each_saying_where_and_nothing_is_kept(
         "/refire",
         "/colour",
     }
+    assert _count(database, Service) == 0
+
+
+@pytest.mark.parametrize(
+    ("fields", "pointer"),
+    [
+        ({"severity_rules": {"a\u0000": "P1"}}, "/severity_rules"),
+        ({"severity_rules": {"x" * 10_000: "P1"}}, "/severity_rules"),
+        ({"severity_rules": {f"s{n}": "P1" for n in range(5_000)}}, "/severity_rules"),
+        ({"severity_rules": {"critical": "P1\nP2"}}, "/severity_rules"),
+        ({"description": "Bell\u0007"}, "/description"),
+    ],
+    ids=["nul", "long word", "5000 rules", "line break", "control"],
+)
+def test_a_service_holding_what_no_alert_or_page_should_is_refused_at_its_field(
+    catalogue: Catalogue,
+    database: Database,
+    fields: dict[str, Any],
+    pointer: str,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The command line stored a NUL in a rule (PostgreSQL cannot); the API took control
+    characters, 10,000-character words and 5,000 rules."""
+    with pytest.raises(InvalidInput) as refused:
+        catalogue.save_service("vpn", {"name": "VPN", **fields}, actor="ada", create=True)
+    assert [problem.pointer for problem in refused.value.problems] == [pointer]
+    monkeypatch.setenv("FLOWDESK_DATABASE_URL", database_url)
+    if "severity_rules" in fields:
+        args = ["service", "add", "vpn", "--name", "VPN"]
+        args += ["--severity-rules", json.dumps(fields["severity_rules"])]
+        added = CliRunner().invoke(main, args)
+        assert added.exit_code == 1, added.output
     assert _count(database, Service) == 0
 
 
