@@ -849,3 +849,22 @@ def test_an_expression_nested_past_the_limit_is_a_problem_where_it_is_not_a_cras
     assert [(p.pointer, p.message) for p in problems] == [
         (pointer, "the expression is nested too deeply; split it into simpler parts")
     ]
+
+
+def test_more_automatic_steps_in_a_row_than_an_instance_passes_at_once_is_a_problem() -> None:
+    """2,000 actions one after another published, and every instance stopped at the
+    1,000th ("it may be going round in a loop")."""
+    steps: dict[str, Any] = {
+        f"s{n}": {"type": "action", "set": {"n": {"value": n}}, "next": f"s{n + 1}"}
+        for n in range(1200)
+    }
+    steps["s1200"] = {"type": "end"}
+
+    problems = check_workflow(incident(steps, first="s0"), FORMS)
+
+    assert [p.pointer for p in problems] == ["/steps/s0"]
+    assert problems[0].message.startswith(
+        "1200 automatic steps follow one another from here; an instance passes at most 1000"
+    )
+    steps["s600"] = {**work(next="s601")}
+    assert check_workflow(incident(steps, first="s0"), FORMS) == []  # a task between them

@@ -8,6 +8,7 @@ from typing import Any
 
 from engine.core.checker.words import closest
 from engine.core.errors import Problem
+from engine.core.runtime import MAX_AUTOMATIC_STEPS
 from engine.core.schema import iter_steps
 
 #: Step types that finish by themselves, without waiting for a person or a timer.
@@ -124,7 +125,10 @@ def _check_scope(
     ends = {sid for sid, (step, _p) in steps.items() if step["type"] == "end"}
     finishing = _reach_back(ends | unknown_exits, edges)
     yield from _dead_ends(scope, reachable, finishing, edges, where)
-    yield from _busy_loops(steps, edges)
+    loops = list(_busy_loops(steps, edges))
+    yield from loops
+    if not loops:
+        yield from _long_runs(steps, edges)
 
 
 def _dead_ends(
@@ -232,6 +236,37 @@ def _busy_loops(steps: Mapping[str, Any], edges: Mapping[str, list[str]]) -> Ite
             steps[start][1],
             f"the steps {loop} loop without waiting for anyone; add a task or a wait to the loop",
         )
+
+
+def _long_runs(steps: Mapping[str, Any], edges: Mapping[str, list[str]]) -> Iterator[Problem]:
+    """Find a run of more automatic steps one after another than an instance passes in one
+    go (`MAX_AUTOMATIC_STEPS`): it published, and every instance stopped on an incident
+    there. The automatic steps, without loops here, are walked longest first, without
+    recursion."""
+    automatic = {sid for sid, (step, _p) in steps.items() if step["type"] in AUTOMATIC}
+    among = {sid: [t for t in edges[sid] if t in automatic] for sid in automatic}
+    longest: dict[str, int] = {}
+    for start in sorted(automatic):
+        stack = [(start, False)]
+        while stack:
+            sid, done = stack.pop()
+            if sid in longest:
+                continue
+            if done:
+                longest[sid] = 1 + max((longest[t] for t in among[sid]), default=0)
+                continue
+            stack.append((sid, True))
+            stack.extend((t, False) for t in among[sid] if t not in longest)
+    for sid in sorted(automatic):
+        if longest.get(sid, 0) > MAX_AUTOMATIC_STEPS and not any(
+            sid in among[other] for other in automatic
+        ):
+            yield Problem(
+                steps[sid][1],
+                f"{longest[sid]} automatic steps follow one another from here; an instance "
+                f"passes at most {MAX_AUTOMATIC_STEPS} without waiting for anyone, and stops "
+                "there: join some of them, or put a task or a wait between them",
+            )
 
 
 def _components(edges: Mapping[str, list[str]]) -> list[set[str]]:
