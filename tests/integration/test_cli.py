@@ -204,3 +204,18 @@ def test_a_database_that_cannot_be_reached_is_said_in_a_line_with_its_exit_code(
     assert result.exit_code == code, result.output
     assert said in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["group", "a\udcffb"], ["show", "INC-\udcff"], ["user", "ann", "--name", "A\udc80nn"]],
+)
+def test_an_argument_that_is_not_utf8_is_refused_without_a_traceback(
+    args: list[str], database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bytes that are not UTF-8 reach Python as lone surrogates: every command crashed."""
+    monkeypatch.setenv("FLOWDESK_DATABASE_URL", database_url)
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2
+    assert "an argument holds bytes that are not UTF-8 text" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)

@@ -28,6 +28,14 @@ class Flowdesk(click.Group):
     """The command group: a database that does not answer, or a URL that names none, is said
     in a line with its exit code (6: unavailable, 2: usage), not as a traceback."""
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # An argument of bytes that are not UTF-8 reaches Python as lone surrogates, which
+        # no database or terminal takes: every command crashed on one with a traceback.
+        if any("\udc80" <= character <= "\udcff" for arg in args for character in arg):
+            click.echo("Error: an argument holds bytes that are not UTF-8 text", err=True)
+            ctx.exit(2)
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
