@@ -76,6 +76,10 @@ def test_a_simulation_without_the_csrf_token_is_refused(dana: tuple[FlaskClient,
     client, _token = dana
     response = client.post(SIMULATE, json={"document": INCIDENT})
     assert response.status_code == 400
+    assert response.json["code"] == "csrf"  # in the API's shape, not an HTML page
+    # The intake answers in JSON whatever it is asked.
+    wrong = client.get("/intake/generic")
+    assert (wrong.status_code, wrong.mimetype) == (405, "application/json")
 
 
 def test_a_simulation_answers_the_path_and_the_open_tasks(dana: tuple[FlaskClient, str]) -> None:

@@ -47,8 +47,15 @@ MESSAGES = {
 }
 
 
+#: Where every answer is JSON, errors the app answers for them too (a refused CSRF token on
+#: the designer's API, a GET to the intake) included.
+JSON_PATHS = ("/api/", "/designer/api/", "/intake/")
+
+
 def wants_json() -> bool:
-    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+    return (
+        request.path.startswith(JSON_PATHS) or request.accept_mimetypes.best == "application/json"
+    )
 
 
 def answer(
