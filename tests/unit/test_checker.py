@@ -868,3 +868,56 @@ def test_more_automatic_steps_in_a_row_than_an_instance_passes_at_once_is_a_prob
     )
     steps["s600"] = {**work(next="s601")}
     assert check_workflow(incident(steps, first="s0"), FORMS) == []  # a task between them
+
+
+def amount_table(*rows: Any, **extra: Any) -> dict[str, Any]:
+    table = {"inputs": ["affected_users"], "output": "level", "rows": list(rows), **extra}
+    steps = {
+        "size": {"type": "action", "set": {"level": {"lookup": "level"}}, "next": "done"},
+        "done": {"type": "end"},
+    }
+    return incident(steps, first="size", tables={"level": table})
+
+
+@pytest.mark.parametrize(
+    ("rows", "said"),
+    [
+        ([[{"lt": 5000}], [{"gt": 5000}]], "of exactly 5000"),
+        ([[{"lt": 100}], [{"ge": 200}]], "from 100 below 200"),
+        ([[{"le": 100}], [{"gt": 200}]], "above 100 up to 200"),
+        ([[{"lt": 10}], [10], [{"gt": 10, "le": 50}], [{"gt": 60}]], "above 50 up to 60"),
+    ],
+)
+def test_a_number_no_row_matches_between_two_rows_is_a_problem_when_no_default_takes_it(
+    rows: list[list[Any]], said: str
+) -> None:
+    """A newcomer's amount table: `lt 5000` then `gt 5000`, no default. 5000 got nothing,
+    and the finance review the lookup decided was skipped."""
+    doc = amount_table(*({"when": cells, "then": "x"} for cells in rows))
+
+    problems = check_workflow(doc, FORMS)
+
+    assert [(p.pointer, p.message.split(", and")[0]) for p in problems] == [
+        ("/tables/level/rows", f"no row matches affected_users {said}")
+    ]
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [[{"lt": 5000}], [{"ge": 5000}]],  # the bands meet
+        [[{"ge": 0, "lt": 500}], [{"ge": 500}]],  # below 0 is the form's to keep out
+        [[{"lt": 10}], ["-"]],  # a catch-all
+        [[{"lt": 10}], [{"gt": 20}], [{"ge": 5, "le": 25}]],  # a later row fills the hole
+    ],
+)
+def test_rows_that_meet_leave_no_gap(rows: list[list[Any]]) -> None:
+    doc = amount_table(*({"when": cells, "then": "x"} for cells in rows))
+    assert check_workflow(doc, FORMS) == []
+    gap = amount_table({"when": [{"lt": 1}], "then": "x"}, {"when": [{"gt": 1}], "then": "y"})
+    assert (
+        check_workflow(
+            {**gap, "tables": {"level": {**gap["tables"]["level"], "default": "z"}}}, FORMS
+        )
+        == []
+    )

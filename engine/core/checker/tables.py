@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -27,6 +28,7 @@ def check_tables(doc: Mapping[str, Any], flow: Flow) -> Iterator[Problem]:
                     f"{width} inputs ({', '.join(table['inputs'])})",
                 )
         yield from _hidden_rows(key, table)
+        yield from _gaps(key, table)
         yield from _inputs(flow, key, table)
     for step_id, (step, pointer) in flow.steps.items():
         growing: dict[str, FieldInfo] = {}
@@ -162,6 +164,94 @@ def _hidden_rows(key: str, table: Mapping[str, Any]) -> Iterator[Problem]:
             f"/tables/{key}/default",
             f"the default is never used: row {catch_all + 1} matches everything",
         )
+
+
+def _gaps(key: str, table: Mapping[str, Any]) -> Iterator[Problem]:
+    """Report a number no row matches between two rows' ranges, in a table without a default
+    (`lt 5000`, then `gt 5000`: exactly 5000 got nothing, and the step after the lookup
+    went its other way). An input is read when every row says nothing of the others ("-"):
+    where a row names another input's value, what it covers depends on that value. The
+    ends (below every row, above every row) are left alone: a form's own limits may keep
+    values out there."""
+    if "default" in table:
+        return
+    rows = [row["when"] for row in table["rows"] if len(row["when"]) == len(table["inputs"])]
+    for column, name in enumerate(table["inputs"]):
+        spans = []
+        for cells in rows:
+            if any(cell != ANY for at, cell in enumerate(cells) if at != column):
+                break
+            span = _span(cells[column])
+            if span is None:
+                break  # not numbers alone in this column: nothing to say of it
+            spans.append(span)
+        else:
+            hole = _first_hole(spans)
+            if hole is not None:
+                yield Problem(
+                    f"/tables/{key}/rows",
+                    f"no row matches {name} {hole}, and the table has no default: a lookup "
+                    f"of it gives nothing; make the rows meet (lt 5000, then ge 5000) or give "
+                    f"a default",
+                )
+
+
+#: A range of numbers: its lower and upper bounds, each a number and whether it is held
+#: (None: no bound there).
+Span = tuple[tuple[float, bool] | None, tuple[float, bool] | None]
+
+
+def _span(cell: Any) -> Span | None:
+    """The numbers a cell matches as one range, or None when it is not numbers alone."""
+    if cell == ANY:
+        return None, None
+    if isinstance(cell, dict):
+        bounds = list(cell.values())
+        if not bounds or not all(_is_number(b) for b in bounds):
+            return None
+        lower = _bound(cell, ("ge", "gt"))
+        upper = _bound(cell, ("le", "lt"))
+        return (
+            (float(lower[1]), lower[0] == "ge") if lower else None,
+            (float(upper[1]), upper[0] == "le") if upper else None,
+        )
+    values = _listed(cell)
+    if len(values) == 1 and _is_number(values[0]):
+        return (float(values[0]), True), (float(values[0]), True)
+    return None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _first_hole(spans: list[Span]) -> str | None:
+    """Say the first numbers between the rows' spans that none of them holds."""
+    if len(spans) < 2 or any(lower is None and upper is None for lower, upper in spans):
+        return None
+    # Walk from the lowest start: what is covered so far ends at `reach`.
+    ordered = sorted(
+        spans, key=lambda s: (-math.inf, True) if s[0] is None else (s[0][0], not s[0][1])
+    )
+    reach = ordered[0][1]
+    for lower, upper in ordered[1:]:
+        if reach is None:
+            return None  # covered up to the top
+        if lower is not None and (
+            lower[0] > reach[0] or (lower[0] == reach[0] and not lower[1] and not reach[1])
+        ):
+            if lower[0] == reach[0]:
+                return f"of exactly {_said(lower[0])}"
+            low = "from" if not reach[1] else "above"
+            high = "up to" if not lower[1] else "below"
+            return f"{low} {_said(reach[0])} {high} {_said(lower[0])}"
+        if upper is None or upper[0] > reach[0] or (upper[0] == reach[0] and upper[1]):
+            reach = upper
+    return None
+
+
+def _said(number: float) -> str:
+    return str(int(number)) if number.is_integer() else str(number)
 
 
 def _covers(earlier: list[Any], later: list[Any]) -> bool:
