@@ -588,3 +588,17 @@ def test_flowdesk_integration_add_refuses_a_mapping_no_body_could_pass(
     assert refused.exit_code == 1, refused.output
     assert "shout" in refused.output
     assert Catalogue(commands).integrations("ops") == []
+
+
+def test_a_text_longer_than_an_incident_keeps_is_cut_not_refused_through_a_template(
+    post: Callable[..., Any], database: Database
+) -> None:
+    """The docs say a sender's long text is cut, never refused: through a template, a text
+    of 150,000 characters made the template refuse the alert (400)."""
+    long = "Disk full. " * 15_000  # the recipe's title is a template that reads it
+    problem = {"type": "PROBLEM", "host": "db-1", "service": "disk", "state": "CRITICAL"}
+    answer = post("Nagios and Icinga", {**problem, "output": long})
+    assert answer.status_code == 202, answer.json
+    found = incident(database, answer.json["incident"])
+    assert found.title.startswith("db-1 disk: Disk full. Disk full.")
+    assert len(found.title) <= 200
