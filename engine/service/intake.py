@@ -185,7 +185,10 @@ class Intake:
         ruled = [word for word in signal.severities if word in door.severity_rules]
         if signal.severity or not ruled:
             return signal
-        _version, workflow = self.commands.registry.latest_workflow(repo, door.workflow_key)
+        try:
+            _version, workflow = self.commands.registry.latest_workflow(repo, door.workflow_key)
+        except NotFound:  # opening its incident says so, as our fault (`_open`)
+            return signal
         ranks = {level: rank for rank, level in enumerate(workflow.priorities)}
         most = min(ruled, key=lambda word: ranks.get(door.severity_rules[word], len(ranks)))
         return replace(signal, severity=most)
