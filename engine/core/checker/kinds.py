@@ -261,10 +261,12 @@ class Reader:
                 )
             return ANY
         target = self.value(base)
-        read = base.node.name if isinstance(base, nodes.Getattr) and isinstance(
-            base.node, nodes.Name) else None  # fmt: skip
-        if read == "instance" and target.type == "string":
-            assert isinstance(base, nodes.Getattr)
+        if (
+            isinstance(base, nodes.Getattr)
+            and isinstance(base.node, nodes.Name)
+            and base.node.name == "instance"
+            and target.type == "string"
+        ):
             hint = (
                 '; it is the requester\'s user name: to mail them, write "to": "requester"'
                 if base.attr == "requester"
