@@ -182,9 +182,7 @@ class Catalog:
         for doc in self.documents:
             if wanted is not None and doc.path.resolve() not in wanted:
                 continue
-            found = list(doc.problems)
-            if doc.content is not None:
-                found += self._check(doc, references)
+            found = self._problems_of(doc, references)
             if doc.kind and doc.key:
                 first = seen.setdefault((doc.kind, doc.key), doc.path)
                 if first != doc.path:
@@ -213,11 +211,16 @@ class Catalog:
             if doc.key not in named or doc.key in used or doc.path.resolve() in wanted:
                 continue
             used.add(doc.key)  # the first document with a key is the one used
-            found = list(doc.problems)
-            if doc.content is not None:
-                found += self._check(doc, references)
+            found = self._problems_of(doc, references)
             problems.extend(FileProblem(doc.path, problem) for problem in found)
         return problems
+
+    def _problems_of(self, doc: Document, references: References) -> list[Problem]:
+        """A document's own problems: as read, then as checked against the others."""
+        found = list(doc.problems)
+        if doc.content is not None:
+            found += self._check(doc, references)
+        return found
 
     @staticmethod
     def _check(doc: Document, references: References) -> list[Problem]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from engine.core.errors import Problem
@@ -92,6 +92,17 @@ def control_words(character: str) -> str:
     if 0xD800 <= code <= 0xDFFF:
         return "this text holds half of a character (a lone surrogate)"
     return f"this text holds a control character (U+{code:04X})"
+
+
+def map_texts(value: Any, change: Callable[[str], str]) -> Any:
+    """A JSON value with each of its texts (not its keys) given by `change`."""
+    if isinstance(value, str):
+        return change(value)
+    if isinstance(value, dict):
+        return {key: map_texts(item, change) for key, item in value.items()}
+    if isinstance(value, list):
+        return [map_texts(item, change) for item in value]
+    return value
 
 
 def keepable(value: Any, *, max_depth: int = MAX_DEPTH) -> Any:

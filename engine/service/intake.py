@@ -37,7 +37,7 @@ from sqlalchemy import insert, select, update
 
 from engine.core.errors import Problem
 from engine.core.events import Acknowledged, PriorityChanged, Reopened
-from engine.core.values import keepable
+from engine.core.values import keepable, map_texts
 from engine.service import paging, signals, sns
 from engine.service.apply import record_events
 from engine.service.catalogue import alert_data
@@ -463,13 +463,7 @@ TOKEN_KEPT_AS = "(the integration's token)"
 
 def _without_token(body: Any, token: str) -> Any:
     """The body as it is kept: each text equal to the token replaced."""
-    if isinstance(body, str):
-        return TOKEN_KEPT_AS if body == token else body
-    if isinstance(body, dict):
-        return {key: _without_token(value, token) for key, value in body.items()}
-    if isinstance(body, list):
-        return [_without_token(value, token) for value in body]
-    return body
+    return map_texts(body, lambda text: TOKEN_KEPT_AS if text == token else text)
 
 
 def _keep(

@@ -29,7 +29,7 @@ import orjson
 
 from engine.core.errors import ExpressionError
 from engine.core.expressions.templates import compile_template
-from engine.core.values import keepable
+from engine.core.values import keepable, map_texts
 from forms.hygiene import keepable_text
 
 #: PagerDuty's severities, the only ones its Events API v2 accepts.
@@ -406,24 +406,13 @@ def _extract(body: dict[str, Any], rule: str) -> str | None:
         if isinstance(value, dict | list):
             raise LookupError(f"'{rule}' holds an object or a list, not a value")
         return str(value)
-    return compile_template(rule)({"body": _cut(body)})
+    return compile_template(rule)({"body": map_texts(body, lambda text: text[:TEMPLATE_TEXT])})
 
 
 #: The longest text a template reads of a body: more than any field of an incident keeps
 #: (a description keeps 10,000 characters), so a sender's long text is cut, as a pointer's
 #: is, and never makes the template refuse the alert for the text it would build.
 TEMPLATE_TEXT = 20_000
-
-
-def _cut(value: Any) -> Any:
-    """A body with each text cut to `TEMPLATE_TEXT` characters, for a template to read."""
-    if isinstance(value, str):
-        return value[:TEMPLATE_TEXT]
-    if isinstance(value, dict):
-        return {key: _cut(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_cut(item) for item in value]
-    return value
 
 
 def _json_text(value: str, rule: str) -> Any:

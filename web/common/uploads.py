@@ -157,8 +157,7 @@ class Uploads:
         """A post refused for `errors`: delete the files of the file fields they name (a
         file of a type its field refuses is not kept for another try) and keep the others
         for the page shown again (`tokens`); return `values` without the files deleted."""
-        files = {field["key"] for field in form.fields if field["type"] == "file"}
-        named = {error.field.split(".")[0] for error in errors} & files
+        named = {error.field.split(".")[0] for error in errors} & _file_fields(form)
         for new in [new for new in self.kept if new.field in named]:
             if new not in self.again:
                 self.store.delete(new.storage_key)
@@ -178,8 +177,12 @@ class Uploads:
 
 def without_files(form: Form, values: Mapping[str, Any]) -> dict[str, Any]:
     """The answers of a post but its files: for a page shown again without them."""
-    files = {field["key"] for field in form.fields if field["type"] == "file"}
+    files = _file_fields(form)
     return {key: value for key, value in values.items() if key not in files}
+
+
+def _file_fields(form: Form) -> set[str]:
+    return {field["key"] for field in form.fields if field["type"] == "file"}
 
 
 def sniff(head: bytes, name: str) -> str:
