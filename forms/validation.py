@@ -221,6 +221,8 @@ def _resolve(
             data.pop(key, None)
         elif key not in data and "default" in field and not field.get("required"):
             data[key] = copy.deepcopy(field["default"])
+        elif field.get("integer") is True and _whole_float(data.get(key)):
+            data[key] = int(data[key])  # 1e2 or 100.0 for a whole-number field is kept as 100
     view: Mapping[str, Any] = ChainMap(data, cast("dict[str, Any]", outer)) if outer else data
     for field in scope.order:
         key = field["key"]
@@ -292,6 +294,10 @@ def _calculate(data: dict[str, Any], key: str, expr: Evaluator, context: Mapping
         data.pop(key, None)  # e.g. 1e300 * 1e300: infinity is no number to keep
     else:
         data[key] = value
+
+
+def _whole_float(value: Any) -> bool:
+    return isinstance(value, float) and value.is_integer()
 
 
 def _empty(value: Any) -> bool:

@@ -8,17 +8,18 @@ nobody told. Now it is refused, as Stripe's API does.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from engine.service.commands import Commands
 from engine.service.errors import KeyReused
 from engine.store.database import Database
 from engine.store.instances import Command as KeptCommand
-from engine.store.instances import Comment, Task
+from engine.store.instances import Comment, Instance, Task
 from tests.integration.conftest import INCIDENT
 from tests.integration.test_idempotency import open_task_id, snapshot
 from tests.web.test_inbox import open_task
@@ -124,3 +125,26 @@ def test_the_command_line_refuses_a_key_reused_for_another_task(
     assert REFUSED.format(kind="complete") in refused.output
     assert open_task(database, "INC-000002").id == second.id  # still open
     assert complete(first).exit_code == 0  # the first request again: answered
+
+
+def test_the_command_lines_key_is_each_persons_own(
+    commands: Commands, database_url: str, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the API keeps an Idempotency-Key per caller: two people's scripts may each send
+    `--key 1`, and each gets their own request done, and their own answer again."""
+    monkeypatch.setenv("FLOWDESK_DATABASE_URL", database_url)
+    runner = CliRunner()
+
+    def start(person: str) -> Any:
+        data = json.dumps({**INCIDENT, "name": person})
+        return runner.invoke(main, ["start", "it-incident", "--as", person, "--data", data,
+                                    "--key", "1"])  # fmt: skip
+
+    first, second, again = start("alice"), start("bob"), start("alice")
+
+    assert [r.exit_code for r in (first, second, again)] == [0, 0, 0], second.output
+    assert [first.output, second.output, again.output] == [
+        "INC-000001\n", "INC-000002\n", "INC-000001\n"
+    ]  # fmt: skip
+    with database.reading() as session:
+        assert session.scalar(select(func.count()).select_from(Instance)) == 2

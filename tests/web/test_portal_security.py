@@ -122,6 +122,18 @@ def test_a_request_over_the_size_limit_answers_413_and_stores_nothing(
     assert files_on_disk(Path.cwd() / "instance" / "files") == []
 
 
+def test_a_post_of_too_many_parts_says_so_not_the_size_limit(
+    client: FlaskClient, database: Database
+) -> None:
+    """1,001 tiny parts are far under 51 MB: the refusal names the limit that was passed."""
+    extra = {f"x{n}": "1" for n in range(1001)}
+    response = post_files(client, [(PNG, "one.png")], **extra)
+    assert response.status_code == 413
+    assert "at most 1,000 fields and files" in response.text
+    assert "in all" not in response.text  # not told it sent more than 51 MB
+    assert stored(database) == (0, 0)
+
+
 @pytest.mark.parametrize(
     ("given", "said"),
     [

@@ -150,6 +150,7 @@ def start(workflow: str, raw: str, actor: str | None, key: str | None) -> None:
     says where the app is.
     """
     starting = open_services().starting
+    key = command_key(key, actor)
     path = None if actor else f"/track/{_token(key, 'cli-started')}"
     base = os.environ.get("FLOWDESK_BASE_URL", "").rstrip("/")
     with service_errors():
@@ -164,6 +165,12 @@ def start(workflow: str, raw: str, actor: str | None, key: str | None) -> None:
     click.echo(result["number"])
     if path:
         click.echo(f"tracking link: {base}{path}")
+
+
+def command_key(key: str | None, actor: str | None) -> str | None:
+    """The command key of a `--key`, kept apart per actor as the API keeps its
+    `Idempotency-Key` per caller: two people's scripts may each send `--key 1`."""
+    return None if key is None else f"cli:{actor or ''}:{key}"
 
 
 def _token(key: str | None, kind: str) -> str:
@@ -202,6 +209,7 @@ def log_call(
     and FLOWDESK_BASE_URL says where the app is; printed, to read out, in any case.
     """
     data = parse_json(raw, "--data")
+    key = command_key(key, actor)
     token = None if caller_user else _token(key, "cli-logged")
     base = os.environ.get("FLOWDESK_BASE_URL", "").rstrip("/")
     path = f"/track/{token}" if token else None
@@ -252,7 +260,12 @@ def complete(
     commands = open_services().commands
     with service_errors():
         result = commands.complete(
-            task_id, outcome, parse_json(raw, "--data"), actor=actor, key=key, comment=comment
+            task_id,
+            outcome,
+            parse_json(raw, "--data"),
+            actor=actor,
+            key=command_key(key, actor),
+            comment=comment,
         )
     opened = ", ".join(str(t["id"]) for t in result["opened_tasks"]) or "none"
     click.echo(f"{result['number']}: {result['status']} (new tasks: {opened})")
@@ -294,7 +307,9 @@ def retry(number: str, actor: str, raw: str, key: str | None) -> None:
     the fields --data names first."""
     data = parse_json(raw, "--data")
     with service_errors():
-        result = open_services().commands.retry(number, actor=actor, data=data, key=key)
+        result = open_services().commands.retry(
+            number, actor=actor, data=data, key=command_key(key, actor)
+        )
     click.echo(f"{result['number']}: {result['status']}")
 
 

@@ -15,7 +15,7 @@ import click
 from engine.service.problems import ProblemView
 from engine.service.recurring import MAX_AT_LEAST, MAX_DAYS, MIN_AT_LEAST, MIN_DAYS
 from engine.settings import RECURRING_AT_LEAST, RECURRING_DAYS, SettingsError, check_web
-from web.cli.console import open_services, service_errors
+from web.cli.console import command_key, open_services, service_errors
 
 KEY = click.option("--key", default=None, help="Idempotency key: repeating changes nothing.")
 AS = click.option("--as", "actor", required=True, help="Who acts (the service desk).")
@@ -56,7 +56,11 @@ def open_problem(
     services = open_services()
     with service_errors():
         answer = services.problems.open(
-            incidents, actor=actor, title=title, description=description, key=key
+            incidents,
+            actor=actor,
+            title=title,
+            description=description,
+            key=command_key(key, actor),
         )
         _show(services.problems.problem(str(answer["number"])))
 
@@ -85,7 +89,7 @@ def link(number: str, incident: str, actor: str, key: str | None) -> None:
     """Link INCIDENT to the open problem NUMBER."""
     problems = open_services().problems
     with service_errors():
-        problems.link(number, incident, actor=actor, key=key)
+        problems.link(number, incident, actor=actor, key=command_key(key, actor))
         _show(problems.problem(number))
 
 
@@ -98,7 +102,7 @@ def unlink(number: str, incident: str, actor: str, key: str | None) -> None:
     """Take INCIDENT off the problem NUMBER."""
     problems = open_services().problems
     with service_errors():
-        problems.unlink(number, incident, actor=actor, key=key)
+        problems.unlink(number, incident, actor=actor, key=command_key(key, actor))
         _show(problems.problem(number))
 
 
@@ -116,7 +120,12 @@ def known_error(
     problems = open_services().problems
     with service_errors():
         problems.record(
-            number, root_cause, workaround, publish_workaround=publish, actor=actor, key=key
+            number,
+            root_cause,
+            workaround,
+            publish_workaround=publish,
+            actor=actor,
+            key=command_key(key, actor),
         )
         _show(problems.problem(number))
 
@@ -130,7 +139,7 @@ def resolve(number: str, resolution: str, actor: str, key: str | None) -> None:
     """Resolve the known error NUMBER; the owners of its incidents are told."""
     problems = open_services().problems
     with service_errors():
-        problems.resolve(number, resolution, actor=actor, key=key)
+        problems.resolve(number, resolution, actor=actor, key=command_key(key, actor))
         _show(problems.problem(number))
 
 

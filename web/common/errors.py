@@ -74,8 +74,10 @@ def answer(
 def _http(error: HTTPException) -> Response:
     status = error.code or 500
     message = MESSAGES.get(status, error.description or "")
-    if status == 413:  # the body was over the limit: say the limit
-        message = too_large_words(int(current_app.config["MAX_CONTENT_LENGTH"]))
+    if status == 413:  # say the limit that was passed
+        most = int(current_app.config["MAX_CONTENT_LENGTH"])
+        sent = request.content_length
+        message = too_large_words(most) if sent is None or sent > most else _form_words()
     return answer(status, message, error.name.lower().replace(" ", "_"))
 
 
@@ -84,6 +86,17 @@ def too_large_words(most: int) -> str:
     return (
         f"That is more than can be sent at once ({size_words(most)} in all); nothing was "
         f"saved. Send at most {MAX_FILES} files, each at most {size_words(MAX_FILE_SIZE)}."
+    )
+
+
+def _form_words() -> str:
+    """Say the limits of a form's parts to someone whose post was small enough in all: it
+    had too many fields and files, or one field's text too long to read."""
+    parts = current_app.config.get("MAX_FORM_PARTS") or 1000
+    text = current_app.config.get("MAX_FORM_MEMORY_SIZE") or 500_000
+    return (
+        f"That form sent more than can be read: at most {parts:,} fields and files, and at "
+        f"most {size_words(text)} of text in one field. Nothing was saved."
     )
 
 

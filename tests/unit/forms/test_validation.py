@@ -263,3 +263,21 @@ def test_a_required_checkbox_must_be_ticked_not_only_sent() -> None:
     assert [(e.field, e.message) for e in unticked.errors] == [("terms", "Tick this box to go on")]
     assert validate(form, {"terms": True}).ok
     assert validate(form, {"terms": True, "news": False}).data == {"terms": True, "news": False}
+
+
+def test_whole_number_field_keeps_a_whole_float_as_an_integer() -> None:
+    """A script's 100.0 (or 1e2, as a form's text is read) is kept as 100, which a mail and
+    the CSV show as "100", not "100.0"."""
+    sent = 100.0
+    form = make(
+        field("seats", "number", integer=True),
+        field("ratio", "number"),
+        field("lines", "table", columns=[field("qty", "number", integer=True)]),
+    )
+    submission = validate(form, {"seats": sent, "ratio": sent, "lines": [{"qty": sent}]})
+
+    assert submission.ok
+    assert submission.data == {"seats": 100, "ratio": sent, "lines": [{"qty": 100}]}
+    assert type(submission.data["seats"]) is int
+    assert type(submission.data["lines"][0]["qty"]) is int
+    assert type(submission.data["ratio"]) is float  # a field that takes any number keeps it
