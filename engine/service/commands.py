@@ -655,7 +655,14 @@ class Commands(Shell):
             if corrections:
                 workflow = self.registry.workflow(repo, instance.workflow_version_id)
                 fixed = checked_corrections(
-                    repo, self.forms, workflow, state.data, corrections, posted=posted, zone=zone
+                    repo,
+                    self.forms,
+                    workflow,
+                    state.data,
+                    corrections,
+                    pinned=repo.task_form_versions(instance.id),
+                    posted=posted,
+                    zone=zone,
                 )
             return self._advance(uow, instance, Retried(actor, fixed), at, key)
 

@@ -3,9 +3,10 @@
 A step stopped by its own data (a division by zero, a person named who has left) stops again
 on a plain retry. The retry may set some fields first, and each is checked where it is told:
 
-- a field one of the workflow's forms has (the latest version of each) is checked as that
-  form checks an answer to it: its kind, limits and line breaks, an answer to a required
-  field, a person who can sign in, a service of the catalogue. Conditions on other fields
+- a field one of the workflow's forms has is checked as that form checks an answer to it
+  (the version the instance's last task on that form opened with, else the latest): its
+  kind, limits and line breaks, an answer to a required field, a person who can sign in, a
+  service of the catalogue. Conditions on other fields
   (`visible_if`, `required_if`) are not: the admin sets this one field on purpose.
 - a calculated field is worked out, a file attached and a hidden field given by its form,
   never set; the priority has its own command (it asks why, and re-titles the tasks);
@@ -58,15 +59,20 @@ CONDITIONS = ("visible_if", "required_if")
 
 
 def form_fields(
-    forms: FormVersions, repo: Repository, workflow: Workflow
+    forms: FormVersions,
+    repo: Repository,
+    workflow: Workflow,
+    pinned: Mapping[str, int] | None = None,
 ) -> dict[str, tuple[Form, Mapping[str, Any]]]:
     """Each field of the forms the workflow names (its start form first, then its steps'
-    forms, latest versions), with the form it is on."""
+    forms), with the form it is on: the version `pinned` names for its key (the one the
+    instance's data was answered on), else the latest."""
     keys = [workflow.start.get("form"), *(step.doc.get("form") for step in workflow.steps.values())]
     found: dict[str, tuple[Form, Mapping[str, Any]]] = {}
     for key in dict.fromkeys(key for key in keys if isinstance(key, str) and key):
         try:
-            form = forms.latest(repo, key)[1]
+            version = (pinned or {}).get(key)
+            form = forms.version(repo, version) if version else forms.latest(repo, key)[1]
         except NotFound:  # not published (any more): its fields are known by the data alone
             continue
         for spec in form.fields:
@@ -81,17 +87,19 @@ def checked_corrections(
     data: Mapping[str, Any],
     corrections: Mapping[str, Any],
     *,
+    pinned: Mapping[str, int] | None = None,
     posted: bool = False,
     zone: str = "UTC",
 ) -> dict[str, Any]:
     """Return the corrections as they will be set; raise `InvalidData` naming each field
-    that does not take its value. `data` is the instance's data as it is."""
+    that does not take its value. `data` is the instance's data as it is; `pinned`, the
+    form versions its tasks opened with, by key."""
     if len(corrections) > MAX_CORRECTIONS:
         raise InvalidData(
             f"a retry corrects at most {MAX_CORRECTIONS} fields",
             [FieldError("", f"Correct at most {MAX_CORRECTIONS} fields at once")],
         )
-    specs = form_fields(forms, repo, workflow)
+    specs = form_fields(forms, repo, workflow, pinned)
     cleaned: dict[str, Any] = {}
     errors: list[FieldError] = []
     for name, given in corrections.items():

@@ -180,6 +180,11 @@ _TASK_BY_KEY = Prepared(
     )
 )
 _TASK_INSTANCE = Prepared(select(tasks.c.instance_id).where(tasks.c.id == bindparam("id")))
+_TASK_FORM_VERSIONS = Prepared(
+    select(tasks.c.form, tasks.c.form_version_id)
+    .where(tasks.c.instance_id == bindparam("instance"), tasks.c.form_version_id.is_not(None))
+    .order_by(tasks.c.id)
+)
 TASK_COLUMNS = (
     "instance_id",
     "key",
@@ -427,6 +432,11 @@ class Repository(Directory):
 
     def task_instance(self, task_id: int) -> int | None:
         return cast(int | None, self._value(_TASK_INSTANCE, {"id": task_id}))
+
+    def task_form_versions(self, instance_id: int) -> dict[str, int]:
+        """The form version each form of an instance's tasks was last opened with, by key."""
+        rows = _TASK_FORM_VERSIONS.all(self.connection, {"instance": instance_id})
+        return {str(form): int(version) for form, version in rows}
 
     def add_task(self, values: dict[str, Any]) -> int:
         """Insert a task (every column of `TASK_COLUMNS`); return its id."""

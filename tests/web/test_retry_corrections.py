@@ -250,3 +250,62 @@ def test_flowdesk_retry_corrects_what_data_names(
     done = runner.invoke(main, [*args, json.dumps({"parts": 2})], env=env)
     assert done.exit_code == 0, done.output
     assert data_of(database, stopped)["per_head"] == 600
+
+
+COUNT_FORM = {
+    "kind": "form",
+    "format": 1,
+    "key": "count-heads",
+    "title": "Count the people",
+    "fields": [{"key": "people", "type": "number", "label": "People", "integer": True,
+                "required": True}],
+}  # fmt: skip
+COUNTED = {
+    "kind": "workflow",
+    "format": 1,
+    "key": "counted",
+    "title": "Counted",
+    "start": {"form": "split-request", "number_prefix": "CNT"},
+    "first": "count",
+    "steps": {
+        "count": {
+            "type": "task",
+            "form": "count-heads",
+            "assign": {"user": "{{ approver }}"},
+            "on": {"done": "divide"},
+        },
+        "divide": {"type": "action", "set": {"per_head": {"expr": "budget / people"}},
+                   "next": "done"},
+        "done": {"type": "end"},
+    },
+}  # fmt: skip
+
+
+def test_a_correction_is_checked_by_the_form_version_its_task_answered(
+    commands: Commands, database: Database, stopped: str
+) -> None:
+    """The task's form said "a whole number of people"; a newer version of that form, published
+    since, takes any text. The correction is the answer the task gave: it is checked as
+    the version the task opened with checks it, and "four" would only stop the step again."""
+    documents = [Document(Path("count.json"), COUNT_FORM), Document(Path("c.json"), COUNTED)]
+    with database.writer_session() as session, session.begin():
+        publish_all(session, documents, datetime.now(UTC), "test")
+    data = {"budget": 1200, "heads": 1, "approver": "maria", "note": "Team lunch"}
+    number = str(commands.start("counted", data, requester="bob")["number"])
+    with database.reading() as session:
+        task = session.scalars(select(Task.id).where(Task.step == "count")).one()
+    commands.complete(task, "done", {"people": 0}, actor="maria")
+    assert "division by zero" in stops(database, number)["divide"]
+    loose = {**COUNT_FORM, "fields": [{"key": "people", "type": "text", "label": "People"}]}
+    with database.writer_session() as session, session.begin():
+        publish_all(session, [Document(Path("count.json"), loose)], datetime.now(UTC), "test")
+
+    with pytest.raises(InvalidData) as refused:
+        commands.retry(number, actor="ada", data={"people": "four"})
+    assert [(p.field, p.message) for p in refused.value.fields] == [
+        ("people", "Enter a whole number")
+    ]
+
+    commands.retry(number, actor="ada", data={"people": 4})
+    assert stops(database, number) == {}
+    assert data_of(database, number)["per_head"] == 300
