@@ -564,3 +564,38 @@ def test_the_settings_offer_the_start_forms_address_and_service_fields(
     wait_until_saved(page)
     assert saved_draft(database, "outages")["start"]["service"] == "down"
     assert not any("/start/service" in text for text in read_problems(page))
+
+
+def test_what_is_typed_after_tab_or_a_click_goes_to_the_next_box(
+    page: Page, problems: Problems, dana: str, database: Database
+) -> None:
+    """A box's text is stored as it is left. The panel was drawn again at that moment, while
+    the browser moved the focus on: the box reached by Tab or a click was replaced, the
+    focus fell to the page's body, and what was typed next was lost, without a word."""
+    panel = incident(page, "moved-on")
+    page.get_by_role("button", name="Workflow settings").click()
+    panel.get_by_label("Title", exact=True).fill("Buy things")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Control+A")
+    page.keyboard.type("What the company needs.")
+    description = panel.get_by_label("Description", exact=True)
+    expect(description).to_have_value("What the company needs.")
+
+    prefix = panel.get_by_label("Number prefix")
+    prefix.click()  # a click, not Tab: the description is stored as it is left
+    page.keyboard.press("Control+A")
+    page.keyboard.type("PUR")
+    expect(prefix).to_have_value("PUR")
+    expect(prefix).to_be_focused()
+    panel.get_by_label("Instance title", exact=True).click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type("Purchase of {{ summary }}")
+    page.keyboard.press("Enter")  # Enter stores it, and the focus stays in the box
+    expect(panel.get_by_label("Instance title", exact=True)).to_be_focused()
+
+    wait_until_saved(page)
+    draft = saved_draft(database, "moved-on")
+    assert (draft["title"], draft["description"]) == ("Buy things", "What the company needs.")
+    assert draft["start"]["number_prefix"] == "PUR"
+    assert draft["start"]["title"] == "Purchase of {{ summary }}"
+    assert problems.all() == []

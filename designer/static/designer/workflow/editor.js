@@ -67,6 +67,11 @@ const state = {
   saveTimer: 0,
   checkTimer: 0,
   panelTimer: 0,
+  settleTimer: 0,
+  pointerDown: false,
+  leaving: false, // a box's text is being stored as it is left (see wirePointer)
+  openedSelect: null, // the drop-down the last pointer went down on
+  afterPointer: null, // what waits for the pointer to come up (see drawPanelOnceSettled)
   edit: 0, // edits made since the page opened; each one is checked
 };
 
@@ -173,7 +178,7 @@ function findAgain({ holder, tag, name }) {
  * `holdPanel`). `shown`: the edit was typed in the panel, which shows it already (see
  * `apply`).
  */
-function render(focusId, awaitCheck = false, shown = false) {
+function render(focusId, awaitCheck = false, shown = false, left = false) {
   keepingFocus(() => {
     const current = doc();
     if (state.layoutOf !== current) {
@@ -185,6 +190,7 @@ function render(focusId, awaitCheck = false, shown = false) {
     renderProblems();
     if (!$("json-view").hidden) $("json").textContent = JSON.stringify(current, null, 2);
     if (shown) panelShows();
+    else if (left) drawPanelOnceSettled();
     else if (!awaitCheck) renderPanel();
     else if (state.panelDrawn?.selected !== JSON.stringify(state.selected)) holdPanel();
     $("workflow-settings").setAttribute("aria-pressed", String(Boolean(state.selected?.workflow)));
@@ -236,6 +242,70 @@ function renderPanel(force = false) {
     },
     openForm,
   });
+}
+
+/**
+ * Draw the panel once the focus has moved on. A box's text is stored as it is left: by Tab
+ * or a click elsewhere, before the focus reaches the next control. Drawing the panel there
+ * and then would replace that control under the browser, and the focus, with whatever is
+ * typed next, would fall to the page's body. So it is drawn on the next turn, keeping the
+ * focus where it went: after the click, when a pointer is down; and after a drop-down of
+ * the panel the pointer opened has been chosen from or left.
+ */
+function drawPanelOnceSettled() {
+  window.clearTimeout(state.settleTimer);
+  const draw = () => keepingFocus(() => renderPanel());
+  const settled = () => {
+    if (state.pointerDown) {
+      state.afterPointer = settled;
+      return;
+    }
+    const active = document.activeElement;
+    if (active?.tagName === "SELECT" && active === state.openedSelect && $("properties").contains(active)) {
+      state.openedSelect = null;
+      const once = () => {
+        active.removeEventListener("change", once);
+        active.removeEventListener("blur", once);
+        window.setTimeout(draw);
+      };
+      active.addEventListener("change", once);
+      active.addEventListener("blur", once);
+      return;
+    }
+    draw();
+  };
+  state.settleTimer = window.setTimeout(settled);
+}
+
+/**
+ * Know when a pointer is down, and on which drop-down, and when a box's text is stored as
+ * it is left (its `change` comes once the focus is gone from it): see drawPanelOnceSettled.
+ */
+function wirePointer() {
+  const textual = (node) => node instanceof HTMLTextAreaElement || (node instanceof HTMLInputElement && !["checkbox", "radio", "button", "submit", "range", "color", "file"].includes(node.type));
+  document.addEventListener("change", (event) => {
+    state.leaving = textual(event.target) && document.activeElement !== event.target;
+  }, true);
+  document.addEventListener("change", () => {
+    state.leaving = false; // its handlers have run
+  });
+  document.addEventListener(
+    "pointerdown",
+    (event) => {
+      const select = event.target instanceof Element ? event.target.closest("select") : null;
+      state.pointerDown = true;
+      state.openedSelect = select;
+    },
+    true,
+  );
+  const up = () => {
+    state.pointerDown = false;
+    const waiting = state.afterPointer;
+    state.afterPointer = null;
+    if (waiting) window.setTimeout(waiting); // after the click this pointer makes
+  };
+  document.addEventListener("pointerup", up, true);
+  document.addEventListener("pointercancel", up, true);
 }
 
 /**
@@ -392,7 +462,8 @@ function showProblemsSummary() {
  * Apply `fn` (doc -> new doc) as one undoable edit; typing in one box merges into one.
  * `options.merge` says the edit is made as it is typed (every keystroke, one undo step per
  * box): its check waits for a pause in the typing, where any other edit is checked at once.
- * `options.shown` says the panel shows the edit already (see `panelShows`).
+ * `options.shown` says the panel shows the edit already (see `panelShows`). An edit stored
+ * as its box is left draws the panel once the focus has moved on (see `drawPanelOnceSettled`).
  */
 function apply(label, fn, options = {}) {
   const active = document.activeElement;
@@ -401,7 +472,7 @@ function apply(label, fn, options = {}) {
   if (next === null || next === undefined || next === doc()) return false;
   const asTyped = options.merge !== undefined && options.merge !== null;
   state.history.apply(next, asTyped ? `${label}|${options.merge}` : typing ? `${label}|${active.id}` : null);
-  changed(undefined, asTyped, true, Boolean(options.shown));
+  changed(undefined, asTyped, true, Boolean(options.shown), Boolean(state.leaving) && !asTyped);
   if (!typing) announce(`${label}.`);
   return true;
 }
@@ -430,7 +501,7 @@ function command(run, words, focus = true) {
  * `inPanel`: the edit was made in the properties panel (see `render`'s `awaitCheck`);
  * `shown`: the panel shows it already.
  */
-function changed(focusId, typing = false, inPanel = false, shown = false) {
+function changed(focusId, typing = false, inPanel = false, shown = false, left = false) {
   if (state.selected?.step && !model.findStep(doc(), state.selected.step)) state.selected = null;
   state.edit += 1; // an answer to an earlier document is stale from now on
   root.dataset.edit = String(state.edit);
@@ -444,7 +515,7 @@ function changed(focusId, typing = false, inPanel = false, shown = false) {
     state.checkTimer = window.setTimeout(check, CHECK_DELAY_MS);
   } else check();
   if (awaitCheck) state.panelTimer = window.setTimeout(() => keepingFocus(() => renderPanel()), PANEL_WAIT_MS);
-  render(focusId, awaitCheck, shown);
+  render(focusId, awaitCheck, shown, left);
   state.dirty = true;
   status("Unsaved changes");
   window.clearTimeout(state.saveTimer);
@@ -794,6 +865,7 @@ function wire() {
     button.addEventListener("dragstart", (event) => event.dataTransfer.setData("application/x-flowdesk-add-type", button.dataset.addType));
   }
   wireDragging();
+  wirePointer();
   // Skip to the canvas: onto its selected card, or its first, where the arrow keys work at once.
   $("skip-to-canvas").addEventListener("click", (event) => {
     const stop = $("canvas").querySelector(".wf-card-select[aria-pressed=true]") || $("canvas").querySelector(".wf-card-select") || $("canvas").querySelector(".wf-add");
