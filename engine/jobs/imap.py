@@ -107,6 +107,10 @@ def poll(mail: MailIntake, settings: ImapSettings, *, batch: int = IMAP_BATCH) -
                     break  # ours to fix: the mail stays unread for the next poll
                 log.warning("mail %s refused: %s", uid, error.message)
                 receipt = Receipt("refused", error.message)
+            except Exception:
+                # Ours to fix too; it stays unread, and the mails after it are still taken.
+                log.exception("mail %s could not be taken; it stays unread", uid)
+                continue
             client.uid("STORE", uid, "+FLAGS", "(\\Seen)")
             receipts.append(receipt)
     finally:

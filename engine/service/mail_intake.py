@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import os
 import secrets
 from collections.abc import Mapping, Sequence
@@ -38,7 +39,15 @@ from engine.core.errors import Problem
 from engine.service.apply import message_row, record_events
 from engine.service.commands import Commands
 from engine.service.errors import InvalidInput, NotFound, ServiceError
-from engine.service.mail_reading import Letter, automatic, parse, read_letter, reply_text
+from engine.service.file_kinds import safe_filename, sniff
+from engine.service.mail_reading import (
+    Letter,
+    automatic,
+    parse,
+    read_letter,
+    reply_text,
+    unreadable_letter,
+)
 from engine.service.requests import REQUESTER, NewFile, add_files, token_hash
 from engine.service.starters import start_check
 from engine.service.starting import email_problem
@@ -71,6 +80,8 @@ SAMPLE_MAIL = {
     "name": "A sender",
     "email": "sender@example.org",
 }
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +120,12 @@ class MailIntake:
     ) -> None:
         self.commands = commands
         self.files = files
-        self.own = frozenset(a.strip().lower() for a in own_addresses if a.strip())
+        # "Flowdesk <noreply@example.org>" is the address noreply@example.org.
+        self.own = frozenset(
+            address.strip().lower()
+            for _name, address in getaddresses(list(own_addresses))
+            if "@" in address
+        )
         self.base_url = (base_url or "").rstrip("/") or None
 
     # Mailboxes -----------------------------------------------------------------------------
@@ -216,16 +232,30 @@ class MailIntake:
 
     # Receiving -----------------------------------------------------------------------------
 
-    def receive(self, raw: bytes, *, recipients: Sequence[str] = (), source: str) -> Receipt:
+    def receive(
+        self,
+        raw: bytes,
+        *,
+        recipients: Sequence[str] = (),
+        source: str,
+        envelope_sender: str | None = None,
+    ) -> Receipt:
         """Take one mail's bytes: open an instance, comment on one, or drop it, and record it.
 
         `recipients` are the envelope's (SMTP `RCPT TO`) or the mailbox an IMAP account
         feeds; without them the mail's own `To`, `Cc` and `Delivered-To` are read.
+        `envelope_sender` is SMTP's `MAIL FROM` when the mail came that way: empty, it is a
+        bounce or an auto-reply (RFC 3834), which is never answered.
         """
         if len(raw) > MAIL_IN_MAX_BYTES:
             raise InvalidInput(f"the mail is {len(raw)} bytes; the limit is {MAIL_IN_MAX_BYTES}")
-        message = parse(raw)
-        letter = read_letter(message, raw)
+        try:
+            message = parse(raw)
+            letter = read_letter(message, raw)
+        except Exception as error:
+            log.warning("a mail could not be read: %r", error)
+            unread = unreadable_letter(raw)
+            return self._record(unread, None, source, "refused", f"it cannot be read ({error})")
         if not recipients:
             recipients = _addressees(message)
         box = self._mailbox(recipients)
@@ -236,6 +266,8 @@ class MailIntake:
         if earlier is not None:
             return earlier
         why = automatic(message, letter.sender, self.own | {box.address})
+        if why is None and envelope_sender is not None and envelope_sender.strip("<> ") == "":
+            why = "an empty envelope sender (MAIL FROM:<>): a bounce or an automatic reply"
         if why is None and self._flooding(letter.sender):
             why = (
                 f"{letter.sender} sent more than {MAIL_IN_FLOOD_LIMIT} mails within "
@@ -443,11 +475,12 @@ class MailIntake:
                 left_out.append(enclosure.filename)
                 continue
             kept = self.files.put(io.BytesIO(enclosure.content), limit=MAIL_IN_MAX_FILE_BYTES)
+            name = safe_filename(enclosure.filename)
             stored.append(
                 NewFile(
                     None,
-                    enclosure.filename,
-                    enclosure.content_type,
+                    name,
+                    sniff(enclosure.content[:512], name),  # not the type the mail declares
                     kept.size,
                     kept.sha256,
                     kept.key,
@@ -498,9 +531,15 @@ def _view(box: Mailbox) -> MailboxView:
 
 
 def _addressees(message: Any) -> list[str]:
-    values = [str(message.get(name) or "") for name in ("Delivered-To", "X-Original-To", "To")]
-    values += [str(message.get("Cc") or "")]
-    return [address for _name, address in getaddresses(values) if "@" in address]
+    """The addresses a mail was sent to, read from its headers' raw text: a header the
+    standard library's parser cannot read (it raises) still names its addresses."""
+    names = ("delivered-to", "x-original-to", "to", "cc")
+    order = {name: index for index, name in enumerate(names)}
+    values = sorted(
+        ((str(v), order[k.lower()]) for k, v in message.raw_items() if k.lower() in order),
+        key=lambda pair: pair[1],
+    )
+    return [a for _name, a in getaddresses([value for value, _ in values]) if "@" in a]
 
 
 def _key(letter: Letter, box: Mailbox) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage, Message
@@ -79,8 +80,13 @@ def parse(raw: bytes) -> EmailMessage:
 
 
 def read_letter(message: EmailMessage, raw: bytes) -> Letter:
-    """Return the letter in a parsed message; `raw` is its bytes (for its size and id)."""
+    """Return the letter in a parsed message; `raw` is its bytes (for its size and id).
+
+    Whatever its structure, a mail is read: a part too broken to read (a multipart whose
+    boundary is not the one declared, a truncated mail) is passed over, never raised.
+    """
     name, sender = _sender(message)
+    body = body_part(message)
     message_id = _header(message, "Message-ID").strip()
     if not message_id:
         # Without an id, the same bytes received twice still count as one mail.
@@ -91,11 +97,17 @@ def read_letter(message: EmailMessage, raw: bytes) -> Letter:
         sender=sender,
         sender_name=name,
         subject=clean(" ".join(_header(message, "Subject").split())),
-        text=clean(body_text(message)),
+        text=clean(body_text(body)),
         answers=tuple(dict.fromkeys(answers)),
-        enclosures=tuple(enclosures(message)),
+        enclosures=tuple(enclosures(message, body)),
         size=len(raw),
     )
+
+
+def unreadable_letter(raw: bytes) -> Letter:
+    """What is known of bytes that cannot be read as a mail: their size and digest."""
+    digest = "sha256:" + hashlib.sha256(raw).hexdigest()
+    return Letter(digest, "", "", "", "", (), (), len(raw))
 
 
 def _header(message: Message, name: str) -> str:
@@ -107,11 +119,34 @@ def _header(message: Message, name: str) -> str:
 
 
 def _sender(message: EmailMessage) -> tuple[str, str]:
-    pairs = getaddresses([_header(message, "From")])
-    for name, address in pairs:
-        if "@" in address:
-            return clean(name).strip(), address.strip().lower()
-    return "", ""
+    """The one mailbox a mail is from (its name, its address), or ("", "") when its From
+    does not name one for sure: none, several, or an address in the name's place.
+
+    `bob@example.org <mallory@evil.example>` is read by the standard library as from
+    bob@example.org, while the receiving server's SPF and DMARC checks judged the address
+    in angle brackets, the sender's own: the address taken must be the one in brackets.
+    """
+    raw = [str(value) for name, value in message.raw_items() if name.lower() == "from"]
+    if len(raw) != 1:
+        return "", ""
+    try:
+        found = [a for a in message["From"].addresses if "@" in (a.addr_spec or "")]
+    except (ValueError, IndexError, AttributeError, TypeError):  # a From too broken to read
+        return "", ""
+    bracketed = _BRACKETED.findall(raw[0])
+    if len(found) != 1 or (bracketed and bracketed[-1].lower() != found[0].addr_spec.lower()):
+        return "", ""
+    return clean(_utf8(found[0].display_name)).strip(), found[0].addr_spec.strip().lower()
+
+
+#: An address in angle brackets, as a From's raw text holds it.
+_BRACKETED = re.compile(r"<\s*([^<>\s@]+@[^<>\s]+?)\s*>")
+
+
+def _utf8(text: str) -> str:
+    """Text read from a header's raw UTF-8 bytes (RFC 6532), which the parser keeps as
+    escapes, in its own letters: "Müller", not "M\\udcc3\\udcbcller"."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _ids(value: str) -> list[str]:
@@ -123,41 +158,116 @@ def clean(text: str) -> str:
     return _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
 
 
-def body_text(message: EmailMessage) -> str:
-    """The mail's text: its plain part, else its HTML part read as text."""
-    part = message.get_body(preferencelist=("plain", "html"))
+#: What a broken structure may raise as the standard library walks it.
+_BROKEN = (AttributeError, IndexError, KeyError, LookupError, TypeError, ValueError)
+#: The parts that sign a mail (S/MIME): no file anyone attached.
+SIGNATURES = frozenset(
+    {"application/pkcs7-signature", "application/x-pkcs7-signature", "application/pgp-signature"}
+)
+
+
+def body_part(message: EmailMessage) -> Message | None:
+    """The part holding the mail's text: its plain part, else its HTML part (None: none).
+
+    A structure the standard library cannot walk (it raises) is searched part by part: the
+    first plain text there, else the first HTML."""
+    found: Message | None
+    try:
+        found = message.get_body(preferencelist=("plain", "html"))
+    except _BROKEN:
+        found = None
+        leaves = [p for p in _leaves(message) if p.get_content_maintype() == "text"]
+        for kind in ("text/plain", "text/html"):
+            for part in leaves:
+                if found is None and part.get_content_type() == kind and not part.get_filename():
+                    found = part
+    # A multipart whose boundary is not the one it declares is one text: better read raw
+    # than not at all.
+    return found if found is not None else next(_unsplit(message), None)
+
+
+def _unsplit(message: Message) -> Iterator[Message]:
+    for part in message.walk():
+        if part.get_content_maintype() == "multipart" and isinstance(part.get_payload(), str):
+            yield part
+
+
+def body_text(part: Message | None) -> str:
+    """The text of a mail's body part, HTML read as text."""
     if part is None:
         return ""
     try:
-        content = part.get_content()
+        content = part.get_content() if isinstance(part, EmailMessage) else None
     except (LookupError, ValueError):  # an unknown charset: read what can be read
-        payload = part.get_payload(decode=True)
-        content = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
+        content = None
     if not isinstance(content, str):
-        return ""
+        payload = part.get_payload(decode=True)
+        if isinstance(payload, bytes):
+            content = payload.decode("utf-8", "replace")
+        else:
+            raw = part.get_payload()
+            content = raw if isinstance(raw, str) else ""
     return html_text(content) if part.get_content_type() == "text/html" else content
 
 
-def enclosures(message: EmailMessage) -> list[Enclosure]:
-    """The files a mail carries: its attachments, and inline parts with a file name."""
+def enclosures(message: EmailMessage, body: Message | None = None) -> list[Enclosure]:
+    """The files a mail carries, however deep: attachments, inline images (a pasted
+    screenshot), files inside a signed or related part; not its body, nor the alternative
+    texts of its body, nor a signature."""
     found = []
-    for part in message.iter_attachments():
-        if not isinstance(part, EmailMessage):
+    for part in _leaves(message):
+        if part is body:
             continue
-        payload = part.get_payload(decode=True)
-        if isinstance(payload, bytes):
-            content = payload
-        elif part.get_content_type() == "message/rfc822":
-            content = part.as_bytes()
-        else:
+        try:
+            enclosure = _enclosure(part)
+        except _BROKEN:  # headers too broken to read: no file to keep
             continue
-        filename = clean(part.get_filename() or "") or _default_name(part.get_content_type())
-        found.append(Enclosure(filename[:255], part.get_content_type()[:120], content))
+        if enclosure is not None:
+            found.append(enclosure)
     return found
 
 
+def _enclosure(part: Message) -> Enclosure | None:
+    kind = part.get_content_type()
+    if kind in SIGNATURES:
+        return None
+    filename = clean(part.get_filename() or "")
+    named = filename or part.get_content_disposition() == "attachment"
+    if not named and (part.get_content_maintype() == "text" or not part.get("Content-ID")):
+        return None  # another form of the text (HTML beside the plain), or a stray part
+    if kind == "message/rfc822":
+        content = part.as_bytes()
+    else:
+        payload = part.get_payload(decode=True)
+        if not isinstance(payload, bytes):
+            return None
+        content = payload
+    return Enclosure((filename or _default_name(kind))[:255], kind[:120], content)
+
+
+def _leaves(message: Message) -> list[Message]:
+    """Every part of a mail that holds content, in order; a mail attached whole is one part
+    (its own parts are its own), and a multipart too broken to split holds none."""
+    leaves: list[Message] = []
+    pending = [message]
+    while pending:
+        part = pending.pop()
+        if part.get_content_maintype() == "multipart":
+            inner = part.get_payload()
+            if isinstance(inner, list):
+                pending.extend(reversed([p for p in inner if isinstance(p, Message)]))
+            continue
+        leaves.append(part)
+    return leaves
+
+
 def _default_name(content_type: str) -> str:
-    return "message.eml" if content_type == "message/rfc822" else "attachment"
+    """A name for a file sent without one: `message.eml`, `image.png`, `attachment`."""
+    if content_type == "message/rfc822":
+        return "message.eml"
+    if content_type.startswith("image/") and content_type[6:].isalnum():
+        return f"image.{content_type[6:]}"
+    return "attachment"
 
 
 class _Text(HTMLParser):
@@ -209,6 +319,29 @@ def reply_text(text: str) -> str:
     return "\n".join(line for line in kept if not line.lstrip().startswith(">")).strip()
 
 
+#: How automatic replies without an RFC 3834 header begin their subject, in several languages.
+AUTO_REPLY_SUBJECT = re.compile(
+    r"^(automatic reply|auto(matic)?[- ]?(response|reply)|autoreply|auto"
+    r"|out of (the )?office( auto-?reply)?|automatische antwort|abwesenheitsnotiz|abwesend"
+    r"|réponse automatique|risposta automatica|respuesta automática|fuera de la oficina"
+    r"|resposta automática|automatisch antwoord|afwezig|automatiskt svar|autosvar"
+    r"|automaattinen vastaus|odpowiedź automatyczna)\s*:",
+    re.I,
+)
+
+
+def _own_group(message: EmailMessage) -> bool:
+    """Tell whether list mail comes from a group the mail was sent to (a Google Group or a
+    mailing list that forwards to the desk): its `List-Id` is one of its addressees', as
+    `<it-help.example.com>` is it-help@example.com's. A person wrote it to the desk."""
+    listed = re.search(r"<([^<>\s]+)>", _header(message, "List-Id"))
+    if not listed:
+        return False
+    sent_to = [v for k, v in message.raw_items() if k.lower() in ("to", "cc", "delivered-to")]
+    ids = {a.lower().replace("@", ".") for _n, a in getaddresses([str(v) for v in sent_to])}
+    return listed.group(1).lower() in ids
+
+
 def automatic(message: EmailMessage, sender: str, own: frozenset[str]) -> str | None:
     """Say why a mail was sent by a machine, not a person (None: a person wrote it).
 
@@ -220,20 +353,29 @@ def automatic(message: EmailMessage, sender: str, own: frozenset[str]) -> str | 
     if local in BOUNCERS or message.get_content_type() == "multipart/report":
         return "a delivery report (bounce)"
     if not sender:
-        return "no sender address (a bounce, or a broken From)"
+        return (
+            "no one sender's address (a bounce, or a From naming none, several, or an address "
+            "in the name's place)"
+        )
+    if _header(message, "Return-Path").strip() == "<>":
+        return "an empty envelope sender (Return-Path: <>): a bounce or an automatic reply"
     auto = _header(message, "Auto-Submitted").strip().lower()
     if auto and not auto.startswith("no"):
         return f"an automatic reply (Auto-Submitted: {auto})"
     for name in ("X-Autoreply", "X-Autorespond", "X-Autogenerated", "X-Auto-Reply"):
         if _header(message, name):
             return f"an automatic reply ({name})"
-    if _header(message, "X-MS-Exchange-Generated-Message-Source") or _header(
-        message, "X-MS-Exchange-Inbox-Rules-Loop"
-    ):
-        return "an automatic reply generated by Exchange"
+    subject = " ".join(_header(message, "Subject").split())
+    if AUTO_REPLY_SUBJECT.match(subject):
+        return f"an automatic reply (its subject: {subject[:80]})"
+    # Exchange stamps these on mail an inbox rule forwards as well as on its automatic
+    # replies (which say so in Auto-Submitted or their subject): alone they tell nothing.
+    group = _own_group(message)
     precedence = _header(message, "Precedence").strip().lower()
-    if precedence in ("bulk", "junk", "list", "auto_reply"):
+    if precedence in ("bulk", "junk", "auto_reply") or (precedence == "list" and not group):
         return f"bulk or list mail (Precedence: {precedence})"
+    if _header(message, "List-Unsubscribe") and not group:
+        return "bulk mail (a newsletter: List-Unsubscribe)"
     loop = _header(message, "X-Loop").lower()
     if loop and (any(address in loop for address in own) or "flowdesk" in loop):
         return f"a mail loop (X-Loop: {loop.strip()})"

@@ -20,7 +20,6 @@ from engine.service.catalogue import Catalogue
 from engine.service.commands import Commands
 from engine.service.errors import InvalidInput
 from engine.service.mail_intake import MailIntake
-from engine.service.people import ensure_user
 from engine.settings import MAIL_IN_FLOOD_LIMIT, MAIL_IN_MAX_FILE_BYTES, RelaySettings
 from engine.store.database import Database
 from engine.store.files import FileStore
@@ -33,28 +32,6 @@ from web.cli.inbound import listener
 from web.cli.stack import free_port
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
-
-
-@pytest.fixture
-def files(tmp_path: Path) -> FileStore:
-    return FileStore(tmp_path / "files")
-
-
-@pytest.fixture
-def mail(commands: Commands, files: FileStore) -> MailIntake:
-    """The intake, with addresses for alice, bob (an agent) and rita, and the desk's mailbox."""
-    with commands.database.writer_session() as session, session.begin():
-        ensure_user(session, "alice", commands.clock(), email="Alice@Example.org")
-        ensure_user(session, "bob", commands.clock(), email="bob@example.org")
-        ensure_user(
-            session, "rita", commands.clock(), email="rita@example.org", roles=["requester"]
-        )
-    Catalogue(commands).save_service(
-        "email", {"name": "E-mail", "start_data": {}}, actor=None, create=True
-    )
-    intake = MailIntake(commands, files, own_addresses=[OUR_SENDER], base_url=BASE_URL)
-    intake.save_mailbox(DESK, "it-incident", service_key="email", defaults=DEFAULTS)
-    return intake
 
 
 def instance(database: Database, number: str) -> Instance:

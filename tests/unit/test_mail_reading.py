@@ -69,3 +69,48 @@ def test_control_characters_in_a_mail_never_reach_the_data() -> None:
     read = read_letter(parse(raw), raw)
     assert read.subject == "Bell rings"
     assert read.text.rstrip() == "Line one\nNull here[31m"
+
+
+@pytest.mark.parametrize(
+    ("sender", "read"),
+    [
+        ("Bob <bob@example.org>", ("Bob", "bob@example.org")),
+        ("bob@example.org", ("", "bob@example.org")),
+        ("Bob <Bob@Example.org> (work)", ("Bob", "bob@example.org")),
+        ('"bob@example.org" <mallory@evil.example>', ("bob@example.org", "mallory@evil.example")),
+        ("=?utf-8?q?M=C3=BCller=2C_Hans?= <h@example.de>", ("Müller, Hans", "h@example.de")),
+        ("bob@example.org <mallory@evil.example>", ("", "")),  # read as bob's by the library
+        ("Bob <bob@example.org>\r\n <mallory@evil.example>", ("", "")),
+        ("a@example.org, b@example.org", ("", "")),
+        ("undisclosed-recipients:;", ("", "")),
+    ],
+)
+def test_a_mail_is_from_the_one_address_in_brackets_or_from_nobody(
+    sender: str, read: tuple[str, str]
+) -> None:
+    raw = f"From: {sender}\r\nTo: d@x.org\r\nSubject: hi\r\n\r\nbody\r\n".encode()
+    found = read_letter(parse(raw), raw)
+    assert (found.sender_name, found.sender) == read
+
+
+def test_a_name_in_raw_utf8_keeps_its_letters() -> None:
+    raw = "From: Chloé Dubois <c@example.net>\r\nSubject: hi\r\n\r\nbody\r\n".encode()
+    assert read_letter(parse(raw), raw).sender_name == "Chloé Dubois"
+
+
+@pytest.mark.parametrize(
+    ("subject", "automatic_reply"),
+    [
+        ("Automatic reply: We received your request INC-000002", True),
+        ("Out of Office AutoReply: Printer", True),
+        ("Abwesenheitsnotiz: Drucker", True),
+        ("Réponse automatique : Imprimante", True),
+        ("Auto-renewal of the licence failed", False),
+        ("Printer out of office hours", False),
+    ],
+)
+def test_an_automatic_reply_is_known_by_its_subject_too(
+    subject: str, automatic_reply: bool
+) -> None:
+    said = automatic(parse(letter(subject=subject)), "alice@example.org", OWN)
+    assert (said is not None) == automatic_reply

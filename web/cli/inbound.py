@@ -54,7 +54,13 @@ class Intake:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         content = envelope.content
         raw = content if isinstance(content, bytes) else str(content).encode()
-        receive = partial(self.mail.receive, raw, recipients=envelope.rcpt_tos, source="smtp")
+        receive = partial(
+            self.mail.receive,
+            raw,
+            recipients=envelope.rcpt_tos,
+            source="smtp",
+            envelope_sender=envelope.mail_from or "",
+        )
         loop = asyncio.get_running_loop()
         try:
             receipt = await loop.run_in_executor(None, self._run, receive)

@@ -15,16 +15,14 @@ sent again is an orphan that `flowdesk prune-files` deletes after a day.
 from __future__ import annotations
 
 import dataclasses
-import mimetypes
-import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any, BinaryIO, cast
 
-import filetype
 from flask import Response, current_app, send_file
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.datastructures import FileStorage, MultiDict
 
+from engine.service.file_kinds import safe_filename, sniff
 from engine.service.requests import NewFile
 from engine.store.files import FileStore, FileTooLarge
 from engine.store.instances import Attachment
@@ -183,32 +181,6 @@ def without_files(form: Form, values: Mapping[str, Any]) -> dict[str, Any]:
 
 def _file_fields(form: Form) -> set[str]:
     return {field["key"] for field in form.fields if field["type"] == "file"}
-
-
-def sniff(head: bytes, name: str) -> str:
-    """Tell a file's type by its first bytes; plain text formats by their name."""
-    kind = filetype.guess_mime(head) if head else None
-    if kind:
-        return str(kind)
-    guessed = mimetypes.guess_type(name)[0]
-    if guessed and guessed.startswith("text/") and _looks_like_text(head):
-        return guessed
-    return "application/octet-stream"
-
-
-def _looks_like_text(head: bytes) -> bool:
-    try:
-        head.decode("utf-8")
-    except UnicodeDecodeError:
-        return len(head) >= 500  # cut in the middle of a character at the 512-byte mark
-    return b"\x00" not in head
-
-
-def safe_filename(name: str) -> str:
-    """Keep a file's name readable, without paths or control characters."""
-    name = unicodedata.normalize("NFC", name).replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(c for c in name if c.isprintable()).strip().lstrip(".")
-    return name[:200] or "file"
 
 
 def _count(n: int, noun: str) -> str:
