@@ -152,6 +152,8 @@ def test_a_process_owner_builds_publishes_and_a_requester_fills_in_a_form(
 
     page.get_by_role("button", name="Publish").click()
     expect(page.locator("#outcome")).to_contain_text("Version 1 is published.")
+    # Told as done, not in the red of a refusal (as it was).
+    expect(page.locator("#outcome")).to_have_css("border-left-color", "rgb(27, 127, 59)")
     assert problems.all() == []
 
     form = saved_draft(database, "outage-report")
@@ -234,6 +236,7 @@ def test_publishing_a_form_with_a_problem_shows_it_at_the_field_and_publishes_no
     page.get_by_role("button", name="Publish").click()
     outcome = page.locator("#outcome")
     expect(outcome).to_contain_text("Nothing was published")
+    expect(outcome).to_have_css("border-left-color", "rgb(176, 0, 32)")
     expect(outcome).to_contain_text("already used")
     second = page.locator("#canvas .canvas-field").nth(1)
     expect(second.locator(".canvas-problems")).to_contain_text("already used")

@@ -105,6 +105,16 @@ def test_the_workflows_page_sends_whoever_would_build_a_workflow_to_the_studio(
     assert 'open it in the <a href="/designer/">Studio</a>' in page.text
 
 
+def test_a_new_user_starts_with_no_role_ticked(admin: FlaskClient) -> None:
+    """Agent was ticked: a requester or a manager who only approves, added in a hurry,
+    became an agent, and saw the desk's tools (internal comments, cancel) on their own
+    request."""
+    page = admin.get("/admin/users/new").text
+    roles = re.findall(r'<input[^>]*name="roles"[^>]*>', page)
+    assert len(roles) == 4
+    assert not [tag for tag in roles if "checked" in tag]
+
+
 def test_an_admin_creates_a_user_with_a_password_who_can_then_sign_in(
     app: Any, admin: FlaskClient, database: Database
 ) -> None:

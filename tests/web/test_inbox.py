@@ -158,9 +158,29 @@ def test_filters_narrow_the_lists_and_overdue_work_is_marked_in_words(
     assert "overdue by 5 minutes" in overdue
 
 
-def test_the_inbox_is_for_agents_and_signed_in_people_only(app: Flask, team: Commands) -> None:
+def test_someone_who_is_no_agent_finds_their_own_tasks_but_no_queue(
+    app: Flask, team: Commands, database: Database
+) -> None:
+    """A manager who approves, or a requester asked to confirm a fix, is no agent: the
+    inbox answered them "You may not do this", and only the bell led to their task."""
     assert app.test_client().get("/inbox").status_code == 302  # to the sign-in page
-    assert signed_in(app, "zoe").get("/inbox").status_code == 403
+    number = str(team.start("it-incident", INCIDENT, requester="rita")["number"])
+    resolve = open_task(database, number)
+    team.complete(resolve.id, "resolved", {"resolution": "Cleared the jam"},
+                  actor=str(resolve.assignee))  # fmt: skip
+    confirm = open_task(database, number)
+    assert confirm.assignee == "rita"
+
+    rita = signed_in(app, "rita")
+    page = rita.get("/inbox")
+
+    assert page.status_code == 200
+    assert "<h1>Your tasks</h1>" in page.text
+    assert f'href="/tasks/{confirm.id}"' in section(page.text, "mine-title")
+    assert 'id="queue-title"' not in page.text
+    assert ">Your tasks</a>" in rita.get("/my-requests").text  # the header leads there
+    assert "<h1>Your tasks</h1>" in signed_in(app, "zoe").get("/inbox").text  # nothing, said
+    assert "Nothing here." in signed_in(app, "zoe").get("/inbox").text
 
 
 def test_claim_moves_a_task_from_the_queue_to_my_tasks_and_a_second_claim_is_refused(

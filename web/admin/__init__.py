@@ -104,7 +104,7 @@ def new_user() -> tuple[str, int]:
     return _user_form(
         "admin/user_new.html",
         people().directory(),
-        values={"roles": ["agent"], "groups": []},
+        values={"roles": [], "groups": []},  # none ticked: a requester, a manager who approves
         errors={},
     )
 

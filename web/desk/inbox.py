@@ -69,19 +69,25 @@ def _page_url(name: str, number: int) -> str:
 
 
 @blueprint.get("/inbox")
-@require("agent")
+@require()
 def inbox() -> str:
-    """List my tasks and my groups' queue, nearest SLA breach first."""
+    """List my tasks and my groups' queue, nearest SLA breach first.
+
+    Someone who is no agent (a manager who approves, a reviewer, a requester asked to
+    confirm a fix) has tasks too, given to them by name: the page lists those ("Your
+    tasks"); the queues, which only agents take work from, are the desk's.
+    """
     person, at, filters = me(), now(), _filters()
     pages = {"mine": _page_number("mine"), "queue": _page_number("queue")}
     found = services().desk.inbox(person, at, filters, pages, PAGE_SIZE)
-    mine, queued = found.mine, found.queued
+    mine, queued = found.mine, (found.queued if person.is_agent else [])
     published = services().published
     workflows = published.workflows()
     priorities = sorted({p for key, _ in workflows for p in published.workflow(key).priorities})
     labels = _step_labels(published, [*mine, *queued])
     return render_template(
         "inbox/inbox.html",
+        desk=person.is_agent,
         mine=_rows(mine[:PAGE_SIZE], labels, at, person.username, queued=False),
         queued=_rows(queued[:PAGE_SIZE], labels, at, person.username, queued=True),
         more={"mine": len(mine) > PAGE_SIZE, "queue": len(queued) > PAGE_SIZE},

@@ -242,8 +242,10 @@ function previewAnswers() {
   return post;
 }
 
-function showOutcome(title, items, extra) {
+/** Say what came of publishing; `done`: it was done (not a refusal). */
+function showOutcome(title, items, extra, done = false) {
   const box = $("outcome");
+  box.dataset.kind = done ? "done" : "refused";
   const heading = document.createElement("h2");
   heading.textContent = title;
   const list = document.createElement("ul");
@@ -275,7 +277,7 @@ async function publish(confirm = false) {
     render();
     // The server says what happened in words, e.g. that the draft is identical to an older version.
     const words = answer.body.message || `Version ${answer.body.version} is published.`;
-    showOutcome(words, []);
+    showOutcome(words, [], null, true);
     announce(words);
     document.dispatchEvent(new CustomEvent("designer:published"));
   } else if (answer.status === 422) {

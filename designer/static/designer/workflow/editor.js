@@ -698,8 +698,10 @@ function showCheck(answer, edit) {
   performance.mark("designer:checked");
 }
 
-function showOutcome(title, problems) {
+/** Say what came of publishing or importing; `done`: it was done (not a refusal). */
+function showOutcome(title, problems, done = false) {
   const box = $("outcome");
+  box.dataset.kind = done ? "done" : "refused";
   const heading = document.createElement("h2");
   heading.textContent = title;
   const list = document.createElement("ul");
@@ -718,7 +720,7 @@ async function publish() {
   const answer = await api.call("POST", "/publish", { revision: state.revision });
   if (answer.ok) {
     const words = answer.body.message || `Version ${answer.body.version} is published.`;
-    showOutcome(words, []);
+    showOutcome(words, [], true);
     announce(words);
     document.dispatchEvent(new CustomEvent("designer:published"));
     loadRunning();
@@ -780,7 +782,7 @@ async function importJson(file) {
   state.history.apply(structuredClone(document_));
   changed();
   const words = `${file.name} imported${renamed ? `; its key '${next.key}' became '${config.key}', the key of this workflow` : ""}. Undo brings the previous draft back.`;
-  showOutcome(words, []);
+  showOutcome(words, [], true);
   announce(words);
 }
 
