@@ -290,6 +290,26 @@ def test_the_requester_cannot_review_their_own_request(simulations: Simulations)
     assert "bob requested it, so separation of duties" in answer["error"]["message"]
 
 
+def test_one_person_votes_once_in_a_review_as_the_service_says(simulations: Simulations) -> None:
+    """The simulation took a second vote from someone who had voted (an escalation had given
+    them every vote): a quorum of 2 "passed" on one person's votes, which the service
+    refuses, so the real request waited for ever."""
+    first = run(simulations)
+    desk, network = task(first, "review", "(desk)"), task(first, "review", "(network)")
+
+    answer = run(
+        simulations,
+        {"complete": desk["id"], "outcome": "approved", "by": "erin"},
+        {"complete": network["id"], "outcome": "approved", "by": "erin"},
+    )
+
+    assert answer["error"]["action"] == 1
+    assert (
+        "erin already has a vote in this review; one person votes once"
+        in (answer["error"]["message"])
+    )
+
+
 def test_a_group_named_by_the_data_that_does_not_exist_is_said_plainly(
     simulations: Simulations,
 ) -> None:

@@ -106,6 +106,7 @@ def _escalation(
         yield from _message(action["notify"], f"{where}/notify", at, people, step, waits=True)
     elif "reassign" in action:
         target = action["reassign"]
+        yield from _one_voter(target, f"{where}/reassign", step)
         if isinstance(target, Mapping):
             yield from assignment(target, f"{where}/reassign", at, people)
         elif target == "next_tier" and step is not None and not _has_group(step):
@@ -116,6 +117,23 @@ def _escalation(
             )
     elif "remind" in action and step is not None:
         yield from _present(action["remind"], f"{where}/remind", step)
+
+
+def _one_voter(target: Any, where: str, step: Mapping[str, Any] | None) -> Iterator[Problem]:
+    """A review's escalation that gives every vote left to one person: they may cast only
+    one (one person votes once), so a quorum of more could never be reached."""
+    if step is None or step.get("type") != "review":
+        return
+    quorum = step.get("quorum")
+    to_group = target == "next_tier" or (isinstance(target, Mapping) and "group" in target)
+    if to_group or not isinstance(quorum, int) or quorum < 2:
+        return
+    yield Problem(
+        where,
+        f"this gives every vote left in the review to one person, who may cast only one: "
+        f"a quorum of {quorum} could never be reached. Reassign to a group (each vote is then "
+        "taken by a different member), or notify someone instead",
+    )
 
 
 def _message(

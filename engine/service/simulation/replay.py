@@ -82,6 +82,8 @@ class Replay:
     timeline: list[dict[str, Any]] = field(default_factory=list)
     opened: dict[str, OpenedTask] = field(default_factory=dict)
     completers: dict[str, set[str]] = field(default_factory=dict)
+    #: Who has voted in each run of a review: one person votes once, as the service says.
+    voters: dict[int, set[str]] = field(default_factory=dict)
     #: Child instances a subflow step waits for, by the task id that stands for each.
     children: dict[str, StartSubflow] = field(default_factory=dict)
     #: Called with each audit event as it happens, and its words (`flowdesk play` prints).
@@ -144,9 +146,16 @@ class Replay:
         if by is not None:
             self._may_act(step, by)
         actor = by or (self.opened[task].picked.who.user if task in self.opened else None)
+        voted = self.voters.setdefault(pending.run, set()) if step.type == "review" else set()
+        if actor and actor in voted:
+            raise Refused(
+                f"{actor} already has a vote in this review; one person votes once (a quorum "
+                "counts people, not tasks), so this vote waits for someone else"
+            )
         self._apply(TaskCompleted(task, outcome, clean, actor=actor, note=note), self.now)
         if actor:
             self.completers.setdefault(step.id, set()).add(actor)
+            voted.add(actor)
 
     def _finish_child(self, child: StartSubflow, outcome: str) -> None:
         """End the child instance a subflow step waits for, as it would end, with `outcome`.
