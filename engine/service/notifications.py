@@ -121,7 +121,8 @@ def after_events(
         if kind == "task_opened" and detail.get("task"):
             # The workflow routed it: whoever's action opened the step did not give it.
             notes += _task_notes(repo, instance, str(detail["task"]))
-        elif kind in ("task_reassigned", "task_delegated") and detail.get("task"):
+        elif kind in ("task_reassigned", "task_delegated", "task_unclaimed") and detail.get("task"):
+            # Given to someone, or given back to a queue: its group hears of it as of new work.
             by = str(entry["actor"]) if entry.get("actor") else None
             given = _task_notes(repo, instance, str(detail["task"]), by=by)
             _withdraw_unread(repo, instance, given)
@@ -130,7 +131,8 @@ def after_events(
             why = str(entry.get("why") or "")
             for key in open_tasks:
                 notes += _task_notes(repo, instance, key, kind, why)
-        elif kind == "status_changed" and detail.get("status"):
+        elif kind in ("status_changed", "ended") and detail.get("status"):
+            # An end sets the final status in one event: "Now closed", "Now cancelled".
             words = str(detail["status"]).replace("_", " ")
             by = str(entry["actor"]) if entry.get("actor") else None
             notes += _requester_notes(repo, instance, f"Now {words}", actors, by)

@@ -33,8 +33,13 @@ REQUESTER = "~requester"
 
 
 def who(actor: str | None) -> str | None:
-    """Say who acted as pages say it: "the requester" for the holder of a tracking link."""
-    return "the requester" if actor == REQUESTER else actor
+    """Say who acted as pages say it: "the requester" for the holder of a tracking link,
+    "the escalation policy desk-urgent" for a policy's page (`policy:desk-urgent`)."""
+    if actor == REQUESTER:
+        return "the requester"
+    if actor is not None and actor.startswith("policy:"):
+        return f"the escalation policy {actor.removeprefix('policy:')}"
+    return actor
 
 
 def token_hash(token: str) -> str:

@@ -107,10 +107,15 @@ def test_an_agent_logs_a_phone_call_for_a_caller_without_an_account(
     number = page.url.rsplit("/", 1)[1]
     expect(page.get_by_text("from a phone call by dan")).to_be_visible()
     expect(page.get_by_text("Logged for a caller")).to_be_visible()
+    # The link, to read out on the phone: nowhere else is it shown, and a caller without
+    # an email address had no way to follow their call.
+    told = page.get_by_role("status").filter(has_text="The caller's tracking link")
+    expect(told).to_contain_text("it is mailed to carol@example.org")
     found += blocking_violations(page, "instance page of a logged call")
     sent = [m for m in outbox(database, number) if m.get("template") == "request-received"]
     assert sent[0]["to"] == {"email": "carol@example.org"}
     assert "/track/" in str(sent[0]["link"])
+    assert str(sent[0]["link"]).rsplit("/track/", 1)[1] in told.inner_text()  # the same link
     with database.reading() as session:
         state = session.scalars(select(Instance.state).where(Instance.number == number)).one()
     assert (state["data"]["name"], state["data"]["email"]) == ("Carol Caller", "carol@example.org")

@@ -118,6 +118,36 @@ def test_a_task_sent_to_a_queue_tells_the_group_but_not_who_sent_it(
     assert (given.kind, given.actor) == ("assigned", other)  # a person gave it back
 
 
+def test_a_task_given_back_to_its_queue_tells_the_group_as_new_work(
+    commands: Commands, database: Database
+) -> None:
+    number = start(commands)
+    task = work_task(database, number)
+    commands.reassign(task.id, actor=task.assignee, group="desktop-support")
+    other = "dan" if task.assignee == "bob" else "bob"
+    commands.claim(task.id, actor=other)
+    before, theirs = told(database, task.assignee), told(database, other)
+
+    commands.unclaim(task.id, actor=other)
+
+    assert told(database, task.assignee) == [*before, (task.assignee, "queue", number)]
+    assert told(database, other) == theirs  # not who gave it back
+
+
+def test_the_requester_is_told_when_their_request_ends_by_someone_else(
+    commands: Commands, database: Database
+) -> None:
+    """An end sets its status in the `ended` event, not a `status_changed`: a requester was
+    told of every change of their request but its last one."""
+    number = start(commands)
+    task = work_task(database, number)
+
+    commands.cancel(number, "Reported twice; handled under INC-000009", actor=str(task.assignee))
+
+    items, _ = Notifications(commands).items("alice")
+    assert [item.summary for item in items if item.kind == "request_changed"] == ["Now cancelled"]
+
+
 def test_an_sla_warning_tells_whoever_holds_the_work(
     commands: Commands, database: Database, clock: Clock
 ) -> None:

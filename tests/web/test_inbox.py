@@ -281,6 +281,7 @@ def test_completing_the_task_moves_the_instance_on(
     number = incident(team)
     task = open_task(database, number)
     bob = signed_in(app, "bob")
+    assert "Task due" in bob.get(f"/tasks/{task.id}").text
     response = post(
         bob,
         f"/tasks/{task.id}/complete",
@@ -299,6 +300,7 @@ def test_completing_the_task_moves_the_instance_on(
     page = bob.get(f"/tasks/{task.id}").text
     assert "completed by bob (resolved)" in page
     assert "/complete" not in page
+    assert "Task due" not in page  # it said how long was left, beside "completed"
 
 
 def test_a_requester_who_confirms_the_fix_lands_on_their_request_not_an_inbox(

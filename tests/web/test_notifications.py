@@ -22,6 +22,7 @@ from engine.service.people import ensure_user
 from engine.service.tokens import issue_token
 from engine.settings import RelaySettings
 from engine.store.database import Database
+from engine.store.instances import Instance
 from engine.store.notifications import Notification
 from tests.infrastructure import INCIDENT, Clock, MailServer
 from tests.web.test_inbox import make_team, open_task, post, signed_in
@@ -104,6 +105,25 @@ def test_the_list_links_to_the_task_and_marks_read_one_or_all(
     answer = post(browser, "/notifications/read")
     assert answer.status_code == 303
     assert unread_of(database, holder) == 0
+
+
+def test_the_list_says_who_acted_in_words_not_as_stored(
+    app: Flask, database: Database, team: Commands, incident: str, holder: str
+) -> None:
+    """A requester's mention read "by ~requester", an escalation policy's page "by
+    policy:desk-urgent"."""
+    with database.writer_session() as session, session.begin():
+        instance = session.scalars(select(Instance.id).where(Instance.number == incident)).one()
+        for n, actor in enumerate(("~requester", "policy:desk-urgent")):
+            session.add(Notification(
+                recipient=holder, kind="mentioned", instance_id=instance, number=incident,
+                summary=f"note {n}", actor=actor, created_at=team.clock(),
+            ))  # fmt: skip
+    page = signed_in(app, holder).get("/notifications").text
+    assert "by the requester" in page
+    assert "by the escalation policy desk-urgent" in page
+    assert "~requester" not in page
+    assert "policy:desk-urgent" not in page
 
 
 def test_someone_elses_notification_is_not_found_and_stays_unread(

@@ -10,7 +10,17 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from flask import Blueprint, Flask, abort, current_app, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
 from engine.service.errors import KeyReused, NotAllowed, NotFound, ServiceError
 from engine.service.published import PublicStart
@@ -126,6 +136,7 @@ def log(workflow_key: str) -> Any:
     except ValueError:
         abort(400)
     token = _tracking_token(submission)
+    link = external_url("portal.track", token=token)
     try:
         answer = services().starting.log_call(
             start.workflow.key,
@@ -136,11 +147,18 @@ def log(workflow_key: str) -> Any:
             key=_key("log"),
             form_version=start.form_version,
             token=token,
-            link=external_url("portal.track", token=token),
+            link=link,
             files=files.kept,
         )
     except ServiceError as error:
         return _refused(start, values, error, files, logging=True)
+    if caller.user is None:
+        # Shown once, here: only its digest is kept. A caller on the phone hears it now.
+        mailed = f" (it is mailed to {caller.email})" if caller.email else ""
+        flash(
+            f"{answer['number']} is logged. The caller's tracking link, to read out or send"
+            f"{mailed}: {link}"
+        )
     return redirect(url_for("instances.instance", number=answer["number"]), code=303)
 
 
