@@ -27,8 +27,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from redis import Redis
 from redis.exceptions import RedisError
-from rq import Queue, Worker
-from rq.defaults import DEFAULT_WORKER_TTL
+from rq import Queue
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 from sqlalchemy import Table, func, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -47,8 +46,15 @@ REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 LATENESS_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 300.0)
 #: A pending timer past due by more than this is overdue: the sweep's grace (5 s) and more.
 OVERDUE_AFTER = timedelta(seconds=10)
-#: A worker counts as alive when it reported within RQ's own time to live of a worker.
-WORKER_ALIVE = timedelta(seconds=DEFAULT_WORKER_TTL)
+#: A worker counts as alive when it said so this recently: each says so every
+#: `WORKER_REPORT_EVERY` (`engine.jobs.worker.PeriodicThread`), so a killed one drops out
+#: within this, not RQ's 420 s time to live of a worker.
+WORKER_ALIVE = timedelta(seconds=30)
+WORKER_REPORT_EVERY = timedelta(seconds=5)
+#: Where each worker says it is alive: a sorted set of worker -> the time it last said so.
+#: Written again every few seconds, so a flushed or restarted Redis has it back at once
+#: (RQ's own set of workers is written once, as a worker starts).
+ALIVE_KEY = "flowdesk:workers:alive"
 #: How long a Redis question of /metrics or /ready may take before it counts as no answer.
 REDIS_TIMEOUT_S = 1.0
 
@@ -306,12 +312,21 @@ def redis_client(url: str) -> Redis:
 
 
 def alive_workers(connection: Redis, now: datetime) -> int:
-    """How many RQ workers reported within `WORKER_ALIVE` of `now`."""
-    return sum(
-        1
-        for worker in Worker.all(connection=connection)
-        if worker.last_heartbeat and now - _aware(worker.last_heartbeat) <= WORKER_ALIVE
-    )
+    """How many workers said they are alive within `WORKER_ALIVE` of `now`."""
+    return int(connection.zcount(ALIVE_KEY, (now - WORKER_ALIVE).timestamp(), "+inf"))
+
+
+def report_alive(connection: Redis, worker: str, now: datetime) -> None:
+    """Say that `worker` is alive at `now`, and forget those long gone."""
+    pipe = connection.pipeline(transaction=False)
+    pipe.zadd(ALIVE_KEY, {worker: now.timestamp()})
+    pipe.zremrangebyscore(ALIVE_KEY, "-inf", (now - 10 * WORKER_ALIVE).timestamp())
+    pipe.execute()
+
+
+def report_gone(connection: Redis, worker: str) -> None:
+    """Say that `worker` stopped: it counts no more, at once."""
+    connection.zrem(ALIVE_KEY, worker)
 
 
 def _aware(moment: datetime) -> datetime:

@@ -19,6 +19,7 @@ import logging
 import signal
 import threading
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from redis import Redis
@@ -31,6 +32,7 @@ from engine.heap import freeze_heap
 from engine.jobs import context, imap, timers
 from engine.jobs.outbox import RelayReport, relay_outbox
 from engine.logs import request_scope
+from engine.observability import WORKER_REPORT_EVERY, report_alive, report_gone
 from engine.service import notifications, sessions
 from engine.service.figures import bring_up_to_date
 from engine.service.paging import Paging
@@ -297,9 +299,12 @@ class PeriodicThread(threading.Thread):
 
     def run(self) -> None:
         ticks_per_cron = max(1, round(CRON_TICK / PUMP_TICK))
+        ticks_per_report = max(1, round(WORKER_REPORT_EVERY / PUMP_TICK))
         tick = 0
         while not self.stopping.wait(PUMP_TICK.total_seconds()):
             try:
+                if tick % ticks_per_report == 0:  # /ready and /metrics count the workers so
+                    report_alive(self.queue.connection, self.token, datetime.now(UTC))
                 lock = self.queue.connection.set(PUMP_LOCK, "1", nx=True, px=PUMP_LOCK_MS)
                 if lock:
                     timers.move_due(self.queue)
@@ -332,6 +337,7 @@ class PeriodicThread(threading.Thread):
         with contextlib.suppress(RedisError):
             release = self.queue.connection.register_script(RELEASE_LEASE)
             release(keys=[PERIODIC_LEASE], args=[self.token])
+            report_gone(self.queue.connection, self.token)
 
 
 def _answers(connection: Redis) -> bool:

@@ -7,7 +7,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,24 +21,39 @@ from rq import Queue
 from sqlalchemy import text
 
 from engine.jobs import timers
-from engine.jobs.worker import Worker
+from engine.jobs.worker import PeriodicThread
+from engine.observability import ALIVE_KEY, WORKER_ALIVE, alive_workers
 from engine.store.database import Database, alembic_config
 from web.app import create_app
 from web.cli.stack import free_port
 
 
+class IdleCron:
+    """A cron scheduler with nothing to queue: the periodic thread's other work is moot here."""
+
+    def enqueue_jobs(self) -> list[object]:
+        return []
+
+
 @pytest.fixture
-def worker(redis: Redis) -> Iterator[Worker]:
-    """A worker registered in Redis as a starting one is (birth, heartbeat), doing nothing."""
-    found = Worker([Queue(timers.QUEUE, connection=redis)], connection=redis)
-    found.register_birth()
-    found.heartbeat()
-    yield found
-    found.register_death()
+def worker(redis: Redis) -> Iterator[PeriodicThread]:
+    """A worker's periodic thread, which says every few seconds that its worker is alive."""
+    thread = PeriodicThread(Queue(timers.QUEUE, connection=redis), IdleCron())  # type: ignore[arg-type]
+    thread.start()
+    _wait_for(lambda: alive_workers(redis, datetime.now(UTC)) == 1)
+    yield thread
+    thread.stop()
+
+
+def _wait_for(condition: Callable[[], bool], seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "it did not happen in time"
+        time.sleep(0.02)
 
 
 def test_ready_when_database_migrations_redis_and_a_worker_are(
-    client: FlaskClient, worker: Worker
+    client: FlaskClient, worker: PeriodicThread
 ) -> None:
     response = client.get("/ready")
     assert response.status_code == 200, response.json
@@ -54,12 +71,26 @@ def test_not_ready_without_a_worker_and_says_what_waits(client: FlaskClient) -> 
     assert response.status_code == 503
     body: dict[str, Any] = response.json or {}
     assert body["status"] == "not ready"
-    assert body["workers"].startswith("no worker has reported in the last 420 s")
+    assert body["workers"].startswith("no worker has reported in the last 30 s")
     assert body["problems"] == [f"workers: {body['workers']}"]
 
 
+def test_a_worker_counts_again_soon_after_redis_is_flushed_and_no_more_once_it_stops(
+    client: FlaskClient, redis: Redis, worker: PeriodicThread
+) -> None:
+    """RQ writes its set of workers once, as a worker starts: after a flush, /ready said "no
+    worker" for as long as the workers ran, working; and a killed worker counted for 420 s."""
+    redis.flushdb()
+    assert client.get("/ready").status_code == 503
+    _wait_for(lambda: client.get("/ready").status_code == 200)  # within WORKER_REPORT_EVERY
+    worker.stop()
+    assert client.get("/ready").status_code == 503
+    redis.zadd(ALIVE_KEY, {"killed": (datetime.now(UTC) - WORKER_ALIVE).timestamp() - 1})
+    assert client.get("/ready").status_code == 503  # said so longer ago than 30 s: gone
+
+
 def test_not_ready_when_the_database_is_behind_the_code_migrations(
-    client: FlaskClient, worker: Worker, database: Database
+    client: FlaskClient, worker: PeriodicThread, database: Database
 ) -> None:
     config = alembic_config()
     with database.engine.begin() as connection:
@@ -89,7 +120,7 @@ def test_not_ready_when_redis_does_not_answer(no_redis: str, client: FlaskClient
 
 
 def test_not_ready_when_the_database_is_ahead_of_this_code(
-    client: FlaskClient, worker: Worker, database: Database
+    client: FlaskClient, worker: PeriodicThread, database: Database
 ) -> None:
     with database.engine.begin() as connection:  # a newer release migrated it
         connection.execute(text("DELETE FROM alembic_version"))
@@ -99,7 +130,7 @@ def test_not_ready_when_the_database_is_ahead_of_this_code(
 
 
 def test_not_ready_when_the_database_does_not_answer(
-    redis_url: str, redis: Redis, worker: Worker, tmp_path: Path
+    redis_url: str, redis: Redis, worker: PeriodicThread, tmp_path: Path
 ) -> None:
     app = create_app(
         {
