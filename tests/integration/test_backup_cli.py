@@ -128,6 +128,7 @@ def test_run_away_from_its_instance_folder_a_command_refuses_rather_than_make_a_
         ["export", "--jsonl", str(tmp_path / "all.jsonl")],
         ["tasks", "--user", "bob"],
         ["retention", "list"],
+        ["prune-files", "--dry-run"],  # it made a database, which the next command migrated
     ):
         result = runner.invoke(main, args)
         assert result.exit_code == 4, (args, result.output)

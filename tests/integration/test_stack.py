@@ -286,7 +286,7 @@ def test_up_restarts_its_redis_when_it_dies_and_keeps_working(started: Started) 
 
 def test_up_started_in_the_background_still_stops_on_ctrl_c(stack_env: dict[str, str]) -> None:
     """A shell starts a background command (`flowdesk up &`) with SIGINT ignored; `up` stops
-    on it all the same, as it says ("Ctrl-C stops all"): left running, its worker took other
+    on it all the same, as it says ("Ctrl-C stops everything"): left running, its worker took other
     stacks' jobs from a shared Redis. `running` checks that it stopped, and said so."""
     with running(stack_env, interrupts_ignored=True) as stack:
         assert health(stack.port) is not None

@@ -243,6 +243,11 @@ def test_uploads_live_outside_the_data_and_only_the_link_holder_gets_them(
         assert download.headers["Content-Disposition"].startswith("attachment")
     stranger = link.group(1).replace(urlsplit(path).path.split("/")[2], "f" * 48)
     assert client.get(stranger).status_code == 404
+    # A database restored without its files folder: recorded, not kept (it was a 500).
+    client.application.extensions["flowdesk"].files.path(attachment.storage_key).unlink()
+    gone = client.get(link.group(1))
+    assert gone.status_code == 410
+    assert "jam.png is recorded, but its file is no longer kept here." in gone.text
 
 
 def test_a_file_reference_sent_without_its_file_is_refused_and_stores_nothing(

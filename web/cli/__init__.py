@@ -141,7 +141,9 @@ def prune_files(hours: float, dry_run: bool) -> None:
 
     from engine.service.files import orphans
     from web.app import create_app
+    from web.cli.console import require_database
 
+    require_database()  # else a new, empty database is made where the files are not recorded
     app = create_app()
     services = app.extensions["flowdesk"]
     store = services.files

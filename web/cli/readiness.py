@@ -147,7 +147,8 @@ class Readiness:
             kind = f"gthread, {topology.threads} threads" if topology.threads > 1 else "sync"
             pids = ", ".join(map(str, self.web_pids()))
             web = (
-                f"Web: gunicorn ({kind}), {topology.web_processes} processes (pids {pids}), "
+                f"Web: gunicorn ({kind}), {topology.web_processes} "
+                f"{'process' if topology.web_processes == 1 else 'processes'} (pids {pids}), "
                 f"at {topology.url}"
             )
         workers = self.worker_pids(supervisor)

@@ -460,7 +460,9 @@ def _supervise(
         ready.wait(supervisor)
         if not supervisor.stopping:  # not asked to stop while starting
             click.echo(ready.describe(supervisor))
-            click.echo(f"Flowdesk is up at {topology.url}/ (health: /health). Ctrl-C stops all.")
+            click.echo(
+                f"Flowdesk is up at {topology.url}/ (health: /health). Ctrl-C stops everything."
+            )
             supervisor.watch()
     except SupervisorError as error:
         failure = str(error)

@@ -18,7 +18,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any, BinaryIO, cast
 
-from flask import Response, current_app, send_file
+from flask import Response, abort, current_app, send_file
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.datastructures import FileStorage, MultiDict
 
@@ -190,9 +190,11 @@ def _count(n: int, noun: str) -> str:
 def send_attachment(found: Attachment) -> Response:
     """Send a kept file as a download, never inline: no uploaded page may run on this site."""
     store = services().files
+    try:
+        content = store.open(found.storage_key)
+    except FileNotFoundError:
+        # Recorded, but not on this disk: a database restored without its files folder.
+        abort(410, f"{found.filename} is recorded, but its file is no longer kept here.")
     return send_file(
-        store.open(found.storage_key),
-        mimetype=found.content_type,
-        as_attachment=True,
-        download_name=found.filename,
+        content, mimetype=found.content_type, as_attachment=True, download_name=found.filename
     )
