@@ -204,6 +204,9 @@ MAIL_IN_MAX_BYTES = 25 * 1024 * 1024
 MAIL_IN_MAX_FILE_BYTES = 10 * 1024 * 1024
 #: A mail's subject and text are cut to these lengths (the incident report's limits).
 MAIL_IN_MAX_SUBJECT_CHARS = 200
+#: The most of a sender's name a mail fills in (a display name may be any length; the shipped
+#: incident form takes 120 characters).
+MAIL_IN_MAX_NAME_CHARS = 120
 MAIL_IN_MAX_BODY_CHARS = 10_000
 #: A sender whose mails reach this many within `MAIL_IN_FLOOD_WINDOW` has the rest dropped:
 #: two auto-responders answering each other would otherwise open incidents forever.

@@ -58,6 +58,7 @@ from engine.settings import (
     MAIL_IN_MAX_BODY_CHARS,
     MAIL_IN_MAX_BYTES,
     MAIL_IN_MAX_FILE_BYTES,
+    MAIL_IN_MAX_NAME_CHARS,
     MAIL_IN_MAX_SUBJECT_CHARS,
     relay_settings,
 )
@@ -283,7 +284,8 @@ class MailIntake:
 
     def _open(self, letter: Letter, box: Mailbox, source: str, user: str | None) -> Receipt:
         fields = {**DEFAULT_FIELDS, **box.fields}
-        name = letter.sender_name or letter.sender.partition("@")[0]
+        name = (letter.sender_name or letter.sender.partition("@")[0])[:MAIL_IN_MAX_NAME_CHARS]
+        name = name.strip()
         said = {
             "subject": letter.subject[:MAIL_IN_MAX_SUBJECT_CHARS] or "(no subject)",
             "body": letter.text.strip()[:MAIL_IN_MAX_BODY_CHARS] or "(no text)",

@@ -30,8 +30,11 @@ QUOTE_STARTS = (
     re.compile(r"^\s*Le .{1,200}a écrit\s*:\s*$", re.I),
     re.compile(r"^\s*-{2,}\s*Original Message\s*-{2,}\s*$", re.I),
     re.compile(r"^\s*_{10,}\s*$"),
-    re.compile(r"^\s*From:\s.+$"),
+    # Outlook's header block, in its languages: From, Von, De, Da, Van, Från, Fra, Od...
+    re.compile(r"^\s*(From|Von|De|Da|Van|Från|Fra|Od|Lähettäjä|От)\s?:\s.+$"),
 )
+#: Gmail's "On Mon, ... <x@y.org>" with its "wrote:" wrapped onto the next line.
+QUOTE_WRAPPED = (re.compile(r"^\s*On .{1,200}$", re.I), re.compile(r"^.{0,200}wrote:\s*$", re.I))
 #: Local parts of the addresses delivery reports come from.
 BOUNCERS = frozenset({"mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon"})
 #: Text that no database keeps faithfully; a mail's tabs and newlines stay.
@@ -154,8 +157,22 @@ def _ids(value: str) -> list[str]:
 
 
 def clean(text: str) -> str:
-    """Text as the database keeps it: newlines as \\n, no other control characters."""
+    """Text as the database keeps it: newlines as \\n, no other control characters.
+
+    Mail labelled ISO-8859-1 is most often Windows-1252 (its dashes, curly quotes and euro
+    sign sit where ISO-8859-1 has control characters), so those are read as Windows-1252
+    reads them, as browsers do (the WHATWG Encoding Standard): "€ 100", not " 100".
+    """
+    text = text.translate(_WINDOWS_1252)
     return _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+
+
+#: The C1 control characters ISO-8859-1 decodes 0x80-0x9F to, as Windows-1252 reads them.
+_WINDOWS_1252 = {
+    code: bytes([code]).decode("cp1252")
+    for code in range(0x80, 0xA0)
+    if bytes([code]).decode("cp1252", "ignore")
+}
 
 
 #: What a broken structure may raise as the standard library walks it.
@@ -273,28 +290,41 @@ def _default_name(content_type: str) -> str:
 class _Text(HTMLParser):
     """The text of an HTML body: paragraphs and line breaks kept, scripts and styles left out."""
 
-    BLOCKS = frozenset({"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "blockquote"})
+    BLOCKS = frozenset(
+        {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "blockquote", "pre", "table"}
+    )
+    HIDDEN = frozenset({"script", "style", "title"})
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.out: list[str] = []
         self.skipping = 0
+        self.pre = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in ("script", "style", "head", "title"):
+        if tag in self.HIDDEN:
             self.skipping += 1
+        elif tag == "body":
+            self.skipping = 0  # a <title> or <style> left open above the body hides none of it
         elif tag in self.BLOCKS:
             self.out.append("\n")
+        if tag == "pre":
+            self.pre += 1
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in ("script", "style", "head", "title"):
+        if tag in self.HIDDEN:
             self.skipping = max(0, self.skipping - 1)
         elif tag in self.BLOCKS:
             self.out.append("\n")
+        elif tag in ("td", "th"):
+            self.out.append(" ")  # cells side by side: "Host srv01", not "Hostsrv01"
+        if tag == "pre":
+            self.pre = max(0, self.pre - 1)
 
     def handle_data(self, data: str) -> None:
         if not self.skipping:
-            self.out.append(re.sub(r"\s+", " ", data))
+            # A <pre> (a log, a stack trace) keeps its lines.
+            self.out.append(data if self.pre else re.sub(r"\s+", " ", data))
 
 
 def html_text(page: str) -> str:
@@ -309,8 +339,12 @@ def html_text(page: str) -> str:
 def reply_text(text: str) -> str:
     """The new words of an answer: everything above the quoted mail it answers."""
     kept: list[str] = []
-    for line in text.split("\n"):
+    lines = text.split("\n")
+    for index, line in enumerate(lines):
         if any(pattern.match(line) for pattern in QUOTE_STARTS):
+            break
+        following = lines[index + 1] if index + 1 < len(lines) else ""
+        if QUOTE_WRAPPED[0].match(line) and QUOTE_WRAPPED[1].match(following):
             break
         kept.append(line)
     while kept and (not kept[-1].strip() or kept[-1].lstrip().startswith(">")):

@@ -112,6 +112,19 @@ def test_bytes_that_are_no_mail_at_all_are_refused_once_and_recorded(
     assert records(commands.database) == [("refused", receipt.reason)]
 
 
+def test_a_display_name_longer_than_a_name_may_be_is_cut_not_refused(
+    mail: MailIntake, commands: Commands
+) -> None:
+    """A 134-character company display name was refused ("Enter at most 120 characters"),
+    and the mail lost: the sender had written nothing wrong."""
+    receipt = mail.receive(raw("long-name"), recipients=[DESK], source="cli")
+    assert receipt.outcome == "opened", receipt.reason
+    with commands.database.reading() as session:
+        data = session.scalars(select(Instance.state)).one()["data"]
+    assert data["name"].startswith("Müller-Wagner, Hans-Joachim")
+    assert len(data["name"]) <= 120
+
+
 @pytest.mark.parametrize("name", ["exchange-rule-forward", "google-group"])
 def test_a_persons_mail_forwarded_by_a_rule_or_a_group_opens(
     mail: MailIntake, commands: Commands, name: str

@@ -114,3 +114,37 @@ def test_an_automatic_reply_is_known_by_its_subject_too(
 ) -> None:
     said = automatic(parse(letter(subject=subject)), "alice@example.org", OWN)
     assert (said is not None) == automatic_reply
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Works now!\n\nOn Mon, Dec 7, 2026 at 11:15 PM Service Desk <desk@x.org>\nwrote:\n> old",
+        "Works now!\n\nVon: Service Desk <desk@x.org>\nGesendet: Montag, 7. Dezember 2026",
+        "Works now!\n\nDe : Service Desk <desk@x.org>\nEnvoyé : lundi 7 décembre 2026",
+    ],
+    ids=["gmail-wrapped", "outlook-german", "outlook-french"],
+)
+def test_the_quote_below_an_answer_goes_in_other_clients_and_languages_too(text: str) -> None:
+    """The quoted confirmation holds the requester's tracking link: left in, it became a
+    public comment every agent could read."""
+    assert reply_text(text) == "Works now!"
+
+
+def test_html_keeps_a_logs_lines_a_tables_cells_apart_and_a_body_after_an_open_title() -> None:
+    page = (
+        "<html><head><title>Ticket<body><p>Hello</p>"
+        "<table><tr><td>Host</td><td>srv01</td></tr></table>"
+        "<pre>line one\n  line two</pre>"
+    )
+    assert html_text(page) == "Hello\n\nHost srv01\n\nline one\nline two"
+
+
+def test_text_labelled_latin_1_reads_windows_1252_punctuation() -> None:
+    subject = "=?iso-8859-1?Q?Drucker_druckt_nicht_=96_dringend?="
+    raw = f"From: a@example.org\r\nSubject: {subject}\r\n\r\ncosts =80 100\r\n".encode()
+    raw = raw.replace(b"\r\n\r\n", b"\r\nContent-Type: text/plain; charset=iso-8859-1\r\n"
+                      b"Content-Transfer-Encoding: quoted-printable\r\n\r\n")  # fmt: skip
+    found = read_letter(parse(raw), raw)
+    assert found.subject == "Drucker druckt nicht \u2013 dringend"
+    assert found.text.strip() == "costs \u20ac 100"
