@@ -64,7 +64,7 @@ from engine.settings import (
 )
 from engine.store.files import FileStore
 from engine.store.instances import Instance, Outbox, Task, TrackingLink
-from engine.store.mailboxes import InboundMail, Mailbox
+from engine.store.mailboxes import TAKEN, InboundMail, Mailbox
 from engine.store.notifications import SentMail
 from engine.store.people import User
 from engine.store.repository import InstanceRow, Repository
@@ -348,6 +348,11 @@ class MailIntake:
     ) -> Receipt:
         text = reply_text(letter.text) or letter.text.strip() or "(no text)"
         text = text[: self.commands.limits.max_comment_chars]
+        question = self._question(number, user, letter.sender)
+        if question is not None:
+            answered = self._answer(letter, box, source, number, question, text)
+            if answered is not None:
+                return answered
         stored, left_out = self._store(letter)
         why = f"a reply by {letter.sender} to {number}" + _left_out_words(left_out)
 
@@ -370,6 +375,69 @@ class MailIntake:
             return self._record(letter, box, source, "refused", reason)
         return Receipt("commented", why, number)
 
+    def _question(self, number: str, user: str | None, address: str) -> Question | None:
+        """The question a requester's reply answers: the one open task the workflow gave the
+        requester that takes a single answer (one outcome, and a form whose one required
+        field is a text), as "Answer the service desk" does. None: the reply is a comment."""
+
+        def read(session: Any) -> Question | None:
+            repo = Repository(session.connection(), row_locks=False)
+            found = repo.instance_id(number)
+            instance = repo.instance(found) if found is not None else None
+            if instance is None or instance.ended_at is not None:
+                return None
+            actor = self._part(repo, instance, user, address)
+            if actor is None or actor not in (REQUESTER, instance.requester):
+                return None
+            tasks = session.scalars(
+                select(Task).where(Task.instance_id == instance.id, Task.status == "open")
+            ).all()
+            mine = [t for t in tasks if t.assignment.get("requester")]
+            if len(mine) != 1 or mine[0].form_version_id is None:
+                return None
+            task = mine[0]
+            step = self.commands.registry.workflow(repo, instance.workflow_version_id).steps.get(
+                task.step
+            )
+            if step is None or step.type != "task" or len(step.outcomes()) != 1:
+                return None
+            form = self.commands.forms.version(repo, task.form_version_id)
+            required = [f for f in form.fields if f.get("required") is True]
+            if len(required) != 1 or required[0]["type"] not in ("text", "textarea"):
+                return None
+            return Question(task.id, step.outcomes()[0], required[0]["key"], actor, step.label)
+
+        found: Question | None = self.commands.read(read)
+        return found
+
+    def _answer(
+        self, letter: Letter, box: Mailbox, source: str, number: str, question: Question, text: str
+    ) -> Receipt | None:
+        """Answer the requester's question with the reply's words, and keep its files; None
+        when the answer is refused (too long for its field...): the reply is then a comment."""
+        try:
+            self.commands.complete(
+                question.task_id,
+                question.outcome,
+                {question.field: text},
+                actor=question.actor,
+                key=_key(letter, box),
+                requester_of=number if question.actor == REQUESTER else None,
+            )
+        except InvalidData:
+            return None
+        stored, left_out = self._store(letter)
+        why = f"a reply by {letter.sender} answers '{question.label}' of {number}"
+        why += _left_out_words(left_out)
+
+        def body(uow: UnitOfWork, at: datetime) -> None:
+            instance = self.commands.locked_instance(uow.repository, number)
+            add_files(uow.repository, instance, stored, at, uploaded_by=question.actor)
+            _insert_record(uow.repository, letter, box.id, source, "answered", why, instance.id, at)
+
+        self.commands.execute("mail_answer", None, body)
+        return Receipt("answered", why, number)
+
     # Deciding --------------------------------------------------------------------------------
 
     def _mailbox(self, addresses: Sequence[str]) -> Mailbox | None:
@@ -385,7 +453,7 @@ class MailIntake:
         return next((by_address[a] for a in wanted if a in by_address), None)
 
     def _earlier(self, message_id: str, mailbox_id: int) -> Receipt | None:
-        """The receipt of the same mail received before, if it opened or commented."""
+        """The receipt of the same mail received before, if it was taken."""
         with self.commands.database.reading() as session:
             row = session.execute(
                 select(InboundMail.outcome, InboundMail.reason, Instance.number)
@@ -393,7 +461,7 @@ class MailIntake:
                 .where(
                     InboundMail.message_id == message_id,
                     InboundMail.mailbox_id == mailbox_id,
-                    InboundMail.outcome.in_(("opened", "commented")),
+                    InboundMail.outcome.in_(TAKEN),
                 )
             ).first()
         if row is None:
@@ -520,6 +588,18 @@ def configured(
         own_addresses=[relay_settings(env).smtp_from],
         base_url=env.get("FLOWDESK_BASE_URL"),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """A requester's task a mail may answer: its task, its one outcome, the field the
+    answer goes in, who answers (a user, or `REQUESTER`), and the step's label."""
+
+    task_id: int
+    outcome: str
+    field: str
+    actor: str
+    label: str
 
 
 class _NoPart(Exception):

@@ -26,7 +26,7 @@ from engine.core.errors import Problem
 from engine.service.errors import InvalidInput, NotFound
 from engine.settings import NOTIFICATION_KEPT, NOTIFICATION_READ_KEPT
 from engine.store.directory import FEW
-from engine.store.instances import Instance, Task, names_of
+from engine.store.instances import REQUESTER, Instance, Task, names_of
 from engine.store.notifications import Notification, NotificationSettings
 from engine.store.repository import InstanceRow, Repository
 from engine.store.statements import Prepared
@@ -42,6 +42,7 @@ KINDS: Mapping[str, str] = {
     "sla_breached": "An SLA of your work broke",
     "mentioned": "Someone mentions you (@you) in a comment",
     "request_changed": "Your request changes: its status, or a reply to you",
+    "requester_replied": "The requester of your work writes (a comment, a mail)",
     "paged": "An escalation policy pages you for an incident",
     "problem_resolved": "The problem behind an incident of yours is resolved",
 }
@@ -156,9 +157,24 @@ def after_comment(
         if repo.is_agent(username) or (public and username == instance.requester):
             notes.append(Note(username, "mentioned", summary=excerpt, by=actor))
     actors = {actor} if actor else set()
-    if public:
+    if public and actor is not None and actor in (REQUESTER, instance.requester):
+        # The requester writes (on the tracking page, by mail): whoever holds the work hears.
+        mentioned = {note.recipient for note in notes}  # told once of one comment
+        for key in _open_task_keys(repo, instance):
+            told = _task_notes(repo, instance, key, "requester_replied", excerpt, by=actor)
+            notes += [note for note in told if note.recipient not in mentioned]
+    elif public:
         notes += _requester_notes(repo, instance, excerpt, actors, actor)
     _write(repo, instance, notes, actors, at)
+
+
+def _open_task_keys(repo: Repository, instance: InstanceRow) -> list[str]:
+    tasks = cast(Table, Task.__table__)
+    return list(
+        repo.connection.scalars(
+            select(tasks.c.key).where(tasks.c.instance_id == instance.id, tasks.c.status == "open")
+        )
+    )
 
 
 def tell(

@@ -22,14 +22,10 @@ from engine.service.casework import Casework, link_reported_again
 from engine.service.commands import Commands, Result
 from engine.service.errors import Conflict, NotFound
 from engine.service.starters import start_check
+from engine.store.instances import REQUESTER as REQUESTER
 from engine.store.instances import Attachment, Instance, TrackingLink
 from engine.store.repository import InstanceRow, Repository
 from engine.store.uow import UnitOfWork
-
-#: Who acted, when the requester acts through their tracking link: a name no user can take
-#: (usernames start with a letter or a digit), so an answer, a comment or a file sent there
-#: lets no account see the instance. Pages say "the requester".
-REQUESTER = "~requester"
 
 
 def who(actor: str | None) -> str | None:

@@ -187,6 +187,12 @@ def spaced_names(people: Iterable[str]) -> str | None:
     return f" {' '.join(names)} " if names else None
 
 
+#: Who acted, when the requester acts through their tracking link: a name no user can take
+#: (usernames start with a letter or a digit), so an answer, a comment or a file sent there
+#: lets no account see the instance. Pages say "the requester".
+REQUESTER = "~requester"
+
+
 def names_of(kept_apart: str | None) -> frozenset[str]:
     """The people a `kept_apart` column names."""
     return frozenset((kept_apart or "").split())

@@ -10,10 +10,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.store.base import Base, Id
 
-#: What became of a received mail: it opened an instance, became a comment on one, was
-#: dropped (an auto-reply, a bounce, a loop, a flood) or refused (no mailbox, not the
-#: sender's incident, data the workflow would not take).
-OUTCOMES = ("opened", "commented", "dropped", "refused")
+#: What became of a received mail: it opened an instance, became a comment on one, answered
+#: the requester's question on one, was dropped (an auto-reply, a bounce, a loop, a flood)
+#: or refused (no mailbox, not the sender's incident, data the workflow would not take).
+OUTCOMES = ("opened", "commented", "answered", "dropped", "refused")
+#: The outcomes of a mail that was taken: received again, it changes nothing.
+TAKEN = ("opened", "commented", "answered")
 
 
 class Mailbox(Base):

@@ -23,7 +23,7 @@ from engine.service.mail_intake import MailIntake
 from engine.settings import MAIL_IN_FLOOD_LIMIT, MAIL_IN_MAX_FILE_BYTES, RelaySettings
 from engine.store.database import Database
 from engine.store.files import FileStore
-from engine.store.instances import Attachment, Comment, Instance, Outbox, TrackingLink
+from engine.store.instances import Attachment, Comment, Instance, Outbox, Task, TrackingLink
 from engine.store.mailboxes import InboundMail, Mailbox
 from tests.infrastructure import Clock, MailServer
 from tests.letters import BASE_URL, DEFAULTS, DESK, OUR_SENDER, letter, postfix_bounce
@@ -272,6 +272,42 @@ def test_a_reply_by_its_requester_becomes_a_public_comment_without_the_quote(
         ("alice", "Still jammed after the restart.")
     ]
     assert count(commands.database, Instance) == 1
+
+
+@pytest.mark.parametrize(
+    "sender", ["Alice Example <alice@example.org>", "Carla <carla@elsewhere.example>"]
+)
+def test_a_requesters_reply_answers_the_question_the_desk_asked_them(
+    mail: MailIntake, commands: Commands, sender: str
+) -> None:
+    """The desk asks "which model?"; the requester answers by replying to the mail. The
+    reply was only a comment: the incident kept waiting on the requester, their task stayed
+    open, a reminder came two days later, and no agent was told."""
+    opened = mail.receive(letter(sender), source="cli")  # alice's, or a caller's
+    number = str(opened.number)
+    with commands.database.reading() as session:
+        work = session.scalars(select(Task).where(Task.step == "work")).one()
+    commands.complete(work.id, "needs_info", {"question": "Which model is it?"},
+                      actor=str(work.assignee))  # fmt: skip
+    assert instance(commands.database, number).status == "waiting_on_requester"
+
+    subject = f"Re: [{number}] We need more information about {number}"
+    quoted = "On Mon, 23 Nov 2026, Flowdesk <flowdesk@flowdesk.example> wrote:\r\n> Which?"
+    answer = letter(sender, subject, "An HP M605.\r\n\r\n" + quoted)
+    receipt = mail.receive(answer, source="smtp")
+
+    assert (receipt.outcome, receipt.number) == ("answered", number)
+    assert "answers 'Answer the service desk'" in receipt.reason
+    with commands.database.reading() as session:
+        asked = session.scalars(select(Task).where(Task.step == "ask_requester")).one()
+        reopened = session.scalars(
+            select(Task).where(Task.step == "work", Task.status == "open")
+        ).one()
+    assert (asked.status, asked.data) == ("completed", {"reply": "An HP M605."})
+    assert reopened.assignee  # back with the desk
+    assert instance(commands.database, number).status != "waiting_on_requester"
+    assert comments(commands.database, number) == []  # the answer, not also a comment
+    assert mail.receive(answer, source="smtp").repeated  # received twice: answered once
 
 
 def test_an_agent_may_answer_by_mail_and_a_stranger_may_not(

@@ -148,6 +148,22 @@ def test_the_requester_is_told_when_their_request_ends_by_someone_else(
     assert [item.summary for item in items if item.kind == "request_changed"] == ["Now cancelled"]
 
 
+def test_whoever_holds_the_work_hears_when_its_requester_writes(
+    commands: Commands, database: Database
+) -> None:
+    """A requester's comment (on the tracking page, or a reply by mail) told nobody: the
+    agent holding the incident saw it only by opening it."""
+    number = start(commands)
+    task = work_task(database, number)
+
+    commands.comment(number, "It now shows error 0x80070005 too", actor="alice", public=True)
+
+    assert told(database, task.assignee)[-1] == (task.assignee, "requester_replied", number)
+    note = Notifications(commands).items(str(task.assignee))[0][0]
+    assert "error 0x80070005" in note.summary
+    assert ("alice", "requester_replied", number) not in told(database)
+
+
 def test_an_sla_warning_tells_whoever_holds_the_work(
     commands: Commands, database: Database, clock: Clock
 ) -> None:

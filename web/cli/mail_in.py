@@ -42,7 +42,7 @@ def mail_in(file: BinaryIO, recipients: tuple[str, ...]) -> None:
     click.echo(line)
     if receipt.tracking_link:
         click.echo(f"tracking link: {receipt.tracking_link}")
-    if receipt.outcome not in ("opened", "commented"):
+    if receipt.outcome not in ("opened", "commented", "answered"):
         sys.exit(2)
 
 
