@@ -177,8 +177,15 @@ def _renames(
                 continue
             if was.scope != now.scope:
                 continue
-            led = led_before.get(old_id) or []
-            if was.index == now.index or (led and led == (led_after.get(new_id) or [])):
+            # The same steps lead to it, in any order (a draft may keep its steps in another
+            # order than the version it came from), or it leads to the same steps.
+            led = set(led_before.get(old_id) or ())
+            goes = set(_targets(was.step))
+            if (
+                was.index == now.index
+                or (led and led == set(led_after.get(new_id) or ()))
+                or (goes and goes == set(_targets(now.step)))
+            ):
                 found[old_id] = new_id
                 break
     return found

@@ -414,7 +414,9 @@ def test_problems_show_on_their_card_jump_to_their_control_and_block_publishing(
     ).click()
     expect(lane.locator(".wf-card-select")).to_have_attribute("data-step", "end")
     card(page, "end").press("Delete")
-    expect(announced(page)).to_contain_text("now lead nowhere")
+    expect(announced(page)).to_contain_text(
+        "'decision' (branch 1) led to 'end' and now lead nowhere"
+    )
     # The task goes to a group that does not exist.
     select_card(page, "task")
     wait_for_check(page)  # see the report: a check coming back hides the box being opened
@@ -426,7 +428,8 @@ def test_problems_show_on_their_card_jump_to_their_control_and_block_publishing(
 
     found = read_problems(page)
     assert any(text.startswith("Step task: ") and "nobody-here" in text for text in found), found
-    assert any(text.startswith("Step decision: ") for text in found), found
+    # The problem names its branch, as the panel counts them.
+    assert any(text.startswith("Step decision, branch 1: ") for text in found), found
     task_card = page.locator(".wf-card[data-step='task']")
     expect(task_card.locator(".wf-card-problems")).to_contain_text("nobody-here")
     expect(card(page, "task")).to_have_accessible_description(re.compile("nobody-here"))
@@ -435,7 +438,7 @@ def test_problems_show_on_their_card_jump_to_their_control_and_block_publishing(
     problems_section(page).scroll_into_view_if_needed()
     screenshot(page, "problems")
 
-    problem_entries(page).filter(has_text="Step decision: ").first.click()
+    problem_entries(page).filter(has_text="Step decision, branch 1: ").first.click()
     expect(card(page, "decision")).to_have_attribute("aria-pressed", "true")
     expect(panel.get_by_label("Branch 1 leads to")).to_be_focused()
     problem_entries(page).filter(has_text="nobody-here").first.click()

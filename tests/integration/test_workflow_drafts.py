@@ -387,6 +387,22 @@ def test_the_diff_sees_renames_ladders_conditions_and_table_rows() -> None:
     ]
 
 
+def test_a_step_renamed_in_a_draft_that_orders_its_steps_otherwise_is_said_renamed() -> None:
+    """The designer's draft came back with its steps in another order than the version it
+    came from: the steps leading to the renamed one were the same, listed otherwise, and the
+    rename was said as a step removed and another added."""
+    old = copy.deepcopy(LAPTOPS)
+    new = copy.deepcopy(old)
+    new["steps"]["deliver"] = new["steps"].pop("fulfil")
+    new["steps"]["route"]["otherwise"] = "deliver"
+    new["steps"]["approve"]["on"]["approved"] = "deliver"
+    deliver = new["steps"].pop("deliver")
+    new["steps"] = {"deliver": deliver, **dict(reversed(new["steps"].items()))}  # reordered
+    texts = [c.text for c in diff_workflows(old, new)]
+    assert "step 'fulfil' was renamed to 'deliver'" in texts
+    assert not [t for t in texts if "was removed" in t or "was added" in t]
+
+
 def test_the_diff_says_which_of_the_workflows_own_messages_changed() -> None:
     old = {
         **LAPTOPS,

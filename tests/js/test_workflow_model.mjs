@@ -96,8 +96,17 @@ test("removing a step with one way on reconnects what led to it", () => {
 test("removing a step that leads several ways says which routes now lead nowhere", () => {
   const { doc, broken, note } = model.removeStep(incident(), "work");
   assert.equal(doc.steps.work, undefined);
-  assert.deepEqual(broken.sort(), ["'ask_requester' next", "'reopen' next", "'route' otherwise"]);
+  assert.deepEqual(broken.sort(), ["'ask_requester'", "'reopen'", "'route' (otherwise)"]);
   assert.match(note, /led to 'work' and now lead nowhere/);
+});
+
+test("a route that leads nowhere is said as the panel says it, counted from 1", () => {
+  const doc = incident();
+  const branch = doc.steps.route.branches.findIndex((b) => b.next !== "work");
+  const lost = doc.steps.route.branches[branch].next;
+  if (model.targets(doc.steps[lost]).length === 1) doc.steps[lost].next = undefined;
+  const { broken } = model.removeStep(doc, lost);
+  assert.ok(broken.includes(`'route' (branch ${branch + 1})`), broken.join("; "));
 });
 
 test("removing a step drops it from separation of duties", () => {
@@ -249,4 +258,13 @@ test("the workflow's own messages, which the Studio does not edit yet, stay as t
   doc = pure(doc, (d) => model.removeStep(d, "task")).doc;
   assert.deepEqual(doc.messages, messages);
   assert.equal(doc.steps.tell.notify.template, "b-done");
+});
+
+test("a problem's place names the branch, outcome or escalation it is in, counted from 1", () => {
+  assert.equal(model.routeOfPointer("/steps/route/branches/1/next"), "branch 2");
+  assert.equal(model.routeOfPointer("/steps/route/branches/0/when/field"), "branch 1");
+  assert.equal(model.routeOfPointer("/steps/approve/on/rejected"), "outcome rejected");
+  assert.equal(model.routeOfPointer("/steps/work/escalate/2/do/0/reassign"), "escalation 3");
+  assert.equal(model.routeOfPointer("/steps/work/assign/group"), "");
+  assert.equal(model.routeOfPointer("/steps/fan/branches/a/steps/x/next"), "");
 });

@@ -54,6 +54,8 @@ class Test:
 #: A condition, read: a `Test`, ("all" | "any", parts), ("true",), or ("same", its words).
 Term = Any
 TRUE: Term = ("true",)
+#: The condition `false`: the designer's new branch, until it is told when it is taken.
+FALSE: Term = ("same", "expression false")
 
 
 def check_branches(doc: Mapping[str, Any]) -> Iterator[Problem]:
@@ -71,6 +73,13 @@ def _decision(step: Mapping[str, Any], pointer: str) -> Iterator[Problem]:
         return
     for index, term in enumerate(terms):
         if term is None:
+            continue
+        if term == FALSE:
+            yield Problem(
+                f"{pointer}/branches/{index}/when",
+                "this branch can never be taken: its condition is false; say when it is "
+                "taken (a field compared with a value), or remove the branch",
+            )
             continue
         earlier = [(i, t) for i, t in enumerate(terms[:index]) if t is not None]
         covering = next((i for i, t in earlier if implies(term, t)), None)
@@ -154,6 +163,8 @@ def _node(node: nodes.Node) -> Term:
         )
     if isinstance(node, nodes.Const) and node.value is True:
         return TRUE
+    if isinstance(node, nodes.Const) and node.value is False:
+        return FALSE
     if isinstance(node, nodes.Compare) and len(node.ops) == 1:
         test = _comparison(node.expr, node.ops[0].op, node.ops[0].expr)
         if test is not None:

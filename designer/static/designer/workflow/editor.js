@@ -402,7 +402,8 @@ function takeFields(checked) {
 function problemButton(problem, prefix = "") {
   const id = model.stepOfPointer(problem.pointer);
   const table = /^\/tables\/([^/]+)/.exec(problem.pointer || "");
-  const where = id ? `Step ${id}` : table ? `Table ${table[1]}` : `Workflow ${problem.pointer || ""}`.trim();
+  const route = model.routeOfPointer(problem.pointer);
+  const where = id ? `Step ${id}${route ? `, ${route}` : ""}` : table ? `Table ${table[1]}` : `Workflow ${problem.pointer || ""}`.trim();
   const button = document.createElement("button");
   button.type = "button";
   button.className = "link-button";

@@ -189,8 +189,31 @@ function refWords(ref) {
   const parts = tokens(ref.pointer);
   if (parts[parts.length - 1] === "first") return parts.length === 1 ? "the start" : `the start of branch '${parts[parts.length - 2]}'`;
   const id = stepOfPointer(ref.pointer);
-  const tail = parts.slice(parts.lastIndexOf(id) + 1).join(" ");
-  return `'${id}' ${tail}`;
+  const route = routeWords(parts.slice(parts.lastIndexOf(id) + 1));
+  return route ? `'${id}' (${route})` : `'${id}'`;
+}
+
+/**
+ * The branch, outcome or escalation of its step a pointer is in, in the panel's words
+ * ("branch 2"), or "": a problem at `/steps/route/branches/1/next` is said "Step route,
+ * branch 2", not as if the whole step had it.
+ */
+export function routeOfPointer(pointerText) {
+  const id = stepOfPointer(pointerText);
+  if (!id) return "";
+  const parts = tokens(pointerText);
+  const tail = parts.slice(parts.lastIndexOf(id) + 1);
+  return ["branches", "on", "escalate"].includes(tail[0]) && tail.length > 1 ? routeWords(tail.slice(0, 2)) : "";
+}
+
+/** A route of a step in the panel's words, counted from 1: "branch 2", "outcome approved". */
+function routeWords(tail) {
+  const [kind, which] = tail;
+  if (kind === "branches") return /^\d+$/.test(which) ? `branch ${Number(which) + 1}` : `branch '${which}'`;
+  if (kind === "on") return `outcome ${which}`;
+  if (kind === "escalate" && /^\d+$/.test(which)) return `escalation ${Number(which) + 1}`;
+  if (kind === "next") return "";
+  return tail.join(" ");
 }
 
 function dropNotBy(doc, id) {
