@@ -28,6 +28,7 @@ from engine.service.intake import Intake
 from engine.service.locales import Readings
 from engine.service.oncall import Schedules
 from engine.service.oncall_feeds import Feeds
+from engine.service.paging import Paging
 from engine.service.people import People
 from engine.service.problems import Problems
 from engine.service.published import Published
@@ -122,6 +123,11 @@ class Services:
     def escalation_policies(self) -> EscalationPolicies:
         """Escalation policies: who is paged, level after level."""
         return EscalationPolicies(self.commands)
+
+    @property
+    def paging(self) -> Paging:
+        """The pages an escalation policy sends for an incident, and their due times."""
+        return Paging(self.commands, self.commands.registry)
 
     @property
     def definitions(self) -> Definitions:

@@ -171,6 +171,8 @@ def _page(number: str, errors: Mapping[str, str] | None = None, status: int = 20
         may_comment=person.is_agent,
         links=services().casework.links(number),
         alerts=services().intake.alerts(number, viewer=person.username),
+        # Paged by an escalation policy, it may be acknowledged whatever opened it.
+        paged=person.is_agent and bool(services().paging.of(number)),
         similar=similar_panel(person, number),
         may_reopen=instance.ended_at is not None
         and bool(workflow.doc.get("reopen"))
