@@ -107,6 +107,10 @@ CLEANUP_INTERVAL_S = 5
 #: Seconds given to the children to stop after Ctrl-C before they are killed: a stopping
 #: worker may first finish a delivery (up to 1 s of relay budget and a 10 s timeout).
 STOP_GRACE_S = 20
+#: How a part of the stack exits when what it needs does not answer yet (its database, at
+#: start): EX_TEMPFAIL of sysexits.h. `flowdesk up` starts it again and waits as long as it
+#: takes, where a part that keeps failing otherwise is broken and stops everything.
+EXIT_TEMPFAIL = 75
 
 # The database -------------------------------------------------------------------------------
 

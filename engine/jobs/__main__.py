@@ -20,7 +20,7 @@ from types import FrameType
 
 from engine import logs
 from engine.jobs.worker import WorkerStopped, run
-from engine.settings import DEFAULT_REDIS_URL, SettingsError
+from engine.settings import DEFAULT_REDIS_URL, EXIT_TEMPFAIL, SettingsError
 from engine.store.database import default_url
 
 #: The worker logs warnings and worse unless `FLOWDESK_LOG_LEVEL` says otherwise.
@@ -60,7 +60,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     redis_url = arguments.redis_url or os.environ.get("REDIS_URL") or _default_redis()
     url = default_url()
-    if migrate_apart(url) != 0:
+    migrated = migrate_apart(url)
+    if migrated == EXIT_TEMPFAIL:
+        return EXIT_TEMPFAIL  # the database does not answer: said by the child; try later
+    if migrated != 0:
         print("python -m engine.jobs: the database could not be migrated", file=sys.stderr)
         return 2
     try:
@@ -86,11 +89,18 @@ def _default_redis() -> str:
 
 
 #: Migrates the database of `FLOWDESK_DATABASE_URL`, in a process of its own.
-MIGRATE = """
+MIGRATE = f"""
+import sys
+from sqlalchemy.exc import InterfaceError, OperationalError
 from engine.store.database import Database, default_url
 database = Database(default_url())
 try:
     database.migrate()
+except (InterfaceError, OperationalError) as error:
+    said = str(getattr(error, "orig", error)).strip().splitlines()[0][:200]
+    print(f"python -m engine.jobs: the database does not answer ({{said}}); "
+          "the worker stops, to be started again", file=sys.stderr)
+    sys.exit({EXIT_TEMPFAIL})
 finally:
     database.dispose()
 """

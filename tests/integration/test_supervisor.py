@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import subprocess
 import sys
 import time
 import weakref
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.settings import EXIT_TEMPFAIL
 from web.cli.readiness import Readiness, Topology
 from web.cli.stack import StopOnSignal
 from web.cli.supervisor import RESTART_LIMIT, Program, Supervisor, SupervisorError
@@ -60,6 +62,38 @@ def test_a_part_that_keeps_dying_stops_everything() -> None:
         supervisor.stop()
     assert len([line for line in said if "restarting" in line]) == RESTART_LIMIT - 1
     assert not web.running()
+
+
+def test_a_part_waiting_for_its_database_is_tried_again_for_as_long_as_it_takes() -> None:
+    """A worker started while its database restarts exits at once: counted as deaths, it
+    stopped the whole stack within 35 s, the web processes with it, so the pages went from
+    "not ready" to no answer at all."""
+    said: list[str] = []
+    web = Program("web", SLEEPER, dict(os.environ))
+    waiting = Program("worker", [sys.executable, "-c", f"import sys; sys.exit({EXIT_TEMPFAIL})"],
+                      dict(os.environ))  # fmt: skip
+    supervisor = Supervisor([], said.append, first_pause_s=0.01, waiting_pause_s=0.01)
+    supervisor.add(web)
+    supervisor.add(waiting)
+    try:
+        watch_until(supervisor, lambda: len([s for s in said if "waits" in s]) > RESTART_LIMIT)
+        assert web.running()
+    finally:
+        supervisor.stop()
+    assert re.fullmatch(
+        r"worker \(pid \d+\) waits for what it needs \(it exited 75\); trying again in 0.01 s",
+        said[0],
+    )
+
+
+def test_the_worker_exits_75_when_its_database_does_not_answer() -> None:
+    env = {**os.environ, "FLOWDESK_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:9/none"}
+    ran = subprocess.run(
+        [sys.executable, "-m", "engine.jobs", "--redis-url", "redis://127.0.0.1:9/0"],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert ran.returncode == EXIT_TEMPFAIL, ran.stderr
+    assert "the database does not answer" in ran.stderr
 
 
 def test_a_worker_dead_between_restarts_is_not_ready(tmp_path: Path) -> None:

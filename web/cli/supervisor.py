@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.settings import STOP_GRACE_S
+from engine.settings import EXIT_TEMPFAIL, STOP_GRACE_S
 
 #: A part that dies this many times within `RESTART_WINDOW_S` seconds stops everything.
 RESTART_LIMIT = 5
@@ -74,11 +74,18 @@ class Supervisor:
     """Run programs as child processes; restart the ones that die; stop them all on request."""
 
     def __init__(
-        self, programs: Sequence[Program], echo: Echo, *, first_pause_s: float = RESTART_PAUSE_S
+        self,
+        programs: Sequence[Program],
+        echo: Echo,
+        *,
+        first_pause_s: float = RESTART_PAUSE_S,
+        waiting_pause_s: float = RESTART_PAUSE_MAX_S,
     ) -> None:
         self.programs = list(programs)
         self.echo = echo
         self.first_pause_s = first_pause_s
+        #: The pause before starting again a part that waits for what it needs.
+        self.waiting_pause_s = waiting_pause_s
         self.stopping = False
 
     def start(self) -> None:
@@ -119,6 +126,15 @@ class Supervisor:
     def _died(self, program: Program, now: float) -> None:
         assert program.process is not None
         how = _ending(program.process.returncode)
+        if program.process.returncode == EXIT_TEMPFAIL:
+            # What it needs does not answer yet (its database, restarting): not broken.
+            # Tried again at the longest pause, for as long as it takes; the rest goes on.
+            program.restart_at = now + self.waiting_pause_s
+            self.echo(
+                f"{program.name} (pid {program.pid}) waits for what it needs (it exited "
+                f"{EXIT_TEMPFAIL}); trying again in {self.waiting_pause_s:g} s"
+            )
+            return
         program.deaths = [t for t in program.deaths if now - t < RESTART_WINDOW_S] + [now]
         if len(program.deaths) >= RESTART_LIMIT:
             raise SupervisorError(
