@@ -93,6 +93,9 @@ def test_comments_are_marked_public_or_internal_and_requesters_see_only_public_o
 
     empty = post(bob, f"/instances/{number}/comments", comment="  ")
     assert empty.status_code == 422
+    long = post(bob, f"/instances/{number}/comments", comment="y" * 20_001)
+    assert long.status_code == 413
+    assert f">{'y' * 20_001}</textarea>" in long.text  # kept, to be cut, not written again
     assert count(database, Comment) == 2
 
     rita = signed_in(app, "rita")

@@ -238,6 +238,11 @@ def test_the_requester_comments_and_confirms_the_resolution_on_the_tracking_page
     page = client.get(path)
     assert "It is floor 3, west." in page.text
     assert "You wrote a comment." in page.text
+    # Too long: refused, and what was written comes back in the box to be cut, not lost.
+    long = "The log says: " + "x" * 20_001
+    refused = client.post(f"{path}/comments", data={**hidden_fields(page.text), "comment": long})
+    assert refused.status_code == 413
+    assert f">{long}</textarea>" in refused.text
 
     with database.reading() as session:
         work = session.scalars(select(Task).where(Task.step == "work")).one()
@@ -548,7 +553,7 @@ def test_a_submission_is_checked_with_the_form_version_its_page_showed(
     new_page = client.get("/new/it-incident").text
     assert "Asset tag" in new_page
     refused = submit(client, REPORT, hidden_fields(new_page))
-    assert refused.status_code == 422
+    assert refused.status_code == 413
     assert "Asset tag" in refused.text
     with database.reading() as session:
         pinned = session.scalars(select(Event).where(Event.kind == "form_submitted")).one()
@@ -578,7 +583,7 @@ def test_a_page_of_a_form_version_superseded_more_than_a_day_ago_is_checked_by_t
 
     refused = submit(client, REPORT, old_page)
 
-    assert refused.status_code == 422
+    assert refused.status_code == 413
     assert "Asset tag" in refused.text
     with database.reading() as session:
         assert session.scalars(select(Instance.id)).all() == []

@@ -143,7 +143,14 @@ def _database_away(error: Exception) -> Response:
     return response
 
 
+def posted(name: str) -> str:
+    """What a post sent in a text box, to show again on the page that refuses it: a
+    comment refused as too long, or a reason wanting, is corrected, not written again."""
+    return request.form.get(name, "") if request.method == "POST" else ""
+
+
 def init_app(app: Flask) -> None:
+    app.jinja_env.globals["posted"] = posted
     app.register_error_handler(HTTPException, _http)
     app.register_error_handler(RateLimitExceeded, _too_many)
     app.register_error_handler(CSRFError, _csrf)
