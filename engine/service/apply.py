@@ -37,6 +37,8 @@ FormVersion = Callable[[str], int | None]
 
 #: The mail an anonymous requester gets when a task waits on them.
 REQUESTER_TASK = "requester-task"
+#: The mail an anonymous requester gets when the desk writes to them (a public comment).
+DESK_REPLIED = "desk-replied"
 
 
 def event_rows(
@@ -294,7 +296,17 @@ def _mails_the_requester(
     they chose), since they cannot see the task anywhere but on their tracking page. An
     instance nobody follows by a link (opened by an alert) sends no such mail: it would
     send its reader to a link they never got."""
-    if instance.requester or not effect.assign.get("requester"):
+    if not effect.assign.get("requester"):
+        return False
+    return hears_by_mail(repo, instance, workflow, data)
+
+
+def hears_by_mail(
+    repo: Repository, instance: InstanceRow, workflow: Workflow, data: Mapping[str, Any]
+) -> bool:
+    """Tell whether the instance's requester has no account but gave an address, and follows
+    the instance by a tracking link: what the desk asks or tells them goes by mail."""
+    if instance.requester:
         return False
     address = field_value(data, workflow.start.get("confirm_to") or ADDRESS_FIELD)
     if not (isinstance(address, str) and address.strip()):

@@ -24,7 +24,14 @@ from engine.core.events import Cancelled, Event, Retried, TaskCompleted, TimerFi
 from engine.core.state import InstanceState
 from engine.core.values import is_row_id
 from engine.service import assignment, notifications, paging
-from engine.service.apply import Vet, record_events, save_transition
+from engine.service.apply import (
+    DESK_REPLIED,
+    Vet,
+    hears_by_mail,
+    message_row,
+    record_events,
+    save_transition,
+)
 from engine.service.corrections import checked_corrections
 from engine.service.definitions import Registry
 from engine.service.errors import Conflict, InvalidInput, NotAllowed, NotFound
@@ -69,6 +76,10 @@ SYSTEM = "flowdesk"
 #: The hidden start field that records where a request came from (`portal`, `phone`, `api`,
 #: `monitoring`, `email`), set by the door it came through (see `Commands.start`).
 SOURCE_FIELD = "source"
+
+
+#: The most of a reply a requester is mailed; the whole of it is on their tracking page.
+MAX_MAILED_REPLY = 5000
 
 
 class Commands(Shell):
@@ -571,6 +582,8 @@ class Commands(Shell):
                     "reopen it, or report it again"
                 )
             comment_id = self._add_comment(repo, instance, text, actor, public, at, key)
+            if public and desk:
+                self.mail_reply(repo, instance, text, at)
             return {"instance_id": instance.id, "number": instance.number, "comment": comment_id}
 
         return self.execute("comment", key, body, request=(number, text, actor, public))
@@ -604,6 +617,17 @@ class Commands(Shell):
         SearchIndex(repo.connection, repo.dialect).comment(instance.id, text, public=public)
         notifications.after_comment(repo, instance, text, actor, public, at)
         return comment_id
+
+    def mail_reply(self, repo: Repository, instance: InstanceRow, text: str, at: datetime) -> None:
+        """Mail the desk's public reply to a requester without an account who gave an address:
+        they would see it only by opening their tracking page (people with an account hear
+        it on the bell). Their answer to the mail comes back as theirs (the mail intake)."""
+        workflow = self.registry.workflow(repo, instance.workflow_version_id)
+        if not hears_by_mail(repo, instance, workflow, instance.state.get("data") or {}):
+            return
+        note = {"comment": text[:MAX_MAILED_REPLY]}
+        payload = {"to": "requester", "template": DESK_REPLIED, "note": note}
+        repo.add_outbox([message_row(instance, "notify", payload, at)])
 
     def cancel(self, number: str, reason: str, *, actor: str, key: str | None = None) -> Result:
         """Stop an instance: every open task, pending timer and child instance is withdrawn."""

@@ -363,6 +363,8 @@ class MailIntake:
             if actor is None:
                 raise _NoPart(f"{letter.sender} has no part in {number}")
             Commands._add_comment(repo, instance, text, actor, True, at, None)
+            if actor != REQUESTER and actor != instance.requester and repo.is_agent(actor):
+                self.commands.mail_reply(repo, instance, text, at)  # as from the page
             add_files(repo, instance, stored, at, uploaded_by=actor)
             _insert_record(repo, letter, box.id, source, "commented", why, instance.id, at)
             return {"number": number}

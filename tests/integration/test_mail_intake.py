@@ -354,6 +354,43 @@ def test_a_reply_to_the_mail_we_sent_finds_its_incident_by_its_headers(
     ]
 
 
+def test_the_desks_public_reply_is_mailed_to_a_requester_without_an_account_who_answers_it(
+    mail: MailIntake, commands: Commands, clock: Clock
+) -> None:
+    """A caller who wrote in by mail saw the desk's answers only if they opened their
+    tracking page: the reply was never mailed. Now it is, and their answer to that mail
+    comes back as theirs. Internal notes are not mailed; nor is anyone with an account,
+    who hears on the bell."""
+    carla = mail.receive(letter("Carla <carla@elsewhere.example>"), source="smtp")
+    number = str(carla.number)
+    alice = str(mail.receive(letter(subject="Another"), source="smtp").number)
+    commands.comment(number, "Only for the desk", actor="bob", public=False)
+    commands.comment(number, "Which floor is the printer on?", actor="bob", public=True)
+    commands.comment(alice, "On our way", actor="bob", public=True)
+    server = MailServer()
+    server.start()
+    try:
+        settings = RelaySettings(
+            smtp_host="127.0.0.1", smtp_port=server.port, smtp_from=OUR_SENDER, smtp_timeout_s=5
+        )
+        relay_outbox(commands.database, settings=settings, now=clock())
+    finally:
+        server.stop()
+    replies = [m for _to, m in server.inbox.received if "Re: [" in str(m["Subject"])]
+    assert len(replies) == 1
+    (reply,) = replies
+    assert str(reply["To"]) == "carla@elsewhere.example"
+    assert str(reply["Subject"]) == f"Re: [{number}] The printer on floor 3 is jammed"
+    body = reply.get_body(preferencelist=("plain",)).get_content()
+    assert "Which floor is the printer on?" in body
+    assert "Only for the desk" not in body
+
+    answer = letter("carla@elsewhere.example", str(reply["Subject"]), "Floor 3, by the lift.",
+                    headers={"In-Reply-To": str(reply["Message-ID"])})  # fmt: skip
+    assert mail.receive(answer, source="smtp").outcome == "commented"
+    assert comments(commands.database, number)[-1] == ("~requester", "Floor 3, by the lift.")
+
+
 def test_a_subject_naming_an_incident_that_does_not_exist_opens_a_new_one(
     mail: MailIntake, commands: Commands
 ) -> None:

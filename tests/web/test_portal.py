@@ -553,7 +553,7 @@ def test_a_submission_is_checked_with_the_form_version_its_page_showed(
     new_page = client.get("/new/it-incident").text
     assert "Asset tag" in new_page
     refused = submit(client, REPORT, hidden_fields(new_page))
-    assert refused.status_code == 413
+    assert refused.status_code == 422
     assert "Asset tag" in refused.text
     with database.reading() as session:
         pinned = session.scalars(select(Event).where(Event.kind == "form_submitted")).one()
@@ -583,7 +583,7 @@ def test_a_page_of_a_form_version_superseded_more_than_a_day_ago_is_checked_by_t
 
     refused = submit(client, REPORT, old_page)
 
-    assert refused.status_code == 413
+    assert refused.status_code == 422
     assert "Asset tag" in refused.text
     with database.reading() as session:
         assert session.scalars(select(Instance.id)).all() == []

@@ -27,12 +27,16 @@ MAIL_NAMES = (
 SHIPPED_NAMES = {
     "request-received": (FieldInfo("link", "string"),),
     "requester-task": (FieldInfo("told", "list"),),
+    "desk-replied": (FieldInfo("note", "any"),),
 }
 
 #: Shipped messages Flowdesk sends by itself, without a `notify`: a workflow's message of the
 #: same name replaces it, and is sent (the confirmation of a request made on the portal or by
-#: mail, the mail of a requester's task, the mail of a request closed as a duplicate).
-SENT_BY_FLOWDESK = frozenset({"request-received", "requester-task", "instance-merged"})
+#: mail, the mail of a requester's task, the mail of a request closed as a duplicate, the
+#: desk's public reply to a requester without an account).
+SENT_BY_FLOWDESK = frozenset(
+    {"request-received", "requester-task", "instance-merged", "desk-replied"}
+)
 
 #: Shipped messages Flowdesk sends by itself, which a workflow's message of the same name
 #: would replace: the mail of the bell's notifications (`service.notifications.MAIL_TEMPLATE`).
