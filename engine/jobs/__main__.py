@@ -92,10 +92,13 @@ def _default_redis() -> str:
 MIGRATE = f"""
 import sys
 from sqlalchemy.exc import InterfaceError, OperationalError
-from engine.store.database import Database, default_url
+from engine.store.database import Database, SchemaAhead, default_url
 database = Database(default_url())
 try:
     database.migrate()
+except SchemaAhead as error:
+    print(f"python -m engine.jobs: {{error}}", file=sys.stderr)
+    sys.exit(2)
 except (InterfaceError, OperationalError) as error:
     said = str(getattr(error, "orig", error)).strip().splitlines()[0][:200]
     print(f"python -m engine.jobs: the database does not answer ({{said}}); "

@@ -22,6 +22,7 @@ from engine.service.commands import Clock, Commands, utcnow
 from engine.service.definitions import Definitions
 from engine.service.desk import Desk
 from engine.service.drafts import Drafts
+from engine.service.errors import DatabaseAhead
 from engine.service.escalation_policies import EscalationPolicies
 from engine.service.finder import Finder
 from engine.service.intake import Intake
@@ -37,7 +38,7 @@ from engine.service.requests import Requests
 from engine.service.starting import Starting
 from engine.service.views import SavedViews
 from engine.service.workflow_drafts import WorkflowDrafts
-from engine.store.database import DATABASE_FILE, Database, default_url
+from engine.store.database import DATABASE_FILE, Database, SchemaAhead, default_url
 from engine.store.files import FileStore
 
 __all__ = ["Services", "default_url"]
@@ -207,8 +208,12 @@ class Services:
         return "ok"
 
     def migrate(self) -> None:
-        """Bring the database's schema up to date."""
-        self.database.migrate()
+        """Bring the database's schema up to date; `DatabaseAhead` when a newer release
+        migrated it past what this one knows (nothing is changed)."""
+        try:
+            self.database.migrate()
+        except SchemaAhead as error:
+            raise DatabaseAhead(str(error)) from None
 
     def close(self) -> None:
         """Close every connection to the database."""

@@ -64,6 +64,10 @@ class Conflict(ServiceError):
     code = "conflict"
 
 
+class DatabaseAhead(Conflict):
+    """The database is at a migration this release does not know: a newer one migrated it."""
+
+
 class InvalidInput(ServiceError):
     """The input is wrong: an outcome the step does not have, a document with problems."""
 

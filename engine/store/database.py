@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import Connection, Engine, create_engine, event, exc
+from sqlalchemy import Connection, Engine, create_engine, event, exc, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -141,11 +141,23 @@ class Database:
         return self._writer()
 
     def migrate(self) -> None:
-        """Bring the schema up to the newest Alembic revision."""
+        """Bring the schema up to the newest Alembic revision; raise `SchemaAhead` when the
+        database is at a migration this code does not know (a newer release migrated it)."""
         from alembic import command  # see `alembic_config`
+        from alembic.script import ScriptDirectory
 
         config = alembic_config()
         with self.migrating() as connection:
+            scripts = ScriptDirectory.from_config(config)
+            known = {revision.revision for revision in scripts.walk_revisions()}
+            at = _revisions(connection)
+            if at - known:
+                raise SchemaAhead(
+                    f"the database is at migration {', '.join(sorted(at - known))}, which "
+                    f"this Flowdesk does not know (it knows up to {scripts.get_current_head()}): "
+                    "a newer release migrated it. Run that release, or restore a backup this "
+                    "one made; nothing was changed"
+                )
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
 
@@ -254,6 +266,20 @@ class Checkpointer(threading.Thread):
 
 def _dump_json(value: Any) -> str:
     return orjson.dumps(value).decode()
+
+
+class SchemaAhead(RuntimeError):
+    """The database is at a migration this code does not know: a newer release migrated it."""
+
+
+def _revisions(connection: Connection) -> set[str]:
+    """The migrations the database says it is at (none: a new, empty database)."""
+    if not inspect(connection).has_table("alembic_version"):
+        return set()
+    return {
+        str(row)
+        for row in connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalars()
+    }
 
 
 def alembic_config() -> Config:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import text
 
 from engine.service.commands import Commands
 from engine.store.database import Database
@@ -159,3 +163,29 @@ def test_an_export_like_a_backup_refuses_a_file_that_is_there_already(
     fresh = folder / "today.jsonl"
     assert flowdesk(database_url, "export", "--jsonl", str(fresh)).endswith("record(s) exported\n")
     assert fresh.read_bytes().startswith(b'{"format":"flowdesk-export"')
+
+
+def test_a_database_a_newer_release_migrated_is_refused_in_words_at_each_door(
+    database: Database, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rolled back to an older release after an upgrade, every command, `up` and the worker
+    ended in Alembic's traceback ("Can't locate revision identified by '0099'")."""
+    with database.writer_session() as session, session.begin():
+        session.execute(text("UPDATE alembic_version SET version_num = '0099'"))
+    monkeypatch.setenv("FLOWDESK_DATABASE_URL", database_url)
+
+    said = CliRunner().invoke(main, ["tasks", "--user", "bob"])
+
+    assert said.exit_code == 5, said.output
+    assert "the database is at migration 0099, which this Flowdesk does not know" in said.output
+    assert "Traceback" not in said.output
+    worker = subprocess.run(
+        [sys.executable, "-m", "engine.jobs", "--burst", "--redis-url", "redis://127.0.0.1:9/0"],
+        env={**os.environ, "FLOWDESK_DATABASE_URL": database_url},
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert worker.returncode == 2
+    assert "which this Flowdesk does not know" in worker.stderr
+    assert "Traceback" not in worker.stderr
+    with database.reading() as session:
+        assert session.scalar(text("SELECT version_num FROM alembic_version")) == "0099"

@@ -61,7 +61,8 @@ def open_services(*, create: bool = False) -> Services:
         require_database()
     services = Services.for_instance()
     click.get_current_context().call_on_close(services.close)
-    services.migrate()
+    with service_errors():  # a database a newer release migrated: exit 5, in words
+        services.migrate()
     return services
 
 

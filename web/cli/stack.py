@@ -44,7 +44,7 @@ from engine import logs
 from engine.catalog import Catalog
 from engine.observability import fresh_metrics_folder
 from engine.service.bootstrap import Services
-from engine.service.errors import ServiceError
+from engine.service.errors import DatabaseAhead, ServiceError
 from engine.settings import (
     CATCHER_HOST,
     CATCHER_MAILDIR,
@@ -333,7 +333,10 @@ def _up(
     _preflight(host, port)
     services = Services.for_instance(instance)
     try:
-        services.migrate()
+        try:
+            services.migrate()
+        except DatabaseAhead as error:
+            raise click.ClickException(error.message) from None
         # A document of the pack identical to any version already published is that
         # version (an admin may have published newer ones since): nothing to publish.
         with _refusals():
