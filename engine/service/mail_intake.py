@@ -362,19 +362,29 @@ class MailIntake:
             actor = self._part(repo, instance, user, letter.sender)
             if actor is None:
                 raise _NoPart(f"{letter.sender} has no part in {number}")
-            Commands._add_comment(repo, instance, text, actor, True, at, None)
-            if actor != REQUESTER and actor != instance.requester and repo.is_agent(actor):
-                self.commands.mail_reply(repo, instance, text, at)  # as from the page
+            desk = actor not in (REQUESTER, instance.requester) and repo.is_agent(actor)
+            # The desk's reply is public when it was written to the requester too (as
+            # Zendesk has it): an agent answering a mail only Flowdesk got writes a note.
+            public = not desk or bool(
+                self._requester_addresses(repo, instance) & set(letter.recipients)
+            )
+            Commands._add_comment(repo, instance, text, actor, public, at, None)
             add_files(repo, instance, stored, at, uploaded_by=actor)
             _insert_record(repo, letter, box.id, source, "commented", why, instance.id, at)
             return {"number": number}
 
         try:
             self.commands.execute("mail_reply", _key(letter, box), body)
-        except (_NoPart, ServiceError) as error:
+        except _NoPart as error:
             self._forget(stored)
-            reason = str(error) if isinstance(error, _NoPart) else _refusal(error)
-            return self._record(letter, box, source, "refused", reason)
+            if not letter.is_reply and not letter.answers:
+                # A new mail that names someone else's request ("the same as [INC-7]") is a
+                # new request of the sender's, not a reply they may not write.
+                return self._open(letter, box, source, user)
+            return self._record(letter, box, source, "refused", str(error))
+        except ServiceError as error:
+            self._forget(stored)
+            return self._record(letter, box, source, "refused", _refusal(error))
         return Receipt("commented", why, number)
 
     def _question(self, number: str, user: str | None, address: str) -> Question | None:
@@ -529,13 +539,23 @@ class MailIntake:
                 return user
         if instance.requester is not None:
             return None
+        return REQUESTER if address in self._requester_addresses(repo, instance) else None
+
+    def _requester_addresses(self, repo: Repository, instance: InstanceRow) -> set[str]:
+        """The addresses the instance's requester is known by: their account's, or the
+        address a caller without an account gave (its caller, its `confirm_to` field)."""
+        if instance.requester is not None:
+            email = repo.connection.scalar(
+                select(User.email).where(User.username == instance.requester)
+            )
+            return {email.lower()} if email else set()
         caller = repo.connection.scalar(select(Instance.caller).where(Instance.id == instance.id))
-        given = {str((caller or {}).get("email", "")).lower()}
+        found = {str((caller or {}).get("email", "")).lower()}
         workflow = self.commands.registry.workflow(repo, instance.workflow_version_id)
         field = workflow.start.get("confirm_to")
         if isinstance(field, str):
-            given.add(str((instance.state.get("data") or {}).get(field, "")).lower())
-        return REQUESTER if address in given else None
+            found.add(str((instance.state.get("data") or {}).get(field, "")).lower())
+        return found - {""}
 
     # Keeping ---------------------------------------------------------------------------------
 

@@ -62,6 +62,8 @@ class Letter:
     answers: tuple[str, ...]
     enclosures: tuple[Enclosure, ...]
     size: int
+    #: Whom it was written to (To and Cc), lower case.
+    recipients: tuple[str, ...] = ()
 
     @property
     def is_reply(self) -> bool:
@@ -104,7 +106,15 @@ def read_letter(message: EmailMessage, raw: bytes) -> Letter:
         answers=tuple(dict.fromkeys(answers)),
         enclosures=tuple(enclosures(message, body)),
         size=len(raw),
+        recipients=tuple(_written_to(message)),
     )
+
+
+def _written_to(message: Message) -> list[str]:
+    """The addresses of a mail's To and Cc, read from their raw text (a header the parser
+    cannot read still names its addresses)."""
+    values = [str(v) for k, v in message.raw_items() if k.lower() in ("to", "cc")]
+    return [a.strip().lower() for _n, a in getaddresses(values) if "@" in a]
 
 
 def unreadable_letter(raw: bytes) -> Letter:

@@ -326,6 +326,38 @@ def test_an_agent_may_answer_by_mail_and_a_stranger_may_not(
     assert count(commands.database, Instance) == 1
 
 
+def test_an_agents_mail_reply_is_public_only_when_written_to_the_requester_too(
+    mail: MailIntake, commands: Commands
+) -> None:
+    """An agent answering the "assigned to you" mail wrote to Flowdesk alone ("note to
+    self: this user broke 3 printers"), and the requester read it on their page."""
+    mail.receive(letter(), source="cli")
+    subject = "Re: [INC-000001] The printer on floor 3 is jammed"
+    mail.receive(letter("bob@example.org", subject, "Billing his cost centre."), source="cli")
+    cc = {"Cc": "Alice <alice@example.org>"}
+    mail.receive(letter("bob@example.org", subject, "On my way.", headers=cc), source="cli")
+    with commands.database.reading() as session:
+        said = session.execute(select(Comment.body, Comment.public).order_by(Comment.id)).all()
+    assert [tuple(row) for row in said] == [
+        ("Billing his cost centre.", False),
+        ("On my way.", True),
+    ]
+
+
+def test_a_new_mail_naming_someone_elses_request_opens_one_of_the_senders(
+    mail: MailIntake, commands: Commands
+) -> None:
+    """ "Same printer problem as [INC-000001], but on floor 2" from a colleague was refused
+    ("has no part in INC-000001"), and their report lost. A reply from them still is."""
+    mail.receive(letter(), source="cli")  # alice's INC-000001
+    cited = letter("rita@example.org", "Same problem as [INC-000001], but on floor 2")
+    opened = mail.receive(cited, source="cli")
+    assert (opened.outcome, opened.number) == ("opened", "INC-000002")
+    assert instance(commands.database, "INC-000002").requester == "rita"
+    reply = letter("rita@example.org", "Re: [INC-000001] The printer on floor 3 is jammed")
+    assert mail.receive(reply, source="cli").outcome == "refused"
+
+
 def test_a_reply_to_the_mail_we_sent_finds_its_incident_by_its_headers(
     mail: MailIntake, commands: Commands, clock: Clock
 ) -> None:
