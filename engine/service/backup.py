@@ -60,7 +60,7 @@ def backup(database: Database, path: Path) -> BackupMade:
     """Write a backup of `database` to `path` (a new file); the app may keep running."""
     path = Path(path)
     new_file(path, "a backup")
-    partial = path.with_name(f".{path.name}.partial")
+    partial = private_file(path.with_name(f".{path.name}.partial"))
     try:
         if database.is_sqlite:
             _sqlite_backup(_sqlite_file(database), partial)
@@ -78,6 +78,15 @@ def backup(database: Database, path: Path) -> BackupMade:
     finally:
         partial.unlink(missing_ok=True)
     return BackupMade(path, path.stat().st_size, kind)
+
+
+def private_file(path: Path) -> Path:
+    """Make `path` an empty file only its owner reads (0600), to be written into: a backup
+    or an export holds password digests and integrations' secrets, which a file made with
+    the usual umask (0644) lets every account on the machine read."""
+    path.unlink(missing_ok=True)  # a partial file a crash left
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    return path
 
 
 def new_file(path: Path, what: str) -> None:

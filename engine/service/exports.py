@@ -34,7 +34,7 @@ from sqlalchemy.exc import DBAPIError
 from engine.core.errors import FlowdeskError, Problem
 from engine.core.state import InstanceState
 from engine.service import archive
-from engine.service.backup import new_file
+from engine.service.backup import new_file, private_file
 from engine.service.definitions import content_hash, publish_document
 from engine.service.errors import InvalidInput, NotFound
 from engine.service.shell import Shell
@@ -122,7 +122,7 @@ def export_file(
     path = Path(path)
     new_file(path, "an export")
     lines = export_lines(shell, workflow=workflow, since=since)
-    partial = path.with_name(f".{path.name}.partial")
+    partial = private_file(path.with_name(f".{path.name}.partial"))
     count = 0
     try:
         with open(partial, "wb") as out:

@@ -102,6 +102,8 @@ def test_backup_restore_export_import_from_the_shell(
 
     lines = tmp_path / "all.jsonl"
     flowdesk(database_url, "export", "--jsonl", str(lines))
+    # Password digests and integrations' secrets: readable by their owner alone.
+    assert [oct(p.stat().st_mode & 0o777) for p in (saved, lines)] == ["0o600", "0o600"]
     assert "0 instance(s) imported, 1 instance(s) already there" in flowdesk(
         empty_url, "import", "--jsonl", str(lines)
     )
