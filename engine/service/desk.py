@@ -100,6 +100,8 @@ class TaskView:
     buttons: list[tuple[str, str]]
     may_act: bool
     may_claim: bool
+    #: Holds it from its group's queue, and may give it back there.
+    may_give_back: bool
     may_delegate: bool
     #: May give the task to someone else: see `permissions.may_reassign`.
     may_reassign: bool
@@ -589,6 +591,10 @@ def _task_view(
         buttons=[(o, button_label(o, labels)) for o in task.outcomes],
         may_act=acts,
         may_claim=acts and task.assignee is None and task.candidate_group is not None,
+        may_give_back=acts
+        and task.candidate_group is not None
+        and task.assignee == person.username
+        and person.is_agent,
         may_delegate=acts
         and person.is_agent
         and person.username in (task.assignee, task.delegated_by),

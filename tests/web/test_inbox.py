@@ -204,8 +204,14 @@ def test_claim_moves_a_task_from_the_queue_to_my_tasks_and_a_second_claim_is_ref
     assert f"{number} was already taken by bob; nothing was changed." in refused.text
     assert task_row(database, task_id).assignee == "bob"
 
+    # The task page gives it back too (only the inbox's row did), to its holder alone.
+    task_page = bob.get(f"/tasks/{task_id}").text
+    assert f'action="/tasks/{task_id}/unclaim"' in task_page
+    assert "Give it back" in task_page
+    assert "Give it back" not in dan.get(f"/tasks/{task_id}").text
     assert post(bob, f"/tasks/{task_id}/unclaim").status_code == 303
     assert number in section(dan.get("/inbox").text, "queue-title")
+    assert "Give it back" not in bob.get(f"/tasks/{task_id}").text  # queued: Take it
 
 
 def test_two_claims_from_one_inbox_page_take_both_tasks_and_a_double_click_takes_one(
