@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -87,6 +88,21 @@ class Workflow:
     def title_for(self, context: Mapping[str, Any]) -> str:
         """Return the title of a new instance: the start title template, filled in."""
         return self._title_template(context)
+
+    def in_flow_order(self) -> list[Step]:
+        """The steps in the order a request meets them: from the first, each before the
+        steps it leads to (breadth first, so a decision's branches side by side), then any
+        step no route reaches, in the document's order. A document may keep its steps in any
+        order (the designer's drafts sort them): "Done" listed first reads as done first."""
+        found: dict[str, Step] = {}
+        waiting = deque([self.first])
+        while waiting:
+            step = self.steps.get(waiting.popleft())
+            if step is None or step.id in found:
+                continue
+            found[step.id] = step
+            waiting.extend(step.routes().values())
+        return [*found.values(), *(s for s in self.steps.values() if s.id not in found)]
 
     @property
     def number_prefix(self) -> str:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -1053,3 +1055,17 @@ def test_a_timer_fires_only_once(monday_morning: datetime) -> None:
 def test_times_without_a_time_zone_are_refused() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         start(build(TRIAGE), {"summary": "x"}, datetime(2026, 11, 23, 9))
+
+
+def test_the_steps_are_listed_in_the_order_a_request_meets_them_whatever_the_document_s() -> None:
+    """The instance page's list of steps followed the document: a draft the designer saved
+    sorted its steps by id, and the page listed "Pending: Done" first."""
+    doc = json.loads((Path(__file__).parents[2] / "workflows" / "it-incident.json").read_text())
+    in_order = [s.id for s in Workflow.from_document(doc).in_flow_order()]
+    shuffled = {**doc, "steps": dict(sorted(doc["steps"].items(), reverse=True))}
+
+    assert [s.id for s in Workflow.from_document(shuffled).in_flow_order()] == in_order
+    assert in_order[0] == doc["first"]
+    assert in_order.index("work") < in_order.index("confirm")
+    assert in_order.index("work") < in_order.index("closed")
+    assert sorted(in_order) == sorted(doc["steps"])  # every step, once

@@ -121,7 +121,7 @@ def step_marks(view: InstanceView, workflow: Workflow, done_steps: set[str]) -> 
     }
     later = "skipped" if view.instance.ended_at is not None else "pending"
     marks = []
-    for step in workflow.steps.values():
+    for step in workflow.in_flow_order():
         mark = "active" if step.id in active else "done" if step.id in done_steps else later
         marks.append(StepMark(step.id, step.label, mark))
     return marks
