@@ -22,6 +22,7 @@ from sqlalchemy import select
 from engine.catalog import Document
 from engine.service.commands import Commands
 from engine.service.definitions import publish_all
+from engine.service.people import ensure_group
 from engine.service.shell import utcnow
 from engine.service.workflow_drafts import WorkflowDrafts
 from engine.store.database import Database
@@ -264,6 +265,31 @@ def test_pickers_offer_only_what_the_checker_takes_and_say_the_rest_in_a_box(
     expect(panel.get_by_label("Value", exact=True)).to_have_value(
         re.compile("^Reset your password yourself")
     )
+    assert problems.all() == []
+
+
+def test_a_group_added_in_another_tab_is_offered_once_the_designer_is_back_in_view(
+    page: Page, problems: Problems, dana: str, database: Database, commands: Commands
+) -> None:
+    """The pickers kept the groups of the moment the page opened: a group just added under
+    Admin was not offered until the page was reloaded, and nothing said to."""
+    panel = incident(page, "new-group")
+    select_card(page, "work")
+    group = panel.get_by_label("Group", exact=True)
+    assert "finance" not in group.locator("option").all_inner_texts()
+    with database.writer_session() as session, session.begin():
+        ensure_group(session, "finance", "Finance")
+    # Another tab in front, then this one again.
+    for state in ("hidden", "visible"):
+        page.evaluate(
+            """(state) => {
+                const seen = {value: state, configurable: true};
+                Object.defineProperty(document, "visibilityState", seen);
+                document.dispatchEvent(new Event("visibilitychange"));
+            }""",
+            state,
+        )
+    expect(group.locator("option", has_text="Finance")).to_have_count(1)
     assert problems.all() == []
 
 

@@ -869,6 +869,16 @@ function wire() {
   }
   wireDragging();
   wirePointer();
+  // Back from another tab (Admin, where a group or a person was just added): the pickers
+  // offer what there is now, not what there was when the page opened.
+  let hidden = false;
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "hidden") hidden = true;
+    else if (hidden) {
+      hidden = false;
+      loadContext();
+    }
+  });
   // Skip to the canvas: onto its selected card, or its first, where the arrow keys work at once.
   $("skip-to-canvas").addEventListener("click", (event) => {
     const stop = $("canvas").querySelector(".wf-card-select[aria-pressed=true]") || $("canvas").querySelector(".wf-card-select") || $("canvas").querySelector(".wf-add");
