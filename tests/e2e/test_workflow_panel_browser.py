@@ -293,6 +293,27 @@ def test_a_group_added_in_another_tab_is_offered_once_the_designer_is_back_in_vi
     assert problems.all() == []
 
 
+def test_fit_shows_the_whole_flow_with_no_scroll_left_over(
+    page: Page, problems: Problems, dana: str
+) -> None:
+    """A scaled canvas kept its unscaled room: after Fit the viewport still scrolled, and a
+    card selected before had scrolled the flow's left lane out of view."""
+    page.set_viewport_size({"width": 1000, "height": 900})
+    incident(page, "fitted")
+    viewport = page.locator("#viewport")
+    select_card(page, "self_service")
+    viewport.evaluate("(node) => { node.scrollLeft = node.scrollWidth; }")
+
+    page.get_by_role("button", name="Fit").click()
+
+    sizes = viewport.evaluate("(n) => [n.scrollLeft, n.scrollWidth, n.clientWidth]")
+    assert sizes[0] == 0, sizes
+    assert sizes[1] <= sizes[2] + 1, sizes  # nothing left to scroll to
+    zoom = page.locator("#zoom-level").inner_text()
+    assert zoom != "100%", zoom  # the flow was wider than the viewport: it was scaled down
+    assert problems.all() == []
+
+
 # 4. A canvas edit and the panel --------------------------------------------------------------
 
 

@@ -212,6 +212,7 @@ function drawCanvas() {
     running: state.running,
     highlight: state.highlight,
   });
+  if (state.zoom !== 1) zoomRoom(); // the flow drawn may be wider or taller now
 }
 
 /**
@@ -790,13 +791,29 @@ async function importJson(file) {
 function setZoom(zoom) {
   state.zoom = Math.min(ZOOMS.max, Math.max(ZOOMS.min, Math.round(zoom * 100) / 100));
   $("canvas").style.transform = `scale(${state.zoom})`;
+  zoomRoom();
   $("zoom-level").textContent = `${Math.round(state.zoom * 100)}%`;
 }
 
-function fit() {
+/**
+ * A scaled canvas keeps the room it takes unscaled (a transform changes no layout): the
+ * viewport went on scrolling over it, and Fit left the flow cut off at its left. Margins
+ * give back what the scale takes away (or add what it adds).
+ */
+function zoomRoom() {
   const canvas = $("canvas");
-  const width = canvas.scrollWidth || 1;
-  setZoom(Math.min(1, $("viewport").clientWidth / width));
+  const scaled = state.zoom !== 1;
+  canvas.style.marginRight = scaled ? `${(state.zoom - 1) * canvas.offsetWidth}px` : "";
+  canvas.style.marginBottom = scaled ? `${(state.zoom - 1) * canvas.offsetHeight}px` : "";
+}
+
+function fit() {
+  const viewport = $("viewport");
+  const style = getComputedStyle(viewport);
+  const room = viewport.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+  // Rounded down to the percent the zoom is kept in: rounded up, it would overflow again.
+  setZoom(Math.min(1, Math.floor((room / ($("canvas").offsetWidth || 1)) * 100) / 100));
+  viewport.scrollLeft = 0;
 }
 
 function toggleJson() {
