@@ -219,6 +219,22 @@ def test_the_first_tab_offers_to_skip_to_the_canvas_and_enter_lands_on_a_card(
     assert problems.all() == []
 
 
+def test_f2_on_a_card_goes_to_its_properties_and_escape_comes_back(
+    page: Page, problems: Problems, dana: str
+) -> None:
+    """From a card, the panel was a Tab for every card and "+" after it (twenty in a flow of
+    eight steps), and nothing led back."""
+    a_line(page, "f2")
+    card(page, "task").focus()
+    page.keyboard.press("F2")  # the task, not yet selected: selected, and its first control
+    expect(card(page, "task")).to_have_attribute("aria-pressed", "true")
+    expect(properties(page).locator(":focus")).to_have_count(1)
+    page.keyboard.press("Escape")
+    expect(card(page, "task")).to_be_focused()
+    assert "F2" in (card(page, "task").get_attribute("aria-keyshortcuts") or "")
+    assert problems.all() == []
+
+
 # 4. Ctrl+C is the browser's while text is selected ------------------------------------------
 
 

@@ -238,7 +238,7 @@ class Drawing {
       draggable: "true",
       "data-step": id,
       "aria-pressed": view.selected === id ? "true" : "false",
-      "aria-keyshortcuts": "Alt+ArrowUp Alt+ArrowDown Delete Insert Control+C Control+V",
+      "aria-keyshortcuts": "F2 Alt+ArrowUp Alt+ArrowDown Delete Insert Control+C Control+V",
       "aria-describedby": problems.length ? `${cardId(id)}-problems` : null,
     });
     button.append(
@@ -601,6 +601,7 @@ export function wireCanvas(root, on, slotAt) {
     else if (key === "Insert" || key === "+") on.addAfter(id, card);
     else if (ctrl && key.toLowerCase() === "c" && !textSelected()) on.copy(id);
     else if (ctrl && key.toLowerCase() === "v") on.paste(id);
+    else if (key === "F2") on.properties(id);
     else handled = false;
     if (handled) event.preventDefault();
   });
