@@ -237,6 +237,7 @@ def test_uploads_live_outside_the_data_and_only_the_link_holder_gets_them(
     page = client.get(path).text
     link = re.search(r'href="(/track/[^"]+/files/[0-9a-f]{32})"', page)
     assert link is not None
+    assert "jam.png</a> (66 bytes)" in page  # in words: it said "0.1 KB"
     with client.get(link.group(1)) as download:
         assert download.status_code == 200
         assert download.data == PNG

@@ -151,6 +151,7 @@ def posted(name: str) -> str:
 
 def init_app(app: Flask) -> None:
     app.jinja_env.globals["posted"] = posted
+    app.jinja_env.globals["size_words"] = size_words  # "12 bytes", "1.5 KB", "11 MB"
     app.register_error_handler(HTTPException, _http)
     app.register_error_handler(RateLimitExceeded, _too_many)
     app.register_error_handler(CSRFError, _csrf)
