@@ -178,13 +178,14 @@ def _renames(
             if was.scope != now.scope:
                 continue
             # The same steps lead to it, in any order (a draft may keep its steps in another
-            # order than the version it came from), or it leads to the same steps.
-            led = set(led_before.get(old_id) or ())
+            # order than the version it came from); or it leads to the same steps and a step
+            # that led to it leads to it still (two unrelated steps to one end are no rename).
+            led, led_now = set(led_before.get(old_id) or ()), set(led_after.get(new_id) or ())
             goes = set(_targets(was.step))
             if (
                 was.index == now.index
-                or (led and led == set(led_after.get(new_id) or ()))
-                or (goes and goes == set(_targets(now.step)))
+                or (led and led == led_now)
+                or (goes and goes == set(_targets(now.step)) and bool(led & led_now))
             ):
                 found[old_id] = new_id
                 break

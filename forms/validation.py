@@ -297,7 +297,9 @@ def _calculate(data: dict[str, Any], key: str, expr: Evaluator, context: Mapping
 
 
 def _whole_float(value: Any) -> bool:
-    return isinstance(value, float) and value.is_integer()
+    """A float that is a whole number a float holds exactly (1e25 stays as sent: the
+    integer it would make is no number the database keeps)."""
+    return isinstance(value, float) and value.is_integer() and abs(value) <= 2**53
 
 
 def _empty(value: Any) -> bool:

@@ -101,6 +101,21 @@ except SchemaAhead as error:
     sys.exit(2)
 except (InterfaceError, OperationalError) as error:
     said = str(getattr(error, "orig", error)).strip().splitlines()[0][:200]
+    # Only a server that does not answer (yet) is waited for: no SQLSTATE (no connection
+    # made), class 08 (connection exceptions), 57P01-57P03 (shutting down, starting up).
+    # A wrong password (28...), a database that does not exist (3D000), a SQLite file
+    # that cannot be opened, a migration's own error: broken, not late.
+    # psycopg gives no SQLSTATE for a refused connection: its words tell the broken cases.
+    state = getattr(getattr(error, "orig", None), "sqlstate", None)
+    words = str(error).lower()
+    broken = ("does not exist", "authentication failed", "pg_hba.conf", "permission denied")
+    late = (
+        not database.is_sqlite
+        and (state is None or state.startswith("08") or state in ("57P01", "57P02", "57P03"))
+        and not any(word in words for word in broken)
+    )
+    if not late:
+        raise
     print(f"python -m engine.jobs: the database does not answer ({{said}}); "
           "the worker stops, to be started again", file=sys.stderr)
     sys.exit({EXIT_TEMPFAIL})

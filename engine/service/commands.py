@@ -340,8 +340,10 @@ class Commands(Shell):
         key: str | None = None,
         requester_of: str | None = None,
         comment: str | None = None,
+        after: Callable[[Repository, InstanceRow, datetime], None] | None = None,
     ) -> Result:
-        """Complete a task with one of its step's outcomes and the task's data.
+        """Complete a task with one of its step's outcomes and the task's data; `after`
+        runs in the same transaction, once it is done (a door's own record of it).
 
         The data must fill in the form version the task opened with, under the step's
         field permissions. A rejection needs its reason: `comment`, or the form's comment
@@ -386,6 +388,8 @@ class Commands(Shell):
             answer = self._advance(uow, instance, completed, at, key)
             if note is not None:
                 self._add_comment(repo, instance, note, actor, False, at, key)
+            if after is not None:
+                after(repo, instance, at)
             return {**answer, "task": task.id}
 
         asked = (task_id, outcome, data, actor, requester_of, note)

@@ -47,7 +47,7 @@ from engine.service.person import secret_hash
 from engine.service.signals import BadPayload, Signal
 from engine.settings import INTAKE_REPLAY_WINDOW_S
 from engine.store.directory import Directory
-from engine.store.instances import Instance
+from engine.store.instances import Event, Instance
 from engine.store.repository import InstanceRow, Repository
 from engine.store.services import Alert, AlertKey, Integration, Service
 from engine.store.uow import UnitOfWork
@@ -384,6 +384,8 @@ class Intake:
             ).all()
             if keys and all(state == "acknowledged" for _, state in keys):
                 raise Conflict(f"{number} is acknowledged already")
+            if not keys and acknowledged(repo, instance.id):
+                raise Conflict(f"{number} is acknowledged already")
             self.commands.advance(
                 uow, instance, Acknowledged(f"acknowledged by {actor}", actor), at, None
             )
@@ -425,6 +427,21 @@ class Intake:
         if not self.commands.read(lambda session: _is_agent(session, viewer)):
             return []
         return self.commands.read(read)
+
+
+def acknowledged(repo: Repository, instance_id: int) -> bool:
+    """Tell whether the instance's last acknowledgement stands: no `unacknowledged` since
+    (an acknowledgement a policy's `acknowledge_within` ran out of)."""
+    last = repo.connection.scalar(
+        select(Event.kind)
+        .where(
+            Event.instance_id == instance_id,
+            Event.kind.in_(("acknowledged", "unacknowledged")),
+        )
+        .order_by(Event.seq.desc())
+        .limit(1)
+    )
+    return last == "acknowledged"
 
 
 def _is_agent(session: Any, username: str) -> bool:

@@ -362,10 +362,10 @@ class MailIntake:
             actor = self._part(repo, instance, user, letter.sender)
             if actor is None:
                 raise _NoPart(f"{letter.sender} has no part in {number}")
-            desk = actor not in (REQUESTER, instance.requester) and repo.is_agent(actor)
-            # The desk's reply is public when it was written to the requester too (as
-            # Zendesk has it): an agent answering a mail only Flowdesk got writes a note.
-            public = not desk or bool(
+            # Anyone's but the requester's is public when it was written to the requester
+            # too (as Zendesk has it): an agent, or an approver, answering a mail only
+            # Flowdesk got (the "assigned to you" notice) writes an internal note.
+            public = actor in (REQUESTER, instance.requester) or bool(
                 self._requester_addresses(repo, instance) & set(letter.recipients)
             )
             Commands._add_comment(repo, instance, text, actor, public, at, None)
@@ -427,6 +427,15 @@ class MailIntake:
     ) -> Receipt | None:
         """Answer the requester's question with the reply's words, and keep its files; None
         when the answer is refused (too long for its field...): the reply is then a comment."""
+        stored, left_out = self._store(letter)
+        why = f"a reply by {letter.sender} answers '{question.label}' of {number}"
+        why += _left_out_words(left_out)
+
+        def after(repo: Repository, instance: InstanceRow, at: datetime) -> None:
+            # In the answer's own transaction: the files and the record with it, or none.
+            add_files(repo, instance, stored, at, uploaded_by=question.actor)
+            _insert_record(repo, letter, box.id, source, "answered", why, instance.id, at)
+
         try:
             self.commands.complete(
                 question.task_id,
@@ -435,19 +444,13 @@ class MailIntake:
                 actor=question.actor,
                 key=_key(letter, box),
                 requester_of=number if question.actor == REQUESTER else None,
+                after=after,
             )
-        except InvalidData:
-            return None
-        stored, left_out = self._store(letter)
-        why = f"a reply by {letter.sender} answers '{question.label}' of {number}"
-        why += _left_out_words(left_out)
-
-        def body(uow: UnitOfWork, at: datetime) -> None:
-            instance = self.commands.locked_instance(uow.repository, number)
-            add_files(uow.repository, instance, stored, at, uploaded_by=question.actor)
-            _insert_record(uow.repository, letter, box.id, source, "answered", why, instance.id, at)
-
-        self.commands.execute("mail_answer", None, body)
+        except ServiceError as error:
+            self._forget(stored)
+            if error.code in ("busy", "unavailable"):
+                raise  # ours to fix: the mail is taken again later
+            return None  # answered meanwhile, too long for its field...: a comment then
         return Receipt("answered", why, number)
 
     # Deciding --------------------------------------------------------------------------------

@@ -149,7 +149,9 @@ def _sender(message: EmailMessage) -> tuple[str, str]:
     bracketed = _BRACKETED.findall(raw[0])
     if len(found) != 1 or (bracketed and bracketed[-1].lower() != found[0].addr_spec.lower()):
         return "", ""
-    return clean(_utf8(found[0].display_name)).strip(), found[0].addr_spec.strip().lower()
+    name = clean(_utf8(found[0].display_name)).strip()
+    # A name that reads as an address ("bob@example.org" <mallory@...>) is no name to show.
+    return ("" if "@" in name else name), found[0].addr_spec.strip().lower()
 
 
 #: An address in angle brackets, as a From's raw text holds it.
@@ -260,8 +262,8 @@ def _enclosure(part: Message) -> Enclosure | None:
         return None
     filename = clean(part.get_filename() or "")
     named = filename or part.get_content_disposition() == "attachment"
-    if not named and (part.get_content_maintype() == "text" or not part.get("Content-ID")):
-        return None  # another form of the text (HTML beside the plain), or a stray part
+    if not named and part.get_content_maintype() == "text":
+        return None  # another form of the text (the HTML beside the plain), not a file
     if kind == "message/rfc822":
         content = part.as_bytes()
     else:

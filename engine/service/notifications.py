@@ -160,21 +160,28 @@ def after_comment(
     if public and actor is not None and actor in (REQUESTER, instance.requester):
         # The requester writes (on the tracking page, by mail): whoever holds the work hears.
         mentioned = {note.recipient for note in notes}  # told once of one comment
-        for key in _open_task_keys(repo, instance):
-            told = _task_notes(repo, instance, key, "requester_replied", excerpt, by=actor)
-            notes += [note for note in told if note.recipient not in mentioned]
+        notes += [
+            Note(holder, "requester_replied", task_id, key, f"{title} — {excerpt}", actor)
+            for task_id, key, title, holder in _held_tasks(repo, instance)
+            if holder not in mentioned
+        ]
     elif public:
         notes += _requester_notes(repo, instance, excerpt, actors, actor)
     _write(repo, instance, notes, actors, at)
 
 
-def _open_task_keys(repo: Repository, instance: InstanceRow) -> list[str]:
+def _held_tasks(repo: Repository, instance: InstanceRow) -> list[tuple[int, str, str, str]]:
+    """The instance's open tasks someone holds: (id, key, title, holder). A queued task's
+    group is not told of each of the requester's comments: every member, every time."""
     tasks = cast(Table, Task.__table__)
-    return list(
-        repo.connection.scalars(
-            select(tasks.c.key).where(tasks.c.instance_id == instance.id, tasks.c.status == "open")
+    rows = repo.connection.execute(
+        select(tasks.c.id, tasks.c.key, tasks.c.title, tasks.c.assignee).where(
+            tasks.c.instance_id == instance.id,
+            tasks.c.status == "open",
+            tasks.c.assignee.is_not(None),
         )
-    )
+    ).all()
+    return [(row[0], row[1], row[2], row[3]) for row in rows]
 
 
 def tell(

@@ -20,6 +20,7 @@ from engine.service.catalogue import Catalogue
 from engine.service.commands import Commands
 from engine.service.errors import InvalidInput
 from engine.service.mail_intake import MailIntake
+from engine.service.people import ensure_user
 from engine.settings import MAIL_IN_FLOOD_LIMIT, MAIL_IN_MAX_FILE_BYTES, RelaySettings
 from engine.store.database import Database
 from engine.store.files import FileStore
@@ -342,6 +343,23 @@ def test_an_agents_mail_reply_is_public_only_when_written_to_the_requester_too(
         ("Billing his cost centre.", False),
         ("On my way.", True),
     ]
+
+
+def test_an_approvers_mail_reply_is_public_only_when_written_to_the_requester_too(
+    mail: MailIntake, commands: Commands
+) -> None:
+    """Someone who holds a task but is no agent (a manager approving) answered the notice
+    only Flowdesk got, and it went onto the requester's page."""
+    mail.receive(letter(), source="cli")
+    with commands.database.writer_session() as session, session.begin():
+        ensure_user(session, "mgr", commands.clock(), email="mgr@example.org", roles=["requester"])
+        work = session.scalars(select(Task).where(Task.step == "work")).one()
+        work.assignee = "mgr"
+    subject = "Re: [INC-000001] The printer on floor 3 is jammed"
+    mail.receive(letter("mgr@example.org", subject, "Between us: again."), source="cli")
+    with commands.database.reading() as session:
+        said = session.execute(select(Comment.author, Comment.public)).all()
+    assert [tuple(row) for row in said] == [("mgr", False)]
 
 
 def test_a_new_mail_naming_someone_elses_request_opens_one_of_the_senders(

@@ -13,8 +13,10 @@ import weakref
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from engine.settings import EXIT_TEMPFAIL
+from tests.infrastructure import PG_URL
 from web.cli.readiness import Readiness, Topology
 from web.cli.stack import StopOnSignal
 from web.cli.supervisor import RESTART_LIMIT, Program, Supervisor, SupervisorError
@@ -94,6 +96,21 @@ def test_the_worker_exits_75_when_its_database_does_not_answer() -> None:
     )  # fmt: skip
     assert ran.returncode == EXIT_TEMPFAIL, ran.stderr
     assert "the database does not answer" in ran.stderr
+
+
+@pytest.mark.skipif(PG_URL is None, reason="a PostgreSQL server that answers is needed")
+def test_a_worker_whose_database_does_not_exist_is_broken_not_waiting() -> None:
+    """A database that is not there (or a wrong password) will not come: waiting for it for
+    ever would hide it behind "waits for what it needs"."""
+    missing = make_url(str(PG_URL)).set(database="flowdesk_no_such_database")
+    url = missing.render_as_string(hide_password=False)
+    ran = subprocess.run(
+        [sys.executable, "-m", "engine.jobs", "--redis-url", "redis://127.0.0.1:9/0"],
+        env={**os.environ, "FLOWDESK_DATABASE_URL": url},
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert ran.returncode == 2, ran.stderr
+    assert "does not exist" in ran.stderr
 
 
 def test_a_worker_dead_between_restarts_is_not_ready(tmp_path: Path) -> None:

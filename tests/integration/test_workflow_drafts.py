@@ -403,6 +403,18 @@ def test_a_step_renamed_in_a_draft_that_orders_its_steps_otherwise_is_said_renam
     assert not [t for t in texts if "was removed" in t or "was added" in t]
 
 
+def test_a_step_removed_and_an_unrelated_one_added_are_not_said_to_be_a_rename() -> None:
+    old = copy.deepcopy(LAPTOPS)
+    new = copy.deepcopy(old)
+    fulfil = new["steps"].pop("fulfil")
+    new["steps"]["route"]["otherwise"] = "done"
+    new["steps"]["approve"]["on"]["approved"] = "done"
+    new["steps"]["audit"] = {**fulfil, "label": "Audit"}  # to the same end, led by nothing
+    texts = [c.text for c in diff_workflows(old, new)]
+    assert not [t for t in texts if "renamed" in t], texts
+    assert "step 'fulfil' was removed" in texts
+
+
 def test_the_diff_says_which_of_the_workflows_own_messages_changed() -> None:
     old = {
         **LAPTOPS,

@@ -77,7 +77,8 @@ def test_control_characters_in_a_mail_never_reach_the_data() -> None:
         ("Bob <bob@example.org>", ("Bob", "bob@example.org")),
         ("bob@example.org", ("", "bob@example.org")),
         ("Bob <Bob@Example.org> (work)", ("Bob", "bob@example.org")),
-        ('"bob@example.org" <mallory@evil.example>', ("bob@example.org", "mallory@evil.example")),
+        # From mallory, whatever the name says; a name that reads as an address is not shown.
+        ('"bob@example.org" <mallory@evil.example>', ("", "mallory@evil.example")),
         ("=?utf-8?q?M=C3=BCller=2C_Hans?= <h@example.de>", ("Müller, Hans", "h@example.de")),
         ("bob@example.org <mallory@evil.example>", ("", "")),  # read as bob's by the library
         ("Bob <bob@example.org>\r\n <mallory@evil.example>", ("", "")),
@@ -148,3 +149,24 @@ def test_text_labelled_latin_1_reads_windows_1252_punctuation() -> None:
     found = read_letter(parse(raw), raw)
     assert found.subject == "Drucker druckt nicht \u2013 dringend"
     assert found.text.strip() == "costs \u20ac 100"
+
+
+def test_a_file_without_a_name_or_a_mail_attached_inline_is_still_kept() -> None:
+    """Only another form of the body's text goes unkept: a PDF sent with no name, and a
+    mail forwarded as an inline attachment (as mutt does), are files all the same."""
+    raw = (
+        b"From: a@example.org\r\nTo: d@x.org\r\nSubject: hi\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+        b"--b\r\nContent-Type: text/plain\r\n\r\nSee both.\r\n"
+        b"--b\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        b"JVBERi0xLjQK\r\n"
+        b"--b\r\nContent-Type: message/rfc822\r\nContent-Disposition: inline\r\n\r\n"
+        b"From: x@example.org\r\nSubject: forwarded\r\n\r\nold words\r\n"
+        b"--b--\r\n"
+    )
+    found = read_letter(parse(raw), raw)
+    assert [(e.filename, e.content_type) for e in found.enclosures] == [
+        ("attachment", "application/pdf"),
+        ("message.eml", "message/rfc822"),
+    ]
+    assert found.text.strip() == "See both."

@@ -48,7 +48,10 @@ def test_an_agent_acknowledges_a_paged_incident_reported_on_the_portal(
             .join(Instance, Instance.id == Event.instance_id)
             .where(Instance.number == number)
         ).all()
-    assert "acknowledged" in kinds
+    assert kinds.count("acknowledged") == 1
+    # Once: the section is gone, and a second acknowledgement (a double click) is refused.
+    assert 'id="paging-title"' not in erin.get(f"/instances/{number}").text
+    assert post(erin, f"/instances/{number}/acknowledge").status_code == 409
     requester = signed_in(app, "rita").get(f"/instances/{number}")
     assert requester.status_code == 200
     assert 'id="paging-title"' not in requester.text  # the desk's to acknowledge

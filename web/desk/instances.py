@@ -11,7 +11,7 @@ meant for them (the service cuts it: `Desk.instance_page`).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -127,6 +127,12 @@ def step_marks(view: InstanceView, workflow: Workflow, done_steps: set[str]) -> 
     return marks
 
 
+def _acknowledged(events: Sequence[Any]) -> bool:
+    """Tell whether the last acknowledgement on a timeline stands (none ran out since)."""
+    said = [e.kind for e in events if e.kind in ("acknowledged", "unacknowledged")]
+    return bool(said) and said[-1] == "acknowledged"
+
+
 def _sections(workflow: Workflow, data: Mapping[str, Any]) -> list[DataSection]:
     forms = services().desk.workflow_forms(workflow)
     sections, seen = [], set()
@@ -171,8 +177,10 @@ def _page(number: str, errors: Mapping[str, str] | None = None, status: int = 20
         may_comment=person.is_agent,
         links=services().casework.links(number),
         alerts=services().intake.alerts(number, viewer=person.username),
-        # Paged by an escalation policy, it may be acknowledged whatever opened it.
-        paged=person.is_agent and bool(services().paging.of(number)),
+        # Paged by an escalation policy, it may be acknowledged whatever opened it, once.
+        paged=person.is_agent
+        and not _acknowledged(found.events)
+        and bool(services().paging.of(number)),
         similar=similar_panel(person, number),
         may_reopen=instance.ended_at is not None
         and bool(workflow.doc.get("reopen"))

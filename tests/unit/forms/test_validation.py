@@ -281,3 +281,10 @@ def test_whole_number_field_keeps_a_whole_float_as_an_integer() -> None:
     assert type(submission.data["seats"]) is int
     assert type(submission.data["lines"][0]["qty"]) is int
     assert type(submission.data["ratio"]) is float  # a field that takes any number keeps it
+
+
+def test_a_whole_float_too_large_for_a_double_to_hold_exactly_is_left_as_sent() -> None:
+    """1e25 made into an integer is no number the database keeps: it is refused as a field's
+    problem, not as "the data cannot be kept"."""
+    submission = validate(make(field("seats", "number", integer=True)), {"seats": 1e25})
+    assert type(submission.data["seats"]) is float
