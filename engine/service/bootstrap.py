@@ -207,13 +207,21 @@ class Services:
             return f"error: {type(error).__name__}"
         return "ok"
 
-    def migrate(self) -> None:
+    def migrate(self) -> str | None:
         """Bring the database's schema up to date; `DatabaseAhead` when a newer release
-        migrated it past what this one knows (nothing is changed)."""
+        migrated it past what this one knows (nothing is changed). Say what it did, when
+        it did something ("migrated from 0019 to 0030"), for the operator to read."""
         try:
-            self.database.migrate()
+            before, after = self.database.migrate()
         except SchemaAhead as error:
             raise DatabaseAhead(str(error)) from None
+        if before == after:
+            return None
+        return (
+            f"created at migration {after}"
+            if before is None
+            else (f"migrated from {before} to {after}")
+        )
 
     def close(self) -> None:
         """Close every connection to the database."""

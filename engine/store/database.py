@@ -140,9 +140,10 @@ class Database:
         """A new session whose transactions take the write lock at once (see `UnitOfWork`)."""
         return self._writer()
 
-    def migrate(self) -> None:
+    def migrate(self) -> tuple[str | None, str | None]:
         """Bring the schema up to the newest Alembic revision; raise `SchemaAhead` when the
-        database is at a migration this code does not know (a newer release migrated it)."""
+        database is at a migration this code does not know (a newer release migrated it).
+        Return the migration it was at (None: a new database) and the one it is at now."""
         from alembic import command  # see `alembic_config`
         from alembic.script import ScriptDirectory
 
@@ -160,6 +161,7 @@ class Database:
                 )
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
+            return (max(at) if at else None), scripts.get_current_head()
 
     @contextmanager
     def migrating(self) -> Iterator[Connection]:

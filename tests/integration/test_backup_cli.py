@@ -10,13 +10,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from alembic import command as alembic
 from click.testing import CliRunner
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
 from engine.service.commands import Commands
-from engine.store.database import Database
+from engine.store.database import Database, alembic_config
 from tests.integration.conftest import Clock
-from tests.integration.test_backup import count_instances, empty_url
+from tests.integration.test_backup import code_heads, count_instances, empty_url
 from tests.integration.test_retention import finished_incident
 from web.cli import main
 
@@ -191,3 +192,25 @@ def test_a_database_a_newer_release_migrated_is_refused_in_words_at_each_door(
     assert "Traceback" not in worker.stderr
     with database.reading() as session:
         assert session.scalar(text("SELECT version_num FROM alembic_version")) == "0099"
+
+
+def test_a_command_that_migrates_the_database_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A command of a new release migrated the schema under the stack still serving it,
+    without a word."""
+    old = tmp_path / "old.sqlite3"
+    engine = create_engine(f"sqlite:///{old}")
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        alembic.upgrade(config, "0019")
+    engine.dispose()
+    monkeypatch.setenv("FLOWDESK_DATABASE_URL", f"sqlite:///{old}")
+
+    first = CliRunner().invoke(main, ["tasks"])
+    again = CliRunner().invoke(main, ["tasks"])
+
+    assert first.exit_code == 0, first.output
+    assert f"flowdesk: the database was migrated from 0019 to {max(code_heads())}" in first.output
+    assert "migrated" not in again.output  # at the newest already: nothing to say

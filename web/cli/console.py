@@ -62,7 +62,11 @@ def open_services(*, create: bool = False) -> Services:
     services = Services.for_instance()
     click.get_current_context().call_on_close(services.close)
     with service_errors():  # a database a newer release migrated: exit 5, in words
-        services.migrate()
+        migrated = services.migrate()
+    if migrated and not create:
+        # Said on standard error, where scripts reading the output do not read it: a
+        # command of a new release moved the schema under the stack still serving it.
+        click.echo(f"flowdesk: the database was {migrated}", err=True)
     return services
 
 

@@ -334,7 +334,7 @@ def _up(
     services = Services.for_instance(instance)
     try:
         try:
-            services.migrate()
+            migrated = services.migrate()
         except DatabaseAhead as error:
             raise click.ClickException(error.message) from None
         # A document of the pack identical to any version already published is that
@@ -343,7 +343,7 @@ def _up(
             loaded = services.definitions.load_folder(pack, "flowdesk up")
         password = services.people.first_admin()
         url = services.database_url
-        click.echo(f"Database: {services.database_name()}")
+        click.echo(f"Database: {services.database_name()}" + (f" ({migrated})" if migrated else ""))
         if web_processes is not None and url.startswith("sqlite"):
             click.echo(
                 f"Note: {web_processes} web processes on SQLite take turns to write; the "
