@@ -8,7 +8,7 @@ service desk's internal notes, assignments, SLA clocks or incidents.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -69,6 +69,9 @@ class RequesterTask:
     form: Form | None
     buttons: list[tuple[str, str]]
     keys: frozenset[str] = field(default_factory=frozenset)
+    #: What the step shows its holder above its form (`show`), as (label, value), of what
+    #: the requester may see: the desk's question, shown with the box that answers it.
+    shows: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +171,7 @@ def view(requests: Requests, published: Published, token: str) -> TrackingView:
         comments=list(comments),
         files=list(files),
         tasks=[
-            _requester_task(workflow, task, pinned[task.id])
+            _requester_task(workflow, task, pinned[task.id], _labels(start_form, later), data)
             for task in tasks
             if _is_requesters(task, instance)
         ],
@@ -382,14 +385,37 @@ def _is_requesters(task: Task, instance: Instance) -> bool:
     return bool(task.assignment.get("requester")) and task.assignee in (None, instance.requester)
 
 
-def _requester_task(workflow: Workflow, task: Task, pinned: Form | None) -> RequesterTask:
+def _requester_task(
+    workflow: Workflow,
+    task: Task,
+    pinned: Form | None,
+    field_labels: Mapping[str, str] | None = None,
+    data: Mapping[str, Any] | None = None,
+) -> RequesterTask:
     step = workflow.steps.get(task.step)
     fields = step.doc.get("fields") if step is not None else None
     form = step_form(pinned, fields).form if pinned is not None else None
     labels: Mapping[str, str] = step.doc.get("buttons", {}) if step is not None else {}
     buttons = [(outcome, button_label(outcome, labels)) for outcome in task.outcomes]
     keys = frozenset(f["key"] for f in form.fields) if form else frozenset()
-    return RequesterTask(task.id, task.title, form, buttons, keys)
+    show = step.doc.get("show", ()) if step is not None else ()
+    # `data` holds only what the requester may see: a `show` of anything else shows nothing.
+    seen, said = data or {}, field_labels or {}
+    shows = tuple(
+        (said.get(key, key), seen[key])
+        for key in show
+        if isinstance(key, str) and seen.get(key) not in (None, "", [])
+    )
+    return RequesterTask(task.id, task.title, form, buttons, keys, shows)
+
+
+def _labels(start: Form | None, later: Sequence[Form]) -> dict[str, str]:
+    """Each field's label, by key, from the forms of the workflow (the start form first)."""
+    found: dict[str, str] = {}
+    for form in [f for f in (start, *later) if f is not None]:
+        for spec in form.fields:
+            found.setdefault(spec["key"], str(spec.get("label") or spec["key"]))
+    return found
 
 
 def _entry(event: SeenEvent) -> Entry:

@@ -313,6 +313,10 @@ def test_the_requester_answers_the_service_desks_question(
     assert "Which printer model?" in page.text
     task_id = re.search(r"/tasks/(\d+)", page.text)
     assert task_id is not None
+    # The question stands in the box that answers it (the step's `show`), above the form:
+    # it was further down the page, after "What you told us".
+    box = page.text[page.text.index(f'id="task-{task_id.group(1)}-title"') :]
+    assert box.index("Which printer model?") < box.index("Your answer")
     reply = f"t{task_id.group(1)}.reply"
     empty = client.post(
         f"{path}/tasks/{task_id.group(1)}",
