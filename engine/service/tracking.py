@@ -167,7 +167,9 @@ def view(requests: Requests, published: Published, token: str) -> TrackingView:
         ended=ended,
         form=_only(start_form, shown) if start_form else None,
         data=data,
-        timeline=[_entry(event) for event in requester_timeline(events, instance.requester)],
+        timeline=[
+            _entry(event, workflow) for event in requester_timeline(events, instance.requester)
+        ],
         comments=list(comments),
         files=list(files),
         tasks=[
@@ -418,7 +420,7 @@ def _labels(start: Form | None, later: Sequence[Form]) -> dict[str, str]:
     return found
 
 
-def _entry(event: SeenEvent) -> Entry:
+def _entry(event: SeenEvent, workflow: Workflow) -> Entry:
     """Say an event the requester sees (`seen.requester_event`) in their words."""
     status = status_words(str(event.detail.get("status", "")))
     if event.kind == "started":
@@ -430,7 +432,13 @@ def _entry(event: SeenEvent) -> Entry:
         closed = not status or status.lower() == "closed"
         return Entry(event.at, "Closed." if closed else f"Closed: {status}.")
     if event.kind in ("task_completed", "voted"):
-        return Entry(event.at, "You answered.")
+        # Which button: "Yes, it is solved" and "No, it is not solved" both read "You answered."
+        step = workflow.steps.get(event.step or "")
+        outcome = event.detail.get("outcome") or event.detail.get("vote")
+        if step is None or not isinstance(outcome, str) or len(step.outcomes()) < 2:
+            return Entry(event.at, "You answered.")
+        said = button_label(outcome, step.doc.get("buttons", {}))
+        return Entry(event.at, f"You answered: {said}.")
     # A comment or files; files without an actor came with the form they sent.
     you = event.by_requester or (event.kind == "attached" and event.actor is None)
     who = "You" if you else "The service desk"

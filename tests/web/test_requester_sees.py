@@ -238,7 +238,7 @@ def test_answers_through_the_tracking_link_give_a_user_named_requester_nothing(
 ) -> None:
     number, confirm, path = answered_by_link(app, team, database)
     tracked = app.test_client().get(path).text
-    assert "You answered." in tracked
+    assert "You answered: Yes, it is solved." in tracked  # which button, not "You answered."
     assert "You wrote a comment." in tracked
     assert "You, <time" in tracked  # the comment is theirs
 
@@ -273,4 +273,4 @@ def test_answers_sent_through_a_link_before_the_upgrade_give_that_user_nothing_e
     assert "requester" not in actors | authors
     a_user_named_requester(database, clock)
     sees_nothing(app, database, clock, number, confirm)
-    assert "You answered." in app.test_client().get(path).text
+    assert "You answered: Yes, it is solved." in app.test_client().get(path).text
