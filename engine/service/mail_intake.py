@@ -28,7 +28,7 @@ import os
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.utils import getaddresses
 from typing import Any
 
@@ -53,6 +53,7 @@ from engine.service.starters import start_check
 from engine.service.starting import email_problem
 from engine.service.submissions import InvalidData
 from engine.settings import (
+    MAIL_IN_FLOOD_HOURLY_LIMIT,
     MAIL_IN_FLOOD_LIMIT,
     MAIL_IN_FLOOD_WINDOW,
     MAIL_IN_MAX_BODY_CHARS,
@@ -269,11 +270,8 @@ class MailIntake:
         why = automatic(message, letter.sender, self.own | {box.address})
         if why is None and envelope_sender is not None and envelope_sender.strip("<> ") == "":
             why = "an empty envelope sender (MAIL FROM:<>): a bounce or an automatic reply"
-        if why is None and self._flooding(letter.sender):
-            why = (
-                f"{letter.sender} sent more than {MAIL_IN_FLOOD_LIMIT} mails within "
-                f"{int(MAIL_IN_FLOOD_WINDOW.total_seconds())} seconds"
-            )
+        if why is None:
+            why = self._flooding(letter.sender)
         if why is not None:
             return self._record(letter, box, source, "dropped", why)
         user = self._user(letter.sender)
@@ -483,15 +481,27 @@ class MailIntake:
             return None
         return Receipt(row.outcome, row.reason, row.number, repeated=True)
 
-    def _flooding(self, sender: str) -> bool:
-        since = self.commands.clock() - MAIL_IN_FLOOD_WINDOW
+    def _flooding(self, sender: str) -> str | None:
+        """Say why a sender writes too often to be a person (two machines answering each
+        other), or None."""
+        now = self.commands.clock()
+        hour = now - timedelta(hours=1)
+        minute = now - MAIL_IN_FLOOD_WINDOW
         with self.commands.database.reading() as session:
-            count = session.scalar(
-                select(func.count())
+            row = session.execute(
+                select(
+                    func.count(),
+                    func.count().filter(InboundMail.received_at >= minute),
+                )
                 .select_from(InboundMail)
-                .where(InboundMail.sender == sender, InboundMail.received_at >= since)
-            )
-        return int(count or 0) >= MAIL_IN_FLOOD_LIMIT
+                .where(InboundMail.sender == sender, InboundMail.received_at >= hour)
+            ).one()
+        if int(row[1] or 0) >= MAIL_IN_FLOOD_LIMIT:
+            seconds = int(MAIL_IN_FLOOD_WINDOW.total_seconds())
+            return f"{sender} sent more than {MAIL_IN_FLOOD_LIMIT} mails within {seconds} seconds"
+        if int(row[0] or 0) >= MAIL_IN_FLOOD_HOURLY_LIMIT:
+            return f"{sender} sent more than {MAIL_IN_FLOOD_HOURLY_LIMIT} mails within an hour"
+        return None
 
     def _user(self, address: str) -> str | None:
         """The active user with this address (the first by name when several share it)."""

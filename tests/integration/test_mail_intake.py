@@ -21,7 +21,12 @@ from engine.service.commands import Commands
 from engine.service.errors import InvalidInput
 from engine.service.mail_intake import MailIntake
 from engine.service.people import ensure_user
-from engine.settings import MAIL_IN_FLOOD_LIMIT, MAIL_IN_MAX_FILE_BYTES, RelaySettings
+from engine.settings import (
+    MAIL_IN_FLOOD_HOURLY_LIMIT,
+    MAIL_IN_FLOOD_LIMIT,
+    MAIL_IN_MAX_FILE_BYTES,
+    RelaySettings,
+)
 from engine.store.database import Database
 from engine.store.files import FileStore
 from engine.store.instances import Attachment, Comment, Instance, Outbox, Task, TrackingLink
@@ -531,6 +536,24 @@ def test_a_sender_who_writes_too_often_in_a_minute_is_dropped_until_it_passes(
     clock.advance(minutes=2)
     assert mail.receive(letter(subject="Later"), source="smtp").outcome == "opened"
     assert count(commands.database, Instance) == MAIL_IN_FLOOD_LIMIT + 1
+
+
+def test_an_auto_responder_answering_every_few_seconds_is_stopped_within_the_hour(
+    mail: MailIntake, commands: Commands, clock: Clock
+) -> None:
+    """Another helpdesk's auto-responder, answering ours every 7 s, stays under ten a minute:
+    it opened 23 incidents in 150 s, and would have gone on for good."""
+    for n in range(MAIL_IN_FLOOD_HOURLY_LIMIT):
+        receipt = mail.receive(letter("bot@vendor.example", f"[VND-{n}] Received"), source="smtp")
+        assert receipt.outcome == "opened", (n, receipt.reason)
+        clock.advance(seconds=7)
+    stopped = mail.receive(letter("bot@vendor.example", "[VND-x] Received"), source="smtp")
+    assert (stopped.outcome, stopped.reason) == (
+        "dropped",
+        f"bot@vendor.example sent more than {MAIL_IN_FLOOD_HOURLY_LIMIT} mails within an hour",
+    )
+    clock.advance(hours=1)
+    assert mail.receive(letter("bot@vendor.example", "Later"), source="smtp").outcome == "opened"
 
 
 # Doors -------------------------------------------------------------------------------------
