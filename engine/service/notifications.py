@@ -125,7 +125,9 @@ def after_events(
         elif kind in ("task_reassigned", "task_delegated", "task_unclaimed") and detail.get("task"):
             # Given to someone, or given back to a queue: its group hears of it as of new work.
             by = str(entry["actor"]) if entry.get("actor") else None
-            given = _task_notes(repo, instance, str(detail["task"]), by=by)
+            # Why it was handed on ("to dana: she speaks Dutch"), for whoever it reaches.
+            why = str(entry.get("why") or "")
+            given = _task_notes(repo, instance, str(detail["task"]), why=why, by=by)
             _withdraw_unread(repo, instance, given)
             notes += given
         elif kind in ("sla_warning", "sla_breached"):

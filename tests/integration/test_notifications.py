@@ -116,6 +116,7 @@ def test_a_task_sent_to_a_queue_tells_the_group_but_not_who_sent_it(
     assert told(database, task.assignee)[-1] == (task.assignee, "assigned", number)
     given = Notifications(commands).items(task.assignee)[0][0]
     assert (given.kind, given.actor) == ("assigned", other)  # a person gave it back
+    assert given.summary.endswith(f"to {task.assignee}: yours again")  # and said why
 
 
 def test_a_task_given_back_to_its_queue_tells_the_group_as_new_work(
