@@ -104,6 +104,22 @@ def test_a_sign_in_without_the_csrf_token_is_refused(client: FlaskClient, bob: s
         assert "_user_id" not in session
 
 
+def test_a_form_refused_as_expired_gives_back_what_was_written_but_no_secret(
+    client: FlaskClient, bob: str
+) -> None:
+    """A session that ran out while someone wrote a recovery plan: the refusal said to go back
+    and reload, and back, the text was gone."""
+    plan = "Fail over to the second site, then restore from the 02:00 backup."
+    response = client.post(
+        "/instances/INC-000001/comments",
+        data={"csrf_token": "expired", "comment": plan, "password": "correct horse battery"},
+    )
+    assert response.status_code == 400
+    assert "This form has expired" in response.text
+    assert f"readonly>{plan}</textarea>" in response.text
+    assert "correct horse battery" not in response.text
+
+
 def test_passwords_are_stored_hashed(database: Database, bob: str) -> None:
     with database.reading() as session:
         stored = session.scalar(select(User.password_hash).where(User.username == "bob"))

@@ -101,12 +101,30 @@ def _form_words() -> str:
 
 
 def _csrf(error: CSRFError) -> Response:
-    return answer(
-        400,
+    message = (
         "This form has expired or did not come from this site, so nothing was saved. "
-        "Go back, reload the page and send it again.",
-        "csrf",
+        "Go back, reload the page and send it again."
     )
+    if wants_json():
+        return answer(400, message, "csrf")
+    # A session that ran out while someone wrote: what they wrote is given back to copy,
+    # not lost with the page (a password or a token never).
+    html = render_template("error.html", status=400, message=message, kept=_kept_texts())
+    return Response(html, status=400, mimetype="text/html")
+
+
+#: Names of posted values never shown again: secrets, and the form's own machinery.
+_NOT_KEPT = ("password", "token", "secret", "csrf", "submission", "key")
+
+
+def _kept_texts() -> list[tuple[str, str]]:
+    """The texts a refused post carried that are worth keeping: several words, not a choice."""
+    kept = []
+    for name, value in request.form.items(multi=True):
+        if any(word in name.lower() for word in _NOT_KEPT) or len(value.strip()) < 20:
+            continue
+        kept.append((name, value))
+    return kept[:20]
 
 
 def _service(error: ServiceError) -> Response:
