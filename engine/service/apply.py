@@ -22,7 +22,7 @@ from engine.core.effects import (
 )
 from engine.core.runtime import Transition
 from engine.core.state import InstanceState
-from engine.service import assignment, notifications, problem_news
+from engine.service import assignment, duplicate_news, notifications, problem_news
 from engine.service.permissions import people_kept_apart
 from engine.store.instances import spaced_names
 from engine.store.repository import InstanceRow, Repository
@@ -176,6 +176,7 @@ def save_transition(
     if state.ended and not (before is not None and before.ended):
         ended = [entry.get("actor") for entry in audit if entry["kind"] == "ended"]
         problem_news.tell_owners(repo, instance, state, ended[-1] if ended else None, at)
+        duplicate_news.tell_requesters(repo, instance, state, ended[-1] if ended else None, at)
     return tasks
 
 

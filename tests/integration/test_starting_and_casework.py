@@ -13,10 +13,11 @@ from engine.service.apply import REQUESTER_TASK
 from engine.service.casework import Casework
 from engine.service.commands import Commands
 from engine.service.errors import Conflict, InvalidInput, NotAllowed
+from engine.service.notifications import Notifications
 from engine.service.people import ensure_user
 from engine.service.published import Published
 from engine.service.queries import instance_view
-from engine.service.requests import NewFile, Requests
+from engine.service.requests import NewFile, Requests, token_hash
 from engine.service.starting import Caller, Starting
 from engine.service.submissions import InvalidData
 from engine.store.casework import InstanceLink
@@ -376,6 +377,34 @@ def test_a_duplicate_must_point_at_an_original_that_is_not_one(
     assert instance(database, third).ended_at is None
 
 
+def test_the_requesters_of_duplicates_hear_when_the_original_ends(
+    commands: Commands, casework: Casework, database: Database
+) -> None:
+    """Their mail said "you will hear when it is solved", and nothing ever told them."""
+    original = incident(commands)
+    with_account = incident(commands, requester="sam")
+    requests = Requests(commands)
+    requests.submit("it-incident", dict(INCIDENT), token="d" * 48)  # no account, a link
+    without = str(instance_by_token(database).number)
+    for duplicate in (with_account, without):
+        casework.mark_duplicate(duplicate, original, "Same jammed printer", actor="bob")
+
+    commands.cancel(original, "The printer was replaced", actor="bob")
+
+    heard = Notifications(commands).items("sam")[0]
+    said = f"{original}, which your request {with_account} was merged into, is now cancelled"
+    assert said in [n.summary for n in heard if n.kind == "request_changed"]
+    with database.reading() as session:
+        mailed = [
+            m.payload
+            for m in session.scalars(
+                select(Outbox).where(Outbox.instance_id == instance(database, without).id)
+            )
+            if m.payload.get("template") == "original-ended"
+        ]
+    assert [m["note"] for m in mailed] == [{"original": original, "status": "cancelled"}]
+
+
 def test_files_a_requester_adds_later_are_held_to_the_reports_own_rules_in_the_service(
     commands: Commands, database: Database
 ) -> None:
@@ -462,3 +491,15 @@ def test_an_instance_nobody_follows_by_a_link_sends_no_mail_about_one(
             for row in session.scalars(select(Outbox).where(Outbox.instance_id == instance_id))
         ]
     assert REQUESTER_TASK not in mailed
+
+
+def instance_by_token(database: Database) -> Instance:
+    """The instance the tracking token of "d" * 48 opens."""
+    with database.reading() as session:
+        found = session.scalars(
+            select(Instance)
+            .join(TrackingLink, TrackingLink.instance_id == Instance.id)
+            .where(TrackingLink.token_hash == token_hash("d" * 48))
+        ).one()
+        session.expunge(found)
+        return found

@@ -37,3 +37,25 @@ def test_a_requester_without_an_account_is_sent_to_their_tracking_page(template:
     assert "/instances/" not in words
     assert "private tracking page" in words
     assert "is in the mail we sent when you" in words
+
+
+@pytest.mark.parametrize(
+    ("template", "note", "said"),
+    [
+        ("desk-replied", {"comment": "Which floor is it on?"}, "Which floor is it on?"),
+        (
+            "original-ended",
+            {"original": "VC-000001", "status": "resolved"},
+            "VC-000001 is now resolved",
+        ),
+    ],
+)
+def test_the_mails_flowdesk_sends_a_requester_without_an_account_say_what_happened(
+    template: str, note: dict[str, str], said: str
+) -> None:
+    subject, body = render(template, {**context(None), "note": note})
+    words = " ".join(body.split())
+    assert said in words
+    assert "VC-000002" in subject
+    assert "/instances/" not in words  # no page they could sign in to
+    assert "private tracking page" in words

@@ -28,6 +28,7 @@ SHIPPED_NAMES = {
     "request-received": (FieldInfo("link", "string"),),
     "requester-task": (FieldInfo("told", "list"),),
     "desk-replied": (FieldInfo("note", "any"),),
+    "original-ended": (FieldInfo("note", "any"),),
 }
 
 #: Shipped messages Flowdesk sends by itself, without a `notify`: a workflow's message of the
@@ -35,7 +36,7 @@ SHIPPED_NAMES = {
 #: mail, the mail of a requester's task, the mail of a request closed as a duplicate, the
 #: desk's public reply to a requester without an account).
 SENT_BY_FLOWDESK = frozenset(
-    {"request-received", "requester-task", "instance-merged", "desk-replied"}
+    {"request-received", "requester-task", "instance-merged", "desk-replied", "original-ended"}
 )
 
 #: Shipped messages Flowdesk sends by itself, which a workflow's message of the same name
