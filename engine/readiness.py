@@ -15,11 +15,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from redis.exceptions import RedisError
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from engine.observability import WORKER_ALIVE, alive_workers, redis_client
-from engine.store.database import Database, alembic_config
+from engine.store.database import Database, alembic_config, revisions
 
 if TYPE_CHECKING:
     from alembic.script import ScriptDirectory
@@ -79,18 +78,7 @@ def readiness(database: Database, redis_url: str | None, now: datetime | None = 
 
 def _database_revisions(database: Database) -> frozenset[str]:
     with database.reading() as session:
-        try:
-            rows = session.execute(text("SELECT version_num FROM alembic_version")).scalars()
-            return frozenset(str(row) for row in rows)
-        except SQLAlchemyError as error:
-            if _no_such_table(error):
-                return frozenset()
-            raise
-
-
-def _no_such_table(error: SQLAlchemyError) -> bool:
-    words = str(error).lower()
-    return "no such table" in words or "does not exist" in words
+        return frozenset(revisions(session.connection()))
 
 
 def _migrations(at: frozenset[str], wanted: frozenset[str]) -> str:

@@ -26,6 +26,7 @@ from engine.service import assignment, duplicate_news, notifications, problem_ne
 from engine.service.permissions import people_kept_apart
 from engine.store.instances import spaced_names
 from engine.store.repository import InstanceRow, Repository
+from engine.store.repository import message_row as message_row
 from engine.store.search import SearchIndex
 
 #: Looks at whom a task is about to go to (`OpenTask`) or be given (`ReassignTask`, with
@@ -317,20 +318,6 @@ def hears_by_mail(
 
 def _to_requester(to: Any) -> bool:
     return to == "requester" or (isinstance(to, Mapping) and bool(to.get("requester")))
-
-
-def message_row(
-    instance: InstanceRow, kind: str, payload: dict[str, Any], at: datetime
-) -> dict[str, Any]:
-    payload = {**payload, "instance": instance.id, "number": instance.number}
-    return {
-        "instance_id": instance.id,
-        "kind": kind,
-        "payload": payload,
-        "status": "pending",
-        "attempts": 0,
-        "created_at": at,
-    }
 
 
 def _open_task(

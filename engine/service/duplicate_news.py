@@ -20,7 +20,7 @@ from engine.core.state import InstanceState
 from engine.service.notifications import Note, tell
 from engine.store.casework import InstanceLink
 from engine.store.instances import Instance
-from engine.store.repository import InstanceRow, Repository
+from engine.store.repository import InstanceRow, Repository, message_row
 from engine.store.statements import Prepared
 
 #: The mail a requester without an account gets (`engine/jobs/templates/original-ended.*`).
@@ -56,18 +56,4 @@ def tell_requesters(
             continue  # nobody follows it (an alert's): no address to write to
         note = {"original": original.number, "status": words}
         payload = {"to": to, "template": TEMPLATE, "note": note}
-        repo.add_outbox([_message(duplicate_id, number, payload, at)])
-
-
-def _message(
-    instance_id: int, number: str, payload: dict[str, Any], at: datetime
-) -> dict[str, Any]:
-    """An outbox row, as `apply.message_row` makes one (which this module cannot import)."""
-    return {
-        "instance_id": instance_id,
-        "kind": "notify",
-        "payload": {**payload, "instance": instance_id, "number": number},
-        "status": "pending",
-        "attempts": 0,
-        "created_at": at,
-    }
+        repo.add_outbox([message_row(row, "notify", payload, at)])

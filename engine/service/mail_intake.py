@@ -42,6 +42,7 @@ from engine.service.errors import InvalidInput, NotFound, ServiceError
 from engine.service.file_kinds import safe_filename, sniff
 from engine.service.mail_reading import (
     Letter,
+    addressed,
     automatic,
     parse,
     read_letter,
@@ -648,15 +649,8 @@ def _view(box: Mailbox) -> MailboxView:
 
 
 def _addressees(message: Any) -> list[str]:
-    """The addresses a mail was sent to, read from its headers' raw text: a header the
-    standard library's parser cannot read (it raises) still names its addresses."""
-    names = ("delivered-to", "x-original-to", "to", "cc")
-    order = {name: index for index, name in enumerate(names)}
-    values = sorted(
-        ((str(v), order[k.lower()]) for k, v in message.raw_items() if k.lower() in order),
-        key=lambda pair: pair[1],
-    )
-    return [a for _name, a in getaddresses([value for value, _ in values]) if "@" in a]
+    """The addresses a mail was sent to, the delivery's own first."""
+    return addressed(message, ("delivered-to", "x-original-to", "to", "cc"))
 
 
 def _key(letter: Letter, box: Mailbox) -> str:

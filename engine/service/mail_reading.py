@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage, Message
@@ -106,14 +106,17 @@ def read_letter(message: EmailMessage, raw: bytes) -> Letter:
         answers=tuple(dict.fromkeys(answers)),
         enclosures=tuple(enclosures(message, body)),
         size=len(raw),
-        recipients=tuple(_written_to(message)),
+        recipients=tuple(addressed(message, ("to", "cc"))),
     )
 
 
-def _written_to(message: Message) -> list[str]:
-    """The addresses of a mail's To and Cc, read from their raw text (a header the parser
-    cannot read still names its addresses)."""
-    values = [str(v) for k, v in message.raw_items() if k.lower() in ("to", "cc")]
+def addressed(message: Message, headers: Sequence[str]) -> list[str]:
+    """The addresses the named headers (lower case) hold, header by header in that order,
+    lower case: read from their raw text, so a header the standard library's parser
+    cannot read (it raises) still names its addresses."""
+    values = [
+        str(value) for name in headers for key, value in message.raw_items() if key.lower() == name
+    ]
     return [a.strip().lower() for _n, a in getaddresses(values) if "@" in a]
 
 
@@ -383,8 +386,7 @@ def _own_group(message: EmailMessage) -> bool:
     listed = re.search(r"<([^<>\s]+)>", _header(message, "List-Id"))
     if not listed:
         return False
-    sent_to = [v for k, v in message.raw_items() if k.lower() in ("to", "cc", "delivered-to")]
-    ids = {a.lower().replace("@", ".") for _n, a in getaddresses([str(v) for v in sent_to])}
+    ids = {a.replace("@", ".") for a in addressed(message, ("to", "cc", "delivered-to"))}
     return listed.group(1).lower() in ids
 
 

@@ -159,6 +159,7 @@ def view(requests: Requests, published: Published, token: str) -> TrackingView:
     later = later_forms(published, workflow, start_form)
     shown = visible_fields(workflow, start_form, later)
     data = shown_data(instance.state.get("data") or {}, shown)
+    labels = _labels(start_form, later)
     return TrackingView(
         number=instance.number,
         title=instance.title,
@@ -173,7 +174,7 @@ def view(requests: Requests, published: Published, token: str) -> TrackingView:
         comments=list(comments),
         files=list(files),
         tasks=[
-            _requester_task(workflow, task, pinned[task.id], _labels(start_form, later), data)
+            _requester_task(workflow, task, pinned[task.id], labels, data)
             for task in tasks
             if _is_requesters(task, instance)
         ],

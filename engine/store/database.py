@@ -151,7 +151,7 @@ class Database:
         with self.migrating() as connection:
             scripts = ScriptDirectory.from_config(config)
             known = {revision.revision for revision in scripts.walk_revisions()}
-            at = _revisions(connection)
+            at = revisions(connection)
             if at - known:
                 raise SchemaAhead(
                     f"the database is at migration {', '.join(sorted(at - known))}, which "
@@ -274,7 +274,7 @@ class SchemaAhead(RuntimeError):
     """The database is at a migration this code does not know: a newer release migrated it."""
 
 
-def _revisions(connection: Connection) -> set[str]:
+def revisions(connection: Connection) -> set[str]:
     """The migrations the database says it is at (none: a new, empty database)."""
     if not inspect(connection).has_table("alembic_version"):
         return set()

@@ -68,6 +68,21 @@ class InstanceRow:
     parent_run: int | None = None
 
 
+def message_row(
+    instance: InstanceRow, kind: str, payload: dict[str, Any], at: datetime
+) -> dict[str, Any]:
+    """An outbox row (`Repository.add_outbox`) of an instance: its kind and payload, pending."""
+    payload = {**payload, "instance": instance.id, "number": instance.number}
+    return {
+        "instance_id": instance.id,
+        "kind": kind,
+        "payload": payload,
+        "status": "pending",
+        "attempts": 0,
+        "created_at": at,
+    }
+
+
 @dataclass(slots=True)
 class TaskRow:
     """The columns of a task a command needs."""

@@ -1,6 +1,7 @@
 """The integration suite's fixtures live in `tests.infrastructure` (the web tests share them),
 but for the mail intake's, which its two modules share."""
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,8 @@ from engine.service.people import ensure_user
 from engine.store.files import FileStore
 from tests.infrastructure import INCIDENT, MAJOR, PACK, PEOPLE, Clock
 from tests.letters import BASE_URL, DEFAULTS, DESK, OUR_SENDER
+from web.cli.inbound import listener
+from web.cli.stack import free_port
 
 __all__ = ["INCIDENT", "MAJOR", "PACK", "PEOPLE", "Clock"]
 
@@ -36,3 +39,12 @@ def mail(commands: Commands, files: FileStore) -> MailIntake:
     intake = MailIntake(commands, files, own_addresses=[OUR_SENDER], base_url=BASE_URL)
     intake.save_mailbox(DESK, "it-incident", service_key="email", defaults=DEFAULTS)
     return intake
+
+
+@pytest.fixture
+def smtp_listener(mail: MailIntake) -> Iterator[int]:
+    """The port of a real SMTP listener on loopback, feeding the intake."""
+    port = free_port()
+    controller = listener(mail, port)
+    yield port
+    controller.stop()

@@ -160,14 +160,19 @@ def test_sqlite_backs_up_while_the_app_writes(
         copy.dispose()
 
 
-def test_a_backup_from_an_older_schema_is_migrated_as_it_is_restored(tmp_path: Path) -> None:
-    old = tmp_path / "old.sqlite3"
-    engine = create_engine(f"sqlite:///{old}")
+def old_database(path: Path, revision: str) -> Path:
+    """A SQLite database at `path`, migrated only up to `revision` (an older release's)."""
+    engine = create_engine(f"sqlite:///{path}")
     config = alembic_config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "0019")
+        command.upgrade(config, revision)
     engine.dispose()
+    return path
+
+
+def test_a_backup_from_an_older_schema_is_migrated_as_it_is_restored(tmp_path: Path) -> None:
+    old = old_database(tmp_path / "old.sqlite3", "0019")
     restored = Database(f"sqlite:///{tmp_path / 'new.sqlite3'}")
     try:
         done = restore(restored, old)

@@ -10,14 +10,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from alembic import command as alembic
 from click.testing import CliRunner
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from engine.service.commands import Commands
-from engine.store.database import Database, alembic_config
+from engine.store.database import Database
 from tests.integration.conftest import Clock
-from tests.integration.test_backup import code_heads, count_instances, empty_url
+from tests.integration.test_backup import code_heads, count_instances, empty_url, old_database
 from tests.integration.test_retention import finished_incident
 from web.cli import main
 
@@ -199,13 +198,7 @@ def test_a_command_that_migrates_the_database_says_so(
 ) -> None:
     """A command of a new release migrated the schema under the stack still serving it,
     without a word."""
-    old = tmp_path / "old.sqlite3"
-    engine = create_engine(f"sqlite:///{old}")
-    config = alembic_config()
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        alembic.upgrade(config, "0019")
-    engine.dispose()
+    old = old_database(tmp_path / "old.sqlite3", "0019")
     monkeypatch.setenv("FLOWDESK_DATABASE_URL", f"sqlite:///{old}")
 
     first = CliRunner().invoke(main, ["tasks"])

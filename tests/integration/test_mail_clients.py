@@ -9,7 +9,6 @@ the SMTP listener, whose envelope sender only that door knows.
 from __future__ import annotations
 
 import smtplib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,8 +20,6 @@ from engine.store.database import Database
 from engine.store.instances import Attachment, Comment, Instance
 from tests.integration.test_mail_intake import count, records
 from tests.letters import DESK, letter
-from web.cli.inbound import listener
-from web.cli.stack import free_port
 
 MAILS = Path(__file__).parent.parent / "mails"
 
@@ -152,20 +149,12 @@ def test_machine_mail_without_the_headers_that_say_so_is_dropped(
     assert count(commands.database, Instance) == 0
 
 
-@pytest.fixture
-def smtp_port(mail: MailIntake) -> Iterator[int]:
-    port = free_port()
-    controller = listener(mail, port)
-    yield port
-    controller.stop()
-
-
 def test_mail_with_an_empty_envelope_sender_is_never_answered(
-    smtp_port: int, commands: Commands
+    smtp_listener: int, commands: Commands
 ) -> None:
     """RFC 3834: nothing answers mail sent from `MAIL FROM:<>`. A bounce written as a
     person's mail was opened as an incident, and its "we received your request" mailed."""
-    with smtplib.SMTP("127.0.0.1", smtp_port, timeout=10) as smtp:
+    with smtplib.SMTP("127.0.0.1", smtp_listener, timeout=10) as smtp:
         smtp.sendmail("<>", [DESK], letter(subject="Undeliverable: your request"))
         smtp.sendmail("alice@example.org", [DESK], letter(subject="A person's"))
     assert [outcome for outcome, _ in records(commands.database)] == ["dropped", "opened"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import smtplib
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -34,8 +33,6 @@ from engine.store.mailboxes import InboundMail, Mailbox
 from tests.infrastructure import Clock, MailServer
 from tests.letters import BASE_URL, DEFAULTS, DESK, OUR_SENDER, letter, postfix_bounce
 from web.cli import main
-from web.cli.inbound import listener
-from web.cli.stack import free_port
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 
@@ -557,14 +554,6 @@ def test_an_auto_responder_answering_every_few_seconds_is_stopped_within_the_hou
 
 
 # Doors -------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def smtp_listener(mail: MailIntake) -> Iterator[int]:
-    port = free_port()
-    controller = listener(mail, port)
-    yield port
-    controller.stop()
 
 
 def test_a_mail_sent_to_the_smtp_listener_opens_an_incident(
